@@ -1,0 +1,22 @@
+//! Seldinger's domain core: the IR case record and the rules about it.
+//!
+//! Pure by design: nothing here reads a clock, a file, a socket or a database. Time arrives as a
+//! parameter, data files arrive as strings, and ids are handed in by the caller. Storage, HTTP,
+//! DICOM and HL7 crates depend on this one, never the reverse.
+
+pub mod catalogue;
+pub mod clinical;
+pub mod event;
+pub mod ids;
+pub mod lifecycle;
+pub mod patient;
+pub mod referral;
+pub mod validation;
+
+pub use catalogue::{BleedingRisk, GuidanceModality, Procedure, ProcedureCatalogue, ProcedureId, Sedation};
+pub use event::{Actor, EventMeta};
+pub use ids::{CaseId, PatientId, ReferralId, RoomId};
+pub use lifecycle::{Case, CaseCommand, CaseEvent, CaseState, TransitionError};
+pub use patient::{NewPatient, Patient};
+pub use referral::{NewReferral, Referral, Urgency};
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,539 @@
+//! The IR case lifecycle: an explicit state machine from referral to closure.
+//!
+//! ```text
+//! referred ──accept──▶ vetted ──schedule──▶ scheduled ──check_in──▶ checked_in ──start_procedure──▶ in_room
+//!    │ ▲ └─decline─▶ declined                 │ ▲ reschedule                       (time-out done)     │
+//!    │ └─provide_information─┐                └─┘                                                      ▼
+//!    └─request_information─▶ more_information_requested          procedure_complete ◀─complete_procedure
+//!                                                                  │
+//!    cancel: from referred, more_information_requested,             ▼ admit_to_recovery (or discharge)
+//!            vetted, scheduled, checked_in ─▶ cancelled          in_recovery ─discharge─▶ discharged
+//!                                                                  discharged ─start_follow_up─▶ follow_up ─close─▶ closed
+//!                                                                  discharged ─close─▶ closed
+//! ```
+//! A case's current state is the fold of its events ([`Case::replay`]); [`Case::decide`] checks
+//! a proposed event against the current state before it is recorded.
+
+use crate::catalogue::{GuidanceModality, ProcedureCatalogue, ProcedureId, Sedation};
+use crate::event::EventMeta;
+use crate::ids::{CaseId, PatientId, ReferralId, RoomId};
+use crate::referral::Urgency;
+use crate::validation::{required_text, ValidationErrors};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CaseState {
+    Referred,
+    MoreInformationRequested,
+    Vetted,
+    Declined,
+    Scheduled,
+    CheckedIn,
+    InRoom,
+    ProcedureComplete,
+    InRecovery,
+    Discharged,
+    FollowUp,
+    Closed,
+    Cancelled,
+}
+
+impl CaseState {
+    pub const ALL: [CaseState; 13] = [
+        CaseState::Referred,
+        CaseState::MoreInformationRequested,
+        CaseState::Vetted,
+        CaseState::Declined,
+        CaseState::Scheduled,
+        CaseState::CheckedIn,
+        CaseState::InRoom,
+        CaseState::ProcedureComplete,
+        CaseState::InRecovery,
+        CaseState::Discharged,
+        CaseState::FollowUp,
+        CaseState::Closed,
+        CaseState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseState::Referred => "referred",
+            CaseState::MoreInformationRequested => "more_information_requested",
+            CaseState::Vetted => "vetted",
+            CaseState::Declined => "declined",
+            CaseState::Scheduled => "scheduled",
+            CaseState::CheckedIn => "checked_in",
+            CaseState::InRoom => "in_room",
+            CaseState::ProcedureComplete => "procedure_complete",
+            CaseState::InRecovery => "in_recovery",
+            CaseState::Discharged => "discharged",
+            CaseState::FollowUp => "follow_up",
+            CaseState::Closed => "closed",
+            CaseState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, String> {
+        CaseState::ALL.into_iter().find(|s| s.as_str() == value).ok_or_else(|| {
+            let allowed: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
+            format!("'{value}' is not a case state; use one of: {}", allowed.join(", "))
+        })
+    }
+
+    /// Before the patient is in the room: the states a case may be cancelled from.
+    pub fn is_pre_procedure(self) -> bool {
+        matches!(
+            self,
+            CaseState::Referred
+                | CaseState::MoreInformationRequested
+                | CaseState::Vetted
+                | CaseState::Scheduled
+                | CaseState::CheckedIn
+        )
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, CaseState::Declined | CaseState::Closed | CaseState::Cancelled)
+    }
+
+    /// The one place the lifecycle graph is written down: where `event` leads from `self`.
+    fn next(self, event: EventKind) -> Option<CaseState> {
+        use CaseState as S;
+        use EventKind as E;
+        match (self, event) {
+            (S::Referred, E::Accept) => Some(S::Vetted),
+            (S::Referred, E::Decline) => Some(S::Declined),
+            (S::Referred, E::RequestInformation) => Some(S::MoreInformationRequested),
+            (S::MoreInformationRequested, E::ProvideInformation) => Some(S::Referred),
+            (S::MoreInformationRequested, E::Decline) => Some(S::Declined),
+            (S::Vetted, E::Schedule) => Some(S::Scheduled),
+            (S::Scheduled, E::Schedule) => Some(S::Scheduled),
+            (S::Scheduled, E::CheckIn) => Some(S::CheckedIn),
+            (S::CheckedIn, E::StartProcedure) => Some(S::InRoom),
+            (S::InRoom, E::CompleteProcedure) => Some(S::ProcedureComplete),
+            (S::ProcedureComplete, E::AdmitToRecovery) => Some(S::InRecovery),
+            (S::ProcedureComplete | S::InRecovery, E::Discharge) => Some(S::Discharged),
+            (S::Discharged, E::StartFollowUp) => Some(S::FollowUp),
+            (S::Discharged | S::FollowUp, E::Close) => Some(S::Closed),
+            (state, E::Cancel) if state.is_pre_procedure() => Some(S::Cancelled),
+            _ => None,
+        }
+    }
+
+    /// The events allowed from this state, by name.
+    pub fn allowed_events(self) -> Vec<&'static str> {
+        EventKind::ALL.into_iter().filter(|e| self.next(*e).is_some()).map(EventKind::as_str).collect()
+    }
+
+    /// Where `event` leads from this state, or why it may not happen.
+    pub fn transition(self, event: &CaseEvent) -> Result<CaseState, TransitionError> {
+        let kind = event.kind();
+        self.next(kind).ok_or_else(|| TransitionError::NotAllowed {
+            from: self,
+            event: kind.as_str(),
+            allowed: self.allowed_events(),
+        })
+    }
+}
+
+impl fmt::Display for CaseState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The names of events that move a case, for the lifecycle table and error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Referred,
+    Accept,
+    Decline,
+    RequestInformation,
+    ProvideInformation,
+    Schedule,
+    CheckIn,
+    StartProcedure,
+    CompleteProcedure,
+    AdmitToRecovery,
+    Discharge,
+    StartFollowUp,
+    Close,
+    Cancel,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 14] = [
+        EventKind::Referred,
+        EventKind::Accept,
+        EventKind::Decline,
+        EventKind::RequestInformation,
+        EventKind::ProvideInformation,
+        EventKind::Schedule,
+        EventKind::CheckIn,
+        EventKind::StartProcedure,
+        EventKind::CompleteProcedure,
+        EventKind::AdmitToRecovery,
+        EventKind::Discharge,
+        EventKind::StartFollowUp,
+        EventKind::Close,
+        EventKind::Cancel,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Referred => "referred",
+            EventKind::Accept => "accept",
+            EventKind::Decline => "decline",
+            EventKind::RequestInformation => "request_information",
+            EventKind::ProvideInformation => "provide_information",
+            EventKind::Schedule => "schedule",
+            EventKind::CheckIn => "check_in",
+            EventKind::StartProcedure => "start_procedure",
+            EventKind::CompleteProcedure => "complete_procedure",
+            EventKind::AdmitToRecovery => "admit_to_recovery",
+            EventKind::Discharge => "discharge",
+            EventKind::StartFollowUp => "start_follow_up",
+            EventKind::Close => "close",
+            EventKind::Cancel => "cancel",
+        }
+    }
+}
+
+/// The vetting physician's decision to accept, with the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Vetting {
+    pub procedure_id: ProcedureId,
+    pub modality: GuidanceModality,
+    pub sedation: Sedation,
+    pub priority: Urgency,
+}
+
+/// Where and when the case is booked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Booking {
+    pub room: RoomId,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The time-out done in the room before the procedure starts (WHO checklist, adapted for IR by
+/// CIRSE; clinical-rules.md §8). Every item must be confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimeOut {
+    pub completed_at: DateTime<Utc>,
+    pub team_introduced: bool,
+    pub patient_identity_confirmed: bool,
+    pub procedure_and_site_confirmed: bool,
+    pub consent_confirmed: bool,
+    pub imaging_available: bool,
+    pub equipment_available: bool,
+}
+
+impl TimeOut {
+    fn unconfirmed(&self) -> Vec<&'static str> {
+        [
+            ("team_introduced", self.team_introduced),
+            ("patient_identity_confirmed", self.patient_identity_confirmed),
+            ("procedure_and_site_confirmed", self.procedure_and_site_confirmed),
+            ("consent_confirmed", self.consent_confirmed),
+            ("imaging_available", self.imaging_available),
+            ("equipment_available", self.equipment_available),
+        ]
+        .into_iter()
+        .filter(|(_, done)| !done)
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
+/// A change to a case, as recorded. Who, when and why travel beside it in [`EventMeta`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CaseEvent {
+    /// Opens the case; recorded with the referral, never sent to the transitions endpoint.
+    Referred {
+        patient_id: PatientId,
+        referral_id: ReferralId,
+        urgency: Urgency,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_procedure: Option<ProcedureId>,
+    },
+    Accept {
+        procedure_id: ProcedureId,
+        modality: GuidanceModality,
+        sedation: Sedation,
+        priority: Urgency,
+    },
+    /// The reason is required, in the event's metadata.
+    Decline,
+    RequestInformation {
+        question: String,
+    },
+    ProvideInformation {
+        answer: String,
+    },
+    /// Books the case, or rebooks it (a reason is then required). Without `duration_minutes`
+    /// the catalogue's typical room time is used and recorded.
+    Schedule {
+        room: RoomId,
+        start: DateTime<Utc>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_minutes: Option<u32>,
+    },
+    CheckIn,
+    StartProcedure {
+        time_out: TimeOut,
+    },
+    CompleteProcedure,
+    AdmitToRecovery,
+    Discharge,
+    StartFollowUp,
+    Close,
+    /// The reason is required, in the event's metadata.
+    Cancel,
+}
+
+impl CaseEvent {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            CaseEvent::Referred { .. } => EventKind::Referred,
+            CaseEvent::Accept { .. } => EventKind::Accept,
+            CaseEvent::Decline => EventKind::Decline,
+            CaseEvent::RequestInformation { .. } => EventKind::RequestInformation,
+            CaseEvent::ProvideInformation { .. } => EventKind::ProvideInformation,
+            CaseEvent::Schedule { .. } => EventKind::Schedule,
+            CaseEvent::CheckIn => EventKind::CheckIn,
+            CaseEvent::StartProcedure { .. } => EventKind::StartProcedure,
+            CaseEvent::CompleteProcedure => EventKind::CompleteProcedure,
+            CaseEvent::AdmitToRecovery => EventKind::AdmitToRecovery,
+            CaseEvent::Discharge => EventKind::Discharge,
+            CaseEvent::StartFollowUp => EventKind::StartFollowUp,
+            CaseEvent::Close => EventKind::Close,
+            CaseEvent::Cancel => EventKind::Cancel,
+        }
+    }
+}
+
+/// The name the API and the event log use for what a command proposes.
+pub type CaseCommand = CaseEvent;
+
+/// Why a proposed event was refused. Messages name the current state and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("cannot {event} a case that is {from}; allowed from {from}: {}", list_or_none(.allowed))]
+    NotAllowed { from: CaseState, event: &'static str, allowed: Vec<&'static str> },
+    #[error("{event} needs a reason")]
+    ReasonRequired { event: &'static str },
+    #[error("a case is opened only by a new referral")]
+    AlreadyOpen,
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+}
+
+fn list_or_none(allowed: &[&str]) -> String {
+    if allowed.is_empty() {
+        "nothing (the case has ended)".into()
+    } else {
+        allowed.join(", ")
+    }
+}
+
+/// The current record of an IR case, as its events say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Case {
+    pub id: CaseId,
+    pub patient_id: PatientId,
+    pub referral_id: ReferralId,
+    pub state: CaseState,
+    pub urgency: Urgency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_procedure: Option<ProcedureId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vetting: Option<Vetting>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub information_request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking: Option<Booking>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_out: Option<TimeOut>,
+    /// The reason given for declining or cancelling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_reason: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure_started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure_completed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discharged_at: Option<DateTime<Utc>>,
+    /// Number of events applied; a write must name the version it was based on.
+    pub version: u64,
+}
+
+impl Case {
+    /// The first event of a case, recorded with its referral.
+    pub fn open(
+        id: CaseId,
+        patient_id: PatientId,
+        referral_id: ReferralId,
+        urgency: Urgency,
+        requested_procedure: Option<ProcedureId>,
+        meta: &EventMeta,
+    ) -> (Case, CaseEvent) {
+        let event = CaseEvent::Referred { patient_id, referral_id, urgency, requested_procedure: requested_procedure.clone() };
+        let case = Case {
+            id,
+            patient_id,
+            referral_id,
+            state: CaseState::Referred,
+            urgency,
+            requested_procedure,
+            vetting: None,
+            information_request: None,
+            booking: None,
+            time_out: None,
+            ended_reason: None,
+            opened_at: meta.at,
+            updated_at: meta.at,
+            checked_in_at: None,
+            procedure_started_at: None,
+            procedure_completed_at: None,
+            discharged_at: None,
+            version: 1,
+        };
+        (case, event)
+    }
+
+    /// Checks a proposed event against this case and completes it (e.g. the booking's length
+    /// from the catalogue); the result is what gets recorded.
+    pub fn decide(
+        &self,
+        proposed: CaseEvent,
+        meta: &EventMeta,
+        catalogue: &ProcedureCatalogue,
+    ) -> Result<CaseEvent, TransitionError> {
+        if matches!(proposed, CaseEvent::Referred { .. }) {
+            return Err(TransitionError::AlreadyOpen);
+        }
+        self.state.transition(&proposed)?;
+        let has_reason = meta.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+        let rebooking = matches!(proposed, CaseEvent::Schedule { .. }) && self.state == CaseState::Scheduled;
+        if matches!(proposed, CaseEvent::Decline | CaseEvent::Cancel) || rebooking {
+            if !has_reason {
+                let event = if rebooking { "rescheduling" } else { proposed.kind().as_str() };
+                return Err(TransitionError::ReasonRequired { event });
+            }
+        }
+        let invalid = |field: &str, detail: String| TransitionError::Invalid(ValidationErrors::single(field, detail));
+        match proposed {
+            CaseEvent::Accept { ref procedure_id, .. } => {
+                catalogue.find(procedure_id.as_str()).map_err(|e| invalid("event.procedure_id", e))?;
+                Ok(proposed)
+            }
+            CaseEvent::RequestInformation { question } => {
+                let question = required_text(&question, 2000).map_err(|e| invalid("event.question", e))?;
+                Ok(CaseEvent::RequestInformation { question })
+            }
+            CaseEvent::ProvideInformation { answer } => {
+                let answer = required_text(&answer, 2000).map_err(|e| invalid("event.answer", e))?;
+                Ok(CaseEvent::ProvideInformation { answer })
+            }
+            CaseEvent::Schedule { room, start, duration_minutes } => {
+                let minutes = match duration_minutes {
+                    Some(m) if (5..=720).contains(&m) => m,
+                    Some(m) => return Err(invalid("event.duration_minutes", format!("{m} is outside 5-720 minutes"))),
+                    None => self
+                        .vetting
+                        .as_ref()
+                        .and_then(|v| catalogue.get(&v.procedure_id))
+                        .map(|p| p.room_minutes)
+                        .ok_or_else(|| invalid("event.duration_minutes", "is required: the vetted procedure is not in the catalogue".into()))?,
+                };
+                Ok(CaseEvent::Schedule { room, start, duration_minutes: Some(minutes) })
+            }
+            CaseEvent::StartProcedure { time_out } => {
+                let missing = time_out.unconfirmed();
+                if !missing.is_empty() {
+                    return Err(invalid("event.time_out", format!("the time-out is not complete: not confirmed: {}", missing.join(", "))));
+                }
+                if time_out.completed_at > meta.at {
+                    return Err(invalid("event.time_out.completed_at", "must not be in the future".into()));
+                }
+                Ok(CaseEvent::StartProcedure { time_out })
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Applies a recorded event. Refuses what the lifecycle does not allow, so a corrupted log
+    /// cannot produce an impossible case.
+    pub fn apply(&mut self, event: &CaseEvent, meta: &EventMeta) -> Result<(), TransitionError> {
+        if matches!(event, CaseEvent::Referred { .. }) {
+            return Err(TransitionError::AlreadyOpen);
+        }
+        let next = self.state.transition(event)?;
+        match event {
+            CaseEvent::Accept { procedure_id, modality, sedation, priority } => {
+                self.vetting = Some(Vetting {
+                    procedure_id: procedure_id.clone(),
+                    modality: *modality,
+                    sedation: *sedation,
+                    priority: *priority,
+                });
+                self.information_request = None;
+            }
+            CaseEvent::RequestInformation { question } => self.information_request = Some(question.clone()),
+            CaseEvent::ProvideInformation { .. } => self.information_request = None,
+            CaseEvent::Schedule { room, start, duration_minutes } => {
+                let minutes = i64::from(duration_minutes.unwrap_or(0));
+                self.booking = Some(Booking { room: room.clone(), start: *start, end: *start + Duration::minutes(minutes) });
+            }
+            CaseEvent::CheckIn => self.checked_in_at = Some(meta.at),
+            CaseEvent::StartProcedure { time_out } => {
+                self.time_out = Some(time_out.clone());
+                self.procedure_started_at = Some(meta.at);
+            }
+            CaseEvent::CompleteProcedure => self.procedure_completed_at = Some(meta.at),
+            CaseEvent::Discharge => self.discharged_at = Some(meta.at),
+            CaseEvent::Decline | CaseEvent::Cancel => self.ended_reason = meta.reason.clone(),
+            _ => {}
+        }
+        self.state = next;
+        self.updated_at = meta.at;
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Rebuilds a case from its whole history, oldest first.
+    pub fn replay<'a>(id: CaseId, history: impl IntoIterator<Item = (&'a CaseEvent, &'a EventMeta)>) -> Result<Case, TransitionError> {
+        let mut history = history.into_iter();
+        let mut case = match history.next() {
+            Some((CaseEvent::Referred { patient_id, referral_id, urgency, requested_procedure }, meta)) => {
+                Case::open(id, *patient_id, *referral_id, *urgency, requested_procedure.clone(), meta).0
+            }
+            Some((other, _)) => {
+                return Err(TransitionError::NotAllowed { from: CaseState::Referred, event: other.kind().as_str(), allowed: vec!["referred"] })
+            }
+            None => return Err(TransitionError::Invalid(ValidationErrors::single("history", "is empty"))),
+        };
+        for (event, meta) in history {
+            case.apply(event, meta)?;
+        }
+        Ok(case)
+    }
+}
+
+#[cfg(test)]
+mod tests;

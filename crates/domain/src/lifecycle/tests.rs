@@ -1,0 +1,211 @@
+use super::*;
+use crate::event::Actor;
+use chrono::TimeZone;
+use proptest::prelude::*;
+use uuid::Uuid;
+
+fn catalogue() -> &'static ProcedureCatalogue {
+    static CATALOGUE: std::sync::OnceLock<ProcedureCatalogue> = std::sync::OnceLock::new();
+    CATALOGUE.get_or_init(|| {
+        ProcedureCatalogue::parse(include_str!("../../../../catalog/procedures.toml"), "catalog/procedures.toml")
+            .expect("shipped catalogue loads")
+    })
+}
+
+fn meta(minute: i64, reason: Option<&str>) -> EventMeta {
+    let at = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).single().expect("valid") + Duration::minutes(minute);
+    EventMeta { actor: Actor::parse("dr.test").expect("actor"), at, reason: reason.map(str::to_string) }
+}
+
+fn new_case() -> Case {
+    Case::open(
+        CaseId(Uuid::from_u128(1)),
+        PatientId(Uuid::from_u128(2)),
+        ReferralId(Uuid::from_u128(3)),
+        Urgency::Routine,
+        None,
+        &meta(0, None),
+    )
+    .0
+}
+
+fn accept() -> CaseEvent {
+    CaseEvent::Accept {
+        procedure_id: ProcedureId::parse("biopsy-liver").expect("id"),
+        modality: GuidanceModality::Ultrasound,
+        sedation: Sedation::Local,
+        priority: Urgency::Routine,
+    }
+}
+
+fn schedule() -> CaseEvent {
+    CaseEvent::Schedule {
+        room: RoomId::parse("us-1").expect("room"),
+        start: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).single().expect("valid"),
+        duration_minutes: None,
+    }
+}
+
+fn time_out(complete: bool) -> CaseEvent {
+    CaseEvent::StartProcedure {
+        time_out: TimeOut {
+            completed_at: meta(0, None).at,
+            team_introduced: true,
+            patient_identity_confirmed: true,
+            procedure_and_site_confirmed: true,
+            consent_confirmed: complete,
+            imaging_available: true,
+            equipment_available: true,
+        },
+    }
+}
+
+fn step(case: &mut Case, event: CaseEvent, minute: i64, reason: Option<&str>) -> Result<(), TransitionError> {
+    let m = meta(minute, reason);
+    let decided = case.decide(event, &m, catalogue())?;
+    case.apply(&decided, &m)
+}
+
+#[test]
+fn happy_path_from_referral_to_closure() {
+    let mut case = new_case();
+    let path = [
+        accept(),
+        schedule(),
+        CaseEvent::CheckIn,
+        time_out(true),
+        CaseEvent::CompleteProcedure,
+        CaseEvent::AdmitToRecovery,
+        CaseEvent::Discharge,
+        CaseEvent::StartFollowUp,
+        CaseEvent::Close,
+    ];
+    for (i, event) in path.into_iter().enumerate() {
+        step(&mut case, event, i as i64 + 1, None).expect("allowed");
+    }
+    assert_eq!(case.state, CaseState::Closed);
+    assert_eq!(case.version, 10);
+    let booking = case.booking.expect("booked");
+    assert_eq!((booking.end - booking.start).num_minutes(), 45, "liver biopsy room time from the catalogue");
+}
+
+#[test]
+fn illegal_transition_names_state_and_allowed_events() {
+    let mut case = new_case();
+    let err = step(&mut case, CaseEvent::CheckIn, 1, None).expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "cannot check_in a case that is referred; allowed from referred: accept, decline, request_information, cancel"
+    );
+    assert_eq!(case.version, 1, "nothing applied");
+}
+
+#[test]
+fn decline_cancel_and_rebooking_need_a_reason() {
+    let mut case = new_case();
+    assert_eq!(step(&mut case, CaseEvent::Decline, 1, Some("  ")), Err(TransitionError::ReasonRequired { event: "decline" }));
+    step(&mut case, accept(), 1, None).expect("accept");
+    step(&mut case, schedule(), 2, None).expect("book");
+    assert_eq!(step(&mut case, schedule(), 3, None), Err(TransitionError::ReasonRequired { event: "rescheduling" }));
+    step(&mut case, schedule(), 3, Some("room closed")).expect("rebook with reason");
+    assert_eq!(step(&mut case, CaseEvent::Cancel, 4, None), Err(TransitionError::ReasonRequired { event: "cancel" }));
+    step(&mut case, CaseEvent::Cancel, 4, Some("patient withdrew consent")).expect("cancel");
+    assert_eq!(case.state, CaseState::Cancelled);
+    assert_eq!(case.ended_reason.as_deref(), Some("patient withdrew consent"));
+    let err = step(&mut case, accept(), 5, None).expect_err("terminal");
+    assert!(err.to_string().ends_with("allowed from cancelled: nothing (the case has ended)"), "{err}");
+}
+
+#[test]
+fn cannot_enter_the_room_without_a_complete_time_out() {
+    let mut case = new_case();
+    for (i, e) in [accept(), schedule(), CaseEvent::CheckIn].into_iter().enumerate() {
+        step(&mut case, e, i as i64 + 1, None).expect("allowed");
+    }
+    let err = step(&mut case, time_out(false), 9, None).expect_err("incomplete");
+    assert!(err.to_string().contains("not confirmed: consent_confirmed"), "{err}");
+    assert_eq!(case.state, CaseState::CheckedIn);
+}
+
+#[test]
+fn cancellation_only_before_the_procedure() {
+    for state in CaseState::ALL {
+        let allowed = state.allowed_events().contains(&"cancel");
+        assert_eq!(allowed, state.is_pre_procedure(), "{state}");
+    }
+}
+
+#[test]
+fn replay_rebuilds_the_same_case() {
+    let mut case = new_case();
+    let first = meta(0, None);
+    let mut history = vec![(
+        CaseEvent::Referred { patient_id: case.patient_id, referral_id: case.referral_id, urgency: Urgency::Routine, requested_procedure: None },
+        first,
+    )];
+    for (i, e) in [accept(), schedule(), CaseEvent::CheckIn].into_iter().enumerate() {
+        let m = meta(i as i64 + 1, None);
+        let decided = case.decide(e, &m, catalogue()).expect("allowed");
+        case.apply(&decided, &m).expect("applies");
+        history.push((decided, m));
+    }
+    let replayed = Case::replay(case.id, history.iter().map(|(e, m)| (e, m))).expect("replays");
+    assert_eq!(replayed, case);
+}
+
+#[test]
+fn event_json_is_stable() {
+    let json = serde_json::to_string(&schedule()).expect("json");
+    assert_eq!(json, r#"{"type":"schedule","room":"us-1","start":"2026-11-26T08:00:00Z"}"#);
+    let bad: Result<CaseEvent, _> = serde_json::from_str(r#"{"type":"schedule","room":"Angio 1","start":"2026-11-26T08:00:00Z"}"#);
+    assert!(bad.expect_err("bad room").to_string().contains("is not a room code"));
+}
+
+fn any_event() -> impl Strategy<Value = (CaseEvent, bool)> {
+    let events = vec![
+        accept(),
+        CaseEvent::Decline,
+        CaseEvent::RequestInformation { question: "which side?".into() },
+        CaseEvent::ProvideInformation { answer: "left".into() },
+        schedule(),
+        CaseEvent::CheckIn,
+        time_out(true),
+        time_out(false),
+        CaseEvent::CompleteProcedure,
+        CaseEvent::AdmitToRecovery,
+        CaseEvent::Discharge,
+        CaseEvent::StartFollowUp,
+        CaseEvent::Close,
+        CaseEvent::Cancel,
+    ];
+    (proptest::sample::select(events), any::<bool>())
+}
+
+proptest! {
+    /// No sequence of events, allowed or not, reaches an illegal state or a record that
+    /// contradicts its state.
+    #[test]
+    fn no_event_sequence_reaches_an_illegal_state(events in proptest::collection::vec(any_event(), 0..40)) {
+        let mut case = new_case();
+        for (i, (event, with_reason)) in events.into_iter().enumerate() {
+            let before = case.clone();
+            let reason = with_reason.then_some("reason given");
+            match step(&mut case, event.clone(), i as i64 + 1, reason) {
+                Ok(()) => {
+                    prop_assert_eq!(case.version, before.version + 1);
+                    prop_assert_eq!(before.state.transition(&event).ok(), Some(case.state));
+                }
+                Err(_) => prop_assert_eq!(&case, &before, "a refused event changes nothing"),
+            }
+            if case.state >= CaseState::Scheduled && !matches!(case.state, CaseState::Cancelled) {
+                prop_assert!(case.vetting.is_some() && case.booking.is_some(), "booked without vetting: {:?}", case.state);
+            }
+            if case.state >= CaseState::InRoom && !case.state.is_terminal() || case.state == CaseState::Closed {
+                prop_assert!(case.time_out.is_some(), "in or past the room without a time-out");
+            }
+            if case.state == CaseState::Declined {
+                prop_assert!(case.vetting.is_none());
+            }
+        }
+    }
+}

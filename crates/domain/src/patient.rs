@@ -1,0 +1,389 @@
+//! The patient: identity at a site, demographics, allergies and pregnancy status.
+
+use crate::clinical::{LabResult, Medication};
+use crate::ids::PatientId;
+use crate::validation::{parse_choice, required_text, Collector, ValidationErrors};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A site's code (hospital or campus); MRNs are unique per site.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+#[serde(transparent)]
+pub struct SiteCode(String);
+
+impl SiteCode {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let v = value.trim();
+        if !v.is_empty() && v.len() <= 16 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            Ok(SiteCode(v.to_ascii_uppercase()))
+        } else {
+            Err(format!("'{value}' is not a site code: use 1-16 letters, digits or '-'"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Medical record number as issued by the site's patient administration system.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
+#[serde(transparent)]
+pub struct Mrn(String);
+
+impl Mrn {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let v = value.trim();
+        if !v.is_empty() && v.len() <= 20 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            Ok(Mrn(v.to_ascii_uppercase()))
+        } else {
+            Err(format!("'{value}' is not an MRN: use 1-20 letters, digits or '-'"))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonName {
+    pub family: String,
+    pub given: String,
+}
+
+/// Administrative sex, as FHIR `AdministrativeGender`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Sex {
+    Female,
+    Male,
+    Other,
+    Unknown,
+}
+
+const SEXES: &[(&str, Sex)] =
+    &[("female", Sex::Female), ("male", Sex::Male), ("other", Sex::Other), ("unknown", Sex::Unknown)];
+
+/// Body weight in kilograms.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = f64))]
+#[serde(transparent)]
+pub struct BodyWeightKg(f64);
+
+impl BodyWeightKg {
+    /// Plausibility bounds for data entry (a neonate to the heaviest recorded adult), not a clinical rule.
+    pub fn parse(kg: f64) -> Result<Self, String> {
+        if kg.is_finite() && kg > 0.2 && kg <= 700.0 {
+            Ok(BodyWeightKg(kg))
+        } else {
+            Err(format!("{kg} kg is not a body weight: give kilograms between 0.2 and 700"))
+        }
+    }
+    pub fn kg(self) -> f64 {
+        self.0
+    }
+}
+
+/// What a patient is allergic to, with the classes IR rules need called out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AllergyClass {
+    IodinatedContrast,
+    GadoliniumContrast,
+    Latex,
+    Drug,
+    Food,
+    Other,
+}
+
+const ALLERGY_CLASSES: &[(&str, AllergyClass)] = &[
+    ("iodinated_contrast", AllergyClass::IodinatedContrast),
+    ("gadolinium_contrast", AllergyClass::GadoliniumContrast),
+    ("latex", AllergyClass::Latex),
+    ("drug", AllergyClass::Drug),
+    ("food", AllergyClass::Food),
+    ("other", AllergyClass::Other),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Allergy {
+    pub class: AllergyClass,
+    /// The substance as named by the patient or record, e.g. "iohexol", "penicillin".
+    pub substance: String,
+    /// The reaction, e.g. "urticaria", "anaphylaxis"; empty when unknown.
+    #[serde(default)]
+    pub reaction: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Pregnancy {
+    NotPregnant,
+    Pregnant,
+    PossiblyPregnant,
+    Unknown,
+    NotApplicable,
+}
+
+const PREGNANCY: &[(&str, Pregnancy)] = &[
+    ("not_pregnant", Pregnancy::NotPregnant),
+    ("pregnant", Pregnancy::Pregnant),
+    ("possibly_pregnant", Pregnancy::PossiblyPregnant),
+    ("unknown", Pregnancy::Unknown),
+    ("not_applicable", Pregnancy::NotApplicable),
+];
+
+/// A pregnancy status is only meaningful with the moment it was established (rules need "on the day").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PregnancyStatus {
+    pub status: Pregnancy,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Everything the department records about who the patient is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PatientDetails {
+    pub site: SiteCode,
+    pub mrn: Mrn,
+    pub name: PersonName,
+    pub birth_date: NaiveDate,
+    pub sex: Sex,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_kg: Option<BodyWeightKg>,
+    #[serde(default)]
+    pub allergies: Vec<Allergy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pregnancy: Option<PregnancyStatus>,
+}
+
+impl PatientDetails {
+    /// Age in completed years on `on`.
+    pub fn age_on(&self, on: NaiveDate) -> u32 {
+        let mut years = on.year() - self.birth_date.year();
+        if (on.month(), on.day()) < (self.birth_date.month(), self.birth_date.day()) {
+            years -= 1;
+        }
+        years.max(0) as u32
+    }
+
+    pub fn has_allergy(&self, class: AllergyClass) -> bool {
+        self.allergies.iter().any(|a| a.class == class)
+    }
+}
+
+/// Patient registration or update as sent by a client, before it is checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PatientInput {
+    pub site: String,
+    pub mrn: String,
+    pub family_name: String,
+    pub given_name: String,
+    /// `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// One of female, male, other, unknown.
+    pub sex: String,
+    #[serde(default)]
+    pub weight_kg: Option<f64>,
+    #[serde(default)]
+    pub allergies: Vec<AllergyInput>,
+    /// One of not_pregnant, pregnant, possibly_pregnant, unknown, not_applicable.
+    #[serde(default)]
+    pub pregnancy_status: Option<String>,
+    /// When the pregnancy status was established (RFC 3339); defaults to the time of the request.
+    #[serde(default)]
+    pub pregnancy_recorded_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AllergyInput {
+    /// One of iodinated_contrast, gadolinium_contrast, latex, drug, food, other.
+    pub class: String,
+    pub substance: String,
+    #[serde(default)]
+    pub reaction: String,
+}
+
+/// A patient as first registered; the type only exists once every field has been checked.
+pub type NewPatient = PatientDetails;
+
+impl PatientDetails {
+    /// Checks every field; `now` bounds dates (no birth in the future).
+    pub fn parse(input: &PatientInput, now: DateTime<Utc>) -> Result<Self, ValidationErrors> {
+        let mut c = Collector::new();
+        let site = c.take("site", SiteCode::parse(&input.site));
+        let mrn = c.take("mrn", Mrn::parse(&input.mrn));
+        let family = c.take("family_name", required_text(&input.family_name, 100));
+        let given = c.take("given_name", required_text(&input.given_name, 100));
+        let birth_date = c.take("birth_date", parse_birth_date(&input.birth_date, now.date_naive()));
+        let sex = c.take("sex", parse_choice(input.sex.trim(), SEXES));
+        let weight_kg = match input.weight_kg {
+            Some(kg) => c.take("weight_kg", BodyWeightKg::parse(kg)),
+            None => None,
+        };
+        let mut allergies = Vec::with_capacity(input.allergies.len());
+        for (i, a) in input.allergies.iter().enumerate() {
+            let class = c.take(&format!("allergies[{i}].class"), parse_choice(a.class.trim(), ALLERGY_CLASSES));
+            let substance = c.take(&format!("allergies[{i}].substance"), required_text(&a.substance, 100));
+            let reaction = a.reaction.trim();
+            if reaction.chars().count() > 200 {
+                c.push(format!("allergies[{i}].reaction"), "must be at most 200 characters");
+            }
+            if let (Some(class), Some(substance)) = (class, substance) {
+                allergies.push(Allergy { class, substance, reaction: reaction.to_string() });
+            }
+        }
+        let pregnancy = match input.pregnancy_status.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => {
+                let recorded_at = input.pregnancy_recorded_at.unwrap_or(now);
+                if recorded_at > now {
+                    c.push("pregnancy_recorded_at", "must not be in the future");
+                }
+                c.take("pregnancy_status", parse_choice(s, PREGNANCY))
+                    .map(|status| PregnancyStatus { status, recorded_at })
+            }
+        };
+        c.finish()?;
+        // Every Option below is Some: the collector had no errors.
+        match (site, mrn, family, given, birth_date, sex) {
+            (Some(site), Some(mrn), Some(family), Some(given), Some(birth_date), Some(sex)) => Ok(PatientDetails {
+                site,
+                mrn,
+                name: PersonName { family, given },
+                birth_date,
+                sex,
+                weight_kg,
+                allergies,
+                pregnancy,
+            }),
+            _ => Err(ValidationErrors::single("patient", "incomplete input")),
+        }
+    }
+}
+
+fn parse_birth_date(value: &str, today: NaiveDate) -> Result<NaiveDate, String> {
+    let date = NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("'{value}' is not a date: use YYYY-MM-DD"))?;
+    if date > today {
+        return Err(format!("{date} is in the future"));
+    }
+    if today.year() - date.year() > 130 {
+        return Err(format!("{date} is more than 130 years ago"));
+    }
+    Ok(date)
+}
+
+/// The current record of a patient: what their events say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Patient {
+    pub id: PatientId,
+    #[serde(flatten)]
+    pub details: PatientDetails,
+    /// Number of events applied; a write must name the version it was based on.
+    pub version: u64,
+}
+
+/// A change to a patient's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PatientEvent {
+    Registered { details: PatientDetails },
+    DetailsUpdated { details: PatientDetails },
+    MedicationRecorded { medication: Medication },
+    LabResultRecorded { result: LabResult },
+}
+
+impl PatientEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PatientEvent::Registered { .. } => "registered",
+            PatientEvent::DetailsUpdated { .. } => "details_updated",
+            PatientEvent::MedicationRecorded { .. } => "medication_recorded",
+            PatientEvent::LabResultRecorded { .. } => "lab_result_recorded",
+        }
+    }
+}
+
+impl Patient {
+    /// Folds a patient's events, oldest first, into the current record.
+    pub fn replay<'a>(id: PatientId, events: impl IntoIterator<Item = &'a PatientEvent>) -> Option<Patient> {
+        let mut patient: Option<Patient> = None;
+        for event in events {
+            patient = match (patient, event) {
+                (None, PatientEvent::Registered { details }) => {
+                    Some(Patient { id, details: details.clone(), version: 1 })
+                }
+                (Some(mut p), PatientEvent::DetailsUpdated { details }) => {
+                    p.details = details.clone();
+                    p.version += 1;
+                    Some(p)
+                }
+                (Some(mut p), PatientEvent::MedicationRecorded { .. } | PatientEvent::LabResultRecorded { .. }) => {
+                    p.version += 1;
+                    Some(p)
+                }
+                (other, _) => other,
+            };
+        }
+        patient
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).single().expect("valid time")
+    }
+
+    fn input() -> PatientInput {
+        PatientInput {
+            site: "main".into(),
+            mrn: "mrn-001".into(),
+            family_name: "Doe".into(),
+            given_name: "Alex".into(),
+            birth_date: "1960-11-25".into(),
+            sex: "female".into(),
+            weight_kg: Some(70.0),
+            allergies: vec![AllergyInput { class: "latex".into(), substance: "latex".into(), reaction: String::new() }],
+            pregnancy_status: None,
+            pregnancy_recorded_at: None,
+        }
+    }
+
+    #[test]
+    fn parses_and_normalises_codes() {
+        let p = PatientDetails::parse(&input(), now()).expect("valid");
+        assert_eq!(p.site.as_str(), "MAIN");
+        assert_eq!(p.mrn.as_str(), "MRN-001");
+        assert_eq!(p.age_on(now().date_naive()), 65, "birthday tomorrow: still 65");
+        assert!(p.has_allergy(AllergyClass::Latex));
+    }
+
+    #[test]
+    fn reports_every_bad_field() {
+        let mut bad = input();
+        bad.mrn = "".into();
+        bad.birth_date = "2030-01-01".into();
+        bad.sex = "f".into();
+        bad.weight_kg = Some(-3.0);
+        bad.allergies[0].class = "nuts".into();
+        let errs = PatientDetails::parse(&bad, now()).expect_err("invalid");
+        let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["mrn", "birth_date", "sex", "weight_kg", "allergies[0].class"]);
+        assert!(errs.0[2].detail.contains("female, male, other, unknown"));
+    }
+}
