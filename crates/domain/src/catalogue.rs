@@ -31,7 +31,9 @@ impl ProcedureId {
         let ok = !value.is_empty()
             && value.len() <= 64
             && value.starts_with(|c: char| c.is_ascii_lowercase())
-            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if ok {
             Ok(ProcedureId(value.to_string()))
         } else {
@@ -113,7 +115,10 @@ choice_enum!(
 impl GuidanceModality {
     /// Whether the modality exposes the patient to ionising radiation (pregnancy and dose rules).
     pub fn is_ionising(self) -> bool {
-        matches!(self, GuidanceModality::Fluoroscopy | GuidanceModality::Ct | GuidanceModality::ConeBeamCt)
+        matches!(
+            self,
+            GuidanceModality::Fluoroscopy | GuidanceModality::Ct | GuidanceModality::ConeBeamCt
+        )
     }
 }
 
@@ -203,16 +208,30 @@ const ENTRY_FIELDS: &[&str] = &[
 impl ProcedureCatalogue {
     /// Parses the catalogue text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Self, CatalogueError> {
-        let err = |location: String, problem: String| CatalogueError { file: file.to_string(), location, problem };
-        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| err(String::new(), e.to_string()))?;
+        let err = |location: String, problem: String| CatalogueError {
+            file: file.to_string(),
+            location,
+            problem,
+        };
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err(String::new(), e.to_string()))?;
         for key in doc.keys() {
             if key != "version" && key != "procedure" {
-                return Err(err(String::new(), format!("unknown top-level key '{key}': allowed are version, procedure")));
+                return Err(err(
+                    String::new(),
+                    format!("unknown top-level key '{key}': allowed are version, procedure"),
+                ));
             }
         }
         let version = match doc.get("version") {
             Some(toml::Value::String(v)) if !v.trim().is_empty() => v.clone(),
-            _ => return Err(err(String::new(), "'version' must be a non-empty string".into())),
+            _ => {
+                return Err(err(
+                    String::new(),
+                    "'version' must be a non-empty string".into(),
+                ))
+            }
         };
         let entries = match doc.get("procedure") {
             Some(toml::Value::Array(entries)) if !entries.is_empty() => entries,
@@ -223,21 +242,33 @@ impl ProcedureCatalogue {
         let mut names = HashSet::new();
         for (index, entry) in entries.iter().enumerate() {
             let number = index + 1;
-            let table = entry.as_table().ok_or_else(|| err(format!("entry {number}: "), "is not a table".into()))?;
+            let table = entry
+                .as_table()
+                .ok_or_else(|| err(format!("entry {number}: "), "is not a table".into()))?;
             let label = match table.get("id").and_then(toml::Value::as_str) {
                 Some(id) => format!("entry {number} (id '{id}'), "),
                 None => format!("entry {number}, "),
             };
-            let procedure = parse_entry(table).map_err(|(field, problem)| err(format!("{label}field '{field}': "), problem))?;
+            let procedure = parse_entry(table)
+                .map_err(|(field, problem)| err(format!("{label}field '{field}': "), problem))?;
             if !ids.insert(procedure.id.clone()) {
-                return Err(err(format!("{label}field 'id': "), "duplicates an earlier entry's id".into()));
+                return Err(err(
+                    format!("{label}field 'id': "),
+                    "duplicates an earlier entry's id".into(),
+                ));
             }
             if !names.insert(procedure.name.to_lowercase()) {
-                return Err(err(format!("{label}field 'name': "), format!("'{}' duplicates an earlier entry's name", procedure.name)));
+                return Err(err(
+                    format!("{label}field 'name': "),
+                    format!("'{}' duplicates an earlier entry's name", procedure.name),
+                ));
             }
             procedures.push(procedure);
         }
-        Ok(ProcedureCatalogue { version, procedures })
+        Ok(ProcedureCatalogue {
+            version,
+            procedures,
+        })
     }
 
     pub fn get(&self, id: &ProcedureId) -> Option<&Procedure> {
@@ -249,7 +280,9 @@ impl ProcedureCatalogue {
         self.procedures
             .iter()
             .find(|p| p.id.as_str() == id)
-            .ok_or_else(|| format!("'{id}' is not in the procedure catalogue (see GET /api/v1/procedures)"))
+            .ok_or_else(|| {
+                format!("'{id}' is not in the procedure catalogue (see GET /api/v1/procedures)")
+            })
     }
 
     /// Entries per category, for overviews.
@@ -267,14 +300,23 @@ type FieldProblem = (&'static str, String);
 fn parse_entry(table: &toml::Table) -> Result<Procedure, FieldProblem> {
     for key in table.keys() {
         if !ENTRY_FIELDS.contains(&key.as_str()) {
-            return Err(("?", format!("unknown field '{key}'; allowed are {}", ENTRY_FIELDS.join(", "))));
+            return Err((
+                "?",
+                format!(
+                    "unknown field '{key}'; allowed are {}",
+                    ENTRY_FIELDS.join(", ")
+                ),
+            ));
         }
     }
     let text = |field: &'static str| -> Result<String, FieldProblem> {
         match table.get(field) {
             Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_string()),
             Some(toml::Value::String(_)) => Err((field, "must not be blank".into())),
-            Some(other) => Err((field, format!("must be a string, found {}", other.type_str()))),
+            Some(other) => Err((
+                field,
+                format!("must be a string, found {}", other.type_str()),
+            )),
             None => Err((field, "is missing".into())),
         }
     };
@@ -282,7 +324,11 @@ fn parse_entry(table: &toml::Table) -> Result<Procedure, FieldProblem> {
         match table.get(field) {
             Some(toml::Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).ok_or((field, "must be a list of strings".to_string())))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or((field, "must be a list of strings".to_string()))
+                })
                 .collect(),
             Some(other) => Err((field, format!("must be a list, found {}", other.type_str()))),
             None => Err((field, "is missing".into())),
@@ -298,23 +344,45 @@ fn parse_entry(table: &toml::Table) -> Result<Procedure, FieldProblem> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ("modalities", e))?;
     if modalities.is_empty() {
-        return Err(("modalities", "must name at least one guidance modality".into()));
+        return Err((
+            "modalities",
+            "must name at least one guidance modality".into(),
+        ));
     }
-    let bleeding_risk = BleedingRisk::parse(&text("bleeding_risk")?).map_err(|e| ("bleeding_risk", e))?;
+    let bleeding_risk =
+        BleedingRisk::parse(&text("bleeding_risk")?).map_err(|e| ("bleeding_risk", e))?;
     let bleeding_risk_source = text("bleeding_risk_source")?;
     if !bleeding_risk_source.contains("clinical-rules.md §1") {
-        return Err(("bleeding_risk_source", "must cite clinical-rules.md §1.x".into()));
+        return Err((
+            "bleeding_risk_source",
+            "must cite clinical-rules.md §1.x".into(),
+        ));
     }
     let sedation = Sedation::parse(&text("sedation")?).map_err(|e| ("sedation", e))?;
     let room_minutes = match table.get("room_minutes") {
         Some(toml::Value::Integer(m)) if (5..=720).contains(m) => *m as u32,
-        Some(toml::Value::Integer(m)) => return Err(("room_minutes", format!("{m} is outside 5-720 minutes"))),
-        Some(other) => return Err(("room_minutes", format!("must be a whole number of minutes, found {}", other.type_str()))),
+        Some(toml::Value::Integer(m)) => {
+            return Err(("room_minutes", format!("{m} is outside 5-720 minutes")))
+        }
+        Some(other) => {
+            return Err((
+                "room_minutes",
+                format!(
+                    "must be a whole number of minutes, found {}",
+                    other.type_str()
+                ),
+            ))
+        }
         None => return Err(("room_minutes", "is missing".into())),
     };
     let outpatient = match table.get("outpatient") {
         Some(toml::Value::Boolean(b)) => *b,
-        Some(other) => return Err(("outpatient", format!("must be true or false, found {}", other.type_str()))),
+        Some(other) => {
+            return Err((
+                "outpatient",
+                format!("must be true or false, found {}", other.type_str()),
+            ))
+        }
         None => return Err(("outpatient", "is missing".into())),
     };
     let follow_up = list("follow_up")?
@@ -369,22 +437,38 @@ follow_up = []
 
     #[test]
     fn duplicate_id_names_file_entry_and_field() {
-        let e = ProcedureCatalogue::parse(&doc(&format!("{ENTRY}{}", ENTRY.replace("Paracentesis", "Other"))), "t.toml")
-            .expect_err("duplicate");
-        assert_eq!(e.to_string(), "t.toml: entry 2 (id 'paracentesis'), field 'id': duplicates an earlier entry's id");
+        let e = ProcedureCatalogue::parse(
+            &doc(&format!(
+                "{ENTRY}{}",
+                ENTRY.replace("Paracentesis", "Other")
+            )),
+            "t.toml",
+        )
+        .expect_err("duplicate");
+        assert_eq!(
+            e.to_string(),
+            "t.toml: entry 2 (id 'paracentesis'), field 'id': duplicates an earlier entry's id"
+        );
     }
 
     #[test]
     fn bad_enum_value_lists_allowed_values() {
-        let e = ProcedureCatalogue::parse(&doc(&ENTRY.replace("\"low\"", "\"medium\"")), "t.toml").expect_err("bad");
+        let e = ProcedureCatalogue::parse(&doc(&ENTRY.replace("\"low\"", "\"medium\"")), "t.toml")
+            .expect_err("bad");
         assert!(e.to_string().contains("entry 1 (id 'paracentesis'), field 'bleeding_risk': 'medium' is not allowed; use one of: low, high"), "{e}");
     }
 
     #[test]
     fn missing_and_unknown_fields_are_refused() {
-        let e = ProcedureCatalogue::parse(&doc(&ENTRY.replace("room_minutes = 45\n", "")), "t.toml").expect_err("missing");
-        assert!(e.to_string().ends_with("field 'room_minutes': is missing"), "{e}");
-        let e = ProcedureCatalogue::parse(&doc(&format!("{ENTRY}colour = \"red\"\n")), "t.toml").expect_err("unknown");
+        let e =
+            ProcedureCatalogue::parse(&doc(&ENTRY.replace("room_minutes = 45\n", "")), "t.toml")
+                .expect_err("missing");
+        assert!(
+            e.to_string().ends_with("field 'room_minutes': is missing"),
+            "{e}"
+        );
+        let e = ProcedureCatalogue::parse(&doc(&format!("{ENTRY}colour = \"red\"\n")), "t.toml")
+            .expect_err("unknown");
         assert!(e.to_string().contains("unknown field 'colour'"), "{e}");
     }
 }

@@ -31,17 +31,32 @@ pub enum LabTest {
 }
 
 impl LabTest {
-    pub const ALL: [LabTest; 5] =
-        [LabTest::Inr, LabTest::Platelets, LabTest::Haemoglobin, LabTest::Creatinine, LabTest::Egfr];
+    pub const ALL: [LabTest; 5] = [
+        LabTest::Inr,
+        LabTest::Platelets,
+        LabTest::Haemoglobin,
+        LabTest::Creatinine,
+        LabTest::Egfr,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabTest::Inr => "inr",
+            LabTest::Platelets => "platelets",
+            LabTest::Haemoglobin => "haemoglobin",
+            LabTest::Creatinine => "creatinine",
+            LabTest::Egfr => "egfr",
+        }
+    }
 
     /// LOINC code of the test as stored.
     pub fn loinc(self) -> &'static str {
         match self {
-            LabTest::Inr => "6301-6",         // INR in Platelet poor plasma by Coagulation assay
-            LabTest::Platelets => "777-3",    // Platelets [#/volume] in Blood by Automated count
-            LabTest::Haemoglobin => "718-7",  // Hemoglobin [Mass/volume] in Blood
-            LabTest::Creatinine => "2160-0",  // Creatinine [Mass/volume] in Serum or Plasma
-            LabTest::Egfr => "98979-8",       // GFR/1.73 sq M predicted, CKD-EPI 2021
+            LabTest::Inr => "6301-6", // INR in Platelet poor plasma by Coagulation assay
+            LabTest::Platelets => "777-3", // Platelets [#/volume] in Blood by Automated count
+            LabTest::Haemoglobin => "718-7", // Hemoglobin [Mass/volume] in Blood
+            LabTest::Creatinine => "2160-0", // Creatinine [Mass/volume] in Serum or Plasma
+            LabTest::Egfr => "98979-8", // GFR/1.73 sq M predicted, CKD-EPI 2021
         }
     }
 
@@ -72,8 +87,16 @@ impl LabResult {
     /// A result in the test's canonical unit; rejects non-finite or negative values.
     pub fn new(test: LabTest, value: f64, drawn_at: DateTime<Utc>) -> Result<Self, String> {
         if !value.is_finite() || value < 0.0 {
-            return Err(format!("{value} is not a valid result for {test:?}: must be a number ≥ 0"));
+            return Err(format!(
+                "{value} is not a valid result for {test:?}: must be a number ≥ 0"
+            ));
         }
-        Ok(LabResult { test, loinc: test.loinc().into(), value, unit: test.ucum_unit().into(), drawn_at })
+        Ok(LabResult {
+            test,
+            loinc: test.loinc().into(),
+            value,
+            unit: test.ucum_unit().into(),
+            drawn_at,
+        })
     }
 }

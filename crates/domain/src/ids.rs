@@ -64,11 +64,15 @@ impl RoomId {
     pub fn parse(code: &str) -> Result<Self, String> {
         let ok = !code.is_empty()
             && code.len() <= 32
-            && code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if ok {
             Ok(RoomId(code.to_string()))
         } else {
-            Err(format!("'{code}' is not a room code: use 1-32 characters a-z, 0-9 and '-'"))
+            Err(format!(
+                "'{code}' is not a room code: use 1-32 characters a-z, 0-9 and '-'"
+            ))
         }
     }
 

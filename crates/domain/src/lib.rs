@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod clinical;
+pub mod department;
 pub mod event;
 pub mod ids;
 pub mod lifecycle;
@@ -13,7 +14,10 @@ pub mod patient;
 pub mod referral;
 pub mod validation;
 
-pub use catalogue::{BleedingRisk, GuidanceModality, Procedure, ProcedureCatalogue, ProcedureId, Sedation};
+pub use catalogue::{
+    BleedingRisk, GuidanceModality, Procedure, ProcedureCatalogue, ProcedureId, Sedation,
+};
+pub use department::{Room, RoomKind};
 pub use event::{Actor, EventMeta};
 pub use ids::{CaseId, PatientId, ReferralId, RoomId};
 pub use lifecycle::{Case, CaseCommand, CaseEvent, CaseState, TransitionError};

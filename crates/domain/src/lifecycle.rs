@@ -78,10 +78,16 @@ impl CaseState {
     }
 
     pub fn parse(value: &str) -> Result<Self, String> {
-        CaseState::ALL.into_iter().find(|s| s.as_str() == value).ok_or_else(|| {
-            let allowed: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
-            format!("'{value}' is not a case state; use one of: {}", allowed.join(", "))
-        })
+        CaseState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
+                format!(
+                    "'{value}' is not a case state; use one of: {}",
+                    allowed.join(", ")
+                )
+            })
     }
 
     /// Before the patient is in the room: the states a case may be cancelled from.
@@ -97,7 +103,10 @@ impl CaseState {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, CaseState::Declined | CaseState::Closed | CaseState::Cancelled)
+        matches!(
+            self,
+            CaseState::Declined | CaseState::Closed | CaseState::Cancelled
+        )
     }
 
     /// The one place the lifecycle graph is written down: where `event` leads from `self`.
@@ -126,7 +135,11 @@ impl CaseState {
 
     /// The events allowed from this state, by name.
     pub fn allowed_events(self) -> Vec<&'static str> {
-        EventKind::ALL.into_iter().filter(|e| self.next(*e).is_some()).map(EventKind::as_str).collect()
+        EventKind::ALL
+            .into_iter()
+            .filter(|e| self.next(*e).is_some())
+            .map(EventKind::as_str)
+            .collect()
     }
 
     /// Where `event` leads from this state, or why it may not happen.
@@ -240,8 +253,14 @@ impl TimeOut {
     fn unconfirmed(&self) -> Vec<&'static str> {
         [
             ("team_introduced", self.team_introduced),
-            ("patient_identity_confirmed", self.patient_identity_confirmed),
-            ("procedure_and_site_confirmed", self.procedure_and_site_confirmed),
+            (
+                "patient_identity_confirmed",
+                self.patient_identity_confirmed,
+            ),
+            (
+                "procedure_and_site_confirmed",
+                self.procedure_and_site_confirmed,
+            ),
             ("consent_confirmed", self.consent_confirmed),
             ("imaging_available", self.imaging_available),
             ("equipment_available", self.equipment_available),
@@ -329,7 +348,11 @@ pub type CaseCommand = CaseEvent;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
     #[error("cannot {event} a case that is {from}; allowed from {from}: {}", list_or_none(.allowed))]
-    NotAllowed { from: CaseState, event: &'static str, allowed: Vec<&'static str> },
+    NotAllowed {
+        from: CaseState,
+        event: &'static str,
+        allowed: Vec<&'static str>,
+    },
     #[error("{event} needs a reason")]
     ReasonRequired { event: &'static str },
     #[error("a case is opened only by a new referral")]
@@ -392,7 +415,12 @@ impl Case {
         requested_procedure: Option<ProcedureId>,
         meta: &EventMeta,
     ) -> (Case, CaseEvent) {
-        let event = CaseEvent::Referred { patient_id, referral_id, urgency, requested_procedure: requested_procedure.clone() };
+        let event = CaseEvent::Referred {
+            patient_id,
+            referral_id,
+            urgency,
+            requested_procedure: requested_procedure.clone(),
+        };
         let case = Case {
             id,
             patient_id,
@@ -429,47 +457,86 @@ impl Case {
         }
         self.state.transition(&proposed)?;
         let has_reason = meta.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
-        let rebooking = matches!(proposed, CaseEvent::Schedule { .. }) && self.state == CaseState::Scheduled;
-        if matches!(proposed, CaseEvent::Decline | CaseEvent::Cancel) || rebooking {
-            if !has_reason {
-                let event = if rebooking { "rescheduling" } else { proposed.kind().as_str() };
-                return Err(TransitionError::ReasonRequired { event });
-            }
+        let rebooking =
+            matches!(proposed, CaseEvent::Schedule { .. }) && self.state == CaseState::Scheduled;
+        if (matches!(proposed, CaseEvent::Decline | CaseEvent::Cancel) || rebooking) && !has_reason
+        {
+            let event = if rebooking {
+                "rescheduling"
+            } else {
+                proposed.kind().as_str()
+            };
+            return Err(TransitionError::ReasonRequired { event });
         }
-        let invalid = |field: &str, detail: String| TransitionError::Invalid(ValidationErrors::single(field, detail));
+        let invalid = |field: &str, detail: String| {
+            TransitionError::Invalid(ValidationErrors::single(field, detail))
+        };
         match proposed {
-            CaseEvent::Accept { ref procedure_id, .. } => {
-                catalogue.find(procedure_id.as_str()).map_err(|e| invalid("event.procedure_id", e))?;
+            CaseEvent::Accept {
+                ref procedure_id, ..
+            } => {
+                catalogue
+                    .find(procedure_id.as_str())
+                    .map_err(|e| invalid("event.procedure_id", e))?;
                 Ok(proposed)
             }
             CaseEvent::RequestInformation { question } => {
-                let question = required_text(&question, 2000).map_err(|e| invalid("event.question", e))?;
+                let question =
+                    required_text(&question, 2000).map_err(|e| invalid("event.question", e))?;
                 Ok(CaseEvent::RequestInformation { question })
             }
             CaseEvent::ProvideInformation { answer } => {
-                let answer = required_text(&answer, 2000).map_err(|e| invalid("event.answer", e))?;
+                let answer =
+                    required_text(&answer, 2000).map_err(|e| invalid("event.answer", e))?;
                 Ok(CaseEvent::ProvideInformation { answer })
             }
-            CaseEvent::Schedule { room, start, duration_minutes } => {
+            CaseEvent::Schedule {
+                room,
+                start,
+                duration_minutes,
+            } => {
                 let minutes = match duration_minutes {
                     Some(m) if (5..=720).contains(&m) => m,
-                    Some(m) => return Err(invalid("event.duration_minutes", format!("{m} is outside 5-720 minutes"))),
+                    Some(m) => {
+                        return Err(invalid(
+                            "event.duration_minutes",
+                            format!("{m} is outside 5-720 minutes"),
+                        ))
+                    }
                     None => self
                         .vetting
                         .as_ref()
                         .and_then(|v| catalogue.get(&v.procedure_id))
                         .map(|p| p.room_minutes)
-                        .ok_or_else(|| invalid("event.duration_minutes", "is required: the vetted procedure is not in the catalogue".into()))?,
+                        .ok_or_else(|| {
+                            invalid(
+                                "event.duration_minutes",
+                                "is required: the vetted procedure is not in the catalogue".into(),
+                            )
+                        })?,
                 };
-                Ok(CaseEvent::Schedule { room, start, duration_minutes: Some(minutes) })
+                Ok(CaseEvent::Schedule {
+                    room,
+                    start,
+                    duration_minutes: Some(minutes),
+                })
             }
             CaseEvent::StartProcedure { time_out } => {
                 let missing = time_out.unconfirmed();
                 if !missing.is_empty() {
-                    return Err(invalid("event.time_out", format!("the time-out is not complete: not confirmed: {}", missing.join(", "))));
+                    return Err(invalid(
+                        "event.time_out",
+                        format!(
+                            "the time-out is not complete: not confirmed: {}",
+                            missing.join(", ")
+                        ),
+                    ));
                 }
                 if time_out.completed_at > meta.at {
-                    return Err(invalid("event.time_out.completed_at", "must not be in the future".into()));
+                    return Err(invalid(
+                        "event.time_out.completed_at",
+                        "must not be in the future".into(),
+                    ));
                 }
                 Ok(CaseEvent::StartProcedure { time_out })
             }
@@ -485,7 +552,12 @@ impl Case {
         }
         let next = self.state.transition(event)?;
         match event {
-            CaseEvent::Accept { procedure_id, modality, sedation, priority } => {
+            CaseEvent::Accept {
+                procedure_id,
+                modality,
+                sedation,
+                priority,
+            } => {
                 self.vetting = Some(Vetting {
                     procedure_id: procedure_id.clone(),
                     modality: *modality,
@@ -494,11 +566,21 @@ impl Case {
                 });
                 self.information_request = None;
             }
-            CaseEvent::RequestInformation { question } => self.information_request = Some(question.clone()),
+            CaseEvent::RequestInformation { question } => {
+                self.information_request = Some(question.clone())
+            }
             CaseEvent::ProvideInformation { .. } => self.information_request = None,
-            CaseEvent::Schedule { room, start, duration_minutes } => {
+            CaseEvent::Schedule {
+                room,
+                start,
+                duration_minutes,
+            } => {
                 let minutes = i64::from(duration_minutes.unwrap_or(0));
-                self.booking = Some(Booking { room: room.clone(), start: *start, end: *start + Duration::minutes(minutes) });
+                self.booking = Some(Booking {
+                    room: room.clone(),
+                    start: *start,
+                    end: *start + Duration::minutes(minutes),
+                });
             }
             CaseEvent::CheckIn => self.checked_in_at = Some(meta.at),
             CaseEvent::StartProcedure { time_out } => {
@@ -517,16 +599,43 @@ impl Case {
     }
 
     /// Rebuilds a case from its whole history, oldest first.
-    pub fn replay<'a>(id: CaseId, history: impl IntoIterator<Item = (&'a CaseEvent, &'a EventMeta)>) -> Result<Case, TransitionError> {
+    pub fn replay<'a>(
+        id: CaseId,
+        history: impl IntoIterator<Item = (&'a CaseEvent, &'a EventMeta)>,
+    ) -> Result<Case, TransitionError> {
         let mut history = history.into_iter();
         let mut case = match history.next() {
-            Some((CaseEvent::Referred { patient_id, referral_id, urgency, requested_procedure }, meta)) => {
-                Case::open(id, *patient_id, *referral_id, *urgency, requested_procedure.clone(), meta).0
+            Some((
+                CaseEvent::Referred {
+                    patient_id,
+                    referral_id,
+                    urgency,
+                    requested_procedure,
+                },
+                meta,
+            )) => {
+                Case::open(
+                    id,
+                    *patient_id,
+                    *referral_id,
+                    *urgency,
+                    requested_procedure.clone(),
+                    meta,
+                )
+                .0
             }
             Some((other, _)) => {
-                return Err(TransitionError::NotAllowed { from: CaseState::Referred, event: other.kind().as_str(), allowed: vec!["referred"] })
+                return Err(TransitionError::NotAllowed {
+                    from: CaseState::Referred,
+                    event: other.kind().as_str(),
+                    allowed: vec!["referred"],
+                })
             }
-            None => return Err(TransitionError::Invalid(ValidationErrors::single("history", "is empty"))),
+            None => {
+                return Err(TransitionError::Invalid(ValidationErrors::single(
+                    "history", "is empty",
+                )))
+            }
         };
         for (event, meta) in history {
             case.apply(event, meta)?;

@@ -15,10 +15,15 @@ pub struct SiteCode(String);
 impl SiteCode {
     pub fn parse(value: &str) -> Result<Self, String> {
         let v = value.trim();
-        if !v.is_empty() && v.len() <= 16 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if !v.is_empty()
+            && v.len() <= 16
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             Ok(SiteCode(v.to_ascii_uppercase()))
         } else {
-            Err(format!("'{value}' is not a site code: use 1-16 letters, digits or '-'"))
+            Err(format!(
+                "'{value}' is not a site code: use 1-16 letters, digits or '-'"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -35,10 +40,15 @@ pub struct Mrn(String);
 impl Mrn {
     pub fn parse(value: &str) -> Result<Self, String> {
         let v = value.trim();
-        if !v.is_empty() && v.len() <= 20 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if !v.is_empty()
+            && v.len() <= 20
+            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             Ok(Mrn(v.to_ascii_uppercase()))
         } else {
-            Err(format!("'{value}' is not an MRN: use 1-20 letters, digits or '-'"))
+            Err(format!(
+                "'{value}' is not an MRN: use 1-20 letters, digits or '-'"
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -64,8 +74,12 @@ pub enum Sex {
     Unknown,
 }
 
-const SEXES: &[(&str, Sex)] =
-    &[("female", Sex::Female), ("male", Sex::Male), ("other", Sex::Other), ("unknown", Sex::Unknown)];
+const SEXES: &[(&str, Sex)] = &[
+    ("female", Sex::Female),
+    ("male", Sex::Male),
+    ("other", Sex::Other),
+    ("unknown", Sex::Unknown),
+];
 
 /// Body weight in kilograms.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
@@ -79,7 +93,9 @@ impl BodyWeightKg {
         if kg.is_finite() && kg > 0.2 && kg <= 700.0 {
             Ok(BodyWeightKg(kg))
         } else {
-            Err(format!("{kg} kg is not a body weight: give kilograms between 0.2 and 700"))
+            Err(format!(
+                "{kg} kg is not a body weight: give kilograms between 0.2 and 700"
+            ))
         }
     }
     pub fn kg(self) -> f64 {
@@ -224,7 +240,10 @@ impl PatientDetails {
         let mrn = c.take("mrn", Mrn::parse(&input.mrn));
         let family = c.take("family_name", required_text(&input.family_name, 100));
         let given = c.take("given_name", required_text(&input.given_name, 100));
-        let birth_date = c.take("birth_date", parse_birth_date(&input.birth_date, now.date_naive()));
+        let birth_date = c.take(
+            "birth_date",
+            parse_birth_date(&input.birth_date, now.date_naive()),
+        );
         let sex = c.take("sex", parse_choice(input.sex.trim(), SEXES));
         let weight_kg = match input.weight_kg {
             Some(kg) => c.take("weight_kg", BodyWeightKg::parse(kg)),
@@ -232,14 +251,27 @@ impl PatientDetails {
         };
         let mut allergies = Vec::with_capacity(input.allergies.len());
         for (i, a) in input.allergies.iter().enumerate() {
-            let class = c.take(&format!("allergies[{i}].class"), parse_choice(a.class.trim(), ALLERGY_CLASSES));
-            let substance = c.take(&format!("allergies[{i}].substance"), required_text(&a.substance, 100));
+            let class = c.take(
+                &format!("allergies[{i}].class"),
+                parse_choice(a.class.trim(), ALLERGY_CLASSES),
+            );
+            let substance = c.take(
+                &format!("allergies[{i}].substance"),
+                required_text(&a.substance, 100),
+            );
             let reaction = a.reaction.trim();
             if reaction.chars().count() > 200 {
-                c.push(format!("allergies[{i}].reaction"), "must be at most 200 characters");
+                c.push(
+                    format!("allergies[{i}].reaction"),
+                    "must be at most 200 characters",
+                );
             }
             if let (Some(class), Some(substance)) = (class, substance) {
-                allergies.push(Allergy { class, substance, reaction: reaction.to_string() });
+                allergies.push(Allergy {
+                    class,
+                    substance,
+                    reaction: reaction.to_string(),
+                });
             }
         }
         let pregnancy = match input.pregnancy_status.as_deref().map(str::trim) {
@@ -250,22 +282,27 @@ impl PatientDetails {
                     c.push("pregnancy_recorded_at", "must not be in the future");
                 }
                 c.take("pregnancy_status", parse_choice(s, PREGNANCY))
-                    .map(|status| PregnancyStatus { status, recorded_at })
+                    .map(|status| PregnancyStatus {
+                        status,
+                        recorded_at,
+                    })
             }
         };
         c.finish()?;
         // Every Option below is Some: the collector had no errors.
         match (site, mrn, family, given, birth_date, sex) {
-            (Some(site), Some(mrn), Some(family), Some(given), Some(birth_date), Some(sex)) => Ok(PatientDetails {
-                site,
-                mrn,
-                name: PersonName { family, given },
-                birth_date,
-                sex,
-                weight_kg,
-                allergies,
-                pregnancy,
-            }),
+            (Some(site), Some(mrn), Some(family), Some(given), Some(birth_date), Some(sex)) => {
+                Ok(PatientDetails {
+                    site,
+                    mrn,
+                    name: PersonName { family, given },
+                    birth_date,
+                    sex,
+                    weight_kg,
+                    allergies,
+                    pregnancy,
+                })
+            }
             _ => Err(ValidationErrors::single("patient", "incomplete input")),
         }
     }
@@ -317,19 +354,28 @@ impl PatientEvent {
 
 impl Patient {
     /// Folds a patient's events, oldest first, into the current record.
-    pub fn replay<'a>(id: PatientId, events: impl IntoIterator<Item = &'a PatientEvent>) -> Option<Patient> {
+    pub fn replay<'a>(
+        id: PatientId,
+        events: impl IntoIterator<Item = &'a PatientEvent>,
+    ) -> Option<Patient> {
         let mut patient: Option<Patient> = None;
         for event in events {
             patient = match (patient, event) {
-                (None, PatientEvent::Registered { details }) => {
-                    Some(Patient { id, details: details.clone(), version: 1 })
-                }
+                (None, PatientEvent::Registered { details }) => Some(Patient {
+                    id,
+                    details: details.clone(),
+                    version: 1,
+                }),
                 (Some(mut p), PatientEvent::DetailsUpdated { details }) => {
                     p.details = details.clone();
                     p.version += 1;
                     Some(p)
                 }
-                (Some(mut p), PatientEvent::MedicationRecorded { .. } | PatientEvent::LabResultRecorded { .. }) => {
+                (
+                    Some(mut p),
+                    PatientEvent::MedicationRecorded { .. }
+                    | PatientEvent::LabResultRecorded { .. },
+                ) => {
                     p.version += 1;
                     Some(p)
                 }
@@ -346,7 +392,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0)
+            .single()
+            .expect("valid time")
     }
 
     fn input() -> PatientInput {
@@ -358,7 +406,11 @@ mod tests {
             birth_date: "1960-11-25".into(),
             sex: "female".into(),
             weight_kg: Some(70.0),
-            allergies: vec![AllergyInput { class: "latex".into(), substance: "latex".into(), reaction: String::new() }],
+            allergies: vec![AllergyInput {
+                class: "latex".into(),
+                substance: "latex".into(),
+                reaction: String::new(),
+            }],
             pregnancy_status: None,
             pregnancy_recorded_at: None,
         }
@@ -369,7 +421,11 @@ mod tests {
         let p = PatientDetails::parse(&input(), now()).expect("valid");
         assert_eq!(p.site.as_str(), "MAIN");
         assert_eq!(p.mrn.as_str(), "MRN-001");
-        assert_eq!(p.age_on(now().date_naive()), 65, "birthday tomorrow: still 65");
+        assert_eq!(
+            p.age_on(now().date_naive()),
+            65,
+            "birthday tomorrow: still 65"
+        );
         assert!(p.has_allergy(AllergyClass::Latex));
     }
 
@@ -383,7 +439,16 @@ mod tests {
         bad.allergies[0].class = "nuts".into();
         let errs = PatientDetails::parse(&bad, now()).expect_err("invalid");
         let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["mrn", "birth_date", "sex", "weight_kg", "allergies[0].class"]);
+        assert_eq!(
+            fields,
+            [
+                "mrn",
+                "birth_date",
+                "sex",
+                "weight_kg",
+                "allergies[0].class"
+            ]
+        );
         assert!(errs.0[2].detail.contains("female, male, other, unknown"));
     }
 }

@@ -29,7 +29,10 @@ const SERVICES: &[(&str, RequestingService)] = &[
     ("surgery", RequestingService::Surgery),
     ("primary_care", RequestingService::PrimaryCare),
     ("ward", RequestingService::Ward),
-    ("emergency_department", RequestingService::EmergencyDepartment),
+    (
+        "emergency_department",
+        RequestingService::EmergencyDepartment,
+    ),
     ("medicine", RequestingService::Medicine),
     ("urology", RequestingService::Urology),
     ("gastroenterology", RequestingService::Gastroenterology),
@@ -48,8 +51,11 @@ pub enum Urgency {
     Routine,
 }
 
-pub const URGENCIES: &[(&str, Urgency)] =
-    &[("emergent", Urgency::Emergent), ("urgent", Urgency::Urgent), ("routine", Urgency::Routine)];
+pub const URGENCIES: &[(&str, Urgency)] = &[
+    ("emergent", Urgency::Emergent),
+    ("urgent", Urgency::Urgent),
+    ("routine", Urgency::Routine),
+];
 
 impl Urgency {
     pub fn parse(value: &str) -> Result<Self, String> {
@@ -100,29 +106,57 @@ pub type NewReferral = ReferralDetails;
 
 impl ReferralDetails {
     /// Checks every field; the patient id is checked by the caller, who can look it up.
-    pub fn parse(input: &ReferralInput, catalogue: &ProcedureCatalogue) -> Result<Self, ValidationErrors> {
+    pub fn parse(
+        input: &ReferralInput,
+        catalogue: &ProcedureCatalogue,
+    ) -> Result<Self, ValidationErrors> {
         let mut c = Collector::new();
-        let clinician = c.take("requesting_clinician", required_text(&input.requesting_clinician, 100));
-        let service = c.take("requesting_service", parse_choice(input.requesting_service.trim(), SERVICES));
+        let clinician = c.take(
+            "requesting_clinician",
+            required_text(&input.requesting_clinician, 100),
+        );
+        let service = c.take(
+            "requesting_service",
+            parse_choice(input.requesting_service.trim(), SERVICES),
+        );
         let indication = c.take("indication", required_text(&input.indication, 2000));
         let requested_procedure = match input.requested_procedure.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(id) => c.take("requested_procedure", catalogue.find(id).map(|p| p.id.clone())),
+            Some(id) => c.take(
+                "requested_procedure",
+                catalogue.find(id).map(|p| p.id.clone()),
+            ),
         };
         let requested_procedure_text = c.take(
             "requested_procedure_text",
             optional_text(input.requested_procedure_text.as_deref(), 500),
         );
-        if input.requested_procedure.as_deref().map_or(true, |s| s.trim().is_empty())
-            && requested_procedure_text.as_ref().is_some_and(Option::is_none)
+        if input
+            .requested_procedure
+            .as_deref()
+            .is_none_or(|s| s.trim().is_empty())
+            && requested_procedure_text
+                .as_ref()
+                .is_some_and(Option::is_none)
         {
-            c.push("requested_procedure", "name a catalogue procedure or describe the request in requested_procedure_text");
+            c.push(
+                "requested_procedure",
+                "name a catalogue procedure or describe the request in requested_procedure_text",
+            );
         }
         let urgency = c.take("urgency", Urgency::parse(input.urgency.trim()));
-        let question = c.take("clinical_question", optional_text(Some(&input.clinical_question), 2000));
+        let question = c.take(
+            "clinical_question",
+            optional_text(Some(&input.clinical_question), 2000),
+        );
         c.finish()?;
         match (clinician, service, indication, urgency) {
-            (Some(requesting_clinician), Some(requesting_service), Some(indication), Some(urgency)) => Ok(ReferralDetails {
+            (
+                Some(requesting_clinician),
+                Some(requesting_service),
+                Some(indication),
+                Some(urgency),
+            ) => Ok(ReferralDetails {
                 requesting_clinician,
                 requesting_service,
                 indication,

@@ -29,7 +29,10 @@ fn summary(errors: &[FieldError]) -> String {
 
 impl ValidationErrors {
     pub fn single(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        ValidationErrors(vec![FieldError { field: field.into(), detail: detail.into() }])
+        ValidationErrors(vec![FieldError {
+            field: field.into(),
+            detail: detail.into(),
+        }])
     }
 }
 
@@ -45,7 +48,10 @@ impl Collector {
     }
 
     pub fn push(&mut self, field: impl Into<String>, detail: impl Into<String>) {
-        self.errors.push(FieldError { field: field.into(), detail: detail.into() });
+        self.errors.push(FieldError {
+            field: field.into(),
+            detail: detail.into(),
+        });
     }
 
     /// Keeps the value when the parse succeeded, records the error under `field` otherwise.
@@ -88,7 +94,10 @@ pub fn required_text(value: &str, max_chars: usize) -> Result<String, String> {
     if trimmed.chars().count() > max_chars {
         return Err(format!("must be at most {max_chars} characters"));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err("must not contain control characters".into());
     }
     Ok(trimmed.to_string())
@@ -104,8 +113,15 @@ pub fn optional_text(value: Option<&str>, max_chars: usize) -> Result<Option<Str
 
 /// Parses a snake_case enum name, listing the allowed values on failure.
 pub fn parse_choice<T: Copy>(value: &str, choices: &[(&str, T)]) -> Result<T, String> {
-    choices.iter().find(|(name, _)| *name == value).map(|(_, v)| *v).ok_or_else(|| {
-        let allowed: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
-        format!("'{value}' is not allowed; use one of: {}", allowed.join(", "))
-    })
+    choices
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let allowed: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            format!(
+                "'{value}' is not allowed; use one of: {}",
+                allowed.join(", ")
+            )
+        })
 }

@@ -7,14 +7,25 @@ use uuid::Uuid;
 fn catalogue() -> &'static ProcedureCatalogue {
     static CATALOGUE: std::sync::OnceLock<ProcedureCatalogue> = std::sync::OnceLock::new();
     CATALOGUE.get_or_init(|| {
-        ProcedureCatalogue::parse(include_str!("../../../../catalog/procedures.toml"), "catalog/procedures.toml")
-            .expect("shipped catalogue loads")
+        ProcedureCatalogue::parse(
+            include_str!("../../../../catalog/procedures.toml"),
+            "catalog/procedures.toml",
+        )
+        .expect("shipped catalogue loads")
     })
 }
 
 fn meta(minute: i64, reason: Option<&str>) -> EventMeta {
-    let at = Utc.with_ymd_and_hms(2026, 11, 24, 8, 0, 0).single().expect("valid") + Duration::minutes(minute);
-    EventMeta { actor: Actor::parse("dr.test").expect("actor"), at, reason: reason.map(str::to_string) }
+    let at = Utc
+        .with_ymd_and_hms(2026, 11, 24, 8, 0, 0)
+        .single()
+        .expect("valid")
+        + Duration::minutes(minute);
+    EventMeta {
+        actor: Actor::parse("dr.test").expect("actor"),
+        at,
+        reason: reason.map(str::to_string),
+    }
 }
 
 fn new_case() -> Case {
@@ -41,7 +52,10 @@ fn accept() -> CaseEvent {
 fn schedule() -> CaseEvent {
     CaseEvent::Schedule {
         room: RoomId::parse("us-1").expect("room"),
-        start: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).single().expect("valid"),
+        start: Utc
+            .with_ymd_and_hms(2026, 11, 26, 8, 0, 0)
+            .single()
+            .expect("valid"),
         duration_minutes: None,
     }
 }
@@ -60,7 +74,12 @@ fn time_out(complete: bool) -> CaseEvent {
     }
 }
 
-fn step(case: &mut Case, event: CaseEvent, minute: i64, reason: Option<&str>) -> Result<(), TransitionError> {
+fn step(
+    case: &mut Case,
+    event: CaseEvent,
+    minute: i64,
+    reason: Option<&str>,
+) -> Result<(), TransitionError> {
     let m = meta(minute, reason);
     let decided = case.decide(event, &m, catalogue())?;
     case.apply(&decided, &m)
@@ -86,7 +105,11 @@ fn happy_path_from_referral_to_closure() {
     assert_eq!(case.state, CaseState::Closed);
     assert_eq!(case.version, 10);
     let booking = case.booking.expect("booked");
-    assert_eq!((booking.end - booking.start).num_minutes(), 45, "liver biopsy room time from the catalogue");
+    assert_eq!(
+        (booking.end - booking.start).num_minutes(),
+        45,
+        "liver biopsy room time from the catalogue"
+    );
 }
 
 #[test]
@@ -103,27 +126,57 @@ fn illegal_transition_names_state_and_allowed_events() {
 #[test]
 fn decline_cancel_and_rebooking_need_a_reason() {
     let mut case = new_case();
-    assert_eq!(step(&mut case, CaseEvent::Decline, 1, Some("  ")), Err(TransitionError::ReasonRequired { event: "decline" }));
+    assert_eq!(
+        step(&mut case, CaseEvent::Decline, 1, Some("  ")),
+        Err(TransitionError::ReasonRequired { event: "decline" })
+    );
     step(&mut case, accept(), 1, None).expect("accept");
     step(&mut case, schedule(), 2, None).expect("book");
-    assert_eq!(step(&mut case, schedule(), 3, None), Err(TransitionError::ReasonRequired { event: "rescheduling" }));
+    assert_eq!(
+        step(&mut case, schedule(), 3, None),
+        Err(TransitionError::ReasonRequired {
+            event: "rescheduling"
+        })
+    );
     step(&mut case, schedule(), 3, Some("room closed")).expect("rebook with reason");
-    assert_eq!(step(&mut case, CaseEvent::Cancel, 4, None), Err(TransitionError::ReasonRequired { event: "cancel" }));
-    step(&mut case, CaseEvent::Cancel, 4, Some("patient withdrew consent")).expect("cancel");
+    assert_eq!(
+        step(&mut case, CaseEvent::Cancel, 4, None),
+        Err(TransitionError::ReasonRequired { event: "cancel" })
+    );
+    step(
+        &mut case,
+        CaseEvent::Cancel,
+        4,
+        Some("patient withdrew consent"),
+    )
+    .expect("cancel");
     assert_eq!(case.state, CaseState::Cancelled);
-    assert_eq!(case.ended_reason.as_deref(), Some("patient withdrew consent"));
+    assert_eq!(
+        case.ended_reason.as_deref(),
+        Some("patient withdrew consent")
+    );
     let err = step(&mut case, accept(), 5, None).expect_err("terminal");
-    assert!(err.to_string().ends_with("allowed from cancelled: nothing (the case has ended)"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("allowed from cancelled: nothing (the case has ended)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn cannot_enter_the_room_without_a_complete_time_out() {
     let mut case = new_case();
-    for (i, e) in [accept(), schedule(), CaseEvent::CheckIn].into_iter().enumerate() {
+    for (i, e) in [accept(), schedule(), CaseEvent::CheckIn]
+        .into_iter()
+        .enumerate()
+    {
         step(&mut case, e, i as i64 + 1, None).expect("allowed");
     }
     let err = step(&mut case, time_out(false), 9, None).expect_err("incomplete");
-    assert!(err.to_string().contains("not confirmed: consent_confirmed"), "{err}");
+    assert!(
+        err.to_string().contains("not confirmed: consent_confirmed"),
+        "{err}"
+    );
     assert_eq!(case.state, CaseState::CheckedIn);
 }
 
@@ -140,10 +193,18 @@ fn replay_rebuilds_the_same_case() {
     let mut case = new_case();
     let first = meta(0, None);
     let mut history = vec![(
-        CaseEvent::Referred { patient_id: case.patient_id, referral_id: case.referral_id, urgency: Urgency::Routine, requested_procedure: None },
+        CaseEvent::Referred {
+            patient_id: case.patient_id,
+            referral_id: case.referral_id,
+            urgency: Urgency::Routine,
+            requested_procedure: None,
+        },
         first,
     )];
-    for (i, e) in [accept(), schedule(), CaseEvent::CheckIn].into_iter().enumerate() {
+    for (i, e) in [accept(), schedule(), CaseEvent::CheckIn]
+        .into_iter()
+        .enumerate()
+    {
         let m = meta(i as i64 + 1, None);
         let decided = case.decide(e, &m, catalogue()).expect("allowed");
         case.apply(&decided, &m).expect("applies");
@@ -156,17 +217,29 @@ fn replay_rebuilds_the_same_case() {
 #[test]
 fn event_json_is_stable() {
     let json = serde_json::to_string(&schedule()).expect("json");
-    assert_eq!(json, r#"{"type":"schedule","room":"us-1","start":"2026-11-26T08:00:00Z"}"#);
-    let bad: Result<CaseEvent, _> = serde_json::from_str(r#"{"type":"schedule","room":"Angio 1","start":"2026-11-26T08:00:00Z"}"#);
-    assert!(bad.expect_err("bad room").to_string().contains("is not a room code"));
+    assert_eq!(
+        json,
+        r#"{"type":"schedule","room":"us-1","start":"2026-11-26T08:00:00Z"}"#
+    );
+    let bad: Result<CaseEvent, _> = serde_json::from_str(
+        r#"{"type":"schedule","room":"Angio 1","start":"2026-11-26T08:00:00Z"}"#,
+    );
+    assert!(bad
+        .expect_err("bad room")
+        .to_string()
+        .contains("is not a room code"));
 }
 
 fn any_event() -> impl Strategy<Value = (CaseEvent, bool)> {
     let events = vec![
         accept(),
         CaseEvent::Decline,
-        CaseEvent::RequestInformation { question: "which side?".into() },
-        CaseEvent::ProvideInformation { answer: "left".into() },
+        CaseEvent::RequestInformation {
+            question: "which side?".into(),
+        },
+        CaseEvent::ProvideInformation {
+            answer: "left".into(),
+        },
         schedule(),
         CaseEvent::CheckIn,
         time_out(true),

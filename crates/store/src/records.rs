@@ -1,0 +1,691 @@
+//! Repository operations for rooms, patients, referrals and cases, each change with its event.
+
+use crate::{fetch_with_text_params, text, Store, StoreError};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use seldinger_domain::clinical::{LabResult, Medication};
+use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
+use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent};
+use seldinger_domain::{CaseId, EventMeta, PatientId, Referral, ReferralId, Room};
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+/// Timestamps are stored as fixed-width UTC text so they order correctly on both engines.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(value: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp '{value}': {e}")))
+}
+
+fn version_of(row: &sqlx::any::AnyRow) -> Result<u64, StoreError> {
+    Ok(row.try_get::<i64, _>("version")?.max(0) as u64)
+}
+
+#[derive(Clone, Copy)]
+enum Stream {
+    Patient,
+    Referral,
+    Case,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Patient => "patient",
+            Stream::Referral => "referral",
+            Stream::Case => "case",
+        }
+    }
+}
+
+/// Appends one event as version `version` of its stream. A taken version means another writer
+/// got there first: that is a conflict, not an error to retry silently.
+async fn append_event(
+    conn: &mut AnyConnection,
+    stream: Stream,
+    id: &str,
+    version: u64,
+    kind: &str,
+    meta: &EventMeta,
+    payload: &impl Serialize,
+) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO events (stream_type, stream_id, stream_version, kind, actor, occurred_at, reason, payload) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(stream.name())
+    .bind(id.to_string())
+    .bind(version as i64)
+    .bind(kind.to_string())
+    .bind(meta.actor.as_str().to_string())
+    .bind(ts(meta.at))
+    .bind(meta.reason.clone())
+    .bind(serde_json::to_string(payload)?)
+    .execute(&mut *conn)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Conflict {
+            what: format!("{} {id}", stream.name()),
+            expected: version.saturating_sub(1),
+            current: version,
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One entry of a record's history, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "test-support", derive(serde::Deserialize))]
+pub struct RecordedEvent {
+    /// Position in the whole log.
+    pub seq: i64,
+    /// Version of the record this event produced.
+    pub version: u64,
+    pub kind: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Cases booked on this (UTC) day.
+    pub date: Option<NaiveDate>,
+    /// Any of these states; empty means all.
+    pub states: Vec<CaseState>,
+    pub patient_id: Option<PatientId>,
+    pub limit: u32,
+}
+
+impl Store {
+    // ----- rooms -----
+
+    /// Adds or replaces a room (department configuration, not a clinical record).
+    pub async fn put_room(&self, room: &Room, sort_order: i64) -> Result<(), StoreError> {
+        let data = serde_json::to_string(room)?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM rooms WHERE id = $1")
+            .bind(room.id.as_str().to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO rooms (id, sort_order, data) VALUES ($1, $2, $3)")
+            .bind(room.id.as_str().to_string())
+            .bind(sort_order)
+            .bind(data)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
+        let rows = sqlx::query("SELECT data FROM rooms ORDER BY sort_order, id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+            .collect()
+    }
+
+    // ----- patients -----
+
+    /// Registers a new patient. An MRN already registered at the site is refused.
+    pub async fn register_patient(
+        &self,
+        id: PatientId,
+        details: PatientDetails,
+        meta: &EventMeta,
+    ) -> Result<Patient, StoreError> {
+        let event = PatientEvent::Registered { details };
+        let patient = Patient::replay(id, [&event])
+            .ok_or_else(|| StoreError::Corrupt("registration".into()))?;
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO patients (id, site, mrn, name_search, birth_date, version, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id.to_string())
+        .bind(patient.details.site.as_str().to_string())
+        .bind(patient.details.mrn.as_str().to_string())
+        .bind(name_search(&patient.details))
+        .bind(patient.details.birth_date.to_string())
+        .bind(patient.version as i64)
+        .bind(serde_json::to_string(&patient)?)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(StoreError::Duplicate(format!(
+                    "MRN {} is already registered at site {}",
+                    patient.details.mrn.as_str(),
+                    patient.details.site.as_str()
+                )))
+            }
+            other => other?,
+        };
+        append_event(
+            &mut tx,
+            Stream::Patient,
+            &id.to_string(),
+            1,
+            event.kind(),
+            meta,
+            &event,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(patient)
+    }
+
+    /// Replaces a patient's details, if nobody changed them since `expected_version`.
+    pub async fn update_patient(
+        &self,
+        id: PatientId,
+        expected_version: u64,
+        details: PatientDetails,
+        meta: &EventMeta,
+    ) -> Result<Patient, StoreError> {
+        let current = self
+            .patient(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("patient {id}")))?;
+        let event = PatientEvent::DetailsUpdated {
+            details: details.clone(),
+        };
+        let updated = Patient {
+            id,
+            details,
+            version: expected_version + 1,
+        };
+        let mut tx = self.pool().begin().await?;
+        append_patient_event(&mut tx, &current, expected_version, &event, meta).await?;
+        let result = sqlx::query(
+            "UPDATE patients SET site = $1, mrn = $2, name_search = $3, birth_date = $4, version = $5, data = $6 \
+             WHERE id = $7 AND version = $8",
+        )
+        .bind(updated.details.site.as_str().to_string())
+        .bind(updated.details.mrn.as_str().to_string())
+        .bind(name_search(&updated.details))
+        .bind(updated.details.birth_date.to_string())
+        .bind(updated.version as i64)
+        .bind(serde_json::to_string(&updated)?)
+        .bind(id.to_string())
+        .bind(expected_version as i64)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                return Err(StoreError::Duplicate(format!(
+                    "MRN {} is already registered at site {}",
+                    updated.details.mrn.as_str(),
+                    updated.details.site.as_str()
+                )))
+            }
+            Err(e) => return Err(e.into()),
+            Ok(r) if r.rows_affected() == 0 => {
+                return Err(conflict("patient", id, expected_version, current.version))
+            }
+            Ok(_) => {}
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Adds a medication to the patient's list.
+    pub async fn record_medication(
+        &self,
+        patient_id: PatientId,
+        expected_version: u64,
+        medication: Medication,
+        meta: &EventMeta,
+    ) -> Result<Patient, StoreError> {
+        let event = PatientEvent::MedicationRecorded { medication };
+        self.append_patient_fact(patient_id, expected_version, &event, meta)
+            .await
+    }
+
+    /// Adds a laboratory result.
+    pub async fn record_lab_result(
+        &self,
+        patient_id: PatientId,
+        expected_version: u64,
+        result: LabResult,
+        meta: &EventMeta,
+    ) -> Result<Patient, StoreError> {
+        let event = PatientEvent::LabResultRecorded { result };
+        self.append_patient_fact(patient_id, expected_version, &event, meta)
+            .await
+    }
+
+    /// Appends a patient event that adds a fact (drug, lab), stores the fact in its table for
+    /// querying, and bumps the patient's version — all or nothing.
+    async fn append_patient_fact(
+        &self,
+        patient_id: PatientId,
+        expected_version: u64,
+        event: &PatientEvent,
+        meta: &EventMeta,
+    ) -> Result<Patient, StoreError> {
+        let current = self
+            .patient(patient_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("patient {patient_id}")))?;
+        let mut updated = current.clone();
+        updated.version = expected_version + 1;
+        let mut tx = self.pool().begin().await?;
+        append_patient_event(&mut tx, &current, expected_version, event, meta).await?;
+        let result = sqlx::query(
+            "UPDATE patients SET version = $1, data = $2 WHERE id = $3 AND version = $4",
+        )
+        .bind(updated.version as i64)
+        .bind(serde_json::to_string(&updated)?)
+        .bind(patient_id.to_string())
+        .bind(expected_version as i64)
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(conflict(
+                "patient",
+                patient_id,
+                expected_version,
+                current.version,
+            ));
+        }
+        let fact = match event {
+            PatientEvent::MedicationRecorded { medication } => sqlx::query(
+                "INSERT INTO medications (patient_id, drug, recorded_at, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(patient_id.to_string())
+            .bind(medication.drug.clone())
+            .bind(ts(meta.at))
+            .bind(serde_json::to_string(medication)?),
+            PatientEvent::LabResultRecorded { result } => sqlx::query(
+                "INSERT INTO lab_results (patient_id, test, drawn_at, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(patient_id.to_string())
+            .bind(result.test.as_str().to_string())
+            .bind(ts(result.drawn_at))
+            .bind(serde_json::to_string(result)?),
+            other => return Err(StoreError::Corrupt(format!("{} is not a patient fact", other.kind()))),
+        };
+        fact.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    pub async fn patient(&self, id: PatientId) -> Result<Option<Patient>, StoreError> {
+        let row = sqlx::query("SELECT data FROM patients WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok(serde_json::from_str(&text(&r, "data")?)?))
+            .transpose()
+    }
+
+    /// Finds patients by exact MRN (any site) and/or by part of the name, case-insensitive.
+    pub async fn search_patients(
+        &self,
+        mrn: Option<&str>,
+        name: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Patient>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        if let Some(mrn) = mrn {
+            params.push(mrn.trim().to_ascii_uppercase());
+            conditions.push(format!("mrn = ${}", params.len()));
+        }
+        if let Some(name) = name {
+            for word in name.split_whitespace() {
+                params.push(format!("%{}%", escape_like(&word.to_lowercase())));
+                conditions.push(format!("name_search LIKE ${} ESCAPE '\\'", params.len()));
+            }
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT data FROM patients {filter} ORDER BY name_search, mrn LIMIT {}",
+            limit.clamp(1, 500)
+        );
+        let mut conn = self.pool().acquire().await?;
+        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+            .collect()
+    }
+
+    pub async fn medications(&self, patient_id: PatientId) -> Result<Vec<Medication>, StoreError> {
+        let rows = sqlx::query("SELECT data FROM medications WHERE patient_id = $1 ORDER BY seq")
+            .bind(patient_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+            .collect()
+    }
+
+    /// Results newest first.
+    pub async fn lab_results(&self, patient_id: PatientId) -> Result<Vec<LabResult>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT data FROM lab_results WHERE patient_id = $1 ORDER BY drawn_at DESC, seq DESC",
+        )
+        .bind(patient_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+            .collect()
+    }
+
+    // ----- referrals and cases -----
+
+    /// Records a referral and opens its case, atomically.
+    pub async fn create_referral(
+        &self,
+        referral: &Referral,
+        case: &Case,
+        opening: &CaseEvent,
+        meta: &EventMeta,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("INSERT INTO referrals (id, patient_id, case_id, received_at, version, data) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(referral.id.to_string())
+            .bind(referral.patient_id.to_string())
+            .bind(referral.case_id.to_string())
+            .bind(ts(referral.received_at))
+            .bind(referral.version as i64)
+            .bind(serde_json::to_string(referral)?)
+            .execute(&mut *tx)
+            .await?;
+        append_event(
+            &mut tx,
+            Stream::Referral,
+            &referral.id.to_string(),
+            1,
+            "received",
+            meta,
+            &referral.details,
+        )
+        .await?;
+        insert_case(&mut tx, case).await?;
+        append_event(
+            &mut tx,
+            Stream::Case,
+            &case.id.to_string(),
+            1,
+            opening.kind().as_str(),
+            meta,
+            opening,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn referral(&self, id: ReferralId) -> Result<Option<Referral>, StoreError> {
+        let row = sqlx::query("SELECT data FROM referrals WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok(serde_json::from_str(&text(&r, "data")?)?))
+            .transpose()
+    }
+
+    /// Referrals, newest first; with `awaiting_vetting`, only those whose case waits for a decision.
+    pub async fn referrals(
+        &self,
+        awaiting_vetting: bool,
+        limit: u32,
+    ) -> Result<Vec<Referral>, StoreError> {
+        let filter = if awaiting_vetting {
+            "WHERE c.state IN ('referred', 'more_information_requested')"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT r.data FROM referrals r JOIN cases c ON c.id = r.case_id {filter} \
+             ORDER BY r.received_at DESC LIMIT {}",
+            limit.clamp(1, 500)
+        );
+        let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+            .collect()
+    }
+
+    pub async fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
+        let row = sqlx::query("SELECT data FROM cases WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok(serde_json::from_str(&text(&r, "data")?)?))
+            .transpose()
+    }
+
+    /// Cases matching the filter: booked ones by start time, then the rest by last change.
+    pub async fn cases(&self, filter: &CaseFilter) -> Result<Vec<Case>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        if let Some(date) = filter.date {
+            params.push(date.to_string());
+            conditions.push(format!("scheduled_date = ${}", params.len()));
+        }
+        if !filter.states.is_empty() {
+            let mut placeholders = Vec::new();
+            for state in &filter.states {
+                params.push(state.as_str().to_string());
+                placeholders.push(format!("${}", params.len()));
+            }
+            conditions.push(format!("state IN ({})", placeholders.join(", ")));
+        }
+        if let Some(patient) = filter.patient_id {
+            params.push(patient.to_string());
+            conditions.push(format!("patient_id = ${}", params.len()));
+        }
+        let filter_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let limit = if filter.limit == 0 {
+            200
+        } else {
+            filter.limit.min(1000)
+        };
+        // NULL scheduled_start sorts last on both engines with this CASE.
+        let sql = format!(
+            "SELECT data FROM cases {filter_sql} \
+             ORDER BY CASE WHEN scheduled_start IS NULL THEN 1 ELSE 0 END, scheduled_start, room, updated_at DESC \
+             LIMIT {limit}"
+        );
+        let mut conn = self.pool().acquire().await?;
+        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+            .collect()
+    }
+
+    /// Records one lifecycle event and the case it produced, if the case is still at
+    /// `expected_version`. `after` must be `before` with `event` applied.
+    pub async fn record_case_event(
+        &self,
+        after: &Case,
+        expected_version: u64,
+        event: &CaseEvent,
+        meta: &EventMeta,
+    ) -> Result<(), StoreError> {
+        let id = after.id.to_string();
+        let mut tx = self.pool().begin().await?;
+        let append = append_event(
+            &mut tx,
+            Stream::Case,
+            &id,
+            expected_version + 1,
+            event.kind().as_str(),
+            meta,
+            event,
+        )
+        .await;
+        if let Err(StoreError::Conflict { .. }) = append {
+            // PostgreSQL aborts the transaction on the violation: read the version outside it.
+            tx.rollback().await?;
+            let current = self.current_version("cases", &id).await?;
+            return Err(conflict("case", after.id, expected_version, current));
+        }
+        append?;
+        let booking = after.booking.as_ref();
+        let result = sqlx::query(
+            "UPDATE cases SET state = $1, room = $2, scheduled_start = $3, scheduled_date = $4, updated_at = $5, \
+             version = $6, data = $7 WHERE id = $8 AND version = $9",
+        )
+        .bind(after.state.as_str().to_string())
+        .bind(booking.map(|b| b.room.as_str().to_string()))
+        .bind(booking.map(|b| ts(b.start)))
+        .bind(booking.map(|b| b.start.date_naive().to_string()))
+        .bind(ts(after.updated_at))
+        .bind(after.version as i64)
+        .bind(serde_json::to_string(after)?)
+        .bind(id.clone())
+        .bind(expected_version as i64)
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            tx.rollback().await?;
+            let current = self.current_version("cases", &id).await?;
+            return Err(conflict("case", after.id, expected_version, current));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn current_version(&self, table: &'static str, id: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query(&format!("SELECT version FROM {table} WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| version_of(&r))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// A case's events, oldest first.
+    pub async fn case_history(&self, id: CaseId) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.history(Stream::Case, &id.to_string()).await
+    }
+
+    pub async fn patient_history(&self, id: PatientId) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.history(Stream::Patient, &id.to_string()).await
+    }
+
+    pub async fn referral_history(&self, id: ReferralId) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.history(Stream::Referral, &id.to_string()).await
+    }
+
+    async fn history(&self, stream: Stream, id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, stream_version, kind, actor, occurred_at, reason, payload FROM events \
+             WHERE stream_type = $1 AND stream_id = $2 ORDER BY stream_version",
+        )
+        .bind(stream.name())
+        .bind(id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecordedEvent {
+                    seq: r.try_get("seq")?,
+                    version: r.try_get::<i64, _>("stream_version")?.max(0) as u64,
+                    kind: text(r, "kind")?,
+                    actor: text(r, "actor")?,
+                    at: parse_ts(&text(r, "occurred_at")?)?,
+                    reason: r.try_get("reason")?,
+                    payload: serde_json::from_str(&text(r, "payload")?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_case(conn: &mut AnyConnection, case: &Case) -> Result<(), StoreError> {
+    let booking = case.booking.as_ref();
+    sqlx::query(
+        "INSERT INTO cases (id, patient_id, referral_id, state, room, scheduled_start, scheduled_date, updated_at, version, data) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(case.id.to_string())
+    .bind(case.patient_id.to_string())
+    .bind(case.referral_id.to_string())
+    .bind(case.state.as_str().to_string())
+    .bind(booking.map(|b| b.room.as_str().to_string()))
+    .bind(booking.map(|b| ts(b.start)))
+    .bind(booking.map(|b| b.start.date_naive().to_string()))
+    .bind(ts(case.updated_at))
+    .bind(case.version as i64)
+    .bind(serde_json::to_string(case)?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn append_patient_event(
+    conn: &mut AnyConnection,
+    current: &Patient,
+    expected_version: u64,
+    event: &PatientEvent,
+    meta: &EventMeta,
+) -> Result<(), StoreError> {
+    if current.version != expected_version {
+        return Err(conflict(
+            "patient",
+            current.id,
+            expected_version,
+            current.version,
+        ));
+    }
+    match append_event(
+        conn,
+        Stream::Patient,
+        &current.id.to_string(),
+        expected_version + 1,
+        event.kind(),
+        meta,
+        event,
+    )
+    .await
+    {
+        Err(StoreError::Conflict { .. }) => Err(conflict(
+            "patient",
+            current.id,
+            expected_version,
+            expected_version + 1,
+        )),
+        other => other,
+    }
+}
+
+fn conflict(what: &str, id: impl std::fmt::Display, expected: u64, current: u64) -> StoreError {
+    StoreError::Conflict {
+        what: format!("{what} {id}"),
+        expected,
+        current,
+    }
+}
+
+fn name_search(details: &PatientDetails) -> String {
+    format!("{} {}", details.name.family, details.name.given).to_lowercase()
+}
+
+fn escape_like(term: &str) -> String {
+    term.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

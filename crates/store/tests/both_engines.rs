@@ -1,0 +1,382 @@
+//! Storage behaviour, run against every real engine available (SQLite always, PostgreSQL when
+//! `SELDINGER_TEST_POSTGRES_URL` is set — `scripts/test` sets it and requires it).
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use seldinger_domain::clinical::{LabResult, LabTest, Medication};
+use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
+use seldinger_domain::patient::{PatientDetails, PatientInput};
+use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
+use seldinger_domain::{
+    Actor, CaseId, EventMeta, PatientId, ProcedureCatalogue, Referral, ReferralId, RoomId,
+};
+use seldinger_store::testing::{engines, TestDatabase};
+use seldinger_store::{CaseFilter, Store, StoreError};
+use uuid::Uuid;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 7, 30, 0)
+        .single()
+        .expect("valid")
+}
+
+fn meta(reason: Option<&str>) -> EventMeta {
+    EventMeta {
+        actor: Actor::parse("nurse.test").expect("actor"),
+        at: now(),
+        reason: reason.map(str::to_string),
+    }
+}
+
+fn catalogue() -> ProcedureCatalogue {
+    ProcedureCatalogue::parse(
+        include_str!("../../../catalog/procedures.toml"),
+        "procedures.toml",
+    )
+    .expect("catalogue")
+}
+
+fn patient_input(mrn: &str, family: &str) -> PatientInput {
+    PatientInput {
+        site: "MAIN".into(),
+        mrn: mrn.into(),
+        family_name: family.into(),
+        given_name: "Sam".into(),
+        birth_date: "1955-03-02".into(),
+        sex: "male".into(),
+        ..Default::default()
+    }
+}
+
+async fn register(store: &Store, mrn: &str, family: &str) -> PatientId {
+    let id = PatientId(Uuid::new_v4());
+    let details = PatientDetails::parse(&patient_input(mrn, family), now()).expect("valid patient");
+    store
+        .register_patient(id, details, &meta(None))
+        .await
+        .expect("registered");
+    id
+}
+
+async fn refer(store: &Store, patient_id: PatientId) -> Case {
+    let input = ReferralInput {
+        patient_id: patient_id.to_string(),
+        requesting_clinician: "Dr Ward".into(),
+        requesting_service: "oncology".into(),
+        indication: "liver lesion".into(),
+        requested_procedure: Some("biopsy-liver".into()),
+        urgency: "routine".into(),
+        ..Default::default()
+    };
+    let details = ReferralDetails::parse(&input, &catalogue()).expect("valid referral");
+    let referral = Referral {
+        id: ReferralId(Uuid::new_v4()),
+        patient_id,
+        case_id: CaseId(Uuid::new_v4()),
+        received_at: now(),
+        details,
+        version: 1,
+    };
+    let m = meta(None);
+    let (case, opening) = Case::open(
+        referral.case_id,
+        patient_id,
+        referral.id,
+        Urgency::Routine,
+        None,
+        &m,
+    );
+    store
+        .create_referral(&referral, &case, &opening, &m)
+        .await
+        .expect("referral stored");
+    case
+}
+
+async fn transition(store: &Store, case: &Case, event: CaseEvent) -> Result<Case, StoreError> {
+    let m = meta(Some("test"));
+    let decided = case.decide(event, &m, &catalogue()).expect("allowed");
+    let mut after = case.clone();
+    after.apply(&decided, &m).expect("applies");
+    store
+        .record_case_event(&after, case.version, &decided, &m)
+        .await?;
+    Ok(after)
+}
+
+fn accept() -> CaseEvent {
+    CaseEvent::Accept {
+        procedure_id: seldinger_domain::ProcedureId::parse("biopsy-liver").expect("id"),
+        modality: seldinger_domain::GuidanceModality::Ultrasound,
+        sedation: seldinger_domain::Sedation::Local,
+        priority: Urgency::Routine,
+    }
+}
+
+fn label(db: &TestDatabase) -> String {
+    format!("{:?}", db.engine())
+}
+
+#[tokio::test]
+async fn patients_register_search_and_refuse_a_duplicate_mrn() {
+    for db in engines().await {
+        let store = &db.store;
+        let id = register(store, "A100", "O'Brien").await;
+        register(store, "A101", "Obi").await;
+        let dup = PatientDetails::parse(&patient_input("a100", "Other"), now()).expect("valid");
+        let err = store
+            .register_patient(PatientId(Uuid::new_v4()), dup, &meta(None))
+            .await
+            .expect_err("duplicate");
+        assert!(
+            matches!(err, StoreError::Duplicate(ref m) if m.contains("A100")),
+            "{}: {err}",
+            label(&db)
+        );
+
+        assert_eq!(
+            store
+                .search_patients(Some("a100"), None, 10)
+                .await
+                .expect("search")[0]
+                .id,
+            id
+        );
+        let by_name = store
+            .search_patients(None, Some("o'b"), 10)
+            .await
+            .expect("search");
+        assert_eq!(by_name.len(), 1, "{}", label(&db));
+        assert_eq!(
+            store
+                .search_patients(None, Some("SAM"), 10)
+                .await
+                .expect("search")
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .search_patients(None, Some("sam obi"), 10)
+                .await
+                .expect("search")
+                .len(),
+            1,
+            "every word must match"
+        );
+        assert!(
+            store
+                .search_patients(None, Some("%"), 10)
+                .await
+                .expect("search")
+                .is_empty(),
+            "LIKE wildcards are literal"
+        );
+        assert_eq!(store.patient_history(id).await.expect("history").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn stale_writes_are_refused_and_nothing_is_overwritten() {
+    for db in engines().await {
+        let store = &db.store;
+        let patient = register(store, "B200", "Stale").await;
+        let case = refer(store, patient).await;
+        let vetted = transition(store, &case, accept())
+            .await
+            .expect("first writer wins");
+        // A second writer still holding version 1:
+        let err = transition(store, &case, CaseEvent::Decline)
+            .await
+            .expect_err("stale");
+        assert!(
+            matches!(
+                err,
+                StoreError::Conflict {
+                    expected: 1,
+                    current: 2,
+                    ..
+                }
+            ),
+            "{}: {err}",
+            label(&db)
+        );
+        let stored = store.case(case.id).await.expect("read").expect("exists");
+        assert_eq!(stored, vetted, "the stale write changed nothing");
+        assert_eq!(store.case_history(case.id).await.expect("history").len(), 2);
+
+        // Patient facts follow the same rule.
+        let med = Medication {
+            drug: "apixaban".into(),
+            dose: "5 mg".into(),
+            frequency: "twice daily".into(),
+            last_dose_at: Some(now()),
+        };
+        store
+            .record_medication(patient, 1, med.clone(), &meta(None))
+            .await
+            .expect("at version 1");
+        let err = store
+            .record_medication(patient, 1, med, &meta(None))
+            .await
+            .expect_err("stale");
+        assert!(
+            matches!(err, StoreError::Conflict { .. }),
+            "{}: {err}",
+            label(&db)
+        );
+        assert_eq!(store.medications(patient).await.expect("meds").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_on_one_version_exactly_one_succeeds() {
+    for db in engines().await {
+        let store = db.store.clone();
+        let patient = register(&store, "C300", "Race").await;
+        let case = refer(&store, patient).await;
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (store, case) = (store.clone(), case.clone());
+            tasks.push(tokio::spawn(async move {
+                transition(&store, &case, accept()).await
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(_) => won += 1,
+                Err(StoreError::Conflict { .. }) => {}
+                Err(other) => panic!("{}: unexpected {other}", label(&db)),
+            }
+        }
+        assert_eq!(won, 1, "{}", label(&db));
+        assert_eq!(store.case_history(case.id).await.expect("history").len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn the_projection_is_what_the_events_say() {
+    for db in engines().await {
+        let store = &db.store;
+        let patient = register(store, "D400", "Replay").await;
+        let mut case = refer(store, patient).await;
+        let start = now() + Duration::days(1);
+        for event in [
+            accept(),
+            CaseEvent::Schedule {
+                room: RoomId::parse("us-1").expect("room"),
+                start,
+                duration_minutes: None,
+            },
+            CaseEvent::CheckIn,
+        ] {
+            case = transition(store, &case, event).await.expect("transition");
+        }
+        let history = store.case_history(case.id).await.expect("history");
+        let events: Vec<(CaseEvent, EventMeta)> = history
+            .iter()
+            .map(|e| {
+                let event: CaseEvent = serde_json::from_value(e.payload.clone()).expect("event");
+                let meta = EventMeta {
+                    actor: Actor::parse(&e.actor).expect("actor"),
+                    at: e.at,
+                    reason: e.reason.clone(),
+                };
+                (event, meta)
+            })
+            .collect();
+        let replayed = Case::replay(case.id, events.iter().map(|(e, m)| (e, m))).expect("replay");
+        assert_eq!(
+            Some(replayed),
+            store.case(case.id).await.expect("read"),
+            "{}",
+            label(&db)
+        );
+        assert_eq!(
+            history.iter().map(|e| e.version).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(history[0].kind, "referred");
+        assert_eq!(
+            history[2].payload["duration_minutes"], 45,
+            "the booking length is recorded in the event"
+        );
+
+        let on_day = CaseFilter {
+            date: Some(start.date_naive()),
+            ..Default::default()
+        };
+        assert_eq!(store.cases(&on_day).await.expect("cases").len(), 1);
+        let checked_in = CaseFilter {
+            states: vec![CaseState::CheckedIn, CaseState::Vetted],
+            ..Default::default()
+        };
+        assert_eq!(store.cases(&checked_in).await.expect("cases").len(), 1);
+        let other_day = CaseFilter {
+            date: Some(now().date_naive()),
+            ..Default::default()
+        };
+        assert!(store.cases(&other_day).await.expect("cases").is_empty());
+        assert_eq!(
+            store.referrals(true, 10).await.expect("referrals").len(),
+            0,
+            "vetted: no longer awaiting"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_event_log_cannot_be_edited_or_deleted() {
+    for db in engines().await {
+        let store = &db.store;
+        register(store, "E500", "Append").await;
+        // A second, raw connection: even SQL outside the repository cannot rewrite history.
+        let raw = Store::connect(&db.url).await.expect("connect");
+        for sql in [
+            "UPDATE events SET actor = 'someone else'",
+            "DELETE FROM events",
+        ] {
+            let err = raw.execute_raw_for_tests(sql).await.expect_err("refused");
+            assert!(
+                err.to_string().contains("append-only"),
+                "{}: {sql}: {err}",
+                label(&db)
+            );
+        }
+        raw.close().await;
+    }
+}
+
+#[tokio::test]
+async fn labs_are_stored_with_their_draw_time_newest_first() {
+    for db in engines().await {
+        let store = &db.store;
+        let patient = register(store, "F600", "Labs").await;
+        let older = LabResult::new(LabTest::Inr, 1.1, now() - Duration::days(10)).expect("lab");
+        let newer = LabResult::new(LabTest::Inr, 1.4, now() - Duration::days(1)).expect("lab");
+        store
+            .record_lab_result(patient, 1, older, &meta(None))
+            .await
+            .expect("lab");
+        let p = store
+            .record_lab_result(patient, 2, newer, &meta(None))
+            .await
+            .expect("lab");
+        assert_eq!(p.version, 3);
+        let labs = store.lab_results(patient).await.expect("labs");
+        assert_eq!(
+            labs.iter().map(|l| l.value).collect::<Vec<_>>(),
+            [1.4, 1.1],
+            "{}",
+            label(&db)
+        );
+        assert_eq!(labs[0].loinc, "6301-6");
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    for db in engines().await {
+        db.store.migrate().await.expect("second run is a no-op");
+    }
+}
