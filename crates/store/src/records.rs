@@ -689,3 +689,13 @@ fn escape_like(term: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_")
 }
+
+impl Store {
+    /// Whether any patient is registered (the demo refuses to seed a database in use).
+    pub async fn has_patients(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM patients")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}

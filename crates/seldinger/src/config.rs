@@ -1,0 +1,159 @@
+//! Configuration from flags and environment, with documented defaults (see README).
+
+use anyhow::{bail, Context};
+use clap::Args;
+use seldinger_domain::ProcedureCatalogue;
+use seldinger_store::{redact, Engine, Store};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The catalogue shipped with this build; `--catalog` replaces it.
+const SHIPPED_CATALOGUE: &str = include_str!("../../../catalog/procedures.toml");
+
+#[derive(Args, Clone)]
+pub struct StorageArgs {
+    /// Folder for the embedded SQLite database (created on first run). Ignored when DATABASE_URL is set.
+    #[arg(long, env = "SELDINGER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL for production (postgres://user:password@host/db); SQLite in --data-dir when unset.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Address to serve on. Plain HTTP belongs on loopback; put TLS in front for anything else.
+    #[arg(long, env = "SELDINGER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// A procedure catalogue file to use instead of the one shipped in the binary.
+    #[arg(long, env = "SELDINGER_CATALOG")]
+    pub catalog: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    pub fn with_default_data_dir(mut self, dir: &str) -> Self {
+        self.storage
+            .data_dir
+            .get_or_insert_with(|| PathBuf::from(dir));
+        self
+    }
+}
+
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub listen: SocketAddr,
+    pub catalogue: ProcedureCatalogue,
+}
+
+impl Settings {
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let catalogue = match &args.catalog {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read catalogue {}", path.display()))?;
+                ProcedureCatalogue::parse(&text, &path.display().to_string())?
+            }
+            None => {
+                ProcedureCatalogue::parse(SHIPPED_CATALOGUE, "catalog/procedures.toml (shipped)")?
+            }
+        };
+        tracing::info!(version = %catalogue.version, procedures = catalogue.procedures.len(), "procedure catalogue loaded");
+        Ok(Settings {
+            data_dir: args
+                .storage
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("data")),
+            database_url: args.storage.database_url.clone().filter(|u| !u.is_empty()),
+            listen: args.listen,
+            catalogue,
+        })
+    }
+
+    pub fn from_storage_args(args: &StorageArgs) -> anyhow::Result<Settings> {
+        let serve = ServeArgs {
+            storage: args.clone(),
+            listen: ([127, 0, 0, 1], 0).into(),
+            catalog: None,
+        };
+        Settings::from_args(&serve)
+    }
+
+    /// Opens and migrates the database. `fresh_demo` starts the demo's SQLite file anew, and
+    /// refuses to put demo data into a PostgreSQL database that already holds records.
+    pub async fn open_store(&self, fresh_demo: bool) -> anyhow::Result<Store> {
+        let store = match &self.database_url {
+            Some(url) => {
+                tracing::info!(database = %redact(url), "using PostgreSQL");
+                Store::connect(url).await?
+            }
+            None => {
+                if fresh_demo {
+                    remove_sqlite_files(&self.data_dir)?;
+                }
+                tracing::info!(data_dir = %self.data_dir.display(), "using SQLite");
+                Store::open_data_dir(&self.data_dir).await?
+            }
+        };
+        store.migrate().await?;
+        if fresh_demo && store.engine() == Engine::Postgres && store.has_patients().await? {
+            bail!("the demo seeds an empty database; the PostgreSQL database in DATABASE_URL already holds patients");
+        }
+        Ok(store)
+    }
+}
+
+fn remove_sqlite_files(dir: &std::path::Path) -> anyhow::Result<()> {
+    for name in ["seldinger.db", "seldinger.db-wal", "seldinger.db-shm"] {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot reset demo database {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Logs as text, or as JSON lines with SELDINGER_LOG_FORMAT=json; RUST_LOG filters.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if std::env::var("SELDINGER_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM: the server then finishes in-flight requests before exiting.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}

@@ -1,0 +1,592 @@
+//! The demo department: rooms, a day's list across every lifecycle state, referrals waiting to be
+//! vetted, and patients with drugs, allergies and labs. Entirely synthetic; the same seed and day
+//! give the same department. Every change goes through the domain and store exactly as the API's
+//! do, so the demo's histories are real histories.
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use seldinger_domain::catalogue::{GuidanceModality, Procedure, ProcedureCatalogue};
+use seldinger_domain::clinical::{LabResult, LabTest, Medication};
+use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, TimeOut};
+use seldinger_domain::patient::{AllergyInput, PatientDetails, PatientInput};
+use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
+use seldinger_domain::{
+    Actor, CaseId, EventMeta, PatientId, Referral, ReferralId, Room, RoomId, RoomKind,
+};
+use seldinger_store::Store;
+use uuid::Uuid;
+
+pub struct Summary {
+    pub patients: usize,
+    pub cases: usize,
+}
+
+const FAMILY: &[&str] = &[
+    "Abara",
+    "Bergstrom",
+    "Castellano",
+    "Dimitriou",
+    "Eze",
+    "Fairweather",
+    "Gallagher",
+    "Haddad",
+    "Ivanova",
+    "Jovanovic",
+    "Kowalczyk",
+    "Lindqvist",
+    "Mbeki",
+    "Nakamura",
+    "Okonkwo",
+    "Petrov",
+    "Quinlan",
+    "Rahman",
+    "Sandoval",
+    "Takahashi",
+    "Ueda",
+    "Varga",
+    "Whitlock",
+    "Xu",
+    "Yilmaz",
+    "Zielinski",
+    "Achterberg",
+    "Brennan",
+    "Coelho",
+    "Devlin",
+];
+const GIVEN_FEMALE: &[&str] = &[
+    "Ada", "Beatriz", "Chiara", "Dagny", "Elif", "Freya", "Grace", "Hana", "Ines", "Julia", "Kemi",
+    "Lena",
+];
+const GIVEN_MALE: &[&str] = &[
+    "Arjun", "Bram", "Cormac", "Dmitri", "Emeka", "Felix", "Goran", "Hiro", "Ivan", "Jonas",
+    "Kwame", "Luis",
+];
+const CLINICIANS: &[(&str, &str)] = &[
+    ("Dr P. Anand", "oncology"),
+    ("Dr M. Kessler", "surgery"),
+    ("Dr R. Osei", "primary_care"),
+    ("Dr L. Moreau", "ward"),
+    ("Dr S. Haugen", "emergency_department"),
+    ("Dr T. Brandt", "urology"),
+    ("Dr C. Ferreira", "gastroenterology"),
+    ("Dr E. Novak", "nephrology"),
+];
+const PHYSICIAN: &str = "dr.okafor";
+const NURSE: &str = "nurse.lindqvist";
+const RADIOGRAPHER: &str = "rad.tanaka";
+const SCHEDULER: &str = "sched.moreau";
+
+/// Today's list per room, in slot order: the state each booked case has reached.
+fn day_plan() -> Vec<(&'static str, Vec<CaseState>)> {
+    use CaseState::*;
+    vec![
+        (
+            "angio-1",
+            vec![
+                Discharged, InRecovery, InRoom, CheckedIn, Scheduled, Scheduled,
+            ],
+        ),
+        (
+            "angio-2",
+            vec![
+                Closed,
+                Discharged,
+                InRecovery,
+                ProcedureComplete,
+                CheckedIn,
+                Scheduled,
+            ],
+        ),
+        (
+            "ct-1",
+            vec![
+                FollowUp, Discharged, InRecovery, InRoom, Scheduled, Cancelled, Scheduled,
+            ],
+        ),
+        (
+            "us-1",
+            vec![
+                Closed,
+                Discharged,
+                FollowUp,
+                InRecovery,
+                ProcedureComplete,
+                InRoom,
+                CheckedIn,
+                Scheduled,
+                Scheduled,
+            ],
+        ),
+    ]
+}
+
+/// Cases not on today's list: the vetting queue and its outcomes.
+fn queue_plan() -> Vec<CaseState> {
+    use CaseState::*;
+    vec![
+        Referred,
+        Referred,
+        Referred,
+        Referred,
+        Referred,
+        Referred,
+        MoreInformationRequested,
+        MoreInformationRequested,
+        Vetted,
+        Vetted,
+        Vetted,
+        Declined,
+        Declined,
+    ]
+}
+
+fn rooms() -> Vec<Room> {
+    let room = |id: &str, name: &str, kind, modalities: &[GuidanceModality]| Room {
+        id: RoomId::parse(id).expect("demo room ids are valid"),
+        name: name.into(),
+        kind,
+        modalities: modalities.to_vec(),
+    };
+    use GuidanceModality::*;
+    vec![
+        room(
+            "angio-1",
+            "Angio suite 1 (biplane)",
+            RoomKind::AngioSuite,
+            &[Fluoroscopy, ConeBeamCt, Ultrasound],
+        ),
+        room(
+            "angio-2",
+            "Angio suite 2",
+            RoomKind::AngioSuite,
+            &[Fluoroscopy, ConeBeamCt, Ultrasound],
+        ),
+        room("ct-1", "CT interventional", RoomKind::Ct, &[Ct, Ultrasound]),
+        room(
+            "us-1",
+            "Ultrasound procedure room",
+            RoomKind::Ultrasound,
+            &[Ultrasound, None],
+        ),
+    ]
+}
+
+struct Demo<'a> {
+    store: &'a Store,
+    catalogue: &'a ProcedureCatalogue,
+    rng: ChaCha8Rng,
+    day_start: DateTime<Utc>,
+    patients: usize,
+    cases: usize,
+}
+
+pub async fn seed(
+    store: &Store,
+    catalogue: &ProcedureCatalogue,
+    seed: u64,
+    today: NaiveDate,
+) -> anyhow::Result<Summary> {
+    let day_start = Utc.from_utc_datetime(&today.and_hms_opt(0, 0, 0).context("midnight")?);
+    let mut demo = Demo {
+        store,
+        catalogue,
+        rng: ChaCha8Rng::seed_from_u64(seed),
+        day_start,
+        patients: 0,
+        cases: 0,
+    };
+    for (i, room) in rooms().iter().enumerate() {
+        store.put_room(room, i as i64).await?;
+    }
+    let rooms = rooms();
+    for (room_id, states) in day_plan() {
+        let room = rooms
+            .iter()
+            .find(|r| r.id.as_str() == room_id)
+            .context("planned room exists")?;
+        let mut slot = day_start + Duration::hours(8);
+        for target in states {
+            let procedure = demo.procedure_for(room)?;
+            let minutes = procedure.room_minutes;
+            demo.case(procedure, target, Some((room.id.clone(), slot)))
+                .await?;
+            slot += Duration::minutes(i64::from(minutes) + 15);
+        }
+    }
+    for target in queue_plan() {
+        let procedure = demo.any_procedure();
+        demo.case(procedure, target, None).await?;
+    }
+    Ok(Summary {
+        patients: demo.patients,
+        cases: demo.cases,
+    })
+}
+
+impl<'a> Demo<'a> {
+    fn id(&mut self) -> Uuid {
+        uuid::Builder::from_random_bytes(self.rng.gen()).into_uuid()
+    }
+
+    fn at(&self, hours_from_day_start: f64) -> DateTime<Utc> {
+        self.day_start + Duration::minutes((hours_from_day_start * 60.0) as i64)
+    }
+
+    fn procedure_for(&mut self, room: &Room) -> anyhow::Result<&'a Procedure> {
+        let fits: Vec<&'a Procedure> = self
+            .catalogue
+            .procedures
+            .iter()
+            .filter(|p| {
+                p.modalities
+                    .first()
+                    .is_some_and(|m| room.modalities.contains(m))
+            })
+            .filter(|p| {
+                room.kind != RoomKind::Ultrasound
+                    || p.modalities[0] != GuidanceModality::Fluoroscopy
+            })
+            .collect();
+        fits.choose(&mut self.rng)
+            .copied()
+            .context("a catalogue procedure fits every demo room")
+    }
+
+    fn any_procedure(&mut self) -> &'a Procedure {
+        let all: Vec<&'a Procedure> = self.catalogue.procedures.iter().collect();
+        all.choose(&mut self.rng)
+            .copied()
+            .unwrap_or(&self.catalogue.procedures[0])
+    }
+
+    fn meta(&self, actor: &str, at: DateTime<Utc>, reason: Option<&str>) -> EventMeta {
+        EventMeta {
+            actor: Actor::parse(actor).expect("demo actors are valid"),
+            at,
+            reason: reason.map(str::to_string),
+        }
+    }
+
+    async fn patient(&mut self, procedure: &Procedure) -> anyhow::Result<PatientId> {
+        self.patients += 1;
+        let female = self.rng.gen_bool(0.5);
+        let given = if female { GIVEN_FEMALE } else { GIVEN_MALE };
+        let age_years: i64 = self.rng.gen_range(19..92);
+        let birth = self.day_start.date_naive()
+            - Duration::days(age_years * 365 + self.rng.gen_range(0..365));
+        let mut allergies = Vec::new();
+        if self.rng.gen_bool(0.12) {
+            allergies.push(AllergyInput {
+                class: "iodinated_contrast".into(),
+                substance: "iohexol".into(),
+                reaction: "urticaria".into(),
+            });
+        }
+        if self.rng.gen_bool(0.06) {
+            allergies.push(AllergyInput {
+                class: "latex".into(),
+                substance: "latex".into(),
+                reaction: "contact dermatitis".into(),
+            });
+        }
+        if self.rng.gen_bool(0.15) {
+            allergies.push(AllergyInput {
+                class: "drug".into(),
+                substance: "penicillin".into(),
+                reaction: "rash".into(),
+            });
+        }
+        let childbearing = female && (12..=50).contains(&age_years);
+        let input = PatientInput {
+            site: "MAIN".into(),
+            mrn: format!("SDM{:06}", 100_000 + self.patients * 37),
+            family_name: FAMILY
+                .choose(&mut self.rng)
+                .copied()
+                .unwrap_or("Doe")
+                .into(),
+            given_name: given
+                .choose(&mut self.rng)
+                .copied()
+                .unwrap_or("Alex")
+                .into(),
+            birth_date: birth.to_string(),
+            sex: if female { "female" } else { "male" }.into(),
+            weight_kg: Some(f64::from(self.rng.gen_range(48..118u8))),
+            allergies,
+            pregnancy_status: childbearing.then(|| "not_pregnant".to_string()),
+            pregnancy_recorded_at: None,
+        };
+        let days_ago = f64::from(self.rng.gen_range(3..60u8));
+        let registered = self.at(-24.0 * days_ago);
+        let details = PatientDetails::parse(&input, registered)
+            .map_err(|e| anyhow::anyhow!("demo patient: {e}"))?;
+        let id = PatientId(self.id());
+        let mut version = self
+            .store
+            .register_patient(id, details, &self.meta(SCHEDULER, registered, None))
+            .await?
+            .version;
+
+        for medication in self.medications() {
+            version = self
+                .store
+                .record_medication(id, version, medication, &self.meta(NURSE, registered, None))
+                .await?
+                .version;
+        }
+        let drawn_days_ago = f64::from(self.rng.gen_range(1..20u8));
+        let drawn = self.at(-24.0 * drawn_days_ago);
+        let high_risk = procedure.bleeding_risk == seldinger_domain::BleedingRisk::High;
+        let mut labs = vec![
+            (LabTest::Haemoglobin, self.rng.gen_range(9.5..15.5)),
+            (LabTest::Creatinine, self.rng.gen_range(0.6..2.4)),
+            (LabTest::Egfr, f64::from(self.rng.gen_range(22..105u8))),
+        ];
+        if high_risk || self.rng.gen_bool(0.4) {
+            labs.push((LabTest::Inr, self.rng.gen_range(0.9..2.1)));
+            labs.push((
+                LabTest::Platelets,
+                f64::from(self.rng.gen_range(35..380u16)),
+            ));
+        }
+        for (test, value) in labs {
+            let value = (value * 100.0).round() / 100.0;
+            let result = LabResult::new(test, value, drawn).map_err(anyhow::Error::msg)?;
+            version = self
+                .store
+                .record_lab_result(
+                    id,
+                    version,
+                    result,
+                    &self.meta(NURSE, drawn + Duration::hours(2), None),
+                )
+                .await?
+                .version;
+        }
+        Ok(id)
+    }
+
+    fn medications(&mut self) -> Vec<Medication> {
+        const DRUGS: &[(&str, &str, &str)] = &[
+            ("apixaban", "5 mg", "twice daily"),
+            ("rivaroxaban", "20 mg", "once daily"),
+            ("warfarin", "3 mg", "once daily"),
+            ("clopidogrel", "75 mg", "once daily"),
+            ("aspirin", "75 mg", "once daily"),
+            ("enoxaparin", "40 mg", "once daily"),
+            ("metformin", "1 g", "twice daily"),
+            ("atorvastatin", "40 mg", "at night"),
+            ("ramipril", "5 mg", "once daily"),
+        ];
+        let count = self.rng.gen_range(0..4);
+        let mut chosen: Vec<&(&str, &str, &str)> =
+            DRUGS.choose_multiple(&mut self.rng, count).collect();
+        chosen.sort();
+        let mut medications = Vec::with_capacity(chosen.len());
+        for (drug, dose, frequency) in chosen {
+            let hours_ago = f64::from(self.rng.gen_range(2..72u8));
+            medications.push(Medication {
+                drug: (*drug).into(),
+                dose: (*dose).into(),
+                frequency: (*frequency).into(),
+                last_dose_at: Some(self.at(-hours_ago)),
+            });
+        }
+        medications
+    }
+
+    /// Creates a patient, a referral and its case, and walks the case to `target`.
+    async fn case(
+        &mut self,
+        procedure: &Procedure,
+        target: CaseState,
+        booking: Option<(RoomId, DateTime<Utc>)>,
+    ) -> anyhow::Result<()> {
+        self.cases += 1;
+        let patient_id = self.patient(procedure).await?;
+        let (clinician, service) = *CLINICIANS.choose(&mut self.rng).unwrap_or(&CLINICIANS[0]);
+        let urgency = *[
+            Urgency::Routine,
+            Urgency::Routine,
+            Urgency::Routine,
+            Urgency::Urgent,
+            Urgency::Emergent,
+        ]
+        .choose(&mut self.rng)
+        .unwrap_or(&Urgency::Routine);
+        let urgency_text = match urgency {
+            Urgency::Emergent => "emergent",
+            Urgency::Urgent => "urgent",
+            Urgency::Routine => "routine",
+        };
+        let input = ReferralInput {
+            patient_id: patient_id.to_string(),
+            requesting_clinician: clinician.into(),
+            requesting_service: service.into(),
+            indication: format!("Please assess for {}", procedure.name.to_lowercase()),
+            requested_procedure: Some(procedure.id.as_str().into()),
+            requested_procedure_text: None,
+            urgency: urgency_text.into(),
+            clinical_question: "Is the procedure indicated, and when can it be done?".into(),
+        };
+        let details = ReferralDetails::parse(&input, self.catalogue)
+            .map_err(|e| anyhow::anyhow!("demo referral: {e}"))?;
+        let slot = booking.as_ref().map(|(_, start)| *start);
+        let received = slot.unwrap_or(self.day_start) - Duration::days(self.rng.gen_range(2..15));
+        let referral = Referral {
+            id: ReferralId(self.id()),
+            patient_id,
+            case_id: CaseId(self.id()),
+            received_at: received,
+            details,
+            version: 1,
+        };
+        let meta = self.meta(clinician_username(clinician).as_str(), received, None);
+        let (mut case, opening) = Case::open(
+            referral.case_id,
+            patient_id,
+            referral.id,
+            urgency,
+            Some(procedure.id.clone()),
+            &meta,
+        );
+        self.store
+            .create_referral(&referral, &case, &opening, &meta)
+            .await?;
+
+        let vetted_at = received + Duration::hours(20);
+        let accept = CaseEvent::Accept {
+            procedure_id: procedure.id.clone(),
+            modality: procedure.modalities[0],
+            sedation: procedure.sedation,
+            priority: urgency,
+        };
+        let steps: Vec<(CaseEvent, &str, DateTime<Utc>, Option<&str>)> = match (target, &booking) {
+            (CaseState::Referred, _) => vec![],
+            (CaseState::MoreInformationRequested, _) => vec![(
+                CaseEvent::RequestInformation {
+                    question: "Please send the latest cross-sectional imaging report.".into(),
+                },
+                PHYSICIAN,
+                vetted_at,
+                None,
+            )],
+            (CaseState::Declined, _) => {
+                vec![(
+                    CaseEvent::Decline,
+                    PHYSICIAN,
+                    vetted_at,
+                    Some("Not indicated: conservative management first"),
+                )]
+            }
+            (CaseState::Vetted, _) => vec![(accept, PHYSICIAN, vetted_at, None)],
+            (_, Some((room, start))) => {
+                let start = *start;
+                let end = start + Duration::minutes(i64::from(procedure.room_minutes));
+                let time_out = TimeOut {
+                    completed_at: start + Duration::minutes(5),
+                    team_introduced: true,
+                    patient_identity_confirmed: true,
+                    procedure_and_site_confirmed: true,
+                    consent_confirmed: true,
+                    imaging_available: true,
+                    equipment_available: true,
+                };
+                let mut path = vec![
+                    (accept, PHYSICIAN, vetted_at, None),
+                    (
+                        CaseEvent::Schedule {
+                            room: room.clone(),
+                            start,
+                            duration_minutes: None,
+                        },
+                        SCHEDULER,
+                        vetted_at + Duration::hours(2),
+                        None,
+                    ),
+                ];
+                let walk: Vec<(CaseEvent, &str, DateTime<Utc>, Option<&str>)> = vec![
+                    (
+                        CaseEvent::CheckIn,
+                        NURSE,
+                        start - Duration::minutes(45),
+                        None,
+                    ),
+                    (
+                        CaseEvent::StartProcedure { time_out },
+                        RADIOGRAPHER,
+                        start + Duration::minutes(5),
+                        None,
+                    ),
+                    (
+                        CaseEvent::CompleteProcedure,
+                        PHYSICIAN,
+                        end - Duration::minutes(10),
+                        None,
+                    ),
+                    (CaseEvent::AdmitToRecovery, NURSE, end, None),
+                    (CaseEvent::Discharge, NURSE, end + Duration::hours(2), None),
+                    (
+                        CaseEvent::StartFollowUp,
+                        NURSE,
+                        end + Duration::hours(2),
+                        None,
+                    ),
+                ];
+                if target == CaseState::Cancelled {
+                    path.push((
+                        CaseEvent::Cancel,
+                        SCHEDULER,
+                        start - Duration::hours(3),
+                        Some("Patient unwell, rebooking after review"),
+                    ));
+                } else {
+                    let upto = match target {
+                        CaseState::Scheduled => 0,
+                        CaseState::CheckedIn => 1,
+                        CaseState::InRoom => 2,
+                        CaseState::ProcedureComplete => 3,
+                        CaseState::InRecovery => 4,
+                        CaseState::Discharged | CaseState::Closed => 5,
+                        CaseState::FollowUp => 6,
+                        other => {
+                            anyhow::bail!("demo plan: a booked case cannot be planned as {other}")
+                        }
+                    };
+                    path.extend(walk.into_iter().take(upto));
+                    if target == CaseState::Closed {
+                        // Closed straight from discharge: nothing to follow up.
+                        path.push((CaseEvent::Close, PHYSICIAN, end + Duration::hours(3), None));
+                    }
+                }
+                path
+            }
+            (other, None) => anyhow::bail!("demo plan: {other} needs a booking"),
+        };
+        for (event, actor, at, reason) in steps {
+            let meta = self.meta(actor, at, reason);
+            let decided = case.decide(event, &meta, self.catalogue)?;
+            let before = case.version;
+            case.apply(&decided, &meta)?;
+            self.store
+                .record_case_event(&case, before, &decided, &meta)
+                .await?;
+        }
+        anyhow::ensure!(
+            case.state == target,
+            "demo case reached {} instead of {target}",
+            case.state
+        );
+        Ok(())
+    }
+}
+
+fn clinician_username(name: &str) -> String {
+    name.trim_start_matches("Dr ")
+        .replace(['.', ' '], "")
+        .to_lowercase()
+}

@@ -1,0 +1,297 @@
+//! The `seldinger` binary as an operator meets it: real processes, real signals, real files.
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_seldinger");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(args: &[&str], data_dir: &Path) -> Server {
+        Server::start_with_database(args, data_dir, None)
+    }
+
+    fn start_with_database(args: &[&str], data_dir: &Path, database_url: Option<&str>) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut command = Command::new(BIN);
+        match database_url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        let child = command
+            .args(args)
+            .args(["--listen", &listen, "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start seldinger");
+        let base = format!("http://{listen}/api/v1");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if reqwest::blocking_get_ok(&format!("{base}/health")) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "seldinger did not answer on {listen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Server { child, base }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny blocking probe so the helper needs no runtime.
+mod reqwest {
+    pub fn blocking_get_ok(url: &str) -> bool {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return false;
+        };
+        let Some((host, path)) = rest.split_once('/') else {
+            return false;
+        };
+        let Ok(mut stream) = std::net::TcpStream::connect(host) else {
+            return false;
+        };
+        use std::io::{Read, Write};
+        let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response.starts_with("HTTP/1.1 200")
+    }
+}
+
+fn patient(mrn: &str) -> Value {
+    json!({"site": "MAIN", "mrn": mrn, "family_name": "Shutdown", "given_name": "Kim", "birth_date": "1970-01-01", "sex": "other"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(&["serve"], dir.path());
+    let client = ::reqwest::Client::new();
+    let post = |i: usize| {
+        let (client, url) = (client.clone(), format!("{}/patients", server.base));
+        async move {
+            let response = client
+                .post(url)
+                .json(&patient(&format!("SIG-{i}")))
+                .send()
+                .await;
+            matches!(response, Ok(r) if r.status() == 201).then_some(i)
+        }
+    };
+    let mut acknowledged: Vec<usize> = Vec::new();
+    for i in 0..5 {
+        acknowledged.extend(post(i).await);
+    }
+    // A burst of writes in flight when the signal arrives: each one answered 201 must survive.
+    let burst: Vec<_> = (5..60).map(|i| tokio::spawn(post(i))).collect();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let pid = server.child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    for w in burst {
+        acknowledged.extend(w.await.expect("task"));
+    }
+    let status = server.terminate();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    assert!(acknowledged.len() >= 5);
+
+    let restarted = Server::start(&["serve"], dir.path());
+    for i in acknowledged {
+        let url = format!("{}/patients?mrn=SIG-{i}", restarted.base);
+        let found: Value = client
+            .get(url)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            found.as_array().map(Vec::len),
+            Some(1),
+            "acknowledged SIG-{i} is stored"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_demo_is_a_full_department_and_the_same_for_the_same_seed() {
+    let client = ::reqwest::Client::new();
+    let mut lists = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().expect("dir");
+        let server = Server::start(&["demo", "--seed", "7"], dir.path());
+        let today = chrono::Utc::now().date_naive();
+        let get = |path: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .get(path)
+                    .send()
+                    .await
+                    .expect("get")
+                    .json::<Value>()
+                    .await
+                    .expect("json")
+            }
+        };
+        let day = get(format!("{}/cases?date={today}", server.base)).await;
+        let all = get(format!("{}/cases", server.base)).await;
+        let rooms = get(format!("{}/rooms", server.base)).await;
+        let waiting = get(format!("{}/referrals?awaiting_vetting=true", server.base)).await;
+        let day_len = day.as_array().map_or(0, Vec::len);
+        assert!(
+            (25..=35).contains(&day_len),
+            "about 30 cases on today's list, got {day_len}"
+        );
+        assert_eq!(rooms.as_array().map(Vec::len), Some(4));
+        assert!(
+            waiting.as_array().map_or(0, Vec::len) >= 5,
+            "referrals await vetting"
+        );
+        let states: std::collections::BTreeSet<&str> = all
+            .as_array()
+            .expect("cases")
+            .iter()
+            .filter_map(|c| c["state"].as_str())
+            .collect();
+        assert_eq!(
+            states.len(),
+            13,
+            "every lifecycle state is shown: {states:?}"
+        );
+        let patient_id = day[0]["patient_id"].as_str().expect("patient");
+        let patient = get(format!("{}/patients/{patient_id}", server.base)).await;
+        assert!(
+            patient["lab_results"]
+                .as_array()
+                .is_some_and(|l| !l.is_empty()),
+            "demo patients have labs"
+        );
+        lists.push(all);
+        assert!(server.terminate().success());
+    }
+    assert_eq!(lists[0], lists[1], "same seed and day, same department");
+}
+
+#[test]
+fn a_malformed_catalogue_stops_start_up_naming_file_entry_and_field() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shipped = include_str!("../../../catalog/procedures.toml");
+    let broken = shipped.replacen("bleeding_risk = \"low\"", "bleeding_risk = \"moderate\"", 1);
+    let file = dir.path().join("procedures.toml");
+    std::fs::write(&file, broken).expect("write");
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--catalog"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("entry 1 (id 'diagnostic-angiography'), field 'bleeding_risk': 'moderate' is not allowed; use one of: low, high"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("procedures.toml"), "{stderr}");
+}
+
+#[test]
+fn migrate_creates_the_database_and_can_run_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    for _ in 0..2 {
+        let status = Command::new(BIN)
+            .args(["migrate", "--data-dir"])
+            .arg(dir.path())
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .status()
+            .expect("run");
+        assert!(status.success());
+    }
+    assert!(dir.path().join("seldinger.db").exists());
+}
+
+#[tokio::test]
+async fn serves_on_postgresql_when_database_url_is_set() {
+    let Some(db) = seldinger_store::testing::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start_with_database(&["serve"], dir.path(), Some(&db.url));
+    let client = ::reqwest::Client::new();
+    let health: Value = client
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["database"], "postgres");
+    let created = client
+        .post(format!("{}/patients", server.base))
+        .json(&patient("PG-1"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), 201);
+    assert!(server.terminate().success());
+    assert_eq!(
+        db.store
+            .search_patients(Some("PG-1"), None, 5)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    assert!(
+        !dir.path().join("seldinger.db").exists(),
+        "no SQLite file when DATABASE_URL is set"
+    );
+}

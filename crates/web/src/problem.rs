@@ -1,0 +1,178 @@
+//! Every error the API returns, as RFC 9457 problem details (`application/problem+json`), mapped
+//! in this one place. Internal failures are logged in full and shown without detail.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use seldinger_domain::lifecycle::TransitionError;
+use seldinger_domain::{FieldError, ValidationErrors};
+use seldinger_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// RFC 9457 problem details, with Seldinger's extension members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URN naming the kind of problem, stable for clients to branch on.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For input problems: each field that was wrong and what is allowed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For refused transitions: the case's current state and the events allowed from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_events: Option<Vec<&'static str>>,
+    /// For stale writes: the version the record is at now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct ApiError(Box<Problem>);
+
+impl ApiError {
+    fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        ApiError(Box::new(Problem {
+            kind: format!("urn:seldinger:problem:{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            current_state: None,
+            allowed_events: None,
+            current_version: None,
+        }))
+    }
+
+    /// Malformed request: not JSON, wrong type, unknown value in a query parameter.
+    pub fn bad_request(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        let error = FieldError {
+            field: field.into(),
+            detail: detail.into(),
+        };
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "The request could not be read",
+            format!("{}: {}", error.field, error.detail),
+        );
+        e.0.errors.push(error);
+        e
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Send JSON",
+            "the body must be JSON with Content-Type: application/json",
+        )
+    }
+
+    /// Well-formed input that breaks a rule; every offending field is listed.
+    pub fn invalid(errors: ValidationErrors) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Some fields are not valid",
+            errors.to_string(),
+        );
+        e.0.errors = errors.0;
+        e
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        let what = what.into();
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("{what} does not exist"),
+        )
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        ApiError::invalid(errors)
+    }
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(error: TransitionError) -> Self {
+        match error {
+            TransitionError::NotAllowed {
+                from, ref allowed, ..
+            } => {
+                let allowed = allowed.clone();
+                let mut e = Self::new(
+                    StatusCode::CONFLICT,
+                    "transition-not-allowed",
+                    "The case cannot make that change from its current state",
+                    error.to_string(),
+                );
+                e.0.current_state = Some(from.as_str().to_string());
+                e.0.allowed_events = Some(allowed);
+                e
+            }
+            TransitionError::ReasonRequired { .. } => {
+                ApiError::invalid(ValidationErrors::single("reason", error.to_string()))
+            }
+            TransitionError::AlreadyOpen => {
+                ApiError::invalid(ValidationErrors::single("event.type", error.to_string()))
+            }
+            TransitionError::Invalid(errors) => ApiError::invalid(errors),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { current, .. } => {
+                let mut e = Self::new(
+                    StatusCode::CONFLICT,
+                    "stale-version",
+                    "Someone else changed this record",
+                    error.to_string(),
+                );
+                e.0.current_version = Some(current);
+                e
+            }
+            StoreError::Duplicate(detail) => Self::new(
+                StatusCode::CONFLICT,
+                "duplicate",
+                "Already recorded",
+                detail,
+            ),
+            StoreError::NotFound(what) => ApiError::not_found(what),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "the request could not be completed; nothing was recorded. The error is logged.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self.0).unwrap_or_default();
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,228 @@
+//! Cases: the day's list, one case, its lifecycle transitions and its history.
+
+use super::patients::HistoryEntry;
+use super::{path_id, QueryParams};
+use crate::actor::RequestActor;
+use crate::json::ApiJson;
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chrono::NaiveDate;
+use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
+use seldinger_domain::validation::optional_text;
+use seldinger_domain::{CaseId, EventMeta, PatientId, ValidationErrors};
+use seldinger_store::{CaseFilter, StoreError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A case with what a client needs to act on it.
+#[derive(Serialize, ToSchema)]
+pub struct CaseRecord {
+    #[serde(flatten)]
+    pub case: Case,
+    /// Name of the vetted (or else requested) procedure from the catalogue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procedure_name: Option<String>,
+    /// Events the case may take next, by name (`type` in a transition request).
+    pub allowed_events: Vec<String>,
+}
+
+impl CaseRecord {
+    pub fn new(case: Case, state: &AppState) -> Self {
+        let procedure = case
+            .vetting
+            .as_ref()
+            .map(|v| &v.procedure_id)
+            .or(case.requested_procedure.as_ref());
+        let procedure_name = procedure
+            .and_then(|id| state.catalogue.get(id))
+            .map(|p| p.name.clone());
+        let allowed_events = case
+            .state
+            .allowed_events()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        CaseRecord {
+            case,
+            procedure_name,
+            allowed_events,
+        }
+    }
+}
+
+/// A proposed lifecycle event, based on the version of the case the client read.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// The case's `version` when the client read it; a stale version is refused with 409.
+    pub expected_version: u64,
+    /// Why: required to decline, cancel or reschedule.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The event, tagged by `type`.
+    #[schema(value_type = CaseEvent)]
+    pub event: serde_json::Value,
+}
+
+/// Reads the event, naming the field inside it that was wrong. serde loses the path inside an
+/// internally tagged enum, so the field is found from the message and the submitted object.
+fn parse_event(value: serde_json::Value) -> Result<CaseEvent, ApiError> {
+    let object = value.as_object().cloned().unwrap_or_default();
+    serde_json::from_value::<CaseEvent>(value).map_err(|e| {
+        let message = e.to_string();
+        let quoted = |marker: &str| {
+            message
+                .split_once(marker)
+                .and_then(|(_, rest)| rest.split('`').next())
+                .map(str::to_string)
+        };
+        let field = quoted("missing field `")
+            .or_else(|| quoted("unknown field `"))
+            .or_else(|| {
+                let bad_value = quoted("unknown variant `");
+                object
+                    .iter()
+                    .find(|(_, v)| {
+                        v.as_str().is_some_and(|v| {
+                            bad_value.as_deref() == Some(v) || message.contains(&format!("'{v}'"))
+                        })
+                    })
+                    .map(|(k, _)| k.clone())
+            });
+        let field = field.map_or_else(|| "event".to_string(), |f| format!("event.{f}"));
+        ApiError::bad_request(field, message)
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/cases", tag = "cases",
+    params(("date" = Option<String>, Query, description = "YYYY-MM-DD: cases booked on that day (UTC)"),
+        ("state" = Option<String>, Query, description = "one or more states, comma-separated or repeated"),
+        ("patient_id" = Option<String>, Query, description = "one patient's cases"),
+        ("limit" = Option<u32>, Query, description = "1-1000, default 200")),
+    responses((status = 200, body = Vec<CaseRecord>), (status = 400, body = crate::problem::Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<CaseRecord>>, ApiError> {
+    let q = QueryParams::new(pairs, &["date", "state", "patient_id", "limit"])?;
+    let date = q
+        .one("date")
+        .map(|d| {
+            NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| {
+                ApiError::bad_request("date", format!("'{d}' is not a date: use YYYY-MM-DD"))
+            })
+        })
+        .transpose()?;
+    let states = q
+        .all("state")
+        .iter()
+        .map(|s| CaseState::parse(s).map_err(|e| ApiError::bad_request("state", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let patient_id = q
+        .one("patient_id")
+        .map(|p| {
+            p.parse::<PatientId>()
+                .map_err(|e| ApiError::bad_request("patient_id", e))
+        })
+        .transpose()?;
+    let filter = CaseFilter {
+        date,
+        states,
+        patient_id,
+        limit: q.limit(200, 1000)?,
+    };
+    let cases = state.store.cases(&filter).await?;
+    Ok(Json(
+        cases
+            .into_iter()
+            .map(|c| CaseRecord::new(c, &state))
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases",
+    params(("id" = String, Path, description = "case id (UUID)")),
+    responses((status = 200, body = CaseRecord), (status = 404, body = crate::problem::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CaseRecord>, ApiError> {
+    let case = load(&state, &id).await?;
+    Ok(Json(CaseRecord::new(case, &state)))
+}
+
+#[utoipa::path(post, path = "/api/v1/cases/{id}/transitions", tag = "cases", request_body = TransitionRequest,
+    params(("id" = String, Path, description = "case id (UUID)")),
+    responses((status = 200, description = "the case after the event", body = CaseRecord),
+        (status = 400, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem),
+        (status = 409, description = "stale version, or the event is not allowed from the current state", body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)))]
+pub async fn transition(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<TransitionRequest>,
+) -> Result<Json<CaseRecord>, ApiError> {
+    let case = load(&state, &id).await?;
+    if case.version != request.expected_version {
+        return Err(StoreError::Conflict {
+            what: format!("case {}", case.id),
+            expected: request.expected_version,
+            current: case.version,
+        }
+        .into());
+    }
+    let reason = optional_text(request.reason.as_deref(), 2000)
+        .map_err(|e| ApiError::invalid(ValidationErrors::single("reason", e)))?;
+    let event = parse_event(request.event)?;
+    if let CaseEvent::Schedule { room, .. } = &event {
+        let rooms = state.store.rooms().await?;
+        if !rooms.iter().any(|r| &r.id == room) {
+            let known: Vec<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
+            return Err(ApiError::invalid(ValidationErrors::single(
+                "event.room",
+                format!(
+                    "'{room}' is not a room of this department; rooms: {}",
+                    known.join(", ")
+                ),
+            )));
+        }
+    }
+    let meta = EventMeta {
+        actor,
+        at: state.clock.now(),
+        reason,
+    };
+    let decided = case.decide(event, &meta, &state.catalogue)?;
+    let mut after = case.clone();
+    after.apply(&decided, &meta)?;
+    state
+        .store
+        .record_case_event(&after, case.version, &decided, &meta)
+        .await?;
+    Ok(Json(CaseRecord::new(after, &state)))
+}
+
+#[utoipa::path(get, path = "/api/v1/cases/{id}/history", tag = "cases",
+    params(("id" = String, Path, description = "case id (UUID)")),
+    responses((status = 200, description = "every event, oldest first", body = Vec<HistoryEntry>),
+        (status = 404, body = crate::problem::Problem)))]
+pub async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let case = load(&state, &id).await?;
+    let events = state.store.case_history(case.id).await?;
+    Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
+}
+
+async fn load(state: &AppState, raw_id: &str) -> Result<Case, ApiError> {
+    let id: CaseId = path_id("case", raw_id)?;
+    state
+        .store
+        .case(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("case {id}")))
+}

@@ -1,0 +1,99 @@
+//! The JSON API under `/api/v1`, one module per resource.
+
+pub(crate) mod cases;
+pub(crate) mod catalogue;
+pub(crate) mod patients;
+pub(crate) mod referrals;
+pub(crate) mod system;
+
+pub(crate) use cases::CaseRecord;
+
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/openapi.json", get(system::openapi))
+        .route("/procedures", get(catalogue::procedures))
+        .route("/rooms", get(catalogue::rooms))
+        .route("/patients", post(patients::register).get(patients::search))
+        .route("/patients/{id}", get(patients::get).put(patients::update))
+        .route("/patients/{id}/history", get(patients::history))
+        .route("/referrals", post(referrals::create).get(referrals::list))
+        .route("/referrals/{id}", get(referrals::get))
+        .route("/cases", get(cases::list))
+        .route("/cases/{id}", get(cases::get))
+        .route("/cases/{id}/transitions", post(cases::transition))
+        .route("/cases/{id}/history", get(cases::history))
+        .fallback(|| async { ApiError::not_found("this API path") })
+}
+
+/// Parses an id from the path; a malformed one is a 404 like any id that names nothing.
+pub(crate) fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("{what} {raw}")))
+}
+
+/// Query parameters, refusing names the endpoint does not know (a typo must not silently widen a search).
+pub(crate) struct QueryParams(Vec<(String, String)>);
+
+impl QueryParams {
+    pub fn new(pairs: Vec<(String, String)>, known: &[&str]) -> Result<Self, ApiError> {
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(name, _)| !known.contains(&name.as_str()))
+        {
+            return Err(ApiError::bad_request(
+                name.clone(),
+                format!(
+                    "unknown query parameter; this endpoint takes: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        Ok(QueryParams(pairs))
+    }
+
+    /// Every value given for `name` (repeated or comma-separated), trimmed, blanks dropped.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn one(&self, name: &str) -> Option<String> {
+        self.all(name).into_iter().next()
+    }
+
+    pub fn limit(&self, default: u32, max: u32) -> Result<u32, ApiError> {
+        match self.one("limit") {
+            None => Ok(default),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(
+                    "limit",
+                    format!("'{v}' is not a whole number from 1 to {max}"),
+                )),
+            },
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.one(name).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(
+                name,
+                format!("'{other}' is not true or false"),
+            )),
+        }
+    }
+}

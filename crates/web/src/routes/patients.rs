@@ -1,0 +1,202 @@
+//! Patients: register, find, read, update, history.
+
+use super::{path_id, QueryParams};
+use crate::actor::RequestActor;
+use crate::json::ApiJson;
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use seldinger_domain::clinical::{LabResult, Medication};
+use seldinger_domain::patient::{Patient, PatientDetails, PatientInput};
+use seldinger_domain::{EventMeta, PatientId, ValidationErrors};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A patient with what the department knows about them now.
+#[derive(Serialize, ToSchema)]
+pub struct PatientRecord {
+    #[serde(flatten)]
+    pub patient: Patient,
+    /// Age in completed years today.
+    pub age: u32,
+    pub medications: Vec<Medication>,
+    /// Newest first.
+    pub lab_results: Vec<LabResult>,
+}
+
+/// A change to a patient's details, based on the version the client read.
+#[derive(Deserialize, ToSchema)]
+pub struct PatientUpdate {
+    pub expected_version: u64,
+    #[serde(flatten)]
+    pub details: PatientInput,
+}
+
+/// One entry of a record's history.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub version: u64,
+    pub kind: String,
+    pub actor: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The event as recorded.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+}
+
+impl From<seldinger_store::RecordedEvent> for HistoryEntry {
+    fn from(e: seldinger_store::RecordedEvent) -> Self {
+        HistoryEntry {
+            version: e.version,
+            kind: e.kind,
+            actor: e.actor,
+            at: e.at,
+            reason: e.reason,
+            payload: e.payload,
+        }
+    }
+}
+
+async fn record(state: &AppState, patient: Patient) -> Result<PatientRecord, ApiError> {
+    let medications = state.store.medications(patient.id).await?;
+    let lab_results = state.store.lab_results(patient.id).await?;
+    let age = patient.details.age_on(state.clock.now().date_naive());
+    Ok(PatientRecord {
+        patient,
+        age,
+        medications,
+        lab_results,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/patients", tag = "patients", request_body = PatientInput,
+    responses((status = 201, body = PatientRecord), (status = 400, body = crate::problem::Problem),
+        (status = 409, description = "MRN already registered at the site", body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)))]
+pub async fn register(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    ApiJson(input): ApiJson<PatientInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let now = state.clock.now();
+    let details = PatientDetails::parse(&input, now)?;
+    let meta = EventMeta {
+        actor,
+        at: now,
+        reason: None,
+    };
+    let patient = state
+        .store
+        .register_patient(PatientId(uuid::Uuid::new_v4()), details, &meta)
+        .await?;
+    let location = format!("/api/v1/patients/{}", patient.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(record(&state, patient).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
+    params(("mrn" = Option<String>, Query, description = "exact MRN, any site"),
+        ("name" = Option<String>, Query, description = "words of the family or given name, case-insensitive"),
+        ("limit" = Option<u32>, Query, description = "1-500, default 50")),
+    responses((status = 200, body = Vec<Patient>), (status = 400, body = crate::problem::Problem)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<Patient>>, ApiError> {
+    let q = QueryParams::new(pairs, &["mrn", "name", "limit"])?;
+    let (mrn, name) = (q.one("mrn"), q.one("name"));
+    if mrn.is_none() && name.is_none() {
+        return Err(ApiError::bad_request(
+            "mrn",
+            "give mrn or name to search by",
+        ));
+    }
+    let limit = q.limit(50, 500)?;
+    Ok(Json(
+        state
+            .store
+            .search_patients(mrn.as_deref(), name.as_deref(), limit)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients",
+    params(("id" = String, Path, description = "patient id (UUID)")),
+    responses((status = 200, body = PatientRecord), (status = 404, body = crate::problem::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PatientRecord>, ApiError> {
+    let id: PatientId = path_id("patient", &id)?;
+    let patient = state
+        .store
+        .patient(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("patient {id}")))?;
+    Ok(Json(record(&state, patient).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/patients/{id}", tag = "patients", request_body = PatientUpdate,
+    params(("id" = String, Path, description = "patient id (UUID)")),
+    responses((status = 200, body = PatientRecord), (status = 404, body = crate::problem::Problem),
+        (status = 409, description = "stale version or duplicate MRN", body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    Path(id): Path<String>,
+    ApiJson(update): ApiJson<PatientUpdate>,
+) -> Result<Json<PatientRecord>, ApiError> {
+    let id: PatientId = path_id("patient", &id)?;
+    let now = state.clock.now();
+    let details = PatientDetails::parse(&update.details, now)?;
+    let meta = EventMeta {
+        actor,
+        at: now,
+        reason: None,
+    };
+    let patient = state
+        .store
+        .update_patient(id, update.expected_version, details, &meta)
+        .await?;
+    Ok(Json(record(&state, patient).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/patients/{id}/history", tag = "patients",
+    params(("id" = String, Path, description = "patient id (UUID)")),
+    responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = crate::problem::Problem)))]
+pub async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let id: PatientId = path_id("patient", &id)?;
+    let events = state.store.patient_history(id).await?;
+    if events.is_empty() {
+        return Err(ApiError::not_found(format!("patient {id}")));
+    }
+    Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
+}
+
+/// The patient a body names, or a field error saying it names nobody.
+pub(crate) async fn existing_patient(
+    state: &AppState,
+    field: &str,
+    raw: &str,
+) -> Result<Patient, ApiError> {
+    let unknown = || {
+        ApiError::invalid(ValidationErrors::single(
+            field,
+            format!("'{raw}' is not a registered patient's id"),
+        ))
+    };
+    let id: PatientId = raw.trim().parse().map_err(|_| unknown())?;
+    state.store.patient(id).await?.ok_or_else(unknown)
+}

@@ -1,0 +1,119 @@
+//! Referrals: a clinician's request to IR. Receiving one opens its case.
+
+use super::patients::existing_patient;
+use super::{path_id, CaseRecord, QueryParams};
+use crate::actor::RequestActor;
+use crate::json::ApiJson;
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use seldinger_domain::referral::{ReferralDetails, ReferralInput};
+use seldinger_domain::{Case, CaseId, EventMeta, Referral, ReferralId};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct ReferralReceived {
+    pub referral: Referral,
+    /// The case the referral opened, in state `referred`.
+    pub case: CaseRecord,
+}
+
+#[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals", request_body = ReferralInput,
+    responses((status = 201, body = ReferralReceived), (status = 400, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    RequestActor(actor): RequestActor,
+    ApiJson(input): ApiJson<ReferralInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    // Check the body's own fields first so every problem is reported at once.
+    let details = ReferralDetails::parse(&input, &state.catalogue);
+    let patient = existing_patient(&state, "patient_id", &input.patient_id).await;
+    let (details, patient) = match (details, patient) {
+        (Ok(d), Ok(p)) => (d, p),
+        (Err(mut errors), Err(_)) => {
+            errors.0.insert(
+                0,
+                seldinger_domain::FieldError {
+                    field: "patient_id".into(),
+                    detail: format!("'{}' is not a registered patient's id", input.patient_id),
+                },
+            );
+            return Err(errors.into());
+        }
+        (Err(errors), Ok(_)) => return Err(errors.into()),
+        (Ok(_), Err(e)) => return Err(e),
+    };
+    let now = state.clock.now();
+    let meta = EventMeta {
+        actor,
+        at: now,
+        reason: None,
+    };
+    let referral = Referral {
+        id: ReferralId(uuid::Uuid::new_v4()),
+        patient_id: patient.id,
+        case_id: CaseId(uuid::Uuid::new_v4()),
+        received_at: now,
+        details,
+        version: 1,
+    };
+    let (case, opening) = Case::open(
+        referral.case_id,
+        patient.id,
+        referral.id,
+        referral.details.urgency,
+        referral.details.requested_procedure.clone(),
+        &meta,
+    );
+    state
+        .store
+        .create_referral(&referral, &case, &opening, &meta)
+        .await?;
+    let location = format!("/api/v1/referrals/{}", referral.id);
+    let body = ReferralReceived {
+        case: CaseRecord::new(case, &state),
+        referral,
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals",
+    params(("awaiting_vetting" = Option<bool>, Query, description = "only referrals whose case waits for a vetting decision"),
+        ("limit" = Option<u32>, Query, description = "1-500, default 100")),
+    responses((status = 200, body = Vec<Referral>), (status = 400, body = crate::problem::Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<Referral>>, ApiError> {
+    let q = QueryParams::new(pairs, &["awaiting_vetting", "limit"])?;
+    let referrals = state
+        .store
+        .referrals(q.flag("awaiting_vetting")?, q.limit(100, 500)?)
+        .await?;
+    Ok(Json(referrals))
+}
+
+#[utoipa::path(get, path = "/api/v1/referrals/{id}", tag = "referrals",
+    params(("id" = String, Path, description = "referral id (UUID)")),
+    responses((status = 200, body = Referral), (status = 404, body = crate::problem::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Referral>, ApiError> {
+    let id: ReferralId = path_id("referral", &id)?;
+    let referral = state
+        .store
+        .referral(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("referral {id}")))?;
+    Ok(Json(referral))
+}

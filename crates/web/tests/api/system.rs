@@ -1,0 +1,85 @@
+use crate::helpers::{expect_status, spawn_apps};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn health_names_the_engine_and_catalogue() {
+    for app in spawn_apps().await {
+        let body = expect_status(app.get("/health").await, StatusCode::OK, &app.engine).await;
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["database"], app.engine.to_lowercase());
+        assert_eq!(body["catalogue_version"], "2026.11.1");
+    }
+}
+
+#[tokio::test]
+async fn the_catalogue_and_rooms_are_served() {
+    for app in spawn_apps().await {
+        let body = expect_status(app.get("/procedures").await, StatusCode::OK, &app.engine).await;
+        let procedures = body["procedures"].as_array().expect("list");
+        assert!(procedures.len() >= 50);
+        let tips = procedures
+            .iter()
+            .find(|p| p["id"] == "tips")
+            .expect("TIPS listed");
+        assert_eq!(tips["bleeding_risk"], "high");
+        let rooms = expect_status(app.get("/rooms").await, StatusCode::OK, &app.engine).await;
+        assert_eq!(rooms[0]["id"], "angio-1");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    for app in spawn_apps().await.into_iter().take(1) {
+        let doc = expect_status(app.get("/openapi.json").await, StatusCode::OK, &app.engine).await;
+        assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
+        let paths = doc["paths"].as_object().expect("paths");
+        for path in [
+            "/api/v1/health",
+            "/api/v1/procedures",
+            "/api/v1/patients",
+            "/api/v1/patients/{id}",
+            "/api/v1/referrals",
+            "/api/v1/cases",
+            "/api/v1/cases/{id}",
+            "/api/v1/cases/{id}/transitions",
+            "/api/v1/cases/{id}/history",
+        ] {
+            assert!(
+                paths.contains_key(path),
+                "{path} missing from the OpenAPI document"
+            );
+        }
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for schema in [
+            "CaseEvent",
+            "CaseState",
+            "PatientInput",
+            "ReferralInput",
+            "Problem",
+            "TransitionRequest",
+        ] {
+            assert!(schemas.contains_key(schema), "schema {schema} missing");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_and_ids_are_404_problems() {
+    for app in spawn_apps().await {
+        expect_status(
+            app.get("/nothing-here").await,
+            StatusCode::NOT_FOUND,
+            &app.engine,
+        )
+        .await;
+        expect_status(
+            app.get("/cases/not-a-uuid").await,
+            StatusCode::NOT_FOUND,
+            &app.engine,
+        )
+        .await;
+        let missing = "/patients/7f0c9a52-0f6e-4a43-9c1e-000000000000";
+        let body = expect_status(app.get(missing).await, StatusCode::NOT_FOUND, &app.engine).await;
+        assert_eq!(body["type"], "urn:seldinger:problem:not-found");
+    }
+}
