@@ -7,6 +7,7 @@ use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
 use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent};
 use seldinger_domain::{CaseId, EventMeta, PatientId, Referral, ReferralId, Room};
 use serde::Serialize;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 /// Timestamps are stored as fixed-width UTC text so they order correctly on both engines.
@@ -18,6 +19,13 @@ fn parse_ts(value: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(value)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("timestamp '{value}': {e}")))
+}
+
+/// Every projection row carries the record as JSON in `data`.
+fn decode_all<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+        .collect()
 }
 
 fn version_of(row: &sqlx::any::AnyRow) -> Result<u64, StoreError> {
@@ -105,6 +113,19 @@ pub struct CaseFilter {
 }
 
 impl Store {
+    /// One projection row by id, decoded.
+    async fn by_id<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(&format!("SELECT data FROM {table} WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(decode_all(row.as_slice())?.pop())
+    }
+
     // ----- rooms -----
 
     /// Adds or replaces a room (department configuration, not a clinical record).
@@ -129,9 +150,7 @@ impl Store {
         let rows = sqlx::query("SELECT data FROM rooms ORDER BY sort_order, id")
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
-            .collect()
+        decode_all(&rows)
     }
 
     // ----- patients -----
@@ -320,12 +339,7 @@ impl Store {
     }
 
     pub async fn patient(&self, id: PatientId) -> Result<Option<Patient>, StoreError> {
-        let row = sqlx::query("SELECT data FROM patients WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| Ok(serde_json::from_str(&text(&r, "data")?)?))
-            .transpose()
+        self.by_id("patients", &id.to_string()).await
     }
 
     /// Finds patients by exact MRN (any site) and/or by part of the name, case-insensitive.
@@ -358,9 +372,7 @@ impl Store {
         );
         let mut conn = self.pool().acquire().await?;
         let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
-            .collect()
+        decode_all(&rows)
     }
 
     pub async fn medications(&self, patient_id: PatientId) -> Result<Vec<Medication>, StoreError> {
@@ -368,9 +380,7 @@ impl Store {
             .bind(patient_id.to_string())
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
-            .collect()
+        decode_all(&rows)
     }
 
     /// Results newest first.
@@ -381,9 +391,7 @@ impl Store {
         .bind(patient_id.to_string())
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
-            .collect()
+        decode_all(&rows)
     }
 
     // ----- referrals and cases -----
@@ -432,12 +440,7 @@ impl Store {
     }
 
     pub async fn referral(&self, id: ReferralId) -> Result<Option<Referral>, StoreError> {
-        let row = sqlx::query("SELECT data FROM referrals WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| Ok(serde_json::from_str(&text(&r, "data")?)?))
-            .transpose()
+        self.by_id("referrals", &id.to_string()).await
     }
 
     /// Referrals, newest first; with `awaiting_vetting`, only those whose case waits for a decision.
@@ -457,18 +460,11 @@ impl Store {
             limit.clamp(1, 500)
         );
         let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
-            .collect()
+        decode_all(&rows)
     }
 
     pub async fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
-        let row = sqlx::query("SELECT data FROM cases WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| Ok(serde_json::from_str(&text(&r, "data")?)?))
-            .transpose()
+        self.by_id("cases", &id.to_string()).await
     }
 
     /// Cases matching the filter: booked ones by start time, then the rest by last change.
@@ -509,9 +505,7 @@ impl Store {
         );
         let mut conn = self.pool().acquire().await?;
         let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
-            .collect()
+        decode_all(&rows)
     }
 
     /// Records one lifecycle event and the case it produced, if the case is still at

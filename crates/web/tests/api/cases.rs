@@ -105,11 +105,7 @@ async fn a_referral_opens_a_case_that_walks_the_whole_lifecycle() {
 #[tokio::test]
 async fn an_illegal_transition_names_the_state_and_what_is_allowed() {
     for app in spawn_apps().await {
-        let patient = app.patient("ILL-1").await;
-        let case_id = app.referral(patient["id"].as_str().expect("id")).await["case"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string();
+        let case_id = app.new_case("ILL-1").await;
         let problem = expect_status(
             app.transition(&case_id, 1, json!({"type": "discharge"}), None)
                 .await,
@@ -139,11 +135,7 @@ async fn an_illegal_transition_names_the_state_and_what_is_allowed() {
 #[tokio::test]
 async fn a_stale_transition_is_refused_and_nothing_is_overwritten() {
     for app in spawn_apps().await {
-        let patient = app.patient("STALE-1").await;
-        let case_id = app.referral(patient["id"].as_str().expect("id")).await["case"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string();
+        let case_id = app.new_case("STALE-1").await;
         expect_status(
             app.transition(&case_id, 1, accept_event(), None).await,
             StatusCode::OK,
@@ -178,11 +170,7 @@ async fn a_stale_transition_is_refused_and_nothing_is_overwritten() {
 #[tokio::test]
 async fn concurrent_transitions_on_one_version_one_wins_the_rest_get_409() {
     for app in spawn_apps().await {
-        let patient = app.patient("RACE-1").await;
-        let case_id = app.referral(patient["id"].as_str().expect("id")).await["case"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string();
+        let case_id = app.new_case("RACE-1").await;
         let attempts = (0..6).map(|_| app.transition(&case_id, 1, accept_event(), None));
         let statuses: Vec<StatusCode> = futures_join_all(attempts)
             .await
@@ -243,11 +231,7 @@ async fn futures_join_all<F: std::future::Future>(
 #[tokio::test]
 async fn reasons_and_bad_event_fields_are_reported_by_field() {
     for app in spawn_apps().await {
-        let patient = app.patient("WHY-1").await;
-        let case_id = app.referral(patient["id"].as_str().expect("id")).await["case"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string();
+        let case_id = app.new_case("WHY-1").await;
         let problem = expect_status(
             app.transition(&case_id, 1, json!({"type": "decline"}), None)
                 .await,

@@ -132,6 +132,18 @@ impl TestApp {
         .await
     }
 
+    /// A registered patient referred for a liver biopsy: the new case's id.
+    pub async fn new_case(&self, mrn: &str) -> String {
+        let patient = self.patient(mrn).await;
+        let received = self
+            .referral(patient["id"].as_str().expect("patient id"))
+            .await;
+        received["case"]["id"]
+            .as_str()
+            .expect("case id")
+            .to_string()
+    }
+
     pub async fn transition(
         &self,
         case_id: &str,
