@@ -236,19 +236,13 @@ impl<'a> Demo<'a> {
     }
 
     fn procedure_for(&mut self, room: &Room) -> anyhow::Result<&'a Procedure> {
+        // Book by primary guidance: angio suites get fluoroscopy cases, CT gets CT-guided ones.
+        let primary = room.modalities.first();
         let fits: Vec<&'a Procedure> = self
             .catalogue
             .procedures
             .iter()
-            .filter(|p| {
-                p.modalities
-                    .first()
-                    .is_some_and(|m| room.modalities.contains(m))
-            })
-            .filter(|p| {
-                room.kind != RoomKind::Ultrasound
-                    || p.modalities[0] != GuidanceModality::Fluoroscopy
-            })
+            .filter(|p| p.modalities.first() == primary)
             .collect();
         fits.choose(&mut self.rng)
             .copied()
