@@ -4,6 +4,7 @@
 //! parameter, data files arrive as strings, and ids are handed in by the caller. Storage, HTTP,
 //! DICOM and HL7 crates depend on this one, never the reverse.
 
+pub mod access;
 pub mod catalogue;
 pub mod clinical;
 pub mod department;

@@ -1,0 +1,314 @@
+//! Who may do what: roles, permissions and the one matrix that joins them.
+//!
+//! The HTTP layer maps every endpoint (and every case event) to a [`Permission`]; this module
+//! says which roles hold it and with what [`Scope`]. `docs/roles.md` is generated from here
+//! ([`matrix_markdown`]) and a test keeps it in step.
+
+use crate::lifecycle::EventKind;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    IrPhysician,
+    IrNurse,
+    Radiographer,
+    Scheduler,
+    ReferringClinician,
+    MedicalPhysicist,
+    QualityLead,
+    Administrator,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::IrPhysician,
+        Role::IrNurse,
+        Role::Radiographer,
+        Role::Scheduler,
+        Role::ReferringClinician,
+        Role::MedicalPhysicist,
+        Role::QualityLead,
+        Role::Administrator,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::IrPhysician => "ir_physician",
+            Role::IrNurse => "ir_nurse",
+            Role::Radiographer => "radiographer",
+            Role::Scheduler => "scheduler",
+            Role::ReferringClinician => "referring_clinician",
+            Role::MedicalPhysicist => "medical_physicist",
+            Role::QualityLead => "quality_lead",
+            Role::Administrator => "administrator",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == value)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("'{value}' is not a role; use one of: {}", names.join(", "))
+            })
+    }
+
+    /// Roles that treat patients may open a record outside their normal scope by giving a
+    /// reason (break-glass); the access is flagged for review.
+    pub fn may_break_glass(self) -> bool {
+        matches!(
+            self,
+            Role::IrPhysician | Role::IrNurse | Role::Radiographer | Role::ReferringClinician
+        )
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an endpoint or a case event requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    /// Catalogue and rooms: reference data, no patient data.
+    ReadReferenceData,
+    ReadPatients,
+    RegisterPatients,
+    UpdatePatients,
+    CreateReferrals,
+    ReadReferrals,
+    ReadCases,
+    /// Accept, decline or ask for more information: a physician's decision.
+    VetCases,
+    ScheduleCases,
+    CancelCases,
+    /// Check-in through discharge and follow-up: the day's work.
+    RunProcedures,
+    CloseCases,
+    OverrideSafetyBlocks,
+    ReadDose,
+    ReadDeidentifiedOutcomes,
+    ReadAudit,
+    ManageUsers,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 17] = [
+        Permission::ReadReferenceData,
+        Permission::ReadPatients,
+        Permission::RegisterPatients,
+        Permission::UpdatePatients,
+        Permission::CreateReferrals,
+        Permission::ReadReferrals,
+        Permission::ReadCases,
+        Permission::VetCases,
+        Permission::ScheduleCases,
+        Permission::CancelCases,
+        Permission::RunProcedures,
+        Permission::CloseCases,
+        Permission::OverrideSafetyBlocks,
+        Permission::ReadDose,
+        Permission::ReadDeidentifiedOutcomes,
+        Permission::ReadAudit,
+        Permission::ManageUsers,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ReadReferenceData => "read_reference_data",
+            Permission::ReadPatients => "read_patients",
+            Permission::RegisterPatients => "register_patients",
+            Permission::UpdatePatients => "update_patients",
+            Permission::CreateReferrals => "create_referrals",
+            Permission::ReadReferrals => "read_referrals",
+            Permission::ReadCases => "read_cases",
+            Permission::VetCases => "vet_cases",
+            Permission::ScheduleCases => "schedule_cases",
+            Permission::CancelCases => "cancel_cases",
+            Permission::RunProcedures => "run_procedures",
+            Permission::CloseCases => "close_cases",
+            Permission::OverrideSafetyBlocks => "override_safety_blocks",
+            Permission::ReadDose => "read_dose",
+            Permission::ReadDeidentifiedOutcomes => "read_deidentified_outcomes",
+            Permission::ReadAudit => "read_audit",
+            Permission::ManageUsers => "manage_users",
+        }
+    }
+
+    /// The permission a case event needs.
+    pub fn for_case_event(kind: EventKind) -> Permission {
+        match kind {
+            EventKind::Accept | EventKind::Decline | EventKind::RequestInformation => {
+                Permission::VetCases
+            }
+            // Answering the vetting physician's question is the referrer's (or their proxy's) job.
+            EventKind::ProvideInformation => Permission::CreateReferrals,
+            EventKind::Schedule => Permission::ScheduleCases,
+            EventKind::Cancel => Permission::CancelCases,
+            EventKind::CheckIn
+            | EventKind::StartProcedure
+            | EventKind::CompleteProcedure
+            | EventKind::AdmitToRecovery
+            | EventKind::Discharge
+            | EventKind::StartFollowUp => Permission::RunProcedures,
+            EventKind::Close => Permission::CloseCases,
+            // Opening a case happens only through a new referral.
+            EventKind::Referred => Permission::CreateReferrals,
+        }
+    }
+}
+
+/// How far a granted permission reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every record in the department.
+    Department,
+    /// Only patients, referrals and cases the user referred (break-glass reaches further).
+    OwnReferrals,
+}
+
+/// The matrix: whether `role` holds `permission`, and how far it reaches.
+pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
+    use Permission as P;
+    use Role as R;
+    let department = Some(Scope::Department);
+    match (role, permission) {
+        (_, P::ReadReferenceData) => department,
+        (R::IrPhysician, P::ManageUsers | P::ReadAudit | P::ReadDeidentifiedOutcomes) => None,
+        (R::IrPhysician, _) => department,
+        (
+            R::IrNurse,
+            P::ReadPatients
+            | P::RegisterPatients
+            | P::UpdatePatients
+            | P::CreateReferrals
+            | P::ReadReferrals
+            | P::ReadCases
+            | P::ScheduleCases
+            | P::CancelCases
+            | P::RunProcedures
+            | P::CloseCases
+            | P::ReadDose,
+        ) => department,
+        (
+            R::Radiographer,
+            P::ReadPatients | P::ReadReferrals | P::ReadCases | P::RunProcedures | P::ReadDose,
+        ) => department,
+        (
+            R::Scheduler,
+            P::ReadPatients
+            | P::RegisterPatients
+            | P::UpdatePatients
+            | P::CreateReferrals
+            | P::ReadReferrals
+            | P::ReadCases
+            | P::ScheduleCases
+            | P::CancelCases,
+        ) => department,
+        (R::ReferringClinician, P::RegisterPatients | P::CreateReferrals) => department,
+        (R::ReferringClinician, P::ReadPatients | P::ReadReferrals | P::ReadCases) => {
+            Some(Scope::OwnReferrals)
+        }
+        (R::MedicalPhysicist, P::ReadPatients | P::ReadCases | P::ReadDose) => department,
+        (R::QualityLead, P::ReadDeidentifiedOutcomes | P::ReadAudit) => department,
+        (R::Administrator, P::ManageUsers | P::ReadAudit) => department,
+        _ => None,
+    }
+}
+
+/// The matrix as a Markdown table (rows: permissions; columns: roles).
+pub fn matrix_markdown() -> String {
+    let mut out = String::from("| permission |");
+    for role in Role::ALL {
+        out.push_str(&format!(" {} |", role.as_str()));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(Role::ALL.len()));
+    out.push('\n');
+    for permission in Permission::ALL {
+        out.push_str(&format!("| {} |", permission.as_str()));
+        for role in Role::ALL {
+            out.push_str(match grant(role, permission) {
+                Some(Scope::Department) => " yes |",
+                Some(Scope::OwnReferrals) => " own |",
+                None => " — |",
+            });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_physicians_vet_and_override() {
+        for role in Role::ALL {
+            let physician = role == Role::IrPhysician;
+            assert_eq!(
+                grant(role, Permission::VetCases).is_some(),
+                physician,
+                "{role}"
+            );
+            assert_eq!(
+                grant(role, Permission::OverrideSafetyBlocks).is_some(),
+                physician,
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_administrators_manage_users() {
+        for role in Role::ALL {
+            assert_eq!(
+                grant(role, Permission::ManageUsers).is_some(),
+                role == Role::Administrator,
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn quality_leads_and_administrators_see_no_identifiable_patient_data() {
+        for role in [Role::QualityLead, Role::Administrator] {
+            for p in [
+                Permission::ReadPatients,
+                Permission::ReadCases,
+                Permission::ReadReferrals,
+                Permission::ReadDose,
+            ] {
+                assert_eq!(grant(role, p), None, "{role} {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn referrers_see_only_their_own() {
+        for p in [
+            Permission::ReadPatients,
+            Permission::ReadReferrals,
+            Permission::ReadCases,
+        ] {
+            assert_eq!(
+                grant(Role::ReferringClinician, p),
+                Some(Scope::OwnReferrals)
+            );
+        }
+        assert_eq!(grant(Role::ReferringClinician, Permission::ReadDose), None);
+    }
+
+    #[test]
+    fn the_documented_matrix_is_the_matrix() {
+        let doc = include_str!("../../../docs/roles.md");
+        assert!(doc.contains(&matrix_markdown()), "docs/roles.md is out of date; regenerate with: cargo run -q -p seldinger-domain --example roles_matrix");
+    }
+}
