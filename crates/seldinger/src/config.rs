@@ -13,10 +13,10 @@ const SHIPPED_CATALOGUE: &str = include_str!("../../../catalog/procedures.toml")
 #[derive(Args, Clone)]
 pub struct StorageArgs {
     /// Folder for the embedded SQLite database (created on first run). Ignored when DATABASE_URL is set.
-    #[arg(long, env = "SELDINGER_DATA_DIR")]
+    #[arg(long, env = "SELDINGER_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// PostgreSQL for production (postgres://user:password@host/db); SQLite in --data-dir when unset.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
 }
 
@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// A procedure catalogue file to use instead of the one shipped in the binary.
     #[arg(long, env = "SELDINGER_CATALOG")]
     pub catalog: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
+    #[arg(long, env = "SELDINGER_ALLOW_PLAIN_HTTP")]
+    pub allow_plain_http: bool,
 }
 
 impl ServeArgs {
@@ -45,6 +48,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub listen: SocketAddr,
+    pub allow_plain_http: bool,
     pub catalogue: ProcedureCatalogue,
 }
 
@@ -69,6 +73,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from("data")),
             database_url: args.storage.database_url.clone().filter(|u| !u.is_empty()),
             listen: args.listen,
+            allow_plain_http: args.allow_plain_http,
             catalogue,
         })
     }
@@ -78,6 +83,7 @@ impl Settings {
             storage: args.clone(),
             listen: ([127, 0, 0, 1], 0).into(),
             catalog: None,
+            allow_plain_http: false,
         };
         Settings::from_args(&serve)
     }

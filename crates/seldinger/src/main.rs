@@ -1,5 +1,6 @@
 //! `seldinger`: run the IR department service, the demo department, or the migrations.
 
+mod accounts;
 mod config;
 mod demo;
 
@@ -33,6 +34,20 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate(config::StorageArgs),
+    /// Manage users: add, list, disable, enable, reset-password.
+    User {
+        #[command(flatten)]
+        storage: config::StorageArgs,
+        #[command(subcommand)]
+        command: accounts::UserCommand,
+    },
+    /// Manage API tokens for scripts and interfaces: create, list, revoke.
+    Token {
+        #[command(flatten)]
+        storage: config::StorageArgs,
+        #[command(subcommand)]
+        command: accounts::TokenCommand,
+    },
 }
 
 #[tokio::main]
@@ -42,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let settings = Settings::from_args(&args)?;
             let store = settings.open_store(false).await?;
+            accounts::ensure_first_administrator(&store).await?;
             run(settings, store).await
         }
         Command::Demo { serve, seed } => {
@@ -51,7 +67,17 @@ async fn main() -> anyhow::Result<()> {
             let summary = demo::seed(&store, &settings.catalogue, seed, today)
                 .await
                 .context("seeding the demo department")?;
+            accounts::create_demo_users(&store).await?;
             tracing::info!(seed, %today, patients = summary.patients, cases = summary.cases, "demo department ready");
+            println!(
+                "Demo users (password '{}'): {}",
+                accounts::DEMO_PASSWORD,
+                accounts::DEMO_USERS
+                    .iter()
+                    .map(|(u, _, r)| format!("{u} ({r})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             run(settings, store).await
         }
         Command::Migrate(args) => {
@@ -60,10 +86,34 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::User { storage, command } => {
+            let store = Settings::from_storage_args(&storage)?
+                .open_store(false)
+                .await?;
+            accounts::user(&store, command).await
+        }
+        Command::Token { storage, command } => {
+            let settings = Settings::from_storage_args(&storage)?;
+            let store = settings.open_store(false).await?;
+            let state = seldinger_web::AppState::new(
+                store,
+                settings.catalogue,
+                Arc::new(seldinger_web::SystemClock),
+                seldinger_web::AuthPolicy::default(),
+            );
+            accounts::token(&state, command).await
+        }
     }
 }
 
 async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Result<()> {
+    if !settings.listen.ip().is_loopback() && !settings.allow_plain_http {
+        anyhow::bail!(
+            "refusing to serve plain HTTP on {} (not loopback): patient data and passwords would cross the network in clear. \
+             Put a TLS-terminating proxy in front and pass --allow-plain-http, or listen on 127.0.0.1",
+            settings.listen
+        );
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| {
@@ -74,11 +124,12 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         })?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "Seldinger is serving: http://{address}/api/v1/health");
-    let state = seldinger_web::AppState {
+    let state = seldinger_web::AppState::new(
         store,
-        catalogue: Arc::new(settings.catalogue),
-        clock: Arc::new(seldinger_web::SystemClock),
-    };
+        settings.catalogue,
+        Arc::new(seldinger_web::SystemClock),
+        seldinger_web::AuthPolicy::default(),
+    );
     seldinger_web::serve(listener, state, config::shutdown_signal()).await?;
     tracing::info!("stopped cleanly");
     Ok(())

@@ -99,6 +99,48 @@ mod reqwest {
     }
 }
 
+/// Runs a `seldinger` command against a data directory (or DATABASE_URL) and returns stdout.
+fn cli(args: &[&str], data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(BIN);
+    match database_url {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    let output = command
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run seldinger");
+    assert!(
+        output.status.success(),
+        "seldinger {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Adds a nurse with the CLI and returns a bearer token made with `seldinger token create`.
+fn nurse_token(data_dir: &Path, database_url: Option<&str>) -> String {
+    let password = [("SELDINGER_NEW_PASSWORD", "a-long-test-password")];
+    cli(
+        &["user", "add", "nurse1", "--role", "ir_nurse"],
+        data_dir,
+        database_url,
+        &password,
+    );
+    let out = cli(
+        &["token", "create", "--user", "nurse1"],
+        data_dir,
+        database_url,
+        &[],
+    );
+    out.lines().last().expect("token line").trim().to_string()
+}
+
 fn patient(mrn: &str) -> Value {
     json!({"site": "MAIN", "mrn": mrn, "family_name": "Shutdown", "given_name": "Kim", "birth_date": "1970-01-01", "sex": "other"})
 }
@@ -106,13 +148,19 @@ fn patient(mrn: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().expect("dir");
+    let token = nurse_token(dir.path(), None);
     let server = Server::start(&["serve"], dir.path());
     let client = ::reqwest::Client::new();
     let post = |i: usize| {
-        let (client, url) = (client.clone(), format!("{}/patients", server.base));
+        let (client, url, token) = (
+            client.clone(),
+            format!("{}/patients", server.base),
+            token.clone(),
+        );
         async move {
             let response = client
                 .post(url)
+                .bearer_auth(token)
                 .json(&patient(&format!("SIG-{i}")))
                 .send()
                 .await;
@@ -143,6 +191,7 @@ async fn sigterm_loses_no_acknowledged_write() {
         let url = format!("{}/patients?mrn=SIG-{i}", restarted.base);
         let found: Value = client
             .get(url)
+            .bearer_auth(&token)
             .send()
             .await
             .expect("get")
@@ -159,11 +208,21 @@ async fn sigterm_loses_no_acknowledged_write() {
 
 #[tokio::test]
 async fn the_demo_is_a_full_department_and_the_same_for_the_same_seed() {
-    let client = ::reqwest::Client::new();
     let mut lists = Vec::new();
     for _ in 0..2 {
         let dir = tempfile::tempdir().expect("dir");
         let server = Server::start(&["demo", "--seed", "7"], dir.path());
+        let client = ::reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        let signed_in = client
+            .post(format!("{}/session", server.base))
+            .json(&json!({"username": "dr.okafor", "password": "seldinger-demo"}))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(signed_in.status(), 201, "the README's demo login works");
         let today = chrono::Utc::now().date_naive();
         let get = |path: String| {
             let client = client.clone();
@@ -263,6 +322,7 @@ async fn serves_on_postgresql_when_database_url_is_set() {
         return;
     };
     let dir = tempfile::tempdir().expect("dir");
+    let token = nurse_token(dir.path(), Some(&db.url));
     let server = Server::start_with_database(&["serve"], dir.path(), Some(&db.url));
     let client = ::reqwest::Client::new();
     let health: Value = client
@@ -276,6 +336,7 @@ async fn serves_on_postgresql_when_database_url_is_set() {
     assert_eq!(health["database"], "postgres");
     let created = client
         .post(format!("{}/patients", server.base))
+        .bearer_auth(&token)
         .json(&patient("PG-1"))
         .send()
         .await
@@ -284,7 +345,7 @@ async fn serves_on_postgresql_when_database_url_is_set() {
     assert!(server.terminate().success());
     assert_eq!(
         db.store
-            .search_patients(Some("PG-1"), None, 5)
+            .search_patients(Some("PG-1"), None, None, 5)
             .await
             .expect("search")
             .len(),

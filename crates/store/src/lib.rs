@@ -6,11 +6,13 @@
 //! the version it was based on; a stale write fails on the unique (stream, version) key and on
 //! the projection's `WHERE version = expected`, and is refused, never merged.
 
+mod access;
 mod error;
 mod records;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
 pub use error::StoreError;
 pub use records::{CaseFilter, RecordedEvent};
 
@@ -150,6 +152,17 @@ pub(crate) async fn fetch_with_text_params(
         query = query.bind(p.clone());
     }
     Ok(query.fetch_all(conn).await?)
+}
+
+/// Timestamps are stored as fixed-width UTC text so they order correctly on both engines.
+pub(crate) fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+pub(crate) fn parse_ts(value: &str) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp '{value}': {e}")))
 }
 
 pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {

@@ -1,7 +1,7 @@
 //! Repository operations for rooms, patients, referrals and cases, each change with its event.
 
-use crate::{fetch_with_text_params, text, Store, StoreError};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use crate::{fetch_with_text_params, parse_ts, text, ts, Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
 use seldinger_domain::clinical::{LabResult, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
 use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent};
@@ -9,17 +9,6 @@ use seldinger_domain::{CaseId, EventMeta, PatientId, Referral, ReferralId, Room}
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-
-/// Timestamps are stored as fixed-width UTC text so they order correctly on both engines.
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn parse_ts(value: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("timestamp '{value}': {e}")))
-}
 
 /// Every projection row carries the record as JSON in `data`.
 fn decode_all<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>, StoreError> {
@@ -109,6 +98,8 @@ pub struct CaseFilter {
     /// Any of these states; empty means all.
     pub states: Vec<CaseState>,
     pub patient_id: Option<PatientId>,
+    /// Only cases this user referred (a referring clinician's scope).
+    pub referred_by: Option<String>,
     pub limit: u32,
 }
 
@@ -347,10 +338,18 @@ impl Store {
         &self,
         mrn: Option<&str>,
         name: Option<&str>,
+        referred_by: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Patient>, StoreError> {
         let mut conditions = Vec::new();
         let mut params = Vec::new();
+        if let Some(user) = referred_by {
+            params.push(user.to_string());
+            conditions.push(format!(
+                "EXISTS (SELECT 1 FROM referrals r WHERE r.patient_id = patients.id AND r.referred_by = ${})",
+                params.len()
+            ));
+        }
         if let Some(mrn) = mrn {
             params.push(mrn.trim().to_ascii_uppercase());
             conditions.push(format!("mrn = ${}", params.len()));
@@ -405,15 +404,19 @@ impl Store {
         meta: &EventMeta,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("INSERT INTO referrals (id, patient_id, case_id, received_at, version, data) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(referral.id.to_string())
-            .bind(referral.patient_id.to_string())
-            .bind(referral.case_id.to_string())
-            .bind(ts(referral.received_at))
-            .bind(referral.version as i64)
-            .bind(serde_json::to_string(referral)?)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO referrals (id, patient_id, case_id, received_at, version, data, referred_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(referral.id.to_string())
+        .bind(referral.patient_id.to_string())
+        .bind(referral.case_id.to_string())
+        .bind(ts(referral.received_at))
+        .bind(referral.version as i64)
+        .bind(serde_json::to_string(referral)?)
+        .bind(meta.actor.as_str().to_string())
+        .execute(&mut *tx)
+        .await?;
         append_event(
             &mut tx,
             Stream::Referral,
@@ -424,7 +427,7 @@ impl Store {
             &referral.details,
         )
         .await?;
-        insert_case(&mut tx, case).await?;
+        insert_case(&mut tx, case, meta.actor.as_str()).await?;
         append_event(
             &mut tx,
             Stream::Case,
@@ -447,20 +450,74 @@ impl Store {
     pub async fn referrals(
         &self,
         awaiting_vetting: bool,
+        referred_by: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Referral>, StoreError> {
-        let filter = if awaiting_vetting {
-            "WHERE c.state IN ('referred', 'more_information_requested')"
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        if awaiting_vetting {
+            conditions.push("c.state IN ('referred', 'more_information_requested')".to_string());
+        }
+        if let Some(user) = referred_by {
+            params.push(user.to_string());
+            conditions.push(format!("r.referred_by = ${}", params.len()));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
         } else {
-            ""
+            format!("WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
             "SELECT r.data FROM referrals r JOIN cases c ON c.id = r.case_id {filter} \
              ORDER BY r.received_at DESC LIMIT {}",
             limit.clamp(1, 500)
         );
-        let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+        let mut conn = self.pool().acquire().await?;
+        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
         decode_all(&rows)
+    }
+
+    /// Whether `username` referred this patient at least once (a referrer's scope).
+    pub async fn is_referrer_of_patient(
+        &self,
+        patient_id: PatientId,
+        username: &str,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM referrals WHERE patient_id = $1 AND referred_by = $2",
+        )
+        .bind(patient_id.to_string())
+        .bind(username.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// Who referred the case (its referral's author).
+    pub async fn case_referred_by(&self, case_id: CaseId) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT referred_by FROM cases WHERE id = $1")
+            .bind(case_id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("referred_by"))
+            .transpose()?
+            .flatten())
+    }
+
+    /// Who sent the referral.
+    pub async fn referral_referred_by(
+        &self,
+        referral_id: ReferralId,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT referred_by FROM referrals WHERE id = $1")
+            .bind(referral_id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("referred_by"))
+            .transpose()?
+            .flatten())
     }
 
     pub async fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -486,6 +543,10 @@ impl Store {
         if let Some(patient) = filter.patient_id {
             params.push(patient.to_string());
             conditions.push(format!("patient_id = ${}", params.len()));
+        }
+        if let Some(user) = &filter.referred_by {
+            params.push(user.clone());
+            conditions.push(format!("referred_by = ${}", params.len()));
         }
         let filter_sql = if conditions.is_empty() {
             String::new()
@@ -609,11 +670,15 @@ impl Store {
     }
 }
 
-async fn insert_case(conn: &mut AnyConnection, case: &Case) -> Result<(), StoreError> {
+async fn insert_case(
+    conn: &mut AnyConnection,
+    case: &Case,
+    referred_by: &str,
+) -> Result<(), StoreError> {
     let booking = case.booking.as_ref();
     sqlx::query(
-        "INSERT INTO cases (id, patient_id, referral_id, state, room, scheduled_start, scheduled_date, updated_at, version, data) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO cases (id, patient_id, referral_id, state, room, scheduled_start, scheduled_date, updated_at, version, data, referred_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(case.id.to_string())
     .bind(case.patient_id.to_string())
@@ -625,6 +690,7 @@ async fn insert_case(conn: &mut AnyConnection, case: &Case) -> Result<(), StoreE
     .bind(ts(case.updated_at))
     .bind(case.version as i64)
     .bind(serde_json::to_string(case)?)
+    .bind(referred_by.to_string())
     .execute(&mut *conn)
     .await?;
     Ok(())

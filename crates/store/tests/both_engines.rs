@@ -135,20 +135,20 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
 
         assert_eq!(
             store
-                .search_patients(Some("a100"), None, 10)
+                .search_patients(Some("a100"), None, None, 10)
                 .await
                 .expect("search")[0]
                 .id,
             id
         );
         let by_name = store
-            .search_patients(None, Some("o'b"), 10)
+            .search_patients(None, Some("o'b"), None, 10)
             .await
             .expect("search");
         assert_eq!(by_name.len(), 1, "{}", label(&db));
         assert_eq!(
             store
-                .search_patients(None, Some("SAM"), 10)
+                .search_patients(None, Some("SAM"), None, 10)
                 .await
                 .expect("search")
                 .len(),
@@ -156,7 +156,7 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
         );
         assert_eq!(
             store
-                .search_patients(None, Some("sam obi"), 10)
+                .search_patients(None, Some("sam obi"), None, 10)
                 .await
                 .expect("search")
                 .len(),
@@ -165,7 +165,7 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
         );
         assert!(
             store
-                .search_patients(None, Some("%"), 10)
+                .search_patients(None, Some("%"), None, 10)
                 .await
                 .expect("search")
                 .is_empty(),
@@ -318,7 +318,11 @@ async fn the_projection_is_what_the_events_say() {
         };
         assert!(store.cases(&other_day).await.expect("cases").is_empty());
         assert_eq!(
-            store.referrals(true, 10).await.expect("referrals").len(),
+            store
+                .referrals(true, None, 10)
+                .await
+                .expect("referrals")
+                .len(),
             0,
             "vetted: no longer awaiting"
         );
@@ -326,15 +330,33 @@ async fn the_projection_is_what_the_events_say() {
 }
 
 #[tokio::test]
-async fn the_event_log_cannot_be_edited_or_deleted() {
+async fn the_event_log_and_audit_log_cannot_be_edited_or_deleted() {
     for db in engines().await {
         let store = &db.store;
         register(store, "E500", "Append").await;
+        store
+            .append_audit(&seldinger_store::AuditEntry {
+                seq: 0,
+                at: now(),
+                username: "dr.test".into(),
+                role: "ir_physician".into(),
+                action: "read".into(),
+                resource_type: "patient".into(),
+                resource_id: None,
+                patient_id: None,
+                client_addr: "127.0.0.1".into(),
+                outcome: "allowed".into(),
+                break_glass_reason: None,
+            })
+            .await
+            .expect("audit");
         // A second, raw connection: even SQL outside the repository cannot rewrite history.
         let raw = Store::connect(&db.url).await.expect("connect");
         for sql in [
             "UPDATE events SET actor = 'someone else'",
             "DELETE FROM events",
+            "UPDATE audit_log SET username = 'someone else'",
+            "DELETE FROM audit_log",
         ] {
             let err = raw.execute_raw_for_tests(sql).await.expect_err("refused");
             assert!(

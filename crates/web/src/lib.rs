@@ -1,21 +1,28 @@
 //! Seldinger's HTTP face: routes translate HTTP into domain calls and back. No clinical rule
 //! lives here; a route parses input, asks the domain to decide, asks the store to record, and
-//! maps errors to problem+json in one place ([`problem`]).
+//! maps errors to problem+json in one place ([`problem`]). Every API request passes one gate
+//! ([`auth::gate`]) that authenticates and checks the endpoint table.
 
-mod actor;
+pub mod auth;
 mod clock;
 mod json;
 mod openapi;
 mod problem;
-mod routes;
+pub mod routes;
 
+pub use auth::endpoints::{Rule, ENDPOINTS};
+pub use auth::AuthPolicy;
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use openapi::ApiDoc;
 pub use problem::ApiError;
+pub use routes::admin::{issue_token, parse_username};
 
+use axum::http::{header, HeaderValue};
 use axum::Router;
 use seldinger_domain::ProcedureCatalogue;
 use seldinger_store::Store;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -25,14 +32,56 @@ pub struct AppState {
     pub store: Store,
     pub catalogue: Arc<ProcedureCatalogue>,
     pub clock: Arc<dyn Clock>,
+    pub auth_policy: Arc<AuthPolicy>,
+    pub login_limiter: Arc<auth::login::LoginLimiter>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        catalogue: ProcedureCatalogue,
+        clock: Arc<dyn Clock>,
+        auth_policy: AuthPolicy,
+    ) -> Self {
+        AppState {
+            store,
+            catalogue: Arc::new(catalogue),
+            clock,
+            auth_policy: Arc::new(auth_policy),
+            login_limiter: Arc::default(),
+        }
+    }
 }
 
 /// The whole application as a router, ready to serve or to test.
 pub fn app(state: AppState) -> Router {
+    let api = routes::api().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::gate,
+    ));
     Router::new()
-        .nest("/api/v1", routes::api())
+        .nest("/api/v1", api)
+        .layer(axum::middleware::map_response(security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Headers every response carries: nothing here may be framed, sniffed, cached or leak a referrer.
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    );
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::CACHE_CONTROL, "no-store");
+    response
 }
 
 /// Serves until `shutdown` completes, then finishes in-flight requests (so every acknowledged
@@ -43,9 +92,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     store.close().await;
     Ok(())
 }

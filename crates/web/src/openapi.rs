@@ -14,6 +14,9 @@ use utoipa::OpenApi;
     paths(
         routes::system::health,
         routes::system::openapi,
+        crate::auth::login::sign_in,
+        crate::auth::login::current,
+        crate::auth::login::sign_out,
         routes::catalogue::procedures,
         routes::catalogue::rooms,
         routes::patients::register,
@@ -28,9 +31,40 @@ use utoipa::OpenApi;
         routes::cases::get,
         routes::cases::transition,
         routes::cases::history,
+        routes::admin::users,
+        routes::admin::add_user,
+        routes::admin::disable_user,
+        routes::admin::enable_user,
+        routes::admin::reset_password,
+        routes::admin::tokens,
+        routes::admin::create_token,
+        routes::admin::revoke_token,
+        routes::admin::audit,
     ),
+    modifiers(&BearerAuth),
     tags(
-        (name = "system"), (name = "catalogue"), (name = "patients"), (name = "referrals"), (name = "cases")
+        (name = "system"), (name = "session"), (name = "catalogue"), (name = "patients"), (name = "referrals"),
+        (name = "cases"), (name = "administration")
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the two ways to authenticate; which endpoints need them is in docs/roles.md.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("seldinger_session"))),
+        );
+    }
+}

@@ -85,6 +85,66 @@ impl ApiError {
         e
     }
 
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Sign in first",
+            "send the session cookie from POST /api/v1/session, or Authorization: Bearer <token>",
+        )
+    }
+
+    pub fn sign_in_failed() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "sign-in-failed",
+            "Sign-in failed",
+            "the username or password is wrong, or the account is locked or disabled",
+        )
+    }
+
+    pub fn too_many_attempts() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            "Too many sign-in attempts",
+            "wait a minute before trying again",
+        )
+    }
+
+    pub fn forbidden(
+        role: seldinger_domain::access::Role,
+        permission: seldinger_domain::access::Permission,
+    ) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Your role does not allow this",
+            format!(
+                "the {role} role does not hold {} (see docs/roles.md)",
+                permission.as_str()
+            ),
+        )
+    }
+
+    pub fn csrf() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "Missing or wrong CSRF token",
+            "send the csrf_token from GET /api/v1/session in the X-CSRF-Token header",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the request could not be completed; nothing was recorded. The error is logged.",
+        )
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         let what = what.into();
         Self::new(
@@ -152,12 +212,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => ApiError::not_found(what),
             other => {
                 tracing::error!(error = %other, "store failure");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal error",
-                    "the request could not be completed; nothing was recorded. The error is logged.",
-                )
+                Self::internal()
             }
         }
     }

@@ -2,13 +2,14 @@
 
 use super::patients::HistoryEntry;
 use super::{path_id, QueryParams};
-use crate::actor::RequestActor;
+use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::NaiveDate;
+use seldinger_domain::access::Permission;
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
 use seldinger_domain::validation::optional_text;
 use seldinger_domain::{CaseId, EventMeta, PatientId, ValidationErrors};
@@ -104,6 +105,7 @@ fn parse_event(value: serde_json::Value) -> Result<CaseEvent, ApiError> {
     responses((status = 200, body = Vec<CaseRecord>), (status = 400, body = crate::problem::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<CaseRecord>>, ApiError> {
     let q = QueryParams::new(pairs, &["date", "state", "patient_id", "limit"])?;
@@ -131,9 +133,15 @@ pub async fn list(
         date,
         states,
         patient_id,
+        referred_by: caller.referrer_scope().map(str::to_string),
         limit: q.limit(200, 1000)?,
     };
     let cases = state.store.cases(&filter).await?;
+    let audits = cases
+        .iter()
+        .map(|c| Audit::of("list", "case", c.id, c.patient_id))
+        .collect();
+    state.audit_all(&caller, audits).await?;
     Ok(Json(
         cases
             .into_iter()
@@ -147,9 +155,16 @@ pub async fn list(
     responses((status = 200, body = CaseRecord), (status = 404, body = crate::problem::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CaseRecord>, ApiError> {
-    let case = load(&state, &id).await?;
+    let (case, break_glass) = load(&state, &caller, &id).await?;
+    state
+        .audit(
+            &caller,
+            Audit::of("read", "case", case.id, case.patient_id).break_glass(break_glass),
+        )
+        .await?;
     Ok(Json(CaseRecord::new(case, &state)))
 }
 
@@ -161,11 +176,11 @@ pub async fn get(
         (status = 422, body = crate::problem::Problem)))]
 pub async fn transition(
     State(state): State<AppState>,
-    RequestActor(actor): RequestActor,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<TransitionRequest>,
 ) -> Result<Json<CaseRecord>, ApiError> {
-    let case = load(&state, &id).await?;
+    let (case, break_glass) = load(&state, &caller, &id).await?;
     if case.version != request.expected_version {
         return Err(StoreError::Conflict {
             what: format!("case {}", case.id),
@@ -177,6 +192,7 @@ pub async fn transition(
     let reason = optional_text(request.reason.as_deref(), 2000)
         .map_err(|e| ApiError::invalid(ValidationErrors::single("reason", e)))?;
     let event = parse_event(request.event)?;
+    caller.require(Permission::for_case_event(event.kind()))?;
     if let CaseEvent::Schedule { room, .. } = &event {
         let rooms = state.store.rooms().await?;
         if !rooms.iter().any(|r| &r.id == room) {
@@ -191,7 +207,7 @@ pub async fn transition(
         }
     }
     let meta = EventMeta {
-        actor,
+        actor: caller.actor()?,
         at: state.clock.now(),
         reason,
     };
@@ -202,6 +218,8 @@ pub async fn transition(
         .store
         .record_case_event(&after, case.version, &decided, &meta)
         .await?;
+    let audit = Audit::of("transition", "case", case.id, case.patient_id).break_glass(break_glass);
+    state.audit(&caller, audit).await?;
     Ok(Json(CaseRecord::new(after, &state)))
 }
 
@@ -211,18 +229,34 @@ pub async fn transition(
         (status = 404, body = crate::problem::Problem)))]
 pub async fn history(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    let case = load(&state, &id).await?;
+    let (case, break_glass) = load(&state, &caller, &id).await?;
     let events = state.store.case_history(case.id).await?;
+    let audit =
+        Audit::of("read_history", "case", case.id, case.patient_id).break_glass(break_glass);
+    state.audit(&caller, audit).await?;
     Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
 }
 
-async fn load(state: &AppState, raw_id: &str) -> Result<Case, ApiError> {
+/// The case, if the caller may see it (a refusal reads as not found), with any break-glass reason.
+async fn load(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<(Case, Option<String>), ApiError> {
     let id: CaseId = path_id("case", raw_id)?;
-    state
+    let what = format!("case {id}");
+    let case = state
         .store
         .case(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("case {id}")))
+        .ok_or_else(|| ApiError::not_found(&what))?;
+    let owned = match caller.referrer_scope() {
+        Some(user) => state.store.case_referred_by(id).await?.as_deref() == Some(user),
+        None => true,
+    };
+    let break_glass = caller.within_scope(owned, &what)?;
+    Ok((case, break_glass))
 }

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one module per resource.
 
+pub mod admin;
 pub(crate) mod cases;
 pub(crate) mod catalogue;
 pub(crate) mod patients;
@@ -8,15 +9,22 @@ pub(crate) mod system;
 
 pub(crate) use cases::CaseRecord;
 
+use crate::auth::login;
 use crate::problem::ApiError;
 use crate::AppState;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 pub fn api() -> Router<AppState> {
     Router::new()
         .route("/health", get(system::health))
         .route("/openapi.json", get(system::openapi))
+        .route(
+            "/session",
+            post(login::sign_in)
+                .get(login::current)
+                .delete(login::sign_out),
+        )
         .route("/procedures", get(catalogue::procedures))
         .route("/rooms", get(catalogue::rooms))
         .route("/patients", post(patients::register).get(patients::search))
@@ -28,6 +36,13 @@ pub fn api() -> Router<AppState> {
         .route("/cases/{id}", get(cases::get))
         .route("/cases/{id}/transitions", post(cases::transition))
         .route("/cases/{id}/history", get(cases::history))
+        .route("/users", get(admin::users).post(admin::add_user))
+        .route("/users/{username}/disable", post(admin::disable_user))
+        .route("/users/{username}/enable", post(admin::enable_user))
+        .route("/users/{username}/password", post(admin::reset_password))
+        .route("/tokens", get(admin::tokens).post(admin::create_token))
+        .route("/tokens/{id}", delete(admin::revoke_token))
+        .route("/audit", get(admin::audit))
         .fallback(|| async { ApiError::not_found("this API path") })
 }
 

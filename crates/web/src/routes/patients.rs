@@ -1,7 +1,7 @@
 //! Patients: register, find, read, update, history.
 
 use super::{path_id, QueryParams};
-use crate::actor::RequestActor;
+use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
@@ -80,19 +80,25 @@ async fn record(state: &AppState, patient: Patient) -> Result<PatientRecord, Api
         (status = 422, body = crate::problem::Problem)))]
 pub async fn register(
     State(state): State<AppState>,
-    RequestActor(actor): RequestActor,
+    caller: Caller,
     ApiJson(input): ApiJson<PatientInput>,
 ) -> Result<impl IntoResponse, ApiError> {
     let now = state.clock.now();
     let details = PatientDetails::parse(&input, now)?;
     let meta = EventMeta {
-        actor,
+        actor: caller.actor()?,
         at: now,
         reason: None,
     };
     let patient = state
         .store
         .register_patient(PatientId(uuid::Uuid::new_v4()), details, &meta)
+        .await?;
+    state
+        .audit(
+            &caller,
+            Audit::of("create", "patient", patient.id, patient.id),
+        )
         .await?;
     let location = format!("/api/v1/patients/{}", patient.id);
     Ok((
@@ -109,6 +115,7 @@ pub async fn register(
     responses((status = 200, body = Vec<Patient>), (status = 400, body = crate::problem::Problem)))]
 pub async fn search(
     State(state): State<AppState>,
+    caller: Caller,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<Patient>>, ApiError> {
     let q = QueryParams::new(pairs, &["mrn", "name", "limit"])?;
@@ -120,12 +127,25 @@ pub async fn search(
         ));
     }
     let limit = q.limit(50, 500)?;
-    Ok(Json(
-        state
-            .store
-            .search_patients(mrn.as_deref(), name.as_deref(), limit)
-            .await?,
-    ))
+    let found = state
+        .store
+        .search_patients(
+            mrn.as_deref(),
+            name.as_deref(),
+            caller.referrer_scope(),
+            limit,
+        )
+        .await?;
+    state
+        .audit_all(
+            &caller,
+            found
+                .iter()
+                .map(|p| Audit::of("search", "patient", p.id, p.id))
+                .collect(),
+        )
+        .await?;
+    Ok(Json(found))
 }
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients",
@@ -133,14 +153,16 @@ pub async fn search(
     responses((status = 200, body = PatientRecord), (status = 404, body = crate::problem::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PatientRecord>, ApiError> {
-    let id: PatientId = path_id("patient", &id)?;
-    let patient = state
-        .store
-        .patient(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("patient {id}")))?;
+    let (patient, break_glass) = visible_patient(&state, &caller, &id).await?;
+    state
+        .audit(
+            &caller,
+            Audit::of("read", "patient", patient.id, patient.id).break_glass(break_glass),
+        )
+        .await?;
     Ok(Json(record(&state, patient).await?))
 }
 
@@ -151,7 +173,7 @@ pub async fn get(
         (status = 422, body = crate::problem::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
-    RequestActor(actor): RequestActor,
+    caller: Caller,
     Path(id): Path<String>,
     ApiJson(update): ApiJson<PatientUpdate>,
 ) -> Result<Json<PatientRecord>, ApiError> {
@@ -159,13 +181,16 @@ pub async fn update(
     let now = state.clock.now();
     let details = PatientDetails::parse(&update.details, now)?;
     let meta = EventMeta {
-        actor,
+        actor: caller.actor()?,
         at: now,
         reason: None,
     };
     let patient = state
         .store
         .update_patient(id, update.expected_version, details, &meta)
+        .await?;
+    state
+        .audit(&caller, Audit::of("update", "patient", id, id))
         .await?;
     Ok(Json(record(&state, patient).await?))
 }
@@ -175,13 +200,17 @@ pub async fn update(
     responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = crate::problem::Problem)))]
 pub async fn history(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    let id: PatientId = path_id("patient", &id)?;
-    let events = state.store.patient_history(id).await?;
-    if events.is_empty() {
-        return Err(ApiError::not_found(format!("patient {id}")));
-    }
+    let (patient, break_glass) = visible_patient(&state, &caller, &id).await?;
+    let events = state.store.patient_history(patient.id).await?;
+    state
+        .audit(
+            &caller,
+            Audit::of("read_history", "patient", patient.id, patient.id).break_glass(break_glass),
+        )
+        .await?;
     Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
 }
 
@@ -199,4 +228,25 @@ pub(crate) async fn existing_patient(
     };
     let id: PatientId = raw.trim().parse().map_err(|_| unknown())?;
     state.store.patient(id).await?.ok_or_else(unknown)
+}
+
+/// The patient, if the caller may see them (refusal reads as not found), with any break-glass reason.
+async fn visible_patient(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<(Patient, Option<String>), ApiError> {
+    let id: PatientId = path_id("patient", raw)?;
+    let what = format!("patient {id}");
+    let patient = state
+        .store
+        .patient(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(&what))?;
+    let owned = match caller.referrer_scope() {
+        Some(user) => state.store.is_referrer_of_patient(id, user).await?,
+        None => true,
+    };
+    let break_glass = caller.within_scope(owned, &what)?;
+    Ok((patient, break_glass))
 }

@@ -2,7 +2,7 @@
 
 use super::patients::existing_patient;
 use super::{path_id, CaseRecord, QueryParams};
-use crate::actor::RequestActor;
+use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
@@ -27,7 +27,7 @@ pub struct ReferralReceived {
         (status = 422, body = crate::problem::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
-    RequestActor(actor): RequestActor,
+    caller: Caller,
     ApiJson(input): ApiJson<ReferralInput>,
 ) -> Result<impl IntoResponse, ApiError> {
     // Check the body's own fields first so every problem is reported at once.
@@ -50,7 +50,7 @@ pub async fn create(
     };
     let now = state.clock.now();
     let meta = EventMeta {
-        actor,
+        actor: caller.actor()?,
         at: now,
         reason: None,
     };
@@ -74,6 +74,12 @@ pub async fn create(
         .store
         .create_referral(&referral, &case, &opening, &meta)
         .await?;
+    state
+        .audit(
+            &caller,
+            Audit::of("create", "referral", referral.id, patient.id),
+        )
+        .await?;
     let location = format!("/api/v1/referrals/{}", referral.id);
     let body = ReferralReceived {
         case: CaseRecord::new(case, &state),
@@ -92,13 +98,23 @@ pub async fn create(
     responses((status = 200, body = Vec<Referral>), (status = 400, body = crate::problem::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<Referral>>, ApiError> {
     let q = QueryParams::new(pairs, &["awaiting_vetting", "limit"])?;
     let referrals = state
         .store
-        .referrals(q.flag("awaiting_vetting")?, q.limit(100, 500)?)
+        .referrals(
+            q.flag("awaiting_vetting")?,
+            caller.referrer_scope(),
+            q.limit(100, 500)?,
+        )
         .await?;
+    let audits = referrals
+        .iter()
+        .map(|r| Audit::of("list", "referral", r.id, r.patient_id))
+        .collect();
+    state.audit_all(&caller, audits).await?;
     Ok(Json(referrals))
 }
 
@@ -107,13 +123,26 @@ pub async fn list(
     responses((status = 200, body = Referral), (status = 404, body = crate::problem::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Referral>, ApiError> {
     let id: ReferralId = path_id("referral", &id)?;
+    let what = format!("referral {id}");
     let referral = state
         .store
         .referral(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("referral {id}")))?;
+        .ok_or_else(|| ApiError::not_found(&what))?;
+    let owned = match caller.referrer_scope() {
+        Some(user) => state.store.referral_referred_by(id).await?.as_deref() == Some(user),
+        None => true,
+    };
+    let break_glass = caller.within_scope(owned, &what)?;
+    state
+        .audit(
+            &caller,
+            Audit::of("read", "referral", id, referral.patient_id).break_glass(break_glass),
+        )
+        .await?;
     Ok(Json(referral))
 }

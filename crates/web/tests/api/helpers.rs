@@ -1,10 +1,12 @@
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::{Response, StatusCode};
+use seldinger_domain::access::Role;
 use seldinger_domain::catalogue::GuidanceModality;
 use seldinger_domain::{ProcedureCatalogue, Room, RoomId, RoomKind};
 use seldinger_store::testing::{self, TestDatabase};
-use seldinger_web::{AppState, FixedClock};
+use seldinger_web::{AppState, AuthPolicy, FixedClock};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The time every test server believes it is.
@@ -14,10 +16,17 @@ pub fn now() -> DateTime<Utc> {
         .expect("valid")
 }
 
+/// Every test user's password.
+pub const PASSWORD: &str = "test-password-123";
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub engine: String,
+    /// A bearer token per role; the user of each is named after the role (e.g. `ir_nurse`).
+    pub tokens: HashMap<Role, String>,
+    /// Requests without an explicit role act as this one.
+    pub role: Role,
     /// Keeps the database (and its temporary directory) alive while the server runs.
     pub _db: TestDatabase,
 }
@@ -57,11 +66,24 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
             .await
             .expect("room stored");
     }
-    let state = AppState {
-        store: db.store.clone(),
-        catalogue: Arc::new(catalogue),
-        clock: Arc::new(FixedClock(now())),
-    };
+    let state = AppState::new(
+        db.store.clone(),
+        catalogue,
+        Arc::new(FixedClock(now())),
+        AuthPolicy::default(),
+    );
+    let hash = seldinger_web::auth::credentials::hash_password(PASSWORD).expect("hash");
+    let mut tokens = HashMap::new();
+    for role in Role::ALL {
+        db.store
+            .create_user(role.as_str(), role.as_str(), role, &hash, now())
+            .await
+            .expect("user");
+        let token = seldinger_web::issue_token(&state, role.as_str(), None, "tests")
+            .await
+            .expect("token");
+        tokens.insert(role, token.token);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -76,22 +98,34 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
         base,
         client: reqwest::Client::new(),
         engine,
+        tokens,
+        role: Role::IrPhysician,
         _db: db,
     }
 }
 
 impl TestApp {
-    pub async fn get(&self, path: &str) -> Response {
+    /// A request acting as `role` (by its bearer token).
+    pub fn request_as(
+        &self,
+        role: Role,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         self.client
-            .get(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.tokens[&role])
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request_as(self.role, reqwest::Method::GET, path)
             .send()
             .await
             .expect("request")
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(format!("{}{path}", self.base))
+        self.request_as(self.role, reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
@@ -99,8 +133,7 @@ impl TestApp {
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .put(format!("{}{path}", self.base))
+        self.request_as(self.role, reqwest::Method::PUT, path)
             .json(body)
             .send()
             .await
@@ -109,12 +142,25 @@ impl TestApp {
 
     /// Registers a patient and returns its record.
     pub async fn patient(&self, mrn: &str) -> Value {
-        let response = self.post("/patients", &patient_body(mrn)).await;
+        self.patient_as(self.role, mrn).await
+    }
+
+    pub async fn patient_as(&self, role: Role, mrn: &str) -> Value {
+        let response = self
+            .request_as(role, reqwest::Method::POST, "/patients")
+            .json(&patient_body(mrn))
+            .send()
+            .await
+            .expect("request");
         expect_status(response, StatusCode::CREATED, &self.engine).await
     }
 
     /// Refers a registered patient for a liver biopsy; returns the response body (referral + case).
     pub async fn referral(&self, patient_id: &str) -> Value {
+        self.referral_as(self.role, patient_id).await
+    }
+
+    pub async fn referral_as(&self, role: Role, patient_id: &str) -> Value {
         let body = json!({
             "patient_id": patient_id,
             "requesting_clinician": "Dr Test",
@@ -125,7 +171,11 @@ impl TestApp {
             "clinical_question": "histology please"
         });
         expect_status(
-            self.post("/referrals", &body).await,
+            self.request_as(role, reqwest::Method::POST, "/referrals")
+                .json(&body)
+                .send()
+                .await
+                .expect("request"),
             StatusCode::CREATED,
             &self.engine,
         )
@@ -134,9 +184,14 @@ impl TestApp {
 
     /// A registered patient referred for a liver biopsy: the new case's id.
     pub async fn new_case(&self, mrn: &str) -> String {
-        let patient = self.patient(mrn).await;
+        self.new_case_as(self.role, mrn).await
+    }
+
+    /// As `new_case`, with the patient registered and referred by a user of `role`.
+    pub async fn new_case_as(&self, role: Role, mrn: &str) -> String {
+        let patient = self.patient_as(role, mrn).await;
         let received = self
-            .referral(patient["id"].as_str().expect("patient id"))
+            .referral_as(role, patient["id"].as_str().expect("patient id"))
             .await;
         received["case"]["id"]
             .as_str()

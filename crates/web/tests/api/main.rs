@@ -1,6 +1,7 @@
 //! The JSON API tested through the front door: a real server on a random port, a fresh real
 //! database per test, on SQLite and on PostgreSQL.
 
+mod access;
 mod cases;
 mod helpers;
 mod patients;

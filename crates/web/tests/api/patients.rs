@@ -53,7 +53,7 @@ async fn register_read_and_search_a_patient() {
         )
         .await;
         assert_eq!(history[0]["kind"], "registered");
-        assert_eq!(history[0]["actor"], "unauthenticated");
+        assert_eq!(history[0]["actor"], "ir_physician");
     }
 }
 
@@ -107,8 +107,7 @@ async fn invalid_patient_input_names_every_field_and_writes_nothing() {
 
         // Not JSON at all.
         let response = app
-            .client
-            .post(format!("{}/patients", app.base))
+            .request_as(app.role, reqwest::Method::POST, "/patients")
             .body("mrn=1")
             .send()
             .await

@@ -1,0 +1,511 @@
+//! Users, sessions, API tokens and the audit log. Secrets arrive already hashed: the store never
+//! sees a password or a token.
+
+use crate::{parse_ts, text, ts, Store, StoreError};
+use chrono::{DateTime, Utc};
+use seldinger_domain::access::Role;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+fn opt_ts(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<String>, _>(column)?
+        .as_deref()
+        .map(parse_ts)
+        .transpose()
+}
+
+fn role_of(row: &AnyRow, column: &str) -> Result<Role, StoreError> {
+    Role::parse(&text(row, column)?).map_err(StoreError::Corrupt)
+}
+
+fn uuid_of(row: &AnyRow, column: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(&text(row, column)?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub disabled: bool,
+    pub failed_logins: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub password_changed_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, display_name, role, password_hash, disabled, failed_logins, locked_until, password_changed_at, created_at";
+
+fn user_from(row: &AnyRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: uuid_of(row, "id")?,
+        username: text(row, "username")?,
+        display_name: text(row, "display_name")?,
+        role: role_of(row, "role")?,
+        password_hash: text(row, "password_hash")?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        failed_logins: row
+            .try_get::<i64, _>("failed_logins")?
+            .clamp(0, i64::from(u32::MAX)) as u32,
+        locked_until: opt_ts(row, "locked_until")?,
+        password_changed_at: parse_ts(&text(row, "password_changed_at")?)?,
+        created_at: parse_ts(&text(row, "created_at")?)?,
+    })
+}
+
+/// A live session, by the hash of its cookie value.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: Uuid,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub client_addr: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiToken {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub token_hash: String,
+    pub user_id: Uuid,
+    /// The token acts with this role, whatever its user's role becomes.
+    pub role: Role,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub username: String,
+    pub role: String,
+    /// e.g. `read`, `create`, `update`, `transition`, `search`, `login`, `login_failed`, `logout`.
+    pub action: String,
+    /// e.g. `patient`, `case`, `referral`, `session`, `user`.
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub client_addr: String,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// Set when a clinician opened a record outside their scope: flagged for review.
+    pub break_glass_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub username: Option<String>,
+    pub patient_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub break_glass_only: bool,
+    pub limit: u32,
+}
+
+impl Store {
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Adds a user; a taken username is refused.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        role: Role,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let id = Uuid::new_v4();
+        let result = sqlx::query(
+            "INSERT INTO users (id, username, display_name, role, password_hash, disabled, failed_logins, password_changed_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6)",
+        )
+        .bind(id.to_string())
+        .bind(username.to_string())
+        .bind(display_name.to_string())
+        .bind(role.as_str())
+        .bind(password_hash.to_string())
+        .bind(ts(at))
+        .execute(self.pool())
+        .await;
+        match result {
+            Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Duplicate(format!(
+                "username '{username}' is taken"
+            ))),
+            other => {
+                other?;
+                self.user_by_username(username)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("user {username}")))
+            }
+        }
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+        ))
+        .bind(username.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    pub async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(user_from).collect()
+    }
+
+    /// Disables or re-enables a user; disabling also ends their sessions and revokes their tokens.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let user = self
+            .user_by_username(username)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+            .bind(i64::from(disabled))
+            .bind(user.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user.id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(ts(at))
+            .bind(user.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.user_by_username(username)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {username}")))
+    }
+
+    /// Sets a new password hash, clears any lock-out and ends the user's sessions.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let user = self
+            .user_by_username(username)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL WHERE id = $3",
+        )
+        .bind(password_hash.to_string())
+        .bind(ts(at))
+        .bind(user.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Counts a failed sign-in atomically; returns the new count. `lock_after` failures lock the
+    /// account until `lock_until`.
+    pub async fn record_login_failure(
+        &self,
+        user_id: Uuid,
+        lock_after: u32,
+        lock_until: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let row = sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins + 1, \
+             locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
+             WHERE id = $3 RETURNING failed_logins",
+        )
+        .bind(i64::from(lock_after))
+        .bind(ts(lock_until))
+        .bind(user_id.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row
+            .try_get::<i64, _>("failed_logins")?
+            .clamp(0, i64::from(u32::MAX)) as u32)
+    }
+
+    pub async fn record_login_success(&self, user_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+            .bind(user_id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    // ----- sessions -----
+
+    pub async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, client_addr) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(session.token_hash.clone())
+        .bind(session.user_id.to_string())
+        .bind(session.csrf_token.clone())
+        .bind(ts(session.created_at))
+        .bind(ts(session.last_seen_at))
+        .bind(ts(session.expires_at))
+        .bind(session.client_addr.clone())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, client_addr FROM sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(Session {
+                token_hash: text(&r, "token_hash")?,
+                user_id: uuid_of(&r, "user_id")?,
+                csrf_token: text(&r, "csrf_token")?,
+                created_at: parse_ts(&text(&r, "created_at")?)?,
+                last_seen_at: parse_ts(&text(&r, "last_seen_at")?)?,
+                expires_at: parse_ts(&text(&r, "expires_at")?)?,
+                client_addr: text(&r, "client_addr")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn touch_session(
+        &self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(ts(at))
+            .bind(token_hash.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    // ----- API tokens -----
+
+    pub async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, token_hash, user_id, role, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token.id.to_string())
+        .bind(token.token_hash.clone())
+        .bind(token.user_id.to_string())
+        .bind(token.role.as_str())
+        .bind(token.name.clone())
+        .bind(ts(token.created_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at FROM api_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(token_from).transpose()
+    }
+
+    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at FROM api_tokens ORDER BY created_at",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(token_from).collect()
+    }
+
+    pub async fn touch_api_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(ts(at))
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes a token; returns whether one was live.
+    pub async fn revoke_api_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(ts(at))
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    // ----- audit -----
+
+    /// Appends one audit entry (`seq` is assigned by the database).
+    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.append_audit_batch(std::slice::from_ref(entry)).await
+    }
+
+    /// Appends entries in one transaction (a list shown to a user is one commit, not one per row).
+    pub async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for entry in entries {
+            insert_audit(&mut tx, entry).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Audit entries matching the filter, oldest first.
+    pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        let mut push = |condition: &str, value: String| {
+            params.push(value);
+            conditions.push(condition.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(u) = &filter.username {
+            push("username = ?", u.clone());
+        }
+        if let Some(p) = &filter.patient_id {
+            push("patient_id = ?", p.clone());
+        }
+        if let Some(from) = filter.from {
+            push("at >= ?", ts(from));
+        }
+        if let Some(to) = filter.to {
+            push("at < ?", ts(to));
+        }
+        if filter.break_glass_only {
+            conditions.push("break_glass_reason IS NOT NULL".to_string());
+        }
+        let filter_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit.min(100_000)
+        };
+        let sql = format!(
+            "SELECT seq, at, username, role, action, resource_type, resource_id, patient_id, client_addr, outcome, break_glass_reason \
+             FROM audit_log {filter_sql} ORDER BY seq LIMIT {limit}"
+        );
+        let mut conn = self.pool().acquire().await?;
+        let rows = crate::fetch_with_text_params(&mut conn, &sql, &params).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    seq: r.try_get("seq")?,
+                    at: parse_ts(&text(r, "at")?)?,
+                    username: text(r, "username")?,
+                    role: text(r, "role")?,
+                    action: text(r, "action")?,
+                    resource_type: text(r, "resource_type")?,
+                    resource_id: r.try_get("resource_id")?,
+                    patient_id: r.try_get("patient_id")?,
+                    client_addr: text(r, "client_addr")?,
+                    outcome: text(r, "outcome")?,
+                    break_glass_reason: r.try_get("break_glass_reason")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn token_from(r: &AnyRow) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: uuid_of(r, "id")?,
+        token_hash: text(r, "token_hash")?,
+        user_id: uuid_of(r, "user_id")?,
+        role: role_of(r, "role")?,
+        name: text(r, "name")?,
+        created_at: parse_ts(&text(r, "created_at")?)?,
+        revoked_at: opt_ts(r, "revoked_at")?,
+        last_used_at: opt_ts(r, "last_used_at")?,
+    })
+}
+
+async fn insert_audit(
+    conn: &mut sqlx::AnyConnection,
+    entry: &AuditEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, username, role, action, resource_type, resource_id, patient_id, client_addr, outcome, break_glass_reason) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(ts(entry.at))
+        .bind(entry.username.clone())
+        .bind(entry.role.clone())
+        .bind(entry.action.clone())
+        .bind(entry.resource_type.clone())
+        .bind(entry.resource_id.clone())
+        .bind(entry.patient_id.clone())
+        .bind(entry.client_addr.clone())
+        .bind(entry.outcome.clone())
+        .bind(entry.break_glass_reason.clone())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,385 @@
+//! Who is calling, and may they: authentication (session cookie or bearer token), the endpoint
+//! access table enforced by one middleware (fail-closed), CSRF for cookie sessions, referrer
+//! scope with break-glass, and the audit trail of every look at patient data.
+
+pub mod credentials;
+pub mod endpoints;
+pub mod login;
+
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use credentials::{constant_time_eq, secret_hash};
+use endpoints::{rule_for, Rule};
+use seldinger_domain::access::{grant, Permission, Role, Scope};
+use seldinger_store::AuditEntry;
+use std::net::SocketAddr;
+use uuid::Uuid;
+
+pub const SESSION_COOKIE: &str = "seldinger_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const BREAK_GLASS_HEADER: &str = "x-break-glass-reason";
+
+/// Security policy defaults (not clinical rules); configurable per deployment.
+#[derive(Debug, Clone)]
+pub struct AuthPolicy {
+    /// A session ends this long after sign-in, whatever happens.
+    pub session_absolute: Duration,
+    /// ...or after this long without a request.
+    pub session_idle: Duration,
+    /// Consecutive failed sign-ins that lock an account...
+    pub lockout_after: u32,
+    /// ...for this long.
+    pub lockout_for: Duration,
+    /// Sign-in attempts allowed from one address per minute.
+    pub login_attempts_per_minute: u32,
+    /// Mark cookies `Secure` (true whenever served over TLS).
+    pub secure_cookies: bool,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        AuthPolicy {
+            session_absolute: Duration::hours(12),
+            session_idle: Duration::minutes(30),
+            lockout_after: 5,
+            lockout_for: Duration::minutes(15),
+            login_attempts_per_minute: 20,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session {
+        token_hash: String,
+        csrf_token: String,
+    },
+    ApiToken {
+        id: Uuid,
+    },
+}
+
+/// An authenticated caller and what the endpoint granted them.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: Role,
+    pub credential: Credential,
+    pub scope: Scope,
+    pub client_addr: String,
+    /// A reason given to open records outside the caller's scope.
+    pub break_glass_reason: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        // Only the middleware puts a Caller here; an endpoint without a rule never reaches a handler.
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+impl Caller {
+    pub fn actor(&self) -> Result<seldinger_domain::Actor, ApiError> {
+        seldinger_domain::Actor::parse(&self.username).map_err(|e| ApiError::bad_request("user", e))
+    }
+
+    /// Refuses unless the caller's role holds `permission` (checked again for case events,
+    /// whose permission depends on the event).
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        grant(self.role, permission)
+            .map(|_| ())
+            .ok_or_else(|| ApiError::forbidden(self.role, permission))
+    }
+
+    pub fn sees_whole_department(&self) -> bool {
+        self.scope == Scope::Department
+    }
+
+    /// The username whose referrals bound a scoped caller's view.
+    pub fn referrer_scope(&self) -> Option<&str> {
+        (!self.sees_whole_department()).then_some(self.username.as_str())
+    }
+
+    /// Whether a record outside the caller's scope may be opened, returning the break-glass
+    /// reason to flag in the audit log. A refusal reads exactly like "not found", so the answer
+    /// never says whether the record exists.
+    pub fn within_scope(
+        &self,
+        owned_by_caller: bool,
+        what: &str,
+    ) -> Result<Option<String>, ApiError> {
+        if self.sees_whole_department() || owned_by_caller {
+            return Ok(None);
+        }
+        match &self.break_glass_reason {
+            Some(reason) if self.role.may_break_glass() => Ok(Some(reason.clone())),
+            _ => Err(ApiError::not_found(what)),
+        }
+    }
+}
+
+/// One audit line: what the caller did to which record.
+pub struct Audit<'a> {
+    pub action: &'a str,
+    pub resource_type: &'a str,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub break_glass_reason: Option<String>,
+}
+
+impl AppState {
+    /// Records an access in the audit log. Called before data is returned: if the trail cannot
+    /// be written, nothing is shown.
+    pub async fn audit(&self, caller: &Caller, audit: Audit<'_>) -> Result<(), ApiError> {
+        self.audit_all(caller, vec![audit]).await
+    }
+
+    /// Records several accesses (the rows of a list) in one commit.
+    pub async fn audit_all(&self, caller: &Caller, audits: Vec<Audit<'_>>) -> Result<(), ApiError> {
+        let at = self.clock.now();
+        let entries: Vec<AuditEntry> = audits
+            .into_iter()
+            .map(|audit| AuditEntry {
+                seq: 0,
+                at,
+                username: caller.username.clone(),
+                role: caller.role.as_str().to_string(),
+                action: audit.action.to_string(),
+                resource_type: audit.resource_type.to_string(),
+                resource_id: audit.resource_id,
+                patient_id: audit.patient_id,
+                client_addr: caller.client_addr.clone(),
+                outcome: "allowed".into(),
+                break_glass_reason: audit.break_glass_reason,
+            })
+            .collect();
+        self.store
+            .append_audit_batch(&entries)
+            .await
+            .map_err(ApiError::from)
+    }
+
+    /// Records something that happened without an authenticated caller (failed sign-ins).
+    pub async fn audit_anonymous(
+        &self,
+        username: &str,
+        action: &str,
+        client_addr: &str,
+        outcome: &str,
+    ) -> Result<(), ApiError> {
+        self.store
+            .append_audit(&AuditEntry {
+                seq: 0,
+                at: self.clock.now(),
+                username: username.chars().take(64).collect(),
+                role: String::new(),
+                action: action.into(),
+                resource_type: "session".into(),
+                resource_id: None,
+                patient_id: None,
+                client_addr: client_addr.into(),
+                outcome: outcome.into(),
+                break_glass_reason: None,
+            })
+            .await
+            .map_err(ApiError::from)
+    }
+}
+
+pub fn client_addr(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The one gate every API request passes: finds the endpoint's rule, authenticates, checks the
+/// role and (for cookie sessions) CSRF, and hands the handler a [`Caller`].
+pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match admit(&state, &mut request).await {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> {
+    let Some(path) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+    else {
+        return Ok(()); // unrouted: the fallback answers 404
+    };
+    let rule = rule_for(request.method(), &path).ok_or_else(|| {
+        tracing::error!(method = %request.method(), %path, "endpoint has no access rule; refusing");
+        ApiError::internal()
+    })?;
+    let permission = match rule {
+        Rule::Public => return Ok(()),
+        Rule::SignedIn => Permission::ReadReferenceData,
+        Rule::Requires(p) => p,
+    };
+    let now = state.clock.now();
+    let (user, credential, token_role) = authenticate(state, request.headers(), now).await?;
+    let role = token_role.unwrap_or(user.role);
+    if let Credential::Session { csrf_token, .. } = &credential {
+        let safe = matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
+        let sent = request
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !safe && !constant_time_eq(sent, csrf_token) {
+            return Err(ApiError::csrf());
+        }
+    }
+    let scope = grant(role, permission).ok_or_else(|| ApiError::forbidden(role, permission))?;
+    let break_glass_reason = match request.headers().get(BREAK_GLASS_HEADER) {
+        None => None,
+        Some(v) => {
+            let reason = v.to_str().map(str::trim).unwrap_or_default();
+            if reason.chars().count() < 10 || reason.chars().count() > 500 {
+                return Err(ApiError::bad_request(
+                    BREAK_GLASS_HEADER,
+                    "give the clinical reason in 10-500 printable characters",
+                ));
+            }
+            Some(reason.to_string())
+        }
+    };
+    let caller = Caller {
+        user_id: user.id,
+        username: user.username,
+        role,
+        credential,
+        scope,
+        client_addr: client_addr(request.extensions()),
+        break_glass_reason,
+    };
+    request.extensions_mut().insert(caller);
+    Ok(())
+}
+
+/// The user behind a bearer token or session cookie, if it is live. A token may carry a
+/// narrower role than its user.
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> Result<(seldinger_store::User, Credential, Option<Role>), ApiError> {
+    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthenticated)?;
+        let record = state
+            .store
+            .api_token(&secret_hash(token.trim()))
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        if record.revoked_at.is_some() {
+            return Err(ApiError::unauthenticated());
+        }
+        let user = live_user(state, record.user_id, now).await?;
+        state.store.touch_api_token(record.id, now).await?;
+        return Ok((
+            user,
+            Credential::ApiToken { id: record.id },
+            Some(record.role),
+        ));
+    }
+    let cookie = session_cookie(headers).ok_or_else(ApiError::unauthenticated)?;
+    let token_hash = secret_hash(&cookie);
+    let session = state
+        .store
+        .session(&token_hash)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    if now >= session.expires_at || now >= session.last_seen_at + state.auth_policy.session_idle {
+        state.store.delete_session(&token_hash).await?;
+        return Err(ApiError::unauthenticated());
+    }
+    let user = live_user(state, session.user_id, now).await?;
+    // Writing on every request would double database writes; a minute's precision is enough.
+    if now - session.last_seen_at > Duration::minutes(1) {
+        state.store.touch_session(&token_hash, now).await?;
+    }
+    Ok((
+        user,
+        Credential::Session {
+            token_hash,
+            csrf_token: session.csrf_token,
+        },
+        None,
+    ))
+}
+
+async fn live_user(
+    state: &AppState,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<seldinger_store::User, ApiError> {
+    let user = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let locked = user.locked_until.is_some_and(|until| until > now);
+    if user.disabled || locked {
+        return Err(ApiError::unauthenticated());
+    }
+    Ok(user)
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+impl<'a> Audit<'a> {
+    /// An access to a record that belongs to a patient.
+    pub fn of(
+        action: &'a str,
+        resource_type: &'a str,
+        resource_id: impl ToString,
+        patient_id: impl ToString,
+    ) -> Self {
+        Audit {
+            action,
+            resource_type,
+            resource_id: Some(resource_id.to_string()),
+            patient_id: Some(patient_id.to_string()),
+            break_glass_reason: None,
+        }
+    }
+
+    pub fn break_glass(mut self, reason: Option<String>) -> Self {
+        self.break_glass_reason = reason;
+        self
+    }
+}

@@ -1,0 +1,481 @@
+//! Administration: users and API tokens (administrators), and the audit log (administrators and
+//! quality leads). No patient data is shown here except ids in the audit trail.
+
+use super::QueryParams;
+use crate::auth::credentials::{check_password_policy, hash_password, new_secret, secret_hash};
+use crate::auth::{Audit, Caller};
+use crate::json::ApiJson;
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use seldinger_domain::access::Role;
+use seldinger_domain::validation::{required_text, Collector};
+use seldinger_domain::ValidationErrors;
+use seldinger_store::{ApiToken, AuditEntry, AuditFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A user as administrators see them (never the password hash).
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<seldinger_store::User> for UserView {
+    fn from(u: seldinger_store::User) -> Self {
+        UserView {
+            username: u.username,
+            display_name: u.display_name,
+            role: u.role,
+            disabled: u.disabled,
+            locked_until: u.locked_until,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    /// One of the roles in docs/roles.md.
+    pub role: String,
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewPassword {
+    pub password: String,
+}
+
+/// Usernames: lower-case letters, digits, '.', '_' and '-', 2-64 characters.
+pub fn parse_username(value: &str) -> Result<String, String> {
+    let v = value.trim();
+    let ok = (2..=64).contains(&v.len())
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "'{value}' is not a username: use 2-64 characters a-z, 0-9, '.', '_' or '-'"
+        ))
+    }
+}
+
+fn admin_audit(action: &'static str, resource_type: &'static str, id: String) -> Audit<'static> {
+    Audit {
+        action,
+        resource_type,
+        resource_id: Some(id),
+        patient_id: None,
+        break_glass_reason: None,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "administration",
+    responses((status = 200, body = Vec<UserView>), (status = 403, body = crate::problem::Problem)))]
+pub async fn users(State(state): State<AppState>) -> Result<Json<Vec<UserView>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .map(UserView::from)
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "administration", request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 409, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem)))]
+pub async fn add_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<NewUser>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut c = Collector::new();
+    let username = c.take("username", parse_username(&input.username));
+    let display_name = c.take("display_name", required_text(&input.display_name, 100));
+    let role = c.take("role", Role::parse(input.role.trim()));
+    c.take("password", check_password_policy(&input.password));
+    c.finish()?;
+    let (Some(username), Some(display_name), Some(role)) = (username, display_name, role) else {
+        return Err(ApiError::invalid(ValidationErrors::single(
+            "user",
+            "incomplete input",
+        )));
+    };
+    let hash = hash_password(&input.password).map_err(|e| {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::internal()
+    })?;
+    let user = state
+        .store
+        .create_user(&username, &display_name, role, &hash, state.clock.now())
+        .await?;
+    state
+        .audit(&caller, admin_audit("create", "user", username))
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(user))))
+}
+
+async fn set_disabled(
+    state: &AppState,
+    caller: &Caller,
+    username: &str,
+    disabled: bool,
+) -> Result<Json<UserView>, ApiError> {
+    if disabled && username == caller.username {
+        return Err(ApiError::invalid(ValidationErrors::single(
+            "username",
+            "you cannot disable yourself",
+        )));
+    }
+    let user = state
+        .store
+        .set_user_disabled(username, disabled, state.clock.now())
+        .await?;
+    let action = if disabled { "disable" } else { "enable" };
+    state
+        .audit(caller, admin_audit(action, "user", username.to_string()))
+        .await?;
+    Ok(Json(UserView::from(user)))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{username}/disable", tag = "administration",
+    params(("username" = String, Path)),
+    responses((status = 200, description = "disabled; sessions ended, tokens revoked", body = UserView), (status = 404, body = crate::problem::Problem)))]
+pub async fn disable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    set_disabled(&state, &caller, &username, true).await
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{username}/enable", tag = "administration",
+    params(("username" = String, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = crate::problem::Problem)))]
+pub async fn enable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    set_disabled(&state, &caller, &username, false).await
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{username}/password", tag = "administration", request_body = NewPassword,
+    params(("username" = String, Path)),
+    responses((status = 204, description = "password set; the user's sessions ended and lock-out cleared"),
+        (status = 404, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    ApiJson(input): ApiJson<NewPassword>,
+) -> Result<StatusCode, ApiError> {
+    check_password_policy(&input.password)
+        .map_err(|e| ApiError::invalid(ValidationErrors::single("password", e)))?;
+    let hash = hash_password(&input.password).map_err(|_| ApiError::internal())?;
+    state
+        .store
+        .set_password(&username, &hash, state.clock.now())
+        .await?;
+    state
+        .audit(&caller, admin_audit("reset_password", "user", username))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct NewToken {
+    /// The user the token acts for.
+    pub username: String,
+    /// The role the token is scoped to; defaults to the user's role.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// What it is for, e.g. "RIS interface".
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: Uuid,
+    /// Shown once: send as `Authorization: Bearer <token>`. Only a hash is stored.
+    pub token: String,
+    pub role: Role,
+}
+
+/// Creates a token for a user, scoped to their role or to a narrower one they could be given.
+pub async fn issue_token(
+    state: &AppState,
+    username: &str,
+    role: Option<&str>,
+    name: &str,
+) -> Result<TokenCreated, ApiError> {
+    let mut c = Collector::new();
+    let name = c.take("name", required_text(name, 100));
+    let role = match role.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => c.take("role", Role::parse(r)),
+        None => None,
+    };
+    c.finish()?;
+    let user = state
+        .store
+        .user_by_username(username.trim())
+        .await?
+        .ok_or_else(|| {
+            ApiError::invalid(ValidationErrors::single(
+                "username",
+                format!("no user '{username}'"),
+            ))
+        })?;
+    let token = new_secret();
+    let record = ApiToken {
+        id: Uuid::new_v4(),
+        token_hash: secret_hash(&token),
+        user_id: user.id,
+        role: role.unwrap_or(user.role),
+        name: name.unwrap_or_default(),
+        created_at: state.clock.now(),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    state.store.create_api_token(&record).await?;
+    Ok(TokenCreated {
+        id: record.id,
+        token,
+        role: record.role,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "administration", request_body = NewToken,
+    responses((status = 201, body = TokenCreated), (status = 422, body = crate::problem::Problem)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(input): ApiJson<NewToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    let created = issue_token(&state, &input.username, input.role.as_deref(), &input.name).await?;
+    state
+        .audit(
+            &caller,
+            admin_audit("create", "api_token", created.id.to_string()),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "administration",
+    responses((status = 200, description = "every token, never its secret")))]
+pub async fn tokens(State(state): State<AppState>) -> Result<Json<Vec<ApiToken>>, ApiError> {
+    Ok(Json(state.store.api_tokens().await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "administration",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "revoked"), (status = 404, body = crate::problem::Problem)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("token {id}")))?;
+    if !state.store.revoke_api_token(id, state.clock.now()).await? {
+        return Err(ApiError::not_found(format!("live token {id}")));
+    }
+    state
+        .audit(&caller, admin_audit("revoke", "api_token", id.to_string()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditLine {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub username: String,
+    pub role: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub client_addr: String,
+    pub outcome: String,
+    /// Set when the access was outside the user's normal scope: review these.
+    pub break_glass_reason: Option<String>,
+}
+
+impl From<AuditEntry> for AuditLine {
+    fn from(e: AuditEntry) -> Self {
+        AuditLine {
+            seq: e.seq,
+            at: e.at,
+            username: e.username,
+            role: e.role,
+            action: e.action,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            patient_id: e.patient_id,
+            client_addr: e.client_addr,
+            outcome: e.outcome,
+            break_glass_reason: e.break_glass_reason,
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "administration",
+    params(("username" = Option<String>, Query), ("patient_id" = Option<String>, Query),
+        ("from" = Option<String>, Query, description = "YYYY-MM-DD or RFC 3339, inclusive"),
+        ("to" = Option<String>, Query, description = "YYYY-MM-DD or RFC 3339, exclusive"),
+        ("break_glass" = Option<bool>, Query, description = "only break-glass accesses"),
+        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("limit" = Option<u32>, Query, description = "1-100000, default 1000")),
+    responses((status = 200, body = Vec<AuditLine>), (status = 400, body = crate::problem::Problem)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let q = QueryParams::new(
+        pairs,
+        &[
+            "username",
+            "patient_id",
+            "from",
+            "to",
+            "break_glass",
+            "format",
+            "limit",
+        ],
+    )?;
+    let filter = AuditFilter {
+        username: q.one("username"),
+        patient_id: q.one("patient_id"),
+        from: q
+            .one("from")
+            .map(|v| parse_instant("from", &v))
+            .transpose()?,
+        to: q.one("to").map(|v| parse_instant("to", &v)).transpose()?,
+        break_glass_only: q.flag("break_glass")?,
+        limit: q.limit(1000, 100_000)?,
+    };
+    let csv = match q.one("format").as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "format",
+                format!("'{other}' is not json or csv"),
+            ))
+        }
+    };
+    let entries = state.store.audit_entries(&filter).await?;
+    // Looking at the trail is itself on the trail.
+    state
+        .audit(
+            &caller,
+            Audit {
+                action: "read",
+                resource_type: "audit_log",
+                resource_id: None,
+                patient_id: filter.patient_id.clone(),
+                break_glass_reason: None,
+            },
+        )
+        .await?;
+    let lines: Vec<AuditLine> = entries.into_iter().map(AuditLine::from).collect();
+    if !csv {
+        return Ok(Json(lines).into_response());
+    }
+    let mut out = String::from("seq,at,username,role,action,resource_type,resource_id,patient_id,client_addr,outcome,break_glass_reason\r\n");
+    for l in &lines {
+        let fields = [
+            l.seq.to_string(),
+            l.at.to_rfc3339(),
+            l.username.clone(),
+            l.role.clone(),
+            l.action.clone(),
+            l.resource_type.clone(),
+            l.resource_id.clone().unwrap_or_default(),
+            l.patient_id.clone().unwrap_or_default(),
+            l.client_addr.clone(),
+            l.outcome.clone(),
+            l.break_glass_reason.clone().unwrap_or_default(),
+        ];
+        out.push_str(
+            &fields
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"seldinger-audit.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// RFC 4180 quoting, and a leading quote for text a spreadsheet would run as a formula.
+fn csv_field(value: &str) -> String {
+    let guarded = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                field,
+                format!("'{value}' is not YYYY-MM-DD or an RFC 3339 time"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_fields_are_quoted_and_formula_safe() {
+        assert_eq!(super::csv_field("plain"), "plain");
+        assert_eq!(super::csv_field("a,b"), "\"a,b\"");
+        assert_eq!(super::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(super::csv_field("=cmd()"), "'=cmd()");
+    }
+}

@@ -1,0 +1,529 @@
+//! Who may do what, tested through the front door: every endpoint for every role, sessions and
+//! CSRF, lock-out, the referrer's scope and break-glass, and the audit trail they leave.
+
+use crate::helpers::{
+    accept_event, expect_status, patient_body, spawn_app, spawn_apps, TestApp, PASSWORD,
+};
+use reqwest::{Method, StatusCode};
+use seldinger_domain::access::{grant, Role};
+use seldinger_web::{Rule, ENDPOINTS};
+use serde_json::json;
+
+/// Fills an endpoint's path parameters with records that exist.
+fn concrete(path: &str, patient_id: &str, case_id: &str, referral_id: &str) -> String {
+    let path = path.trim_start_matches("/api/v1");
+    if path.starts_with("/patients/") {
+        path.replace("{id}", patient_id)
+    } else if path.starts_with("/cases/") {
+        path.replace("{id}", case_id)
+    } else if path.starts_with("/referrals/") {
+        path.replace("{id}", referral_id)
+    } else if path.starts_with("/tokens/") {
+        path.replace("{id}", "7f0c9a52-0f6e-4a43-9c1e-000000000000")
+    } else {
+        path.replace("{username}", "nobody")
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_for_every_role_is_allowed_or_refused_as_the_matrix_says() {
+    for app in spawn_apps().await {
+        let patient = app.patient("MATRIX-1").await;
+        let patient_id = patient["id"].as_str().expect("id").to_string();
+        let received = app.referral(&patient_id).await;
+        let case_id = received["case"]["id"].as_str().expect("id").to_string();
+        let referral_id = received["referral"]["id"].as_str().expect("id").to_string();
+        for (method, path, rule) in ENDPOINTS {
+            let url = concrete(path, &patient_id, &case_id, &referral_id);
+            let method = Method::from_bytes(method.as_bytes()).expect("method");
+            // Without credentials: only public endpoints answer.
+            let anonymous = app
+                .client
+                .request(method.clone(), format!("{}{url}", app.base))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("request");
+            if *rule != Rule::Public {
+                assert_eq!(
+                    anonymous.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{} {method} {path} without credentials",
+                    app.engine
+                );
+            }
+            for role in Role::ALL {
+                let status = app
+                    .request_as(role, method.clone(), &url)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .expect("request")
+                    .status();
+                let allowed = match rule {
+                    Rule::Public | Rule::SignedIn => true,
+                    Rule::Requires(permission) => grant(role, *permission).is_some(),
+                };
+                if allowed {
+                    assert!(
+                        status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                        "{}: {role} should pass {method} {path}, got {status}",
+                        app.engine
+                    );
+                } else {
+                    assert_eq!(
+                        status,
+                        StatusCode::FORBIDDEN,
+                        "{}: {role} must be refused {method} {path}",
+                        app.engine
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_access_table_names_every_route_in_the_api_description() {
+    let doc =
+        serde_json::to_value(<seldinger_web::ApiDoc as utoipa::OpenApi>::openapi()).expect("json");
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let table: Vec<(String, String)> = ENDPOINTS
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    for route in &documented {
+        assert!(
+            table.contains(route),
+            "{route:?} is served but missing from the access table"
+        );
+    }
+    for route in &table {
+        assert!(
+            documented.contains(route),
+            "{route:?} is in the access table but not in the OpenAPI document"
+        );
+    }
+}
+
+async fn sign_in(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> (reqwest::Client, reqwest::Response) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let response = client
+        .post(format!("{}/session", app.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .expect("request");
+    (client, response)
+}
+
+#[tokio::test]
+async fn a_cookie_session_needs_the_csrf_token_to_change_anything() {
+    for app in spawn_apps().await {
+        let (client, response) = sign_in(&app, "ir_nurse", PASSWORD).await;
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let session = expect_status(response, StatusCode::CREATED, &app.engine).await;
+        assert_eq!(session["role"], "ir_nurse");
+        let csrf = session["csrf_token"].as_str().expect("csrf").to_string();
+
+        let read = client
+            .get(format!("{}/patients?name=nobody", app.base))
+            .send()
+            .await
+            .expect("request");
+        expect_status(read, StatusCode::OK, &app.engine).await;
+        let forged = client
+            .post(format!("{}/patients", app.base))
+            .json(&patient_body("CSRF-1"))
+            .send()
+            .await
+            .expect("request");
+        let problem = expect_status(forged, StatusCode::FORBIDDEN, &app.engine).await;
+        assert_eq!(problem["type"], "urn:seldinger:problem:csrf");
+        let wrong = client
+            .post(format!("{}/patients", app.base))
+            .header("x-csrf-token", "guess")
+            .json(&patient_body("CSRF-1"))
+            .send()
+            .await
+            .expect("request");
+        expect_status(wrong, StatusCode::FORBIDDEN, &app.engine).await;
+        let real = client
+            .post(format!("{}/patients", app.base))
+            .header("x-csrf-token", &csrf)
+            .json(&patient_body("CSRF-1"))
+            .send()
+            .await
+            .expect("request");
+        let patient = expect_status(real, StatusCode::CREATED, &app.engine).await;
+        let history = expect_status(
+            app.get(&format!(
+                "/patients/{}/history",
+                patient["id"].as_str().unwrap_or("")
+            ))
+            .await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(
+            history[0]["actor"], "ir_nurse",
+            "the event names the signed-in user"
+        );
+
+        let out = client
+            .delete(format!("{}/session", app.base))
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(out.status(), StatusCode::NO_CONTENT);
+        let after = client
+            .get(format!("{}/patients?name=nobody", app.base))
+            .send()
+            .await
+            .expect("request");
+        expect_status(after, StatusCode::UNAUTHORIZED, &app.engine).await;
+    }
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_account_and_are_audited() {
+    for app in spawn_apps().await {
+        for _ in 0..5 {
+            let (_, response) = sign_in(&app, "scheduler", "wrong-password-000").await;
+            let problem = expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
+            assert_eq!(problem["type"], "urn:seldinger:problem:sign-in-failed");
+        }
+        let (_, response) = sign_in(&app, "scheduler", PASSWORD).await;
+        expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
+        // An unknown user gets the same answer: nothing says which usernames exist.
+        let (_, response) = sign_in(&app, "no-such-user", PASSWORD).await;
+        let unknown = expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
+        assert_eq!(
+            unknown["detail"],
+            "the username or password is wrong, or the account is locked or disabled"
+        );
+
+        let audit = app
+            .request_as(
+                Role::Administrator,
+                Method::GET,
+                "/audit?username=scheduler",
+            )
+            .send()
+            .await
+            .expect("request");
+        let entries = expect_status(audit, StatusCode::OK, &app.engine).await;
+        let actions: Vec<&str> = entries
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        assert_eq!(
+            actions.iter().filter(|a| **a == "login_failed").count(),
+            5,
+            "{}: {actions:?}",
+            app.engine
+        );
+        assert!(actions.contains(&"login_locked_out"));
+    }
+}
+
+#[tokio::test]
+async fn a_referrer_sees_only_their_own_unless_they_break_glass_which_is_flagged() {
+    for app in spawn_apps().await {
+        // The physician's referral, and the referrer's own.
+        let others_case = app.new_case("SCOPE-1").await;
+        let own_case = app.new_case_as(Role::ReferringClinician, "SCOPE-2").await;
+
+        let listed = expect_status(
+            app.request_as(Role::ReferringClinician, Method::GET, "/cases")
+                .send()
+                .await
+                .expect("request"),
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let ids: Vec<&str> = listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        assert_eq!(ids, [own_case.as_str()], "{}", app.engine);
+
+        let hidden = app
+            .request_as(
+                Role::ReferringClinician,
+                Method::GET,
+                &format!("/cases/{others_case}"),
+            )
+            .send()
+            .await
+            .expect("request");
+        let hidden = expect_status(hidden, StatusCode::NOT_FOUND, &app.engine).await;
+        let missing = app
+            .request_as(
+                Role::ReferringClinician,
+                Method::GET,
+                "/cases/7f0c9a52-0f6e-4a43-9c1e-000000000000",
+            )
+            .send()
+            .await
+            .expect("request");
+        let missing = expect_status(missing, StatusCode::NOT_FOUND, &app.engine).await;
+        assert_eq!(
+            (&hidden["type"], &hidden["title"]),
+            (&missing["type"], &missing["title"]),
+            "refusal reads as absence"
+        );
+
+        let opened = app
+            .request_as(
+                Role::ReferringClinician,
+                Method::GET,
+                &format!("/cases/{others_case}"),
+            )
+            .header(
+                "x-break-glass-reason",
+                "patient in ED, treating team unreachable",
+            )
+            .send()
+            .await
+            .expect("request");
+        expect_status(opened, StatusCode::OK, &app.engine).await;
+        let too_short = app
+            .request_as(
+                Role::ReferringClinician,
+                Method::GET,
+                &format!("/cases/{others_case}"),
+            )
+            .header("x-break-glass-reason", "because")
+            .send()
+            .await
+            .expect("request");
+        expect_status(too_short, StatusCode::BAD_REQUEST, &app.engine).await;
+
+        let flagged = app
+            .request_as(Role::QualityLead, Method::GET, "/audit?break_glass=true")
+            .send()
+            .await
+            .expect("request");
+        let flagged = expect_status(flagged, StatusCode::OK, &app.engine).await;
+        assert_eq!(
+            flagged.as_array().map(Vec::len),
+            Some(1),
+            "{}: {flagged}",
+            app.engine
+        );
+        assert_eq!(flagged[0]["username"], "referring_clinician");
+        assert_eq!(flagged[0]["resource_id"], others_case.as_str());
+        assert_eq!(
+            flagged[0]["break_glass_reason"],
+            "patient in ED, treating team unreachable"
+        );
+
+        // A scheduler cannot break glass into what their role does not allow at all.
+        let vet = app
+            .request_as(
+                Role::Scheduler,
+                Method::POST,
+                &format!("/cases/{own_case}/transitions"),
+            )
+            .json(&json!({"expected_version": 1, "event": accept_event()}))
+            .send()
+            .await
+            .expect("request");
+        let problem = expect_status(vet, StatusCode::FORBIDDEN, &app.engine).await;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("vet_cases"),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_look_at_a_patient_is_in_the_audit_log_and_exports_as_csv() {
+    for app in spawn_apps().await {
+        let patient = app.patient("AUD-1").await;
+        let id = patient["id"].as_str().expect("id").to_string();
+        expect_status(
+            app.get(&format!("/patients/{id}")).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        expect_status(
+            app.get("/patients?mrn=AUD-1").await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let entries = expect_status(
+            app.request_as(
+                Role::Administrator,
+                Method::GET,
+                &format!("/audit?patient_id={id}"),
+            )
+            .send()
+            .await
+            .expect("request"),
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let actions: Vec<&str> = entries
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        assert_eq!(actions, ["create", "read", "search"], "{}", app.engine);
+        assert!(entries
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|e| e["username"] == "ir_physician" && e["client_addr"] == "127.0.0.1"));
+
+        let csv = app
+            .request_as(
+                Role::QualityLead,
+                Method::GET,
+                &format!("/audit?patient_id={id}&format=csv"),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            csv.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/csv; charset=utf-8")
+        );
+        let text = csv.text().await.expect("body");
+        let mut lines = text.lines();
+        assert!(lines
+            .next()
+            .unwrap_or("")
+            .starts_with("seq,at,username,role,action"));
+        // The three accesses, and the administrator's own look at the trail for this patient.
+        assert_eq!(lines.count(), 4);
+    }
+}
+
+#[tokio::test]
+async fn revoked_tokens_and_disabled_users_are_shut_out() {
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let created = app
+        .request_as(Role::Administrator, Method::POST, "/tokens")
+        .json(&json!({"username": "radiographer", "name": "modality bridge"}))
+        .send()
+        .await
+        .expect("request");
+    let created = expect_status(created, StatusCode::CREATED, &app.engine).await;
+    let token = created["token"].as_str().expect("token").to_string();
+    let with_token = |t: String| {
+        app.client
+            .get(format!("{}/cases", app.base))
+            .bearer_auth(t)
+            .send()
+    };
+    assert_eq!(
+        with_token(token.clone()).await.expect("request").status(),
+        StatusCode::OK
+    );
+    let revoke = app
+        .request_as(
+            Role::Administrator,
+            Method::DELETE,
+            &format!("/tokens/{}", created["id"].as_str().unwrap_or("")),
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        with_token(token).await.expect("request").status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let disable = app
+        .request_as(Role::Administrator, Method::POST, "/users/ir_nurse/disable")
+        .send()
+        .await
+        .expect("request");
+    expect_status(disable, StatusCode::OK, &app.engine).await;
+    let nurse = app
+        .request_as(Role::IrNurse, Method::GET, "/cases")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        nurse.status(),
+        StatusCode::UNAUTHORIZED,
+        "a disabled user's tokens stop working"
+    );
+    let (_, login) = sign_in(&app, "ir_nurse", PASSWORD).await;
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers() {
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    for response in [
+        app.get("/health").await,
+        app.get("/cases").await,
+        app.client
+            .get(format!("{}/cases", app.base))
+            .send()
+            .await
+            .expect("request"),
+    ] {
+        let h = response.headers();
+        assert_eq!(
+            h.get("x-content-type-options")
+                .and_then(|v| v.to_str().ok()),
+            Some("nosniff")
+        );
+        assert!(h
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .contains("frame-ancestors 'none'"));
+        assert_eq!(
+            h.get("referrer-policy").and_then(|v| v.to_str().ok()),
+            Some("no-referrer")
+        );
+        assert_eq!(
+            h.get("cache-control").and_then(|v| v.to_str().ok()),
+            Some("no-store")
+        );
+    }
+}
