@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
     #[arg(long, env = "SELDINGER_ALLOW_PLAIN_HTTP")]
     pub allow_plain_http: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "SELDINGER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "SELDINGER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -49,6 +55,8 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub listen: SocketAddr,
     pub allow_plain_http: bool,
+    /// Certificate chain and key, both PEM, when serving HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub catalogue: ProcedureCatalogue,
 }
 
@@ -74,6 +82,7 @@ impl Settings {
             database_url: args.storage.database_url.clone().filter(|u| !u.is_empty()),
             listen: args.listen,
             allow_plain_http: args.allow_plain_http,
+            tls: args.tls_cert.clone().zip(args.tls_key.clone()),
             catalogue,
         })
     }
@@ -84,6 +93,8 @@ impl Settings {
             listen: ([127, 0, 0, 1], 0).into(),
             catalog: None,
             allow_plain_http: false,
+            tls_cert: None,
+            tls_key: None,
         };
         Settings::from_args(&serve)
     }

@@ -107,30 +107,50 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Result<()> {
-    if !settings.listen.ip().is_loopback() && !settings.allow_plain_http {
+    if !settings.listen.ip().is_loopback() && settings.tls.is_none() && !settings.allow_plain_http {
         anyhow::bail!(
             "refusing to serve plain HTTP on {} (not loopback): patient data and passwords would cross the network in clear. \
-             Put a TLS-terminating proxy in front and pass --allow-plain-http, or listen on 127.0.0.1",
+             Give --tls-cert and --tls-key, or put a TLS-terminating proxy in front and pass --allow-plain-http, or listen on 127.0.0.1",
             settings.listen
         );
     }
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is another server using it? try --listen)",
-                settings.listen
-            )
-        })?;
+    let listener = std::net::TcpListener::bind(settings.listen).with_context(|| {
+        format!(
+            "cannot listen on {} (is another server using it? try --listen)",
+            settings.listen
+        )
+    })?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, "Seldinger is serving: http://{address}/api/v1/health");
+    let policy = seldinger_web::AuthPolicy {
+        secure_cookies: settings.tls.is_some(),
+        ..Default::default()
+    };
     let state = seldinger_web::AppState::new(
         store,
         settings.catalogue,
         Arc::new(seldinger_web::SystemClock),
-        seldinger_web::AuthPolicy::default(),
+        policy,
     );
-    seldinger_web::serve(listener, state, config::shutdown_signal()).await?;
+    match &settings.tls {
+        Some((cert, key)) => {
+            tracing::info!(%address, "Seldinger is serving: https://{address}/api/v1/health");
+            seldinger_web::serve_tls(listener, state, cert, key, config::shutdown_signal())
+                .await
+                .with_context(|| {
+                    format!(
+                        "TLS with certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+        }
+        None => {
+            tracing::info!(%address, "Seldinger is serving: http://{address}/api/v1/health");
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            seldinger_web::serve(listener, state, config::shutdown_signal()).await?;
+        }
+    }
     tracing::info!("stopped cleanly");
     Ok(())
 }

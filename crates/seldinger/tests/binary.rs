@@ -356,3 +356,52 @@ async fn serves_on_postgresql_when_database_url_is_set() {
         "no SQLite file when DATABASE_URL is set"
     );
 }
+
+#[tokio::test]
+async fn the_first_start_creates_an_administrator_from_the_environment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", &listen, "--data-dir"])
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("SELDINGER_ADMIN_PASSWORD", "first-admin-password")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start");
+    let base = format!("http://{listen}/api/v1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reqwest::blocking_get_ok(&format!("{base}/health")) {
+        assert!(Instant::now() < deadline, "no answer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let client = ::reqwest::Client::new();
+    let login = client
+        .post(format!("{base}/session"))
+        .json(&json!({"username": "admin", "password": "first-admin-password"}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(login.status(), 201);
+    let session: Value = login.json().await.expect("json");
+    assert_eq!(session["role"], "administrator");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn plain_http_off_loopback_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("SELDINGER_ADMIN_PASSWORD", "first-admin-password")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refusing to serve plain HTTP"));
+}

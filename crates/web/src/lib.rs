@@ -84,6 +84,34 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     response
 }
 
+/// Serves HTTPS with the PEM certificate chain and private key given, until `shutdown`
+/// completes; then as [`serve`]. Cookies are marked `Secure` by the caller's [`AuthPolicy`].
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    state: AppState,
+    cert_pem: &std::path::Path,
+    key_pem: &std::path::Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // ring builds with only a C compiler; installing twice (tests) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert_pem, key_pem).await?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(None);
+    });
+    let store = state.store.clone();
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, config)
+        .handle(handle)
+        .serve(app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .await?;
+    store.close().await;
+    Ok(())
+}
+
 /// Serves until `shutdown` completes, then finishes in-flight requests (so every acknowledged
 /// write is committed) and closes the database.
 pub async fn serve(

@@ -2,7 +2,8 @@
 //! CSRF, lock-out, the referrer's scope and break-glass, and the audit trail they leave.
 
 use crate::helpers::{
-    accept_event, expect_status, patient_body, spawn_app, spawn_apps, TestApp, PASSWORD,
+    accept_event, expect_status, patient_body, spawn_app, spawn_app_with, spawn_apps, TestApp,
+    PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use seldinger_domain::access::{grant, Role};
@@ -526,4 +527,38 @@ async fn responses_carry_security_headers() {
             Some("no-store")
         );
     }
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    // With no idle allowance, the session is over by the next request (the test clock stands still).
+    let policy = seldinger_web::AuthPolicy {
+        session_idle: chrono::Duration::zero(),
+        ..Default::default()
+    };
+    let app = spawn_app_with(seldinger_store::testing::sqlite().await, policy).await;
+    let (client, response) = sign_in(&app, "ir_nurse", PASSWORD).await;
+    expect_status(response, StatusCode::CREATED, &app.engine).await;
+    let after = client
+        .get(format!("{}/cases", app.base))
+        .send()
+        .await
+        .expect("request");
+    expect_status(after, StatusCode::UNAUTHORIZED, &app.engine).await;
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_address() {
+    let policy = seldinger_web::AuthPolicy {
+        login_attempts_per_minute: 3,
+        ..Default::default()
+    };
+    let app = spawn_app_with(seldinger_store::testing::sqlite().await, policy).await;
+    for _ in 0..3 {
+        let (_, response) = sign_in(&app, "no-such-user", "whatever-password").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let (_, response) = sign_in(&app, "ir_nurse", PASSWORD).await;
+    let problem = expect_status(response, StatusCode::TOO_MANY_REQUESTS, &app.engine).await;
+    assert_eq!(problem["type"], "urn:seldinger:problem:too-many-attempts");
 }

@@ -41,6 +41,11 @@ pub async fn spawn_apps() -> Vec<TestApp> {
 }
 
 pub async fn spawn_app(db: TestDatabase) -> TestApp {
+    spawn_app_with(db, AuthPolicy::default()).await
+}
+
+/// As [`spawn_app`] with a chosen security policy (short sessions, tight limits).
+pub async fn spawn_app_with(db: TestDatabase, policy: AuthPolicy) -> TestApp {
     let catalogue = ProcedureCatalogue::parse(
         include_str!("../../../../catalog/procedures.toml"),
         "procedures.toml",
@@ -70,7 +75,7 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
         db.store.clone(),
         catalogue,
         Arc::new(FixedClock(now())),
-        AuthPolicy::default(),
+        policy,
     );
     let hash = seldinger_web::auth::credentials::hash_password(PASSWORD).expect("hash");
     let mut tokens = HashMap::new();

@@ -6,3 +6,4 @@ mod cases;
 mod helpers;
 mod patients;
 mod system;
+mod tls;
