@@ -42,30 +42,63 @@ pub async fn sign_in(
     extensions: Extensions,
     ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let signed_in = password_sign_in(
+        &state,
+        &credentials.username,
+        &credentials.password,
+        &client_addr(&extensions),
+    )
+    .await?;
+    let info = SessionInfo {
+        username: signed_in.username,
+        role: signed_in.role,
+        csrf_token: Some(signed_in.csrf_token),
+        expires_at: Some(signed_in.expires_at),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, signed_in.set_cookie)],
+        Json(info),
+    ))
+}
+
+/// A successful sign-in: who, and the cookie that carries the new session.
+pub struct SignedIn {
+    pub username: String,
+    pub role: Role,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The `Set-Cookie` header value.
+    pub set_cookie: String,
+}
+
+/// Checks a password with rate limit, lock-out and audit, and opens a session. Shared by the
+/// JSON endpoint and the sign-in page; every failure reads the same.
+pub async fn password_sign_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    addr: &str,
+) -> Result<SignedIn, ApiError> {
     let now = state.clock.now();
-    let addr = client_addr(&extensions);
     if !state
         .login_limiter
-        .allow(&addr, now, state.auth_policy.login_attempts_per_minute)
+        .allow(addr, now, state.auth_policy.login_attempts_per_minute)
     {
         state
-            .audit_anonymous(&credentials.username, "login_rate_limited", &addr, "denied")
+            .audit_anonymous(username, "login_rate_limited", addr, "denied")
             .await?;
         return Err(ApiError::too_many_attempts());
     }
-    let user = state
-        .store
-        .user_by_username(credentials.username.trim())
-        .await?;
-    let Some(user) = user else {
-        verify_against_nothing(&credentials.password);
+    let Some(user) = state.store.user_by_username(username.trim()).await? else {
+        verify_against_nothing(password);
         state
-            .audit_anonymous(&credentials.username, "login_failed", &addr, "denied")
+            .audit_anonymous(username, "login_failed", addr, "denied")
             .await?;
         return Err(ApiError::sign_in_failed());
     };
     let locked = user.locked_until.is_some_and(|until| until > now);
-    if user.disabled || locked || !verify_password(&user.password_hash, &credentials.password) {
+    if user.disabled || locked || !verify_password(&user.password_hash, password) {
         if !user.disabled && !locked {
             let policy = &state.auth_policy;
             state
@@ -79,7 +112,7 @@ pub async fn sign_in(
             "login_failed"
         };
         state
-            .audit_anonymous(&user.username, action, &addr, "denied")
+            .audit_anonymous(&user.username, action, addr, "denied")
             .await?;
         return Err(ApiError::sign_in_failed());
     }
@@ -92,11 +125,11 @@ pub async fn sign_in(
         created_at: now,
         last_seen_at: now,
         expires_at: now + state.auth_policy.session_absolute,
-        client_addr: addr.clone(),
+        client_addr: addr.to_string(),
     };
     state.store.create_session(&session).await?;
     state
-        .audit_anonymous(&user.username, "login", &addr, "allowed")
+        .audit_anonymous(&user.username, "login", addr, "allowed")
         .await?;
     let max_age = state.auth_policy.session_absolute.num_seconds();
     let secure = if state.auth_policy.secure_cookies {
@@ -104,20 +137,13 @@ pub async fn sign_in(
     } else {
         ""
     };
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    );
-    let info = SessionInfo {
+    Ok(SignedIn {
         username: user.username,
         role: user.role,
-        csrf_token: Some(session.csrf_token),
-        expires_at: Some(session.expires_at),
-    };
-    Ok((
-        StatusCode::CREATED,
-        [(header::SET_COOKIE, cookie)],
-        Json(info),
-    ))
+        csrf_token: session.csrf_token,
+        expires_at: session.expires_at,
+        set_cookie: format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/session", tag = "session",

@@ -280,7 +280,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
 
 /// The user behind a bearer token or session cookie, if it is live. A token may carry a
 /// narrower role than its user.
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     now: DateTime<Utc>,
@@ -351,13 +351,18 @@ async fn live_user(
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, SESSION_COOKIE)
+}
+
+/// A cookie's value from the request's Cookie headers.
+pub(crate) fn cookie_value(headers: &HeaderMap, cookie_name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == cookie_name)
         .map(|(_, value)| value.to_string())
 }
 

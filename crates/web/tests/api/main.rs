@@ -4,6 +4,7 @@
 mod access;
 mod cases;
 mod helpers;
+mod pages;
 mod patients;
 mod system;
 mod tls;
