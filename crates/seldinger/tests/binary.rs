@@ -405,3 +405,45 @@ fn plain_http_off_loopback_is_refused() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("refusing to serve plain HTTP"));
 }
+
+#[test]
+fn users_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let password = [("SELDINGER_NEW_PASSWORD", "a-long-test-password")];
+    let added = cli(
+        &[
+            "user",
+            "add",
+            "sched2",
+            "--role",
+            "scheduler",
+            "--display-name",
+            "Sam Scheduler",
+        ],
+        dir.path(),
+        None,
+        &password,
+    );
+    assert!(added.contains("added sched2 (scheduler)"), "{added}");
+    let listed = cli(&["user", "list"], dir.path(), None, &[]);
+    assert!(
+        listed.contains("sched2") && listed.contains("active"),
+        "{listed}"
+    );
+    let reset = cli(&["user", "reset-password", "sched2"], dir.path(), None, &[]);
+    assert!(
+        reset.contains("password (shown once):"),
+        "no password given: a random one is printed once: {reset}"
+    );
+    cli(&["user", "disable", "sched2"], dir.path(), None, &[]);
+    assert!(cli(&["user", "list"], dir.path(), None, &[]).contains("disabled"));
+    let bad = Command::new(BIN)
+        .args(["user", "add", "x2", "--role", "surgeon", "--data-dir"])
+        .arg(dir.path())
+        .env("SELDINGER_NEW_PASSWORD", "a-long-test-password")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'surgeon' is not a role"));
+}

@@ -251,7 +251,27 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
             return Err(ApiError::csrf());
         }
     }
-    let scope = grant(role, permission).ok_or_else(|| ApiError::forbidden(role, permission))?;
+    let Some(scope) = grant(role, permission) else {
+        // Refusals are on the trail too: a pattern of them is what a reviewer looks for.
+        let attempted = format!("{} {path}", request.method());
+        state
+            .store
+            .append_audit(&AuditEntry {
+                seq: 0,
+                at: now,
+                username: user.username.clone(),
+                role: role.as_str().to_string(),
+                action: attempted,
+                resource_type: "endpoint".into(),
+                resource_id: None,
+                patient_id: None,
+                client_addr: client_addr(request.extensions()),
+                outcome: "denied".into(),
+                break_glass_reason: None,
+            })
+            .await?;
+        return Err(ApiError::forbidden(role, permission));
+    };
     let break_glass_reason = match request.headers().get(BREAK_GLASS_HEADER) {
         None => None,
         Some(v) => {
