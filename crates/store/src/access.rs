@@ -87,6 +87,7 @@ pub struct ApiToken {
 
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: DateTime<Utc>,
@@ -438,11 +439,7 @@ impl Store {
         if filter.break_glass_only {
             conditions.push("break_glass_reason IS NOT NULL".to_string());
         }
-        let filter_sql = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let filter_sql = crate::where_clause(&conditions);
         let limit = if filter.limit == 0 {
             1000
         } else {

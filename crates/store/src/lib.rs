@@ -165,6 +165,15 @@ pub(crate) fn parse_ts(value: &str) -> Result<chrono::DateTime<chrono::Utc>, Sto
         .map_err(|e| StoreError::Corrupt(format!("timestamp '{value}': {e}")))
 }
 
+/// `WHERE a AND b …`, or nothing when there are no conditions.
+pub(crate) fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    }
+}
+
 pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {
     row.try_get::<String, _>(column).map_err(StoreError::from)
 }

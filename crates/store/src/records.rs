@@ -1,6 +1,6 @@
 //! Repository operations for rooms, patients, referrals and cases, each change with its event.
 
-use crate::{fetch_with_text_params, parse_ts, text, ts, Store, StoreError};
+use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use seldinger_domain::clinical::{LabResult, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
@@ -76,6 +76,7 @@ async fn append_event(
 
 /// One entry of a record's history, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "test-support", derive(serde::Deserialize))]
 pub struct RecordedEvent {
     /// Position in the whole log.
@@ -87,6 +88,8 @@ pub struct RecordedEvent {
     pub at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The event as recorded.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub payload: serde_json::Value,
 }
 
@@ -360,11 +363,7 @@ impl Store {
                 conditions.push(format!("name_search LIKE ${} ESCAPE '\\'", params.len()));
             }
         }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let filter = where_clause(&conditions);
         let sql = format!(
             "SELECT data FROM patients {filter} ORDER BY name_search, mrn LIMIT {}",
             limit.clamp(1, 500)
@@ -462,11 +461,7 @@ impl Store {
             params.push(user.to_string());
             conditions.push(format!("r.referred_by = ${}", params.len()));
         }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let filter = where_clause(&conditions);
         let sql = format!(
             "SELECT r.data FROM referrals r JOIN cases c ON c.id = r.case_id {filter} \
              ORDER BY r.received_at DESC LIMIT {}",
@@ -548,11 +543,7 @@ impl Store {
             params.push(user.clone());
             conditions.push(format!("referred_by = ${}", params.len()));
         }
-        let filter_sql = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
+        let filter_sql = where_clause(&conditions);
         let limit = if filter.limit == 0 {
             200
         } else {

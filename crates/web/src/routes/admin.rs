@@ -304,40 +304,6 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AuditLine {
-    pub seq: i64,
-    pub at: DateTime<Utc>,
-    pub username: String,
-    pub role: String,
-    pub action: String,
-    pub resource_type: String,
-    pub resource_id: Option<String>,
-    pub patient_id: Option<String>,
-    pub client_addr: String,
-    pub outcome: String,
-    /// Set when the access was outside the user's normal scope: review these.
-    pub break_glass_reason: Option<String>,
-}
-
-impl From<AuditEntry> for AuditLine {
-    fn from(e: AuditEntry) -> Self {
-        AuditLine {
-            seq: e.seq,
-            at: e.at,
-            username: e.username,
-            role: e.role,
-            action: e.action,
-            resource_type: e.resource_type,
-            resource_id: e.resource_id,
-            patient_id: e.patient_id,
-            client_addr: e.client_addr,
-            outcome: e.outcome,
-            break_glass_reason: e.break_glass_reason,
-        }
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/audit", tag = "administration",
     params(("username" = Option<String>, Query), ("patient_id" = Option<String>, Query),
         ("from" = Option<String>, Query, description = "YYYY-MM-DD or RFC 3339, inclusive"),
@@ -345,7 +311,7 @@ impl From<AuditEntry> for AuditLine {
         ("break_glass" = Option<bool>, Query, description = "only break-glass accesses"),
         ("format" = Option<String>, Query, description = "json (default) or csv"),
         ("limit" = Option<u32>, Query, description = "1-100000, default 1000")),
-    responses((status = 200, body = Vec<AuditLine>), (status = 400, body = crate::problem::Problem)))]
+    responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = crate::problem::Problem)))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
@@ -398,10 +364,10 @@ pub async fn audit(
             },
         )
         .await?;
-    let lines: Vec<AuditLine> = entries.into_iter().map(AuditLine::from).collect();
     if !csv {
-        return Ok(Json(lines).into_response());
+        return Ok(Json(entries).into_response());
     }
+    let lines = entries;
     let mut out = String::from("seq,at,username,role,action,resource_type,resource_id,patient_id,client_addr,outcome,break_glass_reason\r\n");
     for l in &lines {
         let fields = [

@@ -237,7 +237,7 @@ pub async fn history(
     let audit =
         Audit::of("read_history", "case", case.id, case.patient_id).break_glass(break_glass);
     state.audit(&caller, audit).await?;
-    Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
+    Ok(Json(events))
 }
 
 /// The case, if the caller may see it (a refusal reads as not found), with any break-glass reason.

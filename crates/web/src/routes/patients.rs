@@ -35,32 +35,8 @@ pub struct PatientUpdate {
     pub details: PatientInput,
 }
 
-/// One entry of a record's history.
-#[derive(Serialize, ToSchema)]
-pub struct HistoryEntry {
-    pub version: u64,
-    pub kind: String,
-    pub actor: String,
-    pub at: chrono::DateTime<chrono::Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The event as recorded.
-    #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
-}
-
-impl From<seldinger_store::RecordedEvent> for HistoryEntry {
-    fn from(e: seldinger_store::RecordedEvent) -> Self {
-        HistoryEntry {
-            version: e.version,
-            kind: e.kind,
-            actor: e.actor,
-            at: e.at,
-            reason: e.reason,
-            payload: e.payload,
-        }
-    }
-}
+/// One entry of a record's history, as the store keeps it.
+pub type HistoryEntry = seldinger_store::RecordedEvent;
 
 async fn record(state: &AppState, patient: Patient) -> Result<PatientRecord, ApiError> {
     let medications = state.store.medications(patient.id).await?;
@@ -211,7 +187,7 @@ pub async fn history(
             Audit::of("read_history", "patient", patient.id, patient.id).break_glass(break_glass),
         )
         .await?;
-    Ok(Json(events.into_iter().map(HistoryEntry::from).collect()))
+    Ok(Json(events))
 }
 
 /// The patient a body names, or a field error saying it names nobody.
