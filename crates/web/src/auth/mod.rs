@@ -320,7 +320,12 @@ pub(crate) async fn authenticate(
             return Err(ApiError::unauthenticated());
         }
         let user = live_user(state, record.user_id, now).await?;
-        state.store.touch_api_token(record.id, now).await?;
+        if record
+            .last_used_at
+            .is_none_or(|last| now - last > Duration::minutes(1))
+        {
+            state.store.touch_api_token(record.id, now).await?;
+        }
         return Ok((
             user,
             Credential::ApiToken { id: record.id },
