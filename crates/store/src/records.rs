@@ -174,11 +174,7 @@ impl Store {
         .await;
         match inserted {
             Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(StoreError::Duplicate(format!(
-                    "MRN {} is already registered at site {}",
-                    patient.details.mrn.as_str(),
-                    patient.details.site.as_str()
-                )))
+                return Err(duplicate_mrn(&patient.details))
             }
             other => other?,
         };
@@ -234,11 +230,7 @@ impl Store {
         .await;
         match result {
             Err(e) if StoreError::is_unique_violation(&e) => {
-                return Err(StoreError::Duplicate(format!(
-                    "MRN {} is already registered at site {}",
-                    updated.details.mrn.as_str(),
-                    updated.details.site.as_str()
-                )))
+                return Err(duplicate_mrn(&updated.details))
             }
             Err(e) => return Err(e.into()),
             Ok(r) if r.rows_affected() == 0 => {
@@ -729,6 +721,14 @@ fn conflict(what: &str, id: impl std::fmt::Display, expected: u64, current: u64)
         expected,
         current,
     }
+}
+
+fn duplicate_mrn(details: &PatientDetails) -> StoreError {
+    StoreError::Duplicate(format!(
+        "MRN {} is already registered at site {}",
+        details.mrn.as_str(),
+        details.site.as_str()
+    ))
 }
 
 fn name_search(details: &PatientDetails) -> String {
