@@ -13,6 +13,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod patient;
 pub mod referral;
+pub mod safety;
 pub mod validation;
 
 pub use catalogue::{
