@@ -28,6 +28,7 @@ pub enum LabTest {
     Haemoglobin,
     Creatinine,
     Egfr,
+    Fibrinogen,
 }
 
 impl LabTest {
@@ -46,6 +47,7 @@ impl LabTest {
             LabTest::Haemoglobin => "haemoglobin",
             LabTest::Creatinine => "creatinine",
             LabTest::Egfr => "egfr",
+            LabTest::Fibrinogen => "fibrinogen",
         }
     }
 
@@ -57,6 +59,7 @@ impl LabTest {
             LabTest::Haemoglobin => "718-7", // Hemoglobin [Mass/volume] in Blood
             LabTest::Creatinine => "2160-0", // Creatinine [Mass/volume] in Serum or Plasma
             LabTest::Egfr => "98979-8", // GFR/1.73 sq M predicted, CKD-EPI 2021
+            LabTest::Fibrinogen => "3255-7", // Fibrinogen [Mass/volume] in Platelet poor plasma
         }
     }
 
@@ -68,6 +71,7 @@ impl LabTest {
             LabTest::Haemoglobin => "g/dL",
             LabTest::Creatinine => "mg/dL",
             LabTest::Egfr => "mL/min/{1.73_m2}",
+            LabTest::Fibrinogen => "mg/dL",
         }
     }
 }

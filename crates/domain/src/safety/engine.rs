@@ -1,0 +1,865 @@
+//! The rules. Each function reads the input and the reference and returns checklist items; none
+//! holds a number of its own — every threshold comes from the reference, cited.
+
+use super::checklist::{Action, Checklist, ChecklistItem, ItemStatus, UNVERIFIED_NOTE};
+use super::input::{CareSetting, DrugUse, FastingRecord, SafetyInput};
+use super::reference::{DrugClass, Evidence, SafetyReference, Threshold, ThresholdId as T};
+use crate::access::Role;
+use crate::catalogue::{BleedingRisk, Sedation};
+use crate::clinical::{LabResult, LabTest};
+use crate::patient::{AllergyClass, Pregnancy, Sex};
+use chrono::{DateTime, Duration, Utc};
+
+/// Evaluates every rule for one case.
+pub fn evaluate(input: &SafetyInput, reference: &SafetyReference) -> Checklist {
+    let r = Rules { input, reference };
+    let mut items = Vec::new();
+    items.extend(r.inr());
+    items.extend(r.platelets());
+    items.extend(r.fibrinogen());
+    items.extend(r.antithrombotics());
+    items.extend(r.contrast_allergy());
+    items.extend(r.renal_function());
+    items.extend(r.metformin());
+    items.extend(r.pregnancy());
+    items.extend(r.fasting());
+    items.extend(r.anaesthesia_review());
+    items.extend(r.latex());
+    items.push(r.consent());
+    items.push(r.time_out());
+    Checklist::new(items, reference.version.clone())
+}
+
+fn fmt_time(t: DateTime<Utc>) -> String {
+    t.format("%a %d %b %Y %H:%M UTC").to_string()
+}
+
+fn hours(h: f64) -> Duration {
+    Duration::minutes((h * 60.0).round() as i64)
+}
+
+struct Rules<'a> {
+    input: &'a SafetyInput<'a>,
+    reference: &'a SafetyReference,
+}
+
+/// Builds an item; an unverified threshold marks it and says so in the reason.
+struct Item {
+    rule: String,
+    title: &'static str,
+    citation: String,
+    unverified: bool,
+}
+
+impl Item {
+    fn new(rule: impl Into<String>, title: &'static str, citation: &str) -> Self {
+        Item {
+            rule: rule.into(),
+            title,
+            citation: citation.into(),
+            unverified: false,
+        }
+    }
+
+    fn using(mut self, thresholds: &[&Threshold]) -> Self {
+        self.unverified |= thresholds
+            .iter()
+            .any(|t| t.evidence == Evidence::Unverified);
+        self
+    }
+
+    fn status(
+        self,
+        status: ItemStatus,
+        reason: impl Into<String>,
+        actions: Vec<Action>,
+    ) -> ChecklistItem {
+        let mut reason = reason.into();
+        if self.unverified {
+            reason.push_str(UNVERIFIED_NOTE);
+        }
+        ChecklistItem {
+            rule: self.rule,
+            title: self.title.into(),
+            status,
+            reason,
+            actions,
+            citation: self.citation,
+            unverified: self.unverified,
+        }
+    }
+
+    fn pass(self, reason: impl Into<String>) -> ChecklistItem {
+        self.status(ItemStatus::Pass, reason, vec![])
+    }
+}
+
+fn act(role: Role, what: impl Into<String>, due: Option<DateTime<Utc>>) -> Action {
+    Action {
+        what: what.into(),
+        due,
+        role,
+    }
+}
+
+impl Rules<'_> {
+    fn t(&self, id: T) -> &Threshold {
+        self.reference.threshold(id)
+    }
+
+    fn high_risk(&self) -> bool {
+        self.input.procedure.bleeding_risk == BleedingRisk::High
+    }
+
+    fn ionising(&self) -> bool {
+        self.input.modality.is_ionising()
+    }
+
+    fn stopping_warfarin(&self) -> bool {
+        self.high_risk() && self.input.takes("warfarin")
+    }
+
+    /// Whether a coagulation result is recent enough (clinical-rules.md §1.2, D). Returns the
+    /// window's description when it is not.
+    fn coagulation_recency(&self, lab: &LabResult) -> Result<(), String> {
+        let start = self.input.planned_start;
+        if self.stopping_warfarin() {
+            let t = self.t(T::RecencyCoagulationStoppingWarfarinHours);
+            if lab.drawn_at < start - hours(t.value) {
+                return Err(format!(
+                    "within {} h before the procedure (stopping warfarin)",
+                    t.value
+                ));
+            }
+        }
+        match self.input.setting {
+            CareSetting::Admitted { since } if lab.drawn_at < since => {
+                Err(format!("during this admission (since {})", fmt_time(since)))
+            }
+            CareSetting::Admitted { .. } => Ok(()),
+            CareSetting::ScheduledOutpatient => {
+                let t = self.t(T::RecencyCoagulationOutpatientHours);
+                if lab.drawn_at < start - hours(t.value) {
+                    Err(format!(
+                        "within {} days before the procedure",
+                        t.value / 24.0
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    // §1.2 INR
+    fn inr(&self) -> Option<ChecklistItem> {
+        let item = Item::new(
+            "coagulation.inr",
+            "INR for the procedure's bleeding risk",
+            "clinical-rules.md §1.2",
+        );
+        if self.input.flags.chronic_liver_disease {
+            return Some(item.pass("Chronic liver disease: INR does not reflect bleeding risk; platelets and fibrinogen are used instead."));
+        }
+        let (pass_max, block_above) = if self.high_risk() {
+            (
+                self.t(T::InrHighRiskPassMax),
+                self.t(T::InrHighRiskBlockAbove),
+            )
+        } else {
+            (
+                self.t(T::InrLowRiskPassMax),
+                self.t(T::InrLowRiskBlockAbove),
+            )
+        };
+        let item = item.using(&[pass_max, block_above]);
+        let needed =
+            self.high_risk() || self.input.takes("warfarin") || self.input.takes("heparin");
+        let Some(lab) = self.input.latest(LabTest::Inr) else {
+            return Some(if needed {
+                let why = if self.high_risk() {
+                    "a high bleeding-risk procedure"
+                } else {
+                    "a patient on warfarin or heparin"
+                };
+                item.status(
+                    ItemStatus::MissingData,
+                    format!("No INR on record; one is required for {why}."),
+                    vec![act(
+                        Role::IrNurse,
+                        "Request an INR",
+                        Some(self.input.planned_start),
+                    )],
+                )
+            } else {
+                item.pass("Low bleeding risk and no warfarin or heparin: INR not routinely needed.")
+            });
+        };
+        if let Err(window) = self.coagulation_recency(lab) {
+            return Some(item.status(
+                ItemStatus::ActionNeeded,
+                format!(
+                    "INR {} was drawn {}, too long ago: it must be drawn {window}.",
+                    lab.value,
+                    fmt_time(lab.drawn_at)
+                ),
+                vec![act(
+                    Role::IrNurse,
+                    format!("Repeat INR {window}"),
+                    Some(self.input.planned_start),
+                )],
+            ));
+        }
+        let class = if self.high_risk() { "high" } else { "low" };
+        Some(if lab.value <= pass_max.value {
+            item.pass(format!(
+                "INR {} is at or below {} for a {class} bleeding-risk procedure.",
+                lab.value, pass_max.value
+            ))
+        } else if lab.value <= block_above.value {
+            item.status(
+                ItemStatus::ActionNeeded,
+                format!(
+                    "INR {} is above {} but within the guideline range up to {} for a {class} bleeding-risk procedure: physician to confirm.",
+                    lab.value, pass_max.value, block_above.value
+                ),
+                vec![act(Role::IrPhysician, "Confirm the INR is acceptable, or correct it", Some(self.input.planned_start))],
+            )
+        } else {
+            item.status(
+                ItemStatus::Block,
+                format!("INR {} is above {} for a {class} bleeding-risk procedure: correct it before the procedure.", lab.value, block_above.value),
+                vec![act(Role::IrPhysician, format!("Correct INR to {} or below, then repeat", pass_max.value), Some(self.input.planned_start))],
+            )
+        })
+    }
+
+    // §1.2 platelets (and the liver-disease thresholds, U)
+    fn platelets(&self) -> Option<ChecklistItem> {
+        let item = Item::new(
+            "coagulation.platelets",
+            "Platelet count for the procedure's bleeding risk",
+            "clinical-rules.md §1.2",
+        );
+        let liver = self.input.flags.chronic_liver_disease;
+        let (threshold, inclusive_ok) = match (liver, self.high_risk()) {
+            (true, true) => (self.t(T::LiverPlateletsHighRiskMinExclusive), false),
+            (true, false) => (self.t(T::LiverPlateletsLowRiskMinExclusive), false),
+            (false, true) => (self.t(T::PlateletsHighRiskTransfuseBelow), true),
+            (false, false) => (self.t(T::PlateletsLowRiskTransfuseBelow), true),
+        };
+        let item = item.using(&[threshold]);
+        let needed = self.high_risk() || liver;
+        let Some(lab) = self.input.latest(LabTest::Platelets) else {
+            return Some(if needed {
+                item.status(
+                    ItemStatus::MissingData,
+                    "No platelet count on record; one is required for this procedure.",
+                    vec![act(
+                        Role::IrNurse,
+                        "Request a full blood count",
+                        Some(self.input.planned_start),
+                    )],
+                )
+            } else {
+                item.pass("Low bleeding risk: platelet count not routinely needed.")
+            });
+        };
+        if needed {
+            if let Err(window) = self.coagulation_recency(lab) {
+                return Some(item.status(
+                    ItemStatus::ActionNeeded,
+                    format!(
+                        "Platelets {} were counted {}, too long ago: repeat {window}.",
+                        lab.value,
+                        fmt_time(lab.drawn_at)
+                    ),
+                    vec![act(
+                        Role::IrNurse,
+                        format!("Repeat the platelet count {window}"),
+                        Some(self.input.planned_start),
+                    )],
+                ));
+            }
+        }
+        let ok = if inclusive_ok {
+            lab.value >= threshold.value
+        } else {
+            lab.value > threshold.value
+        };
+        let bound = if inclusive_ok { "at least" } else { "above" };
+        Some(if ok {
+            item.pass(format!(
+                "Platelets {} ×10⁹/L: {bound} {}.",
+                lab.value, threshold.value
+            ))
+        } else {
+            item.status(
+                ItemStatus::Block,
+                format!(
+                    "Platelets {} ×10⁹/L: must be {bound} {} for this procedure.",
+                    lab.value, threshold.value
+                ),
+                vec![act(
+                    Role::IrPhysician,
+                    "Arrange platelet transfusion and a repeat count",
+                    Some(self.input.planned_start),
+                )],
+            )
+        })
+    }
+
+    // §1.2 fibrinogen in chronic liver disease (U)
+    fn fibrinogen(&self) -> Option<ChecklistItem> {
+        if !self.input.flags.chronic_liver_disease {
+            return None;
+        }
+        let t = self.t(T::LiverFibrinogenMinExclusive);
+        let item = Item::new(
+            "coagulation.fibrinogen",
+            "Fibrinogen in chronic liver disease",
+            "clinical-rules.md §1.2",
+        )
+        .using(&[t]);
+        Some(match self.input.latest(LabTest::Fibrinogen) {
+            None => item.status(
+                ItemStatus::MissingData,
+                "Chronic liver disease: a fibrinogen level is needed.",
+                vec![act(
+                    Role::IrNurse,
+                    "Request fibrinogen",
+                    Some(self.input.planned_start),
+                )],
+            ),
+            Some(lab) if lab.value > t.value => item.pass(format!(
+                "Fibrinogen {} mg/dL is above {}.",
+                lab.value, t.value
+            )),
+            Some(lab) => item.status(
+                ItemStatus::Block,
+                format!(
+                    "Fibrinogen {} mg/dL: must be above {} in chronic liver disease.",
+                    lab.value, t.value
+                ),
+                vec![act(
+                    Role::IrPhysician,
+                    "Correct fibrinogen before the procedure",
+                    Some(self.input.planned_start),
+                )],
+            ),
+        })
+    }
+
+    // §1.3 antithrombotic holds
+    fn antithrombotics(&self) -> Vec<ChecklistItem> {
+        let mut items = Vec::new();
+        for drug in &self.input.drugs {
+            let name = drug.drug.trim().to_lowercase();
+            let rule = format!("hold.{name}");
+            let item = Item::new(
+                rule.clone(),
+                "Antithrombotic drug before the procedure",
+                "clinical-rules.md §1.3",
+            );
+            let Some(class) = self.reference.drug_class(&name) else {
+                items.push(item.status(
+                    ItemStatus::MissingData,
+                    format!(
+                        "'{}' is not in the drug table: confirm whether it affects bleeding.",
+                        drug.drug
+                    ),
+                    vec![act(
+                        Role::IrPhysician,
+                        format!("Review '{}' for bleeding risk", drug.drug),
+                        Some(self.input.planned_start),
+                    )],
+                ));
+                continue;
+            };
+            if !class.is_antithrombotic() {
+                continue;
+            }
+            if !self.high_risk() {
+                items.push(item.pass(format!(
+                    "Low bleeding-risk procedure: {name} is not withheld."
+                )));
+                continue;
+            }
+            items.push(self.hold(item, drug, &name, class));
+            if self.input.flags.high_thrombotic_risk {
+                items.push(Item::new(format!("bridging.{name}"), "High thrombotic risk", "clinical-rules.md §1.3").status(
+                    ItemStatus::ActionNeeded,
+                    format!("High thrombotic risk and {name} to be held: discuss bridging with the prescribing team."),
+                    vec![act(Role::IrPhysician, format!("Discuss bridging for {name} with the prescribing team"), Some(self.input.planned_start))],
+                ));
+            }
+        }
+        items
+    }
+
+    fn hold(&self, item: Item, drug: &DrugUse, name: &str, class: DrugClass) -> ChecklistItem {
+        let start = self.input.planned_start;
+        let renal_dependent = self
+            .reference
+            .holds
+            .iter()
+            .any(|h| h.drug == name && !h.crcl.is_any());
+        let crcl = self.input.flags.creatinine_clearance;
+        if renal_dependent && crcl.is_none() {
+            return item.status(
+                ItemStatus::MissingData,
+                format!(
+                    "The hold for {name} depends on creatinine clearance, which is not recorded."
+                ),
+                vec![act(
+                    Role::IrNurse,
+                    "Record creatinine clearance (mL/min)",
+                    Some(start),
+                )],
+            );
+        }
+        if class == DrugClass::Lmwh && drug.dose_intent.is_none() {
+            return item.status(
+                ItemStatus::MissingData,
+                format!("The hold for {name} depends on whether the dose is prophylactic or therapeutic, which is not recorded."),
+                vec![act(Role::IrNurse, format!("Record the {name} dose intent"), Some(start))],
+            );
+        }
+        if class == DrugClass::Aspirin && drug.indication.as_deref() != Some("primary_prevention") {
+            return match drug.indication.as_deref() {
+                Some("secondary_prevention") => item.pass("Aspirin for secondary prevention: not withheld."),
+                _ => item.using(&[]).status(
+                    ItemStatus::ActionNeeded,
+                    "Aspirin is not withheld for most; it is held before high-risk procedures when taken for primary prevention. The indication is not recorded.",
+                    vec![act(Role::IrPhysician, "Decide whether aspirin is for primary prevention (then hold)", Some(start))],
+                ),
+            };
+        }
+        let rows = self.reference.holds_for(name, crcl, drug.dose_intent);
+        let Some(rule) = rows.iter().max_by_key(|h| h.hours) else {
+            return item.status(
+                ItemStatus::ActionNeeded,
+                format!("The reference gives no hold interval for {name} at this renal function: physician to decide."),
+                vec![act(Role::IrPhysician, format!("Decide the {name} hold"), Some(start))],
+            );
+        };
+        let item = Item {
+            unverified: item.unverified || rule.evidence == Evidence::Unverified,
+            ..item
+        };
+        let deadline = start - Duration::hours(i64::from(rule.hours));
+        let interval = if rule.hours % 24 == 0 {
+            format!("{} days", rule.hours / 24)
+        } else {
+            format!("{} h", rule.hours)
+        };
+        let Some(last) = drug.last_dose_at else {
+            return item.status(
+                ItemStatus::MissingData,
+                format!("{name}: the time of the last dose is not recorded; it must be at least {interval} before the procedure ({}).", fmt_time(deadline)),
+                vec![act(Role::IrNurse, format!("Record the last {name} dose; tell the patient the last dose is no later than {}", fmt_time(deadline)), Some(deadline))],
+            );
+        };
+        if deadline > self.input.now {
+            // Until the deadline passes the patient may take more doses: the hold is a task.
+            item.status(
+                ItemStatus::ActionNeeded,
+                format!(
+                    "Hold {name}: last dose no later than {} ({interval} before the procedure). Last recorded dose {}.",
+                    fmt_time(deadline),
+                    fmt_time(last)
+                ),
+                vec![act(Role::IrNurse, format!("Tell the patient to take the last {name} dose no later than {}", fmt_time(deadline)), Some(deadline))],
+            )
+        } else if last <= deadline {
+            item.pass(format!(
+                "Last {name} dose {} is at least {interval} before the procedure (confirm none since at check-in).",
+                fmt_time(last)
+            ))
+        } else {
+            item.status(
+                ItemStatus::Block,
+                format!(
+                    "Last {name} dose {} is less than {interval} before the procedure at {}: reschedule, or physician override.",
+                    fmt_time(last),
+                    fmt_time(start)
+                ),
+                vec![act(Role::IrPhysician, "Reschedule or record an override with a reason", Some(start))],
+            )
+        }
+    }
+
+    // §2 prior allergic-like reaction to iodinated contrast
+    fn contrast_allergy(&self) -> Option<ChecklistItem> {
+        if !(self.input.iodinated_contrast
+            && self.input.has_allergy(AllergyClass::IodinatedContrast))
+        {
+            return None;
+        }
+        let oral = self.t(T::PremedicationElectiveOralFirstDoseHoursBefore);
+        let iv = self.t(T::PremedicationAcceleratedIvMinimumHoursBefore);
+        let item = Item::new(
+            "contrast.allergy",
+            "Prior reaction to iodinated contrast",
+            "clinical-rules.md §2",
+        )
+        .using(&[oral, iv]);
+        let start = self.input.planned_start;
+        let until = start - self.input.now;
+        Some(if until >= hours(oral.value) {
+            let at = |h: i64| start - Duration::hours(h);
+            item.status(
+                ItemStatus::ActionNeeded,
+                "Prior allergic-like reaction to iodinated contrast: premedicate (elective oral regimen) or use an alternative agent.",
+                vec![
+                    act(Role::IrNurse, "Prednisone 50 mg PO", Some(at(13))),
+                    act(Role::IrNurse, "Prednisone 50 mg PO", Some(at(7))),
+                    act(Role::IrNurse, "Prednisone 50 mg PO and diphenhydramine 50 mg", Some(at(1))),
+                ],
+            )
+        } else if until >= hours(iv.value) {
+            item.status(
+                ItemStatus::ActionNeeded,
+                "Prior allergic-like reaction to iodinated contrast and less than 13 h to go: accelerated IV premedication.",
+                vec![
+                    act(Role::IrNurse, "Methylprednisolone 40 mg IV (or hydrocortisone 200 mg IV) now and every 4 h until contrast", Some(self.input.now)),
+                    act(Role::IrNurse, "Diphenhydramine 50 mg IV", Some(start - Duration::hours(1))),
+                ],
+            )
+        } else {
+            item.status(
+                ItemStatus::Block,
+                format!("Prior allergic-like reaction to iodinated contrast and less than {} h to go: too late for premedication.", iv.value),
+                vec![act(Role::IrPhysician, "Use an alternative agent, delay, or record an override", Some(start))],
+            )
+        })
+    }
+
+    // §2 renal function and contrast
+    fn renal_function(&self) -> Option<ChecklistItem> {
+        if !self.input.iodinated_contrast {
+            return None;
+        }
+        let limit = self.t(T::EgfrContrastActionBelow);
+        let window = match self.input.setting {
+            CareSetting::ScheduledOutpatient => self.t(T::RecencyEgfrOutpatientHours),
+            CareSetting::Admitted { .. } => self.t(T::RecencyEgfrInpatientHours),
+        };
+        let item = Item::new(
+            "contrast.renal",
+            "Renal function before iodinated contrast",
+            "clinical-rules.md §2",
+        )
+        .using(&[limit, window]);
+        if self.input.flags.on_dialysis {
+            return Some(item.pass("On dialysis: noted; no block for contrast."));
+        }
+        if self.input.flags.acute_kidney_injury {
+            return Some(item.status(
+                ItemStatus::ActionNeeded,
+                "Acute kidney injury: physician to weigh contrast use; consider IV hydration.",
+                vec![act(
+                    Role::IrPhysician,
+                    "Weigh contrast use; consider IV hydration",
+                    Some(self.input.planned_start),
+                )],
+            ));
+        }
+        let Some(lab) = self.input.latest(LabTest::Egfr) else {
+            return Some(item.status(
+                ItemStatus::MissingData,
+                "No eGFR on record before iodinated contrast.",
+                vec![act(
+                    Role::IrNurse,
+                    "Request creatinine/eGFR",
+                    Some(self.input.planned_start),
+                )],
+            ));
+        };
+        if lab.drawn_at < self.input.planned_start - hours(window.value) {
+            return Some(item.status(
+                ItemStatus::ActionNeeded,
+                format!(
+                    "eGFR {} is from {}; it must be from within {} h of the procedure.",
+                    lab.value,
+                    fmt_time(lab.drawn_at),
+                    window.value
+                ),
+                vec![act(
+                    Role::IrNurse,
+                    "Repeat creatinine/eGFR",
+                    Some(self.input.planned_start),
+                )],
+            ));
+        }
+        Some(if lab.value < limit.value {
+            item.status(
+                ItemStatus::ActionNeeded,
+                format!(
+                    "eGFR {} is below {}: physician to weigh contrast use; consider IV hydration.",
+                    lab.value, limit.value
+                ),
+                vec![act(
+                    Role::IrPhysician,
+                    "Weigh contrast use; consider IV hydration",
+                    Some(self.input.planned_start),
+                )],
+            )
+        } else {
+            item.pass(format!(
+                "eGFR {} is at least {} and no acute kidney injury.",
+                lab.value, limit.value
+            ))
+        })
+    }
+
+    // §2 metformin
+    fn metformin(&self) -> Option<ChecklistItem> {
+        if !(self.input.iodinated_contrast && self.input.takes("metformin")) {
+            return None;
+        }
+        let limit = self.t(T::EgfrContrastActionBelow);
+        let after = self.t(T::MetforminHoldAfterContrastHours);
+        let item = Item::new(
+            "contrast.metformin",
+            "Metformin and iodinated contrast",
+            "clinical-rules.md §2",
+        )
+        .using(&[limit, after]);
+        let egfr = self.input.latest(LabTest::Egfr).map(|l| l.value);
+        Some(match (self.input.flags.acute_kidney_injury, egfr) {
+            (false, None) => item.status(
+                ItemStatus::MissingData,
+                "Metformin and contrast: eGFR needed to decide whether to hold metformin.",
+                vec![],
+            ),
+            (aki, Some(v)) if !aki && v >= limit.value => item.pass(format!(
+                "eGFR {v} is at least {}: metformin continues.",
+                limit.value
+            )),
+            _ => {
+                let start = self.input.planned_start;
+                item.status(
+                    ItemStatus::ActionNeeded,
+                    format!("Hold metformin at the time of contrast and for {} h after; restart when renal function is stable.", after.value),
+                    vec![
+                        act(Role::IrNurse, "Hold metformin from the time of contrast", Some(start)),
+                        act(Role::IrPhysician, "Check renal function before metformin restarts", Some(start + hours(after.value))),
+                    ],
+                )
+            }
+        })
+    }
+
+    // §3 pregnancy before ionising radiation
+    fn pregnancy(&self) -> Option<ChecklistItem> {
+        if !self.ionising() {
+            return None;
+        }
+        let min = self.t(T::PregnancyAgeMinYears);
+        let max = self.t(T::PregnancyAgeMaxYears);
+        let age = f64::from(
+            self.input
+                .patient
+                .age_on(self.input.planned_start.date_naive()),
+        );
+        let could_be_pregnant =
+            self.input.patient.sex != Sex::Male && age >= min.value && age <= max.value;
+        if !could_be_pregnant {
+            return None;
+        }
+        let item = Item::new(
+            "pregnancy",
+            "Pregnancy status before ionising radiation",
+            "clinical-rules.md §3",
+        )
+        .using(&[min, max]);
+        let day = self.input.planned_start.date_naive();
+        Some(match &self.input.patient.pregnancy {
+            Some(p) if p.recorded_at.date_naive() == day => match p.status {
+                Pregnancy::NotPregnant | Pregnancy::NotApplicable => item.pass("Pregnancy status documented today: not pregnant."),
+                Pregnancy::Pregnant | Pregnancy::PossiblyPregnant | Pregnancy::Unknown => item.status(
+                    ItemStatus::Block,
+                    "Pregnancy positive or not excluded on the day: an IR physician must decide before ionising radiation.",
+                    vec![act(Role::IrPhysician, "Decide on ionising radiation given pregnancy status", Some(self.input.planned_start))],
+                ),
+            },
+            _ => item.status(
+                ItemStatus::MissingData,
+                "A person who can be pregnant, aged 12-50, needs a pregnancy status documented on the day of ionising radiation.",
+                vec![act(Role::IrNurse, "Document pregnancy status (test or screening) on the day", Some(self.input.planned_start))],
+            ),
+        })
+    }
+
+    // §4 fasting
+    fn fasting(&self) -> Option<ChecklistItem> {
+        if !matches!(self.input.sedation, Sedation::Moderate | Sedation::General) {
+            return None;
+        }
+        type Intake = fn(&FastingRecord) -> Option<DateTime<Utc>>;
+        let kinds: [(&Threshold, &str, Intake); 4] = [
+            (self.t(T::FastingClearLiquidsHours), "clear liquids", |f| {
+                f.clear_liquids
+            }),
+            (self.t(T::FastingBreastMilkHours), "breast milk", |f| {
+                f.breast_milk
+            }),
+            (
+                self.t(T::FastingLightMealHours),
+                "a light meal, formula or non-human milk",
+                |f| f.light_meal,
+            ),
+            (
+                self.t(T::FastingFattyMealHours),
+                "fried or fatty food or meat",
+                |f| f.fatty_meal,
+            ),
+        ];
+        let used: Vec<&Threshold> = kinds.iter().map(|(t, ..)| *t).collect();
+        let item = Item::new(
+            "fasting",
+            "Fasting for moderate sedation or general anaesthesia",
+            "clinical-rules.md §4",
+        )
+        .using(&used);
+        let start = self.input.planned_start;
+        let Some(record) = &self.input.fasting else {
+            let latest: Vec<String> = kinds
+                .iter()
+                .map(|(t, what, _)| format!("{what} until {}", fmt_time(start - hours(t.value))))
+                .collect();
+            return Some(item.status(
+                ItemStatus::MissingData,
+                format!(
+                    "Fasting not yet recorded. Instructions: {}.",
+                    latest.join("; ")
+                ),
+                vec![act(
+                    Role::IrNurse,
+                    format!("Give fasting instructions: {}", latest.join("; ")),
+                    Some(start - Duration::hours(24)),
+                )],
+            ));
+        };
+        let breaches: Vec<String> = kinds
+            .iter()
+            .filter_map(|(t, what, get)| {
+                get(record)
+                    .filter(|at| *at > start - hours(t.value))
+                    .map(|at| format!("{what} at {} (needs {} h)", fmt_time(at), t.value))
+            })
+            .collect();
+        Some(if breaches.is_empty() {
+            item.pass("Fasting times meet the sedation guideline.")
+        } else {
+            item.status(
+                ItemStatus::Block,
+                format!("Not fasted long enough: {}.", breaches.join("; ")),
+                vec![act(
+                    Role::IrPhysician,
+                    "Delay the start, or change the sedation plan",
+                    Some(start),
+                )],
+            )
+        })
+    }
+
+    // §4 ASA class and airway
+    fn anaesthesia_review(&self) -> Option<ChecklistItem> {
+        let t = self.t(T::AsaAnaesthesiaReviewFrom);
+        let item = Item::new(
+            "anaesthesia.review",
+            "ASA class and airway",
+            "clinical-rules.md §4",
+        )
+        .using(&[t]);
+        let sedated = matches!(self.input.sedation, Sedation::Moderate | Sedation::General);
+        let asa = self.input.flags.asa_class;
+        if self.input.flags.difficult_airway || asa.is_some_and(|a| f64::from(a) >= t.value) {
+            let why = match asa {
+                Some(a) if f64::from(a) >= t.value => format!("ASA {a}"),
+                _ => "Difficult airway".into(),
+            };
+            return Some(item.status(
+                ItemStatus::ActionNeeded,
+                format!("{why}: anaesthesia review before the procedure."),
+                vec![act(
+                    Role::IrPhysician,
+                    "Request an anaesthesia review",
+                    Some(self.input.planned_start),
+                )],
+            ));
+        }
+        Some(match asa {
+            Some(a) => item.pass(format!("ASA {a}: no anaesthesia review needed.")),
+            None if sedated => item.status(
+                ItemStatus::MissingData,
+                "ASA class not assessed for a sedated procedure.",
+                vec![act(
+                    Role::IrNurse,
+                    "Record the ASA class",
+                    Some(self.input.planned_start),
+                )],
+            ),
+            None => return None,
+        })
+    }
+
+    // Latex allergy: the sign-in checks allergies (§8)
+    fn latex(&self) -> Option<ChecklistItem> {
+        self.input.has_allergy(AllergyClass::Latex).then(|| {
+            Item::new("allergy.latex", "Latex allergy", "clinical-rules.md §8").status(
+                ItemStatus::ActionNeeded,
+                "Latex allergy: prepare a latex-free room and equipment.",
+                vec![act(
+                    Role::IrNurse,
+                    "Prepare a latex-free room and equipment",
+                    Some(self.input.planned_start),
+                )],
+            )
+        })
+    }
+
+    // §8 consent
+    fn consent(&self) -> ChecklistItem {
+        let item = Item::new("consent", "Consent recorded", "clinical-rules.md §8");
+        match &self.input.consent {
+            Some(c) => item.pass(format!(
+                "Consent recorded {} by {}.",
+                fmt_time(c.recorded_at),
+                c.recorded_by
+            )),
+            None => item.status(
+                ItemStatus::MissingData,
+                "No consent on record.",
+                vec![act(
+                    Role::IrPhysician,
+                    "Obtain and record consent",
+                    Some(self.input.planned_start),
+                )],
+            ),
+        }
+    }
+
+    // §8 time-out
+    fn time_out(&self) -> ChecklistItem {
+        let item = Item::new(
+            "time_out",
+            "WHO/IR time-out before the procedure",
+            "clinical-rules.md §8",
+        );
+        match &self.input.time_out {
+            Some(t) => item.pass(format!("Time-out completed {}.", fmt_time(t.completed_at))),
+            None => item.status(
+                ItemStatus::ActionNeeded,
+                "The time-out is done in the room, before the procedure starts.",
+                vec![act(
+                    Role::Radiographer,
+                    "Lead the time-out before starting",
+                    Some(self.input.planned_start),
+                )],
+            ),
+        }
+    }
+}

@@ -1,0 +1,751 @@
+//! Boundary behaviour of every rule, computed from the reference table itself: a value exactly at
+//! a threshold, just inside and just outside; a hold exactly at its limit and one minute past it.
+
+use super::*;
+use crate::catalogue::{GuidanceModality, ProcedureCatalogue, Sedation};
+use crate::clinical::{LabResult, LabTest};
+use crate::lifecycle::TimeOut;
+use crate::patient::{
+    Allergy, AllergyClass, PatientDetails, PatientInput, Pregnancy, PregnancyStatus,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+fn reference() -> &'static SafetyReference {
+    static R: std::sync::OnceLock<SafetyReference> = std::sync::OnceLock::new();
+    R.get_or_init(|| {
+        SafetyReference::parse(
+            include_str!("../../../../catalog/safety-thresholds.toml"),
+            "safety-thresholds.toml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+fn catalogue() -> &'static ProcedureCatalogue {
+    static C: std::sync::OnceLock<ProcedureCatalogue> = std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        ProcedureCatalogue::parse(
+            include_str!("../../../../catalog/procedures.toml"),
+            "procedures.toml",
+        )
+        .expect("catalogue")
+    })
+}
+
+thread_local! {
+    /// Thresholds the boundary tests have exercised (checked by `every_threshold_is_exercised`).
+    static EXERCISED: RefCell<BTreeSet<&'static str>> = const { RefCell::new(BTreeSet::new()) };
+}
+
+fn value(id: ThresholdId) -> f64 {
+    EXERCISED.with(|e| e.borrow_mut().insert(id.as_str()));
+    reference().threshold(id).value
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0)
+        .single()
+        .expect("valid")
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0)
+        .single()
+        .expect("valid")
+}
+
+fn patient(sex: &str, birth: &str) -> PatientDetails {
+    let input = PatientInput {
+        site: "MAIN".into(),
+        mrn: "T1".into(),
+        family_name: "Test".into(),
+        given_name: "Pat".into(),
+        birth_date: birth.into(),
+        sex: sex.into(),
+        ..Default::default()
+    };
+    PatientDetails::parse(&input, now()).expect("patient")
+}
+
+/// A fully ready low-noise case; each test changes one thing.
+struct Scenario {
+    procedure: &'static str,
+    modality: GuidanceModality,
+    sedation: Sedation,
+    contrast: bool,
+    setting: CareSetting,
+    patient: PatientDetails,
+    flags: ClinicalFlags,
+    drugs: Vec<DrugUse>,
+    labs: Vec<LabResult>,
+    fasting: Option<FastingRecord>,
+    now: DateTime<Utc>,
+}
+
+fn lab(test: LabTest, v: f64, drawn_at: DateTime<Utc>) -> LabResult {
+    LabResult::new(test, v, drawn_at).expect("lab")
+}
+
+impl Scenario {
+    fn new(procedure: &'static str) -> Self {
+        let drawn = now() - Duration::days(1);
+        Scenario {
+            procedure,
+            modality: GuidanceModality::Ultrasound,
+            sedation: Sedation::Local,
+            contrast: false,
+            setting: CareSetting::ScheduledOutpatient,
+            patient: patient("male", "1966-01-01"),
+            flags: ClinicalFlags {
+                asa_class: Some(2),
+                creatinine_clearance: Some(80.0),
+                ..Default::default()
+            },
+            drugs: vec![],
+            labs: vec![
+                lab(LabTest::Inr, 1.0, drawn),
+                lab(LabTest::Platelets, 250.0, drawn),
+                lab(LabTest::Egfr, 90.0, drawn),
+                lab(LabTest::Fibrinogen, 300.0, drawn),
+            ],
+            fasting: Some(FastingRecord::default()),
+            now: now(),
+        }
+    }
+
+    fn with_lab(mut self, test: LabTest, v: f64) -> Self {
+        self.labs.retain(|l| l.test != test);
+        self.labs.push(lab(test, v, now() - Duration::days(1)));
+        self
+    }
+
+    fn run(&self) -> Checklist {
+        let input = SafetyInput {
+            procedure: catalogue().find(self.procedure).expect("procedure"),
+            modality: self.modality,
+            sedation: self.sedation,
+            iodinated_contrast: self.contrast,
+            planned_start: start(),
+            now: self.now,
+            setting: self.setting,
+            patient: &self.patient,
+            flags: self.flags.clone(),
+            drugs: self.drugs.clone(),
+            labs: self.labs.clone(),
+            fasting: self.fasting.clone(),
+            consent: Some(ConsentRecord {
+                recorded_at: now(),
+                recorded_by: "dr.test".into(),
+            }),
+            time_out: None,
+        };
+        evaluate(&input, reference())
+    }
+
+    fn status(&self, rule: &str) -> ItemStatus {
+        let checklist = self.run();
+        checklist
+            .item(rule)
+            .unwrap_or_else(|| panic!("no item {rule}: {:?}", checklist.items))
+            .status
+    }
+}
+
+const EPS: f64 = 0.01;
+use ItemStatus::{ActionNeeded, Block, MissingData, Pass};
+
+#[test]
+fn inr_boundaries_for_each_bleeding_risk_class() {
+    for (procedure, pass_max, block_above) in [
+        (
+            "biopsy-liver",
+            ThresholdId::InrHighRiskPassMax,
+            ThresholdId::InrHighRiskBlockAbove,
+        ),
+        (
+            "paracentesis",
+            ThresholdId::InrLowRiskPassMax,
+            ThresholdId::InrLowRiskBlockAbove,
+        ),
+    ] {
+        let (p, b) = (value(pass_max), value(block_above));
+        for (inr, expected) in [
+            (p - EPS, Pass),
+            (p, Pass),
+            (p + EPS, ActionNeeded),
+            (b, ActionNeeded),
+            (b + EPS, Block),
+        ] {
+            let s = Scenario::new(procedure).with_lab(LabTest::Inr, inr);
+            assert_eq!(
+                s.status("coagulation.inr"),
+                expected,
+                "{procedure}: INR {inr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn inr_needed_for_high_risk_and_warfarin_not_for_plain_low_risk() {
+    let mut s = Scenario::new("biopsy-liver");
+    s.labs.retain(|l| l.test != LabTest::Inr);
+    assert_eq!(s.status("coagulation.inr"), MissingData);
+    let mut s = Scenario::new("paracentesis");
+    s.labs.retain(|l| l.test != LabTest::Inr);
+    assert_eq!(s.status("coagulation.inr"), Pass);
+    s.drugs.push(DrugUse {
+        drug: "warfarin".into(),
+        last_dose_at: None,
+        dose_intent: None,
+        indication: None,
+    });
+    assert_eq!(s.status("coagulation.inr"), MissingData);
+}
+
+#[test]
+fn platelet_boundaries_including_liver_disease() {
+    for (procedure, id) in [
+        ("biopsy-liver", ThresholdId::PlateletsHighRiskTransfuseBelow),
+        ("paracentesis", ThresholdId::PlateletsLowRiskTransfuseBelow),
+    ] {
+        let t = value(id);
+        for (count, expected) in [(t - EPS, Block), (t, Pass), (t + EPS, Pass)] {
+            assert_eq!(
+                Scenario::new(procedure)
+                    .with_lab(LabTest::Platelets, count)
+                    .status("coagulation.platelets"),
+                expected,
+                "{procedure}: {count}"
+            );
+        }
+    }
+    for (procedure, id) in [
+        (
+            "biopsy-liver",
+            ThresholdId::LiverPlateletsHighRiskMinExclusive,
+        ),
+        (
+            "paracentesis",
+            ThresholdId::LiverPlateletsLowRiskMinExclusive,
+        ),
+    ] {
+        let t = value(id);
+        for (count, expected) in [(t, Block), (t + EPS, Pass)] {
+            let mut s = Scenario::new(procedure).with_lab(LabTest::Platelets, count);
+            s.flags.chronic_liver_disease = true;
+            let checklist = s.run();
+            let item = checklist.item("coagulation.platelets").expect("item");
+            assert_eq!(item.status, expected, "liver {procedure}: {count}");
+            assert!(
+                item.unverified && item.reason.ends_with("(reference value not yet verified)"),
+                "{}",
+                item.reason
+            );
+        }
+    }
+    let t = value(ThresholdId::LiverFibrinogenMinExclusive);
+    for (fib, expected) in [(t, Block), (t + EPS, Pass)] {
+        let mut s = Scenario::new("paracentesis").with_lab(LabTest::Fibrinogen, fib);
+        s.flags.chronic_liver_disease = true;
+        assert_eq!(
+            s.status("coagulation.fibrinogen"),
+            expected,
+            "fibrinogen {fib}"
+        );
+        assert_eq!(
+            s.status("coagulation.inr"),
+            Pass,
+            "INR not used in liver disease"
+        );
+    }
+}
+
+#[test]
+fn coagulation_lab_recency_boundaries() {
+    let window = value(ThresholdId::RecencyCoagulationOutpatientHours);
+    for (age_hours, expected) in [(window, Pass), (window + 1.0, ActionNeeded)] {
+        let mut s = Scenario::new("biopsy-liver");
+        s.labs = vec![
+            lab(
+                LabTest::Inr,
+                1.0,
+                start() - Duration::hours(age_hours as i64),
+            ),
+            lab(LabTest::Platelets, 250.0, now()),
+        ];
+        assert_eq!(
+            s.status("coagulation.inr"),
+            expected,
+            "INR drawn {age_hours} h before"
+        );
+    }
+    let warfarin = value(ThresholdId::RecencyCoagulationStoppingWarfarinHours);
+    for (age_hours, expected) in [(warfarin, Pass), (warfarin + 1.0, ActionNeeded)] {
+        let mut s = Scenario::new("biopsy-liver");
+        s.now = start() - Duration::hours(1);
+        s.drugs.push(DrugUse {
+            drug: "warfarin".into(),
+            last_dose_at: Some(start() - Duration::days(6)),
+            dose_intent: None,
+            indication: None,
+        });
+        s.labs = vec![
+            lab(
+                LabTest::Inr,
+                1.0,
+                start() - Duration::hours(age_hours as i64),
+            ),
+            lab(LabTest::Platelets, 250.0, now()),
+        ];
+        assert_eq!(
+            s.status("coagulation.inr"),
+            expected,
+            "stopping warfarin: INR {age_hours} h before"
+        );
+    }
+    // Inpatients: from this admission.
+    let mut s = Scenario::new("biopsy-liver");
+    s.setting = CareSetting::Admitted {
+        since: now() - Duration::hours(12),
+    };
+    assert_eq!(
+        s.status("coagulation.inr"),
+        ActionNeeded,
+        "INR from before admission"
+    );
+}
+
+#[test]
+fn every_hold_row_passes_exactly_at_its_limit_and_not_a_minute_later() {
+    // Before the deadline the hold is a task for the nurse, whatever the last recorded dose.
+    for rule in &reference().holds {
+        let crcl = match (rule.crcl.lower, rule.crcl.upper) {
+            (Some((lo, true)), _) => lo,
+            (Some((lo, false)), _) => lo + 0.5,
+            (None, Some((hi, true))) => hi,
+            (None, Some((hi, false))) => hi - 0.5,
+            (None, None) => 80.0,
+        };
+        let deadline = start() - Duration::hours(i64::from(rule.hours));
+        // Judged after the deadline: exactly at the limit passes, a minute later blocks.
+        // Before the deadline it is a task for the nurse whatever the last recorded dose.
+        for (last_dose, now, expected) in [
+            (deadline, deadline + Duration::minutes(1), Pass),
+            (
+                deadline + Duration::minutes(1),
+                deadline + Duration::minutes(1),
+                Block,
+            ),
+            (
+                deadline - Duration::hours(12),
+                deadline - Duration::minutes(1),
+                ActionNeeded,
+            ),
+        ] {
+            let mut s = Scenario::new("biopsy-liver");
+            s.now = now;
+            s.flags.creatinine_clearance = Some(crcl);
+            s.drugs.push(DrugUse {
+                drug: rule.drug.clone(),
+                last_dose_at: Some(last_dose),
+                dose_intent: rule.dose,
+                indication: rule.indication.clone(),
+            });
+            let checklist = s.run();
+            let item = checklist
+                .item(&format!("hold.{}", rule.drug))
+                .expect("hold item");
+            assert_eq!(
+                item.status, expected,
+                "{} at CrCl {crcl}, {:?}: last dose {last_dose}, now {now}: {}",
+                rule.drug, rule.dose, item.reason
+            );
+            assert_eq!(
+                item.unverified,
+                rule.evidence == Evidence::Unverified,
+                "{}: {}",
+                rule.drug,
+                item.reason
+            );
+        }
+    }
+}
+
+#[test]
+fn holds_name_the_date_and_the_role() {
+    let mut s = Scenario::new("biopsy-liver");
+    s.drugs.push(DrugUse {
+        drug: "clopidogrel".into(),
+        last_dose_at: Some(now() - Duration::hours(2)),
+        dose_intent: None,
+        indication: None,
+    });
+    let checklist = s.run();
+    let item = checklist.item("hold.clopidogrel").expect("item");
+    // Clopidogrel: 5 days before Thu 26 Nov 08:00 is Sat 21 Nov — already past on Tue 24 Nov.
+    assert_eq!(item.status, Block);
+    let mut s = Scenario::new("biopsy-liver");
+    s.now = start() - Duration::hours(51);
+    s.drugs.push(DrugUse {
+        drug: "apixaban".into(),
+        last_dose_at: Some(s.now - Duration::hours(1)),
+        dose_intent: None,
+        indication: None,
+    });
+    let checklist = s.run();
+    let item = checklist.item("hold.apixaban").expect("item");
+    assert_eq!(item.status, ActionNeeded);
+    assert_eq!(item.actions[0].role, crate::access::Role::IrNurse);
+    assert_eq!(item.actions[0].due, Some(start() - Duration::hours(48)));
+    assert!(
+        item.reason.contains("Tue 24 Nov 2026 08:00 UTC"),
+        "{}",
+        item.reason
+    );
+}
+
+#[test]
+fn holds_need_renal_function_dose_and_indication_and_refuse_unknown_drugs() {
+    let drug = |name: &str| DrugUse {
+        drug: name.into(),
+        last_dose_at: Some(now() - Duration::days(10)),
+        dose_intent: None,
+        indication: None,
+    };
+    let mut s = Scenario::new("biopsy-liver");
+    s.flags.creatinine_clearance = None;
+    s.drugs = vec![
+        drug("dabigatran"),
+        drug("enoxaparin"),
+        drug("aspirin"),
+        drug("herbal-x"),
+        drug("atorvastatin"),
+    ];
+    let c = s.run();
+    assert_eq!(
+        c.item("hold.dabigatran").map(|i| i.status),
+        Some(MissingData)
+    );
+    assert_eq!(
+        c.item("hold.enoxaparin").map(|i| i.status),
+        Some(MissingData)
+    );
+    assert_eq!(c.item("hold.aspirin").map(|i| i.status), Some(ActionNeeded));
+    assert_eq!(
+        c.item("hold.herbal-x").map(|i| i.status),
+        Some(MissingData),
+        "unknown drugs are never passed"
+    );
+    assert!(
+        c.item("hold.atorvastatin").is_none(),
+        "known non-antithrombotic drugs add no item"
+    );
+    let mut s = Scenario::new("paracentesis");
+    s.drugs = vec![drug("apixaban")];
+    assert_eq!(
+        s.status("hold.apixaban"),
+        Pass,
+        "low-risk procedures: not withheld"
+    );
+    let mut s = Scenario::new("biopsy-liver");
+    s.flags.high_thrombotic_risk = true;
+    s.drugs = vec![drug("warfarin")];
+    assert_eq!(s.status("bridging.warfarin"), ActionNeeded);
+}
+
+#[test]
+fn contrast_allergy_premedication_windows() {
+    let oral = value(ThresholdId::PremedicationElectiveOralFirstDoseHoursBefore);
+    let iv = value(ThresholdId::PremedicationAcceleratedIvMinimumHoursBefore);
+    for (hours_to_go, expected, first_action) in [
+        (oral, ActionNeeded, "Prednisone 50 mg PO"),
+        (oral - 0.1, ActionNeeded, "Methylprednisolone"),
+        (iv, ActionNeeded, "Methylprednisolone"),
+        (iv - 0.1, Block, "Use an alternative agent"),
+    ] {
+        let mut s = Scenario::new("tace");
+        s.contrast = true;
+        s.now = start() - Duration::minutes((hours_to_go * 60.0) as i64);
+        s.patient.allergies.push(Allergy {
+            class: AllergyClass::IodinatedContrast,
+            substance: "iohexol".into(),
+            reaction: "hives".into(),
+        });
+        let checklist = s.run();
+        let item = checklist.item("contrast.allergy").expect("item");
+        assert_eq!(item.status, expected, "{hours_to_go} h to go");
+        assert!(
+            item.actions[0].what.starts_with(first_action),
+            "{hours_to_go} h: {:?}",
+            item.actions
+        );
+    }
+}
+
+#[test]
+fn renal_function_and_metformin_boundaries() {
+    let limit = value(ThresholdId::EgfrContrastActionBelow);
+    value(ThresholdId::MetforminHoldAfterContrastHours);
+    for (egfr, renal, metformin) in [
+        (limit, Pass, Pass),
+        (limit - EPS, ActionNeeded, ActionNeeded),
+    ] {
+        let mut s = Scenario::new("tace").with_lab(LabTest::Egfr, egfr);
+        s.contrast = true;
+        s.drugs.push(DrugUse {
+            drug: "metformin".into(),
+            last_dose_at: None,
+            dose_intent: None,
+            indication: None,
+        });
+        assert_eq!(s.status("contrast.renal"), renal, "eGFR {egfr}");
+        assert_eq!(s.status("contrast.metformin"), metformin, "eGFR {egfr}");
+    }
+    let window = value(ThresholdId::RecencyEgfrOutpatientHours);
+    for (age, expected) in [(window, Pass), (window + 1.0, ActionNeeded)] {
+        let mut s = Scenario::new("tace");
+        s.contrast = true;
+        s.labs.retain(|l| l.test != LabTest::Egfr);
+        s.labs.push(lab(
+            LabTest::Egfr,
+            90.0,
+            start() - Duration::hours(age as i64),
+        ));
+        assert_eq!(s.status("contrast.renal"), expected, "eGFR {age} h old");
+    }
+    let window = value(ThresholdId::RecencyEgfrInpatientHours);
+    for (age, expected) in [(window, Pass), (window + 1.0, ActionNeeded)] {
+        let mut s = Scenario::new("tace");
+        s.contrast = true;
+        s.now = start() - Duration::hours(1);
+        s.setting = CareSetting::Admitted {
+            since: start() - Duration::days(3),
+        };
+        s.labs.retain(|l| l.test != LabTest::Egfr);
+        s.labs.push(lab(
+            LabTest::Egfr,
+            90.0,
+            start() - Duration::hours(age as i64),
+        ));
+        assert_eq!(
+            s.status("contrast.renal"),
+            expected,
+            "inpatient eGFR {age} h old"
+        );
+    }
+    let mut s = Scenario::new("tace");
+    s.contrast = true;
+    s.flags.on_dialysis = true;
+    assert_eq!(s.status("contrast.renal"), Pass, "dialysis: note, no block");
+}
+
+#[test]
+fn pregnancy_age_band_boundaries() {
+    let (min, max) = (
+        value(ThresholdId::PregnancyAgeMinYears),
+        value(ThresholdId::PregnancyAgeMaxYears),
+    );
+    // Ages on the procedure day (26 Nov 2026).
+    let born = |age: f64| format!("{}-11-26", 2026 - age as i32);
+    for (age, needs_status) in [
+        (min - 1.0, false),
+        (min, true),
+        (max, true),
+        (max + 1.0, false),
+    ] {
+        let mut s = Scenario::new("tace");
+        s.modality = GuidanceModality::Fluoroscopy;
+        s.patient = patient("female", &born(age));
+        let c = s.run();
+        assert_eq!(
+            c.item("pregnancy").map(|i| i.status),
+            needs_status.then_some(MissingData),
+            "age {age}"
+        );
+    }
+    let mut s = Scenario::new("tace");
+    s.modality = GuidanceModality::Fluoroscopy;
+    s.patient = patient("female", "1996-01-01");
+    s.patient.pregnancy = Some(PregnancyStatus {
+        status: Pregnancy::NotPregnant,
+        recorded_at: start() - Duration::hours(1),
+    });
+    assert_eq!(s.status("pregnancy"), Pass);
+    s.patient.pregnancy = Some(PregnancyStatus {
+        status: Pregnancy::Unknown,
+        recorded_at: start() - Duration::hours(1),
+    });
+    assert_eq!(s.status("pregnancy"), Block);
+    s.patient.pregnancy = Some(PregnancyStatus {
+        status: Pregnancy::NotPregnant,
+        recorded_at: start() - Duration::days(2),
+    });
+    assert_eq!(
+        s.status("pregnancy"),
+        MissingData,
+        "not documented on the day"
+    );
+    s.modality = GuidanceModality::Ultrasound;
+    assert!(
+        s.run().item("pregnancy").is_none(),
+        "no ionising radiation: no item"
+    );
+}
+
+#[test]
+fn fasting_boundaries_for_each_intake() {
+    type SetIntake = fn(&mut FastingRecord, DateTime<Utc>);
+    let cases: [(ThresholdId, SetIntake); 4] = [
+        (ThresholdId::FastingClearLiquidsHours, |f, t| {
+            f.clear_liquids = Some(t)
+        }),
+        (ThresholdId::FastingBreastMilkHours, |f, t| {
+            f.breast_milk = Some(t)
+        }),
+        (ThresholdId::FastingLightMealHours, |f, t| {
+            f.light_meal = Some(t)
+        }),
+        (ThresholdId::FastingFattyMealHours, |f, t| {
+            f.fatty_meal = Some(t)
+        }),
+    ];
+    for (id, set) in cases {
+        let h = value(id);
+        for (hours_before, expected) in [(h, Pass), (h - 0.1, Block)] {
+            let mut s = Scenario::new("biopsy-deep");
+            s.sedation = Sedation::Moderate;
+            let mut record = FastingRecord::default();
+            set(
+                &mut record,
+                start() - Duration::minutes((hours_before * 60.0) as i64),
+            );
+            s.fasting = Some(record);
+            assert_eq!(
+                s.status("fasting"),
+                expected,
+                "{id:?} {hours_before} h before"
+            );
+        }
+    }
+    let mut s = Scenario::new("biopsy-superficial");
+    s.fasting = None;
+    assert!(
+        s.run().item("fasting").is_none(),
+        "local anaesthesia only: no fast"
+    );
+}
+
+#[test]
+fn asa_boundary_airway_latex_consent_and_time_out() {
+    let from = value(ThresholdId::AsaAnaesthesiaReviewFrom) as u8;
+    for (asa, expected) in [(from - 1, Pass), (from, ActionNeeded)] {
+        let mut s = Scenario::new("biopsy-deep");
+        s.flags.asa_class = Some(asa);
+        assert_eq!(s.status("anaesthesia.review"), expected, "ASA {asa}");
+    }
+    let mut s = Scenario::new("biopsy-deep");
+    s.sedation = Sedation::Moderate;
+    s.flags.asa_class = None;
+    assert_eq!(s.status("anaesthesia.review"), MissingData);
+    s.flags.difficult_airway = true;
+    assert_eq!(s.status("anaesthesia.review"), ActionNeeded);
+
+    let mut s = Scenario::new("paracentesis");
+    s.patient.allergies.push(Allergy {
+        class: AllergyClass::Latex,
+        substance: "latex".into(),
+        reaction: String::new(),
+    });
+    assert_eq!(s.status("allergy.latex"), ActionNeeded);
+    assert_eq!(s.status("consent"), Pass);
+    assert_eq!(s.status("time_out"), ActionNeeded);
+}
+
+#[test]
+fn a_ready_case_is_ready_and_the_worst_item_decides() {
+    let s = Scenario::new("paracentesis");
+    let c = s.run();
+    assert!(
+        c.items
+            .iter()
+            .all(|i| i.status == Pass || i.rule == "time_out"),
+        "{:?}",
+        c.items
+    );
+    assert_eq!(c.overall, ActionNeeded, "the time-out is still to come");
+    let c = Scenario::new("biopsy-liver")
+        .with_lab(LabTest::Inr, 2.5)
+        .run();
+    assert_eq!(c.overall, Block);
+    assert!(c
+        .items
+        .iter()
+        .all(|i| i.citation.starts_with("clinical-rules.md §")));
+}
+
+#[test]
+fn every_threshold_is_exercised() {
+    // Run the boundary tests in this thread, then check none of the table was left untested.
+    inr_boundaries_for_each_bleeding_risk_class();
+    platelet_boundaries_including_liver_disease();
+    coagulation_lab_recency_boundaries();
+    contrast_allergy_premedication_windows();
+    renal_function_and_metformin_boundaries();
+    pregnancy_age_band_boundaries();
+    fasting_boundaries_for_each_intake();
+    asa_boundary_airway_latex_consent_and_time_out();
+    let untested: Vec<&str> = EXERCISED.with(|e| {
+        let e = e.borrow();
+        ThresholdId::ALL
+            .iter()
+            .map(|id| id.as_str())
+            .filter(|id| !e.contains(id))
+            .collect()
+    });
+    assert!(
+        untested.is_empty(),
+        "thresholds without a boundary test: {untested:?}"
+    );
+}
+
+#[test]
+fn time_outs_are_recognised() {
+    let mut s = Scenario::new("paracentesis");
+    s.fasting = None;
+    let mut c = s.run();
+    assert_eq!(c.item("time_out").map(|i| i.status), Some(ActionNeeded));
+    let input_time_out = TimeOut {
+        completed_at: start(),
+        team_introduced: true,
+        patient_identity_confirmed: true,
+        procedure_and_site_confirmed: true,
+        consent_confirmed: true,
+        imaging_available: true,
+        equipment_available: true,
+    };
+    let procedure = catalogue().find("paracentesis").expect("procedure");
+    let input = SafetyInput {
+        procedure,
+        modality: GuidanceModality::Ultrasound,
+        sedation: Sedation::Local,
+        iodinated_contrast: false,
+        planned_start: start(),
+        now: start(),
+        setting: CareSetting::ScheduledOutpatient,
+        patient: &s.patient,
+        flags: s.flags.clone(),
+        drugs: vec![],
+        labs: s.labs.clone(),
+        fasting: None,
+        consent: Some(ConsentRecord {
+            recorded_at: now(),
+            recorded_by: "dr.test".into(),
+        }),
+        time_out: Some(input_time_out),
+    };
+    c = evaluate(&input, reference());
+    assert_eq!(c.overall, Pass);
+}
