@@ -81,6 +81,8 @@ pub enum Permission {
     ReadPatients,
     RegisterPatients,
     UpdatePatients,
+    /// Labs, medications and other clinical facts the safety rules read.
+    RecordClinicalData,
     CreateReferrals,
     ReadReferrals,
     ReadCases,
@@ -99,11 +101,12 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
         Permission::UpdatePatients,
+        Permission::RecordClinicalData,
         Permission::CreateReferrals,
         Permission::ReadReferrals,
         Permission::ReadCases,
@@ -125,6 +128,7 @@ impl Permission {
             Permission::ReadPatients => "read_patients",
             Permission::RegisterPatients => "register_patients",
             Permission::UpdatePatients => "update_patients",
+            Permission::RecordClinicalData => "record_clinical_data",
             Permission::CreateReferrals => "create_referrals",
             Permission::ReadReferrals => "read_referrals",
             Permission::ReadCases => "read_cases",
@@ -187,6 +191,7 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             P::ReadPatients
             | P::RegisterPatients
             | P::UpdatePatients
+            | P::RecordClinicalData
             | P::CreateReferrals
             | P::ReadReferrals
             | P::ReadCases

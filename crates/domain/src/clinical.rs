@@ -16,6 +16,95 @@ pub struct Medication {
     pub frequency: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_dose_at: Option<DateTime<Utc>>,
+    /// For low-molecular-weight heparins: `prophylactic` or `therapeutic` (hold times differ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dose_intent: Option<String>,
+    /// For aspirin: `primary_prevention` or `secondary_prevention` (only the first is held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indication: Option<String>,
+}
+
+/// A medication as a client sends it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MedicationInput {
+    /// Generic name, e.g. "apixaban". Drugs the safety table does not know are accepted and
+    /// reported on the checklist as needing review.
+    pub drug: String,
+    #[serde(default)]
+    pub dose: String,
+    #[serde(default)]
+    pub frequency: String,
+    /// When the last dose was taken (RFC 3339).
+    #[serde(default)]
+    pub last_dose_at: Option<DateTime<Utc>>,
+    /// `prophylactic` or `therapeutic`.
+    #[serde(default)]
+    pub dose_intent: Option<String>,
+    /// `primary_prevention` or `secondary_prevention`.
+    #[serde(default)]
+    pub indication: Option<String>,
+}
+
+impl Medication {
+    pub fn parse(
+        input: &MedicationInput,
+        now: DateTime<Utc>,
+    ) -> Result<Medication, crate::ValidationErrors> {
+        use crate::validation::{optional_text, parse_choice, required_text, Collector};
+        let mut c = Collector::new();
+        let drug = c
+            .take("drug", required_text(&input.drug, 100))
+            .map(|d| d.to_lowercase());
+        let dose = c
+            .take("dose", optional_text(Some(&input.dose), 100))
+            .flatten()
+            .unwrap_or_default();
+        let frequency = c
+            .take("frequency", optional_text(Some(&input.frequency), 100))
+            .flatten()
+            .unwrap_or_default();
+        if input.last_dose_at.is_some_and(|t| t > now) {
+            c.push("last_dose_at", "must not be in the future");
+        }
+        let choice = |c: &mut Collector,
+                      field: &str,
+                      value: &Option<String>,
+                      allowed: &[(&str, &'static str)]| {
+            value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .and_then(|v| c.take(field, parse_choice(v, allowed)).map(str::to_string))
+        };
+        let dose_intent = choice(
+            &mut c,
+            "dose_intent",
+            &input.dose_intent,
+            &[
+                ("prophylactic", "prophylactic"),
+                ("therapeutic", "therapeutic"),
+            ],
+        );
+        let indication = choice(
+            &mut c,
+            "indication",
+            &input.indication,
+            &[
+                ("primary_prevention", "primary_prevention"),
+                ("secondary_prevention", "secondary_prevention"),
+            ],
+        );
+        c.finish()?;
+        Ok(Medication {
+            drug: drug.unwrap_or_default(),
+            dose,
+            frequency,
+            last_dose_at: input.last_dose_at,
+            dose_intent,
+            indication,
+        })
+    }
 }
 
 /// Laboratory tests the IR rules use, each with its LOINC code and the UCUM unit it is stored in.
@@ -32,12 +121,13 @@ pub enum LabTest {
 }
 
 impl LabTest {
-    pub const ALL: [LabTest; 5] = [
+    pub const ALL: [LabTest; 6] = [
         LabTest::Inr,
         LabTest::Platelets,
         LabTest::Haemoglobin,
         LabTest::Creatinine,
         LabTest::Egfr,
+        LabTest::Fibrinogen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,5 +192,193 @@ impl LabResult {
             unit: test.ucum_unit().into(),
             drawn_at,
         })
+    }
+}
+
+/// A laboratory result as a client sends it: a test (by name or LOINC code), a value in some
+/// UCUM unit, and the draw time.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LabResultInput {
+    /// inr, platelets, haemoglobin, creatinine, egfr, fibrinogen — or the LOINC code.
+    pub test: String,
+    pub value: f64,
+    /// A UCUM unit the test is reported in, e.g. `umol/L` or `mg/dL` for creatinine.
+    pub unit: String,
+    /// When the specimen was drawn (RFC 3339). Required: recency rules use it.
+    pub drawn_at: Option<DateTime<Utc>>,
+}
+
+/// Units each test accepts, with the factor to its canonical unit (value × factor).
+/// Factors are unit arithmetic and molar masses, not clinical thresholds.
+const UNITS: &[(LabTest, &str, f64)] = &[
+    (LabTest::Inr, "{INR}", 1.0),
+    (LabTest::Inr, "1", 1.0),
+    (LabTest::Platelets, "10*9/L", 1.0),
+    (LabTest::Platelets, "10*3/uL", 1.0),
+    (LabTest::Haemoglobin, "g/dL", 1.0),
+    (LabTest::Haemoglobin, "g/L", 0.1),
+    // Haemoglobin monomer, 16.114 g/mmol (UCUM/IFCC convention for mmol/L reporting).
+    (LabTest::Haemoglobin, "mmol/L", 1.6114),
+    (LabTest::Creatinine, "mg/dL", 1.0),
+    // Creatinine 113.12 g/mol: 1 mg/dL = 88.42 umol/L.
+    (LabTest::Creatinine, "umol/L", 1.0 / 88.42),
+    (LabTest::Creatinine, "mmol/L", 1000.0 / 88.42),
+    (LabTest::Egfr, "mL/min/{1.73_m2}", 1.0),
+    (LabTest::Egfr, "mL/min/1.73m2", 1.0),
+    (LabTest::Fibrinogen, "mg/dL", 1.0),
+    (LabTest::Fibrinogen, "g/L", 100.0),
+];
+
+impl LabResult {
+    /// Checks the input and converts the value to the test's canonical unit; the unit the
+    /// client used is kept in the error messages, never silently guessed.
+    pub fn parse(
+        input: &LabResultInput,
+        now: DateTime<Utc>,
+    ) -> Result<LabResult, crate::ValidationErrors> {
+        let mut c = crate::validation::Collector::new();
+        let wanted = input.test.trim().to_lowercase();
+        let test = LabTest::ALL
+            .into_iter()
+            .find(|t| t.as_str() == wanted || t.loinc() == wanted);
+        if test.is_none() {
+            let names: Vec<String> = LabTest::ALL
+                .iter()
+                .map(|t| format!("{} ({})", t.as_str(), t.loinc()))
+                .collect();
+            c.push(
+                "test",
+                format!(
+                    "'{}' is not a test the rules use; use one of: {}",
+                    input.test,
+                    names.join(", ")
+                ),
+            );
+        }
+        let factor = test.and_then(|t| {
+            let unit = input.unit.trim().replace('µ', "u");
+            let found = UNITS
+                .iter()
+                .find(|(ut, u, _)| *ut == t && *u == unit)
+                .map(|(_, _, f)| *f);
+            if found.is_none() {
+                let allowed: Vec<&str> = UNITS
+                    .iter()
+                    .filter(|(ut, ..)| *ut == t)
+                    .map(|(_, u, _)| *u)
+                    .collect();
+                c.push(
+                    "unit",
+                    format!(
+                        "'{}' is not a unit for {}; use one of: {}",
+                        input.unit,
+                        t.as_str(),
+                        allowed.join(", ")
+                    ),
+                );
+            }
+            found
+        });
+        if !input.value.is_finite() || input.value < 0.0 {
+            c.push(
+                "value",
+                format!("{} is not a result: must be a number ≥ 0", input.value),
+            );
+        }
+        match input.drawn_at {
+            None => c.push(
+                "drawn_at",
+                "is required: when the specimen was drawn (RFC 3339)",
+            ),
+            Some(t) if t > now => c.push("drawn_at", "must not be in the future"),
+            Some(_) => {}
+        }
+        c.finish()?;
+        match (test, factor, input.drawn_at) {
+            (Some(test), Some(factor), Some(drawn_at)) => {
+                let canonical = (input.value * factor * 1000.0).round() / 1000.0;
+                LabResult::new(test, canonical, drawn_at)
+                    .map_err(|e| crate::ValidationErrors::single("value", e))
+            }
+            _ => Err(crate::ValidationErrors::single("lab", "incomplete input")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0)
+            .single()
+            .expect("valid")
+    }
+
+    fn input(test: &str, value: f64, unit: &str) -> LabResultInput {
+        LabResultInput {
+            test: test.into(),
+            value,
+            unit: unit.into(),
+            drawn_at: Some(now()),
+        }
+    }
+
+    #[test]
+    fn converts_to_the_canonical_unit() {
+        let creat = LabResult::parse(&input("creatinine", 88.42, "µmol/L"), now()).expect("valid");
+        assert_eq!(
+            (creat.value, creat.unit.as_str(), creat.loinc.as_str()),
+            (1.0, "mg/dL", "2160-0")
+        );
+        assert_eq!(
+            LabResult::parse(&input("creatinine", 177.0, "umol/L"), now())
+                .expect("valid")
+                .value,
+            2.002
+        );
+        assert_eq!(
+            LabResult::parse(&input("haemoglobin", 125.0, "g/L"), now())
+                .expect("valid")
+                .value,
+            12.5
+        );
+        assert_eq!(
+            LabResult::parse(&input("fibrinogen", 1.5, "g/L"), now())
+                .expect("valid")
+                .value,
+            150.0
+        );
+        assert_eq!(
+            LabResult::parse(&input("777-3", 150.0, "10*3/uL"), now())
+                .expect("valid")
+                .test,
+            LabTest::Platelets
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_understand() {
+        let e = LabResult::parse(&input("creatinine", 1.0, "mg/L"), now()).expect_err("unit");
+        assert_eq!(e.0[0].field, "unit");
+        assert!(
+            e.0[0].detail.contains("mg/dL, umol/L, mmol/L"),
+            "{}",
+            e.0[0].detail
+        );
+        let e = LabResult::parse(&input("potassium", 4.0, "mmol/L"), now()).expect_err("test");
+        assert!(e.0[0].detail.contains("inr (6301-6)"));
+        let e = LabResult::parse(
+            &LabResultInput {
+                drawn_at: None,
+                ..input("inr", -1.0, "{INR}")
+            },
+            now(),
+        )
+        .expect_err("bad");
+        let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["value", "drawn_at"]);
     }
 }

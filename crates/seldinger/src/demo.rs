@@ -388,6 +388,8 @@ impl<'a> Demo<'a> {
                 dose: (*dose).into(),
                 frequency: (*frequency).into(),
                 last_dose_at: Some(self.at(-hours_ago)),
+                dose_intent: (*drug == "enoxaparin").then(|| "prophylactic".to_string()),
+                indication: (*drug == "aspirin").then(|| "secondary_prevention".to_string()),
             });
         }
         medications

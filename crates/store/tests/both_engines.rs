@@ -210,6 +210,8 @@ async fn stale_writes_are_refused_and_nothing_is_overwritten() {
             dose: "5 mg".into(),
             frequency: "twice daily".into(),
             last_dose_at: Some(now()),
+            dose_intent: None,
+            indication: None,
         };
         store
             .record_medication(patient, 1, med.clone(), &meta(None))

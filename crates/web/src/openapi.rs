@@ -24,6 +24,8 @@ use utoipa::OpenApi;
         routes::patients::get,
         routes::patients::update,
         routes::patients::history,
+        routes::patients::add_lab_result,
+        routes::patients::add_medication,
         routes::referrals::create,
         routes::referrals::list,
         routes::referrals::get,

@@ -33,6 +33,16 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         "/api/v1/patients/{id}/history",
         Requires(P::ReadPatients),
     ),
+    (
+        "POST",
+        "/api/v1/patients/{id}/lab-results",
+        Requires(P::RecordClinicalData),
+    ),
+    (
+        "POST",
+        "/api/v1/patients/{id}/medications",
+        Requires(P::RecordClinicalData),
+    ),
     ("POST", "/api/v1/referrals", Requires(P::CreateReferrals)),
     ("GET", "/api/v1/referrals", Requires(P::ReadReferrals)),
     ("GET", "/api/v1/referrals/{id}", Requires(P::ReadReferrals)),

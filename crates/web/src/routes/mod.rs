@@ -30,6 +30,8 @@ pub fn api() -> Router<AppState> {
         .route("/patients", post(patients::register).get(patients::search))
         .route("/patients/{id}", get(patients::get).put(patients::update))
         .route("/patients/{id}/history", get(patients::history))
+        .route("/patients/{id}/lab-results", post(patients::add_lab_result))
+        .route("/patients/{id}/medications", post(patients::add_medication))
         .route("/referrals", post(referrals::create).get(referrals::list))
         .route("/referrals/{id}", get(referrals::get))
         .route("/cases", get(cases::list))

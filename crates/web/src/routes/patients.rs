@@ -226,3 +226,82 @@ async fn visible_patient(
     let break_glass = caller.within_scope(owned, &what)?;
     Ok((patient, break_glass))
 }
+
+/// A lab result, based on the version of the patient the client read.
+#[derive(Deserialize, ToSchema)]
+pub struct NewLabResult {
+    pub expected_version: u64,
+    #[serde(flatten)]
+    pub result: seldinger_domain::clinical::LabResultInput,
+}
+
+/// A medication, based on the version of the patient the client read.
+#[derive(Deserialize, ToSchema)]
+pub struct NewMedication {
+    pub expected_version: u64,
+    #[serde(flatten)]
+    pub medication: seldinger_domain::clinical::MedicationInput,
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/lab-results", tag = "patients", request_body = NewLabResult,
+    params(("id" = String, Path, description = "patient id (UUID)")),
+    responses((status = 201, description = "stored in the test's canonical UCUM unit", body = PatientRecord),
+        (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem),
+        (status = 422, description = "unknown test, unit not understood, missing draw time", body = crate::problem::Problem)))]
+pub async fn add_lab_result(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewLabResult>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (patient, _) = visible_patient(&state, &caller, &id).await?;
+    let now = state.clock.now();
+    let result = LabResult::parse(&body.result, now)?;
+    let meta = EventMeta {
+        actor: caller.actor()?,
+        at: now,
+        reason: None,
+    };
+    let updated = state
+        .store
+        .record_lab_result(patient.id, body.expected_version, result, &meta)
+        .await?;
+    state
+        .audit(
+            &caller,
+            Audit::of("create", "lab_result", patient.id, patient.id),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(record(&state, updated).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/medications", tag = "patients", request_body = NewMedication,
+    params(("id" = String, Path, description = "patient id (UUID)")),
+    responses((status = 201, body = PatientRecord), (status = 404, body = crate::problem::Problem),
+        (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn add_medication(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<NewMedication>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (patient, _) = visible_patient(&state, &caller, &id).await?;
+    let now = state.clock.now();
+    let medication = Medication::parse(&body.medication, now)?;
+    let meta = EventMeta {
+        actor: caller.actor()?,
+        at: now,
+        reason: None,
+    };
+    let updated = state
+        .store
+        .record_medication(patient.id, body.expected_version, medication, &meta)
+        .await?;
+    state
+        .audit(
+            &caller,
+            Audit::of("create", "medication", patient.id, patient.id),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(record(&state, updated).await?)))
+}

@@ -194,3 +194,65 @@ async fn searching_needs_a_criterion_and_refuses_unknown_parameters() {
         assert_eq!(problem["errors"][0]["field"], "nmae");
     }
 }
+
+#[tokio::test]
+async fn labs_are_entered_in_any_understood_unit_and_stored_canonically() {
+    for app in spawn_apps().await {
+        let patient = app.patient("LAB-1").await;
+        let id = patient["id"].as_str().expect("id");
+        let body = json!({"expected_version": 1, "test": "creatinine", "value": 176.84, "unit": "µmol/L", "drawn_at": "2026-11-24T06:00:00Z"});
+        let record = expect_status(
+            app.post(&format!("/patients/{id}/lab-results"), &body)
+                .await,
+            StatusCode::CREATED,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(record["version"], 2);
+        assert_eq!(record["lab_results"][0]["value"], 2.0);
+        assert_eq!(record["lab_results"][0]["unit"], "mg/dL");
+        assert_eq!(record["lab_results"][0]["loinc"], "2160-0");
+
+        let bad =
+            json!({"expected_version": 2, "test": "creatinine", "value": 1.0, "unit": "mg/L"});
+        let problem = expect_status(
+            app.post(&format!("/patients/{id}/lab-results"), &bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(fields, ["unit", "drawn_at"]);
+        let stale = json!({"expected_version": 1, "test": "inr", "value": 1.1, "unit": "{INR}", "drawn_at": "2026-11-24T06:00:00Z"});
+        expect_status(
+            app.post(&format!("/patients/{id}/lab-results"), &stale)
+                .await,
+            StatusCode::CONFLICT,
+            &app.engine,
+        )
+        .await;
+
+        let med = json!({"expected_version": 2, "drug": "Enoxaparin", "dose": "40 mg", "dose_intent": "daily"});
+        let problem = expect_status(
+            app.post(&format!("/patients/{id}/medications"), &med).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "dose_intent");
+        let med = json!({"expected_version": 2, "drug": "Enoxaparin", "dose": "40 mg", "dose_intent": "prophylactic", "last_dose_at": "2026-11-24T06:00:00Z"});
+        let record = expect_status(
+            app.post(&format!("/patients/{id}/medications"), &med).await,
+            StatusCode::CREATED,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(record["medications"][0]["drug"], "enoxaparin");
+        assert_eq!(record["medications"][0]["dose_intent"], "prophylactic");
+    }
+}
