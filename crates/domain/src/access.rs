@@ -162,6 +162,9 @@ impl Permission {
             | EventKind::Discharge
             | EventKind::StartFollowUp => Permission::RunProcedures,
             EventKind::Close => Permission::CloseCases,
+            EventKind::RecordAssessment | EventKind::RecordFasting | EventKind::RecordConsent => {
+                Permission::RecordClinicalData
+            }
             // Opening a case happens only through a new referral.
             EventKind::Referred => Permission::CreateReferrals,
         }

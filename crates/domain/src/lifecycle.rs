@@ -14,6 +14,7 @@
 //! A case's current state is the fold of its events ([`Case::replay`]); [`Case::decide`] checks
 //! a proposed event against the current state before it is recorded.
 
+use crate::assessment::{Consent, FastingTimes, PreAssessment};
 use crate::catalogue::{GuidanceModality, ProcedureCatalogue, ProcedureId, Sedation};
 use crate::event::EventMeta;
 use crate::ids::{CaseId, PatientId, ReferralId, RoomId};
@@ -129,6 +130,12 @@ impl CaseState {
             (S::Discharged, E::StartFollowUp) => Some(S::FollowUp),
             (S::Discharged | S::FollowUp, E::Close) => Some(S::Closed),
             (state, E::Cancel) if state.is_pre_procedure() => Some(S::Cancelled),
+            // Recording the assessment, fasting or consent keeps the case where it is.
+            (state, E::RecordAssessment | E::RecordFasting | E::RecordConsent)
+                if state.is_pre_procedure() =>
+            {
+                Some(state)
+            }
             _ => None,
         }
     }
@@ -176,10 +183,13 @@ pub enum EventKind {
     StartFollowUp,
     Close,
     Cancel,
+    RecordAssessment,
+    RecordFasting,
+    RecordConsent,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::Referred,
         EventKind::Accept,
         EventKind::Decline,
@@ -194,6 +204,9 @@ impl EventKind {
         EventKind::StartFollowUp,
         EventKind::Close,
         EventKind::Cancel,
+        EventKind::RecordAssessment,
+        EventKind::RecordFasting,
+        EventKind::RecordConsent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -212,6 +225,9 @@ impl EventKind {
             EventKind::StartFollowUp => "start_follow_up",
             EventKind::Close => "close",
             EventKind::Cancel => "cancel",
+            EventKind::RecordAssessment => "record_assessment",
+            EventKind::RecordFasting => "record_fasting",
+            EventKind::RecordConsent => "record_consent",
         }
     }
 }
@@ -224,6 +240,9 @@ pub struct Vetting {
     pub modality: GuidanceModality,
     pub sedation: Sedation,
     pub priority: Urgency,
+    /// Whether iodinated contrast is planned (contrast allergy, renal and metformin rules).
+    #[serde(default)]
+    pub iodinated_contrast: bool,
 }
 
 /// Where and when the case is booked.
@@ -273,7 +292,7 @@ impl TimeOut {
 }
 
 /// A change to a case, as recorded. Who, when and why travel beside it in [`EventMeta`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CaseEvent {
@@ -290,6 +309,9 @@ pub enum CaseEvent {
         modality: GuidanceModality,
         sedation: Sedation,
         priority: Urgency,
+        /// Whether iodinated contrast is planned; absent means no.
+        #[serde(default)]
+        iodinated_contrast: bool,
     },
     /// The reason is required, in the event's metadata.
     Decline,
@@ -318,6 +340,16 @@ pub enum CaseEvent {
     Close,
     /// The reason is required, in the event's metadata.
     Cancel,
+    /// The pre-procedure assessment (replaces any earlier one).
+    RecordAssessment {
+        assessment: PreAssessment,
+    },
+    RecordFasting {
+        fasting: FastingTimes,
+    },
+    RecordConsent {
+        consent: Consent,
+    },
 }
 
 impl CaseEvent {
@@ -337,6 +369,9 @@ impl CaseEvent {
             CaseEvent::StartFollowUp => EventKind::StartFollowUp,
             CaseEvent::Close => EventKind::Close,
             CaseEvent::Cancel => EventKind::Cancel,
+            CaseEvent::RecordAssessment { .. } => EventKind::RecordAssessment,
+            CaseEvent::RecordFasting { .. } => EventKind::RecordFasting,
+            CaseEvent::RecordConsent { .. } => EventKind::RecordConsent,
         }
     }
 }
@@ -370,7 +405,7 @@ fn list_or_none(allowed: &[&str]) -> String {
 }
 
 /// The current record of an IR case, as its events say.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Case {
     pub id: CaseId,
@@ -391,6 +426,12 @@ pub struct Case {
     /// The reason given for declining or cancelling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assessment: Option<PreAssessment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fasting: Option<FastingTimes>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Consent>,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -433,6 +474,9 @@ impl Case {
             booking: None,
             time_out: None,
             ended_reason: None,
+            assessment: None,
+            fasting: None,
+            consent: None,
             opened_at: meta.at,
             updated_at: meta.at,
             checked_in_at: None,
@@ -540,6 +584,24 @@ impl Case {
                 }
                 Ok(CaseEvent::StartProcedure { time_out })
             }
+            CaseEvent::RecordAssessment { assessment } => {
+                assessment
+                    .check(meta.at)
+                    .map_err(TransitionError::Invalid)?;
+                Ok(CaseEvent::RecordAssessment { assessment })
+            }
+            CaseEvent::RecordFasting { fasting } => {
+                fasting.check(meta.at).map_err(TransitionError::Invalid)?;
+                Ok(CaseEvent::RecordFasting { fasting })
+            }
+            CaseEvent::RecordConsent { consent } => {
+                consent.check(meta.at).map_err(TransitionError::Invalid)?;
+                let consent = Consent {
+                    obtained_by: consent.obtained_by.trim().to_string(),
+                    ..consent
+                };
+                Ok(CaseEvent::RecordConsent { consent })
+            }
             other => Ok(other),
         }
     }
@@ -557,12 +619,14 @@ impl Case {
                 modality,
                 sedation,
                 priority,
+                iodinated_contrast,
             } => {
                 self.vetting = Some(Vetting {
                     procedure_id: procedure_id.clone(),
                     modality: *modality,
                     sedation: *sedation,
                     priority: *priority,
+                    iodinated_contrast: *iodinated_contrast,
                 });
                 self.information_request = None;
             }
@@ -589,6 +653,11 @@ impl Case {
             }
             CaseEvent::CompleteProcedure => self.procedure_completed_at = Some(meta.at),
             CaseEvent::Discharge => self.discharged_at = Some(meta.at),
+            CaseEvent::RecordAssessment { assessment } => {
+                self.assessment = Some(assessment.clone())
+            }
+            CaseEvent::RecordFasting { fasting } => self.fasting = Some(fasting.clone()),
+            CaseEvent::RecordConsent { consent } => self.consent = Some(consent.clone()),
             CaseEvent::Decline | CaseEvent::Cancel => self.ended_reason = meta.reason.clone(),
             _ => {}
         }

@@ -460,6 +460,16 @@ impl<'a> Demo<'a> {
             modality: procedure.modalities[0],
             sedation: procedure.sedation,
             priority: urgency,
+            // Angiographic and CT-guided vascular work uses iodinated contrast.
+            iodinated_contrast: matches!(
+                procedure.modalities[0],
+                GuidanceModality::Fluoroscopy | GuidanceModality::ConeBeamCt
+            ) && matches!(
+                procedure.category,
+                seldinger_domain::catalogue::Category::Vascular
+                    | seldinger_domain::catalogue::Category::Oncologic
+                    | seldinger_domain::catalogue::Category::Venous
+            ),
         };
         let steps: Vec<(CaseEvent, &str, DateTime<Utc>, Option<&str>)> = match (target, &booking) {
             (CaseState::Referred, _) => vec![],

@@ -109,6 +109,7 @@ fn accept() -> CaseEvent {
         modality: seldinger_domain::GuidanceModality::Ultrasound,
         sedation: seldinger_domain::Sedation::Local,
         priority: Urgency::Routine,
+        iodinated_contrast: false,
     }
 }
 

@@ -46,6 +46,7 @@ fn accept() -> CaseEvent {
         modality: GuidanceModality::Ultrasound,
         sedation: Sedation::Local,
         priority: Urgency::Routine,
+        iodinated_contrast: false,
     }
 }
 
@@ -118,7 +119,7 @@ fn illegal_transition_names_state_and_allowed_events() {
     let err = step(&mut case, CaseEvent::CheckIn, 1, None).expect_err("refused");
     assert_eq!(
         err.to_string(),
-        "cannot check_in a case that is referred; allowed from referred: accept, decline, request_information, cancel"
+        "cannot check_in a case that is referred; allowed from referred: accept, decline, request_information, cancel, record_assessment, record_fasting, record_consent"
     );
     assert_eq!(case.version, 1, "nothing applied");
 }

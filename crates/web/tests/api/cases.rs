@@ -120,7 +120,15 @@ async fn an_illegal_transition_names_the_state_and_what_is_allowed() {
         assert_eq!(problem["current_state"], "referred");
         assert_eq!(
             problem["allowed_events"],
-            json!(["accept", "decline", "request_information", "cancel"])
+            json!([
+                "accept",
+                "decline",
+                "request_information",
+                "cancel",
+                "record_assessment",
+                "record_fasting",
+                "record_consent"
+            ])
         );
         let case = expect_status(
             app.get(&format!("/cases/{case_id}")).await,
