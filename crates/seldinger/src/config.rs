@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
+use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::ProcedureCatalogue;
 use seldinger_store::{redact, Engine, Store};
 use std::net::SocketAddr;
@@ -9,6 +10,8 @@ use std::path::PathBuf;
 
 /// The catalogue shipped with this build; `--catalog` replaces it.
 const SHIPPED_CATALOGUE: &str = include_str!("../../../catalog/procedures.toml");
+/// The safety thresholds shipped with this build; `--safety-thresholds` replaces them.
+const SHIPPED_SAFETY: &str = include_str!("../../../catalog/safety-thresholds.toml");
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
@@ -30,6 +33,9 @@ pub struct ServeArgs {
     /// A procedure catalogue file to use instead of the one shipped in the binary.
     #[arg(long, env = "SELDINGER_CATALOG")]
     pub catalog: Option<PathBuf>,
+    /// A department's own safety-threshold table instead of the shipped one (logged at start).
+    #[arg(long, env = "SELDINGER_SAFETY_THRESHOLDS")]
+    pub safety_thresholds: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
     #[arg(long, env = "SELDINGER_ALLOW_PLAIN_HTTP")]
     pub allow_plain_http: bool,
@@ -58,6 +64,7 @@ pub struct Settings {
     /// Certificate chain and key, both PEM, when serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub catalogue: ProcedureCatalogue,
+    pub safety: SafetyReference,
 }
 
 impl Settings {
@@ -73,6 +80,19 @@ impl Settings {
             }
         };
         tracing::info!(version = %catalogue.version, procedures = catalogue.procedures.len(), "procedure catalogue loaded");
+        let safety = match &args.safety_thresholds {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read safety thresholds {}", path.display()))?;
+                let reference = SafetyReference::parse(&text, &path.display().to_string())?;
+                // A department override of clinical thresholds must be visible in the logs.
+                tracing::warn!(file = %path.display(), version = %reference.version, "safety thresholds overridden by the department");
+                reference
+            }
+            None => {
+                SafetyReference::parse(SHIPPED_SAFETY, "catalog/safety-thresholds.toml (shipped)")?
+            }
+        };
         Ok(Settings {
             data_dir: args
                 .storage
@@ -84,6 +104,7 @@ impl Settings {
             allow_plain_http: args.allow_plain_http,
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
             catalogue,
+            safety,
         })
     }
 
@@ -95,6 +116,7 @@ impl Settings {
             allow_plain_http: false,
             tls_cert: None,
             tls_key: None,
+            safety_thresholds: None,
         };
         Settings::from_args(&serve)
     }

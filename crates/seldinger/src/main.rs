@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
             let state = seldinger_web::AppState::new(
                 store,
                 settings.catalogue,
+                settings.safety,
                 Arc::new(seldinger_web::SystemClock),
                 seldinger_web::AuthPolicy::default(),
             );
@@ -128,6 +129,7 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
     let state = seldinger_web::AppState::new(
         store,
         settings.catalogue,
+        settings.safety,
         Arc::new(seldinger_web::SystemClock),
         policy,
     );

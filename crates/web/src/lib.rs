@@ -20,6 +20,7 @@ pub use routes::admin::{issue_token, parse_username};
 
 use axum::http::{header, HeaderValue};
 use axum::Router;
+use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::ProcedureCatalogue;
 use seldinger_store::Store;
 use std::future::Future;
@@ -32,6 +33,8 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub store: Store,
     pub catalogue: Arc<ProcedureCatalogue>,
+    /// Thresholds, drugs and holds the safety engine judges by.
+    pub safety: Arc<SafetyReference>,
     pub clock: Arc<dyn Clock>,
     pub auth_policy: Arc<AuthPolicy>,
     pub login_limiter: Arc<auth::login::LoginLimiter>,
@@ -41,12 +44,14 @@ impl AppState {
     pub fn new(
         store: Store,
         catalogue: ProcedureCatalogue,
+        safety: SafetyReference,
         clock: Arc<dyn Clock>,
         auth_policy: AuthPolicy,
     ) -> Self {
         AppState {
             store,
             catalogue: Arc::new(catalogue),
+            safety: Arc::new(safety),
             clock,
             auth_policy: Arc::new(auth_policy),
             login_limiter: Arc::default(),

@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         routes::cases::get,
         routes::cases::transition,
         routes::cases::history,
+        routes::cases::checklist,
         routes::admin::users,
         routes::admin::add_user,
         routes::admin::disable_user,
@@ -46,7 +47,7 @@ use utoipa::OpenApi;
     modifiers(&BearerAuth),
     tags(
         (name = "system"), (name = "session"), (name = "catalogue"), (name = "patients"), (name = "referrals"),
-        (name = "cases"), (name = "administration")
+        (name = "cases"), (name = "safety"), (name = "administration")
     )
 )]
 pub struct ApiDoc;

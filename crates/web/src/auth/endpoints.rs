@@ -56,6 +56,11 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         Requires(P::ReadCases),
     ),
     ("GET", "/api/v1/cases/{id}/history", Requires(P::ReadCases)),
+    (
+        "GET",
+        "/api/v1/cases/{id}/checklist",
+        Requires(P::ReadCases),
+    ),
     ("GET", "/api/v1/users", Requires(P::ManageUsers)),
     ("POST", "/api/v1/users", Requires(P::ManageUsers)),
     (

@@ -260,3 +260,35 @@ async fn load(
     let break_glass = caller.within_scope(owned, &what)?;
     Ok((case, break_glass))
 }
+
+#[utoipa::path(get, path = "/api/v1/cases/{id}/checklist", tag = "safety",
+    params(("id" = String, Path, description = "case id (UUID)")),
+    responses((status = 200, description = "one item per rule, evaluated now", body = seldinger_domain::safety::Checklist),
+        (status = 404, body = crate::problem::Problem)))]
+pub async fn checklist(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<seldinger_domain::safety::Checklist>, ApiError> {
+    let (case, break_glass) = load(&state, &caller, &id).await?;
+    let patient = state
+        .store
+        .patient(case.patient_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("patient {}", case.patient_id)))?;
+    let medications = state.store.medications(case.patient_id).await?;
+    let labs = state.store.lab_results(case.patient_id).await?;
+    let checklist = seldinger_domain::safety::case_checklist(
+        &case,
+        &patient.details,
+        &medications,
+        &labs,
+        &state.catalogue,
+        &state.safety,
+        state.clock.now(),
+    );
+    let audit =
+        Audit::of("read_checklist", "case", case.id, case.patient_id).break_glass(break_glass);
+    state.audit(&caller, audit).await?;
+    Ok(Json(checklist))
+}

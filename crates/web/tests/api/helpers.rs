@@ -74,6 +74,7 @@ pub async fn spawn_app_with(db: TestDatabase, policy: AuthPolicy) -> TestApp {
     let state = AppState::new(
         db.store.clone(),
         catalogue,
+        crate::helpers::safety_reference(),
         Arc::new(FixedClock(now())),
         policy,
     );
@@ -256,4 +257,13 @@ pub async fn expect_status(response: Response, status: StatusCode, engine: &str)
 
 pub fn accept_event() -> Value {
     json!({"type": "accept", "procedure_id": "biopsy-liver", "modality": "ultrasound", "sedation": "local", "priority": "routine"})
+}
+
+/// The shipped safety thresholds.
+pub fn safety_reference() -> seldinger_domain::safety::SafetyReference {
+    seldinger_domain::safety::SafetyReference::parse(
+        include_str!("../../../../catalog/safety-thresholds.toml"),
+        "safety-thresholds.toml",
+    )
+    .expect("safety thresholds")
 }

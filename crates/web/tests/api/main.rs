@@ -6,5 +6,6 @@ mod cases;
 mod helpers;
 mod pages;
 mod patients;
+mod safety;
 mod system;
 mod tls;

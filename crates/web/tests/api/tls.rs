@@ -58,6 +58,7 @@ async fn serves_https_and_marks_the_session_cookie_secure() {
     let state = AppState::new(
         db.store.clone(),
         catalogue,
+        crate::helpers::safety_reference(),
         Arc::new(FixedClock(now())),
         policy,
     );

@@ -1,0 +1,146 @@
+//! The checklist of a recorded case: assembles the engine's input from the case record, the
+//! patient, their drugs and labs. What is not yet known becomes a `missing data` item.
+
+use super::checklist::{Action, Checklist, ChecklistItem, ItemStatus};
+use super::engine::evaluate;
+use super::input::{
+    CareSetting, ClinicalFlags, ConsentRecord, DrugUse, FastingRecord, SafetyInput,
+};
+use super::reference::{DoseIntent, SafetyReference};
+use crate::access::Role;
+use crate::assessment::Setting;
+use crate::catalogue::ProcedureCatalogue;
+use crate::clinical::{LabResult, Medication};
+use crate::lifecycle::Case;
+use crate::patient::PatientDetails;
+use chrono::{DateTime, Utc};
+
+fn missing(rule: &str, title: &str, reason: &str, role: Role, what: &str) -> ChecklistItem {
+    ChecklistItem {
+        rule: rule.into(),
+        title: title.into(),
+        status: ItemStatus::MissingData,
+        reason: reason.into(),
+        actions: vec![Action {
+            what: what.into(),
+            due: None,
+            role,
+        }],
+        citation: "clinical-rules.md §8".into(),
+        unverified: false,
+    }
+}
+
+/// The checklist for `case` as of `now`.
+pub fn case_checklist(
+    case: &Case,
+    patient: &PatientDetails,
+    medications: &[Medication],
+    labs: &[LabResult],
+    catalogue: &ProcedureCatalogue,
+    reference: &SafetyReference,
+    now: DateTime<Utc>,
+) -> Checklist {
+    let version = reference.version.clone();
+    let Some(vetting) = &case.vetting else {
+        let item = missing(
+            "vetting",
+            "Vetting",
+            "The case is not vetted yet: the procedure and plan decide the rules.",
+            Role::IrPhysician,
+            "Vet the referral",
+        );
+        return Checklist::new(vec![item], version);
+    };
+    let Some(procedure) = catalogue.get(&vetting.procedure_id) else {
+        let item = missing(
+            "vetting",
+            "Vetting",
+            "The vetted procedure is no longer in the catalogue.",
+            Role::IrPhysician,
+            "Re-vet with a current procedure",
+        );
+        return Checklist::new(vec![item], version);
+    };
+    let Some(booking) = &case.booking else {
+        let item = missing(
+            "booking",
+            "Booking",
+            "The case is not booked yet: hold and fasting times count back from the planned start.",
+            Role::Scheduler,
+            "Book the case",
+        );
+        return Checklist::new(vec![item], version);
+    };
+    let assessment = case.assessment.clone();
+    let setting = match &assessment {
+        Some(a) if a.setting != Setting::Outpatient => CareSetting::Admitted {
+            since: a.admitted_at.unwrap_or(case.opened_at),
+        },
+        _ => CareSetting::ScheduledOutpatient,
+    };
+    let flags = assessment
+        .as_ref()
+        .map(|a| ClinicalFlags {
+            asa_class: a.asa_class,
+            difficult_airway: a.difficult_airway,
+            chronic_liver_disease: a.chronic_liver_disease,
+            acute_kidney_injury: a.acute_kidney_injury,
+            on_dialysis: a.on_dialysis,
+            high_thrombotic_risk: a.high_thrombotic_risk,
+            creatinine_clearance: a.creatinine_clearance,
+        })
+        .unwrap_or_default();
+    let drugs = medications
+        .iter()
+        .map(|m| DrugUse {
+            drug: m.drug.clone(),
+            last_dose_at: m.last_dose_at,
+            dose_intent: match m.dose_intent.as_deref() {
+                Some("prophylactic") => Some(DoseIntent::Prophylactic),
+                Some("therapeutic") => Some(DoseIntent::Therapeutic),
+                _ => None,
+            },
+            indication: m.indication.clone(),
+        })
+        .collect();
+    let input = SafetyInput {
+        procedure,
+        modality: vetting.modality,
+        sedation: vetting.sedation,
+        iodinated_contrast: vetting.iodinated_contrast,
+        planned_start: booking.start,
+        now,
+        setting,
+        patient,
+        flags,
+        drugs,
+        labs: labs.to_vec(),
+        fasting: case.fasting.as_ref().map(|f| FastingRecord {
+            clear_liquids: f.clear_liquids,
+            breast_milk: f.breast_milk,
+            light_meal: f.light_meal,
+            fatty_meal: f.fatty_meal,
+        }),
+        consent: case.consent.as_ref().map(|c| ConsentRecord {
+            recorded_at: c.obtained_at,
+            recorded_by: c.obtained_by.clone(),
+        }),
+        time_out: case.time_out.clone(),
+    };
+    let mut checklist = evaluate(&input, reference);
+    if assessment.is_none() {
+        checklist.items.insert(
+            0,
+            missing(
+                "assessment",
+                "Pre-procedure assessment",
+                "No pre-procedure assessment recorded (setting, ASA class, airway, liver and kidney disease, thrombotic risk).",
+                Role::IrNurse,
+                "Record the pre-procedure assessment",
+            ),
+        );
+        checklist = Checklist::new(checklist.items, checklist.reference_version);
+    }
+    checklist
+}

@@ -1,0 +1,161 @@
+//! The safety checklist of a recorded case, through the front door.
+
+use crate::helpers::{accept_event, expect_status, spawn_apps};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn status_of<'a>(checklist: &'a Value, rule: &str) -> &'a str {
+    checklist["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["rule"] == rule))
+        .and_then(|i| i["status"].as_str())
+        .unwrap_or("absent")
+}
+
+#[tokio::test]
+async fn a_case_checklist_follows_what_is_recorded() {
+    for app in spawn_apps().await {
+        let patient = app.patient("SAFE-1").await;
+        let patient_id = patient["id"].as_str().expect("id").to_string();
+        let case_id = app.referral(&patient_id).await["case"]["id"]
+            .as_str()
+            .expect("case")
+            .to_string();
+
+        let checklist = expect_status(
+            app.get(&format!("/cases/{case_id}/checklist")).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(
+            status_of(&checklist, "vetting"),
+            "missing_data",
+            "{checklist}"
+        );
+
+        expect_status(
+            app.transition(&case_id, 1, accept_event(), None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let booking = json!({"type": "schedule", "room": "us-1", "start": "2026-11-26T08:00:00Z"});
+        expect_status(
+            app.transition(&case_id, 2, booking, None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let checklist = expect_status(
+            app.get(&format!("/cases/{case_id}/checklist")).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(checklist["overall"], "missing_data");
+        for rule in [
+            "assessment",
+            "coagulation.inr",
+            "coagulation.platelets",
+            "consent",
+        ] {
+            assert_eq!(
+                status_of(&checklist, rule),
+                "missing_data",
+                "{rule}: {checklist}"
+            );
+        }
+        assert!(checklist["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["citation"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("clinical-rules.md §")));
+
+        // A high INR for a liver biopsy blocks.
+        for (version, test, value, unit) in
+            [(1, "inr", 2.5, "{INR}"), (2, "platelets", 200.0, "10*9/L")]
+        {
+            let lab = json!({"expected_version": version, "test": test, "value": value, "unit": unit, "drawn_at": "2026-11-24T06:00:00Z"});
+            expect_status(
+                app.post(&format!("/patients/{patient_id}/lab-results"), &lab)
+                    .await,
+                StatusCode::CREATED,
+                &app.engine,
+            )
+            .await;
+        }
+        let apixaban = json!({"expected_version": 3, "drug": "apixaban", "dose": "5 mg", "frequency": "twice daily", "last_dose_at": "2026-11-24T06:00:00Z"});
+        expect_status(
+            app.post(&format!("/patients/{patient_id}/medications"), &apixaban)
+                .await,
+            StatusCode::CREATED,
+            &app.engine,
+        )
+        .await;
+        let assessment = json!({"type": "record_assessment", "assessment": {"setting": "outpatient", "asa_class": 2, "creatinine_clearance": 80}});
+        expect_status(
+            app.transition(&case_id, 3, assessment, None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let consent = json!({"type": "record_consent", "consent": {"obtained_by": "Dr Test", "obtained_at": "2026-11-24T07:00:00Z"}});
+        let case = expect_status(
+            app.transition(&case_id, 4, consent, None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(
+            case["state"], "scheduled",
+            "recording facts does not move the case"
+        );
+
+        let checklist = expect_status(
+            app.get(&format!("/cases/{case_id}/checklist")).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(checklist["overall"], "block", "{checklist}");
+        assert_eq!(status_of(&checklist, "coagulation.inr"), "block");
+        assert_eq!(status_of(&checklist, "coagulation.platelets"), "pass");
+        assert_eq!(status_of(&checklist, "consent"), "pass");
+        assert_eq!(status_of(&checklist, "assessment"), "absent");
+        let hold = checklist["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|i| i["rule"] == "hold.apixaban")
+            .expect("apixaban item");
+        assert_eq!(hold["status"], "action_needed", "{hold}");
+        assert_eq!(hold["actions"][0]["role"], "ir_nurse");
+        assert_eq!(
+            hold["actions"][0]["due"], "2026-11-24T08:00:00Z",
+            "48 h before the start"
+        );
+
+        // Bad assessment input names the field and records nothing.
+        let bad = json!({"type": "record_assessment", "assessment": {"setting": "inpatient", "asa_class": 7}});
+        let problem = expect_status(
+            app.transition(&case_id, 5, bad, None).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            ["event.assessment.asa_class", "event.assessment.admitted_at"]
+        );
+    }
+}
