@@ -165,6 +165,7 @@ impl Permission {
             EventKind::RecordAssessment | EventKind::RecordFasting | EventKind::RecordConsent => {
                 Permission::RecordClinicalData
             }
+            EventKind::OverrideSafetyBlocks => Permission::OverrideSafetyBlocks,
             // Opening a case happens only through a new referral.
             EventKind::Referred => Permission::CreateReferrals,
         }

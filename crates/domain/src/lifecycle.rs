@@ -136,6 +136,8 @@ impl CaseState {
             {
                 Some(state)
             }
+            // A physician may accept blocking safety items any time before the room.
+            (S::Vetted | S::Scheduled | S::CheckedIn, E::OverrideSafetyBlocks) => Some(self),
             _ => None,
         }
     }
@@ -186,10 +188,11 @@ pub enum EventKind {
     RecordAssessment,
     RecordFasting,
     RecordConsent,
+    OverrideSafetyBlocks,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Referred,
         EventKind::Accept,
         EventKind::Decline,
@@ -207,6 +210,7 @@ impl EventKind {
         EventKind::RecordAssessment,
         EventKind::RecordFasting,
         EventKind::RecordConsent,
+        EventKind::OverrideSafetyBlocks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -228,6 +232,7 @@ impl EventKind {
             EventKind::RecordAssessment => "record_assessment",
             EventKind::RecordFasting => "record_fasting",
             EventKind::RecordConsent => "record_consent",
+            EventKind::OverrideSafetyBlocks => "override_safety_blocks",
         }
     }
 }
@@ -350,6 +355,11 @@ pub enum CaseEvent {
     RecordConsent {
         consent: Consent,
     },
+    /// An IR physician accepts the named blocking checklist items (reason required). The safety
+    /// rules still show them; the case may go in-room despite them.
+    OverrideSafetyBlocks {
+        rules: Vec<String>,
+    },
 }
 
 impl CaseEvent {
@@ -372,6 +382,7 @@ impl CaseEvent {
             CaseEvent::RecordAssessment { .. } => EventKind::RecordAssessment,
             CaseEvent::RecordFasting { .. } => EventKind::RecordFasting,
             CaseEvent::RecordConsent { .. } => EventKind::RecordConsent,
+            CaseEvent::OverrideSafetyBlocks { .. } => EventKind::OverrideSafetyBlocks,
         }
     }
 }
@@ -394,6 +405,9 @@ pub enum TransitionError {
     AlreadyOpen,
     #[error("{0}")]
     Invalid(ValidationErrors),
+    /// The safety checklist blocks the procedure and no physician has overridden these items.
+    #[error("the safety checklist blocks the procedure: {}; an IR physician may override with a reason", .rules.join(", "))]
+    SafetyBlocked { rules: Vec<String> },
 }
 
 fn list_or_none(allowed: &[&str]) -> String {
@@ -402,6 +416,16 @@ fn list_or_none(allowed: &[&str]) -> String {
     } else {
         allowed.join(", ")
     }
+}
+
+/// A physician's acceptance of blocking checklist items.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SafetyOverride {
+    pub rules: Vec<String>,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
 }
 
 /// The current record of an IR case, as its events say.
@@ -432,6 +456,9 @@ pub struct Case {
     pub fasting: Option<FastingTimes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<Consent>,
+    /// Blocking checklist items an IR physician has accepted, with who, when and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub safety_overrides: Vec<SafetyOverride>,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -477,6 +504,7 @@ impl Case {
             assessment: None,
             fasting: None,
             consent: None,
+            safety_overrides: Vec::new(),
             opened_at: meta.at,
             updated_at: meta.at,
             checked_in_at: None,
@@ -503,8 +531,11 @@ impl Case {
         let has_reason = meta.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
         let rebooking =
             matches!(proposed, CaseEvent::Schedule { .. }) && self.state == CaseState::Scheduled;
-        if (matches!(proposed, CaseEvent::Decline | CaseEvent::Cancel) || rebooking) && !has_reason
-        {
+        let reason_required = matches!(
+            proposed,
+            CaseEvent::Decline | CaseEvent::Cancel | CaseEvent::OverrideSafetyBlocks { .. }
+        );
+        if (reason_required || rebooking) && !has_reason {
             let event = if rebooking {
                 "rescheduling"
             } else {
@@ -602,6 +633,20 @@ impl Case {
                 };
                 Ok(CaseEvent::RecordConsent { consent })
             }
+            CaseEvent::OverrideSafetyBlocks { rules } => {
+                let rules: Vec<String> = rules
+                    .iter()
+                    .map(|r| r.trim().to_string())
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                if rules.is_empty() {
+                    return Err(invalid(
+                        "event.rules",
+                        "name the blocking checklist items (rule ids) being overridden".into(),
+                    ));
+                }
+                Ok(CaseEvent::OverrideSafetyBlocks { rules })
+            }
             other => Ok(other),
         }
     }
@@ -658,6 +703,14 @@ impl Case {
             }
             CaseEvent::RecordFasting { fasting } => self.fasting = Some(fasting.clone()),
             CaseEvent::RecordConsent { consent } => self.consent = Some(consent.clone()),
+            CaseEvent::OverrideSafetyBlocks { rules } => {
+                self.safety_overrides.push(SafetyOverride {
+                    rules: rules.clone(),
+                    by: meta.actor.as_str().to_string(),
+                    at: meta.at,
+                    reason: meta.reason.clone().unwrap_or_default(),
+                })
+            }
             CaseEvent::Decline | CaseEvent::Cancel => self.ended_reason = meta.reason.clone(),
             _ => {}
         }
@@ -665,6 +718,29 @@ impl Case {
         self.updated_at = meta.at;
         self.version += 1;
         Ok(())
+    }
+
+    /// Whether the case may go in-room given its safety checklist: every blocking item must have
+    /// been overridden by a physician (clinical-rules.md is decision support, never a dead end).
+    pub fn check_safety_for_start(
+        &self,
+        checklist: &crate::safety::Checklist,
+    ) -> Result<(), TransitionError> {
+        let overridden: std::collections::BTreeSet<&str> = self
+            .safety_overrides
+            .iter()
+            .flat_map(|o| o.rules.iter().map(String::as_str))
+            .collect();
+        let open: Vec<String> = checklist
+            .blocks()
+            .map(|i| i.rule.clone())
+            .filter(|r| !overridden.contains(r.as_str()))
+            .collect();
+        if open.is_empty() {
+            Ok(())
+        } else {
+            Err(TransitionError::SafetyBlocked { rules: open })
+        }
     }
 
     /// Rebuilds a case from its whole history, oldest first.

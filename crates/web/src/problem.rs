@@ -26,6 +26,9 @@ pub struct Problem {
     pub current_state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_events: Option<Vec<&'static str>>,
+    /// For a procedure the safety checklist blocks: the rule ids not yet overridden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocking_rules: Option<Vec<String>>,
     /// For stale writes: the version the record is at now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<u64>,
@@ -44,6 +47,7 @@ impl ApiError {
             errors: Vec::new(),
             current_state: None,
             allowed_events: None,
+            blocking_rules: None,
             current_version: None,
         }))
     }
@@ -194,6 +198,17 @@ impl From<TransitionError> for ApiError {
                 ApiError::invalid(ValidationErrors::single("event.type", error.to_string()))
             }
             TransitionError::Invalid(errors) => ApiError::invalid(errors),
+            TransitionError::SafetyBlocked { ref rules } => {
+                let rules = rules.clone();
+                let mut e = Self::new(
+                    StatusCode::CONFLICT,
+                    "safety-blocked",
+                    "The safety checklist blocks the procedure",
+                    error.to_string(),
+                );
+                e.0.blocking_rules = Some(rules);
+                e
+            }
         }
     }
 }

@@ -193,6 +193,10 @@ pub async fn transition(
         .map_err(|e| ApiError::invalid(ValidationErrors::single("reason", e)))?;
     let event = parse_event(request.event)?;
     caller.require(Permission::for_case_event(event.kind()))?;
+    if matches!(event, CaseEvent::StartProcedure { .. }) {
+        // Going in-room is where the checklist stops being advice: blocks need an override.
+        case.check_safety_for_start(&checklist_of(&state, &case).await?)?;
+    }
     if let CaseEvent::Schedule { room, .. } = &event {
         let rooms = state.store.rooms().await?;
         if !rooms.iter().any(|r| &r.id == room) {
@@ -271,6 +275,18 @@ pub async fn checklist(
     Path(id): Path<String>,
 ) -> Result<Json<seldinger_domain::safety::Checklist>, ApiError> {
     let (case, break_glass) = load(&state, &caller, &id).await?;
+    let checklist = checklist_of(&state, &case).await?;
+    let audit =
+        Audit::of("read_checklist", "case", case.id, case.patient_id).break_glass(break_glass);
+    state.audit(&caller, audit).await?;
+    Ok(Json(checklist))
+}
+
+/// The case's checklist as of now, from its patient's current drugs and labs.
+async fn checklist_of(
+    state: &AppState,
+    case: &Case,
+) -> Result<seldinger_domain::safety::Checklist, ApiError> {
     let patient = state
         .store
         .patient(case.patient_id)
@@ -278,17 +294,13 @@ pub async fn checklist(
         .ok_or_else(|| ApiError::not_found(format!("patient {}", case.patient_id)))?;
     let medications = state.store.medications(case.patient_id).await?;
     let labs = state.store.lab_results(case.patient_id).await?;
-    let checklist = seldinger_domain::safety::case_checklist(
-        &case,
+    Ok(seldinger_domain::safety::case_checklist(
+        case,
         &patient.details,
         &medications,
         &labs,
         &state.catalogue,
         &state.safety,
         state.clock.now(),
-    );
-    let audit =
-        Audit::of("read_checklist", "case", case.id, case.patient_id).break_glass(break_glass);
-    state.audit(&caller, audit).await?;
-    Ok(Json(checklist))
+    ))
 }

@@ -159,3 +159,97 @@ async fn a_case_checklist_follows_what_is_recorded() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_blocked_case_goes_in_room_only_after_a_physicians_override_with_a_reason() {
+    use reqwest::Method;
+    use seldinger_domain::access::Role;
+    for app in spawn_apps().await {
+        let patient = app.patient("BLOCK-1").await;
+        let patient_id = patient["id"].as_str().expect("id").to_string();
+        let case_id = app.referral(&patient_id).await["case"]["id"]
+            .as_str()
+            .expect("case")
+            .to_string();
+        let lab = json!({"expected_version": 1, "test": "inr", "value": 2.5, "unit": "{INR}", "drawn_at": "2026-11-24T06:00:00Z"});
+        expect_status(
+            app.post(&format!("/patients/{patient_id}/lab-results"), &lab)
+                .await,
+            StatusCode::CREATED,
+            &app.engine,
+        )
+        .await;
+        let steps = [
+            accept_event(),
+            json!({"type": "schedule", "room": "us-1", "start": "2026-11-24T09:00:00Z"}),
+            json!({"type": "check_in"}),
+        ];
+        for (i, event) in steps.into_iter().enumerate() {
+            expect_status(
+                app.transition(&case_id, i as u64 + 1, event, None).await,
+                StatusCode::OK,
+                &app.engine,
+            )
+            .await;
+        }
+        let time_out = json!({"type": "start_procedure", "time_out": {
+            "completed_at": "2026-11-24T07:00:00Z", "team_introduced": true, "patient_identity_confirmed": true,
+            "procedure_and_site_confirmed": true, "consent_confirmed": true, "imaging_available": true, "equipment_available": true}});
+        let problem = expect_status(
+            app.transition(&case_id, 4, time_out.clone(), None).await,
+            StatusCode::CONFLICT,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(problem["type"], "urn:seldinger:problem:safety-blocked");
+        assert_eq!(problem["blocking_rules"], json!(["coagulation.inr"]));
+
+        let override_event =
+            json!({"type": "override_safety_blocks", "rules": ["coagulation.inr"]});
+        let by_nurse = app
+            .request_as(Role::IrNurse, Method::POST, &format!("/cases/{case_id}/transitions"))
+            .json(&json!({"expected_version": 4, "event": override_event, "reason": "bleeding controllable"}))
+            .send()
+            .await
+            .expect("request");
+        expect_status(by_nurse, StatusCode::FORBIDDEN, &app.engine).await;
+        let no_reason = expect_status(
+            app.transition(&case_id, 4, override_event.clone(), None)
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(no_reason["errors"][0]["field"], "reason");
+        let reason = "Emergent drainage; FFP running, benefit outweighs bleeding risk";
+        expect_status(
+            app.transition(&case_id, 4, override_event, Some(reason))
+                .await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let started = expect_status(
+            app.transition(&case_id, 5, time_out, None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(started["state"], "in_room");
+        assert_eq!(started["safety_overrides"][0]["by"], "ir_physician");
+        let history = expect_status(
+            app.get(&format!("/cases/{case_id}/history")).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let entry = history
+            .as_array()
+            .expect("history")
+            .iter()
+            .find(|e| e["kind"] == "override_safety_blocks")
+            .expect("override recorded");
+        assert_eq!(entry["reason"], reason);
+        assert_eq!(entry["actor"], "ir_physician");
+    }
+}
