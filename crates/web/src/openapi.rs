@@ -34,6 +34,8 @@ use utoipa::OpenApi;
         routes::cases::transition,
         routes::cases::history,
         routes::cases::checklist,
+        routes::cases::readiness,
+        routes::cases::tasks,
         routes::admin::users,
         routes::admin::add_user,
         routes::admin::disable_user,

@@ -61,6 +61,8 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         "/api/v1/cases/{id}/checklist",
         Requires(P::ReadCases),
     ),
+    ("GET", "/api/v1/readiness", Requires(P::ReadCases)),
+    ("GET", "/api/v1/tasks", Requires(P::ReadCases)),
     ("GET", "/api/v1/users", Requires(P::ManageUsers)),
     ("POST", "/api/v1/users", Requires(P::ManageUsers)),
     (

@@ -304,3 +304,160 @@ async fn checklist_of(
         state.clock.now(),
     ))
 }
+
+/// One booked case's readiness: the worst status and the items that are not a pass.
+#[derive(Serialize, ToSchema)]
+pub struct CaseReadiness {
+    pub case_id: CaseId,
+    pub patient_id: PatientId,
+    pub patient_name: String,
+    pub mrn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procedure_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    pub state: CaseState,
+    pub overall: seldinger_domain::safety::ItemStatus,
+    pub open_items: Vec<seldinger_domain::safety::ChecklistItem>,
+}
+
+/// A dated task from a checklist action.
+#[derive(Serialize, ToSchema)]
+pub struct Task {
+    pub case_id: CaseId,
+    pub patient_name: String,
+    pub mrn: String,
+    pub rule: String,
+    pub status: seldinger_domain::safety::ItemStatus,
+    #[serde(flatten)]
+    pub action: seldinger_domain::safety::Action,
+}
+
+/// The readiness of every case booked on `date` (not yet in the room), in booking order.
+async fn readiness_on(
+    state: &AppState,
+    caller: &Caller,
+    date: NaiveDate,
+) -> Result<Vec<CaseReadiness>, ApiError> {
+    let filter = CaseFilter {
+        date: Some(date),
+        states: vec![CaseState::Scheduled, CaseState::CheckedIn],
+        referred_by: caller.referrer_scope().map(str::to_string),
+        limit: 1000,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    for case in state.store.cases(&filter).await? {
+        let patient = state.store.patient(case.patient_id).await?;
+        let checklist = checklist_of(state, &case).await?;
+        let record = CaseRecord::new(case.clone(), state);
+        out.push(CaseReadiness {
+            case_id: case.id,
+            patient_id: case.patient_id,
+            patient_name: patient
+                .as_ref()
+                .map(|p| format!("{}, {}", p.details.name.family, p.details.name.given))
+                .unwrap_or_default(),
+            mrn: patient
+                .as_ref()
+                .map(|p| p.details.mrn.as_str().to_string())
+                .unwrap_or_default(),
+            procedure_name: record.procedure_name,
+            room: case.booking.as_ref().map(|b| b.room.as_str().to_string()),
+            start: case.booking.as_ref().map(|b| b.start),
+            state: case.state,
+            overall: checklist.overall,
+            open_items: checklist
+                .items
+                .into_iter()
+                .filter(|i| i.status != seldinger_domain::safety::ItemStatus::Pass)
+                .collect(),
+        });
+    }
+    let audits = out
+        .iter()
+        .map(|r| Audit::of("read_checklist", "case", r.case_id, r.patient_id))
+        .collect();
+    state.audit_all(caller, audits).await?;
+    Ok(out)
+}
+
+fn parse_date(
+    field: &str,
+    value: Option<String>,
+    default: NaiveDate,
+) -> Result<NaiveDate, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request(field, format!("'{d}' is not a date: use YYYY-MM-DD"))
+        }),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/readiness", tag = "safety",
+    params(("date" = Option<String>, Query, description = "YYYY-MM-DD (UTC); default tomorrow")),
+    responses((status = 200, description = "every booked case of the day not yet in the room, with its open checklist items", body = Vec<CaseReadiness>),
+        (status = 400, body = crate::problem::Problem)))]
+pub async fn readiness(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<CaseReadiness>>, ApiError> {
+    let q = QueryParams::new(pairs, &["date"])?;
+    let tomorrow = state.clock.now().date_naive() + chrono::Days::new(1);
+    let date = parse_date("date", q.one("date"), tomorrow)?;
+    Ok(Json(readiness_on(&state, &caller, date).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "safety",
+    params(("from" = Option<String>, Query, description = "first day of bookings, YYYY-MM-DD; default today"),
+        ("days" = Option<u32>, Query, description = "how many days of bookings, 1-14; default 3"),
+        ("role" = Option<String>, Query, description = "whose tasks; default the caller's role")),
+    responses((status = 200, description = "checklist actions due, earliest first", body = Vec<Task>),
+        (status = 400, body = crate::problem::Problem)))]
+pub async fn tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<Task>>, ApiError> {
+    let q = QueryParams::new(pairs, &["from", "days", "role"])?;
+    let from = parse_date("from", q.one("from"), state.clock.now().date_naive())?;
+    let days = match q.one("days") {
+        None => 3,
+        Some(d) => d
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=14).contains(d))
+            .ok_or_else(|| {
+                ApiError::bad_request("days", format!("'{d}' is not a whole number from 1 to 14"))
+            })?,
+    };
+    let role = match q.one("role") {
+        None => caller.role,
+        Some(r) => seldinger_domain::access::Role::parse(&r)
+            .map_err(|e| ApiError::bad_request("role", e))?,
+    };
+    let mut tasks = Vec::new();
+    for offset in 0..days {
+        let date = from + chrono::Days::new(u64::from(offset));
+        for day in readiness_on(&state, &caller, date).await? {
+            for item in day.open_items {
+                for action in item.actions.into_iter().filter(|a| a.role == role) {
+                    tasks.push(Task {
+                        case_id: day.case_id,
+                        patient_name: day.patient_name.clone(),
+                        mrn: day.mrn.clone(),
+                        rule: item.rule.clone(),
+                        status: item.status,
+                        action,
+                    });
+                }
+            }
+        }
+    }
+    tasks.sort_by_key(|t| t.action.due);
+    Ok(Json(tasks))
+}

@@ -39,6 +39,8 @@ pub fn api() -> Router<AppState> {
         .route("/cases/{id}/transitions", post(cases::transition))
         .route("/cases/{id}/history", get(cases::history))
         .route("/cases/{id}/checklist", get(cases::checklist))
+        .route("/readiness", get(cases::readiness))
+        .route("/tasks", get(cases::tasks))
         .route("/users", get(admin::users).post(admin::add_user))
         .route("/users/{username}/disable", post(admin::disable_user))
         .route("/users/{username}/enable", post(admin::enable_user))

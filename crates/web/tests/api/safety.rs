@@ -139,6 +139,73 @@ async fn a_case_checklist_follows_what_is_recorded() {
             "48 h before the start"
         );
 
+        // The day's readiness and each role's tasks come from the same checklists.
+        let day = expect_status(
+            app.get("/readiness?date=2026-11-26").await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(day.as_array().map(Vec::len), Some(1), "{day}");
+        assert_eq!(day[0]["overall"], "block");
+        assert_eq!(day[0]["mrn"], "SAFE-1");
+        assert!(day[0]["open_items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["status"] != "pass"));
+        let nurse = expect_status(
+            app.get("/tasks?from=2026-11-26&days=1&role=ir_nurse").await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let apixaban = nurse
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .find(|t| t["rule"] == "hold.apixaban")
+            .expect("apixaban task");
+        assert_eq!(apixaban["due"], "2026-11-24T08:00:00Z");
+        assert!(
+            apixaban["what"]
+                .as_str()
+                .unwrap_or("")
+                .contains("last apixaban dose no later than"),
+            "{apixaban}"
+        );
+        let mine = expect_status(
+            app.get("/tasks?from=2026-11-26&days=1").await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert!(
+            mine.as_array()
+                .expect("tasks")
+                .iter()
+                .all(|t| t["role"] == "ir_physician"),
+            "{mine}"
+        );
+        assert!(mine
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .any(|t| t["rule"] == "coagulation.inr"));
+        let empty = expect_status(
+            app.get("/readiness?date=2026-11-27").await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(empty, json!([]));
+        expect_status(
+            app.get("/tasks?days=30").await,
+            StatusCode::BAD_REQUEST,
+            &app.engine,
+        )
+        .await;
+
         // Bad assessment input names the field and records nothing.
         let bad = json!({"type": "record_assessment", "assessment": {"setting": "inpatient", "asa_class": 7}});
         let problem = expect_status(
