@@ -36,6 +36,7 @@ use utoipa::OpenApi;
         routes::cases::checklist,
         routes::cases::readiness,
         routes::cases::tasks,
+        routes::safety::evaluate,
         routes::admin::users,
         routes::admin::add_user,
         routes::admin::disable_user,

@@ -8,7 +8,7 @@ use super::input::{
 };
 use super::reference::{DoseIntent, SafetyReference};
 use crate::access::Role;
-use crate::assessment::Setting;
+use crate::assessment::{Consent, FastingTimes, PreAssessment, Setting};
 use crate::catalogue::ProcedureCatalogue;
 use crate::clinical::{LabResult, Medication};
 use crate::lifecycle::Case;
@@ -73,37 +73,8 @@ pub fn case_checklist(
         return Checklist::new(vec![item], version);
     };
     let assessment = case.assessment.clone();
-    let setting = match &assessment {
-        Some(a) if a.setting != Setting::Outpatient => CareSetting::Admitted {
-            since: a.admitted_at.unwrap_or(case.opened_at),
-        },
-        _ => CareSetting::ScheduledOutpatient,
-    };
-    let flags = assessment
-        .as_ref()
-        .map(|a| ClinicalFlags {
-            asa_class: a.asa_class,
-            difficult_airway: a.difficult_airway,
-            chronic_liver_disease: a.chronic_liver_disease,
-            acute_kidney_injury: a.acute_kidney_injury,
-            on_dialysis: a.on_dialysis,
-            high_thrombotic_risk: a.high_thrombotic_risk,
-            creatinine_clearance: a.creatinine_clearance,
-        })
-        .unwrap_or_default();
-    let drugs = medications
-        .iter()
-        .map(|m| DrugUse {
-            drug: m.drug.clone(),
-            last_dose_at: m.last_dose_at,
-            dose_intent: match m.dose_intent.as_deref() {
-                Some("prophylactic") => Some(DoseIntent::Prophylactic),
-                Some("therapeutic") => Some(DoseIntent::Therapeutic),
-                _ => None,
-            },
-            indication: m.indication.clone(),
-        })
-        .collect();
+    let (setting, flags) = setting_and_flags(assessment.as_ref(), case.opened_at);
+    let drugs = medications.iter().map(DrugUse::from).collect();
     let input = SafetyInput {
         procedure,
         modality: vetting.modality,
@@ -143,4 +114,66 @@ pub fn case_checklist(
         checklist = Checklist::new(checklist.items, checklist.reference_version);
     }
     checklist
+}
+
+/// Where the patient comes from and the clinical flags, from a recorded assessment (none:
+/// a scheduled outpatient with nothing flagged). `opened_at` stands in for a missing admission time.
+pub fn setting_and_flags(
+    assessment: Option<&PreAssessment>,
+    opened_at: DateTime<Utc>,
+) -> (CareSetting, ClinicalFlags) {
+    let Some(a) = assessment else {
+        return (CareSetting::ScheduledOutpatient, ClinicalFlags::default());
+    };
+    let setting = match a.setting {
+        Setting::Outpatient => CareSetting::ScheduledOutpatient,
+        Setting::Inpatient | Setting::Emergency => CareSetting::Admitted {
+            since: a.admitted_at.unwrap_or(opened_at),
+        },
+    };
+    let flags = ClinicalFlags {
+        asa_class: a.asa_class,
+        difficult_airway: a.difficult_airway,
+        chronic_liver_disease: a.chronic_liver_disease,
+        acute_kidney_injury: a.acute_kidney_injury,
+        on_dialysis: a.on_dialysis,
+        high_thrombotic_risk: a.high_thrombotic_risk,
+        creatinine_clearance: a.creatinine_clearance,
+    };
+    (setting, flags)
+}
+
+impl From<&Medication> for DrugUse {
+    fn from(m: &Medication) -> Self {
+        DrugUse {
+            drug: m.drug.clone(),
+            last_dose_at: m.last_dose_at,
+            dose_intent: match m.dose_intent.as_deref() {
+                Some("prophylactic") => Some(DoseIntent::Prophylactic),
+                Some("therapeutic") => Some(DoseIntent::Therapeutic),
+                _ => None,
+            },
+            indication: m.indication.clone(),
+        }
+    }
+}
+
+impl From<&FastingTimes> for FastingRecord {
+    fn from(f: &FastingTimes) -> Self {
+        FastingRecord {
+            clear_liquids: f.clear_liquids,
+            breast_milk: f.breast_milk,
+            light_meal: f.light_meal,
+            fatty_meal: f.fatty_meal,
+        }
+    }
+}
+
+impl From<&Consent> for ConsentRecord {
+    fn from(c: &Consent) -> Self {
+        ConsentRecord {
+            recorded_at: c.obtained_at,
+            recorded_by: c.obtained_by.clone(),
+        }
+    }
 }

@@ -5,12 +5,14 @@
 pub mod checklist;
 pub mod engine;
 pub mod for_case;
+pub mod hypothetical;
 pub mod input;
 pub mod reference;
 
 pub use checklist::{Action, Checklist, ChecklistItem, ItemStatus};
 pub use engine::evaluate;
 pub use for_case::case_checklist;
+pub use hypothetical::HypotheticalCase;
 pub use input::{CareSetting, ClinicalFlags, ConsentRecord, DrugUse, FastingRecord, SafetyInput};
 pub use reference::{DoseIntent, DrugClass, Evidence, SafetyReference, ThresholdId};
 

@@ -63,6 +63,12 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
     ),
     ("GET", "/api/v1/readiness", Requires(P::ReadCases)),
     ("GET", "/api/v1/tasks", Requires(P::ReadCases)),
+    // The calculator holds no patient identity and stores nothing.
+    (
+        "POST",
+        "/api/v1/safety/evaluate",
+        Requires(P::ReadReferenceData),
+    ),
     ("GET", "/api/v1/users", Requires(P::ManageUsers)),
     ("POST", "/api/v1/users", Requires(P::ManageUsers)),
     (

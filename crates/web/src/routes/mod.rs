@@ -5,6 +5,7 @@ pub(crate) mod cases;
 pub(crate) mod catalogue;
 pub(crate) mod patients;
 pub(crate) mod referrals;
+pub(crate) mod safety;
 pub(crate) mod system;
 
 pub(crate) use cases::CaseRecord;
@@ -41,6 +42,7 @@ pub fn api() -> Router<AppState> {
         .route("/cases/{id}/checklist", get(cases::checklist))
         .route("/readiness", get(cases::readiness))
         .route("/tasks", get(cases::tasks))
+        .route("/safety/evaluate", post(safety::evaluate))
         .route("/users", get(admin::users).post(admin::add_user))
         .route("/users/{username}/disable", post(admin::disable_user))
         .route("/users/{username}/enable", post(admin::enable_user))

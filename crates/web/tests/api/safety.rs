@@ -320,3 +320,79 @@ async fn a_blocked_case_goes_in_room_only_after_a_physicians_override_with_a_rea
         assert_eq!(entry["actor"], "ir_physician");
     }
 }
+
+#[tokio::test]
+async fn the_planning_calculator_answers_without_storing_anything() {
+    use reqwest::Method;
+    use seldinger_domain::access::Role;
+    for app in spawn_apps().await {
+        // "When must this patient stop apixaban for a liver biopsy on Thursday 08:00?"
+        let body = json!({
+            "procedure_id": "biopsy-liver",
+            "planned_start": "2026-11-26T08:00:00Z",
+            "patient": {"birth_date": "1950-06-01", "sex": "male"},
+            "assessment": {"setting": "outpatient", "asa_class": 2, "creatinine_clearance": 60},
+            "drugs": [{"drug": "apixaban", "last_dose_at": "2026-11-23T20:00:00Z"}, {"drug": "mystery-herb"}],
+            "labs": [{"test": "inr", "value": 1.1, "unit": "{INR}", "drawn_at": "2026-11-23T09:00:00Z"},
+                     {"test": "platelets", "value": 210, "unit": "10*9/L", "drawn_at": "2026-11-23T09:00:00Z"}]
+        });
+        let response = app
+            .request_as(Role::ReferringClinician, Method::POST, "/safety/evaluate")
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let checklist = expect_status(response, StatusCode::OK, &app.engine).await;
+        let hold = checklist["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|i| i["rule"] == "hold.apixaban")
+            .expect("apixaban");
+        assert_eq!(hold["status"], "action_needed");
+        assert_eq!(
+            hold["actions"][0]["due"], "2026-11-24T08:00:00Z",
+            "Tuesday 08:00: two days before"
+        );
+        assert_eq!(
+            status_of(&checklist, "hold.mystery-herb"),
+            "missing_data",
+            "unknown drugs are never passed"
+        );
+        assert_eq!(status_of(&checklist, "coagulation.inr"), "pass");
+
+        let bad = json!({
+            "procedure_id": "biopsy-livr",
+            "planned_start": "2026-11-26T08:00:00Z",
+            "patient": {"birth_date": "1950-06-01", "sex": "m"},
+            "labs": [{"test": "inr", "value": -1, "unit": "{INR}", "drawn_at": "2026-11-23T09:00:00Z"},
+                     {"test": "creatinine", "value": 90, "unit": "mg/L"},
+                     {"test": "inr", "value": 1.0, "unit": "{INR}"}]
+        });
+        let problem = expect_status(
+            app.post("/safety/evaluate", &bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "procedure_id",
+                "patient.sex",
+                "labs[0].value",
+                "labs[1].unit",
+                "labs[1].drawn_at",
+                "labs[2].drawn_at"
+            ]
+        );
+        let cases = expect_status(app.get("/cases").await, StatusCode::OK, &app.engine).await;
+        assert_eq!(cases, json!([]), "nothing was stored");
+    }
+}
