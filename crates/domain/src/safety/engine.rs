@@ -385,7 +385,9 @@ impl Rules<'_> {
                 )));
                 continue;
             }
-            items.push(self.hold(item, drug, &name, class));
+            let mut held = self.hold(item, drug, &name, class);
+            held.actions.extend(self.resumption(&name, class));
+            items.push(held);
             if self.input.flags.high_thrombotic_risk {
                 items.push(Item::new(format!("bridging.{name}"), "High thrombotic risk", "clinical-rules.md §1.3").status(
                     ItemStatus::ActionNeeded,
@@ -486,6 +488,42 @@ impl Rules<'_> {
                 ),
                 vec![act(Role::IrPhysician, "Reschedule or record an override with a reason", Some(start))],
             )
+        }
+    }
+
+    /// When a held drug restarts after a high bleeding-risk procedure (§1.3, U): a dated
+    /// instruction for the discharging physician.
+    fn resumption(&self, name: &str, class: DrugClass) -> Option<Action> {
+        let end = self.input.planned_end;
+        let note = UNVERIFIED_NOTE.trim_start();
+        match class {
+            DrugClass::Doac => {
+                let (from, until) = (self.t(T::ResumeDoacHighRiskFromHours), self.t(T::ResumeDoacHighRiskUntilHours));
+                Some(act(
+                    Role::IrPhysician,
+                    format!(
+                        "Resume {name} {}-{} h after the procedure: from {} to {}, once haemostasis is secure {note}",
+                        from.value,
+                        until.value,
+                        fmt_time(end + hours(from.value)),
+                        fmt_time(end + hours(until.value))
+                    ),
+                    Some(end + hours(from.value)),
+                ))
+            }
+            DrugClass::VitaminKAntagonist => {
+                let after = self.t(T::ResumeWarfarinHighRiskHours);
+                Some(act(
+                    Role::IrPhysician,
+                    format!("Resume {name} {} h after the procedure, from {} {note}", after.value, fmt_time(end + hours(after.value))),
+                    Some(end + hours(after.value)),
+                ))
+            }
+            _ => Some(act(
+                Role::IrPhysician,
+                format!("Decide when {name} restarts after the procedure (the reference gives no interval)"),
+                Some(end),
+            )),
         }
     }
 

@@ -81,6 +81,7 @@ pub fn case_checklist(
         sedation: vetting.sedation,
         iodinated_contrast: vetting.iodinated_contrast,
         planned_start: booking.start,
+        planned_end: booking.end,
         now,
         setting,
         patient,

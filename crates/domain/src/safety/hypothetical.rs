@@ -146,6 +146,8 @@ impl HypotheticalCase {
             sedation,
             iodinated_contrast: self.iodinated_contrast,
             planned_start: self.planned_start,
+            planned_end: self.planned_start
+                + chrono::Duration::minutes(i64::from(procedure.room_minutes)),
             now,
             setting,
             patient: &patient,

@@ -67,6 +67,8 @@ pub struct SafetyInput<'a> {
     pub sedation: Sedation,
     pub iodinated_contrast: bool,
     pub planned_start: DateTime<Utc>,
+    /// When the procedure is expected to end (resumption of held drugs counts from it).
+    pub planned_end: DateTime<Utc>,
     /// The moment of evaluation: nothing after it is known, deadlines before it have passed.
     pub now: DateTime<Utc>,
     pub setting: CareSetting,

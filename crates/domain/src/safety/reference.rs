@@ -185,10 +185,13 @@ pub enum ThresholdId {
     FastingLightMealHours,
     FastingFattyMealHours,
     AsaAnaesthesiaReviewFrom,
+    ResumeDoacHighRiskFromHours,
+    ResumeDoacHighRiskUntilHours,
+    ResumeWarfarinHighRiskHours,
 }
 
 impl ThresholdId {
-    pub const ALL: [ThresholdId; 24] = [
+    pub const ALL: [ThresholdId; 27] = [
         ThresholdId::InrLowRiskPassMax,
         ThresholdId::InrLowRiskBlockAbove,
         ThresholdId::InrHighRiskPassMax,
@@ -213,6 +216,9 @@ impl ThresholdId {
         ThresholdId::FastingLightMealHours,
         ThresholdId::FastingFattyMealHours,
         ThresholdId::AsaAnaesthesiaReviewFrom,
+        ThresholdId::ResumeDoacHighRiskFromHours,
+        ThresholdId::ResumeDoacHighRiskUntilHours,
+        ThresholdId::ResumeWarfarinHighRiskHours,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -253,6 +259,9 @@ impl ThresholdId {
             ThresholdId::FastingLightMealHours => "fasting.light_meal_hours",
             ThresholdId::FastingFattyMealHours => "fasting.fatty_meal_hours",
             ThresholdId::AsaAnaesthesiaReviewFrom => "asa.anaesthesia_review_from",
+            ThresholdId::ResumeDoacHighRiskFromHours => "resume.doac.high_risk_from_hours",
+            ThresholdId::ResumeDoacHighRiskUntilHours => "resume.doac.high_risk_until_hours",
+            ThresholdId::ResumeWarfarinHighRiskHours => "resume.warfarin.high_risk_hours",
         }
     }
 }

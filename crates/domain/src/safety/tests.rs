@@ -128,6 +128,7 @@ impl Scenario {
             sedation: self.sedation,
             iodinated_contrast: self.contrast,
             planned_start: start(),
+            planned_end: start() + Duration::hours(1),
             now: self.now,
             setting: self.setting,
             patient: &self.patient,
@@ -687,6 +688,49 @@ fn a_ready_case_is_ready_and_the_worst_item_decides() {
 }
 
 #[test]
+fn held_drugs_get_a_dated_resumption_from_the_planned_end() {
+    let end = start() + Duration::hours(1);
+    let from = value(ThresholdId::ResumeDoacHighRiskFromHours);
+    let until = value(ThresholdId::ResumeDoacHighRiskUntilHours);
+    let warfarin = value(ThresholdId::ResumeWarfarinHighRiskHours);
+    for (drug, due, text) in [
+        (
+            "apixaban",
+            end + Duration::hours(from as i64),
+            format!("{from}-{until} h after"),
+        ),
+        (
+            "warfarin",
+            end + Duration::hours(warfarin as i64),
+            format!("{warfarin} h after"),
+        ),
+    ] {
+        let mut s = Scenario::new("biopsy-liver");
+        s.drugs.push(DrugUse {
+            drug: drug.into(),
+            last_dose_at: Some(now() - Duration::days(10)),
+            dose_intent: None,
+            indication: None,
+        });
+        let c = s.run();
+        let item = c.item(&format!("hold.{drug}")).expect("hold");
+        let resume = item
+            .actions
+            .iter()
+            .find(|a| a.what.starts_with("Resume"))
+            .expect("resume action");
+        assert_eq!(resume.due, Some(due), "{drug}");
+        assert!(
+            resume.what.contains(&text)
+                && resume.what.ends_with("(reference value not yet verified)"),
+            "{}",
+            resume.what
+        );
+        assert_eq!(resume.role, crate::access::Role::IrPhysician);
+    }
+}
+
+#[test]
 fn every_threshold_is_exercised() {
     // Run the boundary tests in this thread, then check none of the table was left untested.
     inr_boundaries_for_each_bleeding_risk_class();
@@ -697,6 +741,7 @@ fn every_threshold_is_exercised() {
     pregnancy_age_band_boundaries();
     fasting_boundaries_for_each_intake();
     asa_boundary_airway_latex_consent_and_time_out();
+    held_drugs_get_a_dated_resumption_from_the_planned_end();
     let untested: Vec<&str> = EXERCISED.with(|e| {
         let e = e.borrow();
         ThresholdId::ALL
@@ -733,6 +778,7 @@ fn time_outs_are_recognised() {
         sedation: Sedation::Local,
         iodinated_contrast: false,
         planned_start: start(),
+        planned_end: start() + Duration::hours(1),
         now: start(),
         setting: CareSetting::ScheduledOutpatient,
         patient: &s.patient,
