@@ -65,6 +65,8 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub catalogue: ProcedureCatalogue,
     pub safety: SafetyReference,
+    /// The department's threshold file, when it replaces the shipped one.
+    pub safety_override: Option<PathBuf>,
 }
 
 impl Settings {
@@ -105,6 +107,7 @@ impl Settings {
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
             catalogue,
             safety,
+            safety_override: args.safety_thresholds.clone(),
         })
     }
 
@@ -138,6 +141,24 @@ impl Settings {
             }
         };
         store.migrate().await?;
+        if let Some(path) = &self.safety_override {
+            // clinical-rules.md: every threshold override is audited.
+            store
+                .append_audit(&seldinger_store::AuditEntry {
+                    seq: 0,
+                    at: chrono::Utc::now(),
+                    username: "system".into(),
+                    role: "system".into(),
+                    action: format!("safety_thresholds_override version {}", self.safety.version),
+                    resource_type: "configuration".into(),
+                    resource_id: Some(path.display().to_string()),
+                    patient_id: None,
+                    client_addr: "local".into(),
+                    outcome: "allowed".into(),
+                    break_glass_reason: None,
+                })
+                .await?;
+        }
         if fresh_demo && store.engine() == Engine::Postgres && store.has_patients().await? {
             bail!("the demo seeds an empty database; the PostgreSQL database in DATABASE_URL already holds patients");
         }

@@ -362,8 +362,18 @@ async fn the_first_start_creates_an_administrator_from_the_environment() {
     let dir = tempfile::tempdir().expect("dir");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    // A department's own threshold table: loaded, and its use is on the audit trail.
+    let thresholds = dir.path().join("department-thresholds.toml");
+    let shipped = include_str!("../../../catalog/safety-thresholds.toml");
+    std::fs::write(
+        &thresholds,
+        shipped.replacen("version = \"2026.11.1\"", "version = \"dept-7\"", 1),
+    )
+    .expect("write");
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", &listen, "--data-dir"])
+        .args(["serve", "--listen", &listen, "--safety-thresholds"])
+        .arg(&thresholds)
+        .arg("--data-dir")
         .arg(dir.path())
         .env_remove("DATABASE_URL")
         .env("SELDINGER_ADMIN_PASSWORD", "first-admin-password")
@@ -387,6 +397,27 @@ async fn the_first_start_creates_an_administrator_from_the_environment() {
     assert_eq!(login.status(), 201);
     let session: Value = login.json().await.expect("json");
     assert_eq!(session["role"], "administrator");
+    let csrf = session["csrf_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let cookie = login_cookie(&client, &base).await;
+    let audit: Value = client
+        .get(format!("{base}/audit?username=system"))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        audit.as_array().is_some_and(|a| a
+            .iter()
+            .any(|e| e["action"] == "safety_thresholds_override version dept-7")),
+        "{audit}"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -446,4 +477,42 @@ fn users_are_managed_from_the_command_line() {
         .expect("run");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("'surgeon' is not a role"));
+}
+
+/// Signs in as the first administrator and returns the session cookie header value.
+async fn login_cookie(client: &::reqwest::Client, base: &str) -> String {
+    let response = client
+        .post(format!("{base}/session"))
+        .json(&json!({"username": "admin", "password": "first-admin-password"}))
+        .send()
+        .await
+        .expect("sign in");
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    set_cookie.split(';').next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_malformed_threshold_table_stops_start_up_naming_row_and_field() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shipped = include_str!("../../../catalog/safety-thresholds.toml");
+    let file = dir.path().join("thresholds.toml");
+    std::fs::write(&file, shipped.replacen("value = 1.5", "value = -1.5", 1)).expect("write");
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--safety-thresholds"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("(id 'inr.high_risk.pass_max'): field 'value' must be a number ≥ 0"),
+        "{stderr}"
+    );
 }
