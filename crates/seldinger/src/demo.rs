@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use seldinger_domain::assessment::{Consent, PreAssessment, Setting};
 use seldinger_domain::catalogue::{GuidanceModality, Procedure, ProcedureCatalogue};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, TimeOut};
@@ -515,6 +516,44 @@ impl<'a> Demo<'a> {
                         None,
                     ),
                 ];
+                // Most booked cases have their pre-assessment and consent; a few do not yet,
+                // so the day shows what "not ready" looks like.
+                if self.rng.gen_bool(0.85) {
+                    let setting = if procedure.outpatient {
+                        Setting::Outpatient
+                    } else {
+                        Setting::Inpatient
+                    };
+                    let assessment = PreAssessment {
+                        setting,
+                        admitted_at: (setting == Setting::Inpatient).then_some(vetted_at),
+                        asa_class: Some(self.rng.gen_range(1..=3)),
+                        difficult_airway: false,
+                        chronic_liver_disease: self.rng.gen_bool(0.05),
+                        acute_kidney_injury: false,
+                        on_dialysis: false,
+                        high_thrombotic_risk: self.rng.gen_bool(0.1),
+                        creatinine_clearance: Some(f64::from(self.rng.gen_range(35..110u8))),
+                    };
+                    path.push((
+                        CaseEvent::RecordAssessment { assessment },
+                        NURSE,
+                        vetted_at + Duration::hours(3),
+                        None,
+                    ));
+                }
+                if self.rng.gen_bool(0.9) {
+                    let consent = Consent {
+                        obtained_by: "Dr N. Okafor".into(),
+                        obtained_at: vetted_at + Duration::hours(3),
+                    };
+                    path.push((
+                        CaseEvent::RecordConsent { consent },
+                        PHYSICIAN,
+                        vetted_at + Duration::hours(3),
+                        None,
+                    ));
+                }
                 let walk: Vec<(CaseEvent, &str, DateTime<Utc>, Option<&str>)> = vec![
                     (
                         CaseEvent::CheckIn,

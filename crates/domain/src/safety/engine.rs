@@ -880,7 +880,8 @@ impl Rules<'_> {
         }
     }
 
-    // §8 time-out
+    // §8 time-out: done in the room, so before the room it cannot be outstanding; the lifecycle
+    // refuses to start a procedure without a complete one.
     fn time_out(&self) -> ChecklistItem {
         let item = Item::new(
             "time_out",
@@ -889,15 +890,7 @@ impl Rules<'_> {
         );
         match &self.input.time_out {
             Some(t) => item.pass(format!("Time-out completed {}.", fmt_time(t.completed_at))),
-            None => item.status(
-                ItemStatus::ActionNeeded,
-                "The time-out is done in the room, before the procedure starts.",
-                vec![act(
-                    Role::Radiographer,
-                    "Lead the time-out before starting",
-                    Some(self.input.planned_start),
-                )],
-            ),
+            None => item.pass("Done in the room before the procedure starts; the procedure cannot start without a complete time-out."),
         }
     }
 }
