@@ -251,7 +251,7 @@ impl Store {
         meta: &EventMeta,
     ) -> Result<Patient, StoreError> {
         let event = PatientEvent::MedicationRecorded { medication };
-        self.append_patient_fact(patient_id, expected_version, &event, meta)
+        self.record_patient_fact(patient_id, expected_version, &event, meta)
             .await
     }
 
@@ -264,13 +264,13 @@ impl Store {
         meta: &EventMeta,
     ) -> Result<Patient, StoreError> {
         let event = PatientEvent::LabResultRecorded { result };
-        self.append_patient_fact(patient_id, expected_version, &event, meta)
+        self.record_patient_fact(patient_id, expected_version, &event, meta)
             .await
     }
 
     /// Appends a patient event that adds a fact (drug, lab), stores the fact in its table for
     /// querying, and bumps the patient's version — all or nothing.
-    async fn append_patient_fact(
+    pub async fn record_patient_fact(
         &self,
         patient_id: PatientId,
         expected_version: u64,

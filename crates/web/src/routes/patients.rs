@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use seldinger_domain::clinical::{LabResult, Medication};
-use seldinger_domain::patient::{Patient, PatientDetails, PatientInput};
+use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent, PatientInput};
 use seldinger_domain::{EventMeta, PatientId, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -254,25 +254,16 @@ pub async fn add_lab_result(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewLabResult>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (patient, _) = visible_patient(&state, &caller, &id).await?;
-    let now = state.clock.now();
-    let result = LabResult::parse(&body.result, now)?;
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: now,
-        reason: None,
-    };
-    let updated = state
-        .store
-        .record_lab_result(patient.id, body.expected_version, result, &meta)
-        .await?;
-    state
-        .audit(
-            &caller,
-            Audit::of("create", "lab_result", patient.id, patient.id),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(record(&state, updated).await?)))
+    let result = LabResult::parse(&body.result, state.clock.now())?;
+    add_fact(
+        &state,
+        &caller,
+        &id,
+        body.expected_version,
+        PatientEvent::LabResultRecorded { result },
+        "lab_result",
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/patients/{id}/medications", tag = "patients", request_body = NewMedication,
@@ -285,23 +276,43 @@ pub async fn add_medication(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewMedication>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (patient, _) = visible_patient(&state, &caller, &id).await?;
-    let now = state.clock.now();
-    let medication = Medication::parse(&body.medication, now)?;
+    let medication = Medication::parse(&body.medication, state.clock.now())?;
+    add_fact(
+        &state,
+        &caller,
+        &id,
+        body.expected_version,
+        PatientEvent::MedicationRecorded { medication },
+        "medication",
+    )
+    .await
+}
+
+/// Records a lab or drug on the patient's record (as an event, with the version check), audits it
+/// and answers 201 with the updated record.
+async fn add_fact(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+    expected_version: u64,
+    fact: PatientEvent,
+    resource_type: &'static str,
+) -> Result<impl IntoResponse, ApiError> {
+    let (patient, _) = visible_patient(state, caller, raw_id).await?;
     let meta = EventMeta {
         actor: caller.actor()?,
-        at: now,
+        at: state.clock.now(),
         reason: None,
     };
     let updated = state
         .store
-        .record_medication(patient.id, body.expected_version, medication, &meta)
+        .record_patient_fact(patient.id, expected_version, &fact, &meta)
         .await?;
     state
         .audit(
-            &caller,
-            Audit::of("create", "medication", patient.id, patient.id),
+            caller,
+            Audit::of("create", resource_type, patient.id, patient.id),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(record(&state, updated).await?)))
+    Ok((StatusCode::CREATED, Json(record(state, updated).await?)))
 }
