@@ -9,6 +9,7 @@ pub mod assessment;
 pub mod catalogue;
 pub mod clinical;
 pub mod department;
+pub mod dose;
 pub mod event;
 pub mod ids;
 pub mod lifecycle;

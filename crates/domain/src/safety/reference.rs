@@ -188,10 +188,20 @@ pub enum ThresholdId {
     ResumeDoacHighRiskFromHours,
     ResumeDoacHighRiskUntilHours,
     ResumeWarfarinHighRiskHours,
+    DoseSrdlReferenceAirKerma,
+    DoseSrdlPeakSkinDose,
+    DoseSrdlKermaAreaProduct,
+    DoseSrdlFluoroscopyTime,
+    DosePhysicistReviewReferenceAirKermaAbove,
+    DosePhysicistReviewPeakSkinDoseAbove,
+    DoseSkinCheckFromDays,
+    DoseSkinCheckUntilDays,
+    DoseNotifyReferenceAirKermaFirst,
+    DoseNotifyReferenceAirKermaStep,
 }
 
 impl ThresholdId {
-    pub const ALL: [ThresholdId; 27] = [
+    pub const ALL: [ThresholdId; 37] = [
         ThresholdId::InrLowRiskPassMax,
         ThresholdId::InrLowRiskBlockAbove,
         ThresholdId::InrHighRiskPassMax,
@@ -219,6 +229,16 @@ impl ThresholdId {
         ThresholdId::ResumeDoacHighRiskFromHours,
         ThresholdId::ResumeDoacHighRiskUntilHours,
         ThresholdId::ResumeWarfarinHighRiskHours,
+        ThresholdId::DoseSrdlReferenceAirKerma,
+        ThresholdId::DoseSrdlPeakSkinDose,
+        ThresholdId::DoseSrdlKermaAreaProduct,
+        ThresholdId::DoseSrdlFluoroscopyTime,
+        ThresholdId::DosePhysicistReviewReferenceAirKermaAbove,
+        ThresholdId::DosePhysicistReviewPeakSkinDoseAbove,
+        ThresholdId::DoseSkinCheckFromDays,
+        ThresholdId::DoseSkinCheckUntilDays,
+        ThresholdId::DoseNotifyReferenceAirKermaFirst,
+        ThresholdId::DoseNotifyReferenceAirKermaStep,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -262,6 +282,22 @@ impl ThresholdId {
             ThresholdId::ResumeDoacHighRiskFromHours => "resume.doac.high_risk_from_hours",
             ThresholdId::ResumeDoacHighRiskUntilHours => "resume.doac.high_risk_until_hours",
             ThresholdId::ResumeWarfarinHighRiskHours => "resume.warfarin.high_risk_hours",
+            ThresholdId::DoseSrdlReferenceAirKerma => "dose.srdl.reference_air_kerma",
+            ThresholdId::DoseSrdlPeakSkinDose => "dose.srdl.peak_skin_dose",
+            ThresholdId::DoseSrdlKermaAreaProduct => "dose.srdl.kerma_area_product",
+            ThresholdId::DoseSrdlFluoroscopyTime => "dose.srdl.fluoroscopy_time",
+            ThresholdId::DosePhysicistReviewReferenceAirKermaAbove => {
+                "dose.physicist_review.reference_air_kerma_above"
+            }
+            ThresholdId::DosePhysicistReviewPeakSkinDoseAbove => {
+                "dose.physicist_review.peak_skin_dose_above"
+            }
+            ThresholdId::DoseSkinCheckFromDays => "dose.skin_check.from_days",
+            ThresholdId::DoseSkinCheckUntilDays => "dose.skin_check.until_days",
+            ThresholdId::DoseNotifyReferenceAirKermaFirst => {
+                "dose.notify.reference_air_kerma_first"
+            }
+            ThresholdId::DoseNotifyReferenceAirKermaStep => "dose.notify.reference_air_kerma_step",
         }
     }
 }

@@ -729,6 +729,130 @@ fn held_drugs_get_a_dated_resumption_from_the_planned_end() {
 }
 
 #[test]
+fn dose_levels_review_skin_check_and_notifications_follow_the_table() {
+    use crate::dose::{
+        assess, notifications_due, DoseMeasure, DoseTotals, Gray, GrayMetreSquared, Seconds,
+    };
+    let end = start() + Duration::hours(2);
+    let kar = value(ThresholdId::DoseSrdlReferenceAirKerma);
+    let psd = value(ThresholdId::DoseSrdlPeakSkinDose);
+    let kap = value(ThresholdId::DoseSrdlKermaAreaProduct);
+    let fluoro_min = value(ThresholdId::DoseSrdlFluoroscopyTime);
+    let cases: [(DoseMeasure, fn(f64) -> DoseTotals, f64); 4] = [
+        (
+            DoseMeasure::ReferenceAirKerma,
+            |v| DoseTotals {
+                reference_air_kerma: Some(Gray(v)),
+                ..Default::default()
+            },
+            kar,
+        ),
+        (
+            DoseMeasure::PeakSkinDose,
+            |v| DoseTotals {
+                peak_skin_dose: Some(Gray(v)),
+                ..Default::default()
+            },
+            psd,
+        ),
+        (
+            DoseMeasure::KermaAreaProduct,
+            |v| DoseTotals {
+                kerma_area_product: Some(GrayMetreSquared(v)),
+                ..Default::default()
+            },
+            kap,
+        ),
+        (
+            DoseMeasure::FluoroscopyTime,
+            |minutes| DoseTotals {
+                fluoroscopy_time: Some(Seconds(minutes * 60.0)),
+                ..Default::default()
+            },
+            fluoro_min,
+        ),
+    ];
+    for (measure, totals, level) in cases {
+        let below = assess(&totals(level * 0.999), end, reference());
+        assert!(!below.substantial(), "{measure:?} just below the level");
+        let at = assess(&totals(level), end, reference());
+        assert_eq!(
+            at.levels_reached.len(),
+            1,
+            "{measure:?} at the level: reached"
+        );
+        assert_eq!(at.levels_reached[0].measure, measure);
+        assert!(at.unverified, "§5 values are U");
+        assert_eq!(
+            at.not_reported.len(),
+            3,
+            "the other three measures were not given"
+        );
+    }
+    // 500 Gy·cm² is the KAP level.
+    assert_eq!(
+        GrayMetreSquared::from_gray_square_centimetres(500.0),
+        GrayMetreSquared(kap)
+    );
+
+    let from = value(ThresholdId::DoseSkinCheckFromDays);
+    let until = value(ThresholdId::DoseSkinCheckUntilDays);
+    let window = assess(&cases[0].1(kar), end, reference())
+        .skin_check
+        .expect("skin check");
+    assert_eq!(window.from, end + Duration::days(from as i64));
+    assert_eq!(window.until, end + Duration::days(until as i64));
+
+    let review_kar = value(ThresholdId::DosePhysicistReviewReferenceAirKermaAbove);
+    let review_psd = value(ThresholdId::DosePhysicistReviewPeakSkinDoseAbove);
+    for (totals, review) in [
+        (
+            DoseTotals {
+                reference_air_kerma: Some(Gray(review_kar)),
+                ..Default::default()
+            },
+            false,
+        ),
+        (
+            DoseTotals {
+                reference_air_kerma: Some(Gray(review_kar + EPS)),
+                ..Default::default()
+            },
+            true,
+        ),
+        (
+            DoseTotals {
+                peak_skin_dose: Some(Gray(review_psd)),
+                ..Default::default()
+            },
+            false,
+        ),
+        (
+            DoseTotals {
+                peak_skin_dose: Some(Gray(review_psd + EPS)),
+                ..Default::default()
+            },
+            true,
+        ),
+    ] {
+        assert_eq!(
+            assess(&totals, end, reference()).physicist_review,
+            review,
+            "{totals:?}"
+        );
+    }
+
+    let first = value(ThresholdId::DoseNotifyReferenceAirKermaFirst);
+    let step = value(ThresholdId::DoseNotifyReferenceAirKermaStep);
+    assert!(notifications_due(Gray(first - EPS), reference()).is_empty());
+    assert_eq!(notifications_due(Gray(first), reference()), [Gray(first)]);
+    assert_eq!(
+        notifications_due(Gray(first + 2.0 * step + EPS), reference()).len(),
+        3
+    );
+}
+
+#[test]
 fn every_threshold_is_exercised() {
     // Run the boundary tests in this thread, then check none of the table was left untested.
     inr_boundaries_for_each_bleeding_risk_class();
@@ -740,6 +864,7 @@ fn every_threshold_is_exercised() {
     fasting_boundaries_for_each_intake();
     asa_boundary_airway_latex_consent_and_time_out();
     held_drugs_get_a_dated_resumption_from_the_planned_end();
+    dose_levels_review_skin_check_and_notifications_follow_the_table();
     let untested: Vec<&str> = EXERCISED.with(|e| {
         let e = e.borrow();
         ThresholdId::ALL
