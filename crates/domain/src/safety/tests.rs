@@ -738,7 +738,8 @@ fn dose_levels_review_skin_check_and_notifications_follow_the_table() {
     let psd = value(ThresholdId::DoseSrdlPeakSkinDose);
     let kap = value(ThresholdId::DoseSrdlKermaAreaProduct);
     let fluoro_min = value(ThresholdId::DoseSrdlFluoroscopyTime);
-    let cases: [(DoseMeasure, fn(f64) -> DoseTotals, f64); 4] = [
+    type Totals = fn(f64) -> DoseTotals;
+    let cases: [(DoseMeasure, Totals, f64); 4] = [
         (
             DoseMeasure::ReferenceAirKerma,
             |v| DoseTotals {
