@@ -41,12 +41,28 @@ enum Command {
         #[command(subcommand)]
         command: accounts::UserCommand,
     },
+    /// Radiation dose reports (RDSR).
+    Dose {
+        #[command(subcommand)]
+        command: DoseCommand,
+    },
     /// Manage API tokens for scripts and interfaces: create, list, revoke.
     Token {
         #[command(flatten)]
         storage: config::StorageArgs,
         #[command(subcommand)]
         command: accounts::TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DoseCommand {
+    /// Show what is extracted from one RDSR file, without storing it.
+    Inspect {
+        file: std::path::PathBuf,
+        /// Print JSON (report, totals, §5 assessment) instead of a summary.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -92,6 +108,9 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
             accounts::user(&store, command).await
         }
+        Command::Dose {
+            command: DoseCommand::Inspect { file, json },
+        } => dose_inspect(&file, json),
         Command::Token { storage, command } => {
             let settings = Settings::from_storage_args(&storage)?;
             let store = settings.open_store(false).await?;
@@ -154,5 +173,70 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         }
     }
     tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Prints one report's extraction and what clinical-rules.md §5 says about it.
+fn dose_inspect(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let report =
+        seldinger_dicom::parse_file(file).with_context(|| format!("{}", file.display()))?;
+    let reference = seldinger_domain::safety::SafetyReference::parse(
+        include_str!("../../../catalog/safety-thresholds.toml"),
+        "catalog/safety-thresholds.toml (shipped)",
+    )?;
+    let totals = report.totals();
+    // The skin-check window counts from the procedure; the study date is the best the file gives.
+    let end = report
+        .study_date
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or_else(chrono::Utc::now);
+    let assessment = seldinger_domain::dose::assess(&totals, end, &reference);
+    if json {
+        let out =
+            serde_json::json!({ "report": report, "totals": totals, "assessment": assessment });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{}  study {}  accession {}",
+        file.display(),
+        report.study_instance_uid,
+        report.accession_number.as_deref().unwrap_or("-")
+    );
+    println!(
+        "device: {} {}",
+        report.manufacturer.as_deref().unwrap_or("-"),
+        report.model.as_deref().unwrap_or("-")
+    );
+    println!("planes: {}", report.planes.len());
+    let show = |v: Option<f64>, unit: &str| {
+        v.map_or_else(|| "not reported".to_string(), |v| format!("{v} {unit}"))
+    };
+    println!(
+        "reference air kerma: {}",
+        show(totals.reference_air_kerma.map(|g| g.0), "Gy")
+    );
+    println!(
+        "kerma-area product: {}",
+        show(
+            totals
+                .kerma_area_product
+                .map(|k| k.gray_square_centimetres()),
+            "Gy·cm²"
+        )
+    );
+    println!(
+        "fluoroscopy time: {}",
+        show(totals.fluoroscopy_time.map(|s| s.0), "s")
+    );
+    if assessment.substantial() {
+        println!("SUBSTANTIAL RADIATION DOSE LEVEL reached (clinical-rules.md §5): skin check and patient follow-up needed");
+    }
+    for m in &report.missing {
+        println!("missing: {m}");
+    }
     Ok(())
 }

@@ -516,3 +516,55 @@ fn a_malformed_threshold_table_stops_start_up_naming_row_and_field() {
         "{stderr}"
     );
 }
+
+#[test]
+fn dose_inspect_shows_the_extraction_and_the_substantial_dose_assessment() {
+    use seldinger_dicom::fixtures::{plane, report, write};
+    let dir = tempfile::tempdir().expect("dir");
+    let file = write(
+        dir.path(),
+        "high.dcm",
+        report(
+            dicom_xray_rdsr(),
+            "2.25.77",
+            vec![plane(("0.02", "Gy.m2"), ("6000", "mGy"), ("1500", "s"))],
+        ),
+    );
+    let output = Command::new(BIN)
+        .args(["dose", "inspect", "--json"])
+        .arg(&file)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["totals"]["reference_air_kerma"], 6.0);
+    assert_eq!(
+        json["assessment"]["levels_reached"][0]["measure"],
+        "reference_air_kerma"
+    );
+    assert_eq!(
+        json["assessment"]["skin_check"]["from"], "2026-12-08T00:00:00Z",
+        "14 days after the study date"
+    );
+    assert_eq!(json["report"]["accession_number"], "ACC0001");
+
+    let junk = dir.path().join("junk.dcm");
+    std::fs::write(&junk, b"not dicom").expect("write");
+    let output = Command::new(BIN)
+        .args(["dose", "inspect"])
+        .arg(&junk)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a readable DICOM file"));
+}
+
+fn dicom_xray_rdsr() -> &'static str {
+    "1.2.840.10008.5.1.4.1.1.88.67"
+}

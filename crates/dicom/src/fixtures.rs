@@ -1,0 +1,106 @@
+//! Synthetic RDSR files built with dicom-rs, for tests in this and other crates. No real
+//! patient data: identifiers are invented.
+
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::mem::InMemDicomObject;
+use dicom_object::meta::FileMetaTableBuilder;
+use std::path::{Path, PathBuf};
+
+pub fn code(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter([
+        DataElement::new(tags::CODE_VALUE, VR::SH, value),
+        DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, scheme),
+        DataElement::new(tags::CODE_MEANING, VR::LO, meaning),
+    ])
+}
+
+pub fn seq(tag: dicom_core::Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+}
+
+pub fn num(concept: &str, meaning: &str, value: &str, unit: &str) -> InMemDicomObject {
+    let measured = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::NUMERIC_VALUE, VR::DS, value),
+        seq(
+            tags::MEASUREMENT_UNITS_CODE_SEQUENCE,
+            vec![code(unit, "UCUM", unit)],
+        ),
+    ]);
+    InMemDicomObject::from_element_iter([
+        DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+        DataElement::new(tags::VALUE_TYPE, VR::CS, "NUM"),
+        seq(
+            tags::CONCEPT_NAME_CODE_SEQUENCE,
+            vec![code(concept, "DCM", meaning)],
+        ),
+        seq(tags::MEASURED_VALUE_SEQUENCE, vec![measured]),
+    ])
+}
+
+pub fn container(
+    concept: &str,
+    meaning: &str,
+    children: Vec<InMemDicomObject>,
+) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter([
+        DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+        DataElement::new(tags::VALUE_TYPE, VR::CS, "CONTAINER"),
+        DataElement::new(tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"),
+        seq(
+            tags::CONCEPT_NAME_CODE_SEQUENCE,
+            vec![code(concept, "DCM", meaning)],
+        ),
+        seq(tags::CONTENT_SEQUENCE, children),
+    ])
+}
+
+/// A projection dose report with the given accumulated-dose containers.
+pub fn report(sop_class: &str, instance: &str, content: Vec<InMemDicomObject>) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter([
+        DataElement::new(tags::SOP_CLASS_UID, VR::UI, sop_class),
+        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, instance),
+        DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, "2.25.1111"),
+        DataElement::new(tags::ACCESSION_NUMBER, VR::SH, "ACC0001"),
+        DataElement::new(tags::PATIENT_ID, VR::LO, "SDM100037"),
+        DataElement::new(tags::STUDY_DATE, VR::DA, "20261124"),
+        DataElement::new(tags::MODALITY, VR::CS, "SR"),
+        DataElement::new(tags::MANUFACTURER, VR::LO, "Synthetic Angio Co"),
+        DataElement::new(tags::MANUFACTURER_MODEL_NAME, VR::LO, "Biplane 9000"),
+        DataElement::new(tags::VALUE_TYPE, VR::CS, "CONTAINER"),
+        seq(
+            tags::CONCEPT_NAME_CODE_SEQUENCE,
+            vec![code("113701", "DCM", "X-Ray Radiation Dose Report")],
+        ),
+        seq(tags::CONTENT_SEQUENCE, content),
+    ])
+}
+
+pub fn plane(dap: (&str, &str), rp: (&str, &str), fluoro: (&str, &str)) -> InMemDicomObject {
+    container(
+        "113702",
+        "Accumulated X-Ray Dose Data",
+        vec![
+            num("113722", "Dose Area Product Total", dap.0, dap.1),
+            num("113725", "Dose (RP) Total", rp.0, rp.1),
+            num("113730", "Total Fluoro Time", fluoro.0, fluoro.1),
+            num(
+                "113731",
+                "Total Number of Radiographic Frames",
+                "120",
+                "{frames}",
+            ),
+        ],
+    )
+}
+
+pub fn write(dir: &Path, name: &str, obj: InMemDicomObject) -> PathBuf {
+    let file = obj
+        .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
+        .expect("file meta for a synthetic report");
+    let path = dir.join(name);
+    file.write_to_file(&path)
+        .expect("writing a synthetic report");
+    path
+}

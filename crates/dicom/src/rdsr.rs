@@ -1,0 +1,317 @@
+//! Reads an X-Ray Radiation Dose SR (PS3.3 A.35.8; TID 10001/10002) into a [`DoseReport`].
+//!
+//! Only concept codes checked against PS3.16 are read (see docs/dose-plan.md). Values are
+//! converted to SI units (Gy, Gy·m², s) from whatever UCUM unit the file used, and the file's unit
+//! is kept; a value whose unit is not understood is dropped and reported in `missing`, never
+//! guessed. Vendors differ: every item is optional, and what was absent is listed.
+
+use dicom_core::Tag;
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::mem::InMemDicomObject;
+use seldinger_domain::dose::{DoseTotals, Gray, GrayMetreSquared, Seconds};
+use serde::Serialize;
+use std::path::Path;
+
+/// DCM concept codes read here, each verified against PS3.16 or the HL7 dose IG (CID 10050).
+pub mod codes {
+    pub const ACCUMULATED_XRAY_DOSE_DATA: &str = "113702";
+    pub const DOSE_AREA_PRODUCT_TOTAL: &str = "113722";
+    pub const FLUORO_DOSE_AREA_PRODUCT_TOTAL: &str = "113726";
+    pub const ACQUISITION_DOSE_AREA_PRODUCT_TOTAL: &str = "113727";
+    pub const DOSE_RP_TOTAL: &str = "113725";
+    pub const FLUORO_DOSE_RP_TOTAL: &str = "113728";
+    pub const ACQUISITION_DOSE_RP_TOTAL: &str = "113729";
+    pub const TOTAL_FLUORO_TIME: &str = "113730";
+    pub const TOTAL_NUMBER_OF_RADIOGRAPHIC_FRAMES: &str = "113731";
+}
+
+/// SR storage classes that may carry a dose report: the dedicated RDSR class, and Enhanced and
+/// Comprehensive SR, which some systems use for the same template.
+const SR_CLASSES: &[&str] = &[
+    uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+    uids::ENHANCED_SR_STORAGE,
+    uids::COMPREHENSIVE_SR_STORAGE,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RdsrError {
+    #[error("not a readable DICOM file: {0}")]
+    NotDicom(String),
+    #[error("not a radiation dose report: SOP class {0}")]
+    NotDoseReport(String),
+    #[error("the dose report has no {0}")]
+    MissingIdentifier(&'static str),
+}
+
+/// One acquisition plane's accumulated dose (TID 10002); biplane systems report two.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AccumulatedProjection {
+    pub dose_area_product_total: Option<GrayMetreSquared>,
+    pub fluoro_dose_area_product_total: Option<GrayMetreSquared>,
+    pub acquisition_dose_area_product_total: Option<GrayMetreSquared>,
+    pub dose_rp_total: Option<Gray>,
+    pub fluoro_dose_rp_total: Option<Gray>,
+    pub acquisition_dose_rp_total: Option<Gray>,
+    pub total_fluoro_time: Option<Seconds>,
+    pub total_radiographic_frames: Option<u32>,
+    /// (concept code, unit as written in the file) for each value read.
+    pub units_in_file: Vec<(String, String)>,
+}
+
+/// What one dose report says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoseReport {
+    pub sop_instance_uid: String,
+    pub sop_class_uid: String,
+    pub study_instance_uid: String,
+    pub accession_number: Option<String>,
+    pub patient_id: Option<String>,
+    pub study_date: Option<String>,
+    pub study_time: Option<String>,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub station_name: Option<String>,
+    pub planes: Vec<AccumulatedProjection>,
+    /// What the report did not give, or gave in a form that could not be read.
+    pub missing: Vec<String>,
+}
+
+impl DoseReport {
+    /// Totals over all planes, for the §5 assessment. A measure is present only if every plane
+    /// reported it (a partial sum would understate the dose).
+    pub fn totals(&self) -> DoseTotals {
+        fn sum<T: Copy>(
+            planes: &[AccumulatedProjection],
+            get: impl Fn(&AccumulatedProjection) -> Option<T>,
+            value: impl Fn(T) -> f64,
+        ) -> Option<f64> {
+            if planes.is_empty() {
+                return None;
+            }
+            planes.iter().map(|p| get(p).map(&value)).sum()
+        }
+        DoseTotals {
+            reference_air_kerma: sum(&self.planes, |p| p.dose_rp_total, |g| g.0).map(Gray),
+            peak_skin_dose: None,
+            kerma_area_product: sum(&self.planes, |p| p.dose_area_product_total, |k| k.0)
+                .map(GrayMetreSquared),
+            fluoroscopy_time: sum(&self.planes, |p| p.total_fluoro_time, |s| s.0).map(Seconds),
+        }
+    }
+}
+
+pub fn parse_file(path: &Path) -> Result<DoseReport, RdsrError> {
+    let file = dicom_object::open_file(path).map_err(|e| RdsrError::NotDicom(e.to_string()))?;
+    parse_object(&file)
+}
+
+fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    obj.get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim_end_matches(['\0', ' ']).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn code_value(item: &InMemDicomObject, sequence: Tag) -> Option<String> {
+    item.get(sequence)
+        .and_then(|e| e.items())
+        .and_then(|items| items.first())
+        .and_then(|code| text(code, tags::CODE_VALUE))
+}
+
+fn children(item: &InMemDicomObject) -> &[InMemDicomObject] {
+    item.get(tags::CONTENT_SEQUENCE)
+        .and_then(|e| e.items())
+        .unwrap_or(&[])
+}
+
+/// Reads a dose report from a parsed DICOM object.
+pub fn parse_object(obj: &InMemDicomObject) -> Result<DoseReport, RdsrError> {
+    let sop_class_uid =
+        text(obj, tags::SOP_CLASS_UID).ok_or(RdsrError::MissingIdentifier("SOP Class UID"))?;
+    if !SR_CLASSES.contains(&sop_class_uid.as_str()) {
+        return Err(RdsrError::NotDoseReport(sop_class_uid));
+    }
+    let mut planes = Vec::new();
+    let mut missing = Vec::new();
+    collect_accumulated(children(obj), &mut planes, &mut missing);
+    if planes.is_empty() {
+        if sop_class_uid != uids::X_RAY_RADIATION_DOSE_SR_STORAGE {
+            // A generic SR class without dose content is some other report.
+            return Err(RdsrError::NotDoseReport(sop_class_uid));
+        }
+        missing.push("Accumulated X-Ray Dose Data (113702)".into());
+    }
+    Ok(DoseReport {
+        sop_instance_uid: text(obj, tags::SOP_INSTANCE_UID)
+            .ok_or(RdsrError::MissingIdentifier("SOP Instance UID"))?,
+        study_instance_uid: text(obj, tags::STUDY_INSTANCE_UID)
+            .ok_or(RdsrError::MissingIdentifier("Study Instance UID"))?,
+        sop_class_uid,
+        accession_number: text(obj, tags::ACCESSION_NUMBER),
+        patient_id: text(obj, tags::PATIENT_ID),
+        study_date: text(obj, tags::STUDY_DATE),
+        study_time: text(obj, tags::STUDY_TIME),
+        manufacturer: text(obj, tags::MANUFACTURER),
+        model: text(obj, tags::MANUFACTURER_MODEL_NAME),
+        station_name: text(obj, tags::STATION_NAME),
+        planes,
+        missing,
+    })
+}
+
+/// Finds every Accumulated X-Ray Dose Data container, at any depth.
+fn collect_accumulated(
+    items: &[InMemDicomObject],
+    planes: &mut Vec<AccumulatedProjection>,
+    missing: &mut Vec<String>,
+) {
+    for item in items {
+        let is_container = text(item, tags::VALUE_TYPE).as_deref() == Some("CONTAINER");
+        let concept = code_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE);
+        if is_container && concept.as_deref() == Some(codes::ACCUMULATED_XRAY_DOSE_DATA) {
+            planes.push(read_plane(children(item), planes.len() + 1, missing));
+        } else {
+            collect_accumulated(children(item), planes, missing);
+        }
+    }
+}
+
+fn read_plane(
+    items: &[InMemDicomObject],
+    plane: usize,
+    missing: &mut Vec<String>,
+) -> AccumulatedProjection {
+    let mut p = AccumulatedProjection::default();
+    for item in items {
+        if text(item, tags::VALUE_TYPE).as_deref() != Some("NUM") {
+            continue;
+        }
+        let Some(concept) = code_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE) else {
+            continue;
+        };
+        let Some(measured) = item
+            .get(tags::MEASURED_VALUE_SEQUENCE)
+            .and_then(|e| e.items())
+            .and_then(|m| m.first())
+        else {
+            missing.push(format!("plane {plane}: {concept} has no measured value"));
+            continue;
+        };
+        let value = measured
+            .get(tags::NUMERIC_VALUE)
+            .and_then(|e| e.to_float64().ok());
+        let unit = code_value(measured, tags::MEASUREMENT_UNITS_CODE_SEQUENCE).unwrap_or_default();
+        let Some(value) = value.filter(|v| v.is_finite() && *v >= 0.0) else {
+            missing.push(format!(
+                "plane {plane}: {concept} value is not a number ≥ 0"
+            ));
+            continue;
+        };
+        let mut unreadable = || {
+            missing.push(format!(
+                "plane {plane}: {concept} unit '{unit}' not understood"
+            ))
+        };
+        match concept.as_str() {
+            codes::DOSE_AREA_PRODUCT_TOTAL
+            | codes::FLUORO_DOSE_AREA_PRODUCT_TOTAL
+            | codes::ACQUISITION_DOSE_AREA_PRODUCT_TOTAL => {
+                let Some(kap) = to_gray_square_metres(value, &unit) else {
+                    unreadable();
+                    continue;
+                };
+                let slot = match concept.as_str() {
+                    codes::DOSE_AREA_PRODUCT_TOTAL => &mut p.dose_area_product_total,
+                    codes::FLUORO_DOSE_AREA_PRODUCT_TOTAL => &mut p.fluoro_dose_area_product_total,
+                    _ => &mut p.acquisition_dose_area_product_total,
+                };
+                *slot = Some(GrayMetreSquared(kap));
+            }
+            codes::DOSE_RP_TOTAL
+            | codes::FLUORO_DOSE_RP_TOTAL
+            | codes::ACQUISITION_DOSE_RP_TOTAL => {
+                let Some(gray) = to_gray(value, &unit) else {
+                    unreadable();
+                    continue;
+                };
+                let slot = match concept.as_str() {
+                    codes::DOSE_RP_TOTAL => &mut p.dose_rp_total,
+                    codes::FLUORO_DOSE_RP_TOTAL => &mut p.fluoro_dose_rp_total,
+                    _ => &mut p.acquisition_dose_rp_total,
+                };
+                *slot = Some(Gray(gray));
+            }
+            codes::TOTAL_FLUORO_TIME => {
+                let Some(s) = to_seconds(value, &unit) else {
+                    unreadable();
+                    continue;
+                };
+                p.total_fluoro_time = Some(Seconds(s));
+            }
+            codes::TOTAL_NUMBER_OF_RADIOGRAPHIC_FRAMES => {
+                p.total_radiographic_frames = Some(value.round() as u32)
+            }
+            _ => continue,
+        }
+        p.units_in_file.push((concept, unit));
+    }
+    for (code, present) in [
+        (
+            codes::DOSE_AREA_PRODUCT_TOTAL,
+            p.dose_area_product_total.is_some(),
+        ),
+        (codes::DOSE_RP_TOTAL, p.dose_rp_total.is_some()),
+        (codes::TOTAL_FLUORO_TIME, p.total_fluoro_time.is_some()),
+    ] {
+        if !present
+            && !missing
+                .iter()
+                .any(|m| m.starts_with(&format!("plane {plane}: {code}")))
+        {
+            missing.push(format!("plane {plane}: {code} not reported"));
+        }
+    }
+    p
+}
+
+/// UCUM units seen for kerma-area product, to Gy·m² (1 Gy·m² = 10 000 Gy·cm²).
+fn to_gray_square_metres(value: f64, unit: &str) -> Option<f64> {
+    let factor = match unit {
+        "Gy.m2" => 1.0,
+        "dGy.m2" => 1e-1,
+        "cGy.m2" => 1e-2,
+        "mGy.m2" => 1e-3,
+        "uGy.m2" => 1e-6,
+        "Gy.cm2" => 1e-4,
+        "dGy.cm2" => 1e-5,
+        "cGy.cm2" => 1e-6,
+        "mGy.cm2" => 1e-7,
+        "uGy.cm2" => 1e-10,
+        _ => return None,
+    };
+    Some(value * factor)
+}
+
+fn to_gray(value: f64, unit: &str) -> Option<f64> {
+    let factor = match unit {
+        "Gy" => 1.0,
+        "dGy" => 1e-1,
+        "cGy" => 1e-2,
+        "mGy" => 1e-3,
+        "uGy" => 1e-6,
+        _ => return None,
+    };
+    Some(value * factor)
+}
+
+fn to_seconds(value: f64, unit: &str) -> Option<f64> {
+    let factor = match unit {
+        "s" => 1.0,
+        "ms" => 1e-3,
+        "min" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    Some(value * factor)
+}

@@ -1,0 +1,150 @@
+//! RDSR reading, against files written by the fixtures module with dicom-rs (synthetic; no real patient data).
+
+use dicom_dictionary_std::uids;
+use seldinger_dicom::fixtures::{container, num, plane, report, write};
+use seldinger_dicom::{parse_file, RdsrError};
+use seldinger_domain::dose::{Gray, GrayMetreSquared, Seconds};
+
+#[test]
+fn reads_a_single_plane_report_in_si_units() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write(
+        dir.path(),
+        "single.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.1",
+            vec![plane(("0.0123", "Gy.m2"), ("0.812", "Gy"), ("754", "s"))],
+        ),
+    );
+    let r = parse_file(&path).expect("parsed");
+    assert_eq!(r.accession_number.as_deref(), Some("ACC0001"));
+    assert_eq!(r.manufacturer.as_deref(), Some("Synthetic Angio Co"));
+    assert_eq!(r.planes.len(), 1);
+    assert_eq!(
+        r.planes[0].dose_area_product_total,
+        Some(GrayMetreSquared(0.0123))
+    );
+    assert_eq!(r.planes[0].total_radiographic_frames, Some(120));
+    let totals = r.totals();
+    assert_eq!(totals.reference_air_kerma, Some(Gray(0.812)));
+    assert_eq!(totals.fluoroscopy_time, Some(Seconds(754.0)));
+    assert!(r.missing.is_empty(), "{:?}", r.missing);
+}
+
+#[test]
+fn sums_biplane_totals_and_converts_vendor_units() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write(
+        dir.path(),
+        "biplane.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.2",
+            vec![
+                plane(("3000", "Gy.cm2"), ("2500", "mGy"), ("30", "min")),
+                plane(("2000", "Gy.cm2"), ("1.5", "Gy"), ("600", "s")),
+            ],
+        ),
+    );
+    let r = parse_file(&path).expect("parsed");
+    assert_eq!(r.planes.len(), 2);
+    assert_eq!(
+        r.planes[0].units_in_file[0],
+        ("113722".to_string(), "Gy.cm2".to_string()),
+        "the file's unit is kept"
+    );
+    let totals = r.totals();
+    assert_eq!(
+        totals.kerma_area_product,
+        Some(GrayMetreSquared(0.5)),
+        "5000 Gy·cm² = 0.5 Gy·m²"
+    );
+    assert_eq!(totals.reference_air_kerma, Some(Gray(4.0)));
+    assert_eq!(totals.fluoroscopy_time, Some(Seconds(2400.0)));
+}
+
+#[test]
+fn records_what_is_missing_or_unreadable_without_guessing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let odd = container(
+        "113702",
+        "Accumulated X-Ray Dose Data",
+        vec![
+            num("113722", "Dose Area Product Total", "12", "furlong"),
+            num("113730", "Total Fluoro Time", "60", "s"),
+        ],
+    );
+    let path = write(
+        dir.path(),
+        "odd.dcm",
+        report(uids::X_RAY_RADIATION_DOSE_SR_STORAGE, "2.25.3", vec![odd]),
+    );
+    let r = parse_file(&path).expect("parsed");
+    assert_eq!(r.planes[0].dose_area_product_total, None);
+    assert!(
+        r.missing
+            .contains(&"plane 1: 113722 unit 'furlong' not understood".to_string()),
+        "{:?}",
+        r.missing
+    );
+    assert!(
+        r.missing
+            .contains(&"plane 1: 113725 not reported".to_string()),
+        "{:?}",
+        r.missing
+    );
+    assert_eq!(
+        r.totals().reference_air_kerma,
+        None,
+        "no guess for what was not given"
+    );
+
+    let empty = write(
+        dir.path(),
+        "empty.dcm",
+        report(uids::X_RAY_RADIATION_DOSE_SR_STORAGE, "2.25.4", vec![]),
+    );
+    let r = parse_file(&empty).expect("parsed");
+    assert_eq!(r.missing, ["Accumulated X-Ray Dose Data (113702)"]);
+}
+
+#[test]
+fn refuses_what_is_not_a_dose_report() {
+    let dir = tempfile::tempdir().expect("dir");
+    let other_sr = write(
+        dir.path(),
+        "other.dcm",
+        report(uids::COMPREHENSIVE_SR_STORAGE, "2.25.5", vec![]),
+    );
+    assert!(matches!(
+        parse_file(&other_sr),
+        Err(RdsrError::NotDoseReport(_))
+    ));
+    let enhanced = write(
+        dir.path(),
+        "enhanced.dcm",
+        report(
+            uids::ENHANCED_SR_STORAGE,
+            "2.25.6",
+            vec![plane(("0.01", "Gy.m2"), ("0.1", "Gy"), ("10", "s"))],
+        ),
+    );
+    assert_eq!(
+        parse_file(&enhanced)
+            .expect("enhanced SR with dose content")
+            .planes
+            .len(),
+        1
+    );
+    let broken = dir.path().join("broken.dcm");
+    std::fs::write(&broken, b"this is not DICOM").expect("write");
+    assert!(matches!(parse_file(&broken), Err(RdsrError::NotDicom(_))));
+    let truncated = dir.path().join("truncated.dcm");
+    let bytes = std::fs::read(&enhanced).expect("read");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    assert!(
+        parse_file(&truncated).is_err(),
+        "a truncated file is an error, not a panic"
+    );
+}
