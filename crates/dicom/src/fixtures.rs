@@ -104,3 +104,59 @@ pub fn write(dir: &Path, name: &str, obj: InMemDicomObject) -> PathBuf {
         .expect("writing a synthetic report");
     path
 }
+
+/// A CODE content item: `concept` has the value `value`.
+pub fn coded(concept: (&str, &str), value: (&str, &str, &str)) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter([
+        DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+        DataElement::new(tags::VALUE_TYPE, VR::CS, "CODE"),
+        seq(
+            tags::CONCEPT_NAME_CODE_SEQUENCE,
+            vec![code(concept.0, "DCM", concept.1)],
+        ),
+        seq(
+            tags::CONCEPT_CODE_SEQUENCE,
+            vec![code(value.0, value.1, value.2)],
+        ),
+    ])
+}
+
+/// A UIDREF content item.
+pub fn uidref(concept: (&str, &str), uid: &str) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter([
+        DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+        DataElement::new(tags::VALUE_TYPE, VR::CS, "UIDREF"),
+        seq(
+            tags::CONCEPT_NAME_CODE_SEQUENCE,
+            vec![code(concept.0, "DCM", concept.1)],
+        ),
+        DataElement::new(tags::UID, VR::UI, uid),
+    ])
+}
+
+/// An irradiation event (TID 10003) on a plane, with its DAP and Dose (RP) in the given units.
+pub fn event(
+    uid: &str,
+    plane: (&str, &str),
+    dap: (&str, &str),
+    rp: (&str, &str),
+) -> InMemDicomObject {
+    container(
+        "113706",
+        "Irradiation Event X-Ray Data",
+        vec![
+            uidref(("113769", "Irradiation Event UID"), uid),
+            coded(
+                ("113721", "Irradiation Event Type"),
+                ("113611", "DCM", "Stationary Acquisition"),
+            ),
+            coded(("113764", "Acquisition Plane"), (plane.0, "DCM", plane.1)),
+            num("122130", "Dose Area Product", dap.0, dap.1),
+            num("113738", "Dose (RP)", rp.0, rp.1),
+            num("113733", "KVP", "78", "kV"),
+            num("113734", "X-Ray Tube Current", "412", "mA"),
+            num("113824", "Exposure Time", "6.5", "ms"),
+            num("113768", "Number of Pulses", "30", "{pulses}"),
+        ],
+    )
+}

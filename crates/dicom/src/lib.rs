@@ -6,4 +6,6 @@
 pub mod fixtures;
 pub mod rdsr;
 
-pub use rdsr::{parse_file, parse_object, AccumulatedProjection, DoseReport, RdsrError};
+pub use rdsr::{
+    parse_file, parse_object, AccumulatedProjection, DoseReport, IrradiationEvent, RdsrError,
+};

@@ -23,6 +23,20 @@ pub mod codes {
     pub const ACQUISITION_DOSE_RP_TOTAL: &str = "113729";
     pub const TOTAL_FLUORO_TIME: &str = "113730";
     pub const TOTAL_NUMBER_OF_RADIOGRAPHIC_FRAMES: &str = "113731";
+    // Checked in pydicom's concept dictionary, generated from PS3.16 (docs/dose-plan.md).
+    pub const IRRADIATION_EVENT_XRAY_DATA: &str = "113706";
+    pub const IRRADIATION_EVENT_UID: &str = "113769";
+    pub const IRRADIATION_EVENT_TYPE: &str = "113721";
+    pub const ACQUISITION_PLANE: &str = "113764";
+    pub const DOSE_AREA_PRODUCT: &str = "122130";
+    pub const DOSE_RP: &str = "113738";
+    pub const KVP: &str = "113733";
+    pub const XRAY_TUBE_CURRENT: &str = "113734";
+    pub const EXPOSURE_TIME: &str = "113824";
+    pub const NUMBER_OF_PULSES: &str = "113768";
+    pub const IRRADIATION_DURATION: &str = "113742";
+    pub const POSITIONER_PRIMARY_ANGLE: &str = "112011";
+    pub const POSITIONER_SECONDARY_ANGLE: &str = "112012";
 }
 
 /// SR storage classes that may carry a dose report: the dedicated RDSR class, and Enhanced and
@@ -54,8 +68,31 @@ pub struct AccumulatedProjection {
     pub acquisition_dose_rp_total: Option<Gray>,
     pub total_fluoro_time: Option<Seconds>,
     pub total_radiographic_frames: Option<u32>,
+    /// The plane this accumulation belongs to (code value, meaning), when the report says.
+    pub plane: Option<(String, String)>,
     /// (concept code, unit as written in the file) for each value read.
     pub units_in_file: Vec<(String, String)>,
+}
+
+/// One irradiation event (TID 10003): a single continuous actuation of the exposure switch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IrradiationEvent {
+    pub uid: Option<String>,
+    /// Code value of the event type (e.g. 113611 stationary acquisition) and its meaning.
+    pub event_type: Option<(String, String)>,
+    /// Code value of the plane (113620 Plane A, 113621 Plane B, 113622 Single Plane) and meaning.
+    pub plane: Option<(String, String)>,
+    pub dose_area_product: Option<GrayMetreSquared>,
+    pub dose_rp: Option<Gray>,
+    pub kvp: Option<f64>,
+    /// Milliamperes.
+    pub tube_current_ma: Option<f64>,
+    pub exposure_time: Option<Seconds>,
+    pub irradiation_duration: Option<Seconds>,
+    pub pulses: Option<u32>,
+    /// Degrees.
+    pub primary_angle: Option<f64>,
+    pub secondary_angle: Option<f64>,
 }
 
 /// What one dose report says.
@@ -72,6 +109,9 @@ pub struct DoseReport {
     pub model: Option<String>,
     pub station_name: Option<String>,
     pub planes: Vec<AccumulatedProjection>,
+    pub events: Vec<IrradiationEvent>,
+    /// True when the report gave no accumulated totals and they were summed from its events.
+    pub totals_from_events: bool,
     /// What the report did not give, or gave in a form that could not be read.
     pub missing: Vec<String>,
 }
@@ -133,14 +173,21 @@ pub fn parse_object(obj: &InMemDicomObject) -> Result<DoseReport, RdsrError> {
         return Err(RdsrError::NotDoseReport(sop_class_uid));
     }
     let mut planes = Vec::new();
+    let mut events = Vec::new();
     let mut missing = Vec::new();
-    collect_accumulated(children(obj), &mut planes, &mut missing);
+    collect(children(obj), &mut planes, &mut events, &mut missing);
+    let mut totals_from_events = false;
     if planes.is_empty() {
-        if sop_class_uid != uids::X_RAY_RADIATION_DOSE_SR_STORAGE {
+        if events.is_empty() && sop_class_uid != uids::X_RAY_RADIATION_DOSE_SR_STORAGE {
             // A generic SR class without dose content is some other report.
             return Err(RdsrError::NotDoseReport(sop_class_uid));
         }
         missing.push("Accumulated X-Ray Dose Data (113702)".into());
+        if !events.is_empty() {
+            // Some systems report only events: sum them, and say so.
+            planes.push(sum_events(&events));
+            totals_from_events = true;
+        }
     }
     Ok(DoseReport {
         sop_instance_uid: text(obj, tags::SOP_INSTANCE_UID)
@@ -156,24 +203,130 @@ pub fn parse_object(obj: &InMemDicomObject) -> Result<DoseReport, RdsrError> {
         model: text(obj, tags::MANUFACTURER_MODEL_NAME),
         station_name: text(obj, tags::STATION_NAME),
         planes,
+        events,
+        totals_from_events,
         missing,
     })
 }
 
-/// Finds every Accumulated X-Ray Dose Data container, at any depth.
-fn collect_accumulated(
+/// Finds every accumulated-dose and irradiation-event container, at any depth.
+fn collect(
     items: &[InMemDicomObject],
     planes: &mut Vec<AccumulatedProjection>,
+    events: &mut Vec<IrradiationEvent>,
     missing: &mut Vec<String>,
 ) {
     for item in items {
         let is_container = text(item, tags::VALUE_TYPE).as_deref() == Some("CONTAINER");
         let concept = code_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE);
-        if is_container && concept.as_deref() == Some(codes::ACCUMULATED_XRAY_DOSE_DATA) {
-            planes.push(read_plane(children(item), planes.len() + 1, missing));
-        } else {
-            collect_accumulated(children(item), planes, missing);
+        match (is_container, concept.as_deref()) {
+            (true, Some(codes::ACCUMULATED_XRAY_DOSE_DATA)) => {
+                planes.push(read_plane(children(item), planes.len() + 1, missing))
+            }
+            (true, Some(codes::IRRADIATION_EVENT_XRAY_DATA)) => {
+                events.push(read_event(children(item), events.len() + 1, missing))
+            }
+            _ => collect(children(item), planes, events, missing),
         }
+    }
+}
+
+/// A NUM item's value in its file unit, or why it could not be read.
+fn numeric(item: &InMemDicomObject) -> Result<(f64, String), &'static str> {
+    let measured = item
+        .get(tags::MEASURED_VALUE_SEQUENCE)
+        .and_then(|e| e.items())
+        .and_then(|m| m.first())
+        .ok_or("has no measured value")?;
+    let value = measured
+        .get(tags::NUMERIC_VALUE)
+        .and_then(|e| e.to_float64().ok())
+        .filter(|v| v.is_finite());
+    let unit = code_value(measured, tags::MEASUREMENT_UNITS_CODE_SEQUENCE).unwrap_or_default();
+    value.map(|v| (v, unit)).ok_or("value is not a number")
+}
+
+/// A CODE item's value (code value, meaning).
+fn coded(item: &InMemDicomObject) -> Option<(String, String)> {
+    let code = item
+        .get(tags::CONCEPT_CODE_SEQUENCE)
+        .and_then(|e| e.items())
+        .and_then(|c| c.first())?;
+    Some((
+        text(code, tags::CODE_VALUE)?,
+        text(code, tags::CODE_MEANING).unwrap_or_default(),
+    ))
+}
+
+fn read_event(
+    items: &[InMemDicomObject],
+    number: usize,
+    missing: &mut Vec<String>,
+) -> IrradiationEvent {
+    let mut e = IrradiationEvent::default();
+    for item in items {
+        let Some(concept) = code_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE) else {
+            continue;
+        };
+        match text(item, tags::VALUE_TYPE).as_deref() {
+            Some("UIDREF") if concept == codes::IRRADIATION_EVENT_UID => {
+                e.uid = text(item, tags::UID)
+            }
+            Some("CODE") if concept == codes::IRRADIATION_EVENT_TYPE => e.event_type = coded(item),
+            Some("CODE") if concept == codes::ACQUISITION_PLANE => e.plane = coded(item),
+            Some("NUM") => {
+                let (value, unit) = match numeric(item) {
+                    Ok(v) => v,
+                    Err(why) => {
+                        missing.push(format!("event {number}: {concept} {why}"));
+                        continue;
+                    }
+                };
+                let unreadable = |missing: &mut Vec<String>| {
+                    missing.push(format!(
+                        "event {number}: {concept} unit '{unit}' not understood"
+                    ))
+                };
+                match concept.as_str() {
+                    codes::DOSE_AREA_PRODUCT => match to_gray_square_metres(value, &unit) {
+                        Some(v) => e.dose_area_product = Some(GrayMetreSquared(v)),
+                        None => unreadable(missing),
+                    },
+                    codes::DOSE_RP => match to_gray(value, &unit) {
+                        Some(v) => e.dose_rp = Some(Gray(v)),
+                        None => unreadable(missing),
+                    },
+                    codes::EXPOSURE_TIME => match to_seconds(value, &unit) {
+                        Some(v) => e.exposure_time = Some(Seconds(v)),
+                        None => unreadable(missing),
+                    },
+                    codes::IRRADIATION_DURATION => match to_seconds(value, &unit) {
+                        Some(v) => e.irradiation_duration = Some(Seconds(v)),
+                        None => unreadable(missing),
+                    },
+                    codes::KVP => e.kvp = Some(value),
+                    codes::XRAY_TUBE_CURRENT => e.tube_current_ma = Some(value),
+                    codes::NUMBER_OF_PULSES => e.pulses = Some(value.max(0.0).round() as u32),
+                    codes::POSITIONER_PRIMARY_ANGLE => e.primary_angle = Some(value),
+                    codes::POSITIONER_SECONDARY_ANGLE => e.secondary_angle = Some(value),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    e
+}
+
+/// Accumulated totals summed from events (used only when the report has no TID 10002 data).
+fn sum_events(events: &[IrradiationEvent]) -> AccumulatedProjection {
+    let all = |get: &dyn Fn(&IrradiationEvent) -> Option<f64>| -> Option<f64> {
+        events.iter().map(get).sum()
+    };
+    AccumulatedProjection {
+        dose_area_product_total: all(&|e| e.dose_area_product.map(|k| k.0)).map(GrayMetreSquared),
+        dose_rp_total: all(&|e| e.dose_rp.map(|g| g.0)).map(Gray),
+        ..Default::default()
     }
 }
 
@@ -184,6 +337,13 @@ fn read_plane(
 ) -> AccumulatedProjection {
     let mut p = AccumulatedProjection::default();
     for item in items {
+        if text(item, tags::VALUE_TYPE).as_deref() == Some("CODE")
+            && code_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref()
+                == Some(codes::ACQUISITION_PLANE)
+        {
+            p.plane = coded(item);
+            continue;
+        }
         if text(item, tags::VALUE_TYPE).as_deref() != Some("NUM") {
             continue;
         }

@@ -148,3 +148,98 @@ fn refuses_what_is_not_a_dose_report() {
         "a truncated file is an error, not a panic"
     );
 }
+
+#[test]
+fn reads_events_with_their_plane_and_units() {
+    use seldinger_dicom::fixtures::event;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write(
+        dir.path(),
+        "events.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.8",
+            vec![
+                plane(("0.0123", "Gy.m2"), ("0.812", "Gy"), ("754", "s")),
+                event(
+                    "2.25.8.1",
+                    ("113620", "Plane A"),
+                    ("150", "dGy.cm2"),
+                    ("12", "mGy"),
+                ),
+                event(
+                    "2.25.8.2",
+                    ("113621", "Plane B"),
+                    ("0.0005", "Gy.m2"),
+                    ("0.004", "Gy"),
+                ),
+            ],
+        ),
+    );
+    let r = parse_file(&path).expect("parsed");
+    assert_eq!(r.events.len(), 2);
+    let a = &r.events[0];
+    assert_eq!(a.uid.as_deref(), Some("2.25.8.1"));
+    assert_eq!(a.plane, Some(("113620".to_string(), "Plane A".to_string())));
+    assert_eq!(a.event_type.as_ref().map(|t| t.0.as_str()), Some("113611"));
+    assert_eq!(
+        a.dose_area_product,
+        Some(GrayMetreSquared(150.0 * 1e-5)),
+        "150 dGy·cm² in Gy·m²"
+    );
+    assert_eq!(a.dose_rp, Some(Gray(0.012)));
+    assert!(
+        a.exposure_time
+            .is_some_and(|t| (t.0 - 0.0065).abs() < 1e-12),
+        "6.5 ms: {:?}",
+        a.exposure_time
+    );
+    assert_eq!(
+        (a.kvp, a.tube_current_ma, a.pulses),
+        (Some(78.0), Some(412.0), Some(30))
+    );
+    assert!(!r.totals_from_events, "accumulated data was given");
+    assert_eq!(
+        r.totals().reference_air_kerma,
+        Some(Gray(0.812)),
+        "totals come from TID 10002, not events"
+    );
+}
+
+#[test]
+fn derives_totals_from_events_when_only_events_are_given_and_says_so() {
+    use seldinger_dicom::fixtures::event;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write(
+        dir.path(),
+        "events-only.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.9",
+            vec![
+                event(
+                    "2.25.9.1",
+                    ("113622", "Single Plane"),
+                    ("0.25", "Gy.m2"),
+                    ("1", "Gy"),
+                ),
+                event(
+                    "2.25.9.2",
+                    ("113622", "Single Plane"),
+                    ("0.25", "Gy.m2"),
+                    ("2", "Gy"),
+                ),
+            ],
+        ),
+    );
+    let r = parse_file(&path).expect("parsed");
+    assert!(r.totals_from_events);
+    assert_eq!(r.missing, ["Accumulated X-Ray Dose Data (113702)"]);
+    let totals = r.totals();
+    assert_eq!(totals.kerma_area_product, Some(GrayMetreSquared(0.5)));
+    assert_eq!(totals.reference_air_kerma, Some(Gray(3.0)));
+    assert_eq!(
+        totals.fluoroscopy_time, None,
+        "not derivable from these events"
+    );
+}
