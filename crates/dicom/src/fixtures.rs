@@ -160,3 +160,40 @@ pub fn event(
         ],
     )
 }
+
+/// A CT dose report body (TID 10011): accumulated DLP and acquisitions with CTDIvol and DLP in
+/// a nested CT Dose container, in mGy and mGy·cm as scanners report them.
+pub fn ct_content(dlp_total: &str, acquisitions: &[(&str, &str, &str)]) -> Vec<InMemDicomObject> {
+    let mut content = vec![container(
+        "113811",
+        "CT Accumulated Dose Data",
+        vec![num(
+            "113813",
+            "CT Dose Length Product Total",
+            dlp_total,
+            "mGy.cm",
+        )],
+    )];
+    for (uid, ctdivol, dlp) in acquisitions {
+        content.push(container(
+            "113819",
+            "CT Acquisition",
+            vec![
+                uidref(("113769", "Irradiation Event UID"), uid),
+                coded(
+                    ("113820", "CT Acquisition Type"),
+                    ("113804", "DCM", "Sequenced Acquisition"),
+                ),
+                container(
+                    "113829",
+                    "CT Dose",
+                    vec![
+                        num("113830", "Mean CTDIvol", ctdivol, "mGy"),
+                        num("113838", "DLP", dlp, "mGy.cm"),
+                    ],
+                ),
+            ],
+        ));
+    }
+    content
+}

@@ -8,7 +8,7 @@
 use dicom_core::Tag;
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::mem::InMemDicomObject;
-use seldinger_domain::dose::{DoseTotals, Gray, GrayMetreSquared, Seconds};
+use seldinger_domain::dose::{DoseTotals, Gray, GrayMetre, GrayMetreSquared, Seconds};
 use serde::Serialize;
 use std::path::Path;
 
@@ -37,6 +37,12 @@ pub mod codes {
     pub const IRRADIATION_DURATION: &str = "113742";
     pub const POSITIONER_PRIMARY_ANGLE: &str = "112011";
     pub const POSITIONER_SECONDARY_ANGLE: &str = "112012";
+    pub const CT_ACCUMULATED_DOSE_DATA: &str = "113811";
+    pub const CT_DOSE_LENGTH_PRODUCT_TOTAL: &str = "113813";
+    pub const CT_ACQUISITION: &str = "113819";
+    pub const CT_ACQUISITION_TYPE: &str = "113820";
+    pub const MEAN_CTDIVOL: &str = "113830";
+    pub const DLP: &str = "113838";
 }
 
 /// SR storage classes that may carry a dose report: the dedicated RDSR class, and Enhanced and
@@ -95,6 +101,22 @@ pub struct IrradiationEvent {
     pub secondary_angle: Option<f64>,
 }
 
+/// One CT acquisition (TID 10013).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CtAcquisition {
+    pub uid: Option<String>,
+    pub acquisition_type: Option<(String, String)>,
+    pub mean_ctdivol: Option<Gray>,
+    pub dlp: Option<GrayMetre>,
+}
+
+/// A CT radiation dose report's content (TID 10011).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CtDose {
+    pub dlp_total: Option<GrayMetre>,
+    pub acquisitions: Vec<CtAcquisition>,
+}
+
 /// What one dose report says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DoseReport {
@@ -110,6 +132,8 @@ pub struct DoseReport {
     pub station_name: Option<String>,
     pub planes: Vec<AccumulatedProjection>,
     pub events: Vec<IrradiationEvent>,
+    /// Present for CT dose reports.
+    pub ct: Option<CtDose>,
     /// True when the report gave no accumulated totals and they were summed from its events.
     pub totals_from_events: bool,
     /// What the report did not give, or gave in a form that could not be read.
@@ -176,8 +200,17 @@ pub fn parse_object(obj: &InMemDicomObject) -> Result<DoseReport, RdsrError> {
     let mut events = Vec::new();
     let mut missing = Vec::new();
     collect(children(obj), &mut planes, &mut events, &mut missing);
+    let mut ct = CtDose::default();
+    let mut is_ct = false;
+    collect_ct(children(obj), &mut ct, &mut is_ct, &mut missing);
+    let ct = is_ct.then_some(ct);
+    if let Some(ct) = &ct {
+        if ct.dlp_total.is_none() {
+            missing.push("CT Dose Length Product Total (113813)".into());
+        }
+    }
     let mut totals_from_events = false;
-    if planes.is_empty() {
+    if planes.is_empty() && ct.is_none() {
         if events.is_empty() && sop_class_uid != uids::X_RAY_RADIATION_DOSE_SR_STORAGE {
             // A generic SR class without dose content is some other report.
             return Err(RdsrError::NotDoseReport(sop_class_uid));
@@ -204,6 +237,7 @@ pub fn parse_object(obj: &InMemDicomObject) -> Result<DoseReport, RdsrError> {
         station_name: text(obj, tags::STATION_NAME),
         planes,
         events,
+        ct,
         totals_from_events,
         missing,
     })
@@ -229,6 +263,106 @@ fn collect(
             _ => collect(children(item), planes, events, missing),
         }
     }
+}
+
+/// Finds CT accumulated data and acquisitions (TID 10011/10013), at any depth.
+fn collect_ct(
+    items: &[InMemDicomObject],
+    ct: &mut CtDose,
+    is_ct: &mut bool,
+    missing: &mut Vec<String>,
+) {
+    for item in items {
+        let is_container = text(item, tags::VALUE_TYPE).as_deref() == Some("CONTAINER");
+        match (
+            is_container,
+            code_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref(),
+        ) {
+            (true, Some(codes::CT_ACCUMULATED_DOSE_DATA)) => {
+                *is_ct = true;
+                let mut found = Vec::new();
+                descendants_num(
+                    children(item),
+                    codes::CT_DOSE_LENGTH_PRODUCT_TOTAL,
+                    &mut found,
+                );
+                if let Some((v, unit)) = found.first() {
+                    ct.dlp_total = to_gray_metres(*v, unit);
+                    if ct.dlp_total.is_none() {
+                        missing.push(format!("113813 unit '{unit}' not understood"));
+                    }
+                }
+            }
+            (true, Some(codes::CT_ACQUISITION)) => {
+                *is_ct = true;
+                let number = ct.acquisitions.len() + 1;
+                let mut a = CtAcquisition::default();
+                for child in children(item) {
+                    match (
+                        text(child, tags::VALUE_TYPE).as_deref(),
+                        code_value(child, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref(),
+                    ) {
+                        (Some("UIDREF"), Some(codes::IRRADIATION_EVENT_UID)) => {
+                            a.uid = text(child, tags::UID)
+                        }
+                        (Some("CODE"), Some(codes::CT_ACQUISITION_TYPE)) => {
+                            a.acquisition_type = coded(child)
+                        }
+                        _ => {}
+                    }
+                }
+                // CTDIvol and DLP sit in a nested CT Dose container (113829).
+                let mut found = Vec::new();
+                descendants_num(children(item), codes::MEAN_CTDIVOL, &mut found);
+                if let Some((v, unit)) = found.first() {
+                    a.mean_ctdivol = to_gray(*v, unit).map(Gray);
+                    if a.mean_ctdivol.is_none() {
+                        missing.push(format!(
+                            "CT acquisition {number}: 113830 unit '{unit}' not understood"
+                        ));
+                    }
+                }
+                let mut found = Vec::new();
+                descendants_num(children(item), codes::DLP, &mut found);
+                if let Some((v, unit)) = found.first() {
+                    a.dlp = to_gray_metres(*v, unit);
+                    if a.dlp.is_none() {
+                        missing.push(format!(
+                            "CT acquisition {number}: 113838 unit '{unit}' not understood"
+                        ));
+                    }
+                }
+                ct.acquisitions.push(a);
+            }
+            _ => collect_ct(children(item), ct, is_ct, missing),
+        }
+    }
+}
+
+/// Every NUM item with `concept` below `items`, as (value, unit).
+fn descendants_num(items: &[InMemDicomObject], concept: &str, found: &mut Vec<(f64, String)>) {
+    for item in items {
+        if text(item, tags::VALUE_TYPE).as_deref() == Some("NUM")
+            && code_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref() == Some(concept)
+        {
+            if let Ok(v) = numeric(item) {
+                found.push(v);
+            }
+        }
+        descendants_num(children(item), concept, found);
+    }
+}
+
+/// Dose-length product units to Gy·m.
+fn to_gray_metres(value: f64, unit: &str) -> Option<GrayMetre> {
+    let factor = match unit {
+        "mGy.cm" => 1e-5,
+        "Gy.cm" => 1e-2,
+        "mGy.m" => 1e-3,
+        "Gy.m" => 1.0,
+        _ => return None,
+    };
+    Some(GrayMetre(value * factor))
 }
 
 /// A NUM item's value in its file unit, or why it could not be read.

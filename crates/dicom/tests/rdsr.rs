@@ -243,3 +243,43 @@ fn derives_totals_from_events_when_only_events_are_given_and_says_so() {
         "not derivable from these events"
     );
 }
+
+#[test]
+fn reads_a_ct_dose_report() {
+    use seldinger_dicom::fixtures::ct_content;
+    use seldinger_domain::dose::GrayMetre;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write(
+        dir.path(),
+        "ct.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.10",
+            ct_content(
+                "812.5",
+                &[("2.25.10.1", "12.3", "400"), ("2.25.10.2", "10", "412.5")],
+            ),
+        ),
+    );
+    let r = parse_file(&path).expect("parsed");
+    let ct = r.ct.as_ref().expect("CT content");
+    assert_eq!(
+        ct.dlp_total
+            .map(GrayMetre::milligray_centimetres)
+            .map(|v| (v * 1000.0).round() / 1000.0),
+        Some(812.5)
+    );
+    assert_eq!(ct.acquisitions.len(), 2);
+    assert_eq!(ct.acquisitions[0].uid.as_deref(), Some("2.25.10.1"));
+    assert!(ct.acquisitions[0]
+        .mean_ctdivol
+        .is_some_and(|g| (g.0 - 0.0123).abs() < 1e-12));
+    assert!(ct.acquisitions[1]
+        .dlp
+        .is_some_and(|d| (d.milligray_centimetres() - 412.5).abs() < 1e-9));
+    assert!(
+        r.planes.is_empty() && r.missing.is_empty(),
+        "{:?}",
+        r.missing
+    );
+}

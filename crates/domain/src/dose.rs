@@ -29,6 +29,22 @@ impl GrayMetreSquared {
     }
 }
 
+/// Dose-length product in Gy·m (CT); reports usually give mGy·cm (1 mGy·cm = 10⁻⁵ Gy·m).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = f64))]
+#[serde(transparent)]
+pub struct GrayMetre(pub f64);
+
+impl GrayMetre {
+    pub fn from_milligray_centimetres(value: f64) -> Self {
+        GrayMetre(value * 1e-5)
+    }
+
+    pub fn milligray_centimetres(self) -> f64 {
+        self.0 * 1e5
+    }
+}
+
 /// A duration in seconds (fluoroscopy and acquisition time).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = f64))]
