@@ -57,6 +57,14 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DoseCommand {
+    /// Store every dose report found in these files and folders (recursively). A file that is
+    /// not a readable dose report is quarantined with the reason; the rest of the batch goes on.
+    Import {
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        storage: config::StorageArgs,
+    },
     /// Show what is extracted from one RDSR file, without storing it.
     Inspect {
         file: std::path::PathBuf,
@@ -111,6 +119,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Dose {
             command: DoseCommand::Inspect { file, json },
         } => dose_inspect(&file, json),
+        Command::Dose {
+            command: DoseCommand::Import { paths, storage },
+        } => {
+            let store = Settings::from_storage_args(&storage)?
+                .open_store(false)
+                .await?;
+            dose_import(&store, &paths).await
+        }
         Command::Token { storage, command } => {
             let settings = Settings::from_storage_args(&storage)?;
             let store = settings.open_store(false).await?;
@@ -238,5 +254,82 @@ fn dose_inspect(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
     for m in &report.missing {
         println!("missing: {m}");
     }
+    Ok(())
+}
+
+/// Files below `path` (itself if a file), in a stable order.
+fn files_under(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for entry in entries {
+            files_under(&entry, out)?;
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Largest file kept in quarantine (the reason is always kept).
+const QUARANTINE_MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+async fn dose_import(
+    store: &seldinger_store::Store,
+    paths: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    let mut files = Vec::new();
+    for path in paths {
+        files_under(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    let (mut stored, mut already, mut quarantined) = (0usize, 0usize, 0usize);
+    for file in &files {
+        let source = file.display().to_string();
+        let now = chrono::Utc::now();
+        match seldinger_dicom::parse_file(file) {
+            Ok(report) => {
+                let new = seldinger_store::NewDoseReport {
+                    sop_instance_uid: report.sop_instance_uid.clone(),
+                    study_instance_uid: report.study_instance_uid.clone(),
+                    accession_number: report.accession_number.clone(),
+                    patient_id: report.patient_id.clone(),
+                    study_date: report.study_date.clone(),
+                    source: source.clone(),
+                    data: serde_json::to_value(&report)?,
+                };
+                if store.store_dose_report(&new, now).await? {
+                    stored += 1;
+                } else {
+                    already += 1;
+                }
+            }
+            Err(reason) => {
+                let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(u64::MAX);
+                let bytes = if size <= QUARANTINE_MAX_BYTES {
+                    std::fs::read(file).ok()
+                } else {
+                    None
+                };
+                store
+                    .quarantine_dose_file(&source, &reason.to_string(), bytes.as_deref(), now)
+                    .await?;
+                quarantined += 1;
+                bar.println(format!("quarantined {source}: {reason}"));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "{} files: {stored} stored, {already} already stored, {quarantined} quarantined",
+        files.len()
+    );
     Ok(())
 }

@@ -568,3 +568,53 @@ fn dose_inspect_shows_the_extraction_and_the_substantial_dose_assessment() {
 fn dicom_xray_rdsr() -> &'static str {
     "1.2.840.10008.5.1.4.1.1.88.67"
 }
+
+#[test]
+fn dose_import_stores_each_report_once_and_quarantines_the_rest() {
+    use seldinger_dicom::fixtures::{plane, report, write};
+    let data = tempfile::tempdir().expect("data dir");
+    let inbox = tempfile::tempdir().expect("inbox");
+    let nested = inbox.path().join("room-2");
+    std::fs::create_dir_all(&nested).expect("dir");
+    let a = write(
+        inbox.path(),
+        "a.dcm",
+        report(
+            dicom_xray_rdsr(),
+            "2.25.901",
+            vec![plane(("0.01", "Gy.m2"), ("0.2", "Gy"), ("100", "s"))],
+        ),
+    );
+    write(
+        &nested,
+        "b.dcm",
+        report(
+            dicom_xray_rdsr(),
+            "2.25.902",
+            vec![plane(("0.02", "Gy.m2"), ("0.4", "Gy"), ("200", "s"))],
+        ),
+    );
+    std::fs::copy(&a, nested.join("a-resent.dcm")).expect("copy");
+    std::fs::write(nested.join("notes.txt"), b"not a dose report").expect("write");
+
+    let first = cli(
+        &["dose", "import", inbox.path().to_str().expect("path")],
+        data.path(),
+        None,
+        &[],
+    );
+    assert!(
+        first.contains("4 files: 2 stored, 1 already stored, 1 quarantined"),
+        "{first}"
+    );
+    let again = cli(
+        &["dose", "import", inbox.path().to_str().expect("path")],
+        data.path(),
+        None,
+        &[],
+    );
+    assert!(
+        again.contains("4 files: 0 stored, 3 already stored, 1 quarantined"),
+        "re-sending duplicates nothing: {again}"
+    );
+}

@@ -7,12 +7,14 @@
 //! the projection's `WHERE version = expected`, and is refused, never merged.
 
 mod access;
+mod dose;
 mod error;
 mod records;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
 pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
+pub use dose::NewDoseReport;
 pub use error::StoreError;
 pub use records::{CaseFilter, RecordedEvent};
 

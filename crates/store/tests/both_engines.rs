@@ -405,3 +405,52 @@ async fn migrations_are_idempotent() {
         db.store.migrate().await.expect("second run is a no-op");
     }
 }
+
+#[tokio::test]
+async fn a_resent_dose_report_is_stored_once_and_bad_files_are_quarantined() {
+    for db in engines().await {
+        let store = &db.store;
+        let report = seldinger_store::NewDoseReport {
+            sop_instance_uid: "2.25.500".into(),
+            study_instance_uid: "2.25.5".into(),
+            accession_number: Some("ACC9".into()),
+            patient_id: Some("SDM1".into()),
+            study_date: Some("20261124".into()),
+            source: "test".into(),
+            data: serde_json::json!({"sop_instance_uid": "2.25.500"}),
+        };
+        assert!(
+            store
+                .store_dose_report(&report, now())
+                .await
+                .expect("store"),
+            "{}: first time is new",
+            label(&db)
+        );
+        assert!(
+            !store
+                .store_dose_report(&report, now())
+                .await
+                .expect("store"),
+            "{}: re-sent is not new",
+            label(&db)
+        );
+        assert_eq!(store.dose_reports(10).await.expect("list").len(), 1);
+        store
+            .quarantine_dose_file(
+                "junk.dcm",
+                "not a readable DICOM file",
+                Some(b"junk"),
+                now(),
+            )
+            .await
+            .expect("quarantine");
+        assert_eq!(
+            store.dose_quarantine().await.expect("list"),
+            [(
+                "junk.dcm".to_string(),
+                "not a readable DICOM file".to_string()
+            )]
+        );
+    }
+}
