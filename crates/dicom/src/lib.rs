@@ -4,8 +4,10 @@
 
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+pub mod guard;
 pub mod rdsr;
 
 pub use rdsr::{
-    parse_file, parse_object, AccumulatedProjection, DoseReport, IrradiationEvent, RdsrError,
+    parse_bytes, parse_dataset, parse_file, parse_object, AccumulatedProjection, DoseReport,
+    IrradiationEvent, RdsrError,
 };

@@ -5,8 +5,10 @@
 //! is kept; a value whose unit is not understood is dropped and reported in `missing`, never
 //! guessed. Vendors differ: every item is optional, and what was absent is listed.
 
+use crate::guard;
 use dicom_core::Tag;
 use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::mem::InMemDicomObject;
 use seldinger_domain::dose::{DoseTotals, Gray, GrayMetre, GrayMetreSquared, Seconds};
 use serde::Serialize;
@@ -165,8 +167,44 @@ impl DoseReport {
 }
 
 pub fn parse_file(path: &Path) -> Result<DoseReport, RdsrError> {
-    let file = dicom_object::open_file(path).map_err(|e| RdsrError::NotDicom(e.to_string()))?;
+    let size = std::fs::metadata(path)
+        .map_err(|e| RdsrError::NotDicom(e.to_string()))?
+        .len();
+    if size > guard::MAX_REPORT_BYTES as u64 {
+        return Err(RdsrError::NotDicom(format!(
+            "{size} bytes is larger than any dose report (limit {} bytes)",
+            guard::MAX_REPORT_BYTES
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| RdsrError::NotDicom(e.to_string()))?;
+    parse_bytes(&bytes)
+}
+
+/// Reads a dose report from the bytes of a DICOM file (preamble, meta group, data set).
+pub fn parse_bytes(bytes: &[u8]) -> Result<DoseReport, RdsrError> {
+    guard::check_file(bytes).map_err(RdsrError::NotDicom)?;
+    let file = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Always)
+        .from_reader(bytes)
+        .map_err(|e| RdsrError::NotDicom(e.to_string()))?;
     parse_object(&file)
+}
+
+/// Reads a dose report from a bare data set in the given transfer syntax, as a C-STORE
+/// delivers it (no preamble, no meta group).
+pub fn parse_dataset(bytes: &[u8], transfer_syntax_uid: &str) -> Result<DoseReport, RdsrError> {
+    guard::check_dataset(
+        bytes,
+        guard::Encoding::of_transfer_syntax(transfer_syntax_uid),
+    )
+    .map_err(RdsrError::NotDicom)?;
+    let uid = transfer_syntax_uid.trim_end_matches(['\0', ' ']);
+    let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get(uid)
+        .ok_or_else(|| RdsrError::NotDicom(format!("unknown transfer syntax {uid}")))?;
+    let obj = InMemDicomObject::read_dataset_with_ts(bytes, ts)
+        .map_err(|e| RdsrError::NotDicom(e.to_string()))?;
+    parse_object(&obj)
 }
 
 fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {

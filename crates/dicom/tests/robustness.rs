@@ -46,9 +46,8 @@ proptest! {
 }
 
 proptest! {
-    // Few cases: a corrupted report takes seconds to reject in a debug build (see
-    // docs/dose-plan.md, "robustness"), and CI time is bounded.
-    #![proptest_config(ProptestConfig { cases: 6, .. ProptestConfig::default() })]
+    // Rejection is cheap since the header walk in `guard` (docs/dose-plan.md, "robustness").
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
     #[test]
     fn corrupted_reports_never_panic(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..16), cut in any::<prop::sample::Index>()) {
@@ -61,4 +60,28 @@ proptest! {
         bytes.truncate(keep.max(132));
         read_bytes(&bytes);
     }
+}
+
+/// A length forged to 4 GiB is refused by the header walk, naming the element, before dicom-rs
+/// would zero-fill a buffer that size.
+#[test]
+fn a_forged_length_is_refused_with_the_element_named() {
+    let mut bytes = valid_report_bytes();
+    // The first data set element after the meta group: (0008,0016) UI with a 2-byte length.
+    let meta_len = u32::from_le_bytes([bytes[140], bytes[141], bytes[142], bytes[143]]) as usize;
+    let first = 144 + meta_len;
+    assert_eq!(&bytes[first + 4..first + 6], b"UI");
+    // Turn it into an OB header claiming 0xFFFFFFF0 bytes.
+    bytes.splice(
+        first + 4..first + 8,
+        [b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF],
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("forged.dcm");
+    std::fs::write(&path, &bytes).expect("write");
+    let error = parse_file(&path).expect_err("refused").to_string();
+    assert!(
+        error.contains("(0008,0016) claims 4294967280 bytes"),
+        "{error}"
+    );
 }
