@@ -65,6 +65,7 @@ pub fn report(sop_class: &str, instance: &str, content: Vec<InMemDicomObject>) -
         DataElement::new(tags::ACCESSION_NUMBER, VR::SH, "ACC0001"),
         DataElement::new(tags::PATIENT_ID, VR::LO, "SDM100037"),
         DataElement::new(tags::STUDY_DATE, VR::DA, "20261124"),
+        DataElement::new(tags::STUDY_TIME, VR::TM, "091500"),
         DataElement::new(tags::MODALITY, VR::CS, "SR"),
         DataElement::new(tags::MANUFACTURER, VR::LO, "Synthetic Angio Co"),
         DataElement::new(tags::MANUFACTURER_MODEL_NAME, VR::LO, "Biplane 9000"),
@@ -196,4 +197,24 @@ pub fn ct_content(dlp_total: &str, acquisitions: &[(&str, &str, &str)]) -> Vec<I
         ));
     }
     content
+}
+
+/// A PNAME content item (Person Name, 113870) with the person's role in the procedure.
+pub fn person(name: &str, role: (&str, &str)) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter([
+        DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+        DataElement::new(tags::VALUE_TYPE, VR::CS, "PNAME"),
+        seq(
+            tags::CONCEPT_NAME_CODE_SEQUENCE,
+            vec![code("113870", "DCM", "Person Name")],
+        ),
+        DataElement::new(tags::PERSON_NAME, VR::PN, name),
+        seq(
+            tags::CONTENT_SEQUENCE,
+            vec![coded(
+                ("113875", "Person Role in Procedure"),
+                (role.0, "DCM", role.1),
+            )],
+        ),
+    ])
 }

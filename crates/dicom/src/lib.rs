@@ -1,11 +1,13 @@
-//! Seldinger's DICOM edge. Today: reading radiation dose structured reports (RDSR) with dicom-rs
-//! into the domain's typed dose quantities. Networking (C-STORE) and storage come next
-//! (docs/dose-plan.md).
+//! Seldinger's DICOM edge: radiation dose structured reports (RDSR) read with dicom-rs into the
+//! domain's typed dose quantities (`rdsr`, behind the header check in `guard`), stored, linked to
+//! their case and alerted on (`ingest`), from files or a C-STORE listener (`scp`).
 
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 pub mod guard;
+pub mod ingest;
 pub mod rdsr;
+pub mod scp;
 
 pub use rdsr::{
     parse_bytes, parse_dataset, parse_file, parse_object, AccumulatedProjection, DoseReport,

@@ -44,6 +44,11 @@ pub mod codes {
     pub const CT_ACQUISITION: &str = "113819";
     pub const CT_ACQUISITION_TYPE: &str = "113820";
     pub const MEAN_CTDIVOL: &str = "113830";
+    // Person participants of irradiation events (pydicom's PS3.16 dictionary).
+    pub const PERSON_NAME: &str = "113870";
+    pub const PERSON_ROLE_IN_PROCEDURE: &str = "113875";
+    pub const IRRADIATION_AUTHORIZING: &str = "113850";
+    pub const IRRADIATION_ADMINISTERING: &str = "113851";
     pub const DLP: &str = "113838";
 }
 
@@ -119,6 +124,13 @@ pub struct CtDose {
     pub acquisitions: Vec<CtAcquisition>,
 }
 
+/// A person named in the report, with the role code (113850 authorizing, 113851 administering).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Participant {
+    pub name: String,
+    pub role: Option<(String, String)>,
+}
+
 /// What one dose report says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DoseReport {
@@ -136,6 +148,9 @@ pub struct DoseReport {
     pub events: Vec<IrradiationEvent>,
     /// Present for CT dose reports.
     pub ct: Option<CtDose>,
+    /// People named in the report (Person Name, 113870), each once, with their role when given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<Participant>,
     /// True when the report gave no accumulated totals and they were summed from its events.
     pub totals_from_events: bool,
     /// What the report did not give, or gave in a form that could not be read.
@@ -143,6 +158,19 @@ pub struct DoseReport {
 }
 
 impl DoseReport {
+    /// The operator for statistics: the person who authorized the irradiation (the physician),
+    /// else the one who administered it.
+    pub fn operator(&self) -> Option<&str> {
+        let with_role = |code: &str| {
+            self.participants
+                .iter()
+                .find(|p| p.role.as_ref().is_some_and(|(c, _)| c == code))
+        };
+        with_role(codes::IRRADIATION_AUTHORIZING)
+            .or_else(|| with_role(codes::IRRADIATION_ADMINISTERING))
+            .map(|p| p.name.as_str())
+    }
+
     /// Totals over all planes, for the §5 assessment. A measure is present only if every plane
     /// reported it (a partial sum would understate the dose).
     pub fn totals(&self) -> DoseTotals {
@@ -162,6 +190,7 @@ impl DoseReport {
             kerma_area_product: sum(&self.planes, |p| p.dose_area_product_total, |k| k.0)
                 .map(GrayMetreSquared),
             fluoroscopy_time: sum(&self.planes, |p| p.total_fluoro_time, |s| s.0).map(Seconds),
+            ct_dose_length_product: self.ct.as_ref().and_then(|ct| ct.dlp_total),
         }
     }
 }
@@ -273,12 +302,44 @@ pub fn parse_object(obj: &InMemDicomObject) -> Result<DoseReport, RdsrError> {
         manufacturer: text(obj, tags::MANUFACTURER),
         model: text(obj, tags::MANUFACTURER_MODEL_NAME),
         station_name: text(obj, tags::STATION_NAME),
+        participants: participants(obj),
         planes,
         events,
         ct,
         totals_from_events,
         missing,
     })
+}
+
+/// Every Person Name item in the tree, each (name, role) once, in order of appearance.
+fn participants(obj: &InMemDicomObject) -> Vec<Participant> {
+    fn walk(items: &[InMemDicomObject], out: &mut Vec<Participant>) {
+        for item in items {
+            let is_person = text(item, tags::VALUE_TYPE).as_deref() == Some("PNAME")
+                && code_value(item, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref()
+                    == Some(codes::PERSON_NAME);
+            if let (true, Some(name)) = (is_person, text(item, tags::PERSON_NAME)) {
+                let role = children(item)
+                    .iter()
+                    .find(|c| {
+                        code_value(c, tags::CONCEPT_NAME_CODE_SEQUENCE).as_deref()
+                            == Some(codes::PERSON_ROLE_IN_PROCEDURE)
+                    })
+                    .and_then(coded);
+                let person = Participant {
+                    name: name.replace('^', " ").trim().to_string(),
+                    role,
+                };
+                if !out.contains(&person) {
+                    out.push(person);
+                }
+            }
+            walk(children(item), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(children(obj), &mut out);
+    out
 }
 
 /// Finds every accumulated-dose and irradiation-event container, at any depth.

@@ -283,3 +283,33 @@ fn reads_a_ct_dose_report() {
         r.missing
     );
 }
+
+#[test]
+fn names_the_operator_who_authorized_the_irradiation() {
+    use seldinger_dicom::fixtures::{container, person};
+    let dir = tempfile::tempdir().expect("dir");
+    let event = container(
+        "113706",
+        "Irradiation Event X-Ray Data",
+        vec![
+            person("Radiographer^Rita", ("113851", "Irradiation Administering")),
+            person("Physician^Paul", ("113850", "Irradiation Authorizing")),
+        ],
+    );
+    let path = write(
+        dir.path(),
+        "people.dcm",
+        report(
+            "1.2.840.10008.5.1.4.1.1.88.67",
+            "2.25.77",
+            vec![
+                plane(("0.001", "Gy.m2"), ("0.1", "Gy"), ("60", "s")),
+                event.clone(),
+                event,
+            ],
+        ),
+    );
+    let report = seldinger_dicom::parse_file(&path).expect("parsed");
+    assert_eq!(report.participants.len(), 2, "each person once");
+    assert_eq!(report.operator(), Some("Physician Paul"));
+}

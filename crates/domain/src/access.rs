@@ -153,7 +153,7 @@ impl Permission {
             }
             // Answering the vetting physician's question is the referrer's (or their proxy's) job.
             EventKind::ProvideInformation => Permission::CreateReferrals,
-            EventKind::Schedule => Permission::ScheduleCases,
+            EventKind::Schedule | EventKind::AssignAccession => Permission::ScheduleCases,
             EventKind::Cancel => Permission::CancelCases,
             EventKind::CheckIn
             | EventKind::StartProcedure

@@ -59,6 +59,57 @@ pub struct DoseTotals {
     pub peak_skin_dose: Option<Gray>,
     pub kerma_area_product: Option<GrayMetreSquared>,
     pub fluoroscopy_time: Option<Seconds>,
+    /// CT dose-length product total (TID 10011), when the report is a CT one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ct_dose_length_product: Option<GrayMetre>,
+}
+
+/// One stored report's totals, with what says whether a later report replaces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportTotals {
+    pub study_instance_uid: String,
+    /// Manufacturer, model and station: one system's reports of a study supersede each other.
+    pub device: String,
+    pub totals: DoseTotals,
+}
+
+/// A case's totals from its reports, in the order they were received. Systems re-send a study's
+/// report as it grows, so for each study and device only the latest counts; different studies or
+/// devices (a fluoroscopy report and a CT report, say) add up. A report without a measure adds
+/// nothing to it; a measure no report gave stays absent.
+pub fn case_totals(reports: &[ReportTotals]) -> DoseTotals {
+    let mut latest: Vec<&ReportTotals> = Vec::new();
+    for report in reports {
+        match latest.iter_mut().find(|r| {
+            r.study_instance_uid == report.study_instance_uid && r.device == report.device
+        }) {
+            Some(slot) => *slot = report,
+            None => latest.push(report),
+        }
+    }
+    fn sum<T>(
+        reports: &[&ReportTotals],
+        get: impl Fn(&DoseTotals) -> Option<f64>,
+        wrap: impl Fn(f64) -> T,
+    ) -> Option<T> {
+        let values: Vec<f64> = reports.iter().filter_map(|r| get(&r.totals)).collect();
+        (!values.is_empty()).then(|| wrap(values.iter().sum()))
+    }
+    DoseTotals {
+        reference_air_kerma: sum(&latest, |t| t.reference_air_kerma.map(|g| g.0), Gray),
+        peak_skin_dose: sum(&latest, |t| t.peak_skin_dose.map(|g| g.0), Gray),
+        kerma_area_product: sum(
+            &latest,
+            |t| t.kerma_area_product.map(|k| k.0),
+            GrayMetreSquared,
+        ),
+        fluoroscopy_time: sum(&latest, |t| t.fluoroscopy_time.map(|s| s.0), Seconds),
+        ct_dose_length_product: sum(
+            &latest,
+            |t| t.ct_dose_length_product.map(|d| d.0),
+            GrayMetre,
+        ),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -212,4 +263,42 @@ pub fn notifications_due(so_far: Gray, reference: &SafetyReference) -> Vec<Gray>
         level += step;
     }
     levels
+}
+
+#[cfg(test)]
+mod case_totals_tests {
+    use super::*;
+
+    fn report(study: &str, device: &str, kar: Option<f64>, dlp: Option<f64>) -> ReportTotals {
+        ReportTotals {
+            study_instance_uid: study.into(),
+            device: device.into(),
+            totals: DoseTotals {
+                reference_air_kerma: kar.map(Gray),
+                ct_dose_length_product: dlp.map(GrayMetre),
+                ..DoseTotals::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_resent_growing_report_replaces_the_earlier_one() {
+        let totals = case_totals(&[
+            report("1", "angio", Some(1.0), None),
+            report("1", "angio", Some(2.5), None),
+        ]);
+        assert_eq!(totals.reference_air_kerma, Some(Gray(2.5)));
+    }
+
+    #[test]
+    fn different_studies_and_devices_add_up_and_ct_does_not_hide_fluoroscopy() {
+        let totals = case_totals(&[
+            report("1", "angio", Some(1.0), None),
+            report("2", "angio", Some(0.5), None),
+            report("3", "ct", None, Some(0.01)),
+        ]);
+        assert_eq!(totals.reference_air_kerma, Some(Gray(1.5)));
+        assert_eq!(totals.ct_dose_length_product, Some(GrayMetre(0.01)));
+        assert_eq!(totals.kerma_area_product, None);
+    }
 }

@@ -138,6 +138,14 @@ impl CaseState {
             }
             // A physician may accept blocking safety items any time before the room.
             (S::Vetted | S::Scheduled | S::CheckedIn, E::OverrideSafetyBlocks) => Some(self),
+            // The accession number identifies the imaging study (worklist, dose reports): given
+            // once the case is vetted, for as long as the case is open.
+            (state, E::AssignAccession)
+                if !matches!(state, S::Referred | S::MoreInformationRequested)
+                    && !state.is_terminal() =>
+            {
+                Some(state)
+            }
             _ => None,
         }
     }
@@ -189,10 +197,11 @@ pub enum EventKind {
     RecordFasting,
     RecordConsent,
     OverrideSafetyBlocks,
+    AssignAccession,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::Referred,
         EventKind::Accept,
         EventKind::Decline,
@@ -211,6 +220,7 @@ impl EventKind {
         EventKind::RecordFasting,
         EventKind::RecordConsent,
         EventKind::OverrideSafetyBlocks,
+        EventKind::AssignAccession,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -233,6 +243,7 @@ impl EventKind {
             EventKind::RecordFasting => "record_fasting",
             EventKind::RecordConsent => "record_consent",
             EventKind::OverrideSafetyBlocks => "override_safety_blocks",
+            EventKind::AssignAccession => "assign_accession",
         }
     }
 }
@@ -360,6 +371,11 @@ pub enum CaseEvent {
     OverrideSafetyBlocks {
         rules: Vec<String>,
     },
+    /// The accession number of the case's imaging study (DICOM SH: up to 16 characters). The
+    /// store refuses one already given to another case.
+    AssignAccession {
+        accession_number: String,
+    },
 }
 
 impl CaseEvent {
@@ -383,6 +399,7 @@ impl CaseEvent {
             CaseEvent::RecordFasting { .. } => EventKind::RecordFasting,
             CaseEvent::RecordConsent { .. } => EventKind::RecordConsent,
             CaseEvent::OverrideSafetyBlocks { .. } => EventKind::OverrideSafetyBlocks,
+            CaseEvent::AssignAccession { .. } => EventKind::AssignAccession,
         }
     }
 }
@@ -459,6 +476,9 @@ pub struct Case {
     /// Blocking checklist items an IR physician has accepted, with who, when and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub safety_overrides: Vec<SafetyOverride>,
+    /// Identifies the imaging study in worklists and dose reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accession_number: Option<String>,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -505,6 +525,7 @@ impl Case {
             fasting: None,
             consent: None,
             safety_overrides: Vec::new(),
+            accession_number: None,
             opened_at: meta.at,
             updated_at: meta.at,
             checked_in_at: None,
@@ -647,6 +668,12 @@ impl Case {
                 }
                 Ok(CaseEvent::OverrideSafetyBlocks { rules })
             }
+            CaseEvent::AssignAccession { accession_number } => {
+                let accession_number = accession_number.trim().to_string();
+                check_accession_number(&accession_number)
+                    .map_err(|message| invalid("event.accession_number", message))?;
+                Ok(CaseEvent::AssignAccession { accession_number })
+            }
             other => Ok(other),
         }
     }
@@ -710,6 +737,9 @@ impl Case {
                     at: meta.at,
                     reason: meta.reason.clone().unwrap_or_default(),
                 })
+            }
+            CaseEvent::AssignAccession { accession_number } => {
+                self.accession_number = Some(accession_number.clone())
             }
             CaseEvent::Decline | CaseEvent::Cancel => self.ended_reason = meta.reason.clone(),
             _ => {}
@@ -791,3 +821,20 @@ impl Case {
 
 #[cfg(test)]
 mod tests;
+
+/// DICOM SH (PS3.5 §6.2): at most 16 characters, no backslash, no control characters.
+fn check_accession_number(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.chars().count() > 16 {
+        return Err(format!(
+            "'{value}' is {} characters; an accession number has at most 16 (DICOM SH)",
+            value.chars().count()
+        ));
+    }
+    if value.chars().any(|c| c == '\\' || c.is_control()) {
+        return Err("must not contain a backslash or control characters (DICOM SH)".into());
+    }
+    Ok(())
+}

@@ -45,6 +45,39 @@ pub struct ServeArgs {
     /// The PEM private key for --tls-cert.
     #[arg(long, env = "SELDINGER_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Where the DICOM C-STORE listener for dose reports accepts associations (11112 is the
+    /// IANA-registered DICOM port that needs no root).
+    #[arg(
+        long,
+        env = "SELDINGER_DICOM_LISTEN",
+        default_value = "127.0.0.1:11112"
+    )]
+    pub dicom_listen: SocketAddr,
+    /// The listener's AE title: modalities send to this title; others are rejected.
+    #[arg(long, env = "SELDINGER_DICOM_AE_TITLE", default_value = "SELDINGER", value_parser = parse_ae_title)]
+    pub dicom_ae_title: String,
+    /// Do not start the DICOM listener.
+    #[arg(long, env = "SELDINGER_NO_DICOM")]
+    pub no_dicom: bool,
+}
+
+/// DICOM AE (PS3.5 §6.2): 1-16 characters, no backslash or control characters, not all spaces.
+fn parse_ae_title(value: &str) -> Result<String, String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || value.chars().count() > 16 {
+        return Err(format!(
+            "'{value}' is not an AE title: use 1 to 16 characters"
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c == '\\' || c.is_control() || !c.is_ascii())
+    {
+        return Err(format!(
+            "'{value}' is not an AE title: ASCII without backslash or control characters"
+        ));
+    }
+    Ok(trimmed.to_string())
 }
 
 impl ServeArgs {
@@ -63,6 +96,8 @@ pub struct Settings {
     pub allow_plain_http: bool,
     /// Certificate chain and key, both PEM, when serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The DICOM listener's address and AE title, unless turned off.
+    pub dicom: Option<(SocketAddr, String)>,
     pub catalogue: ProcedureCatalogue,
     pub safety: SafetyReference,
     /// The department's threshold file, when it replaces the shipped one.
@@ -105,6 +140,7 @@ impl Settings {
             listen: args.listen,
             allow_plain_http: args.allow_plain_http,
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+            dicom: (!args.no_dicom).then(|| (args.dicom_listen, args.dicom_ae_title.clone())),
             catalogue,
             safety,
             safety_override: args.safety_thresholds.clone(),
@@ -120,6 +156,9 @@ impl Settings {
             tls_cert: None,
             tls_key: None,
             safety_thresholds: None,
+            dicom_listen: ([127, 0, 0, 1], 0).into(),
+            dicom_ae_title: "SELDINGER".into(),
+            no_dicom: true,
         };
         Settings::from_args(&serve)
     }

@@ -161,6 +161,11 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         secure_cookies: settings.tls.is_some(),
         ..Default::default()
     };
+    let safety = Arc::new(settings.safety.clone());
+    let dicom = match &settings.dicom {
+        Some((address, ae_title)) => Some(start_dicom(*address, ae_title, &store, safety).await?),
+        None => None,
+    };
     let state = seldinger_web::AppState::new(
         store,
         settings.catalogue,
@@ -188,8 +193,40 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
             seldinger_web::serve(listener, state, config::shutdown_signal()).await?;
         }
     }
+    if let Some(listener) = dicom {
+        listener.abort();
+    }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Starts the C-STORE listener for dose reports in the background.
+async fn start_dicom(
+    address: std::net::SocketAddr,
+    ae_title: &str,
+    store: &seldinger_store::Store,
+    safety: Arc<seldinger_domain::safety::SafetyReference>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| {
+            format!("cannot listen for DICOM on {address} (is another listener using it? try --dicom-listen or --no-dicom)")
+        })?;
+    let address = listener.local_addr()?;
+    if !address.ip().is_loopback() {
+        tracing::warn!(%address, "DICOM listener on the network: only associations called {ae_title} are accepted; restrict the port to the department's modalities");
+    }
+    tracing::info!(%address, %ae_title, "DICOM C-STORE listener for dose reports");
+    let config = seldinger_dicom::scp::ScpConfig {
+        ae_title: ae_title.to_string(),
+        read_timeout: std::time::Duration::from_secs(60),
+    };
+    let store = store.clone();
+    Ok(tokio::spawn(async move {
+        if let Err(error) = seldinger_dicom::scp::serve(listener, config, store, safety).await {
+            tracing::error!(%error, "DICOM listener stopped");
+        }
+    }))
 }
 
 /// Prints one report's extraction and what clinical-rules.md §5 says about it.
@@ -257,6 +294,18 @@ fn dose_inspect(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A file's bytes, unless it is larger than any dose report could be.
+fn read_capped(file: &std::path::Path) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(file).map_err(|e| e.to_string())?.len();
+    if size > seldinger_dicom::guard::MAX_REPORT_BYTES as u64 {
+        return Err(format!(
+            "{size} bytes is larger than any dose report (limit {} bytes)",
+            seldinger_dicom::guard::MAX_REPORT_BYTES
+        ));
+    }
+    std::fs::read(file).map_err(|e| e.to_string())
+}
+
 /// Files below `path` (itself if a file), in a stable order.
 fn files_under(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
     if path.is_dir() {
@@ -274,52 +323,55 @@ fn files_under(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std
     Ok(())
 }
 
-/// Largest file kept in quarantine (the reason is always kept).
-const QUARANTINE_MAX_BYTES: u64 = 16 * 1024 * 1024;
-
 async fn dose_import(
     store: &seldinger_store::Store,
     paths: &[std::path::PathBuf],
 ) -> anyhow::Result<()> {
+    use seldinger_dicom::ingest::{Ingest, Ingested};
     let mut files = Vec::new();
     for path in paths {
         files_under(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
     }
+    let reference = seldinger_domain::safety::SafetyReference::parse(
+        include_str!("../../../catalog/safety-thresholds.toml"),
+        "catalog/safety-thresholds.toml (shipped)",
+    )?;
+    let ingest = Ingest {
+        store,
+        reference: &reference,
+    };
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
         bar.set_style(style);
     }
-    let (mut stored, mut already, mut quarantined) = (0usize, 0usize, 0usize);
+    let (mut stored, mut linked, mut tasks, mut already, mut quarantined) = (0, 0, 0, 0, 0);
     for file in &files {
         let source = file.display().to_string();
         let now = chrono::Utc::now();
-        match seldinger_dicom::parse_file(file) {
-            Ok(report) => {
-                let new = seldinger_store::NewDoseReport {
-                    sop_instance_uid: report.sop_instance_uid.clone(),
-                    study_instance_uid: report.study_instance_uid.clone(),
-                    accession_number: report.accession_number.clone(),
-                    patient_id: report.patient_id.clone(),
-                    study_date: report.study_date.clone(),
-                    source: source.clone(),
-                    data: serde_json::to_value(&report)?,
-                };
-                if store.store_dose_report(&new, now).await? {
-                    stored += 1;
-                } else {
-                    already += 1;
-                }
-            }
+        let outcome = match read_capped(file) {
+            Ok(bytes) => ingest.file_bytes(&bytes, &source, now).await?,
             Err(reason) => {
-                let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(u64::MAX);
-                let bytes = if size <= QUARANTINE_MAX_BYTES {
-                    std::fs::read(file).ok()
-                } else {
-                    None
-                };
                 store
-                    .quarantine_dose_file(&source, &reason.to_string(), bytes.as_deref(), now)
+                    .quarantine_dose_file(&source, &reason, None, now)
                     .await?;
+                Ingested::Quarantined { reason }
+            }
+        };
+        match outcome {
+            Ingested::Stored {
+                link, tasks: new, ..
+            } => {
+                stored += 1;
+                if matches!(
+                    link,
+                    Some(seldinger_domain::dose_link::LinkOutcome::Linked { .. })
+                ) {
+                    linked += 1;
+                }
+                tasks += new.len();
+            }
+            Ingested::AlreadyStored { .. } => already += 1,
+            Ingested::Quarantined { reason } => {
                 quarantined += 1;
                 bar.println(format!("quarantined {source}: {reason}"));
             }
@@ -328,8 +380,9 @@ async fn dose_import(
     }
     bar.finish_and_clear();
     println!(
-        "{} files: {stored} stored, {already} already stored, {quarantined} quarantined",
-        files.len()
+        "{} files: {stored} stored ({linked} linked to a case, {} waiting to be matched), {already} already stored, {quarantined} quarantined; {tasks} follow-up tasks created",
+        files.len(),
+        stored - linked
     );
     Ok(())
 }

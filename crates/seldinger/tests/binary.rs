@@ -29,6 +29,8 @@ impl Server {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut command = Command::new(BIN);
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        command.env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0");
         match database_url {
             Some(url) => command.env("DATABASE_URL", url),
             None => command.env_remove("DATABASE_URL"),
@@ -102,6 +104,8 @@ mod reqwest {
 /// Runs a `seldinger` command against a data directory (or DATABASE_URL) and returns stdout.
 fn cli(args: &[&str], data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> String {
     let mut command = Command::new(BIN);
+    // Each server's DICOM listener on a free port, so tests run side by side.
+    command.env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0");
     match database_url {
         Some(url) => command.env("DATABASE_URL", url),
         None => command.env_remove("DATABASE_URL"),
@@ -284,6 +288,8 @@ fn a_malformed_catalogue_stops_start_up_naming_file_entry_and_field() {
     let file = dir.path().join("procedures.toml");
     std::fs::write(&file, broken).expect("write");
     let output = Command::new(BIN)
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
         .args(["serve", "--listen", "127.0.0.1:0", "--catalog"])
         .arg(&file)
         .arg("--data-dir")
@@ -305,6 +311,8 @@ fn migrate_creates_the_database_and_can_run_again() {
     let dir = tempfile::tempdir().expect("dir");
     for _ in 0..2 {
         let status = Command::new(BIN)
+            // Each server's DICOM listener on a free port, so tests run side by side.
+            .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
             .args(["migrate", "--data-dir"])
             .arg(dir.path())
             .env_remove("DATABASE_URL")
@@ -371,6 +379,8 @@ async fn the_first_start_creates_an_administrator_from_the_environment() {
     )
     .expect("write");
     let mut child = Command::new(BIN)
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
         .args(["serve", "--listen", &listen, "--safety-thresholds"])
         .arg(&thresholds)
         .arg("--data-dir")
@@ -426,6 +436,8 @@ async fn the_first_start_creates_an_administrator_from_the_environment() {
 fn plain_http_off_loopback_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     let output = Command::new(BIN)
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
         .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
         .arg(dir.path())
         .env_remove("DATABASE_URL")
@@ -469,6 +481,8 @@ fn users_are_managed_from_the_command_line() {
     cli(&["user", "disable", "sched2"], dir.path(), None, &[]);
     assert!(cli(&["user", "list"], dir.path(), None, &[]).contains("disabled"));
     let bad = Command::new(BIN)
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
         .args(["user", "add", "x2", "--role", "surgeon", "--data-dir"])
         .arg(dir.path())
         .env("SELDINGER_NEW_PASSWORD", "a-long-test-password")
@@ -502,6 +516,8 @@ fn a_malformed_threshold_table_stops_start_up_naming_row_and_field() {
     let file = dir.path().join("thresholds.toml");
     std::fs::write(&file, shipped.replacen("value = 1.5", "value = -1.5", 1)).expect("write");
     let output = Command::new(BIN)
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
         .args(["serve", "--listen", "127.0.0.1:0", "--safety-thresholds"])
         .arg(&file)
         .arg("--data-dir")
@@ -531,6 +547,8 @@ fn dose_inspect_shows_the_extraction_and_the_substantial_dose_assessment() {
         ),
     );
     let output = Command::new(BIN)
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
         .args(["dose", "inspect", "--json"])
         .arg(&file)
         .env("RUST_LOG", "off")
@@ -556,6 +574,8 @@ fn dose_inspect_shows_the_extraction_and_the_substantial_dose_assessment() {
     let junk = dir.path().join("junk.dcm");
     std::fs::write(&junk, b"not dicom").expect("write");
     let output = Command::new(BIN)
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
         .args(["dose", "inspect"])
         .arg(&junk)
         .env("RUST_LOG", "off")
@@ -604,7 +624,7 @@ fn dose_import_stores_each_report_once_and_quarantines_the_rest() {
         &[],
     );
     assert!(
-        first.contains("4 files: 2 stored, 1 already stored, 1 quarantined"),
+        first.contains("4 files: 2 stored (0 linked to a case, 2 waiting to be matched), 1 already stored, 1 quarantined"),
         "{first}"
     );
     let again = cli(
@@ -614,7 +634,7 @@ fn dose_import_stores_each_report_once_and_quarantines_the_rest() {
         &[],
     );
     assert!(
-        again.contains("4 files: 0 stored, 3 already stored, 1 quarantined"),
+        again.contains("4 files: 0 stored (0 linked to a case, 0 waiting to be matched), 3 already stored, 1 quarantined"),
         "re-sending duplicates nothing: {again}"
     );
 }

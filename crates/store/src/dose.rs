@@ -1,7 +1,19 @@
-//! Stored radiation dose reports and the quarantine of files that could not be read.
+//! Stored radiation dose reports, their links to cases, and the quarantine of files that could not
+//! be read.
+//!
+//! A report row never changes after it is stored; its link to a case does, and every link change
+//! is an event (stream `dose_report`) with who, when and why.
 
-use crate::{text, ts, Store, StoreError};
+use crate::records::{append_event, Stream};
+use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
 use chrono::{DateTime, Utc};
+use seldinger_domain::dose::{DoseTotals, ReportTotals};
+use seldinger_domain::dose_link::{CaseCandidate, LinkBasis, LinkOutcome, ReportKeys};
+use seldinger_domain::lifecycle::{Case, CaseState};
+use seldinger_domain::{CaseId, EventMeta};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
 /// A dose report ready to store: its identifiers for look-up and the full extraction as JSON.
 #[derive(Debug, Clone)]
@@ -10,10 +22,137 @@ pub struct NewDoseReport {
     pub study_instance_uid: String,
     pub accession_number: Option<String>,
     pub patient_id: Option<String>,
+    /// DICOM DA and TM as the report gave them.
     pub study_date: Option<String>,
+    pub study_time: Option<String>,
+    /// Manufacturer, model and station, joined: the system that reported.
+    pub device: String,
+    /// Who authorized (else administered) the irradiation, when the report names them.
+    pub operator: Option<String>,
+    pub totals: DoseTotals,
     /// Where it came from: a file path, or the sending AE title.
     pub source: String,
     pub data: serde_json::Value,
+}
+
+impl NewDoseReport {
+    pub fn keys(&self) -> ReportKeys {
+        ReportKeys {
+            accession_number: self.accession_number.clone(),
+            study_instance_uid: self.study_instance_uid.clone(),
+            patient_id: self.patient_id.clone(),
+            study_date: self.study_date.clone(),
+            study_time: self.study_time.clone(),
+        }
+    }
+}
+
+/// A stored report with its current link.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoredDoseReport {
+    pub sop_instance_uid: String,
+    pub study_instance_uid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accession_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<String>,
+    /// When the study started, as read from the report (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performed_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub source: String,
+    pub device: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<CaseId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_basis: Option<LinkBasis>,
+    /// Why it is in the unmatched queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmatched_reason: Option<String>,
+    /// Version of the link; a manual link must name it.
+    pub link_version: u64,
+    pub totals: DoseTotals,
+    /// Everything extracted from the file.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub extracted: serde_json::Value,
+}
+
+impl StoredDoseReport {
+    pub fn report_totals(&self) -> ReportTotals {
+        ReportTotals {
+            study_instance_uid: self.study_instance_uid.clone(),
+            device: self.device.clone(),
+            totals: self.totals.clone(),
+        }
+    }
+}
+
+/// Which stored reports to list.
+#[derive(Debug, Clone, Default)]
+pub struct DoseReportFilter {
+    /// Only reports not linked to a case (the physicist's queue).
+    pub unmatched: bool,
+    pub case_id: Option<CaseId>,
+    /// Reports whose study started in [from, until).
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+/// What the event log records for a link change.
+#[derive(Serialize)]
+struct LinkEvent<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_id: Option<CaseId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis: Option<LinkBasis>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unmatched_reason: Option<&'a str>,
+}
+
+const REPORT_COLUMNS: &str = "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
+     received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, data";
+
+fn stored_report(row: &AnyRow) -> Result<StoredDoseReport, StoreError> {
+    let optional = |column: &str| row.try_get::<Option<String>, _>(column);
+    let case_id = optional("case_id")?
+        .map(|id| id.parse().map_err(StoreError::Corrupt))
+        .transpose()?;
+    let link_basis = optional("link_basis")?
+        .map(|b| serde_json::from_value(serde_json::Value::String(b)))
+        .transpose()?;
+    Ok(StoredDoseReport {
+        sop_instance_uid: text(row, "sop_instance_uid")?,
+        study_instance_uid: text(row, "study_instance_uid")?,
+        accession_number: optional("accession_number")?,
+        patient_id: optional("patient_id")?,
+        performed_at: optional("performed_at")?
+            .map(|t| parse_ts(&t))
+            .transpose()?,
+        received_at: parse_ts(&text(row, "received_at")?)?,
+        source: text(row, "source")?,
+        device: text(row, "device")?,
+        operator: optional("operator")?,
+        case_id,
+        link_basis,
+        unmatched_reason: optional("unmatched_reason")?,
+        link_version: row.try_get::<i64, _>("link_version")?.max(0) as u64,
+        totals: serde_json::from_str(&text(row, "totals")?)?,
+        extracted: serde_json::from_str(&text(row, "data")?)?,
+    })
+}
+
+/// When the patient was in the room: the recorded times, else the booking.
+fn room_time(case: &Case) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let booking = case.booking.as_ref().map(|b| (b.start, b.end.max(b.start)));
+    match (case.procedure_started_at, case.procedure_completed_at) {
+        (Some(start), Some(end)) => Some((start, end.max(start))),
+        (Some(start), None) => Some((start, booking.map_or(start, |b| b.1.max(start)))),
+        _ => booking,
+    }
 }
 
 impl Store {
@@ -25,8 +164,9 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let result = sqlx::query(
-            "INSERT INTO dose_reports (sop_instance_uid, study_instance_uid, accession_number, patient_id, study_date, received_at, source, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sop_instance_uid) DO NOTHING",
+            "INSERT INTO dose_reports (sop_instance_uid, study_instance_uid, accession_number, patient_id, study_date, \
+             received_at, source, data, performed_at, device, totals, unmatched_reason, operator) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (sop_instance_uid) DO NOTHING",
         )
         .bind(report.sop_instance_uid.clone())
         .bind(report.study_instance_uid.clone())
@@ -36,9 +176,236 @@ impl Store {
         .bind(ts(at))
         .bind(report.source.clone())
         .bind(serde_json::to_string(&report.data)?)
+        .bind(report.keys().study_started().map(ts))
+        .bind(report.device.clone())
+        .bind(serde_json::to_string(&report.totals)?)
+        .bind("not yet linked".to_string())
+        .bind(report.operator.clone())
         .execute(self.pool())
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn dose_report(&self, sop: &str) -> Result<Option<StoredDoseReport>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM dose_reports WHERE sop_instance_uid = $1"
+        ))
+        .bind(sop.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(stored_report).transpose()
+    }
+
+    /// Stored reports, the newest study first.
+    pub async fn dose_reports(
+        &self,
+        filter: &DoseReportFilter,
+    ) -> Result<Vec<StoredDoseReport>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        if filter.unmatched {
+            conditions.push("case_id IS NULL".to_string());
+        }
+        if let Some(case_id) = filter.case_id {
+            params.push(case_id.to_string());
+            conditions.push(format!("case_id = ${}", params.len()));
+        }
+        if let Some(from) = filter.from {
+            params.push(ts(from));
+            conditions.push(format!(
+                "COALESCE(performed_at, received_at) >= ${}",
+                params.len()
+            ));
+        }
+        if let Some(until) = filter.until {
+            params.push(ts(until));
+            conditions.push(format!(
+                "COALESCE(performed_at, received_at) < ${}",
+                params.len()
+            ));
+        }
+        let limit = if filter.limit == 0 {
+            1000
+        } else {
+            filter.limit.min(100_000)
+        };
+        let sql = format!(
+            "SELECT {REPORT_COLUMNS} FROM dose_reports {} \
+             ORDER BY COALESCE(performed_at, received_at) DESC, received_at DESC, sop_instance_uid LIMIT {limit}",
+            where_clause(&conditions)
+        );
+        let mut conn = self.pool().acquire().await?;
+        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
+        rows.iter().map(stored_report).collect()
+    }
+
+    /// A case's reports in the order they arrived (later ones of a study supersede earlier).
+    pub async fn case_dose_reports(
+        &self,
+        case_id: CaseId,
+    ) -> Result<Vec<StoredDoseReport>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM dose_reports WHERE case_id = $1 ORDER BY received_at, sop_instance_uid"
+        ))
+        .bind(case_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(stored_report).collect()
+    }
+
+    /// The cases a report could belong to: any with its accession number, any already holding its
+    /// study, and every open or completed case of a patient with its patient ID as MRN.
+    pub async fn dose_link_candidates(
+        &self,
+        keys: &ReportKeys,
+    ) -> Result<Vec<CaseCandidate>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.data AS data, p.mrn AS mrn FROM cases c JOIN patients p ON p.id = c.patient_id \
+             WHERE c.accession_number = $1 OR p.mrn = $2 \
+                OR c.id IN (SELECT case_id FROM dose_reports WHERE study_instance_uid = $3 AND case_id IS NOT NULL)",
+        )
+        .bind(keys.accession_number.clone().unwrap_or_default())
+        .bind(keys.patient_id.clone().unwrap_or_default())
+        .bind(keys.study_instance_uid.clone())
+        .fetch_all(self.pool())
+        .await?;
+        let mut candidates = Vec::new();
+        for row in &rows {
+            let case: Case = serde_json::from_str(&text(row, "data")?)?;
+            if matches!(case.state, CaseState::Declined | CaseState::Cancelled) {
+                continue;
+            }
+            let studies = sqlx::query(
+                "SELECT DISTINCT study_instance_uid FROM dose_reports WHERE case_id = $1",
+            )
+            .bind(case.id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+            candidates.push(CaseCandidate {
+                case_id: case.id,
+                mrn: text(row, "mrn")?,
+                accession_number: case.accession_number.clone(),
+                study_instance_uids: studies
+                    .iter()
+                    .map(|r| text(r, "study_instance_uid"))
+                    .collect::<Result<_, _>>()?,
+                room_time: room_time(&case),
+            });
+        }
+        Ok(candidates)
+    }
+
+    /// Records a link change for a report at `expected_version` of its link: an event and the
+    /// report's current link, in one transaction. A stale version is refused.
+    pub async fn record_dose_link(
+        &self,
+        sop: &str,
+        expected_version: u64,
+        outcome: &LinkOutcome,
+        meta: &EventMeta,
+    ) -> Result<(), StoreError> {
+        let (case_id, basis, reason) = match outcome {
+            LinkOutcome::Linked { case_id, basis } => (Some(*case_id), Some(*basis), None),
+            LinkOutcome::Unmatched { reason } => (None, None, Some(reason.as_str())),
+        };
+        let basis_name = basis
+            .map(|b| serde_json::to_value(b).map(|v| v.as_str().unwrap_or_default().to_string()))
+            .transpose()?;
+        let kind = if case_id.is_some() {
+            "linked"
+        } else {
+            "unmatched"
+        };
+        let mut tx = self.pool().begin().await?;
+        let append = append_event(
+            &mut tx,
+            Stream::DoseReport,
+            sop,
+            expected_version + 1,
+            kind,
+            meta,
+            &LinkEvent {
+                case_id,
+                basis,
+                unmatched_reason: reason,
+            },
+        )
+        .await;
+        if let Err(StoreError::Conflict { .. }) = append {
+            tx.rollback().await?;
+            return Err(self.stale_link(sop, expected_version).await);
+        }
+        append?;
+        let result = sqlx::query(
+            "UPDATE dose_reports SET case_id = $1, link_basis = $2, unmatched_reason = $3, link_version = $4 \
+             WHERE sop_instance_uid = $5 AND link_version = $6",
+        )
+        .bind(case_id.map(|c| c.to_string()))
+        .bind(basis_name)
+        .bind(reason.map(str::to_string))
+        .bind((expected_version + 1) as i64)
+        .bind(sop.to_string())
+        .bind(expected_version as i64)
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(self.stale_link(sop, expected_version).await);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn stale_link(&self, sop: &str, expected: u64) -> StoreError {
+        match self.dose_report(sop).await {
+            Ok(Some(report)) => StoreError::Conflict {
+                what: format!("the link of dose report {sop}"),
+                expected,
+                current: report.link_version,
+            },
+            Ok(None) => StoreError::NotFound(format!("dose report {sop}")),
+            Err(e) => e,
+        }
+    }
+
+    /// Links a stored report by the matching rules (accession, study, patient and room time) and
+    /// returns the outcome. A report already linked is left as it is.
+    pub async fn link_dose_report(
+        &self,
+        sop: &str,
+        meta: &EventMeta,
+    ) -> Result<Option<LinkOutcome>, StoreError> {
+        let Some(report) = self.dose_report(sop).await? else {
+            return Err(StoreError::NotFound(format!("dose report {sop}")));
+        };
+        if report.case_id.is_some() {
+            return Ok(None);
+        }
+        let keys = ReportKeys {
+            accession_number: report.accession_number.clone(),
+            study_instance_uid: report.study_instance_uid.clone(),
+            patient_id: report.patient_id.clone(),
+            study_date: report.performed_at.map(|t| t.format("%Y%m%d").to_string()),
+            study_time: report.performed_at.map(|t| t.format("%H%M%S").to_string()),
+        };
+        let candidates = self.dose_link_candidates(&keys).await?;
+        let outcome = seldinger_domain::dose_link::match_report(&keys, &candidates);
+        if let LinkOutcome::Unmatched { reason } = &outcome {
+            if report.unmatched_reason.as_deref() == Some(reason.as_str()) {
+                return Ok(Some(outcome));
+            }
+        }
+        self.record_dose_link(sop, report.link_version, &outcome, meta)
+            .await?;
+        Ok(Some(outcome))
+    }
+
+    /// Link history of a report, oldest first.
+    pub async fn dose_link_history(
+        &self,
+        sop: &str,
+    ) -> Result<Vec<crate::RecordedEvent>, StoreError> {
+        self.history_of(Stream::DoseReport, sop).await
     }
 
     /// Keeps an unreadable file and why, for a physicist to look at.
@@ -57,19 +424,6 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
-    }
-
-    /// Stored reports (newest first) as their extraction JSON.
-    pub async fn dose_reports(&self, limit: u32) -> Result<Vec<serde_json::Value>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT data FROM dose_reports ORDER BY received_at DESC, sop_instance_uid LIMIT {}",
-            limit.clamp(1, 10_000)
-        ))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
-            .collect()
     }
 
     /// Quarantined files: (source, reason), oldest first.

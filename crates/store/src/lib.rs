@@ -9,13 +9,15 @@
 mod access;
 mod dose;
 mod error;
+mod followup;
 mod records;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
 pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
-pub use dose::NewDoseReport;
+pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};
 pub use error::StoreError;
+pub use followup::FollowUpFilter;
 pub use records::{CaseFilter, RecordedEvent};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

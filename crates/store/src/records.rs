@@ -17,30 +17,34 @@ fn decode_all<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>,
         .collect()
 }
 
-fn version_of(row: &sqlx::any::AnyRow) -> Result<u64, StoreError> {
+pub(crate) fn version_of(row: &sqlx::any::AnyRow) -> Result<u64, StoreError> {
     Ok(row.try_get::<i64, _>("version")?.max(0) as u64)
 }
 
 #[derive(Clone, Copy)]
-enum Stream {
+pub(crate) enum Stream {
     Patient,
     Referral,
     Case,
+    DoseReport,
+    FollowUpTask,
 }
 
 impl Stream {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Stream::Patient => "patient",
             Stream::Referral => "referral",
             Stream::Case => "case",
+            Stream::DoseReport => "dose_report",
+            Stream::FollowUpTask => "follow_up_task",
         }
     }
 }
 
 /// Appends one event as version `version` of its stream. A taken version means another writer
 /// got there first: that is a conflict, not an error to retry silently.
-async fn append_event(
+pub(crate) async fn append_event(
     conn: &mut AnyConnection,
     stream: Stream,
     id: &str,
@@ -583,7 +587,7 @@ impl Store {
         let booking = after.booking.as_ref();
         let result = sqlx::query(
             "UPDATE cases SET state = $1, room = $2, scheduled_start = $3, scheduled_date = $4, updated_at = $5, \
-             version = $6, data = $7 WHERE id = $8 AND version = $9",
+             version = $6, data = $7, accession_number = $10 WHERE id = $8 AND version = $9",
         )
         .bind(after.state.as_str().to_string())
         .bind(booking.map(|b| b.room.as_str().to_string()))
@@ -594,8 +598,19 @@ impl Store {
         .bind(serde_json::to_string(after)?)
         .bind(id.clone())
         .bind(expected_version as i64)
+        .bind(after.accession_number.clone())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        let result = match result {
+            Err(e) if StoreError::is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Err(StoreError::Duplicate(format!(
+                    "accession number {} is already given to another case",
+                    after.accession_number.as_deref().unwrap_or_default()
+                )));
+            }
+            other => other?,
+        };
         if result.rows_affected() == 0 {
             tx.rollback().await?;
             let current = self.current_version("cases", &id).await?;
@@ -617,18 +632,22 @@ impl Store {
 
     /// A case's events, oldest first.
     pub async fn case_history(&self, id: CaseId) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.history(Stream::Case, &id.to_string()).await
+        self.history_of(Stream::Case, &id.to_string()).await
     }
 
     pub async fn patient_history(&self, id: PatientId) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.history(Stream::Patient, &id.to_string()).await
+        self.history_of(Stream::Patient, &id.to_string()).await
     }
 
     pub async fn referral_history(&self, id: ReferralId) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.history(Stream::Referral, &id.to_string()).await
+        self.history_of(Stream::Referral, &id.to_string()).await
     }
 
-    async fn history(&self, stream: Stream, id: &str) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub(crate) async fn history_of(
+        &self,
+        stream: Stream,
+        id: &str,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, stream_version, kind, actor, occurred_at, reason, payload FROM events \
              WHERE stream_type = $1 AND stream_id = $2 ORDER BY stream_version",

@@ -112,3 +112,139 @@ mod tests {
         assert_eq!(super::with_database("postgres://h", "x"), "postgres://h/x");
     }
 }
+
+/// Synthetic clinical records for tests of other crates (a booked case for a dose report to
+/// find, say), made through the same store calls the application uses.
+pub mod records {
+    use crate::Store;
+    use chrono::{DateTime, Utc};
+    use seldinger_domain::lifecycle::{Case, CaseEvent};
+    use seldinger_domain::patient::{PatientDetails, PatientInput};
+    use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
+    use seldinger_domain::{
+        Actor, CaseId, EventMeta, PatientId, ProcedureCatalogue, Referral, ReferralId, RoomId,
+    };
+    use uuid::Uuid;
+
+    pub fn catalogue() -> ProcedureCatalogue {
+        ProcedureCatalogue::parse(
+            include_str!("../../../catalog/procedures.toml"),
+            "procedures.toml",
+        )
+        .expect("shipped catalogue")
+    }
+
+    fn meta(at: DateTime<Utc>) -> EventMeta {
+        EventMeta {
+            actor: Actor::parse("test.nurse").expect("actor"),
+            at,
+            reason: Some("test".into()),
+        }
+    }
+
+    /// Registers a patient with this MRN at site MAIN.
+    pub async fn patient(store: &Store, mrn: &str, at: DateTime<Utc>) -> PatientId {
+        let input = PatientInput {
+            site: "MAIN".into(),
+            mrn: mrn.into(),
+            family_name: "Synthetic".into(),
+            given_name: "Sam".into(),
+            birth_date: "1955-03-02".into(),
+            sex: "male".into(),
+            ..Default::default()
+        };
+        let id = PatientId(Uuid::new_v4());
+        let details = PatientDetails::parse(&input, at).expect("valid patient");
+        store
+            .register_patient(id, details, &meta(at))
+            .await
+            .expect("registered");
+        id
+    }
+
+    /// A referred case for an existing patient.
+    pub async fn referred_case(
+        store: &Store,
+        patient_id: PatientId,
+        procedure: &str,
+        at: DateTime<Utc>,
+    ) -> Case {
+        let input = ReferralInput {
+            patient_id: patient_id.to_string(),
+            requesting_clinician: "Dr Ward".into(),
+            requesting_service: "oncology".into(),
+            indication: "synthetic indication".into(),
+            requested_procedure: Some(procedure.into()),
+            urgency: "routine".into(),
+            ..Default::default()
+        };
+        let details = ReferralDetails::parse(&input, &catalogue()).expect("valid referral");
+        let referral = Referral {
+            id: ReferralId(Uuid::new_v4()),
+            patient_id,
+            case_id: CaseId(Uuid::new_v4()),
+            received_at: at,
+            details,
+            version: 1,
+        };
+        let m = meta(at);
+        let (case, opening) = Case::open(
+            referral.case_id,
+            patient_id,
+            referral.id,
+            Urgency::Routine,
+            None,
+            &m,
+        );
+        store
+            .create_referral(&referral, &case, &opening, &m)
+            .await
+            .expect("referral stored");
+        case
+    }
+
+    /// Applies and records one event as the test user.
+    pub async fn step(
+        store: &Store,
+        case: &Case,
+        event: CaseEvent,
+        at: DateTime<Utc>,
+    ) -> Result<Case, crate::StoreError> {
+        let m = meta(at);
+        let decided = case.decide(event, &m, &catalogue()).expect("allowed");
+        let mut after = case.clone();
+        after.apply(&decided, &m).expect("applies");
+        store
+            .record_case_event(&after, case.version, &decided, &m)
+            .await?;
+        Ok(after)
+    }
+
+    /// A case for a new patient with this MRN: vetted for a fluoroscopy-guided embolization and
+    /// booked into `room` from `start` for `minutes`.
+    pub async fn booked_case(
+        store: &Store,
+        mrn: &str,
+        room: &str,
+        start: DateTime<Utc>,
+        minutes: u32,
+    ) -> Case {
+        let patient = patient(store, mrn, start).await;
+        let case = referred_case(store, patient, "haemorrhage-embolization", start).await;
+        let accept = CaseEvent::Accept {
+            procedure_id: seldinger_domain::ProcedureId::parse("haemorrhage-embolization")
+                .expect("id"),
+            modality: seldinger_domain::GuidanceModality::Fluoroscopy,
+            sedation: seldinger_domain::Sedation::Local,
+            priority: Urgency::Routine,
+            iodinated_contrast: false,
+        };
+        let case = step(store, &case, accept, start).await.expect("accept");
+        let schedule = CaseEvent::Schedule {
+            room: RoomId::parse(room).expect("room"),
+            start,
+            duration_minutes: Some(minutes),
+        };
+        step(store, &case, schedule, start).await.expect("schedule")
+    }
+}

@@ -10,7 +10,9 @@ use seldinger_domain::{
     Actor, CaseId, EventMeta, PatientId, ProcedureCatalogue, Referral, ReferralId, RoomId,
 };
 use seldinger_store::testing::{engines, TestDatabase};
-use seldinger_store::{CaseFilter, Store, StoreError};
+use seldinger_store::{
+    CaseFilter, DoseReportFilter, FollowUpFilter, NewDoseReport, Store, StoreError,
+};
 use uuid::Uuid;
 
 fn now() -> DateTime<Utc> {
@@ -416,6 +418,10 @@ async fn a_resent_dose_report_is_stored_once_and_bad_files_are_quarantined() {
             accession_number: Some("ACC9".into()),
             patient_id: Some("SDM1".into()),
             study_date: Some("20261124".into()),
+            study_time: Some("0900".into()),
+            device: "Synthetic Angio".into(),
+            operator: Some("Physician Paul".into()),
+            totals: Default::default(),
             source: "test".into(),
             data: serde_json::json!({"sop_instance_uid": "2.25.500"}),
         };
@@ -435,7 +441,12 @@ async fn a_resent_dose_report_is_stored_once_and_bad_files_are_quarantined() {
             "{}: re-sent is not new",
             label(&db)
         );
-        assert_eq!(store.dose_reports(10).await.expect("list").len(), 1);
+        let listed = store
+            .dose_reports(&DoseReportFilter::default())
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].performed_at, Some(at(9, 0)));
         store
             .quarantine_dose_file(
                 "junk.dcm",
@@ -452,5 +463,238 @@ async fn a_resent_dose_report_is_stored_once_and_bad_files_are_quarantined() {
                 "not a readable DICOM file".to_string()
             )]
         );
+    }
+}
+
+fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, hour, minute, 0)
+        .single()
+        .expect("valid")
+}
+
+fn dose_report(sop: &str, study: &str, mrn: &str, time: &str, kar_gray: f64) -> NewDoseReport {
+    NewDoseReport {
+        sop_instance_uid: sop.into(),
+        study_instance_uid: study.into(),
+        accession_number: None,
+        patient_id: Some(mrn.into()),
+        study_date: Some("20261124".into()),
+        study_time: Some(time.into()),
+        device: "Synthetic Angio Biplane 9000 ANGIO1".into(),
+        operator: None,
+        totals: seldinger_domain::dose::DoseTotals {
+            reference_air_kerma: Some(seldinger_domain::dose::Gray(kar_gray)),
+            ..Default::default()
+        },
+        source: "test".into(),
+        data: serde_json::json!({}),
+    }
+}
+
+fn reference() -> seldinger_domain::safety::SafetyReference {
+    seldinger_domain::safety::SafetyReference::parse(
+        include_str!("../../../catalog/safety-thresholds.toml"),
+        "safety-thresholds.toml",
+    )
+    .expect("reference")
+}
+
+/// A case booked into angio-1 from 09:00 for an hour.
+async fn booked_case(store: &Store, mrn: &str) -> Case {
+    seldinger_store::testing::records::booked_case(store, mrn, "angio-1", at(9, 0), 60).await
+}
+
+#[tokio::test]
+async fn dose_reports_link_by_room_time_then_study_and_the_rest_wait_in_the_queue() {
+    for db in engines().await {
+        let store = &db.store;
+        let case = booked_case(store, "LNK1").await;
+        let m = meta(None);
+        for report in [
+            dose_report("2.25.601", "2.25.60", "LNK1", "091500", 1.0),
+            // The same study re-sent later that day (outside the room time): follows the study.
+            dose_report("2.25.602", "2.25.60", "LNK1", "230000", 2.0),
+            // Another patient's report, and one with no time: both wait for a physicist.
+            dose_report("2.25.603", "2.25.61", "NOBODY", "091500", 1.0),
+            dose_report("2.25.604", "2.25.62", "LNK1", "", 1.0),
+        ] {
+            store
+                .store_dose_report(&report, now())
+                .await
+                .expect("store");
+            store
+                .link_dose_report(&report.sop_instance_uid, &m)
+                .await
+                .expect("link");
+        }
+        let linked = store
+            .case_dose_reports(case.id)
+            .await
+            .expect("case reports");
+        let bases: Vec<_> = linked.iter().map(|r| r.link_basis).collect();
+        assert_eq!(
+            bases,
+            [
+                Some(seldinger_domain::dose_link::LinkBasis::PatientAndRoomTime),
+                Some(seldinger_domain::dose_link::LinkBasis::StudyInstanceUid)
+            ],
+            "{}",
+            label(&db)
+        );
+        let queue = store
+            .dose_reports(&DoseReportFilter {
+                unmatched: true,
+                ..Default::default()
+            })
+            .await
+            .expect("queue");
+        let mut queued: Vec<_> = queue.iter().map(|r| r.sop_instance_uid.as_str()).collect();
+        queued.sort();
+        assert_eq!(queued, ["2.25.603", "2.25.604"]);
+        assert!(queue.iter().all(|r| r.unmatched_reason.is_some()));
+
+        // A physicist links one by hand; a second physicist working from the same version is
+        // refused, and the link history keeps both the automatic and the manual decision.
+        let waiting = store
+            .dose_report("2.25.603")
+            .await
+            .expect("read")
+            .expect("stored");
+        let manual = seldinger_domain::dose_link::LinkOutcome::Linked {
+            case_id: case.id,
+            basis: seldinger_domain::dose_link::LinkBasis::Manual,
+        };
+        store
+            .record_dose_link(
+                "2.25.603",
+                waiting.link_version,
+                &manual,
+                &meta(Some("MRN typo on the modality")),
+            )
+            .await
+            .expect("manual link");
+        let stale = store
+            .record_dose_link(
+                "2.25.603",
+                waiting.link_version,
+                &manual,
+                &meta(Some("again")),
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { .. })),
+            "{}: {stale:?}",
+            label(&db)
+        );
+        let history = store.dose_link_history("2.25.603").await.expect("history");
+        let kinds: Vec<_> = history.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["unmatched", "linked"]);
+        assert_eq!(
+            history[1].reason.as_deref(),
+            Some("MRN typo on the modality")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_substantial_dose_creates_its_follow_up_tasks_once_and_they_close_once() {
+    for db in engines().await {
+        let store = &db.store;
+        let reference = reference();
+        let level = reference
+            .threshold(seldinger_domain::safety::ThresholdId::DoseSrdlReferenceAirKerma)
+            .value;
+        let case = booked_case(store, "HIGH1").await;
+        let m = meta(None);
+        // Two reports of one study: the later (cumulative) one counts, not the sum.
+        for (sop, kar) in [("2.25.701", level / 2.0), ("2.25.702", level)] {
+            store
+                .store_dose_report(&dose_report(sop, "2.25.70", "HIGH1", "091500", kar), now())
+                .await
+                .expect("store");
+            store.link_dose_report(sop, &m).await.expect("link");
+        }
+        let (assessment, added) = store
+            .assess_case_dose(case.id, &reference, &m)
+            .await
+            .expect("assess")
+            .expect("has reports");
+        assert!(assessment.substantial(), "{}", label(&db));
+        assert_eq!(added.len(), 1);
+        let (_, again) = store
+            .assess_case_dose(case.id, &reference, &m)
+            .await
+            .expect("assess")
+            .expect("has reports");
+        assert!(again.is_empty(), "{}: not duplicated", label(&db));
+
+        let open = store
+            .follow_up_tasks(&FollowUpFilter {
+                open: true,
+                ..Default::default()
+            })
+            .await
+            .expect("tasks");
+        assert_eq!(open.len(), 1);
+        let task = &open[0];
+        let done = task
+            .complete("nurse.test", now(), "no erythema")
+            .expect("complete");
+        store
+            .complete_follow_up_task(&done, task.version, &m)
+            .await
+            .expect("recorded");
+        let stale = store.complete_follow_up_task(&done, task.version, &m).await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { .. })),
+            "{}: {stale:?}",
+            label(&db)
+        );
+        let open = store
+            .follow_up_tasks(&FollowUpFilter {
+                open: true,
+                ..Default::default()
+            })
+            .await
+            .expect("tasks");
+        assert!(open.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_accession_number_links_first_and_belongs_to_one_case() {
+    for db in engines().await {
+        let store = &db.store;
+        let first = booked_case(store, "ACC1").await;
+        let second = booked_case(store, "ACC2").await;
+        let assign = |value: &str| CaseEvent::AssignAccession {
+            accession_number: value.into(),
+        };
+        transition(store, &first, assign("A100"))
+            .await
+            .expect("assigned");
+        let taken = transition(store, &second, assign("A100")).await;
+        assert!(
+            matches!(taken, Err(StoreError::Duplicate(_))),
+            "{}: {taken:?}",
+            label(&db)
+        );
+        // A report with the accession number but another patient's ID still finds its case.
+        let mut report = dose_report("2.25.801", "2.25.80", "ACC2", "091500", 0.1);
+        report.accession_number = Some("A100".into());
+        store
+            .store_dose_report(&report, now())
+            .await
+            .expect("store");
+        store
+            .link_dose_report("2.25.801", &meta(None))
+            .await
+            .expect("link");
+        let stored = store
+            .dose_report("2.25.801")
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(stored.case_id, Some(first.id), "{}", label(&db));
     }
 }

@@ -283,3 +283,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_accession_number_is_a_dicom_short_string_given_after_vetting() {
+    let mut case = new_case();
+    let assign = |value: &str| CaseEvent::AssignAccession {
+        accession_number: value.into(),
+    };
+    assert!(case
+        .decide(assign("ACC1"), &meta(1, None), catalogue())
+        .is_err());
+    step(&mut case, accept(), 1, None).expect("accept");
+    for (bad, says) in [
+        ("", "must not be empty"),
+        ("ACC0123456789ABCD", "at most 16"),
+        ("ACC\\1", "backslash"),
+    ] {
+        match case.decide(assign(bad), &meta(2, None), catalogue()) {
+            Err(TransitionError::Invalid(errors)) => {
+                let text = format!("{errors:?}");
+                assert!(
+                    text.contains("event.accession_number") && text.contains(says),
+                    "{text}"
+                );
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    step(&mut case, assign(" ACC1 "), 2, None).expect("assign");
+    assert_eq!(case.accession_number.as_deref(), Some("ACC1"));
+    assert_eq!(case.state, CaseState::Vetted);
+}

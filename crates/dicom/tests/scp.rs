@@ -1,0 +1,219 @@
+//! The C-STORE listener, driven by a real third-party sender: dcmtk's `storescu` (Debian package
+//! dcmtk, installed by `scripts/test`). Runs on every engine.
+
+use chrono::{DateTime, TimeZone, Utc};
+use dicom_dictionary_std::uids;
+use seldinger_dicom::fixtures::{container, ct_content, event, num, plane, report, write};
+use seldinger_dicom::scp::{serve, ScpConfig};
+use seldinger_domain::followup::FollowUpKind;
+use seldinger_domain::safety::SafetyReference;
+use seldinger_store::testing::{engines, records};
+use seldinger_store::{DoseReportFilter, FollowUpFilter};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+const AE_TITLE: &str = "SELDINGER";
+
+fn reference() -> Arc<SafetyReference> {
+    Arc::new(
+        SafetyReference::parse(
+            include_str!("../../../catalog/safety-thresholds.toml"),
+            "safety-thresholds.toml",
+        )
+        .expect("reference"),
+    )
+}
+
+fn storescu() -> &'static str {
+    let found = std::process::Command::new("storescu")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "dcmtk's storescu is needed (apt-get install dcmtk; scripts/test installs it)"
+    );
+    "storescu"
+}
+
+/// Sends `files` in one association, calling `called_ae`, and returns storescu's output.
+async fn send(port: u16, called_ae: &str, files: &[PathBuf]) -> Output {
+    let mut command = tokio::process::Command::new(storescu());
+    command
+        .args(["-aet", "ANGIO1", "-aec", called_ae, "--no-halt", "-v"])
+        .arg("127.0.0.1")
+        .arg(port.to_string())
+        .args(files);
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("storescu finished within a minute")
+        .expect("storescu ran")
+}
+
+fn fixtures(dir: &Path) -> Vec<PathBuf> {
+    let high_dose = write(
+        dir,
+        "single-plane-high.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.9001",
+            vec![
+                plane(("0.0123", "Gy.m2"), ("6.2", "Gy"), ("754", "s")),
+                event(
+                    "2.25.9001.1",
+                    ("113622", "Single Plane"),
+                    ("150", "dGy.cm2"),
+                    ("12", "mGy"),
+                ),
+            ],
+        ),
+    );
+    let biplane = write(
+        dir,
+        "biplane.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.9002",
+            vec![
+                plane(("0.004", "Gy.m2"), ("0.3", "Gy"), ("300", "s")),
+                plane(("2500", "cGy.cm2"), ("210", "mGy"), ("4", "min")),
+            ],
+        ),
+    );
+    let ct = write(
+        dir,
+        "ct.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.9003",
+            ct_content("812.5", &[("2.25.9003.1", "12.1", "406.2")]),
+        ),
+    );
+    let missing_items = write(
+        dir,
+        "missing-items.dcm",
+        report(
+            uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+            "2.25.9004",
+            vec![container(
+                "113702",
+                "Accumulated X-Ray Dose Data",
+                vec![num("113725", "Dose (RP) Total", "0.4", "Gy")],
+            )],
+        ),
+    );
+    // A structured report of an accepted class that carries no dose content.
+    let not_dose = write(
+        dir,
+        "not-a-dose-report.dcm",
+        report(uids::COMPREHENSIVE_SR_STORAGE, "2.25.9005", vec![]),
+    );
+    vec![high_dose, biplane, ct, missing_items, not_dose]
+}
+
+fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, hour, minute, 0)
+        .single()
+        .expect("valid")
+}
+
+#[tokio::test]
+async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quarantined() {
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        // The fixtures' patient, booked in the room when their study started (09:15).
+        let case = records::booked_case(store, "SDM100037", "angio-1", at(9, 0), 60).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(serve(
+            listener,
+            ScpConfig {
+                ae_title: AE_TITLE.into(),
+                read_timeout: Duration::from_secs(30),
+            },
+            store.clone(),
+            reference(),
+        ));
+        let dir = tempfile::tempdir().expect("dir");
+        let files = fixtures(dir.path());
+
+        let first = send(port, AE_TITLE, &files).await;
+        let log = String::from_utf8_lossy(&first.stderr).to_string()
+            + &String::from_utf8_lossy(&first.stdout);
+        // storescu names each response status; the dose reports succeed, the SR without dose
+        // content is answered with an error status.
+        assert_eq!(
+            log.matches("Received Store Response (Success)").count(),
+            4,
+            "{engine}: {log}"
+        );
+        assert!(
+            log.contains("Error: DataSetDoesNotMatchSOPClass"),
+            "{engine}: {log}"
+        );
+
+        let stored = store
+            .dose_reports(&DoseReportFilter::default())
+            .await
+            .expect("list");
+        assert_eq!(stored.len(), 4, "{engine}");
+        // Each is linked: every fixture has the case's patient and study time.
+        assert!(
+            stored.iter().all(|r| r.case_id == Some(case.id)),
+            "{engine}: {stored:?}"
+        );
+        let quarantine = store.dose_quarantine().await.expect("quarantine");
+        assert_eq!(quarantine.len(), 1, "{engine}");
+        assert!(
+            quarantine[0].0.starts_with("C-STORE from ANGIO1"),
+            "{quarantine:?}"
+        );
+        assert!(
+            quarantine[0].1.contains("not a radiation dose report"),
+            "{quarantine:?}"
+        );
+
+        // The high-dose report passed a substantial radiation dose level: a skin check is owed.
+        let tasks = store
+            .follow_up_tasks(&FollowUpFilter {
+                case_id: Some(case.id),
+                ..Default::default()
+            })
+            .await
+            .expect("tasks");
+        assert_eq!(
+            tasks.iter().map(|t| t.kind).collect::<Vec<_>>(),
+            [FollowUpKind::DoseSkinCheck],
+            "{engine}"
+        );
+
+        // Re-sending everything is acknowledged and duplicates nothing.
+        let again = send(port, AE_TITLE, &files[..4]).await;
+        let log = String::from_utf8_lossy(&again.stderr).to_string()
+            + &String::from_utf8_lossy(&again.stdout);
+        assert_eq!(
+            log.matches("Received Store Response (Success)").count(),
+            4,
+            "{log}"
+        );
+        let stored = store
+            .dose_reports(&DoseReportFilter::default())
+            .await
+            .expect("list");
+        assert_eq!(stored.len(), 4, "{engine}: re-sent, not duplicated");
+
+        // An association called for another AE title is rejected; nothing is stored.
+        let wrong = send(port, "SOMEONE_ELSE", &files[..1]).await;
+        let log = String::from_utf8_lossy(&wrong.stderr).to_string()
+            + &String::from_utf8_lossy(&wrong.stdout);
+        assert!(!wrong.status.success(), "{engine}: {log}");
+        assert!(log.contains("Association Rejected"), "{engine}: {log}");
+
+        server.abort();
+    }
+}

@@ -1,0 +1,343 @@
+//! Follow-up tasks: work owed to a patient after the procedure, which must not be lost.
+//!
+//! Today they come from radiation dose (clinical-rules.md §5); device follow-up (§7) will add
+//! kinds. A task is created once per case and kind, and closed with who, when and a note.
+
+use crate::access::Role;
+use crate::dose::{DoseAssessment, DoseMeasure};
+use crate::ids::{CaseId, PatientId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpKind {
+    /// A substantial radiation dose level was reached: look at the patient's skin (§5).
+    DoseSkinCheck,
+    /// The dose was high enough for a medical physicist to review it (§5).
+    PhysicistDoseReview,
+}
+
+impl FollowUpKind {
+    pub const ALL: [FollowUpKind; 2] = [
+        FollowUpKind::DoseSkinCheck,
+        FollowUpKind::PhysicistDoseReview,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUpKind::DoseSkinCheck => "dose_skin_check",
+            FollowUpKind::PhysicistDoseReview => "physicist_dose_review",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == value)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "'{value}' is not a follow-up kind; use one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// Who does the work.
+    pub fn roles(self) -> Vec<Role> {
+        match self {
+            FollowUpKind::DoseSkinCheck => vec![Role::IrPhysician, Role::IrNurse],
+            FollowUpKind::PhysicistDoseReview => vec![Role::MedicalPhysicist],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Completion {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FollowUpTask {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: Uuid,
+    pub case_id: CaseId,
+    pub patient_id: PatientId,
+    pub kind: FollowUpKind,
+    /// Not before (a skin check too early misses late erythema).
+    pub due_from: DateTime<Utc>,
+    /// Overdue after this, when the rule gives an end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_until: Option<DateTime<Utc>>,
+    /// What to do, for the person doing it.
+    pub instructions: String,
+    pub roles: Vec<Role>,
+    /// The rule that created it.
+    pub citation: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed: Option<Completion>,
+    pub version: u64,
+}
+
+/// Where a task stands at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    NotYetDue,
+    Due,
+    Overdue,
+    Done,
+}
+
+impl FollowUpTask {
+    pub fn status(&self, now: DateTime<Utc>) -> TaskStatus {
+        if self.completed.is_some() {
+            TaskStatus::Done
+        } else if now < self.due_from {
+            TaskStatus::NotYetDue
+        } else if self.due_until.is_some_and(|until| now > until) {
+            TaskStatus::Overdue
+        } else {
+            TaskStatus::Due
+        }
+    }
+
+    /// Closes the task. The note says what was found or done; it is required.
+    pub fn complete(&self, by: &str, at: DateTime<Utc>, note: &str) -> Result<Self, String> {
+        if self.completed.is_some() {
+            return Err("the task is already done".into());
+        }
+        let note = note.trim();
+        if note.is_empty() {
+            return Err("say what was found or done".into());
+        }
+        Ok(FollowUpTask {
+            completed: Some(Completion {
+                by: by.to_string(),
+                at,
+                note: note.to_string(),
+            }),
+            version: self.version + 1,
+            ..self.clone()
+        })
+    }
+}
+
+fn measure_name(measure: DoseMeasure) -> &'static str {
+    match measure {
+        DoseMeasure::ReferenceAirKerma => "reference-point air kerma",
+        DoseMeasure::PeakSkinDose => "peak skin dose",
+        DoseMeasure::KermaAreaProduct => "kerma-area product",
+        DoseMeasure::FluoroscopyTime => "fluoroscopy time",
+    }
+}
+
+fn levels_text(assessment: &DoseAssessment) -> String {
+    assessment
+        .levels_reached
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {:.3} {} (level {} {})",
+                measure_name(l.measure),
+                l.value,
+                l.unit,
+                l.level,
+                l.unit
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The tasks §5 asks for after a procedure with this assessment. `ids` supplies one fresh id per
+/// task (the domain does not generate ids).
+pub fn dose_follow_ups(
+    case_id: CaseId,
+    patient_id: PatientId,
+    assessment: &DoseAssessment,
+    now: DateTime<Utc>,
+    mut ids: impl FnMut() -> Uuid,
+) -> Vec<FollowUpTask> {
+    let mut tasks = Vec::new();
+    let task = |kind, due_from, due_until, instructions: String, id| FollowUpTask {
+        id,
+        case_id,
+        patient_id,
+        kind,
+        due_from,
+        due_until,
+        instructions,
+        roles: FollowUpKind::roles(kind),
+        citation: assessment.citation.clone(),
+        created_at: now,
+        completed: None,
+        version: 1,
+    };
+    if let Some(window) = &assessment.skin_check {
+        tasks.push(task(
+            FollowUpKind::DoseSkinCheck,
+            window.from,
+            Some(window.until),
+            format!(
+                "Substantial radiation dose: {}. See the patient or call them and look at the skin where the beam entered (usually the back) for redness, hair loss or breakdown; record what you find.",
+                levels_text(assessment)
+            ),
+            ids(),
+        ));
+    }
+    if assessment.physicist_review {
+        tasks.push(task(
+            FollowUpKind::PhysicistDoseReview,
+            now,
+            None,
+            format!(
+                "Dose above the physicist review level: {}. Estimate the peak skin dose and its location, and advise on follow-up.",
+                levels_text(assessment)
+            ),
+            ids(),
+        ));
+    }
+    tasks
+}
+
+/// A plain-language paragraph for the patient's discharge instructions, when §5 asks that the
+/// patient be told. The dates are the skin-check window.
+pub fn dose_discharge_note(assessment: &DoseAssessment) -> Option<String> {
+    let window = assessment.skin_check.as_ref()?;
+    Some(format!(
+        "Your procedure needed more X-ray use than most. Rarely, this can cause skin changes where the X-rays entered your body, usually on your back: redness like sunburn, itching, or hair loss, appearing days to weeks later. We will check your skin between {} and {}. If you notice any of these changes before then, please call the interventional radiology department.",
+        window.from.format("%-d %B %Y"),
+        window.until.format("%-d %B %Y")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dose::{assess, DoseTotals, Gray, GrayMetreSquared};
+    use crate::safety::SafetyReference;
+    use chrono::TimeZone;
+
+    fn reference() -> SafetyReference {
+        SafetyReference::parse(
+            include_str!("../../../catalog/safety-thresholds.toml"),
+            "safety-thresholds.toml",
+        )
+        .expect("reference")
+    }
+
+    fn end() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
+            .single()
+            .expect("valid")
+    }
+
+    fn tasks_for(kar_gray: f64) -> Vec<FollowUpTask> {
+        let reference = reference();
+        let totals = DoseTotals {
+            reference_air_kerma: Some(Gray(kar_gray)),
+            kerma_area_product: Some(GrayMetreSquared(0.001)),
+            ..DoseTotals::default()
+        };
+        let assessment = assess(&totals, end(), &reference);
+        let mut n = 0u128;
+        dose_follow_ups(
+            CaseId(Uuid::from_u128(100)),
+            PatientId(Uuid::from_u128(101)),
+            &assessment,
+            end(),
+            || {
+                n += 1;
+                Uuid::from_u128(n)
+            },
+        )
+    }
+
+    #[test]
+    fn below_every_level_nothing_is_owed() {
+        assert!(tasks_for(0.5).is_empty());
+    }
+
+    #[test]
+    fn a_substantial_dose_owes_a_skin_check_in_the_window_for_physician_and_nurse() {
+        let reference = reference();
+        let level = reference
+            .threshold(crate::safety::ThresholdId::DoseSrdlReferenceAirKerma)
+            .value;
+        let tasks = tasks_for(level);
+        assert_eq!(tasks.len(), 1);
+        let skin = &tasks[0];
+        assert_eq!(skin.kind, FollowUpKind::DoseSkinCheck);
+        assert!(skin.due_from > end() && skin.due_until.is_some_and(|u| u > skin.due_from));
+        assert_eq!(skin.roles, vec![Role::IrPhysician, Role::IrNurse]);
+        assert_eq!(skin.status(end()), TaskStatus::NotYetDue);
+        assert_eq!(skin.status(skin.due_from), TaskStatus::Due);
+        let late = skin.due_until.expect("until") + chrono::Duration::seconds(1);
+        assert_eq!(skin.status(late), TaskStatus::Overdue);
+    }
+
+    #[test]
+    fn above_the_review_level_a_physicist_review_is_due_now() {
+        let reference = reference();
+        let review = reference
+            .threshold(crate::safety::ThresholdId::DosePhysicistReviewReferenceAirKermaAbove)
+            .value;
+        let tasks = tasks_for(review + 0.1);
+        let kinds: Vec<_> = tasks.iter().map(|t| t.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                FollowUpKind::DoseSkinCheck,
+                FollowUpKind::PhysicistDoseReview
+            ]
+        );
+        assert_eq!(tasks[1].status(end()), TaskStatus::Due);
+        assert_eq!(tasks[1].roles, vec![Role::MedicalPhysicist]);
+    }
+
+    #[test]
+    fn completing_needs_a_note_and_happens_once() {
+        let reference = reference();
+        let level = reference
+            .threshold(crate::safety::ThresholdId::DoseSrdlReferenceAirKerma)
+            .value;
+        let task = tasks_for(level).remove(0);
+        assert!(task.complete("nurse", end(), "  ").is_err());
+        let done = task.complete("nurse", end(), "no erythema").expect("done");
+        assert_eq!(done.status(end()), TaskStatus::Done);
+        assert_eq!(done.version, 2);
+        assert!(done.complete("nurse", end(), "again").is_err());
+    }
+
+    #[test]
+    fn the_discharge_note_gives_the_window_in_plain_words() {
+        let reference = reference();
+        let level = reference
+            .threshold(crate::safety::ThresholdId::DoseSrdlReferenceAirKerma)
+            .value;
+        let totals = DoseTotals {
+            reference_air_kerma: Some(Gray(level)),
+            ..DoseTotals::default()
+        };
+        let note = dose_discharge_note(&assess(&totals, end(), &reference)).expect("note");
+        assert!(note.contains("December 2026"), "{note}");
+        let below = DoseTotals {
+            reference_air_kerma: Some(Gray(0.1)),
+            ..DoseTotals::default()
+        };
+        assert_eq!(
+            dose_discharge_note(&assess(&below, end(), &reference)),
+            None
+        );
+    }
+}

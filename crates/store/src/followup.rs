@@ -1,0 +1,199 @@
+//! Follow-up tasks: one per case and kind, each change an event (stream `follow_up_task`).
+
+use crate::records::{append_event, version_of, Stream};
+use crate::{fetch_with_text_params, text, ts, where_clause, Store, StoreError};
+use chrono::{DateTime, Utc};
+use seldinger_domain::dose::{assess, case_totals, DoseAssessment};
+use seldinger_domain::followup::{dose_follow_ups, FollowUpKind, FollowUpTask};
+use seldinger_domain::safety::SafetyReference;
+use seldinger_domain::{CaseId, EventMeta, PatientId};
+use uuid::Uuid;
+
+/// Which tasks to list.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUpFilter {
+    /// Open tasks only (not yet done).
+    pub open: bool,
+    pub case_id: Option<CaseId>,
+    pub patient_id: Option<PatientId>,
+    pub kind: Option<FollowUpKind>,
+    /// Open tasks whose window starts before this (due or overdue by then).
+    pub due_before: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Adds each task unless its case already has one of that kind. Returns the ones added.
+    pub async fn add_follow_up_tasks(
+        &self,
+        tasks: &[FollowUpTask],
+        meta: &EventMeta,
+    ) -> Result<Vec<FollowUpTask>, StoreError> {
+        let mut added = Vec::new();
+        for task in tasks {
+            let mut tx = self.pool().begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO follow_up_tasks (id, case_id, patient_id, kind, due_from, done, version, data) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (case_id, kind) DO NOTHING",
+            )
+            .bind(task.id.to_string())
+            .bind(task.case_id.to_string())
+            .bind(task.patient_id.to_string())
+            .bind(task.kind.as_str().to_string())
+            .bind(ts(task.due_from))
+            .bind(task.version as i64)
+            .bind(serde_json::to_string(task)?)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            append_event(
+                &mut tx,
+                Stream::FollowUpTask,
+                &task.id.to_string(),
+                task.version,
+                "created",
+                meta,
+                task,
+            )
+            .await?;
+            tx.commit().await?;
+            added.push(task.clone());
+        }
+        Ok(added)
+    }
+
+    pub async fn follow_up_task(&self, id: Uuid) -> Result<Option<FollowUpTask>, StoreError> {
+        let row = sqlx::query("SELECT data FROM follow_up_tasks WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| Ok(serde_json::from_str(&text(&r, "data")?)?))
+            .transpose()
+    }
+
+    /// Tasks, the earliest due first.
+    pub async fn follow_up_tasks(
+        &self,
+        filter: &FollowUpFilter,
+    ) -> Result<Vec<FollowUpTask>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        if filter.open {
+            conditions.push("done = 0".to_string());
+        }
+        let mut eq = |column: &str, value: Option<String>| {
+            if let Some(value) = value {
+                params.push(value);
+                conditions.push(format!("{column} = ${}", params.len()));
+            }
+        };
+        eq("case_id", filter.case_id.map(|c| c.to_string()));
+        eq("patient_id", filter.patient_id.map(|p| p.to_string()));
+        eq("kind", filter.kind.map(|k| k.as_str().to_string()));
+        if let Some(before) = filter.due_before {
+            params.push(ts(before));
+            conditions.push(format!("due_from < ${}", params.len()));
+        }
+        let sql = format!(
+            "SELECT data FROM follow_up_tasks {} ORDER BY due_from, id LIMIT 5000",
+            where_clause(&conditions)
+        );
+        let mut conn = self.pool().acquire().await?;
+        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+            .collect()
+    }
+
+    /// Records a completed task, if it is still at `expected_version`.
+    pub async fn complete_follow_up_task(
+        &self,
+        after: &FollowUpTask,
+        expected_version: u64,
+        meta: &EventMeta,
+    ) -> Result<(), StoreError> {
+        let id = after.id.to_string();
+        let mut tx = self.pool().begin().await?;
+        let append = append_event(
+            &mut tx,
+            Stream::FollowUpTask,
+            &id,
+            expected_version + 1,
+            "completed",
+            meta,
+            &after.completed,
+        )
+        .await;
+        let stale = |current| StoreError::Conflict {
+            what: format!("follow-up task {id}"),
+            expected: expected_version,
+            current,
+        };
+        if let Err(StoreError::Conflict { .. }) = append {
+            tx.rollback().await?;
+            return Err(stale(self.follow_up_version(after.id).await?));
+        }
+        append?;
+        let result = sqlx::query(
+            "UPDATE follow_up_tasks SET done = 1, version = $1, data = $2 WHERE id = $3 AND version = $4",
+        )
+        .bind(after.version as i64)
+        .bind(serde_json::to_string(after)?)
+        .bind(id.clone())
+        .bind(expected_version as i64)
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Err(stale(self.follow_up_version(after.id).await?));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn follow_up_version(&self, id: Uuid) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT version FROM follow_up_tasks WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| version_of(&r))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Assesses a case's dose from all its linked reports (clinical-rules.md §5) and adds the
+    /// follow-up tasks that assessment asks for and the case does not have yet. Returns the
+    /// assessment, or `None` when the case has no reports.
+    pub async fn assess_case_dose(
+        &self,
+        case_id: CaseId,
+        reference: &SafetyReference,
+        meta: &EventMeta,
+    ) -> Result<Option<(DoseAssessment, Vec<FollowUpTask>)>, StoreError> {
+        let Some(case) = self.case(case_id).await? else {
+            return Err(StoreError::NotFound(format!("case {case_id}")));
+        };
+        let reports = self.case_dose_reports(case_id).await?;
+        if reports.is_empty() {
+            return Ok(None);
+        }
+        let totals = case_totals(
+            &reports
+                .iter()
+                .map(|r| r.report_totals())
+                .collect::<Vec<_>>(),
+        );
+        // The skin-check window runs from the end of the procedure; before it is recorded, the
+        // latest report's study time stands in, then the time of assessment.
+        let end = case
+            .procedure_completed_at
+            .or_else(|| reports.iter().filter_map(|r| r.performed_at).max())
+            .unwrap_or(meta.at);
+        let assessment = assess(&totals, end, reference);
+        let tasks = dose_follow_ups(case.id, case.patient_id, &assessment, meta.at, Uuid::new_v4);
+        let added = self.add_follow_up_tasks(&tasks, meta).await?;
+        Ok(Some((assessment, added)))
+    }
+}
