@@ -95,13 +95,15 @@ pub enum Permission {
     CloseCases,
     OverrideSafetyBlocks,
     ReadDose,
+    /// Link dose reports to cases by hand (the unmatched queue) and close dose reviews.
+    ManageDose,
     ReadDeidentifiedOutcomes,
     ReadAudit,
     ManageUsers,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
@@ -117,6 +119,7 @@ impl Permission {
         Permission::CloseCases,
         Permission::OverrideSafetyBlocks,
         Permission::ReadDose,
+        Permission::ManageDose,
         Permission::ReadDeidentifiedOutcomes,
         Permission::ReadAudit,
         Permission::ManageUsers,
@@ -139,6 +142,7 @@ impl Permission {
             Permission::CloseCases => "close_cases",
             Permission::OverrideSafetyBlocks => "override_safety_blocks",
             Permission::ReadDose => "read_dose",
+            Permission::ManageDose => "manage_dose",
             Permission::ReadDeidentifiedOutcomes => "read_deidentified_outcomes",
             Permission::ReadAudit => "read_audit",
             Permission::ManageUsers => "manage_users",
@@ -224,7 +228,9 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
         (R::ReferringClinician, P::ReadPatients | P::ReadReferrals | P::ReadCases) => {
             Some(Scope::OwnReferrals)
         }
-        (R::MedicalPhysicist, P::ReadPatients | P::ReadCases | P::ReadDose) => department,
+        (R::MedicalPhysicist, P::ReadPatients | P::ReadCases | P::ReadDose | P::ManageDose) => {
+            department
+        }
         (R::QualityLead, P::ReadDeidentifiedOutcomes | P::ReadAudit) => department,
         (R::Administrator, P::ManageUsers | P::ReadAudit) => department,
         _ => None,

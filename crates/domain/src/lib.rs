@@ -11,6 +11,7 @@ pub mod clinical;
 pub mod department;
 pub mod dose;
 pub mod dose_link;
+pub mod dose_stats;
 pub mod event;
 pub mod followup;
 pub mod ids;

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
+use seldinger_domain::dose_stats::ReferenceLevels;
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::ProcedureCatalogue;
 use seldinger_store::{redact, Engine, Store};
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 const SHIPPED_CATALOGUE: &str = include_str!("../../../catalog/procedures.toml");
 /// The safety thresholds shipped with this build; `--safety-thresholds` replaces them.
 const SHIPPED_SAFETY: &str = include_str!("../../../catalog/safety-thresholds.toml");
+/// Empty by design (clinical-rules.md §5): a template for the department's physicist.
+const SHIPPED_DOSE_LEVELS: &str = include_str!("../../../catalog/dose-reference-levels.toml");
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
@@ -56,6 +59,10 @@ pub struct ServeArgs {
     /// The listener's AE title: modalities send to this title; others are rejected.
     #[arg(long, env = "SELDINGER_DICOM_AE_TITLE", default_value = "SELDINGER", value_parser = parse_ae_title)]
     pub dicom_ae_title: String,
+    /// The department's diagnostic reference levels per procedure (TOML, see
+    /// catalog/dose-reference-levels.toml); none are shipped (clinical-rules.md §5).
+    #[arg(long, env = "SELDINGER_DOSE_REFERENCE_LEVELS")]
+    pub dose_reference_levels: Option<PathBuf>,
     /// Do not start the DICOM listener.
     #[arg(long, env = "SELDINGER_NO_DICOM")]
     pub no_dicom: bool,
@@ -100,6 +107,7 @@ pub struct Settings {
     pub dicom: Option<(SocketAddr, String)>,
     pub catalogue: ProcedureCatalogue,
     pub safety: SafetyReference,
+    pub dose_levels: ReferenceLevels,
     /// The department's threshold file, when it replaces the shipped one.
     pub safety_override: Option<PathBuf>,
 }
@@ -130,6 +138,31 @@ impl Settings {
                 SafetyReference::parse(SHIPPED_SAFETY, "catalog/safety-thresholds.toml (shipped)")?
             }
         };
+        let dose_levels = match &args.dose_reference_levels {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read dose reference levels {}", path.display())
+                })?;
+                let levels = ReferenceLevels::parse(&text, &path.display().to_string())
+                    .map_err(anyhow::Error::msg)?;
+                for level in &levels.levels {
+                    if catalogue.get(&level.procedure).is_none() {
+                        anyhow::bail!(
+                            "{}: procedure '{}' is not in the catalogue",
+                            path.display(),
+                            level.procedure.as_str()
+                        );
+                    }
+                }
+                tracing::info!(file = %path.display(), levels = levels.levels.len(), "dose reference levels loaded");
+                levels
+            }
+            None => ReferenceLevels::parse(
+                SHIPPED_DOSE_LEVELS,
+                "catalog/dose-reference-levels.toml (shipped)",
+            )
+            .map_err(anyhow::Error::msg)?,
+        };
         Ok(Settings {
             data_dir: args
                 .storage
@@ -143,6 +176,7 @@ impl Settings {
             dicom: (!args.no_dicom).then(|| (args.dicom_listen, args.dicom_ae_title.clone())),
             catalogue,
             safety,
+            dose_levels,
             safety_override: args.safety_thresholds.clone(),
         })
     }
@@ -159,6 +193,7 @@ impl Settings {
             dicom_listen: ([127, 0, 0, 1], 0).into(),
             dicom_ae_title: "SELDINGER".into(),
             no_dicom: true,
+            dose_reference_levels: None,
         };
         Settings::from_args(&serve)
     }

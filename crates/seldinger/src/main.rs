@@ -172,7 +172,8 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         settings.safety,
         Arc::new(seldinger_web::SystemClock),
         policy,
-    );
+    )
+    .with_dose_levels(settings.dose_levels);
     match &settings.tls {
         Some((cert, key)) => {
             tracing::info!(%address, "Seldinger is serving: https://{address}/api/v1/health");

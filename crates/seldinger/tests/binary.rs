@@ -307,6 +307,36 @@ fn a_malformed_catalogue_stops_start_up_naming_file_entry_and_field() {
 }
 
 #[test]
+fn dose_reference_levels_must_name_catalogue_procedures_and_a_source() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("drl.toml");
+    for (row, says) in [
+        (
+            "procedure = \"tace-xl\"\nmeasure = \"kerma_area_product\"\nvalue = 250.0\nsource = \"physicist\"",
+            "procedure 'tace-xl' is not in the catalogue",
+        ),
+        (
+            "procedure = \"tace\"\nmeasure = \"kerma_area_product\"\nvalue = 250.0\nsource = \"\"",
+            "level 1: name the source of the value",
+        ),
+    ] {
+        std::fs::write(&file, format!("[[level]]\n{row}\n")).expect("write");
+        let output = Command::new(BIN)
+            .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+            .args(["serve", "--listen", "127.0.0.1:0", "--dose-reference-levels"])
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("run");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says) && stderr.contains("drl.toml"), "{stderr}");
+    }
+}
+
+#[test]
 fn migrate_creates_the_database_and_can_run_again() {
     let dir = tempfile::tempdir().expect("dir");
     for _ in 0..2 {
@@ -637,4 +667,50 @@ fn dose_import_stores_each_report_once_and_quarantines_the_rest() {
         again.contains("4 files: 0 stored (0 linked to a case, 0 waiting to be matched), 3 already stored, 1 quarantined"),
         "re-sending duplicates nothing: {again}"
     );
+}
+
+/// The running server's DICOM listener takes a report from dcmtk's storescu, and the API shows
+/// it: the wiring from `seldinger serve` to the store.
+#[tokio::test]
+async fn serve_accepts_dose_reports_over_dicom() {
+    use seldinger_dicom::fixtures::{plane, report, write};
+    let dir = tempfile::tempdir().expect("dir");
+    let token = nurse_token(dir.path(), None);
+    let dicom = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(&["serve", "--dicom-listen", &dicom], dir.path());
+    let inbox = tempfile::tempdir().expect("inbox");
+    let file = write(
+        inbox.path(),
+        "r.dcm",
+        report(
+            dicom_xray_rdsr(),
+            "2.25.5501",
+            vec![plane(("0.01", "Gy.m2"), ("0.2", "Gy"), ("100", "s"))],
+        ),
+    );
+    let port = dicom.rsplit(':').next().expect("port");
+    let sent = Command::new("storescu")
+        .args(["-aet", "ANGIO1", "-aec", "SELDINGER", "127.0.0.1", port])
+        .arg(&file)
+        .output()
+        .expect("storescu (dcmtk; scripts/test installs it)");
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let reports: Value = ::reqwest::Client::new()
+        .get(format!("{}/dose/reports", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(reports[0]["sop_instance_uid"], "2.25.5501", "{reports}");
+    assert!(reports[0]["source"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("C-STORE from ANGIO1")));
+    server.terminate();
 }

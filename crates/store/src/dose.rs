@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use seldinger_domain::dose::{DoseTotals, ReportTotals};
 use seldinger_domain::dose_link::{CaseCandidate, LinkBasis, LinkOutcome, ReportKeys};
 use seldinger_domain::lifecycle::{Case, CaseState};
-use seldinger_domain::{CaseId, EventMeta};
+use seldinger_domain::{CaseId, EventMeta, PatientId};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -67,6 +67,9 @@ pub struct StoredDoseReport {
     pub operator: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub case_id: Option<CaseId>,
+    /// The linked case's patient (Seldinger's id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_patient_id: Option<PatientId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_basis: Option<LinkBasis>,
     /// Why it is in the unmatched queue.
@@ -114,11 +117,15 @@ struct LinkEvent<'a> {
 }
 
 const REPORT_COLUMNS: &str = "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
-     received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, data";
+     received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, data, \
+     (SELECT patient_id FROM cases WHERE cases.id = dose_reports.case_id) AS case_patient_id";
 
 fn stored_report(row: &AnyRow) -> Result<StoredDoseReport, StoreError> {
     let optional = |column: &str| row.try_get::<Option<String>, _>(column);
     let case_id = optional("case_id")?
+        .map(|id| id.parse().map_err(StoreError::Corrupt))
+        .transpose()?;
+    let case_patient_id = optional("case_patient_id")?
         .map(|id| id.parse().map_err(StoreError::Corrupt))
         .transpose()?;
     let link_basis = optional("link_basis")?
@@ -137,6 +144,7 @@ fn stored_report(row: &AnyRow) -> Result<StoredDoseReport, StoreError> {
         device: text(row, "device")?,
         operator: optional("operator")?,
         case_id,
+        case_patient_id,
         link_basis,
         unmatched_reason: optional("unmatched_reason")?,
         link_version: row.try_get::<i64, _>("link_version")?.max(0) as u64,

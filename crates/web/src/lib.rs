@@ -20,6 +20,7 @@ pub use routes::admin::{issue_token, parse_username};
 
 use axum::http::{header, HeaderValue};
 use axum::Router;
+use seldinger_domain::dose_stats::ReferenceLevels;
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::ProcedureCatalogue;
 use seldinger_store::Store;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub auth_policy: Arc<AuthPolicy>,
     pub login_limiter: Arc<auth::login::LoginLimiter>,
+    /// The department's diagnostic reference levels (clinical-rules.md §5: none shipped).
+    pub dose_levels: Arc<ReferenceLevels>,
 }
 
 impl AppState {
@@ -55,7 +58,14 @@ impl AppState {
             clock,
             auth_policy: Arc::new(auth_policy),
             login_limiter: Arc::default(),
+            dose_levels: Arc::default(),
         }
+    }
+
+    /// Uses the department's diagnostic reference levels.
+    pub fn with_dose_levels(mut self, levels: ReferenceLevels) -> Self {
+        self.dose_levels = Arc::new(levels);
+        self
     }
 }
 

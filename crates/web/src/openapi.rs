@@ -37,6 +37,14 @@ use utoipa::OpenApi;
         routes::cases::readiness,
         routes::cases::tasks,
         routes::safety::evaluate,
+        routes::dose::reports,
+        routes::dose::report,
+        routes::dose::link,
+        routes::dose::case_dose,
+        routes::dose::patient_dose,
+        routes::dose::statistics,
+        routes::followup::list,
+        routes::followup::complete,
         routes::admin::users,
         routes::admin::add_user,
         routes::admin::disable_user,
@@ -50,7 +58,7 @@ use utoipa::OpenApi;
     modifiers(&BearerAuth),
     tags(
         (name = "system"), (name = "session"), (name = "catalogue"), (name = "patients"), (name = "referrals"),
-        (name = "cases"), (name = "safety"), (name = "administration")
+        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "administration")
     )
 )]
 pub struct ApiDoc;

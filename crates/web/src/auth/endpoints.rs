@@ -69,6 +69,27 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         "/api/v1/safety/evaluate",
         Requires(P::ReadReferenceData),
     ),
+    ("GET", "/api/v1/cases/{id}/dose", Requires(P::ReadDose)),
+    ("GET", "/api/v1/patients/{id}/dose", Requires(P::ReadDose)),
+    ("GET", "/api/v1/dose/reports", Requires(P::ReadDose)),
+    (
+        "GET",
+        "/api/v1/dose/reports/{sop_instance_uid}",
+        Requires(P::ReadDose),
+    ),
+    (
+        "POST",
+        "/api/v1/dose/reports/{sop_instance_uid}/link",
+        Requires(P::ManageDose),
+    ),
+    ("GET", "/api/v1/dose/statistics", Requires(P::ReadDose)),
+    ("GET", "/api/v1/follow-up-tasks", Requires(P::ReadCases)),
+    // Who may close a task depends on its kind; the handler checks once the task is read.
+    (
+        "POST",
+        "/api/v1/follow-up-tasks/{id}/complete",
+        Requires(P::ReadCases),
+    ),
     ("GET", "/api/v1/users", Requires(P::ManageUsers)),
     ("POST", "/api/v1/users", Requires(P::ManageUsers)),
     (

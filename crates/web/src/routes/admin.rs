@@ -1,14 +1,14 @@
 //! Administration: users and API tokens (administrators), and the audit log (administrators and
 //! quality leads). No patient data is shown here except ids in the audit trail.
 
-use super::QueryParams;
+use super::{csv_response, QueryParams};
 use crate::auth::credentials::{check_password_policy, hash_password, new_secret, secret_hash};
 use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -367,10 +367,8 @@ pub async fn audit(
     if !csv {
         return Ok(Json(entries).into_response());
     }
-    let lines = entries;
-    let mut out = String::from("seq,at,username,role,action,resource_type,resource_id,patient_id,client_addr,outcome,break_glass_reason\r\n");
-    for l in &lines {
-        let fields = [
+    let rows = entries.iter().map(|l| {
+        vec![
             l.seq.to_string(),
             l.at.to_rfc3339(),
             l.username.clone(),
@@ -382,41 +380,25 @@ pub async fn audit(
             l.client_addr.clone(),
             l.outcome.clone(),
             l.break_glass_reason.clone().unwrap_or_default(),
-        ];
-        out.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
-    }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"seldinger-audit.csv\"",
-            ),
+        ]
+    });
+    Ok(csv_response(
+        "seldinger-audit.csv",
+        &[
+            "seq",
+            "at",
+            "username",
+            "role",
+            "action",
+            "resource_type",
+            "resource_id",
+            "patient_id",
+            "client_addr",
+            "outcome",
+            "break_glass_reason",
         ],
-        out,
-    )
-        .into_response())
-}
-
-/// RFC 4180 quoting, and a leading quote for text a spreadsheet would run as a formula.
-fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
+        rows,
+    ))
 }
 
 fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -439,9 +421,9 @@ fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
 mod tests {
     #[test]
     fn csv_fields_are_quoted_and_formula_safe() {
-        assert_eq!(super::csv_field("plain"), "plain");
-        assert_eq!(super::csv_field("a,b"), "\"a,b\"");
-        assert_eq!(super::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(super::csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(super::super::csv_field("plain"), "plain");
+        assert_eq!(super::super::csv_field("a,b"), "\"a,b\"");
+        assert_eq!(super::super::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(super::super::csv_field("=cmd()"), "'=cmd()");
     }
 }

@@ -1,7 +1,7 @@
 //! Cases: the day's list, one case, its lifecycle transitions and its history.
 
 use super::patients::HistoryEntry;
-use super::{path_id, QueryParams};
+use super::{parse_date, path_id, QueryParams};
 use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
@@ -382,19 +382,6 @@ async fn readiness_on(
         .collect();
     state.audit_all(caller, audits).await?;
     Ok(out)
-}
-
-fn parse_date(
-    field: &str,
-    value: Option<String>,
-    default: NaiveDate,
-) -> Result<NaiveDate, ApiError> {
-    match value {
-        None => Ok(default),
-        Some(d) => NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| {
-            ApiError::bad_request(field, format!("'{d}' is not a date: use YYYY-MM-DD"))
-        }),
-    }
 }
 
 #[utoipa::path(get, path = "/api/v1/readiness", tag = "safety",

@@ -3,6 +3,8 @@
 pub mod admin;
 pub(crate) mod cases;
 pub(crate) mod catalogue;
+pub(crate) mod dose;
+pub(crate) mod followup;
 pub(crate) mod patients;
 pub(crate) mod referrals;
 pub(crate) mod safety;
@@ -43,6 +45,14 @@ pub fn api() -> Router<AppState> {
         .route("/readiness", get(cases::readiness))
         .route("/tasks", get(cases::tasks))
         .route("/safety/evaluate", post(safety::evaluate))
+        .route("/cases/{id}/dose", get(dose::case_dose))
+        .route("/patients/{id}/dose", get(dose::patient_dose))
+        .route("/dose/reports", get(dose::reports))
+        .route("/dose/reports/{sop_instance_uid}", get(dose::report))
+        .route("/dose/reports/{sop_instance_uid}/link", post(dose::link))
+        .route("/dose/statistics", get(dose::statistics))
+        .route("/follow-up-tasks", get(followup::list))
+        .route("/follow-up-tasks/{id}/complete", post(followup::complete))
         .route("/users", get(admin::users).post(admin::add_user))
         .route("/users/{username}/disable", post(admin::disable_user))
         .route("/users/{username}/enable", post(admin::enable_user))
@@ -117,5 +127,66 @@ impl QueryParams {
                 format!("'{other}' is not true or false"),
             )),
         }
+    }
+}
+
+/// RFC 4180 quoting, and a leading quote for text a spreadsheet would run as a formula.
+pub(crate) fn csv_field(value: &str) -> String {
+    let guarded = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// A CSV download: a header line, then one line per row (CRLF, as RFC 4180 has it). Numbers go
+/// in as written by the caller; text is quoted and formula-guarded.
+pub(crate) fn csv_response(
+    filename: &str,
+    header: &[&str],
+    rows: impl IntoIterator<Item = Vec<String>>,
+) -> axum::response::Response {
+    use axum::http::header as h;
+    use axum::response::IntoResponse;
+    let mut out = header.join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        out.push_str(
+            &row.iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    (
+        [
+            (h::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                h::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// A `YYYY-MM-DD` query parameter, or `default` when absent.
+pub(crate) fn parse_date(
+    field: &str,
+    value: Option<String>,
+    default: chrono::NaiveDate,
+) -> Result<chrono::NaiveDate, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request(field, format!("'{d}' is not a date: use YYYY-MM-DD"))
+        }),
     }
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod cases;
+mod dose;
 mod helpers;
 mod pages;
 mod patients;

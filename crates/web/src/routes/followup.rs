@@ -1,0 +1,173 @@
+//! Follow-up tasks: work owed to patients after their procedure (today: dose skin checks and
+//! physicist dose reviews), listed by when they are due and closed with a note.
+
+use super::{path_id, QueryParams};
+use crate::auth::{Audit, Caller};
+use crate::json::ApiJson;
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use seldinger_domain::access::Permission;
+use seldinger_domain::followup::{FollowUpKind, FollowUpTask, TaskStatus};
+use seldinger_domain::EventMeta;
+use seldinger_store::FollowUpFilter;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A task with where it stands now and whose it is.
+#[derive(Serialize, ToSchema)]
+pub struct FollowUpView {
+    #[serde(flatten)]
+    pub task: FollowUpTask,
+    pub status: TaskStatus,
+    pub patient_name: String,
+    pub mrn: String,
+}
+
+async fn view(state: &AppState, task: FollowUpTask) -> Result<FollowUpView, ApiError> {
+    let patient = state.store.patient(task.patient_id).await?;
+    Ok(FollowUpView {
+        status: task.status(state.clock.now()),
+        patient_name: patient
+            .as_ref()
+            .map(|p| format!("{}, {}", p.details.name.family, p.details.name.given))
+            .unwrap_or_default(),
+        mrn: patient
+            .as_ref()
+            .map(|p| p.details.mrn.as_str().to_string())
+            .unwrap_or_default(),
+        task,
+    })
+}
+
+/// The permission closing a task of this kind needs.
+fn permission_to_complete(kind: FollowUpKind) -> Permission {
+    match kind {
+        FollowUpKind::DoseSkinCheck => Permission::RecordClinicalData,
+        FollowUpKind::PhysicistDoseReview => Permission::ManageDose,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/follow-up-tasks", tag = "follow-up",
+    params(("status" = Option<String>, Query, description = "open (default: not yet done, due or not), due (due now or overdue), overdue, done, or all"),
+        ("kind" = Option<String>, Query, description = "dose_skin_check or physicist_dose_review"),
+        ("case_id" = Option<String>, Query, description = "one case's tasks")),
+    responses((status = 200, description = "tasks, earliest due first", body = Vec<FollowUpView>),
+        (status = 400, body = crate::problem::Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<FollowUpView>>, ApiError> {
+    let q = QueryParams::new(pairs, &["status", "kind", "case_id"])?;
+    let status = q.one("status").unwrap_or_else(|| "open".into());
+    let wanted: &[TaskStatus] = match status.as_str() {
+        "open" => &[TaskStatus::NotYetDue, TaskStatus::Due, TaskStatus::Overdue],
+        "due" => &[TaskStatus::Due, TaskStatus::Overdue],
+        "overdue" => &[TaskStatus::Overdue],
+        "done" => &[TaskStatus::Done],
+        "all" => &[
+            TaskStatus::NotYetDue,
+            TaskStatus::Due,
+            TaskStatus::Overdue,
+            TaskStatus::Done,
+        ],
+        other => {
+            return Err(ApiError::bad_request(
+                "status",
+                format!("'{other}' is not open, due, overdue, done or all"),
+            ))
+        }
+    };
+    let filter = FollowUpFilter {
+        open: !wanted.contains(&TaskStatus::Done),
+        kind: q
+            .one("kind")
+            .map(|k| FollowUpKind::parse(&k).map_err(|e| ApiError::bad_request("kind", e)))
+            .transpose()?,
+        case_id: q
+            .one("case_id")
+            .map(|id| {
+                id.parse()
+                    .map_err(|e: String| ApiError::bad_request("case_id", e))
+            })
+            .transpose()?,
+        ..Default::default()
+    };
+    let now = state.clock.now();
+    let mut views = Vec::new();
+    for task in state.store.follow_up_tasks(&filter).await? {
+        if wanted.contains(&task.status(now)) {
+            views.push(view(&state, task).await?);
+        }
+    }
+    state
+        .audit_all(
+            &caller,
+            views
+                .iter()
+                .map(|v| Audit::of("read", "follow_up_task", v.task.id, v.task.patient_id))
+                .collect(),
+        )
+        .await?;
+    Ok(Json(views))
+}
+
+/// Closing a task, based on the version the client read.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteRequest {
+    pub expected_version: u64,
+    /// What was found or done (required).
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/follow-up-tasks/{id}/complete", tag = "follow-up", request_body = CompleteRequest,
+    params(("id" = String, Path, description = "task id (UUID)")),
+    responses((status = 200, body = FollowUpView), (status = 400, body = crate::problem::Problem),
+        (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem),
+        (status = 409, description = "stale version", body = crate::problem::Problem)))]
+pub async fn complete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<CompleteRequest>,
+) -> Result<Json<FollowUpView>, ApiError> {
+    let id: Uuid = path_id("follow-up task", &id)?;
+    let task = state
+        .store
+        .follow_up_task(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("follow-up task {id}")))?;
+    caller.require(permission_to_complete(task.kind))?;
+    if task.version != request.expected_version {
+        return Err(seldinger_store::StoreError::Conflict {
+            what: format!("follow-up task {id}"),
+            expected: request.expected_version,
+            current: task.version,
+        }
+        .into());
+    }
+    let now = state.clock.now();
+    let done = task
+        .complete(&caller.username, now, &request.note)
+        .map_err(|e| ApiError::bad_request("note", e))?;
+    let meta = EventMeta {
+        actor: caller.actor()?,
+        at: now,
+        reason: None,
+    };
+    state
+        .store
+        .complete_follow_up_task(&done, request.expected_version, &meta)
+        .await?;
+    state
+        .audit(
+            &caller,
+            Audit::of("complete", "follow_up_task", done.id, done.patient_id),
+        )
+        .await?;
+    Ok(Json(view(&state, done).await?))
+}
