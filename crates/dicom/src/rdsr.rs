@@ -25,6 +25,7 @@ pub mod codes {
     pub const ACQUISITION_DOSE_RP_TOTAL: &str = "113729";
     pub const TOTAL_FLUORO_TIME: &str = "113730";
     pub const TOTAL_NUMBER_OF_RADIOGRAPHIC_FRAMES: &str = "113731";
+    pub const TOTAL_ACQUISITION_TIME: &str = "113855";
     // Checked in pydicom's concept dictionary, generated from PS3.16 (docs/dose-plan.md).
     pub const IRRADIATION_EVENT_XRAY_DATA: &str = "113706";
     pub const IRRADIATION_EVENT_UID: &str = "113769";
@@ -80,6 +81,8 @@ pub struct AccumulatedProjection {
     pub fluoro_dose_rp_total: Option<Gray>,
     pub acquisition_dose_rp_total: Option<Gray>,
     pub total_fluoro_time: Option<Seconds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_acquisition_time: Option<Seconds>,
     pub total_radiographic_frames: Option<u32>,
     /// The plane this accumulation belongs to (code value, meaning), when the report says.
     pub plane: Option<(String, String)>,
@@ -635,12 +638,17 @@ fn read_plane(
                 };
                 *slot = Some(Gray(gray));
             }
-            codes::TOTAL_FLUORO_TIME => {
+            codes::TOTAL_FLUORO_TIME | codes::TOTAL_ACQUISITION_TIME => {
                 let Some(s) = to_seconds(value, &unit) else {
                     unreadable();
                     continue;
                 };
-                p.total_fluoro_time = Some(Seconds(s));
+                let slot = if concept == codes::TOTAL_FLUORO_TIME {
+                    &mut p.total_fluoro_time
+                } else {
+                    &mut p.total_acquisition_time
+                };
+                *slot = Some(Seconds(s));
             }
             codes::TOTAL_NUMBER_OF_RADIOGRAPHIC_FRAMES => {
                 p.total_radiographic_frames = Some(value.round() as u32)

@@ -313,3 +313,52 @@ fn names_the_operator_who_authorized_the_irradiation() {
     assert_eq!(report.participants.len(), 2, "each person once");
     assert_eq!(report.operator(), Some("Physician Paul"));
 }
+
+#[test]
+fn reads_total_acquisition_time_in_the_unit_given() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write(
+        dir.path(),
+        "acq.dcm",
+        report(
+            "1.2.840.10008.5.1.4.1.1.88.67",
+            "2.25.78",
+            vec![container(
+                "113702",
+                "Accumulated X-Ray Dose Data",
+                vec![
+                    num("113725", "Dose (RP) Total", "0.4", "Gy"),
+                    num("113855", "Total Acquisition Time", "1.5", "min"),
+                ],
+            )],
+        ),
+    );
+    let report = seldinger_dicom::parse_file(&path).expect("parsed");
+    let acquisition = report.planes[0].total_acquisition_time.expect("read");
+    assert!((acquisition.0 - 90.0).abs() < 1e-9, "{acquisition:?}");
+}
+
+#[test]
+fn private_elements_are_carried_without_harm() {
+    use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut obj = report(
+        "1.2.840.10008.5.1.4.1.1.88.67",
+        "2.25.79",
+        vec![plane(("0.001", "Gy.m2"), ("0.1", "Gy"), ("60", "s"))],
+    );
+    // A vendor's private block: creator, then opaque bytes (as angio systems add).
+    obj.put(DataElement::new(
+        Tag(0x0019, 0x0010),
+        VR::LO,
+        "SYNTH VENDOR 1.0",
+    ));
+    obj.put(DataElement::new(
+        Tag(0x0019, 0x1001),
+        VR::OB,
+        PrimitiveValue::from(vec![0xde_u8, 0xad, 0xbe, 0xef]),
+    ));
+    let path = write(dir.path(), "private.dcm", obj);
+    let report = seldinger_dicom::parse_file(&path).expect("parsed");
+    assert_eq!(report.totals().reference_air_kerma.map(|g| g.0), Some(0.1));
+}

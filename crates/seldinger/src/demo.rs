@@ -11,9 +11,11 @@ use rand_chacha::ChaCha8Rng;
 use seldinger_domain::assessment::{Consent, PreAssessment, Setting};
 use seldinger_domain::catalogue::{GuidanceModality, Procedure, ProcedureCatalogue};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
+use seldinger_domain::dose::{Gray, GrayMetre, GrayMetreSquared, Seconds};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, TimeOut};
 use seldinger_domain::patient::{AllergyInput, PatientDetails, PatientInput};
 use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
+use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::{
     Actor, CaseId, EventMeta, PatientId, Referral, ReferralId, Room, RoomId, RoomKind,
 };
@@ -23,6 +25,7 @@ use uuid::Uuid;
 pub struct Summary {
     pub patients: usize,
     pub cases: usize,
+    pub dose_reports: usize,
 }
 
 const FAMILY: &[&str] = &[
@@ -180,13 +183,16 @@ struct Demo<'a> {
     catalogue: &'a ProcedureCatalogue,
     rng: ChaCha8Rng,
     day_start: DateTime<Utc>,
+    reference: &'a SafetyReference,
     patients: usize,
     cases: usize,
+    dose_reports: usize,
 }
 
 pub async fn seed(
     store: &Store,
     catalogue: &ProcedureCatalogue,
+    reference: &SafetyReference,
     seed: u64,
     today: NaiveDate,
 ) -> anyhow::Result<Summary> {
@@ -194,6 +200,8 @@ pub async fn seed(
     let mut demo = Demo {
         store,
         catalogue,
+        reference,
+        dose_reports: 0,
         rng: ChaCha8Rng::seed_from_u64(seed),
         day_start,
         patients: 0,
@@ -224,6 +232,7 @@ pub async fn seed(
     Ok(Summary {
         patients: demo.patients,
         cases: demo.cases,
+        dose_reports: demo.dose_reports,
     })
 }
 
@@ -626,6 +635,98 @@ impl<'a> Demo<'a> {
             "demo case reached {} instead of {target}",
             case.state
         );
+        if let (Some(done), Some(booking)) = (case.procedure_completed_at, &case.booking) {
+            if matches!(booking.room.as_str(), "angio-1" | "angio-2" | "ct-1") {
+                self.dose_report(&case, done).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A synthetic dose report for a finished fluoroscopy or CT case, through the real ingest
+    /// path: about one in eight passes a substantial radiation dose level (§5), so the demo has
+    /// skin checks to show, and one report carries a mistyped MRN, so the unmatched queue has one.
+    async fn dose_report(&mut self, case: &Case, done: DateTime<Utc>) -> anyhow::Result<()> {
+        let patient = self
+            .store
+            .patient(case.patient_id)
+            .await?
+            .context("demo patient exists")?;
+        let mut mrn = patient.details.mrn.as_str().to_string();
+        if self.dose_reports == 3 {
+            mrn.push('7');
+        }
+        let started = case.procedure_started_at.unwrap_or(done) + Duration::minutes(3);
+        // The second report is always high, so every demo has a skin check to show.
+        let high = self.rng.gen_bool(0.125) || self.dose_reports == 1;
+        let kar = if high {
+            self.rng.gen_range(5.0..7.5)
+        } else {
+            self.rng.gen_range(0.05..2.0)
+        };
+        let kap = kar * self.rng.gen_range(0.08..0.2);
+        let fluoro = self.rng.gen_range(120.0..2400.0);
+        let uid = format!("2.25.{}", self.id().as_u128());
+        let is_ct = case
+            .booking
+            .as_ref()
+            .is_some_and(|b| b.room.as_str() == "ct-1");
+        let planes = if is_ct {
+            Vec::new()
+        } else {
+            vec![seldinger_dicom::AccumulatedProjection {
+                dose_area_product_total: Some(GrayMetreSquared(kap / 10.0)),
+                dose_rp_total: Some(Gray(kar)),
+                total_fluoro_time: Some(Seconds(fluoro)),
+                plane: Some(("113622".into(), "Single Plane".into())),
+                ..Default::default()
+            }]
+        };
+        let ct = is_ct.then(|| seldinger_dicom::rdsr::CtDose {
+            dlp_total: Some(GrayMetre::from_milligray_centimetres(
+                self.rng.gen_range(200.0..1500.0),
+            )),
+            acquisitions: Vec::new(),
+        });
+        let report = seldinger_dicom::DoseReport {
+            sop_instance_uid: format!("{uid}.1"),
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.88.67".into(),
+            study_instance_uid: uid,
+            accession_number: None,
+            patient_id: Some(mrn),
+            study_date: Some(started.format("%Y%m%d").to_string()),
+            study_time: Some(started.format("%H%M%S").to_string()),
+            manufacturer: Some(
+                if is_ct {
+                    "Synthetic CT Co"
+                } else {
+                    "Synthetic Angio Co"
+                }
+                .into(),
+            ),
+            model: Some(if is_ct { "CT 128" } else { "Biplane 9000" }.into()),
+            station_name: case
+                .booking
+                .as_ref()
+                .map(|b| b.room.as_str().to_uppercase()),
+            planes,
+            events: Vec::new(),
+            ct,
+            participants: vec![seldinger_dicom::rdsr::Participant {
+                name: "Okafor N".into(),
+                role: Some(("113850".into(), "Irradiation Authorizing".into())),
+            }],
+            totals_from_events: false,
+            missing: vec!["Irradiation Event X-Ray Data (113706): synthetic demo report".into()],
+        };
+        let ingest = seldinger_dicom::ingest::Ingest {
+            store: self.store,
+            reference: self.reference,
+        };
+        ingest
+            .report(&report, "demo", done + Duration::minutes(5))
+            .await?;
+        self.dose_reports += 1;
         Ok(())
     }
 }

@@ -88,11 +88,11 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::from_args(&serve.with_default_data_dir("data/demo"))?;
             let store = settings.open_store(true).await?;
             let today = chrono::Utc::now().date_naive();
-            let summary = demo::seed(&store, &settings.catalogue, seed, today)
+            let summary = demo::seed(&store, &settings.catalogue, &settings.safety, seed, today)
                 .await
                 .context("seeding the demo department")?;
             accounts::create_demo_users(&store).await?;
-            tracing::info!(seed, %today, patients = summary.patients, cases = summary.cases, "demo department ready");
+            tracing::info!(seed, %today, patients = summary.patients, cases = summary.cases, dose_reports = summary.dose_reports, "demo department ready");
             println!(
                 "Demo users (password '{}'): {}",
                 accounts::DEMO_PASSWORD,

@@ -274,6 +274,14 @@ async fn the_demo_is_a_full_department_and_the_same_for_the_same_seed() {
                 .is_some_and(|l| !l.is_empty()),
             "demo patients have labs"
         );
+        // Finished angio and CT cases have dose reports; one waits in the unmatched queue.
+        let reports = get(format!("{}/dose/reports", server.base)).await;
+        let queue = get(format!("{}/dose/reports?unmatched=true", server.base)).await;
+        assert!(
+            reports.as_array().map_or(0, Vec::len) >= 5,
+            "demo dose reports: {reports}"
+        );
+        assert_eq!(queue.as_array().map(Vec::len), Some(1), "{queue}");
         lists.push(all);
         assert!(server.terminate().success());
     }

@@ -144,10 +144,20 @@ pub mod records {
 
     /// Registers a patient with this MRN at site MAIN.
     pub async fn patient(store: &Store, mrn: &str, at: DateTime<Utc>) -> PatientId {
+        patient_named(store, mrn, "Synthetic", at).await
+    }
+
+    /// Registers a patient with this MRN and family name at site MAIN.
+    pub async fn patient_named(
+        store: &Store,
+        mrn: &str,
+        family: &str,
+        at: DateTime<Utc>,
+    ) -> PatientId {
         let input = PatientInput {
             site: "MAIN".into(),
             mrn: mrn.into(),
-            family_name: "Synthetic".into(),
+            family_name: family.into(),
             given_name: "Sam".into(),
             birth_date: "1955-03-02".into(),
             sex: "male".into(),

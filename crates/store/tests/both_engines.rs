@@ -5,11 +5,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
 use seldinger_domain::patient::{PatientDetails, PatientInput};
-use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
-use seldinger_domain::{
-    Actor, CaseId, EventMeta, PatientId, ProcedureCatalogue, Referral, ReferralId, RoomId,
-};
-use seldinger_store::testing::{engines, TestDatabase};
+use seldinger_domain::referral::Urgency;
+use seldinger_domain::{Actor, EventMeta, PatientId, RoomId};
+use seldinger_store::testing::{engines, records, TestDatabase};
 use seldinger_store::{
     CaseFilter, DoseReportFilter, FollowUpFilter, NewDoseReport, Store, StoreError,
 };
@@ -29,14 +27,6 @@ fn meta(reason: Option<&str>) -> EventMeta {
     }
 }
 
-fn catalogue() -> ProcedureCatalogue {
-    ProcedureCatalogue::parse(
-        include_str!("../../../catalog/procedures.toml"),
-        "procedures.toml",
-    )
-    .expect("catalogue")
-}
-
 fn patient_input(mrn: &str, family: &str) -> PatientInput {
     PatientInput {
         site: "MAIN".into(),
@@ -50,59 +40,15 @@ fn patient_input(mrn: &str, family: &str) -> PatientInput {
 }
 
 async fn register(store: &Store, mrn: &str, family: &str) -> PatientId {
-    let id = PatientId(Uuid::new_v4());
-    let details = PatientDetails::parse(&patient_input(mrn, family), now()).expect("valid patient");
-    store
-        .register_patient(id, details, &meta(None))
-        .await
-        .expect("registered");
-    id
+    records::patient_named(store, mrn, family, now()).await
 }
 
 async fn refer(store: &Store, patient_id: PatientId) -> Case {
-    let input = ReferralInput {
-        patient_id: patient_id.to_string(),
-        requesting_clinician: "Dr Ward".into(),
-        requesting_service: "oncology".into(),
-        indication: "liver lesion".into(),
-        requested_procedure: Some("biopsy-liver".into()),
-        urgency: "routine".into(),
-        ..Default::default()
-    };
-    let details = ReferralDetails::parse(&input, &catalogue()).expect("valid referral");
-    let referral = Referral {
-        id: ReferralId(Uuid::new_v4()),
-        patient_id,
-        case_id: CaseId(Uuid::new_v4()),
-        received_at: now(),
-        details,
-        version: 1,
-    };
-    let m = meta(None);
-    let (case, opening) = Case::open(
-        referral.case_id,
-        patient_id,
-        referral.id,
-        Urgency::Routine,
-        None,
-        &m,
-    );
-    store
-        .create_referral(&referral, &case, &opening, &m)
-        .await
-        .expect("referral stored");
-    case
+    records::referred_case(store, patient_id, "biopsy-liver", now()).await
 }
 
 async fn transition(store: &Store, case: &Case, event: CaseEvent) -> Result<Case, StoreError> {
-    let m = meta(Some("test"));
-    let decided = case.decide(event, &m, &catalogue()).expect("allowed");
-    let mut after = case.clone();
-    after.apply(&decided, &m).expect("applies");
-    store
-        .record_case_event(&after, case.version, &decided, &m)
-        .await?;
-    Ok(after)
+    records::step(store, case, event, now()).await
 }
 
 fn accept() -> CaseEvent {

@@ -340,16 +340,7 @@ pub async fn audit(
         break_glass_only: q.flag("break_glass")?,
         limit: q.limit(1000, 100_000)?,
     };
-    let csv = match q.one("format").as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "format",
-                format!("'{other}' is not json or csv"),
-            ))
-        }
-    };
+    let csv = q.wants_csv()?;
     let entries = state.store.audit_entries(&filter).await?;
     // Looking at the trail is itself on the trail.
     state

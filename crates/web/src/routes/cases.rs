@@ -1,7 +1,7 @@
 //! Cases: the day's list, one case, its lifecycle transitions and its history.
 
 use super::patients::HistoryEntry;
-use super::{parse_date, path_id, QueryParams};
+use super::{parse_date, path_id, patient_label, QueryParams};
 use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
@@ -353,17 +353,12 @@ async fn readiness_on(
         let patient = state.store.patient(case.patient_id).await?;
         let checklist = checklist_of(state, &case).await?;
         let record = CaseRecord::new(case.clone(), state);
+        let (patient_name, mrn) = patient_label(patient.as_ref());
         out.push(CaseReadiness {
             case_id: case.id,
             patient_id: case.patient_id,
-            patient_name: patient
-                .as_ref()
-                .map(|p| format!("{}, {}", p.details.name.family, p.details.name.given))
-                .unwrap_or_default(),
-            mrn: patient
-                .as_ref()
-                .map(|p| p.details.mrn.as_str().to_string())
-                .unwrap_or_default(),
+            patient_name,
+            mrn,
             procedure_name: record.procedure_name,
             room: case.booking.as_ref().map(|b| b.room.as_str().to_string()),
             start: case.booking.as_ref().map(|b| b.start),

@@ -73,17 +73,6 @@ impl Period {
     }
 }
 
-fn wants_csv(q: &QueryParams) -> Result<bool, ApiError> {
-    match q.one("format").as_deref() {
-        None | Some("json") => Ok(false),
-        Some("csv") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(
-            "format",
-            format!("'{other}' is not json or csv"),
-        )),
-    }
-}
-
 fn audit_report<'a>(action: &'a str, report: &StoredDoseReport) -> Audit<'a> {
     Audit {
         action,
@@ -205,7 +194,7 @@ pub async fn reports(
         pairs,
         &["unmatched", "case_id", "from", "until", "limit", "format"],
     )?;
-    let csv = wants_csv(&q)?;
+    let csv = q.wants_csv()?;
     let day = |field: &str| {
         q.one(field)
             .map(|d| parse_date(field, Some(d), NaiveDate::MIN))
@@ -437,7 +426,7 @@ pub async fn case_dose(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(pairs, &["format"])?;
-    let csv = wants_csv(&q)?;
+    let csv = q.wants_csv()?;
     let id: CaseId = path_id("case", &id)?;
     let case = state
         .store
@@ -641,7 +630,7 @@ pub async fn patient_dose(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(pairs, &["from", "until", "format"])?;
-    let csv = wants_csv(&q)?;
+    let csv = q.wants_csv()?;
     let period = Period::parse(&q, state.clock.now().date_naive())?;
     let id: PatientId = path_id("patient", &id)?;
     state
@@ -803,7 +792,7 @@ pub async fn statistics(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(pairs, &["by", "from", "until", "format"])?;
-    let csv = wants_csv(&q)?;
+    let csv = q.wants_csv()?;
     let by = GroupBy::parse(q.one("by"))?;
     let period = Period::parse(&q, state.clock.now().date_naive())?;
     let (units, unmatched) = case_units(&state, &period).await?;

@@ -1,7 +1,7 @@
 //! Follow-up tasks: work owed to patients after their procedure (today: dose skin checks and
 //! physicist dose reviews), listed by when they are due and closed with a note.
 
-use super::{path_id, QueryParams};
+use super::{path_id, patient_label, QueryParams};
 use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
@@ -28,16 +28,11 @@ pub struct FollowUpView {
 
 async fn view(state: &AppState, task: FollowUpTask) -> Result<FollowUpView, ApiError> {
     let patient = state.store.patient(task.patient_id).await?;
+    let (patient_name, mrn) = patient_label(patient.as_ref());
     Ok(FollowUpView {
         status: task.status(state.clock.now()),
-        patient_name: patient
-            .as_ref()
-            .map(|p| format!("{}, {}", p.details.name.family, p.details.name.given))
-            .unwrap_or_default(),
-        mrn: patient
-            .as_ref()
-            .map(|p| p.details.mrn.as_str().to_string())
-            .unwrap_or_default(),
+        patient_name,
+        mrn,
         task,
     })
 }

@@ -118,6 +118,18 @@ impl QueryParams {
         }
     }
 
+    /// `format=csv` asks for a CSV download instead of JSON.
+    pub fn wants_csv(&self) -> Result<bool, ApiError> {
+        match self.one("format").as_deref() {
+            None | Some("json") => Ok(false),
+            Some("csv") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(
+                "format",
+                format!("'{other}' is not json or csv"),
+            )),
+        }
+    }
+
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.one(name).as_deref() {
             None | Some("false") => Ok(false),
@@ -189,4 +201,14 @@ pub(crate) fn parse_date(
             ApiError::bad_request(field, format!("'{d}' is not a date: use YYYY-MM-DD"))
         }),
     }
+}
+
+/// A patient's name as lists show it ("Family, Given") and MRN; blank when the record is missing.
+pub(crate) fn patient_label(patient: Option<&seldinger_domain::Patient>) -> (String, String) {
+    patient.map_or_else(Default::default, |p| {
+        (
+            format!("{}, {}", p.details.name.family, p.details.name.given),
+            p.details.mrn.as_str().to_string(),
+        )
+    })
 }
