@@ -40,9 +40,14 @@ fn storescu() -> &'static str {
 
 /// Sends `files` in one association, calling `called_ae`, and returns storescu's output.
 async fn send(port: u16, called_ae: &str, files: &[PathBuf]) -> Output {
+    send_with(port, called_ae, &[], files).await
+}
+
+async fn send_with(port: u16, called_ae: &str, options: &[&str], files: &[PathBuf]) -> Output {
     let mut command = tokio::process::Command::new(storescu());
     command
         .args(["-aet", "ANGIO1", "-aec", called_ae, "--no-halt", "-v"])
+        .args(options)
         .arg("127.0.0.1")
         .arg(port.to_string())
         .args(files);
@@ -50,6 +55,11 @@ async fn send(port: u16, called_ae: &str, files: &[PathBuf]) -> Output {
         .await
         .expect("storescu finished within a minute")
         .expect("storescu ran")
+}
+
+/// As [`send`], proposing only implicit VR little endian, so the data sets arrive re-encoded.
+async fn send_implicit(port: u16, files: &[PathBuf]) -> Output {
+    send_with(port, AE_TITLE, &["--propose-implicit"], files).await
 }
 
 fn fixtures(dir: &Path) -> Vec<PathBuf> {
@@ -110,7 +120,11 @@ fn fixtures(dir: &Path) -> Vec<PathBuf> {
         "not-a-dose-report.dcm",
         report(uids::COMPREHENSIVE_SR_STORAGE, "2.25.9005", vec![]),
     );
-    vec![high_dose, biplane, ct, missing_items, not_dose]
+    // A broken report: readable DICOM, but without the Study Instance UID a report needs.
+    let mut broken = report(uids::X_RAY_RADIATION_DOSE_SR_STORAGE, "2.25.9006", vec![]);
+    broken.remove_element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID);
+    let broken = write(dir, "no-study-uid.dcm", broken);
+    vec![high_dose, biplane, ct, missing_items, not_dose, broken]
 }
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
@@ -156,6 +170,7 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
             log.contains("Error: DataSetDoesNotMatchSOPClass"),
             "{engine}: {log}"
         );
+        assert!(log.contains("Error: CannotUnderstand"), "{engine}: {log}");
 
         let stored = store
             .dose_reports(&DoseReportFilter::default())
@@ -168,7 +183,11 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
             "{engine}: {stored:?}"
         );
         let quarantine = store.dose_quarantine().await.expect("quarantine");
-        assert_eq!(quarantine.len(), 1, "{engine}");
+        assert_eq!(quarantine.len(), 2, "{engine}");
+        assert!(
+            quarantine[1].1.contains("no Study Instance UID"),
+            "{quarantine:?}"
+        );
         assert!(
             quarantine[0].0.starts_with("C-STORE from ANGIO1"),
             "{quarantine:?}"
@@ -192,8 +211,9 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
             "{engine}"
         );
 
-        // Re-sending everything is acknowledged and duplicates nothing.
-        let again = send(port, AE_TITLE, &files[..4]).await;
+        // Re-sending everything, this time in implicit VR little endian, is acknowledged and
+        // duplicates nothing.
+        let again = send_implicit(port, &files[..4]).await;
         let log = String::from_utf8_lossy(&again.stderr).to_string()
             + &String::from_utf8_lossy(&again.stdout);
         assert_eq!(
