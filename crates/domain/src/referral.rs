@@ -41,6 +41,15 @@ const SERVICES: &[(&str, RequestingService)] = &[
     ("other", RequestingService::Other),
 ];
 
+impl RequestingService {
+    pub fn as_str(self) -> &'static str {
+        SERVICES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map_or("other", |(name, _)| name)
+    }
+}
+
 /// How soon: the referrer's request, and later the vetting physician's priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -10,6 +10,7 @@ mod openapi;
 mod pages;
 mod problem;
 pub mod routes;
+mod ui;
 
 pub use auth::endpoints::{Rule, ENDPOINTS};
 pub use auth::AuthPolicy;
@@ -78,6 +79,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(pages::pages())
+        .merge(ui::routes())
         .layer(axum::middleware::map_response(security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -92,7 +94,7 @@ async fn security_headers(mut response: axum::response::Response) -> axum::respo
     set(
         headers,
         header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     );
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");

@@ -138,6 +138,9 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     else {
         return Redirect::to("/login").into_response();
     };
+    if grant(user.role, Permission::ReadCases).is_some() {
+        return Redirect::to("/board").into_response();
+    }
     let permissions = Permission::ALL
         .into_iter()
         .filter(|p| grant(user.role, *p).is_some())

@@ -93,6 +93,16 @@ impl ApiError {
         StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// The field errors, for a form to show each beside its field.
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.0.errors
+    }
+
+    /// For a stale write: the version the record is at now.
+    pub fn current_version(&self) -> Option<u64> {
+        self.0.current_version
+    }
+
     pub fn detail(&self) -> &str {
         &self.0.detail
     }

@@ -180,22 +180,45 @@ pub async fn transition(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<TransitionRequest>,
 ) -> Result<Json<CaseRecord>, ApiError> {
-    let (case, break_glass) = load(&state, &caller, &id).await?;
-    if case.version != request.expected_version {
+    let event = parse_event(request.event)?;
+    let after = apply_case_event(
+        &state,
+        &caller,
+        &id,
+        request.expected_version,
+        event,
+        request.reason.as_deref(),
+    )
+    .await?;
+    Ok(Json(CaseRecord::new(after, &state)))
+}
+
+/// Records one lifecycle event for the caller, as the API and the web pages both do: scope,
+/// version, reason, permission for the event, the safety gate before the room, known rooms, the
+/// lifecycle's own checks, then the store and the audit trail. Returns the case after it.
+pub(crate) async fn apply_case_event(
+    state: &AppState,
+    caller: &Caller,
+    case_id: &str,
+    expected_version: u64,
+    event: CaseEvent,
+    reason: Option<&str>,
+) -> Result<Case, ApiError> {
+    let (case, break_glass) = load(state, caller, case_id).await?;
+    if case.version != expected_version {
         return Err(StoreError::Conflict {
             what: format!("case {}", case.id),
-            expected: request.expected_version,
+            expected: expected_version,
             current: case.version,
         }
         .into());
     }
-    let reason = optional_text(request.reason.as_deref(), 2000)
+    let reason = optional_text(reason, 2000)
         .map_err(|e| ApiError::invalid(ValidationErrors::single("reason", e)))?;
-    let event = parse_event(request.event)?;
     caller.require(Permission::for_case_event(event.kind()))?;
     if matches!(event, CaseEvent::StartProcedure { .. }) {
         // Going in-room is where the checklist stops being advice: blocks need an override.
-        case.check_safety_for_start(&checklist_of(&state, &case).await?)?;
+        case.check_safety_for_start(&checklist_of(state, &case).await?)?;
     }
     if let CaseEvent::Schedule { room, .. } = &event {
         let rooms = state.store.rooms().await?;
@@ -223,8 +246,8 @@ pub async fn transition(
         .record_case_event(&after, case.version, &decided, &meta)
         .await?;
     let audit = Audit::of("transition", "case", case.id, case.patient_id).break_glass(break_glass);
-    state.audit(&caller, audit).await?;
-    Ok(Json(CaseRecord::new(after, &state)))
+    state.audit(caller, audit).await?;
+    Ok(after)
 }
 
 #[utoipa::path(get, path = "/api/v1/cases/{id}/history", tag = "cases",
@@ -245,7 +268,7 @@ pub async fn history(
 }
 
 /// The case, if the caller may see it (a refusal reads as not found), with any break-glass reason.
-async fn load(
+pub(crate) async fn load(
     state: &AppState,
     caller: &Caller,
     raw_id: &str,
@@ -283,7 +306,7 @@ pub async fn checklist(
 }
 
 /// The case's checklist as of now, from its patient's current drugs and labs.
-async fn checklist_of(
+pub(crate) async fn checklist_of(
     state: &AppState,
     case: &Case,
 ) -> Result<seldinger_domain::safety::Checklist, ApiError> {

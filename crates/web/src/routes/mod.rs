@@ -1,7 +1,7 @@
 //! The JSON API under `/api/v1`, one module per resource.
 
 pub mod admin;
-pub(crate) mod cases;
+pub mod cases;
 pub(crate) mod catalogue;
 pub(crate) mod dose;
 pub(crate) mod followup;

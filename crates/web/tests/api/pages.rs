@@ -58,12 +58,12 @@ async fn signing_in_and_out_through_the_form() {
             .await
             .expect("post");
         assert_eq!(home.status(), StatusCode::OK, "{}", app.engine);
-        assert_eq!(home.url().path(), "/");
+        assert_eq!(home.url().path(), "/board", "a nurse starts on the board");
         let html = home.text().await.expect("html");
-        assert!(html.contains("Signed in as ir_nurse"), "{html}");
+        assert!(html.contains("ir_nurse (ir_nurse)"), "{html}");
         assert!(
-            html.contains("run_procedures") && !html.contains("vet_cases"),
-            "the page lists what the role may do"
+            html.contains(r#"href="/board""#) && !html.contains(r#"href="/vetting""#),
+            "the navigation shows only what the role may use: {html}"
         );
 
         let out = browser
