@@ -69,7 +69,7 @@ pub struct TransitionRequest {
 
 /// Reads the event, naming the field inside it that was wrong. serde loses the path inside an
 /// internally tagged enum, so the field is found from the message and the submitted object.
-fn parse_event(value: serde_json::Value) -> Result<CaseEvent, ApiError> {
+pub(crate) fn parse_event(value: serde_json::Value) -> Result<CaseEvent, ApiError> {
     let object = value.as_object().cloned().unwrap_or_default();
     serde_json::from_value::<CaseEvent>(value).map_err(|e| {
         let message = e.to_string();

@@ -298,6 +298,20 @@ async fn add_fact(
     fact: PatientEvent,
     resource_type: &'static str,
 ) -> Result<impl IntoResponse, ApiError> {
+    let updated = record_fact(state, caller, raw_id, expected_version, fact, resource_type).await?;
+    Ok((StatusCode::CREATED, Json(record(state, updated).await?)))
+}
+
+/// Records a lab or drug on the patient's record as the caller (an event, with the version
+/// check) and audits it: the API and the web pages both come here.
+pub(crate) async fn record_fact(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+    expected_version: u64,
+    fact: PatientEvent,
+    resource_type: &'static str,
+) -> Result<Patient, ApiError> {
     let (patient, _) = visible_patient(state, caller, raw_id).await?;
     let meta = EventMeta {
         actor: caller.actor()?,
@@ -314,5 +328,5 @@ async fn add_fact(
             Audit::of("create", resource_type, patient.id, patient.id),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(record(state, updated).await?)))
+    Ok(updated)
 }

@@ -5,6 +5,7 @@
 //! board's lanes); everything works without script.
 
 mod board;
+mod case;
 mod vetting;
 
 use crate::auth::credentials::constant_time_eq;
@@ -22,6 +23,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/board", get(board::page))
         .route("/board/lanes", get(board::lanes))
+        .route("/cases/{id}", get(case::page))
+        .route("/cases/{id}/do", post(case::act))
         .route("/vetting", get(vetting::page))
         .route("/vetting/{case_id}", post(vetting::decide))
         .route("/static/board.js", get(board::script))

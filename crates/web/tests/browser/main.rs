@@ -112,6 +112,66 @@ async fn text(browser: &Client, css: &str) -> String {
         .expect("text")
 }
 
+/// Waits (up to 10 s) until the element's text passes `check`, as a submitted form's answer
+/// replaces the page; returns the text.
+async fn eventually(browser: &Client, css: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = match browser.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if check(&now) {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never as expected; last: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn fill(browser: &Client, id: &str, value: &str) {
+    let field = browser
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"));
+    field.clear().await.expect("clear");
+    field.send_keys(value).await.expect("type");
+}
+
+/// Sets a field's value directly (date-time pickers take typed keys differently per locale).
+async fn set_value(browser: &Client, id: &str, value: &str) {
+    browser
+        .execute(
+            "document.getElementById(arguments[0]).value = arguments[1];",
+            vec![json!(id), json!(value)],
+        )
+        .await
+        .expect("set value");
+}
+
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn choose(browser: &Client, css: &str, value: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .expect("choose");
+}
+
 async fn screenshot(browser: &Client, name: &str) {
     let png = browser.screenshot().await.expect("screenshot");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
@@ -231,12 +291,7 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
         .click()
         .await
         .expect("submit");
-    browser
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::XPath("//h1[starts-with(., 'Vetting queue')]"))
-        .await
-        .expect("back on the queue");
+    eventually(&browser, "main h1", |h| h == "Vetting queue 0").await;
     assert!(
         browser.find(Locator::Css(&card)).await.is_err(),
         "the referral left the queue"
@@ -251,39 +306,204 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
         "{add_on}"
     );
 
-    // Booked by a scheduler elsewhere: the card moves to its room lane with no reload here.
+    // The case page: the allergy is in the banner; booking with no start time is refused beside
+    // the field with the room kept, then booked.
+    click(&browser, &format!("li[data-case='{case_id}'] a")).await;
+    let banner = text(&browser, "#banner").await;
+    assert!(
+        banner.contains("Allergy — iodinated contrast: iopamidol (hives)"),
+        "{banner}"
+    );
+    assert!(banner.contains("MRN UI0001"), "{banner}");
+    choose(&browser, "#schedule-room", "us-1").await;
+    click(&browser, "#schedule button[type=submit]").await;
+    assert_eq!(
+        text(&browser, "[id='schedule.start-error']").await,
+        "required"
+    );
+    let room = browser
+        .find(Locator::Id("schedule-room"))
+        .await
+        .expect("room")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(room.as_deref(), Some("us-1"), "the room choice is kept");
+    set_value(&browser, "schedule-start", "2026-11-24T10:30").await;
+    click(&browser, "#schedule button[type=submit]").await;
+    eventually(&browser, "#banner", |b| {
+        b.contains("scheduled") && b.contains("us-1 · 2026-11-24 10:30")
+    })
+    .await;
+
+    // Labs: a bad value is refused beside its field with the rest kept; an INR of 2.5 then
+    // blocks this high-bleeding-risk biopsy.
+    choose(&browser, "#lab-test", "inr").await;
+    fill(&browser, "lab-value", "two").await;
+    fill(&browser, "lab-unit", "{INR}").await;
+    set_value(&browser, "lab-drawn", "2026-11-24T07:00").await;
+    click(&browser, "#add-lab button[type=submit]").await;
+    assert!(text(&browser, "[id='lab.value-error']")
+        .await
+        .contains("'two' is not a number"));
+    let unit = browser
+        .find(Locator::Id("lab-unit"))
+        .await
+        .expect("unit")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(unit.as_deref(), Some("{INR}"), "input kept");
+    fill(&browser, "lab-value", "2.5").await;
+    click(&browser, "#add-lab button[type=submit]").await;
+    let inr = eventually(
+        &browser,
+        "#checklist tr[data-rule='coagulation.inr']",
+        |t| t.starts_with("Block"),
+    )
+    .await;
+    assert!(
+        inr.contains("clinical-rules.md §1.2"),
+        "the source is shown: {inr}"
+    );
+    eventually(&browser, "#banner", |b| {
+        b.contains("Safety checklist: blocked")
+    })
+    .await;
+
+    // The board, open elsewhere, follows: checked in by a nurse through the API, the card
+    // changes without a reload.
+    browser
+        .goto(&format!("{}/board", site(&app)))
+        .await
+        .expect("board");
+    let card_css = format!("section[data-room=us-1] li[data-case='{case_id}']");
+    assert!(text(&browser, &card_css).await.contains("Blocked"));
     let case: serde_json::Value = app
         .get(&format!("/cases/{case_id}"))
         .await
         .json()
         .await
         .expect("case");
-    let booked = app
+    let checked_in = app
         .request_as(
-            Role::Scheduler,
+            Role::IrNurse,
             Method::POST,
             &format!("/cases/{case_id}/transitions"),
         )
-        .json(&json!({"expected_version": case["version"], "event":
-            {"type": "schedule", "room": "us-1", "start": "2026-11-24T10:30:00Z"}}))
+        .json(&json!({"expected_version": case["version"], "event": {"type": "check_in"}}))
         .send()
         .await
-        .expect("schedule");
-    assert_eq!(booked.status(), 200);
-    let lane = format!("section[data-room=us-1] li[data-case='{case_id}']");
-    let moved = browser
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(&lane))
-        .await
-        .expect("the card moved to us-1 by itself");
-    let card_text = moved.text().await.expect("text");
-    assert!(
-        card_text.contains("10:30") && card_text.contains("Scheduled"),
-        "{card_text}"
-    );
+        .expect("check in");
+    assert_eq!(checked_in.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let card = text(&browser, &card_css).await;
+        if card.contains("Checked in") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the card did not change by itself: {card}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     screenshot(&browser, "board").await;
+
+    // Override the block with a reason, then the time-out: a missing confirmation is refused
+    // with the ticks kept; complete, it starts the procedure.
+    click(&browser, &format!("li[data-case='{case_id}'] a")).await;
+    click(&browser, "#override input[name='rule:coagulation.inr']").await;
+    fill(
+        &browser,
+        "override-reason",
+        "Transjugular route not available; FFP given, benefit outweighs risk",
+    )
+    .await;
+    click(&browser, "#override button[type=submit]").await;
+    eventually(&browser, "#checklist", |c| {
+        c.contains("Overridden: coagulation.inr — by ir_physician")
+    })
+    .await;
+    for item in [
+        "team_introduced",
+        "patient_identity_confirmed",
+        "procedure_and_site_confirmed",
+        "consent_confirmed",
+        "imaging_available",
+    ] {
+        click(&browser, &format!("#start input[name={item}]")).await;
+    }
+    click(&browser, "#start button[type=submit]").await;
+    eventually(&browser, "#notice", |n| {
+        n.contains("not confirmed: equipment_available")
+    })
+    .await;
+    let kept = browser
+        .find(Locator::Css("#start input[name=team_introduced]"))
+        .await
+        .expect("tick")
+        .prop("checked")
+        .await
+        .expect("checked");
+    assert_eq!(kept.as_deref(), Some("true"), "ticks kept");
+    click(&browser, "#start input[name=equipment_available]").await;
+    click(&browser, "#start button[type=submit]").await;
+    eventually(&browser, "#banner", |b| b.contains("in room")).await;
+
+    // Through recovery to discharge.
+    for (button, state) in [
+        ("do-complete_procedure", "procedure complete"),
+        ("do-admit_to_recovery", "in recovery"),
+        ("do-discharge", "discharged"),
+    ] {
+        click(&browser, &format!("#{button}")).await;
+        eventually(&browser, "#banner", |b| b.contains(state)).await;
+    }
+
+    // The angio system's dose report arrives; above the substantial radiation dose level it
+    // owes a skin check, shown on the case with the note for the patient.
+    ingest_high_dose_report(&app, "UI0001").await;
+    browser.refresh().await.expect("reload");
+    let follow_up = text(&browser, "#follow-up").await;
+    assert!(
+        follow_up.contains("dose skin check") && follow_up.contains("not yet due"),
+        "{follow_up}"
+    );
+    assert!(text(&browser, "#dose")
+        .await
+        .contains("For the discharge instructions"));
+    let history = text(&browser, "#history").await;
+    assert!(
+        history.contains("override safety blocks") && history.contains("Transjugular route"),
+        "{history}"
+    );
+    screenshot(&browser, "case").await;
     browser.close().await.expect("close");
+}
+
+/// A synthetic report for the patient's study this morning, through the real ingest path.
+async fn ingest_high_dose_report(app: &TestApp, mrn: &str) {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    use seldinger_dicom::fixtures::{plane, report};
+    let mut obj = report(
+        "1.2.840.10008.5.1.4.1.1.88.67",
+        "2.25.7001",
+        vec![plane(("0.09", "Gy.m2"), ("5.6", "Gy"), ("1900", "s"))],
+    );
+    obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, mrn));
+    // The procedure was recorded at the test clock's 07:30.
+    obj.put(DataElement::new(tags::STUDY_TIME, VR::TM, "073500"));
+    let parsed = seldinger_dicom::parse_object(&obj).expect("report");
+    let reference = helpers::safety_reference();
+    seldinger_dicom::ingest::Ingest {
+        store: &app._db.store,
+        reference: &reference,
+    }
+    .report(&parsed, "test", helpers::now())
+    .await
+    .expect("stored");
 }
 
 #[tokio::test]

@@ -1,0 +1,762 @@
+//! The case page: patient banner (allergies and alerts always in view), what to do next, the
+//! safety checklist with each item's reason and source, drugs and labs, the referral, dose, the
+//! follow-up owed, and the case history. Every form posts to `/cases/{id}/do`; a refused form
+//! comes back with each error beside its field and the input kept, and a stale one says that
+//! someone else changed the case.
+
+use super::{api_error_page, render, NavItem, Viewer};
+use crate::auth::Audit;
+use crate::problem::ApiError;
+use crate::routes::cases::{apply_case_event, checklist_of, load, parse_event};
+use crate::routes::patients::record_fact;
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use seldinger_domain::access::{grant, Permission};
+use seldinger_domain::clinical::{LabResult, LabResultInput, LabTest, Medication, MedicationInput};
+use seldinger_domain::dose::{assess, case_totals};
+use seldinger_domain::followup::dose_discharge_note;
+use seldinger_domain::lifecycle::Case;
+use seldinger_domain::patient::PatientEvent;
+use seldinger_domain::safety::ItemStatus;
+use seldinger_store::FollowUpFilter;
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// snake_case name of a serialised enum, as words.
+fn words<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+        .unwrap_or_default()
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+pub struct Row {
+    pub cells: Vec<String>,
+}
+
+pub struct ChecklistRow {
+    pub class: &'static str,
+    pub status: &'static str,
+    pub rule: String,
+    pub title: String,
+    pub reason: String,
+    pub actions: Vec<String>,
+    pub citation: String,
+    pub unverified: bool,
+    pub blocking: bool,
+}
+
+pub struct Action {
+    pub event: &'static str,
+    pub label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage<'a> {
+    nav: &'a [NavItem],
+    username: &'a str,
+    role: &'a str,
+    csrf_token: &'a str,
+    case_id: String,
+    version: u64,
+    patient_version: u64,
+    patient_name: String,
+    mrn: String,
+    age: u32,
+    sex: String,
+    birth_date: String,
+    weight: String,
+    allergies: Vec<String>,
+    alerts: Vec<String>,
+    state: String,
+    state_key: &'static str,
+    procedure: String,
+    booking: String,
+    accession: String,
+    referral: Vec<(String, String)>,
+    actions: Vec<Action>,
+    can_schedule: bool,
+    can_start: bool,
+    can_cancel: bool,
+    can_override: bool,
+    can_record: bool,
+    rooms: Vec<(String, String)>,
+    checklist: Vec<ChecklistRow>,
+    checklist_overall: String,
+    overrides: Vec<String>,
+    medications: Vec<Row>,
+    labs: Vec<Row>,
+    lab_tests: Vec<&'static str>,
+    /// (field, label, ticked in the refused form)
+    time_out_items: Vec<(&'static str, &'static str, bool)>,
+    dose: Option<Vec<(String, String)>>,
+    dose_note: Option<String>,
+    follow_ups: Vec<Row>,
+    history: Vec<Row>,
+    /// "form.field" → message for a refused form.
+    errors: HashMap<String, String>,
+    /// What was typed into the refused form.
+    input: HashMap<String, String>,
+    notice: Option<String>,
+}
+
+impl CasePage<'_> {
+    pub fn error(&self, key: &str) -> String {
+        self.errors.get(key).cloned().unwrap_or_default()
+    }
+
+    pub fn has_error(&self, key: &str) -> bool {
+        self.errors.contains_key(key)
+    }
+
+    pub fn value(&self, key: &str) -> String {
+        self.input.get(key).cloned().unwrap_or_default()
+    }
+}
+
+/// Lifecycle events that need nothing but a click.
+const SIMPLE_EVENTS: &[(&str, &str)] = &[
+    ("check_in", "Check in"),
+    ("complete_procedure", "Procedure complete"),
+    ("admit_to_recovery", "Admit to recovery"),
+    ("discharge", "Discharge"),
+    ("start_follow_up", "Start follow-up"),
+    ("close", "Close the case"),
+];
+
+const TIME_OUT_ITEMS: &[(&str, &str)] = &[
+    ("team_introduced", "Team introduced by name and role"),
+    ("patient_identity_confirmed", "Patient identity confirmed"),
+    (
+        "procedure_and_site_confirmed",
+        "Procedure and site confirmed",
+    ),
+    ("consent_confirmed", "Consent confirmed"),
+    ("imaging_available", "Relevant imaging available"),
+    ("equipment_available", "Equipment and devices available"),
+];
+
+struct Refused {
+    errors: HashMap<String, String>,
+    input: HashMap<String, String>,
+    notice: Option<String>,
+}
+
+async fn show(
+    state: &AppState,
+    viewer: &Viewer,
+    raw_id: &str,
+    status: StatusCode,
+    refused: Option<Refused>,
+) -> Result<Response, ApiError> {
+    let (case, break_glass) = load(state, &viewer.caller, raw_id).await?;
+    let patient = state
+        .store
+        .patient(case.patient_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("patient {}", case.patient_id)))?;
+    let today = state.clock.now().date_naive();
+    let d = &patient.details;
+    let can = |p: Permission| grant(viewer.caller.role, p).is_some();
+    let allowed = case.state.allowed_events();
+    let actions = SIMPLE_EVENTS
+        .iter()
+        .filter(|(event, _)| allowed.contains(event))
+        .filter(|(event, _)| {
+            can(Permission::for_case_event(
+                seldinger_domain::lifecycle::EventKind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == *event)
+                    .unwrap_or(seldinger_domain::lifecycle::EventKind::Close),
+            ))
+        })
+        .map(|(event, label)| Action { event, label })
+        .collect();
+    // The checklist guides the way to the room; after it, the history keeps what was decided.
+    let checklist = if case.vetting.is_some() && case.state.is_pre_procedure() {
+        Some(checklist_of(state, &case).await?)
+    } else {
+        None
+    };
+    let overridden: Vec<String> = case
+        .safety_overrides
+        .iter()
+        .flat_map(|o| o.rules.clone())
+        .collect();
+    let checklist_rows = checklist
+        .as_ref()
+        .map(|c| {
+            c.items
+                .iter()
+                .map(|i| {
+                    let (class, status) = match i.status {
+                        ItemStatus::Pass => ("pass", "Pass"),
+                        ItemStatus::ActionNeeded => ("action", "Action needed"),
+                        ItemStatus::MissingData => ("missing", "Missing data"),
+                        ItemStatus::Block => ("block", "Block"),
+                    };
+                    ChecklistRow {
+                        class,
+                        status,
+                        rule: i.rule.clone(),
+                        title: i.title.clone(),
+                        reason: i.reason.clone(),
+                        actions: i
+                            .actions
+                            .iter()
+                            .map(|a| match a.due {
+                                Some(due) => {
+                                    format!("{} — {}, by {}", a.what, words(&a.role), when(due))
+                                }
+                                None => format!("{} — {}", a.what, words(&a.role)),
+                            })
+                            .collect(),
+                        citation: i.citation.clone(),
+                        unverified: i.unverified,
+                        blocking: i.status == ItemStatus::Block && !overridden.contains(&i.rule),
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let medications = state
+        .store
+        .medications(case.patient_id)
+        .await?
+        .iter()
+        .map(|m| Row {
+            cells: vec![
+                m.drug.clone(),
+                m.dose.clone(),
+                m.frequency.clone(),
+                m.last_dose_at.map(when).unwrap_or_default(),
+                m.dose_intent
+                    .clone()
+                    .or(m.indication.clone())
+                    .unwrap_or_default(),
+            ],
+        })
+        .collect();
+    let labs = state
+        .store
+        .lab_results(case.patient_id)
+        .await?
+        .iter()
+        .map(|l| Row {
+            cells: vec![
+                l.test.as_str().to_string(),
+                format!("{}", (l.value * 100.0).round() / 100.0),
+                l.unit.clone(),
+                when(l.drawn_at),
+                l.loinc.clone(),
+            ],
+        })
+        .collect();
+    let referral = state
+        .store
+        .referral(case.referral_id)
+        .await?
+        .map(|r| {
+            let d = &r.details;
+            vec![
+                ("Indication".to_string(), d.indication.clone()),
+                ("Question".to_string(), d.clinical_question.clone()),
+                (
+                    "From".to_string(),
+                    format!(
+                        "{}, {} · {}",
+                        d.requesting_clinician,
+                        d.requesting_service.as_str().replace('_', " "),
+                        when(r.received_at)
+                    ),
+                ),
+                ("Urgency".to_string(), words(&d.urgency)),
+            ]
+        })
+        .unwrap_or_default();
+    let (dose, dose_note) = if can(Permission::ReadDose) {
+        let reports = state.store.case_dose_reports(case.id).await?;
+        if reports.is_empty() {
+            (None, None)
+        } else {
+            let totals = case_totals(
+                &reports
+                    .iter()
+                    .map(seldinger_store::StoredDoseReport::report_totals)
+                    .collect::<Vec<_>>(),
+            );
+            let end = case
+                .procedure_completed_at
+                .unwrap_or_else(|| state.clock.now());
+            let assessment = assess(&totals, end, &state.safety);
+            let show = |v: Option<f64>, unit: &str| {
+                v.map_or("not reported".into(), |v| format!("{v:.3} {unit}"))
+            };
+            let mut lines = vec![
+                (
+                    "Reference air kerma".into(),
+                    show(totals.reference_air_kerma.map(|g| g.0), "Gy"),
+                ),
+                (
+                    "Kerma-area product".into(),
+                    show(
+                        totals
+                            .kerma_area_product
+                            .map(|k| k.gray_square_centimetres()),
+                        "Gy·cm²",
+                    ),
+                ),
+                (
+                    "Fluoroscopy time".into(),
+                    show(totals.fluoroscopy_time.map(|s| s.0 / 60.0), "min"),
+                ),
+                (
+                    "CT DLP".into(),
+                    show(
+                        totals
+                            .ct_dose_length_product
+                            .map(|d| d.milligray_centimetres()),
+                        "mGy·cm",
+                    ),
+                ),
+                ("Reports".into(), reports.len().to_string()),
+            ];
+            if assessment.substantial() {
+                lines.push((
+                    "Substantial radiation dose".into(),
+                    format!("level reached ({})", assessment.citation),
+                ));
+            }
+            (Some(lines), dose_discharge_note(&assessment))
+        }
+    } else {
+        (None, None)
+    };
+    let now = state.clock.now();
+    let follow_ups = state
+        .store
+        .follow_up_tasks(&FollowUpFilter {
+            case_id: Some(case.id),
+            ..Default::default()
+        })
+        .await?
+        .iter()
+        .map(|t| Row {
+            cells: vec![
+                words(&t.kind),
+                words(&t.status(now)),
+                format!(
+                    "{}{}",
+                    when(t.due_from),
+                    t.due_until
+                        .map(|u| format!(" to {}", when(u)))
+                        .unwrap_or_default()
+                ),
+                t.instructions.clone(),
+            ],
+        })
+        .collect();
+    let history = state
+        .store
+        .case_history(case.id)
+        .await?
+        .iter()
+        .rev()
+        .map(|e| Row {
+            cells: vec![
+                when(e.at),
+                e.actor.clone(),
+                e.kind.replace('_', " "),
+                e.reason.clone().unwrap_or_default(),
+            ],
+        })
+        .collect();
+    let rooms = state
+        .store
+        .rooms()
+        .await?
+        .into_iter()
+        .map(|r| (r.id.as_str().to_string(), r.name))
+        .collect();
+    let mut alerts = Vec::new();
+    if let Some(p) = &d.pregnancy {
+        alerts.push(format!("Pregnancy: {}", words(p)));
+    }
+    if let Some(c) = &checklist {
+        if c.overall == ItemStatus::Block {
+            alerts.push("Safety checklist: blocked".into());
+        }
+    }
+    state
+        .audit(
+            &viewer.caller,
+            Audit::of("read", "case", case.id, case.patient_id).break_glass(break_glass),
+        )
+        .await?;
+    let procedure = case
+        .vetting
+        .as_ref()
+        .map(|v| &v.procedure_id)
+        .or(case.requested_procedure.as_ref())
+        .and_then(|id| state.catalogue.get(id))
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| "not chosen yet".into());
+    let (errors, input, notice) = refused
+        .map(|r| (r.errors, r.input, r.notice))
+        .unwrap_or_default();
+    let page = CasePage {
+        nav: &viewer.nav,
+        username: viewer.username(),
+        role: viewer.role(),
+        csrf_token: &viewer.csrf_token,
+        case_id: case.id.to_string(),
+        version: case.version,
+        patient_version: patient.version,
+        patient_name: format!("{}, {}", d.name.family, d.name.given),
+        mrn: d.mrn.as_str().to_string(),
+        age: d.age_on(today),
+        sex: words(&d.sex),
+        birth_date: d.birth_date.to_string(),
+        weight: d
+            .weight_kg
+            .as_ref()
+            .and_then(|w| serde_json::to_value(w).ok())
+            .map(|w| format!("{w} kg"))
+            .unwrap_or_else(|| "weight not recorded".into()),
+        allergies: d
+            .allergies
+            .iter()
+            .map(|a| {
+                let reaction = if a.reaction.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", a.reaction)
+                };
+                format!("{}: {}{reaction}", words(&a.class), a.substance)
+            })
+            .collect(),
+        alerts,
+        state: case.state.as_str().replace('_', " "),
+        state_key: case.state.as_str(),
+        procedure,
+        booking: case
+            .booking
+            .as_ref()
+            .map(|b| {
+                format!(
+                    "{} · {} to {} (UTC)",
+                    b.room.as_str(),
+                    when(b.start),
+                    b.end.format("%H:%M")
+                )
+            })
+            .unwrap_or_else(|| "not booked".into()),
+        accession: case.accession_number.clone().unwrap_or_default(),
+        referral,
+        actions,
+        can_schedule: allowed.contains(&"schedule") && can(Permission::ScheduleCases),
+        can_start: allowed.contains(&"start_procedure") && can(Permission::RunProcedures),
+        can_cancel: allowed.contains(&"cancel") && can(Permission::CancelCases),
+        can_override: allowed.contains(&"override_safety_blocks")
+            && can(Permission::OverrideSafetyBlocks)
+            && checklist_rows.iter().any(|r| r.blocking),
+        can_record: can(Permission::RecordClinicalData),
+        rooms,
+        checklist_overall: checklist
+            .as_ref()
+            .map(|c| words(&c.overall))
+            .unwrap_or_default(),
+        checklist: checklist_rows,
+        overrides: case
+            .safety_overrides
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} — by {} at {}: {}",
+                    o.rules.join(", "),
+                    o.by,
+                    when(o.at),
+                    o.reason
+                )
+            })
+            .collect(),
+        medications,
+        labs,
+        lab_tests: LabTest::ALL.iter().map(|t| t.as_str()).collect(),
+        time_out_items: TIME_OUT_ITEMS
+            .iter()
+            .map(|(item, label)| {
+                (
+                    *item,
+                    *label,
+                    input.contains_key(&format!("start_procedure.{item}")),
+                )
+            })
+            .collect(),
+        dose,
+        dose_note,
+        follow_ups,
+        history,
+        errors,
+        input,
+        notice,
+    };
+    let mut response = render(&page);
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer =
+        match Viewer::require(&state, &headers, &extensions, Permission::ReadCases, "").await {
+            Ok(v) => v,
+            Err(page) => return page,
+        };
+    show(&state, &viewer, &id, StatusCode::OK, None)
+        .await
+        .unwrap_or_else(api_error_page)
+}
+
+/// `datetime-local` input (minutes, no zone) read as UTC, like the rest of the department's times.
+fn instant(value: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S"))
+        .map(|t| Some(t.and_utc()))
+        .map_err(|_| format!("'{value}' is not a date and time"))
+}
+
+/// What one form asks for, as an API-shaped request.
+enum Request {
+    Event {
+        expected_version: u64,
+        event: serde_json::Value,
+        reason: Option<String>,
+    },
+    Lab(u64, LabResultInput),
+    Medication(u64, MedicationInput),
+}
+
+fn request_from(
+    form: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Request, (String, String)> {
+    let get = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let kind = get("form");
+    let version = |k: &str| {
+        get(k).parse::<u64>().map_err(|_| {
+            (
+                format!("{kind}.{k}"),
+                "the page is out of date; reload it".to_string(),
+            )
+        })
+    };
+    let at = |field: &str| instant(&get(field)).map_err(|e| (format!("{kind}.{field}"), e));
+    match kind.as_str() {
+        "lab" => Ok(Request::Lab(
+            version("patient_version")?,
+            LabResultInput {
+                test: get("test"),
+                value: get("value").parse::<f64>().map_err(|_| {
+                    (
+                        "lab.value".to_string(),
+                        format!("'{}' is not a number", get("value")),
+                    )
+                })?,
+                unit: get("unit"),
+                drawn_at: at("drawn_at")?,
+            },
+        )),
+        "medication" => Ok(Request::Medication(
+            version("patient_version")?,
+            MedicationInput {
+                drug: get("drug"),
+                dose: get("dose"),
+                frequency: get("frequency"),
+                last_dose_at: at("last_dose_at")?,
+                dose_intent: Some(get("dose_intent")).filter(|v| !v.is_empty()),
+                indication: None,
+            },
+        )),
+        event => {
+            let mut body = serde_json::json!({ "type": event });
+            match event {
+                "schedule" => {
+                    body["room"] = get("room").into();
+                    body["start"] = at("start")?
+                        .map(|t| t.to_rfc3339())
+                        .ok_or(("schedule.start".to_string(), "required".to_string()))?
+                        .into();
+                    if let Ok(minutes) = get("duration_minutes").parse::<u32>() {
+                        body["duration_minutes"] = minutes.into();
+                    }
+                }
+                "start_procedure" => {
+                    let mut time_out = serde_json::json!({ "completed_at": now.to_rfc3339() });
+                    for (item, _) in TIME_OUT_ITEMS {
+                        time_out[*item] = form.contains_key(*item).into();
+                    }
+                    body["time_out"] = time_out;
+                }
+                "override_safety_blocks" => {
+                    let rules: Vec<String> = form
+                        .keys()
+                        .filter_map(|k| k.strip_prefix("rule:").map(str::to_string))
+                        .collect();
+                    body["rules"] = rules.into();
+                }
+                "assign_accession" => body["accession_number"] = get("accession_number").into(),
+                _ => {}
+            }
+            Ok(Request::Event {
+                expected_version: version("expected_version")?,
+                event: body,
+                reason: Some(get("reason")).filter(|r| !r.is_empty()),
+            })
+        }
+    }
+}
+
+pub async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let viewer =
+        match Viewer::require(&state, &headers, &extensions, Permission::ReadCases, "").await {
+            Ok(v) => v,
+            Err(page) => return page,
+        };
+    let form: HashMap<String, String> = pairs.into_iter().collect();
+    if !viewer.csrf_ok(
+        form.get("csrf_token")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    ) {
+        return super::expired_form();
+    }
+    let kind = form.get("form").cloned().unwrap_or_default();
+    let outcome = match request_from(&form, state.clock.now()) {
+        Err((field, message)) => Err(ApiError::bad_request(field, message)),
+        Ok(request) => perform(&state, &viewer, &id, request).await,
+    };
+    match outcome {
+        Ok(()) => Redirect::to(&format!("/cases/{id}")).into_response(),
+        Err(error) => {
+            let status = error.status();
+            let errors: HashMap<String, String> = error
+                .field_errors()
+                .iter()
+                .map(|e| {
+                    let field = e
+                        .field
+                        .trim_start_matches("event.")
+                        .trim_start_matches("time_out.");
+                    let key = if field.contains('.') {
+                        field.to_string()
+                    } else {
+                        format!("{kind}.{field}")
+                    };
+                    (key, e.detail.clone())
+                })
+                .collect();
+            let notice = if error.current_version().is_some() {
+                Some("Someone else changed this record while you were working; the page now shows it as it is, with what you entered kept. Check and submit again.".to_string())
+            } else {
+                Some(error.detail().to_string())
+            };
+            let input = form
+                .into_iter()
+                .filter(|(k, _)| k != "csrf_token")
+                .map(|(k, v)| (format!("{kind}.{k}"), v))
+                .collect();
+            let refused = Refused {
+                errors,
+                input,
+                notice,
+            };
+            show(&state, &viewer, &id, status, Some(refused))
+                .await
+                .unwrap_or_else(api_error_page)
+        }
+    }
+}
+
+async fn perform(
+    state: &AppState,
+    viewer: &Viewer,
+    case_id: &str,
+    request: Request,
+) -> Result<(), ApiError> {
+    match request {
+        Request::Event {
+            expected_version,
+            event,
+            reason,
+        } => {
+            let event = parse_event(event)?;
+            apply_case_event(
+                state,
+                &viewer.caller,
+                case_id,
+                expected_version,
+                event,
+                reason.as_deref(),
+            )
+            .await?;
+        }
+        Request::Lab(version, input) => {
+            viewer.caller.require(Permission::RecordClinicalData)?;
+            let case: Case = load(state, &viewer.caller, case_id).await?.0;
+            let result = LabResult::parse(&input, state.clock.now())?;
+            record_fact(
+                state,
+                &viewer.caller,
+                &case.patient_id.to_string(),
+                version,
+                PatientEvent::LabResultRecorded { result },
+                "lab_result",
+            )
+            .await?;
+        }
+        Request::Medication(version, input) => {
+            viewer.caller.require(Permission::RecordClinicalData)?;
+            let case: Case = load(state, &viewer.caller, case_id).await?.0;
+            let medication = Medication::parse(&input, state.clock.now())?;
+            record_fact(
+                state,
+                &viewer.caller,
+                &case.patient_id.to_string(),
+                version,
+                PatientEvent::MedicationRecorded { medication },
+                "medication",
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
