@@ -98,6 +98,18 @@ pub enum TaskStatus {
     Done,
 }
 
+impl TaskStatus {
+    /// A name for styling and selectors.
+    pub fn class(self) -> &'static str {
+        match self {
+            TaskStatus::NotYetDue => "not-yet-due",
+            TaskStatus::Due => "due",
+            TaskStatus::Overdue => "overdue",
+            TaskStatus::Done => "done",
+        }
+    }
+}
+
 impl FollowUpTask {
     pub fn status(&self, now: DateTime<Utc>) -> TaskStatus {
         if self.completed.is_some() {

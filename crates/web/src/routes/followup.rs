@@ -38,7 +38,7 @@ async fn view(state: &AppState, task: FollowUpTask) -> Result<FollowUpView, ApiE
 }
 
 /// The permission closing a task of this kind needs.
-fn permission_to_complete(kind: FollowUpKind) -> Permission {
+pub(crate) fn permission_to_complete(kind: FollowUpKind) -> Permission {
     match kind {
         FollowUpKind::DoseSkinCheck => Permission::RecordClinicalData,
         FollowUpKind::PhysicistDoseReview => Permission::ManageDose,
@@ -130,24 +130,44 @@ pub async fn complete(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<CompleteRequest>,
 ) -> Result<Json<FollowUpView>, ApiError> {
-    let id: Uuid = path_id("follow-up task", &id)?;
+    let done = complete_task(
+        &state,
+        &caller,
+        &id,
+        request.expected_version,
+        &request.note,
+    )
+    .await?;
+    Ok(Json(view(&state, done).await?))
+}
+
+/// Closes a task as the caller, as the API and the follow-up page both do: the permission its
+/// kind needs, the version check, a required note, the event and the audit trail.
+pub(crate) async fn complete_task(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+    expected_version: u64,
+    note: &str,
+) -> Result<FollowUpTask, ApiError> {
+    let id: Uuid = path_id("follow-up task", raw_id)?;
     let task = state
         .store
         .follow_up_task(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("follow-up task {id}")))?;
     caller.require(permission_to_complete(task.kind))?;
-    if task.version != request.expected_version {
+    if task.version != expected_version {
         return Err(seldinger_store::StoreError::Conflict {
             what: format!("follow-up task {id}"),
-            expected: request.expected_version,
+            expected: expected_version,
             current: task.version,
         }
         .into());
     }
     let now = state.clock.now();
     let done = task
-        .complete(&caller.username, now, &request.note)
+        .complete(&caller.username, now, note)
         .map_err(|e| ApiError::bad_request("note", e))?;
     let meta = EventMeta {
         actor: caller.actor()?,
@@ -156,13 +176,13 @@ pub async fn complete(
     };
     state
         .store
-        .complete_follow_up_task(&done, request.expected_version, &meta)
+        .complete_follow_up_task(&done, expected_version, &meta)
         .await?;
     state
         .audit(
-            &caller,
+            caller,
             Audit::of("complete", "follow_up_task", done.id, done.patient_id),
         )
         .await?;
-    Ok(Json(view(&state, done).await?))
+    Ok(done)
 }

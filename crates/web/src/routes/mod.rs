@@ -4,7 +4,7 @@ pub mod admin;
 pub mod cases;
 pub(crate) mod catalogue;
 pub(crate) mod dose;
-pub(crate) mod followup;
+pub mod followup;
 pub(crate) mod patients;
 pub(crate) mod referrals;
 pub(crate) mod safety;

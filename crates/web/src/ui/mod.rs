@@ -6,6 +6,7 @@
 
 mod board;
 mod case;
+mod lists;
 mod vetting;
 
 use crate::auth::credentials::constant_time_eq;
@@ -25,6 +26,9 @@ pub fn routes() -> Router<AppState> {
         .route("/board/lanes", get(board::lanes))
         .route("/cases/{id}", get(case::page))
         .route("/cases/{id}/do", post(case::act))
+        .route("/follow-up", get(lists::follow_up))
+        .route("/follow-up/{id}/complete", post(lists::complete))
+        .route("/recovery", get(lists::recovery))
         .route("/vetting", get(vetting::page))
         .route("/vetting/{case_id}", post(vetting::decide))
         .route("/static/board.js", get(board::script))
@@ -40,6 +44,8 @@ pub struct NavItem {
 const NAV: &[(&str, &str, Permission)] = &[
     ("/board", "Board", Permission::ReadCases),
     ("/vetting", "Vetting", Permission::VetCases),
+    ("/recovery", "Recovery", Permission::ReadCases),
+    ("/follow-up", "Follow-up", Permission::ReadCases),
 ];
 
 /// Who is looking, with what the page chrome needs.

@@ -451,15 +451,24 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
     click(&browser, "#start button[type=submit]").await;
     eventually(&browser, "#banner", |b| b.contains("in room")).await;
 
-    // Through recovery to discharge.
-    for (button, state) in [
-        ("do-complete_procedure", "procedure complete"),
-        ("do-admit_to_recovery", "in recovery"),
-        ("do-discharge", "discharged"),
-    ] {
-        click(&browser, &format!("#{button}")).await;
-        eventually(&browser, "#banner", |b| b.contains(state)).await;
-    }
+    // Through recovery to discharge; the recovery board lists the patient meanwhile.
+    click(&browser, "#do-complete_procedure").await;
+    eventually(&browser, "#banner", |b| b.contains("procedure complete")).await;
+    click(&browser, "#do-admit_to_recovery").await;
+    eventually(&browser, "#banner", |b| b.contains("in recovery")).await;
+    browser
+        .goto(&format!("{}/recovery", site(&app)))
+        .await
+        .expect("recovery");
+    let row = text(&browser, &format!("#recovery tr[data-case='{case_id}']")).await;
+    assert!(
+        row.contains("Testperson, Robin") && row.contains("in recovery"),
+        "{row}"
+    );
+    screenshot(&browser, "recovery").await;
+    click(&browser, &format!("#recovery tr[data-case='{case_id}'] a")).await;
+    click(&browser, "#do-discharge").await;
+    eventually(&browser, "#banner", |b| b.contains("discharged")).await;
 
     // The angio system's dose report arrives; above the substantial radiation dose level it
     // owes a skin check, shown on the case with the note for the patient.
@@ -479,6 +488,53 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
         "{history}"
     );
     screenshot(&browser, "case").await;
+
+    // The follow-up queue lists it (not yet due: shown with "all"); closing it needs a note.
+    browser
+        .goto(&format!("{}/follow-up?show=all", site(&app)))
+        .await
+        .expect("follow-up");
+    let queue = text(&browser, "section[aria-label='dose skin check']").await;
+    assert!(
+        queue.contains("Testperson, Robin") && queue.contains("not yet due"),
+        "{queue}"
+    );
+    screenshot(&browser, "follow-up").await;
+    click(
+        &browser,
+        "section[aria-label='dose skin check'] form button[type=submit]",
+    )
+    .await;
+    eventually(
+        &browser,
+        "section[aria-label='dose skin check'] .field-error",
+        |e| e.contains("say what was found or done"),
+    )
+    .await;
+    fill(
+        &browser,
+        &browser
+            .find(Locator::Css(
+                "section[aria-label='dose skin check'] textarea",
+            ))
+            .await
+            .expect("note")
+            .attr("id")
+            .await
+            .expect("id")
+            .expect("has id"),
+        "Seen in clinic day 20: no erythema",
+    )
+    .await;
+    click(
+        &browser,
+        "section[aria-label='dose skin check'] form button[type=submit]",
+    )
+    .await;
+    eventually(&browser, "section[aria-label='dose skin check']", |t| {
+        t.contains("Nothing open")
+    })
+    .await;
     browser.close().await.expect("close");
 }
 
@@ -523,5 +579,64 @@ async fn each_role_sees_only_what_it_may_use() {
         text(&browser, "main h1").await,
         "Not available to your role"
     );
+    browser.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_stale_edit_is_named_and_the_input_kept() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let case_id = referral(&app, "UI0002").await;
+    let accepted = app
+        .request_as(
+            Role::IrPhysician,
+            Method::POST,
+            &format!("/cases/{case_id}/transitions"),
+        )
+        .json(&json!({"expected_version": 1, "event": helpers::accept_event()}))
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(accepted.status(), 200);
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::IrPhysician).await;
+    browser
+        .goto(&format!("{}/cases/{case_id}", site(&app)))
+        .await
+        .expect("case");
+    fill(&browser, "cancel-reason", "Patient declined the procedure").await;
+    // Meanwhile a scheduler books the case.
+    let booked = app
+        .request_as(
+            Role::Scheduler,
+            Method::POST,
+            &format!("/cases/{case_id}/transitions"),
+        )
+        .json(&json!({"expected_version": 2, "event":
+            {"type": "schedule", "room": "us-1", "start": "2026-11-24T13:00:00Z"}}))
+        .send()
+        .await
+        .expect("schedule");
+    assert_eq!(booked.status(), 200);
+    click(&browser, "#cancel button[type=submit]").await;
+    let notice = text(&browser, "#notice").await;
+    assert!(
+        notice.contains("Someone else changed this record"),
+        "{notice}"
+    );
+    assert!(
+        text(&browser, "#banner")
+            .await
+            .contains("us-1 · 2026-11-24 13:00"),
+        "the page shows the case as it is now"
+    );
+    let kept = browser
+        .find(Locator::Id("cancel-reason"))
+        .await
+        .expect("reason")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("Patient declined the procedure"));
     browser.close().await.expect("close");
 }

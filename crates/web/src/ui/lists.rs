@@ -1,0 +1,318 @@
+//! Working lists: the follow-up queue (tasks due and overdue by type, with the patient and what
+//! to do, closed with a note) and the recovery board (patients in recovery, how long since they
+//! arrived).
+
+use super::{api_error_page, render, NavItem, Viewer};
+use crate::auth::Audit;
+use crate::problem::ApiError;
+use crate::routes::followup::{complete_task, permission_to_complete};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use seldinger_domain::access::{grant, Permission};
+use seldinger_domain::followup::{FollowUpKind, TaskStatus};
+use seldinger_domain::lifecycle::CaseState;
+use seldinger_store::{CaseFilter, FollowUpFilter};
+use serde::Deserialize;
+
+pub struct TaskRow {
+    pub id: String,
+    pub version: u64,
+    pub case_id: String,
+    pub patient_name: String,
+    pub mrn: String,
+    pub kind: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub window: String,
+    pub instructions: String,
+    pub can_complete: bool,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "follow_up.html")]
+struct FollowUpPage<'a> {
+    nav: &'a [NavItem],
+    username: &'a str,
+    role: &'a str,
+    csrf_token: &'a str,
+    show: String,
+    groups: Vec<(String, Vec<TaskRow>)>,
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    show: Option<String>,
+}
+
+fn status_name(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::NotYetDue => "not yet due",
+        TaskStatus::Due => "due",
+        TaskStatus::Overdue => "overdue",
+        TaskStatus::Done => "done",
+    }
+}
+
+async fn follow_up_page(
+    state: &AppState,
+    viewer: &Viewer,
+    show: String,
+    refused: Option<(String, String)>,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let tasks = state
+        .store
+        .follow_up_tasks(&FollowUpFilter {
+            open: true,
+            ..Default::default()
+        })
+        .await?;
+    let wanted = |s: TaskStatus| match show.as_str() {
+        "all" => true,
+        "overdue" => s == TaskStatus::Overdue,
+        _ => matches!(s, TaskStatus::Due | TaskStatus::Overdue),
+    };
+    let mut groups: Vec<(String, Vec<TaskRow>)> = FollowUpKind::ALL
+        .iter()
+        .map(|k| (k.as_str().replace('_', " "), Vec::new()))
+        .collect();
+    let mut shown = Vec::new();
+    for task in tasks.into_iter().filter(|t| wanted(t.status(now))) {
+        let patient = state.store.patient(task.patient_id).await?;
+        let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
+        let index = FollowUpKind::ALL
+            .iter()
+            .position(|k| *k == task.kind)
+            .unwrap_or_default();
+        let id = task.id.to_string();
+        let error = match &refused {
+            Some((refused_id, message)) if *refused_id == id => message.clone(),
+            _ => String::new(),
+        };
+        groups[index].1.push(TaskRow {
+            id,
+            version: task.version,
+            case_id: task.case_id.to_string(),
+            patient_name,
+            mrn,
+            kind: task.kind.as_str().replace('_', " "),
+            status: status_name(task.status(now)),
+            status_class: task.status(now).class(),
+            window: format!(
+                "{}{}",
+                task.due_from.format("%Y-%m-%d"),
+                task.due_until
+                    .map(|u| format!(" to {}", u.format("%Y-%m-%d")))
+                    .unwrap_or_default()
+            ),
+            instructions: task.instructions.clone(),
+            can_complete: grant(viewer.caller.role, permission_to_complete(task.kind)).is_some(),
+            error,
+        });
+        shown.push(Audit::of(
+            "read",
+            "follow_up_task",
+            task.id,
+            task.patient_id,
+        ));
+    }
+    state.audit_all(&viewer.caller, shown).await?;
+    let mut response = render(&FollowUpPage {
+        nav: &viewer.nav,
+        username: viewer.username(),
+        role: viewer.role(),
+        csrf_token: &viewer.csrf_token,
+        show,
+        groups,
+    });
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+pub async fn follow_up(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Query(query): Query<ShowQuery>,
+) -> Response {
+    let viewer = match Viewer::require(
+        &state,
+        &headers,
+        &extensions,
+        Permission::ReadCases,
+        "/follow-up",
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let show = query.show.unwrap_or_else(|| "due".into());
+    follow_up_page(&state, &viewer, show, None, StatusCode::OK)
+        .await
+        .unwrap_or_else(api_error_page)
+}
+
+#[derive(Deserialize)]
+pub struct CompleteForm {
+    csrf_token: String,
+    expected_version: u64,
+    note: String,
+    #[serde(default)]
+    show: String,
+}
+
+pub async fn complete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+    Form(form): Form<CompleteForm>,
+) -> Response {
+    let viewer = match Viewer::require(
+        &state,
+        &headers,
+        &extensions,
+        Permission::ReadCases,
+        "/follow-up",
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    if !viewer.csrf_ok(&form.csrf_token) {
+        return super::expired_form();
+    }
+    let show = if form.show.is_empty() {
+        "due".to_string()
+    } else {
+        form.show.clone()
+    };
+    match complete_task(
+        &state,
+        &viewer.caller,
+        &id,
+        form.expected_version,
+        &form.note,
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/follow-up?show={show}")).into_response(),
+        Err(error) => {
+            let message = match error.field_errors().first() {
+                Some(e) => e.detail.clone(),
+                None => error.detail().to_string(),
+            };
+            follow_up_page(&state, &viewer, show, Some((id, message)), error.status())
+                .await
+                .unwrap_or_else(api_error_page)
+        }
+    }
+}
+
+pub struct RecoveryRow {
+    pub case_id: String,
+    pub patient_name: String,
+    pub mrn: String,
+    pub procedure: String,
+    pub state: String,
+    pub since: String,
+    pub minutes: i64,
+}
+
+#[derive(Template)]
+#[template(path = "recovery.html")]
+struct RecoveryPage<'a> {
+    nav: &'a [NavItem],
+    username: &'a str,
+    role: &'a str,
+    csrf_token: &'a str,
+    rows: Vec<RecoveryRow>,
+}
+
+pub async fn recovery(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    let viewer = match Viewer::require(
+        &state,
+        &headers,
+        &extensions,
+        Permission::ReadCases,
+        "/recovery",
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let result = async {
+        let cases = state
+            .store
+            .cases(&CaseFilter {
+                states: vec![CaseState::ProcedureComplete, CaseState::InRecovery],
+                limit: 500,
+                ..Default::default()
+            })
+            .await?;
+        let now = state.clock.now();
+        let mut rows = Vec::new();
+        for case in &cases {
+            let patient = state.store.patient(case.patient_id).await?;
+            let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
+            // Arrival in recovery is the admit event; until then, the end of the procedure.
+            let history = state.store.case_history(case.id).await?;
+            let arrived = history
+                .iter()
+                .rev()
+                .find(|e| e.kind == "admit_to_recovery")
+                .map(|e| e.at)
+                .or(case.procedure_completed_at)
+                .unwrap_or(case.updated_at);
+            rows.push(RecoveryRow {
+                case_id: case.id.to_string(),
+                patient_name,
+                mrn,
+                procedure: case
+                    .vetting
+                    .as_ref()
+                    .and_then(|v| state.catalogue.get(&v.procedure_id))
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                state: case.state.as_str().replace('_', " "),
+                since: arrived.format("%H:%M").to_string(),
+                minutes: (now - arrived).num_minutes().max(0),
+            });
+        }
+        rows.sort_by_key(|r| std::cmp::Reverse(r.minutes));
+        state
+            .audit_all(
+                &viewer.caller,
+                cases
+                    .iter()
+                    .map(|c| Audit::of("read_recovery", "case", c.id, c.patient_id))
+                    .collect(),
+            )
+            .await?;
+        Ok::<_, ApiError>(rows)
+    }
+    .await;
+    match result {
+        Ok(rows) => render(&RecoveryPage {
+            nav: &viewer.nav,
+            username: viewer.username(),
+            role: viewer.role(),
+            csrf_token: &viewer.csrf_token,
+            rows,
+        }),
+        Err(e) => api_error_page(e),
+    }
+}
