@@ -166,9 +166,15 @@ impl Permission {
             | EventKind::Discharge
             | EventKind::StartFollowUp => Permission::RunProcedures,
             EventKind::Close => Permission::CloseCases,
-            EventKind::RecordAssessment | EventKind::RecordFasting | EventKind::RecordConsent => {
-                Permission::RecordClinicalData
-            }
+            EventKind::RecordAssessment
+            | EventKind::RecordFasting
+            | EventKind::RecordConsent
+            | EventKind::RecordProcedure
+            | EventKind::RecordDrugGiven
+            | EventKind::RecordVitalSigns
+            | EventKind::RecordDeviceLeft
+            | EventKind::RecordComplication
+            | EventKind::RecordRecoveryScore => Permission::RecordClinicalData,
             EventKind::OverrideSafetyBlocks => Permission::OverrideSafetyBlocks,
             // Opening a case happens only through a new referral.
             EventKind::Referred => Permission::CreateReferrals,

@@ -17,6 +17,7 @@ pub mod followup;
 pub mod ids;
 pub mod lifecycle;
 pub mod patient;
+pub mod procedure_record;
 pub mod referral;
 pub mod safety;
 pub mod validation;

@@ -18,6 +18,9 @@ use crate::assessment::{Consent, FastingTimes, PreAssessment};
 use crate::catalogue::{GuidanceModality, ProcedureCatalogue, ProcedureId, Sedation};
 use crate::event::EventMeta;
 use crate::ids::{CaseId, PatientId, ReferralId, RoomId};
+use crate::procedure_record::{
+    nest, AldreteScore, Complication, DeviceLeft, DrugGiven, ProcedureDetails, VitalSigns,
+};
 use crate::referral::Urgency;
 use crate::validation::{required_text, ValidationErrors};
 use chrono::{DateTime, Duration, Utc};
@@ -138,6 +141,22 @@ impl CaseState {
             }
             // A physician may accept blocking safety items any time before the room.
             (S::Vetted | S::Scheduled | S::CheckedIn, E::OverrideSafetyBlocks) => Some(self),
+            // The procedure record: details, drugs and devices while the patient is with us.
+            (
+                S::InRoom | S::ProcedureComplete | S::InRecovery,
+                E::RecordProcedure | E::RecordDrugGiven | E::RecordVitalSigns | E::RecordDeviceLeft,
+            ) => Some(self),
+            // A complication may come to light any time after the procedure began.
+            (
+                S::InRoom
+                | S::ProcedureComplete
+                | S::InRecovery
+                | S::Discharged
+                | S::FollowUp
+                | S::Closed,
+                E::RecordComplication,
+            ) => Some(self),
+            (S::InRecovery, E::RecordRecoveryScore) => Some(self),
             // The accession number identifies the imaging study (worklist, dose reports): given
             // once the case is vetted, for as long as the case is open.
             (state, E::AssignAccession)
@@ -198,10 +217,16 @@ pub enum EventKind {
     RecordConsent,
     OverrideSafetyBlocks,
     AssignAccession,
+    RecordProcedure,
+    RecordDrugGiven,
+    RecordVitalSigns,
+    RecordDeviceLeft,
+    RecordComplication,
+    RecordRecoveryScore,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::Referred,
         EventKind::Accept,
         EventKind::Decline,
@@ -221,6 +246,12 @@ impl EventKind {
         EventKind::RecordConsent,
         EventKind::OverrideSafetyBlocks,
         EventKind::AssignAccession,
+        EventKind::RecordProcedure,
+        EventKind::RecordDrugGiven,
+        EventKind::RecordVitalSigns,
+        EventKind::RecordDeviceLeft,
+        EventKind::RecordComplication,
+        EventKind::RecordRecoveryScore,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -244,6 +275,12 @@ impl EventKind {
             EventKind::RecordConsent => "record_consent",
             EventKind::OverrideSafetyBlocks => "override_safety_blocks",
             EventKind::AssignAccession => "assign_accession",
+            EventKind::RecordProcedure => "record_procedure",
+            EventKind::RecordDrugGiven => "record_drug_given",
+            EventKind::RecordVitalSigns => "record_vital_signs",
+            EventKind::RecordDeviceLeft => "record_device_left",
+            EventKind::RecordComplication => "record_complication",
+            EventKind::RecordRecoveryScore => "record_recovery_score",
         }
     }
 }
@@ -376,6 +413,25 @@ pub enum CaseEvent {
     AssignAccession {
         accession_number: String,
     },
+    /// The procedure as done (replaces an earlier record of it).
+    RecordProcedure {
+        details: ProcedureDetails,
+    },
+    RecordDrugGiven {
+        drug: DrugGiven,
+    },
+    RecordVitalSigns {
+        vitals: VitalSigns,
+    },
+    RecordDeviceLeft {
+        device: DeviceLeft,
+    },
+    RecordComplication {
+        complication: Complication,
+    },
+    RecordRecoveryScore {
+        score: AldreteScore,
+    },
 }
 
 impl CaseEvent {
@@ -400,6 +456,12 @@ impl CaseEvent {
             CaseEvent::RecordConsent { .. } => EventKind::RecordConsent,
             CaseEvent::OverrideSafetyBlocks { .. } => EventKind::OverrideSafetyBlocks,
             CaseEvent::AssignAccession { .. } => EventKind::AssignAccession,
+            CaseEvent::RecordProcedure { .. } => EventKind::RecordProcedure,
+            CaseEvent::RecordDrugGiven { .. } => EventKind::RecordDrugGiven,
+            CaseEvent::RecordVitalSigns { .. } => EventKind::RecordVitalSigns,
+            CaseEvent::RecordDeviceLeft { .. } => EventKind::RecordDeviceLeft,
+            CaseEvent::RecordComplication { .. } => EventKind::RecordComplication,
+            CaseEvent::RecordRecoveryScore { .. } => EventKind::RecordRecoveryScore,
         }
     }
 }
@@ -479,6 +541,19 @@ pub struct Case {
     /// Identifies the imaging study in worklists and dose reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accession_number: Option<String>,
+    /// The procedure as done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure: Option<ProcedureDetails>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drugs_given: Vec<DrugGiven>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vital_signs: Vec<VitalSigns>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices_left: Vec<DeviceLeft>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub complications: Vec<Complication>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery_scores: Vec<AldreteScore>,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -526,6 +601,12 @@ impl Case {
             consent: None,
             safety_overrides: Vec::new(),
             accession_number: None,
+            procedure: None,
+            drugs_given: Vec::new(),
+            vital_signs: Vec::new(),
+            devices_left: Vec::new(),
+            complications: Vec::new(),
+            recovery_scores: Vec::new(),
             opened_at: meta.at,
             updated_at: meta.at,
             checked_in_at: None,
@@ -674,6 +755,36 @@ impl Case {
                     .map_err(|message| invalid("event.accession_number", message))?;
                 Ok(CaseEvent::AssignAccession { accession_number })
             }
+            CaseEvent::RecordProcedure { details } => Ok(CaseEvent::RecordProcedure {
+                details: details
+                    .check()
+                    .map_err(|e| TransitionError::Invalid(nest("event.details", e)))?,
+            }),
+            CaseEvent::RecordDrugGiven { drug } => Ok(CaseEvent::RecordDrugGiven {
+                drug: drug
+                    .check(meta.at)
+                    .map_err(|e| TransitionError::Invalid(nest("event.drug", e)))?,
+            }),
+            CaseEvent::RecordVitalSigns { vitals } => Ok(CaseEvent::RecordVitalSigns {
+                vitals: vitals
+                    .check(meta.at)
+                    .map_err(|e| TransitionError::Invalid(nest("event.vitals", e)))?,
+            }),
+            CaseEvent::RecordDeviceLeft { device } => Ok(CaseEvent::RecordDeviceLeft {
+                device: device
+                    .check()
+                    .map_err(|e| TransitionError::Invalid(nest("event.device", e)))?,
+            }),
+            CaseEvent::RecordComplication { complication } => Ok(CaseEvent::RecordComplication {
+                complication: complication
+                    .check(meta.at)
+                    .map_err(|e| TransitionError::Invalid(nest("event.complication", e)))?,
+            }),
+            CaseEvent::RecordRecoveryScore { score } => Ok(CaseEvent::RecordRecoveryScore {
+                score: score
+                    .check(meta.at)
+                    .map_err(|e| TransitionError::Invalid(nest("event.score", e)))?,
+            }),
             other => Ok(other),
         }
     }
@@ -741,6 +852,14 @@ impl Case {
             CaseEvent::AssignAccession { accession_number } => {
                 self.accession_number = Some(accession_number.clone())
             }
+            CaseEvent::RecordProcedure { details } => self.procedure = Some(details.clone()),
+            CaseEvent::RecordDrugGiven { drug } => self.drugs_given.push(drug.clone()),
+            CaseEvent::RecordVitalSigns { vitals } => self.vital_signs.push(vitals.clone()),
+            CaseEvent::RecordDeviceLeft { device } => self.devices_left.push(device.clone()),
+            CaseEvent::RecordComplication { complication } => {
+                self.complications.push(complication.clone())
+            }
+            CaseEvent::RecordRecoveryScore { score } => self.recovery_scores.push(score.clone()),
             CaseEvent::Decline | CaseEvent::Cancel => self.ended_reason = meta.reason.clone(),
             _ => {}
         }

@@ -198,10 +198,12 @@ pub enum ThresholdId {
     DoseSkinCheckUntilDays,
     DoseNotifyReferenceAirKermaFirst,
     DoseNotifyReferenceAirKermaStep,
+    RecoveryAldreteDischargeTotalAtLeast,
+    RecoveryAldreteItemAtLeast,
 }
 
 impl ThresholdId {
-    pub const ALL: [ThresholdId; 37] = [
+    pub const ALL: [ThresholdId; 39] = [
         ThresholdId::InrLowRiskPassMax,
         ThresholdId::InrLowRiskBlockAbove,
         ThresholdId::InrHighRiskPassMax,
@@ -239,6 +241,8 @@ impl ThresholdId {
         ThresholdId::DoseSkinCheckUntilDays,
         ThresholdId::DoseNotifyReferenceAirKermaFirst,
         ThresholdId::DoseNotifyReferenceAirKermaStep,
+        ThresholdId::RecoveryAldreteDischargeTotalAtLeast,
+        ThresholdId::RecoveryAldreteItemAtLeast,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -298,6 +302,10 @@ impl ThresholdId {
                 "dose.notify.reference_air_kerma_first"
             }
             ThresholdId::DoseNotifyReferenceAirKermaStep => "dose.notify.reference_air_kerma_step",
+            ThresholdId::RecoveryAldreteDischargeTotalAtLeast => {
+                "recovery.aldrete.discharge_total_at_least"
+            }
+            ThresholdId::RecoveryAldreteItemAtLeast => "recovery.aldrete.item_at_least",
         }
     }
 }

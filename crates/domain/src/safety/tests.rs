@@ -866,6 +866,7 @@ fn every_threshold_is_exercised() {
     asa_boundary_airway_latex_consent_and_time_out();
     held_drugs_get_a_dated_resumption_from_the_planned_end();
     dose_levels_review_skin_check_and_notifications_follow_the_table();
+    aldrete_discharge_criteria_follow_the_table();
     let untested: Vec<&str> = EXERCISED.with(|e| {
         let e = e.borrow();
         ThresholdId::ALL
@@ -920,4 +921,51 @@ fn time_outs_are_recognised() {
     };
     c = evaluate(&input, reference());
     assert_eq!(c.overall, Pass);
+}
+
+#[test]
+fn aldrete_discharge_criteria_follow_the_table() {
+    use crate::procedure_record::AldreteScore;
+    let total = value(ThresholdId::RecoveryAldreteDischargeTotalAtLeast) as u8;
+    let item = value(ThresholdId::RecoveryAldreteItemAtLeast) as u8;
+    // Spread a total over the five items (each 0-2), highest first.
+    let score = |sum: u8, floor: u8| {
+        let mut items = [floor; 5];
+        let mut rest = sum.saturating_sub(floor * 5);
+        for slot in items.iter_mut() {
+            let add = rest.min(2 - *slot);
+            *slot += add;
+            rest -= add;
+        }
+        AldreteScore {
+            at: now(),
+            activity: items[0],
+            respiration: items[1],
+            circulation: items[2],
+            consciousness: items[3],
+            oxygen_saturation: items[4],
+        }
+    };
+    let at_level = score(total, item).readiness(reference());
+    assert!(at_level.ready, "{at_level:?}");
+    assert!(at_level.citation.contains("§4"));
+    let below = score(total - 1, item).readiness(reference());
+    assert!(
+        !below.ready && below.reasons[0].contains("below"),
+        "{below:?}"
+    );
+    // The total reached with one item under the item minimum: not ready.
+    let mut zero_item = score(10, 0);
+    zero_item.activity = item - 1;
+    zero_item.respiration = 2;
+    zero_item.circulation = 2;
+    zero_item.consciousness = 2;
+    zero_item.oxygen_saturation = 2;
+    if zero_item.total() >= total {
+        let r = zero_item.readiness(reference());
+        assert!(
+            !r.ready && r.reasons.iter().any(|x| x.contains("activity")),
+            "{r:?}"
+        );
+    }
 }

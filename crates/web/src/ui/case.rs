@@ -23,8 +23,10 @@ use seldinger_domain::followup::dose_discharge_note;
 use seldinger_domain::lifecycle::Case;
 use seldinger_domain::patient::PatientEvent;
 use seldinger_domain::safety::ItemStatus;
+use seldinger_domain::GuidanceModality;
 use seldinger_store::FollowUpFilter;
 use serde::Serialize;
+use serde_json::json;
 use std::collections::HashMap;
 
 /// snake_case name of a serialised enum, as words.
@@ -54,6 +56,58 @@ pub struct ChecklistRow {
     pub unverified: bool,
     pub blocking: bool,
 }
+
+/// Vital signs over time as a small inline SVG (the table beside it is the accessible version).
+pub struct Chart {
+    pub heart_rate: String,
+    pub systolic: String,
+    pub spo2: String,
+    pub span_minutes: i64,
+}
+
+fn chart(vitals: &[seldinger_domain::procedure_record::VitalSigns]) -> Option<Chart> {
+    let first = vitals.iter().map(|v| v.at).min()?;
+    let last = vitals.iter().map(|v| v.at).max()?;
+    let span = (last - first).num_minutes().max(1);
+    let series = |get: &dyn Fn(&seldinger_domain::procedure_record::VitalSigns) -> Option<u16>| {
+        let mut points: Vec<(i64, u16)> = vitals
+            .iter()
+            .filter_map(|v| get(v).map(|y| ((v.at - first).num_minutes(), y)))
+            .collect();
+        points.sort_by_key(|p| p.0);
+        points
+            .iter()
+            .map(|(x, y)| {
+                // 560 × 160 plot; 0-200 on the vertical axis.
+                let px = 30 + x * 560 / span;
+                let py = 170 - i64::from((*y).min(200)) * 160 / 200;
+                format!("{px},{py}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    Some(Chart {
+        heart_rate: series(&|v| v.heart_rate),
+        systolic: series(&|v| v.systolic),
+        spo2: series(&|v| v.spo2.map(u16::from)),
+        span_minutes: span,
+    })
+}
+
+/// The choices of the device and complication forms, as the domain names them (serde).
+const DEVICE_KINDS: &[&str] = &[
+    "drain",
+    "nephrostomy",
+    "biliary_drain",
+    "ivc_filter",
+    "port",
+    "picc",
+    "central_line",
+    "gastrostomy",
+    "stent",
+    "other",
+];
+const SEVERITIES: &[&str] = &["mild", "moderate", "severe", "life_threatening", "death"];
 
 pub struct Action {
     pub event: &'static str,
@@ -103,6 +157,21 @@ struct CasePage<'a> {
     dose_note: Option<String>,
     follow_ups: Vec<Row>,
     history: Vec<Row>,
+    record_open: bool,
+    complication_open: bool,
+    in_recovery: bool,
+    vitals_phase: &'static str,
+    procedure_lines: Vec<(String, String)>,
+    drugs_given: Vec<Row>,
+    vitals: Vec<Row>,
+    chart: Option<Chart>,
+    devices: Vec<Row>,
+    complications: Vec<Row>,
+    recovery: Option<(bool, String)>,
+    modalities: Vec<&'static str>,
+    device_kinds: Vec<&'static str>,
+    severities: Vec<&'static str>,
+    aldrete_items: &'static [(&'static str, &'static str)],
     /// "form.field" → message for a refused form.
     errors: HashMap<String, String>,
     /// What was typed into the refused form.
@@ -414,7 +483,128 @@ async fn show(
     let (errors, input, notice) = refused
         .map(|r| (r.errors, r.input, r.notice))
         .unwrap_or_default();
+    use seldinger_domain::lifecycle::CaseState as S;
+    let record_open = matches!(case.state, S::InRoom | S::ProcedureComplete | S::InRecovery);
+    let procedure_lines = case
+        .procedure
+        .as_ref()
+        .map(|p| {
+            let mut lines = vec![
+                (
+                    "Operators".to_string(),
+                    p.operators
+                        .iter()
+                        .map(|o| format!("{} ({})", o.name, words(&o.role)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                ("Guidance".to_string(), words(&p.guidance)),
+                ("Access".to_string(), p.access_site.clone()),
+            ];
+            if let Some(agent) = &p.contrast_agent {
+                lines.push((
+                    "Contrast".to_string(),
+                    format!(
+                        "{agent}{}",
+                        p.contrast_volume_ml
+                            .map(|v| format!(", {v} mL"))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+            lines.push(("Findings".to_string(), p.findings.clone()));
+            lines.push((
+                "Technical success".to_string(),
+                match p.technical_success {
+                    Some(true) => "yes".into(),
+                    Some(false) => "no".into(),
+                    None => "not stated".into(),
+                },
+            ));
+            lines
+        })
+        .unwrap_or_default();
+    let opt = |v: Option<u16>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut vitals_sorted = case.vital_signs.clone();
+    vitals_sorted.sort_by_key(|v| v.at);
+    let vitals = vitals_sorted
+        .iter()
+        .map(|v| Row {
+            cells: vec![
+                v.at.format("%H:%M").to_string(),
+                words(&v.phase),
+                opt(v.heart_rate),
+                match (v.systolic, v.diastolic) {
+                    (Some(s), Some(d)) => format!("{s}/{d}"),
+                    (s, d) => format!("{}/{}", opt(s), opt(d)),
+                },
+                opt(v.spo2.map(u16::from)),
+                opt(v.respiratory_rate.map(u16::from)),
+            ],
+        })
+        .collect();
+    let recovery = case.recovery_scores.last().map(|score| {
+        let r = score.readiness(&state.safety);
+        let text = if r.ready {
+            format!(
+                "Meets the discharge criteria: modified Aldrete {} at {} ({})",
+                r.total,
+                score.at.format("%H:%M"),
+                r.citation
+            )
+        } else {
+            format!(
+                "Not yet: {} — modified Aldrete {} at {} ({})",
+                r.reasons.join("; "),
+                r.total,
+                score.at.format("%H:%M"),
+                r.citation
+            )
+        };
+        (r.ready, text)
+    });
     let page = CasePage {
+        record_open,
+        complication_open: allowed.contains(&"record_complication"),
+        in_recovery: case.state == S::InRecovery,
+        vitals_phase: if case.state == S::InRoom {
+            "in_room"
+        } else {
+            "recovery"
+        },
+        procedure_lines,
+        drugs_given: case
+            .drugs_given
+            .iter()
+            .map(|d| Row {
+                cells: vec![
+                    d.at.format("%H:%M").to_string(),
+                    d.drug.clone(),
+                    d.dose.clone(),
+                ],
+            })
+            .collect(),
+        chart: chart(&case.vital_signs),
+        vitals,
+        devices: case
+            .devices_left
+            .iter()
+            .map(|d| Row {
+                cells: vec![words(&d.kind), d.description.clone()],
+            })
+            .collect(),
+        complications: case
+            .complications
+            .iter()
+            .map(|c| Row {
+                cells: vec![when(c.at), words(&c.severity), c.description.clone()],
+            })
+            .collect(),
+        recovery,
+        modalities: GuidanceModality::CHOICES.iter().map(|(n, _)| *n).collect(),
+        device_kinds: DEVICE_KINDS.to_vec(),
+        severities: SEVERITIES.to_vec(),
+        aldrete_items: ALDRETE_ITEMS,
         nav: &viewer.nav,
         username: viewer.username(),
         role: viewer.role(),
@@ -532,6 +722,27 @@ pub async fn page(
         .unwrap_or_else(api_error_page)
 }
 
+/// A number typed into a field: blank is none.
+fn number<T: std::str::FromStr>(value: &str) -> Result<Option<T>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse::<T>()
+        .map(Some)
+        .map_err(|_| format!("'{value}' is not a number"))
+}
+
+/// The modified Aldrete items (clinical-rules.md §4), each scored 0, 1 or 2.
+pub const ALDRETE_ITEMS: &[(&str, &str)] = &[
+    ("activity", "Activity"),
+    ("respiration", "Respiration"),
+    ("circulation", "Circulation (BP against pre-sedation)"),
+    ("consciousness", "Consciousness"),
+    ("oxygen_saturation", "Oxygen saturation"),
+];
+
 /// `datetime-local` input (minutes, no zone) read as UTC, like the rest of the department's times.
 fn instant(value: &str) -> Result<Option<DateTime<Utc>>, String> {
     let value = value.trim();
@@ -628,6 +839,73 @@ fn request_from(
                     body["rules"] = rules.into();
                 }
                 "assign_accession" => body["accession_number"] = get("accession_number").into(),
+                "record_procedure" => {
+                    let mut operators = vec![json!({"name": get("primary"), "role": "primary"})];
+                    if !get("assistant").is_empty() {
+                        operators.push(json!({"name": get("assistant"), "role": "assistant"}));
+                    }
+                    let volume = number::<f64>(&get("contrast_volume_ml"))
+                        .map_err(|e| ("details.contrast_volume_ml".to_string(), e))?;
+                    body["details"] = json!({
+                        "operators": operators,
+                        "guidance": get("guidance"),
+                        "access_site": get("access_site"),
+                        "contrast_agent": Some(get("contrast_agent")).filter(|a| !a.is_empty()),
+                        "contrast_volume_ml": volume,
+                        "findings": get("findings"),
+                        "technical_success": match get("technical_success").as_str() {
+                            "yes" => Some(true),
+                            "no" => Some(false),
+                            _ => None,
+                        },
+                    });
+                }
+                "record_drug_given" => {
+                    body["drug"] = json!({
+                        "drug": get("drug"),
+                        "dose": get("dose"),
+                        "at": at("at")?.unwrap_or(now).to_rfc3339(),
+                    });
+                }
+                "record_vital_signs" => {
+                    let mut vitals = json!({
+                        "at": at("at")?.unwrap_or(now).to_rfc3339(),
+                        "phase": get("phase"),
+                    });
+                    for field in [
+                        "heart_rate",
+                        "systolic",
+                        "diastolic",
+                        "spo2",
+                        "respiratory_rate",
+                    ] {
+                        let value = number::<u16>(&get(field))
+                            .map_err(|e| (format!("vitals.{field}"), e))?;
+                        vitals[field] = json!(value);
+                    }
+                    body["vitals"] = vitals;
+                }
+                "record_device_left" => {
+                    body["device"] =
+                        json!({"kind": get("kind"), "description": get("description")});
+                }
+                "record_complication" => {
+                    body["complication"] = json!({
+                        "description": get("description"),
+                        "severity": get("severity"),
+                        "at": at("at")?.unwrap_or(now).to_rfc3339(),
+                    });
+                }
+                "record_recovery_score" => {
+                    let mut score = json!({ "at": now.to_rfc3339() });
+                    for item in ALDRETE_ITEMS {
+                        let value = number::<u8>(&get(item.0))
+                            .map_err(|e| (format!("score.{}", item.0), e))?
+                            .ok_or((format!("score.{}", item.0), "choose 0, 1 or 2".to_string()))?;
+                        score[item.0] = json!(value);
+                    }
+                    body["score"] = score;
+                }
                 _ => {}
             }
             Ok(Request::Event {

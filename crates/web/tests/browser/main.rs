@@ -451,11 +451,89 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
     click(&browser, "#start button[type=submit]").await;
     eventually(&browser, "#banner", |b| b.contains("in room")).await;
 
-    // Through recovery to discharge; the recovery board lists the patient meanwhile.
+    // The procedure record: a missing access site is refused beside its field; then the record,
+    // a sedation drug and vital signs (a typo refused) are kept and shown.
+    fill(&browser, "proc-primary", "Dr N. Okafor").await;
+    choose(&browser, "#proc-guidance", "ultrasound").await;
+    fill(
+        &browser,
+        "proc-findings",
+        "18G core biopsies x3 from segment VI lesion",
+    )
+    .await;
+    click(&browser, "#record-procedure button[type=submit]").await;
+    assert_eq!(
+        text(&browser, "[id='details.access_site-error']").await,
+        "required"
+    );
+    fill(&browser, "proc-access", "right intercostal, segment VI").await;
+    click(&browser, "#record-procedure button[type=submit]").await;
+    eventually(&browser, "#procedure", |p| {
+        p.contains("Dr N. Okafor (primary)")
+    })
+    .await;
+    fill(&browser, "given-drug", "midazolam").await;
+    fill(&browser, "given-dose", "1 mg IV").await;
+    click(&browser, "#add-drug-given button[type=submit]").await;
+    eventually(&browser, "#drugs-given", |t| t.contains("midazolam")).await;
+    fill(&browser, "vitals-hr", "720").await;
+    click(&browser, "#add-vitals button[type=submit]").await;
+    assert!(text(&browser, "[id='vitals.heart_rate-error']")
+        .await
+        .contains("from 1 to 350"));
+    fill(&browser, "vitals-hr", "78").await;
+    fill(&browser, "vitals-sbp", "132").await;
+    fill(&browser, "vitals-dbp", "81").await;
+    fill(&browser, "vitals-spo2", "97").await;
+    click(&browser, "#add-vitals button[type=submit]").await;
+    eventually(&browser, "#vitals", |t| t.contains("132/81")).await;
+
+    // Through recovery to discharge; the recovery board lists the patient meanwhile, and the
+    // recovery score says when the discharge criteria are met (§4).
     click(&browser, "#do-complete_procedure").await;
     eventually(&browser, "#banner", |b| b.contains("procedure complete")).await;
     click(&browser, "#do-admit_to_recovery").await;
     eventually(&browser, "#banner", |b| b.contains("in recovery")).await;
+    set_value(&browser, "vitals-at", "2026-11-24T07:29").await;
+    fill(&browser, "vitals-hr", "72").await;
+    fill(&browser, "vitals-sbp", "124").await;
+    fill(&browser, "vitals-dbp", "76").await;
+    fill(&browser, "vitals-spo2", "98").await;
+    click(&browser, "#add-vitals button[type=submit]").await;
+    eventually(&browser, "#vitals", |t| t.contains("124/76")).await;
+    assert!(browser
+        .find(Locator::Css("svg.vitals-chart polyline.hr"))
+        .await
+        .is_ok());
+    for (item, score) in [
+        ("activity", "1"),
+        ("respiration", "2"),
+        ("circulation", "2"),
+        ("consciousness", "1"),
+        ("oxygen_saturation", "2"),
+    ] {
+        choose(&browser, &format!("#score-{item}"), score).await;
+    }
+    click(&browser, "#add-score button[type=submit]").await;
+    eventually(&browser, "#discharge-readiness", |t| {
+        t.starts_with("Not yet")
+    })
+    .await;
+    for item in [
+        "activity",
+        "respiration",
+        "circulation",
+        "consciousness",
+        "oxygen_saturation",
+    ] {
+        choose(&browser, &format!("#score-{item}"), "2").await;
+    }
+    click(&browser, "#add-score button[type=submit]").await;
+    eventually(&browser, "#discharge-readiness", |t| {
+        t.starts_with("Meets the discharge criteria")
+    })
+    .await;
+    screenshot(&browser, "recovery-record").await;
     browser
         .goto(&format!("{}/recovery", site(&app)))
         .await
