@@ -9,6 +9,7 @@ pub mod assessment;
 pub mod catalogue;
 pub mod clinical;
 pub mod department;
+pub mod discharge;
 pub mod dose;
 pub mod dose_link;
 pub mod dose_stats;

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
+use seldinger_domain::discharge::DischargeTexts;
 use seldinger_domain::dose_stats::ReferenceLevels;
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::ProcedureCatalogue;
@@ -63,6 +64,9 @@ pub struct ServeArgs {
     /// catalog/dose-reference-levels.toml); none are shipped (clinical-rules.md §5).
     #[arg(long, env = "SELDINGER_DOSE_REFERENCE_LEVELS")]
     pub dose_reference_levels: Option<PathBuf>,
+    /// The department's discharge instruction texts (TOML like catalog/discharge-instructions.toml).
+    #[arg(long, env = "SELDINGER_DISCHARGE_INSTRUCTIONS")]
+    pub discharge_instructions: Option<PathBuf>,
     /// Do not start the DICOM listener.
     #[arg(long, env = "SELDINGER_NO_DICOM")]
     pub no_dicom: bool,
@@ -108,6 +112,8 @@ pub struct Settings {
     pub catalogue: ProcedureCatalogue,
     pub safety: SafetyReference,
     pub dose_levels: ReferenceLevels,
+    /// The department's discharge texts, when they replace the shipped ones.
+    pub discharge_texts: Option<DischargeTexts>,
     /// The department's threshold file, when it replaces the shipped one.
     pub safety_override: Option<PathBuf>,
 }
@@ -163,6 +169,18 @@ impl Settings {
             )
             .map_err(anyhow::Error::msg)?,
         };
+        let discharge_texts = match &args.discharge_instructions {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read discharge instructions {}", path.display())
+                })?;
+                let texts = DischargeTexts::parse(&text, &path.display().to_string())
+                    .map_err(anyhow::Error::msg)?;
+                tracing::info!(file = %path.display(), version = %texts.version, "discharge instructions loaded");
+                Some(texts)
+            }
+            None => None,
+        };
         Ok(Settings {
             data_dir: args
                 .storage
@@ -177,6 +195,7 @@ impl Settings {
             catalogue,
             safety,
             dose_levels,
+            discharge_texts,
             safety_override: args.safety_thresholds.clone(),
         })
     }
@@ -194,6 +213,7 @@ impl Settings {
             dicom_ae_title: "SELDINGER".into(),
             no_dicom: true,
             dose_reference_levels: None,
+            discharge_instructions: None,
         };
         Settings::from_args(&serve)
     }

@@ -174,6 +174,10 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         policy,
     )
     .with_dose_levels(settings.dose_levels);
+    let state = match settings.discharge_texts {
+        Some(texts) => state.with_discharge_texts(texts),
+        None => state,
+    };
     match &settings.tls {
         Some((cert, key)) => {
             tracing::info!(%address, "Seldinger is serving: https://{address}/api/v1/health");

@@ -21,7 +21,12 @@ pub use routes::admin::{issue_token, parse_username};
 
 use axum::http::{header, HeaderValue};
 use axum::Router;
+use seldinger_domain::discharge::DischargeTexts;
 use seldinger_domain::dose_stats::ReferenceLevels;
+
+/// The shipped discharge texts (catalog/discharge-instructions.toml, status D).
+pub const SHIPPED_DISCHARGE_TEXTS: &str =
+    include_str!("../../../catalog/discharge-instructions.toml");
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::ProcedureCatalogue;
 use seldinger_store::Store;
@@ -42,6 +47,8 @@ pub struct AppState {
     pub login_limiter: Arc<auth::login::LoginLimiter>,
     /// The department's diagnostic reference levels (clinical-rules.md §5: none shipped).
     pub dose_levels: Arc<ReferenceLevels>,
+    /// Plain-language discharge texts (department policy; the shipped ones unless replaced).
+    pub discharge_texts: Option<Arc<DischargeTexts>>,
 }
 
 impl AppState {
@@ -60,7 +67,20 @@ impl AppState {
             auth_policy: Arc::new(auth_policy),
             login_limiter: Arc::default(),
             dose_levels: Arc::default(),
+            discharge_texts: DischargeTexts::parse(
+                SHIPPED_DISCHARGE_TEXTS,
+                "catalog/discharge-instructions.toml (shipped)",
+            )
+            .map_err(|e| tracing::error!(error = %e, "shipped discharge texts unreadable"))
+            .ok()
+            .map(Arc::new),
         }
+    }
+
+    /// Uses the department's own discharge texts.
+    pub fn with_discharge_texts(mut self, texts: DischargeTexts) -> Self {
+        self.discharge_texts = Some(Arc::new(texts));
+        self
     }
 
     /// Uses the department's diagnostic reference levels.

@@ -1038,3 +1038,106 @@ async fn perform(
     }
     Ok(())
 }
+
+#[derive(Template)]
+#[template(path = "discharge.html")]
+struct DischargeSheet {
+    case_id: String,
+    patient_name: String,
+    birth_date: String,
+    mrn: String,
+    date: String,
+    version: String,
+    sections: Vec<seldinger_domain::discharge::Section>,
+}
+
+/// The printable discharge instructions for the patient (plain language, per procedure).
+pub async fn discharge_sheet(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer =
+        match Viewer::require(&state, &headers, &extensions, Permission::ReadCases, "").await {
+            Ok(v) => v,
+            Err(page) => return page,
+        };
+    let result = async {
+        let (case, break_glass) = load(&state, &viewer.caller, &id).await?;
+        let texts = state
+            .discharge_texts
+            .clone()
+            .ok_or_else(ApiError::internal)?;
+        let procedure = case
+            .vetting
+            .as_ref()
+            .map(|v| &v.procedure_id)
+            .or(case.requested_procedure.as_ref())
+            .and_then(|id| state.catalogue.get(id))
+            .ok_or_else(|| ApiError::bad_request("procedure", "the case has no procedure yet"))?;
+        let patient = state
+            .store
+            .patient(case.patient_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("patient {}", case.patient_id)))?;
+        let reports = state.store.case_dose_reports(case.id).await?;
+        let dose_note = if reports.is_empty() {
+            None
+        } else {
+            let totals = case_totals(
+                &reports
+                    .iter()
+                    .map(seldinger_store::StoredDoseReport::report_totals)
+                    .collect::<Vec<_>>(),
+            );
+            let end = case
+                .procedure_completed_at
+                .unwrap_or_else(|| state.clock.now());
+            dose_discharge_note(&assess(&totals, end, &state.safety))
+        };
+        let devices: Vec<String> = case
+            .devices_left
+            .iter()
+            .map(|d| format!("{}: {}", words(&d.kind), d.description))
+            .collect();
+        let findings = case
+            .procedure
+            .as_ref()
+            .map(|p| p.findings.clone())
+            .unwrap_or_default();
+        let sections = texts.compose(
+            procedure,
+            &findings,
+            !case.drugs_given.is_empty(),
+            &devices,
+            dose_note.as_deref(),
+        );
+        state
+            .audit(
+                &viewer.caller,
+                Audit::of("print_discharge", "case", case.id, case.patient_id)
+                    .break_glass(break_glass),
+            )
+            .await?;
+        let d = &patient.details;
+        Ok::<_, ApiError>(DischargeSheet {
+            case_id: case.id.to_string(),
+            patient_name: format!("{} {}", d.name.given, d.name.family),
+            birth_date: d.birth_date.to_string(),
+            mrn: d.mrn.as_str().to_string(),
+            date: case
+                .procedure_started_at
+                .unwrap_or_else(|| state.clock.now())
+                .format("%-d %B %Y")
+                .to_string(),
+            version: texts.version.clone(),
+            sections,
+        })
+    }
+    .await;
+    match result {
+        Ok(sheet) => render(&sheet),
+        Err(e) => api_error_page(e),
+    }
+}

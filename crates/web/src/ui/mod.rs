@@ -26,6 +26,10 @@ pub fn routes() -> Router<AppState> {
         .route("/board/lanes", get(board::lanes))
         .route("/cases/{id}", get(case::page))
         .route("/cases/{id}/do", post(case::act))
+        .route(
+            "/cases/{id}/discharge-instructions",
+            get(case::discharge_sheet),
+        )
         .route("/follow-up", get(lists::follow_up))
         .route("/follow-up/{id}/complete", post(lists::complete))
         .route("/recovery", get(lists::recovery))

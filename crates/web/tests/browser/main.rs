@@ -567,6 +567,23 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
     );
     screenshot(&browser, "case").await;
 
+    // The printable discharge sheet, in plain words, with the sedation advice and the dose note.
+    click(&browser, "#discharge-sheet").await;
+    let sheet = eventually(&browser, "main", |m| m.contains("After your procedure")).await;
+    assert!(
+        sheet.contains("Procedure: Image-guided liver biopsy (percutaneous)."),
+        "{sheet}"
+    );
+    assert!(
+        sheet.contains("do not drive"),
+        "midazolam was given: {sheet}"
+    );
+    assert!(
+        sheet.contains("X-rays used") && sheet.contains("check your skin"),
+        "{sheet}"
+    );
+    screenshot(&browser, "discharge-instructions").await;
+
     // The follow-up queue lists it (not yet due: shown with "all"); closing it needs a note.
     browser
         .goto(&format!("{}/follow-up?show=all", site(&app)))
