@@ -30,13 +30,13 @@ use utoipa::ToSchema;
 const DEFAULT_PERIOD_DAYS: u64 = 365;
 
 /// A period of whole UTC days, `from` to `until` inclusive.
-struct Period {
-    from: NaiveDate,
-    until: NaiveDate,
+pub(crate) struct Period {
+    pub from: NaiveDate,
+    pub until: NaiveDate,
 }
 
 impl Period {
-    fn parse(q: &QueryParams, today: NaiveDate) -> Result<Period, ApiError> {
+    pub fn parse(q: &QueryParams, today: NaiveDate) -> Result<Period, ApiError> {
         let until = parse_date("until", q.one("until"), today)?;
         let from = parse_date(
             "from",
@@ -153,7 +153,7 @@ fn link_basis_name(basis: LinkBasis) -> &'static str {
     }
 }
 
-fn procedure_of(case: &Case) -> Option<&ProcedureId> {
+pub(crate) fn procedure_of(case: &Case) -> Option<&ProcedureId> {
     case.vetting
         .as_ref()
         .map(|v| &v.procedure_id)
@@ -300,14 +300,37 @@ pub async fn link(
     Path(sop): Path<String>,
     ApiJson(request): ApiJson<LinkRequest>,
 ) -> Result<Json<LinkResult>, ApiError> {
-    let reason = request.reason.trim();
+    let result = link_report(
+        &state,
+        &caller,
+        &sop,
+        request.expected_version,
+        request.case_id.as_deref(),
+        &request.reason,
+    )
+    .await?;
+    Ok(Json(result))
+}
+
+/// A physicist's manual link (or unlink) of a report, as the API and the dose page both do: the
+/// reason, the case, the versioned link event, the §5 assessment of the case, the audit trail.
+pub(crate) async fn link_report(
+    state: &AppState,
+    caller: &Caller,
+    sop: &str,
+    expected_version: u64,
+    case_id: Option<&str>,
+    reason: &str,
+) -> Result<LinkResult, ApiError> {
+    caller.require(seldinger_domain::access::Permission::ManageDose)?;
+    let reason = reason.trim();
     if reason.is_empty() {
         return Err(ApiError::bad_request(
             "reason",
             "say why this report belongs to the case (or to none)",
         ));
     }
-    let case = match &request.case_id {
+    let case = match case_id.map(str::trim).filter(|c| !c.is_empty()) {
         Some(raw) => {
             let id: CaseId = raw
                 .parse()
@@ -335,7 +358,7 @@ pub async fn link(
     };
     state
         .store
-        .record_dose_link(&sop, request.expected_version, &outcome, &meta)
+        .record_dose_link(sop, expected_version, &outcome, &meta)
         .await?;
     let follow_up_tasks_created = match &case {
         Some(case) => state
@@ -346,14 +369,14 @@ pub async fn link(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let detail = report_detail(&state, &sop).await?;
+    let detail = report_detail(state, sop).await?;
     state
-        .audit(&caller, audit_report("link", &detail.report))
+        .audit(caller, audit_report("link", &detail.report))
         .await?;
-    Ok(Json(LinkResult {
+    Ok(LinkResult {
         detail,
         follow_up_tasks_created,
-    }))
+    })
 }
 
 /// A case's dose: totals from all its reports, what §5 asks for, and how it compares.
@@ -381,7 +404,7 @@ pub struct CaseDose {
 }
 
 /// Per-case totals of every linked case with reports in the period.
-async fn case_units(
+pub(crate) async fn case_units(
     state: &AppState,
     period: &Period,
 ) -> Result<(Vec<(Case, Vec<StoredDoseReport>)>, Vec<StoredDoseReport>), ApiError> {
@@ -406,7 +429,7 @@ async fn case_units(
     Ok((units, unmatched))
 }
 
-fn totals_of(reports: &[StoredDoseReport]) -> DoseTotals {
+pub(crate) fn totals_of(reports: &[StoredDoseReport]) -> DoseTotals {
     case_totals(
         &reports
             .iter()

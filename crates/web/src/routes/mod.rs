@@ -3,7 +3,7 @@
 pub mod admin;
 pub mod cases;
 pub(crate) mod catalogue;
-pub(crate) mod dose;
+pub mod dose;
 pub mod followup;
 pub(crate) mod patients;
 pub(crate) mod referrals;

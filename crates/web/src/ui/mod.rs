@@ -6,6 +6,7 @@
 
 mod board;
 mod case;
+mod dose;
 mod lists;
 mod vetting;
 
@@ -33,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/follow-up", get(lists::follow_up))
         .route("/follow-up/{id}/complete", post(lists::complete))
         .route("/recovery", get(lists::recovery))
+        .route("/dose", get(dose::page))
+        .route("/dose/reports/{sop}/link", post(dose::link))
         .route("/vetting", get(vetting::page))
         .route("/vetting/{case_id}", post(vetting::decide))
         .route("/static/board.js", get(board::script))
@@ -50,6 +53,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/vetting", "Vetting", Permission::VetCases),
     ("/recovery", "Recovery", Permission::ReadCases),
     ("/follow-up", "Follow-up", Permission::ReadCases),
+    ("/dose", "Dose", Permission::ReadDose),
 ];
 
 /// Who is looking, with what the page chrome needs.

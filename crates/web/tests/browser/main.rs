@@ -735,3 +735,123 @@ async fn a_stale_edit_is_named_and_the_input_kept() {
     assert_eq!(kept.as_deref(), Some("Patient declined the procedure"));
     browser.close().await.expect("close");
 }
+
+/// A report for `mrn` at `date` 09:15 with this reference air kerma and KAP, through ingest.
+async fn ingest_report(
+    app: &TestApp,
+    sop: &str,
+    mrn: &str,
+    date: &str,
+    kar: &str,
+    kap_gy_m2: &str,
+) {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    use seldinger_dicom::fixtures::{plane, report};
+    let mut obj = report(
+        "1.2.840.10008.5.1.4.1.1.88.67",
+        sop,
+        vec![plane((kap_gy_m2, "Gy.m2"), (kar, "Gy"), ("600", "s"))],
+    );
+    obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, mrn));
+    obj.put(DataElement::new(tags::STUDY_DATE, VR::DA, date));
+    obj.put(DataElement::new(
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        format!("{sop}.0"),
+    ));
+    let parsed = seldinger_dicom::parse_object(&obj).expect("report");
+    let reference = helpers::safety_reference();
+    seldinger_dicom::ingest::Ingest {
+        store: &app._db.store,
+        reference: &reference,
+    }
+    .report(&parsed, "test", helpers::now())
+    .await
+    .expect("stored");
+}
+
+#[tokio::test]
+async fn the_physicist_sees_dose_per_procedure_over_time_and_links_the_queue_by_hand() {
+    use chrono::{TimeZone, Utc};
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    // Four embolizations over four months, each with its report; one report with a typo.
+    let mut last_case = String::new();
+    for (i, (month, kap)) in [(8, "0.010"), (9, "0.014"), (10, "0.012"), (11, "0.020")]
+        .into_iter()
+        .enumerate()
+    {
+        let start = Utc
+            .with_ymd_and_hms(2026, month, 10, 9, 0, 0)
+            .single()
+            .expect("valid");
+        let mrn = format!("DOSE{i}");
+        let case = seldinger_store::testing::records::booked_case(
+            &app._db.store,
+            &mrn,
+            "angio-1",
+            start,
+            60,
+        )
+        .await;
+        last_case = case.id.to_string();
+        ingest_report(
+            &app,
+            &format!("2.25.88{i}"),
+            &mrn,
+            &format!("2026{month:02}10"),
+            "0.9",
+            kap,
+        )
+        .await;
+    }
+    ingest_report(&app, "2.25.889", "DOSE3X", "20261110", "0.4", "0.005").await;
+
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::MedicalPhysicist).await;
+    browser
+        .goto(&format!("{}/dose", site(&app)))
+        .await
+        .expect("dose");
+    let row = text(&browser, "tr[data-procedure='haemorrhage-embolization']").await;
+    assert!(
+        row.contains("Haemorrhage") || row.contains("haemorrhage"),
+        "{row}"
+    );
+    assert!(row.contains(" 4 "), "four cases: {row}");
+    assert!(row.contains("none configured"), "{row}");
+    assert!(browser
+        .find(Locator::Css("svg.dose-chart polyline.median"))
+        .await
+        .is_ok());
+    let queue = text(&browser, "#unmatched").await;
+    assert!(
+        queue.contains("DOSE3X") && queue.contains("no case of patient DOSE3X"),
+        "{queue}"
+    );
+    screenshot(&browser, "dose").await;
+
+    // Linking needs a real case and a reason; then the report leaves the queue.
+    let row = "tr[id='unmatched-2.25.889']";
+    fill(&browser, "case-2.25.889", "not-a-case").await;
+    fill(&browser, "reason-2.25.889", "MRN typo at the modality").await;
+    click(&browser, &format!("{row} button[type=submit]")).await;
+    eventually(&browser, &format!("{row} .field-error"), |e| {
+        e.contains("case_id")
+    })
+    .await;
+    fill(&browser, "case-2.25.889", &last_case).await;
+    fill(
+        &browser,
+        "reason-2.25.889",
+        "MRN typo at the modality; same room and time",
+    )
+    .await;
+    click(&browser, &format!("{row} button[type=submit]")).await;
+    eventually(&browser, "#unmatched", |t| {
+        t.contains("Every report is linked")
+    })
+    .await;
+    browser.close().await.expect("close");
+}
