@@ -282,6 +282,27 @@ async fn the_demo_is_a_full_department_and_the_same_for_the_same_seed() {
             "demo dose reports: {reports}"
         );
         assert_eq!(queue.as_array().map(Vec::len), Some(1), "{queue}");
+        // The web pages render the demo department: the board, and every case's page.
+        let site = server.base.trim_end_matches("/api/v1").to_string();
+        let page = |path: String| {
+            let client = client.clone();
+            async move {
+                let response = client.get(&path).send().await.expect("get");
+                (response.status(), response.text().await.expect("html"))
+            }
+        };
+        let (status, board) = page(format!("{site}/board")).await;
+        assert_eq!(status, 200, "{board}");
+        assert!(board.contains("Angio suite 1"), "{board}");
+        for case in all.as_array().expect("cases") {
+            let id = case["id"].as_str().expect("id");
+            let (status, html) = page(format!("{site}/cases/{id}")).await;
+            assert_eq!(status, 200, "case {id} ({}): {html}", case["state"]);
+        }
+        for path in ["/vetting", "/recovery", "/follow-up?show=all", "/dose"] {
+            let (status, html) = page(format!("{site}{path}")).await;
+            assert_eq!(status, 200, "{path}: {html}");
+        }
         lists.push(all);
         assert!(server.terminate().success());
     }

@@ -140,6 +140,8 @@ struct CasePage<'a> {
     referral: Vec<(String, String)>,
     actions: Vec<Action>,
     can_schedule: bool,
+    /// A referral waiting for this user's decision.
+    can_vet: bool,
     can_start: bool,
     can_cancel: bool,
     can_override: bool,
@@ -655,6 +657,7 @@ async fn show(
         referral,
         actions,
         can_schedule: allowed.contains(&"schedule") && can(Permission::ScheduleCases),
+        can_vet: allowed.contains(&"accept") && can(Permission::VetCases),
         can_start: allowed.contains(&"start_procedure") && can(Permission::RunProcedures),
         can_cancel: allowed.contains(&"cancel") && can(Permission::CancelCases),
         can_override: allowed.contains(&"override_safety_blocks")

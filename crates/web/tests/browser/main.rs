@@ -855,3 +855,131 @@ async fn the_physicist_sees_dose_per_procedure_over_time_and_links_the_queue_by_
     .await;
     browser.close().await.expect("close");
 }
+
+/// WCAG 2.1 AA contrast for every visible text on the page (4.5:1, or 3:1 for large text),
+/// computed in the browser from the rendered colours; returns the failures.
+async fn contrast_failures(browser: &Client) -> Vec<String> {
+    let script = r#"
+        function rgb(c) { var m = c.match(/[\d.]+/g); return m ? m.map(Number) : [0,0,0,0]; }
+        function lum(c) {
+            var v = c.slice(0,3).map(function (x) { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+            return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+        }
+        function background(el) {
+            for (var e = el; e; e = e.parentElement) {
+                var c = rgb(getComputedStyle(e).backgroundColor);
+                if (c.length < 4 || c[3] > 0.5) return c;
+            }
+            return [255,255,255];
+        }
+        var failures = [];
+        document.querySelectorAll('body *').forEach(function (el) {
+            var text = Array.prototype.some.call(el.childNodes, function (n) { return n.nodeType === 3 && n.textContent.trim(); });
+            if (!text || el.offsetParent === null || el.closest('svg')) return;
+            var s = getComputedStyle(el);
+            var fg = lum(rgb(s.color)), bg = lum(background(el));
+            var ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+            var size = parseFloat(s.fontSize), bold = parseInt(s.fontWeight, 10) >= 700;
+            var large = size >= 24 || (bold && size >= 18.66);
+            if (ratio < (large ? 3 : 4.5)) failures.push(el.tagName + ' "' + el.textContent.trim().slice(0, 40) + '" ' + ratio.toFixed(2));
+        });
+        return failures;
+    "#;
+    let result = browser.execute(script, vec![]).await.expect("script");
+    result
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn pages_are_readable_keyboard_reachable_and_fit_a_tablet() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let case_id = referral(&app, "UI0003").await;
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::IrPhysician).await;
+    for path in [
+        "/board".to_string(),
+        "/vetting".into(),
+        format!("/cases/{case_id}"),
+        "/follow-up".into(),
+    ] {
+        browser
+            .goto(&format!("{}{path}", site(&app)))
+            .await
+            .expect("page");
+        text(&browser, "main h1").await;
+        let failures = contrast_failures(&browser).await;
+        assert!(
+            failures.is_empty(),
+            "{path}: contrast below WCAG AA: {failures:?}"
+        );
+        // Every control can be reached with the keyboard.
+        let unreachable = browser
+            .execute(
+                "return Array.from(document.querySelectorAll('a, button, input:not([type=hidden]), select, textarea'))\
+                 .filter(function (e) { return e.tabIndex < 0 || e.disabled; }).length;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(
+            unreachable,
+            json!(0),
+            "{path}: controls out of the tab order"
+        );
+    }
+    // Tabbing from the top reaches the vetting form's Accept button.
+    browser
+        .goto(&format!("{}/vetting", site(&app)))
+        .await
+        .expect("vetting");
+    let mut reached = false;
+    for _ in 0..60 {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let tab = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: '\u{E004}' })
+            .then(KeyAction::Up { value: '\u{E004}' });
+        browser.perform_actions(tab).await.expect("tab");
+        let focused = browser
+            .execute(
+                "return document.activeElement ? document.activeElement.textContent.trim() : '';",
+                vec![],
+            )
+            .await
+            .expect("focus");
+        if focused == json!("Accept") {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "the Accept button is reachable by Tab");
+    // A tablet in portrait: the page does not overflow sideways (the board's lanes scroll
+    // inside their own strip).
+    browser.set_window_size(768, 1024).await.expect("resize");
+    for path in ["/board".to_string(), format!("/cases/{case_id}")] {
+        browser
+            .goto(&format!("{}{path}", site(&app)))
+            .await
+            .expect("page");
+        text(&browser, "main h1").await;
+        let overflow = browser
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert!(
+            overflow.as_i64().unwrap_or(1) <= 0,
+            "{path} overflows a tablet by {overflow}px"
+        );
+    }
+    screenshot(&browser, "case-tablet").await;
+    browser.close().await.expect("close");
+}
