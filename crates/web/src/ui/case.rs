@@ -164,6 +164,7 @@ struct CasePage<'a> {
     in_recovery: bool,
     vitals_phase: &'static str,
     procedure_lines: Vec<(String, String)>,
+    has_record: bool,
     drugs_given: Vec<Row>,
     vitals: Vec<Row>,
     chart: Option<Chart>,
@@ -487,7 +488,14 @@ async fn show(
         .unwrap_or_default();
     use seldinger_domain::lifecycle::CaseState as S;
     let record_open = matches!(case.state, S::InRoom | S::ProcedureComplete | S::InRecovery);
-    let procedure_lines = case
+    let mut procedure_lines: Vec<(String, String)> = [
+        ("Time-out and start", case.procedure_started_at),
+        ("Procedure complete", case.procedure_completed_at),
+    ]
+    .into_iter()
+    .filter_map(|(label, at)| at.map(|t| (label.to_string(), format!("{} UTC", when(t)))))
+    .collect();
+    let details_lines = case
         .procedure
         .as_ref()
         .map(|p| {
@@ -526,6 +534,7 @@ async fn show(
             lines
         })
         .unwrap_or_default();
+    procedure_lines.extend(details_lines);
     let opt = |v: Option<u16>| v.map(|v| v.to_string()).unwrap_or_default();
     let mut vitals_sorted = case.vital_signs.clone();
     vitals_sorted.sort_by_key(|v| v.at);
@@ -574,6 +583,7 @@ async fn show(
         } else {
             "recovery"
         },
+        has_record: case.procedure.is_some(),
         procedure_lines,
         drugs_given: case
             .drugs_given

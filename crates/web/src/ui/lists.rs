@@ -225,6 +225,9 @@ pub struct RecoveryRow {
     pub state: String,
     pub since: String,
     pub minutes: i64,
+    /// The latest recovery score against the §4 discharge criteria.
+    pub readiness: String,
+    pub ready: bool,
 }
 
 #[derive(Template)]
@@ -290,6 +293,21 @@ pub async fn recovery(
                 state: case.state.as_str().replace('_', " "),
                 since: arrived.format("%H:%M").to_string(),
                 minutes: (now - arrived).num_minutes().max(0),
+                ready: case
+                    .recovery_scores
+                    .last()
+                    .is_some_and(|s| s.readiness(&state.safety).ready),
+                readiness: match case.recovery_scores.last() {
+                    None => "not scored yet".into(),
+                    Some(score) => {
+                        let r = score.readiness(&state.safety);
+                        if r.ready {
+                            format!("meets discharge criteria (Aldrete {})", r.total)
+                        } else {
+                            format!("not yet: {}", r.reasons.join("; "))
+                        }
+                    }
+                },
             });
         }
         rows.sort_by_key(|r| std::cmp::Reverse(r.minutes));

@@ -98,6 +98,13 @@ async fn sign_in(browser: &Client, app: &TestApp, role: Role) {
         .click()
         .await
         .expect("submit");
+    // Signed in once the first page with the navigation is shown.
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("header nav"))
+        .await
+        .expect("signed in");
 }
 
 async fn text(browser: &Client, css: &str) -> String {
@@ -939,7 +946,14 @@ async fn pages_are_readable_keyboard_reachable_and_fit_a_tablet() {
         .goto(&format!("{}/vetting", site(&app)))
         .await
         .expect("vetting");
+    text(&browser, "main h1").await;
+    // Start from the skip link, the first stop on every page.
+    browser
+        .execute("document.querySelector('a.skip').focus();", vec![])
+        .await
+        .expect("focus");
     let mut reached = false;
+    let mut seen = Vec::new();
     for _ in 0..60 {
         use fantoccini::actions::{InputSource, KeyAction, KeyActions};
         let tab = KeyActions::new("keyboard".into())
@@ -953,12 +967,13 @@ async fn pages_are_readable_keyboard_reachable_and_fit_a_tablet() {
             )
             .await
             .expect("focus");
+        seen.push(focused.to_string());
         if focused == json!("Accept") {
             reached = true;
             break;
         }
     }
-    assert!(reached, "the Accept button is reachable by Tab");
+    assert!(reached, "the Accept button is reachable by Tab: {seen:?}");
     // A tablet in portrait: the page does not overflow sideways (the board's lanes scroll
     // inside their own strip).
     browser.set_window_size(768, 1024).await.expect("resize");
