@@ -18,18 +18,46 @@ pub enum FollowUpKind {
     DoseSkinCheck,
     /// The dose was high enough for a medical physicist to review it (§5).
     PhysicistDoseReview,
+    // Device and treatment follow-up from the procedure catalogue, intervals from §7.
+    IvcFilterRetrievalReview,
+    NephrostomyExchange,
+    BiliaryDrainExchange,
+    GastrostomyExchange,
+    PortFlush,
+    PostAblationImaging,
+    PostTaceImaging,
+    ClinicReview,
+    DrainReview,
 }
 
 impl FollowUpKind {
-    pub const ALL: [FollowUpKind; 2] = [
+    pub const ALL: [FollowUpKind; 11] = [
         FollowUpKind::DoseSkinCheck,
         FollowUpKind::PhysicistDoseReview,
+        FollowUpKind::IvcFilterRetrievalReview,
+        FollowUpKind::NephrostomyExchange,
+        FollowUpKind::BiliaryDrainExchange,
+        FollowUpKind::GastrostomyExchange,
+        FollowUpKind::PortFlush,
+        FollowUpKind::PostAblationImaging,
+        FollowUpKind::PostTaceImaging,
+        FollowUpKind::ClinicReview,
+        FollowUpKind::DrainReview,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             FollowUpKind::DoseSkinCheck => "dose_skin_check",
             FollowUpKind::PhysicistDoseReview => "physicist_dose_review",
+            FollowUpKind::IvcFilterRetrievalReview => "ivc_filter_retrieval_review",
+            FollowUpKind::NephrostomyExchange => "nephrostomy_exchange",
+            FollowUpKind::BiliaryDrainExchange => "biliary_drain_exchange",
+            FollowUpKind::GastrostomyExchange => "gastrostomy_exchange",
+            FollowUpKind::PortFlush => "port_flush",
+            FollowUpKind::PostAblationImaging => "post_ablation_imaging",
+            FollowUpKind::PostTaceImaging => "post_tace_imaging",
+            FollowUpKind::ClinicReview => "clinic_review",
+            FollowUpKind::DrainReview => "drain_review",
         }
     }
 
@@ -51,6 +79,8 @@ impl FollowUpKind {
         match self {
             FollowUpKind::DoseSkinCheck => vec![Role::IrPhysician, Role::IrNurse],
             FollowUpKind::PhysicistDoseReview => vec![Role::MedicalPhysicist],
+            // Someone books it; a clinician does it.
+            _ => vec![Role::IrPhysician, Role::IrNurse, Role::Scheduler],
         }
     }
 }
@@ -231,6 +261,106 @@ pub fn dose_discharge_note(assessment: &DoseAssessment) -> Option<String> {
         window.from.format("%-d %B %Y"),
         window.until.format("%-d %B %Y")
     ))
+}
+
+/// The window after `at` a §7 row gives, by its unit (days, weeks or calendar months).
+fn after(at: DateTime<Utc>, threshold: &crate::safety::reference::Threshold) -> DateTime<Utc> {
+    let whole = threshold.value.round() as i64;
+    match threshold.unit.as_str() {
+        "mo" => at
+            .checked_add_months(chrono::Months::new(whole.max(0) as u32))
+            .unwrap_or(at),
+        "wk" => at + chrono::Duration::weeks(whole),
+        _ => at + chrono::Duration::days(whole),
+    }
+}
+
+/// The follow-up a procedure's catalogue entry asks for, created at discharge with the §7
+/// windows from the reference table. Kinds with no interval in §7 (clinic review, drain review)
+/// are due at once: someone must arrange them.
+pub fn procedure_follow_ups(
+    case_id: CaseId,
+    patient_id: PatientId,
+    procedure: &crate::catalogue::Procedure,
+    discharged_at: DateTime<Utc>,
+    reference: &crate::safety::SafetyReference,
+    mut ids: impl FnMut() -> Uuid,
+) -> Vec<FollowUpTask> {
+    use crate::catalogue::FollowUpKind as C;
+    use crate::safety::ThresholdId as T;
+    let window = |from: T, until: T| {
+        (
+            after(discharged_at, reference.threshold(from)),
+            Some(after(discharged_at, reference.threshold(until))),
+        )
+    };
+    procedure
+        .follow_up
+        .iter()
+        .map(|kind| {
+            let (kind, (due_from, due_until), instructions) = match kind {
+                C::IvcFilterRetrievalReview => (
+                    FollowUpKind::IvcFilterRetrievalReview,
+                    window(T::FollowupIvcFilterRetrievalFromDays, T::FollowupIvcFilterRetrievalUntilDays),
+                    "Retrievable IVC filter in place: review whether the PE risk has passed and book its removal within the window.",
+                ),
+                C::NephrostomyExchange => (
+                    FollowUpKind::NephrostomyExchange,
+                    window(T::FollowupNephrostomyExchangeFromWeeks, T::FollowupNephrostomyExchangeUntilWeeks),
+                    "Nephrostomy in place: book the routine exchange.",
+                ),
+                C::BiliaryDrainExchange => (
+                    FollowUpKind::BiliaryDrainExchange,
+                    window(T::FollowupBiliaryDrainExchangeFromWeeks, T::FollowupBiliaryDrainExchangeUntilWeeks),
+                    "Internal-external biliary drain in place: book the routine exchange.",
+                ),
+                C::GastrostomyExchange => (
+                    FollowUpKind::GastrostomyExchange,
+                    window(T::FollowupGastrostomyExchangeFromMonths, T::FollowupGastrostomyExchangeUntilMonths),
+                    "Balloon gastrostomy in place: book the exchange.",
+                ),
+                C::PortFlush => (
+                    FollowUpKind::PortFlush,
+                    window(T::FollowupPortFlushWeeks, T::FollowupPortFlushWeeks),
+                    "Implanted port: flush it if it is not in use.",
+                ),
+                C::PostAblationImaging => (
+                    FollowUpKind::PostAblationImaging,
+                    window(T::FollowupPostAblationImagingMonths, T::FollowupPostAblationImagingMonths),
+                    "After tumour ablation: contrast CT or MRI, then every 3 months in the first year.",
+                ),
+                C::PostTaceImaging => (
+                    FollowUpKind::PostTaceImaging,
+                    window(T::FollowupPostTaceImagingFromWeeks, T::FollowupPostTaceImagingUntilWeeks),
+                    "After TACE: imaging to assess response.",
+                ),
+                C::ClinicReview => (
+                    FollowUpKind::ClinicReview,
+                    (discharged_at, None),
+                    "Arrange the clinic review of results and next steps.",
+                ),
+                C::DrainReview => (
+                    FollowUpKind::DrainReview,
+                    (discharged_at, None),
+                    "Review the drain output and decide when it can come out.",
+                ),
+            };
+            FollowUpTask {
+                id: ids(),
+                case_id,
+                patient_id,
+                kind,
+                due_from,
+                due_until,
+                instructions: instructions.to_string(),
+                roles: kind.roles(),
+                citation: "clinical-rules.md §7".into(),
+                created_at: discharged_at,
+                completed: None,
+                version: 1,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -635,6 +635,20 @@ impl<'a> Demo<'a> {
             "demo case reached {} instead of {target}",
             case.state
         );
+        if let Some(discharged) = case.discharged_at {
+            // The follow-up the procedure needs (§7), as a discharge through the app creates.
+            let mut ids: Vec<Uuid> = procedure.follow_up.iter().map(|_| self.id()).collect();
+            let tasks = seldinger_domain::followup::procedure_follow_ups(
+                case.id,
+                case.patient_id,
+                procedure,
+                discharged,
+                self.reference,
+                || ids.pop().unwrap_or_else(Uuid::nil),
+            );
+            let meta = self.meta(NURSE, discharged, None);
+            self.store.add_follow_up_tasks(&tasks, &meta).await?;
+        }
         if let (Some(done), Some(booking)) = (case.procedure_completed_at, &case.booking) {
             if matches!(booking.room.as_str(), "angio-1" | "angio-2" | "ct-1") {
                 self.dose_report(&case, done).await?;

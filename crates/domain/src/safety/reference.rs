@@ -200,10 +200,22 @@ pub enum ThresholdId {
     DoseNotifyReferenceAirKermaStep,
     RecoveryAldreteDischargeTotalAtLeast,
     RecoveryAldreteItemAtLeast,
+    FollowupIvcFilterRetrievalFromDays,
+    FollowupIvcFilterRetrievalUntilDays,
+    FollowupNephrostomyExchangeFromWeeks,
+    FollowupNephrostomyExchangeUntilWeeks,
+    FollowupBiliaryDrainExchangeFromWeeks,
+    FollowupBiliaryDrainExchangeUntilWeeks,
+    FollowupGastrostomyExchangeFromMonths,
+    FollowupGastrostomyExchangeUntilMonths,
+    FollowupPortFlushWeeks,
+    FollowupPostAblationImagingMonths,
+    FollowupPostTaceImagingFromWeeks,
+    FollowupPostTaceImagingUntilWeeks,
 }
 
 impl ThresholdId {
-    pub const ALL: [ThresholdId; 39] = [
+    pub const ALL: [ThresholdId; 51] = [
         ThresholdId::InrLowRiskPassMax,
         ThresholdId::InrLowRiskBlockAbove,
         ThresholdId::InrHighRiskPassMax,
@@ -243,6 +255,18 @@ impl ThresholdId {
         ThresholdId::DoseNotifyReferenceAirKermaStep,
         ThresholdId::RecoveryAldreteDischargeTotalAtLeast,
         ThresholdId::RecoveryAldreteItemAtLeast,
+        ThresholdId::FollowupIvcFilterRetrievalFromDays,
+        ThresholdId::FollowupIvcFilterRetrievalUntilDays,
+        ThresholdId::FollowupNephrostomyExchangeFromWeeks,
+        ThresholdId::FollowupNephrostomyExchangeUntilWeeks,
+        ThresholdId::FollowupBiliaryDrainExchangeFromWeeks,
+        ThresholdId::FollowupBiliaryDrainExchangeUntilWeeks,
+        ThresholdId::FollowupGastrostomyExchangeFromMonths,
+        ThresholdId::FollowupGastrostomyExchangeUntilMonths,
+        ThresholdId::FollowupPortFlushWeeks,
+        ThresholdId::FollowupPostAblationImagingMonths,
+        ThresholdId::FollowupPostTaceImagingFromWeeks,
+        ThresholdId::FollowupPostTaceImagingUntilWeeks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -306,6 +330,40 @@ impl ThresholdId {
                 "recovery.aldrete.discharge_total_at_least"
             }
             ThresholdId::RecoveryAldreteItemAtLeast => "recovery.aldrete.item_at_least",
+            ThresholdId::FollowupIvcFilterRetrievalFromDays => {
+                "followup.ivc_filter_retrieval.from_days"
+            }
+            ThresholdId::FollowupIvcFilterRetrievalUntilDays => {
+                "followup.ivc_filter_retrieval.until_days"
+            }
+            ThresholdId::FollowupNephrostomyExchangeFromWeeks => {
+                "followup.nephrostomy_exchange.from_weeks"
+            }
+            ThresholdId::FollowupNephrostomyExchangeUntilWeeks => {
+                "followup.nephrostomy_exchange.until_weeks"
+            }
+            ThresholdId::FollowupBiliaryDrainExchangeFromWeeks => {
+                "followup.biliary_drain_exchange.from_weeks"
+            }
+            ThresholdId::FollowupBiliaryDrainExchangeUntilWeeks => {
+                "followup.biliary_drain_exchange.until_weeks"
+            }
+            ThresholdId::FollowupGastrostomyExchangeFromMonths => {
+                "followup.gastrostomy_exchange.from_months"
+            }
+            ThresholdId::FollowupGastrostomyExchangeUntilMonths => {
+                "followup.gastrostomy_exchange.until_months"
+            }
+            ThresholdId::FollowupPortFlushWeeks => "followup.port_flush.weeks",
+            ThresholdId::FollowupPostAblationImagingMonths => {
+                "followup.post_ablation_imaging.months"
+            }
+            ThresholdId::FollowupPostTaceImagingFromWeeks => {
+                "followup.post_tace_imaging.from_weeks"
+            }
+            ThresholdId::FollowupPostTaceImagingUntilWeeks => {
+                "followup.post_tace_imaging.until_weeks"
+            }
         }
     }
 }

@@ -867,6 +867,7 @@ fn every_threshold_is_exercised() {
     held_drugs_get_a_dated_resumption_from_the_planned_end();
     dose_levels_review_skin_check_and_notifications_follow_the_table();
     aldrete_discharge_criteria_follow_the_table();
+    device_and_treatment_follow_up_windows_follow_the_table();
     let untested: Vec<&str> = EXERCISED.with(|e| {
         let e = e.borrow();
         ThresholdId::ALL
@@ -967,5 +968,92 @@ fn aldrete_discharge_criteria_follow_the_table() {
             !r.ready && r.reasons.iter().any(|x| x.contains("activity")),
             "{r:?}"
         );
+    }
+}
+
+#[test]
+fn device_and_treatment_follow_up_windows_follow_the_table() {
+    use crate::catalogue::FollowUpKind as C;
+    use crate::followup::{procedure_follow_ups, FollowUpKind};
+    use uuid::Uuid;
+    let discharged = now();
+    let days = |id| Duration::days(value(id) as i64);
+    let weeks = |id| Duration::weeks(value(id) as i64);
+    let months = |id| {
+        discharged
+            .checked_add_months(chrono::Months::new(value(id) as u32))
+            .expect("date")
+    };
+    type T = ThresholdId;
+    let expected = [
+        (
+            C::IvcFilterRetrievalReview,
+            FollowUpKind::IvcFilterRetrievalReview,
+            discharged + days(T::FollowupIvcFilterRetrievalFromDays),
+            Some(discharged + days(T::FollowupIvcFilterRetrievalUntilDays)),
+        ),
+        (
+            C::NephrostomyExchange,
+            FollowUpKind::NephrostomyExchange,
+            discharged + weeks(T::FollowupNephrostomyExchangeFromWeeks),
+            Some(discharged + weeks(T::FollowupNephrostomyExchangeUntilWeeks)),
+        ),
+        (
+            C::BiliaryDrainExchange,
+            FollowUpKind::BiliaryDrainExchange,
+            discharged + weeks(T::FollowupBiliaryDrainExchangeFromWeeks),
+            Some(discharged + weeks(T::FollowupBiliaryDrainExchangeUntilWeeks)),
+        ),
+        (
+            C::GastrostomyExchange,
+            FollowUpKind::GastrostomyExchange,
+            months(T::FollowupGastrostomyExchangeFromMonths),
+            Some(months(T::FollowupGastrostomyExchangeUntilMonths)),
+        ),
+        (
+            C::PortFlush,
+            FollowUpKind::PortFlush,
+            discharged + weeks(T::FollowupPortFlushWeeks),
+            Some(discharged + weeks(T::FollowupPortFlushWeeks)),
+        ),
+        (
+            C::PostAblationImaging,
+            FollowUpKind::PostAblationImaging,
+            months(T::FollowupPostAblationImagingMonths),
+            Some(months(T::FollowupPostAblationImagingMonths)),
+        ),
+        (
+            C::PostTaceImaging,
+            FollowUpKind::PostTaceImaging,
+            discharged + weeks(T::FollowupPostTaceImagingFromWeeks),
+            Some(discharged + weeks(T::FollowupPostTaceImagingUntilWeeks)),
+        ),
+        (
+            C::ClinicReview,
+            FollowUpKind::ClinicReview,
+            discharged,
+            None,
+        ),
+        (C::DrainReview, FollowUpKind::DrainReview, discharged, None),
+    ];
+    let mut procedure = catalogue().procedures[0].clone();
+    for (catalogue_kind, task_kind, from, until) in expected {
+        procedure.follow_up = vec![catalogue_kind];
+        let tasks = procedure_follow_ups(
+            crate::CaseId(Uuid::from_u128(1)),
+            crate::PatientId(Uuid::from_u128(2)),
+            &procedure,
+            discharged,
+            reference(),
+            || Uuid::from_u128(3),
+        );
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0].kind, task_kind);
+        assert_eq!(
+            (tasks[0].due_from, tasks[0].due_until),
+            (from, until),
+            "{task_kind:?}"
+        );
+        assert_eq!(tasks[0].citation, "clinical-rules.md §7");
     }
 }

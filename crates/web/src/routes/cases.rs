@@ -245,6 +245,25 @@ pub(crate) async fn apply_case_event(
         .store
         .record_case_event(&after, case.version, &decided, &meta)
         .await?;
+    if decided.kind() == seldinger_domain::lifecycle::EventKind::Discharge {
+        // The device and treatment follow-up the procedure needs (§7), so none is lost.
+        let procedure = after
+            .vetting
+            .as_ref()
+            .map(|v| &v.procedure_id)
+            .and_then(|id| state.catalogue.get(id));
+        if let Some(procedure) = procedure {
+            let tasks = seldinger_domain::followup::procedure_follow_ups(
+                after.id,
+                after.patient_id,
+                procedure,
+                meta.at,
+                &state.safety,
+                uuid::Uuid::new_v4,
+            );
+            state.store.add_follow_up_tasks(&tasks, &meta).await?;
+        }
+    }
     let audit = Audit::of("transition", "case", case.id, case.patient_id).break_glass(break_glass);
     state.audit(caller, audit).await?;
     Ok(after)

@@ -42,12 +42,13 @@ pub(crate) fn permission_to_complete(kind: FollowUpKind) -> Permission {
     match kind {
         FollowUpKind::DoseSkinCheck => Permission::RecordClinicalData,
         FollowUpKind::PhysicistDoseReview => Permission::ManageDose,
+        _ => Permission::RecordClinicalData,
     }
 }
 
 #[utoipa::path(get, path = "/api/v1/follow-up-tasks", tag = "follow-up",
     params(("status" = Option<String>, Query, description = "open (default: not yet done, due or not), due (due now or overdue), overdue, done, or all"),
-        ("kind" = Option<String>, Query, description = "dose_skin_check or physicist_dose_review"),
+        ("kind" = Option<String>, Query, description = "dose_skin_check, physicist_dose_review, ivc_filter_retrieval_review, nephrostomy_exchange, … (FollowUpKind)"),
         ("case_id" = Option<String>, Query, description = "one case's tasks")),
     responses((status = 200, description = "tasks, earliest due first", body = Vec<FollowUpView>),
         (status = 400, body = crate::problem::Problem)))]

@@ -385,3 +385,53 @@ async fn follow_up_tasks_are_listed_by_due_date_and_closed_once_by_the_right_rol
         assert_eq!(open.as_array().map(Vec::len), Some(0));
     }
 }
+
+#[tokio::test]
+async fn discharge_creates_the_device_follow_up_the_procedure_needs() {
+    for app in spawn_apps().await {
+        let engine = app.engine.clone();
+        let case_id = app.new_case("IVC0001").await;
+        let time_out = json!({"completed_at": "2026-11-24T07:00:00Z", "team_introduced": true,
+            "patient_identity_confirmed": true, "procedure_and_site_confirmed": true,
+            "consent_confirmed": true, "imaging_available": true, "equipment_available": true});
+        let steps = [
+            json!({"type": "accept", "procedure_id": "ivc-filter-placement", "modality": "fluoroscopy",
+                   "sedation": "local", "priority": "urgent"}),
+            json!({"type": "schedule", "room": "angio-1", "start": "2026-11-24T08:00:00Z"}),
+            json!({"type": "check_in"}),
+            json!({"type": "start_procedure", "time_out": time_out}),
+            json!({"type": "complete_procedure"}),
+            json!({"type": "admit_to_recovery"}),
+            json!({"type": "discharge"}),
+        ];
+        for (i, event) in steps.into_iter().enumerate() {
+            expect_status(
+                app.transition(&case_id, i as u64 + 1, event, None).await,
+                StatusCode::OK,
+                &engine,
+            )
+            .await;
+        }
+        let tasks = expect_status(
+            get_as(
+                &app,
+                Role::IrNurse,
+                &format!("/follow-up-tasks?status=all&case_id={case_id}"),
+            )
+            .await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        let filter = &tasks[0];
+        assert_eq!(
+            filter["kind"], "ivc_filter_retrieval_review",
+            "{engine}: {tasks}"
+        );
+        // Discharged at the test clock (2026-11-24 07:30): day 29 to day 54 (§7, from the table).
+        assert_eq!(filter["due_from"], "2026-12-23T07:30:00Z");
+        assert_eq!(filter["due_until"], "2027-01-17T07:30:00Z");
+        assert_eq!(filter["citation"], "clinical-rules.md §7");
+        assert_eq!(filter["status"], "not_yet_due");
+    }
+}
