@@ -382,3 +382,67 @@ mod tests {
         assert_eq!(fields, ["value", "drawn_at"]);
     }
 }
+
+/// Checks a correction of one recorded lab or drug entry before it is stored: the entry must be
+/// one of the patient's current entries, a reason must say why (the history keeps it), and a
+/// replacement must change something. Returns the reason, trimmed.
+///
+/// Entries are never edited in place without a trace: a correction is a new event naming the
+/// entry, and "entered in error" withdraws it from the rules while the history keeps it.
+pub fn check_correction<T: PartialEq>(
+    what: &str,
+    entry: u64,
+    current: &[(u64, T)],
+    replacement: Option<&T>,
+    reason: Option<&str>,
+) -> Result<String, crate::ValidationErrors> {
+    let mut c = crate::validation::Collector::new();
+    match current.iter().find(|(e, _)| *e == entry) {
+        None => c.push(
+            "entry",
+            format!(
+                "{what} entry {entry} is not a current entry of this patient's record; \
+                 it may have been corrected or withdrawn already — reload the record"
+            ),
+        ),
+        Some((_, existing)) if replacement == Some(existing) => c.push(
+            "entry",
+            format!("nothing changed in {what} entry {entry}; change a value or cancel"),
+        ),
+        Some(_) => {}
+    }
+    let reason = c.take(
+        "reason",
+        crate::validation::required_text(reason.unwrap_or_default(), 500)
+            .map_err(|e| format!("{e}: say why the entry is corrected (e.g. transcription error)")),
+    );
+    c.finish()?;
+    Ok(reason.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod correction_tests {
+    use super::*;
+
+    #[test]
+    fn a_correction_needs_a_current_entry_a_reason_and_a_change() {
+        let current = [(3_u64, "5 mg"), (7, "10 mg")];
+        assert_eq!(
+            check_correction("drug", 7, &current, Some(&"2.5 mg"), Some(" misread ")),
+            Ok("misread".to_string())
+        );
+        assert_eq!(
+            check_correction("drug", 3, &current, None, Some("wrong patient")),
+            Ok("wrong patient".to_string()),
+            "withdrawing needs no replacement"
+        );
+        let errors = check_correction("drug", 9, &current, Some(&"1 mg"), None)
+            .expect_err("unknown entry, no reason");
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["entry", "reason"]);
+        assert!(errors.0[0].detail.contains("entry 9"));
+        let unchanged = check_correction("drug", 3, &current, Some(&"5 mg"), Some("x"))
+            .expect_err("nothing changed");
+        assert!(unchanged.0[0].detail.contains("nothing changed"));
+    }
+}

@@ -335,10 +335,34 @@ pub struct Patient {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PatientEvent {
-    Registered { details: PatientDetails },
-    DetailsUpdated { details: PatientDetails },
-    MedicationRecorded { medication: Medication },
-    LabResultRecorded { result: LabResult },
+    Registered {
+        details: PatientDetails,
+    },
+    DetailsUpdated {
+        details: PatientDetails,
+    },
+    MedicationRecorded {
+        medication: Medication,
+    },
+    LabResultRecorded {
+        result: LabResult,
+    },
+    /// A recorded drug entry replaced by a corrected one (the reason is in the event's meta).
+    MedicationCorrected {
+        entry: u64,
+        medication: Medication,
+    },
+    /// A drug entry withdrawn: recorded for the wrong patient, or not taken at all.
+    MedicationEnteredInError {
+        entry: u64,
+    },
+    LabResultCorrected {
+        entry: u64,
+        result: LabResult,
+    },
+    LabResultEnteredInError {
+        entry: u64,
+    },
 }
 
 impl PatientEvent {
@@ -348,6 +372,45 @@ impl PatientEvent {
             PatientEvent::DetailsUpdated { .. } => "details_updated",
             PatientEvent::MedicationRecorded { .. } => "medication_recorded",
             PatientEvent::LabResultRecorded { .. } => "lab_result_recorded",
+            PatientEvent::MedicationCorrected { .. } => "medication_corrected",
+            PatientEvent::MedicationEnteredInError { .. } => "medication_entered_in_error",
+            PatientEvent::LabResultCorrected { .. } => "lab_result_corrected",
+            PatientEvent::LabResultEnteredInError { .. } => "lab_result_entered_in_error",
+        }
+    }
+
+    /// One line for a history: what changed, in the department's words.
+    pub fn summary(&self) -> String {
+        fn drug(m: &Medication) -> String {
+            [m.drug.as_str(), m.dose.as_str(), m.frequency.as_str()]
+                .iter()
+                .filter(|p| !p.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        fn lab(r: &LabResult) -> String {
+            format!("{} {} {}", r.test.as_str(), r.value, r.unit)
+        }
+        match self {
+            PatientEvent::Registered { .. } => "patient registered".into(),
+            PatientEvent::DetailsUpdated { .. } => "patient details updated".into(),
+            PatientEvent::MedicationRecorded { medication } => {
+                format!("drug recorded: {}", drug(medication))
+            }
+            PatientEvent::LabResultRecorded { result } => format!("lab recorded: {}", lab(result)),
+            PatientEvent::MedicationCorrected { entry, medication } => {
+                format!("drug entry {entry} corrected to: {}", drug(medication))
+            }
+            PatientEvent::MedicationEnteredInError { entry } => {
+                format!("drug entry {entry} withdrawn: entered in error")
+            }
+            PatientEvent::LabResultCorrected { entry, result } => {
+                format!("lab entry {entry} corrected to: {}", lab(result))
+            }
+            PatientEvent::LabResultEnteredInError { entry } => {
+                format!("lab entry {entry} withdrawn: entered in error")
+            }
         }
     }
 }
@@ -374,7 +437,11 @@ impl Patient {
                 (
                     Some(mut p),
                     PatientEvent::MedicationRecorded { .. }
-                    | PatientEvent::LabResultRecorded { .. },
+                    | PatientEvent::LabResultRecorded { .. }
+                    | PatientEvent::MedicationCorrected { .. }
+                    | PatientEvent::MedicationEnteredInError { .. }
+                    | PatientEvent::LabResultCorrected { .. }
+                    | PatientEvent::LabResultEnteredInError { .. },
                 ) => {
                     p.version += 1;
                     Some(p)

@@ -17,6 +17,22 @@ fn decode_all<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>,
         .collect()
 }
 
+/// Rows of `seq, data`: each item with the entry number that names it.
+fn decode_entries<T: serde::de::DeserializeOwned>(
+    rows: &[AnyRow],
+) -> Result<Vec<(u64, T)>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let seq = r.try_get::<i64, _>("seq")?.max(0) as u64;
+            Ok((seq, serde_json::from_str(&text(r, "data")?)?))
+        })
+        .collect()
+}
+
+fn without_entries<T>(entries: Vec<(u64, T)>) -> Vec<T> {
+    entries.into_iter().map(|(_, item)| item).collect()
+}
+
 pub(crate) fn version_of(row: &sqlx::any::AnyRow) -> Result<u64, StoreError> {
     Ok(row.try_get::<i64, _>("version")?.max(0) as u64)
 }
@@ -321,9 +337,47 @@ impl Store {
             .bind(result.test.as_str().to_string())
             .bind(ts(result.drawn_at))
             .bind(serde_json::to_string(result)?),
+            PatientEvent::MedicationCorrected { entry, medication } => sqlx::query(
+                "UPDATE medications SET drug = $1, data = $2 \
+                 WHERE seq = $3 AND patient_id = $4 AND entered_in_error_at IS NULL",
+            )
+            .bind(medication.drug.clone())
+            .bind(serde_json::to_string(medication)?)
+            .bind(*entry as i64)
+            .bind(patient_id.to_string()),
+            PatientEvent::LabResultCorrected { entry, result } => sqlx::query(
+                "UPDATE lab_results SET test = $1, drawn_at = $2, data = $3 \
+                 WHERE seq = $4 AND patient_id = $5 AND entered_in_error_at IS NULL",
+            )
+            .bind(result.test.as_str().to_string())
+            .bind(ts(result.drawn_at))
+            .bind(serde_json::to_string(result)?)
+            .bind(*entry as i64)
+            .bind(patient_id.to_string()),
+            PatientEvent::MedicationEnteredInError { entry } => sqlx::query(
+                "UPDATE medications SET entered_in_error_at = $1 \
+                 WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL",
+            )
+            .bind(ts(meta.at))
+            .bind(*entry as i64)
+            .bind(patient_id.to_string()),
+            PatientEvent::LabResultEnteredInError { entry } => sqlx::query(
+                "UPDATE lab_results SET entered_in_error_at = $1 \
+                 WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL",
+            )
+            .bind(ts(meta.at))
+            .bind(*entry as i64)
+            .bind(patient_id.to_string()),
             other => return Err(StoreError::Corrupt(format!("{} is not a patient fact", other.kind()))),
         };
-        fact.execute(&mut *tx).await?;
+        // A correction of an entry that is not current (withdrawn, another patient's, unknown)
+        // changes nothing; the event must not stand alone, so the whole write is undone.
+        if fact.execute(&mut *tx).await?.rows_affected() != 1 {
+            return Err(StoreError::NotFound(format!(
+                "current entry named by {} for patient {patient_id}",
+                event.kind()
+            )));
+        }
         tx.commit().await?;
         Ok(updated)
     }
@@ -369,23 +423,44 @@ impl Store {
         decode_all(&rows)
     }
 
+    /// The patient's current drugs (not those withdrawn as entered in error), in the order recorded.
     pub async fn medications(&self, patient_id: PatientId) -> Result<Vec<Medication>, StoreError> {
-        let rows = sqlx::query("SELECT data FROM medications WHERE patient_id = $1 ORDER BY seq")
-            .bind(patient_id.to_string())
-            .fetch_all(self.pool())
-            .await?;
-        decode_all(&rows)
+        Ok(without_entries(self.medication_entries(patient_id).await?))
     }
 
-    /// Results newest first.
-    pub async fn lab_results(&self, patient_id: PatientId) -> Result<Vec<LabResult>, StoreError> {
+    /// The current drugs with the entry number a correction names.
+    pub async fn medication_entries(
+        &self,
+        patient_id: PatientId,
+    ) -> Result<Vec<(u64, Medication)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT data FROM lab_results WHERE patient_id = $1 ORDER BY drawn_at DESC, seq DESC",
+            "SELECT seq, data FROM medications \
+             WHERE patient_id = $1 AND entered_in_error_at IS NULL ORDER BY seq",
         )
         .bind(patient_id.to_string())
         .fetch_all(self.pool())
         .await?;
-        decode_all(&rows)
+        decode_entries(&rows)
+    }
+
+    /// Current results newest first.
+    pub async fn lab_results(&self, patient_id: PatientId) -> Result<Vec<LabResult>, StoreError> {
+        Ok(without_entries(self.lab_result_entries(patient_id).await?))
+    }
+
+    /// Current results newest first, with the entry number a correction names.
+    pub async fn lab_result_entries(
+        &self,
+        patient_id: PatientId,
+    ) -> Result<Vec<(u64, LabResult)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, data FROM lab_results \
+             WHERE patient_id = $1 AND entered_in_error_at IS NULL ORDER BY drawn_at DESC, seq DESC",
+        )
+        .bind(patient_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        decode_entries(&rows)
     }
 
     // ----- referrals and cases -----

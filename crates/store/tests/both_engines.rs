@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
-use seldinger_domain::patient::{PatientDetails, PatientInput};
+use seldinger_domain::patient::{PatientDetails, PatientEvent, PatientInput};
 use seldinger_domain::referral::Urgency;
 use seldinger_domain::{Actor, EventMeta, PatientId, RoomId};
 use seldinger_store::testing::{engines, records, TestDatabase};
@@ -344,6 +344,97 @@ async fn labs_are_stored_with_their_draw_time_newest_first() {
             label(&db)
         );
         assert_eq!(labs[0].loinc, "6301-6");
+    }
+}
+
+#[tokio::test]
+async fn a_corrected_or_withdrawn_lab_changes_the_current_view_and_the_history_keeps_both() {
+    for db in engines().await {
+        let store = &db.store;
+        let patient = register(store, "F601", "Corrected").await;
+        let other = register(store, "F602", "Other").await;
+        let misread = LabResult::new(LabTest::Inr, 2.1, now() - Duration::hours(3)).expect("lab");
+        let extra =
+            LabResult::new(LabTest::Platelets, 90.0, now() - Duration::hours(2)).expect("lab");
+        store
+            .record_lab_result(patient, 1, misread, &meta(None))
+            .await
+            .expect("lab");
+        store
+            .record_lab_result(patient, 2, extra, &meta(None))
+            .await
+            .expect("lab");
+        let entries = store.lab_result_entries(patient).await.expect("entries");
+        let (inr_entry, platelet_entry) = (entries[1].0, entries[0].0);
+
+        let right = LabResult::new(LabTest::Inr, 1.2, now() - Duration::hours(3)).expect("lab");
+        let corrected = PatientEvent::LabResultCorrected {
+            entry: inr_entry,
+            result: right,
+        };
+        store
+            .record_patient_fact(patient, 3, &corrected, &meta(Some("transcription error")))
+            .await
+            .expect("corrected");
+        let withdrawn = PatientEvent::LabResultEnteredInError {
+            entry: platelet_entry,
+        };
+        store
+            .record_patient_fact(patient, 4, &withdrawn, &meta(Some("wrong patient")))
+            .await
+            .expect("withdrawn");
+        let labs = store.lab_results(patient).await.expect("labs");
+        assert_eq!(
+            labs.iter().map(|l| (l.test, l.value)).collect::<Vec<_>>(),
+            [(LabTest::Inr, 1.2)],
+            "{}",
+            label(&db)
+        );
+
+        // Withdrawn twice, or through another patient's record: refused, and nothing is written.
+        for (who, version) in [(patient, 5), (other, 1)] {
+            let err = store
+                .record_patient_fact(who, version, &withdrawn, &meta(Some("again")))
+                .await
+                .expect_err("not a current entry");
+            assert!(
+                matches!(err, StoreError::NotFound(_)),
+                "{}: {err}",
+                label(&db)
+            );
+        }
+        assert_eq!(
+            store
+                .patient(patient)
+                .await
+                .expect("read")
+                .expect("p")
+                .version,
+            5
+        );
+        assert_eq!(
+            store
+                .patient(other)
+                .await
+                .expect("read")
+                .expect("p")
+                .version,
+            1
+        );
+
+        let history = store.patient_history(patient).await.expect("history");
+        let kinds: Vec<_> = history.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "registered",
+                "lab_result_recorded",
+                "lab_result_recorded",
+                "lab_result_corrected",
+                "lab_result_entered_in_error"
+            ]
+        );
+        assert_eq!(history[3].reason.as_deref(), Some("transcription error"));
     }
 }
 

@@ -24,6 +24,7 @@ pub fn pages() -> Router<AppState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", axum::routing::post(logout))
         .route("/static/seldinger.css", get(stylesheet))
+        .route("/static/forms.js", get(forms_script))
 }
 
 #[derive(Template)]
@@ -202,6 +203,14 @@ async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("../static/seldinger.css"),
+    )
+}
+
+/// Brings a refused form's first error into view (progressive enhancement; see the file).
+async fn forms_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../static/forms.js"),
     )
 }
 

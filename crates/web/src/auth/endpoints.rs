@@ -43,6 +43,26 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         "/api/v1/patients/{id}/medications",
         Requires(P::RecordClinicalData),
     ),
+    (
+        "PUT",
+        "/api/v1/patients/{id}/lab-results/{entry}",
+        Requires(P::RecordClinicalData),
+    ),
+    (
+        "POST",
+        "/api/v1/patients/{id}/lab-results/{entry}/entered-in-error",
+        Requires(P::RecordClinicalData),
+    ),
+    (
+        "PUT",
+        "/api/v1/patients/{id}/medications/{entry}",
+        Requires(P::RecordClinicalData),
+    ),
+    (
+        "POST",
+        "/api/v1/patients/{id}/medications/{entry}/entered-in-error",
+        Requires(P::RecordClinicalData),
+    ),
     ("POST", "/api/v1/referrals", Requires(P::CreateReferrals)),
     ("GET", "/api/v1/referrals", Requires(P::ReadReferrals)),
     ("GET", "/api/v1/referrals/{id}", Requires(P::ReadReferrals)),

@@ -15,7 +15,7 @@ pub(crate) use cases::CaseRecord;
 use crate::auth::login;
 use crate::problem::ApiError;
 use crate::AppState;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 pub fn api() -> Router<AppState> {
@@ -35,6 +35,22 @@ pub fn api() -> Router<AppState> {
         .route("/patients/{id}/history", get(patients::history))
         .route("/patients/{id}/lab-results", post(patients::add_lab_result))
         .route("/patients/{id}/medications", post(patients::add_medication))
+        .route(
+            "/patients/{id}/lab-results/{entry}",
+            put(patients::correct_lab_result),
+        )
+        .route(
+            "/patients/{id}/lab-results/{entry}/entered-in-error",
+            post(patients::withdraw_lab_result),
+        )
+        .route(
+            "/patients/{id}/medications/{entry}",
+            put(patients::correct_medication),
+        )
+        .route(
+            "/patients/{id}/medications/{entry}/entered-in-error",
+            post(patients::withdraw_medication),
+        )
         .route("/referrals", post(referrals::create).get(referrals::list))
         .route("/referrals/{id}", get(referrals::get))
         .route("/cases", get(cases::list))

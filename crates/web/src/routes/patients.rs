@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use seldinger_domain::clinical::{LabResult, Medication};
+use seldinger_domain::clinical::{check_correction, LabResult, Medication};
 use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent, PatientInput};
 use seldinger_domain::{EventMeta, PatientId, ValidationErrors};
 use serde::{Deserialize, Serialize};
@@ -22,9 +22,26 @@ pub struct PatientRecord {
     pub patient: Patient,
     /// Age in completed years today.
     pub age: u32,
-    pub medications: Vec<Medication>,
-    /// Newest first.
-    pub lab_results: Vec<LabResult>,
+    /// Current drugs; those withdrawn as entered in error are only in the history.
+    pub medications: Vec<MedicationEntry>,
+    /// Current results, newest first.
+    pub lab_results: Vec<LabResultEntry>,
+}
+
+/// A drug on the record, with the entry number a correction names.
+#[derive(Serialize, ToSchema)]
+pub struct MedicationEntry {
+    pub entry: u64,
+    #[serde(flatten)]
+    pub medication: Medication,
+}
+
+/// A lab result on the record, with the entry number a correction names.
+#[derive(Serialize, ToSchema)]
+pub struct LabResultEntry {
+    pub entry: u64,
+    #[serde(flatten)]
+    pub result: LabResult,
 }
 
 /// A change to a patient's details, based on the version the client read.
@@ -39,8 +56,20 @@ pub struct PatientUpdate {
 pub type HistoryEntry = seldinger_store::RecordedEvent;
 
 async fn record(state: &AppState, patient: Patient) -> Result<PatientRecord, ApiError> {
-    let medications = state.store.medications(patient.id).await?;
-    let lab_results = state.store.lab_results(patient.id).await?;
+    let medications = state
+        .store
+        .medication_entries(patient.id)
+        .await?
+        .into_iter()
+        .map(|(entry, medication)| MedicationEntry { entry, medication })
+        .collect();
+    let lab_results = state
+        .store
+        .lab_result_entries(patient.id)
+        .await?
+        .into_iter()
+        .map(|(entry, result)| LabResultEntry { entry, result })
+        .collect();
     let age = patient.details.age_on(state.clock.now().date_naive());
     Ok(PatientRecord {
         patient,
@@ -329,4 +358,217 @@ pub(crate) async fn record_fact(
         )
         .await?;
     Ok(updated)
+}
+
+/// A corrected drug entry, based on the version of the patient the client read.
+#[derive(Deserialize, ToSchema)]
+pub struct MedicationCorrection {
+    pub expected_version: u64,
+    /// Why the entry was wrong; kept in the history.
+    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub medication: seldinger_domain::clinical::MedicationInput,
+}
+
+/// A corrected lab entry, based on the version of the patient the client read.
+#[derive(Deserialize, ToSchema)]
+pub struct LabResultCorrection {
+    pub expected_version: u64,
+    /// Why the entry was wrong; kept in the history.
+    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub result: seldinger_domain::clinical::LabResultInput,
+}
+
+/// An entry withdrawn as entered in error (wrong patient, never taken, never drawn).
+#[derive(Deserialize, ToSchema)]
+pub struct Withdrawal {
+    pub expected_version: u64,
+    pub reason: Option<String>,
+}
+
+/// What a correction does to one entry: replace it, or withdraw it (`None`).
+pub(crate) enum Correction {
+    Medication(u64, Option<Medication>),
+    Lab(u64, Option<LabResult>),
+}
+
+/// Corrects or withdraws one lab or drug entry as the caller: a patient event with the reason,
+/// with the version check, audited. The API and the web pages both come here.
+pub(crate) async fn correct_fact(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+    expected_version: u64,
+    correction: Correction,
+    reason: Option<&str>,
+) -> Result<Patient, ApiError> {
+    let (patient, _) = visible_patient(state, caller, raw_id).await?;
+    if patient.version != expected_version {
+        // Checked before the entry: an entry someone else just withdrew is a stale page, not bad input.
+        return Err(seldinger_store::StoreError::Conflict {
+            what: format!("patient {}", patient.id),
+            expected: expected_version,
+            current: patient.version,
+        }
+        .into());
+    }
+    let (event, reason, resource_type) = match correction {
+        Correction::Medication(entry, replacement) => {
+            let current = state.store.medication_entries(patient.id).await?;
+            let reason = check_correction("drug", entry, &current, replacement.as_ref(), reason)?;
+            let event = match replacement {
+                Some(medication) => PatientEvent::MedicationCorrected { entry, medication },
+                None => PatientEvent::MedicationEnteredInError { entry },
+            };
+            (event, reason, "medication")
+        }
+        Correction::Lab(entry, replacement) => {
+            let current = state.store.lab_result_entries(patient.id).await?;
+            let reason = check_correction("lab", entry, &current, replacement.as_ref(), reason)?;
+            let event = match replacement {
+                Some(result) => PatientEvent::LabResultCorrected { entry, result },
+                None => PatientEvent::LabResultEnteredInError { entry },
+            };
+            (event, reason, "lab_result")
+        }
+    };
+    let meta = EventMeta {
+        actor: caller.actor()?,
+        at: state.clock.now(),
+        reason: Some(reason),
+    };
+    let updated = state
+        .store
+        .record_patient_fact(patient.id, expected_version, &event, &meta)
+        .await?;
+    state
+        .audit(
+            caller,
+            Audit::of("update", resource_type, patient.id, patient.id),
+        )
+        .await?;
+    Ok(updated)
+}
+
+fn entry_number(raw: &str) -> Result<u64, ApiError> {
+    raw.trim().parse().map_err(|_| {
+        ApiError::not_found(format!(
+            "entry '{raw}' (entries are numbered, as the record lists them)"
+        ))
+    })
+}
+
+async fn corrected(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    expected_version: u64,
+    correction: Correction,
+    reason: Option<&str>,
+) -> Result<Json<PatientRecord>, ApiError> {
+    let updated = correct_fact(state, caller, id, expected_version, correction, reason).await?;
+    Ok(Json(record(state, updated).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/patients/{id}/medications/{entry}", tag = "patients",
+    request_body = MedicationCorrection,
+    params(("id" = String, Path, description = "patient id (UUID)"),
+        ("entry" = u64, Path, description = "the entry number the record lists")),
+    responses((status = 200, body = PatientRecord), (status = 404, body = crate::problem::Problem),
+        (status = 409, body = crate::problem::Problem),
+        (status = 422, description = "not a current entry, nothing changed, no reason, bad values", body = crate::problem::Problem)))]
+pub async fn correct_medication(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, entry)): Path<(String, String)>,
+    ApiJson(body): ApiJson<MedicationCorrection>,
+) -> Result<Json<PatientRecord>, ApiError> {
+    let entry = entry_number(&entry)?;
+    let medication = Medication::parse(&body.medication, state.clock.now())?;
+    let correction = Correction::Medication(entry, Some(medication));
+    corrected(
+        &state,
+        &caller,
+        &id,
+        body.expected_version,
+        correction,
+        body.reason.as_deref(),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/medications/{entry}/entered-in-error", tag = "patients",
+    request_body = Withdrawal,
+    params(("id" = String, Path, description = "patient id (UUID)"),
+        ("entry" = u64, Path, description = "the entry number the record lists")),
+    responses((status = 200, body = PatientRecord), (status = 404, body = crate::problem::Problem),
+        (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn withdraw_medication(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, entry)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Withdrawal>,
+) -> Result<Json<PatientRecord>, ApiError> {
+    let correction = Correction::Medication(entry_number(&entry)?, None);
+    corrected(
+        &state,
+        &caller,
+        &id,
+        body.expected_version,
+        correction,
+        body.reason.as_deref(),
+    )
+    .await
+}
+
+#[utoipa::path(put, path = "/api/v1/patients/{id}/lab-results/{entry}", tag = "patients",
+    request_body = LabResultCorrection,
+    params(("id" = String, Path, description = "patient id (UUID)"),
+        ("entry" = u64, Path, description = "the entry number the record lists")),
+    responses((status = 200, description = "stored in the test's canonical UCUM unit", body = PatientRecord),
+        (status = 404, body = crate::problem::Problem), (status = 409, body = crate::problem::Problem),
+        (status = 422, description = "not a current entry, nothing changed, no reason, bad values", body = crate::problem::Problem)))]
+pub async fn correct_lab_result(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, entry)): Path<(String, String)>,
+    ApiJson(body): ApiJson<LabResultCorrection>,
+) -> Result<Json<PatientRecord>, ApiError> {
+    let entry = entry_number(&entry)?;
+    let result = LabResult::parse(&body.result, state.clock.now())?;
+    let correction = Correction::Lab(entry, Some(result));
+    corrected(
+        &state,
+        &caller,
+        &id,
+        body.expected_version,
+        correction,
+        body.reason.as_deref(),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/patients/{id}/lab-results/{entry}/entered-in-error", tag = "patients",
+    request_body = Withdrawal,
+    params(("id" = String, Path, description = "patient id (UUID)"),
+        ("entry" = u64, Path, description = "the entry number the record lists")),
+    responses((status = 200, body = PatientRecord), (status = 404, body = crate::problem::Problem),
+        (status = 409, body = crate::problem::Problem), (status = 422, body = crate::problem::Problem)))]
+pub async fn withdraw_lab_result(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, entry)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Withdrawal>,
+) -> Result<Json<PatientRecord>, ApiError> {
+    let correction = Correction::Lab(entry_number(&entry)?, None);
+    corrected(
+        &state,
+        &caller,
+        &id,
+        body.expected_version,
+        correction,
+        body.reason.as_deref(),
+    )
+    .await
 }

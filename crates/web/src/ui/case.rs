@@ -8,7 +8,7 @@ use super::{api_error_page, render, NavItem, Viewer};
 use crate::auth::Audit;
 use crate::problem::ApiError;
 use crate::routes::cases::{apply_case_event, checklist_of, load, parse_event};
-use crate::routes::patients::record_fact;
+use crate::routes::patients::{correct_fact, record_fact, Correction};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -150,8 +150,8 @@ struct CasePage<'a> {
     checklist: Vec<ChecklistRow>,
     checklist_overall: String,
     overrides: Vec<String>,
-    medications: Vec<Row>,
-    labs: Vec<Row>,
+    medications: Vec<EntryRow>,
+    labs: Vec<EntryRow>,
     lab_tests: Vec<&'static str>,
     /// (field, label, ticked in the refused form)
     time_out_items: Vec<(&'static str, &'static str, bool)>,
@@ -193,6 +193,54 @@ impl CasePage<'_> {
 
     pub fn value(&self, key: &str) -> String {
         self.input.get(key).cloned().unwrap_or_default()
+    }
+
+    /// A correction form's field: what the user typed into it if it was refused, else the
+    /// entry's current value.
+    pub fn entry_value(&self, row: &EntryRow, form: &str, field: &str) -> String {
+        let key = row.key(form, field);
+        if self.input.contains_key(&row.key(form, "form")) {
+            self.value(&key)
+        } else {
+            row.values.get(field).cloned().unwrap_or_default()
+        }
+    }
+
+    pub fn entry_error(&self, row: &EntryRow, form: &str, field: &str) -> String {
+        self.error(&row.key(form, field))
+    }
+
+    /// The row's correction forms stay open when one of them was refused.
+    pub fn entry_open(&self, row: &EntryRow) -> bool {
+        let prefix = format!(":{}.", row.entry);
+        self.input
+            .keys()
+            .any(|k| k.contains(&prefix) && k.ends_with(".form"))
+    }
+}
+
+/// A lab or drug on the record, with what its correction form starts from.
+pub struct EntryRow {
+    pub entry: u64,
+    pub cells: Vec<String>,
+    values: HashMap<&'static str, String>,
+}
+
+impl EntryRow {
+    /// Where a correction form's field errors and kept input live: "form:entry.field".
+    pub fn key(&self, form: &str, field: &str) -> String {
+        format!("{form}:{}.{field}", self.entry)
+    }
+}
+
+/// A time as a `datetime-local` input shows it (UTC); seconds only when there are some, so an
+/// unchanged field does not silently move a recorded time.
+fn local_input(at: DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    match (at.second(), at.nanosecond()) {
+        (0, 0) => at.format("%Y-%m-%dT%H:%M").to_string(),
+        (_, 0) => at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        _ => at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
     }
 }
 
@@ -303,35 +351,62 @@ async fn show(
         .unwrap_or_default();
     let medications = state
         .store
-        .medications(case.patient_id)
+        .medication_entries(case.patient_id)
         .await?
-        .iter()
-        .map(|m| Row {
-            cells: vec![
-                m.drug.clone(),
-                m.dose.clone(),
-                m.frequency.clone(),
-                m.last_dose_at.map(when).unwrap_or_default(),
-                m.dose_intent
-                    .clone()
-                    .or(m.indication.clone())
-                    .unwrap_or_default(),
-            ],
+        .into_iter()
+        .map(|(entry, m)| {
+            let last_dose = m.last_dose_at.map(when).unwrap_or_default();
+            let intent = m
+                .dose_intent
+                .clone()
+                .or(m.indication.clone())
+                .unwrap_or_default();
+            EntryRow {
+                entry,
+                cells: vec![
+                    m.drug.clone(),
+                    m.dose.clone(),
+                    m.frequency.clone(),
+                    last_dose,
+                    intent,
+                ],
+                values: HashMap::from([
+                    ("drug", m.drug.clone()),
+                    ("dose", m.dose.clone()),
+                    ("frequency", m.frequency.clone()),
+                    (
+                        "last_dose_at",
+                        m.last_dose_at.map(local_input).unwrap_or_default(),
+                    ),
+                    ("dose_intent", m.dose_intent.clone().unwrap_or_default()),
+                    ("indication", m.indication.clone().unwrap_or_default()),
+                ]),
+            }
         })
         .collect();
     let labs = state
         .store
-        .lab_results(case.patient_id)
+        .lab_result_entries(case.patient_id)
         .await?
-        .iter()
-        .map(|l| Row {
-            cells: vec![
-                l.test.as_str().to_string(),
-                format!("{}", (l.value * 100.0).round() / 100.0),
-                l.unit.clone(),
-                when(l.drawn_at),
-                l.loinc.clone(),
-            ],
+        .into_iter()
+        .map(|(entry, l)| {
+            let value = format!("{}", (l.value * 1000.0).round() / 1000.0);
+            EntryRow {
+                entry,
+                cells: vec![
+                    l.test.as_str().to_string(),
+                    format!("{}", (l.value * 100.0).round() / 100.0),
+                    l.unit.clone(),
+                    when(l.drawn_at),
+                    l.loinc.clone(),
+                ],
+                values: HashMap::from([
+                    ("test", l.test.as_str().to_string()),
+                    ("value", value),
+                    ("unit", l.unit.clone()),
+                    ("drawn_at", local_input(l.drawn_at)),
+                ]),
+            }
         })
         .collect();
     let referral = state
@@ -438,21 +513,33 @@ async fn show(
             ],
         })
         .collect();
-    let history = state
-        .store
-        .case_history(case.id)
-        .await?
+    // The case's own events and the patient record's (labs, drugs and their corrections), newest
+    // first by their place in the one log.
+    let case_events = state.store.case_history(case.id).await?;
+    let patient_events = state.store.patient_history(case.patient_id).await?;
+    let mut changes: Vec<(i64, Row)> = case_events
         .iter()
-        .rev()
-        .map(|e| Row {
-            cells: vec![
-                when(e.at),
-                e.actor.clone(),
-                e.kind.replace('_', " "),
-                e.reason.clone().unwrap_or_default(),
-            ],
+        .map(|e| (e, e.kind.replace('_', " ")))
+        .chain(patient_events.iter().map(|e| {
+            let what = serde_json::from_value::<PatientEvent>(e.payload.clone())
+                .map(|event| event.summary())
+                .unwrap_or_else(|_| e.kind.replace('_', " "));
+            (e, what)
+        }))
+        .map(|(e, what)| {
+            let row = Row {
+                cells: vec![
+                    when(e.at),
+                    e.actor.clone(),
+                    what,
+                    e.reason.clone().unwrap_or_default(),
+                ],
+            };
+            (e.seq, row)
         })
         .collect();
+    changes.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    let history = changes.into_iter().map(|(_, row)| row).collect();
     let rooms = state
         .store
         .rooms()
@@ -764,6 +851,7 @@ fn instant(value: &str) -> Result<Option<DateTime<Utc>>, String> {
     }
     NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S"))
+        .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f"))
         .map(|t| Some(t.and_utc()))
         .map_err(|_| format!("'{value}' is not a date and time"))
 }
@@ -777,6 +865,52 @@ enum Request {
     },
     Lab(u64, LabResultInput),
     Medication(u64, MedicationInput),
+    /// A lab or drug entry corrected (with a replacement) or withdrawn (without).
+    Correction {
+        patient_version: u64,
+        entry: u64,
+        drug: bool,
+        replacement: Option<Replacement>,
+        reason: String,
+    },
+}
+
+enum Replacement {
+    Lab(LabResultInput),
+    Medication(MedicationInput),
+}
+
+/// A lab as the add and correct forms send it.
+fn lab_input(get: &dyn Fn(&str) -> String, kind: &str) -> Result<LabResultInput, (String, String)> {
+    let value = get("value");
+    Ok(LabResultInput {
+        test: get("test"),
+        value: value.parse::<f64>().map_err(|_| {
+            (
+                format!("{kind}.value"),
+                format!("'{value}' is not a number"),
+            )
+        })?,
+        unit: get("unit"),
+        drawn_at: instant(&get("drawn_at")).map_err(|e| (format!("{kind}.drawn_at"), e))?,
+    })
+}
+
+/// A drug as the add and correct forms send it.
+fn medication_input(
+    get: &dyn Fn(&str) -> String,
+    kind: &str,
+) -> Result<MedicationInput, (String, String)> {
+    let optional = |field: &str| Some(get(field)).filter(|v| !v.is_empty());
+    Ok(MedicationInput {
+        drug: get("drug"),
+        dose: get("dose"),
+        frequency: get("frequency"),
+        last_dose_at: instant(&get("last_dose_at"))
+            .map_err(|e| (format!("{kind}.last_dose_at"), e))?,
+        dose_intent: optional("dose_intent"),
+        indication: optional("indication"),
+    })
 }
 
 fn request_from(
@@ -801,29 +935,34 @@ fn request_from(
     match kind.as_str() {
         "lab" => Ok(Request::Lab(
             version("patient_version")?,
-            LabResultInput {
-                test: get("test"),
-                value: get("value").parse::<f64>().map_err(|_| {
-                    (
-                        "lab.value".to_string(),
-                        format!("'{}' is not a number", get("value")),
-                    )
-                })?,
-                unit: get("unit"),
-                drawn_at: at("drawn_at")?,
-            },
+            lab_input(&get, &kind)?,
         )),
         "medication" => Ok(Request::Medication(
             version("patient_version")?,
-            MedicationInput {
-                drug: get("drug"),
-                dose: get("dose"),
-                frequency: get("frequency"),
-                last_dose_at: at("last_dose_at")?,
-                dose_intent: Some(get("dose_intent")).filter(|v| !v.is_empty()),
-                indication: None,
-            },
+            medication_input(&get, &kind)?,
         )),
+        "correct_lab" | "withdraw_lab" | "correct_medication" | "withdraw_medication" => {
+            let entry = get("entry").parse::<u64>().map_err(|_| {
+                (
+                    format!("{kind}.entry"),
+                    "the page is out of date; reload it".to_string(),
+                )
+            })?;
+            let replacement = match kind.as_str() {
+                "correct_lab" => Some(Replacement::Lab(lab_input(&get, &kind)?)),
+                "correct_medication" => {
+                    Some(Replacement::Medication(medication_input(&get, &kind)?))
+                }
+                _ => None,
+            };
+            Ok(Request::Correction {
+                patient_version: version("patient_version")?,
+                entry,
+                drug: kind.ends_with("medication"),
+                replacement,
+                reason: get("reason"),
+            })
+        }
         event => {
             let mut body = serde_json::json!({ "type": event });
             match event {
@@ -950,7 +1089,11 @@ pub async fn act(
     ) {
         return super::expired_form();
     }
-    let kind = form.get("form").cloned().unwrap_or_default();
+    let mut kind = form.get("form").cloned().unwrap_or_default();
+    // A correction form sits on each entry's row: its errors and input belong to that row.
+    if let Some(entry) = form.get("entry") {
+        kind = format!("{kind}:{}", entry.trim());
+    }
     let outcome = match request_from(&form, state.clock.now()) {
         Err((field, message)) => Err(ApiError::bad_request(field, message)),
         Ok(request) => perform(&state, &viewer, &id, request).await,
@@ -1045,6 +1188,36 @@ async fn perform(
                 version,
                 PatientEvent::MedicationRecorded { medication },
                 "medication",
+            )
+            .await?;
+        }
+        Request::Correction {
+            patient_version,
+            entry,
+            drug,
+            replacement,
+            reason,
+        } => {
+            viewer.caller.require(Permission::RecordClinicalData)?;
+            let case: Case = load(state, &viewer.caller, case_id).await?.0;
+            let now = state.clock.now();
+            let correction = match (drug, replacement) {
+                (_, Some(Replacement::Lab(input))) => {
+                    Correction::Lab(entry, Some(LabResult::parse(&input, now)?))
+                }
+                (_, Some(Replacement::Medication(input))) => {
+                    Correction::Medication(entry, Some(Medication::parse(&input, now)?))
+                }
+                (true, None) => Correction::Medication(entry, None),
+                (false, None) => Correction::Lab(entry, None),
+            };
+            correct_fact(
+                state,
+                &viewer.caller,
+                &case.patient_id.to_string(),
+                patient_version,
+                correction,
+                Some(&reason),
             )
             .await?;
         }

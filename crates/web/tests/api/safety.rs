@@ -396,3 +396,196 @@ async fn the_planning_calculator_answers_without_storing_anything() {
         assert_eq!(cases, json!([]), "nothing was stored");
     }
 }
+
+/// The item's status, after recording a fact: the checklist is read from the current entries.
+async fn checklist_status(app: &crate::helpers::TestApp, case_id: &str, rule: &str) -> String {
+    let checklist = expect_status(
+        app.get(&format!("/cases/{case_id}/checklist")).await,
+        StatusCode::OK,
+        &app.engine,
+    )
+    .await;
+    status_of(&checklist, rule).to_string()
+}
+
+#[tokio::test]
+async fn a_corrected_lab_and_a_withdrawn_drug_change_the_checklist_with_a_reason_kept() {
+    for app in spawn_apps().await {
+        let patient = app.patient("SAFE-FIX").await;
+        let patient_id = patient["id"].as_str().expect("id").to_string();
+        let case_id = app.referral(&patient_id).await["case"]["id"]
+            .as_str()
+            .expect("case")
+            .to_string();
+        expect_status(
+            app.transition(&case_id, 1, accept_event(), None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let booking = json!({"type": "schedule", "room": "us-1", "start": "2026-11-26T08:00:00Z"});
+        expect_status(
+            app.transition(&case_id, 2, booking, None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let inr = json!({"expected_version": 1, "test": "inr", "value": 2.5, "unit": "{INR}", "drawn_at": "2026-11-24T06:00:00Z"});
+        let record = expect_status(
+            app.post(&format!("/patients/{patient_id}/lab-results"), &inr)
+                .await,
+            StatusCode::CREATED,
+            &app.engine,
+        )
+        .await;
+        let inr_entry = record["lab_results"][0]["entry"].as_u64().expect("entry");
+        let apixaban = json!({"expected_version": 2, "drug": "apixaban", "dose": "5 mg", "last_dose_at": "2026-11-24T06:00:00Z"});
+        let record = expect_status(
+            app.post(&format!("/patients/{patient_id}/medications"), &apixaban)
+                .await,
+            StatusCode::CREATED,
+            &app.engine,
+        )
+        .await;
+        let drug_entry = record["medications"][0]["entry"].as_u64().expect("entry");
+        assert_eq!(
+            checklist_status(&app, &case_id, "coagulation.inr").await,
+            "block"
+        );
+        assert_ne!(
+            checklist_status(&app, &case_id, "hold.apixaban").await,
+            "absent"
+        );
+
+        // Refused, each naming what was wrong, and nothing is written.
+        let lab_path = format!("/patients/{patient_id}/lab-results/{inr_entry}");
+        let fixed = json!({"expected_version": 3, "test": "inr", "value": 1.2, "unit": "{INR}", "drawn_at": "2026-11-24T06:00:00Z"});
+        let mut no_reason = fixed.clone();
+        no_reason["reason"] = json!("  ");
+        let problem = expect_status(
+            app.put(&lab_path, &no_reason).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "reason", "{problem}");
+        let mut unchanged = fixed.clone();
+        unchanged["value"] = json!(2.5);
+        unchanged["reason"] = json!("check");
+        let problem = expect_status(
+            app.put(&lab_path, &unchanged).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert!(
+            problem["errors"][0]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("nothing changed")),
+            "{problem}"
+        );
+        let mut stale = fixed.clone();
+        stale["expected_version"] = json!(2);
+        stale["reason"] = json!("transcription error");
+        expect_status(
+            app.put(&lab_path, &stale).await,
+            StatusCode::CONFLICT,
+            &app.engine,
+        )
+        .await;
+        let unknown = format!("/patients/{patient_id}/lab-results/999999");
+        let mut corrected = fixed.clone();
+        corrected["reason"] = json!("transcription error: 1.2 read as 2.5");
+        let problem = expect_status(
+            app.put(&unknown, &corrected).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "entry", "{problem}");
+        let referrer = app
+            .request_as(
+                seldinger_domain::access::Role::ReferringClinician,
+                reqwest::Method::PUT,
+                &lab_path,
+            )
+            .json(&corrected)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(referrer.status(), StatusCode::FORBIDDEN);
+
+        let record = expect_status(
+            app.put(&lab_path, &corrected).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(record["version"], 4);
+        assert_eq!(record["lab_results"][0]["value"], 1.2);
+        assert_eq!(record["lab_results"][0]["entry"], inr_entry);
+        assert_eq!(
+            checklist_status(&app, &case_id, "coagulation.inr").await,
+            "pass"
+        );
+
+        let withdraw = json!({"expected_version": 4, "reason": "recorded for the wrong patient"});
+        let drug_path = format!("/patients/{patient_id}/medications/{drug_entry}/entered-in-error");
+        let record = expect_status(
+            app.post(&drug_path, &withdraw).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(record["medications"], json!([]));
+        assert_eq!(
+            checklist_status(&app, &case_id, "hold.apixaban").await,
+            "absent"
+        );
+        let again = json!({"expected_version": 5, "reason": "again"});
+        let problem = expect_status(
+            app.post(&drug_path, &again).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert!(
+            problem["errors"][0]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("withdrawn already")),
+            "{problem}"
+        );
+
+        let history = expect_status(
+            app.get(&format!("/patients/{patient_id}/history")).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let changes: Vec<(String, String)> = history
+            .as_array()
+            .expect("history")
+            .iter()
+            .skip(3)
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap_or_default().to_string(),
+                    e["reason"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (
+                    "lab_result_corrected".to_string(),
+                    "transcription error: 1.2 read as 2.5".to_string()
+                ),
+                (
+                    "medication_entered_in_error".to_string(),
+                    "recorded for the wrong patient".to_string()
+                )
+            ]
+        );
+    }
+}

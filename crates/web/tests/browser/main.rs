@@ -743,6 +743,104 @@ async fn a_stale_edit_is_named_and_the_input_kept() {
     browser.close().await.expect("close");
 }
 
+#[tokio::test]
+async fn a_mistyped_lab_is_corrected_on_its_row_with_a_reason_and_the_checklist_follows() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let case_id = referral(&app, "UI0003").await;
+    for (version, role, event) in [
+        (1, Role::IrPhysician, helpers::accept_event()),
+        (
+            2,
+            Role::Scheduler,
+            json!({"type": "schedule", "room": "us-1", "start": "2026-11-24T13:00:00Z"}),
+        ),
+    ] {
+        let answer = app
+            .request_as(role, Method::POST, &format!("/cases/{case_id}/transitions"))
+            .json(&json!({"expected_version": version, "event": event}))
+            .send()
+            .await
+            .expect("transition");
+        assert_eq!(answer.status(), 200);
+    }
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::IrNurse).await;
+    browser
+        .goto(&format!("{}/cases/{case_id}", site(&app)))
+        .await
+        .expect("case");
+    // 1.2 typed as 2.5: the biopsy is blocked.
+    choose(&browser, "#lab-test", "inr").await;
+    fill(&browser, "lab-value", "2.5").await;
+    fill(&browser, "lab-unit", "{INR}").await;
+    set_value(&browser, "lab-drawn", "2026-11-24T07:00").await;
+    click(&browser, "#add-lab button[type=submit]").await;
+    eventually(
+        &browser,
+        "#checklist tr[data-rule='coagulation.inr']",
+        |t| t.starts_with("Block"),
+    )
+    .await;
+    let row_id = browser
+        .find(Locator::Css("#labs tbody tr"))
+        .await
+        .expect("lab row")
+        .attr("id")
+        .await
+        .expect("id")
+        .expect("row id");
+    let entry = row_id.trim_start_matches("lab-").to_string();
+
+    // Without a reason the correction is refused beside the field, the row stays open and the
+    // typed value is kept.
+    click(&browser, &format!("#{row_id} details summary")).await;
+    fill(&browser, &format!("correct-lab-{entry}-value"), "1.2").await;
+    click(
+        &browser,
+        &format!("#correct-lab-{entry} button[type=submit]"),
+    )
+    .await;
+    let refused = text(&browser, &format!("#correct-lab-{entry} .field-error")).await;
+    assert!(refused.contains("say why"), "{refused}");
+    let kept = browser
+        .find(Locator::Id(&format!("correct-lab-{entry}-value")))
+        .await
+        .expect("value")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("1.2"), "input kept");
+    screenshot(&browser, "lab-correction").await;
+
+    fill(
+        &browser,
+        &format!("correct-lab-{entry}-reason"),
+        "Transcription error: lab report says 1.2",
+    )
+    .await;
+    click(
+        &browser,
+        &format!("#correct-lab-{entry} button[type=submit]"),
+    )
+    .await;
+    eventually(
+        &browser,
+        "#checklist tr[data-rule='coagulation.inr']",
+        |t| t.starts_with("Pass"),
+    )
+    .await;
+    assert!(text(&browser, "#labs").await.contains("1.2"));
+    let history = text(&browser, "#history").await;
+    assert!(
+        history.contains(&format!("lab entry {entry} corrected to: inr 1.2 {{INR}}"))
+            && history.contains("Transcription error: lab report says 1.2")
+            && history.contains("ir_nurse"),
+        "who, what and why are in the history: {history}"
+    );
+    browser.close().await.expect("close");
+}
+
 /// A report for `mrn` at `date` 09:15 with this reference air kerma and KAP, through ingest.
 async fn ingest_report(
     app: &TestApp,
