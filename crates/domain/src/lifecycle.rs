@@ -892,6 +892,59 @@ impl Case {
         }
     }
 
+    /// The §4 discharge criteria apply after moderate sedation or general anaesthesia.
+    pub fn needs_recovery_score(&self) -> bool {
+        self.vetting.as_ref().is_some_and(|v| {
+            matches!(
+                v.sedation,
+                crate::Sedation::Moderate | crate::Sedation::General
+            )
+        })
+    }
+
+    /// The score taken last (by its time, so one recorded late does not hide a newer one).
+    pub fn latest_recovery_score(&self) -> Option<&crate::procedure_record::AldreteScore> {
+        self.recovery_scores.iter().max_by_key(|s| s.at)
+    }
+
+    /// What keeps a sedated patient in recovery: after moderate sedation or general anaesthesia
+    /// the latest modified Aldrete score must meet the discharge criteria (clinical-rules.md §4).
+    /// Empty when they are met, or when no sedation was planned.
+    pub fn discharge_criteria_unmet(
+        &self,
+        reference: &crate::safety::SafetyReference,
+    ) -> Vec<String> {
+        if !self.needs_recovery_score() {
+            return Vec::new();
+        }
+        match self.latest_recovery_score() {
+            None => vec!["no recovery score is recorded".into()],
+            Some(score) => score.readiness(reference).reasons,
+        }
+    }
+
+    /// A discharge against the §4 criteria is the nurse's or physician's call, not the table's,
+    /// but it must say why (e.g. transferred to a ward for monitoring); the reason is kept.
+    pub fn check_discharge(
+        &self,
+        reference: &crate::safety::SafetyReference,
+        reason: Option<&str>,
+    ) -> Result<(), TransitionError> {
+        let unmet = self.discharge_criteria_unmet(reference);
+        if unmet.is_empty() || reason.is_some_and(|r| !r.trim().is_empty()) {
+            return Ok(());
+        }
+        Err(TransitionError::Invalid(ValidationErrors::single(
+            "reason",
+            format!(
+                "the discharge criteria (clinical-rules.md §4) are not met: {}; record a new \
+                 recovery score, or give the reason for discharging now (e.g. transferred to a \
+                 ward for monitoring)",
+                unmet.join("; ")
+            ),
+        )))
+    }
+
     /// Rebuilds a case from its whole history, oldest first.
     pub fn replay<'a>(
         id: CaseId,

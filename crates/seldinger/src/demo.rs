@@ -627,7 +627,7 @@ impl<'a> Demo<'a> {
             let before = case.version;
             case.apply(&decided, &meta)?;
             self.store
-                .record_case_event(&case, before, &decided, &meta)
+                .record_case_event(&case, before, &decided, &meta, &[])
                 .await?;
         }
         anyhow::ensure!(

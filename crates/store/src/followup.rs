@@ -21,6 +21,42 @@ pub struct FollowUpFilter {
     pub due_before: Option<DateTime<Utc>>,
 }
 
+/// Inserts a task with its "created" event on the caller's transaction, unless its case already
+/// has one of that kind (then nothing is written and the answer is false).
+pub(crate) async fn insert_follow_up_task(
+    conn: &mut sqlx::AnyConnection,
+    task: &FollowUpTask,
+    meta: &EventMeta,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO follow_up_tasks (id, case_id, patient_id, kind, due_from, done, version, data) \
+         VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (case_id, kind) DO NOTHING",
+    )
+    .bind(task.id.to_string())
+    .bind(task.case_id.to_string())
+    .bind(task.patient_id.to_string())
+    .bind(task.kind.as_str().to_string())
+    .bind(ts(task.due_from))
+    .bind(task.version as i64)
+    .bind(serde_json::to_string(task)?)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(false);
+    }
+    append_event(
+        conn,
+        Stream::FollowUpTask,
+        &task.id.to_string(),
+        task.version,
+        "created",
+        meta,
+        task,
+    )
+    .await?;
+    Ok(true)
+}
+
 impl Store {
     /// Adds each task unless its case already has one of that kind. Returns the ones added.
     pub async fn add_follow_up_tasks(
@@ -31,35 +67,12 @@ impl Store {
         let mut added = Vec::new();
         for task in tasks {
             let mut tx = self.pool().begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO follow_up_tasks (id, case_id, patient_id, kind, due_from, done, version, data) \
-                 VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (case_id, kind) DO NOTHING",
-            )
-            .bind(task.id.to_string())
-            .bind(task.case_id.to_string())
-            .bind(task.patient_id.to_string())
-            .bind(task.kind.as_str().to_string())
-            .bind(ts(task.due_from))
-            .bind(task.version as i64)
-            .bind(serde_json::to_string(task)?)
-            .execute(&mut *tx)
-            .await?;
-            if inserted.rows_affected() == 0 {
+            if insert_follow_up_task(&mut tx, task, meta).await? {
+                tx.commit().await?;
+                added.push(task.clone());
+            } else {
                 tx.rollback().await?;
-                continue;
             }
-            append_event(
-                &mut tx,
-                Stream::FollowUpTask,
-                &task.id.to_string(),
-                task.version,
-                "created",
-                meta,
-                task,
-            )
-            .await?;
-            tx.commit().await?;
-            added.push(task.clone());
         }
         Ok(added)
     }

@@ -633,12 +633,16 @@ impl Store {
 
     /// Records one lifecycle event and the case it produced, if the case is still at
     /// `expected_version`. `after` must be `before` with `event` applied.
+    /// Appends a case event and stores the case as it now is, with the follow-up tasks the event
+    /// brings (a discharge's device follow-up), all or nothing: a task is never lost to a failure
+    /// after the event stood.
     pub async fn record_case_event(
         &self,
         after: &Case,
         expected_version: u64,
         event: &CaseEvent,
         meta: &EventMeta,
+        follow_ups: &[seldinger_domain::followup::FollowUpTask],
     ) -> Result<(), StoreError> {
         let id = after.id.to_string();
         let mut tx = self.pool().begin().await?;
@@ -690,6 +694,9 @@ impl Store {
             tx.rollback().await?;
             let current = self.current_version("cases", &id).await?;
             return Err(conflict("case", after.id, expected_version, current));
+        }
+        for task in follow_ups {
+            crate::followup::insert_follow_up_task(&mut tx, task, meta).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -225,7 +225,7 @@ pub mod records {
         let mut after = case.clone();
         after.apply(&decided, &m).expect("applies");
         store
-            .record_case_event(&after, case.version, &decided, &m)
+            .record_case_event(&after, case.version, &decided, &m, &[])
             .await?;
         Ok(after)
     }

@@ -314,3 +314,105 @@ fn an_accession_number_is_a_dicom_short_string_given_after_vetting() {
     assert_eq!(case.accession_number.as_deref(), Some("ACC1"));
     assert_eq!(case.state, CaseState::Vetted);
 }
+
+fn safety_reference() -> crate::safety::SafetyReference {
+    crate::safety::SafetyReference::parse(
+        include_str!("../../../../catalog/safety-thresholds.toml"),
+        "safety-thresholds.toml",
+    )
+    .expect("shipped table loads")
+}
+
+fn aldrete(minute: i64, each: [u8; 5]) -> CaseEvent {
+    CaseEvent::RecordRecoveryScore {
+        score: crate::procedure_record::AldreteScore {
+            at: meta(minute, None).at,
+            activity: each[0],
+            respiration: each[1],
+            circulation: each[2],
+            consciousness: each[3],
+            oxygen_saturation: each[4],
+        },
+    }
+}
+
+/// A case in recovery after the given sedation.
+fn in_recovery(sedation: Sedation) -> Case {
+    let mut case = new_case();
+    let accept = match accept() {
+        CaseEvent::Accept {
+            procedure_id,
+            modality,
+            priority,
+            iodinated_contrast,
+            ..
+        } => CaseEvent::Accept {
+            procedure_id,
+            modality,
+            sedation,
+            priority,
+            iodinated_contrast,
+        },
+        other => other,
+    };
+    let path = [
+        accept,
+        schedule(),
+        CaseEvent::CheckIn,
+        time_out(true),
+        CaseEvent::CompleteProcedure,
+        CaseEvent::AdmitToRecovery,
+    ];
+    for (i, event) in path.into_iter().enumerate() {
+        step(&mut case, event, i as i64 + 1, None).expect("allowed");
+    }
+    case
+}
+
+#[test]
+fn a_sedated_patient_leaves_recovery_on_the_criteria_or_with_a_reason() {
+    let reference = safety_reference();
+    let mut case = in_recovery(Sedation::Moderate);
+    let refused = case
+        .check_discharge(&reference, None)
+        .expect_err("no score yet");
+    assert!(
+        refused.to_string().contains("no recovery score"),
+        "{refused}"
+    );
+    assert!(case
+        .check_discharge(&reference, Some("transferred to ward 4 for monitoring"))
+        .is_ok());
+    assert!(
+        case.check_discharge(&reference, Some("  ")).is_err(),
+        "a blank reason is no reason"
+    );
+
+    // A later score that meets the criteria lets the patient go; the latest by time counts.
+    step(&mut case, aldrete(20, [2, 2, 1, 2, 1]), 20, None).expect("score");
+    let unmet = case.discharge_criteria_unmet(&reference);
+    assert!(unmet.iter().any(|r| r.contains("below")), "{unmet:?}");
+    step(&mut case, aldrete(40, [2, 2, 2, 2, 1]), 40, None).expect("score");
+    assert_eq!(
+        case.discharge_criteria_unmet(&reference),
+        Vec::<String>::new()
+    );
+    step(&mut case, aldrete(30, [2, 2, 2, 2, 0]), 41, None).expect("back-timed score");
+    assert!(
+        case.discharge_criteria_unmet(&reference).is_empty(),
+        "an earlier score recorded late does not override the latest"
+    );
+    step(&mut case, aldrete(50, [2, 2, 2, 2, 0]), 50, None).expect("score");
+    let refused = case
+        .check_discharge(&reference, None)
+        .expect_err("an item at zero");
+    assert!(
+        refused.to_string().contains("oxygen saturation scores 0")
+            && refused.to_string().contains("§4"),
+        "{refused}"
+    );
+
+    // Local anaesthesia only: the Aldrete criteria do not apply.
+    let local = in_recovery(Sedation::Local);
+    assert!(local.check_discharge(&reference, None).is_ok());
+}

@@ -241,19 +241,18 @@ pub(crate) async fn apply_case_event(
     let decided = case.decide(event, &meta, &state.catalogue)?;
     let mut after = case.clone();
     after.apply(&decided, &meta)?;
-    state
-        .store
-        .record_case_event(&after, case.version, &decided, &meta)
-        .await?;
+    let mut follow_ups = Vec::new();
     if decided.kind() == seldinger_domain::lifecycle::EventKind::Discharge {
-        // The device and treatment follow-up the procedure needs (§7), so none is lost.
+        case.check_discharge(&state.safety, meta.reason.as_deref())?;
+        // The device and treatment follow-up the procedure needs (§7), stored with the
+        // discharge itself so none is lost.
         let procedure = after
             .vetting
             .as_ref()
             .map(|v| &v.procedure_id)
             .and_then(|id| state.catalogue.get(id));
         if let Some(procedure) = procedure {
-            let tasks = seldinger_domain::followup::procedure_follow_ups(
+            follow_ups = seldinger_domain::followup::procedure_follow_ups(
                 after.id,
                 after.patient_id,
                 procedure,
@@ -261,9 +260,12 @@ pub(crate) async fn apply_case_event(
                 &state.safety,
                 uuid::Uuid::new_v4,
             );
-            state.store.add_follow_up_tasks(&tasks, &meta).await?;
         }
     }
+    state
+        .store
+        .record_case_event(&after, case.version, &decided, &meta, &follow_ups)
+        .await?;
     let audit = Audit::of("transition", "case", case.id, case.patient_id).break_glass(break_glass);
     state.audit(caller, audit).await?;
     Ok(after)

@@ -139,6 +139,8 @@ struct CasePage<'a> {
     accession: String,
     referral: Vec<(String, String)>,
     actions: Vec<Action>,
+    /// Why the recovery criteria hold a sedated patient; discharging now needs a reason.
+    discharge_unmet: Vec<String>,
     can_schedule: bool,
     /// A referral waiting for this user's decision.
     can_vet: bool,
@@ -301,6 +303,16 @@ async fn show(
             ))
         })
         .map(|(event, label)| Action { event, label })
+        .collect::<Vec<_>>();
+    // Before the criteria are met, discharging asks why (clinical-rules.md §4).
+    let discharge_unmet = if actions.iter().any(|a| a.event == "discharge") {
+        case.discharge_criteria_unmet(&state.safety)
+    } else {
+        Vec::new()
+    };
+    let actions = actions
+        .into_iter()
+        .filter(|a| a.event != "discharge" || discharge_unmet.is_empty())
         .collect();
     // The checklist guides the way to the room; after it, the history keeps what was decided.
     let checklist = if case.vetting.is_some() && case.state.is_pre_procedure() {
@@ -641,7 +653,7 @@ async fn show(
             ],
         })
         .collect();
-    let recovery = case.recovery_scores.last().map(|score| {
+    let recovery = case.latest_recovery_score().map(|score| {
         let r = score.readiness(&state.safety);
         let text = if r.ready {
             format!(
@@ -753,6 +765,7 @@ async fn show(
         accession: case.accession_number.clone().unwrap_or_default(),
         referral,
         actions,
+        discharge_unmet,
         can_schedule: allowed.contains(&"schedule") && can(Permission::ScheduleCases),
         can_vet: allowed.contains(&"accept") && can(Permission::VetCases),
         can_start: allowed.contains(&"start_procedure") && can(Permission::RunProcedures),

@@ -293,11 +293,11 @@ pub async fn recovery(
                 state: case.state.as_str().replace('_', " "),
                 since: arrived.format("%H:%M").to_string(),
                 minutes: (now - arrived).num_minutes().max(0),
-                ready: case
-                    .recovery_scores
-                    .last()
-                    .is_some_and(|s| s.readiness(&state.safety).ready),
-                readiness: match case.recovery_scores.last() {
+                ready: case.discharge_criteria_unmet(&state.safety).is_empty(),
+                readiness: match case.latest_recovery_score() {
+                    None if !case.needs_recovery_score() => {
+                        "no sedation planned: the score is not required".into()
+                    }
                     None => "not scored yet".into(),
                     Some(score) => {
                         let r = score.readiness(&state.safety);

@@ -396,13 +396,12 @@ async fn discharge_creates_the_device_follow_up_the_procedure_needs() {
             "consent_confirmed": true, "imaging_available": true, "equipment_available": true});
         let steps = [
             json!({"type": "accept", "procedure_id": "ivc-filter-placement", "modality": "fluoroscopy",
-                   "sedation": "local", "priority": "urgent"}),
+                   "sedation": "moderate", "priority": "urgent"}),
             json!({"type": "schedule", "room": "angio-1", "start": "2026-11-24T08:00:00Z"}),
             json!({"type": "check_in"}),
             json!({"type": "start_procedure", "time_out": time_out}),
             json!({"type": "complete_procedure"}),
             json!({"type": "admit_to_recovery"}),
-            json!({"type": "discharge"}),
         ];
         for (i, event) in steps.into_iter().enumerate() {
             expect_status(
@@ -412,6 +411,50 @@ async fn discharge_creates_the_device_follow_up_the_procedure_needs() {
             )
             .await;
         }
+        // After moderate sedation with no recovery score, leaving recovery needs a reason (§4);
+        // the refusal writes nothing, not even the follow-up.
+        let refused = expect_status(
+            app.transition(&case_id, 7, json!({"type": "discharge"}), None)
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &engine,
+        )
+        .await;
+        assert_eq!(refused["errors"][0]["field"], "reason", "{refused}");
+        assert!(
+            refused["errors"][0]["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("no recovery score is recorded")),
+            "{refused}"
+        );
+        let none = expect_status(
+            get_as(
+                &app,
+                Role::IrNurse,
+                &format!("/follow-up-tasks?status=all&case_id={case_id}"),
+            )
+            .await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        assert_eq!(none, json!([]), "{engine}");
+        let reason = "Transferred to ward 4 for overnight monitoring";
+        expect_status(
+            app.transition(&case_id, 7, json!({"type": "discharge"}), Some(reason))
+                .await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        let history = expect_status(
+            app.get(&format!("/cases/{case_id}/history")).await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        assert_eq!(history[7]["kind"], "discharge", "{history}");
+        assert_eq!(history[7]["reason"], reason);
         let tasks = expect_status(
             get_as(
                 &app,

@@ -292,6 +292,15 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
         .await
         .expect("choose");
     browser
+        .find(Locator::Css(&format!(
+            "{accept_form} select[name=sedation]"
+        )))
+        .await
+        .expect("sedation")
+        .select_by_value("moderate")
+        .await
+        .expect("choose");
+    browser
         .find(Locator::Css(&format!("{accept_form} button[type=submit]")))
         .await
         .expect("accept")
@@ -526,6 +535,9 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
         t.starts_with("Not yet")
     })
     .await;
+    // Discharging now would be against the §4 criteria: the page says why and asks for a reason.
+    let against = text(&browser, "#discharge-against").await;
+    assert!(against.contains("total 8 is below 9"), "{against}");
     for item in [
         "activity",
         "respiration",
