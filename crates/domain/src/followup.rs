@@ -114,6 +114,10 @@ pub struct FollowUpTask {
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed: Option<Completion>,
+    /// Taken back because what called for it no longer holds (e.g. the dose report that reached
+    /// the level was moved to another patient's case): who, when and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<Completion>,
     pub version: u64,
 }
 
@@ -126,6 +130,7 @@ pub enum TaskStatus {
     Due,
     Overdue,
     Done,
+    Withdrawn,
 }
 
 impl TaskStatus {
@@ -136,13 +141,16 @@ impl TaskStatus {
             TaskStatus::Due => "due",
             TaskStatus::Overdue => "overdue",
             TaskStatus::Done => "done",
+            TaskStatus::Withdrawn => "withdrawn",
         }
     }
 }
 
 impl FollowUpTask {
     pub fn status(&self, now: DateTime<Utc>) -> TaskStatus {
-        if self.completed.is_some() {
+        if self.withdrawn.is_some() {
+            TaskStatus::Withdrawn
+        } else if self.completed.is_some() {
             TaskStatus::Done
         } else if now < self.due_from {
             TaskStatus::NotYetDue
@@ -158,6 +166,9 @@ impl FollowUpTask {
         if self.completed.is_some() {
             return Err("the task is already done".into());
         }
+        if let Some(w) = &self.withdrawn {
+            return Err(format!("the task was withdrawn by {}: {}", w.by, w.note));
+        }
         let note = note.trim();
         if note.is_empty() {
             return Err("say what was found or done".into());
@@ -172,6 +183,64 @@ impl FollowUpTask {
             ..self.clone()
         })
     }
+
+    /// Takes an open task back, saying why; a done task stays as it was (what was found stands).
+    pub fn withdraw(&self, by: &str, at: DateTime<Utc>, why: &str) -> Option<Self> {
+        if self.completed.is_some() || self.withdrawn.is_some() {
+            return None;
+        }
+        Some(FollowUpTask {
+            withdrawn: Some(Completion {
+                by: by.to_string(),
+                at,
+                note: why.trim().to_string(),
+            }),
+            version: self.version + 1,
+            ..self.clone()
+        })
+    }
+
+    /// A withdrawn task called for again (a new rule result): open once more, with the windows
+    /// and instructions of `wanted`, keeping its id and history.
+    pub fn reinstate(&self, wanted: &FollowUpTask) -> Option<Self> {
+        self.withdrawn.as_ref()?;
+        Some(FollowUpTask {
+            id: self.id,
+            created_at: self.created_at,
+            withdrawn: None,
+            completed: None,
+            version: self.version + 1,
+            ..wanted.clone()
+        })
+    }
+}
+
+/// The open dose tasks (§5) a case no longer needs once a report has left it: those its
+/// remaining reports' assessment (`None`: no reports left) does not call for.
+pub fn dose_tasks_no_longer_needed<'a>(
+    open: &'a [FollowUpTask],
+    remaining: Option<&DoseAssessment>,
+) -> Vec<&'a FollowUpTask> {
+    let needed: Vec<FollowUpKind> = open
+        .first()
+        .zip(remaining)
+        .map(|(t, a)| {
+            dose_follow_ups(t.case_id, t.patient_id, a, t.created_at, Uuid::nil)
+                .into_iter()
+                .map(|task| task.kind)
+                .collect()
+        })
+        .unwrap_or_default();
+    open.iter()
+        .filter(|t| {
+            matches!(
+                t.kind,
+                FollowUpKind::DoseSkinCheck | FollowUpKind::PhysicistDoseReview
+            )
+        })
+        .filter(|t| t.completed.is_none() && t.withdrawn.is_none())
+        .filter(|t| !needed.contains(&t.kind))
+        .collect()
 }
 
 fn measure_name(measure: DoseMeasure) -> &'static str {
@@ -223,6 +292,7 @@ pub fn dose_follow_ups(
         citation: assessment.citation.clone(),
         created_at: now,
         completed: None,
+        withdrawn: None,
         version: 1,
     };
     if let Some(window) = &assessment.skin_check {
@@ -357,6 +427,7 @@ pub fn procedure_follow_ups(
                 citation: "clinical-rules.md §7".into(),
                 created_at: discharged_at,
                 completed: None,
+                withdrawn: None,
                 version: 1,
             }
         })
@@ -459,6 +530,62 @@ mod tests {
         assert_eq!(done.status(end()), TaskStatus::Done);
         assert_eq!(done.version, 2);
         assert!(done.complete("nurse", end(), "again").is_err());
+    }
+
+    #[test]
+    fn tasks_a_moved_report_no_longer_supports_are_withdrawn_and_can_come_back() {
+        let reference = reference();
+        let review = reference
+            .threshold(crate::safety::ThresholdId::DosePhysicistReviewReferenceAirKermaAbove)
+            .value;
+        let level = reference
+            .threshold(crate::safety::ThresholdId::DoseSrdlReferenceAirKerma)
+            .value;
+        let open = tasks_for(review + 0.1);
+        let assessment = |kar: f64| {
+            let totals = DoseTotals {
+                reference_air_kerma: Some(Gray(kar)),
+                ..DoseTotals::default()
+            };
+            assess(&totals, end(), &reference)
+        };
+        let kinds = |tasks: Vec<&FollowUpTask>| tasks.iter().map(|t| t.kind).collect::<Vec<_>>();
+        // What remains still reaches the SRDL but not the review level: only the review goes.
+        assert_eq!(
+            kinds(dose_tasks_no_longer_needed(&open, Some(&assessment(level)))),
+            [FollowUpKind::PhysicistDoseReview]
+        );
+        assert_eq!(
+            kinds(dose_tasks_no_longer_needed(&open, None)),
+            [
+                FollowUpKind::DoseSkinCheck,
+                FollowUpKind::PhysicistDoseReview
+            ],
+            "no reports left"
+        );
+        // A task already done stays done.
+        let done = vec![open[0]
+            .complete("nurse", end(), "no erythema")
+            .expect("done")];
+        assert!(dose_tasks_no_longer_needed(&done, None).is_empty());
+
+        let withdrawn = open[0]
+            .withdraw("physicist", end(), "report moved to the right patient")
+            .expect("open");
+        assert_eq!(withdrawn.status(end()), TaskStatus::Withdrawn);
+        assert_eq!(withdrawn.version, 2);
+        assert!(withdrawn.withdraw("physicist", end(), "again").is_none());
+        let refused = withdrawn
+            .complete("nurse", end(), "seen")
+            .expect_err("withdrawn");
+        assert!(refused.contains("withdrawn by physicist"), "{refused}");
+        let back = withdrawn.reinstate(&open[0]).expect("withdrawn");
+        assert_eq!((back.id, back.version), (open[0].id, 3));
+        assert_eq!(back.status(open[0].due_from), TaskStatus::Due);
+        assert!(
+            open[0].reinstate(&open[0]).is_none(),
+            "only a withdrawn task"
+        );
     }
 
     #[test]

@@ -305,12 +305,15 @@ impl Store {
 
     /// Records a link change for a report at `expected_version` of its link: an event and the
     /// report's current link, in one transaction. A stale version is refused.
+    /// Changes a report's link, and withdraws in the same transaction the tasks of the case it
+    /// leaves that no longer hold (`withdrawn`, as they are to be stored).
     pub async fn record_dose_link(
         &self,
         sop: &str,
         expected_version: u64,
         outcome: &LinkOutcome,
         meta: &EventMeta,
+        withdrawn: &[seldinger_domain::followup::FollowUpTask],
     ) -> Result<(), StoreError> {
         let (case_id, basis, reason) = match outcome {
             LinkOutcome::Linked { case_id, basis } => (Some(*case_id), Some(*basis), None),
@@ -360,6 +363,20 @@ impl Store {
             tx.rollback().await?;
             return Err(self.stale_link(sop, expected_version).await);
         }
+        for task in withdrawn {
+            let written = crate::followup::update_follow_up_task(
+                &mut tx,
+                task,
+                "withdrawn",
+                &task.withdrawn,
+                meta,
+            )
+            .await;
+            if let Err(e) = written {
+                tx.rollback().await?;
+                return Err(e);
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -403,7 +420,7 @@ impl Store {
                 return Ok(Some(outcome));
             }
         }
-        self.record_dose_link(sop, report.link_version, &outcome, meta)
+        self.record_dose_link(sop, report.link_version, &outcome, meta, &[])
             .await?;
         Ok(Some(outcome))
     }

@@ -42,7 +42,24 @@ pub(crate) async fn insert_follow_up_task(
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Ok(false);
+        // One task per case and kind: a withdrawn one is called for again, an open or done one
+        // already stands.
+        let existing =
+            sqlx::query("SELECT data FROM follow_up_tasks WHERE case_id = $1 AND kind = $2")
+                .bind(task.case_id.to_string())
+                .bind(task.kind.as_str().to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
+        let existing: Option<FollowUpTask> = existing
+            .map(|row| serde_json::from_str(&text(&row, "data")?).map_err(StoreError::from))
+            .transpose()?;
+        return match existing.and_then(|e| e.reinstate(task)) {
+            Some(back) => {
+                update_follow_up_task(conn, &back, "reinstated", &back, meta).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        };
     }
     append_event(
         conn,
@@ -55,6 +72,50 @@ pub(crate) async fn insert_follow_up_task(
     )
     .await?;
     Ok(true)
+}
+
+/// Writes a changed task (completed, withdrawn, reinstated) with its event, on the caller's
+/// transaction, if the stored task is still at the version before `after`. A stale task is a
+/// conflict; the caller rolls back.
+pub(crate) async fn update_follow_up_task(
+    conn: &mut sqlx::AnyConnection,
+    after: &FollowUpTask,
+    event_kind: &str,
+    payload: &impl serde::Serialize,
+    meta: &EventMeta,
+) -> Result<(), StoreError> {
+    let id = after.id.to_string();
+    let expected = after.version.saturating_sub(1);
+    let stale = || StoreError::Conflict {
+        what: format!("follow-up task {id}"),
+        expected,
+        current: expected + 1,
+    };
+    append_event(
+        conn,
+        Stream::FollowUpTask,
+        &id,
+        after.version,
+        event_kind,
+        meta,
+        payload,
+    )
+    .await?;
+    let closed = after.completed.is_some() || after.withdrawn.is_some();
+    let result = sqlx::query(
+        "UPDATE follow_up_tasks SET done = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
+    )
+    .bind(i64::from(closed))
+    .bind(after.version as i64)
+    .bind(serde_json::to_string(after)?)
+    .bind(id.clone())
+    .bind(expected as i64)
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() == 0 {
+        return Err(stale());
+    }
+    Ok(())
 }
 
 impl Store {
@@ -127,43 +188,32 @@ impl Store {
         expected_version: u64,
         meta: &EventMeta,
     ) -> Result<(), StoreError> {
-        let id = after.id.to_string();
         let mut tx = self.pool().begin().await?;
-        let append = append_event(
-            &mut tx,
-            Stream::FollowUpTask,
-            &id,
-            expected_version + 1,
-            "completed",
-            meta,
-            &after.completed,
-        )
-        .await;
-        let stale = |current| StoreError::Conflict {
-            what: format!("follow-up task {id}"),
-            expected: expected_version,
-            current,
+        let written = if after.version == expected_version + 1 {
+            update_follow_up_task(&mut tx, after, "completed", &after.completed, meta).await
+        } else {
+            Err(StoreError::Conflict {
+                what: String::new(),
+                expected: expected_version,
+                current: 0,
+            })
         };
-        if let Err(StoreError::Conflict { .. }) = append {
-            tx.rollback().await?;
-            return Err(stale(self.follow_up_version(after.id).await?));
+        match written {
+            Err(StoreError::Conflict { .. }) => {
+                // PostgreSQL aborts the transaction on the violation: read the version outside it.
+                tx.rollback().await?;
+                Err(StoreError::Conflict {
+                    what: format!("follow-up task {}", after.id),
+                    expected: expected_version,
+                    current: self.follow_up_version(after.id).await?,
+                })
+            }
+            other => {
+                other?;
+                tx.commit().await?;
+                Ok(())
+            }
         }
-        append?;
-        let result = sqlx::query(
-            "UPDATE follow_up_tasks SET done = 1, version = $1, data = $2 WHERE id = $3 AND version = $4",
-        )
-        .bind(after.version as i64)
-        .bind(serde_json::to_string(after)?)
-        .bind(id.clone())
-        .bind(expected_version as i64)
-        .execute(&mut *tx)
-        .await?;
-        if result.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Err(stale(self.follow_up_version(after.id).await?));
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn follow_up_version(&self, id: Uuid) -> Result<u64, StoreError> {

@@ -607,6 +607,7 @@ async fn dose_reports_link_by_room_time_then_study_and_the_rest_wait_in_the_queu
                 waiting.link_version,
                 &manual,
                 &meta(Some("MRN typo on the modality")),
+                &[],
             )
             .await
             .expect("manual link");
@@ -616,6 +617,7 @@ async fn dose_reports_link_by_room_time_then_study_and_the_rest_wait_in_the_queu
                 waiting.link_version,
                 &manual,
                 &meta(Some("again")),
+                &[],
             )
             .await;
         assert!(

@@ -356,9 +356,10 @@ pub(crate) async fn link_report(
         at: state.clock.now(),
         reason: Some(reason.to_string()),
     };
+    let withdrawn = tasks_left_behind(state, sop, case.as_ref().map(|c| c.id), &meta).await?;
     state
         .store
-        .record_dose_link(sop, expected_version, &outcome, &meta)
+        .record_dose_link(sop, expected_version, &outcome, &meta, &withdrawn)
         .await?;
     let follow_up_tasks_created = match &case {
         Some(case) => state
@@ -377,6 +378,53 @@ pub(crate) async fn link_report(
         detail,
         follow_up_tasks_created,
     })
+}
+
+/// The dose tasks of the case a report leaves that its remaining reports do not call for,
+/// withdrawn with the reason for the move (§5 follow-up must follow the patient who had the dose).
+async fn tasks_left_behind(
+    state: &AppState,
+    sop: &str,
+    new_case: Option<CaseId>,
+    meta: &EventMeta,
+) -> Result<Vec<seldinger_domain::followup::FollowUpTask>, ApiError> {
+    let Some(old_case) = state
+        .store
+        .dose_report(sop)
+        .await?
+        .and_then(|r| r.case_id)
+        .filter(|old| Some(*old) != new_case)
+    else {
+        return Ok(Vec::new());
+    };
+    let remaining: Vec<_> = state
+        .store
+        .case_dose_reports(old_case)
+        .await?
+        .iter()
+        .filter(|r| r.sop_instance_uid != sop)
+        .map(seldinger_store::StoredDoseReport::report_totals)
+        .collect();
+    let assessment =
+        (!remaining.is_empty()).then(|| assess(&case_totals(&remaining), meta.at, &state.safety));
+    let open = state
+        .store
+        .follow_up_tasks(&seldinger_store::FollowUpFilter {
+            open: true,
+            case_id: Some(old_case),
+            ..Default::default()
+        })
+        .await?;
+    let why = format!(
+        "the dose report {sop} that called for it was moved off this case: {}",
+        meta.reason.as_deref().unwrap_or_default()
+    );
+    Ok(
+        seldinger_domain::followup::dose_tasks_no_longer_needed(&open, assessment.as_ref())
+            .into_iter()
+            .filter_map(|t| t.withdraw(meta.actor.as_str(), meta.at, &why))
+            .collect(),
+    )
 }
 
 /// A case's dose: totals from all its reports, what §5 asks for, and how it compares.

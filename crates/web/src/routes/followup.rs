@@ -47,7 +47,7 @@ pub(crate) fn permission_to_complete(kind: FollowUpKind) -> Permission {
 }
 
 #[utoipa::path(get, path = "/api/v1/follow-up-tasks", tag = "follow-up",
-    params(("status" = Option<String>, Query, description = "open (default: not yet done, due or not), due (due now or overdue), overdue, done, or all"),
+    params(("status" = Option<String>, Query, description = "open (default: not yet done, due or not), due (due now or overdue), overdue, done, withdrawn, or all"),
         ("kind" = Option<String>, Query, description = "dose_skin_check, physicist_dose_review, ivc_filter_retrieval_review, nephrostomy_exchange, … (FollowUpKind)"),
         ("case_id" = Option<String>, Query, description = "one case's tasks")),
     responses((status = 200, description = "tasks, earliest due first", body = Vec<FollowUpView>),
@@ -64,21 +64,25 @@ pub async fn list(
         "due" => &[TaskStatus::Due, TaskStatus::Overdue],
         "overdue" => &[TaskStatus::Overdue],
         "done" => &[TaskStatus::Done],
+        "withdrawn" => &[TaskStatus::Withdrawn],
         "all" => &[
             TaskStatus::NotYetDue,
             TaskStatus::Due,
             TaskStatus::Overdue,
             TaskStatus::Done,
+            TaskStatus::Withdrawn,
         ],
         other => {
             return Err(ApiError::bad_request(
                 "status",
-                format!("'{other}' is not open, due, overdue, done or all"),
+                format!("'{other}' is not open, due, overdue, done, withdrawn or all"),
             ))
         }
     };
     let filter = FollowUpFilter {
-        open: !wanted.contains(&TaskStatus::Done),
+        open: !wanted
+            .iter()
+            .any(|s| matches!(s, TaskStatus::Done | TaskStatus::Withdrawn)),
         kind: q
             .one("kind")
             .map(|k| FollowUpKind::parse(&k).map_err(|e| ApiError::bad_request("kind", e)))

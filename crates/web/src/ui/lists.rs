@@ -55,6 +55,7 @@ fn status_name(status: TaskStatus) -> &'static str {
         TaskStatus::Due => "due",
         TaskStatus::Overdue => "overdue",
         TaskStatus::Done => "done",
+        TaskStatus::Withdrawn => "withdrawn",
     }
 }
 

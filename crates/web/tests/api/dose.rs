@@ -478,3 +478,129 @@ async fn discharge_creates_the_device_follow_up_the_procedure_needs() {
         assert_eq!(filter["status"], "not_yet_due");
     }
 }
+
+/// The case's follow-up tasks of every status, as a physician reads them: (kind, status, id).
+async fn case_tasks(app: &TestApp, case_id: &str) -> Vec<(String, String, String)> {
+    let tasks = expect_status(
+        get_as(
+            app,
+            Role::IrPhysician,
+            &format!("/follow-up-tasks?status=all&case_id={case_id}"),
+        )
+        .await,
+        StatusCode::OK,
+        &app.engine,
+    )
+    .await;
+    tasks
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .map(|t| {
+            let field = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+            (field("kind"), field("status"), field("id"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_report_moved_to_another_patient_takes_its_skin_check_with_it() {
+    for app in spawn_apps().await {
+        let engine = app.engine.clone();
+        let (first, _) = booked_embolization(&app).await;
+        ingest(&app, "2.25.4001", "SDM100037", "6.2").await;
+        let before = case_tasks(&app, &first).await;
+        assert_eq!(before.len(), 1, "{engine}: {before:?}");
+        assert_eq!(before[0].0, "dose_skin_check");
+        let other = app.new_case("SDM100038").await;
+
+        // The physicist finds the report belongs to the other patient's case.
+        let version = |detail: &Value| detail["link_version"].as_u64().expect("link_version");
+        let detail = expect_status(
+            get_as(&app, Role::MedicalPhysicist, "/dose/reports/2.25.4001").await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        let reason = "Wrong patient selected at the modality";
+        let moved = expect_status(
+            post_as(
+                &app,
+                Role::MedicalPhysicist,
+                "/dose/reports/2.25.4001/link",
+                &json!({"expected_version": version(&detail), "case_id": other, "reason": reason}),
+            )
+            .await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        let left = case_tasks(&app, &first).await;
+        assert_eq!(
+            left,
+            [(
+                "dose_skin_check".to_string(),
+                "withdrawn".to_string(),
+                before[0].2.clone()
+            )],
+            "{engine}"
+        );
+        let task = expect_status(
+            get_as(
+                &app,
+                Role::IrNurse,
+                &format!("/follow-up-tasks?status=withdrawn&case_id={first}"),
+            )
+            .await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        assert!(
+            task[0]["withdrawn"]["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("2.25.4001") && n.contains(reason)),
+            "{task}"
+        );
+        assert_eq!(task[0]["withdrawn"]["by"], "medical_physicist");
+        let arrived = case_tasks(&app, &other).await;
+        assert_eq!(arrived.len(), 1, "{arrived:?}");
+        assert_eq!(
+            (arrived[0].0.as_str(), arrived[0].1.as_str()),
+            ("dose_skin_check", "not_yet_due")
+        );
+
+        // A withdrawn task cannot be closed; moved back, the same task is open again.
+        let close = post_as(
+            &app,
+            Role::IrNurse,
+            &format!("/follow-up-tasks/{}/complete", before[0].2),
+            &json!({"expected_version": 2, "note": "seen"}),
+        )
+        .await;
+        assert!(close.status().is_client_error(), "{}", close.status());
+        expect_status(
+            post_as(
+                &app,
+                Role::MedicalPhysicist,
+                "/dose/reports/2.25.4001/link",
+                &json!({"expected_version": version(&moved), "case_id": first, "reason": "Moved in error"}),
+            )
+            .await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        let back = case_tasks(&app, &first).await;
+        assert_eq!(
+            back,
+            [(
+                "dose_skin_check".to_string(),
+                "not_yet_due".to_string(),
+                before[0].2.clone()
+            )],
+            "{engine}"
+        );
+        assert_eq!(case_tasks(&app, &other).await[0].1, "withdrawn");
+    }
+}
