@@ -324,12 +324,15 @@ pub fn dose_follow_ups(
 
 /// A plain-language paragraph for the patient's discharge instructions, when §5 asks that the
 /// patient be told. The dates are the skin-check window.
-pub fn dose_discharge_note(assessment: &DoseAssessment) -> Option<String> {
+pub fn dose_discharge_note(
+    assessment: &DoseAssessment,
+    time: &crate::DepartmentTime,
+) -> Option<String> {
     let window = assessment.skin_check.as_ref()?;
     Some(format!(
         "Your procedure needed more X-ray use than most. Rarely, this can cause skin changes where the X-rays entered your body, usually on your back: redness like sunburn, itching, or hair loss, appearing days to weeks later. We will check your skin between {} and {}. If you notice any of these changes before then, please call the interventional radiology department.",
-        window.from.format("%-d %B %Y"),
-        window.until.format("%-d %B %Y")
+        time.format(window.from, "%-d %B %Y"),
+        time.format(window.until, "%-d %B %Y")
     ))
 }
 
@@ -598,14 +601,21 @@ mod tests {
             reference_air_kerma: Some(Gray(level)),
             ..DoseTotals::default()
         };
-        let note = dose_discharge_note(&assess(&totals, end(), &reference)).expect("note");
+        let note = dose_discharge_note(
+            &assess(&totals, end(), &reference),
+            &crate::DepartmentTime::default(),
+        )
+        .expect("note");
         assert!(note.contains("December 2026"), "{note}");
         let below = DoseTotals {
             reference_air_kerma: Some(Gray(0.1)),
             ..DoseTotals::default()
         };
         assert_eq!(
-            dose_discharge_note(&assess(&below, end(), &reference)),
+            dose_discharge_note(
+                &assess(&below, end(), &reference),
+                &crate::DepartmentTime::default()
+            ),
             None
         );
     }

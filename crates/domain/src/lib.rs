@@ -9,6 +9,7 @@ pub mod assessment;
 pub mod catalogue;
 pub mod clinical;
 pub mod department;
+pub mod department_time;
 pub mod discharge;
 pub mod dose;
 pub mod dose_link;
@@ -27,6 +28,7 @@ pub use catalogue::{
     BleedingRisk, GuidanceModality, Procedure, ProcedureCatalogue, ProcedureId, Sedation,
 };
 pub use department::{Room, RoomKind};
+pub use department_time::DepartmentTime;
 pub use event::{Actor, EventMeta};
 pub use ids::{CaseId, PatientId, ReferralId, RoomId};
 pub use lifecycle::{Case, CaseCommand, CaseEvent, CaseState, TransitionError};

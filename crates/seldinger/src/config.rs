@@ -5,7 +5,7 @@ use clap::Args;
 use seldinger_domain::discharge::DischargeTexts;
 use seldinger_domain::dose_stats::ReferenceLevels;
 use seldinger_domain::safety::SafetyReference;
-use seldinger_domain::ProcedureCatalogue;
+use seldinger_domain::{DepartmentTime, ProcedureCatalogue};
 use seldinger_store::{redact, Engine, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Do not start the DICOM listener.
     #[arg(long, env = "SELDINGER_NO_DICOM")]
     pub no_dicom: bool,
+    /// The department's time zone (IANA name, e.g. Europe/London): the board's day and the times
+    /// people read and type on the pages. Storage and the APIs keep UTC.
+    #[arg(long, env = "SELDINGER_TIME_ZONE", default_value = "UTC", value_parser = DepartmentTime::parse)]
+    pub time_zone: DepartmentTime,
 }
 
 /// DICOM AE (PS3.5 §6.2): 1-16 characters, no backslash or control characters, not all spaces.
@@ -116,6 +120,7 @@ pub struct Settings {
     pub discharge_texts: Option<DischargeTexts>,
     /// The department's threshold file, when it replaces the shipped one.
     pub safety_override: Option<PathBuf>,
+    pub time_zone: DepartmentTime,
 }
 
 impl Settings {
@@ -197,6 +202,7 @@ impl Settings {
             dose_levels,
             discharge_texts,
             safety_override: args.safety_thresholds.clone(),
+            time_zone: args.time_zone,
         })
     }
 
@@ -214,6 +220,7 @@ impl Settings {
             no_dicom: true,
             dose_reference_levels: None,
             discharge_instructions: None,
+            time_zone: DepartmentTime::default(),
         };
         Settings::from_args(&serve)
     }

@@ -173,7 +173,8 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         Arc::new(seldinger_web::SystemClock),
         policy,
     )
-    .with_dose_levels(settings.dose_levels);
+    .with_dose_levels(settings.dose_levels)
+    .with_time_zone(settings.time_zone);
     let state = match settings.discharge_texts {
         Some(texts) => state.with_discharge_texts(texts),
         None => state,

@@ -1,7 +1,7 @@
 //! Repository operations for rooms, patients, referrals and cases, each change with its event.
 
 use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use seldinger_domain::clinical::{LabResult, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
 use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent};
@@ -116,8 +116,8 @@ pub struct RecordedEvent {
 /// Which cases to list.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
-    /// Cases booked on this (UTC) day.
-    pub date: Option<NaiveDate>,
+    /// Cases booked to start in this span (from, up to): a department day, in its time zone.
+    pub booked_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Any of these states; empty means all.
     pub states: Vec<CaseState>,
     pub patient_id: Option<PatientId>,
@@ -594,9 +594,12 @@ impl Store {
     pub async fn cases(&self, filter: &CaseFilter) -> Result<Vec<Case>, StoreError> {
         let mut conditions = Vec::new();
         let mut params = Vec::new();
-        if let Some(date) = filter.date {
-            params.push(date.to_string());
-            conditions.push(format!("scheduled_date = ${}", params.len()));
+        if let Some((from, until)) = filter.booked_between {
+            // Stored instants share one fixed UTC text format, so text order is time order.
+            params.push(ts(from));
+            conditions.push(format!("scheduled_start >= ${}", params.len()));
+            params.push(ts(until));
+            conditions.push(format!("scheduled_start < ${}", params.len()));
         }
         if !filter.states.is_empty() {
             let mut placeholders = Vec::new();

@@ -253,18 +253,30 @@ async fn the_projection_is_what_the_events_say() {
             "the booking length is recorded in the event"
         );
 
+        // The department's day, in its own zone (far from UTC here, to be sure it is used).
+        let zone = seldinger_domain::DepartmentTime::parse("Pacific/Auckland").expect("zone");
+        let day = zone.day(zone.date_of(start));
         let on_day = CaseFilter {
-            date: Some(start.date_naive()),
+            booked_between: Some(day),
             ..Default::default()
         };
         assert_eq!(store.cases(&on_day).await.expect("cases").len(), 1);
+        let up_to_start = CaseFilter {
+            booked_between: Some((start - Duration::hours(1), start)),
+            ..Default::default()
+        };
+        assert!(
+            store.cases(&up_to_start).await.expect("cases").is_empty(),
+            "{}: the span's end is not in it",
+            label(&db)
+        );
         let checked_in = CaseFilter {
             states: vec![CaseState::CheckedIn, CaseState::Vetted],
             ..Default::default()
         };
         assert_eq!(store.cases(&checked_in).await.expect("cases").len(), 1);
         let other_day = CaseFilter {
-            date: Some(now().date_naive()),
+            booked_between: Some(zone.day(zone.date_of(start) - chrono::Days::new(1))),
             ..Default::default()
         };
         assert!(store.cases(&other_day).await.expect("cases").is_empty());

@@ -49,6 +49,8 @@ pub struct AppState {
     pub dose_levels: Arc<ReferenceLevels>,
     /// Plain-language discharge texts (department policy; the shipped ones unless replaced).
     pub discharge_texts: Option<Arc<DischargeTexts>>,
+    /// The department's wall clock: the board's day and the times on the pages.
+    pub time: seldinger_domain::DepartmentTime,
 }
 
 impl AppState {
@@ -74,7 +76,19 @@ impl AppState {
             .map_err(|e| tracing::error!(error = %e, "shipped discharge texts unreadable"))
             .ok()
             .map(Arc::new),
+            time: seldinger_domain::DepartmentTime::default(),
         }
+    }
+
+    /// The department's date now (its time zone, not UTC's).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.time.date_of(self.clock.now())
+    }
+
+    /// Reads the pages' times and days in the department's time zone.
+    pub fn with_time_zone(mut self, time: seldinger_domain::DepartmentTime) -> Self {
+        self.time = time;
+        self
     }
 
     /// Uses the department's own discharge texts.

@@ -98,7 +98,7 @@ pub(crate) fn parse_event(value: serde_json::Value) -> Result<CaseEvent, ApiErro
 }
 
 #[utoipa::path(get, path = "/api/v1/cases", tag = "cases",
-    params(("date" = Option<String>, Query, description = "YYYY-MM-DD: cases booked on that day (UTC)"),
+    params(("date" = Option<String>, Query, description = "YYYY-MM-DD: cases booked on that day (the department's day, in its time zone)"),
         ("state" = Option<String>, Query, description = "one or more states, comma-separated or repeated"),
         ("patient_id" = Option<String>, Query, description = "one patient's cases"),
         ("limit" = Option<u32>, Query, description = "1-1000, default 200")),
@@ -130,7 +130,7 @@ pub async fn list(
         })
         .transpose()?;
     let filter = CaseFilter {
-        date,
+        booked_between: date.map(|d| state.time.day(d)),
         states,
         patient_id,
         referred_by: caller.referrer_scope().map(str::to_string),
@@ -386,7 +386,7 @@ async fn readiness_on(
     date: NaiveDate,
 ) -> Result<Vec<CaseReadiness>, ApiError> {
     let filter = CaseFilter {
-        date: Some(date),
+        booked_between: Some(state.time.day(date)),
         states: vec![CaseState::Scheduled, CaseState::CheckedIn],
         referred_by: caller.referrer_scope().map(str::to_string),
         limit: 1000,
@@ -433,7 +433,7 @@ pub async fn readiness(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<CaseReadiness>>, ApiError> {
     let q = QueryParams::new(pairs, &["date"])?;
-    let tomorrow = state.clock.now().date_naive() + chrono::Days::new(1);
+    let tomorrow = state.today() + chrono::Days::new(1);
     let date = parse_date("date", q.one("date"), tomorrow)?;
     Ok(Json(readiness_on(&state, &caller, date).await?))
 }
@@ -450,7 +450,7 @@ pub async fn tasks(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<Task>>, ApiError> {
     let q = QueryParams::new(pairs, &["from", "days", "role"])?;
-    let from = parse_date("from", q.one("from"), state.clock.now().date_naive())?;
+    let from = parse_date("from", q.one("from"), state.today())?;
     let days = match q.one("days") {
         None => 3,
         Some(d) => d

@@ -521,7 +521,7 @@ pub async fn case_dose(
         .unwrap_or_else(|| state.clock.now());
     let assessment = (!reports.is_empty()).then(|| assess(&totals, end, &state.safety));
     let procedure = procedure_of(&case).cloned();
-    let today = state.clock.now().date_naive();
+    let today = state.today();
     let last_year = Period {
         from: today - Days::new(DEFAULT_PERIOD_DAYS),
         until: today,
@@ -549,7 +549,9 @@ pub async fn case_dose(
         patient_id: case.patient_id,
         room: case.booking.as_ref().map(|b| b.room.as_str().to_string()),
         procedure,
-        discharge_note: assessment.as_ref().and_then(dose_discharge_note),
+        discharge_note: assessment
+            .as_ref()
+            .and_then(|a| dose_discharge_note(a, &state.time)),
         assessment,
         totals,
         comparisons,
@@ -702,7 +704,7 @@ pub async fn patient_dose(
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(pairs, &["from", "until", "format"])?;
     let csv = q.wants_csv()?;
-    let period = Period::parse(&q, state.clock.now().date_naive())?;
+    let period = Period::parse(&q, state.today())?;
     let id: PatientId = path_id("patient", &id)?;
     state
         .store
@@ -865,7 +867,7 @@ pub async fn statistics(
     let q = QueryParams::new(pairs, &["by", "from", "until", "format"])?;
     let csv = q.wants_csv()?;
     let by = GroupBy::parse(q.one("by"))?;
-    let period = Period::parse(&q, state.clock.now().date_naive())?;
+    let period = Period::parse(&q, state.today())?;
     let (units, unmatched) = case_units(&state, &period).await?;
     // Each unit: its group key and totals. A case counts once (per device when by device).
     let mut keyed: Vec<(String, DoseTotals)> = Vec::new();

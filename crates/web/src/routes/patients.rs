@@ -70,7 +70,7 @@ async fn record(state: &AppState, patient: Patient) -> Result<PatientRecord, Api
         .into_iter()
         .map(|(entry, result)| LabResultEntry { entry, result })
         .collect();
-    let age = patient.details.age_on(state.clock.now().date_naive());
+    let age = patient.details.age_on(state.today());
     Ok(PatientRecord {
         patient,
         age,

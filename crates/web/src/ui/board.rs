@@ -113,7 +113,7 @@ async fn card(state: &AppState, case: &Case, on: NaiveDate) -> Result<Card, ApiE
         time: case
             .booking
             .as_ref()
-            .map(|b| b.start.format("%H:%M").to_string())
+            .map(|b| state.time.format(b.start, "%H:%M"))
             .unwrap_or_default(),
         patient_name,
         mrn,
@@ -140,7 +140,7 @@ async fn collect_lanes(
     let booked = state
         .store
         .cases(&CaseFilter {
-            date: Some(on),
+            booked_between: Some(state.time.day(on)),
             limit: 1000,
             ..Default::default()
         })
@@ -183,7 +183,7 @@ async fn collect_lanes(
 }
 
 fn parse_day(state: &AppState, raw: Option<String>) -> Result<NaiveDate, ApiError> {
-    crate::routes::parse_date("date", raw, state.clock.now().date_naive())
+    crate::routes::parse_date("date", raw, state.today())
 }
 
 async fn audit_shown(state: &AppState, viewer: &Viewer, shown: &[Case]) -> Result<(), ApiError> {

@@ -23,6 +23,7 @@ use seldinger_domain::followup::dose_discharge_note;
 use seldinger_domain::lifecycle::Case;
 use seldinger_domain::patient::PatientEvent;
 use seldinger_domain::safety::ItemStatus;
+use seldinger_domain::DepartmentTime;
 use seldinger_domain::GuidanceModality;
 use seldinger_store::FollowUpFilter;
 use serde::Serialize;
@@ -37,8 +38,9 @@ fn words<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M").to_string()
+/// A time as the department's wall clock shows it.
+fn when(time: &DepartmentTime, t: DateTime<Utc>) -> String {
+    time.format(t, "%Y-%m-%d %H:%M")
 }
 
 pub struct Row {
@@ -121,6 +123,8 @@ struct CasePage<'a> {
     username: &'a str,
     role: &'a str,
     csrf_token: &'a str,
+    /// The department's time zone, named beside every time.
+    zone: &'static str,
     case_id: String,
     version: u64,
     patient_version: u64,
@@ -235,15 +239,16 @@ impl EntryRow {
     }
 }
 
-/// A time as a `datetime-local` input shows it (UTC); seconds only when there are some, so an
+/// A time as a `datetime-local` input shows it (the department's wall clock); seconds only when there are some, so an
 /// unchanged field does not silently move a recorded time.
-fn local_input(at: DateTime<Utc>) -> String {
+fn local_input(time: &DepartmentTime, at: DateTime<Utc>) -> String {
     use chrono::Timelike;
-    match (at.second(), at.nanosecond()) {
-        (0, 0) => at.format("%Y-%m-%dT%H:%M").to_string(),
-        (_, 0) => at.format("%Y-%m-%dT%H:%M:%S").to_string(),
-        _ => at.format("%Y-%m-%dT%H:%M:%S%.3f").to_string(),
-    }
+    let pattern = match (at.second(), at.nanosecond()) {
+        (0, 0) => "%Y-%m-%dT%H:%M",
+        (_, 0) => "%Y-%m-%dT%H:%M:%S",
+        _ => "%Y-%m-%dT%H:%M:%S%.3f",
+    };
+    time.format(at, pattern)
 }
 
 /// Lifecycle events that need nothing but a click.
@@ -287,7 +292,7 @@ async fn show(
         .patient(case.patient_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("patient {}", case.patient_id)))?;
-    let today = state.clock.now().date_naive();
+    let today = state.today();
     let d = &patient.details;
     let can = |p: Permission| grant(viewer.caller.role, p).is_some();
     let allowed = case.state.allowed_events();
@@ -348,7 +353,12 @@ async fn show(
                             .iter()
                             .map(|a| match a.due {
                                 Some(due) => {
-                                    format!("{} — {}, by {}", a.what, words(&a.role), when(due))
+                                    format!(
+                                        "{} — {}, by {}",
+                                        a.what,
+                                        words(&a.role),
+                                        when(&state.time, due)
+                                    )
                                 }
                                 None => format!("{} — {}", a.what, words(&a.role)),
                             })
@@ -367,7 +377,10 @@ async fn show(
         .await?
         .into_iter()
         .map(|(entry, m)| {
-            let last_dose = m.last_dose_at.map(when).unwrap_or_default();
+            let last_dose = m
+                .last_dose_at
+                .map(|t| when(&state.time, t))
+                .unwrap_or_default();
             let intent = m
                 .dose_intent
                 .clone()
@@ -388,7 +401,9 @@ async fn show(
                     ("frequency", m.frequency.clone()),
                     (
                         "last_dose_at",
-                        m.last_dose_at.map(local_input).unwrap_or_default(),
+                        m.last_dose_at
+                            .map(|t| local_input(&state.time, t))
+                            .unwrap_or_default(),
                     ),
                     ("dose_intent", m.dose_intent.clone().unwrap_or_default()),
                     ("indication", m.indication.clone().unwrap_or_default()),
@@ -409,14 +424,14 @@ async fn show(
                     l.test.as_str().to_string(),
                     format!("{}", (l.value * 100.0).round() / 100.0),
                     l.unit.clone(),
-                    when(l.drawn_at),
+                    when(&state.time, l.drawn_at),
                     l.loinc.clone(),
                 ],
                 values: HashMap::from([
                     ("test", l.test.as_str().to_string()),
                     ("value", value),
                     ("unit", l.unit.clone()),
-                    ("drawn_at", local_input(l.drawn_at)),
+                    ("drawn_at", local_input(&state.time, l.drawn_at)),
                 ]),
             }
         })
@@ -436,7 +451,7 @@ async fn show(
                         "{}, {} · {}",
                         d.requesting_clinician,
                         d.requesting_service.as_str().replace('_', " "),
-                        when(r.received_at)
+                        when(&state.time, r.received_at)
                     ),
                 ),
                 ("Urgency".to_string(), words(&d.urgency)),
@@ -496,7 +511,7 @@ async fn show(
                     format!("level reached ({})", assessment.citation),
                 ));
             }
-            (Some(lines), dose_discharge_note(&assessment))
+            (Some(lines), dose_discharge_note(&assessment, &state.time))
         }
     } else {
         (None, None)
@@ -516,9 +531,9 @@ async fn show(
                 words(&t.status(now)),
                 format!(
                     "{}{}",
-                    when(t.due_from),
+                    when(&state.time, t.due_from),
                     t.due_until
-                        .map(|u| format!(" to {}", when(u)))
+                        .map(|u| format!(" to {}", when(&state.time, u)))
                         .unwrap_or_default()
                 ),
                 t.instructions.clone(),
@@ -541,7 +556,7 @@ async fn show(
         .map(|(e, what)| {
             let row = Row {
                 cells: vec![
-                    when(e.at),
+                    when(&state.time, e.at),
                     e.actor.clone(),
                     what,
                     e.reason.clone().unwrap_or_default(),
@@ -592,7 +607,7 @@ async fn show(
         ("Procedure complete", case.procedure_completed_at),
     ]
     .into_iter()
-    .filter_map(|(label, at)| at.map(|t| (label.to_string(), format!("{} UTC", when(t)))))
+    .filter_map(|(label, at)| at.map(|t| (label.to_string(), when(&state.time, t))))
     .collect();
     let details_lines = case
         .procedure
@@ -641,7 +656,7 @@ async fn show(
         .iter()
         .map(|v| Row {
             cells: vec![
-                v.at.format("%H:%M").to_string(),
+                state.time.format(v.at, "%H:%M"),
                 words(&v.phase),
                 opt(v.heart_rate),
                 match (v.systolic, v.diastolic) {
@@ -659,7 +674,7 @@ async fn show(
             format!(
                 "Meets the discharge criteria: modified Aldrete {} at {} ({})",
                 r.total,
-                score.at.format("%H:%M"),
+                state.time.format(score.at, "%H:%M"),
                 r.citation
             )
         } else {
@@ -667,7 +682,7 @@ async fn show(
                 "Not yet: {} — modified Aldrete {} at {} ({})",
                 r.reasons.join("; "),
                 r.total,
-                score.at.format("%H:%M"),
+                state.time.format(score.at, "%H:%M"),
                 r.citation
             )
         };
@@ -689,7 +704,7 @@ async fn show(
             .iter()
             .map(|d| Row {
                 cells: vec![
-                    d.at.format("%H:%M").to_string(),
+                    state.time.format(d.at, "%H:%M"),
                     d.drug.clone(),
                     d.dose.clone(),
                 ],
@@ -708,7 +723,11 @@ async fn show(
             .complications
             .iter()
             .map(|c| Row {
-                cells: vec![when(c.at), words(&c.severity), c.description.clone()],
+                cells: vec![
+                    when(&state.time, c.at),
+                    words(&c.severity),
+                    c.description.clone(),
+                ],
             })
             .collect(),
         recovery,
@@ -720,6 +739,7 @@ async fn show(
         username: viewer.username(),
         role: viewer.role(),
         csrf_token: &viewer.csrf_token,
+        zone: state.time.name(),
         case_id: case.id.to_string(),
         version: case.version,
         patient_version: patient.version,
@@ -755,10 +775,11 @@ async fn show(
             .as_ref()
             .map(|b| {
                 format!(
-                    "{} · {} to {} (UTC)",
+                    "{} · {} to {} ({})",
                     b.room.as_str(),
-                    when(b.start),
-                    b.end.format("%H:%M")
+                    when(&state.time, b.start),
+                    state.time.format(b.end, "%H:%M"),
+                    state.time.name()
                 )
             })
             .unwrap_or_else(|| "not booked".into()),
@@ -788,7 +809,7 @@ async fn show(
                     "{} — by {} at {}: {}",
                     o.rules.join(", "),
                     o.by,
-                    when(o.at),
+                    when(&state.time, o.at),
                     o.reason
                 )
             })
@@ -856,17 +877,17 @@ pub const ALDRETE_ITEMS: &[(&str, &str)] = &[
     ("oxygen_saturation", "Oxygen saturation"),
 ];
 
-/// `datetime-local` input (minutes, no zone) read as UTC, like the rest of the department's times.
-fn instant(value: &str) -> Result<Option<DateTime<Utc>>, String> {
+/// `datetime-local` input (no zone) read on the department's wall clock.
+fn instant(time: &DepartmentTime, value: &str) -> Result<Option<DateTime<Utc>>, String> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);
     }
-    NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
+    let local = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S"))
         .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f"))
-        .map(|t| Some(t.and_utc()))
-        .map_err(|_| format!("'{value}' is not a date and time"))
+        .map_err(|_| format!("'{value}' is not a date and time"))?;
+    time.instant(local).map(Some)
 }
 
 /// What one form asks for, as an API-shaped request.
@@ -894,7 +915,11 @@ enum Replacement {
 }
 
 /// A lab as the add and correct forms send it.
-fn lab_input(get: &dyn Fn(&str) -> String, kind: &str) -> Result<LabResultInput, (String, String)> {
+fn lab_input(
+    get: &dyn Fn(&str) -> String,
+    kind: &str,
+    time: &DepartmentTime,
+) -> Result<LabResultInput, (String, String)> {
     let value = get("value");
     Ok(LabResultInput {
         test: get("test"),
@@ -905,7 +930,7 @@ fn lab_input(get: &dyn Fn(&str) -> String, kind: &str) -> Result<LabResultInput,
             )
         })?,
         unit: get("unit"),
-        drawn_at: instant(&get("drawn_at")).map_err(|e| (format!("{kind}.drawn_at"), e))?,
+        drawn_at: instant(time, &get("drawn_at")).map_err(|e| (format!("{kind}.drawn_at"), e))?,
     })
 }
 
@@ -913,13 +938,14 @@ fn lab_input(get: &dyn Fn(&str) -> String, kind: &str) -> Result<LabResultInput,
 fn medication_input(
     get: &dyn Fn(&str) -> String,
     kind: &str,
+    time: &DepartmentTime,
 ) -> Result<MedicationInput, (String, String)> {
     let optional = |field: &str| Some(get(field)).filter(|v| !v.is_empty());
     Ok(MedicationInput {
         drug: get("drug"),
         dose: get("dose"),
         frequency: get("frequency"),
-        last_dose_at: instant(&get("last_dose_at"))
+        last_dose_at: instant(time, &get("last_dose_at"))
             .map_err(|e| (format!("{kind}.last_dose_at"), e))?,
         dose_intent: optional("dose_intent"),
         indication: optional("indication"),
@@ -929,6 +955,7 @@ fn medication_input(
 fn request_from(
     form: &HashMap<String, String>,
     now: DateTime<Utc>,
+    time: &DepartmentTime,
 ) -> Result<Request, (String, String)> {
     let get = |k: &str| {
         form.get(k)
@@ -944,15 +971,15 @@ fn request_from(
             )
         })
     };
-    let at = |field: &str| instant(&get(field)).map_err(|e| (format!("{kind}.{field}"), e));
+    let at = |field: &str| instant(time, &get(field)).map_err(|e| (format!("{kind}.{field}"), e));
     match kind.as_str() {
         "lab" => Ok(Request::Lab(
             version("patient_version")?,
-            lab_input(&get, &kind)?,
+            lab_input(&get, &kind, time)?,
         )),
         "medication" => Ok(Request::Medication(
             version("patient_version")?,
-            medication_input(&get, &kind)?,
+            medication_input(&get, &kind, time)?,
         )),
         "correct_lab" | "withdraw_lab" | "correct_medication" | "withdraw_medication" => {
             let entry = get("entry").parse::<u64>().map_err(|_| {
@@ -962,10 +989,10 @@ fn request_from(
                 )
             })?;
             let replacement = match kind.as_str() {
-                "correct_lab" => Some(Replacement::Lab(lab_input(&get, &kind)?)),
-                "correct_medication" => {
-                    Some(Replacement::Medication(medication_input(&get, &kind)?))
-                }
+                "correct_lab" => Some(Replacement::Lab(lab_input(&get, &kind, time)?)),
+                "correct_medication" => Some(Replacement::Medication(medication_input(
+                    &get, &kind, time,
+                )?)),
                 _ => None,
             };
             Ok(Request::Correction {
@@ -1107,7 +1134,7 @@ pub async fn act(
     if let Some(entry) = form.get("entry") {
         kind = format!("{kind}:{}", entry.trim());
     }
-    let outcome = match request_from(&form, state.clock.now()) {
+    let outcome = match request_from(&form, state.clock.now(), &state.time) {
         Err((field, message)) => Err(ApiError::bad_request(field, message)),
         Ok(request) => perform(&state, &viewer, &id, request).await,
     };
@@ -1293,7 +1320,7 @@ pub async fn discharge_sheet(
             let end = case
                 .procedure_completed_at
                 .unwrap_or_else(|| state.clock.now());
-            dose_discharge_note(&assess(&totals, end, &state.safety))
+            dose_discharge_note(&assess(&totals, end, &state.safety), &state.time)
         };
         let devices: Vec<String> = case
             .devices_left
@@ -1325,10 +1352,13 @@ pub async fn discharge_sheet(
             patient_name: format!("{} {}", d.name.given, d.name.family),
             birth_date: d.birth_date.to_string(),
             mrn: d.mrn.as_str().to_string(),
-            date: case
-                .procedure_started_at
-                .unwrap_or_else(|| state.clock.now())
-                .format("%-d %B %Y")
+            date: state
+                .time
+                .format(
+                    case.procedure_started_at
+                        .unwrap_or_else(|| state.clock.now()),
+                    "%-d %B %Y",
+                )
                 .to_string(),
             version: texts.version.clone(),
             sections,

@@ -59,6 +59,8 @@ struct DosePage<'a> {
     username: &'a str,
     role: &'a str,
     csrf_token: &'a str,
+    /// The department's time zone, named beside every time.
+    zone: &'static str,
     from: String,
     until: String,
     procedures: Vec<ProcedureStats>,
@@ -117,7 +119,7 @@ async fn show(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(pairs, &["from", "until"])?;
-    let period = Period::parse(&q, state.clock.now().date_naive())?;
+    let period = Period::parse(&q, state.today())?;
     let (units, _) = case_units(state, &period).await?;
     let mut by_procedure: BTreeMap<String, Vec<(String, seldinger_domain::dose::DoseTotals)>> =
         BTreeMap::new();
@@ -129,7 +131,7 @@ async fn show(
             .iter()
             .filter_map(|r| r.performed_at)
             .min()
-            .map(|t| t.format("%Y-%m").to_string())
+            .map(|t| state.time.format(t, "%Y-%m"))
             .unwrap_or_default();
         by_procedure
             .entry(procedure.as_str().to_string())
@@ -196,7 +198,7 @@ async fn show(
             patient_id: r.patient_id.clone().unwrap_or_default(),
             performed: r
                 .performed_at
-                .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                .map(|t| state.time.format(t, "%Y-%m-%d %H:%M"))
                 .unwrap_or_default(),
             device: r.device.clone(),
             reason: r.unmatched_reason.clone().unwrap_or_default(),
@@ -226,6 +228,7 @@ async fn show(
         username: viewer.username(),
         role: viewer.role(),
         csrf_token: &viewer.csrf_token,
+        zone: state.time.name(),
         from: period.from.to_string(),
         until: period.until.to_string(),
         procedures,

@@ -107,9 +107,9 @@ async fn follow_up_page(
             status_class: task.status(now).class(),
             window: format!(
                 "{}{}",
-                task.due_from.format("%Y-%m-%d"),
+                state.time.format(task.due_from, "%Y-%m-%d"),
                 task.due_until
-                    .map(|u| format!(" to {}", u.format("%Y-%m-%d")))
+                    .map(|u| format!(" to {}", state.time.format(u, "%Y-%m-%d")))
                     .unwrap_or_default()
             ),
             instructions: task.instructions.clone(),
@@ -238,6 +238,8 @@ struct RecoveryPage<'a> {
     username: &'a str,
     role: &'a str,
     csrf_token: &'a str,
+    /// The department's time zone, named beside every time.
+    zone: &'static str,
     rows: Vec<RecoveryRow>,
 }
 
@@ -292,7 +294,7 @@ pub async fn recovery(
                     .map(|p| p.name.clone())
                     .unwrap_or_default(),
                 state: case.state.as_str().replace('_', " "),
-                since: arrived.format("%H:%M").to_string(),
+                since: state.time.format(arrived, "%H:%M"),
                 minutes: (now - arrived).num_minutes().max(0),
                 ready: case.discharge_criteria_unmet(&state.safety).is_empty(),
                 readiness: match case.latest_recovery_score() {
@@ -330,6 +332,7 @@ pub async fn recovery(
             username: viewer.username(),
             role: viewer.role(),
             csrf_token: &viewer.csrf_token,
+            zone: state.time.name(),
             rows,
         }),
         Err(e) => api_error_page(e),

@@ -132,7 +132,7 @@ async fn queue(
     refused: Option<Refused>,
 ) -> Result<Vec<ReferralCard>, ApiError> {
     let referrals = state.store.referrals(true, None, 200).await?;
-    let today = state.clock.now().date_naive();
+    let today = state.today();
     let mut cards = Vec::new();
     for referral in &referrals {
         let Some(case) = state.store.case(referral.case_id).await? else {
@@ -182,7 +182,7 @@ async fn queue(
             question: d.clinical_question.clone(),
             requester: d.requesting_clinician.clone(),
             service: d.requesting_service.as_str().replace('_', " "),
-            received: referral.received_at.format("%Y-%m-%d %H:%M").to_string(),
+            received: state.time.format(referral.received_at, "%Y-%m-%d %H:%M"),
             requested: d
                 .requested_procedure
                 .as_ref()

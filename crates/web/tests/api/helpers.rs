@@ -46,6 +46,20 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
 
 /// As [`spawn_app`] with a chosen security policy (short sessions, tight limits).
 pub async fn spawn_app_with(db: TestDatabase, policy: AuthPolicy) -> TestApp {
+    spawn(db, policy, seldinger_domain::DepartmentTime::default()).await
+}
+
+/// As [`spawn_app`] for a department in this IANA time zone.
+pub async fn spawn_app_in(db: TestDatabase, zone: &str) -> TestApp {
+    let time = seldinger_domain::DepartmentTime::parse(zone).expect("zone");
+    spawn(db, AuthPolicy::default(), time).await
+}
+
+async fn spawn(
+    db: TestDatabase,
+    policy: AuthPolicy,
+    time: seldinger_domain::DepartmentTime,
+) -> TestApp {
     let catalogue = ProcedureCatalogue::parse(
         include_str!("../../../../catalog/procedures.toml"),
         "procedures.toml",
@@ -77,7 +91,8 @@ pub async fn spawn_app_with(db: TestDatabase, policy: AuthPolicy) -> TestApp {
         crate::helpers::safety_reference(),
         Arc::new(FixedClock(now())),
         policy,
-    );
+    )
+    .with_time_zone(time);
     let hash = seldinger_web::auth::credentials::hash_password(PASSWORD).expect("hash");
     let mut tokens = HashMap::new();
     for role in Role::ALL {

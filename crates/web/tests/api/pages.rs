@@ -131,3 +131,129 @@ async fn the_form_refuses_a_missing_token_and_a_wrong_password_keeping_the_escap
         );
     }
 }
+
+/// A cookie-jar client signed in through the form as `user`.
+async fn signed_in(app: &TestApp, user: &str) -> reqwest::Client {
+    let client = browser();
+    let form = client
+        .get(format!("{}/login", site(app)))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    let signed = client
+        .post(format!("{}/login", site(app)))
+        .form(&[
+            ("username", user),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf_field(&form)),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(signed.status(), StatusCode::OK);
+    client
+}
+
+#[tokio::test]
+async fn the_department_day_and_the_times_on_its_pages_are_in_its_time_zone() {
+    for db in seldinger_store::testing::engines().await {
+        // 13 hours ahead of UTC in November: the test clock's 07:30 UTC is 20:30 there.
+        let app = crate::helpers::spawn_app_in(db, "Pacific/Auckland").await;
+        let patient = app.patient("TZ-1").await;
+        let patient_id = patient["id"].as_str().expect("id").to_string();
+        let case_id = app.referral(&patient_id).await["case"]["id"]
+            .as_str()
+            .expect("case")
+            .to_string();
+        crate::helpers::expect_status(
+            app.transition(&case_id, 1, crate::helpers::accept_event(), None)
+                .await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        // 09:00 on the 25th in Auckland is 20:00 on the 24th in UTC.
+        let booking = serde_json::json!({"type": "schedule", "room": "us-1", "start": "2026-11-24T20:00:00Z"});
+        crate::helpers::expect_status(
+            app.transition(&case_id, 2, booking, None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let listed = |body: &serde_json::Value| {
+            body.as_array()
+                .expect("list")
+                .iter()
+                .any(|c| c["id"] == case_id.as_str() || c["case_id"] == case_id.as_str())
+        };
+        for (path, expected) in [
+            ("/cases?date=2026-11-25", true),
+            ("/cases?date=2026-11-24", false),
+            ("/readiness", true),
+        ] {
+            let body =
+                crate::helpers::expect_status(app.get(path).await, StatusCode::OK, &app.engine)
+                    .await;
+            assert_eq!(listed(&body), expected, "{}: {path}: {body}", app.engine);
+        }
+
+        let nurse = signed_in(&app, "ir_nurse").await;
+        let page = |path: String| {
+            let nurse = nurse.clone();
+            async move {
+                nurse
+                    .get(path)
+                    .send()
+                    .await
+                    .expect("get")
+                    .text()
+                    .await
+                    .expect("html")
+            }
+        };
+        let board = page(format!("{}/board?date=2026-11-25", site(&app))).await;
+        assert!(
+            board.contains(&case_id) && board.contains("09:00"),
+            "{}: the case is on its local day at its local time",
+            app.engine
+        );
+        let other_day = page(format!("{}/board?date=2026-11-24", site(&app))).await;
+        assert!(!other_day.contains(&format!("/cases/{case_id}")));
+        let case_page = page(format!("{}/cases/{case_id}", site(&app))).await;
+        assert!(
+            case_page.contains("2026-11-25 09:00 to 09:45 (Pacific/Auckland)"),
+            "the banner names the zone"
+        );
+        assert!(case_page.contains("Drawn (Pacific/Auckland)"));
+
+        // A time typed on the page is the wall clock's: 18:00 there is 05:00 UTC.
+        let added = nurse
+            .post(format!("{}/cases/{case_id}/do", site(&app)))
+            .form(&[
+                ("csrf_token", csrf_field(&case_page).as_str()),
+                ("form", "lab"),
+                ("patient_version", "1"),
+                ("test", "inr"),
+                ("value", "1.1"),
+                ("unit", "{INR}"),
+                ("drawn_at", "2026-11-24T18:00"),
+            ])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(added.status(), StatusCode::OK, "{}", app.engine);
+        let record = crate::helpers::expect_status(
+            app.get(&format!("/patients/{patient_id}")).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(
+            record["lab_results"][0]["drawn_at"], "2026-11-24T05:00:00Z",
+            "{record}"
+        );
+    }
+}
