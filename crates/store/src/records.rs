@@ -17,18 +17,6 @@ fn decode_all<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>,
         .collect()
 }
 
-/// Rows of `seq, data`: each item with the entry number that names it.
-fn decode_entries<T: serde::de::DeserializeOwned>(
-    rows: &[AnyRow],
-) -> Result<Vec<(u64, T)>, StoreError> {
-    rows.iter()
-        .map(|r| {
-            let seq = r.try_get::<i64, _>("seq")?.max(0) as u64;
-            Ok((seq, serde_json::from_str(&text(r, "data")?)?))
-        })
-        .collect()
-}
-
 fn without_entries<T>(entries: Vec<(u64, T)>) -> Vec<T> {
     entries.into_iter().map(|(_, item)| item).collect()
 }
@@ -354,20 +342,20 @@ impl Store {
             .bind(serde_json::to_string(result)?)
             .bind(*entry as i64)
             .bind(patient_id.to_string()),
-            PatientEvent::MedicationEnteredInError { entry } => sqlx::query(
-                "UPDATE medications SET entered_in_error_at = $1 \
-                 WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL",
-            )
-            .bind(ts(meta.at))
-            .bind(*entry as i64)
-            .bind(patient_id.to_string()),
-            PatientEvent::LabResultEnteredInError { entry } => sqlx::query(
-                "UPDATE lab_results SET entered_in_error_at = $1 \
-                 WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL",
-            )
-            .bind(ts(meta.at))
-            .bind(*entry as i64)
-            .bind(patient_id.to_string()),
+            PatientEvent::MedicationEnteredInError { entry }
+            | PatientEvent::LabResultEnteredInError { entry } => {
+                let sql = if matches!(event, PatientEvent::MedicationEnteredInError { .. }) {
+                    "UPDATE medications SET entered_in_error_at = $1 \
+                     WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL"
+                } else {
+                    "UPDATE lab_results SET entered_in_error_at = $1 \
+                     WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL"
+                };
+                sqlx::query(sql)
+                    .bind(ts(meta.at))
+                    .bind(*entry as i64)
+                    .bind(patient_id.to_string())
+            }
             other => return Err(StoreError::Corrupt(format!("{} is not a patient fact", other.kind()))),
         };
         // A correction of an entry that is not current (withdrawn, another patient's, unknown)
@@ -423,6 +411,28 @@ impl Store {
         decode_all(&rows)
     }
 
+    /// A patient's entries of a fact table not withdrawn as entered in error, with their numbers.
+    async fn current_entries<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        patient_id: PatientId,
+        order: &'static str,
+    ) -> Result<Vec<(u64, T)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT seq, data FROM {table} \
+             WHERE patient_id = $1 AND entered_in_error_at IS NULL ORDER BY {order}"
+        ))
+        .bind(patient_id.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let seq = r.try_get::<i64, _>("seq")?.max(0) as u64;
+                Ok((seq, serde_json::from_str(&text(r, "data")?)?))
+            })
+            .collect()
+    }
+
     /// The patient's current drugs (not those withdrawn as entered in error), in the order recorded.
     pub async fn medications(&self, patient_id: PatientId) -> Result<Vec<Medication>, StoreError> {
         Ok(without_entries(self.medication_entries(patient_id).await?))
@@ -433,14 +443,7 @@ impl Store {
         &self,
         patient_id: PatientId,
     ) -> Result<Vec<(u64, Medication)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, data FROM medications \
-             WHERE patient_id = $1 AND entered_in_error_at IS NULL ORDER BY seq",
-        )
-        .bind(patient_id.to_string())
-        .fetch_all(self.pool())
-        .await?;
-        decode_entries(&rows)
+        self.current_entries("medications", patient_id, "seq").await
     }
 
     /// Current results newest first.
@@ -453,14 +456,8 @@ impl Store {
         &self,
         patient_id: PatientId,
     ) -> Result<Vec<(u64, LabResult)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, data FROM lab_results \
-             WHERE patient_id = $1 AND entered_in_error_at IS NULL ORDER BY drawn_at DESC, seq DESC",
-        )
-        .bind(patient_id.to_string())
-        .fetch_all(self.pool())
-        .await?;
-        decode_entries(&rows)
+        self.current_entries("lab_results", patient_id, "drawn_at DESC, seq DESC")
+            .await
     }
 
     // ----- referrals and cases -----

@@ -360,31 +360,31 @@ pub(crate) async fn record_fact(
     Ok(updated)
 }
 
-/// A corrected drug entry, based on the version of the patient the client read.
+/// What every correction names: the version of the patient the client read, and why. Alone,
+/// it withdraws an entry as entered in error (wrong patient, never taken, never drawn).
 #[derive(Deserialize, ToSchema)]
-pub struct MedicationCorrection {
+pub struct ChangeBasis {
     pub expected_version: u64,
     /// Why the entry was wrong; kept in the history.
     pub reason: Option<String>,
+}
+
+/// A corrected drug entry.
+#[derive(Deserialize, ToSchema)]
+pub struct MedicationCorrection {
+    #[serde(flatten)]
+    pub basis: ChangeBasis,
     #[serde(flatten)]
     pub medication: seldinger_domain::clinical::MedicationInput,
 }
 
-/// A corrected lab entry, based on the version of the patient the client read.
+/// A corrected lab entry.
 #[derive(Deserialize, ToSchema)]
 pub struct LabResultCorrection {
-    pub expected_version: u64,
-    /// Why the entry was wrong; kept in the history.
-    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub basis: ChangeBasis,
     #[serde(flatten)]
     pub result: seldinger_domain::clinical::LabResultInput,
-}
-
-/// An entry withdrawn as entered in error (wrong patient, never taken, never drawn).
-#[derive(Deserialize, ToSchema)]
-pub struct Withdrawal {
-    pub expected_version: u64,
-    pub reason: Option<String>,
 }
 
 /// What a correction does to one entry: replace it, or withdraw it (`None`).
@@ -463,11 +463,19 @@ async fn corrected(
     state: &AppState,
     caller: &Caller,
     id: &str,
-    expected_version: u64,
     correction: Correction,
-    reason: Option<&str>,
+    basis: &ChangeBasis,
 ) -> Result<Json<PatientRecord>, ApiError> {
-    let updated = correct_fact(state, caller, id, expected_version, correction, reason).await?;
+    let reason = basis.reason.as_deref();
+    let updated = correct_fact(
+        state,
+        caller,
+        id,
+        basis.expected_version,
+        correction,
+        reason,
+    )
+    .await?;
     Ok(Json(record(state, updated).await?))
 }
 
@@ -487,19 +495,11 @@ pub async fn correct_medication(
     let entry = entry_number(&entry)?;
     let medication = Medication::parse(&body.medication, state.clock.now())?;
     let correction = Correction::Medication(entry, Some(medication));
-    corrected(
-        &state,
-        &caller,
-        &id,
-        body.expected_version,
-        correction,
-        body.reason.as_deref(),
-    )
-    .await
+    corrected(&state, &caller, &id, correction, &body.basis).await
 }
 
 #[utoipa::path(post, path = "/api/v1/patients/{id}/medications/{entry}/entered-in-error", tag = "patients",
-    request_body = Withdrawal,
+    request_body = ChangeBasis,
     params(("id" = String, Path, description = "patient id (UUID)"),
         ("entry" = u64, Path, description = "the entry number the record lists")),
     responses((status = 200, body = PatientRecord), (status = 404, body = crate::problem::Problem),
@@ -508,18 +508,10 @@ pub async fn withdraw_medication(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, entry)): Path<(String, String)>,
-    ApiJson(body): ApiJson<Withdrawal>,
+    ApiJson(body): ApiJson<ChangeBasis>,
 ) -> Result<Json<PatientRecord>, ApiError> {
     let correction = Correction::Medication(entry_number(&entry)?, None);
-    corrected(
-        &state,
-        &caller,
-        &id,
-        body.expected_version,
-        correction,
-        body.reason.as_deref(),
-    )
-    .await
+    corrected(&state, &caller, &id, correction, &body).await
 }
 
 #[utoipa::path(put, path = "/api/v1/patients/{id}/lab-results/{entry}", tag = "patients",
@@ -538,19 +530,11 @@ pub async fn correct_lab_result(
     let entry = entry_number(&entry)?;
     let result = LabResult::parse(&body.result, state.clock.now())?;
     let correction = Correction::Lab(entry, Some(result));
-    corrected(
-        &state,
-        &caller,
-        &id,
-        body.expected_version,
-        correction,
-        body.reason.as_deref(),
-    )
-    .await
+    corrected(&state, &caller, &id, correction, &body.basis).await
 }
 
 #[utoipa::path(post, path = "/api/v1/patients/{id}/lab-results/{entry}/entered-in-error", tag = "patients",
-    request_body = Withdrawal,
+    request_body = ChangeBasis,
     params(("id" = String, Path, description = "patient id (UUID)"),
         ("entry" = u64, Path, description = "the entry number the record lists")),
     responses((status = 200, body = PatientRecord), (status = 404, body = crate::problem::Problem),
@@ -559,16 +543,8 @@ pub async fn withdraw_lab_result(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, entry)): Path<(String, String)>,
-    ApiJson(body): ApiJson<Withdrawal>,
+    ApiJson(body): ApiJson<ChangeBasis>,
 ) -> Result<Json<PatientRecord>, ApiError> {
     let correction = Correction::Lab(entry_number(&entry)?, None);
-    corrected(
-        &state,
-        &caller,
-        &id,
-        body.expected_version,
-        correction,
-        body.reason.as_deref(),
-    )
-    .await
+    corrected(&state, &caller, &id, correction, &body).await
 }
