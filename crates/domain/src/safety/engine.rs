@@ -30,10 +30,6 @@ pub fn evaluate(input: &SafetyInput, reference: &SafetyReference) -> Checklist {
     Checklist::new(items, reference.version.clone())
 }
 
-fn fmt_time(t: DateTime<Utc>) -> String {
-    t.format("%a %d %b %Y %H:%M UTC").to_string()
-}
-
 fn hours(h: f64) -> Duration {
     Duration::minutes((h * 60.0).round() as i64)
 }
@@ -103,6 +99,11 @@ fn act(role: Role, what: impl Into<String>, due: Option<DateTime<Utc>>) -> Actio
 }
 
 impl Rules<'_> {
+    /// A time as the department reads it, its zone's abbreviation named (e.g. GMT, BST, UTC).
+    fn when(&self, t: DateTime<Utc>) -> String {
+        self.input.time.format(t, "%a %d %b %Y %H:%M %Z")
+    }
+
     fn t(&self, id: T) -> &Threshold {
         self.reference.threshold(id)
     }
@@ -133,9 +134,10 @@ impl Rules<'_> {
             }
         }
         match self.input.setting {
-            CareSetting::Admitted { since } if lab.drawn_at < since => {
-                Err(format!("during this admission (since {})", fmt_time(since)))
-            }
+            CareSetting::Admitted { since } if lab.drawn_at < since => Err(format!(
+                "during this admission (since {})",
+                self.when(since)
+            )),
             CareSetting::Admitted { .. } => Ok(()),
             CareSetting::ScheduledOutpatient => {
                 let t = self.t(T::RecencyCoagulationOutpatientHours);
@@ -201,7 +203,7 @@ impl Rules<'_> {
                 format!(
                     "INR {} was drawn {}, too long ago: it must be drawn {window}.",
                     lab.value,
-                    fmt_time(lab.drawn_at)
+                    self.when(lab.drawn_at)
                 ),
                 vec![act(
                     Role::IrNurse,
@@ -272,7 +274,7 @@ impl Rules<'_> {
                     format!(
                         "Platelets {} were counted {}, too long ago: repeat {window}.",
                         lab.value,
-                        fmt_time(lab.drawn_at)
+                        self.when(lab.drawn_at)
                     ),
                     vec![act(
                         Role::IrNurse,
@@ -458,8 +460,8 @@ impl Rules<'_> {
         let Some(last) = drug.last_dose_at else {
             return item.status(
                 ItemStatus::MissingData,
-                format!("{name}: the time of the last dose is not recorded; it must be at least {interval} before the procedure ({}).", fmt_time(deadline)),
-                vec![act(Role::IrNurse, format!("Record the last {name} dose; tell the patient the last dose is no later than {}", fmt_time(deadline)), Some(deadline))],
+                format!("{name}: the time of the last dose is not recorded; it must be at least {interval} before the procedure ({}).", self.when(deadline)),
+                vec![act(Role::IrNurse, format!("Record the last {name} dose; tell the patient the last dose is no later than {}", self.when(deadline)), Some(deadline))],
             );
         };
         if deadline > self.input.now {
@@ -468,23 +470,23 @@ impl Rules<'_> {
                 ItemStatus::ActionNeeded,
                 format!(
                     "Hold {name}: last dose no later than {} ({interval} before the procedure). Last recorded dose {}.",
-                    fmt_time(deadline),
-                    fmt_time(last)
+                    self.when(deadline),
+                    self.when(last)
                 ),
-                vec![act(Role::IrNurse, format!("Tell the patient to take the last {name} dose no later than {}", fmt_time(deadline)), Some(deadline))],
+                vec![act(Role::IrNurse, format!("Tell the patient to take the last {name} dose no later than {}", self.when(deadline)), Some(deadline))],
             )
         } else if last <= deadline {
             item.pass(format!(
                 "Last {name} dose {} is at least {interval} before the procedure (confirm none since at check-in).",
-                fmt_time(last)
+                self.when(last)
             ))
         } else {
             item.status(
                 ItemStatus::Block,
                 format!(
                     "Last {name} dose {} is less than {interval} before the procedure at {}: reschedule, or physician override.",
-                    fmt_time(last),
-                    fmt_time(start)
+                    self.when(last),
+                    self.when(start)
                 ),
                 vec![act(Role::IrPhysician, "Reschedule or record an override with a reason", Some(start))],
             )
@@ -505,8 +507,8 @@ impl Rules<'_> {
                         "Resume {name} {}-{} h after the procedure: from {} to {}, once haemostasis is secure {note}",
                         from.value,
                         until.value,
-                        fmt_time(end + hours(from.value)),
-                        fmt_time(end + hours(until.value))
+                        self.when(end + hours(from.value)),
+                        self.when(end + hours(until.value))
                     ),
                     Some(end + hours(from.value)),
                 ))
@@ -515,7 +517,7 @@ impl Rules<'_> {
                 let after = self.t(T::ResumeWarfarinHighRiskHours);
                 Some(act(
                     Role::IrPhysician,
-                    format!("Resume {name} {} h after the procedure, from {} {note}", after.value, fmt_time(end + hours(after.value))),
+                    format!("Resume {name} {} h after the procedure, from {} {note}", after.value, self.when(end + hours(after.value))),
                     Some(end + hours(after.value)),
                 ))
             }
@@ -620,7 +622,7 @@ impl Rules<'_> {
                 format!(
                     "eGFR {} is from {}; it must be from within {} h of the procedure.",
                     lab.value,
-                    fmt_time(lab.drawn_at),
+                    self.when(lab.drawn_at),
                     window.value
                 ),
                 vec![act(
@@ -699,7 +701,7 @@ impl Rules<'_> {
         let age = f64::from(
             self.input
                 .patient
-                .age_on(self.input.planned_start.date_naive()),
+                .age_on(self.input.time.date_of(self.input.planned_start)),
         );
         let could_be_pregnant =
             self.input.patient.sex != Sex::Male && age >= min.value && age <= max.value;
@@ -712,9 +714,10 @@ impl Rules<'_> {
             "clinical-rules.md §3",
         )
         .using(&[min, max]);
-        let day = self.input.planned_start.date_naive();
+        // "On the day" is the department's calendar day, not UTC's.
+        let day = self.input.time.date_of(self.input.planned_start);
         Some(match &self.input.patient.pregnancy {
-            Some(p) if p.recorded_at.date_naive() == day => match p.status {
+            Some(p) if self.input.time.date_of(p.recorded_at) == day => match p.status {
                 Pregnancy::NotPregnant | Pregnancy::NotApplicable => item.pass("Pregnancy status documented today: not pregnant."),
                 Pregnancy::Pregnant | Pregnancy::PossiblyPregnant | Pregnancy::Unknown => item.status(
                     ItemStatus::Block,
@@ -765,7 +768,7 @@ impl Rules<'_> {
         let Some(record) = &self.input.fasting else {
             let latest: Vec<String> = kinds
                 .iter()
-                .map(|(t, what, _)| format!("{what} until {}", fmt_time(start - hours(t.value))))
+                .map(|(t, what, _)| format!("{what} until {}", self.when(start - hours(t.value))))
                 .collect();
             return Some(item.status(
                 ItemStatus::MissingData,
@@ -785,7 +788,7 @@ impl Rules<'_> {
             .filter_map(|(t, what, get)| {
                 get(record)
                     .filter(|at| *at > start - hours(t.value))
-                    .map(|at| format!("{what} at {} (needs {} h)", fmt_time(at), t.value))
+                    .map(|at| format!("{what} at {} (needs {} h)", self.when(at), t.value))
             })
             .collect();
         Some(if breaches.is_empty() {
@@ -865,7 +868,7 @@ impl Rules<'_> {
         match &self.input.consent {
             Some(c) => item.pass(format!(
                 "Consent recorded {} by {}.",
-                fmt_time(c.recorded_at),
+                self.when(c.recorded_at),
                 c.recorded_by
             )),
             None => item.status(
@@ -889,7 +892,7 @@ impl Rules<'_> {
             "clinical-rules.md §8",
         );
         match &self.input.time_out {
-            Some(t) => item.pass(format!("Time-out completed {}.", fmt_time(t.completed_at))),
+            Some(t) => item.pass(format!("Time-out completed {}.", self.when(t.completed_at))),
             None => item.pass("Done in the room before the procedure starts; the procedure cannot start without a complete time-out."),
         }
     }

@@ -31,16 +31,27 @@ fn missing(rule: &str, title: &str, reason: &str, role: Role, what: &str) -> Che
     }
 }
 
-/// The checklist for `case` as of `now`.
+/// What is recorded about the patient that the rules read.
+pub struct PatientFacts<'a> {
+    pub details: &'a PatientDetails,
+    pub medications: &'a [Medication],
+    pub labs: &'a [LabResult],
+}
+
+/// The checklist for `case` as of `now`, with times read on the department's clock.
 pub fn case_checklist(
     case: &Case,
-    patient: &PatientDetails,
-    medications: &[Medication],
-    labs: &[LabResult],
+    facts: &PatientFacts<'_>,
     catalogue: &ProcedureCatalogue,
     reference: &SafetyReference,
     now: DateTime<Utc>,
+    time: crate::DepartmentTime,
 ) -> Checklist {
+    let PatientFacts {
+        details: patient,
+        medications,
+        labs,
+    } = *facts;
     let version = reference.version.clone();
     let Some(vetting) = &case.vetting else {
         let item = missing(
@@ -99,6 +110,7 @@ pub fn case_checklist(
             recorded_by: c.obtained_by.clone(),
         }),
         time_out: case.time_out.clone(),
+        time,
     };
     let mut checklist = evaluate(&input, reference);
     if assessment.is_none() {

@@ -71,6 +71,7 @@ impl HypotheticalCase {
         catalogue: &ProcedureCatalogue,
         reference: &SafetyReference,
         now: DateTime<Utc>,
+        time: crate::DepartmentTime,
     ) -> Result<Checklist, ValidationErrors> {
         let mut c = Collector::new();
         let procedure = c.take("procedure_id", catalogue.find(self.procedure_id.trim()));
@@ -157,6 +158,7 @@ impl HypotheticalCase {
             fasting: self.fasting.as_ref().map(FastingRecord::from),
             consent: self.consent.as_ref().map(ConsentRecord::from),
             time_out: None,
+            time,
         };
         Ok(evaluate(&input, reference))
     }

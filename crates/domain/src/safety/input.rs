@@ -79,6 +79,8 @@ pub struct SafetyInput<'a> {
     pub fasting: Option<FastingRecord>,
     pub consent: Option<ConsentRecord>,
     pub time_out: Option<TimeOut>,
+    /// The department's wall clock: the times in the texts, and which calendar day "on the day" is.
+    pub time: crate::DepartmentTime,
 }
 
 impl SafetyInput<'_> {

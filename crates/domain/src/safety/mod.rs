@@ -11,7 +11,7 @@ pub mod reference;
 
 pub use checklist::{Action, Checklist, ChecklistItem, ItemStatus};
 pub use engine::evaluate;
-pub use for_case::case_checklist;
+pub use for_case::{case_checklist, PatientFacts};
 pub use hypothetical::HypotheticalCase;
 pub use input::{CareSetting, ClinicalFlags, ConsentRecord, DrugUse, FastingRecord, SafetyInput};
 pub use reference::{DoseIntent, DrugClass, Evidence, SafetyReference, ThresholdId};

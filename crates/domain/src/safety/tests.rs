@@ -82,6 +82,7 @@ struct Scenario {
     labs: Vec<LabResult>,
     fasting: Option<FastingRecord>,
     now: DateTime<Utc>,
+    time: crate::DepartmentTime,
 }
 
 fn lab(test: LabTest, v: f64, drawn_at: DateTime<Utc>) -> LabResult {
@@ -112,6 +113,7 @@ impl Scenario {
             ],
             fasting: Some(FastingRecord::default()),
             now: now(),
+            time: crate::DepartmentTime::default(),
         }
     }
 
@@ -141,6 +143,7 @@ impl Scenario {
                 recorded_by: "dr.test".into(),
             }),
             time_out: None,
+            time: self.time,
         };
         evaluate(&input, reference())
     }
@@ -919,6 +922,7 @@ fn time_outs_are_recognised() {
             recorded_by: "dr.test".into(),
         }),
         time_out: Some(input_time_out),
+        time: crate::DepartmentTime::default(),
     };
     c = evaluate(&input, reference());
     assert_eq!(c.overall, Pass);
@@ -1056,4 +1060,42 @@ fn device_and_treatment_follow_up_windows_follow_the_table() {
         );
         assert_eq!(tasks[0].citation, "clinical-rules.md §7");
     }
+}
+
+#[test]
+fn texts_and_the_day_follow_the_department_time_zone() {
+    let auckland = crate::DepartmentTime::parse("Pacific/Auckland").expect("zone");
+    let mut s = Scenario::new("tace");
+    s.time = auckland;
+    s.modality = GuidanceModality::Fluoroscopy;
+    let old_inr = Utc
+        .with_ymd_and_hms(2026, 9, 1, 20, 0, 0)
+        .single()
+        .expect("valid");
+    s.labs.retain(|l| l.test != LabTest::Inr);
+    s.labs.push(lab(LabTest::Inr, 1.0, old_inr));
+    // A pregnancy test at 01:00 on the 26th in Auckland is 12:00 on the 25th in UTC; the
+    // procedure at 21:00 on the 26th there is the same local day.
+    s.patient = patient("female", "1996-01-01");
+    s.patient.pregnancy = Some(PregnancyStatus {
+        status: Pregnancy::NotPregnant,
+        recorded_at: Utc
+            .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+            .single()
+            .expect("valid"),
+    });
+    let c = s.run();
+    let inr = c.item("coagulation.inr").expect("inr item");
+    assert!(
+        inr.reason.contains("Wed 02 Sep 2026 08:00 NZST"),
+        "{}",
+        inr.reason
+    );
+    assert_eq!(s.status("pregnancy"), Pass);
+    s.time = crate::DepartmentTime::default();
+    assert_eq!(
+        s.status("pregnancy"),
+        MissingData,
+        "in UTC the test was the day before"
+    );
 }

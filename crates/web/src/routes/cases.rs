@@ -338,14 +338,18 @@ pub(crate) async fn checklist_of(
         .ok_or_else(|| ApiError::not_found(format!("patient {}", case.patient_id)))?;
     let medications = state.store.medications(case.patient_id).await?;
     let labs = state.store.lab_results(case.patient_id).await?;
+    let facts = seldinger_domain::safety::PatientFacts {
+        details: &patient.details,
+        medications: &medications,
+        labs: &labs,
+    };
     Ok(seldinger_domain::safety::case_checklist(
         case,
-        &patient.details,
-        &medications,
-        &labs,
+        &facts,
         &state.catalogue,
         &state.safety,
         state.clock.now(),
+        state.time,
     ))
 }
 

@@ -52,21 +52,12 @@ impl Period {
         Ok(Period { from, until })
     }
 
-    fn start(&self) -> DateTime<Utc> {
-        self.from.and_time(chrono::NaiveTime::MIN).and_utc()
-    }
-
-    /// Exclusive end: the start of the day after `until`.
-    fn end(&self) -> DateTime<Utc> {
-        (self.until + Days::new(1))
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-    }
-
-    fn filter(&self) -> DoseReportFilter {
+    /// The reports of the period's days, as the department counts its days (its time zone);
+    /// the end is exclusive: the start of the day after `until`.
+    fn filter(&self, time: &seldinger_domain::DepartmentTime) -> DoseReportFilter {
         DoseReportFilter {
-            from: Some(self.start()),
-            until: Some(self.end()),
+            from: Some(time.start_of(self.from)),
+            until: Some(time.start_of(self.until + Days::new(1))),
             limit: 100_000,
             ..Default::default()
         }
@@ -456,7 +447,10 @@ pub(crate) async fn case_units(
     state: &AppState,
     period: &Period,
 ) -> Result<(Vec<(Case, Vec<StoredDoseReport>)>, Vec<StoredDoseReport>), ApiError> {
-    let reports = state.store.dose_reports(&period.filter()).await?;
+    let reports = state
+        .store
+        .dose_reports(&period.filter(&state.time))
+        .await?;
     let cases = cases_of(state, &reports).await?;
     let mut by_case: BTreeMap<CaseId, Vec<StoredDoseReport>> = BTreeMap::new();
     let mut unmatched = Vec::new();

@@ -19,5 +19,6 @@ pub async fn evaluate(
         &state.catalogue,
         &state.safety,
         state.clock.now(),
+        state.time,
     )?))
 }
