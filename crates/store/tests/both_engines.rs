@@ -749,3 +749,24 @@ async fn an_accession_number_links_first_and_belongs_to_one_case() {
         assert_eq!(stored.case_id, Some(first.id), "{}", label(&db));
     }
 }
+
+#[tokio::test]
+async fn cases_are_read_by_many_ids_at_once_and_unknown_ids_left_out() {
+    for db in engines().await {
+        let store = &db.store;
+        let patient = register(store, "M700", "Many").await;
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(refer(store, patient).await.id);
+        }
+        let unknown = seldinger_domain::CaseId(Uuid::new_v4());
+        let mut asked = vec![ids[2], unknown, ids[0], ids[0], ids[1]];
+        let found = store.cases_by_id(&asked).await.expect("cases");
+        let mut got: Vec<_> = found.iter().map(|c| c.id).collect();
+        got.sort();
+        ids.sort();
+        assert_eq!(got, ids, "{}", label(&db));
+        asked.clear();
+        assert!(store.cases_by_id(&asked).await.expect("none").is_empty());
+    }
+}

@@ -428,7 +428,7 @@ async fn readiness_on(
 }
 
 #[utoipa::path(get, path = "/api/v1/readiness", tag = "safety",
-    params(("date" = Option<String>, Query, description = "YYYY-MM-DD (UTC); default tomorrow")),
+    params(("date" = Option<String>, Query, description = "YYYY-MM-DD (the department's day, in its time zone); default tomorrow")),
     responses((status = 200, description = "every booked case of the day not yet in the room, with its open checklist items", body = Vec<CaseReadiness>),
         (status = 400, body = crate::problem::Problem)))]
 pub async fn readiness(

@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 /// The default period for statistics and cumulative dose: the last year.
 const DEFAULT_PERIOD_DAYS: u64 = 365;
 
-/// A period of whole UTC days, `from` to `until` inclusive.
+/// A period of whole department days, `from` to `until` inclusive.
 pub(crate) struct Period {
     pub from: NaiveDate,
     pub until: NaiveDate,
@@ -156,22 +156,21 @@ async fn cases_of(
     state: &AppState,
     reports: &[StoredDoseReport],
 ) -> Result<BTreeMap<CaseId, Case>, ApiError> {
-    let mut cases = BTreeMap::new();
-    for id in reports.iter().filter_map(|r| r.case_id) {
-        if let std::collections::btree_map::Entry::Vacant(slot) = cases.entry(id) {
-            if let Some(case) = state.store.case(id).await? {
-                slot.insert(case);
-            }
-        }
-    }
-    Ok(cases)
+    let ids: Vec<CaseId> = reports.iter().filter_map(|r| r.case_id).collect();
+    Ok(state
+        .store
+        .cases_by_id(&ids)
+        .await?
+        .into_iter()
+        .map(|case| (case.id, case))
+        .collect())
 }
 
 #[utoipa::path(get, path = "/api/v1/dose/reports", tag = "dose",
     params(("unmatched" = Option<bool>, Query, description = "only reports not linked to a case (the physicist's queue)"),
         ("case_id" = Option<String>, Query, description = "one case's reports"),
-        ("from" = Option<String>, Query, description = "first day (YYYY-MM-DD, UTC) the study started"),
-        ("until" = Option<String>, Query, description = "last day (YYYY-MM-DD, UTC), inclusive"),
+        ("from" = Option<String>, Query, description = "first day (YYYY-MM-DD, the department's day) the study started"),
+        ("until" = Option<String>, Query, description = "last day (YYYY-MM-DD, the department's day), inclusive"),
         ("limit" = Option<u32>, Query, description = "1-10000, default 500"),
         ("format" = Option<String>, Query, description = "json (default) or csv")),
     responses((status = 200, description = "stored reports with their extracted values and link, newest study first", body = Vec<StoredDoseReport>),
@@ -201,12 +200,8 @@ pub async fn reports(
                     .map_err(|e| ApiError::bad_request("case_id", e))
             })
             .transpose()?,
-        from: from.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()),
-        until: until.map(|d| {
-            (d + Days::new(1))
-                .and_time(chrono::NaiveTime::MIN)
-                .and_utc()
-        }),
+        from: from.map(|d| state.time.start_of(d)),
+        until: until.map(|d| state.time.start_of(d + Days::new(1))),
         limit: q.limit(500, 10_000)?,
     };
     let reports = state.store.dose_reports(&filter).await?;
@@ -685,7 +680,7 @@ fn sum_totals(all: &[DoseTotals]) -> DoseTotals {
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}/dose", tag = "dose",
     params(("id" = String, Path, description = "patient id (UUID)"),
-        ("from" = Option<String>, Query, description = "first day, YYYY-MM-DD (UTC); default a year before until"),
+        ("from" = Option<String>, Query, description = "first day, YYYY-MM-DD (the department's day); default a year before until"),
         ("until" = Option<String>, Query, description = "last day, inclusive; default today"),
         ("format" = Option<String>, Query, description = "json (default) or csv")),
     responses((status = 200, body = PatientDose), (status = 400, body = crate::problem::Problem),
@@ -848,7 +843,7 @@ const UNKNOWN: &str = "unknown";
 
 #[utoipa::path(get, path = "/api/v1/dose/statistics", tag = "dose",
     params(("by" = Option<String>, Query, description = "procedure (default), room, device or operator"),
-        ("from" = Option<String>, Query, description = "first day, YYYY-MM-DD (UTC); default a year before until"),
+        ("from" = Option<String>, Query, description = "first day, YYYY-MM-DD (the department's day); default a year before until"),
         ("until" = Option<String>, Query, description = "last day, inclusive; default today"),
         ("format" = Option<String>, Query, description = "json (default) or csv")),
     responses((status = 200, description = "per group: each measure's distribution (median, 75th percentile) and reference level", body = DoseStatistics),
