@@ -51,8 +51,38 @@ const STATUS_CANNOT_UNDERSTAND: u16 = 0xC000;
 pub struct ScpConfig {
     /// This listener's AE title; associations called for another title are rejected.
     pub ae_title: String,
+    /// The calling AE titles of the department's modalities; when not empty, any other caller
+    /// is rejected before it can send (PS3.8 A-ASSOCIATE-RJ: calling AE title not recognized).
+    pub allowed_callers: Vec<String>,
     /// An association idle this long is dropped, so a silent peer cannot hold a worker.
     pub read_timeout: Duration,
+}
+
+/// Who may open an association: callers must address this listener's AE title and, when the
+/// department lists its modalities, be one of them.
+struct KnownSenders {
+    allowed: Vec<String>,
+}
+
+impl dicom_ul::association::server::AccessControl for KnownSenders {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&dicom_ul::pdu::UserIdentity>,
+    ) -> Result<(), dicom_ul::pdu::AssociationRJServiceUserReason> {
+        use dicom_ul::pdu::AssociationRJServiceUserReason as Reason;
+        if called_ae_title.trim() != this_ae_title.trim() {
+            return Err(Reason::CalledAETitleNotRecognized);
+        }
+        let calling = calling_ae_title.trim();
+        if !self.allowed.is_empty() && !self.allowed.iter().any(|a| a == calling) {
+            tracing::warn!(calling_ae = %calling, "DICOM association from an unlisted AE title rejected");
+            return Err(Reason::CallingAETitleNotRecognized);
+        }
+        Ok(())
+    }
 }
 
 /// Serves associations from `listener` until the task is dropped.
@@ -82,7 +112,9 @@ async fn association(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let peer = socket.peer_addr()?;
     let mut options = dicom_ul::association::ServerAssociationOptions::new()
-        .accept_called_ae_title()
+        .ae_access_control(KnownSenders {
+            allowed: config.allowed_callers.clone(),
+        })
         .ae_title(config.ae_title.as_str())
         .read_timeout(config.read_timeout);
     for uid in ACCEPTED_SOP_CLASSES {

@@ -148,6 +148,7 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
             listener,
             ScpConfig {
                 ae_title: AE_TITLE.into(),
+                allowed_callers: Vec::new(),
                 read_timeout: Duration::from_secs(30),
             },
             store.clone(),
@@ -235,5 +236,62 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
         assert!(log.contains("Association Rejected"), "{engine}: {log}");
 
         server.abort();
+    }
+}
+
+/// A listener for `allowed_callers` on a free port; the port.
+async fn listener_for(store: &seldinger_store::Store, allowed_callers: &[&str]) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(serve(
+        listener,
+        ScpConfig {
+            ae_title: AE_TITLE.into(),
+            allowed_callers: allowed_callers.iter().map(|a| a.to_string()).collect(),
+            read_timeout: Duration::from_secs(30),
+        },
+        store.clone(),
+        reference(),
+    ));
+    port
+}
+
+#[tokio::test]
+async fn a_modality_not_on_the_department_list_is_rejected_before_it_can_send() {
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        let dir = tempfile::tempdir().expect("dir");
+        let files = fixtures(dir.path());
+        // storescu calls as ANGIO1.
+        let port = listener_for(store, &["CT1", "ANGIO2"]).await;
+        let refused = send(port, AE_TITLE, &files[..1]).await;
+        let log = String::from_utf8_lossy(&refused.stderr).to_string()
+            + &String::from_utf8_lossy(&refused.stdout);
+        assert!(!refused.status.success(), "{engine}: {log}");
+        assert!(log.contains("Association Rejected"), "{engine}: {log}");
+        assert!(
+            log.contains("Calling AE Title Not Recognized"),
+            "{engine}: {log}"
+        );
+        let stored = store
+            .dose_reports(&DoseReportFilter::default())
+            .await
+            .expect("list");
+        assert!(
+            stored.is_empty(),
+            "{engine}: nothing from an unlisted sender"
+        );
+
+        let port = listener_for(store, &["CT1", "ANGIO1"]).await;
+        let accepted = send(port, AE_TITLE, &files[..1]).await;
+        let log = String::from_utf8_lossy(&accepted.stderr).to_string()
+            + &String::from_utf8_lossy(&accepted.stdout);
+        assert!(
+            log.contains("Received Store Response (Success)"),
+            "{engine}: {log}"
+        );
     }
 }

@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// The listener's AE title: modalities send to this title; others are rejected.
     #[arg(long, env = "SELDINGER_DICOM_AE_TITLE", default_value = "SELDINGER", value_parser = parse_ae_title)]
     pub dicom_ae_title: String,
+    /// The calling AE titles of the department's modalities, comma-separated; when given, any
+    /// other caller is rejected. Empty: any caller that addresses our AE title.
+    #[arg(long, env = "SELDINGER_DICOM_ALLOWED_CALLERS", value_delimiter = ',', value_parser = parse_ae_title)]
+    pub dicom_allowed_callers: Vec<String>,
     /// The department's diagnostic reference levels per procedure (TOML, see
     /// catalog/dose-reference-levels.toml); none are shipped (clinical-rules.md §5).
     #[arg(long, env = "SELDINGER_DOSE_REFERENCE_LEVELS")]
@@ -104,6 +108,13 @@ impl ServeArgs {
     }
 }
 
+/// The DICOM listener: where, as which AE title, and for which callers.
+pub struct DicomSettings {
+    pub listen: SocketAddr,
+    pub ae_title: String,
+    pub allowed_callers: Vec<String>,
+}
+
 pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
@@ -112,7 +123,7 @@ pub struct Settings {
     /// Certificate chain and key, both PEM, when serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The DICOM listener's address and AE title, unless turned off.
-    pub dicom: Option<(SocketAddr, String)>,
+    pub dicom: Option<DicomSettings>,
     pub catalogue: ProcedureCatalogue,
     pub safety: SafetyReference,
     pub dose_levels: ReferenceLevels,
@@ -196,7 +207,11 @@ impl Settings {
             listen: args.listen,
             allow_plain_http: args.allow_plain_http,
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
-            dicom: (!args.no_dicom).then(|| (args.dicom_listen, args.dicom_ae_title.clone())),
+            dicom: (!args.no_dicom).then(|| DicomSettings {
+                listen: args.dicom_listen,
+                ae_title: args.dicom_ae_title.clone(),
+                allowed_callers: args.dicom_allowed_callers.clone(),
+            }),
             catalogue,
             safety,
             dose_levels,
@@ -217,6 +232,7 @@ impl Settings {
             safety_thresholds: None,
             dicom_listen: ([127, 0, 0, 1], 0).into(),
             dicom_ae_title: "SELDINGER".into(),
+            dicom_allowed_callers: Vec::new(),
             no_dicom: true,
             dose_reference_levels: None,
             discharge_instructions: None,

@@ -163,7 +163,7 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
     };
     let safety = Arc::new(settings.safety.clone());
     let dicom = match &settings.dicom {
-        Some((address, ae_title)) => Some(start_dicom(*address, ae_title, &store, safety).await?),
+        Some(dicom) => Some(start_dicom(dicom, &store, safety).await?),
         None => None,
     };
     let state = seldinger_web::AppState::new(
@@ -208,23 +208,24 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
 
 /// Starts the C-STORE listener for dose reports in the background.
 async fn start_dicom(
-    address: std::net::SocketAddr,
-    ae_title: &str,
+    dicom: &config::DicomSettings,
     store: &seldinger_store::Store,
     safety: Arc<seldinger_domain::safety::SafetyReference>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (address, ae_title) = (dicom.listen, &dicom.ae_title);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| {
             format!("cannot listen for DICOM on {address} (is another listener using it? try --dicom-listen or --no-dicom)")
         })?;
     let address = listener.local_addr()?;
-    if !address.ip().is_loopback() {
-        tracing::warn!(%address, "DICOM listener on the network: only associations called {ae_title} are accepted; restrict the port to the department's modalities");
+    if !address.ip().is_loopback() && dicom.allowed_callers.is_empty() {
+        tracing::warn!(%address, "DICOM listener on the network: any caller addressing {ae_title} is accepted; list the department's modalities with --dicom-allowed-callers");
     }
-    tracing::info!(%address, %ae_title, "DICOM C-STORE listener for dose reports");
+    tracing::info!(%address, %ae_title, allowed_callers = ?dicom.allowed_callers, "DICOM C-STORE listener for dose reports");
     let config = seldinger_dicom::scp::ScpConfig {
         ae_title: ae_title.to_string(),
+        allowed_callers: dicom.allowed_callers.clone(),
         read_timeout: std::time::Duration::from_secs(60),
     };
     let store = store.clone();
