@@ -47,6 +47,9 @@ const STATUS_NOT_MATCHING_SOP_CLASS: u16 = 0xA900;
 /// Error: cannot understand (unreadable).
 const STATUS_CANNOT_UNDERSTAND: u16 = 0xC000;
 
+/// The listener's TLS settings, as [`tls_config`] reads them.
+pub type TlsSettings = Arc<rustls::ServerConfig>;
+
 #[derive(Debug, Clone)]
 pub struct ScpConfig {
     /// This listener's AE title; associations called for another title are rejected.
@@ -54,6 +57,9 @@ pub struct ScpConfig {
     /// The calling AE titles of the department's modalities; when not empty, any other caller
     /// is rejected before it can send (PS3.8 A-ASSOCIATE-RJ: calling AE title not recognized).
     pub allowed_callers: Vec<String>,
+    /// DICOM over TLS (PS3.15 B.9, BCP 195): when set, every association is encrypted; see
+    /// [`tls_config`].
+    pub tls: Option<TlsSettings>,
     /// An association idle this long is dropped, so a silent peer cannot hold a worker.
     pub read_timeout: Duration,
 }
@@ -123,7 +129,31 @@ async fn association(
     for uid in ACCEPTED_TRANSFER_SYNTAXES {
         options = options.with_transfer_syntax(*uid);
     }
-    let mut association = options.establish_async(socket).await?;
+    match &config.tls {
+        Some(tls) => {
+            let association = options
+                .tls_config(tls.clone())
+                .establish_tls_async(socket)
+                .await?;
+            receive_reports(association, peer, store, reference).await
+        }
+        None => {
+            let association = options.establish_async(socket).await?;
+            receive_reports(association, peer, store, reference).await
+        }
+    }
+}
+
+/// Answers echoes and stores reports on an established association, plain or TLS.
+async fn receive_reports<S>(
+    mut association: AsyncServerAssociation<S>,
+    peer: std::net::SocketAddr,
+    store: &Store,
+    reference: &SafetyReference,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let calling = dicom_ul::association::Association::peer_ae_title(&association).to_string();
     tracing::info!(%peer, calling_ae = %calling, "DICOM association accepted");
     let source = format!("C-STORE from {calling} at {peer}");
@@ -334,11 +364,14 @@ fn echo_response(message_id: u16) -> InMemDicomObject {
     ])
 }
 
-async fn send_command(
-    association: &mut AsyncServerAssociation<TcpStream>,
+async fn send_command<S>(
+    association: &mut AsyncServerAssociation<S>,
     presentation_context_id: u8,
     command: &InMemDicomObject,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
     let mut bytes = Vec::new();
     command.write_dataset_with_ts(&mut bytes, &command_ts())?;
     association
@@ -352,4 +385,58 @@ async fn send_command(
         })
         .await?;
     Ok(())
+}
+
+/// The TLS settings for the listener from PEM files: its certificate chain and key, and, when
+/// `client_ca` is given, the CA whose certificates the modalities must present (mutual
+/// authentication, as the BCP 195 profiles expect). TLS 1.2 and 1.3 only (rustls).
+pub fn tls_config(
+    cert_pem: &std::path::Path,
+    key_pem: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> Result<TlsSettings, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    // ring builds with only a C compiler; a second install (the web server's) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read_certs = |path: &std::path::Path| {
+        CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("{}: no PEM certificates read ({e})", path.display()))
+            .and_then(|certs| {
+                if certs.is_empty() {
+                    Err(format!("{}: no certificates in the file", path.display()))
+                } else {
+                    Ok(certs)
+                }
+            })
+    };
+    let chain = read_certs(cert_pem)?;
+    let key = PrivateKeyDer::from_pem_file(key_pem)
+        .map_err(|e| format!("{}: no PEM private key read ({e})", key_pem.display()))?;
+    let builder = rustls::ServerConfig::builder();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(path)? {
+                roots.add(cert).map_err(|e| {
+                    format!("{}: not a usable CA certificate ({e})", path.display())
+                })?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                .build()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
+        .with_single_cert(chain, key)
+        .map(Arc::new)
+        .map_err(|e| {
+            format!(
+                "{}: the certificate and key do not go together ({e})",
+                cert_pem.display()
+            )
+        })
 }

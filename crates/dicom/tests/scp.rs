@@ -149,6 +149,7 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
             ScpConfig {
                 ae_title: AE_TITLE.into(),
                 allowed_callers: Vec::new(),
+                tls: None,
                 read_timeout: Duration::from_secs(30),
             },
             store.clone(),
@@ -250,6 +251,7 @@ async fn listener_for(store: &seldinger_store::Store, allowed_callers: &[&str]) 
         ScpConfig {
             ae_title: AE_TITLE.into(),
             allowed_callers: allowed_callers.iter().map(|a| a.to_string()).collect(),
+            tls: None,
             read_timeout: Duration::from_secs(30),
         },
         store.clone(),
@@ -294,4 +296,127 @@ async fn a_modality_not_on_the_department_list_is_rejected_before_it_can_send() 
             "{engine}: {log}"
         );
     }
+}
+
+/// A department CA, the listener's certificate and a modality's, as PEM files in `dir`:
+/// (ca, server cert, server key, client cert, client key).
+fn certificates(dir: &Path) -> [PathBuf; 5] {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Synthetic IR department CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let leaf = |names: Vec<String>, purpose: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(names).expect("params");
+        params.extended_key_usages = vec![purpose];
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("signed");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(
+        vec!["localhost".into(), "127.0.0.1".into()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = leaf(
+        vec!["angio1.ir.example".into()],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    let files = [
+        ("ca.pem", ca.pem()),
+        ("server.pem", server_cert),
+        ("server.key", server_key),
+        ("client.pem", client_cert),
+        ("client.key", client_key),
+    ];
+    files.map(|(name, pem)| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).expect("write pem");
+        path
+    })
+}
+
+#[tokio::test]
+async fn over_tls_only_a_modality_with_the_departments_certificate_is_heard() {
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        let dir = tempfile::tempdir().expect("dir");
+        let files = fixtures(dir.path());
+        let [ca, server_cert, server_key, client_cert, client_key] = certificates(dir.path());
+        let tls = seldinger_dicom::scp::tls_config(&server_cert, &server_key, Some(&ca))
+            .expect("tls settings");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(serve(
+            listener,
+            ScpConfig {
+                ae_title: AE_TITLE.into(),
+                allowed_callers: Vec::new(),
+                tls: Some(tls),
+                read_timeout: Duration::from_secs(30),
+            },
+            store.clone(),
+            reference(),
+        ));
+        let path = |p: &PathBuf| p.display().to_string();
+        let (ca, client_cert, client_key) = (path(&ca), path(&client_cert), path(&client_key));
+        let log = |out: &Output| {
+            String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout)
+        };
+
+        // Plain TCP, and TLS without a client certificate: no association, nothing stored.
+        let plain = send(port, AE_TITLE, &files[..1]).await;
+        assert!(!plain.status.success(), "{engine}: {}", log(&plain));
+        let anonymous = send_with(port, AE_TITLE, &["+tla", "+cf", &ca], &files[..1]).await;
+        assert!(!anonymous.status.success(), "{engine}: {}", log(&anonymous));
+        let stored = store
+            .dose_reports(&DoseReportFilter::default())
+            .await
+            .expect("list");
+        assert!(stored.is_empty(), "{engine}: {stored:?}");
+
+        // With the department's certificate, the report is stored and acknowledged.
+        let secure = send_with(
+            port,
+            AE_TITLE,
+            &["+tls", &client_key, &client_cert, "+cf", &ca],
+            &files[..1],
+        )
+        .await;
+        assert!(
+            log(&secure).contains("Received Store Response (Success)"),
+            "{engine}: {}",
+            log(&secure)
+        );
+        let stored = store
+            .dose_reports(&DoseReportFilter::default())
+            .await
+            .expect("list");
+        assert_eq!(stored.len(), 1, "{engine}");
+    }
+}
+
+#[test]
+fn tls_settings_name_the_file_that_is_wrong() {
+    let dir = tempfile::tempdir().expect("dir");
+    let [ca, server_cert, _server_key, _client_cert, client_key] = certificates(dir.path());
+    let missing = dir.path().join("missing.pem");
+    let refused = seldinger_dicom::scp::tls_config(&missing, &client_key, None)
+        .expect_err("no certificate file");
+    assert!(refused.contains("missing.pem"), "{refused}");
+    let mismatched = seldinger_dicom::scp::tls_config(&server_cert, &client_key, None)
+        .expect_err("another certificate's key");
+    assert!(mismatched.contains("do not go together"), "{mismatched}");
+    let not_a_key = seldinger_dicom::scp::tls_config(&server_cert, &ca, None)
+        .expect_err("a certificate is not a key");
+    assert!(not_a_key.contains("no PEM private key"), "{not_a_key}");
 }

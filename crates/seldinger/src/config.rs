@@ -64,6 +64,19 @@ pub struct ServeArgs {
     /// other caller is rejected. Empty: any caller that addresses our AE title.
     #[arg(long, env = "SELDINGER_DICOM_ALLOWED_CALLERS", value_delimiter = ',', value_parser = parse_ae_title)]
     pub dicom_allowed_callers: Vec<String>,
+    /// DICOM over TLS: the listener's certificate chain (PEM); with --dicom-tls-key.
+    #[arg(long, env = "SELDINGER_DICOM_TLS_CERT", requires = "dicom_tls_key")]
+    pub dicom_tls_cert: Option<PathBuf>,
+    /// The listener's private key (PEM); with --dicom-tls-cert.
+    #[arg(long, env = "SELDINGER_DICOM_TLS_KEY", requires = "dicom_tls_cert")]
+    pub dicom_tls_key: Option<PathBuf>,
+    /// Require modalities to present a certificate from this CA (PEM): mutual TLS.
+    #[arg(
+        long,
+        env = "SELDINGER_DICOM_TLS_CLIENT_CA",
+        requires = "dicom_tls_cert"
+    )]
+    pub dicom_tls_client_ca: Option<PathBuf>,
     /// The department's diagnostic reference levels per procedure (TOML, see
     /// catalog/dose-reference-levels.toml); none are shipped (clinical-rules.md §5).
     #[arg(long, env = "SELDINGER_DOSE_REFERENCE_LEVELS")]
@@ -108,11 +121,12 @@ impl ServeArgs {
     }
 }
 
-/// The DICOM listener: where, as which AE title, and for which callers.
+/// The DICOM listener: where, as which AE title, for which callers, and over TLS or not.
 pub struct DicomSettings {
     pub listen: SocketAddr,
     pub ae_title: String,
     pub allowed_callers: Vec<String>,
+    pub tls: Option<seldinger_dicom::scp::TlsSettings>,
 }
 
 pub struct Settings {
@@ -197,6 +211,27 @@ impl Settings {
             }
             None => None,
         };
+        let dicom = if args.no_dicom {
+            None
+        } else {
+            let tls = match (&args.dicom_tls_cert, &args.dicom_tls_key) {
+                (Some(cert), Some(key)) => Some(
+                    seldinger_dicom::scp::tls_config(
+                        cert,
+                        key,
+                        args.dicom_tls_client_ca.as_deref(),
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                ),
+                _ => None,
+            };
+            Some(DicomSettings {
+                listen: args.dicom_listen,
+                ae_title: args.dicom_ae_title.clone(),
+                allowed_callers: args.dicom_allowed_callers.clone(),
+                tls,
+            })
+        };
         Ok(Settings {
             data_dir: args
                 .storage
@@ -207,11 +242,7 @@ impl Settings {
             listen: args.listen,
             allow_plain_http: args.allow_plain_http,
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
-            dicom: (!args.no_dicom).then(|| DicomSettings {
-                listen: args.dicom_listen,
-                ae_title: args.dicom_ae_title.clone(),
-                allowed_callers: args.dicom_allowed_callers.clone(),
-            }),
+            dicom,
             catalogue,
             safety,
             dose_levels,
@@ -233,6 +264,9 @@ impl Settings {
             dicom_listen: ([127, 0, 0, 1], 0).into(),
             dicom_ae_title: "SELDINGER".into(),
             dicom_allowed_callers: Vec::new(),
+            dicom_tls_cert: None,
+            dicom_tls_key: None,
+            dicom_tls_client_ca: None,
             no_dicom: true,
             dose_reference_levels: None,
             discharge_instructions: None,

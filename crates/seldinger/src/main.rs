@@ -222,10 +222,11 @@ async fn start_dicom(
     if !address.ip().is_loopback() && dicom.allowed_callers.is_empty() {
         tracing::warn!(%address, "DICOM listener on the network: any caller addressing {ae_title} is accepted; list the department's modalities with --dicom-allowed-callers");
     }
-    tracing::info!(%address, %ae_title, allowed_callers = ?dicom.allowed_callers, "DICOM C-STORE listener for dose reports");
+    tracing::info!(%address, %ae_title, allowed_callers = ?dicom.allowed_callers, tls = dicom.tls.is_some(), "DICOM C-STORE listener for dose reports");
     let config = seldinger_dicom::scp::ScpConfig {
         ae_title: ae_title.to_string(),
         allowed_callers: dicom.allowed_callers.clone(),
+        tls: dicom.tls.clone(),
         read_timeout: std::time::Duration::from_secs(60),
     };
     let store = store.clone();
