@@ -240,8 +240,12 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
     }
 }
 
-/// A listener for `allowed_callers` on a free port; the port.
-async fn listener_for(store: &seldinger_store::Store, allowed_callers: &[&str]) -> u16 {
+/// A listener for `allowed_callers` on a free port, over TLS when given; the port.
+async fn listener_for(
+    store: &seldinger_store::Store,
+    allowed_callers: &[&str],
+    tls: Option<seldinger_dicom::scp::TlsSettings>,
+) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -251,7 +255,7 @@ async fn listener_for(store: &seldinger_store::Store, allowed_callers: &[&str]) 
         ScpConfig {
             ae_title: AE_TITLE.into(),
             allowed_callers: allowed_callers.iter().map(|a| a.to_string()).collect(),
-            tls: None,
+            tls,
             read_timeout: Duration::from_secs(30),
         },
         store.clone(),
@@ -268,7 +272,7 @@ async fn a_modality_not_on_the_department_list_is_rejected_before_it_can_send() 
         let dir = tempfile::tempdir().expect("dir");
         let files = fixtures(dir.path());
         // storescu calls as ANGIO1.
-        let port = listener_for(store, &["CT1", "ANGIO2"]).await;
+        let port = listener_for(store, &["CT1", "ANGIO2"], None).await;
         let refused = send(port, AE_TITLE, &files[..1]).await;
         let log = String::from_utf8_lossy(&refused.stderr).to_string()
             + &String::from_utf8_lossy(&refused.stdout);
@@ -287,7 +291,7 @@ async fn a_modality_not_on_the_department_list_is_rejected_before_it_can_send() 
             "{engine}: nothing from an unlisted sender"
         );
 
-        let port = listener_for(store, &["CT1", "ANGIO1"]).await;
+        let port = listener_for(store, &["CT1", "ANGIO1"], None).await;
         let accepted = send(port, AE_TITLE, &files[..1]).await;
         let log = String::from_utf8_lossy(&accepted.stderr).to_string()
             + &String::from_utf8_lossy(&accepted.stdout);
@@ -352,21 +356,7 @@ async fn over_tls_only_a_modality_with_the_departments_certificate_is_heard() {
         let [ca, server_cert, server_key, client_cert, client_key] = certificates(dir.path());
         let tls = seldinger_dicom::scp::tls_config(&server_cert, &server_key, Some(&ca))
             .expect("tls settings");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        tokio::spawn(serve(
-            listener,
-            ScpConfig {
-                ae_title: AE_TITLE.into(),
-                allowed_callers: Vec::new(),
-                tls: Some(tls),
-                read_timeout: Duration::from_secs(30),
-            },
-            store.clone(),
-            reference(),
-        ));
+        let port = listener_for(store, &[], Some(tls)).await;
         let path = |p: &PathBuf| p.display().to_string();
         let (ca, client_cert, client_key) = (path(&ca), path(&client_cert), path(&client_key));
         let log = |out: &Output| {
