@@ -860,6 +860,20 @@ async fn a_mistyped_lab_is_corrected_on_its_row_with_a_reason_and_the_checklist_
             && history.contains("ir_nurse"),
         "who, what and why are in the history: {history}"
     );
+
+    // A drug's indication and intent are recorded from the page: the rules read them.
+    fill(&browser, "drug-name", "aspirin").await;
+    fill(&browser, "drug-dose", "75 mg").await;
+    choose(&browser, "#drug-indication", "primary_prevention").await;
+    set_value(&browser, "drug-last", "2026-11-24T06:00").await;
+    click(&browser, "#add-drug button[type=submit]").await;
+    let drugs = eventually(&browser, "#drugs", |t| t.contains("aspirin")).await;
+    assert!(drugs.contains("primary_prevention"), "{drugs}");
+    assert_ne!(
+        text(&browser, "#checklist").await.find("aspirin"),
+        None,
+        "the aspirin hold rule sees it"
+    );
     browser.close().await.expect("close");
 }
 
