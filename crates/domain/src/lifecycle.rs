@@ -434,7 +434,145 @@ pub enum CaseEvent {
     },
 }
 
+/// An enum's name as words ("IvcFilter" → "ivc filter"), for history lines.
+fn words<T: std::fmt::Debug>(value: T) -> String {
+    let name = format!("{value:?}");
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
 impl CaseEvent {
+    /// One line for a history: what changed, in the department's words and on its clock.
+    pub fn summary(&self, time: &crate::DepartmentTime) -> String {
+        use CaseEvent as E;
+        let at = |t: DateTime<Utc>| time.format(t, "%Y-%m-%d %H:%M");
+        let hm = |t: DateTime<Utc>| time.format(t, "%H:%M");
+        match self {
+            E::Referred {
+                urgency,
+                requested_procedure,
+                ..
+            } => match requested_procedure {
+                Some(p) => format!("referred ({}) for {p}", words(urgency)),
+                None => format!("referred ({})", words(urgency)),
+            },
+            E::Accept {
+                procedure_id,
+                modality,
+                sedation,
+                priority,
+                iodinated_contrast,
+            } => format!(
+                "accepted: {procedure_id}, {modality} guidance, {sedation} sedation, {}{}",
+                words(priority),
+                if *iodinated_contrast {
+                    ", iodinated contrast"
+                } else {
+                    ""
+                }
+            ),
+            E::Decline => "declined".into(),
+            E::RequestInformation { question } => format!("asked the referrer: {question}"),
+            E::ProvideInformation { answer } => format!("the referrer answered: {answer}"),
+            E::Schedule {
+                room,
+                start,
+                duration_minutes,
+            } => match duration_minutes {
+                Some(m) => format!("booked in {room} at {} for {m} min", at(*start)),
+                None => format!("booked in {room} at {}", at(*start)),
+            },
+            E::CheckIn => "checked in".into(),
+            E::StartProcedure { time_out } => {
+                format!(
+                    "time-out at {}; procedure started",
+                    hm(time_out.completed_at)
+                )
+            }
+            E::CompleteProcedure => "procedure complete".into(),
+            E::AdmitToRecovery => "admitted to recovery".into(),
+            E::Discharge => "discharged".into(),
+            E::StartFollowUp => "follow-up started".into(),
+            E::Close => "closed".into(),
+            E::Cancel => "cancelled".into(),
+            E::RecordAssessment { assessment } => format!(
+                "assessment: {}{}",
+                words(assessment.setting),
+                assessment
+                    .asa_class
+                    .map(|asa| format!(", ASA {asa}"))
+                    .unwrap_or_default()
+            ),
+            E::RecordFasting { .. } => "fasting times recorded".into(),
+            E::RecordConsent { consent } => format!(
+                "consent obtained by {} at {}",
+                consent.obtained_by,
+                at(consent.obtained_at)
+            ),
+            E::OverrideSafetyBlocks { rules } => {
+                format!("safety blocks overridden: {}", rules.join(", "))
+            }
+            E::AssignAccession { accession_number } => {
+                format!("accession number {accession_number}")
+            }
+            E::RecordProcedure { details } => format!(
+                "procedure recorded: {} guidance, access {}{}",
+                details.guidance,
+                details.access_site,
+                match details.technical_success {
+                    Some(true) => ", technical success",
+                    Some(false) => ", technical failure",
+                    None => "",
+                }
+            ),
+            E::RecordDrugGiven { drug } => {
+                format!("given {} {} at {}", drug.drug, drug.dose, hm(drug.at))
+            }
+            E::RecordVitalSigns { vitals } => {
+                let mut parts = Vec::new();
+                if let Some(hr) = vitals.heart_rate {
+                    parts.push(format!("HR {hr}"));
+                }
+                if let (Some(sys), Some(dia)) = (vitals.systolic, vitals.diastolic) {
+                    parts.push(format!("BP {sys}/{dia}"));
+                }
+                if let Some(spo2) = vitals.spo2 {
+                    parts.push(format!("SpO₂ {spo2}%"));
+                }
+                if let Some(rr) = vitals.respiratory_rate {
+                    parts.push(format!("RR {rr}"));
+                }
+                format!(
+                    "vital signs ({}) at {}: {}",
+                    words(vitals.phase),
+                    hm(vitals.at),
+                    parts.join(", ")
+                )
+            }
+            E::RecordDeviceLeft { device } => {
+                format!(
+                    "device left: {}, {}",
+                    words(device.kind),
+                    device.description
+                )
+            }
+            E::RecordComplication { complication } => format!(
+                "complication ({}, SIR): {}",
+                words(complication.severity),
+                complication.description
+            ),
+            E::RecordRecoveryScore { score } => {
+                format!("modified Aldrete {} at {}", score.total(), hm(score.at))
+            }
+        }
+    }
+
     pub fn kind(&self) -> EventKind {
         match self {
             CaseEvent::Referred { .. } => EventKind::Referred,

@@ -416,3 +416,33 @@ fn a_sedated_patient_leaves_recovery_on_the_criteria_or_with_a_reason() {
     let local = in_recovery(Sedation::Local);
     assert!(local.check_discharge(&reference, None).is_ok());
 }
+
+#[test]
+fn history_lines_say_what_changed_on_the_departments_clock() {
+    let london = crate::DepartmentTime::parse("Europe/London").expect("zone");
+    let booking = CaseEvent::Schedule {
+        room: RoomId::parse("us-1").expect("room"),
+        start: Utc
+            .with_ymd_and_hms(2026, 7, 1, 8, 0, 0)
+            .single()
+            .expect("valid"),
+        duration_minutes: Some(45),
+    };
+    assert_eq!(
+        booking.summary(&london),
+        "booked in us-1 at 2026-07-01 09:00 for 45 min"
+    );
+    let utc = crate::DepartmentTime::default();
+    assert_eq!(
+        accept().summary(&utc),
+        "accepted: biopsy-liver, ultrasound guidance, local sedation, routine"
+    );
+    let overridden = CaseEvent::OverrideSafetyBlocks {
+        rules: vec!["coagulation.inr".into()],
+    };
+    assert_eq!(
+        overridden.summary(&utc),
+        "safety blocks overridden: coagulation.inr"
+    );
+    assert_eq!(CaseEvent::CheckIn.summary(&utc), "checked in");
+}

@@ -20,7 +20,7 @@ use seldinger_domain::access::{grant, Permission};
 use seldinger_domain::clinical::{LabResult, LabResultInput, LabTest, Medication, MedicationInput};
 use seldinger_domain::dose::{assess, case_totals};
 use seldinger_domain::followup::dose_discharge_note;
-use seldinger_domain::lifecycle::Case;
+use seldinger_domain::lifecycle::{Case, CaseEvent};
 use seldinger_domain::patient::PatientEvent;
 use seldinger_domain::safety::ItemStatus;
 use seldinger_domain::DepartmentTime;
@@ -546,7 +546,12 @@ async fn show(
     let patient_events = state.store.patient_history(case.patient_id).await?;
     let mut changes: Vec<(i64, Row)> = case_events
         .iter()
-        .map(|e| (e, e.kind.replace('_', " ")))
+        .map(|e| {
+            let what = serde_json::from_value::<CaseEvent>(e.payload.clone())
+                .map(|event| event.summary(&state.time))
+                .unwrap_or_else(|_| e.kind.replace('_', " "));
+            (e, what)
+        })
         .chain(patient_events.iter().map(|e| {
             let what = serde_json::from_value::<PatientEvent>(e.payload.clone())
                 .map(|event| event.summary())
@@ -607,7 +612,9 @@ async fn show(
         ("Procedure complete", case.procedure_completed_at),
     ]
     .into_iter()
-    .filter_map(|(label, at)| at.map(|t| (label.to_string(), when(&state.time, t))))
+    .filter_map(|(label, at)| {
+        at.map(|t| (label.to_string(), state.time.format(t, "%Y-%m-%d %H:%M %Z")))
+    })
     .collect();
     let details_lines = case
         .procedure

@@ -591,7 +591,9 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
         .contains("For the discharge instructions"));
     let history = text(&browser, "#history").await;
     assert!(
-        history.contains("override safety blocks") && history.contains("Transjugular route"),
+        history.contains("safety blocks overridden: coagulation.inr")
+            && history.contains("Transjugular route")
+            && history.contains("modified Aldrete 10"),
         "{history}"
     );
     screenshot(&browser, "case").await;
