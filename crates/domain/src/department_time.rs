@@ -62,11 +62,6 @@ impl DepartmentTime {
         at.with_timezone(&self.zone).format(pattern).to_string()
     }
 
-    /// The wall clock reading at an instant.
-    pub fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
-        at.with_timezone(&self.zone).naive_local()
-    }
-
     /// A wall clock time typed by a person, as an instant. A time the clocks skip, or one they
     /// pass twice, is refused with the reason rather than guessed: clinical times decide holds.
     pub fn instant(&self, local: NaiveDateTime) -> Result<DateTime<Utc>, String> {
@@ -124,6 +119,11 @@ mod tests {
         assert_eq!(DepartmentTime::default().name(), "UTC");
         let refused = DepartmentTime::parse("Europe/Londres").expect_err("unknown");
         assert!(refused.contains("IANA"), "{refused}");
+        // The calendar's ends give a span, not a panic.
+        for date in [NaiveDate::MIN, NaiveDate::MAX] {
+            let (start, end) = auckland.day(date);
+            assert!(start <= end, "{date}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Follow-up tasks: work owed to a patient after the procedure, which must not be lost.
 //!
-//! Today they come from radiation dose (clinical-rules.md §5); device follow-up (§7) will add
-//! kinds. A task is created once per case and kind, and closed with who, when and a note.
+//! They come from radiation dose (clinical-rules.md §5) and, at discharge, from the devices and
+//! treatments of the procedure (§7). A task is created once per case and kind, and closed (or
+//! withdrawn) with who, when and a note.
 
 use crate::access::Role;
 use crate::dose::{DoseAssessment, DoseMeasure};
@@ -336,16 +337,19 @@ pub fn dose_discharge_note(
     ))
 }
 
-/// The window after `at` a §7 row gives, by its unit (days, weeks or calendar months).
+/// The window after `at` a §7 row gives, by its unit: days, weeks or calendar months (the
+/// reference refuses any other unit for these rows at load). An interval too large for the
+/// calendar (a mistyped table) is due at once rather than a panic on the discharge.
 fn after(at: DateTime<Utc>, threshold: &crate::safety::reference::Threshold) -> DateTime<Utc> {
     let whole = threshold.value.round() as i64;
-    match threshold.unit.as_str() {
-        "mo" => at
-            .checked_add_months(chrono::Months::new(whole.max(0) as u32))
-            .unwrap_or(at),
-        "wk" => at + chrono::Duration::weeks(whole),
-        _ => at + chrono::Duration::days(whole),
-    }
+    let later = match threshold.unit.as_str() {
+        "mo" => u32::try_from(whole)
+            .ok()
+            .and_then(|months| at.checked_add_months(chrono::Months::new(months))),
+        "wk" => chrono::Duration::try_weeks(whole).and_then(|d| at.checked_add_signed(d)),
+        _ => chrono::Duration::try_days(whole).and_then(|d| at.checked_add_signed(d)),
+    };
+    later.unwrap_or(at)
 }
 
 /// The follow-up a procedure's catalogue entry asks for, created at discharge with the §7
@@ -435,6 +439,29 @@ pub fn procedure_follow_ups(
             }
         })
         .collect()
+}
+
+/// The follow-up a case event brings, to be stored with it: at discharge, the device and
+/// treatment follow-up the case's procedure needs (§7); any other event brings none.
+pub fn follow_ups_of_event(
+    event: &crate::lifecycle::CaseEvent,
+    after: &crate::lifecycle::Case,
+    catalogue: &crate::catalogue::ProcedureCatalogue,
+    at: DateTime<Utc>,
+    reference: &crate::safety::SafetyReference,
+    ids: impl FnMut() -> Uuid,
+) -> Vec<FollowUpTask> {
+    if !matches!(event, crate::lifecycle::CaseEvent::Discharge) {
+        return Vec::new();
+    }
+    after
+        .vetting
+        .as_ref()
+        .and_then(|v| catalogue.get(&v.procedure_id))
+        .map(|procedure| {
+            procedure_follow_ups(after.id, after.patient_id, procedure, at, reference, ids)
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1030,7 +1030,10 @@ impl Case {
         }
     }
 
-    /// The §4 discharge criteria apply after moderate sedation or general anaesthesia.
+    /// The §4 discharge criteria apply after moderate sedation or general anaesthesia: the
+    /// modified Aldrete score measures recovery from them (clinical-rules.md §4, "Sedation and
+    /// recovery"), and local anaesthesia alone leaves nothing to recover from, as §4's fasting
+    /// rule also treats it.
     pub fn needs_recovery_score(&self) -> bool {
         self.vetting.as_ref().is_some_and(|v| {
             matches!(

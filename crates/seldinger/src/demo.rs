@@ -621,13 +621,23 @@ impl<'a> Demo<'a> {
             }
             (other, None) => anyhow::bail!("demo plan: {other} needs a booking"),
         };
+        let (catalogue, reference) = (self.catalogue, self.reference);
         for (event, actor, at, reason) in steps {
             let meta = self.meta(actor, at, reason);
-            let decided = case.decide(event, &meta, self.catalogue)?;
+            let decided = case.decide(event, &meta, catalogue)?;
             let before = case.version;
             case.apply(&decided, &meta)?;
+            // As through the app: a discharge brings its §7 follow-up, stored with it.
+            let follow_ups = seldinger_domain::followup::follow_ups_of_event(
+                &decided,
+                &case,
+                catalogue,
+                at,
+                reference,
+                || self.id(),
+            );
             self.store
-                .record_case_event(&case, before, &decided, &meta, &[])
+                .record_case_event(&case, before, &decided, &meta, &follow_ups)
                 .await?;
         }
         anyhow::ensure!(
@@ -635,20 +645,6 @@ impl<'a> Demo<'a> {
             "demo case reached {} instead of {target}",
             case.state
         );
-        if let Some(discharged) = case.discharged_at {
-            // The follow-up the procedure needs (§7), as a discharge through the app creates.
-            let mut ids: Vec<Uuid> = procedure.follow_up.iter().map(|_| self.id()).collect();
-            let tasks = seldinger_domain::followup::procedure_follow_ups(
-                case.id,
-                case.patient_id,
-                procedure,
-                discharged,
-                self.reference,
-                || ids.pop().unwrap_or_else(Uuid::nil),
-            );
-            let meta = self.meta(NURSE, discharged, None);
-            self.store.add_follow_up_tasks(&tasks, &meta).await?;
-        }
         if let (Some(done), Some(booking)) = (case.procedure_completed_at, &case.booking) {
             if matches!(booking.room.as_str(), "angio-1" | "angio-2" | "ct-1") {
                 self.dose_report(&case, done).await?;

@@ -303,10 +303,9 @@ impl Store {
         Ok(candidates)
     }
 
-    /// Records a link change for a report at `expected_version` of its link: an event and the
-    /// report's current link, in one transaction. A stale version is refused.
-    /// Changes a report's link, and withdraws in the same transaction the tasks of the case it
-    /// leaves that no longer hold (`withdrawn`, as they are to be stored).
+    /// Records a link change for a report at `expected_version` of its link: an event, the
+    /// report's current link, and the withdrawal of the case's tasks it no longer supports
+    /// (`withdrawn`, as they are to be stored), in one transaction. A stale version is refused.
     pub async fn record_dose_link(
         &self,
         sop: &str,
@@ -364,18 +363,15 @@ impl Store {
             return Err(self.stale_link(sop, expected_version).await);
         }
         for task in withdrawn {
-            let written = crate::followup::update_follow_up_task(
+            // A failure drops the transaction, which rolls the link back with it.
+            crate::followup::update_follow_up_task(
                 &mut tx,
                 task,
                 "withdrawn",
                 &task.withdrawn,
                 meta,
             )
-            .await;
-            if let Err(e) = written {
-                tx.rollback().await?;
-                return Err(e);
-            }
+            .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -86,11 +86,6 @@ pub(crate) async fn update_follow_up_task(
 ) -> Result<(), StoreError> {
     let id = after.id.to_string();
     let expected = after.version.saturating_sub(1);
-    let stale = || StoreError::Conflict {
-        what: format!("follow-up task {id}"),
-        expected,
-        current: expected + 1,
-    };
     append_event(
         conn,
         Stream::FollowUpTask,
@@ -113,7 +108,11 @@ pub(crate) async fn update_follow_up_task(
     .execute(&mut *conn)
     .await?;
     if result.rows_affected() == 0 {
-        return Err(stale());
+        return Err(StoreError::Conflict {
+            what: format!("follow-up task {id}"),
+            expected,
+            current: expected + 1,
+        });
     }
     Ok(())
 }
@@ -188,32 +187,20 @@ impl Store {
         expected_version: u64,
         meta: &EventMeta,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let written = if after.version == expected_version + 1 {
-            update_follow_up_task(&mut tx, after, "completed", &after.completed, meta).await
-        } else {
-            Err(StoreError::Conflict {
-                what: String::new(),
-                expected: expected_version,
-                current: 0,
-            })
-        };
-        match written {
-            Err(StoreError::Conflict { .. }) => {
+        if after.version == expected_version + 1 {
+            let mut tx = self.pool().begin().await?;
+            match update_follow_up_task(&mut tx, after, "completed", &after.completed, meta).await {
+                Ok(()) => return Ok(tx.commit().await?),
                 // PostgreSQL aborts the transaction on the violation: read the version outside it.
-                tx.rollback().await?;
-                Err(StoreError::Conflict {
-                    what: format!("follow-up task {}", after.id),
-                    expected: expected_version,
-                    current: self.follow_up_version(after.id).await?,
-                })
-            }
-            other => {
-                other?;
-                tx.commit().await?;
-                Ok(())
+                Err(StoreError::Conflict { .. }) => tx.rollback().await?,
+                Err(other) => return Err(other),
             }
         }
+        Err(StoreError::Conflict {
+            what: format!("follow-up task {}", after.id),
+            expected: expected_version,
+            current: self.follow_up_version(after.id).await?,
+        })
     }
 
     async fn follow_up_version(&self, id: Uuid) -> Result<u64, StoreError> {

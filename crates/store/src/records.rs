@@ -653,10 +653,9 @@ impl Store {
     }
 
     /// Records one lifecycle event and the case it produced, if the case is still at
-    /// `expected_version`. `after` must be `before` with `event` applied.
-    /// Appends a case event and stores the case as it now is, with the follow-up tasks the event
-    /// brings (a discharge's device follow-up), all or nothing: a task is never lost to a failure
-    /// after the event stood.
+    /// `expected_version` (`after` is the case with `event` applied), together with the follow-up
+    /// tasks the event brings (a discharge's device follow-up): all or nothing, so a task is
+    /// never lost to a failure after the event stood.
     pub async fn record_case_event(
         &self,
         after: &Case,
@@ -686,13 +685,12 @@ impl Store {
         append?;
         let booking = after.booking.as_ref();
         let result = sqlx::query(
-            "UPDATE cases SET state = $1, room = $2, scheduled_start = $3, scheduled_date = $4, updated_at = $5, \
-             version = $6, data = $7, accession_number = $10 WHERE id = $8 AND version = $9",
+            "UPDATE cases SET state = $1, room = $2, scheduled_start = $3, updated_at = $4, \
+             version = $5, data = $6, accession_number = $9 WHERE id = $7 AND version = $8",
         )
         .bind(after.state.as_str().to_string())
         .bind(booking.map(|b| b.room.as_str().to_string()))
         .bind(booking.map(|b| ts(b.start)))
-        .bind(booking.map(|b| b.start.date_naive().to_string()))
         .bind(ts(after.updated_at))
         .bind(after.version as i64)
         .bind(serde_json::to_string(after)?)
@@ -782,8 +780,8 @@ async fn insert_case(
 ) -> Result<(), StoreError> {
     let booking = case.booking.as_ref();
     sqlx::query(
-        "INSERT INTO cases (id, patient_id, referral_id, state, room, scheduled_start, scheduled_date, updated_at, version, data, referred_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO cases (id, patient_id, referral_id, state, room, scheduled_start, updated_at, version, data, referred_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(case.id.to_string())
     .bind(case.patient_id.to_string())
@@ -791,7 +789,6 @@ async fn insert_case(
     .bind(case.state.as_str().to_string())
     .bind(booking.map(|b| b.room.as_str().to_string()))
     .bind(booking.map(|b| ts(b.start)))
-    .bind(booking.map(|b| b.start.date_naive().to_string()))
     .bind(ts(case.updated_at))
     .bind(case.version as i64)
     .bind(serde_json::to_string(case)?)

@@ -269,6 +269,63 @@ impl ThresholdId {
         ThresholdId::FollowupPostTaceImagingUntilWeeks,
     ];
 
+    /// The UCUM-style unit the engine reads this threshold in. A reference row in another unit
+    /// is refused at load: a department's "weeks" must not be read silently as days.
+    pub fn unit(self) -> &'static str {
+        use ThresholdId as T;
+        match self {
+            T::InrLowRiskPassMax
+            | T::InrLowRiskBlockAbove
+            | T::InrHighRiskPassMax
+            | T::InrHighRiskBlockAbove => "{INR}",
+            T::PlateletsLowRiskTransfuseBelow
+            | T::PlateletsHighRiskTransfuseBelow
+            | T::LiverPlateletsLowRiskMinExclusive
+            | T::LiverPlateletsHighRiskMinExclusive => "10*9/L",
+            T::LiverFibrinogenMinExclusive => "mg/dL",
+            T::EgfrContrastActionBelow => "mL/min/{1.73_m2}",
+            T::RecencyCoagulationOutpatientHours
+            | T::RecencyCoagulationStoppingWarfarinHours
+            | T::RecencyEgfrOutpatientHours
+            | T::RecencyEgfrInpatientHours
+            | T::MetforminHoldAfterContrastHours
+            | T::PremedicationElectiveOralFirstDoseHoursBefore
+            | T::PremedicationAcceleratedIvMinimumHoursBefore
+            | T::FastingClearLiquidsHours
+            | T::FastingBreastMilkHours
+            | T::FastingLightMealHours
+            | T::FastingFattyMealHours
+            | T::ResumeDoacHighRiskFromHours
+            | T::ResumeDoacHighRiskUntilHours
+            | T::ResumeWarfarinHighRiskHours => "h",
+            T::PregnancyAgeMinYears | T::PregnancyAgeMaxYears => "a",
+            T::AsaAnaesthesiaReviewFrom => "1",
+            T::DoseSrdlReferenceAirKerma
+            | T::DoseSrdlPeakSkinDose
+            | T::DosePhysicistReviewReferenceAirKermaAbove
+            | T::DosePhysicistReviewPeakSkinDoseAbove
+            | T::DoseNotifyReferenceAirKermaFirst
+            | T::DoseNotifyReferenceAirKermaStep => "Gy",
+            T::DoseSrdlKermaAreaProduct => "Gy.m2",
+            T::DoseSrdlFluoroscopyTime => "min",
+            T::RecoveryAldreteDischargeTotalAtLeast | T::RecoveryAldreteItemAtLeast => "points",
+            T::DoseSkinCheckFromDays
+            | T::DoseSkinCheckUntilDays
+            | T::FollowupIvcFilterRetrievalFromDays
+            | T::FollowupIvcFilterRetrievalUntilDays => "d",
+            T::FollowupNephrostomyExchangeFromWeeks
+            | T::FollowupNephrostomyExchangeUntilWeeks
+            | T::FollowupBiliaryDrainExchangeFromWeeks
+            | T::FollowupBiliaryDrainExchangeUntilWeeks
+            | T::FollowupPortFlushWeeks
+            | T::FollowupPostTaceImagingFromWeeks
+            | T::FollowupPostTaceImagingUntilWeeks => "wk",
+            T::FollowupGastrostomyExchangeFromMonths
+            | T::FollowupGastrostomyExchangeUntilMonths
+            | T::FollowupPostAblationImagingMonths => "mo",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ThresholdId::InrLowRiskPassMax => "inr.low_risk.pass_max",
@@ -452,6 +509,17 @@ impl SafetyReference {
                     format!("threshold '{}' is missing", id.as_str()),
                 )
             })?;
+            if t.unit != id.unit() {
+                return Err(err(
+                    String::new(),
+                    format!(
+                        "threshold '{}': unit '{}' is not the one the engine reads it in; use '{}'",
+                        id.as_str(),
+                        t.unit,
+                        id.unit()
+                    ),
+                ));
+            }
             ordered.push(t);
         }
         if let Some(unknown) = thresholds.keys().next() {
@@ -654,6 +722,18 @@ mod tests {
         assert!(
             e.to_string()
                 .ends_with("threshold 'asa.anaesthesia_review_from' is missing"),
+            "{e}"
+        );
+        let text = include_str!("../../../../catalog/safety-thresholds.toml").replacen(
+            "unit = \"wk\"",
+            "unit = \"weeks\"",
+            1,
+        );
+        let e = SafetyReference::parse(&text, "t.toml").expect_err("wrong unit");
+        assert!(
+            e.to_string().ends_with(
+                "threshold 'followup.nephrostomy_exchange.from_weeks': unit 'weeks' is not the one the engine reads it in; use 'wk'"
+            ),
             "{e}"
         );
     }

@@ -111,11 +111,7 @@ pub async fn list(
     let q = QueryParams::new(pairs, &["date", "state", "patient_id", "limit"])?;
     let date = q
         .one("date")
-        .map(|d| {
-            NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| {
-                ApiError::bad_request("date", format!("'{d}' is not a date: use YYYY-MM-DD"))
-            })
-        })
+        .map(|d| parse_date("date", Some(d), state.today()))
         .transpose()?;
     let states = q
         .all("state")
@@ -241,27 +237,18 @@ pub(crate) async fn apply_case_event(
     let decided = case.decide(event, &meta, &state.catalogue)?;
     let mut after = case.clone();
     after.apply(&decided, &meta)?;
-    let mut follow_ups = Vec::new();
     if decided.kind() == seldinger_domain::lifecycle::EventKind::Discharge {
         case.check_discharge(&state.safety, meta.reason.as_deref())?;
-        // The device and treatment follow-up the procedure needs (§7), stored with the
-        // discharge itself so none is lost.
-        let procedure = after
-            .vetting
-            .as_ref()
-            .map(|v| &v.procedure_id)
-            .and_then(|id| state.catalogue.get(id));
-        if let Some(procedure) = procedure {
-            follow_ups = seldinger_domain::followup::procedure_follow_ups(
-                after.id,
-                after.patient_id,
-                procedure,
-                meta.at,
-                &state.safety,
-                uuid::Uuid::new_v4,
-            );
-        }
     }
+    // Stored with the event itself, so none is lost.
+    let follow_ups = seldinger_domain::followup::follow_ups_of_event(
+        &decided,
+        &after,
+        &state.catalogue,
+        meta.at,
+        &state.safety,
+        uuid::Uuid::new_v4,
+    );
     state
         .store
         .record_case_event(&after, case.version, &decided, &meta, &follow_ups)

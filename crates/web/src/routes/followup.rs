@@ -40,8 +40,8 @@ async fn view(state: &AppState, task: FollowUpTask) -> Result<FollowUpView, ApiE
 /// The permission closing a task of this kind needs.
 pub(crate) fn permission_to_complete(kind: FollowUpKind) -> Permission {
     match kind {
-        FollowUpKind::DoseSkinCheck => Permission::RecordClinicalData,
         FollowUpKind::PhysicistDoseReview => Permission::ManageDose,
+        // Skin checks and device, imaging and clinic follow-up are clinical work.
         _ => Permission::RecordClinicalData,
     }
 }

@@ -211,11 +211,17 @@ pub(crate) fn parse_date(
     value: Option<String>,
     default: chrono::NaiveDate,
 ) -> Result<chrono::NaiveDate, ApiError> {
+    use chrono::Datelike;
     match value {
         None => Ok(default),
-        Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| {
-            ApiError::bad_request(field, format!("'{d}' is not a date: use YYYY-MM-DD"))
-        }),
+        // Four-digit years only: chrono also reads "+262142-12-31", where day arithmetic
+        // (a period's end, a year back) would overflow.
+        Some(d) => chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+            .ok()
+            .filter(|date| (1..=9999).contains(&date.year()))
+            .ok_or_else(|| {
+                ApiError::bad_request(field, format!("'{d}' is not a date: use YYYY-MM-DD"))
+            }),
     }
 }
 

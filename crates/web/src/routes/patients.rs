@@ -342,21 +342,46 @@ pub(crate) async fn record_fact(
     resource_type: &'static str,
 ) -> Result<Patient, ApiError> {
     let (patient, _) = visible_patient(state, caller, raw_id).await?;
+    let action = FactWrite {
+        audit_action: "create",
+        resource_type,
+        reason: None,
+    };
+    write_fact(state, caller, &patient, expected_version, &fact, action).await
+}
+
+/// How a lab or drug write is kept: its audit action and resource, and the reason it carries.
+struct FactWrite {
+    audit_action: &'static str,
+    resource_type: &'static str,
+    reason: Option<String>,
+}
+
+/// Stores a patient fact event as the caller (with the version check) and audits it.
+async fn write_fact(
+    state: &AppState,
+    caller: &Caller,
+    patient: &Patient,
+    expected_version: u64,
+    fact: &PatientEvent,
+    write: FactWrite,
+) -> Result<Patient, ApiError> {
     let meta = EventMeta {
         actor: caller.actor()?,
         at: state.clock.now(),
-        reason: None,
+        reason: write.reason,
     };
     let updated = state
         .store
-        .record_patient_fact(patient.id, expected_version, &fact, &meta)
+        .record_patient_fact(patient.id, expected_version, fact, &meta)
         .await?;
-    state
-        .audit(
-            caller,
-            Audit::of("create", resource_type, patient.id, patient.id),
-        )
-        .await?;
+    let audit = Audit::of(
+        write.audit_action,
+        write.resource_type,
+        patient.id,
+        patient.id,
+    );
+    state.audit(caller, audit).await?;
     Ok(updated)
 }
 
@@ -433,22 +458,12 @@ pub(crate) async fn correct_fact(
             (event, reason, "lab_result")
         }
     };
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: state.clock.now(),
+    let write = FactWrite {
+        audit_action: "update",
+        resource_type,
         reason: Some(reason),
     };
-    let updated = state
-        .store
-        .record_patient_fact(patient.id, expected_version, &event, &meta)
-        .await?;
-    state
-        .audit(
-            caller,
-            Audit::of("update", resource_type, patient.id, patient.id),
-        )
-        .await?;
-    Ok(updated)
+    write_fact(state, caller, &patient, expected_version, &event, write).await
 }
 
 fn entry_number(raw: &str) -> Result<u64, ApiError> {

@@ -216,12 +216,12 @@ impl CasePage<'_> {
         self.error(&row.key(form, field))
     }
 
-    /// The row's correction forms stay open when one of them was refused.
+    /// The row's correction forms stay open when one of them was refused. (Lab and drug entry
+    /// numbers come from different tables and may coincide, so the row's own forms are asked.)
     pub fn entry_open(&self, row: &EntryRow) -> bool {
-        let prefix = format!(":{}.", row.entry);
-        self.input
-            .keys()
-            .any(|k| k.contains(&prefix) && k.ends_with(".form"))
+        row.forms
+            .iter()
+            .any(|form| self.input.contains_key(&row.key(form, "form")))
     }
 }
 
@@ -229,6 +229,8 @@ impl CasePage<'_> {
 pub struct EntryRow {
     pub entry: u64,
     pub cells: Vec<String>,
+    /// The row's correction and withdrawal forms.
+    forms: [&'static str; 2],
     values: HashMap<&'static str, String>,
 }
 
@@ -239,8 +241,8 @@ impl EntryRow {
     }
 }
 
-/// A time as a `datetime-local` input shows it (the department's wall clock); seconds only when there are some, so an
-/// unchanged field does not silently move a recorded time.
+/// A time as a `datetime-local` input shows it (the department's wall clock); seconds only when
+/// there are some, so an unchanged field does not silently move a recorded time.
 fn local_input(time: &DepartmentTime, at: DateTime<Utc>) -> String {
     use chrono::Timelike;
     let pattern = match (at.second(), at.nanosecond()) {
@@ -388,6 +390,7 @@ async fn show(
                 .unwrap_or_default();
             EntryRow {
                 entry,
+                forms: ["correct_medication", "withdraw_medication"],
                 cells: vec![
                     m.drug.clone(),
                     m.dose.clone(),
@@ -420,6 +423,7 @@ async fn show(
             let value = format!("{}", (l.value * 1000.0).round() / 1000.0);
             EntryRow {
                 entry,
+                forms: ["correct_lab", "withdraw_lab"],
                 cells: vec![
                     l.test.as_str().to_string(),
                     format!("{}", (l.value * 100.0).round() / 100.0),
@@ -906,19 +910,19 @@ enum Request {
     },
     Lab(u64, LabResultInput),
     Medication(u64, MedicationInput),
-    /// A lab or drug entry corrected (with a replacement) or withdrawn (without).
+    /// A lab or drug entry corrected or withdrawn.
     Correction {
         patient_version: u64,
         entry: u64,
-        drug: bool,
-        replacement: Option<Replacement>,
+        change: Change,
         reason: String,
     },
 }
 
-enum Replacement {
-    Lab(LabResultInput),
-    Medication(MedicationInput),
+/// What a correction form asks for an entry: its replacement, or (`None`) its withdrawal.
+enum Change {
+    Lab(Option<LabResultInput>),
+    Medication(Option<MedicationInput>),
 }
 
 /// A lab as the add and correct forms send it.
@@ -995,18 +999,18 @@ fn request_from(
                     "the page is out of date; reload it".to_string(),
                 )
             })?;
-            let replacement = match kind.as_str() {
-                "correct_lab" => Some(Replacement::Lab(lab_input(&get, &kind, time)?)),
-                "correct_medication" => Some(Replacement::Medication(medication_input(
-                    &get, &kind, time,
-                )?)),
-                _ => None,
+            let change = match kind.as_str() {
+                "correct_lab" => Change::Lab(Some(lab_input(&get, &kind, time)?)),
+                "withdraw_lab" => Change::Lab(None),
+                "correct_medication" => {
+                    Change::Medication(Some(medication_input(&get, &kind, time)?))
+                }
+                _ => Change::Medication(None),
             };
             Ok(Request::Correction {
                 patient_version: version("patient_version")?,
                 entry,
-                drug: kind.ends_with("medication"),
-                replacement,
+                change,
                 reason: get("reason"),
             })
         }
@@ -1241,22 +1245,20 @@ async fn perform(
         Request::Correction {
             patient_version,
             entry,
-            drug,
-            replacement,
+            change,
             reason,
         } => {
             viewer.caller.require(Permission::RecordClinicalData)?;
             let case: Case = load(state, &viewer.caller, case_id).await?.0;
             let now = state.clock.now();
-            let correction = match (drug, replacement) {
-                (_, Some(Replacement::Lab(input))) => {
-                    Correction::Lab(entry, Some(LabResult::parse(&input, now)?))
+            let correction = match change {
+                Change::Lab(input) => {
+                    Correction::Lab(entry, input.map(|i| LabResult::parse(&i, now)).transpose()?)
                 }
-                (_, Some(Replacement::Medication(input))) => {
-                    Correction::Medication(entry, Some(Medication::parse(&input, now)?))
-                }
-                (true, None) => Correction::Medication(entry, None),
-                (false, None) => Correction::Lab(entry, None),
+                Change::Medication(input) => Correction::Medication(
+                    entry,
+                    input.map(|i| Medication::parse(&i, now)).transpose()?,
+                ),
             };
             correct_fact(
                 state,

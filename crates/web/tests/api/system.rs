@@ -83,3 +83,26 @@ async fn unknown_paths_and_ids_are_404_problems() {
         assert_eq!(body["type"], "urn:seldinger:problem:not-found");
     }
 }
+
+#[tokio::test]
+async fn dates_at_the_calendars_ends_are_refused_not_a_panic() {
+    for app in spawn_apps().await.into_iter().take(1) {
+        // chrono reads these, and a period's arithmetic on them would overflow.
+        for path in [
+            "/dose/statistics?until=%2B262142-12-31",
+            "/dose/statistics?until=-262143-01-01",
+            "/dose/reports?until=%2B262142-12-31",
+            "/cases?date=%2B262142-12-31",
+            "/readiness?date=10000-01-01",
+        ] {
+            let problem =
+                expect_status(app.get(path).await, StatusCode::BAD_REQUEST, &app.engine).await;
+            assert!(
+                problem["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("use YYYY-MM-DD")),
+                "{path}: {problem}"
+            );
+        }
+    }
+}
