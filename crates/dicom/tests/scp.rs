@@ -175,7 +175,10 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
         assert!(log.contains("Error: CannotUnderstand"), "{engine}: {log}");
 
         let stored = store
-            .dose_reports(&DoseReportFilter::default())
+            .dose_reports(
+                &seldinger_store::RowScope::Department,
+                &DoseReportFilter::default(),
+            )
             .await
             .expect("list");
         assert_eq!(stored.len(), 4, "{engine}");
@@ -201,10 +204,13 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
 
         // The high-dose report passed a substantial radiation dose level: a skin check is owed.
         let tasks = store
-            .follow_up_tasks(&FollowUpFilter {
-                case_id: Some(case.id),
-                ..Default::default()
-            })
+            .follow_up_tasks(
+                &seldinger_store::RowScope::Department,
+                &FollowUpFilter {
+                    case_id: Some(case.id),
+                    ..Default::default()
+                },
+            )
             .await
             .expect("tasks");
         assert_eq!(
@@ -224,7 +230,10 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
             "{log}"
         );
         let stored = store
-            .dose_reports(&DoseReportFilter::default())
+            .dose_reports(
+                &seldinger_store::RowScope::Department,
+                &DoseReportFilter::default(),
+            )
             .await
             .expect("list");
         assert_eq!(stored.len(), 4, "{engine}: re-sent, not duplicated");
@@ -283,7 +292,10 @@ async fn a_modality_not_on_the_department_list_is_rejected_before_it_can_send() 
             "{engine}: {log}"
         );
         let stored = store
-            .dose_reports(&DoseReportFilter::default())
+            .dose_reports(
+                &seldinger_store::RowScope::Department,
+                &DoseReportFilter::default(),
+            )
             .await
             .expect("list");
         assert!(
@@ -369,7 +381,10 @@ async fn over_tls_only_a_modality_with_the_departments_certificate_is_heard() {
         let anonymous = send_with(port, AE_TITLE, &["+tla", "+cf", &ca], &files[..1]).await;
         assert!(!anonymous.status.success(), "{engine}: {}", log(&anonymous));
         let stored = store
-            .dose_reports(&DoseReportFilter::default())
+            .dose_reports(
+                &seldinger_store::RowScope::Department,
+                &DoseReportFilter::default(),
+            )
             .await
             .expect("list");
         assert!(stored.is_empty(), "{engine}: {stored:?}");
@@ -388,7 +403,10 @@ async fn over_tls_only_a_modality_with_the_departments_certificate_is_heard() {
             log(&secure)
         );
         let stored = store
-            .dose_reports(&DoseReportFilter::default())
+            .dose_reports(
+                &seldinger_store::RowScope::Department,
+                &DoseReportFilter::default(),
+            )
             .await
             .expect("list");
         assert_eq!(stored.len(), 1, "{engine}");

@@ -191,6 +191,35 @@ pub enum Scope {
     OwnReferrals,
 }
 
+/// Which patients' rows a caller may see, for one permission: decided here, once, from the role's
+/// grant, and turned by the store into the WHERE clause of every list and every single read — so
+/// no page or endpoint filters rows after loading them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowScope {
+    /// Every patient of the department.
+    Department,
+    /// The referrals and cases this user filed (with their tasks and dose), and the patients
+    /// this user registered. A referral is not a key to the rest of a patient's record.
+    ReferredBy(String),
+    /// No row that identifies a patient (roles without the permission: quality lead, administrator).
+    Nothing,
+}
+
+impl RowScope {
+    /// The rows `username` in `role` may see under `permission`.
+    pub fn of(role: Role, username: &str, permission: Permission) -> RowScope {
+        match grant(role, permission) {
+            Some(Scope::Department) => RowScope::Department,
+            Some(Scope::OwnReferrals) => RowScope::ReferredBy(username.to_string()),
+            None => RowScope::Nothing,
+        }
+    }
+
+    pub fn is_department(&self) -> bool {
+        *self == RowScope::Department
+    }
+}
+
 /// The matrix: whether `role` holds `permission`, and how far it reaches.
 pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
     use Permission as P;

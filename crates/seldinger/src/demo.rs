@@ -331,7 +331,7 @@ impl<'a> Demo<'a> {
         let id = PatientId(self.id());
         let mut version = self
             .store
-            .register_patient(id, details, &self.meta(SCHEDULER, registered, None))
+            .register_patient(id, details, &self.meta(SCHEDULER, registered, None), &[])
             .await?
             .version;
 
@@ -461,7 +461,7 @@ impl<'a> Demo<'a> {
             &meta,
         );
         self.store
-            .create_referral(&referral, &case, &opening, &meta)
+            .create_referral(&referral, &case, &opening, &meta, &[])
             .await?;
 
         let vetted_at = received + Duration::hours(20);
@@ -637,7 +637,7 @@ impl<'a> Demo<'a> {
                 || self.id(),
             );
             self.store
-                .record_case_event(&case, before, &decided, &meta, &follow_ups)
+                .record_case_event(&case, before, &decided, &meta, &follow_ups, &[])
                 .await?;
         }
         anyhow::ensure!(

@@ -412,7 +412,12 @@ async fn serves_on_postgresql_when_database_url_is_set() {
     assert!(server.terminate().success());
     assert_eq!(
         db.store
-            .search_patients(Some("PG-1"), None, None, 5)
+            .search_patients(
+                &seldinger_store::RowScope::Department,
+                Some("PG-1"),
+                None,
+                5
+            )
             .await
             .expect("search")
             .len(),

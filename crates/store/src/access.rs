@@ -484,6 +484,17 @@ fn token_from(r: &AnyRow) -> Result<ApiToken, StoreError> {
     })
 }
 
+/// Inserts a change's audit rows on the change's own transaction: both commit, or neither.
+pub(crate) async fn insert_audit_all(
+    conn: &mut sqlx::AnyConnection,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    for entry in entries {
+        insert_audit(conn, entry).await?;
+    }
+    Ok(())
+}
+
 async fn insert_audit(
     conn: &mut sqlx::AnyConnection,
     entry: &AuditEntry,

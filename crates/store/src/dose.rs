@@ -5,8 +5,11 @@
 //! is an event (stream `dose_report`) with who, when and why.
 
 use crate::records::{append_event, Stream};
+use crate::scope::{condition, Rows};
+use crate::AuditEntry;
 use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
 use chrono::{DateTime, Utc};
+use seldinger_domain::access::RowScope;
 use seldinger_domain::dose::{DoseTotals, ReportTotals};
 use seldinger_domain::dose_link::{CaseCandidate, LinkBasis, LinkOutcome, ReportKeys};
 use seldinger_domain::lifecycle::{Case, CaseState};
@@ -99,6 +102,8 @@ pub struct DoseReportFilter {
     /// Only reports not linked to a case (the physicist's queue).
     pub unmatched: bool,
     pub case_id: Option<CaseId>,
+    /// Only reports linked to a case of this patient.
+    pub patient_id: Option<PatientId>,
     /// Reports whose study started in [from, until).
     pub from: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -207,16 +212,27 @@ impl Store {
     /// Stored reports, the newest study first.
     pub async fn dose_reports(
         &self,
+        scope: &RowScope,
         filter: &DoseReportFilter,
     ) -> Result<Vec<StoredDoseReport>, StoreError> {
-        let mut conditions = Vec::new();
         let mut params = Vec::new();
+        let mut conditions: Vec<String> =
+            condition(scope, Rows::OfCase("dose_reports.case_id"), &mut params)
+                .into_iter()
+                .collect();
         if filter.unmatched {
             conditions.push("case_id IS NULL".to_string());
         }
         if let Some(case_id) = filter.case_id {
             params.push(case_id.to_string());
             conditions.push(format!("case_id = ${}", params.len()));
+        }
+        if let Some(patient) = filter.patient_id {
+            params.push(patient.to_string());
+            conditions.push(format!(
+                "EXISTS (SELECT 1 FROM cases pc WHERE pc.id = dose_reports.case_id AND pc.patient_id = ${})",
+                params.len()
+            ));
         }
         if let Some(from) = filter.from {
             params.push(ts(from));
@@ -313,6 +329,7 @@ impl Store {
         outcome: &LinkOutcome,
         meta: &EventMeta,
         withdrawn: &[seldinger_domain::followup::FollowUpTask],
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let (case_id, basis, reason) = match outcome {
             LinkOutcome::Linked { case_id, basis } => (Some(*case_id), Some(*basis), None),
@@ -373,6 +390,7 @@ impl Store {
             )
             .await?;
         }
+        crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -416,7 +434,7 @@ impl Store {
                 return Ok(Some(outcome));
             }
         }
-        self.record_dose_link(sop, report.link_version, &outcome, meta, &[])
+        self.record_dose_link(sop, report.link_version, &outcome, meta, &[], &[])
             .await?;
         Ok(Some(outcome))
     }

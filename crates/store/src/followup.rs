@@ -1,8 +1,11 @@
 //! Follow-up tasks: one per case and kind, each change an event (stream `follow_up_task`).
 
 use crate::records::{append_event, version_of, Stream};
+use crate::scope::{condition, Rows};
+use crate::AuditEntry;
 use crate::{fetch_with_text_params, text, ts, where_clause, Store, StoreError};
 use chrono::{DateTime, Utc};
+use seldinger_domain::access::RowScope;
 use seldinger_domain::dose::{assess, case_totals, DoseAssessment};
 use seldinger_domain::followup::{dose_follow_ups, FollowUpKind, FollowUpTask};
 use seldinger_domain::safety::SafetyReference;
@@ -149,10 +152,14 @@ impl Store {
     /// Tasks, the earliest due first.
     pub async fn follow_up_tasks(
         &self,
+        scope: &RowScope,
         filter: &FollowUpFilter,
     ) -> Result<Vec<FollowUpTask>, StoreError> {
-        let mut conditions = Vec::new();
         let mut params = Vec::new();
+        let mut conditions: Vec<String> =
+            condition(scope, Rows::OfCase("follow_up_tasks.case_id"), &mut params)
+                .into_iter()
+                .collect();
         if filter.open {
             conditions.push("done = 0".to_string());
         }
@@ -186,11 +193,15 @@ impl Store {
         after: &FollowUpTask,
         expected_version: u64,
         meta: &EventMeta,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         if after.version == expected_version + 1 {
             let mut tx = self.pool().begin().await?;
             match update_follow_up_task(&mut tx, after, "completed", &after.completed, meta).await {
-                Ok(()) => return Ok(tx.commit().await?),
+                Ok(()) => {
+                    crate::access::insert_audit_all(&mut tx, audit).await?;
+                    return Ok(tx.commit().await?);
+                }
                 // PostgreSQL aborts the transaction on the violation: read the version outside it.
                 Err(StoreError::Conflict { .. }) => tx.rollback().await?,
                 Err(other) => return Err(other),

@@ -11,6 +11,7 @@ mod dose;
 mod error;
 mod followup;
 mod records;
+mod scope;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
@@ -19,6 +20,8 @@ pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};
 pub use error::StoreError;
 pub use followup::FollowUpFilter;
 pub use records::{CaseFilter, RecordedEvent};
+pub use scope::Record;
+pub use seldinger_domain::access::RowScope;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};

@@ -1,7 +1,10 @@
 //! Repository operations for rooms, patients, referrals and cases, each change with its event.
 
+use crate::scope::{condition, Rows};
+use crate::AuditEntry;
 use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
 use chrono::{DateTime, Utc};
+use seldinger_domain::access::RowScope;
 use seldinger_domain::clinical::{LabResult, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
 use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent};
@@ -109,8 +112,6 @@ pub struct CaseFilter {
     /// Any of these states; empty means all.
     pub states: Vec<CaseState>,
     pub patient_id: Option<PatientId>,
-    /// Only cases this user referred (a referring clinician's scope).
-    pub referred_by: Option<String>,
     pub limit: u32,
 }
 
@@ -163,13 +164,15 @@ impl Store {
         id: PatientId,
         details: PatientDetails,
         meta: &EventMeta,
+        audit: &[AuditEntry],
     ) -> Result<Patient, StoreError> {
         let event = PatientEvent::Registered { details };
         let patient = Patient::replay(id, [&event])
             .ok_or_else(|| StoreError::Corrupt("registration".into()))?;
         let mut tx = self.pool().begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO patients (id, site, mrn, name_search, birth_date, version, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO patients (id, site, mrn, name_search, birth_date, version, data, registered_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id.to_string())
         .bind(patient.details.site.as_str().to_string())
@@ -178,6 +181,7 @@ impl Store {
         .bind(patient.details.birth_date.to_string())
         .bind(patient.version as i64)
         .bind(serde_json::to_string(&patient)?)
+        .bind(meta.actor.as_str().to_string())
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -196,6 +200,7 @@ impl Store {
             &event,
         )
         .await?;
+        crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(patient)
     }
@@ -207,6 +212,7 @@ impl Store {
         expected_version: u64,
         details: PatientDetails,
         meta: &EventMeta,
+        audit: &[AuditEntry],
     ) -> Result<Patient, StoreError> {
         let current = self
             .patient(id)
@@ -246,6 +252,7 @@ impl Store {
             }
             Ok(_) => {}
         }
+        crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -259,7 +266,7 @@ impl Store {
         meta: &EventMeta,
     ) -> Result<Patient, StoreError> {
         let event = PatientEvent::MedicationRecorded { medication };
-        self.record_patient_fact(patient_id, expected_version, &event, meta)
+        self.record_patient_fact(patient_id, expected_version, &event, meta, &[])
             .await
     }
 
@@ -272,7 +279,7 @@ impl Store {
         meta: &EventMeta,
     ) -> Result<Patient, StoreError> {
         let event = PatientEvent::LabResultRecorded { result };
-        self.record_patient_fact(patient_id, expected_version, &event, meta)
+        self.record_patient_fact(patient_id, expected_version, &event, meta, &[])
             .await
     }
 
@@ -284,6 +291,7 @@ impl Store {
         expected_version: u64,
         event: &PatientEvent,
         meta: &EventMeta,
+        audit: &[AuditEntry],
     ) -> Result<Patient, StoreError> {
         let current = self
             .patient(patient_id)
@@ -366,6 +374,7 @@ impl Store {
                 event.kind()
             )));
         }
+        crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -377,20 +386,16 @@ impl Store {
     /// Finds patients by exact MRN (any site) and/or by part of the name, case-insensitive.
     pub async fn search_patients(
         &self,
+        scope: &RowScope,
         mrn: Option<&str>,
         name: Option<&str>,
-        referred_by: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Patient>, StoreError> {
-        let mut conditions = Vec::new();
         let mut params = Vec::new();
-        if let Some(user) = referred_by {
-            params.push(user.to_string());
-            conditions.push(format!(
-                "EXISTS (SELECT 1 FROM referrals r WHERE r.patient_id = patients.id AND r.referred_by = ${})",
-                params.len()
-            ));
-        }
+        let mut conditions: Vec<String> =
+            condition(scope, Rows::PatientIdentity("patients"), &mut params)
+                .into_iter()
+                .collect();
         if let Some(mrn) = mrn {
             params.push(mrn.trim().to_ascii_uppercase());
             conditions.push(format!("mrn = ${}", params.len()));
@@ -469,6 +474,7 @@ impl Store {
         case: &Case,
         opening: &CaseEvent,
         meta: &EventMeta,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -505,6 +511,7 @@ impl Store {
             opening,
         )
         .await?;
+        crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -516,18 +523,16 @@ impl Store {
     /// Referrals, newest first; with `awaiting_vetting`, only those whose case waits for a decision.
     pub async fn referrals(
         &self,
+        scope: &RowScope,
         awaiting_vetting: bool,
-        referred_by: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Referral>, StoreError> {
-        let mut conditions = Vec::new();
         let mut params = Vec::new();
+        let mut conditions: Vec<String> = condition(scope, Rows::Referrals("r"), &mut params)
+            .into_iter()
+            .collect();
         if awaiting_vetting {
             conditions.push("c.state IN ('referred', 'more_information_requested')".to_string());
-        }
-        if let Some(user) = referred_by {
-            params.push(user.to_string());
-            conditions.push(format!("r.referred_by = ${}", params.len()));
         }
         let filter = where_clause(&conditions);
         let sql = format!(
@@ -538,49 +543,6 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
         decode_all(&rows)
-    }
-
-    /// Whether `username` referred this patient at least once (a referrer's scope).
-    pub async fn is_referrer_of_patient(
-        &self,
-        patient_id: PatientId,
-        username: &str,
-    ) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM referrals WHERE patient_id = $1 AND referred_by = $2",
-        )
-        .bind(patient_id.to_string())
-        .bind(username.to_string())
-        .fetch_one(self.pool())
-        .await?;
-        Ok(row.try_get::<i64, _>("n")? > 0)
-    }
-
-    /// Who referred the case (its referral's author).
-    pub async fn case_referred_by(&self, case_id: CaseId) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT referred_by FROM cases WHERE id = $1")
-            .bind(case_id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<Option<String>, _>("referred_by"))
-            .transpose()?
-            .flatten())
-    }
-
-    /// Who sent the referral.
-    pub async fn referral_referred_by(
-        &self,
-        referral_id: ReferralId,
-    ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT referred_by FROM referrals WHERE id = $1")
-            .bind(referral_id.to_string())
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<Option<String>, _>("referred_by"))
-            .transpose()?
-            .flatten())
     }
 
     pub async fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -609,9 +571,15 @@ impl Store {
     }
 
     /// Cases matching the filter: booked ones by start time, then the rest by last change.
-    pub async fn cases(&self, filter: &CaseFilter) -> Result<Vec<Case>, StoreError> {
-        let mut conditions = Vec::new();
+    pub async fn cases(
+        &self,
+        scope: &RowScope,
+        filter: &CaseFilter,
+    ) -> Result<Vec<Case>, StoreError> {
         let mut params = Vec::new();
+        let mut conditions: Vec<String> = condition(scope, Rows::Cases("cases"), &mut params)
+            .into_iter()
+            .collect();
         if let Some((from, until)) = filter.booked_between {
             // Stored instants share one fixed UTC text format, so text order is time order.
             params.push(ts(from));
@@ -630,10 +598,6 @@ impl Store {
         if let Some(patient) = filter.patient_id {
             params.push(patient.to_string());
             conditions.push(format!("patient_id = ${}", params.len()));
-        }
-        if let Some(user) = &filter.referred_by {
-            params.push(user.clone());
-            conditions.push(format!("referred_by = ${}", params.len()));
         }
         let filter_sql = where_clause(&conditions);
         let limit = if filter.limit == 0 {
@@ -663,6 +627,7 @@ impl Store {
         event: &CaseEvent,
         meta: &EventMeta,
         follow_ups: &[seldinger_domain::followup::FollowUpTask],
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let id = after.id.to_string();
         let mut tx = self.pool().begin().await?;
@@ -717,6 +682,7 @@ impl Store {
         for task in follow_ups {
             crate::followup::insert_follow_up_task(&mut tx, task, meta).await?;
         }
+        crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -166,7 +166,7 @@ pub mod records {
         let id = PatientId(Uuid::new_v4());
         let details = PatientDetails::parse(&input, at).expect("valid patient");
         store
-            .register_patient(id, details, &meta(at))
+            .register_patient(id, details, &meta(at), &[])
             .await
             .expect("registered");
         id
@@ -207,7 +207,7 @@ pub mod records {
             &m,
         );
         store
-            .create_referral(&referral, &case, &opening, &m)
+            .create_referral(&referral, &case, &opening, &m, &[])
             .await
             .expect("referral stored");
         case
@@ -225,7 +225,7 @@ pub mod records {
         let mut after = case.clone();
         after.apply(&decided, &m).expect("applies");
         store
-            .record_case_event(&after, case.version, &decided, &m, &[])
+            .record_case_event(&after, case.version, &decided, &m, &[], &[])
             .await?;
         Ok(after)
     }

@@ -73,7 +73,7 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
         register(store, "A101", "Obi").await;
         let dup = PatientDetails::parse(&patient_input("a100", "Other"), now()).expect("valid");
         let err = store
-            .register_patient(PatientId(Uuid::new_v4()), dup, &meta(None))
+            .register_patient(PatientId(Uuid::new_v4()), dup, &meta(None), &[])
             .await
             .expect_err("duplicate");
         assert!(
@@ -84,20 +84,35 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
 
         assert_eq!(
             store
-                .search_patients(Some("a100"), None, None, 10)
+                .search_patients(
+                    &seldinger_store::RowScope::Department,
+                    Some("a100"),
+                    None,
+                    10
+                )
                 .await
                 .expect("search")[0]
                 .id,
             id
         );
         let by_name = store
-            .search_patients(None, Some("o'b"), None, 10)
+            .search_patients(
+                &seldinger_store::RowScope::Department,
+                None,
+                Some("o'b"),
+                10,
+            )
             .await
             .expect("search");
         assert_eq!(by_name.len(), 1, "{}", label(&db));
         assert_eq!(
             store
-                .search_patients(None, Some("SAM"), None, 10)
+                .search_patients(
+                    &seldinger_store::RowScope::Department,
+                    None,
+                    Some("SAM"),
+                    10
+                )
                 .await
                 .expect("search")
                 .len(),
@@ -105,7 +120,12 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
         );
         assert_eq!(
             store
-                .search_patients(None, Some("sam obi"), None, 10)
+                .search_patients(
+                    &seldinger_store::RowScope::Department,
+                    None,
+                    Some("sam obi"),
+                    10
+                )
                 .await
                 .expect("search")
                 .len(),
@@ -114,7 +134,7 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
         );
         assert!(
             store
-                .search_patients(None, Some("%"), None, 10)
+                .search_patients(&seldinger_store::RowScope::Department, None, Some("%"), 10)
                 .await
                 .expect("search")
                 .is_empty(),
@@ -260,13 +280,24 @@ async fn the_projection_is_what_the_events_say() {
             booked_between: Some(day),
             ..Default::default()
         };
-        assert_eq!(store.cases(&on_day).await.expect("cases").len(), 1);
+        assert_eq!(
+            store
+                .cases(&seldinger_store::RowScope::Department, &on_day)
+                .await
+                .expect("cases")
+                .len(),
+            1
+        );
         let up_to_start = CaseFilter {
             booked_between: Some((start - Duration::hours(1), start)),
             ..Default::default()
         };
         assert!(
-            store.cases(&up_to_start).await.expect("cases").is_empty(),
+            store
+                .cases(&seldinger_store::RowScope::Department, &up_to_start)
+                .await
+                .expect("cases")
+                .is_empty(),
             "{}: the span's end is not in it",
             label(&db)
         );
@@ -274,15 +305,26 @@ async fn the_projection_is_what_the_events_say() {
             states: vec![CaseState::CheckedIn, CaseState::Vetted],
             ..Default::default()
         };
-        assert_eq!(store.cases(&checked_in).await.expect("cases").len(), 1);
+        assert_eq!(
+            store
+                .cases(&seldinger_store::RowScope::Department, &checked_in)
+                .await
+                .expect("cases")
+                .len(),
+            1
+        );
         let other_day = CaseFilter {
             booked_between: Some(zone.day(zone.date_of(start) - chrono::Days::new(1))),
             ..Default::default()
         };
-        assert!(store.cases(&other_day).await.expect("cases").is_empty());
+        assert!(store
+            .cases(&seldinger_store::RowScope::Department, &other_day)
+            .await
+            .expect("cases")
+            .is_empty());
         assert_eq!(
             store
-                .referrals(true, None, 10)
+                .referrals(&seldinger_store::RowScope::Department, true, 10)
                 .await
                 .expect("referrals")
                 .len(),
@@ -385,14 +427,20 @@ async fn a_corrected_or_withdrawn_lab_changes_the_current_view_and_the_history_k
             result: right,
         };
         store
-            .record_patient_fact(patient, 3, &corrected, &meta(Some("transcription error")))
+            .record_patient_fact(
+                patient,
+                3,
+                &corrected,
+                &meta(Some("transcription error")),
+                &[],
+            )
             .await
             .expect("corrected");
         let withdrawn = PatientEvent::LabResultEnteredInError {
             entry: platelet_entry,
         };
         store
-            .record_patient_fact(patient, 4, &withdrawn, &meta(Some("wrong patient")))
+            .record_patient_fact(patient, 4, &withdrawn, &meta(Some("wrong patient")), &[])
             .await
             .expect("withdrawn");
         let labs = store.lab_results(patient).await.expect("labs");
@@ -406,7 +454,7 @@ async fn a_corrected_or_withdrawn_lab_changes_the_current_view_and_the_history_k
         // Withdrawn twice, or through another patient's record: refused, and nothing is written.
         for (who, version) in [(patient, 5), (other, 1)] {
             let err = store
-                .record_patient_fact(who, version, &withdrawn, &meta(Some("again")))
+                .record_patient_fact(who, version, &withdrawn, &meta(Some("again")), &[])
                 .await
                 .expect_err("not a current entry");
             assert!(
@@ -491,7 +539,10 @@ async fn a_resent_dose_report_is_stored_once_and_bad_files_are_quarantined() {
             label(&db)
         );
         let listed = store
-            .dose_reports(&DoseReportFilter::default())
+            .dose_reports(
+                &seldinger_store::RowScope::Department,
+                &DoseReportFilter::default(),
+            )
             .await
             .expect("list");
         assert_eq!(listed.len(), 1);
@@ -591,10 +642,13 @@ async fn dose_reports_link_by_room_time_then_study_and_the_rest_wait_in_the_queu
             label(&db)
         );
         let queue = store
-            .dose_reports(&DoseReportFilter {
-                unmatched: true,
-                ..Default::default()
-            })
+            .dose_reports(
+                &seldinger_store::RowScope::Department,
+                &DoseReportFilter {
+                    unmatched: true,
+                    ..Default::default()
+                },
+            )
             .await
             .expect("queue");
         let mut queued: Vec<_> = queue.iter().map(|r| r.sop_instance_uid.as_str()).collect();
@@ -620,6 +674,7 @@ async fn dose_reports_link_by_room_time_then_study_and_the_rest_wait_in_the_queu
                 &manual,
                 &meta(Some("MRN typo on the modality")),
                 &[],
+                &[],
             )
             .await
             .expect("manual link");
@@ -629,6 +684,7 @@ async fn dose_reports_link_by_room_time_then_study_and_the_rest_wait_in_the_queu
                 waiting.link_version,
                 &manual,
                 &meta(Some("again")),
+                &[],
                 &[],
             )
             .await;
@@ -680,10 +736,13 @@ async fn a_substantial_dose_creates_its_follow_up_tasks_once_and_they_close_once
         assert!(again.is_empty(), "{}: not duplicated", label(&db));
 
         let open = store
-            .follow_up_tasks(&FollowUpFilter {
-                open: true,
-                ..Default::default()
-            })
+            .follow_up_tasks(
+                &seldinger_store::RowScope::Department,
+                &FollowUpFilter {
+                    open: true,
+                    ..Default::default()
+                },
+            )
             .await
             .expect("tasks");
         assert_eq!(open.len(), 1);
@@ -692,20 +751,25 @@ async fn a_substantial_dose_creates_its_follow_up_tasks_once_and_they_close_once
             .complete("nurse.test", now(), "no erythema")
             .expect("complete");
         store
-            .complete_follow_up_task(&done, task.version, &m)
+            .complete_follow_up_task(&done, task.version, &m, &[])
             .await
             .expect("recorded");
-        let stale = store.complete_follow_up_task(&done, task.version, &m).await;
+        let stale = store
+            .complete_follow_up_task(&done, task.version, &m, &[])
+            .await;
         assert!(
             matches!(stale, Err(StoreError::Conflict { .. })),
             "{}: {stale:?}",
             label(&db)
         );
         let open = store
-            .follow_up_tasks(&FollowUpFilter {
-                open: true,
-                ..Default::default()
-            })
+            .follow_up_tasks(
+                &seldinger_store::RowScope::Department,
+                &FollowUpFilter {
+                    open: true,
+                    ..Default::default()
+                },
+            )
             .await
             .expect("tasks");
         assert!(open.is_empty());

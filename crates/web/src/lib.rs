@@ -4,7 +4,6 @@
 //! ([`auth::gate`]) that authenticates and checks the endpoint table.
 
 pub mod auth;
-mod clock;
 mod json;
 mod openapi;
 mod pages;
@@ -14,10 +13,11 @@ mod ui;
 
 pub use auth::endpoints::{Rule, ENDPOINTS};
 pub use auth::AuthPolicy;
-pub use clock::{Clock, FixedClock, SystemClock};
 pub use openapi::ApiDoc;
 pub use problem::ApiError;
 pub use routes::admin::{issue_token, parse_username};
+pub use seldinger_app::{App, Clock, FixedClock, SystemClock};
+pub use ui::{PageRoute, PAGES};
 
 use axum::http::{header, HeaderValue};
 use axum::Router;
@@ -35,22 +35,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// What every request handler can reach.
+/// What every request handler can reach: the application layer, and the web's own security policy.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub catalogue: Arc<ProcedureCatalogue>,
-    /// Thresholds, drugs and holds the safety engine judges by.
-    pub safety: Arc<SafetyReference>,
-    pub clock: Arc<dyn Clock>,
+    pub app: App,
     pub auth_policy: Arc<AuthPolicy>,
     pub login_limiter: Arc<auth::login::LoginLimiter>,
-    /// The department's diagnostic reference levels (clinical-rules.md §5: none shipped).
-    pub dose_levels: Arc<ReferenceLevels>,
-    /// Plain-language discharge texts (department policy; the shipped ones unless replaced).
-    pub discharge_texts: Option<Arc<DischargeTexts>>,
-    /// The department's wall clock: the board's day and the times on the pages.
-    pub time: seldinger_domain::DepartmentTime,
+}
+
+/// Handlers read the department's state (store, catalogue, clock…) through the application layer.
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
 }
 
 impl AppState {
@@ -61,45 +59,36 @@ impl AppState {
         clock: Arc<dyn Clock>,
         auth_policy: AuthPolicy,
     ) -> Self {
+        let mut app = App::new(store, catalogue, safety, clock);
+        app.discharge_texts = DischargeTexts::parse(
+            SHIPPED_DISCHARGE_TEXTS,
+            "catalog/discharge-instructions.toml (shipped)",
+        )
+        .map_err(|e| tracing::error!(error = %e, "shipped discharge texts unreadable"))
+        .ok()
+        .map(Arc::new);
         AppState {
-            store,
-            catalogue: Arc::new(catalogue),
-            safety: Arc::new(safety),
-            clock,
+            app,
             auth_policy: Arc::new(auth_policy),
             login_limiter: Arc::default(),
-            dose_levels: Arc::default(),
-            discharge_texts: DischargeTexts::parse(
-                SHIPPED_DISCHARGE_TEXTS,
-                "catalog/discharge-instructions.toml (shipped)",
-            )
-            .map_err(|e| tracing::error!(error = %e, "shipped discharge texts unreadable"))
-            .ok()
-            .map(Arc::new),
-            time: seldinger_domain::DepartmentTime::default(),
         }
-    }
-
-    /// The department's date now (its time zone, not UTC's).
-    pub fn today(&self) -> chrono::NaiveDate {
-        self.time.date_of(self.clock.now())
     }
 
     /// Reads the pages' times and days in the department's time zone.
     pub fn with_time_zone(mut self, time: seldinger_domain::DepartmentTime) -> Self {
-        self.time = time;
+        self.app.time = time;
         self
     }
 
     /// Uses the department's own discharge texts.
     pub fn with_discharge_texts(mut self, texts: DischargeTexts) -> Self {
-        self.discharge_texts = Some(Arc::new(texts));
+        self.app.discharge_texts = Some(Arc::new(texts));
         self
     }
 
     /// Uses the department's diagnostic reference levels.
     pub fn with_dose_levels(mut self, levels: ReferenceLevels) -> Self {
-        self.dose_levels = Arc::new(levels);
+        self.app.dose_levels = Arc::new(levels);
         self
     }
 }
@@ -112,7 +101,6 @@ pub fn app(state: AppState) -> Router {
     ));
     Router::new()
         .nest("/api/v1", api)
-        .merge(pages::pages())
         .merge(ui::routes())
         .layer(axum::middleware::map_response(security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -11,21 +11,11 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use seldinger_domain::access::{grant, Permission};
 use serde::Deserialize;
 
 const LOGIN_CSRF_COOKIE: &str = "seldinger_login_csrf";
-
-pub fn pages() -> Router<AppState> {
-    Router::new()
-        .route("/", get(home))
-        .route("/login", get(login_page).post(login_submit))
-        .route("/logout", axum::routing::post(logout))
-        .route("/static/seldinger.css", get(stylesheet))
-        .route("/static/forms.js", get(forms_script))
-}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -69,7 +59,7 @@ fn login_form(status: StatusCode, username: &str, error: Option<String>) -> Resp
     }
 }
 
-async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if authenticate(&state, &headers, state.clock.now())
         .await
         .is_ok()
@@ -80,13 +70,13 @@ async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Respon
 }
 
 #[derive(Deserialize)]
-struct LoginForm {
+pub(crate) struct LoginForm {
     username: String,
     password: String,
     csrf_token: String,
 }
 
-async fn login_submit(
+pub(crate) async fn login_submit(
     State(state): State<AppState>,
     extensions: Extensions,
     headers: HeaderMap,
@@ -133,7 +123,7 @@ async fn login_submit(
     }
 }
 
-async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Ok((user, Credential::Session { csrf_token, .. }, _)) =
         authenticate(&state, &headers, state.clock.now()).await
     else {
@@ -157,11 +147,11 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 #[derive(Deserialize)]
-struct LogoutForm {
+pub(crate) struct LogoutForm {
     csrf_token: String,
 }
 
-async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     extensions: Extensions,
     headers: HeaderMap,
@@ -199,7 +189,7 @@ async fn logout(
     ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
 }
 
-async fn stylesheet() -> impl IntoResponse {
+pub(crate) async fn stylesheet() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("../static/seldinger.css"),
@@ -207,7 +197,7 @@ async fn stylesheet() -> impl IntoResponse {
 }
 
 /// Brings a refused form's first error into view (progressive enhancement; see the file).
-async fn forms_script() -> impl IntoResponse {
+pub(crate) async fn forms_script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("../static/forms.js"),

@@ -223,6 +223,20 @@ impl From<TransitionError> for ApiError {
     }
 }
 
+impl From<seldinger_app::AppError> for ApiError {
+    fn from(error: seldinger_app::AppError) -> Self {
+        use seldinger_app::AppError as E;
+        match error {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Forbidden { role, permission } => ApiError::forbidden(role, permission),
+            E::BadRequest { field, detail } => ApiError::bad_request(field, detail),
+            E::Invalid(errors) => ApiError::invalid(errors),
+            E::Transition(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

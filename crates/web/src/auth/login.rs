@@ -163,7 +163,7 @@ pub async fn current(
         Credential::ApiToken { .. } => (None, None),
     };
     Ok(Json(SessionInfo {
-        username: caller.username,
+        username: caller.username.clone(),
         role: caller.role,
         csrf_token,
         expires_at,
@@ -188,6 +188,7 @@ pub async fn sign_out(
                 resource_id: None,
                 patient_id: None,
                 break_glass_reason: None,
+                outcome: "allowed",
             },
         )
         .await?;

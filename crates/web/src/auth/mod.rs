@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use credentials::{constant_time_eq, secret_hash};
 use endpoints::{rule_for, Rule};
-use seldinger_domain::access::{grant, Permission, Role, Scope};
+pub use seldinger_app::{Audit, Principal};
+use seldinger_domain::access::{grant, Permission, Role};
 use seldinger_store::AuditEntry;
 use std::net::SocketAddr;
 use uuid::Uuid;
@@ -67,17 +68,19 @@ pub enum Credential {
     },
 }
 
-/// An authenticated caller and what the endpoint granted them.
+/// An authenticated caller: the principal the application layer acts for, and how they proved it.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    pub principal: Principal,
     pub user_id: Uuid,
-    pub username: String,
-    pub role: Role,
     pub credential: Credential,
-    pub scope: Scope,
-    pub client_addr: String,
-    /// A reason given to open records outside the caller's scope.
-    pub break_glass_reason: Option<String>,
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -93,55 +96,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-impl Caller {
-    pub fn actor(&self) -> Result<seldinger_domain::Actor, ApiError> {
-        seldinger_domain::Actor::parse(&self.username).map_err(|e| ApiError::bad_request("user", e))
-    }
-
-    /// Refuses unless the caller's role holds `permission` (checked again for case events,
-    /// whose permission depends on the event).
-    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        grant(self.role, permission)
-            .map(|_| ())
-            .ok_or_else(|| ApiError::forbidden(self.role, permission))
-    }
-
-    pub fn sees_whole_department(&self) -> bool {
-        self.scope == Scope::Department
-    }
-
-    /// The username whose referrals bound a scoped caller's view.
-    pub fn referrer_scope(&self) -> Option<&str> {
-        (!self.sees_whole_department()).then_some(self.username.as_str())
-    }
-
-    /// Whether a record outside the caller's scope may be opened, returning the break-glass
-    /// reason to flag in the audit log. A refusal reads exactly like "not found", so the answer
-    /// never says whether the record exists.
-    pub fn within_scope(
-        &self,
-        owned_by_caller: bool,
-        what: &str,
-    ) -> Result<Option<String>, ApiError> {
-        if self.sees_whole_department() || owned_by_caller {
-            return Ok(None);
-        }
-        match &self.break_glass_reason {
-            Some(reason) if self.role.may_break_glass() => Ok(Some(reason.clone())),
-            _ => Err(ApiError::not_found(what)),
-        }
-    }
-}
-
-/// One audit line: what the caller did to which record.
-pub struct Audit<'a> {
-    pub action: &'a str,
-    pub resource_type: &'a str,
-    pub resource_id: Option<String>,
-    pub patient_id: Option<String>,
-    pub break_glass_reason: Option<String>,
-}
-
 impl AppState {
     /// Records an access in the audit log. Called before data is returned: if the trail cannot
     /// be written, nothing is shown.
@@ -151,27 +105,7 @@ impl AppState {
 
     /// Records several accesses (the rows of a list) in one commit.
     pub async fn audit_all(&self, caller: &Caller, audits: Vec<Audit<'_>>) -> Result<(), ApiError> {
-        let at = self.clock.now();
-        let entries: Vec<AuditEntry> = audits
-            .into_iter()
-            .map(|audit| AuditEntry {
-                seq: 0,
-                at,
-                username: caller.username.clone(),
-                role: caller.role.as_str().to_string(),
-                action: audit.action.to_string(),
-                resource_type: audit.resource_type.to_string(),
-                resource_id: audit.resource_id,
-                patient_id: audit.patient_id,
-                client_addr: caller.client_addr.clone(),
-                outcome: "allowed".into(),
-                break_glass_reason: audit.break_glass_reason,
-            })
-            .collect();
-        self.store
-            .append_audit_batch(&entries)
-            .await
-            .map_err(ApiError::from)
+        Ok(self.app.audit_reads(caller, audits).await?)
     }
 
     /// Records something that happened without an authenticated caller (failed sign-ins).
@@ -251,7 +185,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
             return Err(ApiError::csrf());
         }
     }
-    let Some(scope) = grant(role, permission) else {
+    if grant(role, permission).is_none() {
         // Refusals are on the trail too: a pattern of them is what a reviewer looks for.
         let attempted = format!("{} {path}", request.method());
         state
@@ -271,7 +205,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
             })
             .await?;
         return Err(ApiError::forbidden(role, permission));
-    };
+    }
     let break_glass_reason = match request.headers().get(BREAK_GLASS_HEADER) {
         None => None,
         Some(v) => {
@@ -286,13 +220,14 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
         }
     };
     let caller = Caller {
+        principal: Principal {
+            username: user.username,
+            role,
+            client_addr: client_addr(request.extensions()),
+            break_glass_reason,
+        },
         user_id: user.id,
-        username: user.username,
-        role,
         credential,
-        scope,
-        client_addr: client_addr(request.extensions()),
-        break_glass_reason,
     };
     request.extensions_mut().insert(caller);
     Ok(())
@@ -389,27 +324,4 @@ pub(crate) fn cookie_value(headers: &HeaderMap, cookie_name: &str) -> Option<Str
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == cookie_name)
         .map(|(_, value)| value.to_string())
-}
-
-impl<'a> Audit<'a> {
-    /// An access to a record that belongs to a patient.
-    pub fn of(
-        action: &'a str,
-        resource_type: &'a str,
-        resource_id: impl ToString,
-        patient_id: impl ToString,
-    ) -> Self {
-        Audit {
-            action,
-            resource_type,
-            resource_id: Some(resource_id.to_string()),
-            patient_id: Some(patient_id.to_string()),
-            break_glass_reason: None,
-        }
-    }
-
-    pub fn break_glass(mut self, reason: Option<String>) -> Self {
-        self.break_glass_reason = reason;
-        self
-    }
 }

@@ -80,6 +80,7 @@ fn admin_audit(action: &'static str, resource_type: &'static str, id: String) ->
         resource_id: Some(id),
         patient_id: None,
         break_glass_reason: None,
+        outcome: "allowed",
     }
 }
 
@@ -352,6 +353,7 @@ pub async fn audit(
                 resource_id: None,
                 patient_id: filter.patient_id.clone(),
                 break_glass_reason: None,
+                outcome: "allowed",
             },
         )
         .await?;

@@ -9,11 +9,11 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::NaiveDate;
+use seldinger_app::CaseEventRequest;
 use seldinger_domain::access::Permission;
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
-use seldinger_domain::validation::optional_text;
-use seldinger_domain::{CaseId, EventMeta, PatientId, ValidationErrors};
-use seldinger_store::{CaseFilter, StoreError};
+use seldinger_domain::{CaseId, PatientId};
+use seldinger_store::CaseFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -129,15 +129,9 @@ pub async fn list(
         booked_between: date.map(|d| state.time.day(d)),
         states,
         patient_id,
-        referred_by: caller.referrer_scope().map(str::to_string),
         limit: q.limit(200, 1000)?,
     };
-    let cases = state.store.cases(&filter).await?;
-    let audits = cases
-        .iter()
-        .map(|c| Audit::of("list", "case", c.id, c.patient_id))
-        .collect();
-    state.audit_all(&caller, audits).await?;
+    let cases = state.list_cases(&caller, &filter, "list").await?;
     Ok(Json(
         cases
             .into_iter()
@@ -154,13 +148,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<CaseRecord>, ApiError> {
-    let (case, break_glass) = load(&state, &caller, &id).await?;
-    state
-        .audit(
-            &caller,
-            Audit::of("read", "case", case.id, case.patient_id).break_glass(break_glass),
-        )
-        .await?;
+    let (case, _) = state.read_case(&caller, case_id(&id)?, "read").await?;
     Ok(Json(CaseRecord::new(case, &state)))
 }
 
@@ -176,86 +164,14 @@ pub async fn transition(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<TransitionRequest>,
 ) -> Result<Json<CaseRecord>, ApiError> {
-    let event = parse_event(request.event)?;
-    let after = apply_case_event(
-        &state,
-        &caller,
-        &id,
-        request.expected_version,
-        event,
-        request.reason.as_deref(),
-    )
-    .await?;
-    Ok(Json(CaseRecord::new(after, &state)))
-}
-
-/// Records one lifecycle event for the caller, as the API and the web pages both do: scope,
-/// version, reason, permission for the event, the safety gate before the room, known rooms, the
-/// lifecycle's own checks, then the store and the audit trail. Returns the case after it.
-pub(crate) async fn apply_case_event(
-    state: &AppState,
-    caller: &Caller,
-    case_id: &str,
-    expected_version: u64,
-    event: CaseEvent,
-    reason: Option<&str>,
-) -> Result<Case, ApiError> {
-    let (case, break_glass) = load(state, caller, case_id).await?;
-    if case.version != expected_version {
-        return Err(StoreError::Conflict {
-            what: format!("case {}", case.id),
-            expected: expected_version,
-            current: case.version,
-        }
-        .into());
-    }
-    let reason = optional_text(reason, 2000)
-        .map_err(|e| ApiError::invalid(ValidationErrors::single("reason", e)))?;
-    caller.require(Permission::for_case_event(event.kind()))?;
-    if matches!(event, CaseEvent::StartProcedure { .. }) {
-        // Going in-room is where the checklist stops being advice: blocks need an override.
-        case.check_safety_for_start(&checklist_of(state, &case).await?)?;
-    }
-    if let CaseEvent::Schedule { room, .. } = &event {
-        let rooms = state.store.rooms().await?;
-        if !rooms.iter().any(|r| &r.id == room) {
-            let known: Vec<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
-            return Err(ApiError::invalid(ValidationErrors::single(
-                "event.room",
-                format!(
-                    "'{room}' is not a room of this department; rooms: {}",
-                    known.join(", ")
-                ),
-            )));
-        }
-    }
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: state.clock.now(),
-        reason,
+    let request = CaseEventRequest {
+        case_id: case_id(&id)?,
+        expected_version: request.expected_version,
+        event: parse_event(request.event)?,
+        reason: request.reason,
     };
-    let decided = case.decide(event, &meta, &state.catalogue)?;
-    let mut after = case.clone();
-    after.apply(&decided, &meta)?;
-    if decided.kind() == seldinger_domain::lifecycle::EventKind::Discharge {
-        case.check_discharge(&state.safety, meta.reason.as_deref())?;
-    }
-    // Stored with the event itself, so none is lost.
-    let follow_ups = seldinger_domain::followup::follow_ups_of_event(
-        &decided,
-        &after,
-        &state.catalogue,
-        meta.at,
-        &state.safety,
-        uuid::Uuid::new_v4,
-    );
-    state
-        .store
-        .record_case_event(&after, case.version, &decided, &meta, &follow_ups)
-        .await?;
-    let audit = Audit::of("transition", "case", case.id, case.patient_id).break_glass(break_glass);
-    state.audit(caller, audit).await?;
-    Ok(after)
+    let after = state.apply_case_event(&caller, request).await?;
+    Ok(Json(CaseRecord::new(after, &state)))
 }
 
 #[utoipa::path(get, path = "/api/v1/cases/{id}/history", tag = "cases",
@@ -267,33 +183,28 @@ pub async fn history(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    let (case, break_glass) = load(&state, &caller, &id).await?;
-    let events = state.store.case_history(case.id).await?;
-    let audit =
-        Audit::of("read_history", "case", case.id, case.patient_id).break_glass(break_glass);
-    state.audit(&caller, audit).await?;
-    Ok(Json(events))
+    let (case, _) = state
+        .read_case(&caller, case_id(&id)?, "read_history")
+        .await?;
+    Ok(Json(state.store.case_history(case.id).await?))
 }
 
-/// The case, if the caller may see it (a refusal reads as not found), with any break-glass reason.
+/// A case id from the path; a malformed one is a 404 like any id that names nothing.
+pub(crate) fn case_id(raw: &str) -> Result<CaseId, ApiError> {
+    path_id("case", raw)
+}
+
+/// The case, if the caller may see it (a refusal reads as not found), with any break-glass
+/// reason. Not audited: the page or endpoint audits what it shows.
 pub(crate) async fn load(
     state: &AppState,
     caller: &Caller,
     raw_id: &str,
 ) -> Result<(Case, Option<String>), ApiError> {
-    let id: CaseId = path_id("case", raw_id)?;
-    let what = format!("case {id}");
-    let case = state
-        .store
-        .case(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(&what))?;
-    let owned = match caller.referrer_scope() {
-        Some(user) => state.store.case_referred_by(id).await?.as_deref() == Some(user),
-        None => true,
-    };
-    let break_glass = caller.within_scope(owned, &what)?;
-    Ok((case, break_glass))
+    let (case, opened) = state
+        .open_case(caller, Permission::ReadCases, case_id(raw_id)?)
+        .await?;
+    Ok((case, opened.break_glass_reason))
 }
 
 #[utoipa::path(get, path = "/api/v1/cases/{id}/checklist", tag = "safety",
@@ -305,39 +216,10 @@ pub async fn checklist(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<seldinger_domain::safety::Checklist>, ApiError> {
-    let (case, break_glass) = load(&state, &caller, &id).await?;
-    let checklist = checklist_of(&state, &case).await?;
-    let audit =
-        Audit::of("read_checklist", "case", case.id, case.patient_id).break_glass(break_glass);
-    state.audit(&caller, audit).await?;
-    Ok(Json(checklist))
-}
-
-/// The case's checklist as of now, from its patient's current drugs and labs.
-pub(crate) async fn checklist_of(
-    state: &AppState,
-    case: &Case,
-) -> Result<seldinger_domain::safety::Checklist, ApiError> {
-    let patient = state
-        .store
-        .patient(case.patient_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("patient {}", case.patient_id)))?;
-    let medications = state.store.medications(case.patient_id).await?;
-    let labs = state.store.lab_results(case.patient_id).await?;
-    let facts = seldinger_domain::safety::PatientFacts {
-        details: &patient.details,
-        medications: &medications,
-        labs: &labs,
-    };
-    Ok(seldinger_domain::safety::case_checklist(
-        case,
-        &facts,
-        &state.catalogue,
-        &state.safety,
-        state.clock.now(),
-        state.time,
-    ))
+    let (case, _) = state
+        .read_case(&caller, case_id(&id)?, "read_checklist")
+        .await?;
+    Ok(Json(state.checklist_of(&case).await?))
 }
 
 /// One booked case's readiness: the worst status and the items that are not a pass.
@@ -379,14 +261,17 @@ async fn readiness_on(
     let filter = CaseFilter {
         booked_between: Some(state.time.day(date)),
         states: vec![CaseState::Scheduled, CaseState::CheckedIn],
-        referred_by: caller.referrer_scope().map(str::to_string),
         limit: 1000,
         ..Default::default()
     };
     let mut out = Vec::new();
-    for case in state.store.cases(&filter).await? {
+    let cases = state
+        .store
+        .cases(&caller.scope(Permission::ReadCases), &filter)
+        .await?;
+    for case in cases {
         let patient = state.store.patient(case.patient_id).await?;
-        let checklist = checklist_of(state, &case).await?;
+        let checklist = state.checklist_of(&case).await?;
         let record = CaseRecord::new(case.clone(), state);
         let (patient_name, mrn) = patient_label(patient.as_ref());
         out.push(CaseReadiness {

@@ -11,16 +11,18 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use seldinger_app::LinkChange;
+use seldinger_domain::access::{Permission, RowScope};
 use seldinger_domain::dose::{
     assess, case_totals, DoseAssessment, DoseTotals, Gray, GrayMetre, GrayMetreSquared, Seconds,
 };
-use seldinger_domain::dose_link::{LinkBasis, LinkOutcome};
+use seldinger_domain::dose_link::LinkBasis;
 use seldinger_domain::dose_stats::{
     compare, distribution, Comparison, Distribution, ReferenceLevel, StatMeasure,
 };
 use seldinger_domain::followup::{dose_discharge_note, FollowUpTask};
 use seldinger_domain::lifecycle::Case;
-use seldinger_domain::{CaseId, EventMeta, PatientId, ProcedureId};
+use seldinger_domain::{CaseId, PatientId, ProcedureId};
 use seldinger_store::{DoseReportFilter, FollowUpFilter, RecordedEvent, StoredDoseReport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -54,7 +56,7 @@ impl Period {
 
     /// The reports of the period's days, as the department counts its days (its time zone);
     /// the end is exclusive: the start of the day after `until`.
-    fn filter(&self, time: &seldinger_domain::DepartmentTime) -> DoseReportFilter {
+    pub fn filter(&self, time: &seldinger_domain::DepartmentTime) -> DoseReportFilter {
         DoseReportFilter {
             from: Some(time.start_of(self.from)),
             until: Some(time.start_of(self.until + Days::new(1))),
@@ -71,6 +73,7 @@ fn audit_report<'a>(action: &'a str, report: &StoredDoseReport) -> Audit<'a> {
         resource_id: Some(report.sop_instance_uid.clone()),
         patient_id: report.case_patient_id.map(|p| p.to_string()),
         break_glass_reason: None,
+        outcome: "allowed",
     }
 }
 
@@ -200,11 +203,15 @@ pub async fn reports(
                     .map_err(|e| ApiError::bad_request("case_id", e))
             })
             .transpose()?,
+        patient_id: None,
         from: from.map(|d| state.time.start_of(d)),
         until: until.map(|d| state.time.start_of(d + Days::new(1))),
         limit: q.limit(500, 10_000)?,
     };
-    let reports = state.store.dose_reports(&filter).await?;
+    let reports = state
+        .store
+        .dose_reports(&caller.scope(Permission::ReadDose), &filter)
+        .await?;
     state
         .audit_all(
             &caller,
@@ -298,8 +305,7 @@ pub async fn link(
     Ok(Json(result))
 }
 
-/// A physicist's manual link (or unlink) of a report, as the API and the dose page both do: the
-/// reason, the case, the versioned link event, the §5 assessment of the case, the audit trail.
+/// A physicist's manual link (or unlink) of a report, as the API and the dose page both do.
 pub(crate) async fn link_report(
     state: &AppState,
     caller: &Caller,
@@ -308,109 +314,33 @@ pub(crate) async fn link_report(
     case_id: Option<&str>,
     reason: &str,
 ) -> Result<LinkResult, ApiError> {
-    caller.require(seldinger_domain::access::Permission::ManageDose)?;
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::bad_request(
-            "reason",
-            "say why this report belongs to the case (or to none)",
-        ));
-    }
-    let case = match case_id.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(raw) => {
-            let id: CaseId = raw
-                .parse()
-                .map_err(|e: String| ApiError::bad_request("case_id", e))?;
-            let case = state.store.case(id).await?.ok_or_else(|| {
-                ApiError::bad_request("case_id", format!("no case has the id {id}"))
-            })?;
-            Some(case)
-        }
-        None => None,
-    };
-    let outcome = match &case {
-        Some(case) => LinkOutcome::Linked {
-            case_id: case.id,
-            basis: LinkBasis::Manual,
-        },
-        None => LinkOutcome::Unmatched {
-            reason: format!("taken off its case by hand: {reason}"),
-        },
-    };
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: state.clock.now(),
-        reason: Some(reason.to_string()),
-    };
-    let withdrawn = tasks_left_behind(state, sop, case.as_ref().map(|c| c.id), &meta).await?;
-    state
-        .store
-        .record_dose_link(sop, expected_version, &outcome, &meta, &withdrawn)
-        .await?;
-    let follow_up_tasks_created = match &case {
-        Some(case) => state
-            .store
-            .assess_case_dose(case.id, &state.safety, &meta)
-            .await?
-            .map(|(_, tasks)| tasks)
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let detail = report_detail(state, sop).await?;
-    state
-        .audit(caller, audit_report("link", &detail.report))
-        .await?;
-    Ok(LinkResult {
-        detail,
-        follow_up_tasks_created,
-    })
-}
-
-/// The dose tasks of the case a report leaves that its remaining reports do not call for,
-/// withdrawn with the reason for the move (§5 follow-up must follow the patient who had the dose).
-async fn tasks_left_behind(
-    state: &AppState,
-    sop: &str,
-    new_case: Option<CaseId>,
-    meta: &EventMeta,
-) -> Result<Vec<seldinger_domain::followup::FollowUpTask>, ApiError> {
-    let Some(old_case) = state
-        .store
-        .dose_report(sop)
-        .await?
-        .and_then(|r| r.case_id)
-        .filter(|old| Some(*old) != new_case)
-    else {
-        return Ok(Vec::new());
-    };
-    let remaining: Vec<_> = state
-        .store
-        .case_dose_reports(old_case)
-        .await?
-        .iter()
-        .filter(|r| r.sop_instance_uid != sop)
-        .map(seldinger_store::StoredDoseReport::report_totals)
-        .collect();
-    let assessment =
-        (!remaining.is_empty()).then(|| assess(&case_totals(&remaining), meta.at, &state.safety));
-    let open = state
-        .store
-        .follow_up_tasks(&seldinger_store::FollowUpFilter {
-            open: true,
-            case_id: Some(old_case),
-            ..Default::default()
+    let case_id = case_id
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|raw| {
+            raw.parse::<CaseId>()
+                .map_err(|e| ApiError::bad_request("case_id", e))
         })
+        .transpose()?;
+    let linked = state
+        .link_dose_report(
+            caller,
+            LinkChange {
+                sop_instance_uid: sop.to_string(),
+                expected_version,
+                case_id,
+                reason: reason.to_string(),
+            },
+        )
         .await?;
-    let why = format!(
-        "the dose report {sop} that called for it was moved off this case: {}",
-        meta.reason.as_deref().unwrap_or_default()
-    );
-    Ok(
-        seldinger_domain::followup::dose_tasks_no_longer_needed(&open, assessment.as_ref())
-            .into_iter()
-            .filter_map(|t| t.withdraw(meta.actor.as_str(), meta.at, &why))
-            .collect(),
-    )
+    let link_history = state.store.dose_link_history(sop).await?;
+    Ok(LinkResult {
+        detail: DoseReportDetail {
+            report: linked.report,
+            link_history,
+        },
+        follow_up_tasks_created: linked.follow_up_tasks_created,
+    })
 }
 
 /// A case's dose: totals from all its reports, what §5 asks for, and how it compares.
@@ -437,15 +367,13 @@ pub struct CaseDose {
     pub reports: Vec<StoredDoseReport>,
 }
 
-/// Per-case totals of every linked case with reports in the period.
+/// Per-case totals of every linked case with reports that `filter` finds within `scope`.
 pub(crate) async fn case_units(
     state: &AppState,
-    period: &Period,
+    scope: &RowScope,
+    filter: &DoseReportFilter,
 ) -> Result<(Vec<(Case, Vec<StoredDoseReport>)>, Vec<StoredDoseReport>), ApiError> {
-    let reports = state
-        .store
-        .dose_reports(&period.filter(&state.time))
-        .await?;
+    let reports = state.store.dose_reports(scope, filter).await?;
     let cases = cases_of(state, &reports).await?;
     let mut by_case: BTreeMap<CaseId, Vec<StoredDoseReport>> = BTreeMap::new();
     let mut unmatched = Vec::new();
@@ -488,16 +416,12 @@ pub async fn case_dose(
     let q = QueryParams::new(pairs, &["format"])?;
     let csv = q.wants_csv()?;
     let id: CaseId = path_id("case", &id)?;
-    let case = state
-        .store
-        .case(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("case {id}")))?;
+    let (case, opened) = state.open_case(&caller, Permission::ReadDose, id).await?;
     let reports = state.store.case_dose_reports(id).await?;
     state
         .audit(
             &caller,
-            Audit::of("read", "case_dose", case.id, case.patient_id),
+            Audit::of("read", "case_dose", case.id, case.patient_id).break_glass(&opened),
         )
         .await?;
     if csv {
@@ -515,7 +439,8 @@ pub async fn case_dose(
         from: today - Days::new(DEFAULT_PERIOD_DAYS),
         until: today,
     };
-    let (units, _) = case_units(&state, &last_year).await?;
+    let scope = caller.scope(Permission::ReadDose);
+    let (units, _) = case_units(&state, &scope, &last_year.filter(&state.time)).await?;
     let peers: Vec<DoseTotals> = units
         .iter()
         .filter(|(c, _)| procedure.is_some() && procedure_of(c) == procedure.as_ref())
@@ -528,10 +453,13 @@ pub async fn case_dose(
     };
     let follow_up_tasks = state
         .store
-        .follow_up_tasks(&FollowUpFilter {
-            case_id: Some(case.id),
-            ..Default::default()
-        })
+        .follow_up_tasks(
+            &scope,
+            &FollowUpFilter {
+                case_id: Some(case.id),
+                ..Default::default()
+            },
+        )
         .await?;
     Ok(Json(CaseDose {
         case_id: case.id,
@@ -695,15 +623,14 @@ pub async fn patient_dose(
     let csv = q.wants_csv()?;
     let period = Period::parse(&q, state.today())?;
     let id: PatientId = path_id("patient", &id)?;
-    state
-        .store
-        .patient(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("patient {id}")))?;
-    let (units, _) = case_units(&state, &period).await?;
+    let (_, opened) = state.open_patient_record(&caller, id).await?;
+    let filter = DoseReportFilter {
+        patient_id: Some(id),
+        ..period.filter(&state.time)
+    };
+    let (units, _) = case_units(&state, &caller.scope(Permission::ReadDose), &filter).await?;
     let cases: Vec<CaseDoseLine> = units
         .iter()
-        .filter(|(case, _)| case.patient_id == id)
         .map(|(case, reports)| CaseDoseLine {
             case_id: case.id,
             procedure: procedure_of(case).cloned(),
@@ -719,7 +646,8 @@ pub async fn patient_dose(
                 resource_type: "patient_dose",
                 resource_id: Some(id.to_string()),
                 patient_id: Some(id.to_string()),
-                break_glass_reason: None,
+                break_glass_reason: opened.break_glass_reason.clone(),
+                outcome: "allowed",
             },
         )
         .await?;
@@ -857,7 +785,12 @@ pub async fn statistics(
     let csv = q.wants_csv()?;
     let by = GroupBy::parse(q.one("by"))?;
     let period = Period::parse(&q, state.today())?;
-    let (units, unmatched) = case_units(&state, &period).await?;
+    let (units, unmatched) = case_units(
+        &state,
+        &caller.scope(Permission::ReadDose),
+        &period.filter(&state.time),
+    )
+    .await?;
     // Each unit: its group key and totals. A case counts once (per device when by device).
     let mut keyed: Vec<(String, DoseTotals)> = Vec::new();
     for (case, reports) in &units {
@@ -949,6 +882,7 @@ pub async fn statistics(
                 resource_id: None,
                 patient_id: None,
                 break_glass_reason: None,
+                outcome: "allowed",
             },
         )
         .await?;

@@ -8,9 +8,7 @@ use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use seldinger_domain::access::Permission;
 use seldinger_domain::followup::{FollowUpKind, FollowUpTask, TaskStatus};
-use seldinger_domain::EventMeta;
 use seldinger_store::FollowUpFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -37,14 +35,7 @@ async fn view(state: &AppState, task: FollowUpTask) -> Result<FollowUpView, ApiE
     })
 }
 
-/// The permission closing a task of this kind needs.
-pub(crate) fn permission_to_complete(kind: FollowUpKind) -> Permission {
-    match kind {
-        FollowUpKind::PhysicistDoseReview => Permission::ManageDose,
-        // Skin checks and device, imaging and clinic follow-up are clinical work.
-        _ => Permission::RecordClinicalData,
-    }
-}
+pub(crate) use seldinger_app::permission_to_complete;
 
 #[utoipa::path(get, path = "/api/v1/follow-up-tasks", tag = "follow-up",
     params(("status" = Option<String>, Query, description = "open (default: not yet done, due or not), due (due now or overdue), overdue, done, withdrawn, or all"),
@@ -98,7 +89,7 @@ pub async fn list(
     };
     let now = state.clock.now();
     let mut views = Vec::new();
-    for task in state.store.follow_up_tasks(&filter).await? {
+    for task in state.list_follow_up_tasks(&caller, &filter).await? {
         if wanted.contains(&task.status(now)) {
             views.push(view(&state, task).await?);
         }
@@ -146,8 +137,7 @@ pub async fn complete(
     Ok(Json(view(&state, done).await?))
 }
 
-/// Closes a task as the caller, as the API and the follow-up page both do: the permission its
-/// kind needs, the version check, a required note, the event and the audit trail.
+/// Closes a task as the caller, as the API and the follow-up page both do.
 pub(crate) async fn complete_task(
     state: &AppState,
     caller: &Caller,
@@ -156,38 +146,7 @@ pub(crate) async fn complete_task(
     note: &str,
 ) -> Result<FollowUpTask, ApiError> {
     let id: Uuid = path_id("follow-up task", raw_id)?;
-    let task = state
-        .store
-        .follow_up_task(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("follow-up task {id}")))?;
-    caller.require(permission_to_complete(task.kind))?;
-    if task.version != expected_version {
-        return Err(seldinger_store::StoreError::Conflict {
-            what: format!("follow-up task {id}"),
-            expected: expected_version,
-            current: task.version,
-        }
-        .into());
-    }
-    let now = state.clock.now();
-    let done = task
-        .complete(&caller.username, now, note)
-        .map_err(|e| ApiError::bad_request("note", e))?;
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: now,
-        reason: None,
-    };
-    state
-        .store
-        .complete_follow_up_task(&done, expected_version, &meta)
-        .await?;
-    state
-        .audit(
-            caller,
-            Audit::of("complete", "follow_up_task", done.id, done.patient_id),
-        )
-        .await?;
-    Ok(done)
+    Ok(state
+        .complete_follow_up_task(caller, id, expected_version, note)
+        .await?)
 }

@@ -9,9 +9,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use seldinger_domain::clinical::{check_correction, LabResult, Medication};
+pub(crate) use seldinger_app::Correction;
+use seldinger_domain::access::Permission;
+use seldinger_domain::clinical::{LabResult, Medication};
 use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent, PatientInput};
-use seldinger_domain::{EventMeta, PatientId, ValidationErrors};
+use seldinger_domain::{PatientId, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -88,23 +90,8 @@ pub async fn register(
     caller: Caller,
     ApiJson(input): ApiJson<PatientInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let now = state.clock.now();
-    let details = PatientDetails::parse(&input, now)?;
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: now,
-        reason: None,
-    };
-    let patient = state
-        .store
-        .register_patient(PatientId(uuid::Uuid::new_v4()), details, &meta)
-        .await?;
-    state
-        .audit(
-            &caller,
-            Audit::of("create", "patient", patient.id, patient.id),
-        )
-        .await?;
+    let details = PatientDetails::parse(&input, state.clock.now())?;
+    let patient = state.register_patient(&caller, details).await?;
     let location = format!("/api/v1/patients/{}", patient.id);
     Ok((
         StatusCode::CREATED,
@@ -135,9 +122,9 @@ pub async fn search(
     let found = state
         .store
         .search_patients(
+            &caller.scope(Permission::ReadPatients),
             mrn.as_deref(),
             name.as_deref(),
-            caller.referrer_scope(),
             limit,
         )
         .await?;
@@ -183,19 +170,9 @@ pub async fn update(
     ApiJson(update): ApiJson<PatientUpdate>,
 ) -> Result<Json<PatientRecord>, ApiError> {
     let id: PatientId = path_id("patient", &id)?;
-    let now = state.clock.now();
-    let details = PatientDetails::parse(&update.details, now)?;
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: now,
-        reason: None,
-    };
+    let details = PatientDetails::parse(&update.details, state.clock.now())?;
     let patient = state
-        .store
-        .update_patient(id, update.expected_version, details, &meta)
-        .await?;
-    state
-        .audit(&caller, Audit::of("update", "patient", id, id))
+        .update_patient(&caller, id, update.expected_version, details)
         .await?;
     Ok(Json(record(&state, patient).await?))
 }
@@ -235,25 +212,16 @@ pub(crate) async fn existing_patient(
     state.store.patient(id).await?.ok_or_else(unknown)
 }
 
-/// The patient, if the caller may see them (refusal reads as not found), with any break-glass reason.
+/// The patient's whole record, if the caller may see it (refusal reads as not found), with any
+/// break-glass reason.
 async fn visible_patient(
     state: &AppState,
     caller: &Caller,
     raw: &str,
 ) -> Result<(Patient, Option<String>), ApiError> {
     let id: PatientId = path_id("patient", raw)?;
-    let what = format!("patient {id}");
-    let patient = state
-        .store
-        .patient(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(&what))?;
-    let owned = match caller.referrer_scope() {
-        Some(user) => state.store.is_referrer_of_patient(id, user).await?,
-        None => true,
-    };
-    let break_glass = caller.within_scope(owned, &what)?;
-    Ok((patient, break_glass))
+    let (patient, opened) = state.open_patient_record(caller, id).await?;
+    Ok((patient, opened.break_glass_reason))
 }
 
 /// A lab result, based on the version of the patient the client read.
@@ -290,7 +258,6 @@ pub async fn add_lab_result(
         &id,
         body.expected_version,
         PatientEvent::LabResultRecorded { result },
-        "lab_result",
     )
     .await
 }
@@ -312,77 +279,23 @@ pub async fn add_medication(
         &id,
         body.expected_version,
         PatientEvent::MedicationRecorded { medication },
-        "medication",
     )
     .await
 }
 
-/// Records a lab or drug on the patient's record (as an event, with the version check), audits it
-/// and answers 201 with the updated record.
+/// Records a lab or drug on the patient's record and answers 201 with the updated record.
 async fn add_fact(
     state: &AppState,
     caller: &Caller,
     raw_id: &str,
     expected_version: u64,
     fact: PatientEvent,
-    resource_type: &'static str,
 ) -> Result<impl IntoResponse, ApiError> {
-    let updated = record_fact(state, caller, raw_id, expected_version, fact, resource_type).await?;
-    Ok((StatusCode::CREATED, Json(record(state, updated).await?)))
-}
-
-/// Records a lab or drug on the patient's record as the caller (an event, with the version
-/// check) and audits it: the API and the web pages both come here.
-pub(crate) async fn record_fact(
-    state: &AppState,
-    caller: &Caller,
-    raw_id: &str,
-    expected_version: u64,
-    fact: PatientEvent,
-    resource_type: &'static str,
-) -> Result<Patient, ApiError> {
-    let (patient, _) = visible_patient(state, caller, raw_id).await?;
-    let action = FactWrite {
-        audit_action: "create",
-        resource_type,
-        reason: None,
-    };
-    write_fact(state, caller, &patient, expected_version, &fact, action).await
-}
-
-/// How a lab or drug write is kept: its audit action and resource, and the reason it carries.
-struct FactWrite {
-    audit_action: &'static str,
-    resource_type: &'static str,
-    reason: Option<String>,
-}
-
-/// Stores a patient fact event as the caller (with the version check) and audits it.
-async fn write_fact(
-    state: &AppState,
-    caller: &Caller,
-    patient: &Patient,
-    expected_version: u64,
-    fact: &PatientEvent,
-    write: FactWrite,
-) -> Result<Patient, ApiError> {
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: state.clock.now(),
-        reason: write.reason,
-    };
+    let id: PatientId = path_id("patient", raw_id)?;
     let updated = state
-        .store
-        .record_patient_fact(patient.id, expected_version, fact, &meta)
+        .record_fact(caller, id, expected_version, fact)
         .await?;
-    let audit = Audit::of(
-        write.audit_action,
-        write.resource_type,
-        patient.id,
-        patient.id,
-    );
-    state.audit(caller, audit).await?;
-    Ok(updated)
+    Ok((StatusCode::CREATED, Json(record(state, updated).await?)))
 }
 
 /// What every correction names: the version of the patient the client read, and why. Alone,
@@ -412,60 +325,6 @@ pub struct LabResultCorrection {
     pub result: seldinger_domain::clinical::LabResultInput,
 }
 
-/// What a correction does to one entry: replace it, or withdraw it (`None`).
-pub(crate) enum Correction {
-    Medication(u64, Option<Medication>),
-    Lab(u64, Option<LabResult>),
-}
-
-/// Corrects or withdraws one lab or drug entry as the caller: a patient event with the reason,
-/// with the version check, audited. The API and the web pages both come here.
-pub(crate) async fn correct_fact(
-    state: &AppState,
-    caller: &Caller,
-    raw_id: &str,
-    expected_version: u64,
-    correction: Correction,
-    reason: Option<&str>,
-) -> Result<Patient, ApiError> {
-    let (patient, _) = visible_patient(state, caller, raw_id).await?;
-    if patient.version != expected_version {
-        // Checked before the entry: an entry someone else just withdrew is a stale page, not bad input.
-        return Err(seldinger_store::StoreError::Conflict {
-            what: format!("patient {}", patient.id),
-            expected: expected_version,
-            current: patient.version,
-        }
-        .into());
-    }
-    let (event, reason, resource_type) = match correction {
-        Correction::Medication(entry, replacement) => {
-            let current = state.store.medication_entries(patient.id).await?;
-            let reason = check_correction("drug", entry, &current, replacement.as_ref(), reason)?;
-            let event = match replacement {
-                Some(medication) => PatientEvent::MedicationCorrected { entry, medication },
-                None => PatientEvent::MedicationEnteredInError { entry },
-            };
-            (event, reason, "medication")
-        }
-        Correction::Lab(entry, replacement) => {
-            let current = state.store.lab_result_entries(patient.id).await?;
-            let reason = check_correction("lab", entry, &current, replacement.as_ref(), reason)?;
-            let event = match replacement {
-                Some(result) => PatientEvent::LabResultCorrected { entry, result },
-                None => PatientEvent::LabResultEnteredInError { entry },
-            };
-            (event, reason, "lab_result")
-        }
-    };
-    let write = FactWrite {
-        audit_action: "update",
-        resource_type,
-        reason: Some(reason),
-    };
-    write_fact(state, caller, &patient, expected_version, &event, write).await
-}
-
 fn entry_number(raw: &str) -> Result<u64, ApiError> {
     raw.trim().parse().map_err(|_| {
         ApiError::not_found(format!(
@@ -481,16 +340,16 @@ async fn corrected(
     correction: Correction,
     basis: &ChangeBasis,
 ) -> Result<Json<PatientRecord>, ApiError> {
-    let reason = basis.reason.as_deref();
-    let updated = correct_fact(
-        state,
-        caller,
-        id,
-        basis.expected_version,
-        correction,
-        reason,
-    )
-    .await?;
+    let id: PatientId = path_id("patient", id)?;
+    let updated = state
+        .correct_fact(
+            caller,
+            id,
+            basis.expected_version,
+            correction,
+            basis.reason.as_deref(),
+        )
+        .await?;
     Ok(Json(record(state, updated).await?))
 }
 

@@ -10,8 +10,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use seldinger_domain::access::Permission;
 use seldinger_domain::referral::{ReferralDetails, ReferralInput};
-use seldinger_domain::{Case, CaseId, EventMeta, Referral, ReferralId};
+use seldinger_domain::{Referral, ReferralId};
+use seldinger_store::Record;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -48,38 +50,7 @@ pub async fn create(
         (Err(errors), Ok(_)) => return Err(errors.into()),
         (Ok(_), Err(e)) => return Err(e),
     };
-    let now = state.clock.now();
-    let meta = EventMeta {
-        actor: caller.actor()?,
-        at: now,
-        reason: None,
-    };
-    let referral = Referral {
-        id: ReferralId(uuid::Uuid::new_v4()),
-        patient_id: patient.id,
-        case_id: CaseId(uuid::Uuid::new_v4()),
-        received_at: now,
-        details,
-        version: 1,
-    };
-    let (case, opening) = Case::open(
-        referral.case_id,
-        patient.id,
-        referral.id,
-        referral.details.urgency,
-        referral.details.requested_procedure.clone(),
-        &meta,
-    );
-    state
-        .store
-        .create_referral(&referral, &case, &opening, &meta)
-        .await?;
-    state
-        .audit(
-            &caller,
-            Audit::of("create", "referral", referral.id, patient.id),
-        )
-        .await?;
+    let (referral, case) = state.file_referral(&caller, patient.id, details).await?;
     let location = format!("/api/v1/referrals/{}", referral.id);
     let body = ReferralReceived {
         case: CaseRecord::new(case, &state),
@@ -105,8 +76,8 @@ pub async fn list(
     let referrals = state
         .store
         .referrals(
+            &caller.scope(Permission::ReadReferrals),
             q.flag("awaiting_vetting")?,
-            caller.referrer_scope(),
             q.limit(100, 500)?,
         )
         .await?;
@@ -133,15 +104,19 @@ pub async fn get(
         .referral(id)
         .await?
         .ok_or_else(|| ApiError::not_found(&what))?;
-    let owned = match caller.referrer_scope() {
-        Some(user) => state.store.referral_referred_by(id).await?.as_deref() == Some(user),
-        None => true,
-    };
-    let break_glass = caller.within_scope(owned, &what)?;
+    let opened = state
+        .open(
+            &caller,
+            Permission::ReadReferrals,
+            Record::Referral,
+            &id.to_string(),
+            &what,
+        )
+        .await?;
     state
         .audit(
             &caller,
-            Audit::of("read", "referral", id, referral.patient_id).break_glass(break_glass),
+            Audit::of("read", "referral", id, referral.patient_id).break_glass(&opened),
         )
         .await?;
     Ok(Json(referral))

@@ -7,7 +7,6 @@
 use super::{api_error_page, render, NavItem, Viewer};
 use crate::auth::Audit;
 use crate::problem::ApiError;
-use crate::routes::cases::checklist_of;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -98,7 +97,7 @@ async fn card(state: &AppState, case: &Case, on: NaiveDate) -> Result<Card, ApiE
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "procedure not chosen".into());
     let readiness = if case.state.is_pre_procedure() && case.vetting.is_some() {
-        let checklist = checklist_of(state, case).await?;
+        let checklist = state.checklist_of(case).await?;
         Some(match checklist.overall {
             ItemStatus::Pass => ("ready", "Ready"),
             ItemStatus::Block if case.safety_overrides.is_empty() => ("blocked", "Blocked"),
@@ -134,24 +133,32 @@ async fn card(state: &AppState, case: &Case, on: NaiveDate) -> Result<Card, ApiE
 /// The day's lanes and the cases shown, for the audit trail.
 async fn collect_lanes(
     state: &AppState,
+    viewer: &Viewer,
     on: NaiveDate,
 ) -> Result<(Vec<Lane>, Vec<Case>), ApiError> {
     let rooms = state.store.rooms().await?;
+    let scope = viewer.caller.scope(Permission::ReadCases);
     let booked = state
         .store
-        .cases(&CaseFilter {
-            booked_between: Some(state.time.day(on)),
-            limit: 1000,
-            ..Default::default()
-        })
+        .cases(
+            &scope,
+            &CaseFilter {
+                booked_between: Some(state.time.day(on)),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
         .await?;
     let mut add_on = state
         .store
-        .cases(&CaseFilter {
-            states: vec![CaseState::Vetted],
-            limit: 1000,
-            ..Default::default()
-        })
+        .cases(
+            &scope,
+            &CaseFilter {
+                states: vec![CaseState::Vetted],
+                limit: 1000,
+                ..Default::default()
+            },
+        )
         .await?;
     add_on.sort_by_key(|c| (c.vetting.as_ref().map(|v| v.priority), c.opened_at));
     let mut lanes = Vec::new();
@@ -230,7 +237,7 @@ pub async fn page(
     };
     let result = async {
         let on = parse_day(&state, query.date)?;
-        let (lanes, shown) = collect_lanes(&state, on).await?;
+        let (lanes, shown) = collect_lanes(&state, &viewer, on).await?;
         let lanes_html = LanesFragment { lanes: &lanes }
             .render()
             .map_err(|_| ApiError::internal())?;
@@ -260,7 +267,7 @@ pub async fn lanes_fragment(
     raw_date: Option<String>,
 ) -> Result<Response, ApiError> {
     let on = parse_day(state, raw_date)?;
-    let (lanes, shown) = collect_lanes(state, on).await?;
+    let (lanes, shown) = collect_lanes(state, viewer, on).await?;
     let html = LanesFragment { lanes: &lanes }
         .render()
         .map_err(|_| ApiError::internal())?;

@@ -7,8 +7,7 @@
 use super::{api_error_page, render, NavItem, Viewer};
 use crate::auth::Audit;
 use crate::problem::ApiError;
-use crate::routes::cases::{apply_case_event, checklist_of, load, parse_event};
-use crate::routes::patients::{correct_fact, record_fact, Correction};
+use crate::routes::cases::{case_id as parse_case_id, load, parse_event};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -16,6 +15,7 @@ use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use seldinger_app::{CaseEventRequest, Correction};
 use seldinger_domain::access::{grant, Permission};
 use seldinger_domain::clinical::{LabResult, LabResultInput, LabTest, Medication, MedicationInput};
 use seldinger_domain::dose::{assess, case_totals};
@@ -323,7 +323,7 @@ async fn show(
         .collect();
     // The checklist guides the way to the room; after it, the history keeps what was decided.
     let checklist = if case.vetting.is_some() && case.state.is_pre_procedure() {
-        Some(checklist_of(state, &case).await?)
+        Some(state.checklist_of(&case).await?)
     } else {
         None
     };
@@ -522,11 +522,13 @@ async fn show(
     };
     let now = state.clock.now();
     let follow_ups = state
-        .store
-        .follow_up_tasks(&FollowUpFilter {
-            case_id: Some(case.id),
-            ..Default::default()
-        })
+        .list_follow_up_tasks(
+            &viewer.caller,
+            &FollowUpFilter {
+                case_id: Some(case.id),
+                ..Default::default()
+            },
+        )
         .await?
         .iter()
         .map(|t| Row {
@@ -1203,44 +1205,39 @@ async fn perform(
             event,
             reason,
         } => {
-            let event = parse_event(event)?;
-            apply_case_event(
-                state,
-                &viewer.caller,
-                case_id,
+            let request = CaseEventRequest {
+                case_id: parse_case_id(case_id)?,
                 expected_version,
-                event,
-                reason.as_deref(),
-            )
-            .await?;
+                event: parse_event(event)?,
+                reason,
+            };
+            state.apply_case_event(&viewer.caller, request).await?;
         }
         Request::Lab(version, input) => {
             viewer.caller.require(Permission::RecordClinicalData)?;
             let case: Case = load(state, &viewer.caller, case_id).await?.0;
             let result = LabResult::parse(&input, state.clock.now())?;
-            record_fact(
-                state,
-                &viewer.caller,
-                &case.patient_id.to_string(),
-                version,
-                PatientEvent::LabResultRecorded { result },
-                "lab_result",
-            )
-            .await?;
+            state
+                .record_fact(
+                    &viewer.caller,
+                    case.patient_id,
+                    version,
+                    PatientEvent::LabResultRecorded { result },
+                )
+                .await?;
         }
         Request::Medication(version, input) => {
             viewer.caller.require(Permission::RecordClinicalData)?;
             let case: Case = load(state, &viewer.caller, case_id).await?.0;
             let medication = Medication::parse(&input, state.clock.now())?;
-            record_fact(
-                state,
-                &viewer.caller,
-                &case.patient_id.to_string(),
-                version,
-                PatientEvent::MedicationRecorded { medication },
-                "medication",
-            )
-            .await?;
+            state
+                .record_fact(
+                    &viewer.caller,
+                    case.patient_id,
+                    version,
+                    PatientEvent::MedicationRecorded { medication },
+                )
+                .await?;
         }
         Request::Correction {
             patient_version,
@@ -1260,15 +1257,15 @@ async fn perform(
                     input.map(|i| Medication::parse(&i, now)).transpose()?,
                 ),
             };
-            correct_fact(
-                state,
-                &viewer.caller,
-                &case.patient_id.to_string(),
-                patient_version,
-                correction,
-                Some(&reason),
-            )
-            .await?;
+            state
+                .correct_fact(
+                    &viewer.caller,
+                    case.patient_id,
+                    patient_version,
+                    correction,
+                    Some(&reason),
+                )
+                .await?;
         }
     }
     Ok(())

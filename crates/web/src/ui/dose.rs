@@ -120,7 +120,8 @@ async fn show(
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(pairs, &["from", "until"])?;
     let period = Period::parse(&q, state.today())?;
-    let (units, _) = case_units(state, &period).await?;
+    let scope = viewer.caller.scope(Permission::ReadDose);
+    let (units, _) = case_units(state, &scope, &period.filter(&state.time)).await?;
     let mut by_procedure: BTreeMap<String, Vec<(String, seldinger_domain::dose::DoseTotals)>> =
         BTreeMap::new();
     for (case, reports) in &units {
@@ -184,11 +185,14 @@ async fn show(
     procedures.sort_by_key(|p| std::cmp::Reverse(p.cases));
     let queue = state
         .store
-        .dose_reports(&DoseReportFilter {
-            unmatched: true,
-            limit: 500,
-            ..Default::default()
-        })
+        .dose_reports(
+            &scope,
+            &DoseReportFilter {
+                unmatched: true,
+                limit: 500,
+                ..Default::default()
+            },
+        )
         .await?;
     let unmatched = queue
         .iter()
@@ -214,13 +218,21 @@ async fn show(
         resource_id: None,
         patient_id: None,
         break_glass_reason: None,
+        outcome: "allowed",
     }];
-    audits.extend(queue.iter().map(|r| Audit {
-        action: "read",
-        resource_type: "dose_report",
-        resource_id: Some(r.sop_instance_uid.clone()),
-        patient_id: None,
-        break_glass_reason: None,
+    audits.extend(queue.iter().map(|r| {
+        Audit {
+            action: "read",
+            resource_type: "dose_report",
+            resource_id: Some(r.sop_instance_uid.clone()),
+            // Not yet linked to a patient of ours: the identifier the page shows is the report's own.
+            patient_id: r
+                .patient_id
+                .as_ref()
+                .map(|id| format!("dicom-patient-id:{id}")),
+            break_glass_reason: None,
+            outcome: "allowed",
+        }
     }));
     state.audit_all(&viewer.caller, audits).await?;
     let mut response = render(&DosePage {

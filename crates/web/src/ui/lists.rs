@@ -68,11 +68,13 @@ async fn follow_up_page(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let tasks = state
-        .store
-        .follow_up_tasks(&FollowUpFilter {
-            open: true,
-            ..Default::default()
-        })
+        .list_follow_up_tasks(
+            &viewer.caller,
+            &FollowUpFilter {
+                open: true,
+                ..Default::default()
+            },
+        )
         .await?;
     let wanted = |s: TaskStatus| match show.as_str() {
         "all" => true,
@@ -263,11 +265,14 @@ pub async fn recovery(
     let result = async {
         let cases = state
             .store
-            .cases(&CaseFilter {
-                states: vec![CaseState::ProcedureComplete, CaseState::InRecovery],
-                limit: 500,
-                ..Default::default()
-            })
+            .cases(
+                &viewer.caller.scope(Permission::ReadCases),
+                &CaseFilter {
+                    states: vec![CaseState::ProcedureComplete, CaseState::InRecovery],
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
             .await?;
         let now = state.clock.now();
         let mut rows = Vec::new();

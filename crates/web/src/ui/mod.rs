@@ -4,7 +4,7 @@
 //! like the API read it is. Light progressive enhancement only (`static/board.js` refreshes the
 //! board's lanes); everything works without script.
 
-mod board;
+pub(crate) mod board;
 mod case;
 mod dose;
 mod lists;
@@ -17,28 +17,66 @@ use crate::AppState;
 use askama::Template;
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use seldinger_domain::access::{grant, Permission};
 
+/// A page route: its path, the methods it answers and its handlers. The router is built from
+/// [`PAGES`] alone, so a test that walks the table walks every page.
+pub struct PageRoute {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+    route: fn() -> MethodRouter<AppState>,
+}
+
+const fn page(
+    path: &'static str,
+    methods: &'static [&'static str],
+    route: fn() -> MethodRouter<AppState>,
+) -> PageRoute {
+    PageRoute {
+        path,
+        methods,
+        route,
+    }
+}
+
+/// Every server-rendered page and form target, and the static files they use.
+pub const PAGES: &[PageRoute] = &[
+    page("/", &["GET"], || get(crate::pages::home)),
+    page("/login", &["GET", "POST"], || {
+        get(crate::pages::login_page).post(crate::pages::login_submit)
+    }),
+    page("/logout", &["POST"], || post(crate::pages::logout)),
+    page("/static/seldinger.css", &["GET"], || {
+        get(crate::pages::stylesheet)
+    }),
+    page("/static/forms.js", &["GET"], || {
+        get(crate::pages::forms_script)
+    }),
+    page("/static/board.js", &["GET"], || get(board::script)),
+    page("/board", &["GET"], || get(board::page)),
+    page("/board/lanes", &["GET"], || get(board::lanes)),
+    page("/cases/{id}", &["GET"], || get(case::page)),
+    page("/cases/{id}/do", &["POST"], || post(case::act)),
+    page("/cases/{id}/discharge-instructions", &["GET"], || {
+        get(case::discharge_sheet)
+    }),
+    page("/follow-up", &["GET"], || get(lists::follow_up)),
+    page("/follow-up/{id}/complete", &["POST"], || {
+        post(lists::complete)
+    }),
+    page("/recovery", &["GET"], || get(lists::recovery)),
+    page("/dose", &["GET"], || get(dose::page)),
+    page("/dose/reports/{sop}/link", &["POST"], || post(dose::link)),
+    page("/vetting", &["GET"], || get(vetting::page)),
+    page("/vetting/{case_id}", &["POST"], || post(vetting::decide)),
+];
+
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/board", get(board::page))
-        .route("/board/lanes", get(board::lanes))
-        .route("/cases/{id}", get(case::page))
-        .route("/cases/{id}/do", post(case::act))
-        .route(
-            "/cases/{id}/discharge-instructions",
-            get(case::discharge_sheet),
-        )
-        .route("/follow-up", get(lists::follow_up))
-        .route("/follow-up/{id}/complete", post(lists::complete))
-        .route("/recovery", get(lists::recovery))
-        .route("/dose", get(dose::page))
-        .route("/dose/reports/{sop}/link", post(dose::link))
-        .route("/vetting", get(vetting::page))
-        .route("/vetting/{case_id}", post(vetting::decide))
-        .route("/static/board.js", get(board::script))
+    PAGES.iter().fold(Router::new(), |router, page| {
+        router.route(page.path, (page.route)())
+    })
 }
 
 /// One entry of the navigation: shown only to roles that may use it.
@@ -82,7 +120,7 @@ impl Viewer {
             return Err(Redirect::to("/login").into_response());
         };
         let csrf_token = csrf_token.clone();
-        let Some(scope) = grant(user.role, permission) else {
+        if grant(user.role, permission).is_none() {
             return Err(error_page(
                 StatusCode::FORBIDDEN,
                 "Not available to your role",
@@ -104,13 +142,14 @@ impl Viewer {
             .collect();
         Ok(Viewer {
             caller: Caller {
+                principal: seldinger_app::Principal {
+                    username: user.username,
+                    role: user.role,
+                    client_addr: client_addr(extensions),
+                    break_glass_reason: None,
+                },
                 user_id: user.id,
-                username: user.username,
-                role: user.role,
                 credential,
-                scope,
-                client_addr: client_addr(extensions),
-                break_glass_reason: None,
             },
             csrf_token,
             nav,

@@ -6,13 +6,13 @@
 use super::{api_error_page, render, NavItem, Viewer};
 use crate::auth::Audit;
 use crate::problem::ApiError;
-use crate::routes::cases::apply_case_event;
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use seldinger_app::CaseEventRequest;
 use seldinger_domain::access::Permission;
 use seldinger_domain::catalogue::{GuidanceModality, Sedation};
 use seldinger_domain::lifecycle::CaseEvent;
@@ -131,7 +131,10 @@ async fn queue(
     viewer: &Viewer,
     refused: Option<Refused>,
 ) -> Result<Vec<ReferralCard>, ApiError> {
-    let referrals = state.store.referrals(true, None, 200).await?;
+    let referrals = state
+        .store
+        .referrals(&viewer.caller.scope(Permission::VetCases), true, 200)
+        .await?;
     let today = state.today();
     let mut cards = Vec::new();
     for referral in &referrals {
@@ -363,16 +366,17 @@ pub async fn decide(
             .await;
         }
     };
-    match apply_case_event(
-        &state,
-        &viewer.caller,
-        &case_id,
-        form.expected_version,
-        event,
-        reason.as_deref(),
-    )
-    .await
-    {
+    let applied = async {
+        let request = CaseEventRequest {
+            case_id: crate::routes::cases::case_id(&case_id)?,
+            expected_version: form.expected_version,
+            event,
+            reason: reason.clone(),
+        };
+        Ok::<_, ApiError>(state.apply_case_event(&viewer.caller, request).await?)
+    }
+    .await;
+    match applied {
         Ok(_) => Redirect::to("/vetting").into_response(),
         Err(error) => {
             let status = error.status();

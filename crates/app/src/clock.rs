@@ -1,4 +1,4 @@
-//! The one place the web layer reads the time, so tests can fix it.
+//! The one place Seldinger reads the time, so tests can fix it; the domain takes it as a parameter.
 
 use chrono::{DateTime, Utc};
 

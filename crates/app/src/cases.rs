@@ -1,0 +1,171 @@
+//! Cases: reading one within scope, the day's lists, the safety checklist, and the one way a
+//! lifecycle event is recorded.
+
+use crate::{App, AppError, Audit, Opened, Principal};
+use seldinger_domain::access::Permission;
+use seldinger_domain::lifecycle::{Case, CaseEvent, EventKind};
+use seldinger_domain::safety::Checklist;
+use seldinger_domain::validation::optional_text;
+use seldinger_domain::{CaseId, EventMeta, ValidationErrors};
+use seldinger_store::{CaseFilter, Record};
+
+/// A proposed lifecycle event, based on the version of the case its author read.
+#[derive(Debug, Clone)]
+pub struct CaseEventRequest {
+    pub case_id: CaseId,
+    /// The case's version when the author read it; a stale one is refused.
+    pub expected_version: u64,
+    pub event: CaseEvent,
+    /// Why: required to decline, cancel, reschedule or override.
+    pub reason: Option<String>,
+}
+
+impl App {
+    /// The case, if `who` may see it under `permission` (a refusal reads as not found), and how
+    /// it was opened. Not audited: the caller audits what it shows.
+    pub async fn open_case(
+        &self,
+        who: &Principal,
+        permission: Permission,
+        id: CaseId,
+    ) -> Result<(Case, Opened), AppError> {
+        let what = format!("case {id}");
+        let case = self
+            .store
+            .case(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(what.clone()))?;
+        let opened = self
+            .open(who, permission, Record::Case, &id.to_string(), &what)
+            .await?;
+        Ok((case, opened))
+    }
+
+    /// Reads one case and audits the read as `action`.
+    pub async fn read_case(
+        &self,
+        who: &Principal,
+        id: CaseId,
+        action: &str,
+    ) -> Result<(Case, Opened), AppError> {
+        let (case, opened) = self.open_case(who, Permission::ReadCases, id).await?;
+        let note = Audit::of(action, "case", case.id, case.patient_id).break_glass(&opened);
+        self.audit_reads(who, vec![note]).await?;
+        Ok((case, opened))
+    }
+
+    /// The cases `who` may see that match `filter` (scope in the query), each read audited as
+    /// `action`.
+    pub async fn list_cases(
+        &self,
+        who: &Principal,
+        filter: &CaseFilter,
+        action: &str,
+    ) -> Result<Vec<Case>, AppError> {
+        let cases = self
+            .store
+            .cases(&who.scope(Permission::ReadCases), filter)
+            .await?;
+        let notes = cases
+            .iter()
+            .map(|c| Audit::of(action, "case", c.id, c.patient_id))
+            .collect();
+        self.audit_reads(who, notes).await?;
+        Ok(cases)
+    }
+
+    /// The case's safety checklist as of now, from its patient's current drugs and labs. Pure
+    /// reading for whoever already holds the case.
+    pub async fn checklist_of(&self, case: &Case) -> Result<Checklist, AppError> {
+        let patient = self
+            .store
+            .patient(case.patient_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("patient {}", case.patient_id)))?;
+        let medications = self.store.medications(case.patient_id).await?;
+        let labs = self.store.lab_results(case.patient_id).await?;
+        let facts = seldinger_domain::safety::PatientFacts {
+            details: &patient.details,
+            medications: &medications,
+            labs: &labs,
+        };
+        Ok(seldinger_domain::safety::case_checklist(
+            case,
+            &facts,
+            &self.catalogue,
+            &self.safety,
+            self.clock.now(),
+            self.time,
+        ))
+    }
+
+    /// Records one lifecycle event as `who`: scope, the expected version, the reason, the
+    /// permission the event needs, the safety gate before the room, known rooms, the lifecycle's
+    /// own checks, the discharge criteria, then the event, the follow-up it brings and its audit
+    /// row in one commit. Returns the case after it.
+    pub async fn apply_case_event(
+        &self,
+        who: &Principal,
+        request: CaseEventRequest,
+    ) -> Result<Case, AppError> {
+        let (case, opened) = self
+            .open_case(who, Permission::ReadCases, request.case_id)
+            .await?;
+        if case.version != request.expected_version {
+            return Err(AppError::stale(
+                format!("case {}", case.id),
+                request.expected_version,
+                case.version,
+            ));
+        }
+        let reason = optional_text(request.reason.as_deref(), 2000)
+            .map_err(|e| AppError::Invalid(ValidationErrors::single("reason", e)))?;
+        let event = request.event;
+        who.require(Permission::for_case_event(event.kind()))?;
+        if matches!(event, CaseEvent::StartProcedure { .. }) {
+            // Going in-room is where the checklist stops being advice: blocks need an override.
+            case.check_safety_for_start(&self.checklist_of(&case).await?)?;
+        }
+        if let CaseEvent::Schedule { room, .. } = &event {
+            let rooms = self.store.rooms().await?;
+            if !rooms.iter().any(|r| &r.id == room) {
+                let known: Vec<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
+                return Err(AppError::invalid(
+                    "event.room",
+                    format!(
+                        "'{room}' is not a room of this department; rooms: {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        let meta = EventMeta {
+            actor: who.actor()?,
+            at: self.clock.now(),
+            reason,
+        };
+        let decided = case.decide(event, &meta, &self.catalogue)?;
+        let mut after = case.clone();
+        after.apply(&decided, &meta)?;
+        if decided.kind() == EventKind::Discharge {
+            case.check_discharge(&self.safety, meta.reason.as_deref())?;
+        }
+        // Stored with the event itself, so none is lost.
+        let follow_ups = seldinger_domain::followup::follow_ups_of_event(
+            &decided,
+            &after,
+            &self.catalogue,
+            meta.at,
+            &self.safety,
+            uuid::Uuid::new_v4,
+        );
+        let audit = who.audit_entry(
+            meta.at,
+            Audit::of("transition", "case", case.id, case.patient_id).break_glass(&opened),
+        );
+        self.store
+            .record_case_event(&after, case.version, &decided, &meta, &follow_ups, &[audit])
+            .await?;
+        Ok(after)
+    }
+}

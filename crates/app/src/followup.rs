@@ -1,0 +1,80 @@
+//! Follow-up owed to patients after their procedure: listed within scope, closed with a note.
+
+use crate::{App, AppError, Audit, Principal};
+use seldinger_domain::access::Permission;
+use seldinger_domain::followup::{FollowUpKind, FollowUpTask};
+use seldinger_domain::EventMeta;
+use seldinger_store::{FollowUpFilter, Record};
+use uuid::Uuid;
+
+/// The permission closing a task of this kind needs.
+pub fn permission_to_complete(kind: FollowUpKind) -> Permission {
+    match kind {
+        FollowUpKind::PhysicistDoseReview => Permission::ManageDose,
+        // Skin checks and device, imaging and clinic follow-up are clinical work.
+        _ => Permission::RecordClinicalData,
+    }
+}
+
+impl App {
+    /// The tasks `who` may see that match `filter` (scope in the query). Not audited here: the
+    /// adapter audits the rows it shows.
+    pub async fn list_follow_up_tasks(
+        &self,
+        who: &Principal,
+        filter: &FollowUpFilter,
+    ) -> Result<Vec<FollowUpTask>, AppError> {
+        let tasks = self
+            .store
+            .follow_up_tasks(&who.scope(Permission::ReadCases), filter)
+            .await?;
+        Ok(tasks)
+    }
+
+    /// Closes a task as `who`: scope, the permission its kind needs, the version check, a
+    /// required note, then the event and its audit row in one commit.
+    pub async fn complete_follow_up_task(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        expected_version: u64,
+        note: &str,
+    ) -> Result<FollowUpTask, AppError> {
+        let what = format!("follow-up task {id}");
+        let task = self
+            .store
+            .follow_up_task(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(what.clone()))?;
+        let opened = self
+            .open(
+                who,
+                Permission::ReadCases,
+                Record::FollowUpTask,
+                &id.to_string(),
+                &what,
+            )
+            .await?;
+        who.require(permission_to_complete(task.kind))?;
+        if task.version != expected_version {
+            return Err(AppError::stale(what, expected_version, task.version));
+        }
+        let now = self.clock.now();
+        let done = task
+            .complete(&who.username, now, note)
+            .map_err(|e| AppError::bad_request("note", e))?;
+        let meta = EventMeta {
+            actor: who.actor()?,
+            at: now,
+            reason: None,
+        };
+        let audit = who.audit_entry(
+            now,
+            Audit::of("complete", "follow_up_task", done.id, done.patient_id).break_glass(&opened),
+        );
+        self.store
+            .complete_follow_up_task(&done, expected_version, &meta, &[audit])
+            .await?;
+        Ok(done)
+    }
+}

@@ -1,0 +1,73 @@
+//! Seldinger's application layer: the use cases, one call each. A call takes the [`Principal`]
+//! acting and does, in order: the permission, the row scope (or a reasoned break-glass), the
+//! expected version, the safety gate, the domain's decision, and the store write with its audit
+//! row in one commit. The HTTP API, the pages, and the DICOM, HL7 and FHIR interfaces call these
+//! and nothing else writes; no adapter reaches into another.
+//!
+//! Row scope is decided here once per call ([`Principal::scope`]) and applied by the store in the
+//! query itself, so a list never loads a row its reader may not see.
+
+mod cases;
+mod clock;
+mod dose;
+mod error;
+mod facts;
+mod followup;
+mod patients;
+mod principal;
+
+pub use cases::CaseEventRequest;
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use dose::{LinkChange, Linked};
+pub use error::AppError;
+pub use facts::Correction;
+pub use followup::permission_to_complete;
+pub use principal::{Audit, Opened, Principal};
+
+use seldinger_domain::discharge::DischargeTexts;
+use seldinger_domain::dose_stats::ReferenceLevels;
+use seldinger_domain::safety::SafetyReference;
+use seldinger_domain::{DepartmentTime, ProcedureCatalogue};
+use seldinger_store::Store;
+use std::sync::Arc;
+
+/// The department's shared state every use case reads: the store, the reference tables the rules
+/// judge by, the clock and the department's wall clock.
+#[derive(Clone)]
+pub struct App {
+    pub store: Store,
+    pub catalogue: Arc<ProcedureCatalogue>,
+    /// Thresholds, drugs and holds the safety engine judges by.
+    pub safety: Arc<SafetyReference>,
+    pub clock: Arc<dyn Clock>,
+    /// The department's diagnostic reference levels (clinical-rules.md §5: none shipped).
+    pub dose_levels: Arc<ReferenceLevels>,
+    /// Plain-language discharge texts (department policy; the shipped ones unless replaced).
+    pub discharge_texts: Option<Arc<DischargeTexts>>,
+    /// The department's wall clock: its days and the times shown.
+    pub time: DepartmentTime,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        catalogue: ProcedureCatalogue,
+        safety: SafetyReference,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        App {
+            store,
+            catalogue: Arc::new(catalogue),
+            safety: Arc::new(safety),
+            clock,
+            dose_levels: Arc::default(),
+            discharge_texts: None,
+            time: DepartmentTime::default(),
+        }
+    }
+
+    /// The department's date now (its time zone, not UTC's).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.time.date_of(self.clock.now())
+    }
+}

@@ -1,0 +1,140 @@
+//! Patients and referrals: opening a record within scope, registering and updating a patient,
+//! and filing a referral (which opens its case).
+
+use crate::{App, AppError, Audit, Opened, Principal};
+use seldinger_domain::access::{Permission, RowScope};
+use seldinger_domain::patient::{Patient, PatientDetails};
+use seldinger_domain::referral::ReferralDetails;
+use seldinger_domain::{Case, CaseId, EventMeta, PatientId, Referral, ReferralId};
+use seldinger_store::{Record, StoreError};
+
+impl App {
+    /// The patient's whole record (details, labs, drugs, history), if `who` may see it: the
+    /// department's roles, or a referring clinician for a patient they registered. Filing a
+    /// referral opens that referral's case, not the rest of the record (docs/roles.md).
+    pub async fn open_patient_record(
+        &self,
+        who: &Principal,
+        id: PatientId,
+    ) -> Result<(Patient, Opened), AppError> {
+        let what = format!("patient {id}");
+        let patient = self
+            .store
+            .patient(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(what.clone()))?;
+        let opened = self
+            .open(
+                who,
+                Permission::ReadPatients,
+                Record::PatientRecord,
+                &id.to_string(),
+                &what,
+            )
+            .await?;
+        Ok((patient, opened))
+    }
+
+    /// Registers a patient. An MRN already registered at the site is refused, and the refused
+    /// attempt is on the audit trail like the registration would have been.
+    pub async fn register_patient(
+        &self,
+        who: &Principal,
+        details: PatientDetails,
+    ) -> Result<Patient, AppError> {
+        who.require(Permission::RegisterPatients)?;
+        let meta = EventMeta {
+            actor: who.actor()?,
+            at: self.clock.now(),
+            reason: None,
+        };
+        let id = PatientId(uuid::Uuid::new_v4());
+        let audit = who.audit_entry(meta.at, Audit::of("create", "patient", id, id));
+        let (site, mrn) = (details.site.clone(), details.mrn.clone());
+        match self
+            .store
+            .register_patient(id, details, &meta, &[audit])
+            .await
+        {
+            Err(StoreError::Duplicate(detail)) => {
+                let existing = self
+                    .store
+                    .search_patients(&RowScope::Department, Some(mrn.as_str()), None, 50)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.details.site == site)
+                    .map(|p| p.id.to_string());
+                let mut refused = Audit::of("create", "patient", "", "").denied();
+                refused.resource_id = None;
+                refused.patient_id = existing;
+                self.audit_reads(who, vec![refused]).await?;
+                Err(StoreError::Duplicate(detail).into())
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Replaces a patient's details, if nobody changed them since `expected_version`.
+    pub async fn update_patient(
+        &self,
+        who: &Principal,
+        id: PatientId,
+        expected_version: u64,
+        details: PatientDetails,
+    ) -> Result<Patient, AppError> {
+        who.require(Permission::UpdatePatients)?;
+        self.open_patient_record(who, id).await?;
+        let meta = EventMeta {
+            actor: who.actor()?,
+            at: self.clock.now(),
+            reason: None,
+        };
+        let audit = who.audit_entry(meta.at, Audit::of("update", "patient", id, id));
+        Ok(self
+            .store
+            .update_patient(id, expected_version, details, &meta, &[audit])
+            .await?)
+    }
+
+    /// Files a referral for `patient_id` and opens its case, audited in the same commit. Anyone
+    /// who may refer may refer any registered patient (that is how patients reach IR); what the
+    /// referrer then sees is this referral and its case, nothing more of the record.
+    pub async fn file_referral(
+        &self,
+        who: &Principal,
+        patient_id: PatientId,
+        details: ReferralDetails,
+    ) -> Result<(Referral, Case), AppError> {
+        who.require(Permission::CreateReferrals)?;
+        let now = self.clock.now();
+        let meta = EventMeta {
+            actor: who.actor()?,
+            at: now,
+            reason: None,
+        };
+        let referral = Referral {
+            id: ReferralId(uuid::Uuid::new_v4()),
+            patient_id,
+            case_id: CaseId(uuid::Uuid::new_v4()),
+            received_at: now,
+            details,
+            version: 1,
+        };
+        let (case, opening) = Case::open(
+            referral.case_id,
+            patient_id,
+            referral.id,
+            referral.details.urgency,
+            referral.details.requested_procedure.clone(),
+            &meta,
+        );
+        let audit = who.audit_entry(
+            now,
+            Audit::of("create", "referral", referral.id, patient_id),
+        );
+        self.store
+            .create_referral(&referral, &case, &opening, &meta, &[audit])
+            .await?;
+        Ok((referral, case))
+    }
+}
