@@ -7,6 +7,7 @@
 //! Row scope is decided here once per call ([`Principal::scope`]) and applied by the store in the
 //! query itself, so a list never loads a row its reader may not see.
 
+mod audit;
 mod cases;
 mod clock;
 mod dose;

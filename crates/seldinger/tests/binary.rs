@@ -1,131 +1,12 @@
 //! The `seldinger` binary as an operator meets it: real processes, real signals, real files.
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_seldinger");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(args: &[&str], data_dir: &Path) -> Server {
-        Server::start_with_database(args, data_dir, None)
-    }
-
-    fn start_with_database(args: &[&str], data_dir: &Path, database_url: Option<&str>) -> Server {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut command = Command::new(BIN);
-        // Each server's DICOM listener on a free port, so tests run side by side.
-        command.env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0");
-        match database_url {
-            Some(url) => command.env("DATABASE_URL", url),
-            None => command.env_remove("DATABASE_URL"),
-        };
-        let child = command
-            .args(args)
-            .args(["--listen", &listen, "--data-dir"])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start seldinger");
-        let base = format!("http://{listen}/api/v1");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if reqwest::blocking_get_ok(&format!("{base}/health")) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "seldinger did not answer on {listen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Server { child, base }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        let status = self.child.wait().expect("wait");
-        std::mem::forget(self);
-        status
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A tiny blocking probe so the helper needs no runtime.
-mod reqwest {
-    pub fn blocking_get_ok(url: &str) -> bool {
-        let Some(rest) = url.strip_prefix("http://") else {
-            return false;
-        };
-        let Some((host, path)) = rest.split_once('/') else {
-            return false;
-        };
-        let Ok(mut stream) = std::net::TcpStream::connect(host) else {
-            return false;
-        };
-        use std::io::{Read, Write};
-        let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-        if stream.write_all(request.as_bytes()).is_err() {
-            return false;
-        }
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response.starts_with("HTTP/1.1 200")
-    }
-}
-
-/// Runs a `seldinger` command against a data directory (or DATABASE_URL) and returns stdout.
-fn cli(args: &[&str], data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> String {
-    let mut command = Command::new(BIN);
-    // Each server's DICOM listener on a free port, so tests run side by side.
-    command.env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0");
-    match database_url {
-        Some(url) => command.env("DATABASE_URL", url),
-        None => command.env_remove("DATABASE_URL"),
-    };
-    let output = command
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run seldinger");
-    assert!(
-        output.status.success(),
-        "seldinger {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+mod common;
+use common::{cli, free_port, Server, BIN};
 
 /// Adds a nurse with the CLI and returns a bearer token made with `seldinger token create`.
 fn nurse_token(data_dir: &Path, database_url: Option<&str>) -> String {
@@ -457,7 +338,7 @@ async fn the_first_start_creates_an_administrator_from_the_environment() {
         .expect("start");
     let base = format!("http://{listen}/api/v1");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !reqwest::blocking_get_ok(&format!("{base}/health")) {
+    while !common::reqwest::blocking_get_ok(&format!("{base}/health")) {
         assert!(Instant::now() < deadline, "no answer");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -401,6 +401,16 @@ impl Store {
 
     // ----- audit -----
 
+    /// A secret generated at installation (migration 0008), by name.
+    pub async fn deployment_secret(&self, name: &str) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT value FROM deployment_secrets WHERE name = $1")
+            .bind(name.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("deployment secret {name} is missing")))?;
+        text(&row, "value")
+    }
+
     /// Appends one audit entry (`seq` is assigned by the database).
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.append_audit_batch(std::slice::from_ref(entry)).await

@@ -7,3 +7,12 @@ UPDATE patients SET registered_by = (
     WHERE e.stream_type = 'patient' AND e.stream_id = patients.id AND e.stream_version = 1
 );
 CREATE INDEX patients_registered_by ON patients (registered_by);
+
+-- A per-deployment key for the audit view's patient pseudonyms (readers without patient scope see
+-- a stable pseudonym, never the id). Generated here, once; never shown.
+CREATE TABLE deployment_secrets (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO deployment_secrets (name, value)
+VALUES ('audit_pseudonym_key', md5(random()::text || clock_timestamp()::text) || md5(random()::text || clock_timestamp()::text));

@@ -16,6 +16,11 @@ use seldinger_store::Session;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+// What was typed as a username is not kept unless it names an account: people type passwords
+// into the wrong field, and the audit log is read by others.
+const UNKNOWN_USERNAME: &str = "(no such user)";
+const UNCHECKED_USERNAME: &str = "(not checked: too many attempts)";
+
 #[derive(Deserialize, ToSchema)]
 pub struct Credentials {
     pub username: String,
@@ -86,14 +91,14 @@ pub async fn password_sign_in(
         .allow(addr, now, state.auth_policy.login_attempts_per_minute)
     {
         state
-            .audit_anonymous(username, "login_rate_limited", addr, "denied")
+            .audit_anonymous(UNCHECKED_USERNAME, "login_rate_limited", addr, "denied")
             .await?;
         return Err(ApiError::too_many_attempts());
     }
     let Some(user) = state.store.user_by_username(username.trim()).await? else {
         verify_against_nothing(password);
         state
-            .audit_anonymous(username, "login_failed", addr, "denied")
+            .audit_anonymous(UNKNOWN_USERNAME, "login_failed", addr, "denied")
             .await?;
         return Err(ApiError::sign_in_failed());
     };

@@ -342,21 +342,7 @@ pub async fn audit(
         limit: q.limit(1000, 100_000)?,
     };
     let csv = q.wants_csv()?;
-    let entries = state.store.audit_entries(&filter).await?;
-    // Looking at the trail is itself on the trail.
-    state
-        .audit(
-            &caller,
-            Audit {
-                action: "read",
-                resource_type: "audit_log",
-                resource_id: None,
-                patient_id: filter.patient_id.clone(),
-                break_glass_reason: None,
-                outcome: "allowed",
-            },
-        )
-        .await?;
+    let entries = state.audit_trail(&caller, &filter).await?;
     if !csv {
         return Ok(Json(entries).into_response());
     }

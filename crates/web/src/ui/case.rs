@@ -158,6 +158,8 @@ struct CasePage<'a> {
     overrides: Vec<String>,
     medications: Vec<EntryRow>,
     labs: Vec<EntryRow>,
+    /// Whether the viewer sees the patient's record (labs, drugs and their history).
+    shows_record: bool,
     lab_tests: Vec<&'static str>,
     /// (field, label, ticked in the refused form)
     time_out_items: Vec<(&'static str, &'static str, bool)>,
@@ -373,73 +375,86 @@ async fn show(
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    let medications = state
+    // The labs, drugs and their history belong to the patient's record: a referring clinician
+    // sees it only for a patient they registered (docs/roles.md); the checklist still says what
+    // the rules found.
+    let shows_record = state
         .store
-        .medication_entries(case.patient_id)
-        .await?
-        .into_iter()
-        .map(|(entry, m)| {
-            let last_dose = m
-                .last_dose_at
-                .map(|t| when(&state.time, t))
-                .unwrap_or_default();
-            let intent = m
-                .dose_intent
-                .clone()
-                .or(m.indication.clone())
-                .unwrap_or_default();
-            EntryRow {
-                entry,
-                forms: ["correct_medication", "withdraw_medication"],
-                cells: vec![
-                    m.drug.clone(),
-                    m.dose.clone(),
-                    m.frequency.clone(),
-                    last_dose,
-                    intent,
-                ],
-                values: HashMap::from([
-                    ("drug", m.drug.clone()),
-                    ("dose", m.dose.clone()),
-                    ("frequency", m.frequency.clone()),
-                    (
-                        "last_dose_at",
-                        m.last_dose_at
-                            .map(|t| local_input(&state.time, t))
-                            .unwrap_or_default(),
-                    ),
-                    ("dose_intent", m.dose_intent.clone().unwrap_or_default()),
-                    ("indication", m.indication.clone().unwrap_or_default()),
-                ]),
-            }
-        })
-        .collect();
-    let labs = state
-        .store
-        .lab_result_entries(case.patient_id)
-        .await?
-        .into_iter()
-        .map(|(entry, l)| {
-            let value = format!("{}", (l.value * 1000.0).round() / 1000.0);
-            EntryRow {
-                entry,
-                forms: ["correct_lab", "withdraw_lab"],
-                cells: vec![
-                    l.test.as_str().to_string(),
-                    format!("{}", (l.value * 100.0).round() / 100.0),
-                    l.unit.clone(),
-                    when(&state.time, l.drawn_at),
-                    l.loinc.clone(),
-                ],
-                values: HashMap::from([
-                    ("test", l.test.as_str().to_string()),
-                    ("value", value),
-                    ("unit", l.unit.clone()),
-                    ("drawn_at", local_input(&state.time, l.drawn_at)),
-                ]),
-            }
-        })
-        .collect();
+        .in_scope(
+            &viewer.caller.scope(Permission::ReadPatients),
+            seldinger_store::Record::PatientRecord,
+            &case.patient_id.to_string(),
+        )
+        .await?;
+    let medications = if shows_record {
+        state.store.medication_entries(case.patient_id).await?
+    } else {
+        Vec::new()
+    }
+    .into_iter()
+    .map(|(entry, m)| {
+        let last_dose = m
+            .last_dose_at
+            .map(|t| when(&state.time, t))
+            .unwrap_or_default();
+        let intent = m
+            .dose_intent
+            .clone()
+            .or(m.indication.clone())
+            .unwrap_or_default();
+        EntryRow {
+            entry,
+            forms: ["correct_medication", "withdraw_medication"],
+            cells: vec![
+                m.drug.clone(),
+                m.dose.clone(),
+                m.frequency.clone(),
+                last_dose,
+                intent,
+            ],
+            values: HashMap::from([
+                ("drug", m.drug.clone()),
+                ("dose", m.dose.clone()),
+                ("frequency", m.frequency.clone()),
+                (
+                    "last_dose_at",
+                    m.last_dose_at
+                        .map(|t| local_input(&state.time, t))
+                        .unwrap_or_default(),
+                ),
+                ("dose_intent", m.dose_intent.clone().unwrap_or_default()),
+                ("indication", m.indication.clone().unwrap_or_default()),
+            ]),
+        }
+    })
+    .collect();
+    let labs = if shows_record {
+        state.store.lab_result_entries(case.patient_id).await?
+    } else {
+        Vec::new()
+    }
+    .into_iter()
+    .map(|(entry, l)| {
+        let value = format!("{}", (l.value * 1000.0).round() / 1000.0);
+        EntryRow {
+            entry,
+            forms: ["correct_lab", "withdraw_lab"],
+            cells: vec![
+                l.test.as_str().to_string(),
+                format!("{}", (l.value * 100.0).round() / 100.0),
+                l.unit.clone(),
+                when(&state.time, l.drawn_at),
+                l.loinc.clone(),
+            ],
+            values: HashMap::from([
+                ("test", l.test.as_str().to_string()),
+                ("value", value),
+                ("unit", l.unit.clone()),
+                ("drawn_at", local_input(&state.time, l.drawn_at)),
+            ]),
+        }
+    })
+    .collect();
     let referral = state
         .store
         .referral(case.referral_id)
@@ -549,7 +564,11 @@ async fn show(
     // The case's own events and the patient record's (labs, drugs and their corrections), newest
     // first by their place in the one log.
     let case_events = state.store.case_history(case.id).await?;
-    let patient_events = state.store.patient_history(case.patient_id).await?;
+    let patient_events = if shows_record {
+        state.store.patient_history(case.patient_id).await?
+    } else {
+        Vec::new()
+    };
     let mut changes: Vec<(i64, Row)> = case_events
         .iter()
         .map(|e| {
@@ -829,6 +848,7 @@ async fn show(
             .collect(),
         medications,
         labs,
+        shows_record,
         lab_tests: LabTest::ALL.iter().map(|t| t.as_str()).collect(),
         time_out_items: TIME_OUT_ITEMS
             .iter()
@@ -1313,7 +1333,13 @@ pub async fn discharge_sheet(
             .patient(case.patient_id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("patient {}", case.patient_id)))?;
-        let reports = state.store.case_dose_reports(case.id).await?;
+        // The dose note is dose data: only for roles that may read dose (the sheet is printed by
+        // the nurse, who may; a referrer's copy leaves it out).
+        let reports = if grant(viewer.caller.role, Permission::ReadDose).is_some() {
+            state.store.case_dose_reports(case.id).await?
+        } else {
+            Vec::new()
+        };
         let dose_note = if reports.is_empty() {
             None
         } else {

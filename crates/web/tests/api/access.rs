@@ -8,7 +8,7 @@ use crate::helpers::{
 use reqwest::{Method, StatusCode};
 use seldinger_domain::access::{grant, Role};
 use seldinger_web::{Rule, ENDPOINTS};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Fills an endpoint's path parameters with records that exist.
 fn concrete(path: &str, patient_id: &str, case_id: &str, referral_id: &str) -> String {
@@ -342,11 +342,24 @@ async fn a_referrer_sees_only_their_own_unless_they_break_glass_which_is_flagged
             app.engine
         );
         assert_eq!(flagged[0]["username"], "referring_clinician");
-        assert_eq!(flagged[0]["resource_id"], others_case.as_str());
+        // The quality lead sees that a reason was given, under a pseudonym for the record, and
+        // neither the case's id nor the reason's words (de-identified, issue 11).
+        let pseudonym = flagged[0]["resource_id"].as_str().unwrap_or_default();
+        assert!(pseudonym.starts_with("rec-"), "{flagged}");
+        assert!(!flagged.to_string().contains(others_case.as_str()));
+        assert!(!flagged.to_string().contains("treating team"));
+        // The administrator reviews the reason, against the same pseudonym.
+        let reviewed = app
+            .request_as(Role::Administrator, Method::GET, "/audit?break_glass=true")
+            .send()
+            .await
+            .expect("request");
+        let reviewed = expect_status(reviewed, StatusCode::OK, &app.engine).await;
         assert_eq!(
-            flagged[0]["break_glass_reason"],
+            reviewed[0]["break_glass_reason"],
             "patient in ED, treating team unreachable"
         );
+        assert_eq!(reviewed[0]["resource_id"], pseudonym);
 
         // A scheduler cannot break glass into what their role does not allow at all.
         let vet = app
@@ -366,6 +379,118 @@ async fn a_referrer_sees_only_their_own_unless_they_break_glass_which_is_flagged
                 .unwrap_or("")
                 .contains("vet_cases"),
             "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_referral_is_not_a_key_to_the_rest_of_the_record() {
+    for app in spawn_apps().await {
+        // A patient the department knows: a case, a lab and a drug on their record.
+        let patient = app.patient("KEY-1").await;
+        let patient_id = patient["id"].as_str().expect("id").to_string();
+        let earlier_case = app.referral(&patient_id).await["case"]["id"]
+            .as_str()
+            .expect("case")
+            .to_string();
+        let lab = json!({"expected_version": 1, "test": "inr", "value": 1.1, "unit": "{INR}",
+                         "drawn_at": "2026-11-23T08:00:00Z"});
+        let added = app
+            .post(&format!("/patients/{patient_id}/lab-results"), &lab)
+            .await;
+        expect_status(added, StatusCode::CREATED, &app.engine).await;
+
+        // A referring clinician refers the same patient: allowed (that is how patients reach IR).
+        let received = app.referral_as(Role::ReferringClinician, &patient_id).await;
+        let own_case = received["case"]["id"].as_str().expect("case").to_string();
+        let get = |path: String| {
+            app.request_as(Role::ReferringClinician, Method::GET, &path)
+                .send()
+        };
+        // Their referral and its case are theirs...
+        let own = get(format!("/cases/{own_case}")).await.expect("request");
+        expect_status(own, StatusCode::OK, &app.engine).await;
+        // ...the rest of the record is not: its details with labs and drugs, its history, the
+        // earlier case, and the list of the patient's cases shows only their own.
+        for path in [
+            format!("/patients/{patient_id}"),
+            format!("/patients/{patient_id}/history"),
+            format!("/cases/{earlier_case}"),
+            format!("/cases/{earlier_case}/history"),
+        ] {
+            let hidden = get(path.clone()).await.expect("request");
+            expect_status(hidden, StatusCode::NOT_FOUND, &app.engine).await;
+        }
+        let listed = get(format!("/cases?patient_id={patient_id}"))
+            .await
+            .expect("request");
+        let listed = expect_status(listed, StatusCode::OK, &app.engine).await;
+        let ids: Vec<&str> = listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        assert_eq!(ids, [own_case.as_str()], "{}", app.engine);
+        // Break-glass opens the record, with the reason flagged.
+        let opened = app
+            .request_as(
+                Role::ReferringClinician,
+                Method::GET,
+                &format!("/patients/{patient_id}"),
+            )
+            .header("x-break-glass-reason", "seeing the patient in clinic today")
+            .send()
+            .await
+            .expect("request");
+        expect_status(opened, StatusCode::OK, &app.engine).await;
+        // A patient the referrer registered themselves is theirs to read whole.
+        let registered = app.patient_as(Role::ReferringClinician, "KEY-2").await;
+        let mine = get(format!(
+            "/patients/{}",
+            registered["id"].as_str().expect("id")
+        ))
+        .await
+        .expect("request");
+        expect_status(mine, StatusCode::OK, &app.engine).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_registration_is_audited_and_names_no_record() {
+    for app in spawn_apps().await {
+        let first = app.patient("DUP-1").await;
+        let again = app
+            .request_as(Role::ReferringClinician, Method::POST, "/patients")
+            .json(&patient_body("DUP-1"))
+            .send()
+            .await
+            .expect("request");
+        let problem = expect_status(again, StatusCode::CONFLICT, &app.engine).await;
+        let first_id = first["id"].as_str().expect("id");
+        assert!(!problem.to_string().contains(first_id), "{problem}");
+        let trail = app
+            .request_as(
+                Role::Administrator,
+                Method::GET,
+                "/audit?username=referring_clinician",
+            )
+            .send()
+            .await
+            .expect("request");
+        let trail = expect_status(trail, StatusCode::OK, &app.engine).await;
+        let denied: Vec<&Value> = trail
+            .as_array()
+            .expect("rows")
+            .iter()
+            .filter(|r| r["action"] == "create" && r["outcome"] == "denied")
+            .collect();
+        assert_eq!(denied.len(), 1, "{}: {trail}", app.engine);
+        assert!(
+            denied[0]["patient_id"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pt-")),
+            "the attempt names the existing patient, by pseudonym: {trail}"
         );
     }
 }
