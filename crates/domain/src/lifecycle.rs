@@ -516,7 +516,10 @@ impl CaseEvent {
                 at(consent.obtained_at)
             ),
             E::OverrideSafetyBlocks { rules } => {
-                format!("safety blocks overridden: {}", rules.join(", "))
+                format!(
+                    "overridden at the start gate (blocked or missing data): {}",
+                    rules.join(", ")
+                )
             }
             E::AssignAccession { accession_number } => {
                 format!("accession number {accession_number}")
@@ -622,8 +625,9 @@ pub enum TransitionError {
     AlreadyOpen,
     #[error("{0}")]
     Invalid(ValidationErrors),
-    /// The safety checklist blocks the procedure and no physician has overridden these items.
-    #[error("the safety checklist blocks the procedure: {}; an IR physician may override with a reason", .rules.join(", "))]
+    /// The safety checklist stops the procedure (a block, or data still missing) and no physician
+    /// has overridden these items (clinical-rules.md §8, start gate).
+    #[error("the safety checklist stops the procedure (blocked or missing data): {}; enter what is missing, or an IR physician may override with a reason", .rules.join(", "))]
     SafetyBlocked { rules: Vec<String> },
 }
 
@@ -882,7 +886,7 @@ impl Case {
                 if rules.is_empty() {
                     return Err(invalid(
                         "event.rules",
-                        "name the blocking checklist items (rule ids) being overridden".into(),
+                        "name the checklist items (rule ids) being overridden: blocks, or data that is missing".into(),
                     ));
                 }
                 Ok(CaseEvent::OverrideSafetyBlocks { rules })
@@ -1007,8 +1011,9 @@ impl Case {
         Ok(())
     }
 
-    /// Whether the case may go in-room given its safety checklist: every blocking item must have
-    /// been overridden by a physician (clinical-rules.md is decision support, never a dead end).
+    /// Whether the case may go in-room given its safety checklist: every item that blocks or
+    /// still misses data must have been resolved or overridden by a physician (clinical-rules.md
+    /// §8 start gate; decision support, never a dead end).
     pub fn check_safety_for_start(
         &self,
         checklist: &crate::safety::Checklist,
@@ -1019,7 +1024,7 @@ impl Case {
             .flat_map(|o| o.rules.iter().map(String::as_str))
             .collect();
         let open: Vec<String> = checklist
-            .blocks()
+            .stops_start()
             .map(|i| i.rule.clone())
             .filter(|r| !overridden.contains(r.as_str()))
             .collect();

@@ -442,7 +442,50 @@ fn history_lines_say_what_changed_on_the_departments_clock() {
     };
     assert_eq!(
         overridden.summary(&utc),
-        "safety blocks overridden: coagulation.inr"
+        "overridden at the start gate (blocked or missing data): coagulation.inr"
     );
     assert_eq!(CaseEvent::CheckIn.summary(&utc), "checked in");
+}
+
+#[test]
+fn missing_data_stops_the_start_like_a_block_until_entered_or_overridden() {
+    use crate::safety::{Checklist, ChecklistItem, ItemStatus};
+    let item = |rule: &str, status: ItemStatus| ChecklistItem {
+        rule: rule.into(),
+        title: rule.into(),
+        status,
+        reason: String::new(),
+        actions: Vec::new(),
+        citation: "clinical-rules.md §8".into(),
+        unverified: false,
+    };
+    let case = new_case();
+    let checklist = |statuses: &[(&str, ItemStatus)]| {
+        Checklist::new(
+            statuses.iter().map(|(r, s)| item(r, *s)).collect(),
+            "test".into(),
+        )
+    };
+    // clinical-rules.md §8 (v2): "missing data" stops the time-out and start like "block".
+    let missing = checklist(&[
+        ("consent", ItemStatus::MissingData),
+        ("fasting", ItemStatus::ActionNeeded),
+        ("coagulation.inr", ItemStatus::Pass),
+    ]);
+    match case.check_safety_for_start(&missing) {
+        Err(TransitionError::SafetyBlocked { rules }) => assert_eq!(rules, ["consent"]),
+        other => panic!("missing data must stop the start: {other:?}"),
+    }
+    // "Action needed" alone does not stop it.
+    let advice = checklist(&[("fasting", ItemStatus::ActionNeeded)]);
+    assert!(case.check_safety_for_start(&advice).is_ok());
+    // An IR physician's override with a reason lets it through, as for a block.
+    let mut overridden = case.clone();
+    overridden.safety_overrides.push(SafetyOverride {
+        rules: vec!["consent".into()],
+        by: "dr.test".into(),
+        at: meta(5, None).at,
+        reason: "consent recorded on paper in the room".into(),
+    });
+    assert!(overridden.check_safety_for_start(&missing).is_ok());
 }

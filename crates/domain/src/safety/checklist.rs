@@ -74,6 +74,15 @@ impl Checklist {
     pub fn blocks(&self) -> impl Iterator<Item = &ChecklistItem> {
         self.items.iter().filter(|i| i.status == ItemStatus::Block)
     }
+
+    /// The items that stop the time-out and the start of the procedure: every "block" and every
+    /// "missing data" — the sign-in requires each item reviewed (clinical-rules.md §8, start
+    /// gate, D). An IR physician may override either with a reason.
+    pub fn stops_start(&self) -> impl Iterator<Item = &ChecklistItem> {
+        self.items
+            .iter()
+            .filter(|i| matches!(i.status, ItemStatus::Block | ItemStatus::MissingData))
+    }
 }
 
 /// The wording every item built on an unverified value carries.

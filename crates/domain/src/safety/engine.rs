@@ -725,10 +725,17 @@ impl Rules<'_> {
                     vec![act(Role::IrPhysician, "Decide on ionising radiation given pregnancy status", Some(self.input.planned_start))],
                 ),
             },
+            // §3 (v2): no status documented on the day counts as unknown, which blocks.
             _ => item.status(
-                ItemStatus::MissingData,
-                "A person who can be pregnant, aged 12-50, needs a pregnancy status documented on the day of ionising radiation.",
-                vec![act(Role::IrNurse, "Document pregnancy status (test or screening) on the day", Some(self.input.planned_start))],
+                ItemStatus::Block,
+                format!(
+                    "No pregnancy status documented on the day: it counts as unknown, which blocks ionising radiation. A person who can be pregnant, aged {}-{}, needs a test or screening statement on the day; until then an IR physician must decide.",
+                    min.value, max.value
+                ),
+                vec![
+                    act(Role::IrNurse, "Document pregnancy status (test or screening) on the day", Some(self.input.planned_start)),
+                    act(Role::IrPhysician, "Decide on ionising radiation if the status stays unknown", Some(self.input.planned_start)),
+                ],
             ),
         })
     }

@@ -566,7 +566,8 @@ fn pregnancy_age_band_boundaries() {
         let c = s.run();
         assert_eq!(
             c.item("pregnancy").map(|i| i.status),
-            needs_status.then_some(MissingData),
+            // §3 (v2): no status on the day counts as unknown, which blocks.
+            needs_status.then_some(Block),
             "age {age}"
         );
     }
@@ -589,8 +590,8 @@ fn pregnancy_age_band_boundaries() {
     });
     assert_eq!(
         s.status("pregnancy"),
-        MissingData,
-        "not documented on the day"
+        Block,
+        "not documented on the day counts as unknown (§3 v2)"
     );
     s.modality = GuidanceModality::Ultrasound;
     assert!(
@@ -1095,7 +1096,7 @@ fn texts_and_the_day_follow_the_department_time_zone() {
     s.time = crate::DepartmentTime::default();
     assert_eq!(
         s.status("pregnancy"),
-        MissingData,
-        "in UTC the test was the day before"
+        Block,
+        "in UTC the test was the day before: unknown on the day"
     );
 }

@@ -31,7 +31,7 @@ pub struct Card {
     pub state: &'static str,
     pub state_label: String,
     /// ready / action / blocked, before the room only.
-    pub readiness: Option<(&'static str, &'static str)>,
+    pub readiness: Option<(&'static str, String)>,
     pub urgency: &'static str,
 }
 
@@ -98,11 +98,33 @@ async fn card(state: &AppState, case: &Case, on: NaiveDate) -> Result<Card, ApiE
         .unwrap_or_else(|| "procedure not chosen".into());
     let readiness = if case.state.is_pre_procedure() && case.vetting.is_some() {
         let checklist = state.checklist_of(case).await?;
-        Some(match checklist.overall {
-            ItemStatus::Pass => ("ready", "Ready"),
-            ItemStatus::Block if case.safety_overrides.is_empty() => ("blocked", "Blocked"),
-            ItemStatus::Block => ("action", "Block overridden"),
-            ItemStatus::ActionNeeded | ItemStatus::MissingData => ("action", "Action needed"),
+        let overridden: Vec<&str> = case
+            .safety_overrides
+            .iter()
+            .flat_map(|o| o.rules.iter().map(String::as_str))
+            .collect();
+        let open = |status: ItemStatus| -> Vec<String> {
+            checklist
+                .items
+                .iter()
+                .filter(|i| i.status == status && !overridden.contains(&i.rule.as_str()))
+                .map(|i| i.title.to_lowercase())
+                .collect()
+        };
+        let (blocked, missing) = (open(ItemStatus::Block), open(ItemStatus::MissingData));
+        // Blocks and missing data both stop the start (clinical-rules.md §8): the card says which.
+        Some(if !blocked.is_empty() {
+            ("blocked", format!("Blocked: {}", blocked.join("; ")))
+        } else if !missing.is_empty() {
+            ("blocked", format!("Missing: {}", missing.join("; ")))
+        } else {
+            match checklist.overall {
+                ItemStatus::Pass => ("ready", "Ready".to_string()),
+                ItemStatus::Block | ItemStatus::MissingData => {
+                    ("action", "Overridden by a physician".to_string())
+                }
+                ItemStatus::ActionNeeded => ("action", "Action needed".to_string()),
+            }
         })
     } else {
         None

@@ -160,6 +160,8 @@ struct CasePage<'a> {
     labs: Vec<EntryRow>,
     /// Whether the viewer sees the patient's record (labs, drugs and their history).
     shows_record: bool,
+    /// The checklist items, blocked or missing data, that stop the start ("title (status)").
+    start_stopped_by: Vec<String>,
     lab_tests: Vec<&'static str>,
     /// (field, label, ticked in the refused form)
     time_out_items: Vec<(&'static str, &'static str, bool)>,
@@ -369,7 +371,9 @@ async fn show(
                             .collect(),
                         citation: i.citation.clone(),
                         unverified: i.unverified,
-                        blocking: i.status == ItemStatus::Block && !overridden.contains(&i.rule),
+                        // Blocks and missing data both stop the start (clinical-rules.md §8).
+                        blocking: matches!(i.status, ItemStatus::Block | ItemStatus::MissingData)
+                            && !overridden.contains(&i.rule),
                     }
                 })
                 .collect::<Vec<_>>()
@@ -720,6 +724,11 @@ async fn show(
         };
         (r.ready, text)
     });
+    let start_stopped_by: Vec<String> = checklist_rows
+        .iter()
+        .filter(|r| r.blocking)
+        .map(|r| format!("{} ({})", r.title, r.status.to_lowercase()))
+        .collect();
     let page = CasePage {
         record_open,
         complication_open: allowed.contains(&"record_complication"),
@@ -849,6 +858,7 @@ async fn show(
         medications,
         labs,
         shows_record,
+        start_stopped_by,
         lab_tests: LabTest::ALL.iter().map(|t| t.as_str()).collect(),
         time_out_items: TIME_OUT_ITEMS
             .iter()

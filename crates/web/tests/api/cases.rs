@@ -36,6 +36,12 @@ async fn a_referral_opens_a_case_that_walks_the_whole_lifecycle() {
                 "scheduled",
             ),
             (json!({"type": "check_in"}), "checked_in"),
+            // The start gate stops on missing data (§8); this walk is about the lifecycle.
+            (
+                json!({"type": "override_safety_blocks",
+                       "rules": ["assessment", "coagulation.inr", "coagulation.platelets", "consent"]}),
+                "checked_in",
+            ),
             (
                 json!({"type": "start_procedure", "time_out": time_out}),
                 "in_room",
@@ -47,8 +53,10 @@ async fn a_referral_opens_a_case_that_walks_the_whole_lifecycle() {
             (json!({"type": "close"}), "closed"),
         ];
         for (version, (event, state)) in steps.into_iter().enumerate() {
+            let reason = (event["type"] == "override_safety_blocks")
+                .then_some("lifecycle walk: the safety data is another test's");
             let response = app
-                .transition(&case_id, version as u64 + 1, event, None)
+                .transition(&case_id, version as u64 + 1, event, reason)
                 .await;
             let case = expect_status(response, StatusCode::OK, &app.engine).await;
             assert_eq!(case["state"], state, "{}", app.engine);
@@ -73,6 +81,7 @@ async fn a_referral_opens_a_case_that_walks_the_whole_lifecycle() {
                 "accept",
                 "schedule",
                 "check_in",
+                "override_safety_blocks",
                 "start_procedure",
                 "complete_procedure",
                 "admit_to_recovery",

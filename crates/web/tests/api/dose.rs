@@ -399,13 +399,18 @@ async fn discharge_creates_the_device_follow_up_the_procedure_needs() {
                    "sedation": "moderate", "priority": "urgent"}),
             json!({"type": "schedule", "room": "angio-1", "start": "2026-11-24T08:00:00Z"}),
             json!({"type": "check_in"}),
+            // The start gate stops on missing data (§8); this walk is about the follow-up.
+            json!({"type": "override_safety_blocks",
+                   "rules": ["assessment", "fasting", "anaesthesia.review", "consent"]}),
             json!({"type": "start_procedure", "time_out": time_out}),
             json!({"type": "complete_procedure"}),
             json!({"type": "admit_to_recovery"}),
         ];
         for (i, event) in steps.into_iter().enumerate() {
+            let reason = (event["type"] == "override_safety_blocks")
+                .then_some("walk to discharge: the safety data is another test's");
             expect_status(
-                app.transition(&case_id, i as u64 + 1, event, None).await,
+                app.transition(&case_id, i as u64 + 1, event, reason).await,
                 StatusCode::OK,
                 &engine,
             )
@@ -414,7 +419,7 @@ async fn discharge_creates_the_device_follow_up_the_procedure_needs() {
         // After moderate sedation with no recovery score, leaving recovery needs a reason (§4);
         // the refusal writes nothing, not even the follow-up.
         let refused = expect_status(
-            app.transition(&case_id, 7, json!({"type": "discharge"}), None)
+            app.transition(&case_id, 8, json!({"type": "discharge"}), None)
                 .await,
             StatusCode::UNPROCESSABLE_ENTITY,
             &engine,
@@ -441,7 +446,7 @@ async fn discharge_creates_the_device_follow_up_the_procedure_needs() {
         assert_eq!(none, json!([]), "{engine}");
         let reason = "Transferred to ward 4 for overnight monitoring";
         expect_status(
-            app.transition(&case_id, 7, json!({"type": "discharge"}), Some(reason))
+            app.transition(&case_id, 8, json!({"type": "discharge"}), Some(reason))
                 .await,
             StatusCode::OK,
             &engine,
@@ -453,8 +458,8 @@ async fn discharge_creates_the_device_follow_up_the_procedure_needs() {
             &engine,
         )
         .await;
-        assert_eq!(history[7]["kind"], "discharge", "{history}");
-        assert_eq!(history[7]["reason"], reason);
+        assert_eq!(history[8]["kind"], "discharge", "{history}");
+        assert_eq!(history[8]["reason"], reason);
         let tasks = expect_status(
             get_as(
                 &app,

@@ -262,8 +262,47 @@ async fn a_blocked_case_goes_in_room_only_after_a_physicians_override_with_a_rea
         let time_out = json!({"type": "start_procedure", "time_out": {
             "completed_at": "2026-11-24T07:00:00Z", "team_introduced": true, "patient_identity_confirmed": true,
             "procedure_and_site_confirmed": true, "consent_confirmed": true, "imaging_available": true, "equipment_available": true}});
+        // Missing data stops the start like a block (clinical-rules.md §8, v2), naming each item.
         let problem = expect_status(
             app.transition(&case_id, 4, time_out.clone(), None).await,
+            StatusCode::CONFLICT,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(
+            problem["blocking_rules"],
+            json!([
+                "assessment",
+                "coagulation.inr",
+                "coagulation.platelets",
+                "consent"
+            ]),
+            "{}",
+            app.engine
+        );
+        // Entering the missing data clears those items; the block stays.
+        let platelets = json!({"expected_version": 2, "test": "platelets", "value": 180, "unit": "10*9/L", "drawn_at": "2026-11-24T06:00:00Z"});
+        expect_status(
+            app.post(&format!("/patients/{patient_id}/lab-results"), &platelets)
+                .await,
+            StatusCode::CREATED,
+            &app.engine,
+        )
+        .await;
+        let steps = [
+            json!({"type": "record_assessment", "assessment": {"setting": "outpatient", "asa_class": 2}}),
+            json!({"type": "record_consent", "consent": {"obtained_by": "Dr Test", "obtained_at": "2026-11-24T07:00:00Z"}}),
+        ];
+        for (i, event) in steps.into_iter().enumerate() {
+            expect_status(
+                app.transition(&case_id, i as u64 + 4, event, None).await,
+                StatusCode::OK,
+                &app.engine,
+            )
+            .await;
+        }
+        let problem = expect_status(
+            app.transition(&case_id, 6, time_out.clone(), None).await,
             StatusCode::CONFLICT,
             &app.engine,
         )
@@ -275,13 +314,13 @@ async fn a_blocked_case_goes_in_room_only_after_a_physicians_override_with_a_rea
             json!({"type": "override_safety_blocks", "rules": ["coagulation.inr"]});
         let by_nurse = app
             .request_as(Role::IrNurse, Method::POST, &format!("/cases/{case_id}/transitions"))
-            .json(&json!({"expected_version": 4, "event": override_event, "reason": "bleeding controllable"}))
+            .json(&json!({"expected_version": 6, "event": override_event, "reason": "bleeding controllable"}))
             .send()
             .await
             .expect("request");
         expect_status(by_nurse, StatusCode::FORBIDDEN, &app.engine).await;
         let no_reason = expect_status(
-            app.transition(&case_id, 4, override_event.clone(), None)
+            app.transition(&case_id, 6, override_event.clone(), None)
                 .await,
             StatusCode::UNPROCESSABLE_ENTITY,
             &app.engine,
@@ -290,14 +329,14 @@ async fn a_blocked_case_goes_in_room_only_after_a_physicians_override_with_a_rea
         assert_eq!(no_reason["errors"][0]["field"], "reason");
         let reason = "Emergent drainage; FFP running, benefit outweighs bleeding risk";
         expect_status(
-            app.transition(&case_id, 4, override_event, Some(reason))
+            app.transition(&case_id, 6, override_event, Some(reason))
                 .await,
             StatusCode::OK,
             &app.engine,
         )
         .await;
         let started = expect_status(
-            app.transition(&case_id, 5, time_out, None).await,
+            app.transition(&case_id, 7, time_out, None).await,
             StatusCode::OK,
             &app.engine,
         )

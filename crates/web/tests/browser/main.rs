@@ -439,7 +439,21 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
     // Override the block with a reason, then the time-out: a missing confirmation is refused
     // with the ticks kept; complete, it starts the procedure.
     click(&browser, &format!("li[data-case='{case_id}'] a")).await;
-    click(&browser, "#override input[name='rule:coagulation.inr']").await;
+    // Missing data stops the start like the block (clinical-rules.md §8): the page says what.
+    let stopped = text(&browser, "#start-stopped").await;
+    assert!(
+        stopped.contains("INR for the procedure's bleeding risk (block)")
+            && stopped.contains("Consent recorded (missing data)"),
+        "{stopped}"
+    );
+    let boxes = browser
+        .find_all(Locator::Css("#override input[type=checkbox]"))
+        .await
+        .expect("override items");
+    assert!(boxes.len() >= 2, "the block and each missing item");
+    for tick in boxes {
+        tick.click().await.expect("tick");
+    }
     fill(
         &browser,
         "override-reason",
@@ -448,7 +462,9 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
     .await;
     click(&browser, "#override button[type=submit]").await;
     eventually(&browser, "#checklist", |c| {
-        c.contains("Overridden: coagulation.inr — by ir_physician")
+        c.contains("Overridden: ")
+            && c.contains("coagulation.inr")
+            && c.contains("— by ir_physician")
     })
     .await;
     for item in [
@@ -591,7 +607,8 @@ async fn a_physician_vets_a_referral_and_the_board_follows_without_a_reload() {
         .contains("For the discharge instructions"));
     let history = text(&browser, "#history").await;
     assert!(
-        history.contains("safety blocks overridden: coagulation.inr")
+        history.contains("overridden at the start gate (blocked or missing data): ")
+            && history.contains("coagulation.inr")
             && history.contains("Transjugular route")
             && history.contains("modified Aldrete 10"),
         "{history}"
