@@ -11,6 +11,17 @@ use crate::patient::{AllergyClass, Pregnancy, Sex};
 use chrono::{DateTime, Duration, Utc};
 
 /// Evaluates every rule for one case.
+/// Creatinine clearance in mL/min by Cockcroft–Gault (clinical-rules.md §1.3: Cockcroft & Gault,
+/// Nephron 1976;16:31–41, V): (140 − age) × weight ÷ (72 × serum creatinine in mg/dL), × 0.85
+/// for females; sex other or unknown takes the lower (female) estimate (D).
+pub fn cockcroft_gault(age_years: u32, weight_kg: f64, creatinine_mg_dl: f64, sex: Sex) -> f64 {
+    let male = (140.0 - f64::from(age_years)) * weight_kg / (72.0 * creatinine_mg_dl);
+    match sex {
+        Sex::Male => male,
+        Sex::Female | Sex::Other | Sex::Unknown => male * 0.85,
+    }
+}
+
 pub fn evaluate(input: &SafetyInput, reference: &SafetyReference) -> Checklist {
     let r = Rules { input, reference };
     let mut items = Vec::new();
@@ -401,6 +412,54 @@ impl Rules<'_> {
         items
     }
 
+    /// Creatinine clearance for a hold that depends on it: the one recorded in the assessment,
+    /// else estimated by Cockcroft–Gault from age, sex, recorded weight and a creatinine within
+    /// the eGFR recency of §2 (clinical-rules.md §1.3, v2). `Err` names what is missing.
+    fn creatinine_clearance(&self) -> Result<(f64, Option<String>), Vec<&'static str>> {
+        if let Some(recorded) = self.input.flags.creatinine_clearance {
+            return Ok((recorded, None));
+        }
+        let window = match self.input.setting {
+            CareSetting::ScheduledOutpatient => self.t(T::RecencyEgfrOutpatientHours),
+            CareSetting::Admitted { .. } => self.t(T::RecencyEgfrInpatientHours),
+        };
+        let creatinine = self
+            .input
+            .latest(LabTest::Creatinine)
+            .filter(|l| l.drawn_at >= self.input.planned_start - hours(window.value));
+        let weight = self.input.patient.weight_kg;
+        let mut missing = Vec::new();
+        if weight.is_none() {
+            missing.push("a recorded weight");
+        }
+        if creatinine.is_none() {
+            missing.push("a creatinine within the eGFR recency of clinical-rules.md §2");
+        }
+        let (Some(weight), Some(creatinine)) = (weight, creatinine) else {
+            return Err(missing);
+        };
+        let age = self
+            .input
+            .patient
+            .age_on(self.input.time.date_of(self.input.planned_start));
+        let estimate = cockcroft_gault(age, weight.kg(), creatinine.value, self.input.patient.sex);
+        let sex = match self.input.patient.sex {
+            Sex::Male => "male",
+            Sex::Female => "female",
+            // §1.3 (D): sex other or unknown takes the lower (female) estimate.
+            Sex::Other | Sex::Unknown => "sex not male or female: the lower (female) estimate",
+        };
+        Ok((
+            estimate,
+            Some(format!(
+                "CrCl {estimate:.0} mL/min estimated (Cockcroft–Gault) from age {age}, weight {} kg, creatinine {} mg/dL drawn {}, {sex}.",
+                weight.kg(),
+                creatinine.value,
+                self.when(creatinine.drawn_at)
+            )),
+        ))
+    }
+
     fn hold(&self, item: Item, drug: &DrugUse, name: &str, class: DrugClass) -> ChecklistItem {
         let start = self.input.planned_start;
         let renal_dependent = self
@@ -408,20 +467,40 @@ impl Rules<'_> {
             .holds
             .iter()
             .any(|h| h.drug == name && !h.crcl.is_any());
-        let crcl = self.input.flags.creatinine_clearance;
-        if renal_dependent && crcl.is_none() {
-            return item.status(
+        if !renal_dependent {
+            return self.hold_at(item, drug, name, class, None);
+        }
+        match self.creatinine_clearance() {
+            Ok((crcl, None)) => self.hold_at(item, drug, name, class, Some(crcl)),
+            Ok((crcl, Some(estimate))) => {
+                let mut held = self.hold_at(item, drug, name, class, Some(crcl));
+                held.reason = format!("{} {estimate}", held.reason);
+                held
+            }
+            Err(missing) => item.status(
                 ItemStatus::MissingData,
                 format!(
-                    "The hold for {name} depends on creatinine clearance, which is not recorded."
+                    "The hold for {name} depends on creatinine clearance: none is recorded, and the Cockcroft–Gault estimate needs {}.",
+                    missing.join(" and ")
                 ),
                 vec![act(
                     Role::IrNurse,
-                    "Record creatinine clearance (mL/min)",
+                    "Record creatinine clearance (mL/min), or the weight and a recent creatinine",
                     Some(start),
                 )],
-            );
+            ),
         }
+    }
+
+    fn hold_at(
+        &self,
+        item: Item,
+        drug: &DrugUse,
+        name: &str,
+        class: DrugClass,
+        crcl: Option<f64>,
+    ) -> ChecklistItem {
+        let start = self.input.planned_start;
         if class == DrugClass::Lmwh && drug.dose_intent.is_none() {
             return item.status(
                 ItemStatus::MissingData,

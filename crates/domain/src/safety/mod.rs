@@ -10,7 +10,7 @@ pub mod input;
 pub mod reference;
 
 pub use checklist::{Action, Checklist, ChecklistItem, ItemStatus};
-pub use engine::evaluate;
+pub use engine::{cockcroft_gault, evaluate};
 pub use for_case::{case_checklist, PatientFacts};
 pub use hypothetical::HypotheticalCase;
 pub use input::{CareSetting, ClinicalFlags, ConsentRecord, DrugUse, FastingRecord, SafetyInput};

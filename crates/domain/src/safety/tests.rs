@@ -1100,3 +1100,112 @@ fn texts_and_the_day_follow_the_department_time_zone() {
         "in UTC the test was the day before: unknown on the day"
     );
 }
+
+#[test]
+fn cockcroft_gault_is_the_published_formula() {
+    use crate::patient::Sex;
+    // clinical-rules.md §1.3: (140 − age) × weight ÷ (72 × creatinine mg/dL), × 0.85 for females.
+    let male = cockcroft_gault(60, 80.0, 1.0, Sex::Male);
+    assert!((male - 6400.0 / 72.0).abs() < 1e-9, "{male}");
+    let female = cockcroft_gault(60, 80.0, 1.0, Sex::Female);
+    assert!((female - 6400.0 / 72.0 * 0.85).abs() < 1e-9, "{female}");
+    // Sex other or unknown: the lower (female) estimate (D).
+    assert_eq!(cockcroft_gault(60, 80.0, 1.0, Sex::Other), female);
+    assert_eq!(cockcroft_gault(60, 80.0, 1.0, Sex::Unknown), female);
+}
+
+/// A dabigatran patient with no recorded CrCl: male, 68 on the day, 100 kg, so the estimate is
+/// 100 ÷ creatinine (mL/min).
+fn estimated_crcl_scenario(creatinine: f64) -> Scenario {
+    let mut s = Scenario::new("biopsy-liver");
+    s.flags.creatinine_clearance = None;
+    s.patient = patient("male", "1958-11-26");
+    s.patient.weight_kg = Some(crate::patient::BodyWeightKg::parse(100.0).expect("weight"));
+    s.labs.push(lab(LabTest::Creatinine, creatinine, now()));
+    s.drugs.push(DrugUse {
+        drug: "dabigatran".into(),
+        // Exactly 48 h before the start: passes the ≥ 50 row (2 days), not the 30–49 row (4 days).
+        last_dose_at: Some(start() - Duration::hours(48)),
+        dose_intent: None,
+        indication: None,
+    });
+    s.now = start() - Duration::hours(1);
+    s
+}
+
+#[test]
+fn a_missing_creatinine_clearance_is_estimated_at_the_boundaries_of_its_rows() {
+    // CrCl 50 exactly (creatinine 2.0): the ≥ 50 row, 2 days: the dose 48 h before passes.
+    for (creatinine, expected, crcl) in [
+        (2.0, Pass, "CrCl 50 mL/min"),
+        // Just below 50: the 30–49 row, 4 days: the same dose is too late.
+        (2.01, Block, "CrCl 50 mL/min"),
+        // Just above 50.
+        (1.99, Pass, "CrCl 50 mL/min"),
+    ] {
+        let s = estimated_crcl_scenario(creatinine);
+        let c = s.run();
+        let item = c.item("hold.dabigatran").expect("hold");
+        assert_eq!(
+            item.status, expected,
+            "creatinine {creatinine}: {}",
+            item.reason
+        );
+        assert!(
+            item.reason.contains("estimated (Cockcroft–Gault)")
+                && item.reason.contains("age 68")
+                && item.reason.contains("weight 100 kg")
+                && item
+                    .reason
+                    .contains(&format!("creatinine {creatinine} mg/dL"))
+                && item.reason.contains("male"),
+            "the inputs are shown: {}",
+            item.reason
+        );
+        // Rounded for display; the row is chosen on the unrounded value.
+        assert!(item.reason.contains(crcl), "{}", item.reason);
+    }
+    // A recorded CrCl wins over the estimate.
+    let mut s = estimated_crcl_scenario(2.01);
+    s.flags.creatinine_clearance = Some(80.0);
+    let c = s.run();
+    let item = c.item("hold.dabigatran").expect("hold");
+    assert_eq!(item.status, Pass);
+    assert!(!item.reason.contains("estimated"), "{}", item.reason);
+}
+
+#[test]
+fn without_weight_or_a_recent_creatinine_the_clearance_is_missing_data() {
+    let mut s = estimated_crcl_scenario(1.0);
+    s.patient.weight_kg = None;
+    let c = s.run();
+    let item = c.item("hold.dabigatran").expect("hold");
+    assert_eq!(item.status, MissingData);
+    assert!(item.reason.contains("a recorded weight"), "{}", item.reason);
+    // A creatinine older than the eGFR recency of §2 does not count.
+    let mut s = estimated_crcl_scenario(1.0);
+    let window = value(ThresholdId::RecencyEgfrOutpatientHours);
+    s.labs.retain(|l| l.test != LabTest::Creatinine);
+    s.labs.push(lab(
+        LabTest::Creatinine,
+        1.0,
+        start() - Duration::minutes((window * 60.0) as i64 + 1),
+    ));
+    let c = s.run();
+    let item = c.item("hold.dabigatran").expect("hold");
+    assert_eq!(item.status, MissingData, "{}", item.reason);
+    assert!(
+        item.reason.contains("a creatinine within"),
+        "{}",
+        item.reason
+    );
+    // Exactly at the edge of the window it counts.
+    let mut s = estimated_crcl_scenario(1.0);
+    s.labs.retain(|l| l.test != LabTest::Creatinine);
+    s.labs.push(lab(
+        LabTest::Creatinine,
+        1.0,
+        start() - Duration::minutes((window * 60.0) as i64),
+    ));
+    assert_ne!(s.status("hold.dabigatran"), MissingData);
+}
