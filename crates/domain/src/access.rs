@@ -152,9 +152,10 @@ impl Permission {
     /// The permission a case event needs.
     pub fn for_case_event(kind: EventKind) -> Permission {
         match kind {
-            EventKind::Accept | EventKind::Decline | EventKind::RequestInformation => {
-                Permission::VetCases
-            }
+            EventKind::Accept
+            | EventKind::ReviseAccess
+            | EventKind::Decline
+            | EventKind::RequestInformation => Permission::VetCases,
             // Answering the vetting physician's question is the referrer's (or their proxy's) job.
             EventKind::ProvideInformation => Permission::CreateReferrals,
             EventKind::Schedule | EventKind::AssignAccession => Permission::ScheduleCases,

@@ -123,6 +123,78 @@ impl GuidanceModality {
 }
 
 choice_enum!(
+    /// The access route planned at vetting (clinical-rules.md §1.2, v2): the arterial INR rows
+    /// apply to femoral and radial access, and a sheath above 7 F makes an arterial procedure
+    /// high bleeding risk (§1.1).
+    AccessRoute {
+        Femoral = "femoral",
+        Radial = "radial",
+        Brachial = "brachial",
+        Pedal = "pedal",
+        Venous = "venous",
+        None = "none",
+        Other = "other",
+    }
+);
+
+impl AccessRoute {
+    pub fn is_arterial(self) -> bool {
+        matches!(
+            self,
+            AccessRoute::Femoral | AccessRoute::Radial | AccessRoute::Brachial | AccessRoute::Pedal
+        )
+    }
+}
+
+choice_enum!(
+    /// How a catalogue procedure reaches the vessels, which decides whether vetting must record
+    /// an access route (a low-risk arterial procedure needs one, clinical-rules.md §1.2).
+    VascularAccess {
+        Arterial = "arterial",
+        Venous = "venous",
+        Varies = "varies", // arterial or venous, decided case by case at vetting
+        None = "none",
+    }
+);
+
+/// Sheath size in French (UCUM `[Ch]`), as planned at vetting; kept in tenths so plans compare
+/// exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = f64))]
+#[serde(try_from = "f64", into = "f64")]
+pub struct SheathFrench(u16);
+
+impl SheathFrench {
+    /// Plausibility bounds for data entry (the sizes made), not a clinical rule.
+    pub fn parse(french: f64) -> Result<Self, String> {
+        if french.is_finite() && (1.0..=30.0).contains(&french) {
+            Ok(SheathFrench((french * 10.0).round() as u16))
+        } else {
+            Err(format!(
+                "{french} is not a sheath size: give French (Fr) from 1 to 30"
+            ))
+        }
+    }
+
+    pub fn french(self) -> f64 {
+        f64::from(self.0) / 10.0
+    }
+}
+
+impl TryFrom<f64> for SheathFrench {
+    type Error = String;
+    fn try_from(value: f64) -> Result<Self, String> {
+        SheathFrench::parse(value)
+    }
+}
+
+impl From<SheathFrench> for f64 {
+    fn from(size: SheathFrench) -> f64 {
+        size.french()
+    }
+}
+
+choice_enum!(
     /// Periprocedural bleeding-risk class, clinical-rules.md §1.1 (SIR 2019).
     BleedingRisk {
         Low = "low",
@@ -168,6 +240,8 @@ pub struct Procedure {
     /// Where the bleeding-risk class comes from (section of clinical-rules.md and, for mapped
     /// entries, the reasoning).
     pub bleeding_risk_source: String,
+    /// Arterial, venous, case by case, or none: whether vetting must record the access route.
+    pub vascular_access: VascularAccess,
     pub sedation: Sedation,
     pub room_minutes: u32,
     pub outpatient: bool,
@@ -199,6 +273,7 @@ const ENTRY_FIELDS: &[&str] = &[
     "modalities",
     "bleeding_risk",
     "bleeding_risk_source",
+    "vascular_access",
     "sedation",
     "room_minutes",
     "outpatient",
@@ -358,6 +433,8 @@ fn parse_entry(table: &toml::Table) -> Result<Procedure, FieldProblem> {
             "must cite clinical-rules.md §1.x".into(),
         ));
     }
+    let vascular_access =
+        VascularAccess::parse(&text("vascular_access")?).map_err(|e| ("vascular_access", e))?;
     let sedation = Sedation::parse(&text("sedation")?).map_err(|e| ("sedation", e))?;
     let room_minutes = match table.get("room_minutes") {
         Some(toml::Value::Integer(m)) if (5..=720).contains(m) => *m as u32,
@@ -398,6 +475,7 @@ fn parse_entry(table: &toml::Table) -> Result<Procedure, FieldProblem> {
         modalities,
         bleeding_risk,
         bleeding_risk_source,
+        vascular_access,
         sedation,
         room_minutes,
         outpatient,
@@ -418,6 +496,7 @@ intent = "therapeutic"
 modalities = ["ultrasound"]
 bleeding_risk = "low"
 bleeding_risk_source = "clinical-rules.md §1.1 low: paracentesis"
+vascular_access = "none"
 sedation = "local"
 room_minutes = 45
 outpatient = true

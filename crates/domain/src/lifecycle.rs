@@ -15,7 +15,9 @@
 //! a proposed event against the current state before it is recorded.
 
 use crate::assessment::{Consent, FastingTimes, PreAssessment};
-use crate::catalogue::{GuidanceModality, ProcedureCatalogue, ProcedureId, Sedation};
+use crate::catalogue::{
+    AccessRoute, GuidanceModality, ProcedureCatalogue, ProcedureId, Sedation, SheathFrench,
+};
 use crate::event::EventMeta;
 use crate::ids::{CaseId, PatientId, ReferralId, RoomId};
 use crate::procedure_record::{
@@ -139,6 +141,8 @@ impl CaseState {
             {
                 Some(state)
             }
+            // The access plan may be recorded or changed until the room.
+            (S::Vetted | S::Scheduled | S::CheckedIn, E::ReviseAccess) => Some(self),
             // A physician may accept blocking safety items any time before the room.
             (S::Vetted | S::Scheduled | S::CheckedIn, E::OverrideSafetyBlocks) => Some(self),
             // The procedure record: details, drugs and devices while the patient is with us.
@@ -200,6 +204,7 @@ impl fmt::Display for CaseState {
 pub enum EventKind {
     Referred,
     Accept,
+    ReviseAccess,
     Decline,
     RequestInformation,
     ProvideInformation,
@@ -226,9 +231,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::Referred,
         EventKind::Accept,
+        EventKind::ReviseAccess,
         EventKind::Decline,
         EventKind::RequestInformation,
         EventKind::ProvideInformation,
@@ -258,6 +264,7 @@ impl EventKind {
         match self {
             EventKind::Referred => "referred",
             EventKind::Accept => "accept",
+            EventKind::ReviseAccess => "revise_access",
             EventKind::Decline => "decline",
             EventKind::RequestInformation => "request_information",
             EventKind::ProvideInformation => "provide_information",
@@ -296,6 +303,12 @@ pub struct Vetting {
     /// Whether iodinated contrast is planned (contrast allergy, renal and metformin rules).
     #[serde(default)]
     pub iodinated_contrast: bool,
+    /// The planned access route (clinical-rules.md §1.2: the arterial INR rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_route: Option<AccessRoute>,
+    /// The planned sheath size (§1.1: above 7 F an arterial procedure is high bleeding risk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheath_french: Option<SheathFrench>,
 }
 
 /// Where and when the case is booked.
@@ -365,6 +378,19 @@ pub enum CaseEvent {
         /// Whether iodinated contrast is planned; absent means no.
         #[serde(default)]
         iodinated_contrast: bool,
+        /// femoral, radial, brachial, pedal, venous, none or other (§1.2).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_route: Option<AccessRoute>,
+        /// Sheath size in French.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sheath_french: Option<SheathFrench>,
+    },
+    /// The access route and sheath size planned at vetting, recorded or changed before the room;
+    /// changing a recorded plan needs a reason (in the event's metadata).
+    ReviseAccess {
+        access_route: AccessRoute,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sheath_french: Option<SheathFrench>,
     },
     /// The reason is required, in the event's metadata.
     Decline,
@@ -468,14 +494,24 @@ impl CaseEvent {
                 sedation,
                 priority,
                 iodinated_contrast,
+                access_route,
+                sheath_french,
             } => format!(
-                "accepted: {procedure_id}, {modality} guidance, {sedation} sedation, {}{}",
+                "accepted: {procedure_id}, {modality} guidance, {sedation} sedation, {}{}{}",
                 words(priority),
                 if *iodinated_contrast {
                     ", iodinated contrast"
                 } else {
                     ""
-                }
+                },
+                access_words(*access_route, *sheath_french)
+            ),
+            E::ReviseAccess {
+                access_route,
+                sheath_french,
+            } => format!(
+                "access planned:{}",
+                access_words(Some(*access_route), *sheath_french).trim_start_matches(',')
             ),
             E::Decline => "declined".into(),
             E::RequestInformation { question } => format!("asked the referrer: {question}"),
@@ -580,6 +616,7 @@ impl CaseEvent {
         match self {
             CaseEvent::Referred { .. } => EventKind::Referred,
             CaseEvent::Accept { .. } => EventKind::Accept,
+            CaseEvent::ReviseAccess { .. } => EventKind::ReviseAccess,
             CaseEvent::Decline => EventKind::Decline,
             CaseEvent::RequestInformation { .. } => EventKind::RequestInformation,
             CaseEvent::ProvideInformation { .. } => EventKind::ProvideInformation,
@@ -629,6 +666,18 @@ pub enum TransitionError {
     /// has overridden these items (clinical-rules.md §8, start gate).
     #[error("the safety checklist stops the procedure (blocked or missing data): {}; enter what is missing, or an IR physician may override with a reason", .rules.join(", "))]
     SafetyBlocked { rules: Vec<String> },
+}
+
+/// ", femoral access, 6 F sheath" (empty when nothing is planned).
+fn access_words(route: Option<AccessRoute>, sheath: Option<SheathFrench>) -> String {
+    let mut out = String::new();
+    if let Some(route) = route {
+        out.push_str(&format!(", {route} access"));
+    }
+    if let Some(sheath) = sheath {
+        out.push_str(&format!(", {} F sheath", sheath.french()));
+    }
+    out
 }
 
 fn list_or_none(allowed: &[&str]) -> String {
@@ -775,13 +824,22 @@ impl Case {
         let has_reason = meta.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
         let rebooking =
             matches!(proposed, CaseEvent::Schedule { .. }) && self.state == CaseState::Scheduled;
-        let reason_required = matches!(
-            proposed,
-            CaseEvent::Decline | CaseEvent::Cancel | CaseEvent::OverrideSafetyBlocks { .. }
-        );
+        // Changing an access plan already recorded needs a reason; recording the first does not.
+        let changes_access = matches!(proposed, CaseEvent::ReviseAccess { .. })
+            && self
+                .vetting
+                .as_ref()
+                .is_some_and(|v| v.access_route.is_some() || v.sheath_french.is_some());
+        let reason_required = changes_access
+            || matches!(
+                proposed,
+                CaseEvent::Decline | CaseEvent::Cancel | CaseEvent::OverrideSafetyBlocks { .. }
+            );
         if (reason_required || rebooking) && !has_reason {
             let event = if rebooking {
                 "rescheduling"
+            } else if changes_access {
+                "changing the planned access"
             } else {
                 proposed.kind().as_str()
             };
@@ -945,6 +1003,8 @@ impl Case {
                 sedation,
                 priority,
                 iodinated_contrast,
+                access_route,
+                sheath_french,
             } => {
                 self.vetting = Some(Vetting {
                     procedure_id: procedure_id.clone(),
@@ -952,8 +1012,19 @@ impl Case {
                     sedation: *sedation,
                     priority: *priority,
                     iodinated_contrast: *iodinated_contrast,
+                    access_route: *access_route,
+                    sheath_french: *sheath_french,
                 });
                 self.information_request = None;
+            }
+            CaseEvent::ReviseAccess {
+                access_route,
+                sheath_french,
+            } => {
+                if let Some(vetting) = self.vetting.as_mut() {
+                    vetting.access_route = Some(*access_route);
+                    vetting.sheath_french = *sheath_french;
+                }
             }
             CaseEvent::RequestInformation { question } => {
                 self.information_request = Some(question.clone())

@@ -9,6 +9,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seldinger_domain::assessment::{Consent, PreAssessment, Setting};
+use seldinger_domain::catalogue::{AccessRoute, SheathFrench, VascularAccess};
 use seldinger_domain::catalogue::{GuidanceModality, Procedure, ProcedureCatalogue};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
 use seldinger_domain::dose::{Gray, GrayMetre, GrayMetreSquared, Seconds};
@@ -480,6 +481,17 @@ impl<'a> Demo<'a> {
                     | seldinger_domain::catalogue::Category::Oncologic
                     | seldinger_domain::catalogue::Category::Venous
             ),
+            // The demo's vascular plans: femoral with a 5 F sheath for arterial work, venous
+            // for venous; others reach no vessel.
+            access_route: match procedure.vascular_access {
+                VascularAccess::Arterial | VascularAccess::Varies => Some(AccessRoute::Femoral),
+                VascularAccess::Venous => Some(AccessRoute::Venous),
+                VascularAccess::None => None,
+            },
+            sheath_french: match procedure.vascular_access {
+                VascularAccess::None => None,
+                _ => SheathFrench::parse(5.0).ok(),
+            },
         };
         let steps: Vec<(CaseEvent, &str, DateTime<Utc>, Option<&str>)> = match (target, &booking) {
             (CaseState::Referred, _) => vec![],

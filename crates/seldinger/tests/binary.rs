@@ -318,11 +318,19 @@ async fn the_first_start_creates_an_administrator_from_the_environment() {
     // A department's own threshold table: loaded, and its use is on the audit trail.
     let thresholds = dir.path().join("department-thresholds.toml");
     let shipped = include_str!("../../../catalog/safety-thresholds.toml");
-    std::fs::write(
-        &thresholds,
-        shipped.replacen("version = \"2026.11.1\"", "version = \"dept-7\"", 1),
-    )
-    .expect("write");
+    // The department's own version, whatever the shipped one is.
+    let own: String = shipped
+        .lines()
+        .map(|line| {
+            if line.starts_with("version = ") {
+                "version = \"dept-7\""
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&thresholds, own).expect("write");
     let mut child = Command::new(BIN)
         // Each server's DICOM listener on a free port, so tests run side by side.
         .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")

@@ -248,6 +248,8 @@ pub mod records {
             sedation: seldinger_domain::Sedation::Local,
             priority: Urgency::Routine,
             iodinated_contrast: false,
+            access_route: None,
+            sheath_french: None,
         };
         let case = step(store, &case, accept, start).await.expect("accept");
         let schedule = CaseEvent::Schedule {

@@ -58,6 +58,8 @@ fn accept() -> CaseEvent {
         sedation: seldinger_domain::Sedation::Local,
         priority: Urgency::Routine,
         iodinated_contrast: false,
+        access_route: None,
+        sheath_french: None,
     }
 }
 

@@ -47,6 +47,8 @@ fn accept() -> CaseEvent {
         sedation: Sedation::Local,
         priority: Urgency::Routine,
         iodinated_contrast: false,
+        access_route: None,
+        sheath_french: None,
     }
 }
 
@@ -352,6 +354,8 @@ fn in_recovery(sedation: Sedation) -> Case {
             sedation,
             priority,
             iodinated_contrast,
+            access_route: None,
+            sheath_french: None,
         },
         other => other,
     };

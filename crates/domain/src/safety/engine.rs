@@ -5,7 +5,7 @@ use super::checklist::{Action, Checklist, ChecklistItem, ItemStatus, UNVERIFIED_
 use super::input::{CareSetting, DrugUse, FastingRecord, SafetyInput};
 use super::reference::{DrugClass, Evidence, SafetyReference, Threshold, ThresholdId as T};
 use crate::access::Role;
-use crate::catalogue::{BleedingRisk, Sedation};
+use crate::catalogue::{AccessRoute, BleedingRisk, Sedation, VascularAccess};
 use crate::clinical::{LabResult, LabTest};
 use crate::patient::{AllergyClass, Pregnancy, Sex};
 use chrono::{DateTime, Duration, Utc};
@@ -25,6 +25,7 @@ pub fn cockcroft_gault(age_years: u32, weight_kg: f64, creatinine_mg_dl: f64, se
 pub fn evaluate(input: &SafetyInput, reference: &SafetyReference) -> Checklist {
     let r = Rules { input, reference };
     let mut items = Vec::new();
+    items.extend(r.access_plan());
     items.extend(r.inr());
     items.extend(r.platelets());
     items.extend(r.fibrinogen());
@@ -119,8 +120,72 @@ impl Rules<'_> {
         self.reference.threshold(id)
     }
 
+    /// High bleeding risk: the procedure's class, or an arterial procedure whose planned sheath
+    /// is above 7 F (clinical-rules.md §1.1, v2).
     fn high_risk(&self) -> bool {
-        self.input.procedure.bleeding_risk == BleedingRisk::High
+        self.input.procedure.bleeding_risk == BleedingRisk::High || self.large_arterial_sheath()
+    }
+
+    fn arterial(&self) -> bool {
+        self.input
+            .access_route
+            .is_some_and(AccessRoute::is_arterial)
+    }
+
+    fn large_arterial_sheath(&self) -> bool {
+        let limit = self.t(T::SheathArterialHighRiskAbove);
+        self.arterial()
+            && self
+                .input
+                .sheath_french
+                .is_some_and(|s| s.french() > limit.value)
+    }
+
+    // §1.2 (v2) the planned access route and sheath, for procedures that reach the arteries.
+    fn access_plan(&self) -> Option<ChecklistItem> {
+        let reaches_arteries = matches!(
+            self.input.procedure.vascular_access,
+            VascularAccess::Arterial | VascularAccess::Varies
+        );
+        if !reaches_arteries && !self.arterial() {
+            return None;
+        }
+        let limit = self.t(T::SheathArterialHighRiskAbove);
+        let item = Item::new(
+            "plan.access_route",
+            "Planned access route and sheath",
+            "clinical-rules.md §1.2",
+        )
+        .using(&[limit]);
+        let Some(route) = self.input.access_route else {
+            if self.input.procedure.bleeding_risk == BleedingRisk::High {
+                return Some(item.pass(
+                    "Access route not recorded; the procedure is high bleeding risk whatever the route.",
+                ));
+            }
+            return Some(item.status(
+                ItemStatus::MissingData,
+                "Missing data: access route. The INR limits of a low bleeding-risk arterial procedure depend on it (femoral or radial), and a sheath above 7 F makes it high risk.",
+                vec![act(
+                    Role::IrPhysician,
+                    "Record the planned access route and sheath size",
+                    Some(self.input.planned_start),
+                )],
+            ));
+        };
+        let sheath = self
+            .input
+            .sheath_french
+            .map(|s| format!(", {} F sheath", s.french()))
+            .unwrap_or_else(|| ", sheath size not recorded".into());
+        Some(if self.large_arterial_sheath() {
+            item.pass(format!(
+                "{route} access{sheath}: an arterial procedure with a sheath above {} F is high bleeding risk (§1.1); the high-risk rules apply.",
+                limit.value
+            ))
+        } else {
+            item.pass(format!("{route} access{sheath}."))
+        })
     }
 
     fn ionising(&self) -> bool {
@@ -223,6 +288,9 @@ impl Rules<'_> {
                 )],
             ));
         }
+        if !self.high_risk() && self.arterial() {
+            return Some(self.arterial_inr(lab));
+        }
         let class = if self.high_risk() { "high" } else { "low" };
         Some(if lab.value <= pass_max.value {
             item.pass(format!(
@@ -245,6 +313,50 @@ impl Rules<'_> {
                 vec![act(Role::IrPhysician, format!("Correct INR to {} or below, then repeat", pass_max.value), Some(self.input.planned_start))],
             )
         })
+    }
+
+    /// §1.2 (v2) the arterial row of a low bleeding-risk procedure: femoral passes below 1.8,
+    /// radial below 2.2 (V); at or above, block (D). The guideline gives no value for other
+    /// arterial routes, so a physician confirms those.
+    fn arterial_inr(&self, lab: &LabResult) -> ChecklistItem {
+        let femoral = self.t(T::InrArterialFemoralPassBelow);
+        let radial = self.t(T::InrArterialRadialPassBelow);
+        let item = Item::new(
+            "coagulation.inr",
+            "INR for the procedure's bleeding risk",
+            "clinical-rules.md §1.2",
+        );
+        let route = self.input.access_route.unwrap_or(AccessRoute::Other);
+        let limit = match route {
+            AccessRoute::Femoral => femoral,
+            AccessRoute::Radial => radial,
+            _ => {
+                return item.using(&[femoral, radial]).status(
+                    ItemStatus::ActionNeeded,
+                    format!(
+                        "INR {} with {route} arterial access: clinical-rules.md §1.2 gives arterial limits for femoral (below {}) and radial (below {}) access only; physician to confirm.",
+                        lab.value, femoral.value, radial.value
+                    ),
+                    vec![act(Role::IrPhysician, format!("Confirm the INR is acceptable for {route} access"), Some(self.input.planned_start))],
+                );
+            }
+        };
+        let item = item.using(&[limit]);
+        if lab.value < limit.value {
+            item.pass(format!(
+                "INR {} is below {} for {route} arterial access (low bleeding risk).",
+                lab.value, limit.value
+            ))
+        } else {
+            item.status(
+                ItemStatus::Block,
+                format!(
+                    "INR {} is at or above {} for {route} arterial access: correct it before the procedure.",
+                    lab.value, limit.value
+                ),
+                vec![act(Role::IrPhysician, format!("Correct INR to below {}, then repeat", limit.value), Some(self.input.planned_start))],
+            )
+        }
     }
 
     // §1.2 platelets (and the liver-disease thresholds, U)

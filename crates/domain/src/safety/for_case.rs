@@ -91,6 +91,8 @@ pub fn case_checklist(
         modality: vetting.modality,
         sedation: vetting.sedation,
         iodinated_contrast: vetting.iodinated_contrast,
+        access_route: vetting.access_route,
+        sheath_french: vetting.sheath_french,
         planned_start: booking.start,
         planned_end: booking.end,
         now,

@@ -7,7 +7,7 @@ use super::for_case::setting_and_flags;
 use super::input::{ConsentRecord, DrugUse, FastingRecord, SafetyInput};
 use super::reference::SafetyReference;
 use crate::assessment::{Consent, FastingTimes, PreAssessment};
-use crate::catalogue::{GuidanceModality, ProcedureCatalogue, Sedation};
+use crate::catalogue::{AccessRoute, GuidanceModality, ProcedureCatalogue, Sedation, SheathFrench};
 use crate::clinical::{LabResult, LabResultInput, Medication, MedicationInput};
 use crate::patient::{AllergyInput, PatientDetails, PatientInput};
 use crate::validation::Collector;
@@ -51,6 +51,12 @@ pub struct HypotheticalCase {
     pub sedation: Option<String>,
     #[serde(default)]
     pub iodinated_contrast: bool,
+    /// The planned access route: femoral, radial, brachial, pedal, venous, none or other (§1.2).
+    #[serde(default)]
+    pub access_route: Option<String>,
+    /// The planned sheath size in French (§1.1).
+    #[serde(default)]
+    pub sheath_french: Option<f64>,
     pub patient: HypotheticalPatient,
     #[serde(default)]
     pub assessment: Option<PreAssessment>,
@@ -85,6 +91,13 @@ impl HypotheticalCase {
             (None, Some(p)) => Some(p.sedation),
             (None, None) => None,
         };
+        let access_route = self
+            .access_route
+            .as_ref()
+            .and_then(|r| c.take("access_route", AccessRoute::parse(r.trim())));
+        let sheath_french = self
+            .sheath_french
+            .and_then(|f| c.take("sheath_french", SheathFrench::parse(f)));
         // The patient parser wants an identity; a calculator has none, so it gets placeholders.
         let patient_input = PatientInput {
             site: "CALC".into(),
@@ -146,6 +159,8 @@ impl HypotheticalCase {
             modality,
             sedation,
             iodinated_contrast: self.iodinated_contrast,
+            access_route,
+            sheath_french,
             planned_start: self.planned_start,
             planned_end: self.planned_start
                 + chrono::Duration::minutes(i64::from(procedure.room_minutes)),

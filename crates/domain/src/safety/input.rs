@@ -1,7 +1,7 @@
 //! What the engine is told about a case, already checked. Time is always a parameter.
 
 use super::reference::DoseIntent;
-use crate::catalogue::{GuidanceModality, Procedure, Sedation};
+use crate::catalogue::{AccessRoute, GuidanceModality, Procedure, Sedation, SheathFrench};
 use crate::clinical::{LabResult, LabTest};
 use crate::lifecycle::TimeOut;
 use crate::patient::{AllergyClass, PatientDetails};
@@ -66,6 +66,10 @@ pub struct SafetyInput<'a> {
     pub modality: GuidanceModality,
     pub sedation: Sedation,
     pub iodinated_contrast: bool,
+    /// The access route planned at vetting (§1.2), when recorded.
+    pub access_route: Option<AccessRoute>,
+    /// The sheath size planned at vetting (§1.1), when recorded.
+    pub sheath_french: Option<SheathFrench>,
     pub planned_start: DateTime<Utc>,
     /// When the procedure is expected to end (resumption of held drugs counts from it).
     pub planned_end: DateTime<Utc>,

@@ -165,6 +165,9 @@ pub enum ThresholdId {
     InrLowRiskBlockAbove,
     InrHighRiskPassMax,
     InrHighRiskBlockAbove,
+    InrArterialFemoralPassBelow,
+    InrArterialRadialPassBelow,
+    SheathArterialHighRiskAbove,
     PlateletsLowRiskTransfuseBelow,
     PlateletsHighRiskTransfuseBelow,
     LiverPlateletsLowRiskMinExclusive,
@@ -215,11 +218,14 @@ pub enum ThresholdId {
 }
 
 impl ThresholdId {
-    pub const ALL: [ThresholdId; 51] = [
+    pub const ALL: [ThresholdId; 54] = [
         ThresholdId::InrLowRiskPassMax,
         ThresholdId::InrLowRiskBlockAbove,
         ThresholdId::InrHighRiskPassMax,
         ThresholdId::InrHighRiskBlockAbove,
+        ThresholdId::InrArterialFemoralPassBelow,
+        ThresholdId::InrArterialRadialPassBelow,
+        ThresholdId::SheathArterialHighRiskAbove,
         ThresholdId::PlateletsLowRiskTransfuseBelow,
         ThresholdId::PlateletsHighRiskTransfuseBelow,
         ThresholdId::LiverPlateletsLowRiskMinExclusive,
@@ -277,7 +283,10 @@ impl ThresholdId {
             T::InrLowRiskPassMax
             | T::InrLowRiskBlockAbove
             | T::InrHighRiskPassMax
-            | T::InrHighRiskBlockAbove => "{INR}",
+            | T::InrHighRiskBlockAbove
+            | T::InrArterialFemoralPassBelow
+            | T::InrArterialRadialPassBelow => "{INR}",
+            T::SheathArterialHighRiskAbove => "[Ch]",
             T::PlateletsLowRiskTransfuseBelow
             | T::PlateletsHighRiskTransfuseBelow
             | T::LiverPlateletsLowRiskMinExclusive
@@ -332,6 +341,9 @@ impl ThresholdId {
             ThresholdId::InrLowRiskBlockAbove => "inr.low_risk.block_above",
             ThresholdId::InrHighRiskPassMax => "inr.high_risk.pass_max",
             ThresholdId::InrHighRiskBlockAbove => "inr.high_risk.block_above",
+            ThresholdId::InrArterialFemoralPassBelow => "inr.arterial_femoral.pass_below",
+            ThresholdId::InrArterialRadialPassBelow => "inr.arterial_radial.pass_below",
+            ThresholdId::SheathArterialHighRiskAbove => "sheath.arterial_high_risk_above",
             ThresholdId::PlateletsLowRiskTransfuseBelow => "platelets.low_risk.transfuse_below",
             ThresholdId::PlateletsHighRiskTransfuseBelow => "platelets.high_risk.transfuse_below",
             ThresholdId::LiverPlateletsLowRiskMinExclusive => {

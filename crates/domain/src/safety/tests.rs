@@ -81,6 +81,8 @@ struct Scenario {
     drugs: Vec<DrugUse>,
     labs: Vec<LabResult>,
     fasting: Option<FastingRecord>,
+    access_route: Option<crate::catalogue::AccessRoute>,
+    sheath_french: Option<crate::catalogue::SheathFrench>,
     now: DateTime<Utc>,
     time: crate::DepartmentTime,
 }
@@ -112,6 +114,8 @@ impl Scenario {
                 lab(LabTest::Fibrinogen, 300.0, drawn),
             ],
             fasting: Some(FastingRecord::default()),
+            access_route: None,
+            sheath_french: None,
             now: now(),
             time: crate::DepartmentTime::default(),
         }
@@ -129,6 +133,8 @@ impl Scenario {
             modality: self.modality,
             sedation: self.sedation,
             iodinated_contrast: self.contrast,
+            access_route: self.access_route,
+            sheath_french: self.sheath_french,
             planned_start: start(),
             planned_end: start() + Duration::hours(1),
             now: self.now,
@@ -872,6 +878,8 @@ fn every_threshold_is_exercised() {
     dose_levels_review_skin_check_and_notifications_follow_the_table();
     aldrete_discharge_criteria_follow_the_table();
     device_and_treatment_follow_up_windows_follow_the_table();
+    the_arterial_inr_rows_pass_below_their_limit_and_block_at_it();
+    a_sheath_above_seven_french_makes_an_arterial_procedure_high_risk();
     let untested: Vec<&str> = EXERCISED.with(|e| {
         let e = e.borrow();
         ThresholdId::ALL
@@ -909,6 +917,8 @@ fn time_outs_are_recognised() {
         modality: GuidanceModality::Ultrasound,
         sedation: Sedation::Local,
         iodinated_contrast: false,
+        access_route: None,
+        sheath_french: None,
         planned_start: start(),
         planned_end: start() + Duration::hours(1),
         now: start(),
@@ -1208,4 +1218,97 @@ fn without_weight_or_a_recent_creatinine_the_clearance_is_missing_data() {
         start() - Duration::minutes((window * 60.0) as i64),
     ));
     assert_ne!(s.status("hold.dabigatran"), MissingData);
+}
+
+fn arterial(procedure: &'static str, route: &str, sheath: Option<f64>) -> Scenario {
+    let mut s = Scenario::new(procedure);
+    s.modality = GuidanceModality::Fluoroscopy;
+    s.patient = patient("male", "1950-01-01");
+    s.access_route = Some(crate::catalogue::AccessRoute::parse(route).expect("route"));
+    s.sheath_french = sheath.map(|f| crate::catalogue::SheathFrench::parse(f).expect("sheath"));
+    s
+}
+
+#[test]
+fn the_arterial_inr_rows_pass_below_their_limit_and_block_at_it() {
+    // clinical-rules.md §1.2 (v2): low risk, arterial access: femoral < 1.8, radial < 2.2 pass.
+    for (route, id) in [
+        ("femoral", ThresholdId::InrArterialFemoralPassBelow),
+        ("radial", ThresholdId::InrArterialRadialPassBelow),
+    ] {
+        let limit = value(id);
+        for (inr, expected) in [(limit - EPS, Pass), (limit, Block), (limit + EPS, Block)] {
+            let s =
+                arterial("diagnostic-angiography", route, Some(5.0)).with_lab(LabTest::Inr, inr);
+            let c = s.run();
+            let item = c.item("coagulation.inr").expect("inr");
+            assert_eq!(item.status, expected, "{route} INR {inr}: {}", item.reason);
+            assert!(item.reason.contains(route), "{}", item.reason);
+        }
+    }
+    // Brachial or pedal: the reference gives no arterial value, a physician confirms.
+    let s = arterial("diagnostic-angiography", "brachial", Some(5.0)).with_lab(LabTest::Inr, 1.2);
+    assert_eq!(s.status("coagulation.inr"), ActionNeeded);
+    // Venous access keeps the ordinary low-risk row (≤ 2.0 passes).
+    let s = arterial("diagnostic-angiography", "venous", None).with_lab(LabTest::Inr, 1.9);
+    assert_eq!(s.status("coagulation.inr"), Pass);
+}
+
+#[test]
+fn a_low_risk_arterial_procedure_without_an_access_route_is_missing_data() {
+    let mut s = Scenario::new("diagnostic-angiography");
+    s.modality = GuidanceModality::Fluoroscopy;
+    s.patient = patient("male", "1950-01-01");
+    let c = s.run();
+    let item = c.item("plan.access_route").expect("access item");
+    assert_eq!(item.status, MissingData);
+    assert!(
+        item.reason.starts_with("Missing data: access route"),
+        "{}",
+        item.reason
+    );
+    assert_eq!(item.actions[0].role, crate::access::Role::IrPhysician);
+    // Recorded, it passes; a procedure that never reaches the arteries has no such item.
+    assert_eq!(
+        arterial("diagnostic-angiography", "radial", Some(5.0)).status("plan.access_route"),
+        Pass
+    );
+    assert!(Scenario::new("paracentesis")
+        .run()
+        .item("plan.access_route")
+        .is_none());
+}
+
+#[test]
+fn a_sheath_above_seven_french_makes_an_arterial_procedure_high_risk() {
+    let limit = value(ThresholdId::SheathArterialHighRiskAbove);
+    // INR 1.6 passes femoral low-risk (< 1.8) but is above the high-risk pass (≤ 1.5).
+    for (sheath, high) in [(limit - 1.0, false), (limit, false), (limit + 1.0, true)] {
+        let s =
+            arterial("peripheral-angioplasty", "femoral", Some(sheath)).with_lab(LabTest::Inr, 1.6);
+        let c = s.run();
+        let inr = c.item("coagulation.inr").expect("inr");
+        let plan = c.item("plan.access_route").expect("plan");
+        if high {
+            assert_eq!(
+                inr.status, ActionNeeded,
+                "{sheath} F: high-risk range: {}",
+                inr.reason
+            );
+            assert!(
+                plan.reason.contains("high bleeding risk"),
+                "{}",
+                plan.reason
+            );
+        } else {
+            assert_eq!(inr.status, Pass, "{sheath} F: {}", inr.reason);
+        }
+    }
+    // Just above the limit (7.1 F).
+    let s = arterial("peripheral-angioplasty", "femoral", Some(limit + 0.1))
+        .with_lab(LabTest::Inr, 1.6);
+    assert_eq!(s.status("coagulation.inr"), ActionNeeded);
+    // A large venous sheath does not re-class.
+    let s = arterial("peripheral-angioplasty", "venous", Some(10.0)).with_lab(LabTest::Inr, 1.6);
+    assert_eq!(s.status("coagulation.inr"), Pass);
 }

@@ -139,6 +139,14 @@ struct CasePage<'a> {
     state: String,
     state_key: &'static str,
     procedure: String,
+    /// The planned access route and sheath ("femoral, 6 F"; empty when none is recorded).
+    access_plan: String,
+    /// The recorded route and sheath, to pre-fill the form that changes them.
+    access_route: String,
+    sheath_french: String,
+    /// An IR physician may record or change the access plan before the room.
+    can_revise_access: bool,
+    access_routes: Vec<&'static str>,
     booking: String,
     accession: String,
     referral: Vec<(String, String)>,
@@ -203,6 +211,14 @@ impl CasePage<'_> {
 
     pub fn value(&self, key: &str) -> String {
         self.input.get(key).cloned().unwrap_or_default()
+    }
+
+    /// What the user typed into a refused form, else the recorded value.
+    pub fn value_or(&self, key: &str, recorded: &str) -> String {
+        self.input
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| recorded.to_string())
     }
 
     /// A correction form's field: what the user typed into it if it was refused, else the
@@ -729,7 +745,30 @@ async fn show(
         .filter(|r| r.blocking)
         .map(|r| format!("{} ({})", r.title, r.status.to_lowercase()))
         .collect();
+    let vetting = case.vetting.as_ref();
+    let access_route = vetting
+        .and_then(|v| v.access_route)
+        .map(|r| r.as_str().to_string())
+        .unwrap_or_default();
+    let sheath_french = vetting
+        .and_then(|v| v.sheath_french)
+        .map(|f| f.french().to_string())
+        .unwrap_or_default();
+    let access_plan = match (access_route.is_empty(), sheath_french.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => format!("{access_route} access"),
+        (true, false) => format!("{sheath_french} F sheath"),
+        (false, false) => format!("{access_route} access, {sheath_french} F sheath"),
+    };
     let page = CasePage {
+        access_plan,
+        access_route,
+        sheath_french,
+        can_revise_access: allowed.contains(&"revise_access") && can(Permission::VetCases),
+        access_routes: seldinger_domain::catalogue::AccessRoute::CHOICES
+            .iter()
+            .map(|(name, _)| *name)
+            .collect(),
         record_open,
         complication_open: allowed.contains(&"record_complication"),
         in_recovery: case.state == S::InRecovery,
@@ -1074,6 +1113,14 @@ fn request_from(
                     body["rules"] = rules.into();
                 }
                 "assign_accession" => body["accession_number"] = get("accession_number").into(),
+                "revise_access" => {
+                    body["access_route"] = get("access_route").into();
+                    if let Some(sheath) = number::<f64>(&get("sheath_french"))
+                        .map_err(|e| ("revise_access.sheath_french".to_string(), e))?
+                    {
+                        body["sheath_french"] = sheath.into();
+                    }
+                }
                 "record_procedure" => {
                     let mut operators = vec![json!({"name": get("primary"), "role": "primary"})];
                     if !get("assistant").is_empty() {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use seldinger_app::CaseEventRequest;
 use seldinger_domain::access::Permission;
-use seldinger_domain::catalogue::{GuidanceModality, Sedation};
+use seldinger_domain::catalogue::{AccessRoute, GuidanceModality, Sedation, SheathFrench};
 use seldinger_domain::lifecycle::CaseEvent;
 use seldinger_domain::referral::URGENCIES;
 use seldinger_domain::{ProcedureId, Urgency};
@@ -38,6 +38,12 @@ pub struct DecisionForm {
     pub priority: String,
     #[serde(default)]
     pub iodinated_contrast: Option<String>,
+    /// The planned access route (blank: not decided yet).
+    #[serde(default)]
+    pub access_route: String,
+    /// The planned sheath size in French (blank: not decided yet).
+    #[serde(default)]
+    pub sheath_french: String,
     #[serde(default)]
     pub reason: String,
     #[serde(default)]
@@ -106,6 +112,28 @@ struct VettingPage<'a> {
     modalities: Vec<Choice>,
     sedations: Vec<Choice>,
     priorities: Vec<Choice>,
+    access_routes: Vec<Choice>,
+}
+
+/// The access route and sheath of a form (blank: not decided yet), each error under its field.
+pub(crate) fn parse_access(
+    route: &str,
+    sheath: &str,
+) -> Result<(Option<AccessRoute>, Option<SheathFrench>), (String, String)> {
+    let access_route = match route.trim() {
+        "" => None,
+        r => Some(AccessRoute::parse(r).map_err(|e| ("access_route".to_string(), e))?),
+    };
+    let sheath_french = match sheath.trim() {
+        "" => None,
+        f => Some(
+            f.parse::<f64>()
+                .map_err(|_| format!("'{f}' is not a number of French"))
+                .and_then(SheathFrench::parse)
+                .map_err(|e| ("sheath_french".to_string(), e))?,
+        ),
+    };
+    Ok((access_route, sheath_french))
 }
 
 fn urgency_name(u: Urgency) -> &'static str {
@@ -254,6 +282,7 @@ async fn show(
         modalities: choices(GuidanceModality::CHOICES),
         sedations: choices(Sedation::CHOICES),
         priorities: choices(URGENCIES),
+        access_routes: choices(AccessRoute::CHOICES),
     };
     let mut response = render(&page);
     *response.status_mut() = status;
@@ -301,6 +330,8 @@ fn event_from(form: &DecisionForm) -> Result<(CaseEvent, Option<String>), (Strin
                 .find(|(name, _)| *name == form.priority)
                 .map(|(_, u)| *u)
                 .ok_or_else(|| ("priority".to_string(), "choose a priority".to_string()))?;
+            let (access_route, sheath_french) =
+                parse_access(&form.access_route, &form.sheath_french)?;
             Ok((
                 CaseEvent::Accept {
                     procedure_id,
@@ -308,6 +339,8 @@ fn event_from(form: &DecisionForm) -> Result<(CaseEvent, Option<String>), (Strin
                     sedation,
                     priority,
                     iodinated_contrast: form.iodinated_contrast.is_some(),
+                    access_route,
+                    sheath_french,
                 },
                 None,
             ))

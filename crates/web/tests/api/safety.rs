@@ -628,3 +628,189 @@ async fn a_corrected_lab_and_a_withdrawn_drug_change_the_checklist_with_a_reason
         );
     }
 }
+
+/// The calculator on one hypothetical case: its checklist item's status for `rule`.
+async fn calculated(app: &crate::helpers::TestApp, body: &Value, rule: &str) -> (String, String) {
+    let checklist = expect_status(
+        app.post("/safety/evaluate", body).await,
+        StatusCode::OK,
+        &app.engine,
+    )
+    .await;
+    let item = checklist["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["rule"] == rule)
+        .unwrap_or_else(|| panic!("no {rule}: {checklist}"))
+        .clone();
+    (
+        item["status"].as_str().unwrap_or_default().to_string(),
+        item["reason"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn the_calculator_applies_clinical_rules_v2_at_their_boundaries() {
+    for app in spawn_apps().await {
+        let angiography = |route: &str, sheath: f64, inr: f64| {
+            json!({
+                "procedure_id": "peripheral-angioplasty",
+                "planned_start": "2026-11-26T08:00:00Z",
+                "modality": "fluoroscopy",
+                "access_route": route,
+                "sheath_french": sheath,
+                "patient": {"birth_date": "1950-06-01", "sex": "male"},
+                "labs": [{"test": "inr", "value": inr, "unit": "{INR}", "drawn_at": "2026-11-24T07:00:00Z"}]
+            })
+        };
+        // §1.2: femoral passes below 1.8, radial below 2.2; at or above, block.
+        for (route, limit) in [("femoral", 1.8), ("radial", 2.2)] {
+            for (inr, expected) in [
+                (limit - 0.01, "pass"),
+                (limit, "block"),
+                (limit + 0.01, "block"),
+            ] {
+                let (status, reason) =
+                    calculated(&app, &angiography(route, 5.0, inr), "coagulation.inr").await;
+                assert_eq!(status, expected, "{route} INR {inr}: {reason}");
+            }
+        }
+        // §1.1: above 7 F an arterial procedure is high risk (INR 1.6 needs a physician then).
+        for (sheath, expected) in [(6.9, "pass"), (7.0, "pass"), (7.1, "action_needed")] {
+            let (status, reason) = calculated(
+                &app,
+                &angiography("femoral", sheath, 1.6),
+                "coagulation.inr",
+            )
+            .await;
+            assert_eq!(status, expected, "{sheath} F: {reason}");
+        }
+        // §1.2: a low-risk arterial procedure with no access route: missing data.
+        let mut no_route = angiography("femoral", 5.0, 1.0);
+        no_route
+            .as_object_mut()
+            .expect("object")
+            .remove("access_route");
+        let (status, reason) = calculated(&app, &no_route, "plan.access_route").await;
+        assert_eq!(status, "missing_data");
+        assert!(reason.starts_with("Missing data: access route"), "{reason}");
+        let bad_route = angiography("carotid", 5.0, 1.0);
+        let problem = expect_status(
+            app.post("/safety/evaluate", &bad_route).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "access_route", "{problem}");
+
+        // §1.3: no CrCl recorded: Cockcroft–Gault from age 68, 100 kg, creatinine; dabigatran's
+        // 2-day row needs CrCl ≥ 50 (creatinine 2.0 gives exactly 50). The last dose, Tuesday
+        // 07:00, is before the 2-day deadline (Tuesday 08:00: still a task) but after the 4-day
+        // one (a block).
+        let dabigatran = |creatinine: f64| {
+            json!({
+                "procedure_id": "biopsy-liver",
+                "planned_start": "2026-11-26T08:00:00Z",
+                "patient": {"birth_date": "1958-06-01", "sex": "male", "weight_kg": 100},
+                "assessment": {"setting": "outpatient", "asa_class": 2},
+                "drugs": [{"drug": "dabigatran", "last_dose_at": "2026-11-24T07:00:00Z"}],
+                "labs": [{"test": "creatinine", "value": creatinine, "unit": "mg/dL", "drawn_at": "2026-11-24T07:00:00Z"}]
+            })
+        };
+        for (creatinine, expected) in [
+            (1.99, "action_needed"),
+            (2.0, "action_needed"),
+            (2.01, "block"),
+        ] {
+            let (status, reason) =
+                calculated(&app, &dabigatran(creatinine), "hold.dabigatran").await;
+            assert_eq!(status, expected, "creatinine {creatinine}: {reason}");
+            assert!(
+                reason.contains("estimated (Cockcroft–Gault)") && reason.contains("weight 100 kg"),
+                "{reason}"
+            );
+        }
+        // §3: no pregnancy status on the day counts as unknown: block.
+        let (status, _) = calculated(
+            &app,
+            &json!({"procedure_id": "tace", "planned_start": "2026-11-26T08:00:00Z",
+                    "modality": "fluoroscopy", "patient": {"birth_date": "1990-06-01", "sex": "female"}}),
+            "pregnancy",
+        )
+        .await;
+        assert_eq!(status, "block");
+    }
+}
+
+#[tokio::test]
+async fn the_access_plan_is_recorded_at_vetting_and_changed_before_the_room_with_a_reason() {
+    use reqwest::Method;
+    use seldinger_domain::access::Role;
+    for app in spawn_apps().await {
+        let case_id = app.new_case("ACCESS-1").await;
+        let accept = json!({"type": "accept", "procedure_id": "diagnostic-angiography",
+            "modality": "fluoroscopy", "sedation": "moderate", "priority": "routine",
+            "access_route": "radial", "sheath_french": 5});
+        let vetted = expect_status(
+            app.transition(&case_id, 1, accept, None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(vetted["vetting"]["access_route"], "radial");
+        assert_eq!(vetted["vetting"]["sheath_french"], 5.0);
+        let change =
+            json!({"type": "revise_access", "access_route": "femoral", "sheath_french": 8});
+        // Changing a recorded plan needs a reason; a nurse may not change it at all.
+        let no_reason = expect_status(
+            app.transition(&case_id, 2, change.clone(), None).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(no_reason["errors"][0]["field"], "reason", "{no_reason}");
+        let by_nurse = app
+            .request_as(
+                Role::IrNurse,
+                Method::POST,
+                &format!("/cases/{case_id}/transitions"),
+            )
+            .json(&json!({"expected_version": 2, "event": change, "reason": "radial too small"}))
+            .send()
+            .await
+            .expect("request");
+        expect_status(by_nurse, StatusCode::FORBIDDEN, &app.engine).await;
+        let changed = expect_status(
+            app.transition(
+                &case_id,
+                2,
+                change.clone(),
+                Some("radial artery too small on ultrasound"),
+            )
+            .await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(changed["vetting"]["access_route"], "femoral");
+        // A stale version is refused.
+        expect_status(
+            app.transition(&case_id, 2, change, Some("again")).await,
+            StatusCode::CONFLICT,
+            &app.engine,
+        )
+        .await;
+        let bad = json!({"type": "revise_access", "access_route": "carotid"});
+        let problem = expect_status(
+            app.transition(&case_id, 3, bad, Some("typo")).await,
+            StatusCode::BAD_REQUEST,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(
+            problem["errors"][0]["field"], "event.access_route",
+            "{problem}"
+        );
+    }
+}
