@@ -1,6 +1,7 @@
 //! Seldinger's DICOM edge: radiation dose structured reports (RDSR) read with dicom-rs into the
 //! domain's typed dose quantities (`rdsr`, behind the header check in `guard`), stored, linked to
-//! their case and alerted on (`ingest`), from files or a C-STORE listener (`scp`).
+//! their case and alerted on (`ingest`), from files or a C-STORE listener (`scp`); vendor unit
+//! spellings are read through the table in `units`.
 
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
@@ -8,6 +9,7 @@ pub mod guard;
 pub mod ingest;
 pub mod rdsr;
 pub mod scp;
+pub mod units;
 
 pub use rdsr::{
     parse_bytes, parse_dataset, parse_file, parse_object, AccumulatedProjection, DoseReport,

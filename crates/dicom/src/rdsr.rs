@@ -1,8 +1,9 @@
 //! Reads an X-Ray Radiation Dose SR (PS3.3 A.35.8; TID 10001/10002) into a [`DoseReport`].
 //!
 //! Only concept codes checked against PS3.16 are read (see docs/dose-plan.md). Values are
-//! converted to SI units (Gy, Gy·m², s) from whatever UCUM unit the file used, and the file's unit
-//! is kept; a value whose unit is not understood is dropped and reported in `missing`, never
+//! converted to SI units (Gy, Gy·m², s) from whatever UCUM unit the file used — or a vendor
+//! spelling of one listed in the unit table ([`crate::units`]) — and the file's unit is kept as
+//! written; a value whose unit is not understood is dropped and reported in `missing`, never
 //! guessed. Vendors differ: every item is optional, and what was absent is listed.
 
 use crate::guard;
@@ -125,6 +126,18 @@ pub struct CtAcquisition {
 pub struct CtDose {
     pub dlp_total: Option<GrayMetre>,
     pub acquisitions: Vec<CtAcquisition>,
+    /// (concept code, unit as written in the file), once each: the spelling beside the SI value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units_in_file: Vec<(String, String)>,
+}
+
+impl CtDose {
+    fn unit_seen(&mut self, concept: &str, unit: &str) {
+        let seen = (concept.to_string(), unit.to_string());
+        if !self.units_in_file.contains(&seen) {
+            self.units_in_file.push(seen);
+        }
+    }
 }
 
 /// A person named in the report, with the role code (113850 authorizing, 113851 administering).
@@ -389,6 +402,7 @@ fn collect_ct(
                     &mut found,
                 );
                 if let Some((v, unit)) = found.first() {
+                    ct.unit_seen(codes::CT_DOSE_LENGTH_PRODUCT_TOTAL, unit);
                     ct.dlp_total = to_gray_metres(*v, unit);
                     if ct.dlp_total.is_none() {
                         missing.push(format!("113813 unit '{unit}' not understood"));
@@ -417,6 +431,7 @@ fn collect_ct(
                 let mut found = Vec::new();
                 descendants_num(children(item), codes::MEAN_CTDIVOL, &mut found);
                 if let Some((v, unit)) = found.first() {
+                    ct.unit_seen(codes::MEAN_CTDIVOL, unit);
                     a.mean_ctdivol = to_gray(*v, unit).map(Gray);
                     if a.mean_ctdivol.is_none() {
                         missing.push(format!(
@@ -427,6 +442,7 @@ fn collect_ct(
                 let mut found = Vec::new();
                 descendants_num(children(item), codes::DLP, &mut found);
                 if let Some((v, unit)) = found.first() {
+                    ct.unit_seen(codes::DLP, unit);
                     a.dlp = to_gray_metres(*v, unit);
                     if a.dlp.is_none() {
                         missing.push(format!(
@@ -457,7 +473,7 @@ fn descendants_num(items: &[InMemDicomObject], concept: &str, found: &mut Vec<(f
 
 /// Dose-length product units to Gy·m.
 fn to_gray_metres(value: f64, unit: &str) -> Option<GrayMetre> {
-    let factor = match unit {
+    let factor = match crate::units::in_use().ucum(unit) {
         "mGy.cm" => 1e-5,
         "Gy.cm" => 1e-2,
         "mGy.m" => 1e-3,
@@ -678,7 +694,7 @@ fn read_plane(
 
 /// UCUM units seen for kerma-area product, to Gy·m² (1 Gy·m² = 10 000 Gy·cm²).
 fn to_gray_square_metres(value: f64, unit: &str) -> Option<f64> {
-    let factor = match unit {
+    let factor = match crate::units::in_use().ucum(unit) {
         "Gy.m2" => 1.0,
         "dGy.m2" => 1e-1,
         "cGy.m2" => 1e-2,
@@ -695,7 +711,7 @@ fn to_gray_square_metres(value: f64, unit: &str) -> Option<f64> {
 }
 
 fn to_gray(value: f64, unit: &str) -> Option<f64> {
-    let factor = match unit {
+    let factor = match crate::units::in_use().ucum(unit) {
         "Gy" => 1.0,
         "dGy" => 1e-1,
         "cGy" => 1e-2,
@@ -707,7 +723,7 @@ fn to_gray(value: f64, unit: &str) -> Option<f64> {
 }
 
 fn to_seconds(value: f64, unit: &str) -> Option<f64> {
-    let factor = match unit {
+    let factor = match crate::units::in_use().ucum(unit) {
         "s" => 1.0,
         "ms" => 1e-3,
         "min" => 60.0,

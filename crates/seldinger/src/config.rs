@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// The department's discharge instruction texts (TOML like catalog/discharge-instructions.toml).
     #[arg(long, env = "SELDINGER_DISCHARGE_INSTRUCTIONS")]
     pub discharge_instructions: Option<PathBuf>,
+    /// The department's table of vendor dose-unit spellings (TOML like catalog/dose-units.toml),
+    /// replacing the shipped one.
+    #[arg(long, env = "SELDINGER_DOSE_UNITS")]
+    pub dose_units: Option<PathBuf>,
     /// Do not start the DICOM listener.
     #[arg(long, env = "SELDINGER_NO_DICOM")]
     pub no_dicom: bool,
@@ -145,6 +149,8 @@ pub struct Settings {
     pub discharge_texts: Option<DischargeTexts>,
     /// The department's threshold file, when it replaces the shipped one.
     pub safety_override: Option<PathBuf>,
+    /// The vendor dose-unit spellings the dose reader accepts.
+    pub dose_units: seldinger_dicom::units::UnitSpellings,
     pub time_zone: DepartmentTime,
 }
 
@@ -199,6 +205,25 @@ impl Settings {
             )
             .map_err(anyhow::Error::msg)?,
         };
+        let dose_units = match &args.dose_units {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read dose unit spellings {}", path.display())
+                })?;
+                let table = seldinger_dicom::units::UnitSpellings::parse(
+                    &text,
+                    &path.display().to_string(),
+                )
+                .map_err(anyhow::Error::msg)?;
+                tracing::info!(file = %path.display(), version = %table.version, spellings = table.len(), "dose unit spellings loaded");
+                table
+            }
+            None => seldinger_dicom::units::UnitSpellings::parse(
+                seldinger_dicom::units::SHIPPED,
+                "catalog/dose-units.toml (shipped)",
+            )
+            .map_err(anyhow::Error::msg)?,
+        };
         let discharge_texts = match &args.discharge_instructions {
             Some(path) => {
                 let text = std::fs::read_to_string(path).with_context(|| {
@@ -247,6 +272,7 @@ impl Settings {
             safety,
             dose_levels,
             discharge_texts,
+            dose_units,
             safety_override: args.safety_thresholds.clone(),
             time_zone: args.time_zone,
         })
@@ -270,6 +296,7 @@ impl Settings {
             no_dicom: true,
             dose_reference_levels: None,
             discharge_instructions: None,
+            dose_units: None,
             time_zone: DepartmentTime::default(),
         };
         Settings::from_args(&serve)

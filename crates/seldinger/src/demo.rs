@@ -709,6 +709,7 @@ impl<'a> Demo<'a> {
                 self.rng.gen_range(200.0..1500.0),
             )),
             acquisitions: Vec::new(),
+            units_in_file: Vec::new(),
         });
         let report = seldinger_dicom::DoseReport {
             sop_instance_uid: format!("{uid}.1"),

@@ -150,6 +150,9 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
             settings.listen
         );
     }
+    // Before any report is read: the spellings the dose reader accepts.
+    seldinger_dicom::units::use_spellings(settings.dose_units.clone())
+        .map_err(anyhow::Error::msg)?;
     let listener = std::net::TcpListener::bind(settings.listen).with_context(|| {
         format!(
             "cannot listen on {} (is another server using it? try --listen)",

@@ -487,6 +487,34 @@ fn a_malformed_threshold_table_stops_start_up_naming_row_and_field() {
 }
 
 #[test]
+fn a_malformed_dose_unit_table_stops_start_up_naming_row_and_field() {
+    let dir = tempfile::tempdir().expect("dir");
+    let shipped = include_str!("../../../catalog/dose-units.toml");
+    let file = dir.path().join("dose-units.toml");
+    // A spelling mapped to something that is not a dose unit Seldinger converts.
+    std::fs::write(
+        &file,
+        shipped.replacen("ucum = \"mGy.cm\"", "ucum = \"mGy.inch\"", 1),
+    )
+    .expect("write");
+    let output = Command::new(BIN)
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .args(["serve", "--listen", "127.0.0.1:0", "--dose-units"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("dose-units.toml: spelling 2 field 'ucum': 'mGy.inch' is not a unit"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn dose_inspect_shows_the_extraction_and_the_substantial_dose_assessment() {
     use seldinger_dicom::fixtures::{plane, report, write};
     let dir = tempfile::tempdir().expect("dir");
