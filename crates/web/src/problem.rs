@@ -32,6 +32,9 @@ pub struct Problem {
     /// For stale writes: the version the record is at now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<u64>,
+    /// For a method the path does not have: the ones it has (the `Allow` header).
+    #[serde(skip)]
+    pub allow: Option<String>,
 }
 
 #[derive(Debug)]
@@ -49,6 +52,7 @@ impl ApiError {
             allowed_events: None,
             blocking_rules: None,
             current_version: None,
+            allow: None,
         }))
     }
 
@@ -167,6 +171,19 @@ impl ApiError {
         )
     }
 
+    /// A method the path does not have: 405, naming the ones it has.
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        let list = allowed.join(", ");
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            format!("this path answers {list}"),
+        );
+        e.0.allow = Some(list);
+        e
+    }
+
     pub fn not_found(what: impl Into<String>) -> Self {
         let what = what.into();
         Self::new(
@@ -270,11 +287,20 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&self.0).unwrap_or_default();
-        (
+        let mut response = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(allow) = self
+            .0
+            .allow
+            .as_deref()
+            .and_then(|a| header::HeaderValue::from_str(a).ok())
+        {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        response
     }
 }

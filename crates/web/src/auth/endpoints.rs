@@ -139,3 +139,16 @@ pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
         .find(|(m, p, _)| *m == method.as_str() && *p == path)
         .map(|(_, _, rule)| *rule)
 }
+
+/// The methods the table allows on `path` (with HEAD wherever GET is), for a 405's `Allow`.
+pub fn methods_of(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = ENDPOINTS
+        .iter()
+        .filter(|(_, p, _)| *p == path)
+        .map(|(m, _, _)| *m)
+        .collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods
+}

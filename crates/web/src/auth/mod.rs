@@ -159,10 +159,21 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
     else {
         return Ok(()); // unrouted: the fallback answers 404
     };
-    let rule = rule_for(request.method(), &path).ok_or_else(|| {
-        tracing::error!(method = %request.method(), %path, "endpoint has no access rule; refusing");
-        ApiError::internal()
-    })?;
+    // HEAD is GET without the body (axum answers it from the GET route).
+    let method = if request.method() == Method::HEAD {
+        Method::GET
+    } else {
+        request.method().clone()
+    };
+    let Some(rule) = rule_for(&method, &path) else {
+        let allowed = endpoints::methods_of(&path);
+        if allowed.is_empty() {
+            // Routed but missing from the table: a programming error, refused closed.
+            tracing::error!(method = %request.method(), %path, "endpoint has no access rule; refusing");
+            return Err(ApiError::internal());
+        }
+        return Err(ApiError::method_not_allowed(&allowed));
+    };
     let permission = match rule {
         Rule::Public => return Ok(()),
         Rule::SignedIn => Permission::ReadReferenceData,

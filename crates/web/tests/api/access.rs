@@ -687,3 +687,63 @@ async fn sign_in_attempts_are_limited_per_address() {
     let problem = expect_status(response, StatusCode::TOO_MANY_REQUESTS, &app.engine).await;
     assert_eq!(problem["type"], "urn:seldinger:problem:too-many-attempts");
 }
+
+#[tokio::test]
+async fn a_method_a_path_does_not_have_answers_405_naming_the_ones_it_has() {
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let patient = app.patient("METHODS-1").await;
+    let patient_id = patient["id"].as_str().expect("id").to_string();
+    let received = app.referral(&patient_id).await;
+    let case_id = received["case"]["id"].as_str().expect("id").to_string();
+    let referral_id = received["referral"]["id"].as_str().expect("id").to_string();
+    let mut paths: Vec<&str> = ENDPOINTS.iter().map(|(_, p, _)| *p).collect();
+    paths.dedup();
+    for path in paths {
+        let mut allowed: Vec<&str> = ENDPOINTS
+            .iter()
+            .filter(|(_, p, _)| *p == path)
+            .map(|(m, _, _)| *m)
+            .collect();
+        if allowed.contains(&"GET") {
+            allowed.push("HEAD");
+        }
+        let url = concrete(path, &patient_id, &case_id, &referral_id);
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS", "HEAD"] {
+            if allowed.contains(&method) {
+                continue;
+            }
+            let response = app
+                .request_as(
+                    Role::IrPhysician,
+                    Method::from_bytes(method.as_bytes()).expect("method"),
+                    &url,
+                )
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            let allow = response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let mut said: Vec<&str> = allow.split(", ").collect();
+            said.sort();
+            let mut expected = allowed.clone();
+            expected.sort();
+            assert_eq!(said, expected, "{method} {path}: Allow");
+        }
+    }
+    // HEAD is answered wherever GET is.
+    let head = app
+        .request_as(Role::IrPhysician, Method::HEAD, "/health")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(head.status(), StatusCode::OK);
+}
