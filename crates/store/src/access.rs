@@ -252,19 +252,12 @@ impl Store {
 
     /// Counts a failed sign-in atomically; returns the new count. `lock_after` failures lock the
     /// account until `lock_until`.
-    pub async fn record_login_failure(
-        &self,
-        user_id: Uuid,
-        lock_after: u32,
-        lock_until: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
+    /// Counts a failed sign-in (shown to administrators; sign-in is slowed per account and
+    /// address in the web layer, never by locking the account).
+    pub async fn record_login_failure(&self, user_id: Uuid) -> Result<u32, StoreError> {
         let row = sqlx::query(
-            "UPDATE users SET failed_logins = failed_logins + 1, \
-             locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END \
-             WHERE id = $3 RETURNING failed_logins",
+            "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
         )
-        .bind(i64::from(lock_after))
-        .bind(ts(lock_until))
         .bind(user_id.to_string())
         .fetch_one(self.pool())
         .await?;

@@ -41,6 +41,7 @@ pub struct AppState {
     pub app: App,
     pub auth_policy: Arc<AuthPolicy>,
     pub login_limiter: Arc<auth::login::LoginLimiter>,
+    pub login_throttle: Arc<auth::login::LoginThrottle>,
 }
 
 /// Handlers read the department's state (store, catalogue, clock…) through the application layer.
@@ -71,6 +72,7 @@ impl AppState {
             app,
             auth_policy: Arc::new(auth_policy),
             login_limiter: Arc::default(),
+            login_throttle: Arc::default(),
         }
     }
 

@@ -125,7 +125,7 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "sign-in-failed",
             "Sign-in failed",
-            "the username or password is wrong, or the account is locked or disabled",
+            "the username or password is wrong, or the account is disabled",
         )
     }
 
@@ -135,6 +135,20 @@ impl ApiError {
             "too-many-attempts",
             "Too many sign-in attempts",
             "wait a minute before trying again",
+        )
+    }
+
+    /// Sign-in attempts for this account from this address are slowed: try again at `until`.
+    pub fn too_many_attempts_until(
+        until: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let seconds = (until - now).num_seconds().max(1);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-attempts",
+            "Too many sign-in attempts",
+            format!("too many failed attempts: wait {seconds} s before trying again"),
         )
     }
 

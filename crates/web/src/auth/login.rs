@@ -40,8 +40,8 @@ pub struct SessionInfo {
 
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Credentials,
     responses((status = 201, description = "signed in; the session cookie is set", body = SessionInfo),
-        (status = 401, description = "wrong username or password, or the account is locked or disabled", body = crate::problem::Problem),
-        (status = 429, description = "too many attempts from this address", body = crate::problem::Problem)))]
+        (status = 401, description = "wrong username or password, or the account is disabled", body = crate::problem::Problem),
+        (status = 429, description = "too many failed attempts for this account from this address, or too many attempts from this address: wait (the detail says how long)", body = crate::problem::Problem)))]
 pub async fn sign_in(
     State(state): State<AppState>,
     extensions: Extensions,
@@ -95,32 +95,45 @@ pub async fn password_sign_in(
             .await?;
         return Err(ApiError::too_many_attempts());
     }
-    let Some(user) = state.store.user_by_username(username.trim()).await? else {
-        verify_against_nothing(password);
+    // Guessing is slowed per account and address, for real and unknown names alike, before any
+    // password is checked; nobody else's guesses lock a user out.
+    let key = (username.trim().to_lowercase(), addr.to_string());
+    if let Some(until) = state.login_throttle.wait_until(&key, now) {
         state
-            .audit_anonymous(UNKNOWN_USERNAME, "login_failed", addr, "denied")
+            .audit_anonymous(UNCHECKED_USERNAME, "login_throttled", addr, "denied")
             .await?;
-        return Err(ApiError::sign_in_failed());
-    };
-    let locked = user.locked_until.is_some_and(|until| until > now);
-    if user.disabled || locked || !verify_password(&user.password_hash, password) {
-        if !user.disabled && !locked {
-            let policy = &state.auth_policy;
-            state
-                .store
-                .record_login_failure(user.id, policy.lockout_after, now + policy.lockout_for)
-                .await?;
-        }
-        let action = if locked {
-            "login_locked_out"
-        } else {
-            "login_failed"
-        };
-        state
-            .audit_anonymous(&user.username, action, addr, "denied")
-            .await?;
-        return Err(ApiError::sign_in_failed());
+        return Err(ApiError::too_many_attempts_until(until, now));
     }
+    let user = state.store.user_by_username(username.trim()).await?;
+    // The password is always checked once, so a real, disabled or unknown user answers alike.
+    let password_ok = match &user {
+        Some(user) => verify_password(&user.password_hash, password),
+        None => {
+            verify_against_nothing(password);
+            false
+        }
+    };
+    let user = match user {
+        Some(user) if password_ok && !user.disabled => user,
+        other => {
+            state.login_throttle.failed(key, now, &state.auth_policy);
+            let name = match &other {
+                Some(user) => {
+                    state.store.record_login_failure(user.id).await?;
+                    user.username.as_str()
+                }
+                None => UNKNOWN_USERNAME,
+            };
+            let action = if other.as_ref().is_some_and(|u| u.disabled) {
+                "login_disabled"
+            } else {
+                "login_failed"
+            };
+            state.audit_anonymous(name, action, addr, "denied").await?;
+            return Err(ApiError::sign_in_failed());
+        }
+    };
+    state.login_throttle.succeeded(&key);
     state.store.record_login_success(user.id).await?;
     let token = new_secret();
     let session = Session {
@@ -201,8 +214,72 @@ pub async fn sign_out(
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]))
 }
 
+/// Slows guessing per (account, address) with growing delays, in memory: after
+/// `lockout_after` consecutive failures the next attempt waits `throttle_base`, doubling with
+/// each further failure up to `lockout_for`. A success clears it; so does a quiet period of
+/// `lockout_for` after the last failure or the last wait (the count restarts once a delay has
+/// run out unused, so one wrong password now and then never keeps anyone out).
+/// Nothing here touches the account itself: its sessions and tokens go on working, and a guesser
+/// on another address is slowed on their own.
+#[derive(Default)]
+pub struct LoginThrottle {
+    strikes: std::sync::Mutex<std::collections::HashMap<(String, String), Strikes>>,
+}
+
+struct Strikes {
+    failures: u32,
+    last_failure: DateTime<Utc>,
+    wait_until: Option<DateTime<Utc>>,
+}
+
+impl LoginThrottle {
+    /// When the next attempt for this (account, address) may be made, if not now.
+    pub fn wait_until(&self, key: &(String, String), now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let strikes = self.strikes.lock().ok()?;
+        strikes
+            .get(key)
+            .and_then(|s| s.wait_until)
+            .filter(|until| *until > now)
+    }
+
+    pub fn failed(&self, key: (String, String), now: DateTime<Utc>, policy: &super::AuthPolicy) {
+        let Ok(mut strikes) = self.strikes.lock() else {
+            return;
+        };
+        if strikes.len() > 100_000 {
+            strikes.retain(|_, s| now - s.last_failure < policy.lockout_for);
+        }
+        let entry = strikes.entry(key).or_insert(Strikes {
+            failures: 0,
+            last_failure: now,
+            wait_until: None,
+        });
+        // A quiet period after the last failure, or after the last wait ran out, starts anew.
+        let quiet_since = entry
+            .wait_until
+            .map_or(entry.last_failure, |w| w.max(entry.last_failure));
+        if now - quiet_since >= policy.lockout_for {
+            entry.failures = 0;
+            entry.wait_until = None;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        entry.last_failure = now;
+        if entry.failures >= policy.lockout_after {
+            let doublings = (entry.failures - policy.lockout_after).min(20);
+            let delay = policy.throttle_base * 2i32.pow(doublings);
+            entry.wait_until = Some(now + delay.min(policy.lockout_for));
+        }
+    }
+
+    pub fn succeeded(&self, key: &(String, String)) {
+        if let Ok(mut strikes) = self.strikes.lock() {
+            strikes.remove(key);
+        }
+    }
+}
+
 /// Counts sign-in attempts per client address in a one-minute window (in memory: a restart
-/// forgets, the per-account lock-out in the database does not).
+/// forgets).
 #[derive(Default)]
 pub struct LoginLimiter {
     windows: std::sync::Mutex<std::collections::HashMap<String, (DateTime<Utc>, u32)>>,
@@ -222,5 +299,69 @@ impl LoginLimiter {
         }
         entry.1 += 1;
         entry.1 <= per_minute
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    #[test]
+    fn delays_grow_from_the_fifth_failure_are_capped_and_end_after_a_quiet_period() {
+        let policy = crate::AuthPolicy::default();
+        let throttle = LoginThrottle::default();
+        let key = ("scheduler".to_string(), "10.0.0.7".to_string());
+        let t0 = Utc
+            .with_ymd_and_hms(2026, 12, 1, 8, 0, 0)
+            .single()
+            .expect("time");
+        for _ in 0..4 {
+            throttle.failed(key.clone(), t0, &policy);
+        }
+        assert_eq!(
+            throttle.wait_until(&key, t0),
+            None,
+            "four failures: no wait"
+        );
+        throttle.failed(key.clone(), t0, &policy);
+        assert_eq!(
+            throttle.wait_until(&key, t0),
+            Some(t0 + policy.throttle_base)
+        );
+        // Each further failure doubles the wait, up to the cap.
+        let mut at = t0;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            at = throttle.wait_until(&key, at).unwrap_or(at);
+            throttle.failed(key.clone(), at, &policy);
+            waits.push(
+                throttle
+                    .wait_until(&key, at)
+                    .map(|u| (u - at).num_seconds()),
+            );
+        }
+        assert_eq!(
+            waits,
+            [60, 120, 240, 480, 900, 900, 900, 900].map(Some),
+            "30 s doubling, capped at 15 min"
+        );
+        // The wait runs out; with no failure for the quiet period the count starts anew: one
+        // more wrong password is just a wrong password.
+        let later = at + policy.lockout_for + policy.lockout_for;
+        assert_eq!(throttle.wait_until(&key, later), None);
+        throttle.failed(key.clone(), later, &policy);
+        assert_eq!(throttle.wait_until(&key, later), None);
+        // Another address is counted on its own; a success clears the count.
+        let other = ("scheduler".to_string(), "10.0.0.8".to_string());
+        assert_eq!(throttle.wait_until(&other, t0), None);
+        throttle.succeeded(&key);
+        for _ in 0..4 {
+            throttle.failed(key.clone(), later + Duration::seconds(1), &policy);
+        }
+        assert_eq!(
+            throttle.wait_until(&key, later + Duration::seconds(1)),
+            None
+        );
     }
 }

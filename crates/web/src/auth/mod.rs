@@ -33,9 +33,11 @@ pub struct AuthPolicy {
     pub session_absolute: Duration,
     /// ...or after this long without a request.
     pub session_idle: Duration,
-    /// Consecutive failed sign-ins that lock an account...
+    /// Consecutive failed sign-ins for one account from one address before attempts are slowed...
     pub lockout_after: u32,
-    /// ...for this long.
+    /// ...first by this long, doubling with each further failure...
+    pub throttle_base: Duration,
+    /// ...up to this long; a quiet period this long after the last failure starts the count anew.
     pub lockout_for: Duration,
     /// Sign-in attempts allowed from one address per minute.
     pub login_attempts_per_minute: u32,
@@ -49,6 +51,7 @@ impl Default for AuthPolicy {
             session_absolute: Duration::hours(12),
             session_idle: Duration::minutes(30),
             lockout_after: 5,
+            throttle_base: Duration::seconds(30),
             lockout_for: Duration::minutes(15),
             login_attempts_per_minute: 20,
             secure_cookies: false,
@@ -265,7 +268,7 @@ pub(crate) async fn authenticate(
         if record.revoked_at.is_some() {
             return Err(ApiError::unauthenticated());
         }
-        let user = live_user(state, record.user_id, now).await?;
+        let user = live_user(state, record.user_id).await?;
         if record
             .last_used_at
             .is_none_or(|last| now - last > Duration::minutes(1))
@@ -289,7 +292,7 @@ pub(crate) async fn authenticate(
         state.store.delete_session(&token_hash).await?;
         return Err(ApiError::unauthenticated());
     }
-    let user = live_user(state, session.user_id, now).await?;
+    let user = live_user(state, session.user_id).await?;
     // Writing on every request would double database writes; a minute's precision is enough.
     if now - session.last_seen_at > Duration::minutes(1) {
         state.store.touch_session(&token_hash, now).await?;
@@ -304,18 +307,15 @@ pub(crate) async fn authenticate(
     ))
 }
 
-async fn live_user(
-    state: &AppState,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<seldinger_store::User, ApiError> {
+async fn live_user(state: &AppState, id: Uuid) -> Result<seldinger_store::User, ApiError> {
     let user = state
         .store
         .user_by_id(id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
-    let locked = user.locked_until.is_some_and(|until| until > now);
-    if user.disabled || locked {
+    // A slowed sign-in leaves the user's live sessions and tokens alone: they prove possession,
+    // which a guesser elsewhere does not. Only disabling the account ends them.
+    if user.disabled {
         return Err(ApiError::unauthenticated());
     }
     Ok(user)

@@ -209,47 +209,87 @@ async fn a_cookie_session_needs_the_csrf_token_to_change_anything() {
     }
 }
 
+/// Signs in from a given loopback address (127.0.0.x all reach the server on Linux).
+async fn sign_in_from(
+    app: &TestApp,
+    from: [u8; 4],
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .expect("client");
+    client
+        .post(format!("{}/session", app.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .expect("request")
+}
+
 #[tokio::test]
-async fn repeated_wrong_passwords_lock_the_account_and_are_audited() {
+async fn guessing_is_slowed_per_account_and_address_without_locking_the_user_out() {
     for app in spawn_apps().await {
+        const GUESSER: [u8; 4] = [127, 0, 0, 7];
+        const NURSE_STATION: [u8; 4] = [127, 0, 0, 1];
         for _ in 0..5 {
-            let (_, response) = sign_in(&app, "scheduler", "wrong-password-000").await;
+            let response = sign_in_from(&app, GUESSER, "scheduler", "wrong-password-000").await;
             let problem = expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
             assert_eq!(problem["type"], "urn:seldinger:problem:sign-in-failed");
         }
-        let (_, response) = sign_in(&app, "scheduler", PASSWORD).await;
-        expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
-        // An unknown user gets the same answer: nothing says which usernames exist.
-        let (_, response) = sign_in(&app, "no-such-user", PASSWORD).await;
-        let unknown = expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
-        assert_eq!(
-            unknown["detail"],
-            "the username or password is wrong, or the account is locked or disabled"
+        // From the guesser's address, even the right password now waits, with how long.
+        let response = sign_in_from(&app, GUESSER, "scheduler", PASSWORD).await;
+        let slowed = expect_status(response, StatusCode::TOO_MANY_REQUESTS, &app.engine).await;
+        assert!(
+            slowed["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("wait 30 s")),
+            "{slowed}"
         );
+        // The user, elsewhere, signs in; their token goes on working (nothing was revoked).
+        let response = sign_in_from(&app, NURSE_STATION, "scheduler", PASSWORD).await;
+        expect_status(response, StatusCode::CREATED, &app.engine).await;
+        let token = app
+            .request_as(Role::Scheduler, Method::GET, "/session")
+            .send()
+            .await
+            .expect("request");
+        expect_status(token, StatusCode::OK, &app.engine).await;
+        // An unknown user is answered exactly alike, slowed after the same count.
+        for _ in 0..5 {
+            let response = sign_in_from(&app, GUESSER, "no-such-user", PASSWORD).await;
+            let unknown = expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
+            assert_eq!(
+                unknown["detail"],
+                "the username or password is wrong, or the account is disabled"
+            );
+        }
+        let response = sign_in_from(&app, GUESSER, "no-such-user", PASSWORD).await;
+        let unknown = expect_status(response, StatusCode::TOO_MANY_REQUESTS, &app.engine).await;
+        assert_eq!(unknown["detail"], slowed["detail"]);
 
         let audit = app
-            .request_as(
-                Role::Administrator,
-                Method::GET,
-                "/audit?username=scheduler",
-            )
+            .request_as(Role::Administrator, Method::GET, "/audit")
             .send()
             .await
             .expect("request");
         let entries = expect_status(audit, StatusCode::OK, &app.engine).await;
-        let actions: Vec<&str> = entries
-            .as_array()
-            .expect("list")
-            .iter()
-            .filter_map(|e| e["action"].as_str())
-            .collect();
+        let rows = entries.as_array().expect("list");
+        let count = |user: &str, action: &str| {
+            rows.iter()
+                .filter(|e| e["username"] == user && e["action"] == action)
+                .count()
+        };
+        assert_eq!(count("scheduler", "login_failed"), 5, "{}", app.engine);
+        assert_eq!(count("scheduler", "login"), 1);
+        // What was typed as an unknown username is not kept.
+        assert_eq!(count("(no such user)", "login_failed"), 5);
+        assert!(!entries.to_string().contains("no-such-user"));
         assert_eq!(
-            actions.iter().filter(|a| **a == "login_failed").count(),
-            5,
-            "{}: {actions:?}",
-            app.engine
+            count("(not checked: too many attempts)", "login_throttled"),
+            2
         );
-        assert!(actions.contains(&"login_locked_out"));
     }
 }
 
@@ -708,7 +748,9 @@ async fn a_method_a_path_does_not_have_answers_405_naming_the_ones_it_has() {
             allowed.push("HEAD");
         }
         let url = concrete(path, &patient_id, &case_id, &referral_id);
-        for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS", "HEAD"] {
+        for method in [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS", "HEAD",
+        ] {
             if allowed.contains(&method) {
                 continue;
             }
