@@ -18,7 +18,7 @@ mod patients;
 mod principal;
 
 pub use cases::CaseEventRequest;
-pub use clock::{Clock, FixedClock, SystemClock};
+pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use dose::{LinkChange, Linked};
 pub use error::AppError;
 pub use facts::Correction;

@@ -16,7 +16,7 @@ pub use auth::AuthPolicy;
 pub use openapi::ApiDoc;
 pub use problem::ApiError;
 pub use routes::admin::{issue_token, parse_username};
-pub use seldinger_app::{App, Clock, FixedClock, SystemClock};
+pub use seldinger_app::{App, Clock, FixedClock, ManualClock, SystemClock};
 pub use ui::{PageRoute, PAGES};
 
 use axum::http::{header, HeaderValue};

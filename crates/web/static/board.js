@@ -1,12 +1,14 @@
 // Keeps the board current without a reload: every 5 s ask for the lanes with the last ETag;
-// the server answers 304 when nothing changed. Without script the page still works (reload).
+// the server answers 304 when nothing changed. The refresh says it is one (X-Seldinger-Refresh),
+// so it does not keep an unattended session alive; when the session has timed out, the page says
+// so and stops. Without script the page still works (reload).
 (function () {
   var lanes = document.getElementById("lanes");
   var status = document.getElementById("board-status");
   if (!lanes || !window.fetch) return;
   function refresh() {
     fetch("/board/lanes?date=" + encodeURIComponent(lanes.dataset.date), {
-      headers: { "If-None-Match": lanes.dataset.etag },
+      headers: { "If-None-Match": lanes.dataset.etag, "X-Seldinger-Refresh": "background" },
       credentials: "same-origin",
     }).then(function (response) {
       if (response.status === 200) {
@@ -17,11 +19,12 @@
         });
       }
       if (response.status === 401 || response.redirected) {
-        status.textContent = "Signed out: reload to sign in again.";
+        clearInterval(timer);
+        status.textContent = "Timed out: you were signed out after a time without activity. Reload to sign in again.";
       }
     }).catch(function () {
       status.textContent = "Cannot reach Seldinger; retrying.";
     });
   }
-  setInterval(refresh, 5000);
+  var timer = setInterval(refresh, 5000);
 })();

@@ -25,6 +25,8 @@ use uuid::Uuid;
 pub const SESSION_COOKIE: &str = "seldinger_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const BREAK_GLASS_HEADER: &str = "x-break-glass-reason";
+/// Sent (`background`) by a page's own periodic refresh: it does not count as activity.
+pub const BACKGROUND_HEADER: &str = "x-seldinger-refresh";
 
 /// Security policy defaults (not clinical rules); configurable per deployment.
 #[derive(Debug, Clone)]
@@ -293,8 +295,13 @@ pub(crate) async fn authenticate(
         return Err(ApiError::unauthenticated());
     }
     let user = live_user(state, session.user_id).await?;
-    // Writing on every request would double database writes; a minute's precision is enough.
-    if now - session.last_seen_at > Duration::minutes(1) {
+    // A screen refreshing itself is not someone at it: background refreshes do not keep an
+    // unattended session alive. Writing on every request would double database writes; a
+    // minute's precision is enough.
+    let background = headers
+        .get(BACKGROUND_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"background");
+    if !background && now - session.last_seen_at > Duration::minutes(1) {
         state.store.touch_session(&token_hash, now).await?;
     }
     Ok((

@@ -113,6 +113,14 @@ impl Viewer {
     ) -> Result<Viewer, Response> {
         let Ok((user, credential, _)) = authenticate(state, headers, state.clock.now()).await
         else {
+            // A background refresh is told plainly, so the page can say the session timed out.
+            if headers.contains_key(crate::auth::BACKGROUND_HEADER) {
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    "signed out: the session ended after a time without activity",
+                )
+                    .into_response());
+            }
             return Err(Redirect::to("/login").into_response());
         };
         let Credential::Session { csrf_token, .. } = &credential else {

@@ -713,6 +713,58 @@ async fn idle_sessions_expire() {
 }
 
 #[tokio::test]
+async fn the_boards_own_refresh_does_not_keep_an_unattended_session_alive() {
+    let clock = std::sync::Arc::new(seldinger_web::ManualClock::new(crate::helpers::now()));
+    let policy = seldinger_web::AuthPolicy::default();
+    let idle = policy.session_idle;
+    let app = crate::helpers::spawn_app_with_clock(
+        seldinger_store::testing::sqlite().await,
+        policy,
+        clock.clone(),
+    )
+    .await;
+    let site = app.base.trim_end_matches("/api/v1").to_string();
+    let refresh = |client: &reqwest::Client| {
+        client
+            .get(format!("{site}/board/lanes"))
+            .header("x-seldinger-refresh", "background")
+            .send()
+    };
+    // A screen left on the board: it refreshes itself all along, nobody touches it.
+    let (screen, response) = sign_in(&app, "ir_nurse", PASSWORD).await;
+    expect_status(response, StatusCode::CREATED, &app.engine).await;
+    // Someone at a desk: one page view half-way.
+    let (desk, response) = sign_in(&app, "ir_physician", PASSWORD).await;
+    expect_status(response, StatusCode::CREATED, &app.engine).await;
+    let half = idle / 2 + chrono::Duration::minutes(1);
+    clock.advance(half);
+    assert_eq!(
+        refresh(&screen).await.expect("refresh").status(),
+        StatusCode::OK
+    );
+    let page = desk
+        .get(format!("{site}/board"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), StatusCode::OK);
+    clock.advance(half);
+    // The refreshes did not count as activity: the screen's session has timed out, and the
+    // refresh is told so plainly (the page then says it timed out); the desk's is alive.
+    let timed_out = refresh(&screen).await.expect("refresh");
+    assert_eq!(timed_out.status(), StatusCode::UNAUTHORIZED);
+    assert!(timed_out
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("without activity"));
+    assert_eq!(
+        refresh(&desk).await.expect("refresh").status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn sign_in_attempts_are_limited_per_address() {
     let policy = seldinger_web::AuthPolicy {
         login_attempts_per_minute: 3,

@@ -49,6 +49,21 @@ pub async fn spawn_app_with(db: TestDatabase, policy: AuthPolicy) -> TestApp {
     spawn(db, policy, seldinger_domain::DepartmentTime::default()).await
 }
 
+/// As [`spawn_app`] with a clock the test moves.
+pub async fn spawn_app_with_clock(
+    db: TestDatabase,
+    policy: AuthPolicy,
+    clock: Arc<dyn seldinger_web::Clock>,
+) -> TestApp {
+    spawn_clocked(
+        db,
+        policy,
+        seldinger_domain::DepartmentTime::default(),
+        clock,
+    )
+    .await
+}
+
 /// As [`spawn_app`] for a department in this IANA time zone.
 pub async fn spawn_app_in(db: TestDatabase, zone: &str) -> TestApp {
     let time = seldinger_domain::DepartmentTime::parse(zone).expect("zone");
@@ -59,6 +74,15 @@ async fn spawn(
     db: TestDatabase,
     policy: AuthPolicy,
     time: seldinger_domain::DepartmentTime,
+) -> TestApp {
+    spawn_clocked(db, policy, time, Arc::new(FixedClock(now()))).await
+}
+
+async fn spawn_clocked(
+    db: TestDatabase,
+    policy: AuthPolicy,
+    time: seldinger_domain::DepartmentTime,
+    clock: Arc<dyn seldinger_web::Clock>,
 ) -> TestApp {
     let catalogue = ProcedureCatalogue::parse(
         include_str!("../../../../catalog/procedures.toml"),
@@ -89,7 +113,7 @@ async fn spawn(
         db.store.clone(),
         catalogue,
         crate::helpers::safety_reference(),
-        Arc::new(FixedClock(now())),
+        clock,
         policy,
     )
     .with_time_zone(time);
