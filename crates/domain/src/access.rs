@@ -57,6 +57,20 @@ impl Role {
             })
     }
 
+    /// Whether every permission of `self` is held by `than` at least as widely: a token made for
+    /// a user of role `than` may act as `self` (never wider than its user).
+    pub fn is_within(self, than: Role) -> bool {
+        let reach = |scope: Option<Scope>| match scope {
+            None => 0,
+            Some(Scope::OwnReferrals) => 1,
+            Some(Scope::Department) => 2,
+        };
+        Permission::ALL
+            .iter()
+            .all(|p| reach(grant(self, *p)) <= reach(grant(than, *p)))
+            && (!self.may_break_glass() || than.may_break_glass())
+    }
+
     /// Roles that treat patients may open a record outside their normal scope by giving a
     /// reason (break-glass); the access is flagged for review.
     pub fn may_break_glass(self) -> bool {
@@ -315,6 +329,21 @@ mod tests {
                 "{role}"
             );
         }
+    }
+
+    #[test]
+    fn a_role_is_within_itself_and_no_role_is_within_a_narrower_one() {
+        for role in Role::ALL {
+            assert!(role.is_within(role), "{role}");
+        }
+        // An administrator cannot act as a physician (patient data), nor the reverse (users).
+        assert!(!Role::IrPhysician.is_within(Role::Administrator));
+        assert!(!Role::Administrator.is_within(Role::IrPhysician));
+        // A physician's token may be narrowed to a radiographer's, not the other way.
+        assert!(Role::Radiographer.is_within(Role::IrPhysician));
+        assert!(!Role::IrPhysician.is_within(Role::Radiographer));
+        // A referrer sees their own only: a department-wide role is wider.
+        assert!(!Role::Scheduler.is_within(Role::ReferringClinician));
     }
 
     #[test]

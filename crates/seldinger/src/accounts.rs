@@ -41,6 +41,9 @@ pub enum TokenCommand {
         role: Option<String>,
         #[arg(long, default_value = "command line")]
         name: String,
+        /// Days until it expires (1-365; default 90).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
     },
     /// List tokens (never their secrets).
     List,
@@ -126,12 +129,22 @@ pub async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
 
 pub async fn token(state: &AppState, command: TokenCommand) -> anyhow::Result<()> {
     match command {
-        TokenCommand::Create { user, role, name } => {
-            let created = seldinger_web::issue_token(state, &user, role.as_deref(), &name)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        TokenCommand::Create {
+            user,
+            role,
+            name,
+            expires_in_days,
+        } => {
+            let created =
+                seldinger_web::issue_token(state, &user, role.as_deref(), &name, expires_in_days)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let until = created
+                .expires_at
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
             println!(
-                "token {} for {user} as {} (shown once):\n{}",
+                "token {} for {user} as {}, expires {until} (shown once):\n{}",
                 created.id, created.role, created.token
             );
         }

@@ -83,6 +83,9 @@ pub struct ApiToken {
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// After this the token is refused. Tokens from before expiry existed carry none here and
+    /// expire a default interval after they were made (the web layer's policy).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// One line of the audit log.
@@ -339,7 +342,8 @@ impl Store {
 
     pub async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, token_hash, user_id, role, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_tokens (id, token_hash, user_id, role, name, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token.id.to_string())
         .bind(token.token_hash.clone())
@@ -347,6 +351,7 @@ impl Store {
         .bind(token.role.as_str())
         .bind(token.name.clone())
         .bind(ts(token.created_at))
+        .bind(token.expires_at.map(ts))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -354,7 +359,7 @@ impl Store {
 
     pub async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at FROM api_tokens WHERE token_hash = $1",
+            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at, expires_at FROM api_tokens WHERE token_hash = $1",
         )
         .bind(token_hash.to_string())
         .fetch_optional(self.pool())
@@ -364,7 +369,7 @@ impl Store {
 
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at FROM api_tokens ORDER BY created_at",
+            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at, expires_at FROM api_tokens ORDER BY created_at",
         )
         .fetch_all(self.pool())
         .await?;
@@ -484,6 +489,7 @@ fn token_from(r: &AnyRow) -> Result<ApiToken, StoreError> {
         created_at: parse_ts(&text(r, "created_at")?)?,
         revoked_at: opt_ts(r, "revoked_at")?,
         last_used_at: opt_ts(r, "last_used_at")?,
+        expires_at: opt_ts(r, "expires_at")?,
     })
 }
 

@@ -267,7 +267,11 @@ pub(crate) async fn authenticate(
             .api_token(&secret_hash(token.trim()))
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
-        if record.revoked_at.is_some() {
+        // Tokens from before expiry existed expire the default interval after they were made.
+        let expires_at = record.expires_at.unwrap_or(
+            record.created_at + Duration::days(i64::from(crate::routes::admin::TOKEN_DAYS_DEFAULT)),
+        );
+        if record.revoked_at.is_some() || now >= expires_at {
             return Err(ApiError::unauthenticated());
         }
         let user = live_user(state, record.user_id).await?;

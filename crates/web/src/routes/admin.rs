@@ -209,6 +209,10 @@ pub struct NewToken {
     pub role: Option<String>,
     /// What it is for, e.g. "RIS interface".
     pub name: String,
+    /// Days until it expires: 1-365, default 90.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 365)]
+    pub expires_in_days: Option<u32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -217,14 +221,23 @@ pub struct TokenCreated {
     /// Shown once: send as `Authorization: Bearer <token>`. Only a hash is stored.
     pub token: String,
     pub role: Role,
+    /// The user it acts for.
+    pub username: String,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Creates a token for a user, scoped to their role or to a narrower one they could be given.
+/// Days a token lives unless asked otherwise, and at most.
+pub const TOKEN_DAYS_DEFAULT: u32 = 90;
+pub const TOKEN_DAYS_MAX: u32 = 365;
+
+/// Creates a token for a user, acting as their role or a narrower one (never wider than the
+/// user: see [`Role::is_within`]), expiring after `expires_in_days` (default 90, at most 365).
 pub async fn issue_token(
     state: &AppState,
     username: &str,
     role: Option<&str>,
     name: &str,
+    expires_in_days: Option<u32>,
 ) -> Result<TokenCreated, ApiError> {
     let mut c = Collector::new();
     let name = c.take("name", required_text(name, 100));
@@ -232,6 +245,13 @@ pub async fn issue_token(
         Some(r) => c.take("role", Role::parse(r)),
         None => None,
     };
+    let days = expires_in_days.unwrap_or(TOKEN_DAYS_DEFAULT);
+    if !(1..=TOKEN_DAYS_MAX).contains(&days) {
+        c.push(
+            "expires_in_days",
+            format!("{days} is not a number of days from 1 to {TOKEN_DAYS_MAX}"),
+        );
+    }
     c.finish()?;
     let user = state
         .store
@@ -243,22 +263,36 @@ pub async fn issue_token(
                 format!("no user '{username}'"),
             ))
         })?;
+    let role = role.unwrap_or(user.role);
+    if !role.is_within(user.role) {
+        return Err(ApiError::invalid(ValidationErrors::single(
+            "role",
+            format!(
+                "a token may act as its user's role ({}) or a narrower one; {role} can do what {} cannot",
+                user.role, user.role
+            ),
+        )));
+    }
     let token = new_secret();
+    let now = state.clock.now();
     let record = ApiToken {
         id: Uuid::new_v4(),
         token_hash: secret_hash(&token),
         user_id: user.id,
-        role: role.unwrap_or(user.role),
+        role,
         name: name.unwrap_or_default(),
-        created_at: state.clock.now(),
+        created_at: now,
         revoked_at: None,
         last_used_at: None,
+        expires_at: Some(now + chrono::Duration::days(i64::from(days))),
     };
     state.store.create_api_token(&record).await?;
     Ok(TokenCreated {
         id: record.id,
         token,
         role: record.role,
+        username: user.username,
+        expires_at: record.expires_at,
     })
 }
 
@@ -269,12 +303,21 @@ pub async fn create_token(
     caller: Caller,
     ApiJson(input): ApiJson<NewToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = issue_token(&state, &input.username, input.role.as_deref(), &input.name).await?;
+    let created = issue_token(
+        &state,
+        &input.username,
+        input.role.as_deref(),
+        &input.name,
+        input.expires_in_days,
+    )
+    .await?;
+    // The trail names whom the token acts for, and as what.
+    let what = format!(
+        "{} for {} as {}",
+        created.id, created.username, created.role
+    );
     state
-        .audit(
-            &caller,
-            admin_audit("create", "api_token", created.id.to_string()),
-        )
+        .audit(&caller, admin_audit("create", "api_token", what))
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }

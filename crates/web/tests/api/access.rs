@@ -841,3 +841,73 @@ async fn a_method_a_path_does_not_have_answers_405_naming_the_ones_it_has() {
         .expect("request");
     assert_eq!(head.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_token_is_never_wider_than_its_user_and_expires() {
+    let clock = std::sync::Arc::new(seldinger_web::ManualClock::new(crate::helpers::now()));
+    let app = crate::helpers::spawn_app_with_clock(
+        seldinger_store::testing::sqlite().await,
+        seldinger_web::AuthPolicy::default(),
+        clock.clone(),
+    )
+    .await;
+    let mint = |body: serde_json::Value| {
+        app.request_as(Role::Administrator, Method::POST, "/tokens")
+            .json(&body)
+            .send()
+    };
+    // An administrator cannot mint a physician's token for themselves (patient data).
+    let wider = mint(json!({"username": "administrator", "role": "ir_physician", "name": "x"}))
+        .await
+        .expect("request");
+    let problem = expect_status(wider, StatusCode::UNPROCESSABLE_ENTITY, &app.engine).await;
+    assert_eq!(problem["errors"][0]["field"], "role", "{problem}");
+    // A physician's token narrowed to a radiographer's is fine, and says until when.
+    let narrower = mint(json!({"username": "ir_physician", "role": "radiographer",
+                               "name": "modality bridge", "expires_in_days": 30}))
+    .await
+    .expect("request");
+    let created = expect_status(narrower, StatusCode::CREATED, &app.engine).await;
+    assert_eq!(created["role"], "radiographer");
+    assert_eq!(created["expires_at"], "2026-12-24T07:30:00Z", "{created}");
+    let bad_days = mint(json!({"username": "ir_physician", "name": "x", "expires_in_days": 366}))
+        .await
+        .expect("request");
+    expect_status(bad_days, StatusCode::UNPROCESSABLE_ENTITY, &app.engine).await;
+    // The audit row names whom the token acts for, and as what.
+    let trail = app
+        .request_as(
+            Role::Administrator,
+            Method::GET,
+            "/audit?username=administrator",
+        )
+        .send()
+        .await
+        .expect("request");
+    let trail = expect_status(trail, StatusCode::OK, &app.engine).await;
+    assert!(
+        trail
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(|r| r["resource_type"] == "api_token"
+                && r["resource_id"]
+                    .as_str()
+                    .is_some_and(|id| id.ends_with("for ir_physician as radiographer"))),
+        "{trail}"
+    );
+    // Used until it expires, refused after.
+    let token = created["token"].as_str().expect("token").to_string();
+    let use_it = || {
+        app.client
+            .get(format!("{}/session", app.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(use_it().await.expect("request").status(), StatusCode::OK);
+    clock.advance(chrono::Duration::days(30));
+    assert_eq!(
+        use_it().await.expect("request").status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

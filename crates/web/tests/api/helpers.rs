@@ -124,7 +124,7 @@ async fn spawn_clocked(
             .create_user(role.as_str(), role.as_str(), role, &hash, now())
             .await
             .expect("user");
-        let token = seldinger_web::issue_token(&state, role.as_str(), None, "tests")
+        let token = seldinger_web::issue_token(&state, role.as_str(), None, "tests", None)
             .await
             .expect("token");
         tokens.insert(role, token.token);
