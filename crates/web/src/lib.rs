@@ -105,8 +105,26 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(ui::routes())
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(
+            state.auth_policy.secure_cookies,
+            strict_transport,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Served over TLS, browsers are told to come back only over TLS (HSTS, a year).
+async fn strict_transport(
+    axum::extract::State(tls): axum::extract::State<bool>,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if tls {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
 }
 
 /// Headers every response carries: nothing here may be framed, sniffed, cached or leak a referrer.

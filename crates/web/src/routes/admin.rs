@@ -447,5 +447,7 @@ mod tests {
         assert_eq!(super::super::csv_field("a,b"), "\"a,b\"");
         assert_eq!(super::super::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(super::super::csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(super::super::csv_field("\t=cmd()"), "'\t=cmd()");
+        assert_eq!(super::super::csv_field("\r=cmd()"), "\"'\r=cmd()\"");
     }
 }

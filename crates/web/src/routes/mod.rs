@@ -158,9 +158,10 @@ impl QueryParams {
     }
 }
 
-/// RFC 4180 quoting, and a leading quote for text a spreadsheet would run as a formula.
+/// RFC 4180 quoting, and a leading quote for text a spreadsheet would run as a formula (OWASP's
+/// list: = + - @, and a leading tab or carriage return).
 pub(crate) fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@']) {
+    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_string()

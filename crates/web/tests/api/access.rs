@@ -691,6 +691,8 @@ async fn responses_carry_security_headers() {
             h.get("cache-control").and_then(|v| v.to_str().ok()),
             Some("no-store")
         );
+        // Plain HTTP on loopback: no HSTS (it would pin localhost to TLS in the browser).
+        assert!(h.get("strict-transport-security").is_none());
     }
 }
 

@@ -89,6 +89,13 @@ async fn serves_https_and_marks_the_session_cookie_secure() {
     .await;
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"status\":\"ok\""));
+    // Over TLS, browsers are told to keep to TLS.
+    assert!(
+        health
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "{health}"
+    );
 
     let body = format!(r#"{{"username":"ir_nurse","password":"{PASSWORD}"}}"#);
     let login = https_request(
