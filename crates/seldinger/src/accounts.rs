@@ -69,6 +69,23 @@ fn new_password() -> anyhow::Result<(String, bool)> {
     Ok((new_secret()[..24].to_string(), true))
 }
 
+/// The audit row of a change made from the command line (or at first start), committed with it.
+fn system_audit(action: &str, resource_type: &str, id: &str) -> seldinger_store::AuditEntry {
+    seldinger_store::AuditEntry {
+        seq: 0,
+        at: chrono::Utc::now(),
+        username: "system".into(),
+        role: "system".into(),
+        action: action.into(),
+        resource_type: resource_type.into(),
+        resource_id: Some(id.into()),
+        patient_id: None,
+        client_addr: "local".into(),
+        outcome: "allowed".into(),
+        break_glass_reason: None,
+    }
+}
+
 pub async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     match command {
@@ -83,8 +100,9 @@ pub async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
             check_password_policy(&password).map_err(|e| anyhow::anyhow!("password {e}"))?;
             let hash = hash_password(&password).map_err(anyhow::Error::msg)?;
             let display = display_name.unwrap_or_else(|| username.clone());
+            let audit = system_audit("create", "user", &username);
             store
-                .create_user(&username, &display, role, &hash, now)
+                .create_user(&username, &display, role, &hash, now, &[audit])
                 .await?;
             println!("added {username} ({role})");
             if generated {
@@ -101,21 +119,29 @@ pub async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Disable { username } => {
-            store.set_user_disabled(&username, true, now).await?;
+            let audit = system_audit("disable", "user", &username);
+            store
+                .set_user_disabled(&username, true, now, &[audit])
+                .await?;
             println!("disabled {username}; sessions ended, tokens revoked");
         }
         UserCommand::Enable { username } => {
-            store.set_user_disabled(&username, false, now).await?;
+            let audit = system_audit("enable", "user", &username);
+            store
+                .set_user_disabled(&username, false, now, &[audit])
+                .await?;
             println!("enabled {username}");
         }
         UserCommand::ResetPassword { username } => {
             let (password, generated) = new_password()?;
             check_password_policy(&password).map_err(|e| anyhow::anyhow!("password {e}"))?;
+            let audit = system_audit("reset_password", "user", &username);
             store
                 .set_password(
                     &username,
                     &hash_password(&password).map_err(anyhow::Error::msg)?,
                     now,
+                    &[audit],
                 )
                 .await?;
             println!("password set for {username}; their sessions ended");
@@ -135,10 +161,16 @@ pub async fn token(state: &AppState, command: TokenCommand) -> anyhow::Result<()
             name,
             expires_in_days,
         } => {
-            let created =
-                seldinger_web::issue_token(state, &user, role.as_deref(), &name, expires_in_days)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let created = seldinger_web::issue_token(
+                state,
+                None,
+                &user,
+                role.as_deref(),
+                &name,
+                expires_in_days,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let until = created
                 .expires_at
                 .map(|t| t.format("%Y-%m-%d").to_string())
@@ -159,7 +191,12 @@ pub async fn token(state: &AppState, command: TokenCommand) -> anyhow::Result<()
             }
         }
         TokenCommand::Revoke { id } => {
-            if !state.store.revoke_api_token(id, chrono::Utc::now()).await? {
+            let audit = system_audit("revoke", "api_token", &id.to_string());
+            if !state
+                .store
+                .revoke_api_token(id, chrono::Utc::now(), &[audit])
+                .await?
+            {
                 bail!("no live token {id}");
             }
             println!("revoked {id}");
@@ -188,6 +225,7 @@ pub async fn ensure_first_administrator(store: &Store) -> anyhow::Result<()> {
             Role::Administrator,
             &hash,
             chrono::Utc::now(),
+            &[system_audit("create", "user", "admin")],
         )
         .await
         .context("creating the first administrator")?;
@@ -222,7 +260,7 @@ pub async fn create_demo_users(store: &Store) -> anyhow::Result<()> {
     let hash = hash_password(DEMO_PASSWORD).map_err(anyhow::Error::msg)?;
     for (username, display, role) in DEMO_USERS {
         store
-            .create_user(username, display, *role, &hash, chrono::Utc::now())
+            .create_user(username, display, *role, &hash, chrono::Utc::now(), &[])
             .await?;
     }
     Ok(())

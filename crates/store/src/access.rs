@@ -135,8 +135,10 @@ impl Store {
         role: Role,
         password_hash: &str,
         at: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> Result<User, StoreError> {
         let id = Uuid::new_v4();
+        let mut tx = self.pool().begin().await?;
         let result = sqlx::query(
             "INSERT INTO users (id, username, display_name, role, password_hash, disabled, failed_logins, password_changed_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6)",
@@ -147,7 +149,7 @@ impl Store {
         .bind(role.as_str())
         .bind(password_hash.to_string())
         .bind(ts(at))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await;
         match result {
             Err(e) if StoreError::is_unique_violation(&e) => Err(StoreError::Duplicate(format!(
@@ -155,6 +157,8 @@ impl Store {
             ))),
             other => {
                 other?;
+                insert_audit_all(&mut tx, audit).await?;
+                tx.commit().await?;
                 self.user_by_username(username)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("user {username}")))
@@ -195,6 +199,7 @@ impl Store {
         username: &str,
         disabled: bool,
         at: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> Result<User, StoreError> {
         let user = self
             .user_by_username(username)
@@ -219,6 +224,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         self.user_by_username(username)
             .await?
@@ -231,6 +237,7 @@ impl Store {
         username: &str,
         password_hash: &str,
         at: DateTime<Utc>,
+        audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let user = self
             .user_by_username(username)
@@ -249,6 +256,7 @@ impl Store {
             .bind(user.id.to_string())
             .execute(&mut *tx)
             .await?;
+        insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -340,7 +348,12 @@ impl Store {
 
     // ----- API tokens -----
 
-    pub async fn create_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+    pub async fn create_api_token(
+        &self,
+        token: &ApiToken,
+        audit: &[AuditEntry],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, token_hash, user_id, role, name, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -352,8 +365,10 @@ impl Store {
         .bind(token.name.clone())
         .bind(ts(token.created_at))
         .bind(token.expires_at.map(ts))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        insert_audit_all(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -386,15 +401,26 @@ impl Store {
     }
 
     /// Revokes a token; returns whether one was live.
-    pub async fn revoke_api_token(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn revoke_api_token(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        audit: &[AuditEntry],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
         let result = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
         .bind(ts(at))
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert_audit_all(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     // ----- audit -----

@@ -836,3 +836,63 @@ async fn cases_are_read_by_many_ids_at_once_and_unknown_ids_left_out() {
         assert!(store.cases_by_id(&asked).await.expect("none").is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_change_whose_audit_row_cannot_be_written_is_not_made() {
+    for db in engines().await {
+        let store = &db.store;
+        let patient = register(store, "AUDIT-1", "Trail").await;
+        // The audit log refuses every row, as a full disk or a broken trigger would.
+        let refuse = match db.engine() {
+            seldinger_store::Engine::Sqlite => vec![
+                "CREATE TRIGGER audit_refuses BEFORE INSERT ON audit_log \
+                 BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END",
+            ],
+            seldinger_store::Engine::Postgres => vec![
+                "CREATE FUNCTION audit_refuses() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'audit unavailable'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER audit_refuses BEFORE INSERT ON audit_log \
+                 FOR EACH ROW EXECUTE FUNCTION audit_refuses()",
+            ],
+        };
+        for sql in refuse {
+            store.execute_raw_for_tests(sql).await.expect("trigger");
+        }
+        let audit = seldinger_store::AuditEntry {
+            seq: 0,
+            at: now(),
+            username: "nurse.test".into(),
+            role: "ir_nurse".into(),
+            action: "create".into(),
+            resource_type: "lab_result".into(),
+            resource_id: Some(patient.to_string()),
+            patient_id: Some(patient.to_string()),
+            client_addr: "127.0.0.1".into(),
+            outcome: "allowed".into(),
+            break_glass_reason: None,
+        };
+        let inr = LabResult::new(LabTest::Inr, 1.1, now()).expect("lab");
+        let event = PatientEvent::LabResultRecorded { result: inr };
+        let refused = store
+            .record_patient_fact(patient, 1, &event, &meta(None), &[audit])
+            .await;
+        assert!(refused.is_err(), "{}: {refused:?}", label(&db));
+        // Nothing of the change stands: no lab, no event, the same version.
+        assert!(store.lab_results(patient).await.expect("labs").is_empty());
+        assert_eq!(
+            store
+                .patient(patient)
+                .await
+                .expect("read")
+                .expect("patient")
+                .version,
+            1,
+            "{}",
+            label(&db)
+        );
+        assert_eq!(
+            store.patient_history(patient).await.expect("history").len(),
+            1
+        );
+    }
+}

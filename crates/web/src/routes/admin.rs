@@ -73,6 +73,35 @@ pub fn parse_username(value: &str) -> Result<String, String> {
     }
 }
 
+/// The audit row of an administrative change, committed with it: by `by`, or by the system (the
+/// command line, first start) when no signed-in user made it.
+pub fn admin_entry(
+    state: &AppState,
+    by: Option<&seldinger_app::Principal>,
+    action: &'static str,
+    resource_type: &'static str,
+    id: String,
+) -> seldinger_store::AuditEntry {
+    let note = admin_audit(action, resource_type, id);
+    let at = state.clock.now();
+    match by {
+        Some(principal) => principal.audit_entry(at, note),
+        None => seldinger_store::AuditEntry {
+            seq: 0,
+            at,
+            username: "system".into(),
+            role: "system".into(),
+            action: note.action.to_string(),
+            resource_type: note.resource_type.to_string(),
+            resource_id: note.resource_id,
+            patient_id: None,
+            client_addr: "local".into(),
+            outcome: "allowed".into(),
+            break_glass_reason: None,
+        },
+    }
+}
+
 fn admin_audit(action: &'static str, resource_type: &'static str, id: String) -> Audit<'static> {
     Audit {
         action,
@@ -122,12 +151,17 @@ pub async fn add_user(
         tracing::error!(error = %e, "password hashing failed");
         ApiError::internal()
     })?;
+    let audit = admin_entry(&state, Some(&caller), "create", "user", username.clone());
     let user = state
         .store
-        .create_user(&username, &display_name, role, &hash, state.clock.now())
-        .await?;
-    state
-        .audit(&caller, admin_audit("create", "user", username))
+        .create_user(
+            &username,
+            &display_name,
+            role,
+            &hash,
+            state.clock.now(),
+            &[audit],
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(UserView::from(user))))
 }
@@ -144,13 +178,11 @@ async fn set_disabled(
             "you cannot disable yourself",
         )));
     }
+    let action = if disabled { "disable" } else { "enable" };
+    let audit = admin_entry(state, Some(caller), action, "user", username.to_string());
     let user = state
         .store
-        .set_user_disabled(username, disabled, state.clock.now())
-        .await?;
-    let action = if disabled { "disable" } else { "enable" };
-    state
-        .audit(caller, admin_audit(action, "user", username.to_string()))
+        .set_user_disabled(username, disabled, state.clock.now(), &[audit])
         .await?;
     Ok(Json(UserView::from(user)))
 }
@@ -190,12 +222,16 @@ pub async fn reset_password(
     check_password_policy(&input.password)
         .map_err(|e| ApiError::invalid(ValidationErrors::single("password", e)))?;
     let hash = hash_password(&input.password).map_err(|_| ApiError::internal())?;
+    let audit = admin_entry(
+        &state,
+        Some(&caller),
+        "reset_password",
+        "user",
+        username.clone(),
+    );
     state
         .store
-        .set_password(&username, &hash, state.clock.now())
-        .await?;
-    state
-        .audit(&caller, admin_audit("reset_password", "user", username))
+        .set_password(&username, &hash, state.clock.now(), &[audit])
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -234,6 +270,7 @@ pub const TOKEN_DAYS_MAX: u32 = 365;
 /// user: see [`Role::is_within`]), expiring after `expires_in_days` (default 90, at most 365).
 pub async fn issue_token(
     state: &AppState,
+    by: Option<&seldinger_app::Principal>,
     username: &str,
     role: Option<&str>,
     name: &str,
@@ -286,7 +323,10 @@ pub async fn issue_token(
         last_used_at: None,
         expires_at: Some(now + chrono::Duration::days(i64::from(days))),
     };
-    state.store.create_api_token(&record).await?;
+    // The trail names whom the token acts for, and as what.
+    let what = format!("{} for {} as {}", record.id, user.username, record.role);
+    let audit = admin_entry(state, by, "create", "api_token", what);
+    state.store.create_api_token(&record, &[audit]).await?;
     Ok(TokenCreated {
         id: record.id,
         token,
@@ -305,20 +345,13 @@ pub async fn create_token(
 ) -> Result<impl IntoResponse, ApiError> {
     let created = issue_token(
         &state,
+        Some(&caller),
         &input.username,
         input.role.as_deref(),
         &input.name,
         input.expires_in_days,
     )
     .await?;
-    // The trail names whom the token acts for, and as what.
-    let what = format!(
-        "{} for {} as {}",
-        created.id, created.username, created.role
-    );
-    state
-        .audit(&caller, admin_audit("create", "api_token", what))
-        .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -339,12 +372,14 @@ pub async fn revoke_token(
     let id: Uuid = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("token {id}")))?;
-    if !state.store.revoke_api_token(id, state.clock.now()).await? {
+    let audit = admin_entry(&state, Some(&caller), "revoke", "api_token", id.to_string());
+    if !state
+        .store
+        .revoke_api_token(id, state.clock.now(), &[audit])
+        .await?
+    {
         return Err(ApiError::not_found(format!("live token {id}")));
     }
-    state
-        .audit(&caller, admin_audit("revoke", "api_token", id.to_string()))
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

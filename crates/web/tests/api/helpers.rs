@@ -121,10 +121,10 @@ async fn spawn_clocked(
     let mut tokens = HashMap::new();
     for role in Role::ALL {
         db.store
-            .create_user(role.as_str(), role.as_str(), role, &hash, now())
+            .create_user(role.as_str(), role.as_str(), role, &hash, now(), &[])
             .await
             .expect("user");
-        let token = seldinger_web::issue_token(&state, role.as_str(), None, "tests", None)
+        let token = seldinger_web::issue_token(&state, None, role.as_str(), None, "tests", None)
             .await
             .expect("token");
         tokens.insert(role, token.token);

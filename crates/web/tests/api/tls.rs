@@ -64,7 +64,7 @@ async fn serves_https_and_marks_the_session_cookie_secure() {
     );
     let hash = seldinger_web::auth::credentials::hash_password(PASSWORD).expect("hash");
     db.store
-        .create_user("ir_nurse", "Nurse", Role::IrNurse, &hash, now())
+        .create_user("ir_nurse", "Nurse", Role::IrNurse, &hash, now(), &[])
         .await
         .expect("user");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
