@@ -7,7 +7,7 @@ use seldinger_domain::lifecycle::{Case, CaseEvent, EventKind};
 use seldinger_domain::safety::Checklist;
 use seldinger_domain::validation::optional_text;
 use seldinger_domain::{CaseId, EventMeta, ValidationErrors};
-use seldinger_store::{CaseFilter, Record};
+use seldinger_store::{CaseFilter, Cursor, Page, Record};
 
 /// A proposed lifecycle event, based on the version of the case its author read.
 #[derive(Debug, Clone)]
@@ -54,24 +54,26 @@ impl App {
         Ok((case, opened))
     }
 
-    /// The cases `who` may see that match `filter` (scope in the query), each read audited as
-    /// `action`.
+    /// A page of the cases `who` may see that match `filter` (scope in the query), each read
+    /// audited as `action`.
     pub async fn list_cases(
         &self,
         who: &Principal,
         filter: &CaseFilter,
+        after: Option<&Cursor>,
         action: &str,
-    ) -> Result<Vec<Case>, AppError> {
-        let cases = self
+    ) -> Result<Page<Case>, AppError> {
+        let page = self
             .store
-            .cases(&who.scope(Permission::ReadCases), filter)
+            .cases_page(&who.scope(Permission::ReadCases), filter, after)
             .await?;
-        let notes = cases
+        let notes = page
+            .items
             .iter()
             .map(|c| Audit::of(action, "case", c.id, c.patient_id))
             .collect();
         self.audit_reads(who, notes).await?;
-        Ok(cases)
+        Ok(page)
     }
 
     /// The case's safety checklist as of now, from its patient's current drugs and labs. Pure

@@ -4,10 +4,11 @@
 //! A report row never changes after it is stored; its link to a case does, and every link change
 //! is an event (stream `dose_report`) with who, when and why.
 
+use crate::page::{Cursor, Order, Page};
 use crate::records::{append_event, Stream};
 use crate::scope::{condition, Rows};
 use crate::AuditEntry;
-use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
+use crate::{parse_ts, text, ts, Store, StoreError};
 use chrono::{DateTime, Utc};
 use seldinger_domain::access::RowScope;
 use seldinger_domain::dose::{DoseTotals, ReportTotals};
@@ -209,12 +210,22 @@ impl Store {
         row.as_ref().map(stored_report).transpose()
     }
 
-    /// Stored reports, the newest study first.
+    /// The first page of stored reports (see [`Store::dose_reports_page`]).
     pub async fn dose_reports(
         &self,
         scope: &RowScope,
         filter: &DoseReportFilter,
     ) -> Result<Vec<StoredDoseReport>, StoreError> {
+        Ok(self.dose_reports_page(scope, filter, None).await?.items)
+    }
+
+    /// A page of the reports `scope` may see, the newest study first, with the total.
+    pub async fn dose_reports_page(
+        &self,
+        scope: &RowScope,
+        filter: &DoseReportFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Page<StoredDoseReport>, StoreError> {
         let mut params = Vec::new();
         let mut conditions: Vec<String> =
             condition(scope, Rows::OfCase("dose_reports.case_id"), &mut params)
@@ -252,15 +263,24 @@ impl Store {
             1000
         } else {
             filter.limit.min(100_000)
+        } as usize;
+        let order = Order {
+            key: "COALESCE(performed_at, received_at)",
+            id: "sop_instance_uid",
+            descending: true,
         };
-        let sql = format!(
-            "SELECT {REPORT_COLUMNS} FROM dose_reports {} \
-             ORDER BY COALESCE(performed_at, received_at) DESC, received_at DESC, sop_instance_uid LIMIT {limit}",
-            where_clause(&conditions)
-        );
-        let mut conn = self.pool().acquire().await?;
-        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
-        rows.iter().map(stored_report).collect()
+        let decode = |rows: &[sqlx::any::AnyRow]| rows.iter().map(stored_report).collect();
+        self.page(
+            "dose_reports",
+            REPORT_COLUMNS,
+            &order,
+            conditions,
+            params,
+            after,
+            limit,
+            decode,
+        )
+        .await
     }
 
     /// A case's reports in the order they arrived (later ones of a study supersede earlier).

@@ -1,9 +1,10 @@
 //! Follow-up tasks: one per case and kind, each change an event (stream `follow_up_task`).
 
+use crate::page::{Cursor, Order, Page};
 use crate::records::{append_event, version_of, Stream};
 use crate::scope::{condition, Rows};
 use crate::AuditEntry;
-use crate::{fetch_with_text_params, text, ts, where_clause, Store, StoreError};
+use crate::{text, ts, Store, StoreError};
 use chrono::{DateTime, Utc};
 use seldinger_domain::access::RowScope;
 use seldinger_domain::dose::{assess, case_totals, DoseAssessment};
@@ -149,12 +150,26 @@ impl Store {
             .transpose()
     }
 
-    /// Tasks, the earliest due first.
+    /// The first page of tasks (see [`Store::follow_up_tasks_page`]).
     pub async fn follow_up_tasks(
         &self,
         scope: &RowScope,
         filter: &FollowUpFilter,
     ) -> Result<Vec<FollowUpTask>, StoreError> {
+        Ok(self
+            .follow_up_tasks_page(scope, filter, None, 5000)
+            .await?
+            .items)
+    }
+
+    /// A page of the tasks `scope` may see, the earliest due first, with the total.
+    pub async fn follow_up_tasks_page(
+        &self,
+        scope: &RowScope,
+        filter: &FollowUpFilter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<FollowUpTask>, StoreError> {
         let mut params = Vec::new();
         let mut conditions: Vec<String> =
             condition(scope, Rows::OfCase("follow_up_tasks.case_id"), &mut params)
@@ -176,15 +191,27 @@ impl Store {
             params.push(ts(before));
             conditions.push(format!("due_from < ${}", params.len()));
         }
-        let sql = format!(
-            "SELECT data FROM follow_up_tasks {} ORDER BY due_from, id LIMIT 5000",
-            where_clause(&conditions)
-        );
-        let mut conn = self.pool().acquire().await?;
-        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
-            .collect()
+        let order = Order {
+            key: "due_from",
+            id: "id",
+            descending: false,
+        };
+        let decode = |rows: &[sqlx::any::AnyRow]| {
+            rows.iter()
+                .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
+                .collect()
+        };
+        self.page(
+            "follow_up_tasks",
+            "data",
+            &order,
+            conditions,
+            params,
+            after,
+            limit.clamp(1, 5000),
+            decode,
+        )
+        .await
     }
 
     /// Records a completed task, if it is still at `expected_version`.

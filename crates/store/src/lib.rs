@@ -10,6 +10,7 @@ mod access;
 mod dose;
 mod error;
 mod followup;
+mod page;
 mod records;
 mod scope;
 #[cfg(feature = "test-support")]
@@ -19,6 +20,7 @@ pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
 pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};
 pub use error::StoreError;
 pub use followup::FollowUpFilter;
+pub use page::{Cursor, Page};
 pub use records::{CaseFilter, RecordedEvent};
 pub use scope::Record;
 pub use seldinger_domain::access::RowScope;

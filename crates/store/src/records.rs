@@ -1,5 +1,6 @@
 //! Repository operations for rooms, patients, referrals and cases, each change with its event.
 
+use crate::page::{next_cursor, Cursor, Order, Page};
 use crate::scope::{condition, Rows};
 use crate::AuditEntry;
 use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
@@ -383,7 +384,8 @@ impl Store {
         self.by_id("patients", &id.to_string()).await
     }
 
-    /// Finds patients by exact MRN (any site) and/or by part of the name, case-insensitive.
+    /// Finds patients by exact MRN (any site) and/or by part of the name, case-insensitive: the
+    /// first page (see [`Store::search_patients_page`]).
     pub async fn search_patients(
         &self,
         scope: &RowScope,
@@ -391,6 +393,21 @@ impl Store {
         name: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Patient>, StoreError> {
+        Ok(self
+            .search_patients_page(scope, mrn, name, None, limit)
+            .await?
+            .items)
+    }
+
+    /// A page of the patients `scope` may see matching the MRN and/or name, by name then MRN.
+    pub async fn search_patients_page(
+        &self,
+        scope: &RowScope,
+        mrn: Option<&str>,
+        name: Option<&str>,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Patient>, StoreError> {
         let mut params = Vec::new();
         let mut conditions: Vec<String> =
             condition(scope, Rows::PatientIdentity("patients"), &mut params)
@@ -406,14 +423,22 @@ impl Store {
                 conditions.push(format!("name_search LIKE ${} ESCAPE '\\'", params.len()));
             }
         }
-        let filter = where_clause(&conditions);
-        let sql = format!(
-            "SELECT data FROM patients {filter} ORDER BY name_search, mrn LIMIT {}",
-            limit.clamp(1, 500)
-        );
-        let mut conn = self.pool().acquire().await?;
-        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
-        decode_all(&rows)
+        let order = Order {
+            key: "name_search || ' ' || mrn",
+            id: "id",
+            descending: false,
+        };
+        self.page(
+            "patients",
+            "data",
+            &order,
+            conditions,
+            params,
+            after,
+            limit.clamp(1, 500) as usize,
+            decode_all,
+        )
+        .await
     }
 
     /// A patient's entries of a fact table not withdrawn as entered in error, with their numbers.
@@ -520,13 +545,28 @@ impl Store {
         self.by_id("referrals", &id.to_string()).await
     }
 
-    /// Referrals, newest first; with `awaiting_vetting`, only those whose case waits for a decision.
+    /// The first page of referrals (see [`Store::referrals_page`]).
     pub async fn referrals(
         &self,
         scope: &RowScope,
         awaiting_vetting: bool,
         limit: u32,
     ) -> Result<Vec<Referral>, StoreError> {
+        Ok(self
+            .referrals_page(scope, awaiting_vetting, None, limit)
+            .await?
+            .items)
+    }
+
+    /// A page of referrals, newest first; with `awaiting_vetting`, only those whose case waits
+    /// for a decision.
+    pub async fn referrals_page(
+        &self,
+        scope: &RowScope,
+        awaiting_vetting: bool,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Referral>, StoreError> {
         let mut params = Vec::new();
         let mut conditions: Vec<String> = condition(scope, Rows::Referrals("r"), &mut params)
             .into_iter()
@@ -534,15 +574,22 @@ impl Store {
         if awaiting_vetting {
             conditions.push("c.state IN ('referred', 'more_information_requested')".to_string());
         }
-        let filter = where_clause(&conditions);
-        let sql = format!(
-            "SELECT r.data FROM referrals r JOIN cases c ON c.id = r.case_id {filter} \
-             ORDER BY r.received_at DESC LIMIT {}",
-            limit.clamp(1, 500)
-        );
-        let mut conn = self.pool().acquire().await?;
-        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
-        decode_all(&rows)
+        let order = Order {
+            key: "r.received_at",
+            id: "r.id",
+            descending: true,
+        };
+        self.page(
+            "referrals r JOIN cases c ON c.id = r.case_id",
+            "r.data AS data",
+            &order,
+            conditions,
+            params,
+            after,
+            limit.clamp(1, 500) as usize,
+            decode_all,
+        )
+        .await
     }
 
     pub async fn case(&self, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -570,12 +617,23 @@ impl Store {
         Ok(cases)
     }
 
-    /// Cases matching the filter: booked ones by start time, then the rest by last change.
+    /// The first page of cases matching the filter (see [`Store::cases_page`]).
     pub async fn cases(
         &self,
         scope: &RowScope,
         filter: &CaseFilter,
     ) -> Result<Vec<Case>, StoreError> {
+        Ok(self.cases_page(scope, filter, None).await?.items)
+    }
+
+    /// A page of the cases `scope` may see that match the filter: booked ones by start time, then
+    /// the rest by last change, each tie broken by id; with the total.
+    pub async fn cases_page(
+        &self,
+        scope: &RowScope,
+        filter: &CaseFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Page<Case>, StoreError> {
         let mut params = Vec::new();
         let mut conditions: Vec<String> = condition(scope, Rows::Cases("cases"), &mut params)
             .into_iter()
@@ -599,21 +657,63 @@ impl Store {
             params.push(patient.to_string());
             conditions.push(format!("patient_id = ${}", params.len()));
         }
-        let filter_sql = where_clause(&conditions);
+        let order = Order {
+            key: "CASE WHEN scheduled_start IS NULL THEN '1' || updated_at ELSE '0' || scheduled_start END",
+            id: "id",
+            descending: false,
+        };
         let limit = if filter.limit == 0 {
             200
         } else {
             filter.limit.min(1000)
-        };
-        // NULL scheduled_start sorts last on both engines with this CASE.
-        let sql = format!(
-            "SELECT data FROM cases {filter_sql} \
-             ORDER BY CASE WHEN scheduled_start IS NULL THEN 1 ELSE 0 END, scheduled_start, room, updated_at DESC \
-             LIMIT {limit}"
-        );
+        } as usize;
+        self.page(
+            "cases", "data", &order, conditions, params, after, limit, decode_all,
+        )
+        .await
+    }
+
+    /// Runs a paged query: the rows after `after` in `order`, one more than `limit` to know
+    /// whether more follow, and the count of all rows the conditions match.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn page<T>(
+        &self,
+        from: &str,
+        columns: &str,
+        order: &Order<'_>,
+        conditions: Vec<String>,
+        params: Vec<String>,
+        after: Option<&Cursor>,
+        limit: usize,
+        decode: impl Fn(&[sqlx::any::AnyRow]) -> Result<Vec<T>, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
         let mut conn = self.pool().acquire().await?;
-        let rows = fetch_with_text_params(&mut conn, &sql, &params).await?;
-        decode_all(&rows)
+        let count_sql = format!(
+            "SELECT COUNT(*) AS n FROM {from} {}",
+            where_clause(&conditions)
+        );
+        let total = fetch_with_text_params(&mut conn, &count_sql, &params)
+            .await?
+            .first()
+            .map(|r| r.try_get::<i64, _>("n"))
+            .transpose()?
+            .unwrap_or(0)
+            .max(0) as u64;
+        let mut paged_params = params;
+        let mut paged = conditions;
+        paged.extend(order.after(after, &mut paged_params));
+        let sql = format!(
+            "SELECT {columns}, {} FROM {from} {} ORDER BY {} LIMIT {}",
+            order.select(),
+            where_clause(&paged),
+            order.by(),
+            limit + 1
+        );
+        let rows = fetch_with_text_params(&mut conn, &sql, &paged_params).await?;
+        let next = next_cursor(&rows, limit)?;
+        let mut items = decode(&rows)?;
+        items.truncate(limit);
+        Ok(Page { items, next, total })
     }
 
     /// Records one lifecycle event and the case it produced, if the case is still at

@@ -896,3 +896,77 @@ async fn a_change_whose_audit_row_cannot_be_written_is_not_made() {
         );
     }
 }
+
+#[tokio::test]
+async fn lists_come_in_pages_in_a_stable_order_with_the_total() {
+    use seldinger_store::RowScope;
+    for db in engines().await {
+        let store = &db.store;
+        let mut made = Vec::new();
+        for i in 0..7 {
+            let patient = register(store, &format!("PAGE-{i}"), "Pager").await;
+            made.push(refer(store, patient).await.id);
+        }
+        let filter = CaseFilter {
+            limit: 3,
+            ..Default::default()
+        };
+        let first = store
+            .cases_page(&RowScope::Department, &filter, None)
+            .await
+            .expect("page 1");
+        assert_eq!((first.items.len(), first.total), (3, 7), "{}", label(&db));
+        // A case added between pages does not shift the next page, whatever its place.
+        let late = refer(store, register(store, "PAGE-LATE", "Pager").await).await;
+        let second = store
+            .cases_page(&RowScope::Department, &filter, first.next.as_ref())
+            .await
+            .expect("page 2");
+        let third = store
+            .cases_page(&RowScope::Department, &filter, second.next.as_ref())
+            .await
+            .expect("page 3");
+        let mut seen: Vec<_> = first
+            .items
+            .iter()
+            .chain(&second.items)
+            .chain(&third.items)
+            .map(|c| c.id)
+            .collect();
+        let pages = [first.items.len(), second.items.len(), third.items.len()];
+        // Every case once; the late one appears only if it sorts after the first page.
+        let before_dedup = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(
+            seen.len(),
+            before_dedup,
+            "{}: no case twice {pages:?}",
+            label(&db)
+        );
+        for id in &made {
+            assert!(seen.contains(id), "{}: {id} on a page", label(&db));
+        }
+        // The pages end, and a fresh first page counts the late case in the total.
+        assert!(
+            !third.has_more(),
+            "{}: 8 cases fit 3 pages of 3",
+            label(&db)
+        );
+        let again = store
+            .cases_page(&RowScope::Department, &filter, None)
+            .await
+            .expect("again");
+        assert_eq!(again.total, 8, "{}", label(&db));
+        let _ = late;
+        // Scope narrows the total too: a referrer with no cases has none.
+        let none = store
+            .cases_page(&RowScope::ReferredBy("nobody".into()), &filter, None)
+            .await
+            .expect("scoped");
+        assert_eq!(
+            (none.items.len(), none.total, none.has_more()),
+            (0, 0, false)
+        );
+    }
+}

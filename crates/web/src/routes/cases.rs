@@ -6,7 +6,7 @@ use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::Json;
 use chrono::NaiveDate;
 use seldinger_app::CaseEventRequest;
@@ -101,14 +101,18 @@ pub(crate) fn parse_event(value: serde_json::Value) -> Result<CaseEvent, ApiErro
     params(("date" = Option<String>, Query, description = "YYYY-MM-DD: cases booked on that day (the department's day, in its time zone)"),
         ("state" = Option<String>, Query, description = "one or more states, comma-separated or repeated"),
         ("patient_id" = Option<String>, Query, description = "one patient's cases"),
-        ("limit" = Option<u32>, Query, description = "1-1000, default 200")),
-    responses((status = 200, body = Vec<CaseRecord>), (status = 400, body = crate::problem::Problem)))]
+        ("limit" = Option<u32>, Query, description = "1-1000, default 200"),
+        ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
+    responses((status = 200, body = Vec<CaseRecord>, description = "one page; X-Total-Count says how many match, Link rel=next points to the next page",
+            headers(("X-Total-Count" = u64, description = "cases the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
+        (status = 400, body = crate::problem::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    OriginalUri(uri): OriginalUri,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Vec<CaseRecord>>, ApiError> {
-    let q = QueryParams::new(pairs, &["date", "state", "patient_id", "limit"])?;
+) -> Result<axum::response::Response, ApiError> {
+    let q = QueryParams::new(pairs, &["date", "state", "patient_id", "limit", "cursor"])?;
     let date = q
         .one("date")
         .map(|d| parse_date("date", Some(d), state.today()))
@@ -131,13 +135,19 @@ pub async fn list(
         patient_id,
         limit: q.limit(200, 1000)?,
     };
-    let cases = state.list_cases(&caller, &filter, "list").await?;
-    Ok(Json(
-        cases
+    let page = state
+        .list_cases(&caller, &filter, q.cursor()?.as_ref(), "list")
+        .await?;
+    let page = seldinger_store::Page {
+        items: page
+            .items
             .into_iter()
             .map(|c| CaseRecord::new(c, &state))
             .collect(),
-    ))
+        next: page.next,
+        total: page.total,
+    };
+    Ok(super::paged_json(&uri, page))
 }
 
 #[utoipa::path(get, path = "/api/v1/cases/{id}", tag = "cases",

@@ -23,7 +23,7 @@ use seldinger_domain::dose_stats::{
 use seldinger_domain::followup::{dose_discharge_note, FollowUpTask};
 use seldinger_domain::lifecycle::Case;
 use seldinger_domain::{CaseId, PatientId, ProcedureId};
-use seldinger_store::{DoseReportFilter, FollowUpFilter, RecordedEvent, StoredDoseReport};
+use seldinger_store::{DoseReportFilter, FollowUpFilter, Page, RecordedEvent, StoredDoseReport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -175,17 +175,28 @@ async fn cases_of(
         ("from" = Option<String>, Query, description = "first day (YYYY-MM-DD, the department's day) the study started"),
         ("until" = Option<String>, Query, description = "last day (YYYY-MM-DD, the department's day), inclusive"),
         ("limit" = Option<u32>, Query, description = "1-10000, default 500"),
-        ("format" = Option<String>, Query, description = "json (default) or csv")),
-    responses((status = 200, description = "stored reports with their extracted values and link, newest study first", body = Vec<StoredDoseReport>),
+        ("format" = Option<String>, Query, description = "json (default) or csv"),
+        ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
+    responses((status = 200, description = "stored reports with their extracted values and link, newest study first; one page (X-Total-Count, Link rel=next)", body = Vec<StoredDoseReport>,
+            headers(("X-Total-Count" = u64, description = "reports the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
         (status = 400, body = crate::problem::Problem)))]
 pub async fn reports(
     State(state): State<AppState>,
     caller: Caller,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(
         pairs,
-        &["unmatched", "case_id", "from", "until", "limit", "format"],
+        &[
+            "unmatched",
+            "case_id",
+            "from",
+            "until",
+            "limit",
+            "format",
+            "cursor",
+        ],
     )?;
     let csv = q.wants_csv()?;
     let day = |field: &str| {
@@ -208,21 +219,39 @@ pub async fn reports(
         until: until.map(|d| state.time.start_of(d + Days::new(1))),
         limit: q.limit(500, 10_000)?,
     };
-    let reports = state
+    let page = state
         .store
-        .dose_reports(&caller.scope(Permission::ReadDose), &filter)
+        .dose_reports_page(
+            &caller.scope(Permission::ReadDose),
+            &filter,
+            q.cursor()?.as_ref(),
+        )
         .await?;
     state
         .audit_all(
             &caller,
-            reports.iter().map(|r| audit_report("read", r)).collect(),
+            page.items.iter().map(|r| audit_report("read", r)).collect(),
         )
         .await?;
     if csv {
-        let cases = cases_of(&state, &reports).await?;
-        return Ok(reports_csv(&reports, &cases));
+        let cases = cases_of(&state, &page.items).await?;
+        let mut response = reports_csv(&page.items, &cases);
+        let paged = super::paged_json(
+            &uri,
+            Page {
+                items: Vec::<()>::new(),
+                next: page.next,
+                total: page.total,
+            },
+        );
+        for name in ["x-total-count", "link"] {
+            if let Some(v) = paged.headers().get(name) {
+                response.headers_mut().insert(name, v.clone());
+            }
+        }
+        return Ok(response);
     }
-    Ok(Json(reports).into_response())
+    Ok(super::paged_json(&uri, page))
 }
 
 /// A report with its link history.

@@ -134,6 +134,15 @@ impl QueryParams {
         }
     }
 
+    /// `cursor=` from a previous page's `next` link; a made-up one is refused.
+    pub fn cursor(&self) -> Result<Option<seldinger_store::Cursor>, ApiError> {
+        self.one("cursor")
+            .map(|c| {
+                seldinger_store::Cursor::parse(&c).map_err(|e| ApiError::bad_request("cursor", e))
+            })
+            .transpose()
+    }
+
     /// `format=csv` asks for a CSV download instead of JSON.
     pub fn wants_csv(&self) -> Result<bool, ApiError> {
         match self.one("format").as_deref() {
@@ -156,6 +165,43 @@ impl QueryParams {
             )),
         }
     }
+}
+
+/// A page of a list as JSON, with `X-Total-Count` (rows the filter matches in all) and, when rows
+/// follow, a `Link: <…>; rel="next"` to them (RFC 8288): nothing is cut off without a word.
+pub(crate) fn paged_json<T: serde::Serialize>(
+    uri: &axum::http::Uri,
+    page: seldinger_store::Page<T>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::Json(&page.items).into_response();
+    let headers = response.headers_mut();
+    if let Ok(total) = axum::http::HeaderValue::from_str(&page.total.to_string()) {
+        headers.insert("x-total-count", total);
+    }
+    if let Some(next) = &page.next {
+        let link = format!("<{}>; rel=\"next\"", with_cursor(uri, &next.as_text()));
+        if let Ok(link) = axum::http::HeaderValue::from_str(&link) {
+            headers.insert(axum::http::header::LINK, link);
+        }
+    }
+    response
+}
+
+/// The request's own path (the original URI, with its /api/v1 prefix) and query with `cursor`
+/// set to `cursor`.
+fn with_cursor(uri: &axum::http::Uri, cursor: &str) -> String {
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("cursor="))
+        .collect();
+    let mut query = kept.join("&");
+    if !query.is_empty() {
+        query.push('&');
+    }
+    format!("{}?{query}cursor={cursor}", uri.path())
 }
 
 /// RFC 4180 quoting, and a leading quote for text a spreadsheet would run as a formula (OWASP's

@@ -5,7 +5,7 @@ use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -103,14 +103,18 @@ pub async fn register(
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
     params(("mrn" = Option<String>, Query, description = "exact MRN, any site"),
         ("name" = Option<String>, Query, description = "words of the family or given name, case-insensitive"),
-        ("limit" = Option<u32>, Query, description = "1-500, default 50")),
-    responses((status = 200, body = Vec<Patient>), (status = 400, body = crate::problem::Problem)))]
+        ("limit" = Option<u32>, Query, description = "1-500, default 50"),
+        ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
+    responses((status = 200, body = Vec<Patient>, description = "one page, by name",
+            headers(("X-Total-Count" = u64, description = "patients the search matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
+        (status = 400, body = crate::problem::Problem)))]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    OriginalUri(uri): OriginalUri,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Vec<Patient>>, ApiError> {
-    let q = QueryParams::new(pairs, &["mrn", "name", "limit"])?;
+) -> Result<axum::response::Response, ApiError> {
+    let q = QueryParams::new(pairs, &["mrn", "name", "limit", "cursor"])?;
     let (mrn, name) = (q.one("mrn"), q.one("name"));
     if mrn.is_none() && name.is_none() {
         return Err(ApiError::bad_request(
@@ -121,10 +125,11 @@ pub async fn search(
     let limit = q.limit(50, 500)?;
     let found = state
         .store
-        .search_patients(
+        .search_patients_page(
             &caller.scope(Permission::ReadPatients),
             mrn.as_deref(),
             name.as_deref(),
+            q.cursor()?.as_ref(),
             limit,
         )
         .await?;
@@ -132,12 +137,13 @@ pub async fn search(
         .audit_all(
             &caller,
             found
+                .items
                 .iter()
                 .map(|p| Audit::of("search", "patient", p.id, p.id))
                 .collect(),
         )
         .await?;
-    Ok(Json(found))
+    Ok(super::paged_json(&uri, found))
 }
 
 #[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients",

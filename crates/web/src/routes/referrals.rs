@@ -6,7 +6,7 @@ use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -65,28 +65,34 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals",
     params(("awaiting_vetting" = Option<bool>, Query, description = "only referrals whose case waits for a vetting decision"),
-        ("limit" = Option<u32>, Query, description = "1-500, default 100")),
-    responses((status = 200, body = Vec<Referral>), (status = 400, body = crate::problem::Problem)))]
+        ("limit" = Option<u32>, Query, description = "1-500, default 100"),
+        ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
+    responses((status = 200, body = Vec<Referral>, description = "one page, newest first",
+            headers(("X-Total-Count" = u64, description = "referrals the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
+        (status = 400, body = crate::problem::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    OriginalUri(uri): OriginalUri,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Vec<Referral>>, ApiError> {
-    let q = QueryParams::new(pairs, &["awaiting_vetting", "limit"])?;
-    let referrals = state
+) -> Result<axum::response::Response, ApiError> {
+    let q = QueryParams::new(pairs, &["awaiting_vetting", "limit", "cursor"])?;
+    let page = state
         .store
-        .referrals(
+        .referrals_page(
             &caller.scope(Permission::ReadReferrals),
             q.flag("awaiting_vetting")?,
+            q.cursor()?.as_ref(),
             q.limit(100, 500)?,
         )
         .await?;
-    let audits = referrals
+    let audits = page
+        .items
         .iter()
         .map(|r| Audit::of("list", "referral", r.id, r.patient_id))
         .collect();
     state.audit_all(&caller, audits).await?;
-    Ok(Json(referrals))
+    Ok(super::paged_json(&uri, page))
 }
 
 #[utoipa::path(get, path = "/api/v1/referrals/{id}", tag = "referrals",

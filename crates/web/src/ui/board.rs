@@ -39,7 +39,12 @@ pub struct Lane {
     pub id: String,
     pub name: String,
     pub cards: Vec<Card>,
+    /// Cases in this lane not shown as cards (the lane holds at most a page): said, never dropped.
+    pub more: u64,
 }
+
+/// Cards an add-on lane shows before it says how many more wait.
+const ADD_ON_CARDS: u32 = 100;
 
 #[derive(Template)]
 #[template(path = "board_lanes.html")]
@@ -162,26 +167,34 @@ async fn collect_lanes(
     let scope = viewer.caller.scope(Permission::ReadCases);
     let booked = state
         .store
-        .cases(
+        .cases_page(
             &scope,
             &CaseFilter {
                 booked_between: Some(state.time.day(on)),
                 limit: 1000,
                 ..Default::default()
             },
+            None,
         )
         .await?;
-    let mut add_on = state
+    let booked_more = booked.total.saturating_sub(booked.items.len() as u64);
+    let booked = booked.items;
+    let add_on_page = state
         .store
-        .cases(
+        .cases_page(
             &scope,
             &CaseFilter {
                 states: vec![CaseState::Vetted],
-                limit: 1000,
+                limit: ADD_ON_CARDS,
                 ..Default::default()
             },
+            None,
         )
         .await?;
+    let add_on_more = add_on_page
+        .total
+        .saturating_sub(add_on_page.items.len() as u64);
+    let mut add_on = add_on_page.items;
     add_on.sort_by_key(|c| (c.vetting.as_ref().map(|v| v.priority), c.opened_at));
     let mut lanes = Vec::new();
     for room in &rooms {
@@ -196,6 +209,7 @@ async fn collect_lanes(
             id: room.id.as_str().to_string(),
             name: room.name.clone(),
             cards,
+            more: 0,
         });
     }
     let mut cards = Vec::new();
@@ -206,7 +220,14 @@ async fn collect_lanes(
         id: "add-on".into(),
         name: "Add-on: vetted, not booked".into(),
         cards,
+        more: add_on_more,
     });
+    if booked_more > 0 {
+        // More bookings on one day than a page holds: said on the first lane, not dropped.
+        if let Some(first) = lanes.first_mut() {
+            first.more = booked_more;
+        }
+    }
     let shown = booked.into_iter().chain(add_on).collect();
     Ok((lanes, shown))
 }

@@ -243,6 +243,8 @@ struct RecoveryPage<'a> {
     /// The department's time zone, named beside every time.
     zone: &'static str,
     rows: Vec<RecoveryRow>,
+    /// Patients in recovery beyond the page shown: said, never dropped.
+    more: u64,
 }
 
 pub async fn recovery(
@@ -263,17 +265,20 @@ pub async fn recovery(
         Err(page) => return page,
     };
     let result = async {
-        let cases = state
+        let page = state
             .store
-            .cases(
+            .cases_page(
                 &viewer.caller.scope(Permission::ReadCases),
                 &CaseFilter {
                     states: vec![CaseState::ProcedureComplete, CaseState::InRecovery],
                     limit: 500,
                     ..Default::default()
                 },
+                None,
             )
             .await?;
+        let more = page.total.saturating_sub(page.items.len() as u64);
+        let cases = page.items;
         let now = state.clock.now();
         let mut rows = Vec::new();
         for case in &cases {
@@ -328,17 +333,18 @@ pub async fn recovery(
                     .collect(),
             )
             .await?;
-        Ok::<_, ApiError>(rows)
+        Ok::<_, ApiError>((rows, more))
     }
     .await;
     match result {
-        Ok(rows) => render(&RecoveryPage {
+        Ok((rows, more)) => render(&RecoveryPage {
             nav: &viewer.nav,
             username: viewer.username(),
             role: viewer.role(),
             csrf_token: &viewer.csrf_token,
             zone: state.time.name(),
             rows,
+            more,
         }),
         Err(e) => api_error_page(e),
     }

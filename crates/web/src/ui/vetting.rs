@@ -102,6 +102,8 @@ impl ReferralCard {
 #[derive(Template)]
 #[template(path = "vetting.html")]
 struct VettingPage<'a> {
+    /// Referrals waiting beyond the 200 shown (newest first): said, never dropped.
+    more: u64,
     notice: Option<String>,
     nav: &'a [NavItem],
     username: &'a str,
@@ -158,11 +160,13 @@ async fn queue(
     state: &AppState,
     viewer: &Viewer,
     refused: Option<Refused>,
-) -> Result<Vec<ReferralCard>, ApiError> {
-    let referrals = state
+) -> Result<(Vec<ReferralCard>, u64), ApiError> {
+    let page = state
         .store
-        .referrals(&viewer.caller.scope(Permission::VetCases), true, 200)
+        .referrals_page(&viewer.caller.scope(Permission::VetCases), true, None, 200)
         .await?;
+    let more = page.total.saturating_sub(page.items.len() as u64);
+    let referrals = page.items;
     let today = state.today();
     let mut cards = Vec::new();
     for referral in &referrals {
@@ -243,7 +247,7 @@ async fn queue(
                 .collect(),
         )
         .await?;
-    Ok(cards)
+    Ok((cards, more))
 }
 
 async fn show(
@@ -253,7 +257,7 @@ async fn show(
     refused: Option<Refused>,
 ) -> Response {
     let refused_id = refused.as_ref().map(|r| r.case_id.clone());
-    let referrals = match queue(state, viewer, refused).await {
+    let (referrals, more) = match queue(state, viewer, refused).await {
         Ok(r) => r,
         Err(e) => return api_error_page(e),
     };
@@ -272,6 +276,7 @@ async fn show(
         "That referral was decided by someone else while you were looking; it has left the queue.".to_string()
     });
     let page = VettingPage {
+        more,
         notice,
         nav: &viewer.nav,
         username: viewer.username(),

@@ -413,3 +413,47 @@ async fn bad_case_filters_are_refused_by_name() {
             .contains("in_recovery"));
     }
 }
+
+#[tokio::test]
+async fn lists_are_paged_with_the_total_and_a_next_link() {
+    for app in spawn_apps().await {
+        for i in 0..3 {
+            app.new_case(&format!("PAGED-{i}")).await;
+        }
+        let first = app.get("/cases?limit=2").await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let header = |r: &reqwest::Response, name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        assert_eq!(header(&first, "x-total-count").as_deref(), Some("3"));
+        let link = header(&first, "link").expect("a next link");
+        let next = link
+            .strip_prefix('<')
+            .and_then(|l| l.split_once(">; rel=\"next\""))
+            .map(|(url, _)| url.to_string())
+            .expect("rel=next");
+        assert!(next.starts_with("/api/v1/cases?limit=2&cursor="), "{next}");
+        let first: serde_json::Value = first.json().await.expect("json");
+        let rest = app.get(next.trim_start_matches("/api/v1")).await;
+        assert!(header(&rest, "link").is_none(), "the last page has no next");
+        let rest: serde_json::Value = rest.json().await.expect("json");
+        let ids: Vec<&str> = first
+            .as_array()
+            .into_iter()
+            .chain(rest.as_array())
+            .flatten()
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        assert_eq!(ids.len(), 3, "{}: every case once", app.engine);
+        let bad = expect_status(
+            app.get("/cases?cursor=not-a-cursor").await,
+            StatusCode::BAD_REQUEST,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(bad["errors"][0]["field"], "cursor");
+    }
+}

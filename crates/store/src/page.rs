@@ -1,0 +1,123 @@
+//! Lists come in pages: a stable order (a sort key, then the row's id), a cursor that names the
+//! last row given, and the total the filter matches — so a list never drops rows without a word.
+//! Keyset paging: a row added or changed between pages does not shift the next page.
+
+/// One page of a list: its rows, the cursor of the next page (none: this was the last), and how
+/// many rows the filter matches in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    /// Whether rows follow this page.
+    pub fn has_more(&self) -> bool {
+        self.next.is_some()
+    }
+}
+
+/// Where a page ends: the last row's sort key and id. Opaque to clients (hex text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    key: String,
+    id: String,
+}
+
+const SEPARATOR: char = '\u{1f}';
+
+impl Cursor {
+    /// Reads a cursor a list gave out; anything else is refused with the reason.
+    pub fn parse(text: &str) -> Result<Cursor, String> {
+        let refuse = || "not a cursor this list gave out: use the `next` link as given".to_string();
+        if text.len() > 1024 || text.len() % 2 != 0 {
+            return Err(refuse());
+        }
+        let bytes: Vec<u8> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16))
+            .collect::<Result<_, _>>()
+            .map_err(|_| refuse())?;
+        let decoded = String::from_utf8(bytes).map_err(|_| refuse())?;
+        let (key, id) = decoded.split_once(SEPARATOR).ok_or_else(refuse)?;
+        Ok(Cursor {
+            key: key.to_string(),
+            id: id.to_string(),
+        })
+    }
+
+    pub fn as_text(&self) -> String {
+        format!("{}{SEPARATOR}{}", self.key, self.id)
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// How a list is ordered: a text sort key expression and the id column, ascending or descending.
+pub(crate) struct Order<'a> {
+    pub key: &'a str,
+    pub id: &'a str,
+    pub descending: bool,
+}
+
+impl Order<'_> {
+    /// The condition "after the cursor", binding its values after `params`.
+    pub fn after(&self, cursor: Option<&Cursor>, params: &mut Vec<String>) -> Option<String> {
+        let cursor = cursor?;
+        params.push(cursor.key.clone());
+        let k = params.len();
+        params.push(cursor.id.clone());
+        let i = params.len();
+        let op = if self.descending { "<" } else { ">" };
+        Some(format!(
+            "(({key}) {op} ${k} OR (({key}) = ${k} AND {id} {op} ${i}))",
+            key = self.key,
+            id = self.id
+        ))
+    }
+
+    pub fn by(&self) -> String {
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        format!("({}) {dir}, {} {dir}", self.key, self.id)
+    }
+
+    /// The columns a paged query selects besides its data, to build the next cursor.
+    pub fn select(&self) -> String {
+        format!("({}) AS page_key, {} AS page_id", self.key, self.id)
+    }
+}
+
+/// The next cursor from the last row of a page, when the query found more than `limit` rows.
+pub(crate) fn next_cursor(
+    rows: &[sqlx::any::AnyRow],
+    limit: usize,
+) -> Result<Option<Cursor>, crate::StoreError> {
+    use sqlx::Row;
+    if rows.len() <= limit || limit == 0 {
+        return Ok(None);
+    }
+    let last = &rows[limit - 1];
+    Ok(Some(Cursor {
+        key: last.try_get::<String, _>("page_key")?,
+        id: last.try_get::<String, _>("page_id")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_and_anything_else_is_refused() {
+        let c = Cursor {
+            key: "02026-11-24T09:00:00.000000Z".into(),
+            id: "7f0c9a52".into(),
+        };
+        assert_eq!(Cursor::parse(&c.as_text()), Ok(c));
+        for bad in ["", "zz", "abc", &"a".repeat(2000), "6869"] {
+            assert!(Cursor::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
