@@ -31,7 +31,7 @@ impl Cursor {
     /// Reads a cursor a list gave out; anything else is refused with the reason.
     pub fn parse(text: &str) -> Result<Cursor, String> {
         let refuse = || "not a cursor this list gave out: use the `next` link as given".to_string();
-        if text.len() > 1024 || text.len() % 2 != 0 {
+        if text.len() > 1024 || !text.len().is_multiple_of(2) {
             return Err(refuse());
         }
         let bytes: Vec<u8> = (0..text.len())
