@@ -86,3 +86,94 @@ impl utoipa::Modify for BearerAuth {
         );
     }
 }
+
+/// The document as served: the generated one, with what every operation can answer written out
+/// from the access table and the error mapping, so the document says what the server does. Every
+/// error is `application/problem+json`; every operation that needs a sign-in can answer 401, every
+/// one that needs a permission 403, every one with a path id 404, every one with a body 415 and
+/// 422, every write 409; CSV exports are `text/csv`.
+pub fn document() -> serde_json::Value {
+    use crate::auth::endpoints::{rule_for, Rule};
+    use serde_json::{json, Value};
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let problem =
+        json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
+    let described = |code: &str| {
+        match code {
+        "400" => "malformed: an unknown or bad query parameter, a body that is not JSON of the documented shape",
+        "401" => "not signed in, or the session or token has ended",
+        "403" => "the caller's role does not hold the permission (docs/roles.md), or a missing CSRF token",
+        "404" => "no such record, or one outside the caller's scope (the two read alike)",
+        "409" => "a stale version (someone changed the record first), or a change the record's state does not allow",
+        "415" => "the body is not application/json",
+        "422" => "the input was read but is not valid: each field with what is allowed",
+        "429" => "too many sign-in attempts: wait as the detail says",
+        _ => "error",
+    }
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return doc;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            let Ok(http) = axum::http::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let rule = rule_for(&http, path);
+            let has_body = operation.get("requestBody").is_some();
+            let takes_format = operation
+                .get("parameters")
+                .and_then(Value::as_array)
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "format"));
+            let Some(responses) = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            let mut codes = vec!["400"];
+            if !matches!(rule, Some(Rule::Public)) {
+                codes.push("401");
+            }
+            if matches!(rule, Some(Rule::Requires(_))) || http != axum::http::Method::GET {
+                codes.push("403");
+            }
+            if path.contains('{') {
+                codes.push("404");
+            }
+            if has_body {
+                codes.extend(["415", "422"]);
+            }
+            if http != axum::http::Method::GET {
+                codes.push("409");
+            }
+            if path == "/api/v1/session" && http == axum::http::Method::POST {
+                codes.push("429");
+            }
+            for code in codes {
+                responses
+                    .entry(code)
+                    .or_insert_with(|| json!({"description": described(code)}));
+            }
+            for (code, response) in responses.iter_mut() {
+                if code.starts_with('4') || code.starts_with('5') {
+                    response["content"] = problem.clone();
+                } else if code == "200" && takes_format {
+                    let json_content = response
+                        .get("content")
+                        .and_then(|c| c.get("application/json"))
+                        .cloned()
+                        .unwrap_or_else(|| json!({}));
+                    response["content"] = json!({
+                        "application/json": json_content,
+                        "text/csv": {"schema": {"type": "string"}}
+                    });
+                }
+            }
+        }
+    }
+    doc
+}
