@@ -7,7 +7,7 @@ async fn health_names_the_engine_and_catalogue() {
         let body = expect_status(app.get("/health").await, StatusCode::OK, &app.engine).await;
         assert_eq!(body["status"], "ok");
         assert_eq!(body["database"], app.engine.to_lowercase());
-        assert_eq!(body["catalogue_version"], "2026.11.1");
+        assert_eq!(body["catalogue_version"], "2026.12.1");
     }
 }
 
