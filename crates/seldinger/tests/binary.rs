@@ -26,6 +26,29 @@ fn nurse_token(data_dir: &Path, database_url: Option<&str>) -> String {
     out.lines().last().expect("token line").trim().to_string()
 }
 
+/// Starts `serve` with `flag FILE` for a department file written from `text`, expecting it to stop
+/// at start; returns what it said.
+fn refused_start(flag: &str, file_name: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join(file_name);
+    std::fs::write(&file, text).expect("write");
+    let output = Command::new(BIN)
+        // Each server's DICOM listener on a free port, so tests run side by side.
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .args(["serve", "--listen", "127.0.0.1:0", flag])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    assert!(
+        !output.status.success(),
+        "{flag} {file_name} must stop start-up"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn patient(mrn: &str) -> Value {
     json!({"site": "MAIN", "mrn": mrn, "family_name": "Shutdown", "given_name": "Kim", "birth_date": "1970-01-01", "sex": "other"})
 }
@@ -192,23 +215,9 @@ async fn the_demo_is_a_full_department_and_the_same_for_the_same_seed() {
 
 #[test]
 fn a_malformed_catalogue_stops_start_up_naming_file_entry_and_field() {
-    let dir = tempfile::tempdir().expect("dir");
     let shipped = include_str!("../../../catalog/procedures.toml");
     let broken = shipped.replacen("bleeding_risk = \"low\"", "bleeding_risk = \"moderate\"", 1);
-    let file = dir.path().join("procedures.toml");
-    std::fs::write(&file, broken).expect("write");
-    let output = Command::new(BIN)
-        // Each server's DICOM listener on a free port, so tests run side by side.
-        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
-        .args(["serve", "--listen", "127.0.0.1:0", "--catalog"])
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start("--catalog", "procedures.toml", &broken);
     assert!(
         stderr.contains("entry 1 (id 'diagnostic-angiography'), field 'bleeding_risk': 'moderate' is not allowed; use one of: low, high"),
         "{stderr}"
@@ -464,22 +473,9 @@ async fn login_cookie(client: &::reqwest::Client, base: &str) -> String {
 
 #[test]
 fn a_malformed_threshold_table_stops_start_up_naming_row_and_field() {
-    let dir = tempfile::tempdir().expect("dir");
     let shipped = include_str!("../../../catalog/safety-thresholds.toml");
-    let file = dir.path().join("thresholds.toml");
-    std::fs::write(&file, shipped.replacen("value = 1.5", "value = -1.5", 1)).expect("write");
-    let output = Command::new(BIN)
-        // Each server's DICOM listener on a free port, so tests run side by side.
-        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
-        .args(["serve", "--listen", "127.0.0.1:0", "--safety-thresholds"])
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let broken = shipped.replacen("value = 1.5", "value = -1.5", 1);
+    let stderr = refused_start("--safety-thresholds", "thresholds.toml", &broken);
     assert!(
         stderr.contains("(id 'inr.high_risk.pass_max'): field 'value' must be a number ≥ 0"),
         "{stderr}"
@@ -488,26 +484,10 @@ fn a_malformed_threshold_table_stops_start_up_naming_row_and_field() {
 
 #[test]
 fn a_malformed_dose_unit_table_stops_start_up_naming_row_and_field() {
-    let dir = tempfile::tempdir().expect("dir");
     let shipped = include_str!("../../../catalog/dose-units.toml");
-    let file = dir.path().join("dose-units.toml");
     // A spelling mapped to something that is not a dose unit Seldinger converts.
-    std::fs::write(
-        &file,
-        shipped.replacen("ucum = \"mGy.cm\"", "ucum = \"mGy.inch\"", 1),
-    )
-    .expect("write");
-    let output = Command::new(BIN)
-        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
-        .args(["serve", "--listen", "127.0.0.1:0", "--dose-units"])
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("run");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let broken = shipped.replacen("ucum = \"mGy.cm\"", "ucum = \"mGy.inch\"", 1);
+    let stderr = refused_start("--dose-units", "dose-units.toml", &broken);
     assert!(
         stderr.contains("dose-units.toml: spelling 2 field 'ucum': 'mGy.inch' is not a unit"),
         "{stderr}"

@@ -4,7 +4,7 @@
 //! A report row never changes after it is stored; its link to a case does, and every link change
 //! is an event (stream `dose_report`) with who, when and why.
 
-use crate::page::{Cursor, Order, Page};
+use crate::page::{Cursor, Order, Page, PagedQuery};
 use crate::records::{append_event, Stream};
 use crate::scope::{condition, Rows};
 use crate::AuditEntry;
@@ -271,11 +271,13 @@ impl Store {
         };
         let decode = |rows: &[sqlx::any::AnyRow]| rows.iter().map(stored_report).collect();
         self.page(
-            "dose_reports",
-            REPORT_COLUMNS,
-            &order,
-            conditions,
-            params,
+            PagedQuery {
+                from: "dose_reports",
+                columns: REPORT_COLUMNS,
+                order,
+                conditions,
+                params,
+            },
             after,
             limit,
             decode,

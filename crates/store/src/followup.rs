@@ -1,6 +1,6 @@
 //! Follow-up tasks: one per case and kind, each change an event (stream `follow_up_task`).
 
-use crate::page::{Cursor, Order, Page};
+use crate::page::{Cursor, Order, Page, PagedQuery};
 use crate::records::{append_event, version_of, Stream};
 use crate::scope::{condition, Rows};
 use crate::AuditEntry;
@@ -202,11 +202,13 @@ impl Store {
                 .collect()
         };
         self.page(
-            "follow_up_tasks",
-            "data",
-            &order,
-            conditions,
-            params,
+            PagedQuery {
+                from: "follow_up_tasks",
+                columns: "data",
+                order,
+                conditions,
+                params,
+            },
             after,
             limit.clamp(1, 5000),
             decode,

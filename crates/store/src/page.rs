@@ -55,6 +55,16 @@ impl Cursor {
     }
 }
 
+/// What a paged list reads: the tables, the columns besides the page key, its order, and the
+/// conditions with their bound values.
+pub(crate) struct PagedQuery<'a> {
+    pub from: &'a str,
+    pub columns: &'a str,
+    pub order: Order<'a>,
+    pub conditions: Vec<String>,
+    pub params: Vec<String>,
+}
+
 /// How a list is ordered: a text sort key expression and the id column, ascending or descending.
 pub(crate) struct Order<'a> {
     pub key: &'a str,

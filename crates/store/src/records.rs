@@ -1,6 +1,6 @@
 //! Repository operations for rooms, patients, referrals and cases, each change with its event.
 
-use crate::page::{next_cursor, Cursor, Order, Page};
+use crate::page::{next_cursor, Cursor, Order, Page, PagedQuery};
 use crate::scope::{condition, Rows};
 use crate::AuditEntry;
 use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
@@ -429,11 +429,13 @@ impl Store {
             descending: false,
         };
         self.page(
-            "patients",
-            "data",
-            &order,
-            conditions,
-            params,
+            PagedQuery {
+                from: "patients",
+                columns: "data",
+                order,
+                conditions,
+                params,
+            },
             after,
             limit.clamp(1, 500) as usize,
             decode_all,
@@ -580,11 +582,13 @@ impl Store {
             descending: true,
         };
         self.page(
-            "referrals r JOIN cases c ON c.id = r.case_id",
-            "r.data AS data",
-            &order,
-            conditions,
-            params,
+            PagedQuery {
+                from: "referrals r JOIN cases c ON c.id = r.case_id",
+                columns: "r.data AS data",
+                order,
+                conditions,
+                params,
+            },
             after,
             limit.clamp(1, 500) as usize,
             decode_all,
@@ -668,25 +672,36 @@ impl Store {
             filter.limit.min(1000)
         } as usize;
         self.page(
-            "cases", "data", &order, conditions, params, after, limit, decode_all,
+            PagedQuery {
+                from: "cases",
+                columns: "data",
+                order,
+                conditions,
+                params,
+            },
+            after,
+            limit,
+            decode_all,
         )
         .await
     }
 
-    /// Runs a paged query: the rows after `after` in `order`, one more than `limit` to know
-    /// whether more follow, and the count of all rows the conditions match.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs a paged query: the rows after `after` in its order, one more than `limit` to know
+    /// whether more follow, and the count of all rows its conditions match.
     pub(crate) async fn page<T>(
         &self,
-        from: &str,
-        columns: &str,
-        order: &Order<'_>,
-        conditions: Vec<String>,
-        params: Vec<String>,
+        query: PagedQuery<'_>,
         after: Option<&Cursor>,
         limit: usize,
         decode: impl Fn(&[sqlx::any::AnyRow]) -> Result<Vec<T>, StoreError>,
     ) -> Result<Page<T>, StoreError> {
+        let PagedQuery {
+            from,
+            columns,
+            order,
+            conditions,
+            params,
+        } = query;
         let mut conn = self.pool().acquire().await?;
         let count_sql = format!(
             "SELECT COUNT(*) AS n FROM {from} {}",
