@@ -66,12 +66,19 @@ impl Period {
     }
 }
 
-fn audit_report<'a>(action: &'a str, report: &StoredDoseReport) -> Audit<'a> {
+/// The audit line of a report read: its patient, or — not yet linked to one of ours — the patient
+/// identifier the report itself shows.
+pub(crate) fn audit_report<'a>(action: &'a str, report: &StoredDoseReport) -> Audit<'a> {
     Audit {
         action,
         resource_type: "dose_report",
         resource_id: Some(report.sop_instance_uid.clone()),
-        patient_id: report.case_patient_id.map(|p| p.to_string()),
+        patient_id: report.case_patient_id.map(|p| p.to_string()).or_else(|| {
+            report
+                .patient_id
+                .as_ref()
+                .map(|id| format!("dicom-patient-id:{id}"))
+        }),
         break_glass_reason: None,
         outcome: "allowed",
     }

@@ -220,20 +220,11 @@ async fn show(
         break_glass_reason: None,
         outcome: "allowed",
     }];
-    audits.extend(queue.iter().map(|r| {
-        Audit {
-            action: "read",
-            resource_type: "dose_report",
-            resource_id: Some(r.sop_instance_uid.clone()),
-            // Not yet linked to a patient of ours: the identifier the page shows is the report's own.
-            patient_id: r
-                .patient_id
-                .as_ref()
-                .map(|id| format!("dicom-patient-id:{id}")),
-            break_glass_reason: None,
-            outcome: "allowed",
-        }
-    }));
+    audits.extend(
+        queue
+            .iter()
+            .map(|r| crate::routes::dose::audit_report("read", r)),
+    );
     state.audit_all(&viewer.caller, audits).await?;
     let mut response = render(&DosePage {
         nav: &viewer.nav,

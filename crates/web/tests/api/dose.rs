@@ -127,6 +127,23 @@ async fn dose_reports_are_linked_summarised_resolved_by_hand_and_exported() {
             "{queue}"
         );
         assert_eq!(queue[0]["extracted"]["planes"][0]["dose_rp_total"], 0.8);
+        // The read of an unmatched report is audited with the patient identifier it shows.
+        let trail = expect_status(
+            get_as(
+                &app,
+                Role::Administrator,
+                "/audit?patient_id=dicom-patient-id:SDM10037",
+            )
+            .await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        // Both reads of the report (the whole list and the unmatched queue) name it.
+        assert!(
+            trail.as_array().is_some_and(|rows| rows.len() >= 2),
+            "{engine}: {trail}"
+        );
 
         // The case's dose: totals, §5 assessment, the patient's note, the skin check.
         let dose = expect_status(
