@@ -128,6 +128,16 @@ pub fn document() -> serde_json::Value {
                 .get("parameters")
                 .and_then(Value::as_array)
                 .is_some_and(|ps| ps.iter().any(|p| p["name"] == "format"));
+            if let Some(parameters) = operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+            {
+                for parameter in parameters.iter_mut() {
+                    if let Some(schema) = query_schema(path, parameter) {
+                        parameter["schema"] = schema;
+                    }
+                }
+            }
             let Some(responses) = operation
                 .get_mut("responses")
                 .and_then(Value::as_object_mut)
@@ -176,4 +186,35 @@ pub fn document() -> serde_json::Value {
         }
     }
     doc
+}
+
+/// The exact values a query parameter takes, where its name means the same everywhere: what the
+/// server's parser accepts, so a request the document allows is one the server takes.
+fn query_schema(path: &str, parameter: &serde_json::Value) -> Option<serde_json::Value> {
+    use seldinger_domain::access::Role;
+    use seldinger_domain::followup::FollowUpKind;
+    use seldinger_domain::lifecycle::CaseState;
+    use serde_json::json;
+    if parameter["in"] != "query" {
+        return None;
+    }
+    let day = json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"});
+    Some(match parameter["name"].as_str()? {
+        "format" => json!({"type": "string", "enum": ["json", "csv"]}),
+        "date" | "until" => day,
+        "from" if path == "/api/v1/audit" => json!({"anyOf": [day, {"type": "string", "format": "date-time"}]}),
+        "to" if path == "/api/v1/audit" => json!({"anyOf": [day, {"type": "string", "format": "date-time"}]}),
+        "from" => day,
+        "status" if path == "/api/v1/follow-up-tasks" => json!({"type": "string",
+            "enum": ["open", "due", "overdue", "done", "withdrawn", "all"]}),
+        "state" => json!({"type": "string",
+            "enum": CaseState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()}),
+        "kind" => json!({"type": "string",
+            "enum": FollowUpKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}),
+        "role" => json!({"type": "string",
+            "enum": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()}),
+        "patient_id" | "case_id" if path != "/api/v1/audit" => json!({"type": "string", "format": "uuid"}),
+        "cursor" => json!({"type": "string", "pattern": "^([0-9a-f]{2})*$", "maxLength": 1024}),
+        _ => return None,
+    })
 }

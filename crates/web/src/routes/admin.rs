@@ -389,7 +389,7 @@ pub async fn revoke_token(
         ("to" = Option<String>, Query, description = "YYYY-MM-DD or RFC 3339, exclusive"),
         ("break_glass" = Option<bool>, Query, description = "only break-glass accesses"),
         ("format" = Option<String>, Query, description = "json (default) or csv"),
-        ("limit" = Option<u32>, Query, description = "1-100000, default 1000")),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100000, description = "1-100000, default 1000")),
     responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = crate::problem::Problem)))]
 pub async fn audit(
     State(state): State<AppState>,

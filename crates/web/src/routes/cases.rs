@@ -101,7 +101,7 @@ pub(crate) fn parse_event(value: serde_json::Value) -> Result<CaseEvent, ApiErro
     params(("date" = Option<String>, Query, description = "YYYY-MM-DD: cases booked on that day (the department's day, in its time zone)"),
         ("state" = Option<String>, Query, description = "one or more states, comma-separated or repeated"),
         ("patient_id" = Option<String>, Query, description = "one patient's cases"),
-        ("limit" = Option<u32>, Query, description = "1-1000, default 200"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1-1000, default 200"),
         ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
     responses((status = 200, body = Vec<CaseRecord>, description = "one page; X-Total-Count says how many match, Link rel=next points to the next page",
             headers(("X-Total-Count" = u64, description = "cases the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
@@ -326,7 +326,7 @@ pub async fn readiness(
 
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "safety",
     params(("from" = Option<String>, Query, description = "first day of bookings, YYYY-MM-DD; default today"),
-        ("days" = Option<u32>, Query, description = "how many days of bookings, 1-14; default 3"),
+        ("days" = Option<u32>, Query, minimum = 1, maximum = 14, description = "how many days of bookings, 1-14; default 3"),
         ("role" = Option<String>, Query, description = "whose tasks; default the caller's role")),
     responses((status = 200, description = "checklist actions due, earliest first", body = Vec<Task>),
         (status = 400, body = crate::problem::Problem)))]

@@ -181,7 +181,7 @@ async fn cases_of(
         ("case_id" = Option<String>, Query, description = "one case's reports"),
         ("from" = Option<String>, Query, description = "first day (YYYY-MM-DD, the department's day) the study started"),
         ("until" = Option<String>, Query, description = "last day (YYYY-MM-DD, the department's day), inclusive"),
-        ("limit" = Option<u32>, Query, description = "1-10000, default 500"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 10000, description = "1-10000, default 500"),
         ("format" = Option<String>, Query, description = "json (default) or csv"),
         ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
     responses((status = 200, description = "stored reports with their extracted values and link, newest study first; one page (X-Total-Count, Link rel=next)", body = Vec<StoredDoseReport>,

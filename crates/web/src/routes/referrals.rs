@@ -65,7 +65,7 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals",
     params(("awaiting_vetting" = Option<bool>, Query, description = "only referrals whose case waits for a vetting decision"),
-        ("limit" = Option<u32>, Query, description = "1-500, default 100"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 100"),
         ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
     responses((status = 200, body = Vec<Referral>, description = "one page, newest first",
             headers(("X-Total-Count" = u64, description = "referrals the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
