@@ -5,6 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 pub struct ApiJson<T>(pub T);
 
@@ -43,5 +44,21 @@ fn clean_serde_message(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
+    }
+}
+
+/// A version number in a body: a JSON integer, also written as a float with no fraction (`5.0`
+/// is the integer 5 to JSON Schema, and to clients whose numbers are all doubles).
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    use serde::de::Error;
+    let value = serde_json::Number::deserialize(d)?;
+    if let Some(n) = value.as_u64() {
+        return Ok(n);
+    }
+    match value.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(f as u64),
+        _ => Err(D::Error::custom(format!(
+            "{value} is not a version: use the whole number the record showed"
+        ))),
     }
 }

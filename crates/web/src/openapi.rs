@@ -124,6 +124,10 @@ pub fn document() -> serde_json::Value {
             };
             let rule = rule_for(&http, path);
             let has_body = operation.get("requestBody").is_some();
+            if has_body {
+                // Every body the API reads is required: an empty one is refused.
+                operation["requestBody"]["required"] = json!(true);
+            }
             let takes_format = operation
                 .get("parameters")
                 .and_then(Value::as_array)
@@ -198,12 +202,17 @@ fn query_schema(path: &str, parameter: &serde_json::Value) -> Option<serde_json:
     if parameter["in"] != "query" {
         return None;
     }
-    let day = json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"});
+    let day =
+        json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"});
     Some(match parameter["name"].as_str()? {
         "format" => json!({"type": "string", "enum": ["json", "csv"]}),
         "date" | "until" => day,
-        "from" if path == "/api/v1/audit" => json!({"anyOf": [day, {"type": "string", "format": "date-time"}]}),
-        "to" if path == "/api/v1/audit" => json!({"anyOf": [day, {"type": "string", "format": "date-time"}]}),
+        "from" if path == "/api/v1/audit" => {
+            json!({"anyOf": [day, {"type": "string", "format": "date-time"}]})
+        }
+        "to" if path == "/api/v1/audit" => {
+            json!({"anyOf": [day, {"type": "string", "format": "date-time"}]})
+        }
         "from" => day,
         "status" if path == "/api/v1/follow-up-tasks" => json!({"type": "string",
             "enum": ["open", "due", "overdue", "done", "withdrawn", "all"]}),
@@ -213,7 +222,9 @@ fn query_schema(path: &str, parameter: &serde_json::Value) -> Option<serde_json:
             "enum": FollowUpKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}),
         "role" => json!({"type": "string",
             "enum": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>()}),
-        "patient_id" | "case_id" if path != "/api/v1/audit" => json!({"type": "string", "format": "uuid"}),
+        "patient_id" | "case_id" if path != "/api/v1/audit" => {
+            json!({"type": "string", "format": "uuid"})
+        }
         "cursor" => json!({"type": "string", "pattern": "^([0-9a-f]{2})*$", "maxLength": 1024}),
         _ => return None,
     })

@@ -58,6 +58,7 @@ impl CaseRecord {
 #[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
     /// The case's `version` when the client read it; a stale version is refused with 409.
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     /// Why: required to decline, cancel or reschedule.
     #[serde(default)]

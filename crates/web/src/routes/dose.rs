@@ -303,6 +303,7 @@ pub async fn report(
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// The report's `link_version` when the client read it; a stale version is refused with 409.
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     /// The case the report belongs to; null to put it back in the unmatched queue.
     pub case_id: Option<String>,

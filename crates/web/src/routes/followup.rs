@@ -110,6 +110,7 @@ pub async fn list(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompleteRequest {
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     /// What was found or done (required).
     pub note: String,

@@ -102,6 +102,13 @@ impl QueryParams {
                 ),
             ));
         }
+        // `?date=` is not "no date": a parameter given is given a value, or left out.
+        if let Some((name, _)) = pairs.iter().find(|(_, value)| value.trim().is_empty()) {
+            return Err(ApiError::bad_request(
+                name.clone(),
+                "is blank: give a value or leave the parameter out",
+            ));
+        }
         Ok(QueryParams(pairs))
     }
 

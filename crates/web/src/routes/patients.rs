@@ -49,6 +49,7 @@ pub struct LabResultEntry {
 /// A change to a patient's details, based on the version the client read.
 #[derive(Deserialize, ToSchema)]
 pub struct PatientUpdate {
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     #[serde(flatten)]
     pub details: PatientInput,
@@ -228,6 +229,7 @@ async fn visible_patient(
 /// A lab result, based on the version of the patient the client read.
 #[derive(Deserialize, ToSchema)]
 pub struct NewLabResult {
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     #[serde(flatten)]
     pub result: seldinger_domain::clinical::LabResultInput,
@@ -236,6 +238,7 @@ pub struct NewLabResult {
 /// A medication, based on the version of the patient the client read.
 #[derive(Deserialize, ToSchema)]
 pub struct NewMedication {
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     #[serde(flatten)]
     pub medication: seldinger_domain::clinical::MedicationInput,
@@ -303,6 +306,7 @@ async fn add_fact(
 /// it withdraws an entry as entered in error (wrong patient, never taken, never drawn).
 #[derive(Deserialize, ToSchema)]
 pub struct ChangeBasis {
+    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     /// Why the entry was wrong; kept in the history.
     pub reason: Option<String>,

@@ -401,6 +401,14 @@ async fn bad_case_filters_are_refused_by_name() {
         )
         .await;
         assert_eq!(problem["errors"][0]["field"], "date");
+        // A blank value is not "no filter": it is refused by name too.
+        let problem = expect_status(
+            app.get("/cases?patient_id=").await,
+            StatusCode::BAD_REQUEST,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "patient_id");
         let problem = expect_status(
             app.get("/cases?state=done").await,
             StatusCode::BAD_REQUEST,

@@ -183,7 +183,9 @@ async fn without_a_criterion_every_patient_in_scope_is_listed_and_unknown_parame
         app.patient("ALL-2").await;
         let all = app.get("/patients?limit=1").await;
         assert_eq!(
-            all.headers().get("x-total-count").and_then(|v| v.to_str().ok()),
+            all.headers()
+                .get("x-total-count")
+                .and_then(|v| v.to_str().ok()),
             Some("2"),
             "{}",
             app.engine
