@@ -140,6 +140,11 @@ pub fn document() -> serde_json::Value {
                     if let Some(schema) = query_schema(path, parameter) {
                         parameter["schema"] = schema;
                     }
+                    // A query value given is never blank (the server refuses `?x=`).
+                    let schema = &mut parameter["schema"];
+                    if parameter_is_text(schema) && schema.get("minLength").is_none() {
+                        schema["minLength"] = json!(1);
+                    }
                 }
             }
             let Some(responses) = operation
@@ -225,7 +230,19 @@ fn query_schema(path: &str, parameter: &serde_json::Value) -> Option<serde_json:
         "patient_id" | "case_id" if path != "/api/v1/audit" => {
             json!({"type": "string", "format": "uuid"})
         }
-        "cursor" => json!({"type": "string", "pattern": "^([0-9a-f]{2})*$", "maxLength": 1024}),
+        "by" if path == "/api/v1/dose/statistics" => json!({"type": "string",
+            "enum": ["procedure", "room", "device", "operator"]}),
+        "cursor" => json!({"type": "string", "pattern": "^([0-9a-f]{2})+$", "maxLength": 1024}),
         _ => return None,
     })
+}
+
+/// Whether a parameter's schema is plain text (a string without an enum or alternatives).
+fn parameter_is_text(schema: &serde_json::Value) -> bool {
+    let string = match &schema["type"] {
+        serde_json::Value::String(t) => t == "string",
+        serde_json::Value::Array(ts) => ts.iter().any(|t| t == "string"),
+        _ => false,
+    };
+    string && schema.get("enum").is_none()
 }

@@ -39,18 +39,19 @@ pub(crate) struct Period {
 
 impl Period {
     pub fn parse(q: &QueryParams, today: NaiveDate) -> Result<Period, ApiError> {
-        let until = parse_date("until", q.one("until"), today)?;
-        let from = parse_date(
-            "from",
-            q.one("from"),
-            until - Days::new(DEFAULT_PERIOD_DAYS),
+        // Until defaults to today, or to `from` when that is later (a period in the future).
+        let from_given = q
+            .one("from")
+            .map(|d| parse_date("from", Some(d), today))
+            .transpose()?;
+        let until = parse_date(
+            "until",
+            q.one("until"),
+            from_given.unwrap_or(today).max(today),
         )?;
-        if from > until {
-            return Err(ApiError::bad_request(
-                "from",
-                format!("{from} is after until ({until})"),
-            ));
-        }
+        // A `from` after `until` is a period with no days: nothing is in it (the answer names
+        // the period, so the caller sees why it is empty).
+        let from = from_given.unwrap_or(until - Days::new(DEFAULT_PERIOD_DAYS));
         Ok(Period { from, until })
     }
 
