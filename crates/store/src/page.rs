@@ -34,7 +34,11 @@ impl Cursor {
     /// Reads a cursor a list gave out; anything else is refused with the reason.
     pub fn parse(text: &str) -> Result<Cursor, String> {
         let refuse = || "not a cursor this list gave out: use the `next` link as given".to_string();
-        if text.len() > 1024 || !text.len().is_multiple_of(2) {
+        // Hex digits only, checked before slicing: a multi-byte character must not split.
+        if text.len() > 1024
+            || !text.len().is_multiple_of(2)
+            || !text.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(refuse());
         }
         let bytes: Vec<u8> = (0..text.len())
@@ -137,7 +141,15 @@ mod tests {
                 id: String::new()
             })
         );
-        for bad in ["zz", "abc", &"a".repeat(2000)] {
+        // A multi-byte character of even byte length once split a slice and panicked.
+        for bad in [
+            "zz",
+            "abc",
+            &"a".repeat(2000),
+            "\u{1920d}",
+            "\u{89fa1}\u{b9}",
+            "\u{e9}",
+        ] {
             assert!(Cursor::parse(bad).is_err(), "{bad}");
         }
     }

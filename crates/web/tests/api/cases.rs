@@ -463,5 +463,13 @@ async fn lists_are_paged_with_the_total_and_a_next_link() {
         )
         .await;
         assert_eq!(bad["errors"][0]["field"], "cursor");
+        // A multi-byte character once panicked the cursor's reader (schemathesis found it).
+        let bad = expect_status(
+            app.get("/cases?cursor=%F0%99%A0%8D").await,
+            StatusCode::BAD_REQUEST,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(bad["errors"][0]["field"], "cursor");
     }
 }
