@@ -40,7 +40,7 @@ impl App {
         let sop = change.sop_instance_uid.as_str();
         let reason = change.reason.trim();
         if reason.is_empty() {
-            return Err(AppError::bad_request(
+            return Err(AppError::invalid(
                 "reason",
                 "say why this report belongs to the case (or to none)",
             ));

@@ -62,7 +62,7 @@ impl App {
         let now = self.clock.now();
         let done = task
             .complete(&who.username, now, note)
-            .map_err(|e| AppError::bad_request("note", e))?;
+            .map_err(|e| AppError::invalid("note", e))?;
         let meta = EventMeta {
             actor: who.actor()?,
             at: now,

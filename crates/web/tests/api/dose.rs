@@ -175,7 +175,7 @@ async fn dose_reports_are_linked_summarised_resolved_by_hand_and_exported() {
         let path = "/dose/reports/2.25.3002/link";
         let no_reason = expect_status(
             post_as(&app, Role::MedicalPhysicist, path, &link(1, " ")).await,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             &engine,
         )
         .await;
@@ -368,7 +368,7 @@ async fn follow_up_tasks_are_listed_by_due_date_and_closed_once_by_the_right_rol
         .await;
         let no_note = expect_status(
             post_as(&app, Role::IrNurse, &path, &body("")).await,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             &engine,
         )
         .await;
