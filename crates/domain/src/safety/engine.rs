@@ -535,17 +535,20 @@ impl Rules<'_> {
             CareSetting::ScheduledOutpatient => self.t(T::RecencyEgfrOutpatientHours),
             CareSetting::Admitted { .. } => self.t(T::RecencyEgfrInpatientHours),
         };
+        // A creatinine of 0 cannot be divided by: it estimates nothing (and would pass every row).
         let creatinine = self
             .input
             .latest(LabTest::Creatinine)
-            .filter(|l| l.drawn_at >= self.input.planned_start - hours(window.value));
+            .filter(|l| l.drawn_at >= self.input.planned_start - hours(window.value))
+            .filter(|l| l.value > 0.0);
         let weight = self.input.patient.weight_kg;
         let mut missing = Vec::new();
         if weight.is_none() {
             missing.push("a recorded weight");
         }
         if creatinine.is_none() {
-            missing.push("a creatinine within the eGFR recency of clinical-rules.md §2");
+            missing
+                .push("a creatinine above 0 drawn within the eGFR recency of clinical-rules.md §2");
         }
         let (Some(weight), Some(creatinine)) = (weight, creatinine) else {
             return Err(missing);

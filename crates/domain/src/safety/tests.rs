@@ -1205,10 +1205,13 @@ fn without_weight_or_a_recent_creatinine_the_clearance_is_missing_data() {
     let item = c.item("hold.dabigatran").expect("hold");
     assert_eq!(item.status, MissingData, "{}", item.reason);
     assert!(
-        item.reason.contains("a creatinine within"),
+        item.reason.contains("a creatinine above 0 drawn within"),
         "{}",
         item.reason
     );
+    // A creatinine of 0 estimates nothing: missing data, never an infinite clearance that passes.
+    let zero = estimated_crcl_scenario(0.0);
+    assert_eq!(zero.status("hold.dabigatran"), MissingData);
     // Exactly at the edge of the window it counts.
     let mut s = estimated_crcl_scenario(1.0);
     s.labs.retain(|l| l.test != LabTest::Creatinine);
