@@ -64,9 +64,14 @@ impl App {
                     .into_iter()
                     .find(|p| p.details.site == site)
                     .map(|p| p.id.to_string());
-                let mut refused = Audit::of("create", "patient", "", "").denied();
-                refused.resource_id = None;
-                refused.patient_id = existing;
+                let refused = Audit {
+                    action: "create",
+                    resource_type: "patient",
+                    resource_id: None,
+                    patient_id: existing,
+                    break_glass_reason: None,
+                    outcome: "denied",
+                };
                 self.audit_reads(who, vec![refused]).await?;
                 Err(StoreError::Duplicate(detail).into())
             }

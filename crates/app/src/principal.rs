@@ -91,11 +91,6 @@ impl<'a> Audit<'a> {
         self.break_glass_reason = reason.into();
         self
     }
-
-    pub fn denied(mut self) -> Self {
-        self.outcome = "denied";
-        self
-    }
 }
 
 /// How a record was opened: within scope, or by break-glass with the reason to flag.

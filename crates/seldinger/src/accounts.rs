@@ -71,19 +71,7 @@ fn new_password() -> anyhow::Result<(String, bool)> {
 
 /// The audit row of a change made from the command line (or at first start), committed with it.
 fn system_audit(action: &str, resource_type: &str, id: &str) -> seldinger_store::AuditEntry {
-    seldinger_store::AuditEntry {
-        seq: 0,
-        at: chrono::Utc::now(),
-        username: "system".into(),
-        role: "system".into(),
-        action: action.into(),
-        resource_type: resource_type.into(),
-        resource_id: Some(id.into()),
-        patient_id: None,
-        client_addr: "local".into(),
-        outcome: "allowed".into(),
-        break_glass_reason: None,
-    }
+    seldinger_store::AuditEntry::system(chrono::Utc::now(), action, resource_type, Some(id.into()))
 }
 
 pub async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {

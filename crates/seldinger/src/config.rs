@@ -322,19 +322,12 @@ impl Settings {
         if let Some(path) = &self.safety_override {
             // clinical-rules.md: every threshold override is audited.
             store
-                .append_audit(&seldinger_store::AuditEntry {
-                    seq: 0,
-                    at: chrono::Utc::now(),
-                    username: "system".into(),
-                    role: "system".into(),
-                    action: format!("safety_thresholds_override version {}", self.safety.version),
-                    resource_type: "configuration".into(),
-                    resource_id: Some(path.display().to_string()),
-                    patient_id: None,
-                    client_addr: "local".into(),
-                    outcome: "allowed".into(),
-                    break_glass_reason: None,
-                })
+                .append_audit(&seldinger_store::AuditEntry::system(
+                    chrono::Utc::now(),
+                    format!("safety_thresholds_override version {}", self.safety.version),
+                    "configuration",
+                    Some(path.display().to_string()),
+                ))
                 .await?;
         }
         if fresh_demo && store.engine() == Engine::Postgres && store.has_patients().await? {

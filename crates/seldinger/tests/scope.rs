@@ -173,6 +173,7 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 "?format=csv",
                 "?status=all",
                 "?limit=1000",
+                "?limit=1",
                 &format!("?date={today}"),
                 "?show=all",
             ] {
@@ -193,11 +194,29 @@ struct Ids {
     dose_report: String,
 }
 
+/// Requests each URL, and the next page of every paged list (its `Link rel="next"`), and checks
+/// no body shows a patient of `outside`.
 async fn walk(user: &User, urls: &[String], outside: &[&Patient], engine: &str) -> usize {
     let mut checked = 0;
-    for url in urls {
+    let mut queue: Vec<String> = urls.to_vec();
+    while let Some(url) = queue.pop() {
+        let url = &url;
         let response = user.client.get(url).send().await.expect("get");
         let status = response.status();
+        if let Some(next) = response
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.strip_prefix('<'))
+            .and_then(|l| l.split_once('>'))
+            .map(|(path, _)| path.to_string())
+        {
+            // One page further (the walk's own `?limit=1` lists page): continuations are scoped too.
+            if url.ends_with("?limit=1") {
+                let origin = url.split("/api/").next().unwrap_or_default();
+                queue.push(format!("{origin}{next}"));
+            }
+        }
         let body = response.text().await.unwrap_or_default();
         assert!(
             status != StatusCode::INTERNAL_SERVER_ERROR,

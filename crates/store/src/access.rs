@@ -109,6 +109,30 @@ pub struct AuditEntry {
     pub break_glass_reason: Option<String>,
 }
 
+impl AuditEntry {
+    /// A line for what the system itself did (the command line, start-up), not a signed-in user.
+    pub fn system(
+        at: DateTime<Utc>,
+        action: impl Into<String>,
+        resource_type: &str,
+        resource_id: Option<String>,
+    ) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            at,
+            username: "system".into(),
+            role: "system".into(),
+            action: action.into(),
+            resource_type: resource_type.into(),
+            resource_id,
+            patient_id: None,
+            client_addr: "local".into(),
+            outcome: "allowed".into(),
+            break_glass_reason: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub username: Option<String>,

@@ -106,8 +106,62 @@ impl Order<'_> {
     }
 }
 
+impl crate::Store {
+    /// Runs a paged query: the rows after `after` in its order, one more than `limit` to know
+    /// whether more follow, and the count of all rows its conditions match — counted only when
+    /// the page does not already tell it (a first page that holds every row).
+    pub(crate) async fn page<T>(
+        &self,
+        query: PagedQuery<'_>,
+        after: Option<&Cursor>,
+        limit: usize,
+        decode: impl Fn(&[sqlx::any::AnyRow]) -> Result<Vec<T>, crate::StoreError>,
+    ) -> Result<Page<T>, crate::StoreError> {
+        use crate::{fetch_with_text_params, where_clause};
+        use sqlx::Row;
+        let PagedQuery {
+            from,
+            columns,
+            order,
+            conditions,
+            params,
+        } = query;
+        let mut conn = self.pool().acquire().await?;
+        let mut paged_params = params.clone();
+        let mut paged = conditions.clone();
+        paged.extend(order.after(after, &mut paged_params));
+        let sql = format!(
+            "SELECT {columns}, {} FROM {from} {} ORDER BY {} LIMIT {}",
+            order.select(),
+            where_clause(&paged),
+            order.by(),
+            limit + 1
+        );
+        let rows = fetch_with_text_params(&mut conn, &sql, &paged_params).await?;
+        let next = next_cursor(&rows, limit)?;
+        let total = if after.is_none() && next.is_none() {
+            rows.len() as u64
+        } else {
+            let count_sql = format!(
+                "SELECT COUNT(*) AS n FROM {from} {}",
+                where_clause(&conditions)
+            );
+            fetch_with_text_params(&mut conn, &count_sql, &params)
+                .await?
+                .first()
+                .map(|r| r.try_get::<i64, _>("n"))
+                .transpose()?
+                .unwrap_or(0)
+                .max(0) as u64
+        };
+        let mut items = decode(&rows)?;
+        items.truncate(limit);
+        Ok(Page { items, next, total })
+    }
+}
+
 /// The next cursor from the last row of a page, when the query found more than `limit` rows.
-pub(crate) fn next_cursor(
+fn next_cursor(
     rows: &[sqlx::any::AnyRow],
     limit: usize,
 ) -> Result<Option<Cursor>, crate::StoreError> {

@@ -1,9 +1,9 @@
 //! Repository operations for rooms, patients, referrals and cases, each change with its event.
 
-use crate::page::{next_cursor, Cursor, Order, Page, PagedQuery};
+use crate::page::{Cursor, Order, Page, PagedQuery};
 use crate::scope::{condition, Rows};
 use crate::AuditEntry;
-use crate::{fetch_with_text_params, parse_ts, text, ts, where_clause, Store, StoreError};
+use crate::{fetch_with_text_params, parse_ts, text, ts, Store, StoreError};
 use chrono::{DateTime, Utc};
 use seldinger_domain::access::RowScope;
 use seldinger_domain::clinical::{LabResult, Medication};
@@ -684,51 +684,6 @@ impl Store {
             decode_all,
         )
         .await
-    }
-
-    /// Runs a paged query: the rows after `after` in its order, one more than `limit` to know
-    /// whether more follow, and the count of all rows its conditions match.
-    pub(crate) async fn page<T>(
-        &self,
-        query: PagedQuery<'_>,
-        after: Option<&Cursor>,
-        limit: usize,
-        decode: impl Fn(&[sqlx::any::AnyRow]) -> Result<Vec<T>, StoreError>,
-    ) -> Result<Page<T>, StoreError> {
-        let PagedQuery {
-            from,
-            columns,
-            order,
-            conditions,
-            params,
-        } = query;
-        let mut conn = self.pool().acquire().await?;
-        let count_sql = format!(
-            "SELECT COUNT(*) AS n FROM {from} {}",
-            where_clause(&conditions)
-        );
-        let total = fetch_with_text_params(&mut conn, &count_sql, &params)
-            .await?
-            .first()
-            .map(|r| r.try_get::<i64, _>("n"))
-            .transpose()?
-            .unwrap_or(0)
-            .max(0) as u64;
-        let mut paged_params = params;
-        let mut paged = conditions;
-        paged.extend(order.after(after, &mut paged_params));
-        let sql = format!(
-            "SELECT {columns}, {} FROM {from} {} ORDER BY {} LIMIT {}",
-            order.select(),
-            where_clause(&paged),
-            order.by(),
-            limit + 1
-        );
-        let rows = fetch_with_text_params(&mut conn, &sql, &paged_params).await?;
-        let next = next_cursor(&rows, limit)?;
-        let mut items = decode(&rows)?;
-        items.truncate(limit);
-        Ok(Page { items, next, total })
     }
 
     /// Records one lifecycle event and the case it produced, if the case is still at

@@ -958,6 +958,19 @@ async fn lists_come_in_pages_in_a_stable_order_with_the_total() {
             .await
             .expect("again");
         assert_eq!(again.total, 8, "{}", label(&db));
+        // A first page that holds every row says the same total.
+        let whole = store
+            .cases_page(
+                &RowScope::Department,
+                &CaseFilter {
+                    limit: 100,
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .expect("whole");
+        assert_eq!((whole.items.len(), whole.total), (8, 8), "{}", label(&db));
         let _ = late;
         // Scope narrows the total too: a referrer with no cases has none.
         let none = store

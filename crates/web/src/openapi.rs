@@ -92,7 +92,13 @@ impl utoipa::Modify for BearerAuth {
 /// error is `application/problem+json`; every operation that needs a sign-in can answer 401, every
 /// one that needs a permission 403, every one with a path id 404, every one with a body 415 and
 /// 422, every write 409; CSV exports are `text/csv`.
-pub fn document() -> serde_json::Value {
+pub fn document() -> &'static serde_json::Value {
+    // Built from static annotations and tables: the same for the process's life.
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(build_document)
+}
+
+fn build_document() -> serde_json::Value {
     use crate::auth::endpoints::{rule_for, Rule};
     use serde_json::{json, Value};
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
@@ -212,10 +218,7 @@ fn query_schema(path: &str, parameter: &serde_json::Value) -> Option<serde_json:
     Some(match parameter["name"].as_str()? {
         "format" => json!({"type": "string", "enum": ["json", "csv"]}),
         "date" | "until" => day,
-        "from" if path == "/api/v1/audit" => {
-            json!({"anyOf": [day, {"type": "string", "format": "date-time"}]})
-        }
-        "to" if path == "/api/v1/audit" => {
+        "from" | "to" if path == "/api/v1/audit" => {
             json!({"anyOf": [day, {"type": "string", "format": "date-time"}]})
         }
         "from" => day,

@@ -77,7 +77,6 @@ pub enum Credential {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
-    pub user_id: Uuid,
     pub credential: Credential,
 }
 
@@ -242,7 +241,6 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
             client_addr: client_addr(request.extensions()),
             break_glass_reason,
         },
-        user_id: user.id,
         credential,
     };
     request.extensions_mut().insert(caller);

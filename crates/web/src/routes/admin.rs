@@ -75,7 +75,7 @@ pub fn parse_username(value: &str) -> Result<String, String> {
 
 /// The audit row of an administrative change, committed with it: by `by`, or by the system (the
 /// command line, first start) when no signed-in user made it.
-pub fn admin_entry(
+fn admin_entry(
     state: &AppState,
     by: Option<&seldinger_app::Principal>,
     action: &'static str,
@@ -86,19 +86,12 @@ pub fn admin_entry(
     let at = state.clock.now();
     match by {
         Some(principal) => principal.audit_entry(at, note),
-        None => seldinger_store::AuditEntry {
-            seq: 0,
+        None => seldinger_store::AuditEntry::system(
             at,
-            username: "system".into(),
-            role: "system".into(),
-            action: note.action.to_string(),
-            resource_type: note.resource_type.to_string(),
-            resource_id: note.resource_id,
-            patient_id: None,
-            client_addr: "local".into(),
-            outcome: "allowed".into(),
-            break_glass_reason: None,
-        },
+            note.action,
+            note.resource_type,
+            note.resource_id,
+        ),
     }
 }
 

@@ -23,7 +23,7 @@ use seldinger_domain::dose_stats::{
 use seldinger_domain::followup::{dose_discharge_note, FollowUpTask};
 use seldinger_domain::lifecycle::Case;
 use seldinger_domain::{CaseId, PatientId, ProcedureId};
-use seldinger_store::{DoseReportFilter, FollowUpFilter, Page, RecordedEvent, StoredDoseReport};
+use seldinger_store::{DoseReportFilter, FollowUpFilter, RecordedEvent, StoredDoseReport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -244,19 +244,7 @@ pub async fn reports(
     if csv {
         let cases = cases_of(&state, &page.items).await?;
         let mut response = reports_csv(&page.items, &cases);
-        let paged = super::paged_json(
-            &uri,
-            Page {
-                items: Vec::<()>::new(),
-                next: page.next,
-                total: page.total,
-            },
-        );
-        for name in ["x-total-count", "link"] {
-            if let Some(v) = paged.headers().get(name) {
-                response.headers_mut().insert(name, v.clone());
-            }
-        }
+        super::page_headers(&mut response, &uri, page.next.as_ref(), page.total);
         return Ok(response);
     }
     Ok(super::paged_json(&uri, page))

@@ -174,25 +174,35 @@ impl QueryParams {
     }
 }
 
-/// A page of a list as JSON, with `X-Total-Count` (rows the filter matches in all) and, when rows
-/// follow, a `Link: <…>; rel="next"` to them (RFC 8288): nothing is cut off without a word.
+/// A page of a list as JSON, with its [`page_headers`].
 pub(crate) fn paged_json<T: serde::Serialize>(
     uri: &axum::http::Uri,
     page: seldinger_store::Page<T>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut response = axum::Json(&page.items).into_response();
+    page_headers(&mut response, uri, page.next.as_ref(), page.total);
+    response
+}
+
+/// `X-Total-Count` (rows the filter matches in all) and, when rows follow, a
+/// `Link: <…>; rel="next"` to them (RFC 8288): nothing is cut off without a word.
+pub(crate) fn page_headers(
+    response: &mut axum::response::Response,
+    uri: &axum::http::Uri,
+    next: Option<&seldinger_store::Cursor>,
+    total: u64,
+) {
     let headers = response.headers_mut();
-    if let Ok(total) = axum::http::HeaderValue::from_str(&page.total.to_string()) {
+    if let Ok(total) = axum::http::HeaderValue::from_str(&total.to_string()) {
         headers.insert("x-total-count", total);
     }
-    if let Some(next) = &page.next {
+    if let Some(next) = next {
         let link = format!("<{}>; rel=\"next\"", with_cursor(uri, &next.as_text()));
         if let Ok(link) = axum::http::HeaderValue::from_str(&link) {
             headers.insert(axum::http::header::LINK, link);
         }
     }
-    response
 }
 
 /// The request's own path (the original URI, with its /api/v1 prefix) and query with `cursor`

@@ -34,6 +34,6 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "system",
     responses((status = 200, description = "This API's OpenAPI 3.1 document")))]
-pub async fn openapi() -> Json<serde_json::Value> {
+pub async fn openapi() -> Json<&'static serde_json::Value> {
     Json(crate::openapi::document())
 }

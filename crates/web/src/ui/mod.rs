@@ -138,7 +138,7 @@ impl Viewer {
                     permission.as_str().replace('_', " ")
                 ),
             ));
-        };
+        }
         let nav = NAV
             .iter()
             .filter(|(_, _, p)| grant(user.role, *p).is_some())
@@ -156,7 +156,6 @@ impl Viewer {
                     client_addr: client_addr(extensions),
                     break_glass_reason: None,
                 },
-                user_id: user.id,
                 credential,
             },
             csrf_token,

@@ -2,8 +2,8 @@
 //! CSRF, lock-out, the referrer's scope and break-glass, and the audit trail they leave.
 
 use crate::helpers::{
-    accept_event, expect_status, patient_body, spawn_app, spawn_app_with, spawn_apps, TestApp,
-    PASSWORD,
+    accept_event, expect_status, ids_of, patient_body, spawn_app, spawn_app_with, spawn_apps,
+    TestApp, PASSWORD,
 };
 use reqwest::{Method, StatusCode};
 use seldinger_domain::access::{grant, Role};
@@ -309,13 +309,7 @@ async fn a_referrer_sees_only_their_own_unless_they_break_glass_which_is_flagged
             &app.engine,
         )
         .await;
-        let ids: Vec<&str> = listed
-            .as_array()
-            .expect("list")
-            .iter()
-            .filter_map(|c| c["id"].as_str())
-            .collect();
-        assert_eq!(ids, [own_case.as_str()], "{}", app.engine);
+        assert_eq!(ids_of(&listed), [own_case.as_str()], "{}", app.engine);
 
         let hidden = app
             .request_as(
@@ -465,13 +459,7 @@ async fn a_referral_is_not_a_key_to_the_rest_of_the_record() {
             .await
             .expect("request");
         let listed = expect_status(listed, StatusCode::OK, &app.engine).await;
-        let ids: Vec<&str> = listed
-            .as_array()
-            .expect("list")
-            .iter()
-            .filter_map(|c| c["id"].as_str())
-            .collect();
-        assert_eq!(ids, [own_case.as_str()], "{}", app.engine);
+        assert_eq!(ids_of(&listed), [own_case.as_str()], "{}", app.engine);
         // Break-glass opens the record, with the reason flagged.
         let opened = app
             .request_as(

@@ -306,3 +306,12 @@ pub fn safety_reference() -> seldinger_domain::safety::SafetyReference {
     )
     .expect("safety thresholds")
 }
+
+/// The `id` of every record in a JSON list, in order.
+pub fn ids_of(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["id"].as_str())
+        .collect()
+}
