@@ -3,7 +3,7 @@
 
 use crate::{App, AppError, Audit, Principal};
 use seldinger_domain::access::{Permission, Role};
-use seldinger_store::{AuditEntry, AuditFilter};
+use seldinger_store::{AuditEntry, AuditFilter, Cursor, Page};
 use sha2::{Digest, Sha256};
 
 /// Resources whose id names a patient's record (a case id is as identifying as a patient id to
@@ -28,9 +28,11 @@ impl App {
         &self,
         who: &Principal,
         filter: &AuditFilter,
-    ) -> Result<Vec<AuditEntry>, AppError> {
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<AuditEntry>, AppError> {
         who.require(Permission::ReadAudit)?;
-        let mut entries = self.store.audit_entries(filter).await?;
+        let mut page = self.store.audit_page(filter, after, limit).await?;
         let note = Audit {
             action: "read",
             resource_type: "audit_log",
@@ -42,7 +44,7 @@ impl App {
         };
         self.audit_reads(who, vec![note]).await?;
         if who.scope(Permission::ReadPatients).is_department() {
-            return Ok(entries);
+            return Ok(page);
         }
         let key = self.store.deployment_secret("audit_pseudonym_key").await?;
         let pseudonym = |kind: &str, id: &str| {
@@ -51,7 +53,7 @@ impl App {
             format!("{kind}-{hex}")
         };
         let deidentified = who.role == Role::QualityLead;
-        for entry in &mut entries {
+        for entry in &mut page.items {
             entry.patient_id = entry.patient_id.as_deref().map(|id| pseudonym("pt", id));
             if PATIENT_BOUND.contains(&entry.resource_type.as_str())
                 || entry.resource_type == "dose_report"
@@ -66,6 +68,6 @@ impl App {
                     .map(|_| "(reason given; not shown to this role)".to_string());
             }
         }
-        Ok(entries)
+        Ok(page)
     }
 }

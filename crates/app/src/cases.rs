@@ -120,8 +120,11 @@ impl App {
                 case.version,
             ));
         }
-        let reason = optional_text(request.reason.as_deref(), 2000)
-            .map_err(|e| AppError::Invalid(ValidationErrors::single("reason", e)))?;
+        let reason = optional_text(
+            request.reason.as_deref(),
+            seldinger_domain::validation::LONG_TEXT,
+        )
+        .map_err(|e| AppError::Invalid(ValidationErrors::single("reason", e)))?;
         let event = request.event;
         who.require(Permission::for_case_event(event.kind()))?;
         if matches!(event, CaseEvent::StartProcedure { .. }) {

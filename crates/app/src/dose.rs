@@ -6,6 +6,7 @@ use seldinger_domain::access::{Permission, RowScope};
 use seldinger_domain::dose::{assess, case_totals};
 use seldinger_domain::dose_link::{LinkBasis, LinkOutcome};
 use seldinger_domain::followup::FollowUpTask;
+use seldinger_domain::validation::{optional_text, LONG_TEXT};
 use seldinger_domain::{CaseId, EventMeta};
 use seldinger_store::{FollowUpFilter, StoredDoseReport};
 
@@ -38,19 +39,22 @@ impl App {
     ) -> Result<Linked, AppError> {
         who.require(Permission::ManageDose)?;
         let sop = change.sop_instance_uid.as_str();
-        let reason = change.reason.trim();
-        if reason.is_empty() {
-            return Err(AppError::invalid(
-                "reason",
-                "say why this report belongs to the case (or to none)",
-            ));
-        }
-        let case = match change.case_id {
-            Some(id) => Some(self.store.case(id).await?.ok_or_else(|| {
-                AppError::bad_request("case_id", format!("no case has the id {id}"))
-            })?),
-            None => None,
-        };
+        let reason = optional_text(Some(&change.reason), LONG_TEXT)
+            .map_err(|e| AppError::invalid("reason", e))?
+            .ok_or_else(|| {
+                AppError::invalid(
+                    "reason",
+                    "say why this report belongs to the case (or to none)",
+                )
+            })?;
+        let reason = reason.as_str();
+        let case =
+            match change.case_id {
+                Some(id) => Some(self.store.case(id).await?.ok_or_else(|| {
+                    AppError::invalid("case_id", format!("no case has the id {id}"))
+                })?),
+                None => None,
+            };
         let report = self
             .store
             .dose_report(sop)

@@ -4,7 +4,7 @@ use crate::{App, AppError, Audit, Principal};
 use seldinger_domain::access::Permission;
 use seldinger_domain::followup::{FollowUpKind, FollowUpTask};
 use seldinger_domain::EventMeta;
-use seldinger_store::{FollowUpFilter, Record};
+use seldinger_store::{Cursor, FollowUpFilter, Page, Record};
 use uuid::Uuid;
 
 /// The permission closing a task of this kind needs.
@@ -29,6 +29,21 @@ impl App {
             .follow_up_tasks(&who.scope(Permission::ReadCases), filter)
             .await?;
         Ok(tasks)
+    }
+
+    /// A page of the tasks `who` may see that match `filter`, the earliest due first, with the
+    /// total. Not audited here: the adapter audits the rows it shows.
+    pub async fn follow_up_tasks_page(
+        &self,
+        who: &Principal,
+        filter: &FollowUpFilter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<FollowUpTask>, AppError> {
+        Ok(self
+            .store
+            .follow_up_tasks_page(&who.scope(Permission::ReadCases), filter, after, limit)
+            .await?)
     }
 
     /// Closes a task as `who`: scope, the permission its kind needs, the version check, a

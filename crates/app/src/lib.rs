@@ -14,6 +14,7 @@ mod dose;
 mod error;
 mod facts;
 mod followup;
+mod lists;
 mod patients;
 mod principal;
 
@@ -23,6 +24,7 @@ pub use dose::{LinkChange, Linked};
 pub use error::AppError;
 pub use facts::Correction;
 pub use followup::permission_to_complete;
+pub use lists::DoseByCase;
 pub use principal::{Audit, Opened, Principal};
 
 use seldinger_domain::discharge::DischargeTexts;

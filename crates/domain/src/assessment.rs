@@ -121,7 +121,7 @@ impl Consent {
         let mut c = crate::validation::Collector::new();
         c.take(
             "event.consent.obtained_by",
-            required_text(&self.obtained_by, 100),
+            required_text(&self.obtained_by, crate::validation::SHORT_TEXT),
         );
         if self.obtained_at > now {
             c.push("event.consent.obtained_at", "must not be in the future");

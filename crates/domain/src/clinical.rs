@@ -54,14 +54,23 @@ impl Medication {
         use crate::validation::{optional_text, parse_choice, required_text, Collector};
         let mut c = Collector::new();
         let drug = c
-            .take("drug", required_text(&input.drug, 100))
+            .take(
+                "drug",
+                required_text(&input.drug, crate::validation::SHORT_TEXT),
+            )
             .map(|d| d.to_lowercase());
         let dose = c
-            .take("dose", optional_text(Some(&input.dose), 100))
+            .take(
+                "dose",
+                optional_text(Some(&input.dose), crate::validation::SHORT_TEXT),
+            )
             .flatten()
             .unwrap_or_default();
         let frequency = c
-            .take("frequency", optional_text(Some(&input.frequency), 100))
+            .take(
+                "frequency",
+                optional_text(Some(&input.frequency), crate::validation::SHORT_TEXT),
+            )
             .flatten()
             .unwrap_or_default();
         if input.last_dose_at.is_some_and(|t| t > now) {
@@ -413,8 +422,11 @@ pub fn check_correction<T: PartialEq>(
     }
     let reason = c.take(
         "reason",
-        crate::validation::required_text(reason.unwrap_or_default(), 500)
-            .map_err(|e| format!("{e}: say why the entry is corrected (e.g. transcription error)")),
+        crate::validation::required_text(
+            reason.unwrap_or_default(),
+            crate::validation::MEDIUM_TEXT,
+        )
+        .map_err(|e| format!("{e}: say why the entry is corrected (e.g. transcription error)")),
     );
     c.finish()?;
     Ok(reason.unwrap_or_default())

@@ -135,6 +135,14 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    pub const ALL: &'static [TaskStatus] = &[
+        TaskStatus::NotYetDue,
+        TaskStatus::Due,
+        TaskStatus::Overdue,
+        TaskStatus::Done,
+        TaskStatus::Withdrawn,
+    ];
+
     /// A name for styling and selectors.
     pub fn class(self) -> &'static str {
         match self {
@@ -170,15 +178,13 @@ impl FollowUpTask {
         if let Some(w) = &self.withdrawn {
             return Err(format!("the task was withdrawn by {}: {}", w.by, w.note));
         }
-        let note = note.trim();
-        if note.is_empty() {
-            return Err("say what was found or done".into());
-        }
+        let note = crate::validation::optional_text(Some(note), crate::validation::LONG_TEXT)?
+            .ok_or("say what was found or done")?;
         Ok(FollowUpTask {
             completed: Some(Completion {
                 by: by.to_string(),
                 at,
-                note: note.to_string(),
+                note,
             }),
             version: self.version + 1,
             ..self.clone()

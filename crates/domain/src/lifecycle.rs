@@ -858,13 +858,13 @@ impl Case {
                 Ok(proposed)
             }
             CaseEvent::RequestInformation { question } => {
-                let question =
-                    required_text(&question, 2000).map_err(|e| invalid("event.question", e))?;
+                let question = required_text(&question, crate::validation::LONG_TEXT)
+                    .map_err(|e| invalid("event.question", e))?;
                 Ok(CaseEvent::RequestInformation { question })
             }
             CaseEvent::ProvideInformation { answer } => {
-                let answer =
-                    required_text(&answer, 2000).map_err(|e| invalid("event.answer", e))?;
+                let answer = required_text(&answer, crate::validation::LONG_TEXT)
+                    .map_err(|e| invalid("event.answer", e))?;
                 Ok(CaseEvent::ProvideInformation { answer })
             }
             CaseEvent::Schedule {

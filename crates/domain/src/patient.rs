@@ -2,7 +2,7 @@
 
 use crate::clinical::{LabResult, Medication};
 use crate::ids::PatientId;
-use crate::validation::{parse_choice, required_text, Collector, ValidationErrors};
+use crate::validation::{optional_text, parse_choice, required_text, Collector, ValidationErrors};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -238,8 +238,14 @@ impl PatientDetails {
         let mut c = Collector::new();
         let site = c.take("site", SiteCode::parse(&input.site));
         let mrn = c.take("mrn", Mrn::parse(&input.mrn));
-        let family = c.take("family_name", required_text(&input.family_name, 100));
-        let given = c.take("given_name", required_text(&input.given_name, 100));
+        let family = c.take(
+            "family_name",
+            required_text(&input.family_name, crate::validation::SHORT_TEXT),
+        );
+        let given = c.take(
+            "given_name",
+            required_text(&input.given_name, crate::validation::SHORT_TEXT),
+        );
         let birth_date = c.take(
             "birth_date",
             parse_birth_date(&input.birth_date, now.date_naive()),
@@ -257,20 +263,17 @@ impl PatientDetails {
             );
             let substance = c.take(
                 &format!("allergies[{i}].substance"),
-                required_text(&a.substance, 100),
+                required_text(&a.substance, crate::validation::SHORT_TEXT),
             );
-            let reaction = a.reaction.trim();
-            if reaction.chars().count() > 200 {
-                c.push(
-                    format!("allergies[{i}].reaction"),
-                    "must be at most 200 characters",
-                );
-            }
-            if let (Some(class), Some(substance)) = (class, substance) {
+            let reaction = c.take(
+                &format!("allergies[{i}].reaction"),
+                optional_text(Some(&a.reaction), crate::validation::MEDIUM_TEXT),
+            );
+            if let (Some(class), Some(substance), Some(reaction)) = (class, substance, reaction) {
                 allergies.push(Allergy {
                     class,
                     substance,
-                    reaction: reaction.to_string(),
+                    reaction: reaction.unwrap_or_default(),
                 });
             }
         }

@@ -122,13 +122,16 @@ impl ReferralDetails {
         let mut c = Collector::new();
         let clinician = c.take(
             "requesting_clinician",
-            required_text(&input.requesting_clinician, 100),
+            required_text(&input.requesting_clinician, crate::validation::SHORT_TEXT),
         );
         let service = c.take(
             "requesting_service",
             parse_choice(input.requesting_service.trim(), SERVICES),
         );
-        let indication = c.take("indication", required_text(&input.indication, 2000));
+        let indication = c.take(
+            "indication",
+            required_text(&input.indication, crate::validation::LONG_TEXT),
+        );
         let requested_procedure = match input.requested_procedure.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(id) => c.take(
@@ -138,7 +141,10 @@ impl ReferralDetails {
         };
         let requested_procedure_text = c.take(
             "requested_procedure_text",
-            optional_text(input.requested_procedure_text.as_deref(), 500),
+            optional_text(
+                input.requested_procedure_text.as_deref(),
+                crate::validation::MEDIUM_TEXT,
+            ),
         );
         if input
             .requested_procedure
@@ -156,7 +162,7 @@ impl ReferralDetails {
         let urgency = c.take("urgency", Urgency::parse(input.urgency.trim()));
         let question = c.take(
             "clinical_question",
-            optional_text(Some(&input.clinical_question), 2000),
+            optional_text(Some(&input.clinical_question), crate::validation::LONG_TEXT),
         );
         c.finish()?;
         match (clinician, service, indication, urgency) {

@@ -85,31 +85,44 @@ impl Collector {
     }
 }
 
+/// How long free text may be: a name or a short entry, a phrase, and a narrative (a question,
+/// an indication, a reason). The OpenAPI document states the same limits.
+pub const SHORT_TEXT: usize = 100;
+pub const MEDIUM_TEXT: usize = 500;
+pub const LONG_TEXT: usize = 2000;
+
 /// Trims and checks a required free-text field.
 pub fn required_text(value: &str, max_chars: usize) -> Result<String, String> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err("is required and must not be blank".into());
-    }
-    if trimmed.chars().count() > max_chars {
+    optional_text(Some(value), max_chars)?.ok_or_else(|| "is required and must not be blank".into())
+}
+
+/// Like [`required_text`] but absent or blank is fine. Length and characters are checked on the
+/// value as sent, so that the OpenAPI document can state them exactly ([`TEXT_PATTERN`]); line
+/// breaks and tabs are text, other control characters are not.
+pub fn optional_text(value: Option<&str>, max_chars: usize) -> Result<Option<String>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if value.chars().count() > max_chars {
         return Err(format!("must be at most {max_chars} characters"));
     }
-    if trimmed
+    if value
         .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
         return Err("must not contain control characters".into());
     }
-    Ok(trimmed.to_string())
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    // A browser's text area sends CRLF line breaks; the record keeps one kind.
+    Ok(Some(trimmed.replace("\r\n", "\n").replace('\r', "\n")))
 }
 
-/// Like [`required_text`] but absent or blank is fine.
-pub fn optional_text(value: Option<&str>, max_chars: usize) -> Result<Option<String>, String> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(v) => required_text(v, max_chars).map(Some),
-    }
-}
+/// The characters free text may hold, as an ECMA-262 pattern: any but the control characters
+/// (Unicode Cc) other than tab, line feed and carriage return.
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
 
 /// Parses a snake_case enum name, listing the allowed values on failure.
 pub fn parse_choice<T: Copy>(value: &str, choices: &[(&str, T)]) -> Result<T, String> {
@@ -124,4 +137,26 @@ pub fn parse_choice<T: Copy>(value: &str, choices: &[(&str, T)]) -> Result<T, St
                 allowed.join(", ")
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_checked_as_sent_and_keeps_one_kind_of_line_break() {
+        assert_eq!(
+            required_text(" two\r\nlines ", 20),
+            Ok("two\nlines".to_string())
+        );
+        assert!(required_text("   ", 20).is_err());
+        // At the limit, as sent (spaces count), and one over.
+        assert!(required_text(&"a".repeat(20), 20).is_ok());
+        assert!(required_text(&format!("{} ", "a".repeat(20)), 20).is_err());
+        // A control character is refused even where trimming would have removed it.
+        assert!(required_text("note\u{0b}", 20).is_err());
+        assert!(required_text("tab\tis text", 20).is_ok());
+        assert_eq!(optional_text(Some("  "), 20), Ok(None));
+        assert!(optional_text(Some("\u{85}"), 20).is_err());
+    }
 }

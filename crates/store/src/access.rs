@@ -1,6 +1,7 @@
 //! Users, sessions, API tokens and the audit log. Secrets arrive already hashed: the store never
 //! sees a password or a token.
 
+use crate::page::{Cursor, Order, Page, PagedQuery};
 use crate::{parse_ts, text, ts, Store, StoreError};
 use chrono::{DateTime, Utc};
 use seldinger_domain::access::Role;
@@ -140,7 +141,6 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub break_glass_only: bool,
-    pub limit: u32,
 }
 
 impl Store {
@@ -474,8 +474,13 @@ impl Store {
         Ok(())
     }
 
-    /// Audit entries matching the filter, oldest first.
-    pub async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+    /// A page of the audit entries matching the filter, oldest first, with the total.
+    pub async fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<AuditEntry>, StoreError> {
         let mut conditions = Vec::new();
         let mut params = Vec::new();
         let mut push = |condition: &str, value: String| {
@@ -497,35 +502,45 @@ impl Store {
         if filter.break_glass_only {
             conditions.push("break_glass_reason IS NOT NULL".to_string());
         }
-        let filter_sql = crate::where_clause(&conditions);
-        let limit = if filter.limit == 0 {
-            1000
-        } else {
-            filter.limit.min(100_000)
-        };
-        let sql = format!(
-            "SELECT seq, at, username, role, action, resource_type, resource_id, patient_id, client_addr, outcome, break_glass_reason \
-             FROM audit_log {filter_sql} ORDER BY seq LIMIT {limit}"
-        );
-        let mut conn = self.pool().acquire().await?;
-        let rows = crate::fetch_with_text_params(&mut conn, &sql, &params).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    seq: r.try_get("seq")?,
-                    at: parse_ts(&text(r, "at")?)?,
-                    username: text(r, "username")?,
-                    role: text(r, "role")?,
-                    action: text(r, "action")?,
-                    resource_type: text(r, "resource_type")?,
-                    resource_id: r.try_get("resource_id")?,
-                    patient_id: r.try_get("patient_id")?,
-                    client_addr: text(r, "client_addr")?,
-                    outcome: text(r, "outcome")?,
-                    break_glass_reason: r.try_get("break_glass_reason")?,
+        let decode = |rows: &[AnyRow]| {
+            rows.iter()
+                .map(|r| {
+                    Ok(AuditEntry {
+                        seq: r.try_get("seq")?,
+                        at: parse_ts(&text(r, "at")?)?,
+                        username: text(r, "username")?,
+                        role: text(r, "role")?,
+                        action: text(r, "action")?,
+                        resource_type: text(r, "resource_type")?,
+                        resource_id: r.try_get("resource_id")?,
+                        patient_id: r.try_get("patient_id")?,
+                        client_addr: text(r, "client_addr")?,
+                        outcome: text(r, "outcome")?,
+                        break_glass_reason: r.try_get("break_glass_reason")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        };
+        self.page(
+            PagedQuery {
+                from: "audit_log",
+                columns:
+                    "seq, at, username, role, action, resource_type, resource_id, patient_id, \
+                          client_addr, outcome, break_glass_reason",
+                order: Order {
+                    key: "seq",
+                    id: "seq",
+                    descending: false,
+                    numeric: true,
+                },
+                conditions,
+                params,
+            },
+            after,
+            limit.clamp(1, 100_000),
+            decode,
+        )
+        .await
     }
 }
 

@@ -59,7 +59,9 @@ pub struct StoredDoseReport {
     pub study_instance_uid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accession_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The Patient ID the report carries (DICOM (0010,0020)), not Seldinger's patient id: named
+    /// apart, so that no client takes one for the other.
+    #[serde(rename = "dicom_patient_id", skip_serializing_if = "Option::is_none")]
     pub patient_id: Option<String>,
     /// When the study started, as read from the report (UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -268,6 +270,7 @@ impl Store {
             key: "COALESCE(performed_at, received_at)",
             id: "sop_instance_uid",
             descending: true,
+            numeric: false,
         };
         let decode = |rows: &[sqlx::any::AnyRow]| rows.iter().map(stored_report).collect();
         self.page(

@@ -8,21 +8,39 @@ use crate::{text, ts, Store, StoreError};
 use chrono::{DateTime, Utc};
 use seldinger_domain::access::RowScope;
 use seldinger_domain::dose::{assess, case_totals, DoseAssessment};
-use seldinger_domain::followup::{dose_follow_ups, FollowUpKind, FollowUpTask};
+use seldinger_domain::followup::{dose_follow_ups, FollowUpKind, FollowUpTask, TaskStatus};
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::{CaseId, EventMeta, PatientId};
 use uuid::Uuid;
+
+/// How a task was closed, as the `closed_as` column holds it (the statuses' names).
+fn closed_as(task: &FollowUpTask) -> Option<&'static str> {
+    if task.withdrawn.is_some() {
+        Some("withdrawn")
+    } else if task.completed.is_some() {
+        Some("done")
+    } else {
+        None
+    }
+}
+
+/// Tasks standing at one of `statuses` at `now`, decided in the query as
+/// [`FollowUpTask::status`] decides it.
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub statuses: Vec<TaskStatus>,
+    pub now: DateTime<Utc>,
+}
 
 /// Which tasks to list.
 #[derive(Debug, Clone, Default)]
 pub struct FollowUpFilter {
     /// Open tasks only (not yet done).
     pub open: bool,
+    pub standing: Option<Standing>,
     pub case_id: Option<CaseId>,
     pub patient_id: Option<PatientId>,
     pub kind: Option<FollowUpKind>,
-    /// Open tasks whose window starts before this (due or overdue by then).
-    pub due_before: Option<DateTime<Utc>>,
 }
 
 /// Inserts a task with its "created" event on the caller's transaction, unless its case already
@@ -33,14 +51,16 @@ pub(crate) async fn insert_follow_up_task(
     meta: &EventMeta,
 ) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
-        "INSERT INTO follow_up_tasks (id, case_id, patient_id, kind, due_from, done, version, data) \
-         VALUES ($1, $2, $3, $4, $5, 0, $6, $7) ON CONFLICT (case_id, kind) DO NOTHING",
+        "INSERT INTO follow_up_tasks \
+         (id, case_id, patient_id, kind, due_from, due_until, done, closed_as, version, data) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, $8) ON CONFLICT (case_id, kind) DO NOTHING",
     )
     .bind(task.id.to_string())
     .bind(task.case_id.to_string())
     .bind(task.patient_id.to_string())
     .bind(task.kind.as_str().to_string())
     .bind(ts(task.due_from))
+    .bind(task.due_until.map(ts))
     .bind(task.version as i64)
     .bind(serde_json::to_string(task)?)
     .execute(&mut *conn)
@@ -100,11 +120,14 @@ pub(crate) async fn update_follow_up_task(
         payload,
     )
     .await?;
-    let closed = after.completed.is_some() || after.withdrawn.is_some();
+    let closed_as = closed_as(after);
     let result = sqlx::query(
-        "UPDATE follow_up_tasks SET done = $1, version = $2, data = $3 WHERE id = $4 AND version = $5",
+        "UPDATE follow_up_tasks SET done = $1, closed_as = $2, due_until = $3, version = $4, data = $5 \
+         WHERE id = $6 AND version = $7",
     )
-    .bind(i64::from(closed))
+    .bind(i64::from(closed_as.is_some()))
+    .bind(closed_as.map(str::to_string))
+    .bind(after.due_until.map(ts))
     .bind(after.version as i64)
     .bind(serde_json::to_string(after)?)
     .bind(id.clone())
@@ -176,7 +199,32 @@ impl Store {
                 .into_iter()
                 .collect();
         if filter.open {
-            conditions.push("done = 0".to_string());
+            conditions.push("closed_as IS NULL".to_string());
+        }
+        if let Some(standing) = &filter.standing {
+            params.push(ts(standing.now));
+            let now = format!("${}", params.len());
+            let open = "closed_as IS NULL";
+            let alternatives: Vec<String> = standing
+                .statuses
+                .iter()
+                .map(|status| match status {
+                    TaskStatus::NotYetDue => format!("({open} AND due_from > {now})"),
+                    TaskStatus::Due => format!(
+                        "({open} AND due_from <= {now} AND (due_until IS NULL OR due_until >= {now}))"
+                    ),
+                    TaskStatus::Overdue => {
+                        format!("({open} AND due_from <= {now} AND due_until < {now})")
+                    }
+                    TaskStatus::Done => "closed_as = 'done'".to_string(),
+                    TaskStatus::Withdrawn => "closed_as = 'withdrawn'".to_string(),
+                })
+                .collect();
+            conditions.push(if alternatives.is_empty() {
+                "1 = 0".to_string()
+            } else {
+                format!("({})", alternatives.join(" OR "))
+            });
         }
         let mut eq = |column: &str, value: Option<String>| {
             if let Some(value) = value {
@@ -187,14 +235,11 @@ impl Store {
         eq("case_id", filter.case_id.map(|c| c.to_string()));
         eq("patient_id", filter.patient_id.map(|p| p.to_string()));
         eq("kind", filter.kind.map(|k| k.as_str().to_string()));
-        if let Some(before) = filter.due_before {
-            params.push(ts(before));
-            conditions.push(format!("due_from < ${}", params.len()));
-        }
         let order = Order {
             key: "due_from",
             id: "id",
             descending: false,
+            numeric: false,
         };
         let decode = |rows: &[sqlx::any::AnyRow]| {
             rows.iter()

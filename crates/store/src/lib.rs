@@ -19,7 +19,7 @@ pub mod testing;
 pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
 pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};
 pub use error::StoreError;
-pub use followup::FollowUpFilter;
+pub use followup::{FollowUpFilter, Standing};
 pub use page::{Cursor, Page};
 pub use records::{CaseFilter, RecordedEvent};
 pub use scope::Record;

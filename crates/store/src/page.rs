@@ -72,24 +72,42 @@ pub(crate) struct PagedQuery<'a> {
     pub params: Vec<String>,
 }
 
-/// How a list is ordered: a text sort key expression and the id column, ascending or descending.
+/// How a list is ordered: a sort key expression and the id column, ascending or descending.
+/// Both are text, or both whole numbers (`numeric`: the cursor's values are cast back to them).
 pub(crate) struct Order<'a> {
     pub key: &'a str,
     pub id: &'a str,
     pub descending: bool,
+    pub numeric: bool,
 }
 
 impl Order<'_> {
     /// The condition "after the cursor", binding its values after `params`.
     pub fn after(&self, cursor: Option<&Cursor>, params: &mut Vec<String>) -> Option<String> {
         let cursor = cursor?;
-        params.push(cursor.key.clone());
+        let value = |v: &str| {
+            if !self.numeric {
+                return v.to_string();
+            }
+            // A made-up cursor that is not a number is past the end: an empty page, not an error.
+            let end = if self.descending { i64::MIN } else { i64::MAX };
+            v.parse::<i64>().unwrap_or(end).to_string()
+        };
+        params.push(value(&cursor.key));
         let k = params.len();
-        params.push(cursor.id.clone());
+        params.push(value(&cursor.id));
         let i = params.len();
         let op = if self.descending { "<" } else { ">" };
+        let (k, i) = if self.numeric {
+            (
+                format!("CAST(${k} AS BIGINT)"),
+                format!("CAST(${i} AS BIGINT)"),
+            )
+        } else {
+            (format!("${k}"), format!("${i}"))
+        };
         Some(format!(
-            "(({key}) {op} ${k} OR (({key}) = ${k} AND {id} {op} ${i}))",
+            "(({key}) {op} {k} OR (({key}) = {k} AND {id} {op} {i}))",
             key = self.key,
             id = self.id
         ))
@@ -102,7 +120,14 @@ impl Order<'_> {
 
     /// The columns a paged query selects besides its data, to build the next cursor.
     pub fn select(&self) -> String {
-        format!("({}) AS page_key, {} AS page_id", self.key, self.id)
+        if self.numeric {
+            format!(
+                "CAST(({}) AS TEXT) AS page_key, CAST({} AS TEXT) AS page_id",
+                self.key, self.id
+            )
+        } else {
+            format!("({}) AS page_key, {} AS page_id", self.key, self.id)
+        }
     }
 }
 

@@ -427,6 +427,7 @@ impl Store {
             key: "name_search || ' ' || mrn",
             id: "id",
             descending: false,
+            numeric: false,
         };
         self.page(
             PagedQuery {
@@ -580,6 +581,7 @@ impl Store {
             key: "r.received_at",
             id: "r.id",
             descending: true,
+            numeric: false,
         };
         self.page(
             PagedQuery {
@@ -665,6 +667,7 @@ impl Store {
             key: "CASE WHEN scheduled_start IS NULL THEN '1' || updated_at ELSE '0' || scheduled_start END",
             id: "id",
             descending: false,
+            numeric: false,
         };
         let limit = if filter.limit == 0 {
             200

@@ -3,13 +3,14 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
+use seldinger_domain::followup::TaskStatus;
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
 use seldinger_domain::patient::{PatientDetails, PatientEvent, PatientInput};
 use seldinger_domain::referral::Urgency;
 use seldinger_domain::{Actor, EventMeta, PatientId, RoomId};
 use seldinger_store::testing::{engines, records, TestDatabase};
 use seldinger_store::{
-    CaseFilter, DoseReportFilter, FollowUpFilter, NewDoseReport, Store, StoreError,
+    CaseFilter, DoseReportFilter, FollowUpFilter, NewDoseReport, Standing, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -749,6 +750,45 @@ async fn a_substantial_dose_creates_its_follow_up_tasks_once_and_they_close_once
             .expect("tasks");
         assert_eq!(open.len(), 1);
         let task = &open[0];
+        // Where the task stands is asked of the database; it answers as the domain does, at
+        // and either side of each edge of the window.
+        let mut moments = vec![task.due_from];
+        moments.extend(task.due_until);
+        let micro = chrono::Duration::microseconds(1);
+        let moments: Vec<_> = moments
+            .iter()
+            .flat_map(|t| [*t - micro, *t, *t + micro])
+            .collect();
+        let standing_at = |at| async move {
+            let mut found = Vec::new();
+            for status in TaskStatus::ALL {
+                let tasks = store
+                    .follow_up_tasks(
+                        &seldinger_store::RowScope::Department,
+                        &FollowUpFilter {
+                            standing: Some(Standing {
+                                statuses: vec![*status],
+                                now: at,
+                            }),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .expect("tasks");
+                if !tasks.is_empty() {
+                    found.push(*status);
+                }
+            }
+            found
+        };
+        for at in &moments {
+            assert_eq!(
+                standing_at(*at).await,
+                [task.status(*at)],
+                "{}: at {at}",
+                label(&db)
+            );
+        }
         let done = task
             .complete("nurse.test", now(), "no erythema")
             .expect("complete");
@@ -756,6 +796,9 @@ async fn a_substantial_dose_creates_its_follow_up_tasks_once_and_they_close_once
             .complete_follow_up_task(&done, task.version, &m, &[])
             .await
             .expect("recorded");
+        for at in &moments {
+            assert_eq!(standing_at(*at).await, [TaskStatus::Done], "{}", label(&db));
+        }
         let stale = store
             .complete_follow_up_task(&done, task.version, &m, &[])
             .await;

@@ -109,8 +109,23 @@ pub fn app(state: AppState) -> Router {
             state.auth_policy.secure_cookies,
             strict_transport,
         ))
+        // A panic is a bug; it answers 500 as problem+json (and is logged), not a dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            answer_panic,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!("a request handler panicked: {message}");
+    problem::ApiError::internal().into_response()
 }
 
 /// Served over TLS, browsers are told to come back only over TLS (HSTS, a year).

@@ -90,8 +90,8 @@ impl utoipa::Modify for BearerAuth {
 /// The document as served: the generated one, with what every operation can answer written out
 /// from the access table and the error mapping, so the document says what the server does. Every
 /// error is `application/problem+json`; every operation that needs a sign-in can answer 401, every
-/// one that needs a permission 403, every one with a path id 404, every one with a body 415 and
-/// 422, every write 409; CSV exports are `text/csv`.
+/// one that needs a permission 403, every one with a path id 404, every one with a body 415, every
+/// write 409 and 422; CSV exports are `text/csv`.
 pub fn document() -> &'static serde_json::Value {
     // Built from static annotations and tables: the same for the process's life.
     static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
@@ -102,17 +102,18 @@ fn build_document() -> serde_json::Value {
     use crate::auth::endpoints::{rule_for, Rule};
     use serde_json::{json, Value};
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    constrain_schemas(&mut doc);
     let problem =
         json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
     let described = |code: &str| {
         match code {
-        "400" => "malformed: an unknown or bad query parameter, a body that is not JSON of the documented shape",
+        "400" => "malformed: an unknown or bad query parameter, or a body that is not JSON",
         "401" => "not signed in, or the session or token has ended",
         "403" => "the caller's role does not hold the permission (docs/roles.md), or a missing CSRF token",
         "404" => "no such record, or one outside the caller's scope (the two read alike)",
         "409" => "a stale version (someone changed the record first), or a change the record's state does not allow",
         "415" => "the body is not application/json",
-        "422" => "the input was read but is not valid: each field with what is allowed",
+        "422" => "the request was read but cannot be done as asked: a field of the body missing, of the wrong type or not valid (each field with what is allowed), or a change the rules refuse",
         "429" => "too many sign-in attempts: wait as the detail says",
         _ => "error",
     }
@@ -146,10 +147,17 @@ fn build_document() -> serde_json::Value {
                     if let Some(schema) = query_schema(path, parameter) {
                         parameter["schema"] = schema;
                     }
-                    // A query value given is never blank (the server refuses `?x=`).
+                    // A query value given is never blank (the server refuses `?x=` and `?x=%20`)
+                    // and holds no control character.
+                    let in_query = parameter["in"] == "query";
                     let schema = &mut parameter["schema"];
                     if parameter_is_text(schema) && schema.get("minLength").is_none() {
                         schema["minLength"] = json!(1);
+                        let free_text =
+                            schema.get("pattern").is_none() && schema.get("format").is_none();
+                        if free_text && in_query {
+                            schema["pattern"] = json!(QUERY_TEXT_PATTERN);
+                        }
                     }
                 }
             }
@@ -170,10 +178,12 @@ fn build_document() -> serde_json::Value {
                 codes.push("404");
             }
             if has_body {
-                codes.extend(["415", "422"]);
+                codes.push("415");
             }
             if http != axum::http::Method::GET {
-                codes.push("409");
+                // A write can be refused for what it asks (422: e.g. disabling oneself) or for the
+                // record's state or version (409).
+                codes.extend(["409", "422"]);
             }
             if path == "/api/v1/session" && http == axum::http::Method::POST {
                 codes.push("429");
@@ -240,6 +250,10 @@ fn query_schema(path: &str, parameter: &serde_json::Value) -> Option<serde_json:
     })
 }
 
+/// A free-text query value, as the server takes it (`routes::QueryParams`): no control
+/// character (Unicode Cc), and not only spaces.
+const QUERY_TEXT_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
 /// Whether a parameter's schema is plain text (a string without an enum or alternatives).
 fn parameter_is_text(schema: &serde_json::Value) -> bool {
     let string = match &schema["type"] {
@@ -248,4 +262,169 @@ fn parameter_is_text(schema: &serde_json::Value) -> bool {
         _ => false,
     };
     string && schema.get("enum").is_none()
+}
+
+/// What the server checks in each body field, written into the schemas so that the document is
+/// never looser in shape nor stricter than the server: lengths and characters of free text (as
+/// `validation::optional_text` counts them), the allowed values of choices (taken from the enum
+/// schemas the domain types already publish), codes' patterns and numbers' ranges. A rule that
+/// spans fields (a unit that must fit its test) stays in the description and answers 422.
+fn constrain_schemas(doc: &mut serde_json::Value) {
+    use crate::auth::credentials::MIN_PASSWORD_CHARS;
+    use seldinger_domain::validation::{LONG_TEXT, MEDIUM_TEXT, SHORT_TEXT, TEXT_PATTERN};
+    use serde_json::{json, Value};
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let text = |max: usize| json!({"maxLength": max, "pattern": TEXT_PATTERN});
+    let required_text =
+        |max: usize| json!({"minLength": 1, "maxLength": max, "pattern": TEXT_PATTERN});
+    // Choices: the domain enum's values; a blank (or null) one means "not given" where optional.
+    let choice = |name: &str, blank_allowed: bool| {
+        let mut values = schemas
+            .get(name)
+            .and_then(|s| s.get("enum"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if blank_allowed {
+            values.extend([json!(""), Value::Null]);
+        }
+        json!({"enum": values})
+    };
+    // Codes the server trims and upper-cases.
+    let code = |max: usize| json!({"pattern": format!("^\\s*[A-Za-z0-9-]{{1,{max}}}\\s*$")});
+    let uuid = json!({"format": "uuid"});
+    let weight = json!({"exclusiveMinimum": 0.2, "maximum": 700});
+    let patient = [
+        ("birth_date", json!({"format": "date"})),
+        ("sex", choice("Sex", false)),
+        ("weight_kg", weight.clone()),
+        ("pregnancy_status", choice("Pregnancy", true)),
+    ];
+    let mut properties: Vec<(&str, &str, Value)> = vec![
+        ("PatientInput", "site", code(16)),
+        ("PatientInput", "mrn", code(20)),
+        ("PatientInput", "family_name", required_text(SHORT_TEXT)),
+        ("PatientInput", "given_name", required_text(SHORT_TEXT)),
+        ("AllergyInput", "class", choice("AllergyClass", false)),
+        ("AllergyInput", "substance", required_text(SHORT_TEXT)),
+        ("AllergyInput", "reaction", text(MEDIUM_TEXT)),
+        ("ReferralInput", "patient_id", uuid.clone()),
+        (
+            "ReferralInput",
+            "requesting_clinician",
+            required_text(SHORT_TEXT),
+        ),
+        (
+            "ReferralInput",
+            "requesting_service",
+            choice("RequestingService", false),
+        ),
+        ("ReferralInput", "indication", required_text(LONG_TEXT)),
+        ("ReferralInput", "urgency", choice("Urgency", false)),
+        (
+            "ReferralInput",
+            "requested_procedure_text",
+            text(MEDIUM_TEXT),
+        ),
+        ("ReferralInput", "clinical_question", text(LONG_TEXT)),
+        ("MedicationInput", "drug", required_text(SHORT_TEXT)),
+        ("MedicationInput", "dose", text(SHORT_TEXT)),
+        ("MedicationInput", "frequency", text(SHORT_TEXT)),
+        (
+            "MedicationInput",
+            "dose_intent",
+            json!({"enum": ["prophylactic", "therapeutic", "", null]}),
+        ),
+        (
+            "MedicationInput",
+            "indication",
+            json!({"enum": ["primary_prevention", "secondary_prevention", "", null]}),
+        ),
+        ("LabResultInput", "test", json!({"minLength": 1})),
+        ("LabResultInput", "value", json!({"minimum": 0})),
+        ("Consent", "obtained_by", required_text(SHORT_TEXT)),
+        ("TransitionRequest", "reason", text(LONG_TEXT)),
+        ("ChangeBasis", "reason", text(MEDIUM_TEXT)),
+        ("LinkRequest", "case_id", uuid),
+        ("LinkRequest", "reason", required_text(LONG_TEXT)),
+        ("CompleteRequest", "note", required_text(LONG_TEXT)),
+        ("NewToken", "name", required_text(SHORT_TEXT)),
+        ("NewToken", "role", {
+            // Absent or null: the user's own role.
+            let mut roles = choice("Role", false);
+            if let Some(values) = roles["enum"].as_array_mut() {
+                values.push(Value::Null);
+            }
+            roles
+        }),
+        (
+            "NewUser",
+            "username",
+            json!({"pattern": "^\\s*[a-z0-9._-]{2,64}\\s*$"}),
+        ),
+        ("NewUser", "display_name", required_text(SHORT_TEXT)),
+        ("NewUser", "role", choice("Role", false)),
+        (
+            "NewUser",
+            "password",
+            json!({"minLength": MIN_PASSWORD_CHARS, "maxLength": 1024}),
+        ),
+        (
+            "NewPassword",
+            "password",
+            json!({"minLength": MIN_PASSWORD_CHARS, "maxLength": 1024}),
+        ),
+    ];
+    for (field, rule) in &patient {
+        properties.push(("PatientInput", field, rule.clone()));
+        properties.push(("HypotheticalPatient", field, rule.clone()));
+    }
+    // The codes' own schemas, wherever they appear (the server parses them the same everywhere).
+    let components = [
+        ("RoomId", json!({"pattern": "^[a-z0-9-]{1,32}$"})),
+        ("ProcedureId", json!({"pattern": "^[a-z][a-z0-9-]{0,63}$"})),
+        ("SheathFrench", json!({"minimum": 1, "maximum": 30})),
+        ("BodyWeightKg", weight),
+    ];
+    for (name, rule) in components {
+        if let Some(schema) = schemas.get_mut(name) {
+            merge(schema, &rule);
+        }
+    }
+    for (name, field, rule) in properties {
+        if let Some(property) = schemas
+            .get_mut(name)
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(|p| p.get_mut(field))
+        {
+            merge(property, &rule);
+        }
+    }
+    // The case events' free text (a question asked at vetting and its answer).
+    if let Some(variants) = schemas
+        .get_mut("CaseEvent")
+        .and_then(|s| s.get_mut("oneOf"))
+        .and_then(Value::as_array_mut)
+    {
+        for variant in variants {
+            for field in ["question", "answer"] {
+                if let Some(property) = variant.pointer_mut(&format!("/properties/{field}")) {
+                    merge(property, &required_text(LONG_TEXT));
+                }
+            }
+        }
+    }
+}
+
+fn merge(schema: &mut serde_json::Value, rule: &serde_json::Value) {
+    if let (Some(schema), Some(rule)) = (schema.as_object_mut(), rule.as_object()) {
+        for (key, value) in rule {
+            schema.insert(key.clone(), value.clone());
+        }
+    }
 }

@@ -7,7 +7,7 @@ use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -130,7 +130,13 @@ pub async fn add_user(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut c = Collector::new();
     let username = c.take("username", parse_username(&input.username));
-    let display_name = c.take("display_name", required_text(&input.display_name, 100));
+    let display_name = c.take(
+        "display_name",
+        required_text(
+            &input.display_name,
+            seldinger_domain::validation::SHORT_TEXT,
+        ),
+    );
     let role = c.take("role", Role::parse(input.role.trim()));
     c.take("password", check_password_policy(&input.password));
     c.finish()?;
@@ -270,7 +276,10 @@ pub async fn issue_token(
     expires_in_days: Option<u32>,
 ) -> Result<TokenCreated, ApiError> {
     let mut c = Collector::new();
-    let name = c.take("name", required_text(name, 100));
+    let name = c.take(
+        "name",
+        required_text(name, seldinger_domain::validation::SHORT_TEXT),
+    );
     let role = match role.map(str::trim).filter(|r| !r.is_empty()) {
         Some(r) => c.take("role", Role::parse(r)),
         None => None,
@@ -382,11 +391,15 @@ pub async fn revoke_token(
         ("to" = Option<String>, Query, description = "YYYY-MM-DD or RFC 3339, exclusive"),
         ("break_glass" = Option<bool>, Query, description = "only break-glass accesses"),
         ("format" = Option<String>, Query, description = "json (default) or csv"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100000, description = "1-100000, default 1000")),
-    responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = crate::problem::Problem)))]
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100000, description = "1-100000, default 1000"),
+        ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
+    responses((status = 200, body = Vec<AuditEntry>, description = "one page, oldest first",
+            headers(("X-Total-Count" = u64, description = "entries the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
+        (status = 400, body = crate::problem::Problem)))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
+    OriginalUri(uri): OriginalUri,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(
@@ -399,6 +412,7 @@ pub async fn audit(
             "break_glass",
             "format",
             "limit",
+            "cursor",
         ],
     )?;
     let filter = AuditFilter {
@@ -410,14 +424,20 @@ pub async fn audit(
             .transpose()?,
         to: q.one("to").map(|v| parse_instant("to", &v)).transpose()?,
         break_glass_only: q.flag("break_glass")?,
-        limit: q.limit(1000, 100_000)?,
     };
     let csv = q.wants_csv()?;
-    let entries = state.audit_trail(&caller, &filter).await?;
+    let page = state
+        .audit_trail(
+            &caller,
+            &filter,
+            q.cursor()?.as_ref(),
+            q.limit(1000, 100_000)? as usize,
+        )
+        .await?;
     if !csv {
-        return Ok(Json(entries).into_response());
+        return Ok(super::paged_json(&uri, page));
     }
-    let rows = entries.iter().map(|l| {
+    let rows = page.items.iter().map(|l| {
         vec![
             l.seq.to_string(),
             l.at.to_rfc3339(),
@@ -432,7 +452,7 @@ pub async fn audit(
             l.break_glass_reason.clone().unwrap_or_default(),
         ]
     });
-    Ok(csv_response(
+    let mut response = csv_response(
         "seldinger-audit.csv",
         &[
             "seq",
@@ -448,7 +468,9 @@ pub async fn audit(
             "break_glass_reason",
         ],
         rows,
-    ))
+    );
+    super::page_headers(&mut response, &uri, page.next.as_ref(), page.total);
+    Ok(response)
 }
 
 fn parse_instant(field: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {

@@ -94,7 +94,7 @@ pub(crate) fn parse_event(value: serde_json::Value) -> Result<CaseEvent, ApiErro
                     .map(|(k, _)| k.clone())
             });
         let field = field.map_or_else(|| "event".to_string(), |f| format!("event.{f}"));
-        ApiError::bad_request(field, message)
+        ApiError::invalid(seldinger_domain::ValidationErrors::single(field, message))
     })
 }
 
@@ -276,10 +276,7 @@ async fn readiness_on(
         ..Default::default()
     };
     let mut out = Vec::new();
-    let cases = state
-        .store
-        .cases(&caller.scope(Permission::ReadCases), &filter)
-        .await?;
+    let cases = state.cases(caller, &filter).await?;
     for case in cases {
         let patient = state.store.patient(case.patient_id).await?;
         let checklist = state.checklist_of(&case).await?;

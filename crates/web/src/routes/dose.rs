@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use seldinger_app::LinkChange;
-use seldinger_domain::access::{Permission, RowScope};
+use seldinger_domain::access::Permission;
 use seldinger_domain::dose::{
     assess, case_totals, DoseAssessment, DoseTotals, Gray, GrayMetre, GrayMetreSquared, Seconds,
 };
@@ -126,7 +126,7 @@ fn reports_csv(reports: &[StoredDoseReport], cases: &BTreeMap<CaseId, Case>) -> 
             "sop_instance_uid",
             "study_instance_uid",
             "accession_number",
-            "patient_id",
+            "dicom_patient_id",
             "performed_at",
             "received_at",
             "source",
@@ -160,21 +160,6 @@ pub(crate) fn procedure_of(case: &Case) -> Option<&ProcedureId> {
         .as_ref()
         .map(|v| &v.procedure_id)
         .or(case.requested_procedure.as_ref())
-}
-
-/// The cases the reports are linked to, by id.
-async fn cases_of(
-    state: &AppState,
-    reports: &[StoredDoseReport],
-) -> Result<BTreeMap<CaseId, Case>, ApiError> {
-    let ids: Vec<CaseId> = reports.iter().filter_map(|r| r.case_id).collect();
-    Ok(state
-        .store
-        .cases_by_id(&ids)
-        .await?
-        .into_iter()
-        .map(|case| (case.id, case))
-        .collect())
 }
 
 #[utoipa::path(get, path = "/api/v1/dose/reports", tag = "dose",
@@ -228,12 +213,7 @@ pub async fn reports(
         limit: q.limit(500, 10_000)?,
     };
     let page = state
-        .store
-        .dose_reports_page(
-            &caller.scope(Permission::ReadDose),
-            &filter,
-            q.cursor()?.as_ref(),
-        )
+        .dose_reports_page(&caller, &filter, q.cursor()?.as_ref())
         .await?;
     state
         .audit_all(
@@ -242,7 +222,7 @@ pub async fn reports(
         )
         .await?;
     if csv {
-        let cases = cases_of(&state, &page.items).await?;
+        let cases = state.cases_of(&page.items).await?;
         let mut response = reports_csv(&page.items, &cases);
         super::page_headers(&mut response, &uri, page.next.as_ref(), page.total);
         return Ok(response);
@@ -344,8 +324,9 @@ pub(crate) async fn link_report(
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .map(|raw| {
-            raw.parse::<CaseId>()
-                .map_err(|e| ApiError::bad_request("case_id", e))
+            raw.parse::<CaseId>().map_err(|e| {
+                ApiError::invalid(seldinger_domain::ValidationErrors::single("case_id", e))
+            })
         })
         .transpose()?;
     let linked = state
@@ -393,33 +374,6 @@ pub struct CaseDose {
     pub reports: Vec<StoredDoseReport>,
 }
 
-/// Per-case totals of every linked case with reports that `filter` finds within `scope`.
-pub(crate) async fn case_units(
-    state: &AppState,
-    scope: &RowScope,
-    filter: &DoseReportFilter,
-) -> Result<(Vec<(Case, Vec<StoredDoseReport>)>, Vec<StoredDoseReport>), ApiError> {
-    let reports = state.store.dose_reports(scope, filter).await?;
-    let cases = cases_of(state, &reports).await?;
-    let mut by_case: BTreeMap<CaseId, Vec<StoredDoseReport>> = BTreeMap::new();
-    let mut unmatched = Vec::new();
-    for report in reports {
-        match report.case_id.filter(|id| cases.contains_key(id)) {
-            Some(id) => by_case.entry(id).or_default().push(report),
-            None => unmatched.push(report),
-        }
-    }
-    let units = by_case
-        .into_iter()
-        .filter_map(|(id, mut reports)| {
-            // Received order decides which of a study's reports is the latest.
-            reports.sort_by_key(|r| r.received_at);
-            cases.get(&id).map(|case| (case.clone(), reports))
-        })
-        .collect();
-    Ok((units, unmatched))
-}
-
 pub(crate) fn totals_of(reports: &[StoredDoseReport]) -> DoseTotals {
     case_totals(
         &reports
@@ -465,8 +419,10 @@ pub async fn case_dose(
         from: today - Days::new(DEFAULT_PERIOD_DAYS),
         until: today,
     };
-    let scope = caller.scope(Permission::ReadDose);
-    let (units, _) = case_units(&state, &scope, &last_year.filter(&state.time)).await?;
+    let units = state
+        .dose_by_case(&caller, &last_year.filter(&state.time))
+        .await?
+        .cases;
     let peers: Vec<DoseTotals> = units
         .iter()
         .filter(|(c, _)| procedure.is_some() && procedure_of(c) == procedure.as_ref())
@@ -480,7 +436,7 @@ pub async fn case_dose(
     let follow_up_tasks = state
         .store
         .follow_up_tasks(
-            &scope,
+            &caller.scope(Permission::ReadDose),
             &FollowUpFilter {
                 case_id: Some(case.id),
                 ..Default::default()
@@ -654,7 +610,7 @@ pub async fn patient_dose(
         patient_id: Some(id),
         ..period.filter(&state.time)
     };
-    let (units, _) = case_units(&state, &caller.scope(Permission::ReadDose), &filter).await?;
+    let units = state.dose_by_case(&caller, &filter).await?.cases;
     let cases: Vec<CaseDoseLine> = units
         .iter()
         .map(|(case, reports)| CaseDoseLine {
@@ -811,12 +767,12 @@ pub async fn statistics(
     let csv = q.wants_csv()?;
     let by = GroupBy::parse(q.one("by"))?;
     let period = Period::parse(&q, state.today())?;
-    let (units, unmatched) = case_units(
-        &state,
-        &caller.scope(Permission::ReadDose),
-        &period.filter(&state.time),
-    )
-    .await?;
+    let seldinger_app::DoseByCase {
+        cases: units,
+        unmatched,
+    } = state
+        .dose_by_case(&caller, &period.filter(&state.time))
+        .await?;
     // Each unit: its group key and totals. A case counts once (per device when by device).
     let mut keyed: Vec<(String, DoseTotals)> = Vec::new();
     for (case, reports) in &units {

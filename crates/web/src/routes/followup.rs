@@ -6,10 +6,10 @@ use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::Json;
 use seldinger_domain::followup::{FollowUpKind, FollowUpTask, TaskStatus};
-use seldinger_store::FollowUpFilter;
+use seldinger_store::{FollowUpFilter, Page, Standing};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -37,43 +37,46 @@ async fn view(state: &AppState, task: FollowUpTask) -> Result<FollowUpView, ApiE
 
 pub(crate) use seldinger_app::permission_to_complete;
 
+/// The statuses a `status=` value asks for (the API's and the follow-up page's words).
+pub(crate) fn statuses_for(word: &str) -> Option<Vec<TaskStatus>> {
+    use TaskStatus::*;
+    Some(match word {
+        "open" => vec![NotYetDue, Due, Overdue],
+        "due" => vec![Due, Overdue],
+        "overdue" => vec![Overdue],
+        "done" => vec![Done],
+        "withdrawn" => vec![Withdrawn],
+        "all" => vec![NotYetDue, Due, Overdue, Done, Withdrawn],
+        _ => return None,
+    })
+}
+
 #[utoipa::path(get, path = "/api/v1/follow-up-tasks", tag = "follow-up",
     params(("status" = Option<String>, Query, description = "open (default: not yet done, due or not), due (due now or overdue), overdue, done, withdrawn, or all"),
         ("kind" = Option<String>, Query, description = "dose_skin_check, physicist_dose_review, ivc_filter_retrieval_review, nephrostomy_exchange, … (FollowUpKind)"),
-        ("case_id" = Option<String>, Query, description = "one case's tasks")),
-    responses((status = 200, description = "tasks, earliest due first", body = Vec<FollowUpView>),
+        ("case_id" = Option<String>, Query, description = "one case's tasks"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1-1000, default 200"),
+        ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
+    responses((status = 200, description = "one page of tasks, earliest due first", body = Vec<FollowUpView>,
+            headers(("X-Total-Count" = u64, description = "tasks the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
         (status = 400, body = crate::problem::Problem)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    OriginalUri(uri): OriginalUri,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<Vec<FollowUpView>>, ApiError> {
-    let q = QueryParams::new(pairs, &["status", "kind", "case_id"])?;
+) -> Result<axum::response::Response, ApiError> {
+    let q = QueryParams::new(pairs, &["status", "kind", "case_id", "limit", "cursor"])?;
     let status = q.one("status").unwrap_or_else(|| "open".into());
-    let wanted: &[TaskStatus] = match status.as_str() {
-        "open" => &[TaskStatus::NotYetDue, TaskStatus::Due, TaskStatus::Overdue],
-        "due" => &[TaskStatus::Due, TaskStatus::Overdue],
-        "overdue" => &[TaskStatus::Overdue],
-        "done" => &[TaskStatus::Done],
-        "withdrawn" => &[TaskStatus::Withdrawn],
-        "all" => &[
-            TaskStatus::NotYetDue,
-            TaskStatus::Due,
-            TaskStatus::Overdue,
-            TaskStatus::Done,
-            TaskStatus::Withdrawn,
-        ],
-        other => {
-            return Err(ApiError::bad_request(
-                "status",
-                format!("'{other}' is not open, due, overdue, done, withdrawn or all"),
-            ))
-        }
-    };
+    let statuses = statuses_for(&status).ok_or_else(|| {
+        ApiError::bad_request(
+            "status",
+            format!("'{status}' is not open, due, overdue, done, withdrawn or all"),
+        )
+    })?;
+    let now = state.clock.now();
     let filter = FollowUpFilter {
-        open: !wanted
-            .iter()
-            .any(|s| matches!(s, TaskStatus::Done | TaskStatus::Withdrawn)),
+        standing: Some(Standing { statuses, now }),
         kind: q
             .one("kind")
             .map(|k| FollowUpKind::parse(&k).map_err(|e| ApiError::bad_request("kind", e)))
@@ -87,12 +90,17 @@ pub async fn list(
             .transpose()?,
         ..Default::default()
     };
-    let now = state.clock.now();
-    let mut views = Vec::new();
-    for task in state.list_follow_up_tasks(&caller, &filter).await? {
-        if wanted.contains(&task.status(now)) {
-            views.push(view(&state, task).await?);
-        }
+    let page = state
+        .follow_up_tasks_page(
+            &caller,
+            &filter,
+            q.cursor()?.as_ref(),
+            q.limit(200, 1000)? as usize,
+        )
+        .await?;
+    let mut views = Vec::with_capacity(page.items.len());
+    for task in page.items {
+        views.push(view(&state, task).await?);
     }
     state
         .audit_all(
@@ -103,7 +111,14 @@ pub async fn list(
                 .collect(),
         )
         .await?;
-    Ok(Json(views))
+    Ok(super::paged_json(
+        &uri,
+        Page {
+            items: views,
+            next: page.next,
+            total: page.total,
+        },
+    ))
 }
 
 /// Closing a task, based on the version the client read.

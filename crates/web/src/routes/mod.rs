@@ -109,6 +109,16 @@ impl QueryParams {
                 "is blank: give a value or leave the parameter out",
             ));
         }
+        // No query value holds a control character (as the OpenAPI document's pattern says).
+        if let Some((name, _)) = pairs
+            .iter()
+            .find(|(_, value)| value.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(
+                name.clone(),
+                "must not contain control characters",
+            ));
+        }
         Ok(QueryParams(pairs))
     }
 

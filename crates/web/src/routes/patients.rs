@@ -2,7 +2,7 @@
 
 use super::{path_id, QueryParams};
 use crate::auth::{Audit, Caller};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiJsonParts, BasedOn};
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -10,8 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 pub(crate) use seldinger_app::Correction;
-use seldinger_domain::access::Permission;
-use seldinger_domain::clinical::{LabResult, Medication};
+use seldinger_domain::clinical::{LabResult, LabResultInput, Medication, MedicationInput};
 use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent, PatientInput};
 use seldinger_domain::{PatientId, ValidationErrors};
 use serde::{Deserialize, Serialize};
@@ -47,9 +46,10 @@ pub struct LabResultEntry {
 }
 
 /// A change to a patient's details, based on the version the client read.
-#[derive(Deserialize, ToSchema)]
+/// The documented body; the handler reads it in parts (`ApiJsonParts`) so errors name their field.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct PatientUpdate {
-    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     #[serde(flatten)]
     pub details: PatientInput,
@@ -120,9 +120,8 @@ pub async fn search(
     let (mrn, name) = (q.one("mrn"), q.one("name"));
     let limit = q.limit(50, 500)?;
     let found = state
-        .store
         .search_patients_page(
-            &caller.scope(Permission::ReadPatients),
+            &caller,
             mrn.as_deref(),
             name.as_deref(),
             q.cursor()?.as_ref(),
@@ -169,12 +168,12 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(update): ApiJson<PatientUpdate>,
+    ApiJsonParts(based_on, details): ApiJsonParts<BasedOn, PatientInput>,
 ) -> Result<Json<PatientRecord>, ApiError> {
     let id: PatientId = path_id("patient", &id)?;
-    let details = PatientDetails::parse(&update.details, state.clock.now())?;
+    let details = PatientDetails::parse(&details, state.clock.now())?;
     let patient = state
-        .update_patient(&caller, id, update.expected_version, details)
+        .update_patient(&caller, id, based_on.expected_version, details)
         .await?;
     Ok(Json(record(&state, patient).await?))
 }
@@ -227,18 +226,20 @@ async fn visible_patient(
 }
 
 /// A lab result, based on the version of the patient the client read.
-#[derive(Deserialize, ToSchema)]
+/// The documented body; the handler reads it in parts (`ApiJsonParts`) so errors name their field.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct NewLabResult {
-    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     #[serde(flatten)]
     pub result: seldinger_domain::clinical::LabResultInput,
 }
 
 /// A medication, based on the version of the patient the client read.
-#[derive(Deserialize, ToSchema)]
+/// The documented body; the handler reads it in parts (`ApiJsonParts`) so errors name their field.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct NewMedication {
-    #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
     #[serde(flatten)]
     pub medication: seldinger_domain::clinical::MedicationInput,
@@ -253,14 +254,14 @@ pub async fn add_lab_result(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<NewLabResult>,
+    ApiJsonParts(based_on, result): ApiJsonParts<BasedOn, LabResultInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let result = LabResult::parse(&body.result, state.clock.now())?;
+    let result = LabResult::parse(&result, state.clock.now())?;
     add_fact(
         &state,
         &caller,
         &id,
-        body.expected_version,
+        based_on.expected_version,
         PatientEvent::LabResultRecorded { result },
     )
     .await
@@ -274,14 +275,14 @@ pub async fn add_medication(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<NewMedication>,
+    ApiJsonParts(based_on, medication): ApiJsonParts<BasedOn, MedicationInput>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let medication = Medication::parse(&body.medication, state.clock.now())?;
+    let medication = Medication::parse(&medication, state.clock.now())?;
     add_fact(
         &state,
         &caller,
         &id,
-        body.expected_version,
+        based_on.expected_version,
         PatientEvent::MedicationRecorded { medication },
     )
     .await
@@ -313,7 +314,9 @@ pub struct ChangeBasis {
 }
 
 /// A corrected drug entry.
-#[derive(Deserialize, ToSchema)]
+/// The documented body; the handler reads it in parts (`ApiJsonParts`) so errors name their field.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct MedicationCorrection {
     #[serde(flatten)]
     pub basis: ChangeBasis,
@@ -322,7 +325,9 @@ pub struct MedicationCorrection {
 }
 
 /// A corrected lab entry.
-#[derive(Deserialize, ToSchema)]
+/// The documented body; the handler reads it in parts (`ApiJsonParts`) so errors name their field.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct LabResultCorrection {
     #[serde(flatten)]
     pub basis: ChangeBasis,
@@ -369,12 +374,12 @@ pub async fn correct_medication(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, entry)): Path<(String, String)>,
-    ApiJson(body): ApiJson<MedicationCorrection>,
+    ApiJsonParts(basis, medication): ApiJsonParts<ChangeBasis, MedicationInput>,
 ) -> Result<Json<PatientRecord>, ApiError> {
     let entry = entry_number(&entry)?;
-    let medication = Medication::parse(&body.medication, state.clock.now())?;
+    let medication = Medication::parse(&medication, state.clock.now())?;
     let correction = Correction::Medication(entry, Some(medication));
-    corrected(&state, &caller, &id, correction, &body.basis).await
+    corrected(&state, &caller, &id, correction, &basis).await
 }
 
 #[utoipa::path(post, path = "/api/v1/patients/{id}/medications/{entry}/entered-in-error", tag = "patients",
@@ -404,12 +409,12 @@ pub async fn correct_lab_result(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, entry)): Path<(String, String)>,
-    ApiJson(body): ApiJson<LabResultCorrection>,
+    ApiJsonParts(basis, result): ApiJsonParts<ChangeBasis, LabResultInput>,
 ) -> Result<Json<PatientRecord>, ApiError> {
     let entry = entry_number(&entry)?;
-    let result = LabResult::parse(&body.result, state.clock.now())?;
+    let result = LabResult::parse(&result, state.clock.now())?;
     let correction = Correction::Lab(entry, Some(result));
-    corrected(&state, &caller, &id, correction, &body.basis).await
+    corrected(&state, &caller, &id, correction, &basis).await
 }
 
 #[utoipa::path(post, path = "/api/v1/patients/{id}/lab-results/{entry}/entered-in-error", tag = "patients",

@@ -78,9 +78,8 @@ pub async fn list(
 ) -> Result<axum::response::Response, ApiError> {
     let q = QueryParams::new(pairs, &["awaiting_vetting", "limit", "cursor"])?;
     let page = state
-        .store
         .referrals_page(
-            &caller.scope(Permission::ReadReferrals),
+            &caller,
             q.flag("awaiting_vetting")?,
             q.cursor()?.as_ref(),
             q.limit(100, 500)?,

@@ -164,11 +164,9 @@ async fn collect_lanes(
     on: NaiveDate,
 ) -> Result<(Vec<Lane>, Vec<Case>), ApiError> {
     let rooms = state.store.rooms().await?;
-    let scope = viewer.caller.scope(Permission::ReadCases);
     let booked = state
-        .store
         .cases_page(
-            &scope,
+            &viewer.caller,
             &CaseFilter {
                 booked_between: Some(state.time.day(on)),
                 limit: 1000,
@@ -180,9 +178,8 @@ async fn collect_lanes(
     let booked_more = booked.total.saturating_sub(booked.items.len() as u64);
     let booked = booked.items;
     let add_on_page = state
-        .store
         .cases_page(
-            &scope,
+            &viewer.caller,
             &CaseFilter {
                 states: vec![CaseState::Vetted],
                 limit: ADD_ON_CARDS,

@@ -399,12 +399,7 @@ async fn show(
     // sees it only for a patient they registered (docs/roles.md); the checklist still says what
     // the rules found.
     let shows_record = state
-        .store
-        .in_scope(
-            &viewer.caller.scope(Permission::ReadPatients),
-            seldinger_store::Record::PatientRecord,
-            &case.patient_id.to_string(),
-        )
+        .sees_patient_record(&viewer.caller, case.patient_id)
         .await?;
     let medications = if shows_record {
         state.store.medication_entries(case.patient_id).await?

@@ -5,7 +5,7 @@
 use super::{api_error_page, render, NavItem, Viewer};
 use crate::auth::Audit;
 use crate::problem::ApiError;
-use crate::routes::dose::{case_units, link_report, procedure_of, totals_of, Period};
+use crate::routes::dose::{link_report, procedure_of, totals_of, Period};
 use crate::routes::QueryParams;
 use crate::AppState;
 use askama::Template;
@@ -65,8 +65,14 @@ struct DosePage<'a> {
     until: String,
     procedures: Vec<ProcedureStats>,
     unmatched: Vec<Unmatched>,
+    /// Reports waiting beyond the ones shown.
+    unmatched_more: u64,
+    unmatched_rows: u32,
     can_link: bool,
 }
+
+/// The unmatched queue on the page holds at most this many reports, the newest first.
+const UNMATCHED_ROWS: u32 = 500;
 
 fn fmt(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.2}"))
@@ -120,8 +126,10 @@ async fn show(
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(pairs, &["from", "until"])?;
     let period = Period::parse(&q, state.today())?;
-    let scope = viewer.caller.scope(Permission::ReadDose);
-    let (units, _) = case_units(state, &scope, &period.filter(&state.time)).await?;
+    let units = state
+        .dose_by_case(&viewer.caller, &period.filter(&state.time))
+        .await?
+        .cases;
     let mut by_procedure: BTreeMap<String, Vec<(String, seldinger_domain::dose::DoseTotals)>> =
         BTreeMap::new();
     for (case, reports) in &units {
@@ -184,16 +192,18 @@ async fn show(
     }
     procedures.sort_by_key(|p| std::cmp::Reverse(p.cases));
     let queue = state
-        .store
-        .dose_reports(
-            &scope,
+        .dose_reports_page(
+            &viewer.caller,
             &DoseReportFilter {
                 unmatched: true,
-                limit: 500,
+                limit: UNMATCHED_ROWS,
                 ..Default::default()
             },
+            None,
         )
         .await?;
+    let unmatched_more = queue.total.saturating_sub(queue.items.len() as u64);
+    let queue = queue.items;
     let unmatched = queue
         .iter()
         .map(|r| Unmatched {
@@ -236,6 +246,8 @@ async fn show(
         until: period.until.to_string(),
         procedures,
         unmatched,
+        unmatched_more,
+        unmatched_rows: UNMATCHED_ROWS,
         can_link: grant(viewer.caller.role, Permission::ManageDose).is_some(),
     });
     *response.status_mut() = status;

@@ -15,7 +15,7 @@ use axum::Form;
 use seldinger_domain::access::{grant, Permission};
 use seldinger_domain::followup::{FollowUpKind, TaskStatus};
 use seldinger_domain::lifecycle::CaseState;
-use seldinger_store::{CaseFilter, FollowUpFilter};
+use seldinger_store::{CaseFilter, FollowUpFilter, Standing};
 use serde::Deserialize;
 
 pub struct TaskRow {
@@ -42,7 +42,14 @@ struct FollowUpPage<'a> {
     csrf_token: &'a str,
     show: String,
     groups: Vec<(String, Vec<TaskRow>)>,
+    /// Tasks the choice matches beyond the ones shown.
+    more: u64,
+    rows_at_most: usize,
 }
+
+/// The follow-up page shows at most this many tasks, the earliest due first; it says how many
+/// more there are.
+const FOLLOW_UP_PAGE_ROWS: usize = 500;
 
 #[derive(Deserialize)]
 pub struct ShowQuery {
@@ -67,26 +74,29 @@ async fn follow_up_page(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let tasks = state
-        .list_follow_up_tasks(
+    let statuses = match show.as_str() {
+        "all" => vec![TaskStatus::NotYetDue, TaskStatus::Due, TaskStatus::Overdue],
+        "overdue" => vec![TaskStatus::Overdue],
+        _ => vec![TaskStatus::Due, TaskStatus::Overdue],
+    };
+    let page = state
+        .follow_up_tasks_page(
             &viewer.caller,
             &FollowUpFilter {
-                open: true,
+                standing: Some(Standing { statuses, now }),
                 ..Default::default()
             },
+            None,
+            FOLLOW_UP_PAGE_ROWS,
         )
         .await?;
-    let wanted = |s: TaskStatus| match show.as_str() {
-        "all" => true,
-        "overdue" => s == TaskStatus::Overdue,
-        _ => matches!(s, TaskStatus::Due | TaskStatus::Overdue),
-    };
+    let more = page.total.saturating_sub(page.items.len() as u64);
     let mut groups: Vec<(String, Vec<TaskRow>)> = FollowUpKind::ALL
         .iter()
         .map(|k| (k.as_str().replace('_', " "), Vec::new()))
         .collect();
     let mut shown = Vec::new();
-    for task in tasks.into_iter().filter(|t| wanted(t.status(now))) {
+    for task in page.items {
         let patient = state.store.patient(task.patient_id).await?;
         let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
         let index = FollowUpKind::ALL
@@ -133,6 +143,8 @@ async fn follow_up_page(
         csrf_token: &viewer.csrf_token,
         show,
         groups,
+        more,
+        rows_at_most: FOLLOW_UP_PAGE_ROWS,
     });
     *response.status_mut() = status;
     Ok(response)
@@ -266,9 +278,8 @@ pub async fn recovery(
     };
     let result = async {
         let page = state
-            .store
             .cases_page(
-                &viewer.caller.scope(Permission::ReadCases),
+                &viewer.caller,
                 &CaseFilter {
                     states: vec![CaseState::ProcedureComplete, CaseState::InRecovery],
                     limit: 500,

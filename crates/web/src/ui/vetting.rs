@@ -161,10 +161,7 @@ async fn queue(
     viewer: &Viewer,
     refused: Option<Refused>,
 ) -> Result<(Vec<ReferralCard>, u64), ApiError> {
-    let page = state
-        .store
-        .referrals_page(&viewer.caller.scope(Permission::VetCases), true, None, 200)
-        .await?;
+    let page = state.vetting_queue(&viewer.caller, None, 200).await?;
     let more = page.total.saturating_sub(page.items.len() as u64);
     let referrals = page.items;
     let today = state.today();

@@ -265,7 +265,7 @@ async fn reasons_and_bad_event_fields_are_reported_by_field() {
         bad["modality"] = json!("xray");
         let problem = expect_status(
             app.transition(&case_id, 1, bad, None).await,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             &app.engine,
         )
         .await;
@@ -286,7 +286,7 @@ async fn reasons_and_bad_event_fields_are_reported_by_field() {
                 None,
             )
             .await,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             &app.engine,
         )
         .await;
@@ -334,7 +334,7 @@ async fn reasons_and_bad_event_fields_are_reported_by_field() {
                 None,
             )
             .await,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             &app.engine,
         )
         .await;

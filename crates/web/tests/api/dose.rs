@@ -400,6 +400,31 @@ async fn follow_up_tasks_are_listed_by_due_date_and_closed_once_by_the_right_rol
         )
         .await;
         assert_eq!(open.as_array().map(Vec::len), Some(0));
+        // Where a task stands is asked of the database, and the list is paged with its total.
+        let all = get_as(&app, Role::IrNurse, "/follow-up-tasks?status=all&limit=1").await;
+        assert_eq!(
+            all.headers()
+                .get("x-total-count")
+                .and_then(|v| v.to_str().ok()),
+            Some("1"),
+            "{engine}"
+        );
+        let all = expect_status(all, StatusCode::OK, &engine).await;
+        assert_eq!(all[0]["status"], "done", "{engine}: {all}");
+        let closed = expect_status(
+            get_as(&app, Role::IrNurse, "/follow-up-tasks?status=done").await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        assert_eq!(closed.as_array().map(Vec::len), Some(1), "{engine}");
+        let withdrawn = expect_status(
+            get_as(&app, Role::IrNurse, "/follow-up-tasks?status=withdrawn").await,
+            StatusCode::OK,
+            &engine,
+        )
+        .await;
+        assert_eq!(withdrawn.as_array().map(Vec::len), Some(0), "{engine}");
     }
 }
 

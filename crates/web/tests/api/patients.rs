@@ -94,12 +94,12 @@ async fn invalid_patient_input_names_every_field_and_writes_nothing() {
             .unwrap_or("")
             .contains("female, male, other, unknown"));
 
-        // Wrong JSON type: 400 naming the field.
+        // Wrong JSON type: 422 naming the field (the body is JSON, so it was read).
         let mut wrong_type = patient_body("Q-2");
         wrong_type["weight_kg"] = json!("heavy");
         let problem = expect_status(
             app.post("/patients", &wrong_type).await,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             &app.engine,
         )
         .await;
@@ -234,6 +234,18 @@ async fn labs_are_entered_in_any_understood_unit_and_stored_canonically() {
             .filter_map(|e| e["field"].as_str())
             .collect();
         assert_eq!(fields, ["unit", "drawn_at"]);
+        // A correction joins the version and reason to the entry's fields: a bad one is still
+        // named (serde's flatten once reported "body: premature end of input").
+        let blank_time = json!({"expected_version": 2, "reason": "typo", "test": "inr",
+            "value": 1.0, "unit": "{INR}", "drawn_at": ""});
+        let problem = expect_status(
+            app.put(&format!("/patients/{id}/lab-results/1"), &blank_time)
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "drawn_at", "{problem}");
         let stale = json!({"expected_version": 1, "test": "inr", "value": 1.1, "unit": "{INR}", "drawn_at": "2026-11-24T06:00:00Z"});
         expect_status(
             app.post(&format!("/patients/{id}/lab-results"), &stale)

@@ -400,6 +400,18 @@ async fn the_planning_calculator_answers_without_storing_anything() {
         );
         assert_eq!(status_of(&checklist, "coagulation.inr"), "pass");
 
+        // serde alone would take an array for the fasting times' object; the documented
+        // schema does not, and neither does the server.
+        let mut array_for_object = body.clone();
+        array_for_object["fasting"] = json!([null, null]);
+        let problem = expect_status(
+            app.post("/safety/evaluate", &array_for_object).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &app.engine,
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "fasting", "{problem}");
+
         let bad = json!({
             "procedure_id": "biopsy-livr",
             "planned_start": "2026-11-26T08:00:00Z",
@@ -804,7 +816,7 @@ async fn the_access_plan_is_recorded_at_vetting_and_changed_before_the_room_with
         let bad = json!({"type": "revise_access", "access_route": "carotid"});
         let problem = expect_status(
             app.transition(&case_id, 3, bad, Some("typo")).await,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             &app.engine,
         )
         .await;

@@ -1,0 +1,190 @@
+//! The lists every adapter shows, each read within the reader's row scope (decided here, applied
+//! by the store in the query). Not audited here: an adapter audits the rows it shows.
+
+use crate::{App, AppError, Principal};
+use seldinger_domain::access::Permission;
+use seldinger_domain::lifecycle::Case;
+use seldinger_domain::patient::Patient;
+use seldinger_domain::referral::Referral;
+use seldinger_domain::{CaseId, PatientId};
+use seldinger_store::{CaseFilter, Cursor, DoseReportFilter, Page, Record, StoredDoseReport};
+use std::collections::BTreeMap;
+
+/// A period's dose reports as the physicist reads them: per case (each case's reports in the
+/// order received, so the latest of a study is last), and those linked to no case `who` may see.
+pub struct DoseByCase {
+    pub cases: Vec<(Case, Vec<StoredDoseReport>)>,
+    pub unmatched: Vec<StoredDoseReport>,
+}
+
+impl App {
+    /// A page of the cases `who` may see that match `filter`.
+    pub async fn cases_page(
+        &self,
+        who: &Principal,
+        filter: &CaseFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Page<Case>, AppError> {
+        Ok(self
+            .store
+            .cases_page(&who.scope(Permission::ReadCases), filter, after)
+            .await?)
+    }
+
+    /// Every case `who` may see that matches `filter`, read page by page (`filter.limit` a
+    /// page's size): for a computation over all of them (a day's readiness), not a list to show.
+    pub async fn cases(&self, who: &Principal, filter: &CaseFilter) -> Result<Vec<Case>, AppError> {
+        let mut cases = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.cases_page(who, filter, after.as_ref()).await?;
+            cases.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(cases),
+            }
+        }
+    }
+
+    /// A page of the referrals `who` may read, newest first; with `awaiting_vetting`, only those
+    /// whose case waits for a decision.
+    pub async fn referrals_page(
+        &self,
+        who: &Principal,
+        awaiting_vetting: bool,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Referral>, AppError> {
+        Ok(self
+            .store
+            .referrals_page(
+                &who.scope(Permission::ReadReferrals),
+                awaiting_vetting,
+                after,
+                limit,
+            )
+            .await?)
+    }
+
+    /// The referrals waiting for `who` to vet them, newest first.
+    pub async fn vetting_queue(
+        &self,
+        who: &Principal,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Referral>, AppError> {
+        Ok(self
+            .store
+            .referrals_page(&who.scope(Permission::VetCases), true, after, limit)
+            .await?)
+    }
+
+    /// A page of the patients `who` may see matching the MRN and/or name (neither: all of them).
+    pub async fn search_patients_page(
+        &self,
+        who: &Principal,
+        mrn: Option<&str>,
+        name: Option<&str>,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Patient>, AppError> {
+        Ok(self
+            .store
+            .search_patients_page(
+                &who.scope(Permission::ReadPatients),
+                mrn,
+                name,
+                after,
+                limit,
+            )
+            .await?)
+    }
+
+    /// A page of the dose reports `who` may read that match `filter`, the newest study first.
+    pub async fn dose_reports_page(
+        &self,
+        who: &Principal,
+        filter: &DoseReportFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Page<StoredDoseReport>, AppError> {
+        Ok(self
+            .store
+            .dose_reports_page(&who.scope(Permission::ReadDose), filter, after)
+            .await?)
+    }
+
+    /// Every dose report `who` may read that matches `filter` (`filter.limit` a page's size),
+    /// grouped by their case.
+    pub async fn dose_by_case(
+        &self,
+        who: &Principal,
+        filter: &DoseReportFilter,
+    ) -> Result<DoseByCase, AppError> {
+        // Every report of the period, page by page: statistics over a cut-off list would be
+        // wrong without a word.
+        let scope = who.scope(Permission::ReadDose);
+        let mut reports = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .dose_reports_page(&scope, filter, after.as_ref())
+                .await?;
+            reports.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let cases = self.cases_of(&reports).await?;
+        let mut by_case: BTreeMap<CaseId, Vec<StoredDoseReport>> = BTreeMap::new();
+        let mut unmatched = Vec::new();
+        for report in reports {
+            match report.case_id.filter(|id| cases.contains_key(id)) {
+                Some(id) => by_case.entry(id).or_default().push(report),
+                None => unmatched.push(report),
+            }
+        }
+        let cases = by_case
+            .into_iter()
+            .filter_map(|(id, mut reports)| {
+                // Received order decides which of a study's reports is the latest.
+                reports.sort_by_key(|r| r.received_at);
+                cases.get(&id).map(|case| (case.clone(), reports))
+            })
+            .collect();
+        Ok(DoseByCase { cases, unmatched })
+    }
+
+    /// Whether `who` may see the whole record of a patient (labs, drugs, history) without
+    /// break-glass: a referring clinician only for patients they registered (docs/roles.md).
+    pub async fn sees_patient_record(
+        &self,
+        who: &Principal,
+        patient: PatientId,
+    ) -> Result<bool, AppError> {
+        Ok(self
+            .store
+            .in_scope(
+                &who.scope(Permission::ReadPatients),
+                Record::PatientRecord,
+                &patient.to_string(),
+            )
+            .await?)
+    }
+
+    /// The cases the reports are linked to, by id (one query).
+    pub async fn cases_of(
+        &self,
+        reports: &[StoredDoseReport],
+    ) -> Result<BTreeMap<CaseId, Case>, AppError> {
+        let ids: Vec<CaseId> = reports.iter().filter_map(|r| r.case_id).collect();
+        Ok(self
+            .store
+            .cases_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|case| (case.id, case))
+            .collect())
+    }
+}
