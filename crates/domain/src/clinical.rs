@@ -82,7 +82,6 @@ impl Medication {
                       allowed: &[(&str, &'static str)]| {
             value
                 .as_deref()
-                .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .and_then(|v| c.take(field, parse_choice(v, allowed)).map(str::to_string))
         };

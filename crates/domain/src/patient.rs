@@ -250,7 +250,7 @@ impl PatientDetails {
             "birth_date",
             parse_birth_date(&input.birth_date, now.date_naive()),
         );
-        let sex = c.take("sex", parse_choice(input.sex.trim(), SEXES));
+        let sex = c.take("sex", parse_choice(&input.sex, SEXES));
         let weight_kg = match input.weight_kg {
             Some(kg) => c.take("weight_kg", BodyWeightKg::parse(kg)),
             None => None,
@@ -259,7 +259,7 @@ impl PatientDetails {
         for (i, a) in input.allergies.iter().enumerate() {
             let class = c.take(
                 &format!("allergies[{i}].class"),
-                parse_choice(a.class.trim(), ALLERGY_CLASSES),
+                parse_choice(&a.class, ALLERGY_CLASSES),
             );
             let substance = c.take(
                 &format!("allergies[{i}].substance"),
@@ -277,7 +277,7 @@ impl PatientDetails {
                 });
             }
         }
-        let pregnancy = match input.pregnancy_status.as_deref().map(str::trim) {
+        let pregnancy = match input.pregnancy_status.as_deref() {
             None | Some("") => None,
             Some(s) => {
                 let recorded_at = input.pregnancy_recorded_at.unwrap_or(now);

@@ -126,7 +126,7 @@ impl ReferralDetails {
         );
         let service = c.take(
             "requesting_service",
-            parse_choice(input.requesting_service.trim(), SERVICES),
+            parse_choice(&input.requesting_service, SERVICES),
         );
         let indication = c.take(
             "indication",
@@ -159,7 +159,7 @@ impl ReferralDetails {
                 "name a catalogue procedure or describe the request in requested_procedure_text",
             );
         }
-        let urgency = c.take("urgency", Urgency::parse(input.urgency.trim()));
+        let urgency = c.take("urgency", Urgency::parse(&input.urgency));
         let question = c.take(
             "clinical_question",
             optional_text(Some(&input.clinical_question), crate::validation::LONG_TEXT),

@@ -124,7 +124,8 @@ pub fn optional_text(value: Option<&str>, max_chars: usize) -> Result<Option<Str
 /// (Unicode Cc) other than tab, line feed and carriage return.
 pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$";
 
-/// Parses a snake_case enum name, listing the allowed values on failure.
+/// Parses a snake_case enum name, exactly (as the OpenAPI document's enum lists it), listing the
+/// allowed values on failure.
 pub fn parse_choice<T: Copy>(value: &str, choices: &[(&str, T)]) -> Result<T, String> {
     choices
         .iter()

@@ -241,3 +241,32 @@ pub struct BasedOn {
     #[serde(deserialize_with = "whole_number")]
     pub expected_version: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_body_has_its_validator() {
+        let documented = crate::openapi::document()["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .values()
+                    .filter_map(|item| item.as_object())
+                    .flat_map(|item| item.values())
+                    .filter(|operation| operation.get("requestBody").is_some())
+                    .count()
+            })
+            .unwrap_or_default();
+        assert!(documented > 10, "the document lists its bodies");
+        assert_eq!(body_validators().len(), documented);
+    }
+
+    #[test]
+    fn a_pointer_reads_as_the_domain_names_its_fields() {
+        assert_eq!(field_name(""), "body");
+        assert_eq!(field_name("/allergies/0/class"), "allergies[0].class");
+        assert_eq!(field_name("/event/a~1b"), "event.a/b");
+    }
+}
