@@ -34,16 +34,7 @@ impl App {
     /// Every case `who` may see that matches `filter`, read page by page (`filter.limit` a
     /// page's size): for a computation over all of them (a day's readiness), not a list to show.
     pub async fn cases(&self, who: &Principal, filter: &CaseFilter) -> Result<Vec<Case>, AppError> {
-        let mut cases = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.cases_page(who, filter, after.as_ref()).await?;
-            cases.extend(page.items);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(cases),
-            }
-        }
+        every_page(|after| async move { self.cases_page(who, filter, after.as_ref()).await }).await
     }
 
     /// A page of the referrals `who` may read, newest first; with `awaiting_vetting`, only those
@@ -122,20 +113,11 @@ impl App {
     ) -> Result<DoseByCase, AppError> {
         // Every report of the period, page by page: statistics over a cut-off list would be
         // wrong without a word.
-        let scope = who.scope(Permission::ReadDose);
-        let mut reports = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .dose_reports_page(&scope, filter, after.as_ref())
-                .await?;
-            reports.extend(page.items);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+        let reports =
+            every_page(
+                |after| async move { self.dose_reports_page(who, filter, after.as_ref()).await },
+            )
+            .await?;
         let cases = self.cases_of(&reports).await?;
         let mut by_case: BTreeMap<CaseId, Vec<StoredDoseReport>> = BTreeMap::new();
         let mut unmatched = Vec::new();
@@ -186,5 +168,23 @@ impl App {
             .into_iter()
             .map(|case| (case.id, case))
             .collect())
+    }
+}
+
+/// Every row of a paged list, page after page until none follows.
+async fn every_page<T, Read, Reading>(mut read: Read) -> Result<Vec<T>, AppError>
+where
+    Read: FnMut(Option<Cursor>) -> Reading,
+    Reading: std::future::Future<Output = Result<Page<T>, AppError>>,
+{
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = read(after).await?;
+        rows.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(rows),
+        }
     }
 }
