@@ -66,6 +66,8 @@ fn schemathesis_finds_nothing_as_any_role() {
             .to_string();
         assert!(!token.is_empty(), "a token for {user}: {created}");
         let output = Command::new(&st)
+            // Schemathesis keeps a cache where it runs: in the test's own directory, not the tree.
+            .current_dir(dir.path())
             .arg("--config-file")
             .arg(&config)
             .args([
