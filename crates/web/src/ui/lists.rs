@@ -5,7 +5,7 @@
 use super::{api_error_page, render, NavItem, Viewer};
 use crate::auth::Audit;
 use crate::problem::ApiError;
-use crate::routes::followup::{complete_task, permission_to_complete};
+use crate::routes::followup::{complete_task, permission_to_complete, statuses_for};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -74,11 +74,13 @@ async fn follow_up_page(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let statuses = match show.as_str() {
-        "all" => vec![TaskStatus::NotYetDue, TaskStatus::Due, TaskStatus::Overdue],
-        "overdue" => vec![TaskStatus::Overdue],
-        _ => vec![TaskStatus::Due, TaskStatus::Overdue],
+    // The page's choices in the API's words: "all" here is every open task.
+    let word = match show.as_str() {
+        "all" => "open",
+        "overdue" => "overdue",
+        _ => "due",
     };
+    let statuses = statuses_for(word).unwrap_or_default();
     let page = state
         .follow_up_tasks_page(
             &viewer.caller,
