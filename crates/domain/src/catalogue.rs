@@ -27,6 +27,9 @@ impl From<ProcedureId> for String {
 }
 
 impl ProcedureId {
+    /// What [`ProcedureId::parse`] takes, as an ECMA-262 pattern (for the OpenAPI document).
+    pub const PATTERN: &'static str = "^[a-z][a-z0-9-]{0,63}$";
+
     pub fn parse(value: &str) -> Result<Self, String> {
         let ok = !value.is_empty()
             && value.len() <= 64
@@ -166,8 +169,11 @@ pub struct SheathFrench(u16);
 
 impl SheathFrench {
     /// Plausibility bounds for data entry (the sizes made), not a clinical rule.
+    pub const MIN_FRENCH: f64 = 1.0;
+    pub const MAX_FRENCH: f64 = 30.0;
+
     pub fn parse(french: f64) -> Result<Self, String> {
-        if french.is_finite() && (1.0..=30.0).contains(&french) {
+        if french.is_finite() && (Self::MIN_FRENCH..=Self::MAX_FRENCH).contains(&french) {
             Ok(SheathFrench((french * 10.0).round() as u16))
         } else {
             Err(format!(

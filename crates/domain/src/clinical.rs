@@ -24,6 +24,11 @@ pub struct Medication {
     pub indication: Option<String>,
 }
 
+/// A drug's dose intent, where the rules tell prophylactic from therapeutic dosing.
+pub const DOSE_INTENTS: &[&str] = &["prophylactic", "therapeutic"];
+/// Why an antiplatelet is taken, where the rules tell the two apart.
+pub const INDICATIONS: &[&str] = &["primary_prevention", "secondary_prevention"];
+
 /// A medication as a client sends it.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -76,33 +81,16 @@ impl Medication {
         if input.last_dose_at.is_some_and(|t| t > now) {
             c.push("last_dose_at", "must not be in the future");
         }
-        let choice = |c: &mut Collector,
-                      field: &str,
-                      value: &Option<String>,
-                      allowed: &[(&str, &'static str)]| {
-            value
-                .as_deref()
-                .filter(|v| !v.is_empty())
-                .and_then(|v| c.take(field, parse_choice(v, allowed)).map(str::to_string))
-        };
-        let dose_intent = choice(
-            &mut c,
-            "dose_intent",
-            &input.dose_intent,
-            &[
-                ("prophylactic", "prophylactic"),
-                ("therapeutic", "therapeutic"),
-            ],
-        );
-        let indication = choice(
-            &mut c,
-            "indication",
-            &input.indication,
-            &[
-                ("primary_prevention", "primary_prevention"),
-                ("secondary_prevention", "secondary_prevention"),
-            ],
-        );
+        let choice =
+            |c: &mut Collector, field: &str, value: &Option<String>, allowed: &[&'static str]| {
+                let allowed: Vec<(&str, &'static str)> = allowed.iter().map(|a| (*a, *a)).collect();
+                value
+                    .as_deref()
+                    .filter(|v| !v.is_empty())
+                    .and_then(|v| c.take(field, parse_choice(v, &allowed)).map(str::to_string))
+            };
+        let dose_intent = choice(&mut c, "dose_intent", &input.dose_intent, DOSE_INTENTS);
+        let indication = choice(&mut c, "indication", &input.indication, INDICATIONS);
         c.finish()?;
         Ok(Medication {
             drug: drug.unwrap_or_default(),

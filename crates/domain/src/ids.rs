@@ -61,6 +61,9 @@ impl From<RoomId> for String {
 }
 
 impl RoomId {
+    /// What [`RoomId::parse`] takes, as an ECMA-262 pattern (for the OpenAPI document).
+    pub const PATTERN: &'static str = "^[a-z0-9-]{1,32}$";
+
     pub fn parse(code: &str) -> Result<Self, String> {
         let ok = !code.is_empty()
             && code.len() <= 32

@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 pub struct SiteCode(String);
 
 impl SiteCode {
+    /// The longest site code (the OpenAPI document states it too).
+    pub const MAX_CHARS: usize = 16;
+
     pub fn parse(value: &str) -> Result<Self, String> {
         let v = value.trim();
         if !v.is_empty()
-            && v.len() <= 16
+            && v.len() <= Self::MAX_CHARS
             && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
             Ok(SiteCode(v.to_ascii_uppercase()))
@@ -38,10 +41,13 @@ impl SiteCode {
 pub struct Mrn(String);
 
 impl Mrn {
+    /// The longest MRN (the OpenAPI document states it too).
+    pub const MAX_CHARS: usize = 20;
+
     pub fn parse(value: &str) -> Result<Self, String> {
         let v = value.trim();
         if !v.is_empty()
-            && v.len() <= 20
+            && v.len() <= Self::MAX_CHARS
             && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
             Ok(Mrn(v.to_ascii_uppercase()))
@@ -88,9 +94,13 @@ const SEXES: &[(&str, Sex)] = &[
 pub struct BodyWeightKg(f64);
 
 impl BodyWeightKg {
-    /// Plausibility bounds for data entry (a neonate to the heaviest recorded adult), not a clinical rule.
+    /// Plausibility bounds for data entry (a neonate to the heaviest recorded adult), not a
+    /// clinical rule: above the first, at most the second.
+    pub const ABOVE_KG: f64 = 0.2;
+    pub const MAX_KG: f64 = 700.0;
+
     pub fn parse(kg: f64) -> Result<Self, String> {
-        if kg.is_finite() && kg > 0.2 && kg <= 700.0 {
+        if kg.is_finite() && kg > Self::ABOVE_KG && kg <= Self::MAX_KG {
             Ok(BodyWeightKg(kg))
         } else {
             Err(format!(

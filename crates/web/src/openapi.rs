@@ -270,8 +270,13 @@ fn parameter_is_text(schema: &serde_json::Value) -> bool {
 /// schemas the domain types already publish), codes' patterns and numbers' ranges. A rule that
 /// spans fields (a unit that must fit its test) stays in the description and answers 422.
 fn constrain_schemas(doc: &mut serde_json::Value) {
-    use crate::auth::credentials::MIN_PASSWORD_CHARS;
+    use crate::auth::credentials::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+    use crate::routes::admin::USERNAME_PATTERN;
+    use seldinger_domain::catalogue::{ProcedureId, SheathFrench};
+    use seldinger_domain::clinical::{DOSE_INTENTS, INDICATIONS};
+    use seldinger_domain::patient::{BodyWeightKg, Mrn, SiteCode};
     use seldinger_domain::validation::{LONG_TEXT, MEDIUM_TEXT, SHORT_TEXT, TEXT_PATTERN};
+    use seldinger_domain::RoomId;
     use serde_json::{json, Value};
     let Some(schemas) = doc
         .pointer_mut("/components/schemas")
@@ -298,7 +303,15 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
     // Codes the server trims and upper-cases.
     let code = |max: usize| json!({"pattern": format!("^\\s*[A-Za-z0-9-]{{1,{max}}}\\s*$")});
     let uuid = json!({"format": "uuid"});
-    let weight = json!({"exclusiveMinimum": 0.2, "maximum": 700});
+    let weight =
+        json!({"exclusiveMinimum": BodyWeightKg::ABOVE_KG, "maximum": BodyWeightKg::MAX_KG});
+    // An optional choice the domain lists: one of its values, or blank or null for "not given".
+    let optional = |values: &[&str]| {
+        let mut values: Vec<Value> = values.iter().map(|v| json!(v)).collect();
+        values.extend([json!(""), Value::Null]);
+        json!({"enum": values})
+    };
+    let password = json!({"minLength": MIN_PASSWORD_CHARS, "maxLength": MAX_PASSWORD_CHARS});
     let patient = [
         ("birth_date", json!({"format": "date"})),
         ("sex", choice("Sex", false)),
@@ -306,8 +319,8 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("pregnancy_status", choice("Pregnancy", true)),
     ];
     let mut properties: Vec<(&str, &str, Value)> = vec![
-        ("PatientInput", "site", code(16)),
-        ("PatientInput", "mrn", code(20)),
+        ("PatientInput", "site", code(SiteCode::MAX_CHARS)),
+        ("PatientInput", "mrn", code(Mrn::MAX_CHARS)),
         ("PatientInput", "family_name", required_text(SHORT_TEXT)),
         ("PatientInput", "given_name", required_text(SHORT_TEXT)),
         ("AllergyInput", "class", choice("AllergyClass", false)),
@@ -335,16 +348,8 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("MedicationInput", "drug", required_text(SHORT_TEXT)),
         ("MedicationInput", "dose", text(SHORT_TEXT)),
         ("MedicationInput", "frequency", text(SHORT_TEXT)),
-        (
-            "MedicationInput",
-            "dose_intent",
-            json!({"enum": ["prophylactic", "therapeutic", "", null]}),
-        ),
-        (
-            "MedicationInput",
-            "indication",
-            json!({"enum": ["primary_prevention", "secondary_prevention", "", null]}),
-        ),
+        ("MedicationInput", "dose_intent", optional(DOSE_INTENTS)),
+        ("MedicationInput", "indication", optional(INDICATIONS)),
         ("LabResultInput", "test", json!({"minLength": 1})),
         ("LabResultInput", "value", json!({"minimum": 0})),
         ("Consent", "obtained_by", required_text(SHORT_TEXT)),
@@ -362,23 +367,11 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
             }
             roles
         }),
-        (
-            "NewUser",
-            "username",
-            json!({"pattern": "^\\s*[a-z0-9._-]{2,64}\\s*$"}),
-        ),
+        ("NewUser", "username", json!({"pattern": USERNAME_PATTERN})),
         ("NewUser", "display_name", required_text(SHORT_TEXT)),
         ("NewUser", "role", choice("Role", false)),
-        (
-            "NewUser",
-            "password",
-            json!({"minLength": MIN_PASSWORD_CHARS, "maxLength": 1024}),
-        ),
-        (
-            "NewPassword",
-            "password",
-            json!({"minLength": MIN_PASSWORD_CHARS, "maxLength": 1024}),
-        ),
+        ("NewUser", "password", password.clone()),
+        ("NewPassword", "password", password),
     ];
     for (field, rule) in &patient {
         properties.push(("PatientInput", field, rule.clone()));
@@ -386,9 +379,12 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
     }
     // The codes' own schemas, wherever they appear (the server parses them the same everywhere).
     let components = [
-        ("RoomId", json!({"pattern": "^[a-z0-9-]{1,32}$"})),
-        ("ProcedureId", json!({"pattern": "^[a-z][a-z0-9-]{0,63}$"})),
-        ("SheathFrench", json!({"minimum": 1, "maximum": 30})),
+        ("RoomId", json!({"pattern": RoomId::PATTERN})),
+        ("ProcedureId", json!({"pattern": ProcedureId::PATTERN})),
+        (
+            "SheathFrench",
+            json!({"minimum": SheathFrench::MIN_FRENCH, "maximum": SheathFrench::MAX_FRENCH}),
+        ),
         ("BodyWeightKg", weight),
     ];
     for (name, rule) in components {

@@ -10,13 +10,15 @@ use sha2::{Digest, Sha256};
 
 /// Minimum password length: a security policy default, not a clinical rule.
 pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Maximum password length, so that hashing a sent body stays cheap.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 pub fn check_password_policy(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!("must be at least {MIN_PASSWORD_CHARS} characters"));
     }
-    if password.chars().count() > 1024 {
-        return Err("must be at most 1024 characters".into());
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(format!("must be at most {MAX_PASSWORD_CHARS} characters"));
     }
     Ok(())
 }

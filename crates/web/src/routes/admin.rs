@@ -58,6 +58,9 @@ pub struct NewPassword {
     pub password: String,
 }
 
+/// What [`parse_username`] takes (around surrounding spaces), as an ECMA-262 pattern.
+pub(crate) const USERNAME_PATTERN: &str = "^\\s*[a-z0-9._-]{2,64}\\s*$";
+
 /// Usernames: lower-case letters, digits, '.', '_' and '-', 2-64 characters.
 pub fn parse_username(value: &str) -> Result<String, String> {
     let v = value.trim();
