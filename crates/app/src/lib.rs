@@ -14,6 +14,7 @@ mod dose;
 mod error;
 mod facts;
 mod followup;
+mod interfaces;
 mod lists;
 mod patients;
 mod principal;
@@ -24,6 +25,7 @@ pub use dose::{LinkChange, Linked};
 pub use error::AppError;
 pub use facts::Correction;
 pub use followup::permission_to_complete;
+pub use interfaces::DetailsOutcome;
 pub use lists::DoseByCase;
 pub use principal::{Audit, Opened, Principal};
 

@@ -87,8 +87,25 @@ impl App {
         expected_version: u64,
         details: PatientDetails,
     ) -> Result<Patient, AppError> {
+        self.replace_patient_details(who, id, expected_version, details, false)
+            .await
+    }
+
+    /// Replaces the details; the hospital visit too only when `from_pas` (it is the patient
+    /// administration system's: an edit by hand keeps it).
+    pub(crate) async fn replace_patient_details(
+        &self,
+        who: &Principal,
+        id: PatientId,
+        expected_version: u64,
+        mut details: PatientDetails,
+        from_pas: bool,
+    ) -> Result<Patient, AppError> {
         who.require(Permission::UpdatePatients)?;
-        self.open_patient_record(who, id).await?;
+        let (current, _) = self.open_patient_record(who, id).await?;
+        if !from_pas {
+            details.visit = current.details.visit;
+        }
         let meta = EventMeta {
             actor: who.actor()?,
             at: self.clock.now(),

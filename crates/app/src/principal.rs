@@ -16,6 +16,10 @@ pub struct Principal {
     pub client_addr: String,
     /// A reason given to open records outside the caller's scope (break-glass): flagged for review.
     pub break_glass_reason: Option<String>,
+    /// The received message (HL7 inbox id) this principal is applying, when an interface acts:
+    /// every write names it, and the store marks the message applied in the same commit, so a
+    /// message re-sent after a crash is never applied twice.
+    pub via_message: Option<String>,
 }
 
 impl Principal {
@@ -52,6 +56,7 @@ impl Principal {
             client_addr: self.client_addr.clone(),
             outcome: note.outcome.to_string(),
             break_glass_reason: note.break_glass_reason,
+            via_message: self.via_message.clone(),
         }
     }
 }

@@ -20,10 +20,13 @@ pub enum Role {
     MedicalPhysicist,
     QualityLead,
     Administrator,
+    /// A hospital system sending HL7 v2 (patient administration, order entry, laboratory): a
+    /// service account, never a person at a screen.
+    Interface,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::IrPhysician,
         Role::IrNurse,
         Role::Radiographer,
@@ -32,6 +35,7 @@ impl Role {
         Role::MedicalPhysicist,
         Role::QualityLead,
         Role::Administrator,
+        Role::Interface,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +48,7 @@ impl Role {
             Role::MedicalPhysicist => "medical_physicist",
             Role::QualityLead => "quality_lead",
             Role::Administrator => "administrator",
+            Role::Interface => "interface",
         }
     }
 
@@ -114,10 +119,14 @@ pub enum Permission {
     ReadDeidentifiedOutcomes,
     ReadAudit,
     ManageUsers,
+    /// The HL7 inbox: received messages, dead letters and their replay (they hold patient data).
+    ManageInterfaces,
+    /// Merge two records of one patient (HL7 A40 from the patient administration system).
+    MergePatients,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
@@ -137,6 +146,8 @@ impl Permission {
         Permission::ReadDeidentifiedOutcomes,
         Permission::ReadAudit,
         Permission::ManageUsers,
+        Permission::ManageInterfaces,
+        Permission::MergePatients,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -160,6 +171,8 @@ impl Permission {
             Permission::ReadDeidentifiedOutcomes => "read_deidentified_outcomes",
             Permission::ReadAudit => "read_audit",
             Permission::ManageUsers => "manage_users",
+            Permission::ManageInterfaces => "manage_interfaces",
+            Permission::MergePatients => "merge_patients",
         }
     }
 
@@ -242,7 +255,14 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
     let department = Some(Scope::Department);
     match (role, permission) {
         (_, P::ReadReferenceData) => department,
-        (R::IrPhysician, P::ManageUsers | P::ReadAudit | P::ReadDeidentifiedOutcomes) => None,
+        (
+            R::IrPhysician,
+            P::ManageUsers
+            | P::ReadAudit
+            | P::ReadDeidentifiedOutcomes
+            | P::ManageInterfaces
+            | P::MergePatients,
+        ) => None,
         (R::IrPhysician, _) => department,
         (
             R::IrNurse,
@@ -282,7 +302,20 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             department
         }
         (R::QualityLead, P::ReadDeidentifiedOutcomes | P::ReadAudit) => department,
-        (R::Administrator, P::ManageUsers | P::ReadAudit) => department,
+        (R::Administrator, P::ManageUsers | P::ReadAudit | P::ManageInterfaces) => department,
+        // What the hospital's systems send: patients, their labs, orders and their cancellation.
+        (
+            R::Interface,
+            P::ReadPatients
+            | P::RegisterPatients
+            | P::UpdatePatients
+            | P::MergePatients
+            | P::RecordClinicalData
+            | P::CreateReferrals
+            | P::ReadReferrals
+            | P::ReadCases
+            | P::CancelCases,
+        ) => department,
         _ => None,
     }
 }

@@ -445,3 +445,102 @@ mod correction_tests {
         assert!(unchanged.0[0].detail.contains("nothing changed"));
     }
 }
+
+/// What a laboratory says of one result it reports (HL7 OBX-11, table 0085).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportedStatus {
+    /// Final or preliminary: the value stands until the laboratory says otherwise.
+    Result,
+    /// A correction of a result reported before (same test, same specimen time).
+    Corrected,
+    /// The result reported before was wrong or is deleted: withdrawn from the record.
+    Withdrawn,
+}
+
+/// One result as a laboratory reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedLab {
+    pub result: LabResult,
+    pub status: ReportedStatus,
+}
+
+/// The events a laboratory report makes on a record whose current results are `current`: a
+/// result already there with the same value is not added twice (a report sent again); a
+/// correction replaces the result of the same test and specimen time (or is added, when that
+/// result never arrived); a withdrawal removes it (and is ignored when nothing matches).
+pub fn lab_report_events(
+    current: &[(u64, LabResult)],
+    reported: &[ReportedLab],
+) -> Vec<crate::patient::PatientEvent> {
+    use crate::patient::PatientEvent;
+    let same_specimen = |a: &LabResult, b: &LabResult| a.test == b.test && a.drawn_at == b.drawn_at;
+    let mut events = Vec::new();
+    for line in reported {
+        let existing = current.iter().find(|(_, r)| same_specimen(r, &line.result));
+        match (line.status, existing) {
+            (ReportedStatus::Result | ReportedStatus::Corrected, Some((_, r)))
+                if r.value == line.result.value => {}
+            (ReportedStatus::Corrected, Some((entry, _))) => {
+                events.push(PatientEvent::LabResultCorrected {
+                    entry: *entry,
+                    result: line.result.clone(),
+                })
+            }
+            (ReportedStatus::Result | ReportedStatus::Corrected, _) => {
+                events.push(PatientEvent::LabResultRecorded {
+                    result: line.result.clone(),
+                })
+            }
+            (ReportedStatus::Withdrawn, Some((entry, _))) => {
+                events.push(PatientEvent::LabResultEnteredInError { entry: *entry })
+            }
+            (ReportedStatus::Withdrawn, None) => {}
+        }
+    }
+    events
+}
+
+#[cfg(test)]
+mod lab_report_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn inr(value: f64, hour: u32) -> LabResult {
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 30, hour, 0, 0)
+            .unwrap();
+        LabResult::new(LabTest::Inr, value, at).unwrap()
+    }
+
+    fn line(result: LabResult, status: ReportedStatus) -> ReportedLab {
+        ReportedLab { result, status }
+    }
+
+    #[test]
+    fn a_report_sent_again_adds_nothing_and_a_correction_replaces_its_result() {
+        use crate::patient::PatientEvent as E;
+        let current = vec![(7, inr(1.4, 8))];
+        assert!(
+            lab_report_events(&current, &[line(inr(1.4, 8), ReportedStatus::Result)]).is_empty()
+        );
+        assert_eq!(
+            lab_report_events(&current, &[line(inr(1.9, 8), ReportedStatus::Corrected)]),
+            vec![E::LabResultCorrected {
+                entry: 7,
+                result: inr(1.9, 8)
+            }]
+        );
+        // A final result for another specimen is a new result, even with the same value.
+        assert_eq!(
+            lab_report_events(&current, &[line(inr(1.4, 9), ReportedStatus::Result)]),
+            vec![E::LabResultRecorded {
+                result: inr(1.4, 9)
+            }]
+        );
+        assert_eq!(
+            lab_report_events(&current, &[line(inr(1.4, 8), ReportedStatus::Withdrawn)]),
+            vec![E::LabResultEnteredInError { entry: 7 }]
+        );
+        assert!(lab_report_events(&[], &[line(inr(1.4, 8), ReportedStatus::Withdrawn)]).is_empty());
+    }
+}

@@ -1,5 +1,6 @@
 //! The patient: identity at a site, demographics, allergies and pregnancy status.
 
+use crate::assessment::Setting;
 use crate::clinical::{LabResult, Medication};
 use crate::ids::PatientId;
 use crate::validation::{optional_text, parse_choice, required_text, Collector, ValidationErrors};
@@ -188,6 +189,84 @@ pub struct PatientDetails {
     pub allergies: Vec<Allergy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pregnancy: Option<PregnancyStatus>,
+    /// The current hospital visit, as the patient administration system reports it (HL7 PV1);
+    /// none when it has not said. Not edited by hand: the PAS owns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<Visit>,
+}
+
+/// A hospital visit: where the patient is being cared for and since when. The safety rules read
+/// it as the care setting while no pre-procedure assessment is recorded (labs must come from an
+/// inpatient's or ED patient's current presentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Visit {
+    pub setting: Setting,
+    /// Admission (or ED arrival) time; inpatients and ED patients only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted_at: Option<DateTime<Utc>>,
+    /// The PAS's visit number (PV1-19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit_number: Option<String>,
+}
+
+/// A change to some of a patient's details as a hospital system sends it (HL7 ADT): `None`
+/// leaves a detail as it is; `Some(None)` clears it (HL7's `""`); a list sent replaces the list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DetailsPatch {
+    pub name: Option<PersonName>,
+    pub birth_date: Option<NaiveDate>,
+    pub sex: Option<Sex>,
+    pub weight_kg: Option<Option<BodyWeightKg>>,
+    pub allergies: Option<Vec<Allergy>>,
+    pub visit: Option<Option<Visit>>,
+}
+
+impl DetailsPatch {
+    /// `current` with this patch applied.
+    pub fn applied_to(&self, current: &PatientDetails) -> PatientDetails {
+        let mut next = current.clone();
+        if let Some(name) = &self.name {
+            next.name = name.clone();
+        }
+        if let Some(birth_date) = self.birth_date {
+            next.birth_date = birth_date;
+        }
+        if let Some(sex) = self.sex {
+            next.sex = sex;
+        }
+        if let Some(weight) = self.weight_kg {
+            next.weight_kg = weight;
+        }
+        if let Some(allergies) = &self.allergies {
+            next.allergies = allergies.clone();
+        }
+        if let Some(visit) = &self.visit {
+            next.visit = visit.clone();
+        }
+        next
+    }
+
+    /// A new patient from this patch: a name and a birth date are needed (the rules read the
+    /// age); an unsent sex is unknown.
+    pub fn new_patient(&self, site: SiteCode, mrn: Mrn) -> Result<PatientDetails, String> {
+        let (Some(name), Some(birth_date)) = (&self.name, self.birth_date) else {
+            return Err(
+                "a new patient needs a name and a birth date; neither may be empty".to_string(),
+            );
+        };
+        Ok(PatientDetails {
+            site,
+            mrn,
+            name: name.clone(),
+            birth_date,
+            sex: self.sex.unwrap_or(Sex::Unknown),
+            weight_kg: self.weight_kg.flatten(),
+            allergies: self.allergies.clone().unwrap_or_default(),
+            pregnancy: None,
+            visit: self.visit.clone().flatten(),
+        })
+    }
 }
 
 impl PatientDetails {
@@ -314,6 +393,7 @@ impl PatientDetails {
                     weight_kg,
                     allergies,
                     pregnancy,
+                    visit: None,
                 })
             }
             _ => Err(ValidationErrors::single("patient", "incomplete input")),

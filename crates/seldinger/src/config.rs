@@ -91,10 +91,73 @@ pub struct ServeArgs {
     /// Do not start the DICOM listener.
     #[arg(long, env = "SELDINGER_NO_DICOM")]
     pub no_dicom: bool,
+    #[command(flatten)]
+    pub hl7: Hl7Args,
     /// The department's time zone (IANA name, e.g. Europe/London): the board's day and the times
     /// people read and type on the pages. Storage and the APIs keep UTC.
     #[arg(long, env = "SELDINGER_TIME_ZONE", default_value = "UTC", value_parser = DepartmentTime::parse)]
     pub time_zone: DepartmentTime,
+}
+
+/// The HL7 v2 interface: the MLLP listener and the department's interface file.
+#[derive(Args, Clone, Default)]
+pub struct Hl7Args {
+    /// Where the MLLP listener for HL7 v2 messages accepts connections (2575 is the port IANA
+    /// registered for HL7 over MLLP).
+    #[arg(long, env = "SELDINGER_HL7_LISTEN", default_value = "127.0.0.1:2575")]
+    pub hl7_listen: Option<SocketAddr>,
+    /// The department's interface file (TOML like catalog/hl7-interface.toml): which systems may
+    /// send, from where, and how their codes map. `serve` without one refuses every message
+    /// (each kept, as a dead letter); `demo` uses the shipped demo file.
+    #[arg(long, env = "SELDINGER_HL7_CONFIG")]
+    pub hl7_config: Option<PathBuf>,
+    /// MLLP over TLS: the listener's certificate chain (PEM); with --hl7-tls-key.
+    #[arg(long, env = "SELDINGER_HL7_TLS_CERT", requires = "hl7_tls_key")]
+    pub hl7_tls_cert: Option<PathBuf>,
+    /// The listener's private key (PEM); with --hl7-tls-cert.
+    #[arg(long, env = "SELDINGER_HL7_TLS_KEY", requires = "hl7_tls_cert")]
+    pub hl7_tls_key: Option<PathBuf>,
+    /// Require senders to present a certificate from this CA (PEM): mutual TLS.
+    #[arg(long, env = "SELDINGER_HL7_TLS_CLIENT_CA", requires = "hl7_tls_cert")]
+    pub hl7_tls_client_ca: Option<PathBuf>,
+    /// The largest message accepted, in bytes; a larger one is refused (AR) and kept truncated.
+    #[arg(long, env = "SELDINGER_HL7_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub hl7_max_message_bytes: usize,
+    /// Do not start the MLLP listener.
+    #[arg(long, env = "SELDINGER_NO_HL7")]
+    pub no_hl7: bool,
+}
+
+impl Hl7Args {
+    /// The interface file named, or for the demo the shipped one; otherwise none (every
+    /// message refused until the department lists its systems).
+    pub fn interface(&self, demo: bool) -> anyhow::Result<seldinger_hl7::InterfaceConfig> {
+        match &self.hl7_config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read HL7 interface file {}", path.display())
+                })?;
+                let config =
+                    seldinger_hl7::InterfaceConfig::parse(&text, &path.display().to_string())
+                        .map_err(anyhow::Error::msg)?;
+                tracing::info!(file = %path.display(), version = %config.version, senders = config.senders.len(), "HL7 interface file loaded");
+                Ok(config)
+            }
+            None if demo => seldinger_hl7::InterfaceConfig::parse(
+                seldinger_hl7::DEMO_INTERFACE,
+                "catalog/hl7-interface.toml (shipped demo)",
+            )
+            .map_err(anyhow::Error::msg),
+            None => Ok(seldinger_hl7::InterfaceConfig::empty()),
+        }
+    }
+}
+
+/// The MLLP listener: where, with which interface file, over TLS or not.
+pub struct Hl7Settings {
+    pub listen: SocketAddr,
+    pub interface: seldinger_hl7::InterfaceConfig,
+    pub listener: seldinger_hl7::mllp::ListenerConfig,
 }
 
 /// DICOM AE (PS3.5 §6.2): 1-16 characters, no backslash or control characters, not all spaces.
@@ -142,6 +205,8 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The DICOM listener's address and AE title, unless turned off.
     pub dicom: Option<DicomSettings>,
+    /// The MLLP listener, unless turned off.
+    pub hl7: Option<Hl7Settings>,
     pub catalogue: ProcedureCatalogue,
     pub safety: SafetyReference,
     pub dose_levels: ReferenceLevels,
@@ -156,6 +221,15 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<Settings> {
+        Settings::for_mode(args, false)
+    }
+
+    /// The demo's settings: the shipped demo interface file unless one is named.
+    pub fn for_demo(args: &ServeArgs) -> anyhow::Result<Settings> {
+        Settings::for_mode(args, true)
+    }
+
+    fn for_mode(args: &ServeArgs, demo: bool) -> anyhow::Result<Settings> {
         let catalogue = match &args.catalog {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -257,6 +331,31 @@ impl Settings {
                 tls,
             })
         };
+        let hl7 = match (args.hl7.no_hl7, args.hl7.hl7_listen) {
+            (false, Some(listen)) => {
+                let tls = match (&args.hl7.hl7_tls_cert, &args.hl7.hl7_tls_key) {
+                    (Some(cert), Some(key)) => Some(
+                        seldinger_dicom::scp::tls_config(
+                            cert,
+                            key,
+                            args.hl7.hl7_tls_client_ca.as_deref(),
+                        )
+                        .map_err(anyhow::Error::msg)?,
+                    ),
+                    _ => None,
+                };
+                Some(Hl7Settings {
+                    listen,
+                    interface: args.hl7.interface(demo)?,
+                    listener: seldinger_hl7::mllp::ListenerConfig {
+                        max_message_bytes: args.hl7.hl7_max_message_bytes,
+                        tls,
+                        ..Default::default()
+                    },
+                })
+            }
+            _ => None,
+        };
         Ok(Settings {
             data_dir: args
                 .storage
@@ -268,6 +367,7 @@ impl Settings {
             allow_plain_http: args.allow_plain_http,
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
             dicom,
+            hl7,
             catalogue,
             safety,
             dose_levels,
@@ -294,6 +394,10 @@ impl Settings {
             dicom_tls_key: None,
             dicom_tls_client_ca: None,
             no_dicom: true,
+            hl7: Hl7Args {
+                no_hl7: true,
+                ..Hl7Args::default()
+            },
             dose_reference_levels: None,
             discharge_instructions: None,
             dose_units: None,

@@ -46,12 +46,36 @@ enum Command {
         #[command(subcommand)]
         command: DoseCommand,
     },
+    /// HL7 v2 messages.
+    Hl7 {
+        #[command(subcommand)]
+        command: Hl7Command,
+    },
     /// Manage API tokens for scripts and interfaces: create, list, revoke.
     Token {
         #[command(flatten)]
         storage: config::StorageArgs,
         #[command(subcommand)]
         command: accounts::TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum Hl7Command {
+    /// Apply the messages in these files (one message after another, or HL7 batch files with
+    /// FHS/BHS…BTS/FTS) as if they had arrived over MLLP: each kept, applied or dead-lettered,
+    /// with a summary at the end.
+    Import {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// The department's interface file (who may send; how codes map).
+        #[arg(long, env = "SELDINGER_HL7_CONFIG")]
+        hl7_config: Option<std::path::PathBuf>,
+        /// The department's time zone, for message times without an offset.
+        #[arg(long, env = "SELDINGER_TIME_ZONE", default_value = "UTC", value_parser = seldinger_domain::DepartmentTime::parse)]
+        time_zone: seldinger_domain::DepartmentTime,
+        #[command(flatten)]
+        storage: config::StorageArgs,
     },
 }
 
@@ -85,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
             run(settings, store).await
         }
         Command::Demo { serve, seed } => {
-            let settings = Settings::from_args(&serve.with_default_data_dir("data/demo"))?;
+            let settings = Settings::for_demo(&serve.with_default_data_dir("data/demo"))?;
             let store = settings.open_store(true).await?;
             let today = chrono::Utc::now().date_naive();
             let summary = demo::seed(&store, &settings.catalogue, &settings.safety, seed, today)
@@ -126,6 +150,31 @@ async fn main() -> anyhow::Result<()> {
                 .open_store(false)
                 .await?;
             dose_import(&store, &paths).await
+        }
+        Command::Hl7 {
+            command:
+                Hl7Command::Import {
+                    files,
+                    hl7_config,
+                    time_zone,
+                    storage,
+                },
+        } => {
+            let settings = Settings::from_storage_args(&storage)?;
+            let store = settings.open_store(false).await?;
+            let interface = config::Hl7Args {
+                hl7_config,
+                ..Default::default()
+            }
+            .interface(false)?;
+            let mut app = seldinger_app::App::new(
+                store,
+                settings.catalogue,
+                settings.safety,
+                Arc::new(seldinger_app::SystemClock),
+            );
+            app.time = time_zone;
+            hl7_import(seldinger_hl7::Interface::new(app, interface), &files).await
         }
         Command::Token { storage, command } => {
             let settings = Settings::from_storage_args(&storage)?;
@@ -182,6 +231,10 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         Some(texts) => state.with_discharge_texts(texts),
         None => state,
     };
+    let hl7 = match settings.hl7 {
+        Some(hl7) => Some(start_hl7(hl7, state.app.clone()).await?),
+        None => None,
+    };
     match &settings.tls {
         Some((cert, key)) => {
             tracing::info!(%address, "Seldinger is serving: https://{address}/api/v1/health");
@@ -202,10 +255,91 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
             seldinger_web::serve(listener, state, config::shutdown_signal()).await?;
         }
     }
-    if let Some(listener) = dicom {
+    for listener in [dicom, hl7].into_iter().flatten() {
         listener.abort();
     }
     tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Starts the MLLP listener for HL7 v2 messages in the background.
+async fn start_hl7(
+    hl7: config::Hl7Settings,
+    app: seldinger_app::App,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(hl7.listen)
+        .await
+        .with_context(|| {
+            format!("cannot listen for HL7 on {} (is another listener using it? try --hl7-listen or --no-hl7)", hl7.listen)
+        })?;
+    let address = listener.local_addr()?;
+    if hl7.interface.senders.is_empty() {
+        tracing::warn!(%address, "HL7 listener has no interface file (--hl7-config): every message is refused (AR) and kept as a dead letter until the department lists its systems");
+    }
+    if !address.ip().is_loopback() && hl7.listener.tls.is_none() {
+        tracing::warn!(%address, "HL7 listener on the network without TLS: messages cross it in clear; give --hl7-tls-cert and --hl7-tls-key");
+    }
+    tracing::info!(%address, senders = hl7.interface.senders.len(), tls = hl7.listener.tls.is_some(), "HL7 v2 MLLP listener");
+    let interface = Arc::new(seldinger_hl7::Interface::new(app, hl7.interface));
+    Ok(tokio::spawn(async move {
+        if let Err(error) = seldinger_hl7::mllp::serve(listener, hl7.listener, interface).await {
+            tracing::error!(%error, "HL7 listener stopped");
+        }
+    }))
+}
+
+/// `seldinger hl7 import`: every message of every file, through the same path as the listener.
+async fn hl7_import(
+    interface: seldinger_hl7::Interface,
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<()> {
+    let mut batches = Vec::new();
+    for file in files {
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let batch = seldinger_hl7::batch::split(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        for warning in &batch.warnings {
+            tracing::warn!(file = %file.display(), "{warning}");
+        }
+        batches.push((file, batch.messages));
+    }
+    let total: usize = batches.iter().map(|(_, m)| m.len()).sum();
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut problems = Vec::new();
+    for (file, messages) in batches {
+        let peer = seldinger_hl7::Peer {
+            label: format!("file:{}", file.display()),
+            ip: None,
+        };
+        for (n, message) in messages.iter().enumerate() {
+            let answer = interface.receive(message, &peer).await;
+            *counts.entry(answer.code).or_default() += 1;
+            if let Some(reason) = answer.reason {
+                problems.push(format!(
+                    "{} message {}: {} {reason}",
+                    file.display(),
+                    n + 1,
+                    answer.code
+                ));
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    for problem in &problems {
+        println!("{problem}");
+    }
+    println!(
+        "{total} messages: {} applied (AA), {} failed (AE, dead letters), {} refused (AR)",
+        counts.get("AA").unwrap_or(&0),
+        counts.get("AE").unwrap_or(&0),
+        counts.get("AR").unwrap_or(&0)
+    );
     Ok(())
 }
 

@@ -108,6 +108,8 @@ pub struct AuditEntry {
     pub outcome: String,
     /// Set when a clinician opened a record outside their scope: flagged for review.
     pub break_glass_reason: Option<String>,
+    /// The received HL7 message (inbox id) this write applied, when an interface wrote it.
+    pub via_message: Option<String>,
 }
 
 impl AuditEntry {
@@ -130,6 +132,7 @@ impl AuditEntry {
             client_addr: "local".into(),
             outcome: "allowed".into(),
             break_glass_reason: None,
+            via_message: None,
         }
     }
 }
@@ -517,6 +520,7 @@ impl Store {
                         client_addr: text(r, "client_addr")?,
                         outcome: text(r, "outcome")?,
                         break_glass_reason: r.try_get("break_glass_reason")?,
+                        via_message: r.try_get("via_message")?,
                     })
                 })
                 .collect()
@@ -526,7 +530,7 @@ impl Store {
                 from: "audit_log",
                 columns:
                     "seq, at, username, role, action, resource_type, resource_id, patient_id, \
-                          client_addr, outcome, break_glass_reason",
+                          client_addr, outcome, break_glass_reason, via_message",
                 order: Order {
                     key: "seq",
                     id: "seq",
@@ -558,13 +562,23 @@ fn token_from(r: &AnyRow) -> Result<ApiToken, StoreError> {
     })
 }
 
-/// Inserts a change's audit rows on the change's own transaction: both commit, or neither.
+/// Inserts a change's audit rows on the change's own transaction: both commit, or neither. A
+/// change made by applying a received message also marks that message applied here, so the change
+/// and "this message is done" are one commit; if the message was already applied (a re-send racing
+/// its first delivery), the whole change is refused and rolled back.
 pub(crate) async fn insert_audit_all(
     conn: &mut sqlx::AnyConnection,
     entries: &[AuditEntry],
 ) -> Result<(), StoreError> {
+    let mut claimed: Vec<&str> = Vec::new();
     for entry in entries {
         insert_audit(conn, entry).await?;
+        if let Some(message) = entry.via_message.as_deref() {
+            if !claimed.contains(&message) {
+                crate::inbox::claim(conn, message, entry.at).await?;
+                claimed.push(message);
+            }
+        }
     }
     Ok(())
 }
@@ -574,8 +588,8 @@ async fn insert_audit(
     entry: &AuditEntry,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO audit_log (at, username, role, action, resource_type, resource_id, patient_id, client_addr, outcome, break_glass_reason) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO audit_log (at, username, role, action, resource_type, resource_id, patient_id, client_addr, outcome, break_glass_reason, via_message) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(ts(entry.at))
         .bind(entry.username.clone())
@@ -587,6 +601,7 @@ async fn insert_audit(
         .bind(entry.client_addr.clone())
         .bind(entry.outcome.clone())
         .bind(entry.break_glass_reason.clone())
+        .bind(entry.via_message.clone())
         .execute(&mut *conn)
         .await?;
     Ok(())

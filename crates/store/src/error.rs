@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A record with the same natural key exists (e.g. the MRN at that site).
     #[error("{0}")]
     Duplicate(String),
+    /// The received message was applied already (by an earlier delivery of the same message).
+    #[error("message {0} was applied already")]
+    AlreadyApplied(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("configuration: {0}")]

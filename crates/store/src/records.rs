@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use seldinger_domain::access::RowScope;
 use seldinger_domain::clinical::{LabResult, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
-use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent};
+use seldinger_domain::patient::{Mrn, Patient, PatientDetails, PatientEvent, SiteCode};
 use seldinger_domain::{CaseId, EventMeta, PatientId, Referral, ReferralId, Room};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -294,14 +294,39 @@ impl Store {
         meta: &EventMeta,
         audit: &[AuditEntry],
     ) -> Result<Patient, StoreError> {
+        self.record_patient_facts(
+            patient_id,
+            expected_version,
+            std::slice::from_ref(event),
+            meta,
+            audit,
+        )
+        .await
+    }
+
+    /// Several fact events in one commit (a laboratory report's results arrive together): each is
+    /// the next version of the patient's stream; any one refused undoes them all.
+    pub async fn record_patient_facts(
+        &self,
+        patient_id: PatientId,
+        expected_version: u64,
+        events: &[PatientEvent],
+        meta: &EventMeta,
+        audit: &[AuditEntry],
+    ) -> Result<Patient, StoreError> {
         let current = self
             .patient(patient_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("patient {patient_id}")))?;
         let mut updated = current.clone();
-        updated.version = expected_version + 1;
+        updated.version = expected_version + events.len() as u64;
         let mut tx = self.pool().begin().await?;
-        append_patient_event(&mut tx, &current, expected_version, event, meta).await?;
+        let mut at_version = current.clone();
+        for event in events {
+            append_patient_event(&mut tx, &at_version, at_version.version, event, meta).await?;
+            write_fact(&mut tx, patient_id, event, meta).await?;
+            at_version.version += 1;
+        }
         let result = sqlx::query(
             "UPDATE patients SET version = $1, data = $2 WHERE id = $3 AND version = $4",
         )
@@ -318,62 +343,6 @@ impl Store {
                 expected_version,
                 current.version,
             ));
-        }
-        let fact = match event {
-            PatientEvent::MedicationRecorded { medication } => sqlx::query(
-                "INSERT INTO medications (patient_id, drug, recorded_at, data) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(patient_id.to_string())
-            .bind(medication.drug.clone())
-            .bind(ts(meta.at))
-            .bind(serde_json::to_string(medication)?),
-            PatientEvent::LabResultRecorded { result } => sqlx::query(
-                "INSERT INTO lab_results (patient_id, test, drawn_at, data) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(patient_id.to_string())
-            .bind(result.test.as_str().to_string())
-            .bind(ts(result.drawn_at))
-            .bind(serde_json::to_string(result)?),
-            PatientEvent::MedicationCorrected { entry, medication } => sqlx::query(
-                "UPDATE medications SET drug = $1, data = $2 \
-                 WHERE seq = $3 AND patient_id = $4 AND entered_in_error_at IS NULL",
-            )
-            .bind(medication.drug.clone())
-            .bind(serde_json::to_string(medication)?)
-            .bind(*entry as i64)
-            .bind(patient_id.to_string()),
-            PatientEvent::LabResultCorrected { entry, result } => sqlx::query(
-                "UPDATE lab_results SET test = $1, drawn_at = $2, data = $3 \
-                 WHERE seq = $4 AND patient_id = $5 AND entered_in_error_at IS NULL",
-            )
-            .bind(result.test.as_str().to_string())
-            .bind(ts(result.drawn_at))
-            .bind(serde_json::to_string(result)?)
-            .bind(*entry as i64)
-            .bind(patient_id.to_string()),
-            PatientEvent::MedicationEnteredInError { entry }
-            | PatientEvent::LabResultEnteredInError { entry } => {
-                let sql = if matches!(event, PatientEvent::MedicationEnteredInError { .. }) {
-                    "UPDATE medications SET entered_in_error_at = $1 \
-                     WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL"
-                } else {
-                    "UPDATE lab_results SET entered_in_error_at = $1 \
-                     WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL"
-                };
-                sqlx::query(sql)
-                    .bind(ts(meta.at))
-                    .bind(*entry as i64)
-                    .bind(patient_id.to_string())
-            }
-            other => return Err(StoreError::Corrupt(format!("{} is not a patient fact", other.kind()))),
-        };
-        // A correction of an entry that is not current (withdrawn, another patient's, unknown)
-        // changes nothing; the event must not stand alone, so the whole write is undone.
-        if fact.execute(&mut *tx).await?.rows_affected() != 1 {
-            return Err(StoreError::NotFound(format!(
-                "current entry named by {} for patient {patient_id}",
-                event.kind()
-            )));
         }
         crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
@@ -477,6 +446,23 @@ impl Store {
         patient_id: PatientId,
     ) -> Result<Vec<(u64, Medication)>, StoreError> {
         self.current_entries("medications", patient_id, "seq").await
+    }
+
+    /// The patient registered at `site` under `mrn`, if any (an interface names patients so).
+    pub async fn patient_by_mrn(
+        &self,
+        site: &SiteCode,
+        mrn: &Mrn,
+    ) -> Result<Option<Patient>, StoreError> {
+        let row = sqlx::query("SELECT data FROM patients WHERE site = $1 AND mrn = $2")
+            .bind(site.as_str().to_string())
+            .bind(mrn.as_str().to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(row) => Ok(Some(serde_json::from_str(&text(&row, "data")?)?)),
+            None => Ok(None),
+        }
     }
 
     /// Current results newest first.
@@ -834,6 +820,77 @@ async fn insert_case(
     .bind(referred_by.to_string())
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Writes one fact event's row (a drug or lab added, corrected or withdrawn) on the event's commit.
+async fn write_fact(
+    tx: &mut AnyConnection,
+    patient_id: PatientId,
+    event: &PatientEvent,
+    meta: &EventMeta,
+) -> Result<(), StoreError> {
+    let fact = match event {
+        PatientEvent::MedicationRecorded { medication } => sqlx::query(
+            "INSERT INTO medications (patient_id, drug, recorded_at, data) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(patient_id.to_string())
+        .bind(medication.drug.clone())
+        .bind(ts(meta.at))
+        .bind(serde_json::to_string(medication)?),
+        PatientEvent::LabResultRecorded { result } => sqlx::query(
+            "INSERT INTO lab_results (patient_id, test, drawn_at, data) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(patient_id.to_string())
+        .bind(result.test.as_str().to_string())
+        .bind(ts(result.drawn_at))
+        .bind(serde_json::to_string(result)?),
+        PatientEvent::MedicationCorrected { entry, medication } => sqlx::query(
+            "UPDATE medications SET drug = $1, data = $2 \
+                 WHERE seq = $3 AND patient_id = $4 AND entered_in_error_at IS NULL",
+        )
+        .bind(medication.drug.clone())
+        .bind(serde_json::to_string(medication)?)
+        .bind(*entry as i64)
+        .bind(patient_id.to_string()),
+        PatientEvent::LabResultCorrected { entry, result } => sqlx::query(
+            "UPDATE lab_results SET test = $1, drawn_at = $2, data = $3 \
+                 WHERE seq = $4 AND patient_id = $5 AND entered_in_error_at IS NULL",
+        )
+        .bind(result.test.as_str().to_string())
+        .bind(ts(result.drawn_at))
+        .bind(serde_json::to_string(result)?)
+        .bind(*entry as i64)
+        .bind(patient_id.to_string()),
+        PatientEvent::MedicationEnteredInError { entry }
+        | PatientEvent::LabResultEnteredInError { entry } => {
+            let sql = if matches!(event, PatientEvent::MedicationEnteredInError { .. }) {
+                "UPDATE medications SET entered_in_error_at = $1 \
+                     WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL"
+            } else {
+                "UPDATE lab_results SET entered_in_error_at = $1 \
+                     WHERE seq = $2 AND patient_id = $3 AND entered_in_error_at IS NULL"
+            };
+            sqlx::query(sql)
+                .bind(ts(meta.at))
+                .bind(*entry as i64)
+                .bind(patient_id.to_string())
+        }
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "{} is not a patient fact",
+                other.kind()
+            )))
+        }
+    };
+    // A correction of an entry that is not current (withdrawn, another patient's, unknown)
+    // changes nothing; the event must not stand alone, so the whole write is undone.
+    if fact.execute(&mut *tx).await?.rows_affected() != 1 {
+        return Err(StoreError::NotFound(format!(
+            "current entry named by {} for patient {patient_id}",
+            event.kind()
+        )));
+    }
     Ok(())
 }
 

@@ -355,6 +355,7 @@ async fn the_event_log_and_audit_log_cannot_be_edited_or_deleted() {
                 client_addr: "127.0.0.1".into(),
                 outcome: "allowed".into(),
                 break_glass_reason: None,
+                via_message: None,
             })
             .await
             .expect("audit");
@@ -913,6 +914,7 @@ async fn a_change_whose_audit_row_cannot_be_written_is_not_made() {
             client_addr: "127.0.0.1".into(),
             outcome: "allowed".into(),
             break_glass_reason: None,
+            via_message: None,
         };
         let inr = LabResult::new(LabTest::Inr, 1.1, now()).expect("lab");
         let event = PatientEvent::LabResultRecorded { result: inr };

@@ -12,7 +12,7 @@ use crate::assessment::{Consent, FastingTimes, PreAssessment, Setting};
 use crate::catalogue::ProcedureCatalogue;
 use crate::clinical::{LabResult, Medication};
 use crate::lifecycle::Case;
-use crate::patient::PatientDetails;
+use crate::patient::{PatientDetails, Visit};
 use chrono::{DateTime, Utc};
 
 fn missing(rule: &str, title: &str, reason: &str, role: Role, what: &str) -> ChecklistItem {
@@ -84,7 +84,8 @@ pub fn case_checklist(
         return Checklist::new(vec![item], version);
     };
     let assessment = case.assessment.clone();
-    let (setting, flags) = setting_and_flags(assessment.as_ref(), case.opened_at);
+    let (setting, flags) =
+        setting_and_flags(assessment.as_ref(), patient.visit.as_ref(), case.opened_at);
     let drugs = medications.iter().map(DrugUse::from).collect();
     let input = SafetyInput {
         procedure,
@@ -131,14 +132,22 @@ pub fn case_checklist(
     checklist
 }
 
-/// Where the patient comes from and the clinical flags, from a recorded assessment (none:
-/// a scheduled outpatient with nothing flagged). `opened_at` stands in for a missing admission time.
+/// Where the patient comes from and the clinical flags, from a recorded assessment; without one,
+/// the setting of the hospital visit the patient administration system reported (none: a
+/// scheduled outpatient), with nothing flagged. `opened_at` stands in for a missing admission time.
 pub fn setting_and_flags(
     assessment: Option<&PreAssessment>,
+    visit: Option<&Visit>,
     opened_at: DateTime<Utc>,
 ) -> (CareSetting, ClinicalFlags) {
     let Some(a) = assessment else {
-        return (CareSetting::ScheduledOutpatient, ClinicalFlags::default());
+        let setting = match visit {
+            Some(v) if v.setting != Setting::Outpatient => CareSetting::Admitted {
+                since: v.admitted_at.unwrap_or(opened_at),
+            },
+            _ => CareSetting::ScheduledOutpatient,
+        };
+        return (setting, ClinicalFlags::default());
     };
     let setting = match a.setting {
         Setting::Outpatient => CareSetting::ScheduledOutpatient,

@@ -153,7 +153,7 @@ impl HypotheticalCase {
         else {
             return Err(ValidationErrors::single("body", "incomplete input"));
         };
-        let (setting, flags) = setting_and_flags(self.assessment.as_ref(), now);
+        let (setting, flags) = setting_and_flags(self.assessment.as_ref(), None, now);
         let input = SafetyInput {
             procedure,
             modality,

@@ -133,6 +133,7 @@ impl AppState {
                 client_addr: client_addr.into(),
                 outcome: outcome.into(),
                 break_glass_reason: None,
+                via_message: None,
             })
             .await
             .map_err(ApiError::from)
@@ -217,6 +218,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
                 client_addr: client_addr(request.extensions()),
                 outcome: "denied".into(),
                 break_glass_reason: None,
+                via_message: None,
             })
             .await?;
         return Err(ApiError::forbidden(role, permission));
@@ -240,6 +242,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
             role,
             client_addr: client_addr(request.extensions()),
             break_glass_reason,
+            via_message: None,
         },
         credential,
     };

@@ -155,6 +155,7 @@ impl Viewer {
                     role: user.role,
                     client_addr: client_addr(extensions),
                     break_glass_reason: None,
+                    via_message: None,
                 },
                 credential,
             },

@@ -1,0 +1,186 @@
+//! What the hospital's systems do through an interface (HL7 v2 today): name patients by site and
+//! MRN, keep their details as the patient administration system says, and file laboratory reports
+//! — plus the inbox every received message is kept in. The interface adapters parse and map;
+//! these decide and write, with the same permissions, scope and audit as a person would.
+
+use crate::{App, AppError, Audit, Principal};
+use seldinger_domain::access::Permission;
+use seldinger_domain::clinical::{lab_report_events, ReportedLab};
+use seldinger_domain::patient::{DetailsPatch, Mrn, Patient, SiteCode};
+use seldinger_domain::{EventMeta, PatientId};
+use seldinger_store::{
+    Cursor, Finish, InboundMessage, InboxFilter, NewInboundMessage, Page, Receipt, StoreError,
+};
+
+/// How many times a write that lost a race with another writer is tried again: the patient's
+/// messages are applied one at a time, but a person may be editing the same record.
+const ATTEMPTS: usize = 3;
+
+/// What an ADT message did to the patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailsOutcome {
+    Registered,
+    Updated,
+}
+
+impl App {
+    /// The patient at `site` with `mrn`, if `who` may read patients.
+    pub async fn patient_by_mrn(
+        &self,
+        who: &Principal,
+        site: &SiteCode,
+        mrn: &Mrn,
+    ) -> Result<Option<Patient>, AppError> {
+        who.require(Permission::ReadPatients)?;
+        match self.store.patient_by_mrn(site, mrn).await? {
+            Some(patient) => Ok(Some(self.open_patient_record(who, patient.id).await?.0)),
+            None => Ok(None),
+        }
+    }
+
+    /// Registers the patient at `site` with `mrn` from `patch`, or applies `patch` to the
+    /// patient already registered there (HL7 ADT A01/A04/A08/A31): one event, one commit.
+    pub async fn keep_patient_details(
+        &self,
+        who: &Principal,
+        site: SiteCode,
+        mrn: Mrn,
+        patch: &DetailsPatch,
+    ) -> Result<(Patient, DetailsOutcome), AppError> {
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let result = match self.patient_by_mrn(who, &site, &mrn).await? {
+                Some(current) => {
+                    let details = patch.applied_to(&current.details);
+                    self.replace_patient_details(who, current.id, current.version, details, true)
+                        .await
+                        .map(|p| (p, DetailsOutcome::Updated))
+                }
+                None => {
+                    let details = patch
+                        .new_patient(site.clone(), mrn.clone())
+                        .map_err(|e| AppError::invalid("patient", e))?;
+                    self.register_patient(who, details)
+                        .await
+                        .map(|p| (p, DetailsOutcome::Registered))
+                }
+            };
+            match result {
+                // Another writer got there between the read and the write: read again.
+                Err(AppError::Store(
+                    e @ (StoreError::Conflict { .. } | StoreError::Duplicate(_)),
+                )) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last
+            .map(AppError::Store)
+            .unwrap_or_else(|| AppError::invalid("patient", "could not be written")))
+    }
+
+    /// Files a laboratory report's results on the patient's record in one commit (see
+    /// [`lab_report_events`]: a report sent again adds nothing; corrections keep the history).
+    /// Returns the record and how many entries changed.
+    pub async fn record_lab_report(
+        &self,
+        who: &Principal,
+        patient_id: PatientId,
+        report: &[ReportedLab],
+    ) -> Result<(Patient, usize), AppError> {
+        who.require(Permission::RecordClinicalData)?;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let (patient, _) = self.open_patient_record(who, patient_id).await?;
+            let current = self.store.lab_result_entries(patient_id).await?;
+            let events = lab_report_events(&current, report);
+            if events.is_empty() {
+                return Ok((patient, 0));
+            }
+            let meta = EventMeta {
+                actor: who.actor()?,
+                at: self.clock.now(),
+                reason: Some("reported by the laboratory".to_string()),
+            };
+            let audit = who.audit_entry(
+                meta.at,
+                Audit::of("create", "lab_result", patient_id, patient_id),
+            );
+            match self
+                .store
+                .record_patient_facts(patient_id, patient.version, &events, &meta, &[audit])
+                .await
+            {
+                Err(e @ StoreError::Conflict { .. }) => last = Some(e),
+                Err(e) => return Err(e.into()),
+                Ok(patient) => return Ok((patient, events.len())),
+            }
+        }
+        Err(last
+            .map(AppError::Store)
+            .unwrap_or_else(|| AppError::invalid("lab_result", "could not be written")))
+    }
+
+    /// Keeps a message as it arrived, before anything is done with it (the sender is answered
+    /// only after its outcome is stored).
+    pub async fn receive_message(&self, new: &NewInboundMessage) -> Result<Receipt, AppError> {
+        Ok(self.store.receive_message(new).await?)
+    }
+
+    /// Stores how a received message ended and what it was answered.
+    pub async fn finish_message(&self, id: &str, finish: &Finish) -> Result<(), AppError> {
+        Ok(self.store.finish_message(id, finish).await?)
+    }
+
+    /// A page of the inbox (dead letters: `failed` and `refused`). The messages hold patient
+    /// data: the view is audited.
+    pub async fn inbox_page(
+        &self,
+        who: &Principal,
+        filter: &InboxFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Page<InboundMessage>, AppError> {
+        who.require(Permission::ManageInterfaces)?;
+        let page = self.store.inbound_messages_page(filter, after).await?;
+        let notes = page
+            .items
+            .iter()
+            .map(|m| Audit {
+                action: "read",
+                resource_type: "hl7_message",
+                resource_id: Some(m.id.clone()),
+                patient_id: None,
+                break_glass_reason: None,
+                outcome: "allowed",
+            })
+            .collect();
+        self.audit_reads(who, notes).await?;
+        Ok(page)
+    }
+
+    /// One received message, as it arrived, with its outcome; audited.
+    pub async fn inbound_message(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<InboundMessage, AppError> {
+        who.require(Permission::ManageInterfaces)?;
+        let message = self
+            .store
+            .inbound_message(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("message {id}")))?;
+        self.audit_reads(
+            who,
+            vec![Audit {
+                action: "read",
+                resource_type: "hl7_message",
+                resource_id: Some(message.id.clone()),
+                patient_id: None,
+                break_glass_reason: None,
+                outcome: "allowed",
+            }],
+        )
+        .await?;
+        Ok(message)
+    }
+}

@@ -1,0 +1,169 @@
+//! The department's interface file: which hospital systems may send, from where, and how their
+//! codes map to Seldinger's (identifier authorities to sites, local laboratory codes to tests).
+//! Nothing is guessed: a code not in the file is a dead letter naming the line to add.
+
+use seldinger_domain::clinical::LabTest;
+use seldinger_domain::patient::SiteCode;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// One system allowed to send, named as its messages name it (MSH-3.1 and MSH-4.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sender {
+    pub application: String,
+    pub facility: String,
+    /// Addresses it connects from; none listed: any address (a batch file has none).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+    /// What it is, for people reading the inbox.
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    version: String,
+    #[serde(default = "default_application")]
+    receiving_application: String,
+    #[serde(default)]
+    receiving_facility: String,
+    #[serde(default = "default_processing_ids")]
+    processing_ids: Vec<String>,
+    #[serde(default)]
+    senders: Vec<Sender>,
+    /// Assigning authority (PID-3, CX-4.1) → site code.
+    #[serde(default)]
+    identifiers: BTreeMap<String, String>,
+    /// A laboratory's own result code (OBX-3.1) → test name (inr, platelets, …).
+    #[serde(default)]
+    results: BTreeMap<String, String>,
+}
+
+fn default_application() -> String {
+    "SELDINGER".to_string()
+}
+
+fn default_processing_ids() -> Vec<String> {
+    vec!["P".to_string()]
+}
+
+/// The interface file, checked.
+#[derive(Debug, Clone)]
+pub struct InterfaceConfig {
+    pub version: String,
+    /// This end's MSH-3 in acknowledgements when the message did not name one.
+    pub receiving_application: String,
+    pub receiving_facility: String,
+    /// MSH-11 values accepted (P production; add T for a test feed).
+    pub processing_ids: Vec<String>,
+    pub senders: Vec<Sender>,
+    identifiers: BTreeMap<String, SiteCode>,
+    results: BTreeMap<String, LabTest>,
+}
+
+impl InterfaceConfig {
+    /// No sender allowed: every message is refused (and kept) until the department lists its systems.
+    pub fn empty() -> InterfaceConfig {
+        InterfaceConfig {
+            version: "none".into(),
+            receiving_application: default_application(),
+            receiving_facility: String::new(),
+            processing_ids: default_processing_ids(),
+            senders: Vec::new(),
+            identifiers: BTreeMap::new(),
+            results: BTreeMap::new(),
+        }
+    }
+
+    /// Reads the TOML text of an interface file; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<InterfaceConfig, String> {
+        let file: File = toml::from_str(text).map_err(|e| format!("{source}: {e}"))?;
+        let mut identifiers = BTreeMap::new();
+        for (authority, site) in file.identifiers {
+            let site = SiteCode::parse(&site)
+                .map_err(|e| format!("{source}: identifiers.{authority}: {e}"))?;
+            identifiers.insert(authority.to_ascii_uppercase(), site);
+        }
+        let mut results = BTreeMap::new();
+        for (code, test) in file.results {
+            let found = LabTest::ALL
+                .into_iter()
+                .find(|t| t.as_str() == test.trim().to_ascii_lowercase())
+                .ok_or_else(|| {
+                    let names: Vec<&str> = LabTest::ALL.iter().map(|t| t.as_str()).collect();
+                    format!(
+                        "{source}: results.{code}: '{test}' is not a test; use one of: {}",
+                        names.join(", ")
+                    )
+                })?;
+            results.insert(code, found);
+        }
+        for (i, s) in file.senders.iter().enumerate() {
+            if s.application.trim().is_empty() {
+                return Err(format!("{source}: senders[{i}].application is empty"));
+            }
+        }
+        Ok(InterfaceConfig {
+            version: file.version,
+            receiving_application: file.receiving_application,
+            receiving_facility: file.receiving_facility,
+            processing_ids: file.processing_ids,
+            senders: file.senders,
+            identifiers,
+            results,
+        })
+    }
+
+    /// The listed sender with this application and facility (case-insensitive).
+    pub fn sender(&self, application: &str, facility: &str) -> Option<&Sender> {
+        self.senders.iter().find(|s| {
+            s.application.eq_ignore_ascii_case(application.trim())
+                && s.facility.eq_ignore_ascii_case(facility.trim())
+        })
+    }
+
+    /// The site whose MRNs `authority` issues.
+    pub fn site_of(&self, authority: &str) -> Option<&SiteCode> {
+        self.identifiers.get(&authority.trim().to_ascii_uppercase())
+    }
+
+    pub fn authorities(&self) -> impl Iterator<Item = (&String, &SiteCode)> {
+        self.identifiers.iter()
+    }
+
+    /// The test a result code names: a LOINC code a test is stored under, or a laboratory
+    /// code the file maps.
+    pub fn test_of(&self, code: &str) -> Option<LabTest> {
+        let code = code.trim();
+        LabTest::ALL
+            .into_iter()
+            .find(|t| t.loinc() == code)
+            .or_else(|| self.results.get(code).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_demo_file_reads_and_a_bad_line_is_named() {
+        let demo = InterfaceConfig::parse(crate::DEMO_INTERFACE, "demo").unwrap();
+        assert!(demo.sender("pas", "GENHOSP").is_some());
+        assert_eq!(demo.site_of("genhosp").map(|s| s.as_str()), Some("MAIN"));
+        assert_eq!(demo.test_of("6301-6"), Some(LabTest::Inr));
+        let bad = InterfaceConfig::parse(
+            "version = \"x\"\n[results]\n\"LOCAL1\" = \"sodium\"\n",
+            "f.toml",
+        );
+        assert!(bad.unwrap_err().contains("results.LOCAL1"));
+        let bad_site = InterfaceConfig::parse(
+            "version = \"x\"\n[identifiers]\nA = \"no spaces\"\n",
+            "f.toml",
+        );
+        assert!(bad_site.unwrap_err().contains("identifiers.A"));
+    }
+}

@@ -1,0 +1,563 @@
+//! One path for every received message, from the MLLP listener or a batch file: keep it as it
+//! arrived, refuse what is not ours (AR), apply what is through the application layer — one
+//! patient's messages one at a time, in the order they came — and answer only once the outcome
+//! is stored. A message applied before (same sender and MSH-10) gets the same answer again and
+//! changes nothing; one cut short by a crash is finished by the sender's retry.
+
+use crate::ack::{self, Header};
+use crate::charset::{msh18_of, Charset};
+use crate::config::InterfaceConfig;
+use crate::fields::patient_identity;
+use crate::message::{Location, Received};
+use crate::problem::{Disposition, ErrorCode, Problem};
+use crate::{adt, oru};
+use seldinger_app::{App, AppError, Principal};
+use seldinger_domain::access::Role;
+use seldinger_store::{Finish, InboxStatus, NewInboundMessage, Receipt, StoreError};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, Weak};
+
+/// Where a message came from.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// For people: `10.1.2.3:40112`, or `file:adt-batch.hl7`.
+    pub label: String,
+    /// The address a sender's allowed addresses are checked against; none for a file.
+    pub ip: Option<IpAddr>,
+}
+
+/// What a message was answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The acknowledgement, in the message's character set.
+    pub ack: Vec<u8>,
+    /// AA, AE or AR.
+    pub code: &'static str,
+    /// The inbox id it is kept under (none when even that failed).
+    pub message_id: Option<String>,
+    /// The reason, when not accepted.
+    pub reason: Option<String>,
+}
+
+/// The HL7 interface: the department's interface file and the application it applies to.
+pub struct Interface {
+    app: App,
+    config: Arc<InterfaceConfig>,
+    queues: PatientQueues,
+}
+
+impl Interface {
+    pub fn new(app: App, config: InterfaceConfig) -> Interface {
+        Interface {
+            app,
+            config: Arc::new(config),
+            queues: PatientQueues::default(),
+        }
+    }
+
+    pub fn config(&self) -> &InterfaceConfig {
+        &self.config
+    }
+
+    /// Receives one message (its bytes between the MLLP frame marks) and answers it.
+    pub async fn receive(&self, raw: &[u8], peer: &Peer) -> Answer {
+        self.receive_or_refuse(raw, peer, None).await
+    }
+
+    /// A message over the size limit: its first `max` bytes are kept, and it is refused.
+    pub async fn too_large(&self, head: &[u8], length: usize, max: usize, peer: &Peer) -> Answer {
+        let problem = Problem::new(
+            ErrorCode::ApplicationInternalError,
+            None,
+            format!("the message is {length} bytes; this interface takes at most {max} (kept truncated)"),
+        );
+        self.receive_or_refuse(head, peer, Some(problem)).await
+    }
+
+    async fn receive_or_refuse(&self, raw: &[u8], peer: &Peer, refusal: Option<Problem>) -> Answer {
+        let now = self.app.clock.now();
+        let parsed = Received::read(raw);
+        let header = match &parsed {
+            Ok(received) => header_of(received),
+            Err(_) => lossy_header(raw),
+        };
+        let charset = match &parsed {
+            Ok(received) => received.charset,
+            Err(_) => Charset::declared(&msh18_of(raw)).unwrap_or(Charset::Utf8),
+        };
+        let sender = (!header.sending_application.is_empty())
+            .then(|| format!("{}^{}", header.sending_application, header.sending_facility));
+        let control_id = (!header.control_id.is_empty()).then(|| header.control_id.clone());
+        let patient_key = parsed
+            .as_ref()
+            .ok()
+            .and_then(|r| patient_identity(r, &self.config).ok())
+            .map(|(site, mrn)| format!("{}/{}", site.as_str(), mrn.as_str()));
+        let digest = content_digest(raw);
+        let mut new = NewInboundMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            sender,
+            control_id,
+            received_at: now,
+            peer: peer.label.clone(),
+            message_type: message_type(&header, &parsed),
+            version: header.version.clone(),
+            content_sha256: digest.clone(),
+            raw: raw.to_vec(),
+            patient_key: patient_key.clone(),
+        };
+        let id = match self.app.receive_message(&new).await {
+            Err(e) => return self.unstored(&header, charset, e),
+            Ok(Receipt::New(stored)) => stored.id,
+            Ok(Receipt::Again(earlier)) if earlier.status == InboxStatus::Received => earlier.id,
+            Ok(Receipt::Again(earlier)) if earlier.content_sha256 == digest => {
+                tracing::info!(message_id = %earlier.id, control_id = %header.control_id, "HL7 message received again: answered as before");
+                let code = earlier.ack.as_deref().map(ack_code).unwrap_or("AA");
+                let text = earlier
+                    .ack
+                    .clone()
+                    .unwrap_or_else(|| self.ack_text(&header, &Disposition::Accepted, charset));
+                return Answer {
+                    ack: charset.encode(&text),
+                    code,
+                    message_id: Some(earlier.id),
+                    reason: earlier
+                        .error_reason
+                        .map(|reason| match earlier.error_location {
+                            Some(at) => format!("{at}: {reason}"),
+                            None => reason,
+                        }),
+                };
+            }
+            Ok(Receipt::Again(earlier)) => {
+                // The same control id for other content: kept apart (no control id) and refused.
+                new.control_id = None;
+                let problem = Problem::new(
+                    ErrorCode::DuplicateKeyIdentifier,
+                    Some(Location::new("MSH", 10)),
+                    format!(
+                        "control id {} was used before by this sender for a different message (kept as {}); give each message its own MSH-10",
+                        header.control_id, earlier.id
+                    ),
+                );
+                return match self.app.receive_message(&new).await {
+                    Ok(Receipt::New(stored) | Receipt::Again(stored)) => {
+                        self.finish(&stored.id, &header, charset, Disposition::Rejected(problem))
+                            .await
+                    }
+                    Err(e) => self.unstored(&header, charset, e),
+                };
+            }
+        };
+        let disposition = match (parsed, refusal) {
+            (_, Some(problem)) | (Err(problem), None) => Disposition::Rejected(problem),
+            (Ok(received), None) => match self.check(&header, peer) {
+                Err(problem) => Disposition::Rejected(problem),
+                Ok(()) => {
+                    let queue = self.queues.of(patient_key.as_deref());
+                    let _turn = match &queue {
+                        Some(q) => Some(q.lock().await),
+                        None => None,
+                    };
+                    match self.apply(&received, &header, peer, &id).await {
+                        Ok(disposition) => disposition,
+                        // The database did not answer: the message stays 'received', and the
+                        // sender is told to send it again.
+                        Err(transient) => return self.unstored(&header, charset, transient),
+                    }
+                }
+            },
+        };
+        self.finish(&id, &header, charset, disposition).await
+    }
+
+    /// Replays a stored message (from the dead-letter list) through the same path: the answer
+    /// is stored, not sent (the sender had its answer).
+    pub async fn replay(&self, id: &str, raw: &[u8], peer_label: &str) -> Result<Answer, AppError> {
+        self.app.store.count_message_attempt(id).await?;
+        let parsed = Received::read(raw);
+        let header = match &parsed {
+            Ok(received) => header_of(received),
+            Err(_) => lossy_header(raw),
+        };
+        let charset = parsed.as_ref().map(|r| r.charset).unwrap_or(Charset::Utf8);
+        let peer = Peer {
+            label: peer_label.to_string(),
+            ip: None,
+        };
+        let disposition = match parsed {
+            Err(problem) => Disposition::Rejected(problem),
+            Ok(received) => match self.check_message(&header) {
+                Err(problem) => Disposition::Rejected(problem),
+                Ok(()) => match self.apply(&received, &header, &peer, id).await {
+                    Ok(d) => d,
+                    Err(e) => return Err(e),
+                },
+            },
+        };
+        Ok(self.finish(id, &header, charset, disposition).await)
+    }
+
+    /// Whether the sender is listed (and from this address), then the message itself.
+    fn check(&self, header: &Header, peer: &Peer) -> Result<(), Problem> {
+        let at = Some(Location::new("MSH", 3));
+        let named = format!("{}^{}", header.sending_application, header.sending_facility);
+        let Some(sender) = self
+            .config
+            .sender(&header.sending_application, &header.sending_facility)
+        else {
+            return Err(Problem::new(
+                ErrorCode::TableValueNotFound,
+                at,
+                format!("sender {named} (MSH-3^MSH-4) is not on this department's list of systems; add it under [[senders]] in the interface file"),
+            ));
+        };
+        if let Some(ip) = peer.ip {
+            if !sender.addresses.is_empty() && !sender.addresses.contains(&ip) {
+                return Err(Problem::new(
+                    ErrorCode::TableValueNotFound,
+                    at,
+                    format!(
+                        "sender {named} may send only from {:?}; this came from {ip}",
+                        sender.addresses
+                    ),
+                ));
+            }
+        }
+        self.check_message(header)
+    }
+
+    /// MSH-10, MSH-11, MSH-12 and MSH-9 as this interface reads them.
+    fn check_message(&self, header: &Header) -> Result<(), Problem> {
+        if header.control_id.is_empty() {
+            return Err(Problem::new(
+                ErrorCode::RequiredFieldMissing,
+                Some(Location::new("MSH", 10)),
+                "the message control id (MSH-10) is required: it is how a message sent again is recognised",
+            ));
+        }
+        if !self.config.processing_ids.contains(&header.processing_id) {
+            return Err(Problem::new(
+                ErrorCode::UnsupportedProcessingId,
+                Some(Location::new("MSH", 11)),
+                format!(
+                    "processing id '{}' is not accepted here (accepted: {})",
+                    header.processing_id,
+                    self.config.processing_ids.join(", ")
+                ),
+            ));
+        }
+        if !ack::VERSIONS.contains(&header.version.as_str()) {
+            return Err(Problem::new(
+                ErrorCode::UnsupportedVersionId,
+                Some(Location::new("MSH", 12)),
+                format!(
+                    "version '{}' is not read here: send one of {}",
+                    header.version,
+                    ack::VERSIONS.join(", ")
+                ),
+            ));
+        }
+        let (code, event) = (header.message_code.as_str(), header.trigger.as_str());
+        let supported = match code {
+            "ADT" => adt::EVENTS.contains(&event),
+            "ORU" => event == "R01",
+            _ => {
+                return Err(Problem::new(
+                    ErrorCode::UnsupportedMessageType,
+                    Some(Location::new("MSH", 9).component(1)),
+                    format!("message type '{code}' is not read here: ADT and ORU are"),
+                ))
+            }
+        };
+        if !supported {
+            return Err(Problem::new(
+                ErrorCode::UnsupportedEventCode,
+                Some(Location::new("MSH", 9).component(2)),
+                format!(
+                    "{code}^{event} is not read here (ADT: {}; ORU: R01)",
+                    adt::EVENTS.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies a checked message; `Err` only when the database did not answer.
+    async fn apply(
+        &self,
+        received: &Received,
+        header: &Header,
+        peer: &Peer,
+        id: &str,
+    ) -> Result<Disposition, AppError> {
+        let who = Principal {
+            username: format!(
+                "hl7:{}^{}",
+                header.sending_application, header.sending_facility
+            )
+            .chars()
+            .take(64)
+            .collect(),
+            role: Role::Interface,
+            client_addr: peer.label.clone(),
+            break_glass_reason: None,
+            via_message: Some(id.to_string()),
+        };
+        let time = &self.app.time;
+        let result = match header.message_code.as_str() {
+            "ADT" => match adt::read(received, &header.trigger, &self.config, time) {
+                Err(problem) => return Ok(Disposition::Error(problem)),
+                Ok(m) => self
+                    .app
+                    .keep_patient_details(&who, m.site, m.mrn, &m.patch)
+                    .await
+                    .map(|_| ()),
+            },
+            _ => match oru::read(received, &self.config, time, self.app.clock.now()) {
+                Err(problem) => return Ok(Disposition::Error(problem)),
+                Ok(report) => match self.app.patient_by_mrn(&who, &report.site, &report.mrn).await {
+                    Ok(None) => {
+                        return Ok(Disposition::Error(Problem::new(
+                            ErrorCode::UnknownKeyIdentifier,
+                            Some(Location::new("PID", 3).component(1)),
+                            format!(
+                                "patient {}/{} is not registered here: the PAS's ADT must come first; replay this message once it has",
+                                report.site.as_str(),
+                                report.mrn.as_str()
+                            ),
+                        )))
+                    }
+                    Ok(Some(patient)) => self
+                        .app
+                        .record_lab_report(&who, patient.id, &report.results)
+                        .await
+                        .map(|_| ()),
+                    Err(e) => Err(e),
+                },
+            },
+        };
+        match result {
+            Ok(()) => Ok(Disposition::Accepted),
+            Err(e) => disposition_of(e),
+        }
+    }
+
+    /// Stores the outcome, then builds the answer. If the outcome cannot be stored the answer
+    /// still tells the truth (an applied message was committed with its change).
+    async fn finish(
+        &self,
+        id: &str,
+        header: &Header,
+        charset: Charset,
+        disposition: Disposition,
+    ) -> Answer {
+        let text = self.ack_text(header, &disposition, charset);
+        let problem = disposition.problem();
+        let finish = Finish {
+            status: match disposition {
+                Disposition::Accepted => InboxStatus::Applied,
+                Disposition::Error(_) => InboxStatus::Failed,
+                Disposition::Rejected(_) => InboxStatus::Refused,
+            },
+            ack: text.clone(),
+            error_code: problem.map(|p| p.code.code().to_string()),
+            error_location: problem
+                .and_then(|p| p.location.as_ref())
+                .map(Location::path),
+            error_reason: problem.map(|p| p.reason.clone()),
+            at: self.app.clock.now(),
+        };
+        if let Err(error) = self.app.finish_message(id, &finish).await {
+            tracing::error!(message_id = %id, %error, "HL7 message outcome not stored");
+            if disposition != Disposition::Accepted {
+                return self.unstored(header, charset, error);
+            }
+        }
+        tracing::info!(
+            message_id = %id,
+            control_id = %header.control_id,
+            kind = %format!("{}^{}", header.message_code, header.trigger),
+            ack = disposition.code(),
+            reason = problem.map(|p| p.to_string()).unwrap_or_default(),
+            "HL7 message answered"
+        );
+        Answer {
+            ack: charset.encode(&text),
+            code: disposition.code(),
+            message_id: Some(id.to_string()),
+            reason: problem.map(|p| p.to_string()),
+        }
+    }
+
+    /// AR for a message the database could not take: the sender keeps it and sends it again.
+    fn unstored(&self, header: &Header, charset: Charset, error: AppError) -> Answer {
+        tracing::error!(%error, control_id = %header.control_id, "HL7 message not stored");
+        let problem = Problem::new(
+            ErrorCode::ApplicationInternalError,
+            None,
+            "the message could not be stored now; send it again",
+        );
+        let disposition = Disposition::Rejected(problem);
+        Answer {
+            ack: charset.encode(&self.ack_text(header, &disposition, charset)),
+            code: disposition.code(),
+            message_id: None,
+            reason: Some("not stored: the database did not answer".to_string()),
+        }
+    }
+
+    fn ack_text(&self, header: &Header, disposition: &Disposition, charset: Charset) -> String {
+        let mut header = header.clone();
+        if header.receiving_application.is_empty() {
+            header.receiving_application = self.config.receiving_application.clone();
+        }
+        if header.receiving_facility.is_empty() {
+            header.receiving_facility = self.config.receiving_facility.clone();
+        }
+        let now = self.app.clock.now();
+        let control: String = uuid::Uuid::new_v4().simple().to_string()[..20].to_string();
+        ack::build(
+            &header,
+            disposition,
+            &control,
+            &now.format("%Y%m%d%H%M%S+0000").to_string(),
+            charset,
+        )
+    }
+}
+
+/// An application refusal in HL7's terms; `Err` when the database itself failed.
+fn disposition_of(error: AppError) -> Result<Disposition, AppError> {
+    let problem = |code, reason: String| Ok(Disposition::Error(Problem::new(code, None, reason)));
+    match error {
+        AppError::Invalid(errors) => problem(ErrorCode::DataTypeError, errors.to_string()),
+        AppError::BadRequest { field, detail } => {
+            problem(ErrorCode::DataTypeError, format!("{field}: {detail}"))
+        }
+        AppError::NotFound(what) => problem(
+            ErrorCode::UnknownKeyIdentifier,
+            format!("{what} does not exist"),
+        ),
+        AppError::Transition(e) => problem(ErrorCode::ApplicationInternalError, e.to_string()),
+        AppError::Forbidden { .. } => Ok(Disposition::Rejected(Problem::new(
+            ErrorCode::ApplicationInternalError,
+            None,
+            error.to_string(),
+        ))),
+        AppError::Store(StoreError::AlreadyApplied(_)) => Ok(Disposition::Accepted),
+        AppError::Store(e @ StoreError::Conflict { .. }) => {
+            problem(ErrorCode::ApplicationRecordLocked, e.to_string())
+        }
+        AppError::Store(StoreError::Duplicate(d)) => problem(ErrorCode::DuplicateKeyIdentifier, d),
+        AppError::Store(StoreError::NotFound(what)) => {
+            problem(ErrorCode::UnknownKeyIdentifier, format!("{what} not found"))
+        }
+        other => Err(other),
+    }
+}
+
+fn header_of(received: &Received) -> Header {
+    let h = |field, component| received.header(field, component);
+    Header {
+        sending_application: h(3, 1),
+        sending_facility: h(4, 1),
+        receiving_application: h(5, 1),
+        receiving_facility: h(6, 1),
+        control_id: h(10, 1),
+        message_code: h(9, 1),
+        trigger: h(9, 2),
+        processing_id: h(11, 1),
+        version: h(12, 1),
+    }
+}
+
+/// The header of a message that could not be read, as far as it can be: the answer should
+/// still reach the right sender with the right control id.
+fn lossy_header(raw: &[u8]) -> Header {
+    match hl7kit::Message::parse_lossy(raw) {
+        Ok(message) => {
+            let h = |path: &str| message.get(path).unwrap_or("").trim().to_string();
+            Header {
+                sending_application: h("MSH-3.1"),
+                sending_facility: h("MSH-4.1"),
+                receiving_application: h("MSH-5.1"),
+                receiving_facility: h("MSH-6.1"),
+                control_id: h("MSH-10"),
+                message_code: h("MSH-9.1"),
+                trigger: h("MSH-9.2"),
+                processing_id: h("MSH-11.1"),
+                version: h("MSH-12.1"),
+            }
+        }
+        Err(_) => Header::default(),
+    }
+}
+
+fn message_type(header: &Header, parsed: &Result<Received, Problem>) -> String {
+    match parsed {
+        Ok(received) => received
+            .segment("MSH")
+            .and_then(|m| m.segment.field(9).map(|f| f.value().to_string()))
+            .unwrap_or_default(),
+        Err(_) if !header.message_code.is_empty() => {
+            format!("{}^{}", header.message_code, header.trigger)
+        }
+        Err(_) => String::new(),
+    }
+}
+
+fn ack_code(ack: &str) -> &'static str {
+    match hl7kit::Message::parse(ack)
+        .ok()
+        .and_then(|m| m.get("MSA-1").map(str::to_string))
+        .as_deref()
+    {
+        Some("AE") => "AE",
+        Some("AR") => "AR",
+        _ => "AA",
+    }
+}
+
+/// SHA-256 of the message's segments, whatever ends its lines: the same message sent again by
+/// another tool (CRLF instead of CR, a trailing CR or not) is the same message.
+pub fn content_digest(raw: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    for segment in raw
+        .split(|&b| b == b'\r' || b == b'\n')
+        .filter(|s| !s.iter().all(u8::is_ascii_whitespace))
+    {
+        hasher.update(segment);
+        hasher.update(b"\r");
+    }
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One queue per patient: their messages are applied one at a time, in arrival order (a tokio
+/// mutex serves waiters first come, first served). Idle queues are dropped.
+#[derive(Default)]
+struct PatientQueues {
+    queues: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl PatientQueues {
+    fn of(&self, patient: Option<&str>) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        let patient = patient?;
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        if queues.len() > 1024 {
+            queues.retain(|_, q| q.strong_count() > 0);
+        }
+        if let Some(queue) = queues.get(patient).and_then(Weak::upgrade) {
+            return Some(queue);
+        }
+        let queue = Arc::new(tokio::sync::Mutex::new(()));
+        queues.insert(patient.to_string(), Arc::downgrade(&queue));
+        Some(queue)
+    }
+}

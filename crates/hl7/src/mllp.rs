@@ -1,0 +1,203 @@
+//! The MLLP listener (HL7 v2 Minimal Lower Layer Protocol, release 2): each message framed as
+//! VT (0x0B) … FS CR (0x1C 0x0D), several per connection, each answered before the next is read.
+//! Bytes outside a frame are skipped; a frame larger than the limit is read to its end and
+//! refused; a silent peer is dropped after the idle or read timeout.
+
+use crate::inbound::{Interface, Peer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub const START_BLOCK: u8 = 0x0B;
+pub const END_BLOCK: u8 = 0x1C;
+pub const CARRIAGE_RETURN: u8 = 0x0D;
+
+/// How the listener treats its peers.
+#[derive(Clone)]
+pub struct ListenerConfig {
+    /// The largest message accepted, in bytes; a larger one is refused (AR) and kept truncated.
+    pub max_message_bytes: usize,
+    /// A connection with no message started for this long is closed.
+    pub idle_timeout: Duration,
+    /// A message whose bytes stop arriving for this long is abandoned and the connection closed.
+    pub read_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// MLLP over TLS (and mutual TLS when the configuration verifies clients).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            max_message_bytes: 8 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(600),
+            read_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            tls: None,
+        }
+    }
+}
+
+/// What reading one frame found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    Message(Vec<u8>),
+    /// Over the limit: the first `max` bytes, and how many there were.
+    TooLarge {
+        head: Vec<u8>,
+        length: usize,
+    },
+    /// The peer closed the connection between messages.
+    Closed,
+}
+
+/// Reads the next framed message. Bytes before the start block are skipped (a sender's stray
+/// newline); the end is FS followed by CR (an FS alone is taken as the end too, as many senders
+/// omit the CR, and the CR if it follows is skipped with the next frame's lead-in).
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    idle_timeout: Duration,
+    read_timeout: Duration,
+) -> std::io::Result<Frame> {
+    // Wait for a start block.
+    loop {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(idle_timeout, reader.read(&mut byte))
+            .await
+            .map_err(|_| timed_out("no message started"))??;
+        if n == 0 {
+            return Ok(Frame::Closed);
+        }
+        if byte[0] == START_BLOCK {
+            break;
+        }
+    }
+    let mut message = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(read_timeout, reader.read(&mut byte))
+            .await
+            .map_err(|_| timed_out("the message stopped arriving"))??;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the connection closed inside a message (no end block)",
+            ));
+        }
+        match byte[0] {
+            END_BLOCK => break,
+            // A start block inside a frame: the previous one was never ended; start again.
+            START_BLOCK => {
+                message.clear();
+                length = 0;
+            }
+            b => {
+                length += 1;
+                if message.len() < max {
+                    message.push(b);
+                }
+            }
+        }
+    }
+    if length > max {
+        Ok(Frame::TooLarge {
+            head: message,
+            length,
+        })
+    } else {
+        Ok(Frame::Message(message))
+    }
+}
+
+fn timed_out(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, what.to_string())
+}
+
+/// Writes one framed message.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    let mut framed = Vec::with_capacity(payload.len() + 3);
+    framed.push(START_BLOCK);
+    framed.extend_from_slice(payload);
+    framed.extend_from_slice(&[END_BLOCK, CARRIAGE_RETURN]);
+    writer.write_all(&framed).await?;
+    writer.flush().await
+}
+
+/// Serves connections from `listener` until the task is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    config: ListenerConfig,
+    interface: Arc<Interface>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let config = Arc::new(config);
+    loop {
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| std::io::Error::other("listener closed"))?;
+        let (socket, address) = listener.accept().await?;
+        let _ = socket.set_nodelay(true);
+        let (interface, config, acceptor) = (interface.clone(), config.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let result = match acceptor {
+                Some(acceptor) => {
+                    match tokio::time::timeout(config.read_timeout, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => connection(stream, address, &config, &interface).await,
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(timed_out("TLS handshake")),
+                    }
+                }
+                None => connection(socket, address, &config, &interface).await,
+            };
+            if let Err(error) = result {
+                tracing::warn!(peer = %address, %error, "MLLP connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    address: SocketAddr,
+    config: &ListenerConfig,
+    interface: &Interface,
+) -> std::io::Result<()> {
+    let (reader, mut writer) = tokio::io::split(stream);
+    let mut reader = BufReader::new(reader);
+    let peer = Peer {
+        label: address.to_string(),
+        ip: Some(address.ip()),
+    };
+    loop {
+        let frame = read_frame(
+            &mut reader,
+            config.max_message_bytes,
+            config.idle_timeout,
+            config.read_timeout,
+        )
+        .await?;
+        let answer = match frame {
+            Frame::Closed => return Ok(()),
+            Frame::Message(bytes) => interface.receive(&bytes, &peer).await,
+            Frame::TooLarge { head, length } => {
+                interface
+                    .too_large(&head, length, config.max_message_bytes, &peer)
+                    .await
+            }
+        };
+        write_frame(&mut writer, &answer.ack).await?;
+    }
+}

@@ -1,0 +1,324 @@
+//! The inbox of messages received from hospital systems (HL7 v2): each kept as the bytes that
+//! arrived, with its outcome, so it can be audited, answered again identically when re-sent, and
+//! replayed once the cause of a failure is fixed.
+
+use crate::page::{Cursor, Order, Page, PagedQuery};
+use crate::{parse_ts, text, ts, Store, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// Where a received message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxStatus {
+    /// Stored, not yet finished: being applied now, or its first attempt was cut short.
+    Received,
+    /// Applied and acknowledged (AA).
+    Applied,
+    /// Its content was wrong (AE): a dead letter until replayed.
+    Failed,
+    /// Refused before its content was read (AR): unknown sender, type or version; unreadable.
+    Refused,
+}
+
+impl InboxStatus {
+    pub const ALL: [InboxStatus; 4] = [
+        InboxStatus::Received,
+        InboxStatus::Applied,
+        InboxStatus::Failed,
+        InboxStatus::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxStatus::Received => "received",
+            InboxStatus::Applied => "applied",
+            InboxStatus::Failed => "failed",
+            InboxStatus::Refused => "refused",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<InboxStatus, String> {
+        InboxStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| {
+                format!(
+                    "'{value}' is not an inbox status; use received, applied, failed or refused"
+                )
+            })
+    }
+
+    /// Failed and refused messages wait on the dead-letter list.
+    pub fn is_dead_letter(self) -> bool {
+        matches!(self, InboxStatus::Failed | InboxStatus::Refused)
+    }
+}
+
+/// A message as it arrived, before anything is done with it.
+#[derive(Debug, Clone)]
+pub struct NewInboundMessage {
+    pub id: String,
+    /// MSH-3 and MSH-4 (`APP^FACILITY`), when the header could be read.
+    pub sender: Option<String>,
+    /// MSH-10, when the header could be read.
+    pub control_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// The peer's address (or the batch file's name).
+    pub peer: String,
+    /// MSH-9 as sent, e.g. `ADT^A08^ADT_A01`; empty when unreadable.
+    pub message_type: String,
+    /// MSH-12 as sent.
+    pub version: String,
+    /// SHA-256 of `raw`, hex: a control id re-used for different content is told apart.
+    pub content_sha256: String,
+    pub raw: Vec<u8>,
+    /// The patient the message is about (`SITE/MRN`), when known: per-patient order and search.
+    pub patient_key: Option<String>,
+}
+
+/// A received message with its outcome.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub id: String,
+    pub sender: Option<String>,
+    pub control_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub peer: String,
+    pub message_type: String,
+    pub version: String,
+    pub content_sha256: String,
+    pub raw: Vec<u8>,
+    pub patient_key: Option<String>,
+    pub status: InboxStatus,
+    /// The acknowledgement sent (or to send again when re-sent).
+    pub ack: Option<String>,
+    /// HL7 table 0357 code of a failure.
+    pub error_code: Option<String>,
+    /// Where in the message the failure is, e.g. `PID-3.4` (ERR-2 style).
+    pub error_location: Option<String>,
+    pub error_reason: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Deliveries and replays that reached the application.
+    pub attempts: i64,
+}
+
+/// What receiving a message found.
+#[derive(Debug, Clone)]
+pub enum Receipt {
+    /// First time this (sender, control id) arrived: stored, to be applied.
+    New(InboundMessage),
+    /// Arrived before; its stored outcome stands (a `Received` one is still to be finished).
+    Again(InboundMessage),
+}
+
+/// How a message's processing ended.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub status: InboxStatus,
+    pub ack: String,
+    pub error_code: Option<String>,
+    pub error_location: Option<String>,
+    pub error_reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Which messages a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct InboxFilter {
+    /// None: every status.
+    pub statuses: Option<Vec<InboxStatus>>,
+    pub sender: Option<String>,
+    pub limit: usize,
+}
+
+const COLUMNS: &str = "id, sender, control_id, received_at, peer, message_type, version, \
+    content_sha256, raw, patient_key, status, ack, error_code, error_location, error_reason, \
+    finished_at, attempts";
+
+fn message(row: &AnyRow) -> Result<InboundMessage, StoreError> {
+    let finished: Option<String> = row.try_get("finished_at")?;
+    Ok(InboundMessage {
+        id: text(row, "id")?,
+        sender: row.try_get("sender")?,
+        control_id: row.try_get("control_id")?,
+        received_at: parse_ts(&text(row, "received_at")?)?,
+        peer: text(row, "peer")?,
+        message_type: text(row, "message_type")?,
+        version: text(row, "version")?,
+        content_sha256: text(row, "content_sha256")?,
+        raw: row.try_get("raw")?,
+        patient_key: row.try_get("patient_key")?,
+        status: InboxStatus::parse(&text(row, "status")?).map_err(StoreError::Corrupt)?,
+        ack: row.try_get("ack")?,
+        error_code: row.try_get("error_code")?,
+        error_location: row.try_get("error_location")?,
+        error_reason: row.try_get("error_reason")?,
+        finished_at: finished.as_deref().map(parse_ts).transpose()?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+/// Marks a received message applied, on the transaction of the change it made (called for every
+/// audit row that names it). Already applied: the change is refused, so it happens once.
+pub(crate) async fn claim(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let claimed = sqlx::query(
+        "UPDATE hl7_messages SET status = 'applied', finished_at = $1, \
+         error_code = NULL, error_location = NULL, error_reason = NULL \
+         WHERE id = $2 AND status <> 'applied'",
+    )
+    .bind(ts(at))
+    .bind(id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::AlreadyApplied(id.to_string()))
+    }
+}
+
+impl Store {
+    /// Stores a message as it arrived, durably, before anything is done with it. The same sender
+    /// and control id again finds the first one instead (its status says what was answered).
+    pub async fn receive_message(&self, new: &NewInboundMessage) -> Result<Receipt, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO hl7_messages (id, sender, control_id, received_at, peer, message_type, \
+             version, content_sha256, raw, patient_key, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received') \
+             ON CONFLICT (sender, control_id) DO NOTHING",
+        )
+        .bind(new.id.clone())
+        .bind(new.sender.clone())
+        .bind(new.control_id.clone())
+        .bind(ts(new.received_at))
+        .bind(new.peer.clone())
+        .bind(new.message_type.clone())
+        .bind(new.version.clone())
+        .bind(new.content_sha256.clone())
+        .bind(new.raw.clone())
+        .bind(new.patient_key.clone())
+        .execute(self.pool())
+        .await?;
+        if inserted.rows_affected() == 1 {
+            let stored = self
+                .inbound_message(&new.id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("message {} vanished", new.id)))?;
+            return Ok(Receipt::New(stored));
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM hl7_messages WHERE sender = $1 AND control_id = $2"
+        ))
+        .bind(new.sender.clone())
+        .bind(new.control_id.clone())
+        .fetch_one(self.pool())
+        .await?;
+        let earlier = message(&row)?;
+        if earlier.status == InboxStatus::Received {
+            sqlx::query("UPDATE hl7_messages SET attempts = attempts + 1 WHERE id = $1")
+                .bind(earlier.id.clone())
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(Receipt::Again(earlier))
+    }
+
+    /// Records how a message's processing ended. An applied message stays applied (its change
+    /// committed); only its acknowledgement is kept.
+    pub async fn finish_message(&self, id: &str, finish: &Finish) -> Result<(), StoreError> {
+        let sql = if finish.status == InboxStatus::Applied {
+            "UPDATE hl7_messages SET ack = $1, finished_at = COALESCE(finished_at, $2), \
+             status = 'applied', error_code = $3, error_location = $4, error_reason = $5 \
+             WHERE id = $6"
+        } else {
+            "UPDATE hl7_messages SET ack = $1, finished_at = $2, error_code = $3, \
+             error_location = $4, error_reason = $5, status = $7 \
+             WHERE id = $6 AND status <> 'applied'"
+        };
+        let mut query = sqlx::query(sql)
+            .bind(finish.ack.clone())
+            .bind(ts(finish.at))
+            .bind(finish.error_code.clone())
+            .bind(finish.error_location.clone())
+            .bind(finish.error_reason.clone())
+            .bind(id.to_string());
+        if finish.status != InboxStatus::Applied {
+            query = query.bind(finish.status.as_str().to_string());
+        }
+        query.execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// Counts one more attempt at a message (a replay from the dead-letter list).
+    pub async fn count_message_attempt(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE hl7_messages SET attempts = attempts + 1 WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn inbound_message(&self, id: &str) -> Result<Option<InboundMessage>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM hl7_messages WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(message)
+            .transpose()
+    }
+
+    /// A page of received messages, newest first.
+    pub async fn inbound_messages_page(
+        &self,
+        filter: &InboxFilter,
+        after: Option<&Cursor>,
+    ) -> Result<Page<InboundMessage>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        if let Some(statuses) = &filter.statuses {
+            let mut placeholders = Vec::new();
+            for status in statuses {
+                params.push(status.as_str().to_string());
+                placeholders.push(format!("${}", params.len()));
+            }
+            if placeholders.is_empty() {
+                conditions.push("1 = 0".to_string());
+            } else {
+                conditions.push(format!("status IN ({})", placeholders.join(", ")));
+            }
+        }
+        if let Some(sender) = &filter.sender {
+            params.push(sender.clone());
+            conditions.push(format!("sender = ${}", params.len()));
+        }
+        let limit = if filter.limit == 0 {
+            100
+        } else {
+            filter.limit.min(1000)
+        };
+        self.page(
+            PagedQuery {
+                from: "hl7_messages",
+                columns: COLUMNS,
+                order: Order {
+                    key: "received_at",
+                    id: "id",
+                    descending: true,
+                    numeric: false,
+                },
+                conditions,
+                params,
+            },
+            after,
+            limit,
+            |rows: &[AnyRow]| rows.iter().map(message).collect(),
+        )
+        .await
+    }
+}
