@@ -9,12 +9,41 @@ use seldinger_domain::clinical::{lab_report_events, ReportedLab};
 use seldinger_domain::patient::{DetailsPatch, Mrn, Patient, SiteCode};
 use seldinger_domain::{EventMeta, PatientId};
 use seldinger_store::{
-    Cursor, Finish, InboundMessage, InboxFilter, NewInboundMessage, Page, Receipt, StoreError,
+    Cursor, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Page, Receipt,
+    StoreError,
 };
 
 /// How many times a write that lost a race with another writer is tried again: the patient's
 /// messages are applied one at a time, but a person may be editing the same record.
 const ATTEMPTS: usize = 3;
+
+/// What only the interface adapter that read a message can do with it again (the application
+/// layer cannot read HL7): apply it once more, and show it with the offending field marked. The
+/// binary wires it in ([`App::messages`]).
+pub trait MessageHandler: Send + Sync {
+    fn replay<'a>(
+        &'a self,
+        message: &'a InboundMessage,
+        requested_by: &'a Principal,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Replayed, AppError>> + Send + 'a>>;
+
+    fn show(&self, message: &InboundMessage) -> Shown;
+}
+
+/// A stored message as people read it: its text (segments on their own lines) and, for a
+/// failure, where in that text the offending field is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub text: String,
+    pub mark: Option<std::ops::Range<usize>>,
+}
+
+/// How a replay ended: the message's status now, and why when not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayed {
+    pub status: InboxStatus,
+    pub reason: Option<String>,
+}
 
 /// What an ADT message did to the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,12 +186,13 @@ impl App {
         Ok(page)
     }
 
-    /// One received message, as it arrived, with its outcome; audited.
+    /// One received message, as it arrived, with its outcome and (when the interface runs) as
+    /// people read it; audited.
     pub async fn inbound_message(
         &self,
         who: &Principal,
         id: &str,
-    ) -> Result<InboundMessage, AppError> {
+    ) -> Result<(InboundMessage, Option<Shown>), AppError> {
         who.require(Permission::ManageInterfaces)?;
         let message = self
             .store
@@ -181,6 +211,47 @@ impl App {
             }],
         )
         .await?;
-        Ok(message)
+        let shown = self.messages.as_ref().map(|m| m.show(&message));
+        Ok((message, shown))
+    }
+
+    /// Applies a dead letter again once its cause is fixed (a mapping added, the patient's ADT
+    /// arrived). Audited as the administrator's replay; the changes it makes are the sending
+    /// system's, naming the message, as the first time.
+    pub async fn replay_message(&self, who: &Principal, id: &str) -> Result<Replayed, AppError> {
+        who.require(Permission::ManageInterfaces)?;
+        let message = self
+            .store
+            .inbound_message(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("message {id}")))?;
+        if !message.status.is_dead_letter() {
+            return Err(AppError::invalid(
+                "status",
+                format!(
+                    "message {id} is {}: only failed and refused messages are replayed",
+                    message.status.as_str()
+                ),
+            ));
+        }
+        let replayer = self.messages.clone().ok_or_else(|| {
+            AppError::invalid(
+                "interface",
+                "the HL7 interface is not running here (--no-hl7)",
+            )
+        })?;
+        self.audit_reads(
+            who,
+            vec![Audit {
+                action: "replay",
+                resource_type: "hl7_message",
+                resource_id: Some(message.id.clone()),
+                patient_id: None,
+                break_glass_reason: None,
+                outcome: "allowed",
+            }],
+        )
+        .await?;
+        replayer.replay(&message, who).await
     }
 }

@@ -25,7 +25,7 @@ pub use dose::{LinkChange, Linked};
 pub use error::AppError;
 pub use facts::Correction;
 pub use followup::permission_to_complete;
-pub use interfaces::DetailsOutcome;
+pub use interfaces::{DetailsOutcome, MessageHandler, Replayed, Shown};
 pub use lists::DoseByCase;
 pub use principal::{Audit, Opened, Principal};
 
@@ -51,6 +51,8 @@ pub struct App {
     pub discharge_texts: Option<Arc<DischargeTexts>>,
     /// The department's wall clock: its days and the times shown.
     pub time: DepartmentTime,
+    /// Replays and shows stored HL7 messages (the HL7 adapter, when it runs).
+    pub messages: Option<Arc<dyn MessageHandler>>,
 }
 
 impl App {
@@ -68,6 +70,7 @@ impl App {
             dose_levels: Arc::default(),
             discharge_texts: None,
             time: DepartmentTime::default(),
+            messages: None,
         }
     }
 

@@ -94,13 +94,15 @@ fn visit(pv1: &Seg<'_>, time: &DepartmentTime) -> Result<Option<Option<Visit>>, 
             "O" | "R" | "P" => Setting::Outpatient,
             // Unknown or not applicable: nothing to say about the setting.
             "U" | "N" => return Ok(Some(None)),
-            other => return Err(Problem::new(
-                ErrorCode::TableValueNotFound,
-                Some(pv1.at(2)),
-                format!(
+            other => {
+                return Err(Problem::new(
+                    ErrorCode::TableValueNotFound,
+                    Some(pv1.at(2)),
+                    format!(
                     "'{other}' is not a patient class (table 0004): use I, O, E, P, R, B, U or N"
                 ),
-            )),
+                ))
+            }
         },
     };
     let admitted_at = match pv1.get(44, 1) {

@@ -11,9 +11,11 @@ use crate::fields::patient_identity;
 use crate::message::{Location, Received};
 use crate::problem::{Disposition, ErrorCode, Problem};
 use crate::{adt, oru};
-use seldinger_app::{App, AppError, Principal};
+use seldinger_app::{App, AppError, MessageHandler, Principal, Replayed, Shown};
 use seldinger_domain::access::Role;
-use seldinger_store::{Finish, InboxStatus, NewInboundMessage, Receipt, StoreError};
+use seldinger_store::{
+    Finish, InboundMessage, InboxStatus, NewInboundMessage, Receipt, StoreError,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -174,9 +176,11 @@ impl Interface {
     }
 
     /// Replays a stored message (from the dead-letter list) through the same path: the answer
-    /// is stored, not sent (the sender had its answer).
-    pub async fn replay(&self, id: &str, raw: &[u8], peer_label: &str) -> Result<Answer, AppError> {
-        self.app.store.count_message_attempt(id).await?;
+    /// is stored, not sent (the sender had its answer). The sender must be listed; where it
+    /// connected from is not checked again.
+    pub async fn replay(&self, message: &InboundMessage, by: &str) -> Result<Replayed, AppError> {
+        self.app.store.count_message_attempt(&message.id).await?;
+        let raw = &message.raw;
         let parsed = Received::read(raw);
         let header = match &parsed {
             Ok(received) => header_of(received),
@@ -184,20 +188,35 @@ impl Interface {
         };
         let charset = parsed.as_ref().map(|r| r.charset).unwrap_or(Charset::Utf8);
         let peer = Peer {
-            label: peer_label.to_string(),
+            label: format!("replay by {by} of {}", message.peer),
             ip: None,
         };
         let disposition = match parsed {
             Err(problem) => Disposition::Rejected(problem),
-            Ok(received) => match self.check_message(&header) {
+            Ok(received) => match self.check(&header, &peer) {
                 Err(problem) => Disposition::Rejected(problem),
-                Ok(()) => match self.apply(&received, &header, &peer, id).await {
-                    Ok(d) => d,
-                    Err(e) => return Err(e),
-                },
+                Ok(()) => {
+                    let key = message.patient_key.clone();
+                    let queue = self.queues.of(key.as_deref());
+                    let _turn = match &queue {
+                        Some(q) => Some(q.lock().await),
+                        None => None,
+                    };
+                    self.apply(&received, &header, &peer, &message.id).await?
+                }
             },
         };
-        Ok(self.finish(id, &header, charset, disposition).await)
+        let answer = self
+            .finish(&message.id, &header, charset, disposition)
+            .await;
+        Ok(Replayed {
+            status: match answer.code {
+                "AA" => InboxStatus::Applied,
+                "AE" => InboxStatus::Failed,
+                _ => InboxStatus::Refused,
+            },
+            reason: answer.reason,
+        })
     }
 
     /// Whether the sender is listed (and from this address), then the message itself.
@@ -426,6 +445,37 @@ impl Interface {
             &now.format("%Y%m%d%H%M%S+0000").to_string(),
             charset,
         )
+    }
+}
+
+impl MessageHandler for Interface {
+    fn replay<'a>(
+        &'a self,
+        message: &'a InboundMessage,
+        requested_by: &'a Principal,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Replayed, AppError>> + Send + 'a>>
+    {
+        Box::pin(Interface::replay(self, message, &requested_by.username))
+    }
+
+    /// The text in its character set (unreadable bytes replaced), one segment a line, with the
+    /// failure's field marked.
+    fn show(&self, message: &InboundMessage) -> Shown {
+        let text = match Received::read(&message.raw) {
+            Ok(received) => received.message.raw().to_string(),
+            Err(_) => String::from_utf8_lossy(&message.raw).into_owned(),
+        };
+        let mark = message.error_location.as_deref().and_then(|path| {
+            let parsed = hl7kit::Message::parse(text.as_str()).ok()?;
+            let span = parsed.get_span(path)?;
+            // An empty field is marked as the place it would be.
+            Some(span.start..span.end.max(span.start))
+        });
+        // One byte for one: the marks stay where they are.
+        Shown {
+            text: text.replace('\r', "\n"),
+            mark,
+        }
     }
 }
 

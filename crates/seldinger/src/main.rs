@@ -231,8 +231,15 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         Some(texts) => state.with_discharge_texts(texts),
         None => state,
     };
+    let mut state = state;
     let hl7 = match settings.hl7 {
-        Some(hl7) => Some(start_hl7(hl7, state.app.clone()).await?),
+        Some(hl7) => {
+            let (task, interface) = start_hl7(hl7, state.app.clone()).await?;
+            // The inbox page's "replay" goes through the same interface (whose App has no
+            // message handler of its own: no cycle).
+            state.app.messages = Some(interface);
+            Some(task)
+        }
         None => None,
     };
     match &settings.tls {
@@ -266,7 +273,7 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
 async fn start_hl7(
     hl7: config::Hl7Settings,
     app: seldinger_app::App,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, Arc<seldinger_hl7::Interface>)> {
     let listener = tokio::net::TcpListener::bind(hl7.listen)
         .await
         .with_context(|| {
@@ -281,11 +288,13 @@ async fn start_hl7(
     }
     tracing::info!(%address, senders = hl7.interface.senders.len(), tls = hl7.listener.tls.is_some(), "HL7 v2 MLLP listener");
     let interface = Arc::new(seldinger_hl7::Interface::new(app, hl7.interface));
-    Ok(tokio::spawn(async move {
-        if let Err(error) = seldinger_hl7::mllp::serve(listener, hl7.listener, interface).await {
+    let serving = interface.clone();
+    let task = tokio::spawn(async move {
+        if let Err(error) = seldinger_hl7::mllp::serve(listener, hl7.listener, serving).await {
             tracing::error!(%error, "HL7 listener stopped");
         }
-    }))
+    });
+    Ok((task, interface))
 }
 
 /// `seldinger hl7 import`: every message of every file, through the same path as the listener.

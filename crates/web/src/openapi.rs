@@ -58,11 +58,15 @@ use utoipa::OpenApi;
         routes::admin::create_token,
         routes::admin::revoke_token,
         routes::admin::audit,
+        routes::interfaces::list,
+        routes::interfaces::get,
+        routes::interfaces::replay,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "system"), (name = "session"), (name = "catalogue"), (name = "patients"), (name = "referrals"),
-        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "administration")
+        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "administration"),
+        (name = "interfaces")
     )
 )]
 pub struct ApiDoc;

@@ -131,6 +131,17 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
     ("POST", "/api/v1/tokens", Requires(P::ManageUsers)),
     ("DELETE", "/api/v1/tokens/{id}", Requires(P::ManageUsers)),
     ("GET", "/api/v1/audit", Requires(P::ReadAudit)),
+    ("GET", "/api/v1/hl7/messages", Requires(P::ManageInterfaces)),
+    (
+        "GET",
+        "/api/v1/hl7/messages/{id}",
+        Requires(P::ManageInterfaces),
+    ),
+    (
+        "POST",
+        "/api/v1/hl7/messages/{id}/replay",
+        Requires(P::ManageInterfaces),
+    ),
 ];
 
 pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {

@@ -453,6 +453,7 @@ pub async fn audit(
             l.client_addr.clone(),
             l.outcome.clone(),
             l.break_glass_reason.clone().unwrap_or_default(),
+            l.via_message.clone().unwrap_or_default(),
         ]
     });
     let mut response = csv_response(
@@ -469,6 +470,7 @@ pub async fn audit(
             "client_addr",
             "outcome",
             "break_glass_reason",
+            "via_message",
         ],
         rows,
     );

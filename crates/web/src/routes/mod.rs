@@ -5,6 +5,7 @@ pub mod cases;
 pub(crate) mod catalogue;
 pub mod dose;
 pub mod followup;
+pub mod interfaces;
 pub(crate) mod patients;
 pub(crate) mod referrals;
 pub(crate) mod safety;
@@ -76,6 +77,9 @@ pub fn api() -> Router<AppState> {
         .route("/tokens", get(admin::tokens).post(admin::create_token))
         .route("/tokens/{id}", delete(admin::revoke_token))
         .route("/audit", get(admin::audit))
+        .route("/hl7/messages", get(interfaces::list))
+        .route("/hl7/messages/{id}", get(interfaces::get))
+        .route("/hl7/messages/{id}/replay", post(interfaces::replay))
         .fallback(|| async { ApiError::not_found("this API path") })
 }
 

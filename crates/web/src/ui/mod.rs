@@ -7,6 +7,7 @@
 pub(crate) mod board;
 mod case;
 mod dose;
+mod interfaces;
 mod lists;
 mod vetting;
 
@@ -71,6 +72,13 @@ pub const PAGES: &[PageRoute] = &[
     page("/dose/reports/{sop}/link", &["POST"], || post(dose::link)),
     page("/vetting", &["GET"], || get(vetting::page)),
     page("/vetting/{case_id}", &["POST"], || post(vetting::decide)),
+    page("/interfaces/hl7", &["GET"], || get(interfaces::inbox)),
+    page("/interfaces/hl7/{id}", &["GET"], || {
+        get(interfaces::message)
+    }),
+    page("/interfaces/hl7/{id}/replay", &["POST"], || {
+        post(interfaces::replay)
+    }),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -92,6 +100,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/recovery", "Recovery", Permission::ReadCases),
     ("/follow-up", "Follow-up", Permission::ReadCases),
     ("/dose", "Dose", Permission::ReadDose),
+    ("/interfaces/hl7", "HL7 inbox", Permission::ManageInterfaces),
 ];
 
 /// Who is looking, with what the page chrome needs.

@@ -1,0 +1,235 @@
+//! The HL7 inbox for administrators: the dead letters (failed and refused messages) with their
+//! reason, each message as it arrived with the offending field marked, and "replay" once the
+//! cause is fixed. Every view is audited (the messages hold patient data).
+
+use super::{api_error_page, render, NavItem, Viewer};
+use crate::routes::interfaces::{detail, statuses, InboundMessageView};
+use crate::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{Extensions, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use seldinger_domain::access::Permission;
+use seldinger_store::InboxFilter;
+use serde::Deserialize;
+
+/// The list shows at most this many messages, newest first; it says how many more there are.
+const ROWS: usize = 200;
+
+#[derive(Template)]
+#[template(path = "hl7_inbox.html")]
+struct InboxPage<'a> {
+    nav: &'a [NavItem],
+    username: &'a str,
+    role: &'a str,
+    csrf_token: &'a str,
+    zone: &'static str,
+    show: String,
+    rows: Vec<Row>,
+    more: u64,
+    rows_at_most: usize,
+}
+
+struct Row {
+    message: InboundMessageView,
+    received: String,
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    show: Option<String>,
+}
+
+pub async fn inbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Query(query): Query<ShowQuery>,
+) -> Response {
+    let viewer = match Viewer::require(
+        &state,
+        &headers,
+        &extensions,
+        Permission::ManageInterfaces,
+        "/interfaces/hl7",
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let show = match query.show.as_deref() {
+        Some("all") => "all",
+        _ => "dead",
+    };
+    let filter = InboxFilter {
+        statuses: match statuses(&[show.to_string()]) {
+            Ok(s) if show == "dead" => s,
+            _ => None,
+        },
+        sender: None,
+        limit: ROWS,
+    };
+    let page = match state.inbox_page(&viewer.caller, &filter, None).await {
+        Ok(page) => page,
+        Err(e) => return api_error_page(e.into()),
+    };
+    let rows = page
+        .items
+        .iter()
+        .map(|m| Row {
+            message: InboundMessageView::from(m),
+            received: state.time.format(m.received_at, "%Y-%m-%d %H:%M:%S"),
+        })
+        .collect::<Vec<_>>();
+    render(&InboxPage {
+        nav: &viewer.nav,
+        username: viewer.username(),
+        role: viewer.role(),
+        csrf_token: &viewer.csrf_token,
+        zone: state.time.name(),
+        show: show.to_string(),
+        more: page.total.saturating_sub(rows.len() as u64),
+        rows,
+        rows_at_most: ROWS,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "hl7_message.html")]
+struct MessagePage<'a> {
+    nav: &'a [NavItem],
+    username: &'a str,
+    role: &'a str,
+    csrf_token: &'a str,
+    zone: &'static str,
+    message: InboundMessageView,
+    received: String,
+    /// The text before the marked field, the field, and after it.
+    before: String,
+    marked: String,
+    after: String,
+    has_mark: bool,
+    ack: String,
+    can_replay: bool,
+    outcome: String,
+}
+
+#[derive(Deserialize)]
+pub struct OutcomeQuery {
+    outcome: Option<String>,
+}
+
+pub async fn message(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+    Query(query): Query<OutcomeQuery>,
+) -> Response {
+    let viewer = match Viewer::require(
+        &state,
+        &headers,
+        &extensions,
+        Permission::ManageInterfaces,
+        "/interfaces/hl7",
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let detail = match detail(&state, &viewer.caller, &id).await {
+        Ok(d) => d,
+        Err(e) => return api_error_page(e),
+    };
+    let text = &detail.text;
+    let (before, marked, after) = match &detail.marked {
+        Some(m)
+            if m.start <= m.end
+                && text.is_char_boundary(m.start)
+                && text.is_char_boundary(m.end)
+                && m.end <= text.len() =>
+        {
+            (
+                text[..m.start].to_string(),
+                text[m.start..m.end].to_string(),
+                text[m.end..].to_string(),
+            )
+        }
+        _ => (text.clone(), String::new(), String::new()),
+    };
+    let can_replay = matches!(detail.message.status.as_str(), "failed" | "refused");
+    render(&MessagePage {
+        nav: &viewer.nav,
+        username: viewer.username(),
+        role: viewer.role(),
+        csrf_token: &viewer.csrf_token,
+        zone: state.time.name(),
+        received: state
+            .time
+            .format(detail.message.received_at, "%Y-%m-%d %H:%M:%S"),
+        has_mark: detail.marked.is_some(),
+        before,
+        marked,
+        after,
+        ack: detail.ack.clone().unwrap_or_default().replace('\r', "\n"),
+        can_replay,
+        outcome: query.outcome.unwrap_or_default(),
+        message: detail.message,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ReplayForm {
+    csrf_token: String,
+}
+
+pub async fn replay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+    Form(form): Form<ReplayForm>,
+) -> Response {
+    let viewer = match Viewer::require(
+        &state,
+        &headers,
+        &extensions,
+        Permission::ManageInterfaces,
+        "/interfaces/hl7",
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    if !viewer.csrf_ok(&form.csrf_token) {
+        return super::expired_form();
+    }
+    match state.replay_message(&viewer.caller, &id).await {
+        Ok(replayed) => {
+            let outcome = match replayed.reason {
+                None => format!("Replayed: {}.", replayed.status.as_str()),
+                Some(reason) => format!("Replayed: {} — {reason}", replayed.status.as_str()),
+            };
+            let query: String = url_encode(&outcome);
+            Redirect::to(&format!("/interfaces/hl7/{id}?outcome={query}")).into_response()
+        }
+        Err(e) => api_error_page(e.into()),
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
