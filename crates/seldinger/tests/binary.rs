@@ -35,6 +35,7 @@ fn refused_start(flag: &str, file_name: &str, text: &str) -> String {
     let output = Command::new(BIN)
         // Each server's DICOM listener on a free port, so tests run side by side.
         .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
         .args(["serve", "--listen", "127.0.0.1:0", flag])
         .arg(&file)
         .arg("--data-dir")
@@ -242,6 +243,7 @@ fn dose_reference_levels_must_name_catalogue_procedures_and_a_source() {
         std::fs::write(&file, format!("[[level]]\n{row}\n")).expect("write");
         let output = Command::new(BIN)
             .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+            .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
             .args(["serve", "--listen", "127.0.0.1:0", "--dose-reference-levels"])
             .arg(&file)
             .arg("--data-dir")
@@ -262,6 +264,7 @@ fn migrate_creates_the_database_and_can_run_again() {
         let status = Command::new(BIN)
             // Each server's DICOM listener on a free port, so tests run side by side.
             .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+            .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
             .args(["migrate", "--data-dir"])
             .arg(dir.path())
             .env_remove("DATABASE_URL")
@@ -343,6 +346,7 @@ async fn the_first_start_creates_an_administrator_from_the_environment() {
     let mut child = Command::new(BIN)
         // Each server's DICOM listener on a free port, so tests run side by side.
         .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
         .args(["serve", "--listen", &listen, "--safety-thresholds"])
         .arg(&thresholds)
         .arg("--data-dir")
@@ -400,6 +404,7 @@ fn plain_http_off_loopback_is_refused() {
     let output = Command::new(BIN)
         // Each server's DICOM listener on a free port, so tests run side by side.
         .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
         .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
         .arg(dir.path())
         .env_remove("DATABASE_URL")
@@ -445,6 +450,7 @@ fn users_are_managed_from_the_command_line() {
     let bad = Command::new(BIN)
         // Each server's DICOM listener on a free port, so tests run side by side.
         .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
         .args(["user", "add", "x2", "--role", "surgeon", "--data-dir"])
         .arg(dir.path())
         .env("SELDINGER_NEW_PASSWORD", "a-long-test-password")
@@ -510,6 +516,7 @@ fn dose_inspect_shows_the_extraction_and_the_substantial_dose_assessment() {
     let output = Command::new(BIN)
         // Each server's DICOM listener on a free port, so tests run side by side.
         .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
         .args(["dose", "inspect", "--json"])
         .arg(&file)
         .env("RUST_LOG", "off")
@@ -537,6 +544,7 @@ fn dose_inspect_shows_the_extraction_and_the_substantial_dose_assessment() {
     let output = Command::new(BIN)
         // Each server's DICOM listener on a free port, so tests run side by side.
         .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
         .args(["dose", "inspect"])
         .arg(&junk)
         .env("RUST_LOG", "off")

@@ -35,6 +35,7 @@ impl Server {
         let mut command = Command::new(BIN);
         // Each server's DICOM listener on a free port, so tests run side by side.
         command.env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0");
+        command.env("SELDINGER_HL7_LISTEN", "127.0.0.1:0");
         match database_url {
             Some(url) => command.env("DATABASE_URL", url),
             None => command.env_remove("DATABASE_URL"),
@@ -115,6 +116,7 @@ pub fn cli(
     let mut command = Command::new(BIN);
     // Each server's DICOM listener on a free port, so tests run side by side.
     command.env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0");
+    command.env("SELDINGER_HL7_LISTEN", "127.0.0.1:0");
     match database_url {
         Some(url) => command.env("DATABASE_URL", url),
         None => command.env_remove("DATABASE_URL"),

@@ -111,7 +111,8 @@ pub(crate) fn statuses(words: &[String]) -> Result<Option<Vec<InboxStatus>>, Api
 
 #[utoipa::path(get, path = "/api/v1/hl7/messages", tag = "interfaces",
     params(
-        ("status" = Option<String>, Query, description = "received, applied, failed, refused, or dead (failed and refused); comma-separated"),
+        ("status" = Option<String>, Query, pattern = r"^ *(received|applied|failed|refused|dead) *(, *(received|applied|failed|refused|dead) *)*$",
+            description = "received, applied, failed, refused, or dead (failed and refused); comma-separated"),
         ("sender" = Option<String>, Query, description = "MSH-3^MSH-4, e.g. LAB^GENHOSP"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1-1000, default 100"),
         ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),

@@ -1,0 +1,418 @@
+//! The real server killed (-9) at random moments while a hospital system streams HL7 messages
+//! and re-sends whatever was not acknowledged, as MLLP senders do: afterwards every message is
+//! applied exactly once, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{free_port, BIN};
+use rand::{Rng, SeedableRng};
+use seldinger_domain::patient::{Mrn, SiteCode};
+use seldinger_hl7::mllp::{self, Frame};
+use seldinger_store::{AuditFilter, InboxFilter, InboxStatus, Store};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PATIENTS: usize = 40;
+
+/// Each patient: registered, weighed, an INR, weighed again — four messages, four events.
+fn messages() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for p in 0..PATIENTS {
+        let pid = format!("PID|1||K{p:04}^^^GENHOSP^MR||Killed^Kim{p}||19700101|U");
+        let adt = |n: usize, trigger: &str, weight: &str| {
+            let id = format!("K{p}-{n}");
+            let text = format!(
+                "MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^{trigger}|{id}|P|2.5.1\r{pid}\rOBX|1|NM|29463-7^Body weight^LN||{weight}|kg|||||F\r"
+            );
+            (id, text.into_bytes())
+        };
+        out.push(adt(0, "A04", "70"));
+        out.push(adt(1, "A08", "71"));
+        let id = format!("K{p}-2");
+        out.push((
+            id.clone(),
+            format!(
+                "MSH|^~\\&|LAB|GENHOSP|SELDINGER|IR|20261130100000||ORU^R01|{id}|P|2.5.1\r{pid}\rOBR|1|P{p}|F{p}|COAG|||202611300915+0000\rOBX|1|NM|6301-6^INR^LN||1.{p}|{{INR}}|||||F\r"
+            )
+            .into_bytes(),
+        ));
+        out.push(adt(3, "A08", "72"));
+    }
+    out
+}
+
+fn start(data_dir: &Path, database_url: Option<&str>, hl7_port: u16) -> Child {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../catalog/hl7-interface.toml"
+    );
+    let mut command = Command::new(BIN);
+    match database_url {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--hl7-listen", &format!("127.0.0.1:{hl7_port}")])
+        .args(["--hl7-config", config, "--data-dir"])
+        .arg(data_dir)
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("SELDINGER_ADMIN_PASSWORD", "first-admin-password")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start seldinger")
+}
+
+/// What a sender saw: the ACK code of each message, and how many it had to send again.
+struct Sent {
+    codes: Vec<String>,
+    resent: usize,
+}
+
+/// Sends every message in order over one connection, re-sending any not acknowledged (a dropped
+/// connection is reopened once the server is back); `progress` counts the acknowledged.
+async fn send_all(port: u16, messages: &[(String, Vec<u8>)], progress: Arc<AtomicUsize>) -> Sent {
+    let mut codes = Vec::new();
+    let mut resent = 0;
+    let mut connection: Option<tokio::io::BufReader<tokio::net::TcpStream>> = None;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut i = 0;
+    while i < messages.len() {
+        assert!(
+            Instant::now() < deadline,
+            "the sender gave up at message {i}"
+        );
+        if connection.is_none() {
+            match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                Ok(stream) => connection = Some(tokio::io::BufReader::new(stream)),
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(stream) = connection.as_mut() else {
+            continue;
+        };
+        let sent = mllp::write_frame(stream.get_mut(), &messages[i].1).await;
+        let answer = match sent {
+            Ok(()) => {
+                mllp::read_frame(
+                    stream,
+                    1 << 20,
+                    Duration::from_secs(20),
+                    Duration::from_secs(20),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(Frame::Message(ack)) => {
+                let text = String::from_utf8_lossy(&ack).to_string();
+                let code = text
+                    .split("MSA|")
+                    .nth(1)
+                    .map(|rest| rest.chars().take(2).collect::<String>())
+                    .unwrap_or_default();
+                if code == "AR" && text.contains("send it again") {
+                    // The database was not there: retry, as a sender does.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                codes.push(code);
+                i += 1;
+                progress.store(i, Ordering::SeqCst);
+            }
+            // No answer: the server died; the message is sent again on a new connection.
+            _ => {
+                connection = None;
+                resent += 1;
+            }
+        }
+    }
+    Sent { codes, resent }
+}
+
+fn kill9(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+async fn check_applied_once(store: &Store, messages: usize, label: &str) {
+    let site = SiteCode::parse("MAIN").expect("site");
+    for p in 0..PATIENTS {
+        let patient = store
+            .patient_by_mrn(&site, &Mrn::parse(&format!("K{p:04}")).expect("mrn"))
+            .await
+            .expect("read")
+            .unwrap_or_else(|| panic!("{label}: patient {p} missing"));
+        let kinds: Vec<String> = store
+            .patient_history(patient.id)
+            .await
+            .expect("history")
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "registered",
+                "details_updated",
+                "lab_result_recorded",
+                "details_updated"
+            ],
+            "{label}: patient {p}"
+        );
+        assert_eq!(patient.details.weight_kg.map(|w| w.kg()), Some(72.0));
+    }
+    let inbox = store
+        .inbound_messages_page(
+            &InboxFilter {
+                limit: 1000,
+                ..InboxFilter::default()
+            },
+            None,
+        )
+        .await
+        .expect("inbox");
+    assert_eq!(
+        inbox.total as usize, messages,
+        "{label}: one row per message"
+    );
+    assert!(
+        inbox.items.iter().all(|m| m.status == InboxStatus::Applied),
+        "{label}: every message applied"
+    );
+    let mut writes: HashMap<String, usize> = HashMap::new();
+    for username in ["hl7:PAS^GENHOSP", "hl7:LAB^GENHOSP"] {
+        let audit = store
+            .audit_page(
+                &AuditFilter {
+                    username: Some(username.to_string()),
+                    ..AuditFilter::default()
+                },
+                None,
+                100_000,
+            )
+            .await
+            .expect("audit");
+        for entry in audit.items {
+            if let Some(message) = entry.via_message {
+                *writes.entry(message).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(writes.len(), messages, "{label}: every message wrote");
+    assert!(writes.values().all(|&n| n == 1), "{label}: and wrote once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_while_messages_stream_every_message_is_applied_exactly_once() {
+    let messages = messages();
+    let mut databases = vec![None];
+    let postgres = seldinger_store::testing::postgres().await;
+    if let Some(db) = &postgres {
+        databases.push(Some(db.url.clone()));
+    }
+    for database_url in databases {
+        let label = if database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = free_port();
+        let mut server = start(dir.path(), database_url.as_deref(), port);
+        let progress = Arc::new(AtomicUsize::new(0));
+        let sender = {
+            let (messages, progress) = (messages.clone(), progress.clone());
+            tokio::spawn(async move { send_all(port, &messages, progress).await })
+        };
+        // Three kills at random points of the stream, each a few milliseconds after a given
+        // acknowledgement, so they land while messages are being received and applied.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261202);
+        let total = messages.len();
+        let mut kills = 0;
+        for (from, to) in [
+            (total / 10, total / 3),
+            (total / 3, 2 * total / 3),
+            (2 * total / 3, total - 5),
+        ] {
+            let target = rng.gen_range(from..to);
+            while progress.load(Ordering::SeqCst) < target {
+                assert!(!sender.is_finished(), "{label}: the sender stopped early");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(Duration::from_micros(rng.gen_range(0..4000))).await;
+            kill9(&mut server);
+            kills += 1;
+            server = start(dir.path(), database_url.as_deref(), port);
+        }
+        let sent = sender.await.expect("sender");
+        assert_eq!(kills, 3);
+        assert!(
+            sent.resent >= 3,
+            "{label}: each kill cut a message short ({} resent)",
+            sent.resent
+        );
+        assert!(
+            sent.codes.iter().all(|c| c == "AA"),
+            "{label}: {:?}",
+            sent.codes
+        );
+        // The sender's whole queue once more, as after a sender-side restart: nothing changes.
+        let again = send_all(port, &messages, Arc::new(AtomicUsize::new(0))).await;
+        assert!(
+            again.codes.iter().all(|c| c == "AA"),
+            "{label}: {:?}",
+            again.codes
+        );
+        eprintln!(
+            "{label}: {total} messages, {kills} kills, {} sent again after a kill",
+            sent.resent
+        );
+        kill9(&mut server);
+        let store = match &database_url {
+            Some(url) => Store::connect(url).await.expect("connect"),
+            None => Store::open_data_dir(dir.path()).await.expect("open"),
+        };
+        check_applied_once(&store, messages.len(), label).await;
+        store.close().await;
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a sender's client certificate, as PEM files.
+fn certificates(dir: &Path) -> [std::path::PathBuf; 5] {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Synthetic hospital interface CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let leaf = |names: Vec<String>, purpose: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(names).expect("params");
+        params.extended_key_usages = vec![purpose];
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("signed");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(
+        vec!["localhost".into(), "127.0.0.1".into()],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = leaf(
+        vec!["pas.hospital.example".into()],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
+    [
+        ("ca.pem", ca.pem()),
+        ("server.pem", server_cert),
+        ("server.key", server_key),
+        ("client.pem", client_cert),
+        ("client.key", client_key),
+    ]
+    .map(|(name, pem)| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).expect("write pem");
+        path
+    })
+}
+
+/// An independent TLS client (Python's ssl module, on OpenSSL) sending one framed message;
+/// what came back, or the error.
+fn python_tls_send(port: u16, ca: &Path, client: Option<(&Path, &Path)>) -> String {
+    let script = r#"
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=ca)
+if len(sys.argv) > 3:
+    context.load_cert_chain(sys.argv[3], sys.argv[4])
+message = b"MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A04|TLS-1|P|2.5.1\rPID|1||T0001^^^GENHOSP^MR||Tls^Terry||19700101|U\r"
+try:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"\x0b" + message + b"\x1c\r")
+            answer = tls.recv(65536)
+            print(answer.decode("latin-1") if answer else "NO ANSWER")
+except Exception as error:
+    print("FAILED", type(error).__name__, error)
+"#;
+    let mut command = Command::new("python3");
+    command.arg("-c").arg(script).arg(port.to_string()).arg(ca);
+    if let Some((cert, key)) = client {
+        command.arg(cert).arg(key);
+    }
+    let output = command.output().expect("python3 runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn mllp_over_mutual_tls_answers_only_senders_with_a_certificate() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let [ca, server_cert, server_key, client_cert, client_key] = certificates(dir.path());
+    let port = free_port();
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../catalog/hl7-interface.toml"
+    );
+    let mut server = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--hl7-listen", &format!("127.0.0.1:{port}")])
+        .args(["--hl7-config", config])
+        .arg("--hl7-tls-cert")
+        .arg(&server_cert)
+        .arg("--hl7-tls-key")
+        .arg(&server_key)
+        .arg("--hl7-tls-client-ca")
+        .arg(&ca)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("SELDINGER_ADMIN_PASSWORD", "first-admin-password")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start seldinger");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the HL7 listener did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let with_certificate = python_tls_send(port, &ca, Some((&client_cert, &client_key)));
+    assert!(
+        with_certificate.contains("MSA|AA|TLS-1"),
+        "{with_certificate}"
+    );
+    let without = python_tls_send(port, &ca, None);
+    assert!(
+        without.contains("FAILED") || without.contains("NO ANSWER"),
+        "a sender without a certificate was answered: {without}"
+    );
+    // Plain MLLP to the TLS port gets no acknowledgement.
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    use std::io::{Read, Write};
+    let _ = plain.write_all(b"\x0bMSH|^~\\&|PAS|GENHOSP|||1||ADT^A04|X|P|2.5.1\r\x1c\r");
+    let mut answer = [0u8; 256];
+    let n = plain.read(&mut answer).unwrap_or(0);
+    assert!(!String::from_utf8_lossy(&answer[..n]).contains("MSA"));
+    kill9(&mut server);
+}
