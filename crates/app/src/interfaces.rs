@@ -6,7 +6,9 @@
 use crate::{App, AppError, Audit, Principal};
 use seldinger_domain::access::Permission;
 use seldinger_domain::clinical::{lab_report_events, ReportedLab};
+use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
 use seldinger_domain::patient::{DetailsPatch, Mrn, Patient, SiteCode};
+use seldinger_domain::referral::{PlacerOrder, Referral, ReferralDetails};
 use seldinger_domain::{EventMeta, PatientId};
 use seldinger_store::{
     Cursor, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Page, Receipt,
@@ -147,6 +149,81 @@ impl App {
         Err(last
             .map(AppError::Store)
             .unwrap_or_else(|| AppError::invalid("lab_result", "could not be written")))
+    }
+
+    /// Files an order from the ordering system as a referral awaiting vetting, on behalf of the
+    /// clinician who placed it when they are a user here (their scope then holds it). The same
+    /// order number again is refused as a duplicate.
+    pub async fn file_order(
+        &self,
+        who: &Principal,
+        patient_id: PatientId,
+        details: ReferralDetails,
+        ordered_by: Option<&str>,
+    ) -> Result<(Referral, Case), AppError> {
+        if details.placer_order.is_none() {
+            return Err(AppError::invalid(
+                "placer_order",
+                "an order needs its number",
+            ));
+        }
+        self.open_patient_record(who, patient_id).await?;
+        let referrer = match ordered_by {
+            Some(username) => self
+                .store
+                .user_by_username(username)
+                .await?
+                .filter(|u| !u.disabled)
+                .map(|u| u.username),
+            None => None,
+        };
+        self.file_referral_for(who, patient_id, details, referrer.as_deref())
+            .await
+    }
+
+    /// The referral an order number was filed as, if any.
+    pub async fn order(
+        &self,
+        who: &Principal,
+        placer: &PlacerOrder,
+    ) -> Result<Option<Referral>, AppError> {
+        who.require(Permission::ReadReferrals)?;
+        Ok(self.store.referral_by_placer_order(&placer.key()).await?)
+    }
+
+    /// Cancels the case an order opened, with the ordering system's reason. Cancelled already:
+    /// nothing to do. Too late (the procedure has started): refused, saying so.
+    pub async fn cancel_order(
+        &self,
+        who: &Principal,
+        placer: &PlacerOrder,
+        reason: &str,
+    ) -> Result<Case, AppError> {
+        let referral = self.order(who, placer).await?.ok_or_else(|| {
+            AppError::NotFound(format!("order {} of {}", placer.number, placer.authority))
+        })?;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let (case, _) = self
+                .open_case(who, Permission::ReadCases, referral.case_id)
+                .await?;
+            if case.state == CaseState::Cancelled {
+                return Ok(case);
+            }
+            let request = crate::CaseEventRequest {
+                case_id: case.id,
+                expected_version: case.version,
+                event: CaseEvent::Cancel,
+                reason: Some(reason.to_string()),
+            };
+            match self.apply_case_event(who, request).await {
+                Err(AppError::Store(e @ StoreError::Conflict { .. })) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last
+            .map(AppError::Store)
+            .unwrap_or_else(|| AppError::invalid("case", "could not be written")))
     }
 
     /// Keeps a message as it arrived, before anything is done with it (the sender is answered

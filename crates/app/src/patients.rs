@@ -127,6 +127,18 @@ impl App {
         patient_id: PatientId,
         details: ReferralDetails,
     ) -> Result<(Referral, Case), AppError> {
+        self.file_referral_for(who, patient_id, details, None).await
+    }
+
+    /// Files a referral on behalf of `referrer` (an order an interface files for the clinician
+    /// who placed it), or of `who` when none is named.
+    pub(crate) async fn file_referral_for(
+        &self,
+        who: &Principal,
+        patient_id: PatientId,
+        details: ReferralDetails,
+        referrer: Option<&str>,
+    ) -> Result<(Referral, Case), AppError> {
         who.require(Permission::CreateReferrals)?;
         let now = self.clock.now();
         let meta = EventMeta {
@@ -155,7 +167,14 @@ impl App {
             Audit::of("create", "referral", referral.id, patient_id),
         );
         self.store
-            .create_referral(&referral, &case, &opening, &meta, &[audit])
+            .create_referral_for(
+                &referral,
+                &case,
+                &opening,
+                &meta,
+                referrer.unwrap_or(&who.username),
+                &[audit],
+            )
             .await?;
         Ok((referral, case))
     }

@@ -42,6 +42,10 @@ const SERVICES: &[(&str, RequestingService)] = &[
 ];
 
 impl RequestingService {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        parse_choice(value, SERVICES)
+    }
+
     pub fn as_str(self) -> &'static str {
         SERVICES
             .iter()
@@ -72,6 +76,44 @@ impl Urgency {
     }
 }
 
+/// The ordering system's number for an order (HL7 ORC-2, placer order number): which system
+/// (its namespace) and its number there. A referral that came as an order carries it, so the
+/// system can cancel or change it later.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlacerOrder {
+    pub number: String,
+    /// The placer's namespace (EI-2), e.g. the order-entry system's name; may be empty.
+    #[serde(default)]
+    pub authority: String,
+}
+
+impl PlacerOrder {
+    /// The longest order number kept (EI-1 is 199 characters at most).
+    pub const MAX_CHARS: usize = 199;
+
+    pub fn new(number: &str, authority: &str) -> Result<PlacerOrder, String> {
+        let number = number.trim();
+        if number.is_empty()
+            || number.chars().count() > Self::MAX_CHARS
+            || number.chars().any(char::is_control)
+        {
+            return Err(format!(
+                "'{number}' is not a placer order number: 1-199 printable characters"
+            ));
+        }
+        Ok(PlacerOrder {
+            number: number.to_string(),
+            authority: authority.trim().to_ascii_uppercase(),
+        })
+    }
+
+    /// How it is looked up: the authority and the number.
+    pub fn key(&self) -> String {
+        format!("{}|{}", self.authority, self.number)
+    }
+}
+
 /// What the referrer asked for, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -87,6 +129,9 @@ pub struct ReferralDetails {
     pub requested_procedure_text: Option<String>,
     pub urgency: Urgency,
     pub clinical_question: String,
+    /// The ordering system's number, when the referral came as an order (HL7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placer_order: Option<PlacerOrder>,
 }
 
 /// A referral as sent by a client, before it is checked.
@@ -179,6 +224,7 @@ impl ReferralDetails {
                 requested_procedure_text: requested_procedure_text.flatten(),
                 urgency,
                 clinical_question: question.flatten().unwrap_or_default(),
+                placer_order: None,
             }),
             _ => Err(ValidationErrors::single("referral", "incomplete input")),
         }

@@ -4,6 +4,8 @@
 
 use seldinger_domain::clinical::LabTest;
 use seldinger_domain::patient::SiteCode;
+use seldinger_domain::referral::RequestingService;
+use seldinger_domain::ProcedureCatalogue;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -40,6 +42,15 @@ struct File {
     /// A laboratory's own result code (OBX-3.1) → test name (inr, platelets, …).
     #[serde(default)]
     results: BTreeMap<String, String>,
+    /// An order code (OBR-4.1) → catalogue procedure id.
+    #[serde(default)]
+    orders: BTreeMap<String, String>,
+    /// An ordering provider's id (ORC-12.1 / OBR-16.1) → Seldinger username.
+    #[serde(default)]
+    providers: BTreeMap<String, String>,
+    /// A hospital service (PV1-10) → requesting service (oncology, surgery, urology, …).
+    #[serde(default)]
+    services: BTreeMap<String, String>,
 }
 
 fn default_application() -> String {
@@ -62,6 +73,9 @@ pub struct InterfaceConfig {
     pub senders: Vec<Sender>,
     identifiers: BTreeMap<String, SiteCode>,
     results: BTreeMap<String, LabTest>,
+    orders: BTreeMap<String, String>,
+    providers: BTreeMap<String, String>,
+    services: BTreeMap<String, RequestingService>,
 }
 
 impl InterfaceConfig {
@@ -75,6 +89,9 @@ impl InterfaceConfig {
             senders: Vec::new(),
             identifiers: BTreeMap::new(),
             results: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            services: BTreeMap::new(),
         }
     }
 
@@ -101,6 +118,12 @@ impl InterfaceConfig {
                 })?;
             results.insert(code, found);
         }
+        let mut services = BTreeMap::new();
+        for (code, service) in file.services {
+            let found = RequestingService::parse(&service)
+                .map_err(|e| format!("{source}: services.{code}: {e}"))?;
+            services.insert(code.to_ascii_uppercase(), found);
+        }
         for (i, s) in file.senders.iter().enumerate() {
             if s.application.trim().is_empty() {
                 return Err(format!("{source}: senders[{i}].application is empty"));
@@ -114,7 +137,36 @@ impl InterfaceConfig {
             senders: file.senders,
             identifiers,
             results,
+            orders: file.orders,
+            providers: file.providers,
+            services,
         })
+    }
+
+    /// Order codes that map to a procedure the catalogue does not hold (checked at start).
+    pub fn unknown_procedures(&self, catalogue: &ProcedureCatalogue) -> Vec<String> {
+        self.orders
+            .iter()
+            .filter(|(_, id)| catalogue.find(id).is_err())
+            .map(|(code, id)| format!("orders.{code} = \"{id}\""))
+            .collect()
+    }
+
+    /// The catalogue procedure an order code asks for.
+    pub fn procedure_of(&self, code: &str) -> Option<&str> {
+        self.orders.get(code.trim()).map(String::as_str)
+    }
+
+    /// The Seldinger user an ordering provider is.
+    pub fn user_of(&self, provider: &str) -> Option<&str> {
+        self.providers.get(provider.trim()).map(String::as_str)
+    }
+
+    /// The requesting service a hospital service code is.
+    pub fn service_of(&self, code: &str) -> Option<RequestingService> {
+        self.services
+            .get(&code.trim().to_ascii_uppercase())
+            .copied()
     }
 
     /// The listed sender with this application and facility (case-insensitive).

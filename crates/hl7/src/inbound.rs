@@ -10,9 +10,10 @@ use crate::config::InterfaceConfig;
 use crate::fields::patient_identity;
 use crate::message::{Location, Received};
 use crate::problem::{Disposition, ErrorCode, Problem};
-use crate::{adt, oru};
+use crate::{adt, orders, oru};
 use seldinger_app::{App, AppError, MessageHandler, Principal, Replayed, Shown};
 use seldinger_domain::access::Role;
+use seldinger_domain::patient::{Mrn, SiteCode};
 use seldinger_store::{
     Finish, InboundMessage, InboxStatus, NewInboundMessage, Receipt, StoreError,
 };
@@ -283,20 +284,25 @@ impl Interface {
         let supported = match code {
             "ADT" => adt::EVENTS.contains(&event),
             "ORU" => event == "R01",
-            _ => {
-                return Err(Problem::new(
-                    ErrorCode::UnsupportedMessageType,
-                    Some(Location::new("MSH", 9).component(1)),
-                    format!("message type '{code}' is not read here: ADT and ORU are"),
-                ))
-            }
+            _ => match orders::TYPES.iter().find(|(c, _)| *c == code) {
+                Some((_, trigger)) => *trigger == event,
+                None => {
+                    return Err(Problem::new(
+                        ErrorCode::UnsupportedMessageType,
+                        Some(Location::new("MSH", 9).component(1)),
+                        format!(
+                            "message type '{code}' is not read here: ADT, ORU, ORM, OMG and OMI are"
+                        ),
+                    ))
+                }
+            },
         };
         if !supported {
             return Err(Problem::new(
                 ErrorCode::UnsupportedEventCode,
                 Some(Location::new("MSH", 9).component(2)),
                 format!(
-                    "{code}^{event} is not read here (ADT: {}; ORU: R01)",
+                    "{code}^{event} is not read here (ADT: {}; ORU^R01; ORM^O01; OMG^O19; OMI^O23)",
                     adt::EVENTS.join(", ")
                 ),
             ));
@@ -335,18 +341,53 @@ impl Interface {
                     .await
                     .map(|_| ()),
             },
+            "ORM" | "OMG" | "OMI" => {
+                match orders::read(received, &self.config, &self.app.catalogue) {
+                    Err(problem) => return Ok(Disposition::Error(problem)),
+                    Ok(order) => {
+                        let patient =
+                            match self.app.patient_by_mrn(&who, &order.site, &order.mrn).await {
+                                Ok(Some(patient)) => patient,
+                                Ok(None) => {
+                                    return Ok(Disposition::Error(unknown_patient(
+                                        &order.site,
+                                        &order.mrn,
+                                    )))
+                                }
+                                Err(e) => return disposition_of(e),
+                            };
+                        match order.request {
+                            orders::OrderRequest::New {
+                                details,
+                                ordered_by,
+                            } => {
+                                let user =
+                                    ordered_by.as_deref().and_then(|p| self.config.user_of(p));
+                                self.app
+                                    .file_order(&who, patient.id, details, user)
+                                    .await
+                                    .map(|_| ())
+                            }
+                            orders::OrderRequest::Cancel { placer, reason } => self
+                                .app
+                                .cancel_order(&who, &placer, &reason)
+                                .await
+                                .map(|_| ()),
+                        }
+                    }
+                }
+            }
             _ => match oru::read(received, &self.config, time, self.app.clock.now()) {
                 Err(problem) => return Ok(Disposition::Error(problem)),
-                Ok(report) => match self.app.patient_by_mrn(&who, &report.site, &report.mrn).await {
+                Ok(report) => match self
+                    .app
+                    .patient_by_mrn(&who, &report.site, &report.mrn)
+                    .await
+                {
                     Ok(None) => {
-                        return Ok(Disposition::Error(Problem::new(
-                            ErrorCode::UnknownKeyIdentifier,
-                            Some(Location::new("PID", 3).component(1)),
-                            format!(
-                                "patient {}/{} is not registered here: the PAS's ADT must come first; replay this message once it has",
-                                report.site.as_str(),
-                                report.mrn.as_str()
-                            ),
+                        return Ok(Disposition::Error(unknown_patient(
+                            &report.site,
+                            &report.mrn,
                         )))
                     }
                     Ok(Some(patient)) => self
@@ -507,6 +548,18 @@ fn disposition_of(error: AppError) -> Result<Disposition, AppError> {
         }
         other => Err(other),
     }
+}
+
+fn unknown_patient(site: &SiteCode, mrn: &Mrn) -> Problem {
+    Problem::new(
+        ErrorCode::UnknownKeyIdentifier,
+        Some(Location::new("PID", 3).component(1)),
+        format!(
+            "patient {}/{} is not registered here: the PAS's ADT must come first; replay this message once it has",
+            site.as_str(),
+            mrn.as_str()
+        ),
+    )
 }
 
 fn header_of(received: &Received) -> Header {

@@ -14,6 +14,7 @@ pub mod fields;
 pub mod inbound;
 pub mod message;
 pub mod mllp;
+pub mod orders;
 pub mod oru;
 pub mod problem;
 

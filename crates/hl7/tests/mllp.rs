@@ -315,3 +315,102 @@ async fn patient_events(db: &TestDatabase, mrn: &str) -> usize {
         .expect("patient");
     db.store.patient_history(patient.id).await.unwrap().len()
 }
+
+/// Orders as IHE RAD-2 sends them (OMG^O19, ORM^O01, OMI^O23): a new order opens a referral
+/// awaiting vetting for the clinician who placed it; the same order again, an unmapped code and
+/// an unknown patient are dead letters; a cancellation cancels, and again changes nothing.
+#[tokio::test]
+async fn orders_open_referrals_and_cancellations_cancel_them() {
+    let Some(sender) = mllp_send() else { return };
+    for db in testing::engines().await {
+        let engine = db.engine();
+        // The ordering provider D123 is dr.anand here (the demo interface file says so).
+        db.store
+            .create_user(
+                "dr.anand",
+                "Dr P. Anand",
+                seldinger_domain::access::Role::ReferringClinician,
+                "not-a-real-hash",
+                chrono::Utc::now(),
+                &[],
+            )
+            .await
+            .expect("user");
+        let port = listen(interface(&db)).await;
+        let acks = send_file(&sender, port, "orders.hl7").await;
+        let codes: Vec<String> = acks.iter().map(|a| code_of(a).0).collect();
+        assert_eq!(
+            codes,
+            ["AA", "AA", "AE", "AE", "AE", "AA", "AA", "AA"],
+            "{engine:?}: {:?}",
+            acks.iter()
+                .map(|a| a.get_decoded("ERR-8").map(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(acks[2].get("ERR-3.1"), Some("205"), "the same order twice");
+        // ORM^O01 is v2.3.1: the error is written the v2.3 way (ERR-1), with MSA-3.
+        assert_eq!(
+            acks[3].get("ERR-1"),
+            Some("OBR^1^4^103&Table value not found&HL70357"),
+            "an unmapped order code"
+        );
+        assert!(acks[3].get_decoded("MSA-3").unwrap().contains("XR-CHEST"));
+        assert_eq!(
+            acks[4].get("ERR-1"),
+            Some("PID^1^3^204&Unknown key identifier&HL70357"),
+            "an unknown patient"
+        );
+
+        let store = &db.store;
+        let nephrostomy = store
+            .referral_by_placer_order("ORDERS|PO-5001")
+            .await
+            .unwrap()
+            .expect("filed");
+        assert_eq!(nephrostomy.details.requesting_clinician, "Priya Anand");
+        assert_eq!(nephrostomy.details.indication, "Obstructed left kidney");
+        assert_eq!(
+            nephrostomy
+                .details
+                .requested_procedure
+                .as_ref()
+                .map(|p| p.as_str()),
+            Some("nephrostomy")
+        );
+        assert_eq!(
+            nephrostomy.details.urgency,
+            seldinger_domain::referral::Urgency::Urgent
+        );
+        let case = store.case(nephrostomy.case_id).await.unwrap().unwrap();
+        assert_eq!(
+            case.state,
+            seldinger_domain::lifecycle::CaseState::Referred,
+            "{engine:?}: awaiting vetting"
+        );
+        // The clinician who placed it sees it as their own referral.
+        assert!(store
+            .in_scope(
+                &seldinger_store::RowScope::ReferredBy("dr.anand".into()),
+                seldinger_store::Record::Case,
+                &case.id.to_string()
+            )
+            .await
+            .unwrap());
+        let picc = store
+            .referral_by_placer_order("ORDERS|PO-5004")
+            .await
+            .unwrap()
+            .expect("filed from OMI");
+        let cancelled = store.case(picc.case_id).await.unwrap().unwrap();
+        assert_eq!(
+            cancelled.state,
+            seldinger_domain::lifecycle::CaseState::Cancelled
+        );
+        assert_eq!(
+            cancelled.ended_reason.as_deref(),
+            Some("cancelled by the ordering system: Patient declined")
+        );
+        let history = store.case_history(picc.case_id).await.unwrap();
+        assert_eq!(history.len(), 2, "{engine:?}: opened, cancelled once");
+    }
+}

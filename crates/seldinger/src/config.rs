@@ -344,9 +344,17 @@ impl Settings {
                     ),
                     _ => None,
                 };
+                let interface = args.hl7.interface(demo)?;
+                let unknown = interface.unknown_procedures(&catalogue);
+                if !unknown.is_empty() {
+                    bail!(
+                        "the HL7 interface file maps order codes to procedures the catalogue does not hold: {}",
+                        unknown.join(", ")
+                    );
+                }
                 Some(Hl7Settings {
                     listen,
-                    interface: args.hl7.interface(demo)?,
+                    interface,
                     listener: seldinger_hl7::mllp::ListenerConfig {
                         max_message_bytes: args.hl7.hl7_max_message_bytes,
                         tls,

@@ -167,6 +167,13 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             }
             .interface(false)?;
+            let unknown = interface.unknown_procedures(&settings.catalogue);
+            if !unknown.is_empty() {
+                anyhow::bail!(
+                    "the HL7 interface file maps order codes to procedures the catalogue does not hold: {}",
+                    unknown.join(", ")
+                );
+            }
             let mut app = seldinger_app::App::new(
                 store,
                 settings.catalogue,

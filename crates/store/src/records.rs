@@ -490,10 +490,27 @@ impl Store {
         meta: &EventMeta,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
+        self.create_referral_for(referral, case, opening, meta, meta.actor.as_str(), audit)
+            .await
+    }
+
+    /// Records a referral made on behalf of `referred_by` (an order an interface files for the
+    /// clinician who placed it: their scope then holds it). An order number already filed is
+    /// refused.
+    pub async fn create_referral_for(
+        &self,
+        referral: &Referral,
+        case: &Case,
+        opening: &CaseEvent,
+        meta: &EventMeta,
+        referred_by: &str,
+        audit: &[AuditEntry],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO referrals (id, patient_id, case_id, received_at, version, data, referred_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        let placer = referral.details.placer_order.as_ref().map(|p| p.key());
+        let inserted = sqlx::query(
+            "INSERT INTO referrals (id, patient_id, case_id, received_at, version, data, referred_by, placer_order) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(referral.id.to_string())
         .bind(referral.patient_id.to_string())
@@ -501,9 +518,19 @@ impl Store {
         .bind(ts(referral.received_at))
         .bind(referral.version as i64)
         .bind(serde_json::to_string(referral)?)
-        .bind(meta.actor.as_str().to_string())
+        .bind(referred_by.to_string())
+        .bind(placer.clone())
         .execute(&mut *tx)
-        .await?;
+        .await;
+        match inserted {
+            Err(e) if StoreError::is_unique_violation(&e) && placer.is_some() => {
+                return Err(StoreError::Duplicate(format!(
+                    "order {} was filed already",
+                    placer.unwrap_or_default()
+                )))
+            }
+            other => other?,
+        };
         append_event(
             &mut tx,
             Stream::Referral,
@@ -514,7 +541,7 @@ impl Store {
             &referral.details,
         )
         .await?;
-        insert_case(&mut tx, case, meta.actor.as_str()).await?;
+        insert_case(&mut tx, case, referred_by).await?;
         append_event(
             &mut tx,
             Stream::Case,
@@ -528,6 +555,21 @@ impl Store {
         crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The referral filed for an order (`PlacerOrder::key`), if any.
+    pub async fn referral_by_placer_order(
+        &self,
+        key: &str,
+    ) -> Result<Option<Referral>, StoreError> {
+        let row = sqlx::query("SELECT data FROM referrals WHERE placer_order = $1")
+            .bind(key.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(row) => Ok(Some(serde_json::from_str(&text(&row, "data")?)?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn referral(&self, id: ReferralId) -> Result<Option<Referral>, StoreError> {
