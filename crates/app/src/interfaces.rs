@@ -63,6 +63,30 @@ impl App {
         mrn: &Mrn,
     ) -> Result<Option<Patient>, AppError> {
         who.require(Permission::ReadPatients)?;
+        let Some(mut patient) = self.store.patient_by_mrn(site, mrn).await? else {
+            return Ok(None);
+        };
+        // A record merged away answers with the record it was merged into (a late message
+        // under the old MRN lands on the patient).
+        for _ in 0..8 {
+            match patient.merged_into {
+                Some(survivor) => match self.store.patient(survivor).await? {
+                    Some(next) => patient = next,
+                    None => break,
+                },
+                None => break,
+            }
+        }
+        Ok(Some(self.open_patient_record(who, patient.id).await?.0))
+    }
+
+    /// The record at `site`/`mrn` itself, merged away or not.
+    async fn record_at(
+        &self,
+        who: &Principal,
+        (site, mrn): &(SiteCode, Mrn),
+    ) -> Result<Option<Patient>, AppError> {
+        who.require(Permission::ReadPatients)?;
         match self.store.patient_by_mrn(site, mrn).await? {
             Some(patient) => Ok(Some(self.open_patient_record(who, patient.id).await?.0)),
             None => Ok(None),
@@ -224,6 +248,82 @@ impl App {
         Err(last
             .map(AppError::Store)
             .unwrap_or_else(|| AppError::invalid("case", "could not be written")))
+    }
+
+    /// Merges the record at `merged` into the one at `survivor` (HL7 A40: the PAS found two
+    /// records of one patient), in one commit: referrals, cases, labs, drugs and tasks move, and
+    /// both records keep their histories and say so. A survivor not registered here: the merged
+    /// record takes the survivor's identifiers instead. Merged already: nothing to do.
+    pub async fn merge_patients(
+        &self,
+        who: &Principal,
+        survivor: (SiteCode, Mrn),
+        merged: (SiteCode, Mrn),
+    ) -> Result<Patient, AppError> {
+        who.require(Permission::MergePatients)?;
+        who.require(Permission::UpdatePatients)?;
+        let name = |(site, mrn): &(SiteCode, Mrn)| format!("{}/{}", site.as_str(), mrn.as_str());
+        if survivor == merged {
+            return Err(AppError::invalid(
+                "merge",
+                format!("{} cannot be merged into itself", name(&merged)),
+            ));
+        }
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let kept = self.record_at(who, &survivor).await?;
+            let gone = self.record_at(who, &merged).await?;
+            let result = match (kept, gone) {
+                (Some(kept), Some(gone)) => {
+                    match gone.merged_into {
+                        Some(into) if into == kept.id => return Ok(kept),
+                        Some(_) => {
+                            return Err(AppError::invalid(
+                                "merge",
+                                format!("{} was merged into another record already", name(&merged)),
+                            ))
+                        }
+                        None => {}
+                    }
+                    let meta = EventMeta {
+                        actor: who.actor()?,
+                        at: self.clock.now(),
+                        reason: Some(format!("{} merged into {}", name(&merged), name(&survivor))),
+                    };
+                    let audits = [
+                        who.audit_entry(meta.at, Audit::of("merge", "patient", gone.id, gone.id)),
+                        who.audit_entry(meta.at, Audit::of("merge", "patient", kept.id, kept.id)),
+                    ];
+                    self.store
+                        .merge_patients(&kept, &gone, &meta, &audits)
+                        .await
+                        .map_err(AppError::from)
+                }
+                (None, Some(gone)) => {
+                    // Only the old record is here: it is the patient, under the new identifiers.
+                    let mut details = gone.details.clone();
+                    details.site = survivor.0.clone();
+                    details.mrn = survivor.1.clone();
+                    self.replace_patient_details(who, gone.id, gone.version, details, true)
+                        .await
+                }
+                (Some(kept), None) => return Ok(kept),
+                (None, None) => {
+                    return Err(AppError::NotFound(format!(
+                        "patients {} and {}",
+                        name(&survivor),
+                        name(&merged)
+                    )))
+                }
+            };
+            match result {
+                Err(AppError::Store(e @ StoreError::Conflict { .. })) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last
+            .map(AppError::Store)
+            .unwrap_or_else(|| AppError::invalid("merge", "could not be written")))
     }
 
     /// Keeps a message as it arrived, before anything is done with it (the sender is answered

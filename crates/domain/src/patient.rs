@@ -422,6 +422,9 @@ pub struct Patient {
     pub details: PatientDetails,
     /// Number of events applied; a write must name the version it was based on.
     pub version: u64,
+    /// Set when this record was merged into another (HL7 A40): that one is the patient now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<PatientId>,
 }
 
 /// A change to a patient's record.
@@ -456,6 +459,29 @@ pub enum PatientEvent {
     LabResultEnteredInError {
         entry: u64,
     },
+    /// This record was merged into `survivor` (its referrals, cases, labs, drugs and tasks moved
+    /// there); it is kept, read-only in practice, so its history stays.
+    MergedInto {
+        survivor: PatientId,
+        survivor_mrn: String,
+    },
+    /// Another record of this patient was merged into this one; what moved.
+    MergedFrom {
+        merged: PatientId,
+        merged_mrn: String,
+        moved: MergeSummary,
+    },
+}
+
+/// What a merge moved from one record to the other.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MergeSummary {
+    pub referrals: u64,
+    pub cases: u64,
+    pub lab_results: u64,
+    pub medications: u64,
+    pub follow_up_tasks: u64,
 }
 
 impl PatientEvent {
@@ -469,6 +495,8 @@ impl PatientEvent {
             PatientEvent::MedicationEnteredInError { .. } => "medication_entered_in_error",
             PatientEvent::LabResultCorrected { .. } => "lab_result_corrected",
             PatientEvent::LabResultEnteredInError { .. } => "lab_result_entered_in_error",
+            PatientEvent::MergedInto { .. } => "merged_into",
+            PatientEvent::MergedFrom { .. } => "merged_from",
         }
     }
 
@@ -504,6 +532,15 @@ impl PatientEvent {
             PatientEvent::LabResultEnteredInError { entry } => {
                 format!("lab entry {entry} withdrawn: entered in error")
             }
+            PatientEvent::MergedInto { survivor_mrn, .. } => {
+                format!("record merged into MRN {survivor_mrn}: that record is the patient now")
+            }
+            PatientEvent::MergedFrom {
+                merged_mrn, moved, ..
+            } => format!(
+                "record MRN {merged_mrn} merged into this one: {} referrals, {} cases, {} labs, {} drugs, {} follow-up tasks moved here",
+                moved.referrals, moved.cases, moved.lab_results, moved.medications, moved.follow_up_tasks
+            ),
         }
     }
 }
@@ -521,7 +558,13 @@ impl Patient {
                     id,
                     details: details.clone(),
                     version: 1,
+                    merged_into: None,
                 }),
+                (Some(mut p), PatientEvent::MergedInto { survivor, .. }) => {
+                    p.merged_into = Some(*survivor);
+                    p.version += 1;
+                    Some(p)
+                }
                 (Some(mut p), PatientEvent::DetailsUpdated { details }) => {
                     p.details = details.clone();
                     p.version += 1;
@@ -534,7 +577,8 @@ impl Patient {
                     | PatientEvent::MedicationCorrected { .. }
                     | PatientEvent::MedicationEnteredInError { .. }
                     | PatientEvent::LabResultCorrected { .. }
-                    | PatientEvent::LabResultEnteredInError { .. },
+                    | PatientEvent::LabResultEnteredInError { .. }
+                    | PatientEvent::MergedFrom { .. },
                 ) => {
                     p.version += 1;
                     Some(p)

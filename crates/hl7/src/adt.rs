@@ -13,7 +13,35 @@ use seldinger_domain::patient::{
 use seldinger_domain::DepartmentTime;
 
 /// The ADT events read; the others are refused (AR) as unsupported.
-pub const EVENTS: &[&str] = &["A01", "A03", "A04", "A08", "A28", "A31"];
+pub const EVENTS: &[&str] = &["A01", "A03", "A04", "A08", "A28", "A31", "A40"];
+
+/// An A40: the record at `merged` (MRG-1) is the patient at `survivor` (PID-3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeMessage {
+    pub survivor: (SiteCode, Mrn),
+    pub merged: (SiteCode, Mrn),
+}
+
+/// Reads an A40 (one PID/MRG pair per message).
+pub fn read_merge(received: &Received, config: &InterfaceConfig) -> Result<MergeMessage, Problem> {
+    let survivor = patient_identity(received, config)?;
+    let mrg = received.segment("MRG").ok_or_else(|| {
+        Problem::new(
+            ErrorCode::SegmentSequenceError,
+            None,
+            "an A40 needs its MRG segment (the record merged away)",
+        )
+    })?;
+    if received.segments("MRG").count() > 1 {
+        return Err(Problem::new(
+            ErrorCode::SegmentSequenceError,
+            Some(mrg.at(1)),
+            "one merge per message: send each PID/MRG pair in its own A40",
+        ));
+    }
+    let merged = crate::fields::identity_in(&mrg, 1, config)?;
+    Ok(MergeMessage { survivor, merged })
+}
 
 /// What an ADT message asks: this patient's details, changed so.
 #[derive(Debug, Clone, PartialEq)]

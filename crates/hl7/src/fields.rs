@@ -88,19 +88,30 @@ pub fn patient_identity(
             "the message has no PID segment: it must name its patient",
         )
     })?;
-    let count = pid.repetitions(3);
+    identity_in(&pid, 3, config)
+}
+
+/// The first identifier of a CX list (`field` of `segment`: PID-3, MRG-1) whose assigning
+/// authority the interface file maps to a site.
+pub fn identity_in(
+    segment: &Seg<'_>,
+    field: usize,
+    config: &InterfaceConfig,
+) -> Result<(SiteCode, Mrn), Problem> {
+    let name = segment.name().to_ascii_uppercase();
+    let count = segment.repetitions(field);
     let mut seen = Vec::new();
     for repetition in 1..=count {
-        let authority = authority_of(&pid, repetition);
+        let authority = authority_of(segment, field, repetition);
         let Some(site) = config.site_of(&authority) else {
             if !authority.is_empty() {
                 seen.push(authority);
             }
             continue;
         };
-        let mut at = pid.at(3).component(1);
+        let mut at = segment.at(field).component(1);
         at.repetition = repetition;
-        let id = match pid.get_in(3, repetition, 1) {
+        let id = match segment.get_in(field, repetition, 1) {
             Value::Text(t) => t,
             _ => {
                 return Err(Problem::new(
@@ -119,31 +130,23 @@ pub fn patient_identity(
         .collect();
     Err(Problem::new(
         ErrorCode::UnknownKeyIdentifier,
-        Some(pid.at(3).component(4)),
+        Some(segment.at(field).component(4)),
         if count == 0 {
-            "PID-3 holds no patient identifier".to_string()
+            format!("{name}-{field} holds no patient identifier")
         } else {
             format!(
-                "no PID-3 identifier comes from an assigning authority the interface file maps \
+                "no {name}-{field} identifier comes from an assigning authority the interface file maps \
                  to a site (sent: {}; mapped: {}); add the authority under [identifiers]",
-                if seen.is_empty() {
-                    "none named".to_string()
-                } else {
-                    seen.join(", ")
-                },
-                if mapped.is_empty() {
-                    "none".to_string()
-                } else {
-                    mapped.join(", ")
-                }
+                if seen.is_empty() { "none named".to_string() } else { seen.join(", ") },
+                if mapped.is_empty() { "none".to_string() } else { mapped.join(", ") }
             )
         },
     ))
 }
 
-/// CX-4.1 of a PID-3 repetition (the namespace of the assigning authority), or CX-4 whole.
-fn authority_of(pid: &Seg<'_>, repetition: usize) -> String {
-    match pid.get_sub(3, repetition, 4, 1) {
+/// CX-4.1 of a repetition of a CX field (the namespace of the assigning authority).
+fn authority_of(segment: &Seg<'_>, field: usize, repetition: usize) -> String {
+    match segment.get_sub(field, repetition, 4, 1) {
         Value::Text(t) => t.trim().to_string(),
         _ => String::new(),
     }

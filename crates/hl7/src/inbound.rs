@@ -333,6 +333,14 @@ impl Interface {
         };
         let time = &self.app.time;
         let result = match header.message_code.as_str() {
+            "ADT" if header.trigger == "A40" => match adt::read_merge(received, &self.config) {
+                Err(problem) => return Ok(Disposition::Error(problem)),
+                Ok(m) => self
+                    .app
+                    .merge_patients(&who, m.survivor, m.merged)
+                    .await
+                    .map(|_| ()),
+            },
             "ADT" => match adt::read(received, &header.trigger, &self.config, time) {
                 Err(problem) => return Ok(Disposition::Error(problem)),
                 Ok(m) => self

@@ -414,3 +414,81 @@ async fn orders_open_referrals_and_cancellations_cancel_them() {
         assert_eq!(history.len(), 2, "{engine:?}: opened, cancelled once");
     }
 }
+
+/// A40: the PAS found two records of one patient. Everything of the merged record moves to the
+/// survivor in one commit, both histories say so, the same merge again changes nothing, and a
+/// late result under the old MRN lands on the survivor.
+#[tokio::test]
+async fn a_merge_moves_the_record_and_both_histories_say_so() {
+    let Some(sender) = mllp_send() else { return };
+    for db in testing::engines().await {
+        let engine = db.engine();
+        let port = listen(interface(&db)).await;
+        let acks = send_file(&sender, port, "merge.hl7").await;
+        let codes: Vec<String> = acks.iter().map(|a| code_of(a).0).collect();
+        assert_eq!(
+            codes,
+            ["AA"; 7],
+            "{engine:?}: {:?}",
+            acks.iter()
+                .map(|a| a.get_decoded("ERR-8").map(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        );
+        let store = &db.store;
+        let site = SiteCode::parse("MAIN").unwrap();
+        let survivor = store
+            .patient_by_mrn(&site, &Mrn::parse("M7401").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let merged = store
+            .patient_by_mrn(&site, &Mrn::parse("M7402").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(merged.merged_into, Some(survivor.id), "{engine:?}");
+        let labs = store.lab_results(survivor.id).await.unwrap();
+        assert_eq!(
+            labs.len(),
+            2,
+            "{engine:?}: the INR moved, the late platelets landed"
+        );
+        assert!(store.lab_results(merged.id).await.unwrap().is_empty());
+        let order = store
+            .referral_by_placer_order("ORDERS|PO-6001")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(order.patient_id, survivor.id, "{engine:?}");
+        let case = store.case(order.case_id).await.unwrap().unwrap();
+        assert_eq!(case.patient_id, survivor.id);
+        let case_kinds: Vec<String> = store
+            .case_history(case.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(
+            case_kinds.last().map(String::as_str),
+            Some("patient_merged")
+        );
+        let kinds = |history: Vec<seldinger_store::RecordedEvent>| -> Vec<String> {
+            history.into_iter().map(|e| e.kind).collect()
+        };
+        let survivor_history = kinds(store.patient_history(survivor.id).await.unwrap());
+        assert_eq!(
+            survivor_history
+                .iter()
+                .filter(|k| *k == "merged_from")
+                .count(),
+            1,
+            "{engine:?}: merged once: {survivor_history:?}"
+        );
+        let merged_history = kinds(store.patient_history(merged.id).await.unwrap());
+        assert_eq!(
+            merged_history.last().map(String::as_str),
+            Some("merged_into")
+        );
+    }
+}

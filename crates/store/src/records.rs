@@ -226,6 +226,7 @@ impl Store {
             id,
             details,
             version: expected_version + 1,
+            merged_into: current.merged_into,
         };
         let mut tx = self.pool().begin().await?;
         append_patient_event(&mut tx, &current, expected_version, &event, meta).await?;
@@ -256,6 +257,167 @@ impl Store {
         crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    /// Merges `merged` into `survivor` (HL7 A40), all or nothing: the merged record's referrals,
+    /// cases and follow-up tasks move (each with a `patient_merged` event in its own stream and
+    /// its version moved on, so an edit based on the old record is refused), its labs and drugs
+    /// move, and both records say so in their histories. The merged record is kept.
+    pub async fn merge_patients(
+        &self,
+        survivor: &Patient,
+        merged: &Patient,
+        meta: &EventMeta,
+        audit: &[AuditEntry],
+    ) -> Result<Patient, StoreError> {
+        let (to, from) = (survivor.id.to_string(), merged.id.to_string());
+        let payload = serde_json::json!({"from": from, "to": to});
+        let mut tx = self.pool().begin().await?;
+        let mut moved = seldinger_domain::patient::MergeSummary::default();
+
+        let rows = sqlx::query("SELECT id, version, data FROM referrals WHERE patient_id = $1")
+            .bind(from.clone())
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &rows {
+            let mut referral: Referral = serde_json::from_str(&text(row, "data")?)?;
+            let version = version_of(row)?;
+            append_event(
+                &mut tx,
+                Stream::Referral,
+                &referral.id.to_string(),
+                version + 1,
+                "patient_merged",
+                meta,
+                &payload,
+            )
+            .await?;
+            referral.patient_id = survivor.id;
+            referral.version = version + 1;
+            sqlx::query("UPDATE referrals SET patient_id = $1, version = $2, data = $3 WHERE id = $4 AND version = $5")
+                .bind(to.clone())
+                .bind((version + 1) as i64)
+                .bind(serde_json::to_string(&referral)?)
+                .bind(referral.id.to_string())
+                .bind(version as i64)
+                .execute(&mut *tx)
+                .await?;
+            moved.referrals += 1;
+        }
+        let rows = sqlx::query("SELECT id, version, data FROM cases WHERE patient_id = $1")
+            .bind(from.clone())
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &rows {
+            let mut case: Case = serde_json::from_str(&text(row, "data")?)?;
+            let version = version_of(row)?;
+            append_event(
+                &mut tx,
+                Stream::Case,
+                &case.id.to_string(),
+                version + 1,
+                "patient_merged",
+                meta,
+                &payload,
+            )
+            .await?;
+            case.patient_id = survivor.id;
+            case.version = version + 1;
+            sqlx::query("UPDATE cases SET patient_id = $1, version = $2, data = $3 WHERE id = $4 AND version = $5")
+                .bind(to.clone())
+                .bind((version + 1) as i64)
+                .bind(serde_json::to_string(&case)?)
+                .bind(case.id.to_string())
+                .bind(version as i64)
+                .execute(&mut *tx)
+                .await?;
+            moved.cases += 1;
+        }
+        let rows =
+            sqlx::query("SELECT id, version, data FROM follow_up_tasks WHERE patient_id = $1")
+                .bind(from.clone())
+                .fetch_all(&mut *tx)
+                .await?;
+        for row in &rows {
+            let mut task: seldinger_domain::followup::FollowUpTask =
+                serde_json::from_str(&text(row, "data")?)?;
+            let version = version_of(row)?;
+            append_event(
+                &mut tx,
+                Stream::FollowUpTask,
+                &task.id.to_string(),
+                version + 1,
+                "patient_merged",
+                meta,
+                &payload,
+            )
+            .await?;
+            task.patient_id = survivor.id;
+            task.version = version + 1;
+            sqlx::query("UPDATE follow_up_tasks SET patient_id = $1, version = $2, data = $3 WHERE id = $4 AND version = $5")
+                .bind(to.clone())
+                .bind((version + 1) as i64)
+                .bind(serde_json::to_string(&task)?)
+                .bind(task.id.to_string())
+                .bind(version as i64)
+                .execute(&mut *tx)
+                .await?;
+            moved.follow_up_tasks += 1;
+        }
+        for (table, count) in [
+            ("lab_results", &mut moved.lab_results),
+            ("medications", &mut moved.medications),
+        ] {
+            let result = sqlx::query(&format!(
+                "UPDATE {table} SET patient_id = $1 WHERE patient_id = $2"
+            ))
+            .bind(to.clone())
+            .bind(from.clone())
+            .execute(&mut *tx)
+            .await?;
+            *count = result.rows_affected();
+        }
+
+        let into = PatientEvent::MergedInto {
+            survivor: survivor.id,
+            survivor_mrn: survivor.details.mrn.as_str().to_string(),
+        };
+        let from_event = PatientEvent::MergedFrom {
+            merged: merged.id,
+            merged_mrn: merged.details.mrn.as_str().to_string(),
+            moved,
+        };
+        let mut merged_after = merged.clone();
+        merged_after.merged_into = Some(survivor.id);
+        merged_after.version += 1;
+        let mut survivor_after = survivor.clone();
+        survivor_after.version += 1;
+        for (before, after, event) in [
+            (merged, &merged_after, &into),
+            (survivor, &survivor_after, &from_event),
+        ] {
+            append_patient_event(&mut tx, before, before.version, event, meta).await?;
+            let result = sqlx::query(
+                "UPDATE patients SET version = $1, data = $2 WHERE id = $3 AND version = $4",
+            )
+            .bind(after.version as i64)
+            .bind(serde_json::to_string(after)?)
+            .bind(after.id.to_string())
+            .bind(before.version as i64)
+            .execute(&mut *tx)
+            .await?;
+            if result.rows_affected() == 0 {
+                return Err(conflict(
+                    "patient",
+                    before.id,
+                    before.version,
+                    before.version + 1,
+                ));
+            }
+        }
+        crate::access::insert_audit_all(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(survivor_after)
     }
 
     /// Adds a medication to the patient's list.
