@@ -250,6 +250,75 @@ impl App {
             .unwrap_or_else(|| AppError::invalid("case", "could not be written")))
     }
 
+    /// Changes what an order asks for (HL7 XO), while IR has not vetted it yet: the referral and
+    /// the case's requested procedure and urgency, with the history kept. Vetted or booked
+    /// already: refused, saying why (a vetting decided on the old request must not stand on a
+    /// new one unseen).
+    pub async fn change_order(
+        &self,
+        who: &Principal,
+        details: ReferralDetails,
+    ) -> Result<(Referral, Case), AppError> {
+        who.require(Permission::CreateReferrals)?;
+        let placer = details
+            .placer_order
+            .clone()
+            .ok_or_else(|| AppError::invalid("placer_order", "an order needs its number"))?;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let referral = self.order(who, &placer).await?.ok_or_else(|| {
+                AppError::NotFound(format!("order {} of {}", placer.number, placer.authority))
+            })?;
+            let (case, _) = self
+                .open_case(who, Permission::ReadCases, referral.case_id)
+                .await?;
+            match case.state {
+                CaseState::Referred | CaseState::MoreInformationRequested => {}
+                CaseState::Vetted => {
+                    return Err(AppError::invalid(
+                        "order",
+                        format!(
+                            "order {} was vetted by IR already: a change now needs IR to vet it again — call the department, or cancel and order anew",
+                            placer.number
+                        ),
+                    ))
+                }
+                state => {
+                    return Err(AppError::invalid(
+                        "order",
+                        format!(
+                            "order {} is past the point of change (its case is {state}): cancel it or call the department",
+                            placer.number
+                        ),
+                    ))
+                }
+            }
+            let meta = EventMeta {
+                actor: who.actor()?,
+                at: self.clock.now(),
+                reason: Some("changed by the ordering system".to_string()),
+            };
+            let audit = who.audit_entry(
+                meta.at,
+                Audit::of("update", "referral", referral.id, referral.patient_id),
+            );
+            let mut details = details.clone();
+            // The order number stays as first filed; the rest is the new request.
+            details.placer_order = referral.details.placer_order.clone();
+            match self
+                .store
+                .change_order(&referral, &case, &details, &meta, &[audit])
+                .await
+            {
+                Err(e @ StoreError::Conflict { .. }) => last = Some(e),
+                other => return Ok(other?),
+            }
+        }
+        Err(last
+            .map(AppError::Store)
+            .unwrap_or_else(|| AppError::invalid("order", "could not be written")))
+    }
+
     /// Merges the record at `merged` into the one at `survivor` (HL7 A40: the PAS found two
     /// records of one patient), in one commit: referrals, cases, labs, drugs and tasks move, and
     /// both records keep their histories and say so. A survivor not registered here: the merged

@@ -376,6 +376,9 @@ impl Interface {
                                     .await
                                     .map(|_| ())
                             }
+                            orders::OrderRequest::Change { details } => {
+                                self.app.change_order(&who, details).await.map(|_| ())
+                            }
                             orders::OrderRequest::Cancel { placer, reason } => self
                                 .app
                                 .cancel_order(&who, &placer, &reason)
@@ -532,6 +535,16 @@ impl MessageHandler for Interface {
 fn disposition_of(error: AppError) -> Result<Disposition, AppError> {
     let problem = |code, reason: String| Ok(Disposition::Error(Problem::new(code, None, reason)));
     match error {
+        // A rule of the record refused it (an order past the point of change, a merge already
+        // made otherwise): the message is understood, the application will not do it.
+        AppError::Invalid(errors)
+            if errors
+                .0
+                .iter()
+                .any(|e| matches!(e.field.as_str(), "order" | "merge")) =>
+        {
+            problem(ErrorCode::ApplicationInternalError, errors.to_string())
+        }
         AppError::Invalid(errors) => problem(ErrorCode::DataTypeError, errors.to_string()),
         AppError::BadRequest { field, detail } => {
             problem(ErrorCode::DataTypeError, format!("{field}: {detail}"))

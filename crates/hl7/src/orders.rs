@@ -1,6 +1,7 @@
 //! Placer orders as IHE Radiology's Placer Order Management (RAD-2) sends them: ORM^O01 (v2.3.1),
 //! OMG^O19 (v2.5.1) and OMI^O23 — one ORC with its OBR. ORC-1 `NW` is a new order (a referral
-//! awaiting vetting), `CA`/`DC` cancels it with its reason. The requested procedure (OBR-4) is
+//! awaiting vetting), `XO` changes it while IR has not vetted it, `CA`/`DC` cancels it with its
+//! reason. The requested procedure (OBR-4) is
 //! mapped to the catalogue through the interface file; an unmapped code is refused, not guessed.
 
 use crate::config::InterfaceConfig;
@@ -22,6 +23,10 @@ pub enum OrderRequest {
         details: ReferralDetails,
         /// The ordering provider's id (XCN-1), to find them among the users.
         ordered_by: Option<String>,
+    },
+    /// XO: the same order, asking for something else.
+    Change {
+        details: ReferralDetails,
     },
     Cancel {
         placer: PlacerOrder,
@@ -80,6 +85,18 @@ pub fn read(
                 ordered_by: provider(&orc, 12).or_else(|| provider(&obr, 16)),
             }
         }
+        "XO" => {
+            let obr = obr.ok_or_else(|| {
+                Problem::new(
+                    ErrorCode::SegmentSequenceError,
+                    None,
+                    "a changed order needs its OBR segment (what it asks for now)",
+                )
+            })?;
+            OrderRequest::Change {
+                details: details(received, &orc, &obr, placer, config, catalogue)?,
+            }
+        }
         "CA" | "DC" => OrderRequest::Cancel {
             placer,
             reason: text_of(&orc, 16)
@@ -93,7 +110,7 @@ pub fn read(
             return Err(Problem::new(
                 ErrorCode::TableValueNotFound,
                 Some(orc.at(1)),
-                format!("order control '{other}' is not read here: NW (new), CA or DC (cancel)"),
+                format!("order control '{other}' is not read here: NW (new), XO (change), CA or DC (cancel)"),
             ))
         }
     };

@@ -341,7 +341,7 @@ async fn orders_open_referrals_and_cancellations_cancel_them() {
         let codes: Vec<String> = acks.iter().map(|a| code_of(a).0).collect();
         assert_eq!(
             codes,
-            ["AA", "AA", "AE", "AE", "AE", "AA", "AA", "AA"],
+            ["AA", "AA", "AE", "AE", "AE", "AA", "AA", "AA", "AA", "AE"],
             "{engine:?}: {:?}",
             acks.iter()
                 .map(|a| a.get_decoded("ERR-8").map(|e| e.to_string()))
@@ -368,7 +368,10 @@ async fn orders_open_referrals_and_cancellations_cancel_them() {
             .unwrap()
             .expect("filed");
         assert_eq!(nephrostomy.details.requesting_clinician, "Priya Anand");
-        assert_eq!(nephrostomy.details.indication, "Obstructed left kidney");
+        // As first ordered (the XO further down changed it since).
+        let first = &store.referral_history(nephrostomy.id).await.unwrap()[0];
+        assert_eq!(first.payload["indication"], "Obstructed left kidney");
+        assert_eq!(first.payload["urgency"], "urgent");
         assert_eq!(
             nephrostomy
                 .details
@@ -376,10 +379,6 @@ async fn orders_open_referrals_and_cancellations_cancel_them() {
                 .as_ref()
                 .map(|p| p.as_str()),
             Some("nephrostomy")
-        );
-        assert_eq!(
-            nephrostomy.details.urgency,
-            seldinger_domain::referral::Urgency::Urgent
         );
         let case = store.case(nephrostomy.case_id).await.unwrap().unwrap();
         assert_eq!(
@@ -412,6 +411,31 @@ async fn orders_open_referrals_and_cancellations_cancel_them() {
         );
         let history = store.case_history(picc.case_id).await.unwrap();
         assert_eq!(history.len(), 2, "{engine:?}: opened, cancelled once");
+        // XO before vetting changes the order (now stat, a new reason); after, it is refused.
+        let changed = store
+            .referral_by_placer_order("ORDERS|PO-5001")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            changed.details.indication,
+            "Infected obstructed left kidney"
+        );
+        assert_eq!(changed.version, 2);
+        let case = store.case(changed.case_id).await.unwrap().unwrap();
+        assert_eq!(case.urgency, seldinger_domain::referral::Urgency::Emergent);
+        let kinds: Vec<String> = store
+            .case_history(case.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds.last().map(String::as_str), Some("order_changed"));
+        assert!(acks[9]
+            .get_decoded("ERR-8")
+            .unwrap()
+            .contains("past the point of change"));
     }
 }
 

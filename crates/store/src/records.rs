@@ -259,6 +259,83 @@ impl Store {
         Ok(updated)
     }
 
+    /// Replaces what an order asks for (HL7 XO) on its referral and on the case it opened (the
+    /// requested procedure and urgency), each with an `order_changed` event, in one commit; a
+    /// referral or case changed since they were read is refused.
+    pub async fn change_order(
+        &self,
+        referral: &Referral,
+        case: &Case,
+        details: &seldinger_domain::referral::ReferralDetails,
+        meta: &EventMeta,
+        audit: &[AuditEntry],
+    ) -> Result<(Referral, Case), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut changed = referral.clone();
+        changed.details = details.clone();
+        changed.version = referral.version + 1;
+        append_event(
+            &mut tx,
+            Stream::Referral,
+            &referral.id.to_string(),
+            changed.version,
+            "order_changed",
+            meta,
+            details,
+        )
+        .await?;
+        let result = sqlx::query(
+            "UPDATE referrals SET version = $1, data = $2 WHERE id = $3 AND version = $4",
+        )
+        .bind(changed.version as i64)
+        .bind(serde_json::to_string(&changed)?)
+        .bind(referral.id.to_string())
+        .bind(referral.version as i64)
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(conflict(
+                "referral",
+                referral.id,
+                referral.version,
+                referral.version + 1,
+            ));
+        }
+        let mut after = case.clone();
+        after.requested_procedure = details.requested_procedure.clone();
+        after.urgency = details.urgency;
+        after.version = case.version + 1;
+        after.updated_at = meta.at;
+        let payload = serde_json::json!({
+            "requested_procedure": details.requested_procedure,
+            "urgency": details.urgency,
+        });
+        append_event(
+            &mut tx,
+            Stream::Case,
+            &case.id.to_string(),
+            after.version,
+            "order_changed",
+            meta,
+            &payload,
+        )
+        .await?;
+        let result = sqlx::query("UPDATE cases SET version = $1, data = $2, updated_at = $3 WHERE id = $4 AND version = $5")
+            .bind(after.version as i64)
+            .bind(serde_json::to_string(&after)?)
+            .bind(ts(meta.at))
+            .bind(case.id.to_string())
+            .bind(case.version as i64)
+            .execute(&mut *tx)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(conflict("case", case.id, case.version, case.version + 1));
+        }
+        crate::access::insert_audit_all(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok((changed, after))
+    }
+
     /// Merges `merged` into `survivor` (HL7 A40), all or nothing: the merged record's referrals,
     /// cases and follow-up tasks move (each with a `patient_merged` event in its own stream and
     /// its version moved on, so an edit based on the old record is refused), its labs and drugs
