@@ -416,3 +416,133 @@ fn mllp_over_mutual_tls_answers_only_senders_with_a_certificate() {
     assert!(!String::from_utf8_lossy(&answer[..n]).contains("MSA"));
     kill9(&mut server);
 }
+
+/// The dead-letter round trip through the real demo binary: a message whose identifier authority
+/// is not mapped fails (AE); the administrator finds it in the inbox with the field marked, and a
+/// replay while the cause stands fails again saying why; no other role may read the inbox.
+#[tokio::test]
+async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_see_it() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let hl7_port = free_port();
+    let http_port = free_port();
+    let mut server = Command::new(BIN)
+        .args(["demo", "--listen", &format!("127.0.0.1:{http_port}")])
+        .args(["--hl7-listen", &format!("127.0.0.1:{hl7_port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let base = format!("http://127.0.0.1:{http_port}/api/v1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !common::reqwest::blocking_get_ok(&format!("{base}/health")) {
+        assert!(Instant::now() < deadline, "the demo did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let bad = b"MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261201120000||ADT^A08^ADT_A01|DEAD-1|P|2.5.1\rPID|1||Z1^^^ELSEWHERE^MR||Letter^Dee||19700101|F\r".to_vec();
+    let sent = send_all(
+        hl7_port,
+        &[("DEAD-1".into(), bad)],
+        Arc::new(AtomicUsize::new(0)),
+    )
+    .await;
+    assert_eq!(sent.codes, ["AE"]);
+
+    let sign_in = |name: &'static str| {
+        let base = base.clone();
+        async move {
+            let client = ::reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client");
+            let session: serde_json::Value = client
+                .post(format!("{base}/session"))
+                .json(&serde_json::json!({"username": name, "password": "seldinger-demo"}))
+                .send()
+                .await
+                .expect("sign in")
+                .json()
+                .await
+                .expect("session");
+            let csrf = session["csrf_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (client, csrf)
+        }
+    };
+    let (admin, csrf) = sign_in("admin").await;
+    let dead: serde_json::Value = admin
+        .get(format!("{base}/hl7/messages?status=dead"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let letter = &dead[0];
+    assert_eq!(letter["control_id"], "DEAD-1", "{dead}");
+    assert_eq!(letter["status"], "failed");
+    assert_eq!(letter["error_location"], "PID-3.4");
+    let id = letter["id"].as_str().expect("id");
+    let detail: serde_json::Value = admin
+        .get(format!("{base}/hl7/messages/{id}"))
+        .send()
+        .await
+        .expect("detail")
+        .json()
+        .await
+        .expect("json");
+    let text = detail["text"].as_str().expect("text");
+    let (start, end) = (
+        detail["marked"]["start"].as_u64().expect("start") as usize,
+        detail["marked"]["end"].as_u64().expect("end") as usize,
+    );
+    assert_eq!(
+        &text[start..end],
+        "ELSEWHERE",
+        "the offending field is marked"
+    );
+    let page = admin
+        .get(format!("http://127.0.0.1:{http_port}/interfaces/hl7/{id}"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("<mark title=\"PID-3.4\">ELSEWHERE</mark>"),
+        "{page}"
+    );
+    // Replay: still unmapped, so it fails again and says why; an applied message is not replayed.
+    let replayed: serde_json::Value = admin
+        .post(format!("{base}/hl7/messages/{id}/replay"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .expect("replay")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(replayed["status"], "failed", "{replayed}");
+    assert!(replayed["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("ELSEWHERE"));
+    // Nobody else reads the inbox: it holds the hospital's words as sent.
+    for name in ["dr.okafor", "nurse.lindqvist", "qa.singh", "dr.anand"] {
+        let (user, _) = sign_in(name).await;
+        let status = user
+            .get(format!("{base}/hl7/messages"))
+            .send()
+            .await
+            .expect("list")
+            .status();
+        assert_eq!(status, 403, "{name}");
+    }
+    kill9(&mut server);
+}

@@ -28,6 +28,7 @@ struct LoginPage {
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
+    nav: Vec<crate::ui::NavItem>,
     username: String,
     role: String,
     csrf_token: String,
@@ -138,6 +139,7 @@ pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap) -> R
         .map(Permission::as_str)
         .collect();
     let page = HomePage {
+        nav: crate::ui::nav_for(user.role, "/"),
         username: user.username,
         role: user.role.as_str().into(),
         csrf_token,

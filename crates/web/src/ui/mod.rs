@@ -103,6 +103,18 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/interfaces/hl7", "HL7 inbox", Permission::ManageInterfaces),
 ];
 
+/// The navigation a role may use, with `here` marked current.
+pub fn nav_for(role: seldinger_domain::access::Role, here: &str) -> Vec<NavItem> {
+    NAV.iter()
+        .filter(|(_, _, p)| grant(role, *p).is_some())
+        .map(|(href, label, _)| NavItem {
+            href,
+            label,
+            current: *href == here,
+        })
+        .collect()
+}
+
 /// Who is looking, with what the page chrome needs.
 pub struct Viewer {
     pub caller: Caller,
@@ -148,15 +160,7 @@ impl Viewer {
                 ),
             ));
         }
-        let nav = NAV
-            .iter()
-            .filter(|(_, _, p)| grant(user.role, *p).is_some())
-            .map(|(href, label, _)| NavItem {
-                href,
-                label,
-                current: *href == here,
-            })
-            .collect();
+        let nav = nav_for(user.role, here);
         Ok(Viewer {
             caller: Caller {
                 principal: seldinger_app::Principal {

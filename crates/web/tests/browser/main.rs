@@ -1151,3 +1151,74 @@ async fn pages_are_readable_keyboard_reachable_and_fit_a_tablet() {
     screenshot(&browser, "case-tablet").await;
     browser.close().await.expect("close");
 }
+
+/// The administrator's HL7 inbox in a browser: the dead letter listed with its reason, opened as
+/// received, readable (contrast) and usable with the keyboard.
+#[tokio::test]
+async fn an_administrator_reads_a_dead_letter_in_the_hl7_inbox() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let store = &app._db.store;
+    let raw = b"MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261201120000||ADT^A08|UI-DEAD-1|P|2.5.1\rPID|1||Z1^^^ELSEWHERE^MR||Letter^Dee||19700101|F\r".to_vec();
+    let new = seldinger_store::NewInboundMessage {
+        id: "00000000-0000-4000-8000-000000000001".into(),
+        sender: Some("PAS^GENHOSP".into()),
+        control_id: Some("UI-DEAD-1".into()),
+        received_at: helpers::now(),
+        peer: "127.0.0.1:40000".into(),
+        message_type: "ADT^A08".into(),
+        version: "2.5.1".into(),
+        content_sha256: "0".repeat(64),
+        raw,
+        patient_key: None,
+    };
+    store.receive_message(&new).await.expect("kept");
+    store
+        .finish_message(
+            &new.id,
+            &seldinger_store::Finish {
+                status: seldinger_store::InboxStatus::Failed,
+                ack: "MSH|^~\\&|SELDINGER|IR|PAS|GENHOSP|20261201120000||ACK^A08^ACK|A1|P|2.5.1\rMSA|AE|UI-DEAD-1\r".into(),
+                error_code: Some("204".into()),
+                error_location: Some("PID-3.4".into()),
+                error_reason: Some("no PID-3 identifier comes from an assigning authority the interface file maps to a site".into()),
+                at: helpers::now(),
+            },
+        )
+        .await
+        .expect("failed");
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::Administrator).await;
+    let nav = text(&browser, "header nav").await;
+    assert!(nav.contains("HL7 inbox"), "{nav}");
+    browser
+        .goto(&format!("{}/interfaces/hl7", site(&app)))
+        .await
+        .expect("inbox");
+    let row = text(&browser, "#messages tbody tr").await;
+    assert!(
+        row.contains("PAS^GENHOSP") && row.contains("PID-3.4"),
+        "{row}"
+    );
+    click(&browser, "#messages tbody tr a").await;
+    let reason = text(&browser, "#reason").await;
+    assert!(reason.contains("assigning authority"), "{reason}");
+    assert!(text(&browser, "#message").await.contains("ELSEWHERE"));
+    for path in [
+        "/interfaces/hl7".to_string(),
+        format!("/interfaces/hl7/{}", new.id),
+    ] {
+        browser
+            .goto(&format!("{}{path}", site(&app)))
+            .await
+            .expect("page");
+        text(&browser, "main h1").await;
+        let failures = contrast_failures(&browser).await;
+        assert!(
+            failures.is_empty(),
+            "{path}: contrast below WCAG AA: {failures:?}"
+        );
+    }
+    screenshot(&browser, "hl7-inbox-message").await;
+    browser.close().await.expect("close");
+}
