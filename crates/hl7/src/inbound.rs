@@ -147,13 +147,21 @@ impl Interface {
                 );
                 return match self.app.receive_message(&new).await {
                     Ok(Receipt::New(stored) | Receipt::Again(stored)) => {
-                        self.finish(&stored.id, &header, charset, Disposition::Rejected(problem))
-                            .await
+                        self.finish(
+                            &stored.id,
+                            &header,
+                            charset,
+                            Disposition::Rejected(problem),
+                            None,
+                        )
+                        .await
                     }
                     Err(e) => self.unstored(&header, charset, e),
                 };
             }
         };
+        // The answer if it applies, built first: the write that applies it stores it too.
+        let accepted = self.ack_text(&header, &Disposition::Accepted, charset);
         let disposition = match (parsed, refusal) {
             (_, Some(problem)) | (Err(problem), None) => Disposition::Rejected(problem),
             (Ok(received), None) => match self.check(&header, peer) {
@@ -164,7 +172,7 @@ impl Interface {
                         Some(q) => Some(q.lock().await),
                         None => None,
                     };
-                    match self.apply(&received, &header, peer, &id).await {
+                    match self.apply(&received, &header, peer, &id, &accepted).await {
                         Ok(disposition) => disposition,
                         // The database did not answer: the message stays 'received', and the
                         // sender is told to send it again.
@@ -173,7 +181,8 @@ impl Interface {
                 }
             },
         };
-        self.finish(&id, &header, charset, disposition).await
+        self.finish(&id, &header, charset, disposition, Some(accepted))
+            .await
     }
 
     /// Replays a stored message (from the dead-letter list) through the same path: the answer
@@ -192,6 +201,7 @@ impl Interface {
             label: format!("replay by {by} of {}", message.peer),
             ip: None,
         };
+        let accepted = self.ack_text(&header, &Disposition::Accepted, charset);
         let disposition = match parsed {
             Err(problem) => Disposition::Rejected(problem),
             Ok(received) => match self.check(&header, &peer) {
@@ -203,12 +213,13 @@ impl Interface {
                         Some(q) => Some(q.lock().await),
                         None => None,
                     };
-                    self.apply(&received, &header, &peer, &message.id).await?
+                    self.apply(&received, &header, &peer, &message.id, &accepted)
+                        .await?
                 }
             },
         };
         let answer = self
-            .finish(&message.id, &header, charset, disposition)
+            .finish(&message.id, &header, charset, disposition, Some(accepted))
             .await;
         Ok(Replayed {
             status: match answer.code {
@@ -317,6 +328,7 @@ impl Interface {
         header: &Header,
         peer: &Peer,
         id: &str,
+        accepted_ack: &str,
     ) -> Result<Disposition, AppError> {
         let who = Principal {
             username: format!(
@@ -330,6 +342,7 @@ impl Interface {
             client_addr: peer.label.clone(),
             break_glass_reason: None,
             via_message: Some(id.to_string()),
+            via_ack: Some(accepted_ack.to_string()),
         };
         let time = &self.app.time;
         let result = match header.message_code.as_str() {
@@ -424,8 +437,12 @@ impl Interface {
         header: &Header,
         charset: Charset,
         disposition: Disposition,
+        accepted_ack: Option<String>,
     ) -> Answer {
-        let text = self.ack_text(header, &disposition, charset);
+        let text = match (&disposition, accepted_ack) {
+            (Disposition::Accepted, Some(ack)) => ack,
+            _ => self.ack_text(header, &disposition, charset),
+        };
         let problem = disposition.problem();
         let finish = Finish {
             status: match disposition {

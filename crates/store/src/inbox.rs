@@ -164,14 +164,16 @@ fn message(row: &AnyRow) -> Result<InboundMessage, StoreError> {
 pub(crate) async fn claim(
     conn: &mut sqlx::AnyConnection,
     id: &str,
+    ack: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let claimed = sqlx::query(
-        "UPDATE hl7_messages SET status = 'applied', finished_at = $1, \
+        "UPDATE hl7_messages SET status = 'applied', finished_at = $1, ack = COALESCE($2, ack), \
          error_code = NULL, error_location = NULL, error_reason = NULL \
-         WHERE id = $2 AND status <> 'applied'",
+         WHERE id = $3 AND status <> 'applied'",
     )
     .bind(ts(at))
+    .bind(ack.map(str::to_string))
     .bind(id.to_string())
     .execute(&mut *conn)
     .await?;
@@ -228,13 +230,14 @@ impl Store {
         Ok(Receipt::Again(earlier))
     }
 
-    /// Records how a message's processing ended. An applied message stays applied (its change
-    /// committed); only its acknowledgement is kept.
+    /// Records how a message's processing ended, unless a write already marked it applied.
     pub async fn finish_message(&self, id: &str, finish: &Finish) -> Result<(), StoreError> {
         let sql = if finish.status == InboxStatus::Applied {
-            "UPDATE hl7_messages SET ack = $1, finished_at = COALESCE(finished_at, $2), \
+            // A write that applied the message marked it already, with its answer, in the
+            // write's own commit: then this changes nothing (and costs no flush to disk).
+            "UPDATE hl7_messages SET ack = $1, finished_at = $2, \
              status = 'applied', error_code = $3, error_location = $4, error_reason = $5 \
-             WHERE id = $6"
+             WHERE id = $6 AND status <> 'applied'"
         } else {
             "UPDATE hl7_messages SET ack = $1, finished_at = $2, error_code = $3, \
              error_location = $4, error_reason = $5, status = $7 \

@@ -134,6 +134,7 @@ impl AppState {
                 outcome: outcome.into(),
                 break_glass_reason: None,
                 via_message: None,
+                via_ack: None,
             })
             .await
             .map_err(ApiError::from)
@@ -219,6 +220,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
                 outcome: "denied".into(),
                 break_glass_reason: None,
                 via_message: None,
+                via_ack: None,
             })
             .await?;
         return Err(ApiError::forbidden(role, permission));
@@ -243,6 +245,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
             client_addr: client_addr(request.extensions()),
             break_glass_reason,
             via_message: None,
+            via_ack: None,
         },
         credential,
     };
