@@ -15,8 +15,7 @@ use seldinger_store::{
     StoreError,
 };
 
-/// How many times a write that lost a race with another writer is tried again: the patient's
-/// messages are applied one at a time, but a person may be editing the same record.
+/// How many times a write that lost a race with another writer is tried.
 const ATTEMPTS: usize = 3;
 
 /// What only the interface adapter that read a message can do with it again (the application
@@ -45,6 +44,41 @@ pub struct Shown {
 pub struct Replayed {
     pub status: InboxStatus,
     pub reason: Option<String>,
+}
+
+/// Another writer changed the record between this use case's read and its write.
+fn lost_race(error: &StoreError) -> bool {
+    matches!(error, StoreError::Conflict { .. })
+}
+
+/// ... or registered the same MRN meanwhile (then the next attempt updates it).
+fn lost_race_or_registered_meanwhile(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Conflict { .. } | StoreError::Duplicate(_)
+    )
+}
+
+/// Runs `attempt` again while it loses a race with another writer (`lost`), at most
+/// [`ATTEMPTS`] times: one patient's messages are applied one at a time, but a person may be
+/// editing the same record.
+async fn retrying<T, Fut>(
+    lost: fn(&StoreError) -> bool,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, AppError>
+where
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        match attempt().await {
+            Err(AppError::Store(e)) if lost(&e) => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last
+        .map(AppError::Store)
+        .unwrap_or_else(|| AppError::invalid("record", "could not be written")))
 }
 
 /// What an ADT message did to the patient.
@@ -102,9 +136,8 @@ impl App {
         mrn: Mrn,
         patch: &DetailsPatch,
     ) -> Result<(Patient, DetailsOutcome), AppError> {
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
-            let result = match self.patient_by_mrn(who, &site, &mrn).await? {
+        retrying(lost_race_or_registered_meanwhile, || async {
+            match self.patient_by_mrn(who, &site, &mrn).await? {
                 Some(current) => {
                     let details = patch.applied_to(&current.details);
                     self.replace_patient_details(who, current.id, current.version, details, true)
@@ -119,18 +152,9 @@ impl App {
                         .await
                         .map(|p| (p, DetailsOutcome::Registered))
                 }
-            };
-            match result {
-                // Another writer got there between the read and the write: read again.
-                Err(AppError::Store(
-                    e @ (StoreError::Conflict { .. } | StoreError::Duplicate(_)),
-                )) => last = Some(e),
-                other => return other,
             }
-        }
-        Err(last
-            .map(AppError::Store)
-            .unwrap_or_else(|| AppError::invalid("patient", "could not be written")))
+        })
+        .await
     }
 
     /// Files a laboratory report's results on the patient's record in one commit (see
@@ -143,8 +167,7 @@ impl App {
         report: &[ReportedLab],
     ) -> Result<(Patient, usize), AppError> {
         who.require(Permission::RecordClinicalData)?;
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
+        retrying(lost_race, || async {
             let (patient, _) = self.open_patient_record(who, patient_id).await?;
             let current = self.store.lab_result_entries(patient_id).await?;
             let events = lab_report_events(&current, report);
@@ -160,19 +183,13 @@ impl App {
                 meta.at,
                 Audit::of("create", "lab_result", patient_id, patient_id),
             );
-            match self
+            let patient = self
                 .store
                 .record_patient_facts(patient_id, patient.version, &events, &meta, &[audit])
-                .await
-            {
-                Err(e @ StoreError::Conflict { .. }) => last = Some(e),
-                Err(e) => return Err(e.into()),
-                Ok(patient) => return Ok((patient, events.len())),
-            }
-        }
-        Err(last
-            .map(AppError::Store)
-            .unwrap_or_else(|| AppError::invalid("lab_result", "could not be written")))
+                .await?;
+            Ok((patient, events.len()))
+        })
+        .await
     }
 
     /// Files an order from the ordering system as a referral awaiting vetting, on behalf of the
@@ -226,8 +243,7 @@ impl App {
         let referral = self.order(who, placer).await?.ok_or_else(|| {
             AppError::NotFound(format!("order {} of {}", placer.number, placer.authority))
         })?;
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
+        retrying(lost_race, || async {
             let (case, _) = self
                 .open_case(who, Permission::ReadCases, referral.case_id)
                 .await?;
@@ -240,14 +256,9 @@ impl App {
                 event: CaseEvent::Cancel,
                 reason: Some(reason.to_string()),
             };
-            match self.apply_case_event(who, request).await {
-                Err(AppError::Store(e @ StoreError::Conflict { .. })) => last = Some(e),
-                other => return other,
-            }
-        }
-        Err(last
-            .map(AppError::Store)
-            .unwrap_or_else(|| AppError::invalid("case", "could not be written")))
+            self.apply_case_event(who, request).await
+        })
+        .await
     }
 
     /// Changes what an order asks for (HL7 XO), while IR has not vetted it yet: the referral and
@@ -264,8 +275,7 @@ impl App {
             .placer_order
             .clone()
             .ok_or_else(|| AppError::invalid("placer_order", "an order needs its number"))?;
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
+        retrying(lost_race, || async {
             let referral = self.order(who, &placer).await?.ok_or_else(|| {
                 AppError::NotFound(format!("order {} of {}", placer.number, placer.authority))
             })?;
@@ -305,18 +315,12 @@ impl App {
             let mut details = details.clone();
             // The order number stays as first filed; the rest is the new request.
             details.placer_order = referral.details.placer_order.clone();
-            match self
+            Ok(self
                 .store
                 .change_order(&referral, &case, &details, &meta, &[audit])
-                .await
-            {
-                Err(e @ StoreError::Conflict { .. }) => last = Some(e),
-                other => return Ok(other?),
-            }
-        }
-        Err(last
-            .map(AppError::Store)
-            .unwrap_or_else(|| AppError::invalid("order", "could not be written")))
+                .await?)
+        })
+        .await
     }
 
     /// Merges the record at `merged` into the one at `survivor` (HL7 A40: the PAS found two
@@ -338,11 +342,10 @@ impl App {
                 format!("{} cannot be merged into itself", name(&merged)),
             ));
         }
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
+        retrying(lost_race, || async {
             let kept = self.record_at(who, &survivor).await?;
             let gone = self.record_at(who, &merged).await?;
-            let result = match (kept, gone) {
+            match (kept, gone) {
                 (Some(kept), Some(gone)) => {
                     match gone.merged_into {
                         Some(into) if into == kept.id => return Ok(kept),
@@ -376,23 +379,15 @@ impl App {
                     self.replace_patient_details(who, gone.id, gone.version, details, true)
                         .await
                 }
-                (Some(kept), None) => return Ok(kept),
-                (None, None) => {
-                    return Err(AppError::NotFound(format!(
-                        "patients {} and {}",
-                        name(&survivor),
-                        name(&merged)
-                    )))
-                }
-            };
-            match result {
-                Err(AppError::Store(e @ StoreError::Conflict { .. })) => last = Some(e),
-                other => return other,
+                (Some(kept), None) => Ok(kept),
+                (None, None) => Err(AppError::NotFound(format!(
+                    "patients {} and {}",
+                    name(&survivor),
+                    name(&merged)
+                ))),
             }
-        }
-        Err(last
-            .map(AppError::Store)
-            .unwrap_or_else(|| AppError::invalid("merge", "could not be written")))
+        })
+        .await
     }
 
     /// Keeps a message as it arrived, before anything is done with it (the sender is answered

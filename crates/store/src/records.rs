@@ -350,110 +350,33 @@ impl Store {
         let (to, from) = (survivor.id.to_string(), merged.id.to_string());
         let payload = serde_json::json!({"from": from, "to": to});
         let mut tx = self.pool().begin().await?;
-        let mut moved = seldinger_domain::patient::MergeSummary::default();
-
-        let rows = sqlx::query("SELECT id, version, data FROM referrals WHERE patient_id = $1")
-            .bind(from.clone())
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in &rows {
-            let mut referral: Referral = serde_json::from_str(&text(row, "data")?)?;
-            let version = version_of(row)?;
-            append_event(
+        let (from, to) = (from.as_str(), to.as_str());
+        let moved = seldinger_domain::patient::MergeSummary {
+            referrals: move_stream_rows(
                 &mut tx,
                 Stream::Referral,
-                &referral.id.to_string(),
-                version + 1,
-                "patient_merged",
+                "referrals",
+                from,
+                to,
                 meta,
                 &payload,
             )
-            .await?;
-            referral.patient_id = survivor.id;
-            referral.version = version + 1;
-            sqlx::query("UPDATE referrals SET patient_id = $1, version = $2, data = $3 WHERE id = $4 AND version = $5")
-                .bind(to.clone())
-                .bind((version + 1) as i64)
-                .bind(serde_json::to_string(&referral)?)
-                .bind(referral.id.to_string())
-                .bind(version as i64)
-                .execute(&mut *tx)
-                .await?;
-            moved.referrals += 1;
-        }
-        let rows = sqlx::query("SELECT id, version, data FROM cases WHERE patient_id = $1")
-            .bind(from.clone())
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in &rows {
-            let mut case: Case = serde_json::from_str(&text(row, "data")?)?;
-            let version = version_of(row)?;
-            append_event(
-                &mut tx,
-                Stream::Case,
-                &case.id.to_string(),
-                version + 1,
-                "patient_merged",
-                meta,
-                &payload,
-            )
-            .await?;
-            case.patient_id = survivor.id;
-            case.version = version + 1;
-            sqlx::query("UPDATE cases SET patient_id = $1, version = $2, data = $3 WHERE id = $4 AND version = $5")
-                .bind(to.clone())
-                .bind((version + 1) as i64)
-                .bind(serde_json::to_string(&case)?)
-                .bind(case.id.to_string())
-                .bind(version as i64)
-                .execute(&mut *tx)
-                .await?;
-            moved.cases += 1;
-        }
-        let rows =
-            sqlx::query("SELECT id, version, data FROM follow_up_tasks WHERE patient_id = $1")
-                .bind(from.clone())
-                .fetch_all(&mut *tx)
-                .await?;
-        for row in &rows {
-            let mut task: seldinger_domain::followup::FollowUpTask =
-                serde_json::from_str(&text(row, "data")?)?;
-            let version = version_of(row)?;
-            append_event(
+            .await?,
+            cases: move_stream_rows(&mut tx, Stream::Case, "cases", from, to, meta, &payload)
+                .await?,
+            follow_up_tasks: move_stream_rows(
                 &mut tx,
                 Stream::FollowUpTask,
-                &task.id.to_string(),
-                version + 1,
-                "patient_merged",
+                "follow_up_tasks",
+                from,
+                to,
                 meta,
                 &payload,
             )
-            .await?;
-            task.patient_id = survivor.id;
-            task.version = version + 1;
-            sqlx::query("UPDATE follow_up_tasks SET patient_id = $1, version = $2, data = $3 WHERE id = $4 AND version = $5")
-                .bind(to.clone())
-                .bind((version + 1) as i64)
-                .bind(serde_json::to_string(&task)?)
-                .bind(task.id.to_string())
-                .bind(version as i64)
-                .execute(&mut *tx)
-                .await?;
-            moved.follow_up_tasks += 1;
-        }
-        for (table, count) in [
-            ("lab_results", &mut moved.lab_results),
-            ("medications", &mut moved.medications),
-        ] {
-            let result = sqlx::query(&format!(
-                "UPDATE {table} SET patient_id = $1 WHERE patient_id = $2"
-            ))
-            .bind(to.clone())
-            .bind(from.clone())
-            .execute(&mut *tx)
-            .await?;
-            *count = result.rows_affected();
-        }
+            .await?,
+            lab_results: move_facts(&mut tx, "lab_results", from, to).await?,
+            medications: move_facts(&mut tx, "medications", from, to).await?,
+        };
 
         let into = PatientEvent::MergedInto {
             survivor: survivor.id,
@@ -1173,6 +1096,71 @@ async fn write_fact(
         )));
     }
     Ok(())
+}
+
+/// Moves a patient's labs or drugs (`table`) to another patient.
+async fn move_facts(
+    tx: &mut AnyConnection,
+    table: &str,
+    from: &str,
+    to: &str,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(&format!(
+        "UPDATE {table} SET patient_id = $1 WHERE patient_id = $2"
+    ))
+    .bind(to.to_string())
+    .bind(from.to_string())
+    .execute(&mut *tx)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Moves the rows of `table` (referrals, cases, tasks: each its own event stream with `id`,
+/// `patient_id`, `version` and the record as JSON in `data`) from one patient to another: each
+/// gets a `patient_merged` event and its next version, so an edit based on the old row is refused.
+async fn move_stream_rows(
+    tx: &mut AnyConnection,
+    stream: Stream,
+    table: &str,
+    from: &str,
+    to: &str,
+    meta: &EventMeta,
+    payload: &serde_json::Value,
+) -> Result<u64, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT id, version, data FROM {table} WHERE patient_id = $1"
+    ))
+    .bind(from.to_string())
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &rows {
+        let id = text(row, "id")?;
+        let version = version_of(row)?;
+        let mut data: serde_json::Value = serde_json::from_str(&text(row, "data")?)?;
+        data["patient_id"] = serde_json::Value::from(to);
+        data["version"] = serde_json::Value::from(version + 1);
+        append_event(
+            tx,
+            stream,
+            &id,
+            version + 1,
+            "patient_merged",
+            meta,
+            payload,
+        )
+        .await?;
+        sqlx::query(&format!(
+            "UPDATE {table} SET patient_id = $1, version = $2, data = $3 WHERE id = $4 AND version = $5"
+        ))
+        .bind(to.to_string())
+        .bind((version + 1) as i64)
+        .bind(data.to_string())
+        .bind(id)
+        .bind(version as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(rows.len() as u64)
 }
 
 async fn append_patient_event(

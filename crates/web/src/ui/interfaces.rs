@@ -14,6 +14,22 @@ use seldinger_domain::access::Permission;
 use seldinger_store::InboxFilter;
 use serde::Deserialize;
 
+/// The signed-in administrator (or the page saying why not).
+async fn inbox_viewer(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+) -> Result<Viewer, Response> {
+    Viewer::require(
+        state,
+        headers,
+        extensions,
+        Permission::ManageInterfaces,
+        "/interfaces/hl7",
+    )
+    .await
+}
+
 /// The list shows at most this many messages, newest first; it says how many more there are.
 const ROWS: usize = 200;
 
@@ -47,15 +63,7 @@ pub async fn inbox(
     extensions: Extensions,
     Query(query): Query<ShowQuery>,
 ) -> Response {
-    let viewer = match Viewer::require(
-        &state,
-        &headers,
-        &extensions,
-        Permission::ManageInterfaces,
-        "/interfaces/hl7",
-    )
-    .await
-    {
+    let viewer = match inbox_viewer(&state, &headers, &extensions).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -128,15 +136,7 @@ pub async fn message(
     Path(id): Path<String>,
     Query(query): Query<OutcomeQuery>,
 ) -> Response {
-    let viewer = match Viewer::require(
-        &state,
-        &headers,
-        &extensions,
-        Permission::ManageInterfaces,
-        "/interfaces/hl7",
-    )
-    .await
-    {
+    let viewer = match inbox_viewer(&state, &headers, &extensions).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -193,15 +193,7 @@ pub async fn replay(
     Path(id): Path<String>,
     Form(form): Form<ReplayForm>,
 ) -> Response {
-    let viewer = match Viewer::require(
-        &state,
-        &headers,
-        &extensions,
-        Permission::ManageInterfaces,
-        "/interfaces/hl7",
-    )
-    .await
-    {
+    let viewer = match inbox_viewer(&state, &headers, &extensions).await {
         Ok(v) => v,
         Err(page) => return page,
     };
