@@ -81,6 +81,18 @@ where
         .unwrap_or_else(|| AppError::invalid("record", "could not be written")))
 }
 
+/// The audit line of an administrator's look at (or replay of) a received message.
+fn message_note<'a>(action: &'a str, id: &str) -> Audit<'a> {
+    Audit {
+        action,
+        resource_type: "hl7_message",
+        resource_id: Some(id.to_string()),
+        patient_id: None,
+        break_glass_reason: None,
+        outcome: "allowed",
+    }
+}
+
 /// What an ADT message did to the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DetailsOutcome {
@@ -414,14 +426,7 @@ impl App {
         let notes = page
             .items
             .iter()
-            .map(|m| Audit {
-                action: "read",
-                resource_type: "hl7_message",
-                resource_id: Some(m.id.clone()),
-                patient_id: None,
-                break_glass_reason: None,
-                outcome: "allowed",
-            })
+            .map(|m| message_note("read", &m.id))
             .collect();
         self.audit_reads(who, notes).await?;
         Ok(page)
@@ -440,18 +445,8 @@ impl App {
             .inbound_message(id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("message {id}")))?;
-        self.audit_reads(
-            who,
-            vec![Audit {
-                action: "read",
-                resource_type: "hl7_message",
-                resource_id: Some(message.id.clone()),
-                patient_id: None,
-                break_glass_reason: None,
-                outcome: "allowed",
-            }],
-        )
-        .await?;
+        self.audit_reads(who, vec![message_note("read", &message.id)])
+            .await?;
         let shown = self.messages.as_ref().map(|m| m.show(&message));
         Ok((message, shown))
     }
@@ -481,18 +476,8 @@ impl App {
                 "the HL7 interface is not running here (--no-hl7)",
             )
         })?;
-        self.audit_reads(
-            who,
-            vec![Audit {
-                action: "replay",
-                resource_type: "hl7_message",
-                resource_id: Some(message.id.clone()),
-                patient_id: None,
-                break_glass_reason: None,
-                outcome: "allowed",
-            }],
-        )
-        .await?;
+        self.audit_reads(who, vec![message_note("replay", &message.id)])
+            .await?;
         replayer.replay(&message, who).await
     }
 }
