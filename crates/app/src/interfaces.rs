@@ -11,8 +11,7 @@ use seldinger_domain::patient::{DetailsPatch, Mrn, Patient, SiteCode};
 use seldinger_domain::referral::{PlacerOrder, Referral, ReferralDetails};
 use seldinger_domain::{EventMeta, PatientId};
 use seldinger_store::{
-    Cursor, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Page, Receipt,
-    StoreError,
+    Cursor, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Page, StoreError,
 };
 
 /// How many times a write that lost a race with another writer is tried.
@@ -402,10 +401,23 @@ impl App {
         .await
     }
 
-    /// Keeps a message as it arrived, before anything is done with it (the sender is answered
-    /// only after its outcome is stored).
-    pub async fn receive_message(&self, new: &NewInboundMessage) -> Result<Receipt, AppError> {
-        Ok(self.store.receive_message(new).await?)
+    /// The message this sender sent with this control id, if it arrived before.
+    pub async fn find_message(
+        &self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<InboundMessage>, AppError> {
+        Ok(self.store.find_message(sender, control_id).await?)
+    }
+
+    /// Keeps a message with its outcome in one commit; a row already there for the same sender
+    /// and control id stands, and is returned.
+    pub async fn record_message(
+        &self,
+        new: &NewInboundMessage,
+        finish: &Finish,
+    ) -> Result<Option<InboundMessage>, AppError> {
+        Ok(self.store.record_message(new, finish).await?)
     }
 
     /// Stores how a received message ended and what it was answered.

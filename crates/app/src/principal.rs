@@ -20,8 +20,8 @@ pub struct Principal {
     /// every write names it, and the store marks the message applied in the same commit, so a
     /// message re-sent after a crash is never applied twice.
     pub via_message: Option<String>,
-    /// The acknowledgement that message gets once applied, stored in the same commit.
-    pub via_ack: Option<String>,
+    /// How the write marks that message applied in its own commit (kept, answered).
+    pub via_claim: Option<std::sync::Arc<seldinger_store::Claim>>,
 }
 
 impl Principal {
@@ -59,7 +59,7 @@ impl Principal {
             outcome: note.outcome.to_string(),
             break_glass_reason: note.break_glass_reason,
             via_message: self.via_message.clone(),
-            via_ack: self.via_ack.clone(),
+            via_claim: self.via_claim.clone(),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! One path for every received message, from the MLLP listener or a batch file: keep it as it
-//! arrived, refuse what is not ours (AR), apply what is through the application layer — one
-//! patient's messages one at a time, in the order they came — and answer only once the outcome
-//! is stored. A message applied before (same sender and MSH-10) gets the same answer again and
-//! changes nothing; one cut short by a crash is finished by the sender's retry.
+//! One path for every received message, from the MLLP listener or a batch file: refuse what is
+//! not ours (AR), apply what is through the application layer — one patient's messages one at a
+//! time, in the order they came — and answer only once the message, as it arrived, is stored
+//! with its outcome (in the same commit as the change it made). A message seen before (same
+//! sender and MSH-10) gets the same answer again and changes nothing; one cut short by a crash
+//! is applied by the sender's retry (decision 0004).
 
 use crate::ack::{self, Header};
 use crate::charset::{msh18_of, Charset};
@@ -14,9 +15,7 @@ use crate::{adt, orders, oru};
 use seldinger_app::{App, AppError, MessageHandler, Principal, Replayed, Shown};
 use seldinger_domain::access::Role;
 use seldinger_domain::patient::{Mrn, SiteCode};
-use seldinger_store::{
-    Finish, InboundMessage, InboxStatus, NewInboundMessage, Receipt, StoreError,
-};
+use seldinger_store::{Claim, Finish, InboundMessage, InboxStatus, NewInboundMessage, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -111,30 +110,28 @@ impl Interface {
             raw: raw.to_vec(),
             patient_key: patient_key.clone(),
         };
-        let id = match self.app.receive_message(&new).await {
-            Err(e) => return self.unstored(&header, charset, e),
-            Ok(Receipt::New(stored)) => stored.id,
-            Ok(Receipt::Again(earlier)) if earlier.status == InboxStatus::Received => earlier.id,
-            Ok(Receipt::Again(earlier)) if earlier.content_sha256 == digest => {
-                tracing::info!(message_id = %earlier.id, control_id = %header.control_id, "HL7 message received again: answered as before");
-                let code = earlier.ack.as_deref().map(ack_code).unwrap_or("AA");
-                let text = earlier
-                    .ack
-                    .clone()
-                    .unwrap_or_else(|| self.ack_text(&header, &Disposition::Accepted, charset));
-                return Answer {
-                    ack: charset.encode(&text),
-                    code,
-                    message_id: Some(earlier.id),
-                    reason: earlier
-                        .error_reason
-                        .map(|reason| match earlier.error_location {
-                            Some(at) => format!("{at}: {reason}"),
-                            None => reason,
-                        }),
-                };
+        // Arrived before? Answered as then; kept but never finished (an earlier version kept
+        // messages before applying them): finished now.
+        let earlier = match (&new.sender, &new.control_id) {
+            (Some(sender), Some(control_id)) => {
+                match self.app.find_message(sender, control_id).await {
+                    Ok(earlier) => earlier,
+                    Err(e) => return self.unstored(&header, charset, e),
+                }
             }
-            Ok(Receipt::Again(earlier)) => {
+            _ => None,
+        };
+        let kept = match earlier {
+            Some(earlier) if earlier.status == InboxStatus::Received => {
+                if let Err(e) = self.app.store.count_message_attempt(&earlier.id).await {
+                    return self.unstored(&header, charset, e.into());
+                }
+                Some(earlier.id)
+            }
+            Some(earlier) if earlier.content_sha256 == digest => {
+                return self.answered_before(earlier, &header, charset)
+            }
+            Some(earlier) => {
                 // The same control id for other content: kept apart (no control id) and refused.
                 new.control_id = None;
                 let problem = Problem::new(
@@ -145,22 +142,13 @@ impl Interface {
                         header.control_id, earlier.id
                     ),
                 );
-                return match self.app.receive_message(&new).await {
-                    Ok(Receipt::New(stored) | Receipt::Again(stored)) => {
-                        self.finish(
-                            &stored.id,
-                            &header,
-                            charset,
-                            Disposition::Rejected(problem),
-                            None,
-                        )
-                        .await
-                    }
-                    Err(e) => self.unstored(&header, charset, e),
-                };
+                return self
+                    .record(&new, &header, charset, Disposition::Rejected(problem), None)
+                    .await;
             }
+            None => None,
         };
-        // The answer if it applies, built first: the write that applies it stores it too.
+        // The answer if it applies, built first: the write that applies it keeps it too.
         let accepted = self.ack_text(&header, &Disposition::Accepted, charset);
         let disposition = match (parsed, refusal) {
             (_, Some(problem)) | (Err(problem), None) => Disposition::Rejected(problem),
@@ -172,17 +160,78 @@ impl Interface {
                         Some(q) => Some(q.lock().await),
                         None => None,
                     };
-                    match self.apply(&received, &header, peer, &id, &accepted).await {
+                    let claim = Claim {
+                        ack: accepted.clone(),
+                        new: kept.is_none().then(|| new.clone()),
+                    };
+                    let id = kept.clone().unwrap_or_else(|| new.id.clone());
+                    match self.apply(&received, &header, peer, &id, claim).await {
                         Ok(disposition) => disposition,
-                        // The database did not answer: the message stays 'received', and the
-                        // sender is told to send it again.
+                        // The database did not answer: nothing is kept, and the sender is told
+                        // to send it again.
                         Err(transient) => return self.unstored(&header, charset, transient),
                     }
                 }
             },
         };
-        self.finish(&id, &header, charset, disposition, Some(accepted))
-            .await
+        match kept {
+            Some(id) => {
+                self.finish(&id, &header, charset, disposition, Some(accepted))
+                    .await
+            }
+            None => {
+                self.record(&new, &header, charset, disposition, Some(accepted))
+                    .await
+            }
+        }
+    }
+
+    /// The answer a message got the first time, for the same message sent again.
+    fn answered_before(
+        &self,
+        earlier: InboundMessage,
+        header: &Header,
+        charset: Charset,
+    ) -> Answer {
+        tracing::info!(message_id = %earlier.id, control_id = %header.control_id, "HL7 message received again: answered as before");
+        let code = earlier.ack.as_deref().map(ack_code).unwrap_or("AA");
+        let text = earlier
+            .ack
+            .clone()
+            .unwrap_or_else(|| self.ack_text(header, &Disposition::Accepted, charset));
+        Answer {
+            ack: charset.encode(&text),
+            code,
+            message_id: Some(earlier.id),
+            reason: earlier
+                .error_reason
+                .map(|reason| match earlier.error_location {
+                    Some(at) => format!("{at}: {reason}"),
+                    None => reason,
+                }),
+        }
+    }
+
+    /// Keeps a new message with its outcome (one commit; nothing when the write that applied it
+    /// kept it already), then answers. Another delivery of the same message kept first: its
+    /// answer is given.
+    async fn record(
+        &self,
+        new: &NewInboundMessage,
+        header: &Header,
+        charset: Charset,
+        disposition: Disposition,
+        accepted_ack: Option<String>,
+    ) -> Answer {
+        let finish = self.outcome(header, &disposition, charset, accepted_ack);
+        match self.app.record_message(new, &finish).await {
+            Err(error) => {
+                tracing::error!(message_id = %new.id, %error, "HL7 message outcome not stored");
+                self.unstored(header, charset, error)
+            }
+            Ok(Some(first)) if first.id != new.id => self.answered_before(first, header, charset),
+            Ok(_) => self.answer(&new.id, header, charset, &disposition, finish.ack),
+        }
     }
 
     /// Replays a stored message (from the dead-letter list) through the same path: the answer
@@ -213,7 +262,11 @@ impl Interface {
                         Some(q) => Some(q.lock().await),
                         None => None,
                     };
-                    self.apply(&received, &header, &peer, &message.id, &accepted)
+                    let claim = Claim {
+                        ack: accepted.clone(),
+                        new: None,
+                    };
+                    self.apply(&received, &header, &peer, &message.id, claim)
                         .await?
                 }
             },
@@ -328,7 +381,7 @@ impl Interface {
         header: &Header,
         peer: &Peer,
         id: &str,
-        accepted_ack: &str,
+        claim: Claim,
     ) -> Result<Disposition, AppError> {
         let who = Principal {
             username: format!(
@@ -342,7 +395,7 @@ impl Interface {
             client_addr: peer.label.clone(),
             break_glass_reason: None,
             via_message: Some(id.to_string()),
-            via_ack: Some(accepted_ack.to_string()),
+            via_claim: Some(Arc::new(claim)),
         };
         let time = &self.app.time;
         let result = match header.message_code.as_str() {
@@ -429,8 +482,9 @@ impl Interface {
         }
     }
 
-    /// Stores the outcome, then builds the answer. If the outcome cannot be stored the answer
-    /// still tells the truth (an applied message was committed with its change).
+    /// Stores the outcome of a message kept before (a replay, or one an earlier version kept
+    /// before applying), then answers. If the outcome cannot be stored the answer still tells
+    /// the truth (an applied message was committed with its change).
     async fn finish(
         &self,
         id: &str,
@@ -439,31 +493,54 @@ impl Interface {
         disposition: Disposition,
         accepted_ack: Option<String>,
     ) -> Answer {
-        let text = match (&disposition, accepted_ack) {
-            (Disposition::Accepted, Some(ack)) => ack,
-            _ => self.ack_text(header, &disposition, charset),
-        };
-        let problem = disposition.problem();
-        let finish = Finish {
-            status: match disposition {
-                Disposition::Accepted => InboxStatus::Applied,
-                Disposition::Error(_) => InboxStatus::Failed,
-                Disposition::Rejected(_) => InboxStatus::Refused,
-            },
-            ack: text.clone(),
-            error_code: problem.map(|p| p.code.code().to_string()),
-            error_location: problem
-                .and_then(|p| p.location.as_ref())
-                .map(Location::path),
-            error_reason: problem.map(|p| p.reason.clone()),
-            at: self.app.clock.now(),
-        };
+        let finish = self.outcome(header, &disposition, charset, accepted_ack);
         if let Err(error) = self.app.finish_message(id, &finish).await {
             tracing::error!(message_id = %id, %error, "HL7 message outcome not stored");
             if disposition != Disposition::Accepted {
                 return self.unstored(header, charset, error);
             }
         }
+        self.answer(id, header, charset, &disposition, finish.ack)
+    }
+
+    /// How a message ended, with the acknowledgement that says so.
+    fn outcome(
+        &self,
+        header: &Header,
+        disposition: &Disposition,
+        charset: Charset,
+        accepted_ack: Option<String>,
+    ) -> Finish {
+        let ack = match (disposition, accepted_ack) {
+            (Disposition::Accepted, Some(ack)) => ack,
+            _ => self.ack_text(header, disposition, charset),
+        };
+        let problem = disposition.problem();
+        Finish {
+            status: match disposition {
+                Disposition::Accepted => InboxStatus::Applied,
+                Disposition::Error(_) => InboxStatus::Failed,
+                Disposition::Rejected(_) => InboxStatus::Refused,
+            },
+            ack,
+            error_code: problem.map(|p| p.code.code().to_string()),
+            error_location: problem
+                .and_then(|p| p.location.as_ref())
+                .map(Location::path),
+            error_reason: problem.map(|p| p.reason.clone()),
+            at: self.app.clock.now(),
+        }
+    }
+
+    fn answer(
+        &self,
+        id: &str,
+        header: &Header,
+        charset: Charset,
+        disposition: &Disposition,
+        ack: String,
+    ) -> Answer {
+        let problem = disposition.problem();
         tracing::info!(
             message_id = %id,
             control_id = %header.control_id,
@@ -473,7 +550,7 @@ impl Interface {
             "HL7 message answered"
         );
         Answer {
-            ack: charset.encode(&text),
+            ack: charset.encode(&ack),
             code: disposition.code(),
             message_id: Some(id.to_string()),
             reason: problem.map(|p| p.to_string()),

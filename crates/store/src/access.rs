@@ -110,10 +110,9 @@ pub struct AuditEntry {
     pub break_glass_reason: Option<String>,
     /// The received HL7 message (inbox id) this write applied, when an interface wrote it.
     pub via_message: Option<String>,
-    /// The acknowledgement that message gets once this write commits: kept with the claim, so
-    /// the write, "applied" and the answer are one commit.
+    /// How this write marks that message applied, in its own commit (see [`crate::Claim`]).
     #[serde(skip)]
-    pub via_ack: Option<String>,
+    pub via_claim: Option<std::sync::Arc<crate::Claim>>,
 }
 
 impl AuditEntry {
@@ -137,7 +136,7 @@ impl AuditEntry {
             outcome: "allowed".into(),
             break_glass_reason: None,
             via_message: None,
-            via_ack: None,
+            via_claim: None,
         }
     }
 }
@@ -526,7 +525,7 @@ impl Store {
                         outcome: text(r, "outcome")?,
                         break_glass_reason: r.try_get("break_glass_reason")?,
                         via_message: r.try_get("via_message")?,
-                        via_ack: None,
+                        via_claim: None,
                     })
                 })
                 .collect()
@@ -581,7 +580,7 @@ pub(crate) async fn insert_audit_all(
         insert_audit(conn, entry).await?;
         if let Some(message) = entry.via_message.as_deref() {
             if !claimed.contains(&message) {
-                crate::inbox::claim(conn, message, entry.via_ack.as_deref(), entry.at).await?;
+                crate::inbox::claim(conn, message, entry.via_claim.as_deref(), entry.at).await?;
                 claimed.push(message);
             }
         }

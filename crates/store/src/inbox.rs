@@ -56,7 +56,7 @@ impl InboxStatus {
 }
 
 /// A message as it arrived, before anything is done with it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewInboundMessage {
     pub id: String,
     /// MSH-3 and MSH-4 (`APP^FACILITY`), when the header could be read.
@@ -123,6 +123,17 @@ pub struct Finish {
     pub at: DateTime<Utc>,
 }
 
+/// How the write that applies a received message marks it, in the write's own commit: the
+/// message is kept (when it is not in the inbox yet), marked applied, and its answer stored — so
+/// the change, "applied" and the answer are one commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The acknowledgement the sender gets once the write commits.
+    pub ack: String,
+    /// The message as received, when it is not in the inbox yet (replays are).
+    pub new: Option<NewInboundMessage>,
+}
+
 /// Which messages a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct InboxFilter {
@@ -159,21 +170,45 @@ fn message(row: &AnyRow) -> Result<InboundMessage, StoreError> {
     })
 }
 
-/// Marks a received message applied, on the transaction of the change it made (called for every
-/// audit row that names it). Already applied: the change is refused, so it happens once.
+/// Marks a received message applied, on the transaction of the change it made (called for the
+/// first audit row that names it): inserted as applied when it is new, updated when it was kept
+/// before (a replay). Applied already — a delivery of the same message got there first — the
+/// change is refused, so it happens once.
 pub(crate) async fn claim(
     conn: &mut sqlx::AnyConnection,
     id: &str,
-    ack: Option<&str>,
+    claim: Option<&Claim>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if let Some(Claim {
+        ack,
+        new: Some(new),
+    }) = claim
+    {
+        let finish = Finish {
+            status: InboxStatus::Applied,
+            ack: ack.clone(),
+            error_code: None,
+            error_location: None,
+            error_reason: None,
+            at,
+        };
+        return match insert(conn, new, &finish, false).await {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(StoreError::AlreadyApplied(id.to_string())),
+            Err(StoreError::Database(e)) if StoreError::is_unique_violation(&e) => {
+                Err(StoreError::AlreadyApplied(id.to_string()))
+            }
+            Err(e) => Err(e),
+        };
+    }
     let claimed = sqlx::query(
         "UPDATE hl7_messages SET status = 'applied', finished_at = $1, ack = COALESCE($2, ack), \
          error_code = NULL, error_location = NULL, error_reason = NULL \
          WHERE id = $3 AND status <> 'applied'",
     )
     .bind(ts(at))
-    .bind(ack.map(str::to_string))
+    .bind(claim.map(|c| c.ack.clone()))
     .bind(id.to_string())
     .execute(&mut *conn)
     .await?;
@@ -184,7 +219,85 @@ pub(crate) async fn claim(
     }
 }
 
+/// Inserts a message with its outcome; `quietly`: a row with the same sender and control id
+/// already there is left as it is (0 rows) instead of refused.
+async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    new: &NewInboundMessage,
+    finish: &Finish,
+    quietly: bool,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "INSERT INTO hl7_messages (id, sender, control_id, received_at, peer, message_type, \
+         version, content_sha256, raw, patient_key, status, ack, error_code, error_location, \
+         error_reason, finished_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16){}",
+        if quietly {
+            " ON CONFLICT (sender, control_id) DO NOTHING"
+        } else {
+            ""
+        }
+    );
+    let result = sqlx::query(&sql)
+        .bind(new.id.clone())
+        .bind(new.sender.clone())
+        .bind(new.control_id.clone())
+        .bind(ts(new.received_at))
+        .bind(new.peer.clone())
+        .bind(new.message_type.clone())
+        .bind(new.version.clone())
+        .bind(new.content_sha256.clone())
+        .bind(new.raw.clone())
+        .bind(new.patient_key.clone())
+        .bind(finish.status.as_str().to_string())
+        .bind(finish.ack.clone())
+        .bind(finish.error_code.clone())
+        .bind(finish.error_location.clone())
+        .bind(finish.error_reason.clone())
+        .bind(ts(finish.at))
+        .execute(&mut *conn)
+        .await?;
+    Ok(result.rows_affected())
+}
+
 impl Store {
+    /// The message this sender sent with this control id, if it arrived before.
+    pub async fn find_message(
+        &self,
+        sender: &str,
+        control_id: &str,
+    ) -> Result<Option<InboundMessage>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM hl7_messages WHERE sender = $1 AND control_id = $2"
+        ))
+        .bind(sender.to_string())
+        .bind(control_id.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(message)
+        .transpose()
+    }
+
+    /// Keeps a message with its outcome, in one commit. When a row with the same sender and
+    /// control id is there (the write that applied this message inserted it, or another delivery
+    /// of it got there first), that row stands and is returned.
+    pub async fn record_message(
+        &self,
+        new: &NewInboundMessage,
+        finish: &Finish,
+    ) -> Result<Option<InboundMessage>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        if insert(&mut conn, new, finish, true).await? == 1 {
+            return Ok(None);
+        }
+        drop(conn);
+        match (&new.sender, &new.control_id) {
+            (Some(sender), Some(control_id)) => self.find_message(sender, control_id).await,
+            _ => Ok(None),
+        }
+    }
+
     /// Stores a message as it arrived, durably, before anything is done with it. The same sender
     /// and control id again finds the first one instead (its status says what was answered).
     pub async fn receive_message(&self, new: &NewInboundMessage) -> Result<Receipt, StoreError> {

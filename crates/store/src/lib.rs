@@ -21,7 +21,9 @@ pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
 pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};
 pub use error::StoreError;
 pub use followup::{FollowUpFilter, Standing};
-pub use inbox::{Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Receipt};
+pub use inbox::{
+    Claim, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Receipt,
+};
 pub use page::{Cursor, Page};
 pub use records::{CaseFilter, RecordedEvent};
 pub use scope::Record;

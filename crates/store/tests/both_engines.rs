@@ -356,7 +356,7 @@ async fn the_event_log_and_audit_log_cannot_be_edited_or_deleted() {
                 outcome: "allowed".into(),
                 break_glass_reason: None,
                 via_message: None,
-                via_ack: None,
+                via_claim: None,
             })
             .await
             .expect("audit");
@@ -916,7 +916,7 @@ async fn a_change_whose_audit_row_cannot_be_written_is_not_made() {
             outcome: "allowed".into(),
             break_glass_reason: None,
             via_message: None,
-            via_ack: None,
+            via_claim: None,
         };
         let inr = LabResult::new(LabTest::Inr, 1.1, now()).expect("lab");
         let event = PatientEvent::LabResultRecorded { result: inr };

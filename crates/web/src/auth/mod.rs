@@ -134,7 +134,7 @@ impl AppState {
                 outcome: outcome.into(),
                 break_glass_reason: None,
                 via_message: None,
-                via_ack: None,
+                via_claim: None,
             })
             .await
             .map_err(ApiError::from)
@@ -220,7 +220,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
                 outcome: "denied".into(),
                 break_glass_reason: None,
                 via_message: None,
-                via_ack: None,
+                via_claim: None,
             })
             .await?;
         return Err(ApiError::forbidden(role, permission));
@@ -245,7 +245,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
             client_addr: client_addr(request.extensions()),
             break_glass_reason,
             via_message: None,
-            via_ack: None,
+            via_claim: None,
         },
         credential,
     };

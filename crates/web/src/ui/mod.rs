@@ -169,7 +169,7 @@ impl Viewer {
                     client_addr: client_addr(extensions),
                     break_glass_reason: None,
                     via_message: None,
-                    via_ack: None,
+                    via_claim: None,
                 },
                 credential,
             },
