@@ -438,7 +438,7 @@ impl App {
         let notes = page
             .items
             .iter()
-            .map(|m| message_note("read", &m.id))
+            .map(|m| message_note("read", &m.arrived.id))
             .collect();
         self.audit_reads(who, notes).await?;
         Ok(page)
@@ -457,7 +457,7 @@ impl App {
             .inbound_message(id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("message {id}")))?;
-        self.audit_reads(who, vec![message_note("read", &message.id)])
+        self.audit_reads(who, vec![message_note("read", &message.arrived.id)])
             .await?;
         let shown = self.messages.as_ref().map(|m| m.show(&message));
         Ok((message, shown))
@@ -488,7 +488,7 @@ impl App {
                 "the HL7 interface is not running here (--no-hl7)",
             )
         })?;
-        self.audit_reads(who, vec![message_note("replay", &message.id)])
+        self.audit_reads(who, vec![message_note("replay", &message.arrived.id)])
             .await?;
         replayer.replay(&message, who).await
     }

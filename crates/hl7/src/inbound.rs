@@ -123,12 +123,17 @@ impl Interface {
         };
         let kept = match earlier {
             Some(earlier) if earlier.status == InboxStatus::Received => {
-                if let Err(e) = self.app.store.count_message_attempt(&earlier.id).await {
+                if let Err(e) = self
+                    .app
+                    .store
+                    .count_message_attempt(&earlier.arrived.id)
+                    .await
+                {
                     return self.unstored(&header, charset, e.into());
                 }
-                Some(earlier.id)
+                Some(earlier.arrived.id)
             }
-            Some(earlier) if earlier.content_sha256 == digest => {
+            Some(earlier) if earlier.arrived.content_sha256 == digest => {
                 return self.answered_before(earlier, &header, charset)
             }
             Some(earlier) => {
@@ -139,7 +144,7 @@ impl Interface {
                     Some(Location::new("MSH", 10)),
                     format!(
                         "control id {} was used before by this sender for a different message (kept as {}); give each message its own MSH-10",
-                        header.control_id, earlier.id
+                        header.control_id, earlier.arrived.id
                     ),
                 );
                 return self
@@ -193,7 +198,7 @@ impl Interface {
         header: &Header,
         charset: Charset,
     ) -> Answer {
-        tracing::info!(message_id = %earlier.id, control_id = %header.control_id, "HL7 message received again: answered as before");
+        tracing::info!(message_id = %earlier.arrived.id, control_id = %header.control_id, "HL7 message received again: answered as before");
         let code = earlier.ack.as_deref().map(ack_code).unwrap_or("AA");
         let text = earlier
             .ack
@@ -202,7 +207,7 @@ impl Interface {
         Answer {
             ack: charset.encode(&text),
             code,
-            message_id: Some(earlier.id),
+            message_id: Some(earlier.arrived.id),
             reason: earlier
                 .error_reason
                 .map(|reason| match earlier.error_location {
@@ -229,7 +234,9 @@ impl Interface {
                 tracing::error!(message_id = %new.id, %error, "HL7 message outcome not stored");
                 self.unstored(header, charset, error)
             }
-            Ok(Some(first)) if first.id != new.id => self.answered_before(first, header, charset),
+            Ok(Some(first)) if first.arrived.id != new.id => {
+                self.answered_before(first, header, charset)
+            }
             Ok(_) => self.answer(&new.id, header, charset, &disposition, finish.ack),
         }
     }
@@ -238,8 +245,11 @@ impl Interface {
     /// is stored, not sent (the sender had its answer). The sender must be listed; where it
     /// connected from is not checked again.
     pub async fn replay(&self, message: &InboundMessage, by: &str) -> Result<Replayed, AppError> {
-        self.app.store.count_message_attempt(&message.id).await?;
-        let raw = &message.raw;
+        self.app
+            .store
+            .count_message_attempt(&message.arrived.id)
+            .await?;
+        let raw = &message.arrived.raw;
         let parsed = Received::read(raw);
         let header = match &parsed {
             Ok(received) => header_of(received),
@@ -247,7 +257,7 @@ impl Interface {
         };
         let charset = parsed.as_ref().map(|r| r.charset).unwrap_or(Charset::Utf8);
         let peer = Peer {
-            label: format!("replay by {by} of {}", message.peer),
+            label: format!("replay by {by} of {}", message.arrived.peer),
             ip: None,
         };
         let accepted = self.ack_text(&header, &Disposition::Accepted, charset);
@@ -256,7 +266,7 @@ impl Interface {
             Ok(received) => match self.check(&header, &peer) {
                 Err(problem) => Disposition::Rejected(problem),
                 Ok(()) => {
-                    let key = message.patient_key.clone();
+                    let key = message.arrived.patient_key.clone();
                     let queue = self.queues.of(key.as_deref());
                     let _turn = match &queue {
                         Some(q) => Some(q.lock().await),
@@ -266,13 +276,19 @@ impl Interface {
                         ack: accepted.clone(),
                         new: None,
                     };
-                    self.apply(&received, &header, &peer, &message.id, claim)
+                    self.apply(&received, &header, &peer, &message.arrived.id, claim)
                         .await?
                 }
             },
         };
         let answer = self
-            .finish(&message.id, &header, charset, disposition, Some(accepted))
+            .finish(
+                &message.arrived.id,
+                &header,
+                charset,
+                disposition,
+                Some(accepted),
+            )
             .await;
         Ok(Replayed {
             status: match answer.code {
@@ -607,9 +623,9 @@ impl MessageHandler for Interface {
     /// The text in its character set (unreadable bytes replaced), one segment a line, with the
     /// failure's field marked.
     fn show(&self, message: &InboundMessage) -> Shown {
-        let text = match Received::read(&message.raw) {
+        let text = match Received::read(&message.arrived.raw) {
             Ok(received) => received.message.raw().to_string(),
-            Err(_) => String::from_utf8_lossy(&message.raw).into_owned(),
+            Err(_) => String::from_utf8_lossy(&message.arrived.raw).into_owned(),
         };
         let mark = message.error_location.as_deref().and_then(|path| {
             let parsed = hl7kit::Message::parse(text.as_str()).ok()?;

@@ -80,16 +80,8 @@ pub struct NewInboundMessage {
 /// A received message with its outcome.
 #[derive(Debug, Clone)]
 pub struct InboundMessage {
-    pub id: String,
-    pub sender: Option<String>,
-    pub control_id: Option<String>,
-    pub received_at: DateTime<Utc>,
-    pub peer: String,
-    pub message_type: String,
-    pub version: String,
-    pub content_sha256: String,
-    pub raw: Vec<u8>,
-    pub patient_key: Option<String>,
+    /// The message as it arrived.
+    pub arrived: NewInboundMessage,
     pub status: InboxStatus,
     /// The acknowledgement sent (or to send again when re-sent).
     pub ack: Option<String>,
@@ -150,16 +142,18 @@ const COLUMNS: &str = "id, sender, control_id, received_at, peer, message_type, 
 fn message(row: &AnyRow) -> Result<InboundMessage, StoreError> {
     let finished: Option<String> = row.try_get("finished_at")?;
     Ok(InboundMessage {
-        id: text(row, "id")?,
-        sender: row.try_get("sender")?,
-        control_id: row.try_get("control_id")?,
-        received_at: parse_ts(&text(row, "received_at")?)?,
-        peer: text(row, "peer")?,
-        message_type: text(row, "message_type")?,
-        version: text(row, "version")?,
-        content_sha256: text(row, "content_sha256")?,
-        raw: row.try_get("raw")?,
-        patient_key: row.try_get("patient_key")?,
+        arrived: NewInboundMessage {
+            id: text(row, "id")?,
+            sender: row.try_get("sender")?,
+            control_id: row.try_get("control_id")?,
+            received_at: parse_ts(&text(row, "received_at")?)?,
+            peer: text(row, "peer")?,
+            message_type: text(row, "message_type")?,
+            version: text(row, "version")?,
+            content_sha256: text(row, "content_sha256")?,
+            raw: row.try_get("raw")?,
+            patient_key: row.try_get("patient_key")?,
+        },
         status: InboxStatus::parse(&text(row, "status")?).map_err(StoreError::Corrupt)?,
         ack: row.try_get("ack")?,
         error_code: row.try_get("error_code")?,
@@ -336,7 +330,7 @@ impl Store {
         let earlier = message(&row)?;
         if earlier.status == InboxStatus::Received {
             sqlx::query("UPDATE hl7_messages SET attempts = attempts + 1 WHERE id = $1")
-                .bind(earlier.id.clone())
+                .bind(earlier.arrived.id.clone())
                 .execute(self.pool())
                 .await?;
         }

@@ -44,14 +44,14 @@ pub struct InboundMessageView {
 impl From<&InboundMessage> for InboundMessageView {
     fn from(m: &InboundMessage) -> Self {
         InboundMessageView {
-            id: m.id.clone(),
-            sender: m.sender.clone(),
-            control_id: m.control_id.clone(),
-            received_at: m.received_at,
-            peer: m.peer.clone(),
-            message_type: m.message_type.clone(),
-            version: m.version.clone(),
-            patient_key: m.patient_key.clone(),
+            id: m.arrived.id.clone(),
+            sender: m.arrived.sender.clone(),
+            control_id: m.arrived.control_id.clone(),
+            received_at: m.arrived.received_at,
+            peer: m.arrived.peer.clone(),
+            message_type: m.arrived.message_type.clone(),
+            version: m.arrived.version.clone(),
+            patient_key: m.arrived.patient_key.clone(),
             status: m.status.as_str().to_string(),
             error_code: m.error_code.clone(),
             error_location: m.error_location.clone(),
@@ -169,7 +169,7 @@ pub(crate) async fn detail(
             }),
         ),
         None => (
-            String::from_utf8_lossy(&message.raw).replace('\r', "\n"),
+            String::from_utf8_lossy(&message.arrived.raw).replace('\r', "\n"),
             None,
         ),
     };

@@ -88,7 +88,9 @@ pub async fn inbox(
         .iter()
         .map(|m| Row {
             message: InboundMessageView::from(m),
-            received: state.time.format(m.received_at, "%Y-%m-%d %H:%M:%S"),
+            received: state
+                .time
+                .format(m.arrived.received_at, "%Y-%m-%d %H:%M:%S"),
         })
         .collect::<Vec<_>>();
     render(&InboxPage {
