@@ -122,7 +122,7 @@ impl App {
                 None => break,
             }
         }
-        Ok(Some(self.open_patient_record(who, patient.id).await?.0))
+        Ok(Some(self.open_loaded_patient(who, patient).await?.0))
     }
 
     /// The record at `site`/`mrn` itself, merged away or not.
@@ -133,7 +133,7 @@ impl App {
     ) -> Result<Option<Patient>, AppError> {
         who.require(Permission::ReadPatients)?;
         match self.store.patient_by_mrn(site, mrn).await? {
-            Some(patient) => Ok(Some(self.open_patient_record(who, patient.id).await?.0)),
+            Some(patient) => Ok(Some(self.open_loaded_patient(who, patient).await?.0)),
             None => Ok(None),
         }
     }
@@ -151,7 +151,8 @@ impl App {
             match self.patient_by_mrn(who, &site, &mrn).await? {
                 Some(current) => {
                     let details = patch.applied_to(&current.details);
-                    self.replace_patient_details(who, current.id, current.version, details, true)
+                    let version = current.version;
+                    self.replace_details_of(who, current, version, details, true)
                         .await
                         .map(|p| (p, DetailsOutcome::Updated))
                 }

@@ -17,18 +17,28 @@ impl App {
         who: &Principal,
         id: PatientId,
     ) -> Result<(Patient, Opened), AppError> {
-        let what = format!("patient {id}");
         let patient = self
             .store
             .patient(id)
             .await?
-            .ok_or_else(|| AppError::NotFound(what.clone()))?;
+            .ok_or_else(|| AppError::NotFound(format!("patient {id}")))?;
+        self.open_loaded_patient(who, patient).await
+    }
+
+    /// [`Self::open_patient_record`] for a patient already read (by MRN, say): the same check,
+    /// without reading the record again.
+    pub(crate) async fn open_loaded_patient(
+        &self,
+        who: &Principal,
+        patient: Patient,
+    ) -> Result<(Patient, Opened), AppError> {
+        let what = format!("patient {}", patient.id);
         let opened = self
             .open(
                 who,
                 Permission::ReadPatients,
                 Record::PatientRecord,
-                &id.to_string(),
+                &patient.id.to_string(),
                 &what,
             )
             .await?;
@@ -98,13 +108,28 @@ impl App {
         who: &Principal,
         id: PatientId,
         expected_version: u64,
-        mut details: PatientDetails,
+        details: PatientDetails,
         from_pas: bool,
     ) -> Result<Patient, AppError> {
         who.require(Permission::UpdatePatients)?;
         let (current, _) = self.open_patient_record(who, id).await?;
+        self.replace_details_of(who, current, expected_version, details, from_pas)
+            .await
+    }
+
+    /// [`Self::replace_patient_details`] of a record `who` has already opened.
+    pub(crate) async fn replace_details_of(
+        &self,
+        who: &Principal,
+        current: Patient,
+        expected_version: u64,
+        mut details: PatientDetails,
+        from_pas: bool,
+    ) -> Result<Patient, AppError> {
+        who.require(Permission::UpdatePatients)?;
+        let id = current.id;
         if !from_pas {
-            details.visit = current.details.visit;
+            details.visit = current.details.visit.clone();
         }
         let meta = EventMeta {
             actor: who.actor()?,
@@ -114,7 +139,7 @@ impl App {
         let audit = who.audit_entry(meta.at, Audit::of("update", "patient", id, id));
         Ok(self
             .store
-            .update_patient(id, expected_version, details, &meta, &[audit])
+            .update_loaded_patient(&current, expected_version, details, &meta, &[audit])
             .await?)
     }
 

@@ -165,12 +165,25 @@ impl Interface {
                         Some(q) => Some(q.lock().await),
                         None => None,
                     };
-                    let claim = Claim {
-                        ack: accepted.clone(),
-                        new: kept.is_none().then(|| new.clone()),
-                    };
+                    let claim = Arc::new(Claim::new(
+                        accepted.clone(),
+                        kept.is_none().then(|| new.clone()),
+                    ));
                     let id = kept.clone().unwrap_or_else(|| new.id.clone());
-                    match self.apply(&received, &header, peer, &id, claim).await {
+                    match self
+                        .apply(&received, &header, peer, &id, claim.clone())
+                        .await
+                    {
+                        // Applied and kept in one commit: nothing left to store.
+                        Ok(Disposition::Accepted) if claim.was_kept() => {
+                            return self.answer(
+                                &id,
+                                &header,
+                                charset,
+                                &Disposition::Accepted,
+                                accepted,
+                            )
+                        }
                         Ok(disposition) => disposition,
                         // The database did not answer: nothing is kept, and the sender is told
                         // to send it again.
@@ -272,10 +285,7 @@ impl Interface {
                         Some(q) => Some(q.lock().await),
                         None => None,
                     };
-                    let claim = Claim {
-                        ack: accepted.clone(),
-                        new: None,
-                    };
+                    let claim = Arc::new(Claim::new(accepted.clone(), None));
                     self.apply(&received, &header, &peer, &message.arrived.id, claim)
                         .await?
                 }
@@ -397,7 +407,7 @@ impl Interface {
         header: &Header,
         peer: &Peer,
         id: &str,
-        claim: Claim,
+        claim: Arc<Claim>,
     ) -> Result<Disposition, AppError> {
         let who = Principal {
             username: format!(
@@ -411,7 +421,7 @@ impl Interface {
             client_addr: peer.label.clone(),
             break_glass_reason: None,
             via_message: Some(id.to_string()),
-            via_claim: Some(Arc::new(claim)),
+            via_claim: Some(claim),
         };
         let time = &self.app.time;
         let result = match header.message_code.as_str() {

@@ -118,12 +118,35 @@ pub struct Finish {
 /// How the write that applies a received message marks it, in the write's own commit: the
 /// message is kept (when it is not in the inbox yet), marked applied, and its answer stored — so
 /// the change, "applied" and the answer are one commit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Claim {
     /// The acknowledgement the sender gets once the write commits.
     pub ack: String,
     /// The message as received, when it is not in the inbox yet (replays are).
     pub new: Option<NewInboundMessage>,
+    /// Set once a write has kept the message; if that write's use case then succeeds, it is
+    /// committed, and nothing is left to store.
+    pub kept: std::sync::atomic::AtomicBool,
+}
+
+impl Claim {
+    pub fn new(ack: String, new: Option<NewInboundMessage>) -> Claim {
+        Claim {
+            ack,
+            new,
+            kept: Default::default(),
+        }
+    }
+
+    pub fn was_kept(&self) -> bool {
+        self.kept.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for Claim {
+    fn eq(&self, other: &Claim) -> bool {
+        self.ack == other.ack && self.new == other.new
+    }
 }
 
 /// Which messages a list shows.
@@ -174,9 +197,18 @@ pub(crate) async fn claim(
     claim: Option<&Claim>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let kept = |result: Result<(), StoreError>| {
+        if result.is_ok() {
+            if let Some(claim) = claim {
+                claim.kept.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        result
+    };
     if let Some(Claim {
         ack,
         new: Some(new),
+        ..
     }) = claim
     {
         let finish = Finish {
@@ -187,14 +219,14 @@ pub(crate) async fn claim(
             error_reason: None,
             at,
         };
-        return match insert(conn, new, &finish, false).await {
+        return kept(match insert(conn, new, &finish, false).await {
             Ok(1) => Ok(()),
             Ok(_) => Err(StoreError::AlreadyApplied(id.to_string())),
             Err(StoreError::Database(e)) if StoreError::is_unique_violation(&e) => {
                 Err(StoreError::AlreadyApplied(id.to_string()))
             }
             Err(e) => Err(e),
-        };
+        });
     }
     let claimed = sqlx::query(
         "UPDATE hl7_messages SET status = 'applied', finished_at = $1, ack = COALESCE($2, ack), \
@@ -206,11 +238,11 @@ pub(crate) async fn claim(
     .bind(id.to_string())
     .execute(&mut *conn)
     .await?;
-    if claimed.rows_affected() == 1 {
+    kept(if claimed.rows_affected() == 1 {
         Ok(())
     } else {
         Err(StoreError::AlreadyApplied(id.to_string()))
-    }
+    })
 }
 
 /// Inserts a message with its outcome; `quietly`: a row with the same sender and control id

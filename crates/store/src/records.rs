@@ -219,6 +219,21 @@ impl Store {
             .patient(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("patient {id}")))?;
+        self.update_loaded_patient(&current, expected_version, details, meta, audit)
+            .await
+    }
+
+    /// [`Self::update_patient`] of a record the caller has just read (`current`): not read again;
+    /// a change made since is still refused by the version check.
+    pub async fn update_loaded_patient(
+        &self,
+        current: &Patient,
+        expected_version: u64,
+        details: PatientDetails,
+        meta: &EventMeta,
+        audit: &[AuditEntry],
+    ) -> Result<Patient, StoreError> {
+        let id = current.id;
         let event = PatientEvent::DetailsUpdated {
             details: details.clone(),
         };
@@ -229,7 +244,7 @@ impl Store {
             merged_into: current.merged_into,
         };
         let mut tx = self.pool().begin().await?;
-        append_patient_event(&mut tx, &current, expected_version, &event, meta).await?;
+        append_patient_event(&mut tx, current, expected_version, &event, meta).await?;
         let result = sqlx::query(
             "UPDATE patients SET site = $1, mrn = $2, name_search = $3, birth_date = $4, version = $5, data = $6 \
              WHERE id = $7 AND version = $8",
