@@ -244,6 +244,17 @@ impl App {
         Ok(self.store.referral_by_placer_order(&placer.key()).await?)
     }
 
+    /// The referral an order number was filed as; none is "not found", naming the order.
+    async fn filed_order(
+        &self,
+        who: &Principal,
+        placer: &PlacerOrder,
+    ) -> Result<Referral, AppError> {
+        self.order(who, placer).await?.ok_or_else(|| {
+            AppError::NotFound(format!("order {} of {}", placer.number, placer.authority))
+        })
+    }
+
     /// Cancels the case an order opened, with the ordering system's reason. Cancelled already:
     /// nothing to do. Too late (the procedure has started): refused, saying so.
     pub async fn cancel_order(
@@ -252,9 +263,7 @@ impl App {
         placer: &PlacerOrder,
         reason: &str,
     ) -> Result<Case, AppError> {
-        let referral = self.order(who, placer).await?.ok_or_else(|| {
-            AppError::NotFound(format!("order {} of {}", placer.number, placer.authority))
-        })?;
+        let referral = self.filed_order(who, placer).await?;
         retrying(lost_race, || async {
             let (case, _) = self
                 .open_case(who, Permission::ReadCases, referral.case_id)
@@ -288,9 +297,7 @@ impl App {
             .clone()
             .ok_or_else(|| AppError::invalid("placer_order", "an order needs its number"))?;
         retrying(lost_race, || async {
-            let referral = self.order(who, &placer).await?.ok_or_else(|| {
-                AppError::NotFound(format!("order {} of {}", placer.number, placer.authority))
-            })?;
+            let referral = self.filed_order(who, &placer).await?;
             let (case, _) = self
                 .open_case(who, Permission::ReadCases, referral.case_id)
                 .await?;

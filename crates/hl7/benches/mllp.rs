@@ -10,10 +10,11 @@
 //! names a server, on PostgreSQL; and the same client to the null server when python-hl7 is
 //! found (`SELDINGER_MLLP_SEND`, as scripts/test installs it, or `pip install hl7`).
 
-use seldinger_app::{App, SystemClock};
-use seldinger_domain::safety::SafetyReference;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use seldinger_hl7::mllp::{self, Frame, ListenerConfig};
-use seldinger_hl7::{Interface, InterfaceConfig, DEMO_INTERFACE};
+
 use seldinger_store::{testing, Store};
 use std::io::Write;
 use std::path::Path;
@@ -100,23 +101,8 @@ fn fsync_rate(dir: &Path, seconds: f64) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn app(store: Store) -> App {
-    let safety = SafetyReference::parse(
-        include_str!("../../../catalog/safety-thresholds.toml"),
-        "safety-thresholds.toml",
-    )
-    .expect("shipped thresholds");
-    App::new(
-        store,
-        testing::records::catalogue(),
-        safety,
-        Arc::new(SystemClock),
-    )
-}
-
 async fn listener(store: Store, patients: usize) -> u16 {
-    let config = InterfaceConfig::parse(DEMO_INTERFACE, "demo").expect("interface file");
-    let interface = Arc::new(Interface::new(app(store), config));
+    let interface = common::interface(store);
     // The patients exist before the clock starts: A08s update them.
     let peer = seldinger_hl7::Peer {
         label: "bench".into(),

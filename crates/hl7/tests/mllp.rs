@@ -2,37 +2,19 @@
 //! scripts/test), on SQLite and PostgreSQL: what is applied, what is refused and why, what a
 //! message sent again does, and what a crash between receipt and answer leaves.
 
-use seldinger_app::{App, SystemClock};
+mod common;
+
 use seldinger_domain::clinical::LabTest;
 use seldinger_domain::patient::{AllergyClass, Mrn, SiteCode};
-use seldinger_domain::safety::SafetyReference;
-use seldinger_domain::DepartmentTime;
 use seldinger_hl7::mllp::{self, ListenerConfig};
-use seldinger_hl7::{Interface, InterfaceConfig, Peer, DEMO_INTERFACE};
+use seldinger_hl7::{Interface, Peer};
 use seldinger_store::testing::{self, TestDatabase};
 use seldinger_store::{InboxFilter, InboxStatus, Receipt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-fn app(db: &TestDatabase) -> App {
-    let safety = SafetyReference::parse(
-        include_str!("../../../catalog/safety-thresholds.toml"),
-        "safety-thresholds.toml",
-    )
-    .expect("shipped thresholds");
-    let mut app = App::new(
-        db.store.clone(),
-        testing::records::catalogue(),
-        safety,
-        Arc::new(SystemClock),
-    );
-    app.time = DepartmentTime::parse("Europe/London").expect("zone");
-    app
-}
-
 fn interface(db: &TestDatabase) -> Arc<Interface> {
-    let config = InterfaceConfig::parse(DEMO_INTERFACE, "demo").expect("demo interface file");
-    Arc::new(Interface::new(app(db), config))
+    common::interface(db.store.clone())
 }
 
 /// python-hl7's sender, or `None` (with a note) when it is not installed and not required.

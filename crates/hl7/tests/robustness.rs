@@ -4,12 +4,13 @@
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use seldinger_app::{App, SystemClock};
-use seldinger_domain::safety::SafetyReference;
+mod common;
+
+use common::{app, config};
 use seldinger_domain::DepartmentTime;
 use seldinger_hl7::message::Received;
 use seldinger_hl7::mllp::{self, Frame, ListenerConfig};
-use seldinger_hl7::{adt, oru, Interface, InterfaceConfig, Peer, DEMO_INTERFACE};
+use seldinger_hl7::{adt, oru, Interface, Peer};
 use seldinger_store::testing;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +20,6 @@ const GOOD: &[&str] = &[
     "MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A01^ADT_A01|P2|P|2.5.1\rEVN|A01|20261130090000\rPID|1||M7001^^^GENHOSP^MR||Quill^Rowan^^^^^L||19580214|M\rPV1|1|I|WARD7||||||||||||||||V1|||||||||||||||||||||||||20261130084500\rOBX|1|NM|29463-7^Body weight^LN||81.4|kg|||||F\rAL1|1|DA|C-IOD^Iodinated contrast^L|SV|Anaphylaxis\r",
     "MSH|^~\\&|LAB|GENHOSP|SELDINGER|IR|20261130100000||ORU^R01^ORU_R01|L1|P|2.5.1\rPID|1||M7001^^^GENHOSP^MR\rOBR|1|PL|FL|COAG|||202611300915\rOBX|1|NM|6301-6^INR^LN||1.6|{INR}|||||F\rOBX|2|SN|777-3^PLT^LN||=^150|10*9/L|||||C\r",
 ];
-
-fn config() -> InterfaceConfig {
-    InterfaceConfig::parse(DEMO_INTERFACE, "demo").expect("demo interface file")
-}
 
 /// A real message with some bytes replaced by delimiters, escapes, quotes or noise.
 fn mangled() -> impl Strategy<Value = Vec<u8>> {
@@ -65,20 +62,6 @@ fn read_and_map(bytes: &[u8]) {
         let _ = oru::read(&received, &config, &time, chrono::Utc::now());
     }
     let _ = seldinger_hl7::batch::split(bytes);
-}
-
-fn app(store: seldinger_store::Store) -> App {
-    let safety = SafetyReference::parse(
-        include_str!("../../../catalog/safety-thresholds.toml"),
-        "safety-thresholds.toml",
-    )
-    .expect("shipped thresholds");
-    App::new(
-        store,
-        testing::records::catalogue(),
-        safety,
-        Arc::new(SystemClock),
-    )
 }
 
 /// Every mangled message through the whole path gets an acknowledgement, and is kept.
