@@ -3,11 +3,11 @@
 
 use crate::{App, AppError, Audit, Opened, Principal};
 use seldinger_domain::access::Permission;
-use seldinger_domain::lifecycle::{Case, CaseEvent, EventKind};
+use seldinger_domain::lifecycle::{Case, CaseEvent, EventKind, StudyIdentity};
 use seldinger_domain::safety::Checklist;
 use seldinger_domain::validation::optional_text;
 use seldinger_domain::{CaseId, EventMeta, ValidationErrors};
-use seldinger_store::{CaseFilter, Cursor, Page, Record};
+use seldinger_store::{CaseFilter, Cursor, Page, Record, WithCaseEvent};
 
 /// A proposed lifecycle event, based on the version of the case its author read.
 #[derive(Debug, Clone)]
@@ -125,8 +125,18 @@ impl App {
             seldinger_domain::validation::LONG_TEXT,
         )
         .map_err(|e| AppError::Invalid(ValidationErrors::single("reason", e)))?;
-        let event = request.event;
+        let mut event = request.event;
         who.require(Permission::for_case_event(event.kind()))?;
+        if let CaseEvent::Schedule { study, .. } = &mut event {
+            // The study identity every other system will know the case by: given once.
+            if study.is_none() && case.study_instance_uid.is_none() {
+                let mut identity = StudyIdentity::new(self.today(), uuid::Uuid::new_v4());
+                if let Some(own) = &case.accession_number {
+                    identity.accession_number = own.clone();
+                }
+                *study = Some(identity);
+            }
+        }
         if matches!(event, CaseEvent::StartProcedure { .. }) {
             // Going in-room is where the checklist stops being advice: blocks need an override.
             case.check_safety_for_start(&self.checklist_of(&case).await?)?;
@@ -168,9 +178,30 @@ impl App {
             meta.at,
             Audit::of("transition", "case", case.id, case.patient_id).break_glass(&opened),
         );
-        self.store
-            .record_case_event(&after, case.version, &decided, &meta, &follow_ups, &[audit])
+        let owed = self
+            .owed_by(
+                &case,
+                &decided,
+                &after,
+                meta.actor.as_str(),
+                meta.reason.as_deref(),
+                meta.at,
+            )
             .await?;
+        self.store
+            .record_case_event(
+                &after,
+                case.version,
+                &decided,
+                &meta,
+                WithCaseEvent {
+                    follow_ups: &follow_ups,
+                    owed: &owed,
+                    audit: &[audit],
+                },
+            )
+            .await?;
+        self.wake_sender(&owed);
         Ok(after)
     }
 }

@@ -16,6 +16,7 @@ mod facts;
 mod followup;
 mod interfaces;
 mod lists;
+mod outbox;
 mod patients;
 mod principal;
 
@@ -27,6 +28,7 @@ pub use facts::Correction;
 pub use followup::permission_to_complete;
 pub use interfaces::{DetailsOutcome, MessageHandler, Replayed, Shown};
 pub use lists::DoseByCase;
+pub use outbox::{CaseNotice, Notice, Outbound, Route};
 pub use principal::{Audit, Opened, Principal};
 
 use seldinger_domain::discharge::DischargeTexts;
@@ -53,6 +55,8 @@ pub struct App {
     pub time: DepartmentTime,
     /// Replays and shows stored HL7 messages (the HL7 adapter, when it runs).
     pub messages: Option<Arc<dyn MessageHandler>>,
+    /// The destinations owed messages when cases change (the HL7 outbox), when configured.
+    pub outbound: Option<Outbound>,
 }
 
 impl App {
@@ -71,6 +75,7 @@ impl App {
             discharge_texts: None,
             time: DepartmentTime::default(),
             messages: None,
+            outbound: None,
         }
     }
 

@@ -320,6 +320,30 @@ pub struct Booking {
     pub end: DateTime<Utc>,
 }
 
+/// How the imaging study of a case is known to every other system: the accession number (DICOM
+/// SH, at most 16 characters) and the Study Instance UID (DICOM UI). Given once, at the first
+/// booking, and the same in the worklist, HL7 messages and dose reports after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StudyIdentity {
+    pub accession_number: String,
+    pub study_instance_uid: String,
+}
+
+impl StudyIdentity {
+    /// A new identity from a random (version 4) UUID, for a case booked on `on` (the
+    /// department's date): the UID is the UUID as a number under the 2.25 arc (ISO/IEC 9834-8,
+    /// DICOM PS3.5 B.2: no registered root needed); the accession number is the date and the
+    /// UUID's last 40 random bits, 16 characters (`YYMMDD` + 10 hex digits).
+    pub fn new(on: chrono::NaiveDate, random: uuid::Uuid) -> StudyIdentity {
+        let bits = random.as_u128();
+        StudyIdentity {
+            accession_number: format!("{}{:010X}", on.format("%y%m%d"), bits & 0xFF_FFFF_FFFF),
+            study_instance_uid: format!("2.25.{bits}"),
+        }
+    }
+}
+
 /// The time-out done in the room before the procedure starts (WHO checklist, adapted for IR by
 /// CIRSE; clinical-rules.md §8). Every item must be confirmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -407,6 +431,10 @@ pub enum CaseEvent {
         start: DateTime<Utc>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration_minutes: Option<u32>,
+        /// The imaging study the case is done as: given at the first booking (the application
+        /// assigns one when none is sent), kept through every rebooking.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        study: Option<StudyIdentity>,
     },
     CheckIn,
     StartProcedure {
@@ -520,6 +548,7 @@ impl CaseEvent {
                 room,
                 start,
                 duration_minutes,
+                ..
             } => match duration_minutes {
                 Some(m) => format!("booked in {room} at {} for {m} min", at(*start)),
                 None => format!("booked in {room} at {}", at(*start)),
@@ -732,6 +761,9 @@ pub struct Case {
     /// Identifies the imaging study in worklists and dose reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accession_number: Option<String>,
+    /// The imaging study's DICOM Study Instance UID, given at the first booking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study_instance_uid: Option<String>,
     /// The procedure as done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub procedure: Option<ProcedureDetails>,
@@ -792,6 +824,7 @@ impl Case {
             consent: None,
             safety_overrides: Vec::new(),
             accession_number: None,
+            study_instance_uid: None,
             procedure: None,
             drugs_given: Vec::new(),
             vital_signs: Vec::new(),
@@ -807,6 +840,119 @@ impl Case {
             version: 1,
         };
         (case, event)
+    }
+
+    /// The study identity a booking records: the one sent at the first booking (checked), none
+    /// at a rebooking (the case keeps its own; a different one is refused: every system already
+    /// knows the study by it).
+    fn study_for_booking(
+        &self,
+        sent: Option<StudyIdentity>,
+    ) -> Result<Option<StudyIdentity>, TransitionError> {
+        let invalid = |field: &str, detail: String| {
+            TransitionError::Invalid(ValidationErrors::single(field, detail))
+        };
+        let Some(sent) = sent else {
+            return Ok(None);
+        };
+        let study = StudyIdentity {
+            accession_number: sent.accession_number.trim().to_string(),
+            study_instance_uid: sent.study_instance_uid.trim().to_string(),
+        };
+        if let Some(uid) = &self.study_instance_uid {
+            if uid != &study.study_instance_uid {
+                return Err(invalid(
+                    "event.study.study_instance_uid",
+                    format!(
+                        "the case's study is {uid}, given at its first booking; it does not change"
+                    ),
+                ));
+            }
+            return Ok(None);
+        }
+        check_accession_number(&study.accession_number)
+            .map_err(|m| invalid("event.study.accession_number", m))?;
+        if let Some(own) = &self.accession_number {
+            if own != &study.accession_number {
+                return Err(invalid(
+                    "event.study.accession_number",
+                    format!("the case already has accession number {own}"),
+                ));
+            }
+        }
+        check_uid(&study.study_instance_uid)
+            .map_err(|m| invalid("event.study.study_instance_uid", m))?;
+        Ok(Some(study))
+    }
+
+    /// The procedure as recorded, as the lines of a plain-text report (what goes out as the
+    /// report until the structured report exists): procedure, when, operators, guidance and
+    /// access, contrast, findings, technical success, devices left, drugs and complications.
+    /// Empty until the procedure is recorded.
+    pub fn report_lines(&self, procedure_name: &str, time: &crate::DepartmentTime) -> Vec<String> {
+        let Some(details) = &self.procedure else {
+            return Vec::new();
+        };
+        let at = |t: DateTime<Utc>| time.format(t, "%Y-%m-%d %H:%M");
+        let mut lines = vec![format!("Procedure: {procedure_name}")];
+        match (self.procedure_started_at, self.procedure_completed_at) {
+            (Some(start), Some(end)) => {
+                lines.push(format!("Performed: {} to {}", at(start), at(end)))
+            }
+            (Some(start), None) => lines.push(format!("Started: {}", at(start))),
+            _ => {}
+        }
+        let operators: Vec<String> = details
+            .operators
+            .iter()
+            .map(|o| format!("{} ({})", o.name, words(o.role)))
+            .collect();
+        lines.push(format!("Operators: {}", operators.join(", ")));
+        lines.push(format!(
+            "Guidance: {}; access: {}",
+            details.guidance, details.access_site
+        ));
+        match (&details.contrast_agent, details.contrast_volume_ml) {
+            (Some(agent), Some(ml)) => lines.push(format!("Contrast: {agent}, {ml} mL")),
+            (Some(agent), None) => lines.push(format!("Contrast: {agent}")),
+            _ => lines.push("Contrast: none recorded".into()),
+        }
+        lines.push(format!("Findings: {}", details.findings));
+        lines.push(format!(
+            "Technical success: {}",
+            match details.technical_success {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "not stated",
+            }
+        ));
+        for device in &self.devices_left {
+            lines.push(format!(
+                "Device left: {} ({})",
+                device.description,
+                words(device.kind)
+            ));
+        }
+        for drug in &self.drugs_given {
+            lines.push(format!(
+                "Drug given: {} {} at {}",
+                drug.drug,
+                drug.dose,
+                at(drug.at)
+            ));
+        }
+        if self.complications.is_empty() {
+            lines.push("Complications: none recorded".into());
+        }
+        for complication in &self.complications {
+            lines.push(format!(
+                "Complication: {} (SIR {}) at {}",
+                complication.description,
+                words(complication.severity),
+                at(complication.at)
+            ));
+        }
+        lines
     }
 
     /// Checks a proposed event against this case and completes it (e.g. the booking's length
@@ -871,7 +1017,9 @@ impl Case {
                 room,
                 start,
                 duration_minutes,
+                study,
             } => {
+                let study = self.study_for_booking(study)?;
                 let minutes = match duration_minutes {
                     Some(m) if (5..=720).contains(&m) => m,
                     Some(m) => {
@@ -896,6 +1044,7 @@ impl Case {
                     room,
                     start,
                     duration_minutes: Some(minutes),
+                    study,
                 })
             }
             CaseEvent::StartProcedure { time_out } => {
@@ -1034,7 +1183,12 @@ impl Case {
                 room,
                 start,
                 duration_minutes,
+                study,
             } => {
+                if let Some(study) = study {
+                    self.accession_number = Some(study.accession_number.clone());
+                    self.study_instance_uid = Some(study.study_instance_uid.clone());
+                }
                 let minutes = i64::from(duration_minutes.unwrap_or(0));
                 self.booking = Some(Booking {
                     room: room.clone(),
@@ -1210,6 +1364,28 @@ impl Case {
 
 #[cfg(test)]
 mod tests;
+
+/// DICOM UI (PS3.5 §6.2, §9.1): at most 64 characters, numeric components separated by
+/// periods, no component with a leading zero (except "0" itself), none empty.
+pub fn check_uid(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.len() > 64 {
+        return Err(format!(
+            "'{value}' is {} characters; a UID has 1 to 64 (DICOM UI)",
+            value.len()
+        ));
+    }
+    let bad = value.split('.').any(|part| {
+        part.is_empty()
+            || !part.bytes().all(|b| b.is_ascii_digit())
+            || (part.len() > 1 && part.starts_with('0'))
+    });
+    if bad {
+        return Err(format!(
+            "'{value}' is not a UID: digits in components separated by periods, no leading zeros"
+        ));
+    }
+    Ok(())
+}
 
 /// DICOM SH (PS3.5 §6.2): at most 16 characters, no backslash, no control characters.
 fn check_accession_number(value: &str) -> Result<(), String> {

@@ -2,6 +2,7 @@
 //! codes map to Seldinger's (identifier authorities to sites, local laboratory codes to tests).
 //! Nothing is guessed: a code not in the file is a dead letter naming the line to add.
 
+use seldinger_app::Notice;
 use seldinger_domain::clinical::LabTest;
 use seldinger_domain::patient::SiteCode;
 use seldinger_domain::referral::RequestingService;
@@ -51,6 +52,101 @@ struct File {
     /// A hospital service (PV1-10) → requesting service (oncology, surgery, urology, …).
     #[serde(default)]
     services: BTreeMap<String, String>,
+    /// Systems told of bookings and reports.
+    #[serde(default)]
+    destinations: Vec<DestinationEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationEntry {
+    name: String,
+    #[serde(default)]
+    address: Option<String>,
+    #[serde(default)]
+    style: Option<String>,
+    #[serde(default)]
+    application: String,
+    #[serde(default)]
+    facility: String,
+    #[serde(default)]
+    notices: Option<Vec<String>>,
+    #[serde(default)]
+    description: String,
+}
+
+/// The shape of message a destination's software expects for bookings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Scheduling: SIU^S12 booked, S13 rescheduled, S15 cancelled (v2.5.1).
+    Siu,
+    /// The order's placer (order entry): ORR^O02 with the filler order number and the order's
+    /// status (v2.5.1); declines and reports too.
+    OrderStatus,
+    /// An image manager or PACS, IHE Radiology RAD-4/RAD-13 in v2.5.1: OMI^O23 (NW, XO, CA) with
+    /// IPC (accession number, requested procedure, Study Instance UID).
+    Omi,
+    /// The same in v2.3.1: ORM^O01 with OBR-18/19 and ZDS (Study Instance UID).
+    Orm,
+}
+
+impl Style {
+    pub const ALL: [Style; 4] = [Style::Siu, Style::OrderStatus, Style::Omi, Style::Orm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Style::Siu => "siu",
+            Style::OrderStatus => "order_status",
+            Style::Omi => "omi",
+            Style::Orm => "orm",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Style, String> {
+        Style::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value.trim())
+            .ok_or_else(|| format!("'{value}' is not a style; use siu, order_status, omi or orm"))
+    }
+
+    /// What a destination of this style is sent when its entry does not say.
+    pub fn default_notices(self) -> Vec<Notice> {
+        match self {
+            Style::OrderStatus => Notice::ALL.to_vec(),
+            Style::Siu | Style::Omi | Style::Orm => {
+                vec![Notice::Booked, Notice::Rescheduled, Notice::Cancelled]
+            }
+        }
+    }
+}
+
+/// A system Seldinger sends to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub name: String,
+    /// `host:port`; from the file or `--hl7-destination NAME=host:port`.
+    pub address: Option<String>,
+    pub style: Style,
+    /// Its MSH-5 and MSH-6.
+    pub application: String,
+    pub facility: String,
+    pub notices: Vec<Notice>,
+    pub description: String,
+}
+
+impl Destination {
+    /// A destination named on the command line only: SIU, the default notices.
+    pub fn named(name: &str, address: &str) -> Destination {
+        Destination {
+            name: name.to_string(),
+            address: Some(address.to_string()),
+            style: Style::Siu,
+            application: name.to_ascii_uppercase(),
+            facility: String::new(),
+            notices: Style::Siu.default_notices(),
+            description: String::new(),
+        }
+    }
 }
 
 fn default_application() -> String {
@@ -76,6 +172,7 @@ pub struct InterfaceConfig {
     orders: BTreeMap<String, String>,
     providers: BTreeMap<String, String>,
     services: BTreeMap<String, RequestingService>,
+    pub destinations: Vec<Destination>,
 }
 
 impl InterfaceConfig {
@@ -92,6 +189,7 @@ impl InterfaceConfig {
             orders: BTreeMap::new(),
             providers: BTreeMap::new(),
             services: BTreeMap::new(),
+            destinations: Vec::new(),
         }
     }
 
@@ -129,7 +227,60 @@ impl InterfaceConfig {
                 return Err(format!("{source}: senders[{i}].application is empty"));
             }
         }
+        let mut destinations: Vec<Destination> = Vec::new();
+        for (i, entry) in file.destinations.into_iter().enumerate() {
+            let at = format!("{source}: destinations[{i}]");
+            let name = entry.name.trim().to_string();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            {
+                return Err(format!(
+                    "{at}.name: '{name}' must be letters, digits, '-' or '_'"
+                ));
+            }
+            if destinations.iter().any(|d| d.name == name) {
+                return Err(format!("{at}.name: '{name}' is listed twice"));
+            }
+            let style = match &entry.style {
+                Some(style) => Style::parse(style).map_err(|e| format!("{at}.style: {e}"))?,
+                None => Style::Siu,
+            };
+            let notices = match entry.notices {
+                None => style.default_notices(),
+                Some(names) => names
+                    .iter()
+                    .map(|n| {
+                        Notice::parse(n.trim()).ok_or_else(|| {
+                            let all: Vec<&str> = Notice::ALL.iter().map(|n| n.as_str()).collect();
+                            format!(
+                                "{at}.notices: '{n}' is not a notice; use: {}",
+                                all.join(", ")
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            if let Some(address) = &entry.address {
+                check_address(address).map_err(|e| format!("{at}.address: {e}"))?;
+            }
+            destinations.push(Destination {
+                application: if entry.application.trim().is_empty() {
+                    name.to_ascii_uppercase()
+                } else {
+                    entry.application.trim().to_string()
+                },
+                name,
+                address: entry.address,
+                style,
+                facility: entry.facility.trim().to_string(),
+                notices,
+                description: entry.description,
+            });
+        }
         Ok(InterfaceConfig {
+            destinations,
             version: file.version,
             receiving_application: file.receiving_application,
             receiving_facility: file.receiving_facility,
@@ -141,6 +292,57 @@ impl InterfaceConfig {
             providers: file.providers,
             services,
         })
+    }
+
+    /// Adds or readdresses a destination (`--hl7-destination NAME=host:port`): one the file
+    /// names keeps its style; another is sent SIU.
+    pub fn address_destination(&mut self, spec: &str) -> Result<(), String> {
+        let (name, address) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--hl7-destination '{spec}': write NAME=host:port"))?;
+        let (name, address) = (name.trim(), address.trim());
+        check_address(address).map_err(|e| format!("--hl7-destination '{spec}': {e}"))?;
+        match self.destinations.iter_mut().find(|d| d.name == name) {
+            Some(known) => known.address = Some(address.to_string()),
+            None => {
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+                {
+                    return Err(format!(
+                        "--hl7-destination '{spec}': the name must be letters, digits, '-' or '_'"
+                    ));
+                }
+                self.destinations.push(Destination::named(name, address))
+            }
+        }
+        Ok(())
+    }
+
+    /// Destinations with no address to send to (named in the file, not given one).
+    pub fn unaddressed(&self) -> Vec<&str> {
+        self.destinations
+            .iter()
+            .filter(|d| d.address.is_none())
+            .map(|d| d.name.as_str())
+            .collect()
+    }
+
+    /// The assigning authority (PID-3's CX-4) that issues a site's MRNs, for messages sent.
+    pub fn authority_of(&self, site: &SiteCode) -> Option<&str> {
+        self.identifiers
+            .iter()
+            .find(|(_, s)| *s == site)
+            .map(|(authority, _)| authority.as_str())
+    }
+
+    /// The order-entry code the file maps to a catalogue procedure, for messages sent.
+    pub fn order_code_of(&self, procedure: &str) -> Option<&str> {
+        self.orders
+            .iter()
+            .find(|(_, id)| id.as_str() == procedure)
+            .map(|(code, _)| code.as_str())
     }
 
     /// Order codes that map to a procedure the catalogue does not hold (checked at start).
@@ -194,6 +396,16 @@ impl InterfaceConfig {
             .into_iter()
             .find(|t| t.loinc() == code)
             .or_else(|| self.results.get(code).copied())
+    }
+}
+
+/// `host:port`, with a port.
+fn check_address(address: &str) -> Result<(), String> {
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(())
+        }
+        _ => Err(format!("'{address}' is not host:port")),
     }
 }
 

@@ -16,7 +16,9 @@ pub mod message;
 pub mod mllp;
 pub mod orders;
 pub mod oru;
+pub mod outbound;
 pub mod problem;
+pub mod sender;
 
 pub use config::InterfaceConfig;
 pub use inbound::{Answer, Interface, Peer};

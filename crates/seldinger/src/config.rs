@@ -123,7 +123,16 @@ pub struct Hl7Args {
     /// The largest message accepted, in bytes; a larger one is refused (AR) and kept truncated.
     #[arg(long, env = "SELDINGER_HL7_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub hl7_max_message_bytes: usize,
-    /// Do not start the MLLP listener.
+    /// A system told of bookings, cancellations and reports over MLLP, as NAME=host:port
+    /// (repeat for several). A name the interface file lists keeps the style it gives there
+    /// (siu, order_status, omi, orm); another is sent SIU^S12/S13/S15.
+    #[arg(
+        long = "hl7-destination",
+        env = "SELDINGER_HL7_DESTINATIONS",
+        value_delimiter = ','
+    )]
+    pub hl7_destinations: Vec<String>,
+    /// Do not start the MLLP listener (nor send to destinations).
     #[arg(long, env = "SELDINGER_NO_HL7")]
     pub no_hl7: bool,
 }
@@ -344,7 +353,19 @@ impl Settings {
                     ),
                     _ => None,
                 };
-                let interface = args.hl7.interface(demo)?;
+                let mut interface = args.hl7.interface(demo)?;
+                for spec in &args.hl7.hl7_destinations {
+                    interface
+                        .address_destination(spec)
+                        .map_err(anyhow::Error::msg)?;
+                }
+                let unaddressed = interface.unaddressed();
+                if !unaddressed.is_empty() {
+                    bail!(
+                        "the HL7 interface file lists destinations with no address: {}; give each --hl7-destination NAME=host:port",
+                        unaddressed.join(", ")
+                    );
+                }
                 let unknown = interface.unknown_procedures(&catalogue);
                 if !unknown.is_empty() {
                     bail!(

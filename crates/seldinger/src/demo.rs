@@ -13,7 +13,7 @@ use seldinger_domain::catalogue::{AccessRoute, SheathFrench, VascularAccess};
 use seldinger_domain::catalogue::{GuidanceModality, Procedure, ProcedureCatalogue};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
 use seldinger_domain::dose::{Gray, GrayMetre, GrayMetreSquared, Seconds};
-use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, TimeOut};
+use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, StudyIdentity, TimeOut};
 use seldinger_domain::patient::{AllergyInput, PatientDetails, PatientInput};
 use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
 use seldinger_domain::safety::SafetyReference;
@@ -524,6 +524,7 @@ impl<'a> Demo<'a> {
                     imaging_available: true,
                     equipment_available: true,
                 };
+                let study = StudyIdentity::new(start.date_naive(), self.id());
                 let mut path = vec![
                     (accept, PHYSICIAN, vetted_at, None),
                     (
@@ -531,6 +532,7 @@ impl<'a> Demo<'a> {
                             room: room.clone(),
                             start,
                             duration_minutes: None,
+                            study: Some(study),
                         },
                         SCHEDULER,
                         vetted_at + Duration::hours(2),
@@ -649,7 +651,16 @@ impl<'a> Demo<'a> {
                 || self.id(),
             );
             self.store
-                .record_case_event(&case, before, &decided, &meta, &follow_ups, &[])
+                .record_case_event(
+                    &case,
+                    before,
+                    &decided,
+                    &meta,
+                    seldinger_store::WithCaseEvent {
+                        follow_ups: &follow_ups,
+                        ..Default::default()
+                    },
+                )
                 .await?;
         }
         anyhow::ensure!(

@@ -241,7 +241,8 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
     let mut state = state;
     let hl7 = match settings.hl7 {
         Some(hl7) => {
-            let (task, interface) = start_hl7(hl7, state.app.clone()).await?;
+            let wakes = outbound(&mut state.app, &hl7.interface);
+            let (task, interface) = start_hl7(hl7, state.app.clone(), wakes).await?;
             // The inbox page's "replay" goes through the same interface (whose App has no
             // message handler of its own: no cycle).
             state.app.messages = Some(interface);
@@ -276,10 +277,42 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
     Ok(())
 }
 
-/// Starts the MLLP listener for HL7 v2 messages in the background.
+/// Routes the interface file's destinations in the application (each change that owes them a
+/// message writes it to the outbox in its own commit) and returns each destination's wake-up.
+fn outbound(
+    app: &mut seldinger_app::App,
+    interface: &seldinger_hl7::InterfaceConfig,
+) -> Vec<Arc<tokio::sync::Notify>> {
+    let wakes: Vec<Arc<tokio::sync::Notify>> = interface
+        .destinations
+        .iter()
+        .map(|_| Arc::new(tokio::sync::Notify::new()))
+        .collect();
+    if wakes.is_empty() {
+        return wakes;
+    }
+    let each = wakes.clone();
+    app.outbound = Some(seldinger_app::Outbound {
+        routes: interface
+            .destinations
+            .iter()
+            .map(|d| seldinger_app::Route {
+                destination: d.name.clone(),
+                notices: d.notices.clone(),
+            })
+            .collect(),
+        // notify_one keeps the wake-up for a sender busy sending: it looks again after.
+        wake: Arc::new(move || each.iter().for_each(|w| w.notify_one())),
+    });
+    wakes
+}
+
+/// Starts the MLLP listener for HL7 v2 messages, and a sender per destination, in the
+/// background.
 async fn start_hl7(
     hl7: config::Hl7Settings,
     app: seldinger_app::App,
+    wakes: Vec<Arc<tokio::sync::Notify>>,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, Arc<seldinger_hl7::Interface>)> {
     let listener = tokio::net::TcpListener::bind(hl7.listen)
         .await
@@ -294,9 +327,23 @@ async fn start_hl7(
         tracing::warn!(%address, "HL7 listener on the network without TLS: messages cross it in clear; give --hl7-tls-cert and --hl7-tls-key");
     }
     tracing::info!(%address, senders = hl7.interface.senders.len(), tls = hl7.listener.tls.is_some(), "HL7 v2 MLLP listener");
+    let config = Arc::new(hl7.interface.clone());
+    let mut senders = tokio::task::JoinSet::new();
+    for (destination, wake) in hl7.interface.destinations.iter().zip(wakes) {
+        tracing::info!(destination = %destination.name, address = destination.address.as_deref().unwrap_or_default(), style = destination.style.as_str(), "HL7 v2 destination");
+        senders.spawn(seldinger_hl7::sender::run(
+            app.clone(),
+            config.clone(),
+            destination.clone(),
+            wake,
+            seldinger_hl7::sender::SenderConfig::default(),
+        ));
+    }
     let interface = Arc::new(seldinger_hl7::Interface::new(app, hl7.interface));
     let serving = interface.clone();
     let task = tokio::spawn(async move {
+        // The senders live as long as the listener (aborting this task drops them).
+        let _senders = senders;
         if let Err(error) = seldinger_hl7::mllp::serve(listener, hl7.listener, serving).await {
             tracing::error!(%error, "HL7 listener stopped");
         }

@@ -167,6 +167,7 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 .replace("{sop_instance_uid}", &ids.dose_report)
                 // No HL7 message in the demo: the one-message surfaces answer "not found".
                 .replace("/hl7/messages/{id}", "/hl7/messages/no-such-message")
+                .replace("/hl7/outbox/{id}", "/hl7/outbox/no-such-message")
                 .replace("/interfaces/hl7/{id}", "/interfaces/hl7/no-such-message");
             if filled.contains('{') {
                 panic!("the scope test does not know how to fill {path}; teach every_get");

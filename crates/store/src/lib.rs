@@ -11,6 +11,7 @@ mod dose;
 mod error;
 mod followup;
 mod inbox;
+mod outbox;
 mod page;
 mod records;
 mod scope;
@@ -24,8 +25,9 @@ pub use followup::{FollowUpFilter, Standing};
 pub use inbox::{
     Claim, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Receipt,
 };
+pub use outbox::{NewOutboundMessage, OutboundMessage, OutboxCount, OutboxFilter, OutboxStatus};
 pub use page::{Cursor, Page};
-pub use records::{CaseFilter, RecordedEvent};
+pub use records::{CaseFilter, RecordedEvent, WithCaseEvent};
 pub use scope::Record;
 pub use seldinger_domain::access::RowScope;
 

@@ -896,17 +896,22 @@ impl Store {
 
     /// Records one lifecycle event and the case it produced, if the case is still at
     /// `expected_version` (`after` is the case with `event` applied), together with the follow-up
-    /// tasks the event brings (a discharge's device follow-up): all or nothing, so a task is
-    /// never lost to a failure after the event stood.
+    /// tasks the event brings (a discharge's device follow-up) and the messages it owes other
+    /// systems: all or nothing, so a task or message is never lost to a failure after the event
+    /// stood, and none goes out for an event that did not.
     pub async fn record_case_event(
         &self,
         after: &Case,
         expected_version: u64,
         event: &CaseEvent,
         meta: &EventMeta,
-        follow_ups: &[seldinger_domain::followup::FollowUpTask],
-        audit: &[AuditEntry],
+        with: WithCaseEvent<'_>,
     ) -> Result<(), StoreError> {
+        let WithCaseEvent {
+            follow_ups,
+            owed,
+            audit,
+        } = with;
         let id = after.id.to_string();
         let mut tx = self.pool().begin().await?;
         let append = append_event(
@@ -960,6 +965,7 @@ impl Store {
         for task in follow_ups {
             crate::followup::insert_follow_up_task(&mut tx, task, meta).await?;
         }
+        crate::outbox::insert_owed(&mut tx, owed).await?;
         crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
@@ -1248,4 +1254,14 @@ impl Store {
             .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
+}
+
+/// What is written in the commit of a case event besides the event and the case.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WithCaseEvent<'a> {
+    /// Follow-up tasks the event brings (a discharge's device follow-up).
+    pub follow_ups: &'a [seldinger_domain::followup::FollowUpTask],
+    /// Messages it owes other systems (the HL7 outbox).
+    pub owed: &'a [crate::NewOutboundMessage],
+    pub audit: &'a [AuditEntry],
 }

@@ -225,7 +225,7 @@ pub mod records {
         let mut after = case.clone();
         after.apply(&decided, &m).expect("applies");
         store
-            .record_case_event(&after, case.version, &decided, &m, &[], &[])
+            .record_case_event(&after, case.version, &decided, &m, Default::default())
             .await?;
         Ok(after)
     }
@@ -256,6 +256,7 @@ pub mod records {
             room: RoomId::parse(room).expect("room"),
             start,
             duration_minutes: Some(minutes),
+            study: None,
         };
         step(store, &case, schedule, start).await.expect("schedule")
     }

@@ -241,6 +241,7 @@ async fn the_projection_is_what_the_events_say() {
                 room: RoomId::parse("us-1").expect("room"),
                 start,
                 duration_minutes: None,
+                study: None,
             },
             CaseEvent::CheckIn,
         ] {
@@ -1028,5 +1029,225 @@ async fn lists_come_in_pages_in_a_stable_order_with_the_total() {
             (none.items.len(), none.total, none.has_more()),
             (0, 0, false)
         );
+    }
+}
+
+fn with(owed: &[seldinger_store::NewOutboundMessage]) -> seldinger_store::WithCaseEvent<'_> {
+    seldinger_store::WithCaseEvent {
+        owed,
+        ..Default::default()
+    }
+}
+
+fn owed(destination: &str, case: &Case, trigger: &str) -> seldinger_store::NewOutboundMessage {
+    seldinger_store::NewOutboundMessage {
+        id: Uuid::new_v4().to_string(),
+        destination: destination.into(),
+        patient_id: case.patient_id.to_string(),
+        case_id: Some(case.id.to_string()),
+        trigger: trigger.into(),
+        payload: format!("{{\"trigger\":\"{trigger}\"}}"),
+        created_at: now(),
+    }
+}
+
+/// The outbox rows a case event owes are written in its commit (none when the event is
+/// refused), come back per destination in the order owed, keep their first rendering, and end
+/// sent, rejected (sent again on request, rendered anew) or skipped.
+#[tokio::test]
+async fn messages_owed_by_an_event_are_kept_with_it_and_sent_in_order() {
+    use seldinger_store::{OutboxFilter, OutboxStatus};
+    for db in engines().await {
+        let store = &db.store;
+        let patient = register(store, "OUT-1", "Outbox").await;
+        let case = transition(store, &refer(store, patient).await, accept())
+            .await
+            .expect("vetted");
+        let m = meta(None);
+        let booking = CaseEvent::Schedule {
+            room: RoomId::parse("us-1").expect("room"),
+            start: now() + Duration::days(1),
+            duration_minutes: Some(30),
+            study: None,
+        };
+        let decided = case
+            .decide(booking, &m, &records::catalogue())
+            .expect("allowed");
+        let mut after = case.clone();
+        after.apply(&decided, &m).expect("applies");
+        let rows = [
+            owed("ris", &after, "booked"),
+            owed("pacs", &after, "booked"),
+        ];
+        // A stale write owes nothing: its rows go with it.
+        let stale = store
+            .record_case_event(&after, case.version - 1, &decided, &m, with(&rows))
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { .. })),
+            "{}",
+            label(&db)
+        );
+        assert!(store
+            .outbox_pending("ris", 10)
+            .await
+            .expect("read")
+            .is_empty());
+        store
+            .record_case_event(&after, case.version, &decided, &m, with(&rows))
+            .await
+            .expect("booked");
+        let later = owed("ris", &after, "rescheduled");
+        let ris = store.outbox_pending("ris", 10).await.expect("read");
+        assert_eq!(ris.len(), 1, "{}", label(&db));
+        assert_eq!(ris[0].owed, rows[0], "{}", label(&db));
+        assert_eq!(ris[0].status, OutboxStatus::Pending);
+        // A second owed message queues behind the first.
+        let moved = CaseEvent::Schedule {
+            room: RoomId::parse("us-1").expect("room"),
+            start: now() + Duration::days(2),
+            duration_minutes: Some(30),
+            study: None,
+        };
+        let m2 = meta(Some("list moved"));
+        let decided = after.decide(moved, &m2, &records::catalogue()).expect("ok");
+        let mut moved_case = after.clone();
+        moved_case.apply(&decided, &m2).expect("applies");
+        store
+            .record_case_event(
+                &moved_case,
+                after.version,
+                &decided,
+                &m2,
+                with(std::slice::from_ref(&later)),
+            )
+            .await
+            .expect("rescheduled");
+        let ris = store.outbox_pending("ris", 10).await.expect("read");
+        let order: Vec<&str> = ris.iter().map(|r| r.owed.trigger.as_str()).collect();
+        assert_eq!(order, ["booked", "rescheduled"], "{}", label(&db));
+        assert!(ris[0].seq < ris[1].seq);
+
+        // Rendered once: a second rendering (after a restart) keeps the first.
+        let first = store
+            .outbox_rendered(&ris[0].owed.id, "C1", "MSH|first")
+            .await
+            .expect("rendered");
+        let again = store
+            .outbox_rendered(&ris[0].owed.id, "C2", "MSH|second")
+            .await
+            .expect("rendered");
+        assert_eq!(first, ("C1".to_string(), "MSH|first".to_string()));
+        assert_eq!(again, first, "{}", label(&db));
+        store
+            .outbox_retry_at(
+                &ris[0].owed.id,
+                "connection refused",
+                now() + Duration::seconds(4),
+            )
+            .await
+            .expect("retry");
+        store
+            .outbox_finished(
+                &ris[0].owed.id,
+                OutboxStatus::Sent,
+                Some("MSA|AA|C1"),
+                None,
+                now(),
+            )
+            .await
+            .expect("sent");
+        store
+            .outbox_finished(
+                &ris[1].owed.id,
+                OutboxStatus::Rejected,
+                Some("MSA|AE"),
+                Some("AE: no"),
+                now(),
+            )
+            .await
+            .expect("rejected");
+        let sent = store
+            .outbound_message(&ris[0].owed.id)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(
+            (sent.status, sent.attempts),
+            (OutboxStatus::Sent, 2),
+            "{}",
+            label(&db)
+        );
+        assert_eq!(sent.last_error.as_deref(), Some("connection refused"));
+        // Sent again: back in the queue, to be rendered anew.
+        assert!(store
+            .outbox_send_again(&ris[1].owed.id, now())
+            .await
+            .expect("again"));
+        assert!(!store
+            .outbox_send_again(&ris[0].owed.id, now())
+            .await
+            .expect("not sent ones"));
+        let back = store.outbox_pending("ris", 10).await.expect("read");
+        assert_eq!(back.len(), 1);
+        assert_eq!(
+            (back[0].message.clone(), back[0].control_id.clone()),
+            (None, None)
+        );
+        store
+            .outbox_finished(
+                &rows[1].id,
+                OutboxStatus::Skipped,
+                None,
+                Some("not for pacs"),
+                now(),
+            )
+            .await
+            .expect("skipped");
+        let counts = store.outbox_counts().await.expect("counts");
+        let count = |d: &str, s: OutboxStatus| {
+            counts
+                .iter()
+                .find(|c| c.destination == d && c.status == s)
+                .map_or(0, |c| c.count)
+        };
+        assert_eq!(count("ris", OutboxStatus::Sent), 1, "{}", label(&db));
+        assert_eq!(count("ris", OutboxStatus::Pending), 1);
+        assert_eq!(count("pacs", OutboxStatus::Skipped), 1);
+        let page = store
+            .outbound_messages_page(
+                &OutboxFilter {
+                    statuses: Some(vec![OutboxStatus::Pending, OutboxStatus::Rejected]),
+                    case_id: Some(case.id.to_string()),
+                    limit: 1,
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .expect("page");
+        assert_eq!((page.items.len(), page.total), (1, 1), "{}", label(&db));
+        let all = store
+            .outbound_messages_page(
+                &OutboxFilter {
+                    limit: 2,
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .expect("page");
+        let next = store
+            .outbound_messages_page(
+                &OutboxFilter {
+                    limit: 2,
+                    ..Default::default()
+                },
+                all.next.as_ref(),
+            )
+            .await
+            .expect("next page");
+        assert_eq!(all.items.len() + next.items.len(), 3, "{}", label(&db));
+        assert!(all.items[0].seq > next.items[0].seq, "newest first");
     }
 }

@@ -61,6 +61,9 @@ use utoipa::OpenApi;
         routes::interfaces::list,
         routes::interfaces::get,
         routes::interfaces::replay,
+        routes::interfaces::outbox,
+        routes::interfaces::outbound,
+        routes::interfaces::send_again,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -60,6 +60,7 @@ fn schedule() -> CaseEvent {
             .single()
             .expect("valid"),
         duration_minutes: None,
+        study: None,
     }
 }
 
@@ -431,6 +432,7 @@ fn history_lines_say_what_changed_on_the_departments_clock() {
             .single()
             .expect("valid"),
         duration_minutes: Some(45),
+        study: None,
     };
     assert_eq!(
         booking.summary(&london),
@@ -492,4 +494,124 @@ fn missing_data_stops_the_start_like_a_block_until_entered_or_overridden() {
         reason: "consent recorded on paper in the room".into(),
     });
     assert!(overridden.check_safety_for_start(&missing).is_ok());
+}
+
+fn applied(case: &Case, event: CaseEvent, reason: Option<&str>) -> Result<Case, TransitionError> {
+    let m = meta(1, reason);
+    let decided = case.decide(event, &m, catalogue())?;
+    let mut after = case.clone();
+    after.apply(&decided, &m)?;
+    Ok(after)
+}
+
+fn booking_with(study: StudyIdentity) -> CaseEvent {
+    match schedule() {
+        CaseEvent::Schedule {
+            room,
+            start,
+            duration_minutes,
+            ..
+        } => CaseEvent::Schedule {
+            room,
+            start,
+            duration_minutes,
+            study: Some(study),
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn the_study_identity_is_given_at_the_first_booking_and_kept_through_rebookings() {
+    let identity = StudyIdentity::new(
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"),
+        Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef),
+    );
+    assert_eq!(identity.accession_number, "2612026789ABCDEF");
+    assert!(identity.study_instance_uid.starts_with("2.25."));
+    check_uid(&identity.study_instance_uid).expect("a valid UID");
+
+    let vetted = applied(&new_case(), accept(), None).expect("vetted");
+    let booked = applied(&vetted, booking_with(identity.clone()), None).expect("booked");
+    assert_eq!(
+        booked.accession_number.as_deref(),
+        Some(identity.accession_number.as_str())
+    );
+    assert_eq!(
+        booked.study_instance_uid.as_deref(),
+        Some(identity.study_instance_uid.as_str())
+    );
+    // Rebooked without one, or with the same: the identity stands.
+    let moved = applied(&booked, schedule(), Some("list moved")).expect("moved");
+    assert_eq!(moved.study_instance_uid, booked.study_instance_uid);
+    applied(&moved, booking_with(identity.clone()), Some("again")).expect("the same study");
+    // Another study at a rebooking is refused, naming the field.
+    let other = StudyIdentity {
+        study_instance_uid: "2.25.1".into(),
+        ..identity.clone()
+    };
+    let refused = applied(&moved, booking_with(other), Some("again")).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("event.study.study_instance_uid"),
+        "{refused}"
+    );
+    // A malformed UID or accession number at the first booking is refused.
+    for (bad, field) in [
+        (
+            StudyIdentity {
+                study_instance_uid: "1.02.3".into(),
+                ..identity.clone()
+            },
+            "study_instance_uid",
+        ),
+        (
+            StudyIdentity {
+                study_instance_uid: "1..3".into(),
+                ..identity.clone()
+            },
+            "study_instance_uid",
+        ),
+        (
+            StudyIdentity {
+                accession_number: "X".repeat(17),
+                ..identity.clone()
+            },
+            "accession_number",
+        ),
+    ] {
+        let refused = applied(&vetted, booking_with(bad), None).unwrap_err();
+        assert!(refused.to_string().contains(field), "{refused}");
+    }
+}
+
+#[test]
+fn a_recorded_procedure_reads_as_report_lines() {
+    use crate::procedure_record::{Operator, OperatorRole, ProcedureDetails};
+    let mut case = new_case();
+    assert!(case
+        .report_lines("Liver biopsy", &crate::DepartmentTime::default())
+        .is_empty());
+    case.procedure = Some(ProcedureDetails {
+        operators: vec![Operator {
+            name: "Dr Test".into(),
+            role: OperatorRole::Primary,
+        }],
+        guidance: GuidanceModality::Ultrasound,
+        access_site: "right intercostal".into(),
+        contrast_agent: None,
+        contrast_volume_ml: None,
+        findings: "Two cores | taken".into(),
+        technical_success: Some(true),
+    });
+    let lines = case.report_lines("Liver biopsy", &crate::DepartmentTime::default());
+    assert_eq!(lines[0], "Procedure: Liver biopsy");
+    assert!(
+        lines.contains(&"Operators: Dr Test (primary)".to_string()),
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"Findings: Two cores | taken".to_string()));
+    assert!(lines.contains(&"Technical success: yes".to_string()));
+    assert!(lines.contains(&"Complications: none recorded".to_string()));
 }

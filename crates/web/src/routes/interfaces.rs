@@ -1,5 +1,7 @@
 //! The HL7 inbox: every message hospital systems sent, with its outcome; the dead letters
 //! (failed and refused) with the reason and the offending field; replay once the cause is fixed.
+//! The outbox: every message owed to a destination, with the receiver's answer; send a rejected
+//! one again once the cause is fixed.
 
 use super::QueryParams;
 use crate::auth::Caller;
@@ -9,7 +11,9 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use seldinger_store::{InboundMessage, InboxFilter, InboxStatus};
+use seldinger_store::{
+    InboundMessage, InboxFilter, InboxStatus, OutboundMessage, OutboxFilter, OutboxStatus,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -196,4 +200,173 @@ pub async fn replay(
         status: replayed.status.as_str().to_string(),
         reason: replayed.reason,
     }))
+}
+
+/// A message owed to a destination and how its sending went (the text: see the one-message
+/// endpoint).
+#[derive(Serialize, ToSchema)]
+pub struct OutboundMessageView {
+    pub id: String,
+    /// The sending order.
+    pub seq: i64,
+    pub destination: String,
+    pub patient_id: String,
+    pub case_id: Option<String>,
+    /// booked, rescheduled, cancelled, declined, report or report_corrected.
+    pub notice: String,
+    pub created_at: DateTime<Utc>,
+    /// pending, sent (AA/CA), rejected (AE/AR) or skipped (nothing this destination is sent).
+    pub status: String,
+    /// Tries that got no answer, and the one answered.
+    pub attempts: i64,
+    /// When a pending message is tried next (after a try with no answer).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last try's trouble, the receiver's refusal, or why it was skipped.
+    pub last_error: Option<String>,
+    /// MSH-9 of the rendered message, once rendered.
+    pub message_type: Option<String>,
+    /// MSH-10, once rendered.
+    pub control_id: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<&OutboundMessage> for OutboundMessageView {
+    fn from(m: &OutboundMessage) -> Self {
+        OutboundMessageView {
+            id: m.owed.id.clone(),
+            seq: m.seq,
+            destination: m.owed.destination.clone(),
+            patient_id: m.owed.patient_id.clone(),
+            case_id: m.owed.case_id.clone(),
+            notice: m.owed.trigger.clone(),
+            created_at: m.owed.created_at,
+            status: m.status.as_str().to_string(),
+            attempts: m.attempts,
+            next_attempt_at: m.next_attempt_at,
+            last_error: m.last_error.clone(),
+            message_type: m.message.as_deref().and_then(message_type),
+            control_id: m.control_id.clone(),
+            finished_at: m.finished_at,
+        }
+    }
+}
+
+/// MSH-9 of a rendered message (the ninth field of its first line).
+fn message_type(text: &str) -> Option<String> {
+    let msh = text.split('\r').next()?;
+    msh.split('|').nth(8).map(str::to_string)
+}
+
+/// One owed message with its text and the receiver's answer.
+#[derive(Serialize, ToSchema)]
+pub struct OutboundMessageDetail {
+    #[serde(flatten)]
+    pub message: OutboundMessageView,
+    /// The message sent, one segment a line (none before its first try).
+    pub text: Option<String>,
+    /// The receiver's acknowledgement, one segment a line.
+    pub ack: Option<String>,
+}
+
+/// The outbox statuses a list asks for: `waiting` is pending and rejected.
+fn outbox_statuses(words: &[String]) -> Result<Option<Vec<OutboxStatus>>, ApiError> {
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for word in words {
+        if word == "waiting" {
+            out.extend([OutboxStatus::Pending, OutboxStatus::Rejected]);
+        } else {
+            out.push(
+                OutboxStatus::parse(word)
+                    .map_err(|e| ApiError::bad_request("status", format!("{e}, or waiting")))?,
+            );
+        }
+    }
+    Ok(Some(out))
+}
+
+pub(crate) fn outbox_filter(
+    status: &[String],
+    destination: Option<String>,
+    case_id: Option<String>,
+    limit: usize,
+) -> Result<OutboxFilter, ApiError> {
+    Ok(OutboxFilter {
+        statuses: outbox_statuses(status)?,
+        destination,
+        case_id,
+        limit,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/hl7/outbox", tag = "interfaces",
+    params(
+        ("status" = Option<String>, Query, pattern = r"^ *(pending|sent|rejected|skipped|waiting) *(, *(pending|sent|rejected|skipped|waiting) *)*$",
+            description = "pending, sent, rejected, skipped, or waiting (pending and rejected); comma-separated"),
+        ("destination" = Option<String>, Query, description = "a destination's name"),
+        ("case" = Option<String>, Query, description = "a case id"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1-1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
+    responses((status = 200, body = Vec<OutboundMessageView>, description = "one page, newest first",
+            headers(("X-Total-Count" = u64, description = "messages the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
+        (status = 400, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem)))]
+pub async fn outbox(
+    State(state): State<AppState>,
+    caller: Caller,
+    OriginalUri(uri): OriginalUri,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let q = QueryParams::new(pairs, &["status", "destination", "case", "limit", "cursor"])?;
+    let filter = outbox_filter(
+        &q.all("status"),
+        q.one("destination"),
+        q.one("case"),
+        q.limit(100, 1000)? as usize,
+    )?;
+    let (page, _) = state
+        .outbox_page(&caller, &filter, q.cursor()?.as_ref())
+        .await?;
+    let page = seldinger_store::Page {
+        items: page.items.iter().map(OutboundMessageView::from).collect(),
+        next: page.next,
+        total: page.total,
+    };
+    Ok(super::paged_json(&uri, page))
+}
+
+pub(crate) fn outbound_detail(message: &OutboundMessage) -> OutboundMessageDetail {
+    OutboundMessageDetail {
+        message: OutboundMessageView::from(message),
+        text: message.message.as_ref().map(|t| t.replace('\r', "\n")),
+        ack: message.ack.as_ref().map(|t| t.replace('\r', "\n")),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/hl7/outbox/{id}", tag = "interfaces",
+    params(("id" = String, Path, description = "the outbox id")),
+    responses((status = 200, body = OutboundMessageDetail), (status = 403, body = crate::problem::Problem),
+        (status = 404, body = crate::problem::Problem)))]
+pub async fn outbound(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OutboundMessageDetail>, ApiError> {
+    let message = state.outbound_message(&caller, &id).await?;
+    Ok(Json(outbound_detail(&message)))
+}
+
+#[utoipa::path(post, path = "/api/v1/hl7/outbox/{id}/send-again", tag = "interfaces",
+    params(("id" = String, Path, description = "the outbox id of a rejected or skipped message")),
+    responses((status = 200, body = OutboundMessageView, description = "back in its destination's queue"),
+        (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem),
+        (status = 422, description = "not rejected or skipped", body = crate::problem::Problem)))]
+pub async fn send_again(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OutboundMessageView>, ApiError> {
+    let message = state.send_again(&caller, &id).await?;
+    Ok(Json(OutboundMessageView::from(&message)))
 }

@@ -80,6 +80,9 @@ pub fn api() -> Router<AppState> {
         .route("/hl7/messages", get(interfaces::list))
         .route("/hl7/messages/{id}", get(interfaces::get))
         .route("/hl7/messages/{id}/replay", post(interfaces::replay))
+        .route("/hl7/outbox", get(interfaces::outbox))
+        .route("/hl7/outbox/{id}", get(interfaces::outbound))
+        .route("/hl7/outbox/{id}/send-again", post(interfaces::send_again))
         .fallback(|| async { ApiError::not_found("this API path") })
 }
 

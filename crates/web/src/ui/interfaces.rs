@@ -1,9 +1,12 @@
 //! The HL7 inbox for administrators: the dead letters (failed and refused messages) with their
 //! reason, each message as it arrived with the offending field marked, and "replay" once the
-//! cause is fixed. Every view is audited (the messages hold patient data).
+//! cause is fixed; the outbox, each destination's queue with the receivers' answers, and "send
+//! again" for a refused one. Every view is audited (the messages hold patient data).
 
 use super::{api_error_page, render, NavItem, Viewer};
-use crate::routes::interfaces::{detail, statuses, InboundMessageView};
+use crate::routes::interfaces::{
+    detail, outbound_detail, outbox_filter, statuses, InboundMessageView, OutboundMessageView,
+};
 use crate::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -11,7 +14,7 @@ use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use seldinger_domain::access::Permission;
-use seldinger_store::InboxFilter;
+use seldinger_store::{InboxFilter, OutboxStatus};
 use serde::Deserialize;
 
 /// The signed-in administrator (or the page saying why not).
@@ -226,4 +229,198 @@ fn url_encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[derive(Template)]
+#[template(path = "hl7_outbox.html")]
+struct OutboxPage<'a> {
+    nav: &'a [NavItem],
+    username: &'a str,
+    role: &'a str,
+    csrf_token: &'a str,
+    zone: &'static str,
+    show: String,
+    destinations: Vec<DestinationCounts>,
+    rows: Vec<OutboundRow>,
+    more: u64,
+    rows_at_most: usize,
+}
+
+/// A destination's messages by status.
+struct DestinationCounts {
+    name: String,
+    pending: i64,
+    sent: i64,
+    rejected: i64,
+    skipped: i64,
+}
+
+struct OutboundRow {
+    message: OutboundMessageView,
+    created: String,
+    next: String,
+}
+
+/// The outbox: each destination's counts, then the messages waiting (pending or rejected), or
+/// every message.
+pub async fn outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Query(query): Query<ShowQuery>,
+) -> Response {
+    let viewer = match inbox_viewer(&state, &headers, &extensions).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let show = match query.show.as_deref() {
+        Some("all") => "all",
+        _ => "waiting",
+    };
+    let words = if show == "all" {
+        Vec::new()
+    } else {
+        vec![show.to_string()]
+    };
+    let filter = match outbox_filter(&words, None, None, ROWS) {
+        Ok(f) => f,
+        Err(e) => return api_error_page(e),
+    };
+    let (page, counts) = match state.outbox_page(&viewer.caller, &filter, None).await {
+        Ok(found) => found,
+        Err(e) => return api_error_page(e.into()),
+    };
+    let mut destinations: Vec<DestinationCounts> = Vec::new();
+    let routed = state
+        .outbound
+        .as_ref()
+        .map(|o| o.routes.iter().map(|r| r.destination.clone()).collect())
+        .unwrap_or_else(Vec::new);
+    for name in routed
+        .into_iter()
+        .chain(counts.iter().map(|c| c.destination.clone()))
+    {
+        if destinations.iter().any(|d| d.name == name) {
+            continue;
+        }
+        let count = |status: OutboxStatus| {
+            counts
+                .iter()
+                .find(|c| c.destination == name && c.status == status)
+                .map_or(0, |c| c.count)
+        };
+        destinations.push(DestinationCounts {
+            pending: count(OutboxStatus::Pending),
+            sent: count(OutboxStatus::Sent),
+            rejected: count(OutboxStatus::Rejected),
+            skipped: count(OutboxStatus::Skipped),
+            name,
+        });
+    }
+    let format = |t| state.time.format(t, "%Y-%m-%d %H:%M:%S");
+    let rows = page
+        .items
+        .iter()
+        .map(|m| OutboundRow {
+            created: format(m.owed.created_at),
+            next: if m.status == OutboxStatus::Pending && m.attempts > 0 {
+                format(m.next_attempt_at)
+            } else {
+                String::new()
+            },
+            message: OutboundMessageView::from(m),
+        })
+        .collect::<Vec<_>>();
+    render(&OutboxPage {
+        nav: &viewer.nav,
+        username: viewer.username(),
+        role: viewer.role(),
+        csrf_token: &viewer.csrf_token,
+        zone: state.time.name(),
+        show: show.to_string(),
+        destinations,
+        more: page.total.saturating_sub(rows.len() as u64),
+        rows,
+        rows_at_most: ROWS,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "hl7_outbound.html")]
+struct OutboundPage<'a> {
+    nav: &'a [NavItem],
+    username: &'a str,
+    role: &'a str,
+    csrf_token: &'a str,
+    zone: &'static str,
+    message: OutboundMessageView,
+    created: String,
+    finished: String,
+    text: String,
+    ack: String,
+    can_send_again: bool,
+    outcome: String,
+}
+
+pub async fn outbound(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+    Query(query): Query<OutcomeQuery>,
+) -> Response {
+    let viewer = match inbox_viewer(&state, &headers, &extensions).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let message = match state.outbound_message(&viewer.caller, &id).await {
+        Ok(m) => m,
+        Err(e) => return api_error_page(e.into()),
+    };
+    let detail = outbound_detail(&message);
+    render(&OutboundPage {
+        nav: &viewer.nav,
+        username: viewer.username(),
+        role: viewer.role(),
+        csrf_token: &viewer.csrf_token,
+        zone: state.time.name(),
+        created: state
+            .time
+            .format(message.owed.created_at, "%Y-%m-%d %H:%M:%S"),
+        finished: message
+            .finished_at
+            .map(|t| state.time.format(t, "%Y-%m-%d %H:%M:%S"))
+            .unwrap_or_default(),
+        text: detail.text.unwrap_or_default(),
+        ack: detail.ack.unwrap_or_default(),
+        can_send_again: matches!(
+            message.status,
+            OutboxStatus::Rejected | OutboxStatus::Skipped
+        ),
+        outcome: query.outcome.unwrap_or_default(),
+        message: detail.message,
+    })
+}
+
+pub async fn send_again(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+    Form(form): Form<ReplayForm>,
+) -> Response {
+    let viewer = match inbox_viewer(&state, &headers, &extensions).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    if !viewer.csrf_ok(&form.csrf_token) {
+        return super::expired_form();
+    }
+    match state.send_again(&viewer.caller, &id).await {
+        Ok(_) => {
+            let outcome = url_encode("Back in the queue: it is rendered anew and sent in turn.");
+            Redirect::to(&format!("/interfaces/hl7/outbox/{id}?outcome={outcome}")).into_response()
+        }
+        Err(e) => api_error_page(e.into()),
+    }
 }

@@ -73,6 +73,15 @@ pub const PAGES: &[PageRoute] = &[
     page("/vetting", &["GET"], || get(vetting::page)),
     page("/vetting/{case_id}", &["POST"], || post(vetting::decide)),
     page("/interfaces/hl7", &["GET"], || get(interfaces::inbox)),
+    page("/interfaces/hl7/outbox", &["GET"], || {
+        get(interfaces::outbox)
+    }),
+    page("/interfaces/hl7/outbox/{id}", &["GET"], || {
+        get(interfaces::outbound)
+    }),
+    page("/interfaces/hl7/outbox/{id}/send-again", &["POST"], || {
+        post(interfaces::send_again)
+    }),
     page("/interfaces/hl7/{id}", &["GET"], || {
         get(interfaces::message)
     }),
@@ -101,6 +110,11 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/follow-up", "Follow-up", Permission::ReadCases),
     ("/dose", "Dose", Permission::ReadDose),
     ("/interfaces/hl7", "HL7 inbox", Permission::ManageInterfaces),
+    (
+        "/interfaces/hl7/outbox",
+        "HL7 outbox",
+        Permission::ManageInterfaces,
+    ),
 ];
 
 /// The navigation a role may use, with `here` marked current.

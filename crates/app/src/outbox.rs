@@ -1,0 +1,333 @@
+//! What other systems are owed when a case changes — a booking, a rebooking, a cancellation, a
+//! decline of their order, the procedure report — decided here and written in the change's own
+//! commit (the outbox), then sent by an adapter (HL7 v2) that renders each in its destination's
+//! style. The outbox pages and "send again" are the administrator's.
+
+use crate::{App, AppError, Audit, Principal};
+use chrono::{DateTime, Utc};
+use seldinger_domain::access::Permission;
+use seldinger_domain::lifecycle::{Case, CaseEvent};
+use seldinger_domain::{Patient, Referral, Room};
+use seldinger_store::{
+    Cursor, NewOutboundMessage, OutboundMessage, OutboxCount, OutboxFilter, OutboxStatus, Page,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What happened to a case that other systems are told of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notice {
+    /// Booked into a room for the first time.
+    Booked,
+    /// Moved to another time or room.
+    Rescheduled,
+    /// Cancelled after booking, or an order from another system cancelled before it.
+    Cancelled,
+    /// An order from another system declined at vetting.
+    Declined,
+    /// The procedure recorded and complete: the report.
+    Report,
+    /// The procedure record changed after the report went out.
+    ReportCorrected,
+}
+
+impl Notice {
+    pub const ALL: [Notice; 6] = [
+        Notice::Booked,
+        Notice::Rescheduled,
+        Notice::Cancelled,
+        Notice::Declined,
+        Notice::Report,
+        Notice::ReportCorrected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notice::Booked => "booked",
+            Notice::Rescheduled => "rescheduled",
+            Notice::Cancelled => "cancelled",
+            Notice::Declined => "declined",
+            Notice::Report => "report",
+            Notice::ReportCorrected => "report_corrected",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Notice> {
+        Notice::ALL.into_iter().find(|n| n.as_str() == value)
+    }
+
+    /// The notice a recorded event owes, if any (`before` and `after` the event).
+    pub fn of(before: &Case, event: &CaseEvent, after: &Case, from_order: bool) -> Option<Notice> {
+        match event {
+            CaseEvent::Schedule { .. } if before.booking.is_some() => Some(Notice::Rescheduled),
+            CaseEvent::Schedule { .. } => Some(Notice::Booked),
+            CaseEvent::Cancel if before.booking.is_some() || from_order => Some(Notice::Cancelled),
+            CaseEvent::Decline if from_order => Some(Notice::Declined),
+            CaseEvent::CompleteProcedure if after.procedure.is_some() => Some(Notice::Report),
+            CaseEvent::RecordProcedure { .. } if after.procedure_completed_at.is_some() => {
+                // A record that replaces one already reported corrects the report.
+                if before.procedure.is_some() && before.procedure_completed_at.is_some() {
+                    Some(Notice::ReportCorrected)
+                } else {
+                    Some(Notice::Report)
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One destination and what it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub destination: String,
+    pub notices: Vec<Notice>,
+}
+
+/// The configured destinations, and how the sender is woken when something is owed.
+#[derive(Clone)]
+pub struct Outbound {
+    pub routes: Vec<Route>,
+    /// Called after a commit that owes messages (the sender then goes at once, not at its next
+    /// look).
+    pub wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// The record as it was when a notice became owed: what the adapter renders from, so a message
+/// sent later (after a restart, a receiver down for a day) still says what was true then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseNotice {
+    pub notice: Notice,
+    pub at: DateTime<Utc>,
+    /// Who made the change (user name).
+    pub by: String,
+    /// The reason given (a cancellation's, a rebooking's, a decline's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub case: Case,
+    pub patient: Patient,
+    pub referral: Referral,
+    /// The vetted (or else requested) catalogue procedure: id and name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub procedure: Option<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Room>,
+    /// The procedure as recorded, as report lines (reports only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub report: Vec<String>,
+}
+
+fn outbox_note<'a>(action: &'a str, message: &OutboundMessage) -> Audit<'a> {
+    Audit {
+        action,
+        resource_type: "hl7_outbound",
+        resource_id: Some(message.owed.id.clone()),
+        patient_id: Some(message.owed.patient_id.clone()),
+        break_glass_reason: None,
+        outcome: "allowed",
+    }
+}
+
+impl App {
+    /// The messages `event` owes the configured destinations, with the record as it is after
+    /// it; none when no destination is configured or it tells nothing.
+    pub(crate) async fn owed_by(
+        &self,
+        before: &Case,
+        event: &CaseEvent,
+        after: &Case,
+        by: &str,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<NewOutboundMessage>, AppError> {
+        let Some(outbound) = &self.outbound else {
+            return Ok(Vec::new());
+        };
+        let referral = self.store.referral(after.referral_id).await?;
+        let from_order = referral
+            .as_ref()
+            .is_some_and(|r| r.details.placer_order.is_some());
+        let Some(notice) = Notice::of(before, event, after, from_order) else {
+            return Ok(Vec::new());
+        };
+        let routes: Vec<&Route> = outbound
+            .routes
+            .iter()
+            .filter(|r| r.notices.contains(&notice))
+            .collect();
+        if routes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let referral = referral
+            .ok_or_else(|| AppError::NotFound(format!("referral {}", after.referral_id)))?;
+        let patient = self
+            .store
+            .patient(after.patient_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("patient {}", after.patient_id)))?;
+        let procedure = after
+            .vetting
+            .as_ref()
+            .map(|v| &v.procedure_id)
+            .or(after.requested_procedure.as_ref())
+            .and_then(|id| self.catalogue.get(id))
+            .map(|p| (p.id.to_string(), p.name.clone()));
+        let room = match &after.booking {
+            Some(booking) => self
+                .store
+                .rooms()
+                .await?
+                .into_iter()
+                .find(|r| r.id == booking.room),
+            None => None,
+        };
+        let report = match notice {
+            Notice::Report | Notice::ReportCorrected => after.report_lines(
+                procedure.as_ref().map_or("", |(_, name)| name.as_str()),
+                &self.time,
+            ),
+            _ => Vec::new(),
+        };
+        let snapshot = CaseNotice {
+            notice,
+            at,
+            by: by.to_string(),
+            reason: reason.map(str::to_string),
+            case: after.clone(),
+            patient,
+            referral,
+            procedure,
+            room,
+            report,
+        };
+        let payload =
+            serde_json::to_string(&snapshot).map_err(seldinger_store::StoreError::from)?;
+        Ok(routes
+            .into_iter()
+            .map(|route| NewOutboundMessage {
+                id: uuid::Uuid::new_v4().to_string(),
+                destination: route.destination.clone(),
+                patient_id: after.patient_id.to_string(),
+                case_id: Some(after.id.to_string()),
+                trigger: notice.as_str().to_string(),
+                payload: payload.clone(),
+                created_at: at,
+            })
+            .collect())
+    }
+
+    /// Wakes the sender after a commit that owed messages.
+    pub(crate) fn wake_sender(&self, owed: &[NewOutboundMessage]) {
+        if let (false, Some(outbound)) = (owed.is_empty(), &self.outbound) {
+            (outbound.wake)();
+        }
+    }
+
+    /// A destination's messages waiting to go, in sending order (the sender's read).
+    pub async fn owed_messages(
+        &self,
+        destination: &str,
+        limit: usize,
+    ) -> Result<Vec<OutboundMessage>, AppError> {
+        Ok(self.store.outbox_pending(destination, limit).await?)
+    }
+
+    /// Keeps a message's HL7 text before its first try; returns the text to send (an earlier
+    /// rendering stands, so every try carries the same control id).
+    pub async fn keep_rendered(
+        &self,
+        id: &str,
+        control_id: &str,
+        text: &str,
+    ) -> Result<(String, String), AppError> {
+        Ok(self.store.outbox_rendered(id, control_id, text).await?)
+    }
+
+    /// Records how a message's sending ended (sent, rejected or skipped).
+    pub async fn finish_outbound(
+        &self,
+        id: &str,
+        status: OutboxStatus,
+        ack: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), AppError> {
+        Ok(self
+            .store
+            .outbox_finished(id, status, ack, error, self.clock.now())
+            .await?)
+    }
+
+    /// Records a try that got no answer; the next is at `next`.
+    pub async fn retry_outbound(
+        &self,
+        id: &str,
+        error: &str,
+        next: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        Ok(self.store.outbox_retry_at(id, error, next).await?)
+    }
+
+    /// A page of the outbox, newest first, with each destination's counts. The messages hold
+    /// patient data: the view is audited.
+    pub async fn outbox_page(
+        &self,
+        who: &Principal,
+        filter: &OutboxFilter,
+        after: Option<&Cursor>,
+    ) -> Result<(Page<OutboundMessage>, Vec<OutboxCount>), AppError> {
+        who.require(Permission::ManageInterfaces)?;
+        let page = self.store.outbound_messages_page(filter, after).await?;
+        let counts = self.store.outbox_counts().await?;
+        let notes = page.items.iter().map(|m| outbox_note("read", m)).collect();
+        self.audit_reads(who, notes).await?;
+        Ok((page, counts))
+    }
+
+    /// One owed message with its sending history; audited.
+    pub async fn outbound_message(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<OutboundMessage, AppError> {
+        who.require(Permission::ManageInterfaces)?;
+        let message = self
+            .store
+            .outbound_message(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("outbound message {id}")))?;
+        self.audit_reads(who, vec![outbox_note("read", &message)])
+            .await?;
+        Ok(message)
+    }
+
+    /// Puts a rejected or skipped message back in its queue once the cause is fixed (the
+    /// receiver's mapping, the destination's style); rendered anew from the record as it was,
+    /// with a new control id. Audited as the administrator's.
+    pub async fn send_again(&self, who: &Principal, id: &str) -> Result<OutboundMessage, AppError> {
+        who.require(Permission::ManageInterfaces)?;
+        let message = self
+            .store
+            .outbound_message(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("outbound message {id}")))?;
+        if !self.store.outbox_send_again(id, self.clock.now()).await? {
+            return Err(AppError::invalid(
+                "status",
+                format!(
+                    "message {id} is {}: only rejected and skipped messages are sent again",
+                    message.status.as_str()
+                ),
+            ));
+        }
+        self.audit_reads(who, vec![outbox_note("send_again", &message)])
+            .await?;
+        if let Some(outbound) = &self.outbound {
+            (outbound.wake)();
+        }
+        self.store
+            .outbound_message(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("outbound message {id}")))
+    }
+}

@@ -1,0 +1,302 @@
+//! Sends one destination's outbox over MLLP: oldest first (so each patient's messages arrive in
+//! the order their changes were made), each rendered once and kept before its first try (every
+//! retry carries the same MSH-10, which the receiver's duplicate check knows), and marked sent
+//! only when the receiver's ACK for that control id says AA or CA. No answer — the receiver
+//! down, the connection lost, no ACK in time — and the destination waits, twice as long each
+//! time up to a limit, then goes on from the same message; a restart goes on from the table.
+//! An AE or AR is the receiver's refusal: the message is kept as rejected, with the answer, for
+//! the administrator to send again, and the queue goes on.
+
+use crate::config::{Destination, InterfaceConfig};
+use crate::message::Received;
+use crate::mllp::{read_frame, write_frame, Frame};
+use crate::outbound::{render, Context, Rendered};
+use seldinger_app::{App, CaseNotice};
+use seldinger_store::{OutboundMessage, OutboxStatus};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::BufReader;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// How patient the sender is.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub connect_timeout: Duration,
+    /// How long to wait for the ACK of a message sent.
+    pub ack_timeout: Duration,
+    /// The first wait after a try with no answer; doubled each time, up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How often to look at the table when nothing wakes the sender (a message owed by
+    /// another node, or sent again while this one was busy).
+    pub poll: Duration,
+    /// The largest ACK read.
+    pub max_ack_bytes: usize,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        SenderConfig {
+            connect_timeout: Duration::from_secs(10),
+            ack_timeout: Duration::from_secs(30),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            poll: Duration::from_secs(5),
+            max_ack_bytes: 1 << 20,
+        }
+    }
+}
+
+/// How one try ended.
+enum Tried {
+    /// The receiver answered this message: AA/CA, or a refusal with its reason.
+    Answered {
+        accepted: bool,
+        ack: String,
+        reason: Option<String>,
+    },
+    /// No usable answer: try again later.
+    NoAnswer(String),
+}
+
+/// The open connection to a destination, if any.
+type Connection = BufReader<TcpStream>;
+
+/// Sends `destination`'s outbox until the task is dropped. `wake` is notified when a commit owes
+/// messages.
+pub async fn run(
+    app: App,
+    config: Arc<InterfaceConfig>,
+    destination: Destination,
+    wake: Arc<Notify>,
+    settings: SenderConfig,
+) {
+    let Some(address) = destination.address.clone() else {
+        tracing::error!(destination = %destination.name, "no address: nothing is sent");
+        return;
+    };
+    let mut backoff = settings.min_backoff;
+    let mut connection: Option<Connection> = None;
+    loop {
+        let owed = match app.owed_messages(&destination.name, 100).await {
+            Ok(owed) => owed,
+            Err(e) => {
+                tracing::warn!(destination = %destination.name, error = %e, "reading the outbox");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        if owed.is_empty() {
+            // Drop an idle connection rather than hold it open for the next change.
+            connection = None;
+            let _ = tokio::time::timeout(settings.poll, wake.notified()).await;
+            continue;
+        }
+        let mut stalled = None;
+        for message in &owed {
+            match send_one(
+                &app,
+                &config,
+                &destination,
+                &address,
+                message,
+                &mut connection,
+                &settings,
+            )
+            .await
+            {
+                Ok(()) => backoff = settings.min_backoff,
+                Err(error) => {
+                    stalled = Some((message.owed.id.clone(), error));
+                    break;
+                }
+            }
+        }
+        if let Some((id, error)) = stalled {
+            connection = None;
+            let next = chrono::Utc::now()
+                + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::seconds(1));
+            tracing::warn!(destination = %destination.name, %error, wait = ?backoff, "no answer");
+            if let Err(e) = app.retry_outbound(&id, &error, next).await {
+                tracing::warn!(destination = %destination.name, error = %e, "recording a retry");
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(settings.max_backoff);
+        }
+    }
+}
+
+/// Renders (once), sends and records one message. Err: no answer, to be tried again.
+async fn send_one(
+    app: &App,
+    config: &InterfaceConfig,
+    destination: &Destination,
+    address: &str,
+    message: &OutboundMessage,
+    connection: &mut Option<Connection>,
+    settings: &SenderConfig,
+) -> Result<(), String> {
+    let store_error = |e: seldinger_app::AppError| e.to_string();
+    let (control_id, text) = match (&message.control_id, &message.message) {
+        (Some(control_id), Some(text)) => (control_id.clone(), text.clone()),
+        _ => {
+            let notice: CaseNotice = match serde_json::from_str(&message.owed.payload) {
+                Ok(notice) => notice,
+                Err(e) => {
+                    let reason = format!("the stored notice could not be read: {e}");
+                    return app
+                        .finish_outbound(
+                            &message.owed.id,
+                            OutboxStatus::Rejected,
+                            None,
+                            Some(&reason),
+                        )
+                        .await
+                        .map_err(store_error);
+                }
+            };
+            // Unique per message and at most 20 characters (MSH-10 is ST 20 in v2.3.1).
+            let control_id = format!("SD{:018}", message.seq);
+            let cx = Context {
+                config,
+                destination,
+                control_id: &control_id,
+                now: chrono::Utc::now(),
+                time: &app.time,
+            };
+            match render(&notice, &cx) {
+                Rendered::Skip(reason) => {
+                    return app
+                        .finish_outbound(
+                            &message.owed.id,
+                            OutboxStatus::Skipped,
+                            None,
+                            Some(&reason),
+                        )
+                        .await
+                        .map_err(store_error);
+                }
+                Rendered::Message { text, .. } => app
+                    .keep_rendered(&message.owed.id, &control_id, &text)
+                    .await
+                    .map_err(store_error)?,
+            }
+        }
+    };
+    match exchange(address, &text, &control_id, connection, settings).await {
+        Tried::Answered {
+            accepted: true,
+            ack,
+            ..
+        } => app
+            .finish_outbound(&message.owed.id, OutboxStatus::Sent, Some(&ack), None)
+            .await
+            .map_err(store_error),
+        Tried::Answered { ack, reason, .. } => {
+            tracing::warn!(destination = %destination.name, id = %message.owed.id, "refused");
+            app.finish_outbound(
+                &message.owed.id,
+                OutboxStatus::Rejected,
+                Some(&ack),
+                reason.as_deref(),
+            )
+            .await
+            .map_err(store_error)
+        }
+        Tried::NoAnswer(error) => {
+            *connection = None;
+            Err(error)
+        }
+    }
+}
+
+/// Sends `text` on the open connection (opening one if none) and reads the answer to it.
+async fn exchange(
+    address: &str,
+    text: &str,
+    control_id: &str,
+    connection: &mut Option<Connection>,
+    settings: &SenderConfig,
+) -> Tried {
+    if connection.is_none() {
+        match tokio::time::timeout(settings.connect_timeout, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                *connection = Some(BufReader::new(stream));
+            }
+            Ok(Err(e)) => return Tried::NoAnswer(format!("connecting to {address}: {e}")),
+            Err(_) => return Tried::NoAnswer(format!("connecting to {address}: timed out")),
+        }
+    }
+    let Some(stream) = connection.as_mut() else {
+        return Tried::NoAnswer("no connection".into());
+    };
+    if let Err(e) = write_frame(stream.get_mut(), text.as_bytes()).await {
+        return Tried::NoAnswer(format!("sending: {e}"));
+    }
+    // An answer to an earlier message (one whose ACK came late) is read past.
+    loop {
+        let frame = read_frame(
+            stream,
+            settings.max_ack_bytes,
+            settings.ack_timeout,
+            settings.ack_timeout,
+        )
+        .await;
+        let bytes = match frame {
+            Ok(Frame::Message(bytes)) => bytes,
+            Ok(Frame::Closed) => {
+                return Tried::NoAnswer(
+                    "the receiver closed the connection without an answer".into(),
+                )
+            }
+            Ok(Frame::TooLarge { length, .. }) => {
+                return Tried::NoAnswer(format!("the answer was {length} bytes, over the limit"))
+            }
+            Err(e) => return Tried::NoAnswer(format!("waiting for the ACK: {e}")),
+        };
+        match read_ack(&bytes) {
+            Some((code, answered, reason)) if answered == control_id => {
+                let ack = String::from_utf8_lossy(&bytes).into_owned();
+                let accepted = matches!(code.as_str(), "AA" | "CA");
+                return Tried::Answered {
+                    accepted,
+                    ack,
+                    reason: (!accepted).then(|| {
+                        format!(
+                            "{code}{}",
+                            reason.map(|r| format!(": {r}")).unwrap_or_default()
+                        )
+                    }),
+                };
+            }
+            Some(_) => continue,
+            None => {
+                return Tried::NoAnswer(format!(
+                    "the answer is not an acknowledgement: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ))
+            }
+        }
+    }
+}
+
+/// MSA-1, MSA-2 and the refusal's words (ERR-8, else MSA-3, else ERR-3's text).
+fn read_ack(bytes: &[u8]) -> Option<(String, String, Option<String>)> {
+    let received = Received::read(bytes).ok()?;
+    let msa = received.segment("MSA")?;
+    let code = msa.get(1, 1).text()?.trim().to_ascii_uppercase();
+    let answered = msa.get(2, 1).text().unwrap_or_default().trim().to_string();
+    let err = received.segment("ERR");
+    let reason = err
+        .as_ref()
+        .and_then(|e| e.get(8, 1).text().map(str::to_string))
+        .or_else(|| msa.get(3, 1).text().map(str::to_string))
+        .or_else(|| {
+            err.as_ref()
+                .and_then(|e| e.get(3, 2).text().map(str::to_string))
+        })
+        .filter(|r| !r.trim().is_empty());
+    Some((code, answered, reason))
+}
