@@ -156,8 +156,13 @@ async fn send_one(
                         .map_err(store_error);
                 }
             };
-            // Unique per message and at most 20 characters (MSH-10 is ST 20 in v2.3.1).
-            let control_id = format!("SD{:018}", message.seq);
+            // Unique per rendering (a message sent again is a new message to the receiver's
+            // duplicate check) and at most 20 characters (MSH-10 is ST 20 in v2.3.1).
+            let control_id = format!(
+                "SD{}-{:08X}",
+                message.seq,
+                uuid::Uuid::new_v4().as_u128() as u32
+            );
             let cx = Context {
                 config,
                 destination,

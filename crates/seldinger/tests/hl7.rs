@@ -417,6 +417,28 @@ fn mllp_over_mutual_tls_answers_only_senders_with_a_certificate() {
     kill9(&mut server);
 }
 
+/// A demo user signed in: a client holding the session cookie, and the CSRF token for writes.
+async fn sign_in(base: &str, name: &str) -> (::reqwest::Client, String) {
+    let client = ::reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let session: serde_json::Value = client
+        .post(format!("{base}/session"))
+        .json(&serde_json::json!({"username": name, "password": "seldinger-demo"}))
+        .send()
+        .await
+        .expect("sign in")
+        .json()
+        .await
+        .expect("session");
+    let csrf = session["csrf_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (client, csrf)
+}
+
 /// The dead-letter round trip through the real demo binary: a message whose identifier authority
 /// is not mapped fails (AE); the administrator finds it in the inbox with the field marked, and a
 /// replay while the cause stands fails again saying why; no other role may read the inbox.
@@ -451,30 +473,7 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
     .await;
     assert_eq!(sent.codes, ["AE"]);
 
-    let sign_in = |name: &'static str| {
-        let base = base.clone();
-        async move {
-            let client = ::reqwest::Client::builder()
-                .cookie_store(true)
-                .build()
-                .expect("client");
-            let session: serde_json::Value = client
-                .post(format!("{base}/session"))
-                .json(&serde_json::json!({"username": name, "password": "seldinger-demo"}))
-                .send()
-                .await
-                .expect("sign in")
-                .json()
-                .await
-                .expect("session");
-            let csrf = session["csrf_token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            (client, csrf)
-        }
-    };
-    let (admin, csrf) = sign_in("admin").await;
+    let (admin, csrf) = sign_in(&base, "admin").await;
     let dead: serde_json::Value = admin
         .get(format!("{base}/hl7/messages?status=dead"))
         .send()
@@ -535,7 +534,7 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
         .contains("ELSEWHERE"));
     // Nobody else reads the inbox: it holds the hospital's words as sent.
     for name in ["dr.okafor", "nurse.lindqvist", "qa.singh", "dr.anand"] {
-        let (user, _) = sign_in(name).await;
+        let (user, _) = sign_in(&base, name).await;
         let status = user
             .get(format!("{base}/hl7/messages"))
             .send()
@@ -545,4 +544,410 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
         assert_eq!(status, 403, "{name}");
     }
     kill9(&mut server);
+}
+
+/// python-hl7's asyncio MLLP server (tests/peers/hl7_receiver.py) on `port`: every message it
+/// receives, parsed by python-hl7, is a JSON line in `log`; it refuses (AE) the trigger events
+/// in `refuse`.
+fn receiver(port: u16, log: &Path, refuse: &[&str]) -> Child {
+    let python = match std::env::var("SELDINGER_MLLP_SEND") {
+        Ok(path) if !path.is_empty() => Path::new(&path).with_file_name("python"),
+        _ => "python3".into(),
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/hl7_receiver.py");
+    let mut command = Command::new(python);
+    command
+        .arg(script)
+        .arg(log)
+        .args(["--port", &port.to_string()]);
+    if !refuse.is_empty() {
+        command.arg("--refuse").args(refuse);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the python-hl7 receiver (scripts/test installs python-hl7)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")),
+        &mut line,
+    )
+    .expect("the receiver's port");
+    assert_eq!(line.trim(), port.to_string(), "the receiver listens");
+    child
+}
+
+/// What the receiver got, in arrival order.
+fn received(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+async fn json(request: ::reqwest::RequestBuilder) -> serde_json::Value {
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert!(status.is_success(), "{status}: {body}");
+    body
+}
+
+/// Bookings, a rebooking, a cancellation and a procedure report go out to an independent MLLP
+/// receiver (python-hl7, which parses each) in three styles — SIU to a scheduling system, OMI^O23
+/// (IHE RAD-4/13) to a PACS, ORR^O02 and ORU^R01 to the order placer — each destination in the
+/// order the changes were made, with the study identity given at booking. A booking made while
+/// the receiver is down waits in the outbox through a kill -9 and goes once it is back; the
+/// receiver's refusals are kept as rejected and sent again on request with a new control id.
+#[tokio::test]
+async fn bookings_and_reports_reach_an_independent_receiver_in_order_through_its_absence_and_a_restart(
+) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let log = dir.path().join("received.jsonl");
+    let rx = free_port();
+    let interface = dir.path().join("interface.toml");
+    std::fs::write(
+        &interface,
+        format!(
+            "{}\n{}",
+            seldinger_hl7::DEMO_INTERFACE,
+            r#"
+[[destinations]]
+name = "ris"
+style = "siu"
+application = "RIS"
+
+[[destinations]]
+name = "pacs"
+style = "omi"
+application = "PACS"
+
+[[destinations]]
+name = "orders"
+style = "order_status"
+application = "ORDERS"
+facility = "GENHOSP"
+"#
+        ),
+    )
+    .expect("interface file");
+    let http_port = free_port();
+    // The demo builds its department afresh; the restart serves the same database as it was.
+    let start = |mode: &str| {
+        let mut command = Command::new(BIN);
+        command
+            .args([mode, "--listen", &format!("127.0.0.1:{http_port}")])
+            .args(["--hl7-listen", "127.0.0.1:0", "--hl7-config"])
+            .arg(&interface)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("DATABASE_URL")
+            .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for name in ["ris", "pacs", "orders"] {
+            command.args(["--hl7-destination", &format!("{name}=127.0.0.1:{rx}")]);
+        }
+        let child = command.spawn().expect("start the demo");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !common::reqwest::blocking_get_ok(&format!(
+            "http://127.0.0.1:{http_port}/api/v1/health"
+        )) {
+            assert!(Instant::now() < deadline, "the demo did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child
+    };
+    let base = format!("http://127.0.0.1:{http_port}/api/v1");
+    let mut server = Killed(start("demo"));
+    let (scheduler, scheduler_csrf) = sign_in(&base, "sched.moreau").await;
+    let (admin, _) = sign_in(&base, "admin").await;
+    let vetted = json(scheduler.get(format!("{base}/cases?state=vetted&limit=1"))).await;
+    let case_id = vetted[0]["id"].as_str().expect("a vetted case").to_string();
+    let transition =
+        |client: ::reqwest::Client, csrf: String, case: String, body: serde_json::Value| {
+            let base = base.clone();
+            async move {
+                json(
+                    client
+                        .post(format!("{base}/cases/{case}/transitions"))
+                        .header("x-csrf-token", csrf)
+                        .json(&body),
+                )
+                .await
+            }
+        };
+    // Booked while no receiver listens: owed, tried, waiting.
+    let booked = transition(
+        scheduler.clone(),
+        scheduler_csrf.clone(),
+        case_id.clone(),
+        serde_json::json!({"expected_version": vetted[0]["version"],
+            "event": {"type": "schedule", "room": "angio-1", "start": "2026-12-09T09:00:00Z"}}),
+    )
+    .await;
+    let accession = booked["accession_number"]
+        .as_str()
+        .expect("accession")
+        .to_string();
+    let study = booked["study_instance_uid"]
+        .as_str()
+        .expect("study")
+        .to_string();
+    assert!(study.starts_with("2.25."), "{booked}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owed = json(admin.get(format!("{base}/hl7/outbox?case={case_id}"))).await;
+        let rows = owed.as_array().expect("rows");
+        if rows.len() == 3
+            && rows
+                .iter()
+                .all(|r| r["status"] == "pending" && r["attempts"].as_i64() >= Some(1))
+        {
+            assert!(
+                rows[0]["last_error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("connecting"),
+                "{owed}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the booking was not owed and tried: {owed}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Killed with the messages unsent; the receiver comes up (refusing PACS's OMI), then Seldinger.
+    kill9(&mut server.0);
+    let _peer = Killed(receiver(rx, &log, &["O23"]));
+    let mut server = Killed(start("serve"));
+    let (scheduler, scheduler_csrf) = sign_in(&base, "sched.moreau").await;
+    let (physician, physician_csrf) = sign_in(&base, "dr.okafor").await;
+    let (admin, admin_csrf) = sign_in(&base, "admin").await;
+    let moved = transition(
+        scheduler.clone(),
+        scheduler_csrf.clone(),
+        case_id.clone(),
+        serde_json::json!({"expected_version": booked["version"], "reason": "list moved",
+            "event": {"type": "schedule", "room": "angio-2", "start": "2026-12-09T13:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(
+        moved["accession_number"],
+        accession.as_str(),
+        "the study is kept"
+    );
+    transition(
+        scheduler.clone(),
+        scheduler_csrf.clone(),
+        case_id.clone(),
+        serde_json::json!({"expected_version": moved["version"], "reason": "patient unwell | febrile",
+            "event": {"type": "cancel"}}),
+    )
+    .await;
+    // A case in the room: its procedure recorded, then complete — the report.
+    let in_room = json(physician.get(format!("{base}/cases?state=in_room&limit=1"))).await;
+    let reported = in_room[0]["id"]
+        .as_str()
+        .expect("a case in the room")
+        .to_string();
+    let recorded = transition(
+        physician.clone(),
+        physician_csrf.clone(),
+        reported.clone(),
+        serde_json::json!({"expected_version": in_room[0]["version"],
+            "event": {"type": "record_procedure", "details": {
+                "operators": [{"name": "Dr O. Okafor", "role": "primary"}],
+                "guidance": "fluoroscopy", "access_site": "right common femoral artery",
+                "findings": "Target vessel occluded; recanalised", "technical_success": true}}}),
+    )
+    .await;
+    transition(
+        physician.clone(),
+        physician_csrf.clone(),
+        reported.clone(),
+        serde_json::json!({"expected_version": recorded["version"], "event": {"type": "complete_procedure"}}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending = json(admin.get(format!("{base}/hl7/outbox?status=pending"))).await;
+        if pending.as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still pending: {pending}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let got = received(&log);
+    let to =
+        |who: &str| -> Vec<&serde_json::Value> { got.iter().filter(|m| m["to"] == who).collect() };
+    let kinds = |who: &str| -> Vec<String> {
+        to(who)
+            .iter()
+            .map(|m| m["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(
+        kinds("RIS"),
+        ["SIU^S12^SIU_S12", "SIU^S13^SIU_S12", "SIU^S15^SIU_S12"],
+        "{got:#?}"
+    );
+    for m in to("RIS") {
+        assert_eq!(m["sch2"], format!("{accession}^SELDINGER"));
+        assert_eq!(m["sch27"], format!("{case_id}^SELDINGER"));
+        assert_eq!(m["zds1"], format!("{study}^SELDINGER^Application^DICOM"));
+        assert!(
+            m["pid3"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("^^^GENHOSP^MR"),
+            "{m}"
+        );
+    }
+    assert_eq!(
+        to("RIS")[0]["ail3"],
+        "IR^angio-1^^^^^^^Angio suite 1 (biplane)"
+    );
+    assert_eq!(to("RIS")[1]["ail3"], "IR^angio-2^^^^^^^Angio suite 2");
+    assert_eq!(to("RIS")[2]["sch25"], "Cancelled");
+    assert_eq!(
+        to("RIS")[2]["sch6"],
+        "^patient unwell \\F\\ febrile",
+        "escaped as sent"
+    );
+    let pacs = to("PACS");
+    let controls: Vec<&str> = pacs
+        .iter()
+        .map(|m| m["orc1"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(controls, ["NW", "XO", "CA"], "{got:#?}");
+    for m in &pacs {
+        assert_eq!(m["type"], "OMI^O23^OMI_O23");
+        assert_eq!(m["ipc1"], format!("{accession}^SELDINGER"));
+        assert_eq!(m["ipc3"], format!("{study}^SELDINGER^Application^DICOM"));
+        assert_eq!(m["answered"], "AE");
+    }
+    assert_eq!(
+        kinds("ORDERS"),
+        [
+            "ORR^O02^ORR_O02",
+            "ORR^O02^ORR_O02",
+            "ORR^O02^ORR_O02",
+            "ORU^R01^ORU_R01"
+        ],
+        "{got:#?}"
+    );
+    let orders = to("ORDERS");
+    let statuses: Vec<(&str, &str)> = orders[..3]
+        .iter()
+        .map(|m| {
+            (
+                m["orc1"].as_str().unwrap_or_default(),
+                m["orc5"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses, [("SC", "SC"), ("SC", "SC"), ("OC", "CA")]);
+    assert_eq!(orders[0]["orc3"], format!("{case_id}^SELDINGER"));
+    assert_eq!(orders[0]["obr18"], accession.as_str());
+    let report = orders[3];
+    assert_eq!(report["orc3"], format!("{reported}^SELDINGER"));
+    assert_eq!(report["obr25"], "F");
+    let lines: Vec<&str> = report["obx5"]
+        .as_array()
+        .expect("OBX")
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    assert!(
+        lines.contains(&"Findings: Target vessel occluded; recanalised"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"Operators: Dr O. Okafor (primary)"),
+        "{lines:?}"
+    );
+    // Each sent once: the restart resent nothing acknowledged.
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|m| m["control_id"].as_str().unwrap_or_default())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), got.len(), "{got:#?}");
+
+    // PACS refused: kept as rejected with its answer; sent again, it is rendered anew.
+    let rejected = json(admin.get(format!(
+        "{base}/hl7/outbox?status=rejected&destination=pacs"
+    )))
+    .await;
+    let rejected = rejected.as_array().expect("rows");
+    assert_eq!(rejected.len(), 3, "{rejected:?}");
+    let first = &rejected[0];
+    assert!(
+        first["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("AE"),
+        "{first}"
+    );
+    let id = first["id"].as_str().expect("id");
+    let again = json(
+        admin
+            .post(format!("{base}/hl7/outbox/{id}/send-again"))
+            .header("x-csrf-token", &admin_csrf),
+    )
+    .await;
+    assert_eq!(again["status"], "pending");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let resent = loop {
+        let detail = json(admin.get(format!("{base}/hl7/outbox/{id}"))).await;
+        if detail["status"] == "rejected" && detail["control_id"] != first["control_id"] {
+            break detail;
+        }
+        assert!(Instant::now() < deadline, "not sent again: {detail}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        resent["ack"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("MSA|AE|"),
+        "{resent}"
+    );
+    let page = admin
+        .get(format!(
+            "http://127.0.0.1:{http_port}/interfaces/hl7/outbox?show=all"
+        ))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("<th scope=\"row\">pacs</th>"), "{page}");
+    // The outbox holds what hospitals are told, names and all: administrators only.
+    let status = scheduler
+        .get(format!("{base}/hl7/outbox"))
+        .send()
+        .await
+        .expect("list")
+        .status();
+    assert_eq!(status, 403);
+    kill9(&mut server.0);
+}
+
+/// A child process killed when the test ends, passed or not.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -29,6 +29,7 @@ def read(message):
     mtype = str(message.segment("MSH")[9])
     return {
         "type": mtype,
+        "to": str(message.segment("MSH")[5]),
         "control_id": str(message.segment("MSH")[10]),
         "version": str(message.segment("MSH")[12]),
         "segments": [str(s[0]) for s in message],

@@ -142,6 +142,17 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         "/api/v1/hl7/messages/{id}/replay",
         Requires(P::ManageInterfaces),
     ),
+    ("GET", "/api/v1/hl7/outbox", Requires(P::ManageInterfaces)),
+    (
+        "GET",
+        "/api/v1/hl7/outbox/{id}",
+        Requires(P::ManageInterfaces),
+    ),
+    (
+        "POST",
+        "/api/v1/hl7/outbox/{id}/send-again",
+        Requires(P::ManageInterfaces),
+    ),
 ];
 
 pub fn rule_for(method: &Method, path: &str) -> Option<Rule> {
