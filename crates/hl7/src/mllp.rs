@@ -7,7 +7,7 @@ use crate::inbound::{Interface, Peer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -58,51 +58,63 @@ pub enum Frame {
 /// Reads the next framed message. Bytes before the start block are skipped (a sender's stray
 /// newline); the end is FS followed by CR (an FS alone is taken as the end too, as many senders
 /// omit the CR, and the CR if it follows is skipped with the next frame's lead-in).
-pub async fn read_frame<R: AsyncRead + Unpin>(
+pub async fn read_frame<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     max: usize,
     idle_timeout: Duration,
     read_timeout: Duration,
 ) -> std::io::Result<Frame> {
-    // Wait for a start block.
+    // Scanned a buffer at a time (not a byte, with its own timer, at a time): the timeouts
+    // bound the wait for the next bytes, as before.
     loop {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(idle_timeout, reader.read(&mut byte))
+        let buffered = tokio::time::timeout(idle_timeout, reader.fill_buf())
             .await
             .map_err(|_| timed_out("no message started"))??;
-        if n == 0 {
+        if buffered.is_empty() {
             return Ok(Frame::Closed);
         }
-        if byte[0] == START_BLOCK {
-            break;
+        match buffered.iter().position(|&b| b == START_BLOCK) {
+            Some(at) => {
+                reader.consume(at + 1);
+                break;
+            }
+            None => {
+                let skipped = buffered.len();
+                reader.consume(skipped);
+            }
         }
     }
     let mut message = Vec::new();
     let mut length = 0usize;
     loop {
-        let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(read_timeout, reader.read(&mut byte))
+        let buffered = tokio::time::timeout(read_timeout, reader.fill_buf())
             .await
             .map_err(|_| timed_out("the message stopped arriving"))??;
-        if n == 0 {
+        if buffered.is_empty() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the connection closed inside a message (no end block)",
             ));
         }
-        match byte[0] {
-            END_BLOCK => break,
-            // A start block inside a frame: the previous one was never ended; start again.
-            START_BLOCK => {
+        let stop = buffered
+            .iter()
+            .position(|&b| b == END_BLOCK || b == START_BLOCK);
+        let content = stop.unwrap_or(buffered.len());
+        let room = max.saturating_sub(message.len());
+        message.extend_from_slice(&buffered[..content.min(room)]);
+        length += content;
+        match stop {
+            Some(at) => {
+                let ended = buffered[at] == END_BLOCK;
+                reader.consume(at + 1);
+                if ended {
+                    break;
+                }
+                // A start block inside a frame: the previous one was never ended; start again.
                 message.clear();
                 length = 0;
             }
-            b => {
-                length += 1;
-                if message.len() < max {
-                    message.push(b);
-                }
-            }
+            None => reader.consume(content),
         }
     }
     if length > max {
