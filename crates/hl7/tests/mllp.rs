@@ -498,3 +498,74 @@ async fn a_merge_moves_the_record_and_both_histories_say_so() {
         );
     }
 }
+
+/// Messages in the shape IHE Radiology Scheduled Workflow (RAD-1 registration, RAD-12 update,
+/// RAD-2 placer order) and the NIST v2.5.1 laboratory-results examples give them — every segment
+/// a hospital engine sends, most of which IR does not read (PD1, NK1, PV2, DG1, GT1, IN1, SFT,
+/// NTE, SPM; MSH-21 profiles; OBX-19/23-25) — are all accepted and read for what IR needs.
+#[tokio::test]
+async fn messages_shaped_as_ihe_scheduled_workflow_and_nist_examples_send_them_are_read() {
+    let Some(sender) = mllp_send() else { return };
+    for db in testing::engines().await {
+        let engine = db.engine();
+        let port = listen(interface(&db)).await;
+        let acks = send_file(&sender, port, "ihe-swf-nist.hl7").await;
+        let codes: Vec<(String, String)> = acks.iter().map(code_of).collect();
+        assert_eq!(
+            codes,
+            [
+                ("AA".to_string(), "SWF-0001".to_string()),
+                ("AA".into(), "SWF-0002".into()),
+                ("AA".into(), "SWF-0003".into()),
+                ("AA".into(), "SWF-0004".into()),
+            ],
+            "{engine:?}: {:?}",
+            acks.iter()
+                .map(|a| a.get_decoded("ERR-8").map(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        );
+        let store = &db.store;
+        let site = SiteCode::parse("MAIN").unwrap();
+        let patient = store
+            .patient_by_mrn(&site, &Mrn::parse("M7701").unwrap())
+            .await
+            .unwrap()
+            .expect("registered by RAD-1, under the GENHOSP MRN of three identifiers");
+        let details = &patient.details;
+        assert_eq!(
+            details.name.family, "Swf-Marr&co",
+            "RAD-12 renamed, \\T\\ decoded"
+        );
+        assert_eq!(details.name.given, "Sasha");
+        assert_eq!(details.weight_kg.map(|w| w.kg()), Some(71.9), "{engine:?}");
+        assert!(details.has_allergy(AllergyClass::Latex), "{details:?}");
+        let visit = details.visit.as_ref().expect("the inpatient visit");
+        assert_eq!(
+            visit.setting,
+            seldinger_domain::assessment::Setting::Inpatient
+        );
+        let referral = store
+            .referral_by_placer_order("ORDERS|PO-7701")
+            .await
+            .unwrap()
+            .expect("the RAD-2 order is a referral");
+        assert_eq!(
+            referral
+                .details
+                .requested_procedure
+                .as_ref()
+                .map(|p| p.as_str()),
+            Some("biopsy-liver")
+        );
+        assert_eq!(referral.patient_id, patient.id);
+        let labs = store.lab_results(patient.id).await.unwrap();
+        let value = |test| labs.iter().find(|l| l.test == test).map(|l| l.value);
+        assert_eq!(value(LabTest::Inr), Some(1.3), "{engine:?}");
+        assert_eq!(value(LabTest::Platelets), Some(143.0));
+        let creatinine = value(LabTest::Creatinine).expect("creatinine");
+        assert!(
+            (creatinine - 97.0 / 88.42).abs() < 1e-3,
+            "umol/L → mg/dL: {creatinine}"
+        );
+    }
+}
