@@ -331,3 +331,138 @@ impl App {
             .ok_or_else(|| AppError::NotFound(format!("outbound message {id}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use seldinger_domain::lifecycle::Booking;
+    use seldinger_domain::procedure_record::{Operator, OperatorRole, ProcedureDetails};
+    use seldinger_domain::{
+        Actor, CaseId, EventMeta, GuidanceModality, PatientId, ReferralId, RoomId, Urgency,
+    };
+
+    fn case() -> Case {
+        let meta = EventMeta {
+            actor: Actor::parse("dr.test").expect("actor"),
+            at: Utc
+                .with_ymd_and_hms(2026, 12, 2, 8, 0, 0)
+                .single()
+                .expect("time"),
+            reason: None,
+        };
+        Case::open(
+            CaseId(uuid::Uuid::from_u128(1)),
+            PatientId(uuid::Uuid::from_u128(2)),
+            ReferralId(uuid::Uuid::from_u128(3)),
+            Urgency::Routine,
+            None,
+            &meta,
+        )
+        .0
+    }
+
+    fn booked(mut case: Case) -> Case {
+        let start = Utc
+            .with_ymd_and_hms(2026, 12, 3, 9, 0, 0)
+            .single()
+            .expect("time");
+        case.booking = Some(Booking {
+            room: RoomId::parse("angio-1").expect("room"),
+            start,
+            end: start + chrono::Duration::minutes(60),
+        });
+        case
+    }
+
+    fn recorded(mut case: Case) -> Case {
+        case.procedure = Some(ProcedureDetails {
+            operators: vec![Operator {
+                name: "Dr Test".into(),
+                role: OperatorRole::Primary,
+            }],
+            guidance: GuidanceModality::Fluoroscopy,
+            access_site: "right common femoral artery".into(),
+            contrast_agent: None,
+            contrast_volume_ml: None,
+            findings: "done".into(),
+            technical_success: Some(true),
+        });
+        case
+    }
+
+    fn completed(mut case: Case) -> Case {
+        case.procedure_completed_at = Some(Utc::now());
+        case
+    }
+
+    #[test]
+    fn which_changes_other_systems_are_told_of() {
+        let schedule = CaseEvent::Schedule {
+            room: RoomId::parse("angio-1").expect("room"),
+            start: Utc::now(),
+            duration_minutes: None,
+            study: None,
+        };
+        let unbooked = case();
+        let with_booking = booked(case());
+        let of = |before: &Case, event: &CaseEvent, after: &Case, order: bool| {
+            Notice::of(before, event, after, order)
+        };
+        assert_eq!(
+            of(&unbooked, &schedule, &with_booking, false),
+            Some(Notice::Booked)
+        );
+        assert_eq!(
+            of(&with_booking, &schedule, &with_booking, false),
+            Some(Notice::Rescheduled)
+        );
+        // A cancellation is news to others once booked, or to the system that ordered it.
+        assert_eq!(
+            of(&with_booking, &CaseEvent::Cancel, &with_booking, false),
+            Some(Notice::Cancelled)
+        );
+        assert_eq!(of(&unbooked, &CaseEvent::Cancel, &unbooked, false), None);
+        assert_eq!(
+            of(&unbooked, &CaseEvent::Cancel, &unbooked, true),
+            Some(Notice::Cancelled)
+        );
+        assert_eq!(of(&unbooked, &CaseEvent::Decline, &unbooked, false), None);
+        assert_eq!(
+            of(&unbooked, &CaseEvent::Decline, &unbooked, true),
+            Some(Notice::Declined)
+        );
+        // The report: complete with a record, or a record after completion; a record that
+        // replaces a reported one corrects it; a record before completion is not reported yet.
+        let in_room = booked(case());
+        let with_record = recorded(booked(case()));
+        let done = completed(with_record.clone());
+        assert_eq!(
+            of(&with_record, &CaseEvent::CompleteProcedure, &done, false),
+            Some(Notice::Report)
+        );
+        assert_eq!(
+            of(
+                &in_room,
+                &CaseEvent::CompleteProcedure,
+                &completed(booked(case())),
+                false
+            ),
+            None
+        );
+        let record = CaseEvent::RecordProcedure {
+            details: done.procedure.clone().expect("record"),
+        };
+        assert_eq!(of(&in_room, &record, &with_record, false), None);
+        let completed_unrecorded = completed(booked(case()));
+        assert_eq!(
+            of(&completed_unrecorded, &record, &done, false),
+            Some(Notice::Report)
+        );
+        assert_eq!(
+            of(&done, &record, &done, false),
+            Some(Notice::ReportCorrected)
+        );
+        assert_eq!(of(&done, &CaseEvent::Discharge, &done, false), None);
+    }
+}

@@ -625,6 +625,11 @@ style = "omi"
 application = "PACS"
 
 [[destinations]]
+name = "archive"
+style = "orm"
+application = "ARCHIVE"
+
+[[destinations]]
 name = "orders"
 style = "order_status"
 application = "ORDERS"
@@ -648,7 +653,7 @@ facility = "GENHOSP"
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        for name in ["ris", "pacs", "orders"] {
+        for name in ["ris", "pacs", "archive", "orders"] {
             command.args(["--hl7-destination", &format!("{name}=127.0.0.1:{rx}")]);
         }
         let child = command.spawn().expect("start the demo");
@@ -702,7 +707,7 @@ facility = "GENHOSP"
     loop {
         let owed = json(admin.get(format!("{base}/hl7/outbox?case={case_id}"))).await;
         let rows = owed.as_array().expect("rows");
-        if rows.len() == 3
+        if rows.len() == 4
             && rows
                 .iter()
                 .all(|r| r["status"] == "pending" && r["attempts"].as_i64() >= Some(1))
@@ -831,6 +836,20 @@ facility = "GENHOSP"
         assert_eq!(m["ipc1"], format!("{accession}^SELDINGER"));
         assert_eq!(m["ipc3"], format!("{study}^SELDINGER^Application^DICOM"));
         assert_eq!(m["answered"], "AE");
+    }
+    // The same to a v2.3.1 archive: ORM^O01, the Study Instance UID in ZDS-1 (IHE RAD-4).
+    let archive = to("ARCHIVE");
+    let controls: Vec<&str> = archive
+        .iter()
+        .map(|m| m["orc1"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(controls, ["NW", "XO", "CA"], "{got:#?}");
+    for m in &archive {
+        assert_eq!(m["type"], "ORM^O01^ORM_O01");
+        assert_eq!(m["version"], "2.3.1");
+        assert_eq!(m["obr18"], accession.as_str());
+        assert_eq!(m["zds1"], format!("{study}^SELDINGER^Application^DICOM"));
+        assert_eq!(m["answered"], "AA");
     }
     assert_eq!(
         kinds("ORDERS"),

@@ -424,16 +424,12 @@ impl Store {
         let mut conditions = Vec::new();
         let mut params = Vec::new();
         if let Some(statuses) = &filter.statuses {
-            let mut placeholders = Vec::new();
-            for status in statuses {
-                params.push(status.as_str().to_string());
-                placeholders.push(format!("${}", params.len()));
-            }
-            if placeholders.is_empty() {
-                conditions.push("1 = 0".to_string());
-            } else {
-                conditions.push(format!("status IN ({})", placeholders.join(", ")));
-            }
+            crate::push_in(
+                "status",
+                statuses.iter().map(|s| s.as_str().to_string()),
+                &mut conditions,
+                &mut params,
+            );
         }
         if let Some(sender) = &filter.sender {
             params.push(sender.clone());

@@ -156,6 +156,25 @@ impl Store {
     }
 }
 
+/// Adds `column IN (…)` for `values` to a filter built at run time (none: matches nothing).
+pub(crate) fn push_in(
+    column: &str,
+    values: impl IntoIterator<Item = String>,
+    conditions: &mut Vec<String>,
+    params: &mut Vec<String>,
+) {
+    let mut placeholders = Vec::new();
+    for value in values {
+        params.push(value);
+        placeholders.push(format!("${}", params.len()));
+    }
+    if placeholders.is_empty() {
+        conditions.push("1 = 0".to_string());
+    } else {
+        conditions.push(format!("{column} IN ({})", placeholders.join(", ")));
+    }
+}
+
 /// Runs a query with text parameters built at run time (filters), on either engine.
 pub(crate) async fn fetch_with_text_params(
     conn: &mut AnyConnection,

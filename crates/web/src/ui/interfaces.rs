@@ -191,6 +191,20 @@ pub struct ReplayForm {
     csrf_token: String,
 }
 
+/// The administrator posting one of this page's forms, with the form's token checked.
+async fn form_viewer(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    form: &ReplayForm,
+) -> Result<Viewer, Response> {
+    let viewer = inbox_viewer(state, headers, extensions).await?;
+    if !viewer.csrf_ok(&form.csrf_token) {
+        return Err(super::expired_form());
+    }
+    Ok(viewer)
+}
+
 pub async fn replay(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -198,13 +212,10 @@ pub async fn replay(
     Path(id): Path<String>,
     Form(form): Form<ReplayForm>,
 ) -> Response {
-    let viewer = match inbox_viewer(&state, &headers, &extensions).await {
+    let viewer = match form_viewer(&state, &headers, &extensions, &form).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    if !viewer.csrf_ok(&form.csrf_token) {
-        return super::expired_form();
-    }
     match state.replay_message(&viewer.caller, &id).await {
         Ok(replayed) => {
             let outcome = match replayed.reason {
@@ -409,13 +420,10 @@ pub async fn send_again(
     Path(id): Path<String>,
     Form(form): Form<ReplayForm>,
 ) -> Response {
-    let viewer = match inbox_viewer(&state, &headers, &extensions).await {
+    let viewer = match form_viewer(&state, &headers, &extensions, &form).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    if !viewer.csrf_ok(&form.csrf_token) {
-        return super::expired_form();
-    }
     match state.send_again(&viewer.caller, &id).await {
         Ok(_) => {
             let outcome = url_encode("Back in the queue: it is rendered anew and sent in turn.");
