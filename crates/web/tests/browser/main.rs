@@ -1222,3 +1222,65 @@ async fn an_administrator_reads_a_dead_letter_in_the_hl7_inbox() {
     screenshot(&browser, "hl7-inbox-message").await;
     browser.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn an_administrator_reads_a_refused_outbound_message_and_sends_it_again() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let store = &app._db.store;
+    // A booking the PACS refused: owed, rendered, answered AE.
+    store
+        .execute_raw_for_tests(
+            "INSERT INTO hl7_outbox (id, destination, patient_id, case_id, trigger_event, payload, \
+             created_at, status, attempts, next_attempt_at, last_error, control_id, message, ack, \
+             finished_at) VALUES ('00000000-0000-4000-8000-0000000000aa', 'pacs', \
+             '00000000-0000-4000-8000-0000000000bb', NULL, 'booked', '{}', \
+             '2026-12-01T12:00:00Z', 'rejected', 1, '2026-12-01T12:00:00Z', \
+             'AE: unknown procedure code', 'SD1-0000AAAA', \
+             'MSH|^~\\&|SELDINGER|IR|PACS||20261201120000+0000||OMI^O23^OMI_O23|SD1-0000AAAA|P|2.5.1', \
+             'MSH|^~\\&|PACS||SELDINGER|IR|20261201120001||ACK^O23^ACK|X1|P|2.5.1\rMSA|AE|SD1-0000AAAA', \
+             '2026-12-01T12:00:01Z')",
+        )
+        .await
+        .expect("an outbound message");
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::Administrator).await;
+    let nav = text(&browser, "header nav").await;
+    assert!(nav.contains("HL7 outbox"), "{nav}");
+    browser
+        .goto(&format!("{}/interfaces/hl7/outbox", site(&app)))
+        .await
+        .expect("outbox");
+    let counts = text(&browser, "#destinations tbody tr").await;
+    assert!(counts.contains("pacs"), "{counts}");
+    let row = text(&browser, "#outbound tbody tr").await;
+    assert!(
+        row.contains("OMI^O23^OMI_O23") && row.contains("unknown procedure code"),
+        "{row}"
+    );
+    click(&browser, "#outbound tbody tr a").await;
+    assert!(text(&browser, "#reason")
+        .await
+        .contains("AE: unknown procedure code"));
+    assert!(text(&browser, "#ack").await.contains("MSA|AE|SD1-0000AAAA"));
+    for path in [
+        "/interfaces/hl7/outbox",
+        "/interfaces/hl7/outbox/00000000-0000-4000-8000-0000000000aa",
+    ] {
+        browser
+            .goto(&format!("{}{path}", site(&app)))
+            .await
+            .expect("page");
+        text(&browser, "main h1").await;
+        let failures = contrast_failures(&browser).await;
+        assert!(
+            failures.is_empty(),
+            "{path}: contrast below WCAG AA: {failures:?}"
+        );
+    }
+    click(&browser, "form[action$='/send-again'] button").await;
+    let outcome = text(&browser, "#outcome").await;
+    assert!(outcome.contains("Back in the queue"), "{outcome}");
+    assert!(text(&browser, "#status").await.starts_with("pending"));
+    browser.close().await.expect("close");
+}
