@@ -73,6 +73,12 @@ struct DestinationEntry {
     notices: Option<Vec<String>>,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    tls_ca: Option<std::path::PathBuf>,
+    #[serde(default)]
+    tls_cert: Option<std::path::PathBuf>,
+    #[serde(default)]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 /// The shape of message a destination's software expects for bookings.
@@ -132,6 +138,10 @@ pub struct Destination {
     pub facility: String,
     pub notices: Vec<Notice>,
     pub description: String,
+    /// MLLP over TLS: the CA (PEM) the destination's certificate must chain to; none: plain TCP.
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// This end's certificate chain and key (PEM) for a destination that asks for one (mutual TLS).
+    pub tls_client: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Destination {
@@ -145,6 +155,8 @@ impl Destination {
             facility: String::new(),
             notices: Style::Siu.default_notices(),
             description: String::new(),
+            tls_ca: None,
+            tls_client: None,
         }
     }
 }
@@ -265,6 +277,16 @@ impl InterfaceConfig {
             if let Some(address) = &entry.address {
                 check_address(address).map_err(|e| format!("{at}.address: {e}"))?;
             }
+            let tls_client = match (entry.tls_cert, entry.tls_key) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => return Err(format!("{at}: give tls_cert and tls_key together")),
+            };
+            if tls_client.is_some() && entry.tls_ca.is_none() {
+                return Err(format!(
+                    "{at}: a client certificate needs TLS: give tls_ca, the CA the destination's certificate chains to"
+                ));
+            }
             destinations.push(Destination {
                 application: if entry.application.trim().is_empty() {
                     name.to_ascii_uppercase()
@@ -277,6 +299,8 @@ impl InterfaceConfig {
                 facility: entry.facility.trim().to_string(),
                 notices,
                 description: entry.description,
+                tls_ca: entry.tls_ca,
+                tls_client,
             });
         }
         Ok(InterfaceConfig {
@@ -429,5 +453,44 @@ mod tests {
             "f.toml",
         );
         assert!(bad_site.unwrap_err().contains("identifiers.A"));
+        let destinations = |entry: &str| {
+            InterfaceConfig::parse(
+                &format!("version = \"x\"\n[[destinations]]\n{entry}"),
+                "f.toml",
+            )
+        };
+        let pacs = destinations("name = \"pacs\"\nstyle = \"omi\"\naddress = \"10.0.0.5:2575\"")
+            .expect("a destination");
+        assert_eq!(pacs.destinations[0].style, Style::Omi);
+        assert_eq!(pacs.destinations[0].application, "PACS");
+        assert_eq!(pacs.destinations[0].notices, Style::Omi.default_notices());
+        for (entry, named) in [
+            ("name = \"a\"\nstyle = \"hl7\"", "style"),
+            (
+                "name = \"a\"\nnotices = [\"booked\", \"admitted\"]",
+                "notices",
+            ),
+            ("name = \"a\"\naddress = \"pacs\"", "address"),
+            ("name = \"a b\"", "name"),
+            ("name = \"a\"\ntls_cert = \"c.pem\"", "tls_key together"),
+            (
+                "name = \"a\"\ntls_cert = \"c.pem\"\ntls_key = \"c.key\"",
+                "tls_ca",
+            ),
+        ] {
+            let refused = destinations(entry).unwrap_err();
+            assert!(refused.contains(named), "{entry}: {refused}");
+        }
+        let mut config = destinations("name = \"pacs\"\nstyle = \"omi\"").expect("unaddressed");
+        assert_eq!(config.unaddressed(), ["pacs"]);
+        config
+            .address_destination("pacs=127.0.0.1:2575")
+            .expect("addressed");
+        config
+            .address_destination("ris=127.0.0.1:2576")
+            .expect("a new one");
+        assert!(config.unaddressed().is_empty());
+        assert_eq!(config.destinations[1].style, Style::Siu);
+        assert!(config.address_destination("ris").is_err());
     }
 }

@@ -60,8 +60,55 @@ enum Tried {
     NoAnswer(String),
 }
 
+/// A byte stream to a destination: TCP, or TLS over it.
+trait Link: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Link for T {}
+
 /// The open connection to a destination, if any.
-type Connection = BufReader<TcpStream>;
+type Connection = BufReader<Box<dyn Link>>;
+
+/// The TLS client settings for a destination that names a CA (and, for mutual TLS, this end's
+/// certificate); none for plain MLLP. Read at start, so a bad file stops the server with why.
+pub fn tls_client(
+    destination: &Destination,
+) -> Result<Option<Arc<tokio_rustls::rustls::ClientConfig>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let Some(ca) = &destination.tls_ca else {
+        return Ok(None);
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let at = |path: &std::path::Path, e: &dyn std::fmt::Display| {
+        format!("destination {}: {}: {e}", destination.name, path.display())
+    };
+    let certs = |path: &std::path::Path| {
+        CertificateDer::pem_file_iter(path)
+            .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| at(path, &e))
+            .and_then(|c| {
+                if c.is_empty() {
+                    Err(at(path, &"no PEM certificates in the file"))
+                } else {
+                    Ok(c)
+                }
+            })
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs(ca)? {
+        roots.add(cert).map_err(|e| at(ca, &e))?;
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let config = match &destination.tls_client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                certs(cert)?,
+                PrivateKeyDer::from_pem_file(key).map_err(|e| at(key, &e))?,
+            )
+            .map_err(|e| at(key, &e))?,
+    };
+    Ok(Some(Arc::new(config)))
+}
 
 /// Sends `destination`'s outbox until the task is dropped. `wake` is notified when a commit owes
 /// messages.
@@ -69,6 +116,7 @@ pub async fn run(
     app: App,
     config: Arc<InterfaceConfig>,
     destination: Destination,
+    tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     wake: Arc<Notify>,
     settings: SenderConfig,
 ) {
@@ -99,7 +147,7 @@ pub async fn run(
                 &app,
                 &config,
                 &destination,
-                &address,
+                (&address, tls.as_ref()),
                 message,
                 &mut connection,
                 &settings,
@@ -132,7 +180,7 @@ async fn send_one(
     app: &App,
     config: &InterfaceConfig,
     destination: &Destination,
-    address: &str,
+    to: (&str, Option<&Arc<tokio_rustls::rustls::ClientConfig>>),
     message: &OutboundMessage,
     connection: &mut Option<Connection>,
     settings: &SenderConfig,
@@ -189,7 +237,7 @@ async fn send_one(
             }
         }
     };
-    match exchange(address, &text, &control_id, connection, settings).await {
+    match exchange(to, &text, &control_id, connection, settings).await {
         Tried::Answered {
             accepted: true,
             ack,
@@ -218,18 +266,15 @@ async fn send_one(
 
 /// Sends `text` on the open connection (opening one if none) and reads the answer to it.
 async fn exchange(
-    address: &str,
+    (address, tls): (&str, Option<&Arc<tokio_rustls::rustls::ClientConfig>>),
     text: &str,
     control_id: &str,
     connection: &mut Option<Connection>,
     settings: &SenderConfig,
 ) -> Tried {
     if connection.is_none() {
-        match tokio::time::timeout(settings.connect_timeout, TcpStream::connect(address)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                *connection = Some(BufReader::new(stream));
-            }
+        match tokio::time::timeout(settings.connect_timeout, connect(address, tls)).await {
+            Ok(Ok(stream)) => *connection = Some(BufReader::new(stream)),
             Ok(Err(e)) => return Tried::NoAnswer(format!("connecting to {address}: {e}")),
             Err(_) => return Tried::NoAnswer(format!("connecting to {address}: timed out")),
         }
@@ -285,6 +330,30 @@ async fn exchange(
             }
         }
     }
+}
+
+/// A connection to `address`, over TLS when the destination has it (the server's certificate
+/// checked against its CA and the address's host name or IP).
+async fn connect(
+    address: &str,
+    tls: Option<&Arc<tokio_rustls::rustls::ClientConfig>>,
+) -> std::io::Result<Box<dyn Link>> {
+    let stream = TcpStream::connect(address).await?;
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok(Box::new(stream));
+    };
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let stream = tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, stream)
+        .await?;
+    Ok(Box::new(stream))
 }
 
 /// MSA-1, MSA-2 and the refusal's words (ERR-8, else MSA-3, else ERR-3's text).

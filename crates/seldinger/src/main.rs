@@ -330,11 +330,13 @@ async fn start_hl7(
     let config = Arc::new(hl7.interface.clone());
     let mut senders = tokio::task::JoinSet::new();
     for (destination, wake) in hl7.interface.destinations.iter().zip(wakes) {
-        tracing::info!(destination = %destination.name, address = destination.address.as_deref().unwrap_or_default(), style = destination.style.as_str(), "HL7 v2 destination");
+        tracing::info!(destination = %destination.name, address = destination.address.as_deref().unwrap_or_default(), style = destination.style.as_str(), tls = destination.tls_ca.is_some(), "HL7 v2 destination");
+        let tls = seldinger_hl7::sender::tls_client(destination).map_err(anyhow::Error::msg)?;
         senders.spawn(seldinger_hl7::sender::run(
             app.clone(),
             config.clone(),
             destination.clone(),
+            tls,
             wake,
             seldinger_hl7::sender::SenderConfig::default(),
         ));

@@ -547,9 +547,9 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
 }
 
 /// python-hl7's asyncio MLLP server (tests/peers/hl7_receiver.py) on `port`: every message it
-/// receives, parsed by python-hl7, is a JSON line in `log`; it refuses (AE) the trigger events
-/// in `refuse`.
-fn receiver(port: u16, log: &Path, refuse: &[&str]) -> Child {
+/// receives, parsed by python-hl7, is a JSON line in `log`; `options` as the script takes them
+/// (`--refuse TRIGGER…` answers those with AE; `--tls CERT KEY [--client-ca CA]`).
+fn receiver(port: u16, log: &Path, options: &[&str]) -> Child {
     let python = match std::env::var("SELDINGER_MLLP_SEND") {
         Ok(path) if !path.is_empty() => Path::new(&path).with_file_name("python"),
         _ => "python3".into(),
@@ -560,9 +560,7 @@ fn receiver(port: u16, log: &Path, refuse: &[&str]) -> Child {
         .arg(script)
         .arg(log)
         .args(["--port", &port.to_string()]);
-    if !refuse.is_empty() {
-        command.arg("--refuse").args(refuse);
-    }
+    command.args(options);
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -729,7 +727,7 @@ facility = "GENHOSP"
     }
     // Killed with the messages unsent; the receiver comes up (refusing PACS's OMI), then Seldinger.
     kill9(&mut server.0);
-    let _peer = Killed(receiver(rx, &log, &["O23"]));
+    let _peer = Killed(receiver(rx, &log, &["--refuse", "O23"]));
     let mut server = Killed(start("serve"));
     let (scheduler, scheduler_csrf) = sign_in(&base, "sched.moreau").await;
     let (physician, physician_csrf) = sign_in(&base, "dr.okafor").await;
@@ -969,4 +967,104 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A destination over mutual TLS (python-hl7's server on Python's ssl, requiring a client
+/// certificate from the hospital CA) gets the booking; one without a client certificate is
+/// refused at the handshake, and its message waits in the outbox with the reason.
+#[tokio::test]
+async fn bookings_go_over_mutual_tls_and_not_to_a_destination_without_its_certificate() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let [ca, server_cert, server_key, client_cert, client_key] = certificates(dir.path());
+    let log = dir.path().join("received.jsonl");
+    let rx = free_port();
+    let path = |p: &Path| p.display().to_string();
+    let _peer = Killed(receiver(
+        rx,
+        &log,
+        &[
+            "--tls",
+            &path(&server_cert),
+            &path(&server_key),
+            "--client-ca",
+            &path(&ca),
+        ],
+    ));
+    let interface = dir.path().join("interface.toml");
+    std::fs::write(
+        &interface,
+        format!(
+            "{}\n[[destinations]]\nname = \"secure\"\napplication = \"SECURE\"\ntls_ca = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n[[destinations]]\nname = \"anonymous\"\napplication = \"ANON\"\ntls_ca = \"{}\"\n",
+            seldinger_hl7::DEMO_INTERFACE,
+            path(&ca),
+            path(&client_cert),
+            path(&client_key),
+            path(&ca)
+        ),
+    )
+    .expect("interface file");
+    let http_port = free_port();
+    let mut server = Killed(
+        Command::new(BIN)
+            .args(["demo", "--listen", &format!("127.0.0.1:{http_port}")])
+            .args(["--hl7-listen", "127.0.0.1:0", "--hl7-config"])
+            .arg(&interface)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--hl7-destination", &format!("secure=127.0.0.1:{rx}")])
+            .args(["--hl7-destination", &format!("anonymous=127.0.0.1:{rx}")])
+            .env_remove("DATABASE_URL")
+            .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the demo"),
+    );
+    let base = format!("http://127.0.0.1:{http_port}/api/v1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !common::reqwest::blocking_get_ok(&format!("{base}/health")) {
+        assert!(Instant::now() < deadline, "the demo did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (scheduler, csrf) = sign_in(&base, "sched.moreau").await;
+    let (admin, _) = sign_in(&base, "admin").await;
+    let vetted = json(scheduler.get(format!("{base}/cases?state=vetted&limit=1"))).await;
+    let case_id = vetted[0]["id"].as_str().expect("a vetted case");
+    json(
+        scheduler
+            .post(format!("{base}/cases/{case_id}/transitions"))
+            .header("x-csrf-token", &csrf)
+            .json(
+                &serde_json::json!({"expected_version": vetted[0]["version"],
+                "event": {"type": "schedule", "room": "angio-1", "start": "2026-12-09T09:00:00Z"}}),
+            ),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = received(&log);
+        let anonymous = json(admin.get(format!("{base}/hl7/outbox?destination=anonymous"))).await;
+        let tried = anonymous[0]["attempts"].as_i64().unwrap_or_default() >= 1;
+        if got.len() == 1 && tried {
+            assert_eq!(got[0]["to"], "SECURE", "{got:?}");
+            assert_eq!(got[0]["type"], "SIU^S12^SIU_S12");
+            assert_eq!(anonymous[0]["status"], "pending", "{anonymous}");
+            assert!(
+                !anonymous[0]["last_error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty(),
+                "{anonymous}"
+            );
+            break;
+        }
+        assert!(
+            got.len() <= 1,
+            "only the destination with a certificate is served: {got:?}"
+        );
+        assert!(Instant::now() < deadline, "{got:?} {anonymous}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    kill9(&mut server.0);
 }

@@ -2,10 +2,12 @@
 server. Every message it receives is parsed by python-hl7 and written as one JSON line (type,
 control id, and the fields the tests check, each as python-hl7 reads it) to the file named by the
 first argument; it answers with python-hl7's own ACK: AA, or AE for message types listed after
---refuse (last). --port N listens on N (default: a free port). Prints the port it listens on. Test-only; synthetic data."""
+--refuse (last). --port N listens on N (default: a free port); --tls CERT KEY [--client-ca CA]
+serves MLLP over TLS. Prints the port it listens on. Test-only; synthetic data."""
 
 import asyncio
 import json
+import ssl
 import sys
 
 import hl7
@@ -14,6 +16,16 @@ from hl7.mllp import start_hl7_server
 OUT = sys.argv[1]
 REFUSE = set(sys.argv[sys.argv.index("--refuse") + 1 :]) if "--refuse" in sys.argv else set()
 PORT = int(sys.argv[sys.argv.index("--port") + 1]) if "--port" in sys.argv else 0
+TLS = None
+if "--tls" in sys.argv:
+    # MLLP over TLS (Python's ssl, on OpenSSL): --tls CERT KEY, and --client-ca CA to require a
+    # client certificate from that CA (mutual TLS).
+    at = sys.argv.index("--tls")
+    TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    TLS.load_cert_chain(sys.argv[at + 1], sys.argv[at + 2])
+    if "--client-ca" in sys.argv:
+        TLS.load_verify_locations(sys.argv[sys.argv.index("--client-ca") + 1])
+        TLS.verify_mode = ssl.CERT_REQUIRED
 
 
 def field(message, segment, number):
@@ -66,12 +78,12 @@ async def serve(reader, writer):
                 out.write(json.dumps(seen) + "\n")
             writer.writemessage(message.create_ack(ack_code=code))
             await writer.drain()
-    except asyncio.IncompleteReadError:
+    except (asyncio.IncompleteReadError, ConnectionResetError, ssl.SSLError):
         pass
 
 
 async def main():
-    server = await start_hl7_server(serve, "127.0.0.1", PORT, encoding="utf-8")
+    server = await start_hl7_server(serve, "127.0.0.1", PORT, encoding="utf-8", ssl=TLS)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
