@@ -1018,6 +1018,22 @@ async fn the_physicist_sees_dose_per_procedure_over_time_and_links_the_queue_by_
 
 /// WCAG 2.1 AA contrast for every visible text on the page (4.5:1, or 3:1 for large text),
 /// computed in the browser from the rendered colours; returns the failures.
+/// Opens each page and checks its text keeps WCAG AA contrast.
+async fn assert_contrast(browser: &Client, app: &TestApp, paths: &[String]) {
+    for path in paths {
+        browser
+            .goto(&format!("{}{path}", site(app)))
+            .await
+            .expect("page");
+        text(browser, "main h1").await;
+        let failures = contrast_failures(browser).await;
+        assert!(
+            failures.is_empty(),
+            "{path}: contrast below WCAG AA: {failures:?}"
+        );
+    }
+}
+
 async fn contrast_failures(browser: &Client) -> Vec<String> {
     let script = r#"
         function rgb(c) { var m = c.match(/[\d.]+/g); return m ? m.map(Number) : [0,0,0,0]; }
@@ -1204,21 +1220,15 @@ async fn an_administrator_reads_a_dead_letter_in_the_hl7_inbox() {
     let reason = text(&browser, "#reason").await;
     assert!(reason.contains("assigning authority"), "{reason}");
     assert!(text(&browser, "#message").await.contains("ELSEWHERE"));
-    for path in [
-        "/interfaces/hl7".to_string(),
-        format!("/interfaces/hl7/{}", new.id),
-    ] {
-        browser
-            .goto(&format!("{}{path}", site(&app)))
-            .await
-            .expect("page");
-        text(&browser, "main h1").await;
-        let failures = contrast_failures(&browser).await;
-        assert!(
-            failures.is_empty(),
-            "{path}: contrast below WCAG AA: {failures:?}"
-        );
-    }
+    assert_contrast(
+        &browser,
+        &app,
+        &[
+            "/interfaces/hl7".to_string(),
+            format!("/interfaces/hl7/{}", new.id),
+        ],
+    )
+    .await;
     screenshot(&browser, "hl7-inbox-message").await;
     browser.close().await.expect("close");
 }
@@ -1263,21 +1273,15 @@ async fn an_administrator_reads_a_refused_outbound_message_and_sends_it_again() 
         .await
         .contains("AE: unknown procedure code"));
     assert!(text(&browser, "#ack").await.contains("MSA|AE|SD1-0000AAAA"));
-    for path in [
-        "/interfaces/hl7/outbox",
-        "/interfaces/hl7/outbox/00000000-0000-4000-8000-0000000000aa",
-    ] {
-        browser
-            .goto(&format!("{}{path}", site(&app)))
-            .await
-            .expect("page");
-        text(&browser, "main h1").await;
-        let failures = contrast_failures(&browser).await;
-        assert!(
-            failures.is_empty(),
-            "{path}: contrast below WCAG AA: {failures:?}"
-        );
-    }
+    assert_contrast(
+        &browser,
+        &app,
+        &[
+            "/interfaces/hl7/outbox".to_string(),
+            "/interfaces/hl7/outbox/00000000-0000-4000-8000-0000000000aa".to_string(),
+        ],
+    )
+    .await;
     click(&browser, "form[action$='/send-again'] button").await;
     let outcome = text(&browser, "#outcome").await;
     assert!(outcome.contains("Back in the queue"), "{outcome}");
