@@ -144,6 +144,10 @@ impl App {
         let Some(outbound) = &self.outbound else {
             return Ok(Vec::new());
         };
+        // Most events (vital signs, drugs, scores) tell no one: decided before any read.
+        if Notice::of(before, event, after, true).is_none() {
+            return Ok(Vec::new());
+        }
         let referral = self.store.referral(after.referral_id).await?;
         let from_order = referral
             .as_ref()

@@ -243,15 +243,7 @@ impl InterfaceConfig {
         for (i, entry) in file.destinations.into_iter().enumerate() {
             let at = format!("{source}: destinations[{i}]");
             let name = entry.name.trim().to_string();
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-            {
-                return Err(format!(
-                    "{at}.name: '{name}' must be letters, digits, '-' or '_'"
-                ));
-            }
+            check_name(&name).map_err(|e| format!("{at}.name: {e}"))?;
             if destinations.iter().any(|d| d.name == name) {
                 return Err(format!("{at}.name: '{name}' is listed twice"));
             }
@@ -329,15 +321,7 @@ impl InterfaceConfig {
         match self.destinations.iter_mut().find(|d| d.name == name) {
             Some(known) => known.address = Some(address.to_string()),
             None => {
-                if name.is_empty()
-                    || !name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-                {
-                    return Err(format!(
-                        "--hl7-destination '{spec}': the name must be letters, digits, '-' or '_'"
-                    ));
-                }
+                check_name(name).map_err(|e| format!("--hl7-destination '{spec}': {e}"))?;
                 self.destinations.push(Destination::named(name, address))
             }
         }
@@ -421,6 +405,18 @@ impl InterfaceConfig {
             .find(|t| t.loinc() == code)
             .or_else(|| self.results.get(code).copied())
     }
+}
+
+/// A destination's name: letters, digits, '-' or '_' (it names the outbox's queue).
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    {
+        return Err(format!("'{name}' must be letters, digits, '-' or '_'"));
+    }
+    Ok(())
 }
 
 /// `host:port`, with a port.

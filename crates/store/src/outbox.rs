@@ -178,7 +178,7 @@ impl Store {
         control_id: &str,
         message: &str,
     ) -> Result<(String, String), StoreError> {
-        sqlx::query(
+        let kept_now = sqlx::query(
             "UPDATE hl7_outbox SET control_id = $1, message = $2 WHERE id = $3 AND message IS NULL",
         )
         .bind(control_id.to_string())
@@ -186,6 +186,9 @@ impl Store {
         .bind(id.to_string())
         .execute(self.pool())
         .await?;
+        if kept_now.rows_affected() == 1 {
+            return Ok((control_id.to_string(), message.to_string()));
+        }
         let kept = self
             .outbound_message(id)
             .await?
