@@ -60,6 +60,14 @@ pub struct App {
 }
 
 impl App {
+    /// The same application with every change made in `batch`, which the caller commits.
+    pub fn in_batch(&self, batch: &seldinger_store::Batch) -> App {
+        App {
+            store: batch.store().clone(),
+            ..self.clone()
+        }
+    }
+
     pub fn new(
         store: Store,
         catalogue: ProcedureCatalogue,

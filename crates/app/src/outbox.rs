@@ -223,7 +223,15 @@ impl App {
 
     /// Wakes the sender after a commit that owed messages.
     pub(crate) fn wake_sender(&self, owed: &[NewOutboundMessage]) {
-        if let (false, Some(outbound)) = (owed.is_empty(), &self.outbound) {
+        // In a batch nothing is there to read until it commits: its owner wakes them then.
+        if !owed.is_empty() && !self.store.in_batch() {
+            self.wake_senders();
+        }
+    }
+
+    /// Tells every destination's sender to look at its queue (after a batch is committed).
+    pub fn wake_senders(&self) {
+        if let Some(outbound) = &self.outbound {
             (outbound.wake)();
         }
     }

@@ -2,7 +2,10 @@
 //! all measured in the same run:
 //! - the disk's fsync rate (a loop writing 4 KiB and syncing it, in the database's folder);
 //! - an independent MLLP server that only acknowledges (python-hl7's asyncio server), for the
-//!   network and client ceiling.
+//!   network and client ceiling;
+//! - each engine's statement rate on one connection (`SELECT 1` after `SELECT 1`): an A08 is
+//!   six statements (two reads; event, projection, audit row and inbox row written), and the
+//!   listener's writers commit all the messages waiting at once (decision 0006).
 //!
 //! `cargo bench -p seldinger-hl7 --bench mllp [-- SECONDS PATIENTS]` (default 5 s per run, 200
 //! patients) sends ADT^A08 updates over 1 and 8 connections, each waiting for its ACK, to the
@@ -204,6 +207,8 @@ async fn main() {
         engines.push(("PostgreSQL", db.store.clone()));
     }
     for (name, store) in engines {
+        let statements = store.statement_rate(seconds.min(3.0)).await.expect("probe");
+        println!("{name}: {statements:.0} statements/s on one connection (an A08 takes 6)");
         let port = listener(store, patients).await;
         for connections in [1, 8] {
             let rate = drive(

@@ -15,7 +15,9 @@ use crate::{adt, orders, oru};
 use seldinger_app::{App, AppError, MessageHandler, Principal, Replayed, Shown};
 use seldinger_domain::access::Role;
 use seldinger_domain::patient::{Mrn, SiteCode};
-use seldinger_store::{Claim, Finish, InboundMessage, InboxStatus, NewInboundMessage, StoreError};
+use seldinger_store::{
+    Batch, Claim, Engine, Finish, InboundMessage, InboxStatus, NewInboundMessage, StoreError,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -61,6 +63,50 @@ impl Interface {
 
     pub fn config(&self) -> &InterfaceConfig {
         &self.config
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.app.store.engine()
+    }
+
+    /// Opens a batch: the listener's writers apply many messages in one commit.
+    pub async fn begin_batch(&self) -> Result<Batch, StoreError> {
+        self.app.store.begin_batch().await
+    }
+
+    /// This interface with every change made in `batch` (answers hold until it commits).
+    pub fn in_batch(&self, batch: &Batch) -> Interface {
+        Interface {
+            app: self.app.in_batch(batch),
+            config: self.config.clone(),
+            // One writer applies a batch's messages one after another: nothing to queue.
+            queues: PatientQueues::default(),
+        }
+    }
+
+    /// After a batch commits: what it changed may owe messages to destinations.
+    pub fn committed(&self) {
+        self.app.wake_senders();
+    }
+
+    /// The patient a message is about (`SITE/MRN`), when it can be read.
+    pub fn patient_key_of(&self, raw: &[u8]) -> Option<String> {
+        let received = Received::read(raw).ok()?;
+        let (site, mrn) = patient_identity(&received, &self.config).ok()?;
+        Some(format!("{}/{}", site.as_str(), mrn.as_str()))
+    }
+
+    /// The answer to a message (or its header) that could not be stored: send it again.
+    pub fn not_stored(&self, raw: &[u8], reason: &str) -> Answer {
+        let (header, charset) = match Received::read(raw) {
+            Ok(received) => (header_of(&received), received.charset),
+            Err(_) => (
+                lossy_header(raw),
+                Charset::declared(&msh18_of(raw)).unwrap_or(Charset::Utf8),
+            ),
+        };
+        tracing::error!(%reason, control_id = %header.control_id, "HL7 message not stored");
+        self.send_again(&header, charset)
     }
 
     /// Receives one message (its bytes between the MLLP frame marks) and answers it.
@@ -586,6 +632,11 @@ impl Interface {
     /// AR for a message the database could not take: the sender keeps it and sends it again.
     fn unstored(&self, header: &Header, charset: Charset, error: AppError) -> Answer {
         tracing::error!(%error, control_id = %header.control_id, "HL7 message not stored");
+        self.send_again(header, charset)
+    }
+
+    /// AR: nothing was kept, the sender is to send the message again.
+    fn send_again(&self, header: &Header, charset: Charset) -> Answer {
         let problem = Problem::new(
             ErrorCode::ApplicationInternalError,
             None,

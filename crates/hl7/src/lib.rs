@@ -7,6 +7,7 @@
 
 pub mod ack;
 pub mod adt;
+pub mod applier;
 pub mod batch;
 pub mod charset;
 pub mod config;

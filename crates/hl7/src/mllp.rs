@@ -3,6 +3,7 @@
 //! Bytes outside a frame are skipped; a frame larger than the limit is read to its end and
 //! refused; a silent peer is dropped after the idle or read timeout.
 
+use crate::applier::Appliers;
 use crate::inbound::{Interface, Peer};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -153,6 +154,7 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let config = Arc::new(config);
+    let appliers = Appliers::start(interface);
     loop {
         let permit = slots
             .clone()
@@ -161,17 +163,17 @@ pub async fn serve(
             .map_err(|_| std::io::Error::other("listener closed"))?;
         let (socket, address) = listener.accept().await?;
         let _ = socket.set_nodelay(true);
-        let (interface, config, acceptor) = (interface.clone(), config.clone(), acceptor.clone());
+        let (appliers, config, acceptor) = (appliers.clone(), config.clone(), acceptor.clone());
         tokio::spawn(async move {
             let result = match acceptor {
                 Some(acceptor) => {
                     match tokio::time::timeout(config.read_timeout, acceptor.accept(socket)).await {
-                        Ok(Ok(stream)) => connection(stream, address, &config, &interface).await,
+                        Ok(Ok(stream)) => connection(stream, address, &config, &appliers).await,
                         Ok(Err(e)) => Err(e),
                         Err(_) => Err(timed_out("TLS handshake")),
                     }
                 }
-                None => connection(socket, address, &config, &interface).await,
+                None => connection(socket, address, &config, &appliers).await,
             };
             if let Err(error) = result {
                 tracing::warn!(peer = %address, %error, "MLLP connection ended with an error");
@@ -185,7 +187,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     address: SocketAddr,
     config: &ListenerConfig,
-    interface: &Interface,
+    appliers: &Appliers,
 ) -> std::io::Result<()> {
     let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
@@ -203,10 +205,10 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         .await?;
         let answer = match frame {
             Frame::Closed => return Ok(()),
-            Frame::Message(bytes) => interface.receive(&bytes, &peer).await,
+            Frame::Message(bytes) => appliers.receive(bytes, &peer).await,
             Frame::TooLarge { head, length } => {
-                interface
-                    .too_large(&head, length, config.max_message_bytes, &peer)
+                appliers
+                    .too_large(head, length, config.max_message_bytes, &peer)
                     .await
             }
         };

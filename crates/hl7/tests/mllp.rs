@@ -569,3 +569,103 @@ async fn messages_shaped_as_ihe_scheduled_workflow_and_nist_examples_send_them_a
         );
     }
 }
+
+/// Sixteen connections at once, their messages applied in shared batches; one message the
+/// database refuses (a trigger standing for a disk error) spoils its batch: that batch is rolled
+/// back and its messages applied again one at a time, so the refused one alone is answered
+/// "send again" (AR, kept nowhere) and every other is applied exactly once, in order.
+#[tokio::test]
+async fn a_message_the_database_refuses_mid_batch_takes_no_other_with_it() {
+    use seldinger_hl7::mllp::Frame;
+    use std::time::Duration;
+    for db in testing::engines().await {
+        let engine = db.engine();
+        let refuse = match engine {
+            seldinger_store::Engine::Sqlite => vec![
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON patients WHEN NEW.mrn = 'M9000' \
+                 BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+            ],
+            seldinger_store::Engine::Postgres => vec![
+                "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.mrn = 'M9000' THEN RAISE EXCEPTION 'refused for the test'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON patients \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_one()",
+            ],
+        };
+        for sql in refuse {
+            db.store.execute_raw_for_tests(sql).await.expect("trigger");
+        }
+        let port = listen(interface(&db)).await;
+        let mut senders = Vec::new();
+        for connection in 0..16u32 {
+            senders.push(tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .expect("connect");
+                let mut stream = tokio::io::BufReader::new(stream);
+                let mut answers = Vec::new();
+                for n in 0..5 {
+                    // Connection 0's third message is about the patient the database refuses.
+                    let mrn = if connection == 0 && n == 2 {
+                        9000
+                    } else {
+                        9001 + connection
+                    };
+                    let message = format!(
+                        "MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A08|B{connection}-{n}|P|2.5.1\r\
+                         PID|1||M{mrn}^^^GENHOSP^MR||Batch^Bo{n}||19700101|U\r"
+                    );
+                    mllp::write_frame(stream.get_mut(), message.as_bytes())
+                        .await
+                        .expect("send");
+                    let frame = mllp::read_frame(
+                        &mut stream,
+                        1 << 20,
+                        Duration::from_secs(30),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .expect("an answer");
+                    let Frame::Message(ack) = frame else {
+                        panic!("no answer")
+                    };
+                    let ack = hl7kit::Message::parse_lossy(&ack).expect("ACK");
+                    answers.push((
+                        ack.get("MSA-1").unwrap_or("").to_string(),
+                        ack.get("MSA-2").unwrap_or("").to_string(),
+                    ));
+                }
+                (connection, answers)
+            }));
+        }
+        for sender in senders {
+            let (connection, answers) = sender.await.expect("sender");
+            for (n, (code, control)) in answers.iter().enumerate() {
+                assert_eq!(control, &format!("B{connection}-{n}"), "{engine:?}");
+                let refused = connection == 0 && n == 2;
+                assert_eq!(
+                    code,
+                    if refused { "AR" } else { "AA" },
+                    "{engine:?} B{connection}-{n}"
+                );
+            }
+            let own = if connection == 0 { 4 } else { 5 };
+            // Registered by the first, then one update per message: each applied once.
+            assert_eq!(
+                patient_events(&db, &format!("M{}", 9001 + connection)).await,
+                own,
+                "{engine:?}"
+            );
+        }
+        let kept = db
+            .store
+            .find_message("PAS^GENHOSP", "B0-2")
+            .await
+            .expect("read");
+        assert!(
+            kept.is_none(),
+            "{engine:?}: the refused message is not kept"
+        );
+    }
+}

@@ -153,7 +153,7 @@ pub struct AuditFilter {
 impl Store {
     pub async fn count_users(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM users")
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(row.try_get("n")?)
     }
@@ -169,7 +169,8 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<User, StoreError> {
         let id = Uuid::new_v4();
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let result = sqlx::query(
             "INSERT INTO users (id, username, display_name, role, password_hash, disabled, failed_logins, password_changed_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $6)",
@@ -190,6 +191,7 @@ impl Store {
                 other?;
                 insert_audit_all(&mut tx, audit).await?;
                 tx.commit().await?;
+                drop(conn);
                 self.user_by_username(username)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("user {username}")))
@@ -202,7 +204,7 @@ impl Store {
             "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
         ))
         .bind(username.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.as_ref().map(user_from).transpose()
     }
@@ -210,7 +212,7 @@ impl Store {
     pub async fn user_by_id(&self, id: Uuid) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
             .bind(id.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.as_ref().map(user_from).transpose()
     }
@@ -219,7 +221,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users ORDER BY username"
         ))
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(user_from).collect()
     }
@@ -236,7 +238,8 @@ impl Store {
             .user_by_username(username)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
             .bind(i64::from(disabled))
             .bind(user.id.to_string())
@@ -257,6 +260,7 @@ impl Store {
         }
         insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
+        drop(conn);
         self.user_by_username(username)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {username}")))
@@ -274,7 +278,8 @@ impl Store {
             .user_by_username(username)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL WHERE id = $3",
         )
@@ -301,7 +306,7 @@ impl Store {
             "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
         )
         .bind(user_id.to_string())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         Ok(row
             .try_get::<i64, _>("failed_logins")?
@@ -311,7 +316,7 @@ impl Store {
     pub async fn record_login_success(&self, user_id: Uuid) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(user_id.to_string())
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -330,7 +335,7 @@ impl Store {
         .bind(ts(session.last_seen_at))
         .bind(ts(session.expires_at))
         .bind(session.client_addr.clone())
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -340,7 +345,7 @@ impl Store {
             "SELECT token_hash, user_id, csrf_token, created_at, last_seen_at, expires_at, client_addr FROM sessions WHERE token_hash = $1",
         )
         .bind(token_hash.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.map(|r| {
             Ok(Session {
@@ -364,7 +369,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
             .bind(ts(at))
             .bind(token_hash.to_string())
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -372,7 +377,7 @@ impl Store {
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash.to_string())
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -384,7 +389,8 @@ impl Store {
         token: &ApiToken,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, token_hash, user_id, role, name, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -408,7 +414,7 @@ impl Store {
             "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at, expires_at FROM api_tokens WHERE token_hash = $1",
         )
         .bind(token_hash.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.as_ref().map(token_from).transpose()
     }
@@ -417,7 +423,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at, expires_at FROM api_tokens ORDER BY created_at",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(token_from).collect()
     }
@@ -426,7 +432,7 @@ impl Store {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(ts(at))
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -438,7 +444,8 @@ impl Store {
         at: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let result = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
@@ -460,7 +467,7 @@ impl Store {
     pub async fn deployment_secret(&self, name: &str) -> Result<String, StoreError> {
         let row = sqlx::query("SELECT value FROM deployment_secrets WHERE name = $1")
             .bind(name.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("deployment secret {name} is missing")))?;
         text(&row, "value")
@@ -473,7 +480,8 @@ impl Store {
 
     /// Appends entries in one transaction (a list shown to a user is one commit, not one per row).
     pub async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         for entry in entries {
             insert_audit(&mut tx, entry).await?;
         }

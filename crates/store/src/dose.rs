@@ -197,7 +197,7 @@ impl Store {
         .bind(serde_json::to_string(&report.totals)?)
         .bind("not yet linked".to_string())
         .bind(report.operator.clone())
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -207,7 +207,7 @@ impl Store {
             "SELECT {REPORT_COLUMNS} FROM dose_reports WHERE sop_instance_uid = $1"
         ))
         .bind(sop.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         row.as_ref().map(stored_report).transpose()
     }
@@ -297,7 +297,7 @@ impl Store {
             "SELECT {REPORT_COLUMNS} FROM dose_reports WHERE case_id = $1 ORDER BY received_at, sop_instance_uid"
         ))
         .bind(case_id.to_string())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(stored_report).collect()
     }
@@ -316,7 +316,7 @@ impl Store {
         .bind(keys.accession_number.clone().unwrap_or_default())
         .bind(keys.patient_id.clone().unwrap_or_default())
         .bind(keys.study_instance_uid.clone())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         let mut candidates = Vec::new();
         for row in &rows {
@@ -328,7 +328,7 @@ impl Store {
                 "SELECT DISTINCT study_instance_uid FROM dose_reports WHERE case_id = $1",
             )
             .bind(case.id.to_string())
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.conn().await?)
             .await?;
             candidates.push(CaseCandidate {
                 case_id: case.id,
@@ -368,7 +368,8 @@ impl Store {
         } else {
             "unmatched"
         };
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let append = append_event(
             &mut tx,
             Stream::DoseReport,
@@ -385,6 +386,7 @@ impl Store {
         .await;
         if let Err(StoreError::Conflict { .. }) = append {
             tx.rollback().await?;
+            drop(conn);
             return Err(self.stale_link(sop, expected_version).await);
         }
         append?;
@@ -402,6 +404,7 @@ impl Store {
         .await?;
         if result.rows_affected() == 0 {
             tx.rollback().await?;
+            drop(conn);
             return Err(self.stale_link(sop, expected_version).await);
         }
         for task in withdrawn {
@@ -485,7 +488,7 @@ impl Store {
             .bind(source.to_string())
             .bind(reason.to_string())
             .bind(bytes.map(<[u8]>::to_vec))
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -493,7 +496,7 @@ impl Store {
     /// Quarantined files: (source, reason), oldest first.
     pub async fn dose_quarantine(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT source, reason FROM dose_quarantine ORDER BY seq")
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         rows.iter()
             .map(|r| Ok((text(r, "source")?, text(r, "reason")?)))

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// The received message was applied already (by an earlier delivery of the same message).
     #[error("message {0} was applied already")]
     AlreadyApplied(String),
+    /// A change in a batch did not go through, so the batch was rolled back whole: its changes
+    /// are to be made again one at a time.
+    #[error("a change in the batch did not go through; the batch was rolled back")]
+    Spoiled,
     #[error("{0} not found")]
     NotFound(String),
     #[error("configuration: {0}")]

@@ -153,7 +153,8 @@ impl Store {
     ) -> Result<Vec<FollowUpTask>, StoreError> {
         let mut added = Vec::new();
         for task in tasks {
-            let mut tx = self.pool().begin().await?;
+            let mut conn = self.conn().await?;
+            let mut tx = self.begin(&mut conn).await?;
             if insert_follow_up_task(&mut tx, task, meta).await? {
                 tx.commit().await?;
                 added.push(task.clone());
@@ -167,7 +168,7 @@ impl Store {
     pub async fn follow_up_task(&self, id: Uuid) -> Result<Option<FollowUpTask>, StoreError> {
         let row = sqlx::query("SELECT data FROM follow_up_tasks WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|r| Ok(serde_json::from_str(&text(&r, "data")?)?))
             .transpose()
@@ -270,11 +271,12 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         if after.version == expected_version + 1 {
-            let mut tx = self.pool().begin().await?;
+            let mut conn = self.conn().await?;
+            let mut tx = self.begin(&mut conn).await?;
             match update_follow_up_task(&mut tx, after, "completed", &after.completed, meta).await {
                 Ok(()) => {
                     crate::access::insert_audit_all(&mut tx, audit).await?;
-                    return Ok(tx.commit().await?);
+                    return tx.commit().await;
                 }
                 // PostgreSQL aborts the transaction on the violation: read the version outside it.
                 Err(StoreError::Conflict { .. }) => tx.rollback().await?,
@@ -291,7 +293,7 @@ impl Store {
     async fn follow_up_version(&self, id: Uuid) -> Result<u64, StoreError> {
         let row = sqlx::query("SELECT version FROM follow_up_tasks WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|r| version_of(&r))
             .transpose()

@@ -298,7 +298,7 @@ impl Store {
         ))
         .bind(sender.to_string())
         .bind(control_id.to_string())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?
         .as_ref()
         .map(message)
@@ -313,7 +313,7 @@ impl Store {
         new: &NewInboundMessage,
         finish: &Finish,
     ) -> Result<Option<InboundMessage>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.conn().await?;
         if insert(&mut conn, new, finish, true).await? == 1 {
             return Ok(None);
         }
@@ -343,7 +343,7 @@ impl Store {
         .bind(new.content_sha256.clone())
         .bind(new.raw.clone())
         .bind(new.patient_key.clone())
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         if inserted.rows_affected() == 1 {
             let stored = self
@@ -357,13 +357,13 @@ impl Store {
         ))
         .bind(new.sender.clone())
         .bind(new.control_id.clone())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.conn().await?)
         .await?;
         let earlier = message(&row)?;
         if earlier.status == InboxStatus::Received {
             sqlx::query("UPDATE hl7_messages SET attempts = attempts + 1 WHERE id = $1")
                 .bind(earlier.arrived.id.clone())
-                .execute(self.pool())
+                .execute(&mut *self.conn().await?)
                 .await?;
         }
         Ok(Receipt::Again(earlier))
@@ -392,7 +392,7 @@ impl Store {
         if finish.status != InboxStatus::Applied {
             query = query.bind(finish.status.as_str().to_string());
         }
-        query.execute(self.pool()).await?;
+        query.execute(&mut *self.conn().await?).await?;
         Ok(())
     }
 
@@ -400,7 +400,7 @@ impl Store {
     pub async fn count_message_attempt(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE hl7_messages SET attempts = attempts + 1 WHERE id = $1")
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -408,7 +408,7 @@ impl Store {
     pub async fn inbound_message(&self, id: &str) -> Result<Option<InboundMessage>, StoreError> {
         sqlx::query(&format!("SELECT {COLUMNS} FROM hl7_messages WHERE id = $1"))
             .bind(id.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?
             .as_ref()
             .map(message)

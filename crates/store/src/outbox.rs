@@ -165,7 +165,7 @@ impl Store {
             limit.clamp(1, 1000)
         ))
         .bind(destination.to_string())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter().map(outbound).collect()
     }
@@ -184,7 +184,7 @@ impl Store {
         .bind(control_id.to_string())
         .bind(message.to_string())
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         if kept_now.rows_affected() == 1 {
             return Ok((control_id.to_string(), message.to_string()));
@@ -221,7 +221,7 @@ impl Store {
         .bind(ts(at))
         .bind(i64::from(status != OutboxStatus::Skipped))
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -241,7 +241,7 @@ impl Store {
         .bind(error.to_string())
         .bind(ts(next))
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -257,7 +257,7 @@ impl Store {
         )
         .bind(ts(at))
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(changed.rows_affected() == 1)
     }
@@ -265,7 +265,7 @@ impl Store {
     pub async fn outbound_message(&self, id: &str) -> Result<Option<OutboundMessage>, StoreError> {
         sqlx::query(&format!("SELECT {COLUMNS} FROM hl7_outbox WHERE id = $1"))
             .bind(id.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?
             .as_ref()
             .map(outbound)
@@ -278,7 +278,7 @@ impl Store {
             "SELECT destination, status, COUNT(*) AS n FROM hl7_outbox \
              GROUP BY destination, status ORDER BY destination, status",
         )
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter()
             .map(|row| {

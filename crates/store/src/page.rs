@@ -151,7 +151,7 @@ impl crate::Store {
             conditions,
             params,
         } = query;
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.conn().await?;
         let mut paged_params = params.clone();
         let mut paged = conditions.clone();
         paged.extend(order.after(after, &mut paged_params));

@@ -125,7 +125,7 @@ impl Store {
     ) -> Result<Option<T>, StoreError> {
         let row = sqlx::query(&format!("SELECT data FROM {table} WHERE id = $1"))
             .bind(id.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         Ok(decode_all(row.as_slice())?.pop())
     }
@@ -135,7 +135,8 @@ impl Store {
     /// Adds or replaces a room (department configuration, not a clinical record).
     pub async fn put_room(&self, room: &Room, sort_order: i64) -> Result<(), StoreError> {
         let data = serde_json::to_string(room)?;
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         sqlx::query("DELETE FROM rooms WHERE id = $1")
             .bind(room.id.as_str().to_string())
             .execute(&mut *tx)
@@ -152,7 +153,7 @@ impl Store {
 
     pub async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
         let rows = sqlx::query("SELECT data FROM rooms ORDER BY sort_order, id")
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.conn().await?)
             .await?;
         decode_all(&rows)
     }
@@ -170,7 +171,8 @@ impl Store {
         let event = PatientEvent::Registered { details };
         let patient = Patient::replay(id, [&event])
             .ok_or_else(|| StoreError::Corrupt("registration".into()))?;
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let inserted = sqlx::query(
             "INSERT INTO patients (id, site, mrn, name_search, birth_date, version, data, registered_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -243,7 +245,8 @@ impl Store {
             version: expected_version + 1,
             merged_into: current.merged_into,
         };
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         append_patient_event(&mut tx, current, expected_version, &event, meta).await?;
         let result = sqlx::query(
             "UPDATE patients SET site = $1, mrn = $2, name_search = $3, birth_date = $4, version = $5, data = $6 \
@@ -285,7 +288,8 @@ impl Store {
         meta: &EventMeta,
         audit: &[AuditEntry],
     ) -> Result<(Referral, Case), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let mut changed = referral.clone();
         changed.details = details.clone();
         changed.version = referral.version + 1;
@@ -364,7 +368,8 @@ impl Store {
     ) -> Result<Patient, StoreError> {
         let (to, from) = (survivor.id.to_string(), merged.id.to_string());
         let payload = serde_json::json!({"from": from, "to": to});
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let (from, to) = (from.as_str(), to.as_str());
         let moved = seldinger_domain::patient::MergeSummary {
             referrals: move_stream_rows(
@@ -497,7 +502,8 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("patient {patient_id}")))?;
         let mut updated = current.clone();
         updated.version = expected_version + events.len() as u64;
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let mut at_version = current.clone();
         for event in events {
             append_patient_event(&mut tx, &at_version, at_version.version, event, meta).await?;
@@ -602,7 +608,7 @@ impl Store {
              WHERE patient_id = $1 AND entered_in_error_at IS NULL ORDER BY {order}"
         ))
         .bind(patient_id.to_string())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -634,7 +640,7 @@ impl Store {
         let row = sqlx::query("SELECT data FROM patients WHERE site = $1 AND mrn = $2")
             .bind(site.as_str().to_string())
             .bind(mrn.as_str().to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         match row {
             Some(row) => Ok(Some(serde_json::from_str(&text(&row, "data")?)?)),
@@ -683,7 +689,8 @@ impl Store {
         referred_by: &str,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let placer = referral.details.placer_order.as_ref().map(|p| p.key());
         let inserted = sqlx::query(
             "INSERT INTO referrals (id, patient_id, case_id, received_at, version, data, referred_by, placer_order) \
@@ -741,7 +748,7 @@ impl Store {
     ) -> Result<Option<Referral>, StoreError> {
         let row = sqlx::query("SELECT data FROM referrals WHERE placer_order = $1")
             .bind(key.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         match row {
             Some(row) => Ok(Some(serde_json::from_str(&text(&row, "data")?)?)),
@@ -814,7 +821,7 @@ impl Store {
         ids.sort();
         ids.dedup();
         let mut cases = Vec::with_capacity(ids.len());
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.conn().await?;
         // Well under both engines' limits on bound parameters.
         for chunk in ids.chunks(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -913,7 +920,8 @@ impl Store {
             audit,
         } = with;
         let id = after.id.to_string();
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let append = append_event(
             &mut tx,
             Stream::Case,
@@ -927,6 +935,7 @@ impl Store {
         if let Err(StoreError::Conflict { .. }) = append {
             // PostgreSQL aborts the transaction on the violation: read the version outside it.
             tx.rollback().await?;
+            drop(conn);
             let current = self.current_version("cases", &id).await?;
             return Err(conflict("case", after.id, expected_version, current));
         }
@@ -959,6 +968,7 @@ impl Store {
         };
         if result.rows_affected() == 0 {
             tx.rollback().await?;
+            drop(conn);
             let current = self.current_version("cases", &id).await?;
             return Err(conflict("case", after.id, expected_version, current));
         }
@@ -974,7 +984,7 @@ impl Store {
     async fn current_version(&self, table: &'static str, id: &str) -> Result<u64, StoreError> {
         let row = sqlx::query(&format!("SELECT version FROM {table} WHERE id = $1"))
             .bind(id.to_string())
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?;
         row.map(|r| version_of(&r))
             .transpose()
@@ -1005,7 +1015,7 @@ impl Store {
         )
         .bind(stream.name())
         .bind(id.to_string())
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -1250,7 +1260,7 @@ impl Store {
     /// Whether any patient is registered (the demo refuses to seed a database in use).
     pub async fn has_patients(&self) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM patients")
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }

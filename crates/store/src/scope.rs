@@ -83,7 +83,7 @@ impl Store {
             .map(|c| format!(" AND {c}"))
             .unwrap_or_default();
         let sql = format!("SELECT COUNT(*) AS n FROM {table} t WHERE t.{key} = $1{scoped}");
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.conn().await?;
         let rows = crate::fetch_with_text_params(&mut conn, &sql, &params).await?;
         Ok(match rows.first() {
             Some(row) => row.try_get::<i64, _>("n")? > 0,

@@ -54,7 +54,7 @@ pub async fn postgres() -> Option<TestDatabase> {
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL for tests: {e}"));
     sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(admin.pool())
+        .execute(&admin.pool)
         .await
         .expect("create test database");
     admin.close().await;
@@ -91,9 +91,25 @@ fn with_database(url: &str, database: &str) -> String {
 }
 
 impl Store {
+    /// Statements per second one connection runs (`SELECT 1`, each awaited): the benchmarks'
+    /// yardstick for a change that takes several statements.
+    pub async fn statement_rate(&self, seconds: f64) -> Result<f64, crate::StoreError> {
+        let mut conn = self.conn().await?;
+        let start = std::time::Instant::now();
+        let mut n = 0u64;
+        while start.elapsed().as_secs_f64() < seconds {
+            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            n += 1;
+        }
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    }
+
     /// Runs arbitrary SQL: only for tests that prove what the database itself refuses.
     pub async fn execute_raw_for_tests(&self, sql: &str) -> Result<u64, crate::StoreError> {
-        Ok(sqlx::query(sql).execute(self.pool()).await?.rows_affected())
+        Ok(sqlx::query(sql)
+            .execute(&mut *self.conn().await?)
+            .await?
+            .rows_affected())
     }
 }
 

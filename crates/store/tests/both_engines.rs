@@ -1251,3 +1251,73 @@ async fn messages_owed_by_an_event_are_kept_with_it_and_sent_in_order() {
         assert!(all.items[0].seq > next.items[0].seq, "newest first");
     }
 }
+
+#[tokio::test]
+async fn a_batch_commits_once_and_a_change_refused_in_it_rolls_it_all_back() {
+    for db in engines().await {
+        let store = &db.store;
+        let before = register(store, "D400", "Before").await;
+        let case = refer(store, before).await;
+
+        let batch = store.begin_batch().await.expect("batch");
+        let inside = batch.store();
+        assert!(inside.in_batch() && !store.in_batch());
+        let first = register(inside, "D401", "First").await;
+        // Later writes in the batch read what earlier ones wrote.
+        let inside_case = refer(inside, first).await;
+        let vetted = transition(inside, &inside_case, accept())
+            .await
+            .expect("reads its own write");
+        // Nothing is seen outside until the commit.
+        assert_eq!(store.case(inside_case.id).await.expect("read"), None);
+        batch.commit().await.expect("commit");
+        assert_eq!(
+            store.case(inside_case.id).await.expect("read"),
+            Some(vetted),
+            "{}",
+            label(&db)
+        );
+
+        // A stale write in a batch is refused, and the batch can no longer commit: everything
+        // in it is rolled back, to be done again one change at a time.
+        let batch = store.begin_batch().await.expect("batch");
+        let accepted = transition(batch.store(), &case, accept())
+            .await
+            .expect("accept");
+        // (On PostgreSQL the refusal aborts the transaction, so what it says may be that.)
+        transition(batch.store(), &case, CaseEvent::Decline)
+            .await
+            .expect_err("stale");
+        assert!(matches!(batch.commit().await, Err(StoreError::Spoiled)));
+        let stored = store.case(case.id).await.expect("read").expect("exists");
+        assert_eq!(stored.version, 1, "{}: neither change kept", label(&db));
+        assert_eq!(accepted.version, 2);
+
+        // A batch dropped without its commit leaves nothing.
+        let batch = store.begin_batch().await.expect("batch");
+        let dropped = refer(batch.store(), before).await;
+        drop(batch);
+        assert_eq!(store.case(dropped.id).await.expect("read"), None);
+
+        // A statement that fails outside any write: PostgreSQL aborts the whole transaction,
+        // and the commit must say so rather than report a rollback as committed.
+        let batch = store.begin_batch().await.expect("batch");
+        let lost = refer(batch.store(), before).await;
+        assert!(batch
+            .store()
+            .execute_raw_for_tests("SELECT no_such_column FROM patients")
+            .await
+            .is_err());
+        let committed = batch.commit().await;
+        match store.engine() {
+            seldinger_store::Engine::Postgres => {
+                assert!(committed.is_err(), "{}: an aborted batch", label(&db));
+                assert_eq!(store.case(lost.id).await.expect("read"), None);
+            }
+            seldinger_store::Engine::Sqlite => {
+                committed.expect("SQLite keeps the transaction after a failed statement");
+                assert!(store.case(lost.id).await.expect("read").is_some());
+            }
+        }
+    }
+}
