@@ -3,9 +3,9 @@
 //! - the disk's fsync rate (a loop writing 4 KiB and syncing it, in the database's folder);
 //! - an independent MLLP server that only acknowledges (python-hl7's asyncio server), for the
 //!   network and client ceiling;
-//! - each engine's statement rate on one connection (`SELECT 1` after `SELECT 1`): an A08 is
-//!   six statements (two reads; event, projection, audit row and inbox row written), and the
-//!   listener's writers commit all the messages waiting at once (decision 0006).
+//! - each engine's statement rate on one connection (`SELECT 1` after `SELECT 1`): an A08 in a
+//!   batch is five statements (the patient read; event, projection, audit row and inbox row
+//!   written), and the listener's writers commit all the messages waiting at once (decision 0006).
 //!
 //! `cargo bench -p seldinger-hl7 --bench mllp [-- SECONDS PATIENTS]` (default 5 s per run, 200
 //! patients) sends ADT^A08 updates over 1 and 8 connections, each waiting for its ACK, to the
@@ -208,7 +208,7 @@ async fn main() {
     }
     for (name, store) in engines {
         let statements = store.statement_rate(seconds.min(3.0)).await.expect("probe");
-        println!("{name}: {statements:.0} statements/s on one connection (an A08 takes 6)");
+        println!("{name}: {statements:.0} statements/s on one connection (an A08 takes 5)");
         let port = listener(store, patients).await;
         for connections in [1, 8] {
             let rate = drive(

@@ -157,8 +157,11 @@ impl Interface {
             patient_key: patient_key.clone(),
         };
         // Arrived before? Answered as then; kept but never finished (an earlier version kept
-        // messages before applying them): finished now.
+        // messages before applying them): finished now. In a batch the inbox's unique key finds
+        // it instead, one statement less for every new message: the copy's claim meets the first
+        // one, which spoils the batch, and applied again alone it is answered as before.
         let earlier = match (&new.sender, &new.control_id) {
+            _ if self.app.store.in_batch() => None,
             (Some(sender), Some(control_id)) => {
                 match self.app.find_message(sender, control_id).await {
                     Ok(earlier) => earlier,
@@ -294,6 +297,14 @@ impl Interface {
                 self.unstored(header, charset, error)
             }
             Ok(Some(first)) if first.arrived.id != new.id => {
+                if self.app.store.in_batch()
+                    && (first.status == InboxStatus::Received
+                        || first.arrived.content_sha256 != new.content_sha256)
+                {
+                    // Not looked up first (in a batch): a control id used for other content, or
+                    // a copy never finished, is handled when the message is applied alone.
+                    self.app.store.spoil_batch();
+                }
                 self.answered_before(first, header, charset)
             }
             Ok(_) => self.answer(&new.id, header, charset, &disposition, finish.ack),

@@ -225,66 +225,103 @@ async fn iso_8859_1_and_escapes_arrive_as_the_sender_meant_them() {
 
 /// A crash between receipt and answer, at both moments it can happen: before the change
 /// committed (the message is only 'received'), and after (applied, never answered). The
-/// sender's retry applies it exactly once either way.
+/// sender's retry applies it exactly once either way; a message sent again is answered as the
+/// first time, and its control id reused for other content is refused — each applied alone and
+/// through the listener's writers (in a batch, where the inbox's key finds the first copy).
 #[tokio::test]
 async fn a_message_cut_short_by_a_crash_is_applied_exactly_once_when_sent_again() {
     for db in testing::engines().await {
         let engine = db.engine();
         let interface = interface(&db);
-        let peer = Peer {
-            label: "127.0.0.1:1".into(),
-            ip: Some([127, 0, 0, 1].into()),
-        };
-        let register = b"MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130080000||ADT^A04|CRASH-1|P|2.5.1\rPID|1||M7100^^^GENHOSP^MR||Crash^Casey||19800101|U\r";
-        let first = interface.receive(register, &peer).await;
-        assert_eq!(first.code, "AA", "{engine:?}: {:?}", first.reason);
-        let history_before = patient_events(&db, "M7100").await;
-        let again = interface.receive(register, &peer).await;
-        assert_eq!((again.code, again.message_id), ("AA", first.message_id));
-        assert_eq!(
-            patient_events(&db, "M7100").await,
-            history_before,
-            "{engine:?}"
-        );
+        // Alone (a batch file, a replay) and through the listener's writers (in batches).
+        let appliers = seldinger_hl7::applier::Appliers::start(interface.clone());
+        for (pass, batched) in [(0, false), (1, true)] {
+            let peer = Peer {
+                label: "127.0.0.1:1".into(),
+                ip: Some([127, 0, 0, 1].into()),
+            };
+            let send = |raw: String| {
+                let (interface, appliers, peer) =
+                    (interface.clone(), appliers.clone(), peer.clone());
+                async move {
+                    if batched {
+                        appliers.receive(raw.into_bytes(), &peer).await
+                    } else {
+                        interface.receive(raw.as_bytes(), &peer).await
+                    }
+                }
+            };
+            let (mrn, late_mrn) = (format!("M71{pass}0"), format!("M71{pass}1"));
+            let register = format!("MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130080000||ADT^A04|CRASH{pass}-1|P|2.5.1\rPID|1||{mrn}^^^GENHOSP^MR||Crash^Casey||19800101|U\r");
+            let first = send(register.clone()).await;
+            assert_eq!(first.code, "AA", "{engine:?}: {:?}", first.reason);
+            let history_before = patient_events(&db, &mrn).await;
+            let again = send(register.clone()).await;
+            assert_eq!(
+                (again.code, again.message_id),
+                ("AA", first.message_id.clone())
+            );
+            assert_eq!(
+                patient_events(&db, &mrn).await,
+                history_before,
+                "{engine:?}"
+            );
+            // The same control id for other content: refused (205), the first one stands.
+            let reused = send(register.replace("Casey", "Other")).await;
+            assert_eq!(
+                reused.code, "AR",
+                "{engine:?} batched {batched}: {:?}",
+                reused.reason
+            );
+            assert_eq!(
+                patient_events(&db, &mrn).await,
+                history_before,
+                "{engine:?}"
+            );
 
-        // Crash after the commit, before the answer: applied, no ACK stored.
-        let update = b"MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A08|CRASH-2|P|2.5.1\rPID|1||M7100^^^GENHOSP^MR||Crash^Casey||19800101|F\r";
-        let applied = interface.receive(update, &peer).await;
-        let id = applied.message_id.clone().unwrap();
-        db.store
-            .execute_raw_for_tests(&format!(
-                "UPDATE hl7_messages SET ack = NULL WHERE id = '{id}'"
-            ))
-            .await
-            .unwrap();
-        let events = patient_events(&db, "M7100").await;
-        let resent = interface.receive(update, &peer).await;
-        assert_eq!(resent.code, "AA");
-        assert_eq!(patient_events(&db, "M7100").await, events, "{engine:?}");
+            // Crash after the commit, before the answer: applied, no ACK stored.
+            let update = format!("MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A08|CRASH{pass}-2|P|2.5.1\rPID|1||{mrn}^^^GENHOSP^MR||Crash^Casey||19800101|F\r");
+            let applied = send(update.clone()).await;
+            let id = applied.message_id.clone().unwrap();
+            db.store
+                .execute_raw_for_tests(&format!(
+                    "UPDATE hl7_messages SET ack = NULL WHERE id = '{id}'"
+                ))
+                .await
+                .unwrap();
+            let events = patient_events(&db, &mrn).await;
+            let resent = send(update).await;
+            assert_eq!(resent.code, "AA");
+            assert_eq!(patient_events(&db, &mrn).await, events, "{engine:?}");
 
-        // A message stored but never applied (the process died first) is applied by the retry.
-        let late = b"MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130100000||ADT^A04|CRASH-3|P|2.5.1\rPID|1||M7101^^^GENHOSP^MR||Late^Lee||19800101|U\r";
-        let new = seldinger_store::NewInboundMessage {
-            id: uuid::Uuid::new_v4().to_string(),
-            sender: Some("PAS^GENHOSP".into()),
-            control_id: Some("CRASH-3".into()),
-            received_at: chrono::Utc::now(),
-            peer: "127.0.0.1:1".into(),
-            message_type: "ADT^A04".into(),
-            version: "2.5.1".into(),
-            content_sha256: seldinger_hl7::inbound::content_digest(late),
-            raw: late.to_vec(),
-            patient_key: None,
-        };
-        assert!(matches!(
-            db.store.receive_message(&new).await.unwrap(),
-            Receipt::New(_)
-        ));
-        let retried = interface.receive(late, &peer).await;
-        assert_eq!(retried.code, "AA", "{engine:?}");
-        assert_eq!(patient_events(&db, "M7101").await, 1, "{engine:?}");
-        let stored = db.store.inbound_message(&new.id).await.unwrap().unwrap();
-        assert_eq!((stored.status, stored.attempts), (InboxStatus::Applied, 2));
+            // A message stored but never applied (the process died first) is applied by the retry.
+            let late = format!("MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130100000||ADT^A04|CRASH{pass}-3|P|2.5.1\rPID|1||{late_mrn}^^^GENHOSP^MR||Late^Lee||19800101|U\r");
+            let new = seldinger_store::NewInboundMessage {
+                id: uuid::Uuid::new_v4().to_string(),
+                sender: Some("PAS^GENHOSP".into()),
+                control_id: Some(format!("CRASH{pass}-3")),
+                received_at: chrono::Utc::now(),
+                peer: "127.0.0.1:1".into(),
+                message_type: "ADT^A04".into(),
+                version: "2.5.1".into(),
+                content_sha256: seldinger_hl7::inbound::content_digest(late.as_bytes()),
+                raw: late.clone().into_bytes(),
+                patient_key: None,
+            };
+            assert!(matches!(
+                db.store.receive_message(&new).await.unwrap(),
+                Receipt::New(_)
+            ));
+            let retried = send(late).await;
+            assert_eq!(
+                retried.code, "AA",
+                "{engine:?} batched {batched}: {:?}",
+                retried.reason
+            );
+            assert_eq!(patient_events(&db, &late_mrn).await, 1, "{engine:?}");
+            let stored = db.store.inbound_message(&new.id).await.unwrap().unwrap();
+            assert_eq!((stored.status, stored.attempts), (InboxStatus::Applied, 2));
+        }
     }
 }
 

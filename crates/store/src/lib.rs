@@ -329,6 +329,15 @@ impl Store {
         })
     }
 
+    /// Marks the batch this store runs in as not to be committed: its owner rolls it back and
+    /// makes its changes again one at a time (for a case only that way handles well). Nothing
+    /// outside a batch.
+    pub fn spoil_batch(&self) {
+        if self.batch.is_some() {
+            self.spoiled.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Whether this store runs in a batch (its changes wait for the batch's commit).
     pub fn in_batch(&self) -> bool {
         self.batch.is_some()
