@@ -16,7 +16,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use seldinger_hl7::mllp::{self, Frame, ListenerConfig};
+use seldinger_hl7::mllp::{self, ListenerConfig};
 
 use seldinger_store::{testing, Store};
 use std::io::Write;
@@ -46,34 +46,13 @@ async fn drive(port: u16, connections: usize, patients: usize, seconds: f64, run
     for c in 0..connections {
         let (stop, sent, run) = (stop.clone(), sent.clone(), run.to_string());
         tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let mut stream = tokio::io::BufReader::new(stream);
+            let mut connection = common::connect(port).await;
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let patient = c + connections * (n as usize % (patients / connections).max(1));
                 let message = a08(patient, &format!("{run}-{c}-{n}"), n);
-                mllp::write_frame(stream.get_mut(), &message)
-                    .await
-                    .expect("send");
-                let frame = mllp::read_frame(
-                    &mut stream,
-                    1 << 20,
-                    Duration::from_secs(60),
-                    Duration::from_secs(60),
-                )
-                .await
-                .expect("ACK");
-                let Frame::Message(ack) = frame else {
-                    panic!("no ACK")
-                };
-                assert!(
-                    ack.windows(7).any(|w| w == b"MSA|AA|"),
-                    "{}",
-                    String::from_utf8_lossy(&ack)
-                );
+                let (code, _, ack) = common::exchange(&mut connection, &message).await;
+                assert_eq!(code, "AA", "{}", String::from_utf8_lossy(&ack));
                 n += 1;
                 sent.fetch_add(1, Ordering::Relaxed);
             }

@@ -613,8 +613,6 @@ async fn messages_shaped_as_ihe_scheduled_workflow_and_nist_examples_send_them_a
 /// "send again" (AR, kept nowhere) and every other is applied exactly once, in order.
 #[tokio::test]
 async fn a_message_the_database_refuses_mid_batch_takes_no_other_with_it() {
-    use seldinger_hl7::mllp::Frame;
-    use std::time::Duration;
     for db in testing::engines().await {
         let engine = db.engine();
         let refuse = match engine {
@@ -637,10 +635,7 @@ async fn a_message_the_database_refuses_mid_batch_takes_no_other_with_it() {
         let mut senders = Vec::new();
         for connection in 0..16u32 {
             senders.push(tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .expect("connect");
-                let mut stream = tokio::io::BufReader::new(stream);
+                let mut stream = common::connect(port).await;
                 let mut answers = Vec::new();
                 for n in 0..5 {
                     // Connection 0's third message is about the patient the database refuses.
@@ -653,25 +648,8 @@ async fn a_message_the_database_refuses_mid_batch_takes_no_other_with_it() {
                         "MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A08|B{connection}-{n}|P|2.5.1\r\
                          PID|1||M{mrn}^^^GENHOSP^MR||Batch^Bo{n}||19700101|U\r"
                     );
-                    mllp::write_frame(stream.get_mut(), message.as_bytes())
-                        .await
-                        .expect("send");
-                    let frame = mllp::read_frame(
-                        &mut stream,
-                        1 << 20,
-                        Duration::from_secs(30),
-                        Duration::from_secs(30),
-                    )
-                    .await
-                    .expect("an answer");
-                    let Frame::Message(ack) = frame else {
-                        panic!("no answer")
-                    };
-                    let ack = hl7kit::Message::parse_lossy(&ack).expect("ACK");
-                    answers.push((
-                        ack.get("MSA-1").unwrap_or("").to_string(),
-                        ack.get("MSA-2").unwrap_or("").to_string(),
-                    ));
+                    let (code, control, _) = common::exchange(&mut stream, message.as_bytes()).await;
+                    answers.push((code, control));
                 }
                 (connection, answers)
             }));

@@ -183,20 +183,14 @@ async fn many_connections_at_once_are_each_answered_in_order() {
     let mut senders = Vec::new();
     for connection in 0..24 {
         senders.push(tokio::spawn(async move {
-            let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
-            let mut reader = tokio::io::BufReader::new(&mut stream);
+            let mut stream = common::connect(address.port()).await;
             let mut acks = Vec::new();
             for n in 0..5 {
                 let message = format!(
                     "MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A08|C{connection}-{n}|P|2.5.1\rPID|1||M8{connection:03}^^^GENHOSP^MR||Many^Conn||19700101|U\r"
                 );
-                mllp::write_frame(reader.get_mut(), message.as_bytes()).await.expect("send");
-                let frame = mllp::read_frame(&mut reader, 1 << 20, Duration::from_secs(30), Duration::from_secs(30))
-                    .await
-                    .expect("an ACK");
-                let Frame::Message(ack) = frame else { panic!("no ACK") };
-                let ack = hl7kit::Message::parse_lossy(&ack).expect("ACK");
-                acks.push((ack.get("MSA-1").unwrap_or("").to_string(), ack.get("MSA-2").unwrap_or("").to_string()));
+                let (code, control, _) = common::exchange(&mut stream, message.as_bytes()).await;
+                acks.push((code, control));
             }
             (connection, acks)
         }));
