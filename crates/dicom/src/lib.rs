@@ -7,9 +7,11 @@
 pub mod fixtures;
 pub mod guard;
 pub mod ingest;
+pub mod matching;
 pub mod rdsr;
 pub mod scp;
 pub mod units;
+pub mod worklist;
 
 pub use rdsr::{
     parse_bytes, parse_dataset, parse_file, parse_object, AccumulatedProjection, DoseReport,

@@ -18,7 +18,8 @@ use seldinger_domain::patient::{AllergyInput, PatientDetails, PatientInput};
 use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::{
-    Actor, CaseId, EventMeta, PatientId, Referral, ReferralId, Room, RoomId, RoomKind,
+    Actor, AeTitle, CaseId, DicomModality, Equipment, EventMeta, PatientId, Referral, ReferralId,
+    Room, RoomId, RoomKind,
 };
 use seldinger_store::Store;
 use uuid::Uuid;
@@ -149,32 +150,49 @@ fn queue_plan() -> Vec<CaseState> {
 }
 
 fn rooms() -> Vec<Room> {
-    let room = |id: &str, name: &str, kind, modalities: &[GuidanceModality]| Room {
+    use GuidanceModality::*;
+    let room = |id: &str,
+                name: &str,
+                kind,
+                modalities: &[GuidanceModality],
+                (ae_title, modality): (&str, DicomModality)| Room {
         id: RoomId::parse(id).expect("demo room ids are valid"),
         name: name.into(),
         kind,
         modalities: modalities.to_vec(),
+        equipment: vec![Equipment {
+            ae_title: AeTitle::parse(ae_title).expect("demo AE titles are valid"),
+            modality,
+        }],
     };
-    use GuidanceModality::*;
     vec![
         room(
             "angio-1",
             "Angio suite 1 (biplane)",
             RoomKind::AngioSuite,
             &[Fluoroscopy, ConeBeamCt, Ultrasound],
+            ("ANGIO1", DicomModality::Xa),
         ),
         room(
             "angio-2",
             "Angio suite 2",
             RoomKind::AngioSuite,
             &[Fluoroscopy, ConeBeamCt, Ultrasound],
+            ("ANGIO2", DicomModality::Xa),
         ),
-        room("ct-1", "CT interventional", RoomKind::Ct, &[Ct, Ultrasound]),
+        room(
+            "ct-1",
+            "CT interventional",
+            RoomKind::Ct,
+            &[Ct, Ultrasound],
+            ("CTIR1", DicomModality::Ct),
+        ),
         room(
             "us-1",
             "Ultrasound procedure room",
             RoomKind::Ultrasound,
             &[Ultrasound, None],
+            ("USIR1", DicomModality::Us),
         ),
     ]
 }

@@ -103,6 +103,7 @@ async fn spawn_clocked(
             name: id.to_uppercase(),
             kind,
             modalities: vec![modality],
+            equipment: Vec::new(),
         };
         db.store
             .put_room(&room, i as i64)

@@ -1,0 +1,524 @@
+//! Modality Worklist items and how a C-FIND query is answered from them (PS3.4 Annex K). A
+//! booked case becomes one [`ScheduledStep`] (the application fills it); [`answer`] matches a
+//! query's identifier against a step's item and returns the requested keys with the step's
+//! values — empty when the department does not hold one. Pure: no listener, no database.
+
+use crate::matching::{matches, BadKey, Vr};
+use dicom_core::header::Header;
+use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use dicom_core::{DataElement, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+/// A coded entry (Code Value, Coding Scheme Designator, Code Meaning).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Code {
+    pub value: String,
+    pub scheme: String,
+    pub meaning: String,
+}
+
+/// One scheduled procedure step as the worklist shows it: a booked case in a room, for one of
+/// the room's systems. Text is as DICOM writes it (names `FAMILY^GIVEN`, dates `YYYYMMDD`,
+/// times `HHMMSS`, in the department's time zone); empty when unknown.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScheduledStep {
+    pub patient_name: String,
+    pub patient_id: String,
+    /// Who issued the patient id: the department's site code.
+    pub issuer_of_patient_id: String,
+    pub birth_date: String,
+    /// M, F, O, or empty.
+    pub sex: String,
+    /// Kilograms, as a decimal string.
+    pub weight_kg: String,
+    /// (0010,2110): contrast, latex, drugs.
+    pub allergies: Vec<String>,
+    /// (0010,21C0): 1 not pregnant, 2 possibly, 3 definitely, 4 unknown.
+    pub pregnancy_status: Option<u16>,
+    /// (0010,2000): what the team must know before starting.
+    pub medical_alerts: Vec<String>,
+    pub accession_number: String,
+    pub study_instance_uid: String,
+    pub referring_physician: String,
+    pub requested_procedure_id: String,
+    pub requested_procedure_description: String,
+    pub requested_procedure_code: Option<Code>,
+    /// STAT, HIGH, ROUTINE, MEDIUM or LOW.
+    pub requested_procedure_priority: String,
+    pub station_ae_title: String,
+    pub station_name: String,
+    /// The room, as people name it.
+    pub location: String,
+    pub modality: String,
+    pub start_date: String,
+    pub start_time: String,
+    pub performing_physician: String,
+    pub step_id: String,
+    pub step_description: String,
+}
+
+/// The keys of the Scheduled Procedure Step Sequence (0040,0100) this worklist holds.
+const STEP_KEYS: &[Tag] = &[
+    tags::SCHEDULED_STATION_AE_TITLE,
+    tags::SCHEDULED_STATION_NAME,
+    tags::SCHEDULED_PROCEDURE_STEP_LOCATION,
+    tags::MODALITY,
+    tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+    tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+    tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME,
+    tags::SCHEDULED_PROCEDURE_STEP_ID,
+    tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION,
+    tags::SCHEDULED_PROCEDURE_STEP_STATUS,
+];
+
+/// The top-level keys this worklist holds (besides the step sequence).
+const TOP_KEYS: &[Tag] = &[
+    tags::PATIENT_NAME,
+    tags::PATIENT_ID,
+    tags::ISSUER_OF_PATIENT_ID,
+    tags::PATIENT_BIRTH_DATE,
+    tags::PATIENT_SEX,
+    tags::PATIENT_WEIGHT,
+    tags::ALLERGIES,
+    tags::PREGNANCY_STATUS,
+    tags::MEDICAL_ALERTS,
+    tags::ACCESSION_NUMBER,
+    tags::STUDY_INSTANCE_UID,
+    tags::REFERRING_PHYSICIAN_NAME,
+    tags::REQUESTED_PROCEDURE_ID,
+    tags::REQUESTED_PROCEDURE_DESCRIPTION,
+    tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
+    tags::REQUESTED_PROCEDURE_PRIORITY,
+    tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+];
+
+fn text(tag: Tag, vr: VR, value: &str) -> Option<DataElement<InMemDicomObject>> {
+    (!value.is_empty()).then(|| DataElement::new(tag, vr, PrimitiveValue::from(value)))
+}
+
+fn texts(tag: Tag, vr: VR, values: &[String]) -> Option<DataElement<InMemDicomObject>> {
+    (!values.is_empty()).then(|| {
+        DataElement::new(
+            tag,
+            vr,
+            PrimitiveValue::Strs(values.iter().cloned().collect()),
+        )
+    })
+}
+
+impl ScheduledStep {
+    /// The step as a worklist item: what a query is matched against and answered from.
+    pub fn item(&self) -> InMemDicomObject {
+        let step = InMemDicomObject::from_element_iter(
+            [
+                text(
+                    tags::SCHEDULED_STATION_AE_TITLE,
+                    VR::AE,
+                    &self.station_ae_title,
+                ),
+                text(tags::SCHEDULED_STATION_NAME, VR::SH, &self.station_name),
+                text(
+                    tags::SCHEDULED_PROCEDURE_STEP_LOCATION,
+                    VR::SH,
+                    &self.location,
+                ),
+                text(tags::MODALITY, VR::CS, &self.modality),
+                text(
+                    tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+                    VR::DA,
+                    &self.start_date,
+                ),
+                text(
+                    tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+                    VR::TM,
+                    &self.start_time,
+                ),
+                text(
+                    tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME,
+                    VR::PN,
+                    &self.performing_physician,
+                ),
+                text(tags::SCHEDULED_PROCEDURE_STEP_ID, VR::SH, &self.step_id),
+                text(
+                    tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION,
+                    VR::LO,
+                    &self.step_description,
+                ),
+                text(tags::SCHEDULED_PROCEDURE_STEP_STATUS, VR::CS, "SCHEDULED"),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        let code = self.requested_procedure_code.as_ref().map(|code| {
+            DataElement::new(
+                tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::from(vec![InMemDicomObject::from_element_iter(
+                    [
+                        text(tags::CODE_VALUE, VR::SH, &code.value),
+                        text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, &code.scheme),
+                        text(tags::CODE_MEANING, VR::LO, &code.meaning),
+                    ]
+                    .into_iter()
+                    .flatten(),
+                )]),
+            )
+        });
+        InMemDicomObject::from_element_iter(
+            [
+                text(tags::PATIENT_NAME, VR::PN, &self.patient_name),
+                text(tags::PATIENT_ID, VR::LO, &self.patient_id),
+                text(
+                    tags::ISSUER_OF_PATIENT_ID,
+                    VR::LO,
+                    &self.issuer_of_patient_id,
+                ),
+                text(tags::PATIENT_BIRTH_DATE, VR::DA, &self.birth_date),
+                text(tags::PATIENT_SEX, VR::CS, &self.sex),
+                text(tags::PATIENT_WEIGHT, VR::DS, &self.weight_kg),
+                texts(tags::ALLERGIES, VR::LO, &self.allergies),
+                self.pregnancy_status.map(|status| {
+                    DataElement::new(tags::PREGNANCY_STATUS, VR::US, PrimitiveValue::from(status))
+                }),
+                texts(tags::MEDICAL_ALERTS, VR::LO, &self.medical_alerts),
+                text(tags::ACCESSION_NUMBER, VR::SH, &self.accession_number),
+                text(tags::STUDY_INSTANCE_UID, VR::UI, &self.study_instance_uid),
+                text(
+                    tags::REFERRING_PHYSICIAN_NAME,
+                    VR::PN,
+                    &self.referring_physician,
+                ),
+                text(
+                    tags::REQUESTED_PROCEDURE_ID,
+                    VR::SH,
+                    &self.requested_procedure_id,
+                ),
+                text(
+                    tags::REQUESTED_PROCEDURE_DESCRIPTION,
+                    VR::LO,
+                    &self.requested_procedure_description,
+                ),
+                code,
+                text(
+                    tags::REQUESTED_PROCEDURE_PRIORITY,
+                    VR::CS,
+                    &self.requested_procedure_priority,
+                ),
+                Some(DataElement::new(
+                    tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+                    VR::SQ,
+                    DataSetSequence::from(vec![step]),
+                )),
+            ]
+            .into_iter()
+            .flatten(),
+        )
+    }
+}
+
+/// How a key's value is matched, by the VR the query gives it.
+fn vr_of(vr: VR) -> Vr {
+    match vr {
+        VR::PN => Vr::PersonName,
+        VR::DA => Vr::Date,
+        VR::TM => Vr::Time,
+        VR::DT => Vr::DateTime,
+        VR::UI => Vr::Uid,
+        _ => Vr::Text,
+    }
+}
+
+fn stored_text(item: &InMemDicomObject, tag: Tag) -> String {
+    item.get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+fn tag_name(tag: Tag) -> String {
+    format!("({:04X},{:04X})", tag.group(), tag.element())
+}
+
+/// Matches a query's identifier against a worklist item; `Some(identifier)` to return when it
+/// matches: every key asked for, with the item's value or empty. Keys this worklist does not
+/// hold are not matched on (an SCP need not support every optional key) and come back empty.
+/// `Err` names a key the standard does not allow (a malformed date, a wild card in a UID, a
+/// sequence key with more than one item).
+pub fn answer(
+    query: &InMemDicomObject,
+    item: &InMemDicomObject,
+) -> Result<Option<InMemDicomObject>, BadKey> {
+    answer_level(query, item, TOP_KEYS)
+}
+
+fn answer_level(
+    query: &InMemDicomObject,
+    item: &InMemDicomObject,
+    held: &[Tag],
+) -> Result<Option<InMemDicomObject>, BadKey> {
+    let mut response = InMemDicomObject::new_empty();
+    for key in query.iter() {
+        let tag = key.tag();
+        // Group lengths and the character set are the message's, not keys.
+        if tag.element() == 0 || tag == tags::SPECIFIC_CHARACTER_SET {
+            continue;
+        }
+        if !held.contains(&tag) {
+            response.put(DataElement::new(tag, key.vr(), PrimitiveValue::Empty));
+            continue;
+        }
+        if key.vr() == VR::SQ {
+            let asked = key.items().unwrap_or(&[]);
+            let stored = item.get(tag).and_then(|e| e.items()).unwrap_or(&[]);
+            let returned = match asked {
+                // Universal: the whole sequence as held.
+                [] => stored.to_vec(),
+                [keys] => {
+                    let nested = if tag == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE {
+                        STEP_KEYS
+                    } else {
+                        &[
+                            tags::CODE_VALUE,
+                            tags::CODING_SCHEME_DESIGNATOR,
+                            tags::CODE_MEANING,
+                        ]
+                    };
+                    let mut matched = None;
+                    for candidate in stored {
+                        if let Some(found) = answer_level(keys, candidate, nested)? {
+                            matched = Some(found);
+                            break;
+                        }
+                    }
+                    match matched {
+                        Some(found) => vec![found],
+                        // An item of keys that none of the stored items matches.
+                        None if has_matching_key(keys) => return Ok(None),
+                        None => Vec::new(),
+                    }
+                }
+                _ => {
+                    return Err(BadKey(format!(
+                        "the sequence {} in a query holds one item of keys, not {}",
+                        tag_name(tag),
+                        asked.len()
+                    )))
+                }
+            };
+            response.put(DataElement::new(
+                tag,
+                VR::SQ,
+                DataSetSequence::from(returned),
+            ));
+            continue;
+        }
+        let asked = key.to_str().map(|s| s.to_string()).unwrap_or_default();
+        let stored = stored_text(item, tag);
+        let matched = matches(vr_of(key.vr()), &asked, &stored)
+            .map_err(|BadKey(why)| BadKey(format!("{}: {why}", tag_name(tag))))?;
+        if !matched {
+            return Ok(None);
+        }
+        match item.get(tag) {
+            Some(element) => response.put(element.clone()),
+            None => response.put(DataElement::new(tag, key.vr(), PrimitiveValue::Empty)),
+        };
+    }
+    Ok(Some(response))
+}
+
+/// Whether an item of keys asks for anything but universal matching.
+fn has_matching_key(keys: &InMemDicomObject) -> bool {
+    keys.iter().any(|key| {
+        key.vr() != VR::SQ
+            && key
+                .to_str()
+                .is_ok_and(|v| !v.trim_matches([' ', '\0', '*']).is_empty())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step() -> ScheduledStep {
+        ScheduledStep {
+            patient_name: "Synthetic^Sam".into(),
+            patient_id: "SDM100037".into(),
+            issuer_of_patient_id: "MAIN".into(),
+            birth_date: "19550302".into(),
+            sex: "M".into(),
+            weight_kg: "82.5".into(),
+            allergies: vec!["Iodinated contrast".into(), "Latex".into()],
+            pregnancy_status: Some(4),
+            accession_number: "261202AB12CD34EF".into(),
+            study_instance_uid: "2.25.123456789".into(),
+            requested_procedure_id: "261202AB12CD34EF".into(),
+            requested_procedure_description: "Liver biopsy".into(),
+            requested_procedure_code: Some(Code {
+                value: "biopsy-liver".into(),
+                scheme: "99SELDINGER".into(),
+                meaning: "Liver biopsy".into(),
+            }),
+            station_ae_title: "ANGIO1".into(),
+            location: "Angio suite 1".into(),
+            modality: "XA".into(),
+            start_date: "20261202".into(),
+            start_time: "093000".into(),
+            performing_physician: "Interventional^Iris".into(),
+            step_id: "SPS1".into(),
+            ..Default::default()
+        }
+    }
+
+    fn key(tag: Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
+        DataElement::new(tag, vr, PrimitiveValue::from(value))
+    }
+
+    /// A query as a modality sends it: the step keys in one item, the patient keys beside it.
+    fn query(
+        step_keys: Vec<DataElement<InMemDicomObject>>,
+        top: Vec<DataElement<InMemDicomObject>>,
+    ) -> InMemDicomObject {
+        let mut all = top;
+        all.push(DataElement::new(
+            tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![InMemDicomObject::from_element_iter(step_keys)]),
+        ));
+        InMemDicomObject::from_element_iter(all)
+    }
+
+    fn found(query: &InMemDicomObject) -> Option<InMemDicomObject> {
+        answer(query, &step().item()).expect("a valid query")
+    }
+
+    #[test]
+    fn a_rooms_day_query_finds_its_step_and_returns_what_was_asked() {
+        let asked = query(
+            vec![
+                key(tags::SCHEDULED_STATION_AE_TITLE, VR::AE, "ANGIO1"),
+                key(
+                    tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+                    VR::DA,
+                    "20261202",
+                ),
+                key(tags::MODALITY, VR::CS, ""),
+                key(tags::SCHEDULED_PROCEDURE_STEP_START_TIME, VR::TM, ""),
+            ],
+            vec![
+                key(tags::PATIENT_NAME, VR::PN, ""),
+                key(tags::PATIENT_ID, VR::LO, ""),
+                key(tags::ACCESSION_NUMBER, VR::SH, ""),
+                key(tags::ALLERGIES, VR::LO, ""),
+                key(tags::PATIENT_WEIGHT, VR::DS, ""),
+                // Not held here: returned empty, not matched on.
+                key(tags::ADMISSION_ID, VR::LO, "ADM1"),
+            ],
+        );
+        let got = found(&asked).expect("matches");
+        let text = |tag| stored_text(&got, tag);
+        assert_eq!(text(tags::PATIENT_NAME), "Synthetic^Sam");
+        assert_eq!(text(tags::ACCESSION_NUMBER), "261202AB12CD34EF");
+        assert_eq!(text(tags::ALLERGIES), "Iodinated contrast\\Latex");
+        assert_eq!(text(tags::ADMISSION_ID), "");
+        assert!(
+            got.get(tags::STUDY_INSTANCE_UID).is_none(),
+            "only what was asked"
+        );
+        let steps = got
+            .get(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            .and_then(|e| e.items())
+            .expect("the step");
+        assert_eq!(stored_text(&steps[0], tags::MODALITY), "XA");
+        assert_eq!(
+            stored_text(&steps[0], tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+            "093000"
+        );
+        assert!(steps[0].get(tags::SCHEDULED_STATION_NAME).is_none());
+    }
+
+    #[test]
+    fn another_room_another_day_or_another_patient_finds_nothing() {
+        for (step_keys, top) in [
+            (
+                vec![key(tags::SCHEDULED_STATION_AE_TITLE, VR::AE, "CTIR1")],
+                vec![],
+            ),
+            (
+                vec![key(
+                    tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+                    VR::DA,
+                    "20261203-",
+                )],
+                vec![],
+            ),
+            (vec![], vec![key(tags::PATIENT_NAME, VR::PN, "other*")]),
+            (vec![key(tags::MODALITY, VR::CS, "CT")], vec![]),
+        ] {
+            assert!(found(&query(step_keys, top)).is_none());
+        }
+    }
+
+    #[test]
+    fn names_wild_cards_ranges_and_empty_sequences_match_as_the_standard_says() {
+        let asked = query(
+            vec![key(
+                tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+                VR::TM,
+                "0800-1000",
+            )],
+            vec![key(tags::PATIENT_NAME, VR::PN, "synth*^s?m")],
+        );
+        assert!(found(&asked).is_some());
+        // An empty sequence asks for the whole step.
+        let whole = InMemDicomObject::from_element_iter([DataElement::new(
+            tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(Vec::<InMemDicomObject>::new()),
+        )]);
+        let got = found(&whole).expect("matches");
+        let steps = got
+            .get(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            .and_then(|e| e.items())
+            .expect("the step");
+        assert_eq!(
+            stored_text(&steps[0], tags::SCHEDULED_STATION_AE_TITLE),
+            "ANGIO1"
+        );
+        // A key the department holds no value for matches only universally.
+        let mut unknown = step();
+        unknown.weight_kg.clear();
+        let by_weight =
+            InMemDicomObject::from_element_iter([key(tags::PATIENT_WEIGHT, VR::DS, "82.5")]);
+        assert!(answer(&by_weight, &unknown.item())
+            .expect("valid")
+            .is_none());
+        assert!(answer(&by_weight, &step().item()).expect("valid").is_some());
+    }
+
+    #[test]
+    fn a_malformed_key_is_refused_naming_it() {
+        let asked = query(
+            vec![key(
+                tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+                VR::DA,
+                "2026-12-02",
+            )],
+            vec![],
+        );
+        let refused = answer(&asked, &step().item()).expect_err("a bad date");
+        assert!(refused.0.contains("(0040,0002)"), "{refused}");
+        let two_items = InMemDicomObject::from_element_iter([DataElement::new(
+            tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![
+                InMemDicomObject::new_empty(),
+                InMemDicomObject::new_empty(),
+            ]),
+        )]);
+        let refused = answer(&two_items, &step().item()).expect_err("two items");
+        assert!(refused.0.contains("(0040,0100)"), "{refused}");
+    }
+}
