@@ -19,6 +19,7 @@ mod lists;
 mod outbox;
 mod patients;
 mod principal;
+mod worklist;
 
 pub use cases::CaseEventRequest;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
@@ -30,6 +31,7 @@ pub use interfaces::{DetailsOutcome, MessageHandler, Replayed, Shown};
 pub use lists::DoseByCase;
 pub use outbox::{CaseNotice, Notice, Outbound, Route};
 pub use principal::{Audit, Opened, Principal};
+pub use worklist::{WorklistEntry, ON_THE_WORKLIST};
 
 use seldinger_domain::discharge::DischargeTexts;
 use seldinger_domain::dose_stats::ReferenceLevels;

@@ -171,10 +171,7 @@ impl App {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("patient {}", after.patient_id)))?;
         let procedure = after
-            .vetting
-            .as_ref()
-            .map(|v| &v.procedure_id)
-            .or(after.requested_procedure.as_ref())
+            .planned_procedure()
             .and_then(|id| self.catalogue.get(id))
             .map(|p| (p.id.to_string(), p.name.clone()));
         let room = match &after.booking {

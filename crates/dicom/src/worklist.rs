@@ -9,6 +9,10 @@ use dicom_core::value::{DataSetSequence, PrimitiveValue};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
+use seldinger_app::WorklistEntry;
+use seldinger_domain::patient::{Pregnancy, Sex};
+use seldinger_domain::referral::Urgency;
+use seldinger_domain::DepartmentTime;
 
 /// A coded entry (Code Value, Coding Scheme Designator, Code Meaning).
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +60,78 @@ pub struct ScheduledStep {
     pub performing_physician: String,
     pub step_id: String,
     pub step_description: String,
+}
+
+impl ScheduledStep {
+    /// The step for a worklist entry: its patient, study and booking as DICOM writes them, the
+    /// start in the department's time zone.
+    pub fn of(entry: &WorklistEntry, time: &DepartmentTime) -> ScheduledStep {
+        let details = &entry.patient.details;
+        let case = &entry.case;
+        let start = case.booking.as_ref().map(|b| b.start);
+        let accession = case.accession_number.clone().unwrap_or_default();
+        let procedure_name = entry
+            .procedure
+            .as_ref()
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        ScheduledStep {
+            patient_name: format!("{}^{}", details.name.family, details.name.given),
+            patient_id: details.mrn.as_str().to_string(),
+            issuer_of_patient_id: details.site.as_str().to_string(),
+            birth_date: details.birth_date.format("%Y%m%d").to_string(),
+            sex: match details.sex {
+                Sex::Female => "F",
+                Sex::Male => "M",
+                Sex::Other => "O",
+                Sex::Unknown => "",
+            }
+            .to_string(),
+            weight_kg: details
+                .weight_kg
+                .map(|w| format!("{:.1}", w.kg()))
+                .unwrap_or_default(),
+            allergies: details
+                .allergies
+                .iter()
+                .map(|a| a.substance.chars().take(64).collect())
+                .collect(),
+            // (0010,21C0): 1 not pregnant, 2 possibly, 3 definitely, 4 unknown.
+            pregnancy_status: details.pregnancy.as_ref().map(|p| match p.status {
+                Pregnancy::NotPregnant | Pregnancy::NotApplicable => 1,
+                Pregnancy::PossiblyPregnant => 2,
+                Pregnancy::Pregnant => 3,
+                Pregnancy::Unknown => 4,
+            }),
+            medical_alerts: Vec::new(),
+            accession_number: accession.clone(),
+            study_instance_uid: case.study_instance_uid.clone().unwrap_or_default(),
+            referring_physician: String::new(),
+            requested_procedure_id: accession,
+            requested_procedure_description: procedure_name.chars().take(64).collect(),
+            requested_procedure_code: entry.procedure.as_ref().map(|p| Code {
+                value: p.id.as_str().chars().take(16).collect(),
+                scheme: "99SELDINGER".into(),
+                meaning: p.name.chars().take(64).collect(),
+            }),
+            requested_procedure_priority: match case.urgency {
+                Urgency::Emergent => "STAT",
+                Urgency::Urgent => "HIGH",
+                Urgency::Routine => "ROUTINE",
+            }
+            .to_string(),
+            station_ae_title: entry.equipment.ae_title.as_str().to_string(),
+            station_name: String::new(),
+            location: entry.room.name.chars().take(16).collect(),
+            modality: entry.equipment.modality.code().to_string(),
+            start_date: start.map(|s| time.format(s, "%Y%m%d")).unwrap_or_default(),
+            start_time: start.map(|s| time.format(s, "%H%M%S")).unwrap_or_default(),
+            performing_physician: String::new(),
+            // SH: 16 characters; one step per case, shown to each system in its room.
+            step_id: case.id.0.simple().to_string()[..16].to_uppercase(),
+            step_description: procedure_name.chars().take(64).collect(),
+        }
+    }
 }
 
 /// The keys of the Scheduled Procedure Step Sequence (0040,0100) this worklist holds.

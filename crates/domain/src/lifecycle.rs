@@ -792,6 +792,14 @@ pub struct Case {
 }
 
 impl Case {
+    /// The procedure the case is for: the one IR vetted it for, else the one requested.
+    pub fn planned_procedure(&self) -> Option<&ProcedureId> {
+        self.vetting
+            .as_ref()
+            .map(|v| &v.procedure_id)
+            .or(self.requested_procedure.as_ref())
+    }
+
     /// The first event of a case, recorded with its referral.
     pub fn open(
         id: CaseId,

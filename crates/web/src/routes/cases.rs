@@ -31,11 +31,7 @@ pub struct CaseRecord {
 
 impl CaseRecord {
     pub fn new(case: Case, state: &AppState) -> Self {
-        let procedure = case
-            .vetting
-            .as_ref()
-            .map(|v| &v.procedure_id)
-            .or(case.requested_procedure.as_ref());
+        let procedure = case.planned_procedure();
         let procedure_name = procedure
             .and_then(|id| state.catalogue.get(id))
             .map(|p| p.name.clone());

@@ -108,7 +108,7 @@ fn reports_csv(reports: &[StoredDoseReport], cases: &BTreeMap<CaseId, Case>) -> 
                 .map(|b| link_basis_name(b).to_string())
                 .unwrap_or_default(),
             r.unmatched_reason.clone().unwrap_or_default(),
-            case.and_then(procedure_of)
+            case.and_then(Case::planned_procedure)
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default(),
             case.and_then(|c| c.booking.as_ref())
@@ -153,13 +153,6 @@ fn link_basis_name(basis: LinkBasis) -> &'static str {
         LinkBasis::PatientAndRoomTime => "patient_and_room_time",
         LinkBasis::Manual => "manual",
     }
-}
-
-pub(crate) fn procedure_of(case: &Case) -> Option<&ProcedureId> {
-    case.vetting
-        .as_ref()
-        .map(|v| &v.procedure_id)
-        .or(case.requested_procedure.as_ref())
 }
 
 #[utoipa::path(get, path = "/api/v1/dose/reports", tag = "dose",
@@ -413,7 +406,7 @@ pub async fn case_dose(
         .or_else(|| reports.iter().filter_map(|r| r.performed_at).max())
         .unwrap_or_else(|| state.clock.now());
     let assessment = (!reports.is_empty()).then(|| assess(&totals, end, &state.safety));
-    let procedure = procedure_of(&case).cloned();
+    let procedure = case.planned_procedure().cloned();
     let today = state.today();
     let last_year = Period {
         from: today - Days::new(DEFAULT_PERIOD_DAYS),
@@ -425,7 +418,7 @@ pub async fn case_dose(
         .cases;
     let peers: Vec<DoseTotals> = units
         .iter()
-        .filter(|(c, _)| procedure.is_some() && procedure_of(c) == procedure.as_ref())
+        .filter(|(c, _)| procedure.is_some() && c.planned_procedure() == procedure.as_ref())
         .map(|(_, reports)| totals_of(reports))
         .collect();
     let comparisons = if reports.is_empty() {
@@ -615,7 +608,7 @@ pub async fn patient_dose(
         .iter()
         .map(|(case, reports)| CaseDoseLine {
             case_id: case.id,
-            procedure: procedure_of(case).cloned(),
+            procedure: case.planned_procedure().cloned(),
             performed_at: reports.iter().filter_map(|r| r.performed_at).min(),
             totals: totals_of(reports),
         })
@@ -778,7 +771,8 @@ pub async fn statistics(
     for (case, reports) in &units {
         match by {
             GroupBy::Procedure => keyed.push((
-                procedure_of(case).map_or(UNKNOWN.into(), |p| p.as_str().to_string()),
+                case.planned_procedure()
+                    .map_or(UNKNOWN.into(), |p| p.as_str().to_string()),
                 totals_of(reports),
             )),
             GroupBy::Room => keyed.push((

@@ -94,10 +94,7 @@ async fn card(state: &AppState, case: &Case, on: NaiveDate) -> Result<Card, ApiE
         .map(|p| p.details.age_on(on))
         .unwrap_or_default();
     let procedure = case
-        .vetting
-        .as_ref()
-        .map(|v| &v.procedure_id)
-        .or(case.requested_procedure.as_ref())
+        .planned_procedure()
         .and_then(|id| state.catalogue.get(id))
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "procedure not chosen".into());

@@ -635,10 +635,7 @@ async fn show(
         )
         .await?;
     let procedure = case
-        .vetting
-        .as_ref()
-        .map(|v| &v.procedure_id)
-        .or(case.requested_procedure.as_ref())
+        .planned_procedure()
         .and_then(|id| state.catalogue.get(id))
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "not chosen yet".into());
@@ -1374,10 +1371,7 @@ pub async fn discharge_sheet(
             .clone()
             .ok_or_else(ApiError::internal)?;
         let procedure = case
-            .vetting
-            .as_ref()
-            .map(|v| &v.procedure_id)
-            .or(case.requested_procedure.as_ref())
+            .planned_procedure()
             .and_then(|id| state.catalogue.get(id))
             .ok_or_else(|| ApiError::bad_request("procedure", "the case has no procedure yet"))?;
         let patient = state

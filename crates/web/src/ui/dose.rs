@@ -5,7 +5,7 @@
 use super::{api_error_page, render, NavItem, Viewer};
 use crate::auth::Audit;
 use crate::problem::ApiError;
-use crate::routes::dose::{link_report, procedure_of, totals_of, Period};
+use crate::routes::dose::{link_report, totals_of, Period};
 use crate::routes::QueryParams;
 use crate::AppState;
 use askama::Template;
@@ -133,7 +133,7 @@ async fn show(
     let mut by_procedure: BTreeMap<String, Vec<(String, seldinger_domain::dose::DoseTotals)>> =
         BTreeMap::new();
     for (case, reports) in &units {
-        let Some(procedure) = procedure_of(case) else {
+        let Some(procedure) = case.planned_procedure() else {
             continue;
         };
         let month = reports

@@ -1,0 +1,95 @@
+//! The Modality Worklist's read: the cases booked in rooms whose imaging systems take a
+//! worklist, as one entry per case and system, for the DICOM adapter to show as scheduled
+//! procedure steps (PS3.4 Annex K). Reading it is reading patients' records: audited, one row
+//! per case shown, for the system that asked.
+
+use crate::{App, AppError, Audit, Principal};
+use chrono::{DateTime, Utc};
+use seldinger_domain::access::Permission;
+use seldinger_domain::catalogue::Procedure;
+use seldinger_domain::lifecycle::{Case, CaseState};
+use seldinger_domain::patient::Patient;
+use seldinger_domain::{Equipment, Room};
+use seldinger_store::CaseFilter;
+
+/// A case still to be done, booked in a room, for one of the room's imaging systems.
+#[derive(Debug, Clone)]
+pub struct WorklistEntry {
+    pub case: Case,
+    pub patient: Patient,
+    pub room: Room,
+    pub equipment: Equipment,
+    /// The vetted (else requested) procedure, from the catalogue.
+    pub procedure: Option<Procedure>,
+}
+
+/// Cases on the worklist: booked and not yet begun. Once in the room, a case's step has
+/// started; cancelled or moved cases leave it or move with their booking.
+pub const ON_THE_WORKLIST: [CaseState; 2] = [CaseState::Scheduled, CaseState::CheckedIn];
+
+impl App {
+    /// The worklist's entries for cases booked to start in `between`, for the systems whose AE
+    /// titles `stations` names (none: every system), in start order.
+    pub async fn worklist(
+        &self,
+        who: &Principal,
+        between: (DateTime<Utc>, DateTime<Utc>),
+        stations: Option<&[String]>,
+    ) -> Result<Vec<WorklistEntry>, AppError> {
+        who.require(Permission::ReadPatients)?;
+        let rooms = self.store.rooms().await?;
+        let filter = CaseFilter {
+            booked_between: Some(between),
+            states: ON_THE_WORKLIST.to_vec(),
+            patient_id: None,
+            limit: 500,
+        };
+        let mut cases = self.cases(who, &filter).await?;
+        cases.sort_by_key(|c| c.booking.as_ref().map(|b| b.start));
+        let mut entries = Vec::new();
+        for case in cases {
+            let Some(room) = case
+                .booking
+                .as_ref()
+                .and_then(|b| rooms.iter().find(|r| r.id == b.room))
+            else {
+                continue;
+            };
+            let systems: Vec<&Equipment> = room
+                .equipment
+                .iter()
+                .filter(|e| stations.is_none_or(|s| s.iter().any(|t| t == e.ae_title.as_str())))
+                .collect();
+            if systems.is_empty() {
+                continue;
+            }
+            let Some(patient) = self.store.patient(case.patient_id).await? else {
+                continue;
+            };
+            let procedure = case
+                .planned_procedure()
+                .and_then(|id| self.catalogue.get(id))
+                .cloned();
+            for equipment in systems {
+                entries.push(WorklistEntry {
+                    case: case.clone(),
+                    patient: patient.clone(),
+                    room: room.clone(),
+                    equipment: equipment.clone(),
+                    procedure: procedure.clone(),
+                });
+            }
+        }
+        let mut shown: Vec<&WorklistEntry> = entries.iter().collect();
+        shown.dedup_by_key(|e| e.case.id);
+        self.audit_reads(
+            who,
+            shown
+                .into_iter()
+                .map(|e| Audit::of("read", "worklist", e.case.id, e.patient.id))
+                .collect(),
+        )
+        .await?;
+        Ok(entries)
+    }
+}

@@ -1,0 +1,143 @@
+//! The worklist's read on both engines: booked cases in rooms with imaging systems become
+//! scheduled procedure steps, a modality's query finds its room's day, and a cancelled case or a
+//! room without a system is not on it. (The C-FIND service on the listener, with dcmtk's
+//! `findscu -W` and pynetdicom, builds on this.)
+
+use chrono::{TimeZone, Utc};
+use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use dicom_core::{DataElement, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use seldinger_app::{App, Principal, SystemClock};
+use seldinger_dicom::worklist::{answer, ScheduledStep};
+use seldinger_domain::access::Role;
+use seldinger_domain::catalogue::GuidanceModality;
+use seldinger_domain::lifecycle::CaseEvent;
+use seldinger_domain::safety::SafetyReference;
+use seldinger_domain::{AeTitle, DepartmentTime, DicomModality, Equipment, Room, RoomId, RoomKind};
+use seldinger_store::testing::{self, records};
+use std::sync::Arc;
+
+fn room(id: &str, ae_title: Option<&str>) -> Room {
+    Room {
+        id: RoomId::parse(id).expect("room"),
+        name: format!("Room {id}"),
+        kind: RoomKind::AngioSuite,
+        modalities: vec![GuidanceModality::Fluoroscopy],
+        equipment: ae_title
+            .map(|t| Equipment {
+                ae_title: AeTitle::parse(t).expect("title"),
+                modality: DicomModality::Xa,
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn modality() -> Principal {
+    Principal {
+        username: "dicom:ANGIO1".into(),
+        role: Role::Interface,
+        client_addr: "127.0.0.1:104".into(),
+        break_glass_reason: None,
+        via_message: None,
+        via_claim: None,
+    }
+}
+
+fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, vr, PrimitiveValue::from(value))
+}
+
+#[tokio::test]
+async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
+    for db in testing::engines().await {
+        let store = &db.store;
+        store
+            .put_room(&room("angio-1", Some("ANGIO1")), 0)
+            .await
+            .expect("room");
+        store.put_room(&room("us-9", None), 1).await.expect("room");
+        // 09:30 in London on 2 December is 09:30 UTC; the one at 10:00 is cancelled.
+        let at = |h, m| {
+            Utc.with_ymd_and_hms(2026, 12, 2, h, m, 0)
+                .single()
+                .expect("time")
+        };
+        let listed = records::booked_case(store, "WL1", "angio-1", at(9, 30), 60).await;
+        let cancelled = records::booked_case(store, "WL2", "angio-1", at(10, 0), 60).await;
+        records::step(store, &cancelled, CaseEvent::Cancel, at(8, 0))
+            .await
+            .expect("cancelled");
+        records::booked_case(store, "WL3", "us-9", at(11, 0), 30).await;
+
+        let safety = SafetyReference::parse(
+            include_str!("../../../catalog/safety-thresholds.toml"),
+            "safety-thresholds.toml",
+        )
+        .expect("thresholds");
+        let mut app = App::new(
+            store.clone(),
+            records::catalogue(),
+            safety,
+            Arc::new(SystemClock),
+        );
+        let time = DepartmentTime::parse("Europe/London").expect("zone");
+        app.time = time;
+        let day = time.day(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
+        let entries = app
+            .worklist(&modality(), day, None)
+            .await
+            .expect("worklist");
+        assert_eq!(entries.len(), 1, "{:?}", db.engine());
+        assert_eq!(entries[0].case.id, listed.id);
+
+        let step = ScheduledStep::of(&entries[0], &time);
+        assert_eq!(
+            (step.start_date.as_str(), step.start_time.as_str()),
+            ("20261202", "093000")
+        );
+        assert_eq!(step.modality, "XA");
+        let query = InMemDicomObject::from_element_iter([
+            key(tags::PATIENT_NAME, VR::PN, ""),
+            key(tags::PATIENT_ID, VR::LO, "WL1"),
+            DataElement::new(
+                tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::from(vec![InMemDicomObject::from_element_iter([
+                    key(tags::SCHEDULED_STATION_AE_TITLE, VR::AE, "ANGIO1"),
+                    key(
+                        tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
+                        VR::DA,
+                        "20261202",
+                    ),
+                ])]),
+            ),
+        ]);
+        let found = answer(&query, &step.item())
+            .expect("valid")
+            .expect("matches");
+        assert!(found.get(tags::PATIENT_NAME).is_some());
+
+        // The read is on the audit trail, for the system that asked.
+        let audit = store
+            .audit_page(
+                &seldinger_store::AuditFilter {
+                    username: Some("dicom:ANGIO1".into()),
+                    ..Default::default()
+                },
+                None,
+                50,
+            )
+            .await
+            .expect("audit");
+        assert!(audit.items.iter().any(|e| e.resource_type == "worklist"));
+
+        // Another station's AE title: nothing.
+        let others = app
+            .worklist(&modality(), day, Some(&["CTIR1".to_string()]))
+            .await
+            .expect("worklist");
+        assert!(others.is_empty());
+    }
+}
