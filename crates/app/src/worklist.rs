@@ -63,8 +63,12 @@ impl App {
             if systems.is_empty() {
                 continue;
             }
-            let Some(patient) = self.store.patient(case.patient_id).await? else {
-                continue;
+            // The same scope check as every read of a record; one the asker may not open (or
+            // gone) is left off the list rather than failing it.
+            let patient = match self.open_patient_record(who, case.patient_id).await {
+                Ok((patient, _)) => patient,
+                Err(AppError::NotFound(_)) => continue,
+                Err(other) => return Err(other),
             };
             let procedure = case
                 .planned_procedure()

@@ -64,23 +64,16 @@ pub fn matches(vr: Vr, query: &str, stored: &str) -> Result<bool, BadKey> {
             }
             Ok(values.iter().any(|value| wanted.contains(value)))
         }
-        Vr::Date => {
-            let range = Range::read(query, date_bounds)?;
+        Vr::Date | Vr::Time | Vr::DateTime => {
+            let bounds: Bounds = match vr {
+                Vr::Date => date_bounds,
+                Vr::Time => time_bounds,
+                _ => date_time_bounds,
+            };
+            let range = Range::read(query, bounds)?;
             Ok(values
                 .iter()
-                .any(|value| date_bounds(value).is_ok_and(|(low, _)| range.contains(&low))))
-        }
-        Vr::Time => {
-            let range = Range::read(query, time_bounds)?;
-            Ok(values
-                .iter()
-                .any(|value| time_bounds(value).is_ok_and(|(low, _)| range.contains(&low))))
-        }
-        Vr::DateTime => {
-            let range = Range::read(query, date_time_bounds)?;
-            Ok(values
-                .iter()
-                .any(|value| date_time_bounds(value).is_ok_and(|(low, _)| range.contains(&low))))
+                .any(|value| bounds(value).is_ok_and(|(low, _)| range.contains(&low))))
         }
     }
 }

@@ -129,24 +129,18 @@ async fn apply(interface: Arc<Interface>, jobs: Vec<Job>) {
     let batch = match interface.begin_batch().await {
         Ok(batch) => batch,
         Err(error) => {
-            let reason = format!("the database did not answer: {error}");
-            for job in jobs {
-                let answer = interface.not_stored(job.work.raw(), &reason);
-                let _ = job.answer.send(answer);
-            }
-            return;
+            return send_again(
+                &interface,
+                jobs,
+                &format!("the database did not answer: {error}"),
+            )
         }
     };
     let mut answers = Vec::with_capacity(jobs.len());
     {
         let inside = interface.in_batch(&batch);
         for job in &jobs {
-            answers.push(match &job.work {
-                Work::Message(raw) => inside.receive(raw, &job.peer).await,
-                Work::TooLarge { head, length, max } => {
-                    inside.too_large(head, *length, *max, &job.peer).await
-                }
-            });
+            answers.push(job.apply(&inside).await);
         }
     }
     match batch.commit().await {
@@ -164,22 +158,36 @@ async fn apply(interface: Arc<Interface>, jobs: Vec<Job>) {
                 "HL7 batch rolled back: applied one at a time"
             );
             for job in jobs {
-                let answer = match &job.work {
-                    Work::Message(raw) => interface.receive(raw, &job.peer).await,
-                    Work::TooLarge { head, length, max } => {
-                        interface.too_large(head, *length, *max, &job.peer).await
-                    }
-                };
+                let answer = job.apply(&interface).await;
                 let _ = job.answer.send(answer);
             }
         }
         Err(error) => {
-            // Nothing of the batch was kept: every sender is told to send again.
             tracing::error!(%error, messages = jobs.len(), "HL7 batch not committed");
-            let reason = format!("the database did not commit: {error}");
-            for job in jobs {
-                let answer = interface.not_stored(job.work.raw(), &reason);
-                let _ = job.answer.send(answer);
+            send_again(
+                &interface,
+                jobs,
+                &format!("the database did not commit: {error}"),
+            );
+        }
+    }
+}
+
+/// Nothing of these messages was kept: every sender is told to send its message again.
+fn send_again(interface: &Interface, jobs: Vec<Job>, reason: &str) {
+    for job in jobs {
+        let answer = interface.not_stored(job.work.raw(), reason);
+        let _ = job.answer.send(answer);
+    }
+}
+
+impl Job {
+    /// Applies the message through `interface` (in a batch or alone) and gives its answer.
+    async fn apply(&self, interface: &Interface) -> Answer {
+        match &self.work {
+            Work::Message(raw) => interface.receive(raw, &self.peer).await,
+            Work::TooLarge { head, length, max } => {
+                interface.too_large(head, *length, *max, &self.peer).await
             }
         }
     }

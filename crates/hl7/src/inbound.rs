@@ -98,13 +98,7 @@ impl Interface {
 
     /// The answer to a message (or its header) that could not be stored: send it again.
     pub fn not_stored(&self, raw: &[u8], reason: &str) -> Answer {
-        let (header, charset) = match Received::read(raw) {
-            Ok(received) => (header_of(&received), received.charset),
-            Err(_) => (
-                lossy_header(raw),
-                Charset::declared(&msh18_of(raw)).unwrap_or(Charset::Utf8),
-            ),
-        };
+        let (header, charset) = header_and_charset(raw, &Received::read(raw));
         tracing::error!(%reason, control_id = %header.control_id, "HL7 message not stored");
         self.send_again(&header, charset)
     }
@@ -127,14 +121,7 @@ impl Interface {
     async fn receive_or_refuse(&self, raw: &[u8], peer: &Peer, refusal: Option<Problem>) -> Answer {
         let now = self.app.clock.now();
         let parsed = Received::read(raw);
-        let header = match &parsed {
-            Ok(received) => header_of(received),
-            Err(_) => lossy_header(raw),
-        };
-        let charset = match &parsed {
-            Ok(received) => received.charset,
-            Err(_) => Charset::declared(&msh18_of(raw)).unwrap_or(Charset::Utf8),
-        };
+        let (header, charset) = header_and_charset(raw, &parsed);
         let sender = (!header.sending_application.is_empty())
             .then(|| format!("{}^{}", header.sending_application, header.sending_facility));
         let control_id = (!header.control_id.is_empty()).then(|| header.control_id.clone());
@@ -750,6 +737,18 @@ fn disposition_of(error: AppError) -> Result<Disposition, AppError> {
             problem(ErrorCode::UnknownKeyIdentifier, format!("{what} not found"))
         }
         other => Err(other),
+    }
+}
+
+/// The header to answer with and the character set to answer in: as read, or as far as an
+/// unreadable message lets them be read.
+fn header_and_charset(raw: &[u8], parsed: &Result<Received, Problem>) -> (Header, Charset) {
+    match parsed {
+        Ok(received) => (header_of(received), received.charset),
+        Err(_) => (
+            lossy_header(raw),
+            Charset::declared(&msh18_of(raw)).unwrap_or(Charset::Utf8),
+        ),
     }
 }
 

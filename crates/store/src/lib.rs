@@ -79,7 +79,7 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/s
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// A connection pool on one engine, with the repository operations Seldinger needs; or, for a
-/// [`Batch`], one open transaction every operation runs in (each write in its own savepoint).
+/// [`Batch`], one open transaction every operation runs in (see [`Tx`] for its writes).
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -129,68 +129,63 @@ impl std::ops::DerefMut for Conn {
 /// batch's, with no savepoint of its own (two statements fewer per write): a write that does
 /// not commit — refused, failed, or rolled back — spoils the batch, which then cannot commit;
 /// its owner rolls it back and makes its changes again one at a time.
-pub(crate) struct Tx<'c> {
-    inner: TxInner<'c>,
-    finished: bool,
+pub(crate) enum Tx<'c> {
+    Own(sqlx::Transaction<'c, sqlx::Any>),
+    InBatch(&'c mut AnyConnection, SpoilUnlessCommitted),
 }
 
-enum TxInner<'c> {
-    Own(Option<sqlx::Transaction<'c, sqlx::Any>>),
-    InBatch(&'c mut AnyConnection, Arc<AtomicBool>),
+/// Spoils its batch when dropped, unless the write it belongs to committed.
+pub(crate) struct SpoilUnlessCommitted(Option<Arc<AtomicBool>>);
+
+impl SpoilUnlessCommitted {
+    fn committed(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for SpoilUnlessCommitted {
+    fn drop(&mut self) {
+        // Left without a commit (an error returned early, or a rollback): its writes stay in
+        // the batch's transaction, so the batch must not commit.
+        if let Some(spoiled) = &self.0 {
+            spoiled.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Tx<'_> {
-    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
-        self.finished = true;
-        if let TxInner::Own(own) = &mut self.inner {
-            if let Some(tx) = own.take() {
-                tx.commit().await?;
-            }
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Own(tx) => tx.commit().await?,
+            Tx::InBatch(_, guard) => guard.committed(),
         }
         Ok(())
     }
 
-    pub(crate) async fn rollback(mut self) -> Result<(), StoreError> {
-        self.finished = true;
-        match &mut self.inner {
-            TxInner::Own(own) => {
-                if let Some(tx) = own.take() {
-                    tx.rollback().await?;
-                }
-            }
-            TxInner::InBatch(_, spoiled) => spoiled.store(true, Ordering::SeqCst),
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        // In a batch, dropping the guard spoils the batch: that is its rollback.
+        if let Tx::Own(tx) = self {
+            tx.rollback().await?;
         }
         Ok(())
-    }
-}
-
-impl Drop for Tx<'_> {
-    fn drop(&mut self) {
-        // Left without a commit (an error returned early): in a batch, its writes stay in the
-        // batch's transaction, so the batch must not commit. Its own transaction rolls back.
-        if let (false, TxInner::InBatch(_, spoiled)) = (self.finished, &self.inner) {
-            spoiled.store(true, Ordering::SeqCst);
-        }
     }
 }
 
 impl std::ops::Deref for Tx<'_> {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
-        match &self.inner {
-            TxInner::Own(Some(tx)) => tx,
-            TxInner::Own(None) => unreachable!("a transaction is used only until it is finished"),
-            TxInner::InBatch(conn, _) => conn,
+        match self {
+            Tx::Own(tx) => tx,
+            Tx::InBatch(conn, _) => conn,
         }
     }
 }
 
 impl std::ops::DerefMut for Tx<'_> {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        match &mut self.inner {
-            TxInner::Own(Some(tx)) => tx,
-            TxInner::Own(None) => unreachable!("a transaction is used only until it is finished"),
-            TxInner::InBatch(conn, _) => conn,
+        match self {
+            Tx::Own(tx) => tx,
+            Tx::InBatch(conn, _) => conn,
         }
     }
 }
@@ -345,13 +340,9 @@ impl Store {
 
     /// A write's transaction on `conn` (see [`Tx`]).
     pub(crate) async fn begin<'c>(&self, conn: &'c mut Conn) -> Result<Tx<'c>, StoreError> {
-        let inner = match self.batch {
-            Some(_) => TxInner::InBatch(conn, self.spoiled.clone()),
-            None => TxInner::Own(Some(sqlx::Connection::begin(&mut **conn).await?)),
-        };
-        Ok(Tx {
-            inner,
-            finished: false,
+        Ok(match self.batch {
+            Some(_) => Tx::InBatch(conn, SpoilUnlessCommitted(Some(self.spoiled.clone()))),
+            None => Tx::Own(sqlx::Connection::begin(&mut **conn).await?),
         })
     }
 
