@@ -1,7 +1,8 @@
 //! The Modality Worklist's read: the cases booked in rooms whose imaging systems take a
 //! worklist, as one entry per case and system, for the DICOM adapter to show as scheduled
 //! procedure steps (PS3.4 Annex K). Reading it is reading patients' records: audited, one row
-//! per case shown, for the system that asked.
+//! per case shown (the ones the query matched, not every one it looked at), for the system that
+//! asked.
 
 use crate::{App, AppError, Audit, Principal};
 use chrono::{DateTime, Utc};
@@ -29,13 +30,16 @@ pub const ON_THE_WORKLIST: [CaseState; 2] = [CaseState::Scheduled, CaseState::Ch
 
 impl App {
     /// The worklist's entries for cases booked to start in `between`, for the systems whose AE
-    /// titles `stations` names (none: every system), in start order.
-    pub async fn worklist(
+    /// titles `stations` names (none: every system), in start order, as `shown` presents them:
+    /// an entry it turns down (`None`: the caller's query does not match it) is neither
+    /// returned nor audited.
+    pub async fn worklist<T>(
         &self,
         who: &Principal,
         between: (DateTime<Utc>, DateTime<Utc>),
         stations: Option<&[String]>,
-    ) -> Result<Vec<WorklistEntry>, AppError> {
+        mut shown: impl FnMut(&WorklistEntry) -> Option<T>,
+    ) -> Result<Vec<T>, AppError> {
         who.require(Permission::ReadPatients)?;
         let rooms = self.store.rooms().await?;
         let filter = CaseFilter {
@@ -46,7 +50,7 @@ impl App {
         };
         let mut cases = self.cases(who, &filter).await?;
         cases.sort_by_key(|c| c.booking.as_ref().map(|b| b.start));
-        let mut entries = Vec::new();
+        let (mut entries, mut audits) = (Vec::new(), Vec::new());
         for case in cases {
             let Some(room) = case
                 .booking
@@ -74,26 +78,25 @@ impl App {
                 .planned_procedure()
                 .and_then(|id| self.catalogue.get(id))
                 .cloned();
+            let mut audited = false;
             for equipment in systems {
-                entries.push(WorklistEntry {
+                let entry = WorklistEntry {
                     case: case.clone(),
                     patient: patient.clone(),
                     room: room.clone(),
                     equipment: equipment.clone(),
                     procedure: procedure.clone(),
-                });
+                };
+                if let Some(presented) = shown(&entry) {
+                    entries.push(presented);
+                    if !audited {
+                        audits.push(Audit::of("read", "worklist", case.id, patient.id));
+                        audited = true;
+                    }
+                }
             }
         }
-        let mut shown: Vec<&WorklistEntry> = entries.iter().collect();
-        shown.dedup_by_key(|e| e.case.id);
-        self.audit_reads(
-            who,
-            shown
-                .into_iter()
-                .map(|e| Audit::of("read", "worklist", e.case.id, e.patient.id))
-                .collect(),
-        )
-        .await?;
+        self.audit_reads(who, audits).await?;
         Ok(entries)
     }
 }

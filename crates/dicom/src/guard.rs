@@ -19,6 +19,8 @@ const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
 const EXPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2.1";
 const UNDEFINED_LENGTH: u32 = 0xFFFF_FFFF;
 const ITEM: Tag = Tag(0xFFFE, 0xE000);
+const ITEM_DELIMITATION: Tag = Tag(0xFFFE, 0xE00D);
+const SEQUENCE_DELIMITATION: Tag = Tag(0xFFFE, 0xE0DD);
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 
 /// How the data set after the file meta group is encoded, as far as this walk is concerned.
@@ -47,11 +49,7 @@ pub fn check_file(bytes: &[u8]) -> Result<(), String> {
     if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
         return Err("no DICOM preamble: bytes 128–131 are not \"DICM\"".into());
     }
-    let mut walk = Walk {
-        bytes,
-        at: 132,
-        encoding: Encoding::ExplicitLittle,
-    };
+    let mut walk = Walk::new(bytes, 132, Encoding::ExplicitLittle);
     let mut transfer_syntax = None;
     // The file meta group is always explicit VR little endian (PS3.10 §7.1).
     while let Some(header) = walk.peek_group()? {
@@ -77,12 +75,29 @@ pub fn check_file(bytes: &[u8]) -> Result<(), String> {
 /// Checks a data set without preamble or meta group, as a C-STORE delivers it.
 pub fn check_dataset(bytes: &[u8], encoding: Encoding) -> Result<(), String> {
     check_size(bytes.len())?;
-    Walk {
-        bytes,
-        at: 0,
-        encoding,
+    Walk::new(bytes, 0, encoding).finish()
+}
+
+/// The largest query identifier (C-FIND) or step (N-CREATE, N-SET) accepted: a worklist query
+/// is a few hundred bytes, an MPPS message a few kilobytes.
+pub const MAX_QUERY_BYTES: usize = 256 * 1024;
+
+/// How deep sequences and items may nest in a query: the worklist's deepest key is a code
+/// inside the scheduled step (sequence, item, sequence, item); an MPPS one level more. The
+/// limit keeps a hostile nesting from exhausting dicom-rs's recursive reader.
+pub const MAX_QUERY_NESTING: usize = 8;
+
+/// Checks a query identifier or an MPPS data set: its size, its structure, its nesting.
+pub fn check_query(bytes: &[u8], encoding: Encoding) -> Result<(), String> {
+    if bytes.len() > MAX_QUERY_BYTES {
+        return Err(format!(
+            "{} bytes is larger than any worklist query or procedure step (limit {MAX_QUERY_BYTES} bytes)",
+            bytes.len()
+        ));
     }
-    .finish()
+    let mut walk = Walk::new(bytes, 0, encoding);
+    walk.max_nesting = Some(MAX_QUERY_NESTING);
+    walk.finish()
 }
 
 fn check_size(len: usize) -> Result<(), String> {
@@ -105,9 +120,22 @@ struct Walk<'a> {
     bytes: &'a [u8],
     at: usize,
     encoding: Encoding,
+    /// Where each open sequence or item ends (`usize::MAX`: at its delimiter).
+    open: Vec<usize>,
+    max_nesting: Option<usize>,
 }
 
-impl Walk<'_> {
+impl<'a> Walk<'a> {
+    fn new(bytes: &'a [u8], at: usize, encoding: Encoding) -> Self {
+        Walk {
+            bytes,
+            at,
+            encoding,
+            open: Vec::new(),
+            max_nesting: None,
+        }
+    }
+
     fn remaining(&self) -> usize {
         self.bytes.len() - self.at
     }
@@ -202,8 +230,28 @@ impl Walk<'_> {
             return Ok(());
         }
         while self.peek_group()?.is_some() {
+            let at = self.at;
+            self.open.retain(|&end| end > at);
             let header = self.next_header()?;
+            if header.tag == ITEM_DELIMITATION || header.tag == SEQUENCE_DELIMITATION {
+                if self.open.last() == Some(&usize::MAX) {
+                    self.open.pop();
+                }
+                continue;
+            }
             if Self::is_container(&header) {
+                self.open.push(match header.length {
+                    UNDEFINED_LENGTH => usize::MAX,
+                    length => self.at + length as usize,
+                });
+                if let Some(limit) = self.max_nesting {
+                    if self.open.len() > limit {
+                        return Err(format!(
+                            "sequences nested deeper than {} levels at offset {at}",
+                            limit / 2
+                        ));
+                    }
+                }
                 continue;
             }
             if header.length == UNDEFINED_LENGTH || header.tag == PIXEL_DATA {

@@ -161,12 +161,16 @@ impl Range {
                 if low.is_empty() && high.is_empty() {
                     return Err(BadKey("'-' alone is not a range".into()));
                 }
+                // Name the whole value: "2026-12-02" is a malformed date, not a range.
+                let whole = |BadKey(why): BadKey| BadKey(format!("in '{query}', {why}"));
                 let low = (!low.is_empty())
                     .then(|| bounds(low).map(|b| b.0))
-                    .transpose()?;
+                    .transpose()
+                    .map_err(whole)?;
                 let high = (!high.is_empty())
                     .then(|| bounds(high).map(|b| b.1))
-                    .transpose()?;
+                    .transpose()
+                    .map_err(whole)?;
                 if let (Some(l), Some(h)) = (&low, &high) {
                     if l > h {
                         return Err(BadKey(format!("the range '{query}' ends before it starts")));

@@ -1,20 +1,29 @@
-//! A DICOM C-STORE listener (SCP) for radiation dose reports, on dicom-ul.
+//! The department's DICOM listener (SCP), on dicom-ul: dose reports by C-STORE and the
+//! Modality Worklist by C-FIND.
 //!
 //! It accepts the RDSR storage class (and Enhanced/Comprehensive SR, which some systems use for
-//! the same template) plus Verification (C-ECHO), in explicit or implicit VR little endian. Each
-//! report goes through [`Ingest`]; the C-STORE response says success only once the report is
-//! committed to the database (PS3.4 B.2.3: a status of 0000 means the SCP has stored it).
+//! the same template), the Modality Worklist information model (FIND) and Verification
+//! (C-ECHO), in explicit or implicit VR little endian. Each report goes through [`Ingest`]; the
+//! C-STORE response says success only once the report is committed to the database (PS3.4
+//! B.2.3: a status of 0000 means the SCP has stored it). Worklist queries are answered by
+//! [`find`](crate::find) as the calling modality.
 
-use crate::guard::MAX_REPORT_BYTES;
+use crate::dimse::{
+    error_comment, read_command, response, send_command, send_data, tag_list, Command, Failure,
+    C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_STORE_RQ,
+};
+use crate::find;
+use crate::guard::{self, MAX_QUERY_BYTES, MAX_REPORT_BYTES};
 use crate::ingest::{Ingest, Ingested};
-use dicom_core::{dicom_value, DataElement, VR};
 use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_ul::association::server::AsyncServerAssociation;
-use dicom_ul::pdu::{PDataValue, PDataValueType};
+use dicom_ul::pdu::PDataValueType;
 use dicom_ul::Pdu;
-use seldinger_domain::safety::SafetyReference;
-use seldinger_store::Store;
+use seldinger_app::{App, Principal};
+use seldinger_domain::access::Role;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -24,6 +33,7 @@ pub const ACCEPTED_SOP_CLASSES: &[&str] = &[
     uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
     uids::ENHANCED_SR_STORAGE,
     uids::COMPREHENSIVE_SR_STORAGE,
+    uids::MODALITY_WORKLIST_INFORMATION_MODEL_FIND,
     uids::VERIFICATION,
 ];
 
@@ -33,13 +43,10 @@ pub const ACCEPTED_TRANSFER_SYNTAXES: &[&str] = &[
     uids::IMPLICIT_VR_LITTLE_ENDIAN,
 ];
 
-// DIMSE command fields and statuses (PS3.7 §9.3, PS3.4 Annex B.2.3).
-const C_STORE_RQ: u16 = 0x0001;
-const C_STORE_RSP: u16 = 0x8001;
-const C_ECHO_RQ: u16 = 0x0030;
-const C_ECHO_RSP: u16 = 0x8030;
-const NO_DATA_SET: u16 = 0x0101;
+// Statuses (PS3.7 Annex C, PS3.4 Annex B.2.3).
 const STATUS_SUCCESS: u16 = 0x0000;
+/// Refused: the request's SOP class is not one this listener serves on that context.
+const STATUS_SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
 /// Refused: out of resources (the database did not take it; the sender should retry).
 const STATUS_OUT_OF_RESOURCES: u16 = 0xA700;
 /// Error: data set does not match SOP class (an SR without dose content).
@@ -91,31 +98,24 @@ impl dicom_ul::association::server::AccessControl for KnownSenders {
     }
 }
 
-/// Serves associations from `listener` until the task is dropped.
-pub async fn serve(
-    listener: TcpListener,
-    config: ScpConfig,
-    store: Store,
-    reference: Arc<SafetyReference>,
-) -> std::io::Result<()> {
+/// Serves associations from `listener` until the task is dropped. Dose reports are ingested
+/// with the application's store and safety reference; worklist queries are read through the
+/// application as the calling modality.
+pub async fn serve(listener: TcpListener, config: ScpConfig, app: App) -> std::io::Result<()> {
     let config = Arc::new(config);
+    let app = Arc::new(app);
     loop {
         let (socket, peer) = listener.accept().await?;
-        let (config, store, reference) = (config.clone(), store.clone(), reference.clone());
+        let (config, app) = (config.clone(), app.clone());
         tokio::spawn(async move {
-            if let Err(error) = association(socket, &config, &store, &reference).await {
+            if let Err(error) = association(socket, &config, &app).await {
                 tracing::warn!(%peer, %error, "DICOM association ended with an error");
             }
         });
     }
 }
 
-async fn association(
-    socket: TcpStream,
-    config: &ScpConfig,
-    store: &Store,
-    reference: &SafetyReference,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn association(socket: TcpStream, config: &ScpConfig, app: &App) -> Result<(), Failure> {
     let peer = socket.peer_addr()?;
     let mut options = dicom_ul::association::ServerAssociationOptions::new()
         .ae_access_control(KnownSenders {
@@ -135,119 +135,323 @@ async fn association(
                 .tls_config(tls.clone())
                 .establish_tls_async(socket)
                 .await?;
-            receive_reports(association, peer, store, reference).await
+            Session::new(association, peer, app).run().await
         }
         None => {
             let association = options.establish_async(socket).await?;
-            receive_reports(association, peer, store, reference).await
+            Session::new(association, peer, app).run().await
         }
     }
 }
 
-/// Answers echoes and stores reports on an established association, plain or TLS.
-async fn receive_reports<S>(
-    mut association: AsyncServerAssociation<S>,
+/// A request whose data set is still arriving, fragment by fragment.
+struct Incoming {
+    command: Command,
+    data: Vec<u8>,
+    /// More arrived than the service accepts: the rest is dropped and the request refused.
+    oversize: bool,
+}
+
+impl Incoming {
+    fn limit(&self) -> usize {
+        match self.command.field {
+            C_STORE_RQ => MAX_REPORT_BYTES,
+            _ => MAX_QUERY_BYTES,
+        }
+    }
+
+    fn take(&mut self, fragment: &[u8]) {
+        if self.data.len() + fragment.len() > self.limit() {
+            self.oversize = true;
+            self.data = Vec::new();
+        } else if !self.oversize {
+            self.data.extend_from_slice(fragment);
+        }
+    }
+}
+
+/// One established association, plain or TLS: echoes, dose reports and worklist queries.
+struct Session<'a, S> {
+    association: AsyncServerAssociation<S>,
     peer: std::net::SocketAddr,
-    store: &Store,
-    reference: &SafetyReference,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+    app: &'a App,
+    /// The calling AE title.
+    calling: String,
+    /// The calling modality, as the application sees it (interface role, audited by AE title).
+    who: Principal,
+}
+
+impl<'a, S> Session<'a, S>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
 {
-    let calling = dicom_ul::association::Association::peer_ae_title(&association).to_string();
-    tracing::info!(%peer, calling_ae = %calling, "DICOM association accepted");
-    let source = format!("C-STORE from {calling} at {peer}");
-    let ingest = Ingest { store, reference };
-    let mut pending: Option<StoreRequest> = None;
-    let mut data: Vec<u8> = Vec::new();
-    let mut oversize = false;
-    loop {
-        let pdu = match association.receive().await {
-            Ok(pdu) => pdu,
-            Err(error) => {
-                tracing::info!(%peer, %error, "DICOM association closed");
-                return Ok(());
-            }
-        };
-        match pdu {
-            Pdu::PData { data: values } => {
-                for value in values {
-                    match value.value_type {
-                        PDataValueType::Command => {
-                            if !value.is_last {
-                                return Err("command fragments are not supported".into());
+    fn new(
+        association: AsyncServerAssociation<S>,
+        peer: std::net::SocketAddr,
+        app: &'a App,
+    ) -> Self {
+        let calling = dicom_ul::association::Association::peer_ae_title(&association)
+            .trim()
+            .to_string();
+        Session {
+            association,
+            peer,
+            app,
+            calling: calling.clone(),
+            who: Principal {
+                username: format!("dicom:{calling}"),
+                role: Role::Interface,
+                client_addr: peer.to_string(),
+                break_glass_reason: None,
+                via_message: None,
+                via_claim: None,
+            },
+        }
+    }
+
+    async fn run(mut self) -> Result<(), Failure> {
+        let peer = self.peer;
+        tracing::info!(%peer, caller = %self.who.username, "DICOM association accepted");
+        let mut incoming: Option<Incoming> = None;
+        // A PDU that arrived while responses were going out, handled next.
+        let mut held_back: Option<Pdu> = None;
+        loop {
+            let pdu = match held_back.take() {
+                Some(pdu) => pdu,
+                None => match self.association.receive().await {
+                    Ok(pdu) => pdu,
+                    Err(error) => {
+                        tracing::info!(%peer, %error, "DICOM association closed");
+                        return Ok(());
+                    }
+                },
+            };
+            let values = match pdu {
+                Pdu::PData { data } => data,
+                Pdu::ReleaseRQ => {
+                    self.association.send(&Pdu::ReleaseRP).await?;
+                    tracing::info!(%peer, "DICOM association released");
+                    return Ok(());
+                }
+                Pdu::AbortRQ { .. } => {
+                    tracing::info!(%peer, "DICOM association aborted by the peer");
+                    return Ok(());
+                }
+                _ => continue,
+            };
+            for value in values {
+                let context = value.presentation_context_id;
+                match value.value_type {
+                    PDataValueType::Command => {
+                        if !value.is_last {
+                            return Err("command fragments are not supported".into());
+                        }
+                        let command = read_command(&value.data)?;
+                        if command.has_data_set {
+                            incoming = Some(Incoming {
+                                command,
+                                data: Vec::new(),
+                                oversize: false,
+                            });
+                            continue;
+                        }
+                        match command.field {
+                            C_ECHO_RQ => {
+                                let rsp = response(&command, STATUS_SUCCESS, None, false, vec![]);
+                                send_command(&mut self.association, context, &rsp).await?;
                             }
-                            let command = read_command(&value.data)?;
-                            match command.field {
-                                C_ECHO_RQ => {
-                                    let rsp = echo_response(command.message_id);
-                                    send_command(
-                                        &mut association,
-                                        value.presentation_context_id,
-                                        &rsp,
-                                    )
-                                    .await?;
-                                }
-                                C_STORE_RQ => {
-                                    pending = Some(command);
-                                    data.clear();
-                                    oversize = false;
-                                }
-                                other => {
-                                    tracing::warn!(%peer, command = other, "unsupported DIMSE command; aborting");
-                                    association.abort().await?;
-                                    return Ok(());
-                                }
+                            // A cancel for a query already answered in full: nothing to stop.
+                            C_CANCEL_RQ => {}
+                            other => {
+                                tracing::warn!(%peer, command = other, "unsupported DIMSE command; aborting");
+                                self.association.abort().await?;
+                                return Ok(());
                             }
                         }
-                        PDataValueType::Data => {
-                            if data.len() + value.data.len() > MAX_REPORT_BYTES {
-                                oversize = true;
-                                data.clear();
-                            } else if !oversize {
-                                data.extend_from_slice(&value.data);
+                    }
+                    PDataValueType::Data => {
+                        let Some(request) = incoming.as_mut() else {
+                            return Err("a data set arrived without a request".into());
+                        };
+                        request.take(&value.data);
+                        if !value.is_last {
+                            continue;
+                        }
+                        let Some(request) = incoming.take() else {
+                            continue;
+                        };
+                        let transfer_syntax = self
+                            .association
+                            .presentation_contexts()
+                            .iter()
+                            .find(|pc| pc.id == context)
+                            .map(|pc| pc.transfer_syntax.clone())
+                            .ok_or("data on a presentation context never negotiated")?;
+                        match request.command.field {
+                            C_STORE_RQ => self.store(request, context, &transfer_syntax).await?,
+                            C_FIND_RQ => {
+                                held_back = self.find(request, context, &transfer_syntax).await?;
                             }
-                            if !value.is_last {
-                                continue;
+                            other => {
+                                tracing::warn!(%peer, command = other, "unsupported DIMSE command; aborting");
+                                self.association.abort().await?;
+                                return Ok(());
                             }
-                            let Some(request) = pending.take() else {
-                                return Err("a data set arrived without a C-STORE request".into());
-                            };
-                            let transfer_syntax = association
-                                .presentation_contexts()
-                                .iter()
-                                .find(|pc| pc.id == value.presentation_context_id)
-                                .map(|pc| pc.transfer_syntax.clone())
-                                .ok_or("data on a presentation context never negotiated")?;
-                            let status = if oversize {
-                                tracing::warn!(%peer, sop = %request.sop_instance_uid, "refused: larger than any dose report");
-                                STATUS_OUT_OF_RESOURCES
-                            } else {
-                                let outcome = ingest
-                                    .dataset(&data, &transfer_syntax, &source, chrono::Utc::now())
-                                    .await;
-                                status_for(&outcome, &request.sop_instance_uid, &peer)
-                            };
-                            data.clear();
-                            let rsp = store_response(&request, status);
-                            send_command(&mut association, value.presentation_context_id, &rsp)
-                                .await?;
                         }
                     }
                 }
             }
-            Pdu::ReleaseRQ => {
-                association.send(&Pdu::ReleaseRP).await?;
-                tracing::info!(%peer, "DICOM association released");
-                return Ok(());
-            }
-            Pdu::AbortRQ { .. } => {
-                tracing::info!(%peer, "DICOM association aborted by the peer");
-                return Ok(());
-            }
-            _ => {}
         }
     }
+
+    /// A dose report: stored, then acknowledged (PS3.4 B.2.3).
+    async fn store(
+        &mut self,
+        request: Incoming,
+        context: u8,
+        transfer_syntax: &str,
+    ) -> Result<(), Failure> {
+        let (peer, command) = (self.peer, &request.command);
+        let status = if request.oversize {
+            tracing::warn!(%peer, sop = %command.sop_instance_uid, "refused: larger than any dose report");
+            STATUS_OUT_OF_RESOURCES
+        } else {
+            let ingest = Ingest {
+                store: &self.app.store,
+                reference: &self.app.safety,
+            };
+            let source = format!("C-STORE from {} at {peer}", self.calling);
+            let outcome = ingest
+                .dataset(&request.data, transfer_syntax, &source, chrono::Utc::now())
+                .await;
+            status_for(&outcome, &command.sop_instance_uid, &peer)
+        };
+        let rsp = response(
+            command,
+            status,
+            Some(&command.sop_instance_uid),
+            false,
+            vec![],
+        );
+        send_command(&mut self.association, context, &rsp).await
+    }
+
+    /// A worklist query: each match as a pending response, then the final status; a C-CANCEL
+    /// arriving in between stops the matches (status Cancel). Returns a PDU that arrived
+    /// meanwhile and is not this query's cancel, for the loop to handle.
+    async fn find(
+        &mut self,
+        request: Incoming,
+        context: u8,
+        transfer_syntax: &str,
+    ) -> Result<Option<Pdu>, Failure> {
+        let command = &request.command;
+        let outcome = if request.oversize {
+            Err(find::Refused {
+                status: find::OUT_OF_RESOURCES,
+                comment: format!("query larger than {MAX_QUERY_BYTES} bytes"),
+                offending: Vec::new(),
+            })
+        } else if command.sop_class_uid != uids::MODALITY_WORKLIST_INFORMATION_MODEL_FIND {
+            Err(find::Refused {
+                status: STATUS_SOP_CLASS_NOT_SUPPORTED,
+                comment: "only the Modality Worklist is queried here".into(),
+                offending: Vec::new(),
+            })
+        } else {
+            match read_identifier(&request.data, transfer_syntax) {
+                Ok(query) => find::find(self.app, &self.who, &query).await,
+                Err(why) => Err(find::Refused {
+                    status: find::UNABLE_TO_PROCESS,
+                    comment: why,
+                    offending: Vec::new(),
+                }),
+            }
+        };
+        let found = match outcome {
+            Ok(found) => found,
+            Err(refused) => {
+                tracing::warn!(peer = %self.peer, status = refused.status, reason = %refused.comment, "worklist query refused");
+                let mut extra = vec![error_comment(&refused.comment)];
+                if !refused.offending.is_empty() {
+                    extra.push(tag_list(tags::OFFENDING_ELEMENT, &refused.offending));
+                }
+                let rsp = response(command, refused.status, None, false, extra);
+                send_command(&mut self.association, context, &rsp).await?;
+                return Ok(None);
+            }
+        };
+        let ts = TransferSyntaxRegistry
+            .get(transfer_syntax.trim_end_matches(['\0', ' ']))
+            .ok_or("a transfer syntax this listener did not offer")?;
+        let total = found.identifiers.len();
+        for (sent, identifier) in found.identifiers.into_iter().enumerate() {
+            if let Some(pdu) = self.arrived_now().await? {
+                return self.interrupted(command, context, pdu, sent).await;
+            }
+            let mut bytes = Vec::new();
+            identifier.write_dataset_with_ts(&mut bytes, ts)?;
+            let rsp = response(command, found.pending_status, None, true, vec![]);
+            send_command(&mut self.association, context, &rsp).await?;
+            send_data(&mut self.association, context, &bytes).await?;
+        }
+        if let Some(pdu) = self.arrived_now().await? {
+            return self.interrupted(command, context, pdu, total).await;
+        }
+        tracing::info!(peer = %self.peer, matches = total, "worklist query answered");
+        let rsp = response(command, find::SUCCESS, None, false, vec![]);
+        send_command(&mut self.association, context, &rsp).await?;
+        Ok(None)
+    }
+
+    /// A PDU arrived while a query's matches were going out: its cancel ends the query with
+    /// status Cancel; anything else ends it too and is handed back to the loop.
+    async fn interrupted(
+        &mut self,
+        query: &Command,
+        context: u8,
+        pdu: Pdu,
+        sent: usize,
+    ) -> Result<Option<Pdu>, Failure> {
+        let cancels = match &pdu {
+            Pdu::PData { data } => data.iter().any(|value| {
+                value.value_type == PDataValueType::Command
+                    && read_command(&value.data).is_ok_and(|c| {
+                        c.field == C_CANCEL_RQ && c.responding_to == query.message_id
+                    })
+            }),
+            _ => false,
+        };
+        if !cancels {
+            return Ok(Some(pdu));
+        }
+        tracing::info!(peer = %self.peer, sent, "worklist query cancelled by the caller");
+        let rsp = response(query, find::CANCELLED, None, false, vec![]);
+        send_command(&mut self.association, context, &rsp).await?;
+        Ok(None)
+    }
+
+    /// A PDU the peer has already sent, without waiting for one. Receiving is safe to stop
+    /// midway: dicom-ul keeps what it has read in the association's buffer.
+    async fn arrived_now(&mut self) -> Result<Option<Pdu>, Failure> {
+        tokio::select! {
+            biased;
+            pdu = self.association.receive() => Ok(Some(pdu?)),
+            _ = tokio::task::yield_now() => Ok(None),
+        }
+    }
+}
+
+/// Reads a query's identifier in its presentation context's transfer syntax, after the
+/// structural check (size, lengths, nesting).
+fn read_identifier(bytes: &[u8], transfer_syntax: &str) -> Result<InMemDicomObject, String> {
+    let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
+    guard::check_query(bytes, guard::Encoding::of_transfer_syntax(uid))?;
+    let ts = TransferSyntaxRegistry
+        .get(uid)
+        .ok_or_else(|| format!("unknown transfer syntax {uid}"))?;
+    InMemDicomObject::read_dataset_with_ts(bytes, ts)
+        .map_err(|e| format!("the identifier is not readable: {e}"))
 }
 
 fn status_for(
@@ -277,114 +481,6 @@ fn status_for(
             STATUS_OUT_OF_RESOURCES
         }
     }
-}
-
-struct StoreRequest {
-    field: u16,
-    message_id: u16,
-    sop_class_uid: String,
-    sop_instance_uid: String,
-}
-
-fn command_ts() -> dicom_encoding::TransferSyntax {
-    // Commands are always implicit VR little endian (PS3.7 §6.3.1).
-    dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased()
-}
-
-fn read_command(bytes: &[u8]) -> Result<StoreRequest, Box<dyn std::error::Error + Send + Sync>> {
-    let obj = InMemDicomObject::read_dataset_with_ts(bytes, &command_ts())?;
-    let uint = |tag| -> Result<u16, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(obj.element(tag)?.uint16()?)
-    };
-    let text = |tag| {
-        obj.element(tag)
-            .ok()
-            .and_then(|e| e.to_str().ok())
-            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
-            .unwrap_or_default()
-    };
-    Ok(StoreRequest {
-        field: uint(tags::COMMAND_FIELD)?,
-        message_id: uint(tags::MESSAGE_ID)?,
-        sop_class_uid: text(tags::AFFECTED_SOP_CLASS_UID),
-        sop_instance_uid: text(tags::AFFECTED_SOP_INSTANCE_UID),
-    })
-}
-
-fn store_response(request: &StoreRequest, status: u16) -> InMemDicomObject {
-    InMemDicomObject::command_from_element_iter([
-        DataElement::new(
-            tags::AFFECTED_SOP_CLASS_UID,
-            VR::UI,
-            dicom_value!(Str, request.sop_class_uid.as_str()),
-        ),
-        DataElement::new(
-            tags::COMMAND_FIELD,
-            VR::US,
-            dicom_value!(U16, [C_STORE_RSP]),
-        ),
-        DataElement::new(
-            tags::MESSAGE_ID_BEING_RESPONDED_TO,
-            VR::US,
-            dicom_value!(U16, [request.message_id]),
-        ),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            dicom_value!(U16, [NO_DATA_SET]),
-        ),
-        DataElement::new(tags::STATUS, VR::US, dicom_value!(U16, [status])),
-        DataElement::new(
-            tags::AFFECTED_SOP_INSTANCE_UID,
-            VR::UI,
-            dicom_value!(Str, request.sop_instance_uid.as_str()),
-        ),
-    ])
-}
-
-fn echo_response(message_id: u16) -> InMemDicomObject {
-    InMemDicomObject::command_from_element_iter([
-        DataElement::new(
-            tags::AFFECTED_SOP_CLASS_UID,
-            VR::UI,
-            dicom_value!(Str, uids::VERIFICATION),
-        ),
-        DataElement::new(tags::COMMAND_FIELD, VR::US, dicom_value!(U16, [C_ECHO_RSP])),
-        DataElement::new(
-            tags::MESSAGE_ID_BEING_RESPONDED_TO,
-            VR::US,
-            dicom_value!(U16, [message_id]),
-        ),
-        DataElement::new(
-            tags::COMMAND_DATA_SET_TYPE,
-            VR::US,
-            dicom_value!(U16, [NO_DATA_SET]),
-        ),
-        DataElement::new(tags::STATUS, VR::US, dicom_value!(U16, [STATUS_SUCCESS])),
-    ])
-}
-
-async fn send_command<S>(
-    association: &mut AsyncServerAssociation<S>,
-    presentation_context_id: u8,
-    command: &InMemDicomObject,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
-{
-    let mut bytes = Vec::new();
-    command.write_dataset_with_ts(&mut bytes, &command_ts())?;
-    association
-        .send(&Pdu::PData {
-            data: vec![PDataValue {
-                presentation_context_id,
-                value_type: PDataValueType::Command,
-                is_last: true,
-                data: bytes,
-            }],
-        })
-        .await?;
-    Ok(())
 }
 
 /// The TLS settings for the listener from PEM files: its certificate chain and key, and, when

@@ -110,7 +110,7 @@ impl ScheduledStep {
             requested_procedure_id: accession,
             requested_procedure_description: procedure_name.chars().take(64).collect(),
             requested_procedure_code: entry.procedure.as_ref().map(|p| Code {
-                value: p.id.as_str().chars().take(16).collect(),
+                value: p.id.as_str().to_string(),
                 scheme: "99SELDINGER".into(),
                 meaning: p.name.chars().take(64).collect(),
             }),
@@ -122,7 +122,12 @@ impl ScheduledStep {
             .to_string(),
             station_ae_title: entry.equipment.ae_title.as_str().to_string(),
             station_name: String::new(),
-            location: entry.room.name.chars().take(16).collect(),
+            // SH holds 16 characters: the room's name when it fits, else its short id.
+            location: if entry.room.name.chars().count() <= 16 {
+                entry.room.name.clone()
+            } else {
+                entry.room.id.as_str().chars().take(16).collect()
+            },
             modality: entry.equipment.modality.code().to_string(),
             start_date: start.map(|s| time.format(s, "%Y%m%d")).unwrap_or_default(),
             start_time: start.map(|s| time.format(s, "%H%M%S")).unwrap_or_default(),
@@ -232,7 +237,13 @@ impl ScheduledStep {
                 VR::SQ,
                 DataSetSequence::from(vec![InMemDicomObject::from_element_iter(
                     [
-                        text(tags::CODE_VALUE, VR::SH, &code.value),
+                        // A value longer than Code Value's 16 characters goes in Long Code
+                        // Value (PS3.3 8.8).
+                        if code.value.chars().count() <= 16 {
+                            text(tags::CODE_VALUE, VR::SH, &code.value)
+                        } else {
+                            text(tags::LONG_CODE_VALUE, VR::UC, &code.value)
+                        },
                         text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, &code.scheme),
                         text(tags::CODE_MEANING, VR::LO, &code.meaning),
                     ]
@@ -336,8 +347,7 @@ fn answer_level(
     let mut response = InMemDicomObject::new_empty();
     for key in query.iter() {
         let tag = key.tag();
-        // Group lengths and the character set are the message's, not keys.
-        if tag.element() == 0 || tag == tags::SPECIFIC_CHARACTER_SET {
+        if !is_key(tag) {
             continue;
         }
         if !held.contains(&tag) {
@@ -351,18 +361,9 @@ fn answer_level(
                 // Universal: the whole sequence as held.
                 [] => stored.to_vec(),
                 [keys] => {
-                    let nested = if tag == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE {
-                        STEP_KEYS
-                    } else {
-                        &[
-                            tags::CODE_VALUE,
-                            tags::CODING_SCHEME_DESIGNATOR,
-                            tags::CODE_MEANING,
-                        ]
-                    };
                     let mut matched = None;
                     for candidate in stored {
-                        if let Some(found) = answer_level(keys, candidate, nested)? {
+                        if let Some(found) = answer_level(keys, candidate, nested_keys(tag))? {
                             matched = Some(found);
                             break;
                         }
@@ -374,13 +375,7 @@ fn answer_level(
                         None => Vec::new(),
                     }
                 }
-                _ => {
-                    return Err(BadKey(format!(
-                        "the sequence {} in a query holds one item of keys, not {}",
-                        tag_name(tag),
-                        asked.len()
-                    )))
-                }
+                more => return Err(items_in_key(tag, more.len())),
             };
             response.put(DataElement::new(
                 tag,
@@ -402,6 +397,68 @@ fn answer_level(
         };
     }
     Ok(Some(response))
+}
+
+/// The keys this worklist holds inside a sequence.
+fn nested_keys(sequence: Tag) -> &'static [Tag] {
+    if sequence == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE {
+        STEP_KEYS
+    } else {
+        &[
+            tags::CODE_VALUE,
+            tags::LONG_CODE_VALUE,
+            tags::CODING_SCHEME_DESIGNATOR,
+            tags::CODE_MEANING,
+        ]
+    }
+}
+
+fn items_in_key(sequence: Tag, items: usize) -> BadKey {
+    BadKey(format!(
+        "the sequence {} in a query holds one item of keys, not {items}",
+        tag_name(sequence)
+    ))
+}
+
+/// Whether a key is a key: group lengths and the character set belong to the message.
+fn is_key(tag: Tag) -> bool {
+    tag.element() != 0 && tag != tags::SPECIFIC_CHARACTER_SET
+}
+
+/// Checks a whole query before anything is read, so that a malformed key is refused even when
+/// nothing is booked: each value as the standard allows it for its VR, each sequence with at
+/// most one item of keys. `Ok` lists the keys this worklist does not hold (returned empty and
+/// not matched on; the pending responses then carry the warning status).
+pub fn check_query(query: &InMemDicomObject) -> Result<Vec<Tag>, BadKey> {
+    fn level(
+        query: &InMemDicomObject,
+        held: &[Tag],
+        unsupported: &mut Vec<Tag>,
+    ) -> Result<(), BadKey> {
+        for key in query.iter() {
+            let tag = key.tag();
+            if !is_key(tag) {
+                continue;
+            }
+            if !held.contains(&tag) {
+                unsupported.push(tag);
+            } else if key.vr() == VR::SQ {
+                match key.items().unwrap_or(&[]) {
+                    [] => {}
+                    [keys] => level(keys, nested_keys(tag), unsupported)?,
+                    more => return Err(items_in_key(tag, more.len())),
+                }
+            } else {
+                let asked = key.to_str().map(|s| s.to_string()).unwrap_or_default();
+                matches(vr_of(key.vr()), &asked, "")
+                    .map_err(|BadKey(why)| BadKey(format!("{}: {why}", tag_name(tag))))?;
+            }
+        }
+        Ok(())
+    }
+    let mut unsupported = Vec::new();
+    level(query, TOP_KEYS, &mut unsupported)?;
+    Ok(unsupported)
 }
 
 /// Whether an item of keys asks for anything but universal matching.

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use dicom_dictionary_std::uids;
+use seldinger_app::{App, SystemClock};
 use seldinger_dicom::fixtures::{container, ct_content, event, num, plane, report, write};
 use seldinger_dicom::scp::{serve, ScpConfig};
 use seldinger_domain::followup::FollowUpKind;
@@ -16,13 +17,18 @@ use std::time::Duration;
 
 const AE_TITLE: &str = "SELDINGER";
 
-fn reference() -> Arc<SafetyReference> {
-    Arc::new(
-        SafetyReference::parse(
-            include_str!("../../../catalog/safety-thresholds.toml"),
-            "safety-thresholds.toml",
-        )
-        .expect("reference"),
+/// The application the listener serves: the shipped catalogue and safety reference.
+fn app(store: &seldinger_store::Store) -> App {
+    let reference = SafetyReference::parse(
+        include_str!("../../../catalog/safety-thresholds.toml"),
+        "safety-thresholds.toml",
+    )
+    .expect("reference");
+    App::new(
+        store.clone(),
+        records::catalogue(),
+        reference,
+        Arc::new(SystemClock),
     )
 }
 
@@ -152,8 +158,7 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
                 tls: None,
                 read_timeout: Duration::from_secs(30),
             },
-            store.clone(),
-            reference(),
+            app(store),
         ));
         let dir = tempfile::tempdir().expect("dir");
         let files = fixtures(dir.path());
@@ -267,8 +272,7 @@ async fn listener_for(
             tls,
             read_timeout: Duration::from_secs(30),
         },
-        store.clone(),
-        reference(),
+        app(store),
     ));
     port
 }

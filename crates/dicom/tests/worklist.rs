@@ -86,7 +86,7 @@ async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
         app.time = time;
         let day = time.day(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
         let entries = app
-            .worklist(&modality(), day, None)
+            .worklist(&modality(), day, None, |e| Some(e.clone()))
             .await
             .expect("worklist");
         assert_eq!(entries.len(), 1, "{:?}", db.engine());
@@ -135,7 +135,9 @@ async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
 
         // Another station's AE title: nothing.
         let others = app
-            .worklist(&modality(), day, Some(&["CTIR1".to_string()]))
+            .worklist(&modality(), day, Some(&["CTIR1".to_string()]), |e| {
+                Some(e.clone())
+            })
             .await
             .expect("worklist");
         assert!(others.is_empty());

@@ -220,11 +220,6 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         secure_cookies: settings.tls.is_some(),
         ..Default::default()
     };
-    let safety = Arc::new(settings.safety.clone());
-    let dicom = match &settings.dicom {
-        Some(dicom) => Some(start_dicom(dicom, &store, safety).await?),
-        None => None,
-    };
     let state = seldinger_web::AppState::new(
         store,
         settings.catalogue,
@@ -248,6 +243,11 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
             state.app.messages = Some(interface);
             Some(task)
         }
+        None => None,
+    };
+    // After the HL7 routes are set: what the listener changes owes the same messages.
+    let dicom = match &settings.dicom {
+        Some(dicom) => Some(start_dicom(dicom, state.app.clone()).await?),
         None => None,
     };
     match &settings.tls {
@@ -408,11 +408,10 @@ async fn hl7_import(
     Ok(())
 }
 
-/// Starts the C-STORE listener for dose reports in the background.
+/// Starts the DICOM listener (dose reports, the Modality Worklist) in the background.
 async fn start_dicom(
     dicom: &config::DicomSettings,
-    store: &seldinger_store::Store,
-    safety: Arc<seldinger_domain::safety::SafetyReference>,
+    app: seldinger_app::App,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let (address, ae_title) = (dicom.listen, &dicom.ae_title);
     let listener = tokio::net::TcpListener::bind(address)
@@ -424,16 +423,15 @@ async fn start_dicom(
     if !address.ip().is_loopback() && dicom.allowed_callers.is_empty() {
         tracing::warn!(%address, "DICOM listener on the network: any caller addressing {ae_title} is accepted; list the department's modalities with --dicom-allowed-callers");
     }
-    tracing::info!(%address, %ae_title, allowed_callers = ?dicom.allowed_callers, tls = dicom.tls.is_some(), "DICOM C-STORE listener for dose reports");
+    tracing::info!(%address, %ae_title, allowed_callers = ?dicom.allowed_callers, tls = dicom.tls.is_some(), "DICOM listener: dose reports (C-STORE), Modality Worklist (C-FIND)");
     let config = seldinger_dicom::scp::ScpConfig {
         ae_title: ae_title.to_string(),
         allowed_callers: dicom.allowed_callers.clone(),
         tls: dicom.tls.clone(),
         read_timeout: std::time::Duration::from_secs(60),
     };
-    let store = store.clone();
     Ok(tokio::spawn(async move {
-        if let Err(error) = seldinger_dicom::scp::serve(listener, config, store, safety).await {
+        if let Err(error) = seldinger_dicom::scp::serve(listener, config, app).await {
             tracing::error!(%error, "DICOM listener stopped");
         }
     }))

@@ -256,6 +256,31 @@ pub mod records {
         minutes: u32,
     ) -> Case {
         let patient = patient(store, mrn, start).await;
+        book(store, patient, room, start, minutes, None).await
+    }
+
+    /// As [`booked_case`], for an existing patient, with the accession number and Study
+    /// Instance UID the application assigns at booking.
+    pub async fn booked_case_for(
+        store: &Store,
+        patient: PatientId,
+        room: &str,
+        start: DateTime<Utc>,
+        minutes: u32,
+    ) -> Case {
+        let study =
+            seldinger_domain::lifecycle::StudyIdentity::new(start.date_naive(), Uuid::new_v4());
+        book(store, patient, room, start, minutes, Some(study)).await
+    }
+
+    async fn book(
+        store: &Store,
+        patient: PatientId,
+        room: &str,
+        start: DateTime<Utc>,
+        minutes: u32,
+        study: Option<seldinger_domain::lifecycle::StudyIdentity>,
+    ) -> Case {
         let case = referred_case(store, patient, "haemorrhage-embolization", start).await;
         let accept = CaseEvent::Accept {
             procedure_id: seldinger_domain::ProcedureId::parse("haemorrhage-embolization")
@@ -272,7 +297,7 @@ pub mod records {
             room: RoomId::parse(room).expect("room"),
             start,
             duration_minutes: Some(minutes),
-            study: None,
+            study,
         };
         step(store, &case, schedule, start).await.expect("schedule")
     }
