@@ -110,6 +110,18 @@ impl App {
         who: &Principal,
         request: CaseEventRequest,
     ) -> Result<Case, AppError> {
+        let needs = Permission::for_case_event(request.event.kind());
+        self.apply_case_event_as(who, request, needs).await
+    }
+
+    /// As [`App::apply_case_event`], with the permission the caller's use case stands for (an
+    /// imaging system's performed step ends a procedure without running the day's work).
+    pub(crate) async fn apply_case_event_as(
+        &self,
+        who: &Principal,
+        request: CaseEventRequest,
+        needs: Permission,
+    ) -> Result<Case, AppError> {
         let (case, opened) = self
             .open_case(who, Permission::ReadCases, request.case_id)
             .await?;
@@ -126,7 +138,7 @@ impl App {
         )
         .map_err(|e| AppError::Invalid(ValidationErrors::single("reason", e)))?;
         let mut event = request.event;
-        who.require(Permission::for_case_event(event.kind()))?;
+        who.require(needs)?;
         if let CaseEvent::Schedule { study, .. } = &mut event {
             // The study identity every other system will know the case by: given once.
             if study.is_none() && case.study_instance_uid.is_none() {

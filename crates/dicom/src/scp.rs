@@ -10,11 +10,12 @@
 
 use crate::dimse::{
     error_comment, read_command, response, send_command, send_data, tag_list, Command, Failure,
-    C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_STORE_RQ,
+    C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_STORE_RQ, N_CREATE_RQ, N_SET_RQ,
 };
 use crate::find;
 use crate::guard::{self, MAX_QUERY_BYTES, MAX_REPORT_BYTES};
 use crate::ingest::{Ingest, Ingested};
+use crate::mpps;
 use dicom_dictionary_std::{tags, uids};
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
@@ -34,6 +35,7 @@ pub const ACCEPTED_SOP_CLASSES: &[&str] = &[
     uids::ENHANCED_SR_STORAGE,
     uids::COMPREHENSIVE_SR_STORAGE,
     uids::MODALITY_WORKLIST_INFORMATION_MODEL_FIND,
+    uids::MODALITY_PERFORMED_PROCEDURE_STEP,
     uids::VERIFICATION,
 ];
 
@@ -292,6 +294,10 @@ where
                             C_FIND_RQ => {
                                 held_back = self.find(request, context, &transfer_syntax).await?;
                             }
+                            N_CREATE_RQ | N_SET_RQ => {
+                                self.performed_step(request, context, &transfer_syntax)
+                                    .await?
+                            }
                             other => {
                                 tracing::warn!(%peer, command = other, "unsupported DIMSE command; aborting");
                                 self.association.abort().await?;
@@ -402,6 +408,53 @@ where
         let rsp = response(command, find::SUCCESS, None, false, vec![]);
         send_command(&mut self.association, context, &rsp).await?;
         Ok(None)
+    }
+
+    /// A performed procedure step's N-CREATE or N-SET: answered once it is committed.
+    async fn performed_step(
+        &mut self,
+        request: Incoming,
+        context: u8,
+        transfer_syntax: &str,
+    ) -> Result<(), Failure> {
+        let command = &request.command;
+        let answer = if request.oversize {
+            mpps::Answer {
+                status: mpps::PROCESSING_FAILURE,
+                instance: command.sop_instance_uid.clone(),
+                extra: vec![error_comment(&format!(
+                    "data set larger than {MAX_QUERY_BYTES} bytes"
+                ))],
+            }
+        } else if command.sop_class_uid != uids::MODALITY_PERFORMED_PROCEDURE_STEP {
+            mpps::Answer {
+                status: STATUS_SOP_CLASS_NOT_SUPPORTED,
+                instance: command.sop_instance_uid.clone(),
+                extra: vec![error_comment(
+                    "only performed procedure steps are created or set here",
+                )],
+            }
+        } else {
+            match read_identifier(&request.data, transfer_syntax) {
+                Ok(data_set) => mpps::handle(self.app, &self.who, command, &data_set).await,
+                Err(why) => mpps::Answer {
+                    status: mpps::PROCESSING_FAILURE,
+                    instance: command.sop_instance_uid.clone(),
+                    extra: vec![error_comment(&why)],
+                },
+            }
+        };
+        if answer.status != mpps::SUCCESS {
+            tracing::warn!(peer = %self.peer, status = answer.status, instance = %answer.instance, "performed procedure step refused");
+        }
+        let rsp = response(
+            command,
+            answer.status,
+            Some(&answer.instance),
+            false,
+            answer.extra,
+        );
+        send_command(&mut self.association, context, &rsp).await
     }
 
     /// A PDU arrived while a query's matches were going out: its cancel ends the query with

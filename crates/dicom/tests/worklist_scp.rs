@@ -4,36 +4,19 @@
 //! Character sets (ISO_IR 100 asked, UTF-8 needed), malformed and hostile queries, and a SOP
 //! class the listener does not serve are tried too.
 
+mod common;
+
 use chrono::{DateTime, TimeZone, Utc};
+use common::{listener, pynetdicom, room, AE_TITLE};
 use dicom_dictionary_std::tags;
 use dicom_object::open_file;
-use seldinger_app::{App, SystemClock};
-use seldinger_dicom::scp::{serve, ScpConfig};
-use seldinger_domain::catalogue::GuidanceModality;
 use seldinger_domain::lifecycle::Case;
-use seldinger_domain::safety::SafetyReference;
-use seldinger_domain::{AeTitle, DepartmentTime, DicomModality, Equipment, Room, RoomId, RoomKind};
+use seldinger_domain::DicomModality;
 use seldinger_store::testing::{engines, records};
 use seldinger_store::{AuditFilter, Store};
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
 use std::time::Duration;
-
-const AE_TITLE: &str = "SELDINGER";
-
-fn room(id: &str, ae_title: &str, modality: DicomModality) -> Room {
-    Room {
-        id: RoomId::parse(id).expect("room"),
-        name: format!("Room {id}"),
-        kind: RoomKind::AngioSuite,
-        modalities: vec![GuidanceModality::Fluoroscopy],
-        equipment: vec![Equipment {
-            ae_title: AeTitle::parse(ae_title).expect("title"),
-            modality,
-        }],
-    }
-}
 
 /// 10 June 2031, in UTC: London is on summer time, an hour ahead.
 fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -64,36 +47,6 @@ async fn department(store: &Store) -> Vec<Case> {
         cases.push(records::booked_case_for(store, patient, room, start, 60).await);
     }
     cases
-}
-
-async fn listener(store: &Store) -> u16 {
-    let reference = SafetyReference::parse(
-        include_str!("../../../catalog/safety-thresholds.toml"),
-        "safety-thresholds.toml",
-    )
-    .expect("reference");
-    let mut app = App::new(
-        store.clone(),
-        records::catalogue(),
-        reference,
-        Arc::new(SystemClock),
-    );
-    app.time = DepartmentTime::parse("Europe/London").expect("zone");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(serve(
-        listener,
-        ScpConfig {
-            ae_title: AE_TITLE.into(),
-            allowed_callers: Vec::new(),
-            tls: None,
-            read_timeout: Duration::from_secs(30),
-        },
-        app,
-    ));
-    port
 }
 
 /// Runs findscu with `args` (keys, options) against the listener as ANGIO1, extracting each
@@ -377,41 +330,8 @@ fn dump2dcm(dump: &Path) -> String {
     file.display().to_string()
 }
 
-/// pynetdicom's Python, when the suite has it (scripts/test installs it).
-fn pynetdicom() -> Option<String> {
-    match std::env::var("SELDINGER_PYNETDICOM_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var("SELDINGER_REQUIRE_DICOM_PEER").is_ok_and(|v| v == "1") => {
-            panic!("SELDINGER_REQUIRE_DICOM_PEER=1 but SELDINGER_PYNETDICOM_PYTHON is not set")
-        }
-        _ => {
-            eprintln!("skipped: SELDINGER_PYNETDICOM_PYTHON is not set (scripts/test sets it)");
-            None
-        }
-    }
-}
-
 async fn mwl_scu(python: &str, port: u16, args: &[&str]) -> serde_json::Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/mwl_scu.py");
-    let output = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
-            .args([AE_TITLE, "ANGIO1"])
-            .args(args)
-            .output(),
-    )
-    .await
-    .expect("pynetdicom finished within a minute")
-    .expect("pynetdicom ran");
-    let out = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(out.trim()).unwrap_or_else(|e| {
-        panic!(
-            "pynetdicom printed no JSON ({e}): {out} {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
+    common::peer(python, "mwl_scu.py", port, args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -123,10 +123,13 @@ pub enum Permission {
     ManageInterfaces,
     /// Merge two records of one patient (HL7 A40 from the patient administration system).
     MergePatients,
+    /// Report what an imaging system performed (DICOM MPPS): the step, and the end of the
+    /// procedure it implies for a case already in the room.
+    RecordPerformedSteps,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
@@ -148,6 +151,7 @@ impl Permission {
         Permission::ManageUsers,
         Permission::ManageInterfaces,
         Permission::MergePatients,
+        Permission::RecordPerformedSteps,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -173,6 +177,7 @@ impl Permission {
             Permission::ManageUsers => "manage_users",
             Permission::ManageInterfaces => "manage_interfaces",
             Permission::MergePatients => "merge_patients",
+            Permission::RecordPerformedSteps => "record_performed_steps",
         }
     }
 
@@ -314,7 +319,8 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             | P::CreateReferrals
             | P::ReadReferrals
             | P::ReadCases
-            | P::CancelCases,
+            | P::CancelCases
+            | P::RecordPerformedSteps,
         ) => department,
         _ => None,
     }

@@ -19,6 +19,7 @@ pub mod followup;
 pub mod ids;
 pub mod lifecycle;
 pub mod patient;
+pub mod performed_step;
 pub mod procedure_record;
 pub mod referral;
 pub mod safety;

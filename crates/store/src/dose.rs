@@ -302,15 +302,16 @@ impl Store {
         rows.iter().map(stored_report).collect()
     }
 
-    /// The cases a report could belong to: any with its accession number, any already holding its
-    /// study, and every open or completed case of a patient with its patient ID as MRN.
+    /// The cases a report could belong to: any with its accession number, any booked with its
+    /// study (the worklist's) or already holding it, and every open or completed case of a
+    /// patient with its patient ID as MRN.
     pub async fn dose_link_candidates(
         &self,
         keys: &ReportKeys,
     ) -> Result<Vec<CaseCandidate>, StoreError> {
         let rows = sqlx::query(
             "SELECT c.data AS data, p.mrn AS mrn FROM cases c JOIN patients p ON p.id = c.patient_id \
-             WHERE c.accession_number = $1 OR p.mrn = $2 \
+             WHERE c.accession_number = $1 OR p.mrn = $2 OR c.study_instance_uid = $3 \
                 OR c.id IN (SELECT case_id FROM dose_reports WHERE study_instance_uid = $3 AND case_id IS NOT NULL)",
         )
         .bind(keys.accession_number.clone().unwrap_or_default())
@@ -330,14 +331,16 @@ impl Store {
             .bind(case.id.to_string())
             .fetch_all(&mut *self.conn().await?)
             .await?;
+            let mut study_instance_uids: Vec<String> = studies
+                .iter()
+                .map(|r| text(r, "study_instance_uid"))
+                .collect::<Result<_, _>>()?;
+            study_instance_uids.extend(case.study_instance_uid.clone());
             candidates.push(CaseCandidate {
                 case_id: case.id,
                 mrn: text(row, "mrn")?,
                 accession_number: case.accession_number.clone(),
-                study_instance_uids: studies
-                    .iter()
-                    .map(|r| text(r, "study_instance_uid"))
-                    .collect::<Result<_, _>>()?,
+                study_instance_uids,
                 room_time: room_time(&case),
             });
         }

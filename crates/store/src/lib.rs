@@ -13,6 +13,7 @@ mod followup;
 mod inbox;
 mod outbox;
 mod page;
+mod performed_steps;
 mod records;
 mod scope;
 #[cfg(feature = "test-support")]
@@ -27,6 +28,7 @@ pub use inbox::{
 };
 pub use outbox::{NewOutboundMessage, OutboundMessage, OutboxCount, OutboxFilter, OutboxStatus};
 pub use page::{Cursor, Page};
+pub use performed_steps::StepMessage;
 pub use records::{CaseFilter, RecordedEvent, WithCaseEvent};
 pub use scope::Record;
 pub use seldinger_domain::access::RowScope;

@@ -943,7 +943,8 @@ impl Store {
         let booking = after.booking.as_ref();
         let result = sqlx::query(
             "UPDATE cases SET state = $1, room = $2, scheduled_start = $3, updated_at = $4, \
-             version = $5, data = $6, accession_number = $9 WHERE id = $7 AND version = $8",
+             version = $5, data = $6, accession_number = $9, study_instance_uid = $10 \
+             WHERE id = $7 AND version = $8",
         )
         .bind(after.state.as_str().to_string())
         .bind(booking.map(|b| b.room.as_str().to_string()))
@@ -954,6 +955,7 @@ impl Store {
         .bind(id.clone())
         .bind(expected_version as i64)
         .bind(after.accession_number.clone())
+        .bind(after.study_instance_uid.clone())
         .execute(&mut *tx)
         .await;
         let result = match result {

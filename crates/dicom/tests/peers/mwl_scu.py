@@ -9,6 +9,7 @@ pending responses came and the final status.
 """
 import json
 import sys
+import time
 from io import BytesIO
 
 from pydicom.dataset import Dataset
@@ -73,6 +74,11 @@ def main():
                 final = status.Status
         print(json.dumps({"final": final, "matches": matches}))
     elif mode == "cancel":
+        # Pause the association's reactor, as pynetdicom's own send_* methods do, so that it
+        # does not take the responses off the queue before this script reads them.
+        assoc._reactor_checkpoint.clear()
+        while not assoc._is_paused:
+            time.sleep(0.0001)
         context = assoc._get_valid_context(ModalityWorklistInformationFind, "", "scu")
         syntax = context.transfer_syntax[0]
         request = C_FIND()
@@ -92,6 +98,7 @@ def main():
                 pending += 1
             else:
                 final = response.Status
+        assoc._reactor_checkpoint.set()
         print(json.dumps({"pending": pending, "final": final}))
     assoc.release()
 

@@ -1,0 +1,206 @@
+//! Performed procedure steps reported by the rooms' imaging systems (DICOM MPPS): each is
+//! kept, linked to its case (exactly by the worklist's accession number or study; by patient and
+//! room time only for a step that did not come from the worklist), and what it means for the
+//! case decided by the domain (`performed_step::effect_on_case`): a completed step ends the
+//! procedure of a case in the room; anything that does not fit goes on the review list with
+//! the reason. The step, its message and the case's change are one commit, made before the
+//! modality is answered.
+
+use crate::cases::CaseEventRequest;
+use crate::{App, AppError, Audit, Principal};
+use chrono::{DateTime, Utc};
+use seldinger_domain::access::Permission;
+use seldinger_domain::dose_link::{match_report, LinkOutcome, ReportKeys};
+use seldinger_domain::event::EventMeta;
+use seldinger_domain::lifecycle::CaseEvent;
+use seldinger_domain::performed_step::{
+    effect_on_case, CaseEffect, PerformedStep, StepRefusal, StepReport, StepStatus,
+};
+use seldinger_store::{StepMessage, StoreError};
+
+/// Why a step's message was not taken.
+#[derive(Debug)]
+pub enum StepError {
+    /// What it says is not allowed (missing attributes, a final step changed).
+    Refused(StepRefusal),
+    /// An N-CREATE for a step that exists.
+    Duplicate,
+    /// An N-SET for a step never created.
+    NoSuchStep,
+    App(AppError),
+}
+
+impl From<AppError> for StepError {
+    fn from(error: AppError) -> Self {
+        StepError::App(error)
+    }
+}
+
+impl From<StoreError> for StepError {
+    fn from(error: StoreError) -> Self {
+        StepError::App(AppError::Store(error))
+    }
+}
+
+impl App {
+    /// An N-CREATE: the step began.
+    pub async fn report_step_started(
+        &self,
+        who: &Principal,
+        uid: &str,
+        report: StepReport,
+    ) -> Result<PerformedStep, StepError> {
+        who.require(Permission::RecordPerformedSteps)?;
+        if self.store.performed_step(uid).await?.is_some() {
+            return Err(StepError::Duplicate);
+        }
+        let now = self.clock.now();
+        let step = PerformedStep::create(uid, &report, now).map_err(StepError::Refused)?;
+        self.place_step(who, step, StepMessage::Create, &report, now)
+            .await
+    }
+
+    /// An N-SET: the step changed (its dose so far, or its end).
+    pub async fn report_step_changed(
+        &self,
+        who: &Principal,
+        uid: &str,
+        report: StepReport,
+    ) -> Result<PerformedStep, StepError> {
+        who.require(Permission::RecordPerformedSteps)?;
+        let Some(current) = self.store.performed_step(uid).await? else {
+            return Err(StepError::NoSuchStep);
+        };
+        let now = self.clock.now();
+        let step = current.set(&report, now).map_err(StepError::Refused)?;
+        self.place_step(who, step, StepMessage::Set, &report, now)
+            .await
+    }
+
+    /// Steps a person must look at (the review list), most recent first.
+    pub async fn performed_steps_to_review(
+        &self,
+        who: &Principal,
+        limit: u32,
+    ) -> Result<Vec<PerformedStep>, AppError> {
+        who.require(Permission::ReadCases)?;
+        Ok(self.store.performed_steps_to_review(limit).await?)
+    }
+
+    /// Links the step, decides what it does to its case, and commits both.
+    async fn place_step(
+        &self,
+        who: &Principal,
+        mut step: PerformedStep,
+        message: StepMessage,
+        report: &StepReport,
+        now: DateTime<Utc>,
+    ) -> Result<PerformedStep, StepError> {
+        if step.case_id.is_none() {
+            self.link_step(&mut step).await?;
+        }
+        let mut complete = None;
+        let mut patient = None;
+        if let Some(case_id) = step.case_id {
+            let (case, _) = self.open_case(who, Permission::ReadCases, case_id).await?;
+            patient = Some(case.patient_id);
+            let others_in_progress = self
+                .store
+                .performed_steps_of_case(case_id)
+                .await?
+                .iter()
+                .any(|s| {
+                    s.sop_instance_uid != step.sop_instance_uid
+                        && s.status == StepStatus::InProgress
+                });
+            match effect_on_case(&step, case.state, others_in_progress) {
+                CaseEffect::Nothing => {}
+                CaseEffect::CompleteProcedure => complete = Some(case),
+                CaseEffect::Review(why) => step.review = Some(why),
+            }
+        }
+        let batch = self.store.begin_batch().await?;
+        let inside = self.in_batch(&batch);
+        if let Some(case) = complete {
+            let request = CaseEventRequest {
+                case_id: case.id,
+                expected_version: case.version,
+                event: CaseEvent::CompleteProcedure,
+                reason: Some(format!(
+                    "imaging completed on {} (performed procedure step {})",
+                    step.station_ae_title, step.step_id
+                )),
+            };
+            match inside
+                .apply_case_event_as(who, request, Permission::RecordPerformedSteps)
+                .await
+            {
+                Ok(_) => {}
+                // The database: nothing is kept, the modality is told to try again.
+                Err(error @ AppError::Store(_)) => return Err(error.into()),
+                Err(refused) => {
+                    step.review = Some(format!(
+                        "completed on {}, but the case was not moved: {refused}",
+                        step.station_ae_title
+                    ))
+                }
+            }
+        }
+        let meta = EventMeta {
+            actor: who.actor()?,
+            at: now,
+            reason: None,
+        };
+        let audit: Vec<_> = step
+            .case_id
+            .zip(patient)
+            .map(|(case_id, patient_id)| {
+                who.audit_entry(
+                    now,
+                    Audit::of("record", "performed_step", case_id, patient_id),
+                )
+            })
+            .into_iter()
+            .collect();
+        inside
+            .store
+            .record_performed_step(&step, message, report, &meta, &audit)
+            .await?;
+        batch.commit().await?;
+        self.wake_senders();
+        Ok(step)
+    }
+
+    /// Finds the step's case as a dose report's is found: by the worklist's accession number or
+    /// study; by patient and room time only when the step did not come from the worklist.
+    async fn link_step(&self, step: &mut PerformedStep) -> Result<(), StoreError> {
+        let from_worklist = step.accession_number.is_some() || step.scheduled_step_id.is_some();
+        let keys = ReportKeys {
+            accession_number: step.accession_number.clone(),
+            study_instance_uid: step.study_instance_uid.clone().unwrap_or_default(),
+            patient_id: if from_worklist {
+                None
+            } else {
+                step.patient_id.clone()
+            },
+            // The step's start is in UTC already; the keys read their date and time as UTC.
+            study_date: Some(step.started_at.format("%Y%m%d").to_string()),
+            study_time: Some(step.started_at.format("%H%M%S").to_string()),
+        };
+        let candidates = self.store.dose_link_candidates(&keys).await?;
+        match match_report(&keys, &candidates) {
+            LinkOutcome::Linked { case_id, basis } => {
+                step.case_id = Some(case_id);
+                step.link_basis = Some(basis);
+            }
+            LinkOutcome::Unmatched { reason } => {
+                step.review = Some(if from_worklist {
+                    format!("from the worklist, but {reason}")
+                } else {
+                    reason
+                })
+            }
+        }
+        Ok(())
+    }
+}
