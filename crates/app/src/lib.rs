@@ -30,7 +30,7 @@ pub use facts::Correction;
 pub use followup::permission_to_complete;
 pub use interfaces::{DetailsOutcome, MessageHandler, Replayed, Shown};
 pub use lists::DoseByCase;
-pub use mpps::StepError;
+pub use mpps::{StepError, StepToReview};
 pub use outbox::{CaseNotice, Notice, Outbound, Route};
 pub use principal::{Audit, Opened, Principal};
 pub use worklist::{WorklistEntry, ON_THE_WORKLIST};

@@ -18,6 +18,14 @@ use seldinger_domain::performed_step::{
 };
 use seldinger_store::{StepMessage, StoreError};
 
+/// A step on the review list, with what Seldinger knows of its case.
+#[derive(Debug, Clone)]
+pub struct StepToReview {
+    pub step: PerformedStep,
+    pub case: Option<seldinger_domain::lifecycle::Case>,
+    pub patient: Option<seldinger_domain::patient::Patient>,
+}
+
 /// Why a step's message was not taken.
 #[derive(Debug)]
 pub enum StepError {
@@ -77,14 +85,61 @@ impl App {
             .await
     }
 
-    /// Steps a person must look at (the review list), most recent first.
+    /// Steps a person must look at (the review list), most recent first, with their case and
+    /// patient where known; each one of a known patient is audited as read.
     pub async fn performed_steps_to_review(
         &self,
         who: &Principal,
         limit: u32,
+    ) -> Result<Vec<StepToReview>, AppError> {
+        who.require(Permission::RunProcedures)?;
+        let mut shown = Vec::new();
+        for step in self.store.performed_steps_to_review(limit).await? {
+            let (case, patient) = match step.case_id {
+                Some(case_id) => match self.open_case(who, Permission::ReadCases, case_id).await {
+                    Ok((case, _)) => {
+                        let patient = self.store.patient(case.patient_id).await?;
+                        (Some(case), patient)
+                    }
+                    // Outside the viewer's scope: not shown.
+                    Err(AppError::NotFound(_)) => continue,
+                    Err(other) => return Err(other),
+                },
+                None => (None, None),
+            };
+            shown.push(StepToReview {
+                step,
+                case,
+                patient,
+            });
+        }
+        self.audit_reads(
+            who,
+            shown
+                .iter()
+                .filter_map(|s| {
+                    let case = s.case.as_ref()?;
+                    Some(Audit::of(
+                        "read",
+                        "performed_step",
+                        &s.step.sop_instance_uid,
+                        case.patient_id,
+                    ))
+                })
+                .collect(),
+        )
+        .await?;
+        Ok(shown)
+    }
+
+    /// A case's performed steps, in the order they began (the case page, which audits its read).
+    pub async fn performed_steps_of_case(
+        &self,
+        who: &Principal,
+        case_id: seldinger_domain::ids::CaseId,
     ) -> Result<Vec<PerformedStep>, AppError> {
-        who.require(Permission::ReadCases)?;
-        Ok(self.store.performed_steps_to_review(limit).await?)
+        self.open_case(who, Permission::ReadCases, case_id).await?;
+        Ok(self.store.performed_steps_of_case(case_id).await?)
     }
 
     /// Links the step, decides what it does to its case, and commits both.

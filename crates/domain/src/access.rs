@@ -266,7 +266,8 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             | P::ReadAudit
             | P::ReadDeidentifiedOutcomes
             | P::ManageInterfaces
-            | P::MergePatients,
+            | P::MergePatients
+            | P::RecordPerformedSteps,
         ) => None,
         (R::IrPhysician, _) => department,
         (

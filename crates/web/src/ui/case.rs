@@ -175,6 +175,8 @@ struct CasePage<'a> {
     time_out_items: Vec<(&'static str, &'static str, bool)>,
     dose: Option<Vec<(String, String)>>,
     dose_note: Option<String>,
+    /// What the room's imaging systems reported (MPPS): one row per performed step.
+    imaging: Vec<Row>,
     follow_ups: Vec<Row>,
     history: Vec<Row>,
     record_open: bool,
@@ -550,6 +552,44 @@ async fn show(
     } else {
         (None, None)
     };
+    let imaging = state
+        .store
+        .performed_steps_of_case(case.id)
+        .await?
+        .into_iter()
+        .map(|step| {
+            let at = |t| state.time.format(t, "%Y-%m-%d %H:%M");
+            // The preliminary dose the system reported, until its dose report is read.
+            let dose = if can(Permission::ReadDose) {
+                let d = &step.dose;
+                [
+                    d.dose_area_product_gy_m2
+                        .map(|v| format!("KAP {:.3} Gy·cm²", v * 1e4)),
+                    d.fluoroscopy_time_s
+                        .map(|v| format!("fluoroscopy {:.1} min", v / 60.0)),
+                    d.exposures.map(|v| format!("{v} exposures")),
+                    d.entrance_dose_mgy
+                        .map(|v| format!("entrance dose {v:.0} mGy")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ")
+            } else {
+                String::new()
+            };
+            Row {
+                cells: vec![
+                    format!("{} ({})", step.station_ae_title, step.modality),
+                    step.status.dicom().to_string(),
+                    at(step.started_at),
+                    step.ended_at.map(at).unwrap_or_default(),
+                    dose,
+                    step.review.unwrap_or_default(),
+                ],
+            }
+        })
+        .collect();
     let now = state.clock.now();
     let follow_ups = state
         .list_follow_up_tasks(
@@ -903,6 +943,7 @@ async fn show(
             .collect(),
         dose,
         dose_note,
+        imaging,
         follow_ups,
         history,
         errors,

@@ -7,6 +7,7 @@
 pub(crate) mod board;
 mod case;
 mod dose;
+mod imaging;
 mod interfaces;
 mod lists;
 mod vetting;
@@ -69,6 +70,7 @@ pub const PAGES: &[PageRoute] = &[
     }),
     page("/recovery", &["GET"], || get(lists::recovery)),
     page("/dose", &["GET"], || get(dose::page)),
+    page("/imaging", &["GET"], || get(imaging::review)),
     page("/dose/reports/{sop}/link", &["POST"], || post(dose::link)),
     page("/vetting", &["GET"], || get(vetting::page)),
     page("/vetting/{case_id}", &["POST"], || post(vetting::decide)),
@@ -109,6 +111,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/recovery", "Recovery", Permission::ReadCases),
     ("/follow-up", "Follow-up", Permission::ReadCases),
     ("/dose", "Dose", Permission::ReadDose),
+    ("/imaging", "Imaging", Permission::RunProcedures),
     ("/interfaces/hl7", "HL7 inbox", Permission::ManageInterfaces),
     (
         "/interfaces/hl7/outbox",

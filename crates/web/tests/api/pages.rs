@@ -257,3 +257,87 @@ async fn the_department_day_and_the_times_on_its_pages_are_in_its_time_zone() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_reported() {
+    use seldinger_domain::event::{Actor, EventMeta};
+    use seldinger_domain::performed_step::{PerformedStep, StepReport, StepStatus};
+    for db in seldinger_store::testing::engines().await {
+        let app = crate::helpers::spawn_app(db).await;
+        let case_id = app.new_case("MPPS-1").await;
+        // A step the angio system began before the case's time-out was recorded.
+        let report = StepReport {
+            status: Some(StepStatus::InProgress),
+            station_ae_title: Some("ANGIO1".into()),
+            modality: Some("XA".into()),
+            step_id: Some("PPS7".into()),
+            started_at: Some(crate::helpers::now()),
+            ..Default::default()
+        };
+        let mut step =
+            PerformedStep::create("1.2.826.0.1.3680043.10.9.1", &report, crate::helpers::now())
+                .expect("step");
+        step.case_id = Some(case_id.parse().expect("case id"));
+        step.review = Some("imaging began on ANGIO1 before the time-out".into());
+        step.dose.dose_area_product_gy_m2 = Some(0.0012);
+        app._db
+            .store
+            .record_performed_step(
+                &step,
+                seldinger_store::StepMessage::Create,
+                &report,
+                &EventMeta {
+                    actor: Actor::parse("dicom:ANGIO1").expect("actor"),
+                    at: crate::helpers::now(),
+                    reason: None,
+                },
+                &[],
+            )
+            .await
+            .expect("stored");
+
+        let radiographer = signed_in(&app, "radiographer").await;
+        let list = radiographer
+            .get(format!("{}/imaging", site(&app)))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(list.status(), StatusCode::OK, "{}", app.engine);
+        let html = list.text().await.expect("html");
+        assert!(
+            html.contains("before the time-out"),
+            "{}: {html}",
+            app.engine
+        );
+        assert!(
+            html.contains(&format!("/cases/{case_id}")),
+            "{}",
+            app.engine
+        );
+        assert!(html.contains("MPPS-1"), "{}", app.engine);
+
+        let case = radiographer
+            .get(format!("{}/cases/{case_id}", site(&app)))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            case.contains("Imaging reported by the room"),
+            "{}",
+            app.engine
+        );
+        assert!(case.contains("KAP 12.000 Gy·cm²"), "{}: {case}", app.engine);
+
+        // Not the scheduler's work.
+        let scheduler = signed_in(&app, "scheduler").await;
+        let refused = scheduler
+            .get(format!("{}/imaging", site(&app)))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{}", app.engine);
+    }
+}
