@@ -138,6 +138,35 @@ fn is_uid(value: &str) -> bool {
         && !value.contains("..")
 }
 
+/// A date key and a time key matched as one date-time range (PS3.4 C.2.2.2.5.1), as the
+/// worklist's scheduled start is: dates "20310610-20310611" with times "0800-1300" run from
+/// 08:00 on the 10th to 13:00 on the 11th, not 08:00–13:00 on each day. An open end of either
+/// stays open; a single date with a time range is that day's range, as matched alone.
+pub fn matches_date_and_time(
+    date_query: &str,
+    time_query: &str,
+    stored_date: &str,
+    stored_time: &str,
+) -> Result<bool, BadKey> {
+    let dates = Range::read(trim(date_query), date_bounds)?;
+    let times = Range::read(trim(time_query), time_bounds)?;
+    let range = Range {
+        low: dates
+            .low
+            .map(|d| format!("{d}{}", times.low.as_deref().unwrap_or("000000.000000"))),
+        high: dates
+            .high
+            .map(|d| format!("{d}{}", times.high.as_deref().unwrap_or("235960.999999"))),
+    };
+    let Ok((date, _)) = date_bounds(trim(stored_date)) else {
+        return Ok(false);
+    };
+    let time = time_bounds(trim(stored_time))
+        .map(|(low, _)| low)
+        .unwrap_or_else(|_| "000000.000000".into());
+    Ok(range.contains(&format!("{date}{time}")))
+}
+
 /// A single value, `low-high`, `-high` or `low-` (C.2.2.2.5); bounds as comparable keys.
 struct Range {
     low: Option<String>,
@@ -288,6 +317,20 @@ fn date_time_bounds(value: &str) -> Result<(String, String), BadKey> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_date_range_with_a_time_range_is_one_date_time_range() {
+        let m = |d, t, sd, st| matches_date_and_time(d, t, sd, st).expect("valid");
+        // 15:45 on the first day lies between 08:00 on the 10th and 13:00 on the 11th.
+        assert!(m("20310610-20310611", "0800-1300", "20310610", "154500"));
+        assert!(!m("20310610-20310611", "0800-1300", "20310610", "075900"));
+        assert!(!m("20310610-20310611", "0800-1300", "20310611", "130100"));
+        assert!(m("20310610-", "0800-", "20320101", "000000"));
+        assert!(m("20310610", "0800-1300", "20310610", "1000"));
+        assert!(!m("20310610", "0800-1300", "20310610", "1400"));
+        assert!(matches_date_and_time("2031-06-10", "0800", "20310610", "0800").is_err());
+    }
+
     use super::*;
 
     fn m(vr: Vr, query: &str, stored: &str) -> bool {

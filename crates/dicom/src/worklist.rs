@@ -3,7 +3,7 @@
 //! query's identifier against a step's item and returns the requested keys with the step's
 //! values — empty when the department does not hold one. Pure: no listener, no database.
 
-use crate::matching::{matches, BadKey, Vr};
+use crate::matching::{matches, matches_date_and_time, BadKey, Vr};
 use dicom_core::header::Header;
 use dicom_core::value::{DataSetSequence, PrimitiveValue};
 use dicom_core::{DataElement, Tag, VR};
@@ -57,6 +57,11 @@ pub struct ScheduledStep {
     pub modality: String,
     pub start_date: String,
     pub start_time: String,
+    /// The booking's end: Scheduled Procedure Step End Date and Time (0040,0004), (0040,0005).
+    pub end_date: String,
+    pub end_time: String,
+    /// (0032,1070): named when the vetting plans iodinated contrast (type 2C).
+    pub contrast_agent: String,
     pub performing_physician: String,
     pub step_id: String,
     pub step_description: String,
@@ -69,6 +74,7 @@ impl ScheduledStep {
         let details = &entry.patient.details;
         let case = &entry.case;
         let start = case.booking.as_ref().map(|b| b.start);
+        let end = case.booking.as_ref().map(|b| b.end);
         let accession = case.accession_number.clone().unwrap_or_default();
         let procedure_name = entry
             .procedure
@@ -110,7 +116,7 @@ impl ScheduledStep {
             requested_procedure_id: accession,
             requested_procedure_description: procedure_name.chars().take(64).collect(),
             requested_procedure_code: entry.procedure.as_ref().map(|p| Code {
-                value: p.id.as_str().to_string(),
+                value: code_value(p.id.as_str()),
                 scheme: "99SELDINGER".into(),
                 meaning: p.name.chars().take(64).collect(),
             }),
@@ -131,12 +137,35 @@ impl ScheduledStep {
             modality: entry.equipment.modality.code().to_string(),
             start_date: start.map(|s| time.format(s, "%Y%m%d")).unwrap_or_default(),
             start_time: start.map(|s| time.format(s, "%H%M%S")).unwrap_or_default(),
+            end_date: end.map(|e| time.format(e, "%Y%m%d")).unwrap_or_default(),
+            end_time: end.map(|e| time.format(e, "%H%M%S")).unwrap_or_default(),
+            contrast_agent: if case.vetting.as_ref().is_some_and(|v| v.iodinated_contrast) {
+                "Iodinated contrast medium".into()
+            } else {
+                String::new()
+            },
             performing_physician: String::new(),
             // SH: 16 characters; one step per case, shown to each system in its room.
             step_id: case.id.0.simple().to_string()[..16].to_uppercase(),
             step_description: procedure_name.chars().take(64).collect(),
         }
     }
+}
+
+/// A catalogue id as a Code Value (SH, 16 characters): itself when it fits, else a stable short
+/// form — its first characters and a hash of the whole id. Why not Long Code Value (0008,0119),
+/// made for longer codes: systems older than it (dcmtk 3.6.7's worklist server among them)
+/// take a code without a Code Value as incomplete. The code's meaning names the procedure.
+pub fn code_value(id: &str) -> String {
+    if id.chars().count() <= 16 {
+        return id.to_string();
+    }
+    // FNV-1a (32 bits): stable across versions and platforms, unlike the standard hasher.
+    let hash = id.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let prefix: String = id.chars().take(7).collect();
+    format!("{}-{hash:08x}", prefix.trim_end_matches('-'))
 }
 
 /// The keys of the Scheduled Procedure Step Sequence (0040,0100) this worklist holds.
@@ -147,10 +176,16 @@ const STEP_KEYS: &[Tag] = &[
     tags::MODALITY,
     tags::SCHEDULED_PROCEDURE_STEP_START_DATE,
     tags::SCHEDULED_PROCEDURE_STEP_START_TIME,
+    tags::SCHEDULED_PROCEDURE_STEP_END_DATE,
+    tags::SCHEDULED_PROCEDURE_STEP_END_TIME,
     tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME,
     tags::SCHEDULED_PROCEDURE_STEP_ID,
     tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION,
     tags::SCHEDULED_PROCEDURE_STEP_STATUS,
+    tags::SCHEDULED_PROTOCOL_CODE_SEQUENCE,
+    tags::REQUESTED_CONTRAST_AGENT,
+    tags::PRE_MEDICATION,
+    tags::COMMENTS_ON_THE_SCHEDULED_PROCEDURE_STEP,
 ];
 
 /// The top-level keys this worklist holds (besides the step sequence).
@@ -172,25 +207,52 @@ const TOP_KEYS: &[Tag] = &[
     tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
     tags::REQUESTED_PROCEDURE_PRIORITY,
     tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+    // Type 2 in Annex K's table: present, empty here (no referenced study or patient SOP).
+    tags::REFERENCED_STUDY_SEQUENCE,
+    tags::REFERENCED_PATIENT_SEQUENCE,
 ];
 
+// Every attribute the worklist holds is in an item, empty when unknown (type 2): a query for a
+// whole sequence gets them all, and dcmtk's worklist server takes the item as complete.
 fn text(tag: Tag, vr: VR, value: &str) -> Option<DataElement<InMemDicomObject>> {
-    (!value.is_empty()).then(|| DataElement::new(tag, vr, PrimitiveValue::from(value)))
+    Some(DataElement::new(tag, vr, PrimitiveValue::from(value)))
 }
 
 fn texts(tag: Tag, vr: VR, values: &[String]) -> Option<DataElement<InMemDicomObject>> {
-    (!values.is_empty()).then(|| {
-        DataElement::new(
+    Some(match values {
+        [] => DataElement::new(tag, vr, PrimitiveValue::Empty),
+        _ => DataElement::new(
             tag,
             vr,
             PrimitiveValue::Strs(values.iter().cloned().collect()),
-        )
+        ),
     })
 }
 
 impl ScheduledStep {
     /// The step as a worklist item: what a query is matched against and answered from.
     pub fn item(&self) -> InMemDicomObject {
+        // The procedure's code, as requested and as the step's protocol (type 1C, beside the
+        // step's description).
+        let coded = |sequence| {
+            self.requested_procedure_code.as_ref().map(|code| {
+                DataElement::new(
+                    sequence,
+                    VR::SQ,
+                    DataSetSequence::from(vec![InMemDicomObject::from_element_iter(
+                        [
+                            text(tags::CODE_VALUE, VR::SH, &code.value),
+                            text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, &code.scheme),
+                            // A local scheme has one version: none named.
+                            text(tags::CODING_SCHEME_VERSION, VR::SH, ""),
+                            text(tags::CODE_MEANING, VR::LO, &code.meaning),
+                        ]
+                        .into_iter()
+                        .flatten(),
+                    )]),
+                )
+            })
+        };
         let step = InMemDicomObject::from_element_iter(
             [
                 text(
@@ -216,6 +278,20 @@ impl ScheduledStep {
                     &self.start_time,
                 ),
                 text(
+                    tags::SCHEDULED_PROCEDURE_STEP_END_DATE,
+                    VR::DA,
+                    &self.end_date,
+                ),
+                text(
+                    tags::SCHEDULED_PROCEDURE_STEP_END_TIME,
+                    VR::TM,
+                    &self.end_time,
+                ),
+                text(tags::REQUESTED_CONTRAST_AGENT, VR::LO, &self.contrast_agent),
+                // Pre-medication and comments: none recorded for the modality.
+                text(tags::PRE_MEDICATION, VR::LO, ""),
+                text(tags::COMMENTS_ON_THE_SCHEDULED_PROCEDURE_STEP, VR::LT, ""),
+                text(
                     tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME,
                     VR::PN,
                     &self.performing_physician,
@@ -227,31 +303,12 @@ impl ScheduledStep {
                     &self.step_description,
                 ),
                 text(tags::SCHEDULED_PROCEDURE_STEP_STATUS, VR::CS, "SCHEDULED"),
+                coded(tags::SCHEDULED_PROTOCOL_CODE_SEQUENCE),
             ]
             .into_iter()
             .flatten(),
         );
-        let code = self.requested_procedure_code.as_ref().map(|code| {
-            DataElement::new(
-                tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
-                VR::SQ,
-                DataSetSequence::from(vec![InMemDicomObject::from_element_iter(
-                    [
-                        // A value longer than Code Value's 16 characters goes in Long Code
-                        // Value (PS3.3 8.8).
-                        if code.value.chars().count() <= 16 {
-                            text(tags::CODE_VALUE, VR::SH, &code.value)
-                        } else {
-                            text(tags::LONG_CODE_VALUE, VR::UC, &code.value)
-                        },
-                        text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, &code.scheme),
-                        text(tags::CODE_MEANING, VR::LO, &code.meaning),
-                    ]
-                    .into_iter()
-                    .flatten(),
-                )]),
-            )
-        });
+        let code = coded(tags::REQUESTED_PROCEDURE_CODE_SEQUENCE);
         InMemDicomObject::from_element_iter(
             [
                 text(tags::PATIENT_NAME, VR::PN, &self.patient_name),
@@ -265,9 +322,12 @@ impl ScheduledStep {
                 text(tags::PATIENT_SEX, VR::CS, &self.sex),
                 text(tags::PATIENT_WEIGHT, VR::DS, &self.weight_kg),
                 texts(tags::ALLERGIES, VR::LO, &self.allergies),
-                self.pregnancy_status.map(|status| {
-                    DataElement::new(tags::PREGNANCY_STATUS, VR::US, PrimitiveValue::from(status))
-                }),
+                Some(DataElement::new(
+                    tags::PREGNANCY_STATUS,
+                    VR::US,
+                    self.pregnancy_status
+                        .map_or(PrimitiveValue::Empty, PrimitiveValue::from),
+                )),
                 texts(tags::MEDICAL_ALERTS, VR::LO, &self.medical_alerts),
                 text(tags::ACCESSION_NUMBER, VR::SH, &self.accession_number),
                 text(tags::STUDY_INSTANCE_UID, VR::UI, &self.study_instance_uid),
@@ -296,6 +356,16 @@ impl ScheduledStep {
                     tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
                     VR::SQ,
                     DataSetSequence::from(vec![step]),
+                )),
+                Some(DataElement::new(
+                    tags::REFERENCED_STUDY_SEQUENCE,
+                    VR::SQ,
+                    DataSetSequence::from(Vec::<InMemDicomObject>::new()),
+                )),
+                Some(DataElement::new(
+                    tags::REFERENCED_PATIENT_SEQUENCE,
+                    VR::SQ,
+                    DataSetSequence::from(Vec::<InMemDicomObject>::new()),
                 )),
             ]
             .into_iter()
@@ -345,6 +415,15 @@ fn answer_level(
     held: &[Tag],
 ) -> Result<Option<InMemDicomObject>, BadKey> {
     let mut response = InMemDicomObject::new_empty();
+    let asked_text = |tag| {
+        query
+            .get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_matches([' ', '\0']).to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let start_asked = asked_text(tags::SCHEDULED_PROCEDURE_STEP_START_DATE)
+        .zip(asked_text(tags::SCHEDULED_PROCEDURE_STEP_START_TIME));
     for key in query.iter() {
         let tag = key.tag();
         if !is_key(tag) {
@@ -358,8 +437,10 @@ fn answer_level(
             let asked = key.items().unwrap_or(&[]);
             let stored = item.get(tag).and_then(|e| e.items()).unwrap_or(&[]);
             let returned = match asked {
-                // Universal: the whole sequence as held.
+                // Universal: no item, or one with no keys (PS3.4 C.2.2.2.6): the whole
+                // sequence as held.
                 [] => stored.to_vec(),
+                [keys] if !keys.iter().any(|k| is_key(k.tag())) => stored.to_vec(),
                 [keys] => {
                     let mut matched = None;
                     for candidate in stored {
@@ -386,8 +467,20 @@ fn answer_level(
         }
         let asked = key.to_str().map(|s| s.to_string()).unwrap_or_default();
         let stored = stored_text(item, tag);
-        let matched = matches(vr_of(key.vr()), &asked, &stored)
-            .map_err(|BadKey(why)| BadKey(format!("{}: {why}", tag_name(tag))))?;
+        let matched = match &start_asked {
+            // The scheduled start's date and time, both asked: one date-time range.
+            Some((date, time)) if tag == tags::SCHEDULED_PROCEDURE_STEP_START_DATE => {
+                matches_date_and_time(
+                    date,
+                    time,
+                    &stored,
+                    &stored_text(item, tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+                )
+            }
+            Some(_) if tag == tags::SCHEDULED_PROCEDURE_STEP_START_TIME => Ok(true),
+            _ => matches(vr_of(key.vr()), &asked, &stored),
+        }
+        .map_err(|BadKey(why)| BadKey(format!("{}: {why}", tag_name(tag))))?;
         if !matched {
             return Ok(None);
         }
@@ -403,11 +496,18 @@ fn answer_level(
 fn nested_keys(sequence: Tag) -> &'static [Tag] {
     if sequence == tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE {
         STEP_KEYS
+    } else if sequence == tags::REFERENCED_STUDY_SEQUENCE
+        || sequence == tags::REFERENCED_PATIENT_SEQUENCE
+    {
+        &[
+            tags::REFERENCED_SOP_CLASS_UID,
+            tags::REFERENCED_SOP_INSTANCE_UID,
+        ]
     } else {
         &[
             tags::CODE_VALUE,
-            tags::LONG_CODE_VALUE,
             tags::CODING_SCHEME_DESIGNATOR,
+            tags::CODING_SCHEME_VERSION,
             tags::CODE_MEANING,
         ]
     }
@@ -629,6 +729,15 @@ mod tests {
             .expect("valid")
             .is_none());
         assert!(answer(&by_weight, &step().item()).expect("valid").is_some());
+    }
+
+    #[test]
+    fn catalogue_ids_become_code_values_of_at_most_sixteen_characters() {
+        assert_eq!(code_value("liver-biopsy"), "liver-biopsy");
+        let long = code_value("haemorrhage-embolization");
+        assert!(long.len() <= 16 && long.starts_with("haemorr-"), "{long}");
+        assert_eq!(long, code_value("haemorrhage-embolization"), "stable");
+        assert_ne!(long, code_value("haemorrhage-embolisation"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What the listener tests share: a room with an imaging system, the listener on a free port
 //! serving an application in the department's time zone, and the Python peer's interpreter.
+#![allow(dead_code)] // each test binary uses its own part
 
 use seldinger_app::{App, SystemClock};
 use seldinger_dicom::scp::{serve, ScpConfig};
