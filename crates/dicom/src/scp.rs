@@ -119,6 +119,9 @@ pub async fn serve(listener: TcpListener, config: ScpConfig, app: App) -> std::i
 
 async fn association(socket: TcpStream, config: &ScpConfig, app: &App) -> Result<(), Failure> {
     let peer = socket.peer_addr()?;
+    // A response is a command and a data set, written one after the other: without this, the
+    // second waits for the peer's delayed acknowledgement (tens of milliseconds per answer).
+    socket.set_nodelay(true)?;
     let mut options = dicom_ul::association::ServerAssociationOptions::new()
         .ae_access_control(KnownSenders {
             allowed: config.allowed_callers.clone(),
