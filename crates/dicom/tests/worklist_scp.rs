@@ -372,3 +372,150 @@ async fn pynetdicom_reads_the_same_worklist_and_its_cancel_is_honoured() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_or_half_open_caller_is_dropped_and_others_are_still_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        department(store).await;
+        let port = common::listener_with_timeout(store, Duration::from_secs(1)).await;
+        // One connects and says nothing; one sends half an association request and stops.
+        let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        half.write_all(&[0x01, 0x00, 0x00, 0x00, 0x00, 0xCD, 0x00, 0x01])
+            .await
+            .expect("write");
+        // Meanwhile a modality is answered.
+        let dir = tempfile::tempdir().expect("dir");
+        let (_, log) = findscu(
+            port,
+            dir.path(),
+            &["-W", "-k", "0040,0100[0].0040,0001=ANGIO1"],
+        )
+        .await;
+        assert!(
+            log.contains("Received Final Find Response (Success)"),
+            "{engine}: {log}"
+        );
+        // Both are closed by the listener once idle past its timeout.
+        for stream in [&mut silent, &mut half] {
+            let mut buffer = [0u8; 64];
+            let closed = tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => continue,
+                    }
+                }
+            })
+            .await;
+            assert!(closed.is_ok(), "{engine}: an idle caller is dropped");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_query_is_refused_before_it_is_read() {
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        department(store).await;
+        let port = listener(store).await;
+        let dir = tempfile::tempdir().expect("dir");
+        // 300 kB of comments in the step: more than any worklist query.
+        let dump = dir.path().join("huge.dump");
+        std::fs::write(
+            &dump,
+            format!(
+                "(0010,0010) PN []\n(0040,0100) SQ\n(fffe,e000) -\n(0040,0400) LT [{}]\n(fffe,e00d) -\n(fffe,e0dd) -\n",
+                "x".repeat(300_000)
+            ),
+        )
+        .expect("dump");
+        let query = dir.path().join("huge.query");
+        let converted = std::process::Command::new("dump2dcm")
+            .args(["+l", "400000"])
+            .arg(&dump)
+            .arg(&query)
+            .status()
+            .expect("dump2dcm ran");
+        assert!(converted.success());
+        let (_, log) =
+            findscu_files(port, dir.path(), &["-W"], &[query.display().to_string()]).await;
+        assert!(log.contains("OutOfResources"), "{engine}: {log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_case_moves_on_the_list_keeping_its_study_and_a_cancelled_one_leaves_it() {
+    use seldinger_domain::lifecycle::CaseEvent;
+    use seldinger_domain::RoomId;
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        let cases = department(store).await;
+        let port = listener(store).await;
+        let day = |dir: &Path, station: &'static str| {
+            let dir = dir.to_path_buf();
+            async move {
+                std::fs::create_dir_all(&dir).expect("dir");
+                let (_, log) = findscu(
+                    port,
+                    &dir,
+                    &[
+                        "-W",
+                        "-k",
+                        "0010,0020",
+                        "-k",
+                        "0020,000D",
+                        "-k",
+                        &format!("0040,0100[0].0040,0001={station}"),
+                        "-k",
+                        "0040,0100[0].0040,0002=20310610",
+                    ],
+                )
+                .await;
+                let ids: Vec<(String, String)> = responses(&dir)
+                    .iter()
+                    .map(|(_, r)| (text(r, tags::PATIENT_ID), text(r, tags::STUDY_INSTANCE_UID)))
+                    .collect();
+                (ids, log)
+            }
+        };
+        // Müller's case moves from angio 1 to the CT, later the same day.
+        let moved = records::step(
+            store,
+            &cases[0],
+            CaseEvent::Schedule {
+                room: RoomId::parse("ct-1").expect("room"),
+                start: at(10, 15, 0),
+                duration_minutes: Some(30),
+                study: None,
+            },
+            at(9, 0, 0),
+        )
+        .await
+        .expect("moved");
+        // Łapiński's is cancelled.
+        records::step(store, &cases[1], CaseEvent::Cancel, at(9, 0, 0))
+            .await
+            .expect("cancelled");
+        let work = tempfile::tempdir().expect("dir");
+        let (angio, log) = day(&work.path().join("angio"), "ANGIO1").await;
+        assert!(angio.is_empty(), "{engine}: {angio:?} {log}");
+        let (ct, log) = day(&work.path().join("ct"), "CTIR1").await;
+        let ids: Vec<&str> = ct.iter().map(|(id, _)| id.as_str()).collect();
+        assert!(ids.contains(&"WLA1"), "{engine}: {ct:?} {log}");
+        let study = ct
+            .iter()
+            .find(|(id, _)| id == "WLA1")
+            .map(|(_, s)| s.clone());
+        assert_eq!(study, moved.study_instance_uid, "{engine}: the study stays");
+    }
+}

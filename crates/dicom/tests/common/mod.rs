@@ -29,6 +29,11 @@ pub fn room(id: &str, ae_title: &str, modality: DicomModality) -> Room {
 
 /// The listener for `store`'s department (London time) on a free loopback port; the port.
 pub async fn listener(store: &Store) -> u16 {
+    listener_with_timeout(store, Duration::from_secs(30)).await
+}
+
+/// As [`listener`], dropping an association idle for `read_timeout`.
+pub async fn listener_with_timeout(store: &Store, read_timeout: Duration) -> u16 {
     let reference = SafetyReference::parse(
         include_str!("../../../../catalog/safety-thresholds.toml"),
         "safety-thresholds.toml",
@@ -51,7 +56,7 @@ pub async fn listener(store: &Store) -> u16 {
             ae_title: AE_TITLE.into(),
             allowed_callers: Vec::new(),
             tls: None,
-            read_timeout: Duration::from_secs(30),
+            read_timeout,
         },
         app,
     ));
