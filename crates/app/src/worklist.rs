@@ -22,6 +22,8 @@ pub struct WorklistEntry {
     pub equipment: Equipment,
     /// The vetted (else requested) procedure, from the catalogue.
     pub procedure: Option<Procedure>,
+    /// Who asked for it: the referral's requesting clinician.
+    pub requesting_clinician: Option<String>,
 }
 
 /// Cases on the worklist: booked and not yet begun. Once in the room, a case's step has
@@ -78,6 +80,11 @@ impl App {
                 .planned_procedure()
                 .and_then(|id| self.catalogue.get(id))
                 .cloned();
+            let requesting_clinician = self
+                .store
+                .referral(case.referral_id)
+                .await?
+                .map(|r| r.details.requesting_clinician);
             let mut audited = false;
             for equipment in systems {
                 let entry = WorklistEntry {
@@ -86,6 +93,7 @@ impl App {
                     room: room.clone(),
                     equipment: equipment.clone(),
                     procedure: procedure.clone(),
+                    requesting_clinician: requesting_clinician.clone(),
                 };
                 if let Some(presented) = shown(&entry) {
                     entries.push(presented);

@@ -44,6 +44,8 @@ pub struct ScheduledStep {
     pub medical_alerts: Vec<String>,
     pub accession_number: String,
     pub study_instance_uid: String,
+    /// The referral's requesting clinician: Referring Physician's Name (0008,0090) and
+    /// Requesting Physician (0032,1032).
     pub referring_physician: String,
     pub requested_procedure_id: String,
     pub requested_procedure_description: String,
@@ -112,7 +114,15 @@ impl ScheduledStep {
             medical_alerts: Vec::new(),
             accession_number: accession.clone(),
             study_instance_uid: case.study_instance_uid.clone().unwrap_or_default(),
-            referring_physician: String::new(),
+            // As the referral names them; a PN of one component (carets are separators).
+            referring_physician: entry
+                .requesting_clinician
+                .as_deref()
+                .unwrap_or_default()
+                .replace('^', " ")
+                .chars()
+                .take(64)
+                .collect(),
             requested_procedure_id: accession,
             requested_procedure_description: procedure_name.chars().take(64).collect(),
             requested_procedure_code: entry.procedure.as_ref().map(|p| Code {
@@ -202,6 +212,7 @@ const TOP_KEYS: &[Tag] = &[
     tags::ACCESSION_NUMBER,
     tags::STUDY_INSTANCE_UID,
     tags::REFERRING_PHYSICIAN_NAME,
+    tags::REQUESTING_PHYSICIAN,
     tags::REQUESTED_PROCEDURE_ID,
     tags::REQUESTED_PROCEDURE_DESCRIPTION,
     tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
@@ -336,6 +347,7 @@ impl ScheduledStep {
                     VR::PN,
                     &self.referring_physician,
                 ),
+                text(tags::REQUESTING_PHYSICIAN, VR::PN, &self.referring_physician),
                 text(
                     tags::REQUESTED_PROCEDURE_ID,
                     VR::SH,

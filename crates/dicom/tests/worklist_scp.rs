@@ -136,6 +136,8 @@ async fn findscu_pulls_its_rooms_day_in_the_character_set_it_asks_for() {
                 "-k",
                 "0020,000D",
                 "-k",
+                "0032,1032",
+                "-k",
                 "0040,0100[0].0040,0001=ANGIO1",
                 "-k",
                 "0040,0100[0].0040,0002=20310610",
@@ -158,6 +160,7 @@ async fn findscu_pulls_its_rooms_day_in_the_character_set_it_asks_for() {
         assert_eq!(text(first, tags::SPECIFIC_CHARACTER_SET), "ISO_IR 192");
         assert_eq!(text(first, tags::PATIENT_ID), "WLA1");
         assert_eq!(text(first, tags::ISSUER_OF_PATIENT_ID), "MAIN");
+        assert_eq!(text(first, tags::REQUESTING_PHYSICIAN), "Dr Ward");
         // The study the modality will report back with, assigned once at booking.
         let accession = cases[0].accession_number.clone().expect("assigned");
         assert_eq!(text(first, tags::ACCESSION_NUMBER), accession);
