@@ -347,7 +347,11 @@ impl ScheduledStep {
                     VR::PN,
                     &self.referring_physician,
                 ),
-                text(tags::REQUESTING_PHYSICIAN, VR::PN, &self.referring_physician),
+                text(
+                    tags::REQUESTING_PHYSICIAN,
+                    VR::PN,
+                    &self.referring_physician,
+                ),
                 text(
                     tags::REQUESTED_PROCEDURE_ID,
                     VR::SH,

@@ -328,6 +328,64 @@ pub fn effect_on_case(
     }
 }
 
+/// One quantity the systems reported in their steps beside the dose report's figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoseComparison {
+    pub quantity: &'static str,
+    /// Summed over the case's steps; in the unit named by `unit`.
+    pub preliminary: f64,
+    pub reported: f64,
+    pub unit: &'static str,
+    /// The two disagree at three significant figures: more than the rounding of values
+    /// reported by different messages, so the physicist should look at which is right.
+    pub differs: bool,
+}
+
+/// The case's steps' preliminary kerma-area product and fluoroscopy time beside the dose
+/// reports' totals, where both give one.
+pub fn compare_dose(
+    steps: &[PerformedStep],
+    totals: &crate::dose::DoseTotals,
+) -> Vec<DoseComparison> {
+    let sum = |get: fn(&ReportedDose) -> Option<f64>| {
+        let values: Vec<f64> = steps.iter().filter_map(|s| get(&s.dose)).collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>())
+    };
+    let rows = [
+        (
+            "Kerma-area product",
+            "Gy·cm²",
+            sum(|d| d.dose_area_product_gy_m2).map(|v| v * 10_000.0),
+            totals
+                .kerma_area_product
+                .map(|k| k.gray_square_centimetres()),
+        ),
+        (
+            "Fluoroscopy time",
+            "s",
+            sum(|d| d.fluoroscopy_time_s),
+            totals.fluoroscopy_time.map(|t| t.0),
+        ),
+    ];
+    rows.into_iter()
+        .filter_map(|(quantity, unit, preliminary, reported)| {
+            let (preliminary, reported) = (preliminary?, reported?);
+            Some(DoseComparison {
+                quantity,
+                preliminary,
+                reported,
+                unit,
+                differs: significant(preliminary) != significant(reported),
+            })
+        })
+        .collect()
+}
+
+/// A value at three significant figures, as text (so 235.04 and 235.05 agree).
+fn significant(value: f64) -> String {
+    format!("{:.2e}", value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +459,23 @@ mod tests {
             completed.set(&StepReport::default(), at(11)),
             Err(StepRefusal::AlreadyFinal(StepStatus::Completed))
         );
+    }
+
+    #[test]
+    fn the_steps_dose_is_set_beside_the_dose_report_and_a_real_difference_flagged() {
+        let mut step = PerformedStep::create("1.2.3", &started(), at(9)).expect("created");
+        step.dose.dose_area_product_gy_m2 = Some(0.023505);
+        step.dose.fluoroscopy_time_s = Some(312.0);
+        let totals = crate::dose::DoseTotals {
+            kerma_area_product: Some(crate::dose::GrayMetreSquared(0.02351)),
+            fluoroscopy_time: Some(crate::dose::Seconds(412.0)),
+            ..Default::default()
+        };
+        let rows = compare_dose(&[step], &totals);
+        assert_eq!(rows.len(), 2);
+        assert!(!rows[0].differs, "235.05 and 235.1 Gy·cm² agree: {rows:?}");
+        assert!(rows[1].differs, "312 s is not 412 s");
+        assert!(compare_dose(&[], &totals).is_empty());
     }
 
     #[test]

@@ -494,6 +494,7 @@ async fn show(
             ]
         })
         .unwrap_or_default();
+    let steps = state.store.performed_steps_of_case(case.id).await?;
     let (dose, dose_note) = if can(Permission::ReadDose) {
         let reports = state.store.case_dose_reports(case.id).await?;
         if reports.is_empty() {
@@ -541,6 +542,25 @@ async fn show(
                 ),
                 ("Reports".into(), reports.len().to_string()),
             ];
+            // What the room's systems reported in their steps, beside the reports' totals.
+            for row in seldinger_domain::performed_step::compare_dose(&steps, &totals) {
+                lines.push((
+                    format!("{} reported in the performed steps", row.quantity),
+                    format!(
+                        "{:.3} {} — {}",
+                        row.preliminary,
+                        row.unit,
+                        if row.differs {
+                            format!(
+                                "differs from the dose report ({:.3} {}): for the physicist to check",
+                                row.reported, row.unit
+                            )
+                        } else {
+                            "agrees with the dose report".to_string()
+                        }
+                    ),
+                ));
+            }
             if assessment.substantial() {
                 lines.push((
                     "Substantial radiation dose".into(),
@@ -552,10 +572,7 @@ async fn show(
     } else {
         (None, None)
     };
-    let imaging = state
-        .store
-        .performed_steps_of_case(case.id)
-        .await?
+    let imaging = steps
         .into_iter()
         .map(|step| {
             let at = |t| state.time.format(t, "%Y-%m-%d %H:%M");

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 /// A case for a fluoroscopy-guided embolization, booked in angio-1 at 09:00 for an hour, for
 /// the patient the synthetic reports name (SDM100037).
-async fn booked_embolization(app: &TestApp) -> (String, String) {
+pub(crate) async fn booked_embolization(app: &TestApp) -> (String, String) {
     let patient = app.patient("SDM100037").await;
     let referral = app
         .referral(patient["id"].as_str().expect("patient id"))
@@ -35,7 +35,7 @@ async fn booked_embolization(app: &TestApp) -> (String, String) {
     (case_id, patient["id"].as_str().expect("id").to_string())
 }
 
-async fn ingest(app: &TestApp, sop: &str, patient_id: &str, kar: &str) -> Ingested {
+pub(crate) async fn ingest(app: &TestApp, sop: &str, patient_id: &str, kar: &str) -> Ingested {
     let mut obj = report(
         uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
         sop,

@@ -264,7 +264,9 @@ async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_r
     use seldinger_domain::performed_step::{PerformedStep, StepReport, StepStatus};
     for db in seldinger_store::testing::engines().await {
         let app = crate::helpers::spawn_app(db).await;
-        let case_id = app.new_case("MPPS-1").await;
+        // Booked, with its dose report in (KAP 123 Gy·cm², fluoroscopy 754 s).
+        let (case_id, _) = crate::dose::booked_embolization(&app).await;
+        crate::dose::ingest(&app, "2.25.7001", "SDM100037", "0.81").await;
         // A step the angio system began before the case's time-out was recorded.
         let report = StepReport {
             status: Some(StepStatus::InProgress),
@@ -279,7 +281,9 @@ async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_r
                 .expect("step");
         step.case_id = Some(case_id.parse().expect("case id"));
         step.review = Some("imaging began on ANGIO1 before the time-out".into());
-        step.dose.dose_area_product_gy_m2 = Some(0.0012);
+        // The system's own figures: the same KAP, a fluoroscopy time that is not.
+        step.dose.dose_area_product_gy_m2 = Some(0.0123);
+        step.dose.fluoroscopy_time_s = Some(600.0);
         app._db
             .store
             .record_performed_step(
@@ -314,7 +318,7 @@ async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_r
             "{}",
             app.engine
         );
-        assert!(html.contains("MPPS-1"), "{}", app.engine);
+        assert!(html.contains("SDM100037"), "{}", app.engine);
 
         let case = radiographer
             .get(format!("{}/cases/{case_id}", site(&app)))
@@ -329,7 +333,22 @@ async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_r
             "{}",
             app.engine
         );
-        assert!(case.contains("KAP 12.000 Gy·cm²"), "{}: {case}", app.engine);
+        assert!(
+            case.contains("KAP 123.000 Gy·cm²"),
+            "{}: {case}",
+            app.engine
+        );
+        assert!(
+            case.contains("Kerma-area product reported in the performed steps")
+                && case.contains("agrees with the dose report"),
+            "{}: {case}",
+            app.engine
+        );
+        assert!(
+            case.contains("600.000 s — differs from the dose report (754.000 s)"),
+            "{}: {case}",
+            app.engine
+        );
 
         // Not the scheduler's work.
         let scheduler = signed_in(&app, "scheduler").await;
