@@ -241,6 +241,8 @@ impl App {
             // The step's start is in UTC already; the keys read their date and time as UTC.
             study_date: Some(step.started_at.format("%Y%m%d").to_string()),
             study_time: Some(step.started_at.format("%H%M%S").to_string()),
+            // A step from the worklist is linked by its study or not at all.
+            booked_study: from_worklist,
         };
         let candidates = self.store.dose_link_candidates(&keys).await?;
         match match_report(&keys, &candidates) {

@@ -10,9 +10,12 @@ mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
 use common::{listener, peer, pynetdicom, room};
-use seldinger_domain::dose_link::LinkBasis;
+use seldinger_dicom::fixtures;
+use seldinger_dicom::ingest::{Ingest, Ingested};
+use seldinger_domain::dose_link::{LinkBasis, LinkOutcome};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, TimeOut};
 use seldinger_domain::performed_step::StepStatus;
+use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::DicomModality;
 use seldinger_store::testing::{engines, records};
 use seldinger_store::Store;
@@ -128,6 +131,7 @@ async fn steps_from_the_rooms_system_move_and_flag_cases_with_the_standards_stat
                        "PerformedProcedureStepEndTime": "110500"}},
             // 9: C done without the worklist: its patient, inside its room time (13:05 London).
             {"op": "create", "uid": null,
+             "scheduled": {"StudyInstanceUID": "1.2.826.0.1.3680043.10.5.9"},
              "attrs": {"PatientID": "MPC3", "PerformedProcedureStepStartDate": "20310610",
                        "PerformedProcedureStepStartTime": "130500"}},
             // 10: a step for nobody Seldinger knows.
@@ -214,5 +218,98 @@ async fn steps_from_the_rooms_system_move_and_flag_cases_with_the_standards_stat
         assert!(review
             .iter()
             .any(|s| s.sop_instance_uid == "1.2.826.0.1.3680043.10.1.5" && s.case_id.is_none()));
+
+        // Dose reports. A's, with the booked study and no accession number: linked by study.
+        let linked = |outcome: Ingested| match outcome {
+            Ingested::Stored { link, .. } => link,
+            other => panic!("{engine}: not stored: {other:?}"),
+        };
+        let a_study = a.study_instance_uid.clone().expect("booked study");
+        let link = linked(dose_report(store, "2.25.9001", "MPA1", None, &a_study, "091000").await);
+        assert!(
+            matches!(link, Some(LinkOutcome::Linked { case_id, basis: LinkBasis::StudyInstanceUid }) if case_id == a.id),
+            "{engine}: {link:?}"
+        );
+        // C's study, heard only in its unscheduled step: linked by it, whatever the patient ID.
+        let link = linked(
+            dose_report(
+                store,
+                "2.25.9002",
+                "ELSEWHERE",
+                None,
+                "1.2.826.0.1.3680043.10.5.9",
+                "130500",
+            )
+            .await,
+        );
+        assert!(
+            matches!(link, Some(LinkOutcome::Linked { case_id, basis: LinkBasis::StudyInstanceUid }) if case_id == c.id),
+            "{engine}: {link:?}"
+        );
+        // B's booked accession after B is cancelled: not put on another case by room time.
+        let b_now = store.case(b.id).await.expect("read").expect("case");
+        records::step(store, &b_now, CaseEvent::Cancel, at(11, 0))
+            .await
+            .expect("cancelled");
+        let b_accession = b.accession_number.clone().expect("accession");
+        let link = linked(
+            dose_report(
+                store,
+                "2.25.9003",
+                "MPB2",
+                Some(&b_accession),
+                "2.25.424242",
+                "105500",
+            )
+            .await,
+        );
+        assert!(
+            matches!(&link, Some(LinkOutcome::Unmatched { reason }) if reason.contains("booked in Seldinger")),
+            "{engine}: {link:?}"
+        );
     }
+}
+
+/// Ingests a synthetic dose report for `patient` with these study keys (date 10 June 2031).
+async fn dose_report(
+    store: &Store,
+    sop: &str,
+    patient: &str,
+    accession: Option<&str>,
+    study: &str,
+    time: &str,
+) -> Ingested {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let mut obj = fixtures::report(
+        dicom_dictionary_std::uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+        sop,
+        vec![fixtures::plane(
+            ("0.0123", "Gy.m2"),
+            ("0.81", "Gy"),
+            ("754", "s"),
+        )],
+    );
+    obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, patient));
+    obj.put(DataElement::new(
+        tags::ACCESSION_NUMBER,
+        VR::SH,
+        accession.unwrap_or_default(),
+    ));
+    obj.put(DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, study));
+    obj.put(DataElement::new(tags::STUDY_DATE, VR::DA, "20310610"));
+    obj.put(DataElement::new(tags::STUDY_TIME, VR::TM, time));
+    let parsed = seldinger_dicom::parse_object(&obj).expect("synthetic report");
+    let reference = SafetyReference::parse(
+        include_str!("../../../catalog/safety-thresholds.toml"),
+        "safety-thresholds.toml",
+    )
+    .expect("reference");
+    Ingest {
+        store,
+        reference: &reference,
+    }
+    .report(&parsed, "test", at(12, 0))
+    .await
+    .expect("stored")
 }

@@ -23,6 +23,10 @@ pub struct ReportKeys {
     /// DICOM DA (YYYYMMDD) and TM (HHMMSS.FFFFFF, any prefix), as the report gave them.
     pub study_date: Option<String>,
     pub study_time: Option<String>,
+    /// Its accession number or study is one Seldinger gave at a booking (the worklist's) or
+    /// heard in a performed step: then it is linked by them or not at all — never by patient
+    /// and room time, which could put it on another of the patient's cases.
+    pub booked_study: bool,
 }
 
 impl ReportKeys {
@@ -102,6 +106,11 @@ pub fn match_report(keys: &ReportKeys, candidates: &[CaseCandidate]) -> LinkOutc
     if let Some(outcome) = single(&by_study, LinkBasis::StudyInstanceUid, "study") {
         return outcome;
     }
+    if keys.booked_study {
+        return LinkOutcome::Unmatched {
+            reason: "its accession number or study was booked in Seldinger, for a case that is no longer open (cancelled or declined): link it by hand".into(),
+        };
+    }
     let Some(patient_id) = keys.patient_id.as_deref().filter(|p| !p.is_empty()) else {
         return LinkOutcome::Unmatched {
             reason: "no case has its accession number or study, and it names no patient".into(),
@@ -169,6 +178,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_booked_study_without_its_open_case_is_never_linked_by_room_time() {
+        let mut booked = keys("091500");
+        booked.booked_study = true;
+        let in_room = case("MRN1", Some((at(9, 0), at(10, 0))));
+        assert!(matches!(
+            match_report(&booked, std::slice::from_ref(&in_room)),
+            LinkOutcome::Unmatched { reason } if reason.contains("booked in Seldinger")
+        ));
+        assert!(matches!(
+            match_report(&keys("091500"), &[in_room]),
+            LinkOutcome::Linked {
+                basis: LinkBasis::PatientAndRoomTime,
+                ..
+            }
+        ));
+    }
+
     fn keys(time: &str) -> ReportKeys {
         ReportKeys {
             accession_number: None,
@@ -176,6 +203,7 @@ mod tests {
             patient_id: Some("MRN1".into()),
             study_date: Some("20261124".into()),
             study_time: Some(time.into()),
+            booked_study: false,
         }
     }
 

@@ -47,6 +47,7 @@ impl NewDoseReport {
             patient_id: self.patient_id.clone(),
             study_date: self.study_date.clone(),
             study_time: self.study_time.clone(),
+            booked_study: false,
         }
     }
 }
@@ -312,7 +313,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT c.data AS data, p.mrn AS mrn FROM cases c JOIN patients p ON p.id = c.patient_id \
              WHERE c.accession_number = $1 OR p.mrn = $2 OR c.study_instance_uid = $3 \
-                OR c.id IN (SELECT case_id FROM dose_reports WHERE study_instance_uid = $3 AND case_id IS NOT NULL)",
+                OR c.id IN (SELECT case_id FROM dose_reports WHERE study_instance_uid = $3 AND case_id IS NOT NULL) \
+                OR c.id IN (SELECT case_id FROM performed_steps WHERE study_instance_uid = $3 AND case_id IS NOT NULL)",
         )
         .bind(keys.accession_number.clone().unwrap_or_default())
         .bind(keys.patient_id.clone().unwrap_or_default())
@@ -326,7 +328,9 @@ impl Store {
                 continue;
             }
             let studies = sqlx::query(
-                "SELECT DISTINCT study_instance_uid FROM dose_reports WHERE case_id = $1",
+                "SELECT study_instance_uid FROM dose_reports WHERE case_id = $1 \
+                 UNION SELECT study_instance_uid FROM performed_steps \
+                 WHERE case_id = $1 AND study_instance_uid IS NOT NULL",
             )
             .bind(case.id.to_string())
             .fetch_all(&mut *self.conn().await?)
@@ -345,6 +349,21 @@ impl Store {
             });
         }
         Ok(candidates)
+    }
+
+    /// Whether the keys' accession number or study is one Seldinger gave at a booking (any
+    /// case, open or not) or heard in a performed step: such a report is linked by them or not
+    /// at all (`ReportKeys::booked_study`).
+    pub async fn is_booked_study(&self, keys: &ReportKeys) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 AS found FROM cases WHERE accession_number = $1 OR study_instance_uid = $2 \
+             UNION ALL SELECT 1 AS found FROM performed_steps WHERE study_instance_uid = $2 LIMIT 1",
+        )
+        .bind(keys.accession_number.clone().unwrap_or_default())
+        .bind(keys.study_instance_uid.clone())
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Records a link change for a report at `expected_version` of its link: an event, the
@@ -457,6 +476,11 @@ impl Store {
             patient_id: report.patient_id.clone(),
             study_date: report.performed_at.map(|t| t.format("%Y%m%d").to_string()),
             study_time: report.performed_at.map(|t| t.format("%H%M%S").to_string()),
+            booked_study: false,
+        };
+        let keys = ReportKeys {
+            booked_study: self.is_booked_study(&keys).await?,
+            ..keys
         };
         let candidates = self.dose_link_candidates(&keys).await?;
         let outcome = seldinger_domain::dose_link::match_report(&keys, &candidates);

@@ -87,7 +87,8 @@ impl Store {
         let written = if message == StepMessage::Create {
             sqlx::query(
                 "INSERT INTO performed_steps (sop_instance_uid, case_id, status, station_ae_title, \
-                 started_at, review, version, updated_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 started_at, review, version, updated_at, data, study_instance_uid) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(step.sop_instance_uid.clone())
             .bind(case_id)
@@ -98,6 +99,7 @@ impl Store {
             .bind(step.version as i64)
             .bind(ts(step.updated_at))
             .bind(data)
+            .bind(step.study_instance_uid.clone())
             .execute(&mut *tx)
             .await
         } else {

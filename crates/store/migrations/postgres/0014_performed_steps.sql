@@ -7,6 +7,7 @@ CREATE TABLE performed_steps (
     case_id          TEXT REFERENCES cases (id),
     status           TEXT NOT NULL,
     station_ae_title TEXT NOT NULL,
+    study_instance_uid TEXT,
     started_at       TEXT NOT NULL,
     review           TEXT,
     version          BIGINT NOT NULL,
@@ -15,6 +16,7 @@ CREATE TABLE performed_steps (
 );
 CREATE INDEX performed_steps_case ON performed_steps (case_id);
 CREATE INDEX performed_steps_started ON performed_steps (started_at);
+CREATE INDEX performed_steps_study ON performed_steps (study_instance_uid);
 
 CREATE TABLE performed_step_messages (
     sop_instance_uid TEXT NOT NULL REFERENCES performed_steps (sop_instance_uid),
@@ -27,7 +29,7 @@ CREATE TABLE performed_step_messages (
 );
 
 -- The study a case was booked with (the worklist's): dose reports and performed steps that carry
--- it find their case exactly.
+-- it find their case exactly; so do reports of a study a linked performed step named.
 ALTER TABLE cases ADD COLUMN study_instance_uid TEXT;
 UPDATE cases SET study_instance_uid = (data::jsonb ->> 'study_instance_uid');
 CREATE INDEX cases_study ON cases (study_instance_uid);
