@@ -10,6 +10,7 @@ use seldinger_domain::access::Permission;
 use seldinger_domain::catalogue::Procedure;
 use seldinger_domain::lifecycle::{Case, CaseState};
 use seldinger_domain::patient::Patient;
+use seldinger_domain::safety::ItemStatus;
 use seldinger_domain::{Equipment, Room};
 use seldinger_store::CaseFilter;
 
@@ -24,6 +25,9 @@ pub struct WorklistEntry {
     pub procedure: Option<Procedure>,
     /// Who asked for it: the referral's requesting clinician.
     pub requesting_clinician: Option<String>,
+    /// What the team must know before starting: the safety checklist's items that block the
+    /// start or need an action (clinical-rules.md §8), by title.
+    pub alerts: Vec<String>,
 }
 
 /// Cases on the worklist: booked and not yet begun. Once in the room, a case's step has
@@ -80,6 +84,17 @@ impl App {
                 .planned_procedure()
                 .and_then(|id| self.catalogue.get(id))
                 .cloned();
+            let mut alerts = Vec::new();
+            for item in self.checklist_of(&case).await?.items {
+                let alert = match item.status {
+                    ItemStatus::Block => format!("Blocks the start: {}", item.title),
+                    ItemStatus::ActionNeeded => format!("Action needed: {}", item.title),
+                    _ => continue,
+                };
+                if !alerts.contains(&alert) {
+                    alerts.push(alert);
+                }
+            }
             let requesting_clinician = self
                 .store
                 .referral(case.referral_id)
@@ -94,6 +109,7 @@ impl App {
                     equipment: equipment.clone(),
                     procedure: procedure.clone(),
                     requesting_clinician: requesting_clinician.clone(),
+                    alerts: alerts.clone(),
                 };
                 if let Some(presented) = shown(&entry) {
                     entries.push(presented);

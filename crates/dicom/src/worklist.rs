@@ -111,7 +111,11 @@ impl ScheduledStep {
                 Pregnancy::Pregnant => 3,
                 Pregnancy::Unknown => 4,
             }),
-            medical_alerts: Vec::new(),
+            medical_alerts: entry
+                .alerts
+                .iter()
+                .map(|a| a.chars().take(64).collect())
+                .collect(),
             accession_number: accession.clone(),
             study_instance_uid: case.study_instance_uid.clone().unwrap_or_default(),
             // As the referral names them; a PN of one component (carets are separators).

@@ -138,6 +138,8 @@ async fn findscu_pulls_its_rooms_day_in_the_character_set_it_asks_for() {
                 "-k",
                 "0032,1032",
                 "-k",
+                "0010,2000",
+                "-k",
                 "0040,0100[0].0040,0001=ANGIO1",
                 "-k",
                 "0040,0100[0].0040,0002=20310610",
@@ -161,6 +163,30 @@ async fn findscu_pulls_its_rooms_day_in_the_character_set_it_asks_for() {
         assert_eq!(text(first, tags::PATIENT_ID), "WLA1");
         assert_eq!(text(first, tags::ISSUER_OF_PATIENT_ID), "MAIN");
         assert_eq!(text(first, tags::REQUESTING_PHYSICIAN), "Dr Ward");
+        // Medical alerts: the case's checklist items that block the start or need an action
+        // (none for this one: its gaps are missing data, which the checklist shows, not alerts).
+        let checklist = common::app(store)
+            .checklist_of(&cases[0])
+            .await
+            .expect("checklist");
+        let expected: Vec<String> = checklist
+            .items
+            .iter()
+            .filter_map(|i| match i.status {
+                seldinger_domain::safety::ItemStatus::Block => {
+                    Some(format!("Blocks the start: {}", i.title))
+                }
+                seldinger_domain::safety::ItemStatus::ActionNeeded => {
+                    Some(format!("Action needed: {}", i.title))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            text(first, tags::MEDICAL_ALERTS),
+            expected.join("\\"),
+            "{engine}"
+        );
         // The study the modality will report back with, assigned once at booking.
         let accession = cases[0].accession_number.clone().expect("assigned");
         assert_eq!(text(first, tags::ACCESSION_NUMBER), accession);

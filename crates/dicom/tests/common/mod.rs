@@ -27,13 +27,8 @@ pub fn room(id: &str, ae_title: &str, modality: DicomModality) -> Room {
     }
 }
 
-/// The listener for `store`'s department (London time) on a free loopback port; the port.
-pub async fn listener(store: &Store) -> u16 {
-    listener_with_timeout(store, Duration::from_secs(30)).await
-}
-
-/// As [`listener`], dropping an association idle for `read_timeout`.
-pub async fn listener_with_timeout(store: &Store, read_timeout: Duration) -> u16 {
+/// The application the listener serves: the shipped catalogue and safety reference, London time.
+pub fn app(store: &Store) -> App {
     let reference = SafetyReference::parse(
         include_str!("../../../../catalog/safety-thresholds.toml"),
         "safety-thresholds.toml",
@@ -46,6 +41,17 @@ pub async fn listener_with_timeout(store: &Store, read_timeout: Duration) -> u16
         Arc::new(SystemClock),
     );
     app.time = DepartmentTime::parse("Europe/London").expect("zone");
+    app
+}
+
+/// The listener for `store`'s department (London time) on a free loopback port; the port.
+pub async fn listener(store: &Store) -> u16 {
+    listener_with_timeout(store, Duration::from_secs(30)).await
+}
+
+/// As [`listener`], dropping an association idle for `read_timeout`.
+pub async fn listener_with_timeout(store: &Store, read_timeout: Duration) -> u16 {
+    let app = app(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
