@@ -33,7 +33,7 @@ pub use lists::DoseByCase;
 pub use mpps::{StepError, StepToReview};
 pub use outbox::{CaseNotice, Notice, Outbound, Route};
 pub use principal::{Audit, Opened, Principal};
-pub use worklist::{WorklistEntry, ON_THE_WORKLIST};
+pub use worklist::{WorklistEntry, WorklistRead, ON_THE_WORKLIST};
 
 use seldinger_domain::discharge::DischargeTexts;
 use seldinger_domain::dose_stats::ReferenceLevels;

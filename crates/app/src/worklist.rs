@@ -30,22 +30,35 @@ pub struct WorklistEntry {
     pub alerts: Vec<String>,
 }
 
+/// Which entries a worklist read wants, and how much of each.
+#[derive(Debug, Clone)]
+pub struct WorklistRead<'a> {
+    /// Cases booked to start in this span.
+    pub between: (DateTime<Utc>, DateTime<Utc>),
+    /// The systems whose AE titles are named (none: every system).
+    pub stations: Option<&'a [String]>,
+    /// Fill each entry's alerts (the safety checklist: a few reads per case, done only when the
+    /// caller will show them).
+    pub alerts: bool,
+    /// Fill each entry's requesting clinician (a read per case).
+    pub requester: bool,
+}
+
 /// Cases on the worklist: booked and not yet begun. Once in the room, a case's step has
 /// started; cancelled or moved cases leave it or move with their booking.
 pub const ON_THE_WORKLIST: [CaseState; 2] = [CaseState::Scheduled, CaseState::CheckedIn];
 
 impl App {
-    /// The worklist's entries for cases booked to start in `between`, for the systems whose AE
-    /// titles `stations` names (none: every system), in start order, as `shown` presents them:
-    /// an entry it turns down (`None`: the caller's query does not match it) is neither
-    /// returned nor audited.
+    /// The worklist's entries `read` asks for, in start order, as `shown` presents them: an
+    /// entry it turns down (`None`: the caller's query does not match it) is neither returned
+    /// nor audited.
     pub async fn worklist<T>(
         &self,
         who: &Principal,
-        between: (DateTime<Utc>, DateTime<Utc>),
-        stations: Option<&[String]>,
+        read: &WorklistRead<'_>,
         mut shown: impl FnMut(&WorklistEntry) -> Option<T>,
     ) -> Result<Vec<T>, AppError> {
+        let (between, stations) = (read.between, read.stations);
         who.require(Permission::ReadPatients)?;
         let rooms = self.store.rooms().await?;
         let filter = CaseFilter {
@@ -85,7 +98,12 @@ impl App {
                 .and_then(|id| self.catalogue.get(id))
                 .cloned();
             let mut alerts = Vec::new();
-            for item in self.checklist_of(&case).await?.items {
+            let checklist = if read.alerts {
+                self.checklist_of(&case).await?.items
+            } else {
+                Vec::new()
+            };
+            for item in checklist {
                 let alert = match item.status {
                     ItemStatus::Block => format!("Blocks the start: {}", item.title),
                     ItemStatus::ActionNeeded => format!("Action needed: {}", item.title),
@@ -95,11 +113,14 @@ impl App {
                     alerts.push(alert);
                 }
             }
-            let requesting_clinician = self
-                .store
-                .referral(case.referral_id)
-                .await?
-                .map(|r| r.details.requesting_clinician);
+            let requesting_clinician = if read.requester {
+                self.store
+                    .referral(case.referral_id)
+                    .await?
+                    .map(|r| r.details.requesting_clinician)
+            } else {
+                None
+            };
             let mut audited = false;
             for equipment in systems {
                 let entry = WorklistEntry {

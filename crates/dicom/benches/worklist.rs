@@ -50,6 +50,9 @@ fn room_day_query() -> InMemDicomObject {
         key(tags::PATIENT_ID, VR::LO, ""),
         key(tags::PATIENT_BIRTH_DATE, VR::DA, ""),
         key(tags::PATIENT_SEX, VR::CS, ""),
+        // Angio systems show these to the radiographer: each costs reads per case.
+        key(tags::MEDICAL_ALERTS, VR::LO, ""),
+        key(tags::REQUESTING_PHYSICIAN, VR::PN, ""),
         key(tags::STUDY_INSTANCE_UID, VR::UI, ""),
         key(tags::REQUESTED_PROCEDURE_DESCRIPTION, VR::LO, ""),
         key(tags::REQUESTED_PROCEDURE_ID, VR::SH, ""),

@@ -11,7 +11,7 @@ use dicom_core::value::Value;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use seldinger_app::{App, AppError, Principal};
+use seldinger_app::{App, AppError, Principal, WorklistRead};
 use seldinger_domain::DepartmentTime;
 
 // C-FIND statuses (PS3.4 C.4.1.1.4).
@@ -51,17 +51,21 @@ pub async fn find(app: &App, who: &Principal, query: &InMemDicomObject) -> Resul
     let step_keys = step_keys(query);
     let stations = step_keys.and_then(single_station);
     let charset = Charset::asked(query);
+    // Only what the query asks for is looked up (alerts and the requester cost reads).
+    let asks =
+        |tag| query.get(tag).is_some() || step_keys.is_some_and(|keys| keys.get(tag).is_some());
+    let read = WorklistRead {
+        between: window(step_keys, &time),
+        stations: stations.as_deref(),
+        alerts: asks(tags::MEDICAL_ALERTS),
+        requester: asks(tags::REFERRING_PHYSICIAN_NAME) || asks(tags::REQUESTING_PHYSICIAN),
+    };
     let identifiers = app
-        .worklist(
-            who,
-            window(step_keys, &time),
-            stations.as_deref(),
-            |entry| {
-                let item = ScheduledStep::of(entry, &time).item();
-                // `check_query` refused every key `answer` could.
-                worklist::answer(query, &item).ok().flatten()
-            },
-        )
+        .worklist(who, &read, |entry| {
+            let item = ScheduledStep::of(entry, &time).item();
+            // `check_query` refused every key `answer` could.
+            worklist::answer(query, &item).ok().flatten()
+        })
         .await
         .map_err(|error| match error {
             AppError::Store(error) => {

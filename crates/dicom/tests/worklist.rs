@@ -45,6 +45,18 @@ fn modality() -> Principal {
     }
 }
 
+fn read(
+    between: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+    stations: Option<&[String]>,
+) -> seldinger_app::WorklistRead<'_> {
+    seldinger_app::WorklistRead {
+        between,
+        stations,
+        alerts: true,
+        requester: true,
+    }
+}
+
 fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, vr, PrimitiveValue::from(value))
 }
@@ -86,7 +98,7 @@ async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
         app.time = time;
         let day = time.day(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
         let entries = app
-            .worklist(&modality(), day, None, |e| Some(e.clone()))
+            .worklist(&modality(), &read(day, None), |e| Some(e.clone()))
             .await
             .expect("worklist");
         assert_eq!(entries.len(), 1, "{:?}", db.engine());
@@ -135,7 +147,7 @@ async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
 
         // Another station's AE title: nothing.
         let others = app
-            .worklist(&modality(), day, Some(&["CTIR1".to_string()]), |e| {
+            .worklist(&modality(), &read(day, Some(&["CTIR1".to_string()])), |e| {
                 Some(e.clone())
             })
             .await
