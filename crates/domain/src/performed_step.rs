@@ -159,6 +159,8 @@ impl std::fmt::Display for StepRefusal {
     }
 }
 
+impl std::error::Error for StepRefusal {}
+
 fn given(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.trim().is_empty())
 }

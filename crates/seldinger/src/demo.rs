@@ -13,15 +13,19 @@ use seldinger_domain::catalogue::{AccessRoute, SheathFrench, VascularAccess};
 use seldinger_domain::catalogue::{GuidanceModality, Procedure, ProcedureCatalogue};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
 use seldinger_domain::dose::{Gray, GrayMetre, GrayMetreSquared, Seconds};
+use seldinger_domain::dose_link::LinkBasis;
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, StudyIdentity, TimeOut};
 use seldinger_domain::patient::{AllergyInput, PatientDetails, PatientInput};
+use seldinger_domain::performed_step::{
+    effect_on_case, CaseEffect, PerformedStep, ReportedDose, StepReport, StepStatus,
+};
 use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::{
     Actor, AeTitle, CaseId, DicomModality, Equipment, EventMeta, PatientId, Referral, ReferralId,
     Room, RoomId, RoomKind,
 };
-use seldinger_store::Store;
+use seldinger_store::{StepMessage, Store};
 use uuid::Uuid;
 
 pub struct Summary {
@@ -206,6 +210,8 @@ struct Demo<'a> {
     patients: usize,
     cases: usize,
     dose_reports: usize,
+    /// Cases checked in whose imaging already began (one, for the imaging review list).
+    early_imaging: usize,
 }
 
 pub async fn seed(
@@ -221,6 +227,7 @@ pub async fn seed(
         catalogue,
         reference,
         dose_reports: 0,
+        early_imaging: 0,
         rng: ChaCha8Rng::seed_from_u64(seed),
         day_start,
         patients: 0,
@@ -691,7 +698,97 @@ impl<'a> Demo<'a> {
                 self.dose_report(&case, done).await?;
             }
         }
+        // What the rooms' systems reported: imaging under way in the room; and once, imaging
+        // begun on a checked-in case before its time-out (the imaging review list's example).
+        let early = case.state == CaseState::CheckedIn && self.early_imaging == 0;
+        if case.state == CaseState::InRoom || early {
+            let started = case
+                .procedure_started_at
+                .or(case.checked_in_at)
+                .unwrap_or(self.day_start)
+                + Duration::minutes(4);
+            if self
+                .performed_step(&case, started, None, Default::default())
+                .await?
+                && early
+            {
+                self.early_imaging += 1;
+            }
+        }
         Ok(())
+    }
+
+    /// A performed procedure step (DICOM MPPS) from the case's room's imaging system, as the
+    /// listener records one: begun at `started`, completed at `ended` when given, with the dose
+    /// the system reported; false when the room has no imaging system.
+    async fn performed_step(
+        &mut self,
+        case: &Case,
+        started: DateTime<Utc>,
+        ended: Option<DateTime<Utc>>,
+        dose: ReportedDose,
+    ) -> anyhow::Result<bool> {
+        let Some(system) = case
+            .booking
+            .as_ref()
+            .and_then(|b| rooms().into_iter().find(|r| r.id == b.room))
+            .and_then(|r| r.equipment.into_iter().next())
+        else {
+            return Ok(false);
+        };
+        let uid = format!("2.25.{}", self.id().as_u128());
+        let report = StepReport {
+            status: Some(StepStatus::InProgress),
+            station_ae_title: Some(system.ae_title.as_str().to_string()),
+            modality: Some(system.modality.code().to_string()),
+            step_id: Some(format!("PPS{}", self.cases)),
+            study_instance_uid: case.study_instance_uid.clone(),
+            accession_number: case.accession_number.clone(),
+            scheduled_step_id: Some("SPS1".into()),
+            started_at: Some(started),
+            dose: dose.clone(),
+            ..Default::default()
+        };
+        let actor = format!("dicom:{}", system.ae_title.as_str());
+        let mut step = PerformedStep::create(&uid, &report, started)?;
+        step.case_id = Some(case.id);
+        step.link_basis = Some(LinkBasis::AccessionNumber);
+        let state_then = if ended.is_some() {
+            CaseState::InRoom
+        } else {
+            case.state
+        };
+        if let CaseEffect::Review(why) = effect_on_case(&step, state_then, false) {
+            step.review = Some(why);
+        }
+        self.store
+            .record_performed_step(
+                &step,
+                StepMessage::Create,
+                &report,
+                &self.meta(&actor, started, None),
+                &[],
+            )
+            .await?;
+        if let Some(ended) = ended {
+            let done = StepReport {
+                status: Some(StepStatus::Completed),
+                ended_at: Some(ended),
+                dose,
+                ..Default::default()
+            };
+            let completed = step.set(&done, ended)?;
+            self.store
+                .record_performed_step(
+                    &completed,
+                    StepMessage::Set,
+                    &done,
+                    &self.meta(&actor, ended, None),
+                    &[],
+                )
+                .await?;
+        }
+        Ok(true)
     }
 
     /// A synthetic dose report for a finished fluoroscopy or CT case, through the real ingest
@@ -779,6 +876,16 @@ impl<'a> Demo<'a> {
             .report(&report, "demo", done + Duration::minutes(5))
             .await?;
         self.dose_reports += 1;
+        if !is_ct {
+            // The angio system's own step, with the figures it showed in the room.
+            let dose = ReportedDose {
+                dose_area_product_gy_m2: Some(kap / 10.0),
+                fluoroscopy_time_s: Some(fluoro.round()),
+                ..Default::default()
+            };
+            self.performed_step(case, started - Duration::minutes(1), Some(done), dose)
+                .await?;
+        }
         Ok(())
     }
 }
