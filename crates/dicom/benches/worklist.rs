@@ -15,28 +15,14 @@ use dicom_object::InMemDicomObject;
 use dicom_ul::association::client::ClientAssociationOptions;
 use dicom_ul::pdu::{PDataValue, PDataValueType};
 use dicom_ul::Pdu;
-use seldinger_app::{App, SystemClock};
-use seldinger_dicom::scp::{serve, ScpConfig};
-use seldinger_domain::catalogue::GuidanceModality;
-use seldinger_domain::safety::SafetyReference;
-use seldinger_domain::{AeTitle, DepartmentTime, DicomModality, Equipment, Room, RoomId, RoomKind};
+use seldinger_domain::DicomModality;
 use seldinger_store::testing::{self, records};
 use std::time::{Duration, Instant};
 
-const AE_TITLE: &str = "SELDINGER";
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-fn room(id: &str, title: &str) -> Room {
-    Room {
-        id: RoomId::parse(id).expect("room"),
-        name: id.to_uppercase(),
-        kind: RoomKind::AngioSuite,
-        modalities: vec![GuidanceModality::Fluoroscopy],
-        equipment: vec![Equipment {
-            ae_title: AeTitle::parse(title).expect("title"),
-            modality: DicomModality::Xa,
-        }],
-    }
-}
+use common::{room, AE_TITLE};
 
 fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, vr, PrimitiveValue::from(value))
@@ -188,7 +174,7 @@ async fn run(db: testing::TestDatabase, cases: usize, queries: usize) {
     .enumerate()
     {
         store
-            .put_room(&room(id, title), n as i64)
+            .put_room(&room(id, title, DicomModality::Xa), n as i64)
             .await
             .expect("room");
     }
@@ -209,86 +195,15 @@ async fn run(db: testing::TestDatabase, cases: usize, queries: usize) {
         "{engine}: {cases} cases booked in {:.0} s",
         booking.elapsed().as_secs_f64()
     );
-    let reference = SafetyReference::parse(
-        include_str!("../../../catalog/safety-thresholds.toml"),
-        "safety-thresholds.toml",
-    )
-    .expect("reference");
-    let mut app = App::new(
-        store.clone(),
-        records::catalogue(),
-        reference,
-        std::sync::Arc::new(SystemClock),
-    );
-    app.time = DepartmentTime::parse("UTC").expect("zone");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(serve(
-        listener,
-        ScpConfig {
-            ae_title: AE_TITLE.into(),
-            allowed_callers: Vec::new(),
-            tls: None,
-            read_timeout: Duration::from_secs(30),
-        },
-        app,
-    ));
-
+    let port = common::listener(store).await;
     // The same day's items for wlmscpfs, as findscu fetches them whole from Seldinger.
     let work = tempfile::tempdir().expect("dir");
-    let items = work.path().join("items");
-    let all = work.path().join("all.dump");
-    std::fs::write(
-        &all,
-        "(0008,0050) SH []\n(0010,0010) PN []\n(0010,0020) LO []\n(0010,0021) LO []\n(0010,0030) DA []\n(0010,0040) CS []\n(0010,1030) DS []\n(0010,2000) LO []\n(0010,2110) LO []\n(0010,21c0) US\n(0020,000d) UI []\n(0008,0090) PN []\n(0032,1032) PN []\n(0040,1001) SH []\n(0032,1060) LO []\n(0032,1064) SQ\n(fffe,e0dd) -\n(0040,1003) CS []\n(0008,1110) SQ\n(fffe,e0dd) -\n(0008,1120) SQ\n(fffe,e0dd) -\n(0040,0100) SQ\n(fffe,e000) -\n(0008,0060) CS []\n(0032,1070) LO []\n(0040,0001) AE [ANGIO1]\n(0040,0002) DA [20310610]\n(0040,0003) TM []\n(0040,0004) DA []\n(0040,0005) TM []\n(0040,0006) PN []\n(0040,0007) LO []\n(0040,0008) SQ\n(fffe,e0dd) -\n(0040,0009) SH []\n(0040,0010) SH []\n(0040,0011) SH []\n(0040,0012) LO []\n(0040,0020) CS []\n(0040,0400) LT []\n(fffe,e00d) -\n(fffe,e0dd) -\n",
-    )
-    .expect("dump");
-    let query = work.path().join("all.dcm");
-    command("dump2dcm", &[all.as_os_str(), query.as_os_str()]);
-    std::fs::create_dir_all(&items).expect("dir");
-    let port_text = port.to_string();
-    command(
-        "findscu",
-        &[
-            "-W".as_ref(),
-            "-aec".as_ref(),
-            AE_TITLE.as_ref(),
-            "-X".as_ref(),
-            "-od".as_ref(),
-            items.as_os_str(),
-            "127.0.0.1".as_ref(),
-            port_text.as_ref(),
-            query.as_os_str(),
-        ],
-    );
-    let worklist = work.path().join("worklists").join(AE_TITLE);
-    std::fs::create_dir_all(&worklist).expect("dir");
-    std::fs::write(worklist.join("lockfile"), "").expect("lockfile");
-    for (n, item) in std::fs::read_dir(&items).expect("items").enumerate() {
-        let item = item.expect("item").path();
-        std::fs::copy(&item, worklist.join(format!("item{n}.wl"))).expect("copy");
-    }
-    let reference_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
-    let mut reference = std::process::Command::new("wlmscpfs")
-        .env("TCP_NODELAY", "1")
-        .arg("-dfp")
-        .arg(work.path().join("worklists"))
-        .arg(reference_port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("wlmscpfs (dcmtk)");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let items = common::fetch_items(port, work.path(), Some(("ANGIO1", "20310610")));
+    let reference = common::Wlmscpfs::serving(&items, work.path()).await;
 
     let (p50, p99, matches) = timings(port, queries).await;
-    let (ref_p50, ref_p99, ref_matches) = timings(reference_port, queries).await;
-    let _ = reference.kill();
-    let _ = reference.wait();
+    let (ref_p50, ref_p99, ref_matches) = timings(reference.port, queries).await;
+    drop(reference);
     println!(
         "{engine}: a room's day ({matches} steps; wlmscpfs {ref_matches}) over {cases} booked cases, {queries} queries each, one association per query"
     );
@@ -304,16 +219,6 @@ async fn run(db: testing::TestDatabase, cases: usize, queries: usize) {
         ms(p50) / ms(ref_p50),
         ms(p99) / ms(ref_p99)
     );
-}
-
-fn command(program: &str, args: &[&std::ffi::OsStr]) {
-    let status = std::process::Command::new(program)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap_or_else(|e| panic!("{program}: {e} (dcmtk)"));
-    assert!(status.success(), "{program} failed");
 }
 
 #[tokio::main(flavor = "multi_thread")]

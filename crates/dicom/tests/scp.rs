@@ -1,36 +1,21 @@
 //! The C-STORE listener, driven by a real third-party sender: dcmtk's `storescu` (Debian package
 //! dcmtk, installed by `scripts/test`). Runs on every engine.
 
+mod common;
+
 use chrono::{DateTime, TimeZone, Utc};
+use common::app;
 use dicom_dictionary_std::uids;
-use seldinger_app::{App, SystemClock};
 use seldinger_dicom::fixtures::{container, ct_content, event, num, plane, report, write};
 use seldinger_dicom::scp::{serve, ScpConfig};
 use seldinger_domain::followup::FollowUpKind;
-use seldinger_domain::safety::SafetyReference;
 use seldinger_store::testing::{engines, records};
 use seldinger_store::{DoseReportFilter, FollowUpFilter};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::Arc;
 use std::time::Duration;
 
 const AE_TITLE: &str = "SELDINGER";
-
-/// The application the listener serves: the shipped catalogue and safety reference.
-fn app(store: &seldinger_store::Store) -> App {
-    let reference = SafetyReference::parse(
-        include_str!("../../../catalog/safety-thresholds.toml"),
-        "safety-thresholds.toml",
-    )
-    .expect("reference");
-    App::new(
-        store.clone(),
-        records::catalogue(),
-        reference,
-        Arc::new(SystemClock),
-    )
-}
 
 fn storescu() -> &'static str {
     let found = std::process::Command::new("storescu")

@@ -53,34 +53,6 @@ async fn department(store: &Store) {
     }
 }
 
-/// Every key the worklist holds: what findscu asks to fetch the items whole.
-const ALL_KEYS: &str = "\
-(0008,0050) SH []
-(0010,0010) PN []
-(0010,0020) LO []
-(0010,0021) LO []
-(0010,0030) DA []
-(0010,0040) CS []
-(0010,1030) DS []
-(0010,2000) LO []
-(0010,2110) LO []
-(0010,21c0) US
-(0020,000d) UI []
-(0008,0090) PN []
-(0032,1032) PN []
-(0040,1001) SH []
-(0032,1060) LO []
-(0032,1064) SQ
-(fffe,e0dd) -
-(0040,1003) CS []
-(0040,0100) SQ
-(fffe,e0dd) -
-(0008,1110) SQ
-(fffe,e0dd) -
-(0008,1120) SQ
-(fffe,e0dd) -
-";
-
 fn dcmtk_examples() -> PathBuf {
     let dir = std::env::var("SELDINGER_DCMTK_EXAMPLES")
         .unwrap_or_else(|_| "/usr/share/doc/dcmtk/examples".into());
@@ -186,23 +158,6 @@ fn answers(dir: &Path) -> Vec<String> {
     all
 }
 
-/// The port of a free loopback socket, for a server that binds it itself.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-struct Reference(std::process::Child);
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The queries a department's modalities send, beyond dcmtk's examples.
 const DEPARTMENT_QUERIES: &[(&str, &str)] = &[
     (
@@ -244,42 +199,10 @@ async fn seldinger_and_wlmscpfs_answer_the_same_queries_alike() {
         let work = tempfile::tempdir().expect("dir");
 
         // Seldinger's items, fetched whole by findscu, become wlmscpfs's worklist files.
-        let all = work.path().join("all.dump");
-        std::fs::write(&all, ALL_KEYS).expect("dump");
-        let all_query = work.path().join("all.dcm");
-        dump2dcm(&all, &all_query);
-        let fetched = work.path().join("fetched");
-        let log = findscu(port, AE_TITLE, &all_query, &fetched).await;
-        let items = response_files(&fetched);
-        assert_eq!(items.len(), 6, "{engine}: {log}");
-        let worklist = work.path().join("worklists").join(AE_TITLE);
-        std::fs::create_dir_all(&worklist).expect("dir");
-        std::fs::write(worklist.join("lockfile"), "").expect("lockfile");
-        for (n, item) in items.iter().enumerate() {
-            std::fs::copy(item, worklist.join(format!("item{n}.wl"))).expect("copy");
-        }
-        let reference_port = free_port();
-        let _reference = Reference(
-            std::process::Command::new("wlmscpfs")
-                .arg("-dfp")
-                .arg(work.path().join("worklists"))
-                .arg(reference_port.to_string())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("wlmscpfs started (dcmtk)"),
-        );
-        // Ready when it answers an echo.
-        for _ in 0..50 {
-            let echo = std::process::Command::new("echoscu")
-                .args(["-aec", AE_TITLE, "127.0.0.1"])
-                .arg(reference_port.to_string())
-                .output();
-            if echo.is_ok_and(|o| o.status.success()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let items = common::fetch_items(port, work.path(), None);
+        assert_eq!(items.len(), 6, "{engine}");
+        let reference = common::Wlmscpfs::serving(&items, work.path()).await;
+        let reference_port = reference.port;
 
         let mut queries: Vec<(String, PathBuf)> = Vec::new();
         let mut offis: Vec<PathBuf> = std::fs::read_dir(examples.join("wlistqry"))
