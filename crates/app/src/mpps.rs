@@ -217,10 +217,17 @@ impl App {
             })
             .into_iter()
             .collect();
-        inside
+        match inside
             .store
             .record_performed_step(&step, message, report, &meta, &audit)
-            .await?;
+            .await
+        {
+            // A second N-CREATE that raced the first past the look-up above.
+            Err(StoreError::Duplicate(_)) if message == StepMessage::Create => {
+                return Err(StepError::Duplicate)
+            }
+            other => other?,
+        }
         batch.commit().await?;
         self.wake_senders();
         Ok(step)
