@@ -84,6 +84,15 @@ impl App {
             .patient(case.patient_id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("patient {}", case.patient_id)))?;
+        self.checklist_for(case, &patient).await
+    }
+
+    /// As [`App::checklist_of`], for a caller that has read the case's patient already.
+    pub async fn checklist_for(
+        &self,
+        case: &Case,
+        patient: &seldinger_domain::patient::Patient,
+    ) -> Result<Checklist, AppError> {
         let medications = self.store.medications(case.patient_id).await?;
         let labs = self.store.lab_results(case.patient_id).await?;
         let facts = seldinger_domain::safety::PatientFacts {

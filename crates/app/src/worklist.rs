@@ -99,7 +99,7 @@ impl App {
                 .cloned();
             let mut alerts = Vec::new();
             let checklist = if read.alerts {
-                self.checklist_of(&case).await?.items
+                self.checklist_for(&case, &patient).await?.items
             } else {
                 Vec::new()
             };

@@ -8,7 +8,7 @@
 //! from one Rust client (dicom-ul). Prints p50 and p99 per server and the ratio.
 
 use chrono::{Duration as Days, TimeZone, Utc};
-use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use dicom_core::value::DataSetSequence;
 use dicom_core::{dicom_value, DataElement, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
@@ -22,11 +22,7 @@ use std::time::{Duration, Instant};
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{room, AE_TITLE};
-
-fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, vr, PrimitiveValue::from(value))
-}
+use common::{key, room, AE_TITLE};
 
 /// What an angio system asks every morning: its day, with what it shows the radiographer.
 fn room_day_query() -> InMemDicomObject {

@@ -3,20 +3,21 @@
 //! room without a system is not on it. (The C-FIND service on the listener, with dcmtk's
 //! `findscu -W` and pynetdicom, builds on this.)
 
+mod common;
+
 use chrono::{TimeZone, Utc};
-use dicom_core::value::{DataSetSequence, PrimitiveValue};
+use common::key;
+use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
-use seldinger_app::{App, Principal, SystemClock};
+use seldinger_app::Principal;
 use seldinger_dicom::worklist::{answer, ScheduledStep};
 use seldinger_domain::access::Role;
 use seldinger_domain::catalogue::GuidanceModality;
 use seldinger_domain::lifecycle::CaseEvent;
-use seldinger_domain::safety::SafetyReference;
-use seldinger_domain::{AeTitle, DepartmentTime, DicomModality, Equipment, Room, RoomId, RoomKind};
+use seldinger_domain::{AeTitle, DicomModality, Equipment, Room, RoomId, RoomKind};
 use seldinger_store::testing::{self, records};
-use std::sync::Arc;
 
 fn room(id: &str, ae_title: Option<&str>) -> Room {
     Room {
@@ -57,10 +58,6 @@ fn read(
     }
 }
 
-fn key(tag: dicom_core::Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
-    DataElement::new(tag, vr, PrimitiveValue::from(value))
-}
-
 #[tokio::test]
 async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
     for db in testing::engines().await {
@@ -83,19 +80,8 @@ async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
             .expect("cancelled");
         records::booked_case(store, "WL3", "us-9", at(11, 0), 30).await;
 
-        let safety = SafetyReference::parse(
-            include_str!("../../../catalog/safety-thresholds.toml"),
-            "safety-thresholds.toml",
-        )
-        .expect("thresholds");
-        let mut app = App::new(
-            store.clone(),
-            records::catalogue(),
-            safety,
-            Arc::new(SystemClock),
-        );
-        let time = DepartmentTime::parse("Europe/London").expect("zone");
-        app.time = time;
+        let app = common::app(store);
+        let time = app.time;
         let day = time.day(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
         let entries = app
             .worklist(&modality(), &read(day, None), |e| Some(e.clone()))

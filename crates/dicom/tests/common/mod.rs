@@ -14,6 +14,15 @@ use std::time::Duration;
 
 pub const AE_TITLE: &str = "SELDINGER";
 
+/// A query key (or an item's attribute) with its value.
+pub fn key(
+    tag: dicom_core::Tag,
+    vr: dicom_core::VR,
+    value: &str,
+) -> dicom_core::DataElement<dicom_object::InMemDicomObject> {
+    dicom_core::DataElement::new(tag, vr, dicom_core::PrimitiveValue::from(value))
+}
+
 pub fn room(id: &str, ae_title: &str, modality: DicomModality) -> Room {
     Room {
         id: RoomId::parse(id).expect("room"),
