@@ -100,14 +100,24 @@ impl App {
             medications: &medications,
             labs: &labs,
         };
-        Ok(seldinger_domain::safety::case_checklist(
+        Ok(self.checklist_with(case, &facts))
+    }
+
+    /// The checklist from facts a caller has read already (a list reads a table once for all
+    /// its patients), at the clock's now.
+    pub(crate) fn checklist_with(
+        &self,
+        case: &Case,
+        facts: &seldinger_domain::safety::PatientFacts<'_>,
+    ) -> Checklist {
+        seldinger_domain::safety::case_checklist(
             case,
-            &facts,
+            facts,
             &self.catalogue,
             &self.safety,
             self.clock.now(),
             self.time,
-        ))
+        )
     }
 
     /// Records one lifecycle event as `who`: scope, the expected version, the reason, the

@@ -10,9 +10,10 @@ use seldinger_domain::access::Permission;
 use seldinger_domain::catalogue::Procedure;
 use seldinger_domain::lifecycle::{Case, CaseState};
 use seldinger_domain::patient::Patient;
-use seldinger_domain::safety::ItemStatus;
-use seldinger_domain::{Equipment, Room};
+use seldinger_domain::safety::{Checklist, ItemStatus, PatientFacts};
+use seldinger_domain::{Equipment, PatientId, ReferralId, Room};
 use seldinger_store::CaseFilter;
+use std::collections::HashMap;
 
 /// A case still to be done, booked in a room, for one of the room's imaging systems.
 #[derive(Debug, Clone)]
@@ -69,58 +70,76 @@ impl App {
         };
         let mut cases = self.cases(who, &filter).await?;
         cases.sort_by_key(|c| c.booking.as_ref().map(|b| b.start));
-        let (mut entries, mut audits) = (Vec::new(), Vec::new());
-        for case in cases {
-            let Some(room) = case
-                .booking
-                .as_ref()
-                .and_then(|b| rooms.iter().find(|r| r.id == b.room))
-            else {
-                continue;
-            };
-            let systems: Vec<&Equipment> = room
-                .equipment
-                .iter()
-                .filter(|e| stations.is_none_or(|s| s.iter().any(|t| t == e.ae_title.as_str())))
-                .collect();
-            if systems.is_empty() {
-                continue;
-            }
-            // The same scope check as every read of a record; one the asker may not open (or
-            // gone) is left off the list rather than failing it.
-            let patient = match self.open_patient_record(who, case.patient_id).await {
-                Ok((patient, _)) => patient,
+        // The cases booked where a named system stands, with those systems.
+        let booked: Vec<(Case, &Room, Vec<&Equipment>)> = cases
+            .into_iter()
+            .filter_map(|case| {
+                let room = case
+                    .booking
+                    .as_ref()
+                    .and_then(|b| rooms.iter().find(|r| r.id == b.room))?;
+                let systems: Vec<&Equipment> = room
+                    .equipment
+                    .iter()
+                    .filter(|e| stations.is_none_or(|s| s.iter().any(|t| t == e.ae_title.as_str())))
+                    .collect();
+                (!systems.is_empty()).then_some((case, room, systems))
+            })
+            .collect();
+        // Each table read once for all of them, not once per case: a room's day costs the
+        // same few queries for four cases as for forty.
+        let patient_ids: Vec<PatientId> = booked.iter().map(|(c, _, _)| c.patient_id).collect();
+        let mut patients: HashMap<PatientId, Patient> = HashMap::new();
+        for patient in self.store.patients_by_id(&patient_ids).await? {
+            // The same scope check as every read of a record; one the asker may not open is
+            // left off the list rather than failing it.
+            match self.open_loaded_patient(who, patient).await {
+                Ok((patient, _)) => {
+                    patients.insert(patient.id, patient);
+                }
                 Err(AppError::NotFound(_)) => continue,
                 Err(other) => return Err(other),
+            }
+        }
+        let (mut medications, mut labs) = if read.alerts {
+            (
+                self.store.medications_of(&patient_ids).await?,
+                self.store.lab_results_of(&patient_ids).await?,
+            )
+        } else {
+            Default::default()
+        };
+        let requesters: HashMap<ReferralId, String> = if read.requester {
+            let ids: Vec<ReferralId> = booked.iter().map(|(c, _, _)| c.referral_id).collect();
+            self.store
+                .referrals_by_id(&ids)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r.details.requesting_clinician))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let (mut entries, mut audits) = (Vec::new(), Vec::new());
+        for (case, room, systems) in booked {
+            let Some(patient) = patients.get(&case.patient_id) else {
+                continue;
             };
             let procedure = case
                 .planned_procedure()
                 .and_then(|id| self.catalogue.get(id))
                 .cloned();
-            let mut alerts = Vec::new();
-            let checklist = if read.alerts {
-                self.checklist_for(&case, &patient).await?.items
+            let alerts = if read.alerts {
+                let facts = PatientFacts {
+                    details: &patient.details,
+                    medications: &medications.remove(&case.patient_id).unwrap_or_default(),
+                    labs: &labs.remove(&case.patient_id).unwrap_or_default(),
+                };
+                alerts_of(&self.checklist_with(&case, &facts))
             } else {
                 Vec::new()
             };
-            for item in checklist {
-                let alert = match item.status {
-                    ItemStatus::Block => format!("Blocks the start: {}", item.title),
-                    ItemStatus::ActionNeeded => format!("Action needed: {}", item.title),
-                    _ => continue,
-                };
-                if !alerts.contains(&alert) {
-                    alerts.push(alert);
-                }
-            }
-            let requesting_clinician = if read.requester {
-                self.store
-                    .referral(case.referral_id)
-                    .await?
-                    .map(|r| r.details.requesting_clinician)
-            } else {
-                None
-            };
+            let requesting_clinician = requesters.get(&case.referral_id).cloned();
             let mut audited = false;
             for equipment in systems {
                 let entry = WorklistEntry {
@@ -144,4 +163,21 @@ impl App {
         self.audit_reads(who, audits).await?;
         Ok(entries)
     }
+}
+
+/// What the team must know before starting: the checklist's items that block the start or need
+/// an action, each once.
+fn alerts_of(checklist: &Checklist) -> Vec<String> {
+    let mut alerts = Vec::new();
+    for item in &checklist.items {
+        let alert = match item.status {
+            ItemStatus::Block => format!("Blocks the start: {}", item.title),
+            ItemStatus::ActionNeeded => format!("Action needed: {}", item.title),
+            _ => continue,
+        };
+        if !alerts.contains(&alert) {
+            alerts.push(alert);
+        }
+    }
+    alerts
 }

@@ -21,7 +21,7 @@ fn role_of(row: &AnyRow, column: &str) -> Result<Role, StoreError> {
     Role::parse(&text(row, column)?).map_err(StoreError::Corrupt)
 }
 
-fn uuid_of(row: &AnyRow, column: &str) -> Result<Uuid, StoreError> {
+pub(crate) fn uuid_of(row: &AnyRow, column: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(&text(row, column)?).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -478,12 +478,20 @@ impl Store {
         self.append_audit_batch(std::slice::from_ref(entry)).await
     }
 
-    /// Appends entries in one transaction (a list shown to a user is one commit, not one per row).
+    /// Appends entries atomically (a list shown to a user is one commit, not one per row): one
+    /// statement when they fit in one, else one transaction.
     pub async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let mut conn = self.conn().await?;
+        if entries.len() <= AUDIT_ROWS_PER_STATEMENT {
+            // A single statement is atomic on its own: no BEGIN and COMMIT round trips.
+            return insert_audit_rows(&mut conn, entries).await;
+        }
         let mut tx = self.begin(&mut conn).await?;
-        for entry in entries {
-            insert_audit(&mut tx, entry).await?;
+        for chunk in entries.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            insert_audit_rows(&mut tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -600,22 +608,45 @@ async fn insert_audit(
     conn: &mut sqlx::AnyConnection,
     entry: &AuditEntry,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    insert_audit_rows(conn, std::slice::from_ref(entry)).await
+}
+
+/// Rows of one multi-row INSERT: 11 parameters each, well under both engines' limits.
+const AUDIT_ROWS_PER_STATEMENT: usize = 400;
+
+async fn insert_audit_rows(
+    conn: &mut sqlx::AnyConnection,
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 11;
+    let rows: Vec<String> = (0..entries.len())
+        .map(|row| {
+            let params: Vec<String> = (1..=COLUMNS)
+                .map(|column| format!("${}", row * COLUMNS + column))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO audit_log (at, username, role, action, resource_type, resource_id, patient_id, client_addr, outcome, break_glass_reason, via_message) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(ts(entry.at))
-        .bind(entry.username.clone())
-        .bind(entry.role.clone())
-        .bind(entry.action.clone())
-        .bind(entry.resource_type.clone())
-        .bind(entry.resource_id.clone())
-        .bind(entry.patient_id.clone())
-        .bind(entry.client_addr.clone())
-        .bind(entry.outcome.clone())
-        .bind(entry.break_glass_reason.clone())
-        .bind(entry.via_message.clone())
-        .execute(&mut *conn)
-        .await?;
+         VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for entry in entries {
+        query = query
+            .bind(ts(entry.at))
+            .bind(entry.username.clone())
+            .bind(entry.role.clone())
+            .bind(entry.action.clone())
+            .bind(entry.resource_type.clone())
+            .bind(entry.resource_id.clone())
+            .bind(entry.patient_id.clone())
+            .bind(entry.client_addr.clone())
+            .bind(entry.outcome.clone())
+            .bind(entry.break_glass_reason.clone())
+            .bind(entry.via_message.clone());
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }

@@ -884,6 +884,144 @@ async fn cases_are_read_by_many_ids_at_once_and_unknown_ids_left_out() {
 }
 
 #[tokio::test]
+async fn a_list_reads_each_fact_table_once_for_all_its_patients_as_one_read_sees_one() {
+    for db in engines().await {
+        let store = &db.store;
+        let first = register(store, "M710", "Listed").await;
+        let second = register(store, "M711", "Listed").await;
+        let bare = register(store, "M712", "Bare").await;
+        let drug = |name: &str| Medication {
+            drug: name.into(),
+            dose: "5 mg".into(),
+            frequency: "twice daily".into(),
+            last_dose_at: None,
+            dose_intent: None,
+            indication: None,
+        };
+        store
+            .record_medication(first, 1, drug("apixaban"), &meta(None))
+            .await
+            .expect("drug");
+        store
+            .record_medication(first, 2, drug("aspirin"), &meta(None))
+            .await
+            .expect("drug");
+        store
+            .record_medication(second, 1, drug("warfarin"), &meta(None))
+            .await
+            .expect("drug");
+        let mut version = 3;
+        for (hours, value) in [(30, 1.1), (3, 1.6)] {
+            let lab =
+                LabResult::new(LabTest::Inr, value, now() - Duration::hours(hours)).expect("lab");
+            store
+                .record_lab_result(first, version, lab, &meta(None))
+                .await
+                .expect("lab");
+            version += 1;
+        }
+        // A result withdrawn as entered in error is left out of the list's read too.
+        let withdrawn = store.lab_result_entries(first).await.expect("entries")[1].0;
+        store
+            .record_patient_fact(
+                first,
+                version,
+                &PatientEvent::LabResultEnteredInError { entry: withdrawn },
+                &meta(Some("wrong patient")),
+                &[],
+            )
+            .await
+            .expect("withdrawn");
+        let unknown = PatientId(Uuid::new_v4());
+        let asked = [second, first, bare, unknown, first];
+        let drugs = store.medications_of(&asked).await.expect("drugs");
+        let labs = store.lab_results_of(&asked).await.expect("labs");
+        for patient in [first, second, bare] {
+            assert_eq!(
+                drugs[&patient],
+                store.medications(patient).await.expect("one"),
+                "{}",
+                label(&db)
+            );
+            assert_eq!(
+                labs[&patient],
+                store.lab_results(patient).await.expect("one"),
+                "{}",
+                label(&db)
+            );
+        }
+        assert_eq!(labs[&first].len(), 1, "{}", label(&db));
+        assert!(drugs[&unknown].is_empty() && labs[&bare].is_empty());
+
+        let mut patients: Vec<_> = store
+            .patients_by_id(&asked)
+            .await
+            .expect("patients")
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        patients.sort();
+        let mut expected = vec![first, second, bare];
+        expected.sort();
+        assert_eq!(patients, expected, "{}", label(&db));
+        let case = refer(store, first).await;
+        let referrals = store
+            .referrals_by_id(&[
+                case.referral_id,
+                seldinger_domain::ReferralId(Uuid::new_v4()),
+            ])
+            .await
+            .expect("referrals");
+        assert_eq!(
+            referrals.iter().map(|r| r.case_id).collect::<Vec<_>>(),
+            [case.id],
+            "{}",
+            label(&db)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_list_s_audit_rows_are_one_commit_however_many() {
+    for db in engines().await {
+        let store = &db.store;
+        let entry = |n: usize| seldinger_store::AuditEntry {
+            seq: 0,
+            at: now(),
+            username: "lister".into(),
+            role: "ir_nurse".into(),
+            action: "read".into(),
+            resource_type: "case".into(),
+            resource_id: Some(format!("case-{n}")),
+            patient_id: None,
+            client_addr: "127.0.0.1".into(),
+            outcome: "allowed".into(),
+            break_glass_reason: None,
+            via_message: None,
+            via_claim: None,
+        };
+        // One statement's worth, more than one, and none.
+        for count in [3, 401, 0] {
+            let entries: Vec<_> = (0..count).map(entry).collect();
+            store.append_audit_batch(&entries).await.expect("audit");
+        }
+        let filter = seldinger_store::AuditFilter {
+            username: Some("lister".into()),
+            ..Default::default()
+        };
+        let page = store.audit_page(&filter, None, 1000).await.expect("page");
+        assert_eq!(page.total, 404, "{}", label(&db));
+        let ids: Vec<_> = page
+            .items
+            .iter()
+            .map(|e| e.resource_id.clone().unwrap_or_default())
+            .collect();
+        let expected: Vec<_> = (0..3).chain(0..401).map(|n| format!("case-{n}")).collect();
+        assert_eq!(ids, expected, "in the order given: {}", label(&db));
+    }
+}
+
+#[tokio::test]
 async fn a_change_whose_audit_row_cannot_be_written_is_not_made() {
     for db in engines().await {
         let store = &db.store;
