@@ -11,17 +11,20 @@ use seldinger_domain::catalogue::Procedure;
 use seldinger_domain::lifecycle::{Case, CaseState};
 use seldinger_domain::patient::Patient;
 use seldinger_domain::safety::{Checklist, ItemStatus, PatientFacts};
-use seldinger_domain::{Equipment, PatientId, ReferralId, Room};
+use seldinger_domain::{DicomModality, Equipment, PatientId, ReferralId, Room};
 use seldinger_store::CaseFilter;
 use std::collections::HashMap;
 
-/// A case still to be done, booked in a room, for one of the room's imaging systems.
+/// A case still to be done, booked in a room, for the room's imaging systems of one modality:
+/// one scheduled step any of them may perform (a multi-valued Scheduled Station AE Title).
 #[derive(Debug, Clone)]
 pub struct WorklistEntry {
     pub case: Case,
     pub patient: Patient,
     pub room: Room,
-    pub equipment: Equipment,
+    pub modality: DicomModality,
+    /// The room's systems of that modality, in the room's order (at least one).
+    pub systems: Vec<Equipment>,
     /// The vetted (else requested) procedure, from the catalogue.
     pub procedure: Option<Procedure>,
     /// Who asked for it: the referral's requesting clinician.
@@ -36,7 +39,8 @@ pub struct WorklistEntry {
 pub struct WorklistRead<'a> {
     /// Cases booked to start in this span.
     pub between: (DateTime<Utc>, DateTime<Utc>),
-    /// The systems whose AE titles are named (none: every system).
+    /// The steps of systems whose AE titles are named (none: every system). A step names all
+    /// its room's systems of its modality, as a step on the list does.
     pub stations: Option<&'a [String]>,
     /// Fill each entry's alerts (the safety checklist: a few reads per case, done only when the
     /// caller will show them).
@@ -70,20 +74,25 @@ impl App {
         };
         let mut cases = self.cases(who, &filter).await?;
         cases.sort_by_key(|c| c.booking.as_ref().map(|b| b.start));
-        // The cases booked where a named system stands, with those systems.
-        let booked: Vec<(Case, &Room, Vec<&Equipment>)> = cases
+        // The cases booked where a named system stands, with the steps it has there.
+        let booked: Vec<(Case, &Room, Vec<Step>)> = cases
             .into_iter()
             .filter_map(|case| {
                 let room = case
                     .booking
                     .as_ref()
                     .and_then(|b| rooms.iter().find(|r| r.id == b.room))?;
-                let systems: Vec<&Equipment> = room
-                    .equipment
-                    .iter()
-                    .filter(|e| stations.is_none_or(|s| s.iter().any(|t| t == e.ae_title.as_str())))
+                let steps: Vec<Step> = steps_of(room)
+                    .into_iter()
+                    .filter(|(_, systems)| {
+                        stations.is_none_or(|named| {
+                            systems
+                                .iter()
+                                .any(|e| named.iter().any(|t| t == e.ae_title.as_str()))
+                        })
+                    })
                     .collect();
-                (!systems.is_empty()).then_some((case, room, systems))
+                (!steps.is_empty()).then_some((case, room, steps))
             })
             .collect();
         // Each table read once for all of them, not once per case: a room's day costs the
@@ -121,7 +130,7 @@ impl App {
             HashMap::new()
         };
         let (mut entries, mut audits) = (Vec::new(), Vec::new());
-        for (case, room, systems) in booked {
+        for (case, room, steps) in booked {
             let Some(patient) = patients.get(&case.patient_id) else {
                 continue;
             };
@@ -141,12 +150,13 @@ impl App {
             };
             let requesting_clinician = requesters.get(&case.referral_id).cloned();
             let mut audited = false;
-            for equipment in systems {
+            for (modality, systems) in steps {
                 let entry = WorklistEntry {
                     case: case.clone(),
                     patient: patient.clone(),
                     room: room.clone(),
-                    equipment: equipment.clone(),
+                    modality,
+                    systems,
                     procedure: procedure.clone(),
                     requesting_clinician: requesting_clinician.clone(),
                     alerts: alerts.clone(),
@@ -163,6 +173,21 @@ impl App {
         self.audit_reads(who, audits).await?;
         Ok(entries)
     }
+}
+
+/// A room's systems of one modality: one scheduled step is for all of them.
+type Step = (DicomModality, Vec<Equipment>);
+
+/// The room's steps: its systems grouped by modality, in the order the room lists them.
+fn steps_of(room: &Room) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    for system in &room.equipment {
+        match steps.iter_mut().find(|(m, _)| *m == system.modality) {
+            Some((_, systems)) => systems.push(system.clone()),
+            None => steps.push((system.modality, vec![system.clone()])),
+        }
+    }
+    steps
 }
 
 /// What the team must know before starting: the checklist's items that block the start or need

@@ -52,7 +52,8 @@ pub struct ScheduledStep {
     pub requested_procedure_code: Option<Code>,
     /// STAT, HIGH, ROUTINE, MEDIUM or LOW.
     pub requested_procedure_priority: String,
-    pub station_ae_title: String,
+    /// The room's systems of the step's modality: any of them may perform it (multi-valued).
+    pub station_ae_titles: Vec<String>,
     pub station_name: String,
     /// The room, as people name it.
     pub location: String,
@@ -140,7 +141,11 @@ impl ScheduledStep {
                 Urgency::Routine => "ROUTINE",
             }
             .to_string(),
-            station_ae_title: entry.equipment.ae_title.as_str().to_string(),
+            station_ae_titles: entry
+                .systems
+                .iter()
+                .map(|e| e.ae_title.as_str().to_string())
+                .collect(),
             station_name: String::new(),
             // SH holds 16 characters: the room's name when it fits, else its short id.
             location: if entry.room.name.chars().count() <= 16 {
@@ -148,7 +153,7 @@ impl ScheduledStep {
             } else {
                 entry.room.id.as_str().chars().take(16).collect()
             },
-            modality: entry.equipment.modality.code().to_string(),
+            modality: entry.modality.code().to_string(),
             start_date: start.map(|s| time.format(s, "%Y%m%d")).unwrap_or_default(),
             start_time: start.map(|s| time.format(s, "%H%M%S")).unwrap_or_default(),
             end_date: end.map(|e| time.format(e, "%Y%m%d")).unwrap_or_default(),
@@ -159,8 +164,13 @@ impl ScheduledStep {
                 String::new()
             },
             performing_physician: String::new(),
-            // SH: 16 characters; one step per case, shown to each system in its room.
-            step_id: case.id.0.simple().to_string()[..16].to_uppercase(),
+            // SH: 16 characters. One step per case and modality of its room (a room with an
+            // angio system and an ultrasound has two), each for all its systems.
+            step_id: format!(
+                "{}{}",
+                &case.id.0.simple().to_string()[..14].to_uppercase(),
+                entry.modality.code()
+            ),
             step_description: procedure_name.chars().take(64).collect(),
         }
     }
@@ -270,10 +280,10 @@ impl ScheduledStep {
         };
         let step = InMemDicomObject::from_element_iter(
             [
-                text(
+                texts(
                     tags::SCHEDULED_STATION_AE_TITLE,
                     VR::AE,
-                    &self.station_ae_title,
+                    &self.station_ae_titles,
                 ),
                 text(tags::SCHEDULED_STATION_NAME, VR::SH, &self.station_name),
                 text(
@@ -614,7 +624,7 @@ mod tests {
                 scheme: "99SELDINGER".into(),
                 meaning: "Liver biopsy".into(),
             }),
-            station_ae_title: "ANGIO1".into(),
+            station_ae_titles: vec!["ANGIO1".into()],
             location: "Angio suite 1".into(),
             modality: "XA".into(),
             start_date: "20261202".into(),

@@ -141,3 +141,92 @@ async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
         assert!(others.is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_room_s_systems_of_one_modality_share_one_step_and_another_modality_has_its_own() {
+    for db in testing::engines().await {
+        let store = &db.store;
+        let system = |title: &str, modality| Equipment {
+            ae_title: AeTitle::parse(title).expect("title"),
+            modality,
+        };
+        // A hybrid suite: two angio systems (either may take the case) and an ultrasound.
+        let mut suite = room("hybrid-1", None);
+        suite.equipment = vec![
+            system("ANGIO1A", DicomModality::Xa),
+            system("US1", DicomModality::Us),
+            system("ANGIO1B", DicomModality::Xa),
+        ];
+        store.put_room(&suite, 0).await.expect("room");
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 2, 9, 30, 0)
+            .single()
+            .expect("time");
+        records::booked_case(store, "WL9", "hybrid-1", at, 60).await;
+        let app = common::app(store);
+        let time = app.time;
+        let day = time.day(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
+        let steps = |entries: Vec<seldinger_app::WorklistEntry>| -> Vec<ScheduledStep> {
+            entries
+                .iter()
+                .map(|e| ScheduledStep::of(e, &time))
+                .collect()
+        };
+        let all = steps(
+            app.worklist(&modality(), &read(day, None), |e| Some(e.clone()))
+                .await
+                .expect("worklist"),
+        );
+        let shown: Vec<_> = all
+            .iter()
+            .map(|s| (s.modality.as_str(), s.station_ae_titles.join("\\")))
+            .collect();
+        assert_eq!(
+            shown,
+            [("XA", "ANGIO1A\\ANGIO1B".to_string()), ("US", "US1".into())],
+            "{:?}",
+            db.engine()
+        );
+        assert_ne!(all[0].step_id, all[1].step_id, "two steps, two ids");
+        assert!(all.iter().all(|s| s.step_id.len() == 16));
+
+        // The second angio system asks for its day: the shared step, naming both systems,
+        // matched on either (a multi-valued attribute matches when any value does).
+        let second = steps(
+            app.worklist(
+                &modality(),
+                &read(day, Some(&["ANGIO1B".to_string()])),
+                |e| Some(e.clone()),
+            )
+            .await
+            .expect("worklist"),
+        );
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].station_ae_titles, ["ANGIO1A", "ANGIO1B"]);
+        let query = InMemDicomObject::from_element_iter([
+            key(tags::PATIENT_ID, VR::LO, "WL9"),
+            DataElement::new(
+                tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+                VR::SQ,
+                DataSetSequence::from(vec![InMemDicomObject::from_element_iter([key(
+                    tags::SCHEDULED_STATION_AE_TITLE,
+                    VR::AE,
+                    "ANGIO1B",
+                )])]),
+            ),
+        ]);
+        let found = answer(&query, &second[0].item())
+            .expect("valid")
+            .expect("matches");
+        let item = &found
+            .get(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            .and_then(|e| e.items())
+            .expect("step")[0];
+        assert_eq!(
+            item.get(tags::SCHEDULED_STATION_AE_TITLE)
+                .and_then(|e| e.to_multi_str().ok())
+                .map(|v| v.to_vec()),
+            Some(vec!["ANGIO1A".to_string(), "ANGIO1B".to_string()])
+        );
+    }
+}
