@@ -85,7 +85,7 @@ impl ScheduledStep {
             .map(|p| p.name.clone())
             .unwrap_or_default();
         ScheduledStep {
-            patient_name: format!("{}^{}", details.name.family, details.name.given),
+            patient_name: person_name(&details.name),
             patient_id: details.mrn.as_str().to_string(),
             issuer_of_patient_id: details.site.as_str().to_string(),
             birth_date: details.birth_date.format("%Y%m%d").to_string(),
@@ -174,6 +174,21 @@ impl ScheduledStep {
             step_description: procedure_name.chars().take(64).collect(),
         }
     }
+}
+
+/// A name as a DICOM PN: `FAMILY^GIVEN^MIDDLE`, without trailing empty components (PS3.5
+/// 6.2.1.1).
+fn person_name(name: &seldinger_domain::patient::PersonName) -> String {
+    let parts = [&name.family, &name.given, &name.middle];
+    let used = parts
+        .iter()
+        .rposition(|p| !p.is_empty())
+        .map_or(0, |i| i + 1);
+    parts[..used]
+        .iter()
+        .map(|p| p.replace(['^', '\\', '='], " "))
+        .collect::<Vec<_>>()
+        .join("^")
 }
 
 /// A catalogue id as a Code Value (SH, 16 characters): itself when it fits, else a stable short
@@ -604,6 +619,26 @@ fn has_matching_key(keys: &InMemDicomObject) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_a_pn_of_three_components_without_trailing_empty_ones() {
+        let name = |family: &str, given: &str, middle: &str| {
+            person_name(&seldinger_domain::patient::PersonName {
+                family: family.into(),
+                given: given.into(),
+                middle: middle.into(),
+            })
+        };
+        assert_eq!(
+            name("Mozart", "Wolfgang", "Amadeus"),
+            "Mozart^Wolfgang^Amadeus"
+        );
+        assert_eq!(name("Doe", "Jane", ""), "Doe^Jane");
+        assert_eq!(name("Doe", "", ""), "Doe");
+        assert_eq!(name("Doe", "", "Q"), "Doe^^Q");
+        // A separator inside a part would split it: read as a space.
+        assert_eq!(name("Doe^Smith", "A=B", ""), "Doe Smith^A B");
+    }
 
     fn step() -> ScheduledStep {
         ScheduledStep {

@@ -68,6 +68,31 @@ impl Mrn {
 pub struct PersonName {
     pub family: String,
     pub given: String,
+    /// Second and further given names (HL7 XPN-3, the third component of a DICOM PN): kept,
+    /// so a name reads back as the PAS sent it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub middle: String,
+}
+
+impl PersonName {
+    /// Given names in order: the first, then any further ones.
+    pub fn given_names(&self) -> String {
+        if self.middle.is_empty() {
+            self.given.clone()
+        } else {
+            format!("{} {}", self.given, self.middle)
+        }
+    }
+
+    /// "Family, Given Middle", as lists sort and show it.
+    pub fn family_first(&self) -> String {
+        format!("{}, {}", self.family, self.given_names())
+    }
+
+    /// "Given Middle Family", as a sentence names someone.
+    pub fn given_first(&self) -> String {
+        format!("{} {}", self.given_names(), self.family)
+    }
 }
 
 /// Administrative sex, as FHIR `AdministrativeGender`.
@@ -292,6 +317,9 @@ pub struct PatientInput {
     pub mrn: String,
     pub family_name: String,
     pub given_name: String,
+    /// Second and further given names; may be empty.
+    #[serde(default)]
+    pub middle_names: String,
     /// `YYYY-MM-DD`.
     pub birth_date: String,
     /// One of female, male, other, unknown.
@@ -334,6 +362,10 @@ impl PatientDetails {
         let given = c.take(
             "given_name",
             required_text(&input.given_name, crate::validation::SHORT_TEXT),
+        );
+        let middle = c.take(
+            "middle_names",
+            optional_text(Some(&input.middle_names), crate::validation::SHORT_TEXT),
         );
         let birth_date = c.take(
             "birth_date",
@@ -382,20 +414,30 @@ impl PatientDetails {
         };
         c.finish()?;
         // Every Option below is Some: the collector had no errors.
-        match (site, mrn, family, given, birth_date, sex) {
-            (Some(site), Some(mrn), Some(family), Some(given), Some(birth_date), Some(sex)) => {
-                Ok(PatientDetails {
-                    site,
-                    mrn,
-                    name: PersonName { family, given },
-                    birth_date,
-                    sex,
-                    weight_kg,
-                    allergies,
-                    pregnancy,
-                    visit: None,
-                })
-            }
+        match (site, mrn, family, given, middle, birth_date, sex) {
+            (
+                Some(site),
+                Some(mrn),
+                Some(family),
+                Some(given),
+                Some(middle),
+                Some(birth_date),
+                Some(sex),
+            ) => Ok(PatientDetails {
+                site,
+                mrn,
+                name: PersonName {
+                    family,
+                    given,
+                    middle: middle.unwrap_or_default(),
+                },
+                birth_date,
+                sex,
+                weight_kg,
+                allergies,
+                pregnancy,
+                visit: None,
+            }),
             _ => Err(ValidationErrors::single("patient", "incomplete input")),
         }
     }
@@ -592,6 +634,23 @@ impl Patient {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn further_given_names_are_kept_and_read_back_in_order() {
+        let mut input = input();
+        input.middle_names = "Wolfgang Amadeus".into();
+        let details = PatientDetails::parse(&input, now()).expect("a name with middle names");
+        assert_eq!(details.name.middle, "Wolfgang Amadeus");
+        assert_eq!(details.name.family_first(), "Doe, Alex Wolfgang Amadeus");
+        assert_eq!(details.name.given_first(), "Alex Wolfgang Amadeus Doe");
+        // Stored before middle names existed: read as none.
+        let old: PersonName =
+            serde_json::from_str(r#"{"family":"Doe","given":"Alex"}"#).expect("old record");
+        assert_eq!(old.given_names(), "Alex");
+        input.middle_names = "x".repeat(crate::validation::SHORT_TEXT + 1);
+        let refused = PatientDetails::parse(&input, now()).expect_err("too long");
+        assert!(refused.to_string().contains("middle_names"), "{refused}");
+    }
+
     use super::*;
     use chrono::TimeZone;
 
@@ -603,6 +662,7 @@ mod tests {
 
     fn input() -> PatientInput {
         PatientInput {
+            middle_names: String::new(),
             site: "main".into(),
             mrn: "mrn-001".into(),
             family_name: "Doe".into(),

@@ -288,8 +288,12 @@ mod tests {
         assert_eq!(m.mrn.as_str(), "M0042");
         let name = m.patch.name.unwrap();
         assert_eq!(
-            (name.family.as_str(), name.given.as_str()),
-            ("Fairweather", "Ada")
+            (
+                name.family.as_str(),
+                name.given.as_str(),
+                name.middle.as_str()
+            ),
+            ("Fairweather", "Ada", "J")
         );
         assert_eq!(m.patch.sex, Some(Sex::Female));
         let allergies = m.patch.allergies.unwrap();

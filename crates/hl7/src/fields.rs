@@ -179,6 +179,13 @@ pub fn person_name(pid: &Seg<'_>) -> Result<Option<PersonName>, Problem> {
         .unwrap_or("")
         .trim()
         .to_string();
+    // XPN-3: second and further given names.
+    let middle = pid
+        .get_in(5, legal, 3)
+        .text()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let mut at = pid.at(5).component(1);
     at.repetition = legal;
     if family.is_empty() {
@@ -189,13 +196,20 @@ pub fn person_name(pid: &Seg<'_>) -> Result<Option<PersonName>, Problem> {
         ));
     }
     let limit = seldinger_domain::validation::SHORT_TEXT;
-    if family.chars().count() > limit || given.chars().count() > limit {
+    if [&family, &given, &middle]
+        .iter()
+        .any(|part| part.chars().count() > limit)
+    {
         return Err(Problem::invalid(
             at,
             format!("a name part is longer than {limit} characters"),
         ));
     }
-    Ok(Some(PersonName { family, given }))
+    Ok(Some(PersonName {
+        family,
+        given,
+        middle,
+    }))
 }
 
 #[cfg(test)]

@@ -110,10 +110,7 @@ fn patient(b: &mut Builder, notice: &CaseNotice, cx: &Context<'_>) {
             3,
             Value::components([details.mrn.as_str(), "", "", authority, "MR"]),
         )
-        .set(
-            5,
-            Value::components([details.name.family.as_str(), details.name.given.as_str()]),
-        )
+        .set(5, Value::components(xpn(&details.name)))
         .set(7, details.birth_date.format("%Y%m%d").to_string())
         .set(
             8,
@@ -137,6 +134,19 @@ fn patient(b: &mut Builder, notice: &CaseNotice, cx: &Context<'_>) {
             pv1.set(19, number.as_str());
         }
     }
+}
+
+/// XPN: family, given, further given names — no trailing empty component.
+fn xpn(name: &seldinger_domain::patient::PersonName) -> Vec<&str> {
+    let mut parts = vec![
+        name.family.as_str(),
+        name.given.as_str(),
+        name.middle.as_str(),
+    ];
+    while parts.len() > 1 && parts.last().is_some_and(|p| p.is_empty()) {
+        parts.pop();
+    }
+    parts
 }
 
 fn placer(notice: &CaseNotice) -> Value {

@@ -343,6 +343,7 @@ impl<'a> Demo<'a> {
                 .copied()
                 .unwrap_or("Alex")
                 .into(),
+            middle_names: String::new(),
             birth_date: birth.to_string(),
             sex: if female { "female" } else { "male" }.into(),
             weight_kg: Some(f64::from(self.rng.gen_range(48..118u8))),

@@ -1327,7 +1327,7 @@ fn duplicate_mrn(details: &PatientDetails) -> StoreError {
 }
 
 fn name_search(details: &PatientDetails) -> String {
-    format!("{} {}", details.name.family, details.name.given).to_lowercase()
+    format!("{} {}", details.name.family, details.name.given_names()).to_lowercase()
 }
 
 fn escape_like(term: &str) -> String {

@@ -330,6 +330,7 @@ fn constrain_schemas(doc: &mut serde_json::Value) {
         ("PatientInput", "mrn", code(Mrn::MAX_CHARS)),
         ("PatientInput", "family_name", required_text(SHORT_TEXT)),
         ("PatientInput", "given_name", required_text(SHORT_TEXT)),
+        ("PatientInput", "middle_names", text(SHORT_TEXT)),
         ("AllergyInput", "class", choice("AllergyClass", false)),
         ("AllergyInput", "substance", required_text(SHORT_TEXT)),
         ("AllergyInput", "reaction", text(MEDIUM_TEXT)),

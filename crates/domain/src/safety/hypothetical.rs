@@ -100,6 +100,7 @@ impl HypotheticalCase {
             .and_then(|f| c.take("sheath_french", SheathFrench::parse(f)));
         // The patient parser wants an identity; a calculator has none, so it gets placeholders.
         let patient_input = PatientInput {
+            middle_names: String::new(),
             site: "CALC".into(),
             mrn: "HYPOTHETICAL".into(),
             family_name: "Hypothetical".into(),

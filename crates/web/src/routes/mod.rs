@@ -310,7 +310,7 @@ pub(crate) fn parse_date(
 pub(crate) fn patient_label(patient: Option<&seldinger_domain::Patient>) -> (String, String) {
     patient.map_or_else(Default::default, |p| {
         (
-            format!("{}, {}", p.details.name.family, p.details.name.given),
+            p.details.name.family_first(),
             p.details.mrn.as_str().to_string(),
         )
     })

@@ -872,7 +872,7 @@ async fn show(
         case_id: case.id.to_string(),
         version: case.version,
         patient_version: patient.version,
-        patient_name: format!("{}, {}", d.name.family, d.name.given),
+        patient_name: d.name.family_first(),
         mrn: d.mrn.as_str().to_string(),
         age: d.age_on(today),
         sex: words(&d.sex),
@@ -1485,7 +1485,7 @@ pub async fn discharge_sheet(
         let d = &patient.details;
         Ok::<_, ApiError>(DischargeSheet {
             case_id: case.id.to_string(),
-            patient_name: format!("{} {}", d.name.given, d.name.family),
+            patient_name: d.name.given_first(),
             birth_date: d.birth_date.to_string(),
             mrn: d.mrn.as_str().to_string(),
             date: state
