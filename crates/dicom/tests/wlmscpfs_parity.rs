@@ -246,3 +246,444 @@ async fn seldinger_and_wlmscpfs_answer_the_same_queries_alike() {
         );
     }
 }
+
+/// One of dcmtk's example worklist items (`wlistdb/OFFIS/wklist*.dump`), as read from the file
+/// wlmscpfs serves.
+struct OffisItem {
+    accession: String,
+    name: [String; 3],
+    patient_id: String,
+    birth_date: chrono::NaiveDate,
+    sex: String,
+    allergies: Vec<String>,
+    study: String,
+    requesting: String,
+    modality: String,
+    stations: Vec<String>,
+    start: chrono::NaiveDateTime,
+    location: String,
+    high_priority: bool,
+}
+
+impl OffisItem {
+    fn read(file: &Path) -> OffisItem {
+        let obj = open_file(file).expect("an example item");
+        let text = |o: &InMemDicomObject, tag| {
+            o.element(tag)
+                .ok()
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_matches([' ', '\0']).to_string())
+                .unwrap_or_default()
+        };
+        let multi = |o: &InMemDicomObject, tag| -> Vec<String> {
+            o.element(tag)
+                .ok()
+                .and_then(|e| e.to_multi_str().ok().map(|v| v.to_vec()))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.trim_matches([' ', '\0']).to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let step = obj
+            .element(tags::SCHEDULED_PROCEDURE_STEP_SEQUENCE)
+            .ok()
+            .and_then(|e| e.items())
+            .and_then(|items| items.first())
+            .expect("a scheduled step")
+            .clone();
+        let patient_name = text(&obj, tags::PATIENT_NAME);
+        let mut parts = patient_name
+            .split('^')
+            .map(str::to_string)
+            .chain(std::iter::repeat(String::new()));
+        let date = chrono::NaiveDate::parse_from_str(
+            &text(&step, tags::SCHEDULED_PROCEDURE_STEP_START_DATE),
+            "%Y%m%d",
+        )
+        .expect("date");
+        let time = chrono::NaiveTime::parse_from_str(
+            &text(&step, tags::SCHEDULED_PROCEDURE_STEP_START_TIME),
+            "%H%M%S",
+        )
+        .expect("time");
+        OffisItem {
+            accession: text(&obj, tags::ACCESSION_NUMBER),
+            name: [(); 3].map(|_| parts.next().unwrap_or_default()),
+            patient_id: text(&obj, tags::PATIENT_ID),
+            birth_date: chrono::NaiveDate::parse_from_str(
+                &text(&obj, tags::PATIENT_BIRTH_DATE),
+                "%Y%m%d",
+            )
+            .expect("birth date"),
+            sex: text(&obj, tags::PATIENT_SEX),
+            allergies: multi(&obj, tags::ALLERGIES),
+            study: text(&obj, tags::STUDY_INSTANCE_UID),
+            requesting: text(&obj, tags::REQUESTING_PHYSICIAN),
+            modality: text(&step, tags::MODALITY),
+            stations: multi(&step, tags::SCHEDULED_STATION_AE_TITLE),
+            start: date.and_time(time),
+            location: text(&step, tags::SCHEDULED_PROCEDURE_STEP_LOCATION),
+            high_priority: text(&obj, tags::REQUESTED_PROCEDURE_PRIORITY) == "HIGH",
+        }
+    }
+}
+
+/// The items as Seldinger holds them: each in a room named as its location, with its systems;
+/// its patient (once per patient ID); its referral and booking with the item's study. Written
+/// through the store, not the registration form: the examples' composers were born in the 17th
+/// and 18th centuries, which registration refuses as implausible.
+async fn load_offis(store: &Store, app: &seldinger_app::App, items: &[OffisItem]) {
+    use seldinger_domain::lifecycle::{Case, CaseEvent, StudyIdentity};
+    use seldinger_domain::patient::{
+        Allergy, AllergyClass, Mrn, PatientDetails, PersonName, Sex, SiteCode,
+    };
+    use seldinger_domain::referral::{ReferralDetails, ReferralInput, Urgency};
+    use seldinger_domain::{
+        Actor, AeTitle, CaseId, Equipment, EventMeta, PatientId, Referral, ReferralId, RoomId,
+    };
+    let meta = |at| EventMeta {
+        actor: Actor::parse("test.loader").expect("actor"),
+        at,
+        reason: Some("dcmtk example item".into()),
+    };
+    let mut patients: Vec<(String, PatientId)> = Vec::new();
+    let allergies_of = |patient_id: &str| -> Vec<String> {
+        let mut all: Vec<String> = items
+            .iter()
+            .filter(|i| i.patient_id == patient_id)
+            .flat_map(|i| i.allergies.clone())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    };
+    for (n, item) in items.iter().enumerate() {
+        let modality = DicomModality::parse(&item.modality).expect("a modality Seldinger knows");
+        let mut room = room(&format!("offis-{n}"), &item.stations[0], modality);
+        room.name = item.location.clone();
+        room.equipment = item
+            .stations
+            .iter()
+            .map(|t| Equipment {
+                ae_title: AeTitle::parse(t).expect("title"),
+                modality,
+            })
+            .collect();
+        store.put_room(&room, n as i64).await.expect("room");
+        let start = app.time.instant(item.start).expect("a local time");
+        let patient = match patients.iter().find(|(id, _)| *id == item.patient_id) {
+            Some((_, patient)) => *patient,
+            None => {
+                let id = PatientId(uuid::Uuid::new_v4());
+                let [family, given, middle] = item.name.clone();
+                let details = PatientDetails {
+                    site: SiteCode::parse("MAIN").expect("site"),
+                    mrn: Mrn::parse(&item.patient_id).expect("an MRN"),
+                    name: PersonName {
+                        family,
+                        given,
+                        middle,
+                    },
+                    birth_date: item.birth_date,
+                    sex: match item.sex.as_str() {
+                        "M" => Sex::Male,
+                        "F" => Sex::Female,
+                        "O" => Sex::Other,
+                        _ => Sex::Unknown,
+                    },
+                    weight_kg: None,
+                    allergies: allergies_of(&item.patient_id)
+                        .iter()
+                        .map(|a| Allergy {
+                            class: AllergyClass::Other,
+                            substance: a.clone(),
+                            reaction: String::new(),
+                        })
+                        .collect(),
+                    pregnancy: None,
+                    visit: None,
+                };
+                store
+                    .register_patient(id, details, &meta(start), &[])
+                    .await
+                    .expect("registered");
+                patients.push((item.patient_id.clone(), id));
+                id
+            }
+        };
+        let urgency = if item.high_priority {
+            Urgency::Urgent
+        } else {
+            Urgency::Routine
+        };
+        let input = ReferralInput {
+            patient_id: patient.to_string(),
+            requesting_clinician: "placeholder".into(),
+            requesting_service: "oncology".into(),
+            indication: "dcmtk example".into(),
+            requested_procedure: Some("haemorrhage-embolization".into()),
+            urgency: if item.high_priority {
+                "urgent"
+            } else {
+                "routine"
+            }
+            .into(),
+            ..Default::default()
+        };
+        let mut details = ReferralDetails::parse(&input, &records::catalogue()).expect("referral");
+        // As the item names the requester: an order that named none, none.
+        details.requesting_clinician = item.requesting.clone();
+        let referral = Referral {
+            id: ReferralId(uuid::Uuid::new_v4()),
+            patient_id: patient,
+            case_id: CaseId(uuid::Uuid::new_v4()),
+            received_at: start,
+            details,
+            version: 1,
+        };
+        let (case, opening) = Case::open(
+            referral.case_id,
+            patient,
+            referral.id,
+            urgency,
+            None,
+            &meta(start),
+        );
+        store
+            .create_referral(&referral, &case, &opening, &meta(start), &[])
+            .await
+            .expect("referral");
+        let accept = CaseEvent::Accept {
+            procedure_id: seldinger_domain::ProcedureId::parse("haemorrhage-embolization")
+                .expect("id"),
+            modality: seldinger_domain::GuidanceModality::Fluoroscopy,
+            sedation: seldinger_domain::Sedation::Local,
+            priority: urgency,
+            iodinated_contrast: false,
+            access_route: None,
+            sheath_french: None,
+        };
+        let case = records::step(store, &case, accept, start)
+            .await
+            .expect("accept");
+        let schedule = CaseEvent::Schedule {
+            room: RoomId::parse(&format!("offis-{n}")).expect("room"),
+            start,
+            duration_minutes: Some(30),
+            study: Some(StudyIdentity {
+                accession_number: item.accession.clone(),
+                study_instance_uid: item.study.clone(),
+            }),
+        };
+        records::step(store, &case, schedule, start)
+            .await
+            .expect("booked");
+    }
+}
+
+/// What Seldinger answers from its own record rather than from the item it was loaded from
+/// (and wlmscpfs leaves out a code sequence its item lacks): left out of the comparison. Every
+/// other key asked — names, IDs, dates, sex, allergies, accession, study, requester, modality,
+/// stations, start, location — must be equal.
+const SELDINGERS_OWN: &[(dicom_core::Tag, &str)] = &[
+    (
+        tags::MEDICAL_ALERTS,
+        "the safety checklist's, not free text",
+    ),
+    (tags::REQUESTED_PROCEDURE_ID, "the accession number"),
+    (
+        tags::REQUESTED_PROCEDURE_DESCRIPTION,
+        "the catalogue's procedure",
+    ),
+    (
+        tags::REQUESTED_PROCEDURE_CODE_SEQUENCE,
+        "the catalogue's code",
+    ),
+    (
+        tags::SCHEDULED_PROCEDURE_STEP_DESCRIPTION,
+        "the catalogue's procedure",
+    ),
+    (
+        tags::SCHEDULED_PROTOCOL_CODE_SEQUENCE,
+        "the catalogue's code",
+    ),
+    (
+        tags::SCHEDULED_PROCEDURE_STEP_ID,
+        "one per case and modality",
+    ),
+    (
+        tags::REQUESTED_PROCEDURE_PRIORITY,
+        "the referral's urgency: no LOW",
+    ),
+    (
+        tags::REQUESTED_CONTRAST_AGENT,
+        "from the vetting's contrast plan",
+    ),
+    (tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME, "not held yet"),
+    (tags::SCHEDULED_STATION_NAME, "not held"),
+    (
+        tags::SCHEDULED_PROCEDURE_STEP_END_DATE,
+        "the booking's end: the items have none",
+    ),
+    (
+        tags::SCHEDULED_PROCEDURE_STEP_END_TIME,
+        "the booking's end: the items have none",
+    ),
+    (
+        tags::SCHEDULED_PROCEDURE_STEP_STATUS,
+        "the step's state: the items have none",
+    ),
+    // The examples give one patient other allergies in each item; Seldinger keeps a patient's
+    // allergies once, on the patient: checked below to hold every item's.
+    (tags::ALLERGIES, "the patient's, not the item's"),
+];
+
+/// [`canonical`] without [`SELDINGERS_OWN`]; multi-valued attributes value by value.
+fn canonical_held(obj: &InMemDicomObject, depth: usize, out: &mut String) {
+    for element in obj.iter() {
+        let tag = element.tag();
+        if tag == tags::SPECIFIC_CHARACTER_SET || tag.group() == 0x0002 || tag.element() == 0 {
+            continue;
+        }
+        let indent = "  ".repeat(depth);
+        if SELDINGERS_OWN.iter().any(|(own, _)| *own == tag) {
+            continue;
+        }
+        match element.value() {
+            Value::Sequence(sequence) => {
+                out.push_str(&format!(
+                    "{indent}({:04X},{:04X}) SQ\n",
+                    tag.group(),
+                    tag.element()
+                ));
+                for item in sequence.items() {
+                    out.push_str(&format!("{indent}  item\n"));
+                    canonical_held(item, depth + 2, out);
+                }
+            }
+            _ => {
+                let mut values: Vec<String> = element
+                    .to_multi_str()
+                    .map(|v| {
+                        v.iter()
+                            .map(|s| s.trim_matches([' ', '\0']).to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                values.retain(|v| !v.is_empty());
+                out.push_str(&format!(
+                    "{indent}({:04X},{:04X}) {}\n",
+                    tag.group(),
+                    tag.element(),
+                    values.join("\\")
+                ));
+            }
+        }
+    }
+}
+
+fn answers_held(dir: &Path) -> Vec<String> {
+    let mut all: Vec<String> = response_files(dir)
+        .iter()
+        .map(|p| {
+            let file = open_file(p).expect("a DICOM response");
+            let mut text = String::new();
+            canonical_held(&file, 0, &mut text);
+            text
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dcmtk_s_example_items_loaded_into_seldinger_are_found_as_wlmscpfs_finds_them() {
+    let examples = dcmtk_examples();
+    let work = tempfile::tempdir().expect("dir");
+    let mut dumps: Vec<PathBuf> = std::fs::read_dir(examples.join("wlistdb").join("OFFIS"))
+        .expect("dcmtk's example items")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "dump"))
+        .collect();
+    dumps.sort();
+    let files: Vec<PathBuf> = dumps
+        .iter()
+        .enumerate()
+        .map(|(n, dump)| {
+            let file = work.path().join(format!("offis{n}.wl"));
+            dump2dcm(dump, &file);
+            file
+        })
+        .collect();
+    assert_eq!(files.len(), 10, "dcmtk ships ten example items");
+    let items: Vec<OffisItem> = files.iter().map(|f| OffisItem::read(f)).collect();
+    // The examples as wlmscpfs serves them, unchanged.
+    let reference = common::Wlmscpfs::serving(&files, work.path()).await;
+    let mut queries: Vec<PathBuf> = std::fs::read_dir(examples.join("wlistqry"))
+        .expect("examples")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "dump"))
+        .collect();
+    queries.sort();
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        let app = common::app(store);
+        load_offis(store, &app, &items).await;
+        let port = listener(store).await;
+        let mut matched = 0;
+        for dump in &queries {
+            let name = dump
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let query = work.path().join(format!("{name}.dcm"));
+            dump2dcm(dump, &query);
+            let ours = work.path().join(&engine).join("ours").join(&name);
+            let theirs = work.path().join(&engine).join("theirs").join(&name);
+            let our_log = findscu(port, AE_TITLE, &query, &ours).await;
+            let their_log = findscu(reference.port, AE_TITLE, &query, &theirs).await;
+            let (ours, theirs) = (answers_held(&ours), answers_held(&theirs));
+            assert_eq!(
+                ours, theirs,
+                "{engine}: example query {name}: Seldinger (left) and wlmscpfs (right) differ\nSeldinger: {our_log}\nwlmscpfs: {their_log}"
+            );
+            matched += ours.len();
+        }
+        // A patient's allergies, kept once, include what each of their items names.
+        let all = work.path().join(&engine).join("ours").join("wlistqry1");
+        let responses = response_files(&all);
+        assert_eq!(responses.len(), items.len(), "{engine}");
+        for file in responses {
+            let response = open_file(&file).expect("response");
+            let accession = response
+                .element(tags::ACCESSION_NUMBER)
+                .ok()
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            let held: Vec<String> = response
+                .element(tags::ALLERGIES)
+                .ok()
+                .and_then(|e| e.to_multi_str().ok().map(|v| v.to_vec()))
+                .unwrap_or_default();
+            let item = items
+                .iter()
+                .find(|i| i.accession == accession)
+                .expect("an example's accession");
+            for allergy in &item.allergies {
+                assert!(
+                    held.contains(allergy),
+                    "{engine}: {accession}: {allergy} in {held:?}"
+                );
+            }
+        }
+        // Every item is found by the universal queries, some by the time range: not a
+        // comparison of two empty answers.
+        assert!(
+            matched >= 40,
+            "{engine}: the example queries matched {matched} items in all"
+        );
+    }
+}

@@ -55,15 +55,26 @@ pub enum DicomModality {
     Us,
     #[serde(rename = "MR")]
     Mr,
+    /// Radiography (computed or digital) beside the rooms: tube and line position checks.
+    #[serde(rename = "CR")]
+    Cr,
+    #[serde(rename = "DX")]
+    Dx,
+    /// Nuclear medicine: the work-up scans of radioembolization.
+    #[serde(rename = "NM")]
+    Nm,
 }
 
 impl DicomModality {
-    pub const ALL: [DicomModality; 5] = [
+    pub const ALL: [DicomModality; 8] = [
         DicomModality::Xa,
         DicomModality::Rf,
         DicomModality::Ct,
         DicomModality::Us,
         DicomModality::Mr,
+        DicomModality::Cr,
+        DicomModality::Dx,
+        DicomModality::Nm,
     ];
 
     pub fn code(self) -> &'static str {
@@ -73,6 +84,9 @@ impl DicomModality {
             DicomModality::Ct => "CT",
             DicomModality::Us => "US",
             DicomModality::Mr => "MR",
+            DicomModality::Cr => "CR",
+            DicomModality::Dx => "DX",
+            DicomModality::Nm => "NM",
         }
     }
 
@@ -82,7 +96,8 @@ impl DicomModality {
             .find(|m| m.code() == code.trim())
             .ok_or_else(|| {
                 format!(
-                    "'{code}' is not a modality of IR's imaging systems: use XA, RF, CT, US or MR"
+                    "'{code}' is not a modality of IR's imaging systems: use one of {}",
+                    DicomModality::ALL.map(DicomModality::code).join(", ")
                 )
             })
     }
@@ -154,9 +169,10 @@ mod tests {
             assert!(AeTitle::parse(bad).is_err(), "{bad}");
         }
         assert!(DicomModality::parse("XA").is_ok());
-        assert!(DicomModality::parse("DX")
+        assert!(DicomModality::parse("DX").is_ok());
+        assert!(DicomModality::parse("SR")
             .unwrap_err()
-            .contains("XA, RF, CT, US or MR"));
+            .contains("XA, RF, CT, US, MR, CR, DX, NM"));
     }
 
     #[test]
