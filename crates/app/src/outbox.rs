@@ -380,6 +380,7 @@ mod tests {
             room: RoomId::parse("angio-1").expect("room"),
             start,
             end: start + chrono::Duration::minutes(60),
+            performing_physician: None,
         });
         case
     }
@@ -412,6 +413,7 @@ mod tests {
             start: Utc::now(),
             duration_minutes: None,
             study: None,
+            performing_physician: None,
         };
         let unbooked = case();
         let with_booking = booked(case());

@@ -119,15 +119,11 @@ impl ScheduledStep {
                 .collect(),
             accession_number: accession.clone(),
             study_instance_uid: case.study_instance_uid.clone().unwrap_or_default(),
-            // As the referral names them; a PN of one component (carets are separators).
             referring_physician: entry
                 .requesting_clinician
                 .as_deref()
-                .unwrap_or_default()
-                .replace('^', " ")
-                .chars()
-                .take(64)
-                .collect(),
+                .map(free_text_name)
+                .unwrap_or_default(),
             requested_procedure_id: accession,
             requested_procedure_description: procedure_name.chars().take(64).collect(),
             requested_procedure_code: entry.procedure.as_ref().map(|p| Code {
@@ -163,7 +159,12 @@ impl ScheduledStep {
             } else {
                 String::new()
             },
-            performing_physician: String::new(),
+            performing_physician: case
+                .booking
+                .as_ref()
+                .and_then(|b| b.performing_physician.as_deref())
+                .map(free_text_name)
+                .unwrap_or_default(),
             // SH: 16 characters. One step per case and modality of its room (a room with an
             // angio system and an ultrasound has two), each for all its systems.
             step_id: format!(
@@ -189,6 +190,15 @@ fn person_name(name: &seldinger_domain::patient::PersonName) -> String {
         .map(|p| p.replace(['^', '\\', '='], " "))
         .collect::<Vec<_>>()
         .join("^")
+}
+
+/// A name as people wrote it ("Dr A. Okafor") as a PN of one component: separators read as
+/// spaces, 64 characters at most.
+fn free_text_name(name: &str) -> String {
+    name.replace(['^', '\\', '='], " ")
+        .chars()
+        .take(64)
+        .collect()
 }
 
 /// A catalogue id as a Code Value (SH, 16 characters): itself when it fits, else a stable short

@@ -262,6 +262,7 @@ struct OffisItem {
     stations: Vec<String>,
     start: chrono::NaiveDateTime,
     location: String,
+    performing_physician: String,
     high_priority: bool,
 }
 
@@ -324,6 +325,7 @@ impl OffisItem {
             stations: multi(&step, tags::SCHEDULED_STATION_AE_TITLE),
             start: date.and_time(time),
             location: text(&step, tags::SCHEDULED_PROCEDURE_STEP_LOCATION),
+            performing_physician: text(&step, tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME),
             high_priority: text(&obj, tags::REQUESTED_PROCEDURE_PRIORITY) == "HIGH",
         }
     }
@@ -475,6 +477,7 @@ async fn load_offis(store: &Store, app: &seldinger_app::App, items: &[OffisItem]
                 accession_number: item.accession.clone(),
                 study_instance_uid: item.study.clone(),
             }),
+            performing_physician: Some(item.performing_physician.clone()),
         };
         records::step(store, &case, schedule, start)
             .await
@@ -484,8 +487,8 @@ async fn load_offis(store: &Store, app: &seldinger_app::App, items: &[OffisItem]
 
 /// What Seldinger answers from its own record rather than from the item it was loaded from
 /// (and wlmscpfs leaves out a code sequence its item lacks): left out of the comparison. Every
-/// other key asked — names, IDs, dates, sex, allergies, accession, study, requester, modality,
-/// stations, start, location — must be equal.
+/// other key asked — names, IDs, dates, sex, accession, study, requester, modality, stations,
+/// start, location, performing physician — must be equal.
 const SELDINGERS_OWN: &[(dicom_core::Tag, &str)] = &[
     (
         tags::MEDICAL_ALERTS,
@@ -520,7 +523,6 @@ const SELDINGERS_OWN: &[(dicom_core::Tag, &str)] = &[
         tags::REQUESTED_CONTRAST_AGENT,
         "from the vetting's contrast plan",
     ),
-    (tags::SCHEDULED_PERFORMING_PHYSICIAN_NAME, "not held yet"),
     (tags::SCHEDULED_STATION_NAME, "not held"),
     (
         tags::SCHEDULED_PROCEDURE_STEP_END_DATE,

@@ -526,6 +526,7 @@ async fn a_moved_case_moves_on_the_list_keeping_its_study_and_a_cancelled_one_le
                 start: at(10, 15, 0),
                 duration_minutes: Some(30),
                 study: None,
+                performing_physician: None,
             },
             at(9, 0, 0),
         )

@@ -24,7 +24,7 @@ use crate::procedure_record::{
     nest, AldreteScore, Complication, DeviceLeft, DrugGiven, ProcedureDetails, VitalSigns,
 };
 use crate::referral::Urgency;
-use crate::validation::{required_text, ValidationErrors};
+use crate::validation::{optional_text, required_text, ValidationErrors};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -318,6 +318,9 @@ pub struct Booking {
     pub room: RoomId,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// Who is to do it, as the booking names them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub performing_physician: Option<String>,
 }
 
 /// How the imaging study of a case is known to every other system: the accession number (DICOM
@@ -435,6 +438,10 @@ pub enum CaseEvent {
         /// assigns one when none is sent), kept through every rebooking.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         study: Option<StudyIdentity>,
+        /// Who is to do it, by name (the worklist's Scheduled Performing Physician); at a
+        /// rebooking, none named keeps the one named before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        performing_physician: Option<String>,
     },
     CheckIn,
     StartProcedure {
@@ -548,11 +555,18 @@ impl CaseEvent {
                 room,
                 start,
                 duration_minutes,
+                performing_physician,
                 ..
-            } => match duration_minutes {
-                Some(m) => format!("booked in {room} at {} for {m} min", at(*start)),
-                None => format!("booked in {room} at {}", at(*start)),
-            },
+            } => {
+                let booked = match duration_minutes {
+                    Some(m) => format!("booked in {room} at {} for {m} min", at(*start)),
+                    None => format!("booked in {room} at {}", at(*start)),
+                };
+                match performing_physician {
+                    Some(name) => format!("{booked}, by {name}"),
+                    None => booked,
+                }
+            }
             E::CheckIn => "checked in".into(),
             E::StartProcedure { time_out } => {
                 format!(
@@ -1026,8 +1040,16 @@ impl Case {
                 start,
                 duration_minutes,
                 study,
+                performing_physician,
             } => {
                 let study = self.study_for_booking(study)?;
+                let performing_physician = optional_text(
+                    performing_physician.as_deref(),
+                    crate::validation::SHORT_TEXT,
+                )
+                .map_err(|e| invalid("event.performing_physician", e))?
+                .map(|name| name.trim().to_string())
+                .filter(|name| !name.is_empty());
                 let minutes = match duration_minutes {
                     Some(m) if (5..=720).contains(&m) => m,
                     Some(m) => {
@@ -1053,6 +1075,7 @@ impl Case {
                     start,
                     duration_minutes: Some(minutes),
                     study,
+                    performing_physician,
                 })
             }
             CaseEvent::StartProcedure { time_out } => {
@@ -1192,16 +1215,23 @@ impl Case {
                 start,
                 duration_minutes,
                 study,
+                performing_physician,
             } => {
                 if let Some(study) = study {
                     self.accession_number = Some(study.accession_number.clone());
                     self.study_instance_uid = Some(study.study_instance_uid.clone());
                 }
                 let minutes = i64::from(duration_minutes.unwrap_or(0));
+                let performing_physician = performing_physician.clone().or_else(|| {
+                    self.booking
+                        .as_ref()
+                        .and_then(|b| b.performing_physician.clone())
+                });
                 self.booking = Some(Booking {
                     room: room.clone(),
                     start: *start,
                     end: *start + Duration::minutes(minutes),
+                    performing_physician,
                 });
             }
             CaseEvent::CheckIn => self.checked_in_at = Some(meta.at),

@@ -85,6 +85,8 @@ const CLINICIANS: &[(&str, &str)] = &[
     ("Dr E. Novak", "nephrology"),
 ];
 const PHYSICIAN: &str = "dr.okafor";
+/// As the booking names who is to do a case (the demo's IR physician's display name).
+const PERFORMING_PHYSICIAN: &str = "Dr N. Okafor";
 const NURSE: &str = "nurse.lindqvist";
 const RADIOGRAPHER: &str = "rad.tanaka";
 const SCHEDULER: &str = "sched.moreau";
@@ -559,6 +561,8 @@ impl<'a> Demo<'a> {
                             start,
                             duration_minutes: None,
                             study: Some(study),
+                            // The demo's IR physician does the department's cases.
+                            performing_physician: Some(PERFORMING_PHYSICIAN.into()),
                         },
                         SCHEDULER,
                         vetted_at + Duration::hours(2),

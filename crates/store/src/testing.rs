@@ -298,6 +298,7 @@ pub mod records {
             start,
             duration_minutes: Some(minutes),
             study,
+            performing_physician: None,
         };
         step(store, &case, schedule, start).await.expect("schedule")
     }

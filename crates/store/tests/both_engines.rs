@@ -242,6 +242,7 @@ async fn the_projection_is_what_the_events_say() {
                 start,
                 duration_minutes: None,
                 study: None,
+                performing_physician: None,
             },
             CaseEvent::CheckIn,
         ] {
@@ -1207,6 +1208,7 @@ async fn messages_owed_by_an_event_are_kept_with_it_and_sent_in_order() {
             start: now() + Duration::days(1),
             duration_minutes: Some(30),
             study: None,
+            performing_physician: None,
         };
         let decided = case
             .decide(booking, &m, &records::catalogue())
@@ -1246,6 +1248,7 @@ async fn messages_owed_by_an_event_are_kept_with_it_and_sent_in_order() {
             start: now() + Duration::days(2),
             duration_minutes: Some(30),
             study: None,
+            performing_physician: None,
         };
         let m2 = meta(Some("list moved"));
         let decided = after.decide(moved, &m2, &records::catalogue()).expect("ok");

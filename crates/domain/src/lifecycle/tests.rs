@@ -61,6 +61,7 @@ fn schedule() -> CaseEvent {
             .expect("valid"),
         duration_minutes: None,
         study: None,
+        performing_physician: None,
     }
 }
 
@@ -433,6 +434,7 @@ fn history_lines_say_what_changed_on_the_departments_clock() {
             .expect("valid"),
         duration_minutes: Some(45),
         study: None,
+        performing_physician: None,
     };
     assert_eq!(
         booking.summary(&london),
@@ -516,6 +518,7 @@ fn booking_with(study: StudyIdentity) -> CaseEvent {
             start,
             duration_minutes,
             study: Some(study),
+            performing_physician: None,
         },
         other => other,
     }
@@ -614,4 +617,49 @@ fn a_recorded_procedure_reads_as_report_lines() {
     assert!(lines.contains(&"Findings: Two cores | taken".to_string()));
     assert!(lines.contains(&"Technical success: yes".to_string()));
     assert!(lines.contains(&"Complications: none recorded".to_string()));
+}
+
+#[test]
+fn a_booking_names_who_is_to_do_it_and_a_rebooking_keeps_them_unless_it_names_another() {
+    let mut case = new_case();
+    step(&mut case, accept(), 1, None).expect("vetted");
+    let by = |name: Option<&str>| match schedule() {
+        CaseEvent::Schedule {
+            room,
+            start,
+            duration_minutes,
+            study,
+            ..
+        } => CaseEvent::Schedule {
+            room,
+            start,
+            duration_minutes,
+            study,
+            performing_physician: name.map(str::to_string),
+        },
+        other => other,
+    };
+    let decided = case
+        .decide(by(Some("  Dr A. Okafor ")), &meta(2, None), catalogue())
+        .expect("booked");
+    assert!(decided
+        .summary(&crate::DepartmentTime::default())
+        .ends_with(", by Dr A. Okafor"));
+    case.apply(&decided, &meta(2, None)).expect("applies");
+    let physician = |c: &Case| {
+        c.booking
+            .as_ref()
+            .and_then(|b| b.performing_physician.clone())
+    };
+    assert_eq!(physician(&case).as_deref(), Some("Dr A. Okafor"));
+    step(&mut case, by(None), 3, Some("list overran")).expect("rebooked");
+    assert_eq!(physician(&case).as_deref(), Some("Dr A. Okafor"), "kept");
+    step(&mut case, by(Some("Dr B. Ruiz")), 4, Some("leave")).expect("rebooked");
+    assert_eq!(physician(&case).as_deref(), Some("Dr B. Ruiz"));
+    let long = "x".repeat(crate::validation::SHORT_TEXT + 1);
+    let refused = step(&mut case, by(Some(&long)), 5, Some("again")).expect_err("too long");
+    assert!(
+        refused.to_string().contains("performing_physician"),
+        "{refused}"
+    );
 }

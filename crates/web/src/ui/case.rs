@@ -903,8 +903,13 @@ async fn show(
             .booking
             .as_ref()
             .map(|b| {
+                let by = b
+                    .performing_physician
+                    .as_ref()
+                    .map(|name| format!(" · {name}"))
+                    .unwrap_or_default();
                 format!(
-                    "{} · {} to {} ({})",
+                    "{} · {} to {} ({}){by}",
                     b.room.as_str(),
                     when(&state.time, b.start),
                     state.time.format(b.end, "%H:%M"),
@@ -1146,6 +1151,9 @@ fn request_from(
                         .into();
                     if let Ok(minutes) = get("duration_minutes").parse::<u32>() {
                         body["duration_minutes"] = minutes.into();
+                    }
+                    if !get("performing_physician").trim().is_empty() {
+                        body["performing_physician"] = get("performing_physician").into();
                     }
                 }
                 "start_procedure" => {
