@@ -5,6 +5,7 @@ use crate::{App, AppError, Principal};
 use seldinger_domain::access::Permission;
 use seldinger_domain::lifecycle::Case;
 use seldinger_domain::patient::Patient;
+use seldinger_domain::performed_step::PerformedStep;
 use seldinger_domain::referral::Referral;
 use seldinger_domain::{CaseId, PatientId};
 use seldinger_store::{CaseFilter, Cursor, DoseReportFilter, Page, Record, StoredDoseReport};
@@ -15,6 +16,8 @@ use std::collections::BTreeMap;
 pub struct DoseByCase {
     pub cases: Vec<(Case, Vec<StoredDoseReport>)>,
     pub unmatched: Vec<StoredDoseReport>,
+    /// What the rooms' systems reported of those cases (their preliminary dose), by case.
+    pub steps: std::collections::HashMap<CaseId, Vec<PerformedStep>>,
 }
 
 impl App {
@@ -127,6 +130,8 @@ impl App {
                 None => unmatched.push(report),
             }
         }
+        let ids: Vec<CaseId> = by_case.keys().copied().collect();
+        let steps = self.store.performed_steps_of_cases(&ids).await?;
         let cases = by_case
             .into_iter()
             .filter_map(|(id, mut reports)| {
@@ -135,7 +140,11 @@ impl App {
                 cases.get(&id).map(|case| (case.clone(), reports))
             })
             .collect();
-        Ok(DoseByCase { cases, unmatched })
+        Ok(DoseByCase {
+            cases,
+            unmatched,
+            steps,
+        })
     }
 
     /// Whether `who` may see the whole record of a patient (labs, drugs, history) without

@@ -23,10 +23,10 @@ fn decode_all<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>,
 }
 
 /// Ids bound in one `IN (…)`: well under both engines' limits on bound parameters.
-const IDS_PER_QUERY: usize = 500;
+pub(crate) const IDS_PER_QUERY: usize = 500;
 
 /// `$1, $2, … $n`.
-fn placeholders(n: usize) -> String {
+pub(crate) fn placeholders(n: usize) -> String {
     (1..=n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

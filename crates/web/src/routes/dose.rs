@@ -763,6 +763,7 @@ pub async fn statistics(
     let seldinger_app::DoseByCase {
         cases: units,
         unmatched,
+        ..
     } = state
         .dose_by_case(&caller, &period.filter(&state.time))
         .await?;

@@ -42,6 +42,17 @@ pub struct MonthlyChart {
     pub last_month: String,
 }
 
+/// A case whose imaging systems' preliminary dose (in their performed steps) disagrees with its
+/// dose reports: for the physicist to find out which is right.
+pub struct Differing {
+    pub case_id: String,
+    pub performed: String,
+    pub procedure: String,
+    pub quantity: &'static str,
+    pub preliminary: String,
+    pub reported: String,
+}
+
 pub struct Unmatched {
     pub sop: String,
     pub version: u64,
@@ -64,6 +75,7 @@ struct DosePage<'a> {
     from: String,
     until: String,
     procedures: Vec<ProcedureStats>,
+    differing: Vec<Differing>,
     unmatched: Vec<Unmatched>,
     /// Reports waiting beyond the ones shown.
     unmatched_more: u64,
@@ -126,10 +138,41 @@ async fn show(
 ) -> Result<Response, ApiError> {
     let q = QueryParams::new(pairs, &["from", "until"])?;
     let period = Period::parse(&q, state.today())?;
-    let units = state
+    let by_case = state
         .dose_by_case(&viewer.caller, &period.filter(&state.time))
-        .await?
-        .cases;
+        .await?;
+    let (mut differing, mut differing_audits) = (Vec::new(), Vec::new());
+    for (case, reports) in &by_case.cases {
+        let Some(steps) = by_case.steps.get(&case.id) else {
+            continue;
+        };
+        let rows = seldinger_domain::performed_step::compare_dose(steps, &totals_of(reports));
+        let rows: Vec<_> = rows.into_iter().filter(|r| r.differs).collect();
+        if !rows.is_empty() {
+            // A row names a case and its dose: a read of that case's record, once per case.
+            differing_audits.push(Audit::of("read", "case_dose", case.id, case.patient_id));
+        }
+        for row in rows {
+            differing.push(Differing {
+                case_id: case.id.to_string(),
+                performed: reports
+                    .iter()
+                    .filter_map(|r| r.performed_at)
+                    .min()
+                    .map(|t| state.time.format(t, "%Y-%m-%d %H:%M"))
+                    .unwrap_or_default(),
+                procedure: case
+                    .planned_procedure()
+                    .and_then(|p| state.catalogue.get(p))
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                quantity: row.quantity,
+                preliminary: format!("{:.3} {}", row.preliminary, row.unit),
+                reported: format!("{:.3} {}", row.reported, row.unit),
+            });
+        }
+    }
+    let units = by_case.cases;
     let mut by_procedure: BTreeMap<String, Vec<(String, seldinger_domain::dose::DoseTotals)>> =
         BTreeMap::new();
     for (case, reports) in &units {
@@ -235,6 +278,7 @@ async fn show(
             .iter()
             .map(|r| crate::routes::dose::audit_report("read", r)),
     );
+    audits.extend(differing_audits);
     state.audit_all(&viewer.caller, audits).await?;
     let mut response = render(&DosePage {
         nav: &viewer.nav,
@@ -245,6 +289,7 @@ async fn show(
         from: period.from.to_string(),
         until: period.until.to_string(),
         procedures,
+        differing,
         unmatched,
         unmatched_more,
         unmatched_rows: UNMATCHED_ROWS,

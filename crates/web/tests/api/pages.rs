@@ -350,6 +350,33 @@ async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_r
             app.engine
         );
 
+        // The physicist's dose page lists the case for its disagreeing fluoroscopy time only.
+        let physicist = signed_in(&app, "medical_physicist").await;
+        let dose = physicist
+            .get(format!(
+                "{}/dose?from=2026-01-01&until=2026-12-31",
+                site(&app)
+            ))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(dose.status(), StatusCode::OK, "{}", app.engine);
+        let dose = dose.text().await.expect("html");
+        let section = dose
+            .split("id=\"differing\"")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("the differing section");
+        assert!(
+            section.contains(&format!("data-case=\"{case_id}\""))
+                && section.contains("Fluoroscopy time")
+                && section.contains("600.000 s")
+                && section.contains("754.000 s")
+                && !section.contains("Kerma-area product"),
+            "{}: {section}",
+            app.engine
+        );
+
         // Not the scheduler's work.
         let scheduler = signed_in(&app, "scheduler").await;
         let refused = scheduler
