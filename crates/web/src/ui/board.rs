@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use seldinger_domain::access::Permission;
 use seldinger_domain::lifecycle::{Case, CaseState};
+use seldinger_domain::performed_step::{PerformedStep, StepStatus};
 use seldinger_domain::safety::ItemStatus;
 use seldinger_domain::Urgency;
 use seldinger_store::CaseFilter;
@@ -33,6 +34,9 @@ pub struct Card {
     /// ready / action / blocked, before the room only.
     pub readiness: Option<(&'static str, String)>,
     pub urgency: &'static str,
+    /// What the room's imaging systems reported of the case (MPPS): a step under way, or one
+    /// waiting on the imaging review list.
+    pub imaging: Option<(&'static str, String)>,
 }
 
 pub struct Lane {
@@ -86,7 +90,40 @@ fn urgency_name(urgency: Urgency) -> &'static str {
     }
 }
 
-async fn card(state: &AppState, case: &Case, on: NaiveDate) -> Result<Card, ApiError> {
+/// The card's imaging line from the case's performed steps: one to review first (someone must
+/// act), else one still in progress.
+fn imaging_of(state: &AppState, steps: &[PerformedStep]) -> Option<(&'static str, String)> {
+    if let Some(step) = steps.iter().find(|s| s.review.is_some()) {
+        return Some((
+            "review",
+            format!(
+                "Imaging to review: {}",
+                step.review.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    steps
+        .iter()
+        .rev()
+        .find(|s| s.status == StepStatus::InProgress)
+        .map(|step| {
+            (
+                "progress",
+                format!(
+                    "Imaging on {} since {}",
+                    step.station_ae_title,
+                    state.time.format(step.started_at, "%H:%M")
+                ),
+            )
+        })
+}
+
+async fn card(
+    state: &AppState,
+    case: &Case,
+    on: NaiveDate,
+    steps: &[PerformedStep],
+) -> Result<Card, ApiError> {
     let patient = state.store.patient(case.patient_id).await?;
     let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
     let age = patient
@@ -151,6 +188,7 @@ async fn card(state: &AppState, case: &Case, on: NaiveDate) -> Result<Card, ApiE
                 .map(|v| v.priority)
                 .unwrap_or(case.urgency),
         ),
+        imaging: imaging_of(state, steps),
     })
 }
 
@@ -190,6 +228,10 @@ async fn collect_lanes(
         .saturating_sub(add_on_page.items.len() as u64);
     let mut add_on = add_on_page.items;
     add_on.sort_by_key(|c| (c.vetting.as_ref().map(|v| v.priority), c.opened_at));
+    // The day's performed steps in one read, not one per card.
+    let ids: Vec<_> = booked.iter().map(|c| c.id).collect();
+    let steps = state.store.performed_steps_of_cases(&ids).await?;
+    let steps_of = |case: &Case| steps.get(&case.id).map(Vec::as_slice).unwrap_or(&[]);
     let mut lanes = Vec::new();
     for room in &rooms {
         let mut cards = Vec::new();
@@ -197,7 +239,7 @@ async fn collect_lanes(
             .iter()
             .filter(|c| c.booking.as_ref().is_some_and(|b| b.room == room.id))
         {
-            cards.push(card(state, case, on).await?);
+            cards.push(card(state, case, on, steps_of(case)).await?);
         }
         lanes.push(Lane {
             id: room.id.as_str().to_string(),
@@ -208,7 +250,7 @@ async fn collect_lanes(
     }
     let mut cards = Vec::new();
     for case in &add_on {
-        cards.push(card(state, case, on).await?);
+        cards.push(card(state, case, on, &[]).await?);
     }
     lanes.push(Lane {
         id: "add-on".into(),

@@ -350,6 +350,27 @@ async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_r
             app.engine
         );
 
+        // The board's card says imaging waits for review (the badge moves with the steps).
+        let board = radiographer
+            .get(format!("{}/board?date=2026-11-24", site(&app)))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("html");
+        let card = board
+            .split(&format!("data-case=\"{case_id}\""))
+            .nth(1)
+            .and_then(|rest| rest.split("</li>").next())
+            .expect("the case's card");
+        assert!(
+            card.contains("imaging-review")
+                && card.contains("Imaging to review: imaging began on ANGIO1 before the time-out"),
+            "{}: {card}",
+            app.engine
+        );
+
         // The physicist's dose page lists the case for its disagreeing fluoroscopy time only.
         let physicist = signed_in(&app, "medical_physicist").await;
         let dose = physicist
