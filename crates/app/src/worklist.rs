@@ -110,7 +110,7 @@ impl App {
                 Err(other) => return Err(other),
             }
         }
-        let (mut medications, mut labs) = if read.alerts {
+        let (medications, labs) = if read.alerts {
             (
                 self.store.medications_of(&patient_ids).await?,
                 self.store.lab_results_of(&patient_ids).await?,
@@ -141,8 +141,11 @@ impl App {
             let alerts = if read.alerts {
                 let facts = PatientFacts {
                     details: &patient.details,
-                    medications: &medications.remove(&case.patient_id).unwrap_or_default(),
-                    labs: &labs.remove(&case.patient_id).unwrap_or_default(),
+                    // Borrowed, not taken: a patient may have two cases on the day.
+                    medications: medications
+                        .get(&case.patient_id)
+                        .map_or(&[][..], Vec::as_slice),
+                    labs: labs.get(&case.patient_id).map_or(&[][..], Vec::as_slice),
                 };
                 alerts_of(&self.checklist_with(&case, &facts))
             } else {

@@ -230,3 +230,85 @@ async fn a_room_s_systems_of_one_modality_share_one_step_and_another_modality_ha
         );
     }
 }
+
+#[tokio::test]
+async fn a_patient_with_two_cases_on_the_day_has_the_same_alerts_on_both() {
+    for db in testing::engines().await {
+        let store = &db.store;
+        store
+            .put_room(&room("angio-1", Some("ANGIO1")), 0)
+            .await
+            .expect("room");
+        let at = |h| {
+            Utc.with_ymd_and_hms(2026, 12, 2, h, 0, 0)
+                .single()
+                .expect("time")
+        };
+        let twice = records::patient_named(store, "WL20", "Twice", at(6)).await;
+        // An anticoagulant taken this morning.
+        store
+            .record_medication(
+                twice,
+                1,
+                seldinger_domain::clinical::Medication {
+                    drug: "apixaban".into(),
+                    dose: "5 mg".into(),
+                    frequency: "twice daily".into(),
+                    last_dose_at: Some(at(7)),
+                    dose_intent: None,
+                    indication: None,
+                },
+                &seldinger_domain::EventMeta {
+                    actor: seldinger_domain::Actor::parse("test.nurse").expect("actor"),
+                    at: at(7),
+                    reason: None,
+                },
+            )
+            .await
+            .expect("drug");
+        // And an INR well above any procedure's threshold.
+        let inr = seldinger_domain::clinical::LabResult::new(
+            seldinger_domain::clinical::LabTest::Inr,
+            4.5,
+            at(7),
+        )
+        .expect("lab");
+        store
+            .record_lab_result(
+                twice,
+                2,
+                inr,
+                &seldinger_domain::EventMeta {
+                    actor: seldinger_domain::Actor::parse("test.nurse").expect("actor"),
+                    at: at(7),
+                    reason: None,
+                },
+            )
+            .await
+            .expect("lab");
+        records::booked_case_for(store, twice, "angio-1", at(9), 45).await;
+        records::booked_case_for(store, twice, "angio-1", at(14), 45).await;
+        let other = records::patient_named(store, "WL21", "Other", at(6)).await;
+        records::booked_case_for(store, other, "angio-1", at(11), 45).await;
+
+        let app = common::app(store);
+        let day = app
+            .time
+            .day(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
+        let entries = app
+            .worklist(&modality(), &read(day, None), |e| Some(e.clone()))
+            .await
+            .expect("worklist");
+        let alerts_of = |mrn: &str| -> Vec<Vec<String>> {
+            entries
+                .iter()
+                .filter(|e| e.patient.details.mrn.as_str() == mrn)
+                .map(|e| e.alerts.clone())
+                .collect()
+        };
+        let (twice, other) = (alerts_of("WL20"), alerts_of("WL21"));
+        assert_eq!(twice.len(), 2, "{:?}", db.engine());
+        assert_eq!(twice[0], twice[1], "{:?}", db.engine());
+        assert_ne!(twice[0], other[0], "the drug counts: {:?}", db.engine());
+    }
+}
