@@ -8,6 +8,7 @@
 //! query itself, so a list never loads a row its reader may not see.
 
 mod audit;
+mod authentication;
 mod cases;
 mod clock;
 mod dose;
@@ -22,6 +23,9 @@ mod patients;
 mod principal;
 mod worklist;
 
+pub use authentication::{
+    constant_time_eq, secret_hash, Authenticated, Credential, Presented, TOKEN_DAYS_DEFAULT,
+};
 pub use cases::CaseEventRequest;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use dose::{LinkChange, Linked};

@@ -8,7 +8,9 @@ use seldinger_domain::patient::Patient;
 use seldinger_domain::performed_step::PerformedStep;
 use seldinger_domain::referral::Referral;
 use seldinger_domain::{CaseId, PatientId};
-use seldinger_store::{CaseFilter, Cursor, DoseReportFilter, Page, Record, StoredDoseReport};
+use seldinger_store::{
+    CaseFilter, Cursor, DoseReportFilter, Page, PatientFilter, Record, StoredDoseReport,
+};
 use std::collections::BTreeMap;
 
 /// A period's dose reports as the physicist reads them: per case (each case's reports in the
@@ -82,15 +84,26 @@ impl App {
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Page<Patient>, AppError> {
+        let filter = PatientFilter {
+            mrn: mrn.map(str::to_string),
+            name: name.map(str::to_string),
+            ..PatientFilter::default()
+        };
+        self.find_patients(who, &filter, after, limit).await
+    }
+
+    /// A page of the patients `who` may see that match every condition of `filter`, by name.
+    pub async fn find_patients(
+        &self,
+        who: &Principal,
+        filter: &PatientFilter,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Patient>, AppError> {
+        who.require(Permission::ReadPatients)?;
         Ok(self
             .store
-            .search_patients_page(
-                &who.scope(Permission::ReadPatients),
-                mrn,
-                name,
-                after,
-                limit,
-            )
+            .search_patients_page(&who.scope(Permission::ReadPatients), filter, after, limit)
             .await?)
     }
 

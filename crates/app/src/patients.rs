@@ -3,10 +3,10 @@
 
 use crate::{App, AppError, Audit, Opened, Principal};
 use seldinger_domain::access::{Permission, RowScope};
-use seldinger_domain::patient::{Patient, PatientDetails};
+use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent};
 use seldinger_domain::referral::ReferralDetails;
 use seldinger_domain::{Case, CaseId, EventMeta, PatientId, Referral, ReferralId};
-use seldinger_store::{Record, StoreError};
+use seldinger_store::{Record, RecordedEvent, StoreError};
 
 impl App {
     /// The patient's whole record (details, labs, drugs, history), if `who` may see it: the
@@ -43,6 +43,38 @@ impl App {
             )
             .await?;
         Ok((patient, opened))
+    }
+
+    /// Every version of a patient's record, oldest first, each with the event that made it, if
+    /// `who` may open the record (as [`Self::open_patient_record`]).
+    pub async fn patient_versions(
+        &self,
+        who: &Principal,
+        id: PatientId,
+    ) -> Result<(Vec<(Patient, RecordedEvent)>, Opened), AppError> {
+        let (_, opened) = self.open_patient_record(who, id).await?;
+        let events = self.store.patient_history(id).await?;
+        let mut folded: Vec<PatientEvent> = Vec::with_capacity(events.len());
+        let mut versions = Vec::with_capacity(events.len());
+        for recorded in events {
+            let event: PatientEvent = serde_json::from_value(recorded.payload.clone())
+                .map_err(|e| StoreError::Corrupt(format!("patient {id} event: {e}")))?;
+            folded.push(event);
+            if let Some(patient) = Patient::replay(id, &folded) {
+                versions.push((patient, recorded));
+            }
+        }
+        Ok((versions, opened))
+    }
+
+    /// When each record of a kind (`patient`, `referral`, `case`) last changed, by id: the time
+    /// of its latest event.
+    pub async fn last_changed(
+        &self,
+        kind: &str,
+        ids: &[impl ToString],
+    ) -> Result<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>, AppError> {
+        Ok(self.store.last_changed(kind, ids).await?)
     }
 
     /// Registers a patient. An MRN already registered at the site is refused, and the refused

@@ -250,6 +250,13 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         Some(dicom) => Some(start_dicom(dicom, state.app.clone()).await?),
         None => None,
     };
+    // Last, so that its writes owe the same messages as the API's.
+    let fhir = seldinger_fhir::router(
+        state.app.clone(),
+        state.auth_policy.session_idle,
+        settings.tls.is_some(),
+    );
+    let state = state.with_mount(seldinger_fhir::BASE_PATH, fhir);
     match &settings.tls {
         Some((cert, key)) => {
             tracing::info!(%address, "Seldinger is serving: https://{address}/api/v1/health");

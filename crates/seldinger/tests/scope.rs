@@ -1,6 +1,6 @@
 //! Row scope on every surface, tried the way a new user would: the demo department in the real
 //! binary, every role signed in, two referring clinicians each with patients of their own, and
-//! every page and every GET endpoint — walked from the route tables, so a new route is covered
+//! every page, every GET endpoint and every FHIR resource — walked from the route tables, so a new route is covered
 //! without anyone remembering to — in HTML, JSON and CSV. No body may carry the name, MRN, birth
 //! date or id of a patient outside the caller's scope; a quality lead's and an administrator's
 //! bodies carry none at all. Break-glass stays the one way through, reasoned and flagged.
@@ -185,6 +185,26 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
             }
         }
     }
+    // The FHIR server, from its own resource table.
+    for ids in std::iter::once(foreign).chain(own) {
+        for resource in seldinger_fhir::RESOURCES {
+            let base = format!("{origin}{}/{}", seldinger_fhir::BASE_PATH, resource.name);
+            let patient = &ids.patient;
+            match resource.name {
+                "Patient" => urls.extend([
+                    base.clone(),
+                    format!("{base}?_count=500"),
+                    format!("{base}/{patient}"),
+                    format!("{base}/{patient}/_history"),
+                    format!("{base}/{patient}/_history/1"),
+                ]),
+                "AllergyIntolerance" => urls.push(format!("{base}?patient=Patient/{patient}")),
+                other => {
+                    panic!("the scope test does not know how to read FHIR {other}; teach every_get")
+                }
+            }
+        }
+    }
     urls.sort();
     urls.dedup();
     urls
@@ -221,7 +241,17 @@ async fn walk(user: &User, urls: &[String], outside: &[&Patient], engine: &str) 
                 queue.push(format!("{origin}{next}"));
             }
         }
-        let body = response.text().await.unwrap_or_default();
+        let mut body = response.text().await.unwrap_or_default();
+        // A FHIR Bundle's links repeat the caller's own query (a search by a patient they named):
+        // what they sent is theirs; the rest of the Bundle is what must keep to their scope.
+        if let Ok(mut bundle) = serde_json::from_str::<Value>(&body) {
+            if bundle["resourceType"] == "Bundle" {
+                if let Some(fields) = bundle.as_object_mut() {
+                    fields.remove("link");
+                }
+                body = bundle.to_string();
+            }
+        }
         assert!(
             status != StatusCode::INTERNAL_SERVER_ERROR,
             "{engine}: {} GET {url} answered 500: {body}",

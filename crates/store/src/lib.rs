@@ -29,7 +29,7 @@ pub use inbox::{
 pub use outbox::{NewOutboundMessage, OutboundMessage, OutboxCount, OutboxFilter, OutboxStatus};
 pub use page::{Cursor, Page};
 pub use performed_steps::StepMessage;
-pub use records::{CaseFilter, RecordedEvent, WithCaseEvent};
+pub use records::{CaseFilter, PatientFilter, RecordedEvent, WithCaseEvent};
 pub use scope::Record;
 pub use seldinger_domain::access::RowScope;
 

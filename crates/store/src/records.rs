@@ -117,6 +117,55 @@ pub struct RecordedEvent {
     pub payload: serde_json::Value,
 }
 
+/// Which patients to list: every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct PatientFilter {
+    /// Exact MRN (any site unless `site` is given).
+    pub mrn: Option<String>,
+    pub site: Option<String>,
+    /// Words of the family or given names, each contained, case-insensitive.
+    pub name: Option<String>,
+    /// Only these patients (an empty list matches none).
+    pub ids: Option<Vec<PatientId>>,
+    /// Born on or after this day...
+    pub born_from: Option<chrono::NaiveDate>,
+    /// ...and before this one.
+    pub born_before: Option<chrono::NaiveDate>,
+    /// Last changed at or after this instant...
+    pub changed_from: Option<DateTime<Utc>>,
+    /// ...and before this one.
+    pub changed_before: Option<DateTime<Utc>>,
+}
+
+/// Conditions that a record's latest event falls in [from, before): a record changed at or after
+/// `from` has an event then; one last changed before `before` has none at or after it. Both read
+/// the event log's (stream, time) index.
+pub(crate) fn changed_conditions(
+    stream: Stream,
+    id_column: &str,
+    from: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
+    params: &mut Vec<String>,
+) -> Vec<String> {
+    let mut conditions = Vec::new();
+    let changed_since = |at: DateTime<Utc>, params: &mut Vec<String>| {
+        params.push(stream.name().to_string());
+        params.push(ts(at));
+        format!(
+            "{id_column} IN (SELECT stream_id FROM events WHERE stream_type = ${} AND occurred_at >= ${})",
+            params.len() - 1,
+            params.len()
+        )
+    };
+    if let Some(from) = from {
+        conditions.push(changed_since(from, params));
+    }
+    if let Some(before) = before {
+        conditions.push(format!("NOT {}", changed_since(before, params)));
+    }
+    conditions
+}
+
 /// Which cases to list.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
@@ -586,7 +635,16 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Patient>, StoreError> {
         Ok(self
-            .search_patients_page(scope, mrn, name, None, limit)
+            .search_patients_page(
+                scope,
+                &PatientFilter {
+                    mrn: mrn.map(str::to_string),
+                    name: name.map(str::to_string),
+                    ..PatientFilter::default()
+                },
+                None,
+                limit,
+            )
             .await?
             .items)
     }
@@ -595,8 +653,7 @@ impl Store {
     pub async fn search_patients_page(
         &self,
         scope: &RowScope,
-        mrn: Option<&str>,
-        name: Option<&str>,
+        filter: &PatientFilter,
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Page<Patient>, StoreError> {
@@ -605,16 +662,46 @@ impl Store {
             condition(scope, Rows::PatientIdentity("patients"), &mut params)
                 .into_iter()
                 .collect();
-        if let Some(mrn) = mrn {
+        if let Some(mrn) = &filter.mrn {
             params.push(mrn.trim().to_ascii_uppercase());
             conditions.push(format!("mrn = ${}", params.len()));
         }
-        if let Some(name) = name {
+        if let Some(site) = &filter.site {
+            params.push(site.trim().to_ascii_uppercase());
+            conditions.push(format!("site = ${}", params.len()));
+        }
+        if let Some(name) = &filter.name {
             for word in name.split_whitespace() {
                 params.push(format!("%{}%", escape_like(&word.to_lowercase())));
                 conditions.push(format!("name_search LIKE ${} ESCAPE '\\'", params.len()));
             }
         }
+        if let Some(ids) = &filter.ids {
+            if ids.is_empty() {
+                conditions.push("1 = 0".into());
+            } else {
+                let first = params.len() + 1;
+                params.extend(ids.iter().map(ToString::to_string));
+                let list: Vec<String> = (first..=params.len()).map(|n| format!("${n}")).collect();
+                conditions.push(format!("id IN ({})", list.join(", ")));
+            }
+        }
+        // ISO dates compare as text.
+        if let Some(from) = filter.born_from {
+            params.push(from.to_string());
+            conditions.push(format!("birth_date >= ${}", params.len()));
+        }
+        if let Some(until) = filter.born_before {
+            params.push(until.to_string());
+            conditions.push(format!("birth_date < ${}", params.len()));
+        }
+        conditions.extend(changed_conditions(
+            Stream::Patient,
+            "patients.id",
+            filter.changed_from,
+            filter.changed_before,
+            &mut params,
+        ));
         let order = Order {
             key: "name_search || ' ' || mrn",
             id: "id",
@@ -634,6 +721,39 @@ impl Store {
             decode_all,
         )
         .await
+    }
+
+    /// When each record of `stream` named was last changed (its latest event), by id: a page's
+    /// records in one query per chunk. Ids with no event are absent.
+    pub async fn last_changed(
+        &self,
+        stream: &str,
+        ids: &[impl ToString],
+    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        ids.sort();
+        ids.dedup();
+        let mut changed = HashMap::with_capacity(ids.len());
+        let mut conn = self.conn().await?;
+        for chunk in ids.chunks(IDS_PER_QUERY - 1) {
+            let sql = format!(
+                "SELECT stream_id, MAX(occurred_at) AS at FROM events \
+                 WHERE stream_type = $1 AND stream_id IN ({}) GROUP BY stream_id",
+                (2..chunk.len() + 2)
+                    .map(|n| format!("${n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let params: Vec<String> = std::iter::once(stream.to_string())
+                .chain(chunk.iter().cloned())
+                .collect();
+            for row in fetch_with_text_params(&mut conn, &sql, &params).await? {
+                let id: String = row.try_get("stream_id")?;
+                let at: String = row.try_get("at")?;
+                changed.insert(id, parse_ts(&at)?);
+            }
+        }
+        Ok(changed)
     }
 
     /// A patient's entries of a fact table not withdrawn as entered in error, with their numbers.

@@ -42,6 +42,9 @@ pub struct AppState {
     pub auth_policy: Arc<AuthPolicy>,
     pub login_limiter: Arc<auth::login::LoginLimiter>,
     pub login_throttle: Arc<auth::login::LoginThrottle>,
+    /// Other faces served beside the API and pages (the FHIR server), each at its path, under
+    /// the same security headers.
+    pub mounts: Vec<(&'static str, Router)>,
 }
 
 /// Handlers read the department's state (store, catalogue, clock…) through the application layer.
@@ -73,6 +76,7 @@ impl AppState {
             auth_policy: Arc::new(auth_policy),
             login_limiter: Arc::default(),
             login_throttle: Arc::default(),
+            mounts: Vec::new(),
         }
     }
 
@@ -85,6 +89,12 @@ impl AppState {
     /// Uses the department's own discharge texts.
     pub fn with_discharge_texts(mut self, texts: DischargeTexts) -> Self {
         self.app.discharge_texts = Some(Arc::new(texts));
+        self
+    }
+
+    /// Serves `router` at `path` too (a face of its own, such as FHIR, which the binary wires).
+    pub fn with_mount(mut self, path: &'static str, router: Router) -> Self {
+        self.mounts.push((path, router));
         self
     }
 
@@ -101,9 +111,11 @@ pub fn app(state: AppState) -> Router {
         state.clone(),
         auth::gate,
     ));
-    Router::new()
-        .nest("/api/v1", api)
-        .merge(ui::routes())
+    let mut router = Router::new().nest("/api/v1", api).merge(ui::routes());
+    for (path, mounted) in state.mounts.clone() {
+        router = router.nest_service(path, mounted);
+    }
+    router
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::map_response_with_state(
             state.auth_policy.secure_cookies,

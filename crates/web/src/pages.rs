@@ -61,10 +61,7 @@ fn login_form(status: StatusCode, username: &str, error: Option<String>) -> Resp
 }
 
 pub(crate) async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if authenticate(&state, &headers, state.clock.now())
-        .await
-        .is_ok()
-    {
+    if authenticate(&state, &headers).await.is_ok() {
         return Redirect::to("/").into_response();
     }
     login_form(StatusCode::OK, "", None)
@@ -126,7 +123,7 @@ pub(crate) async fn login_submit(
 
 pub(crate) async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Ok((user, Credential::Session { csrf_token, .. }, _)) =
-        authenticate(&state, &headers, state.clock.now()).await
+        authenticate(&state, &headers).await
     else {
         return Redirect::to("/login").into_response();
     };
@@ -166,7 +163,7 @@ pub(crate) async fn logout(
             csrf_token,
         },
         _,
-    )) = authenticate(&state, &headers, state.clock.now()).await
+    )) = authenticate(&state, &headers).await
     else {
         return Redirect::to("/login").into_response();
     };

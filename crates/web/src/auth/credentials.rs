@@ -6,7 +6,6 @@ use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 /// Minimum password length: a security policy default, not a clinical rule.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -58,20 +57,7 @@ pub fn new_secret() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// How a token is stored and looked up.
-pub fn secret_hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Compares secrets in time independent of where they differ.
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
+pub use seldinger_app::{constant_time_eq, secret_hash};
 
 #[cfg(test)]
 mod tests {

@@ -13,14 +13,14 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
-use credentials::{constant_time_eq, secret_hash};
+use chrono::Duration;
+use credentials::constant_time_eq;
 use endpoints::{rule_for, Rule};
-pub use seldinger_app::{Audit, Principal};
+use seldinger_app::Presented;
+pub use seldinger_app::{Audit, Credential, Principal};
 use seldinger_domain::access::{grant, Permission, Role};
 use seldinger_store::AuditEntry;
 use std::net::SocketAddr;
-use uuid::Uuid;
 
 pub const SESSION_COOKIE: &str = "seldinger_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -59,18 +59,6 @@ impl Default for AuthPolicy {
             secure_cookies: false,
         }
     }
-}
-
-/// How the caller proved who they are.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    Session {
-        token_hash: String,
-        csrf_token: String,
-    },
-    ApiToken {
-        id: Uuid,
-    },
 }
 
 /// An authenticated caller: the principal the application layer acts for, and how they proved it.
@@ -186,7 +174,7 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
         Rule::Requires(p) => p,
     };
     let now = state.clock.now();
-    let (user, credential, token_role) = authenticate(state, request.headers(), now).await?;
+    let (user, credential, token_role) = authenticate(state, request.headers()).await?;
     let role = token_role.unwrap_or(user.role);
     if let Credential::Session { csrf_token, .. } = &credential {
         let safe = matches!(
@@ -258,82 +246,37 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
 pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    now: DateTime<Utc>,
 ) -> Result<(seldinger_store::User, Credential, Option<Role>), ApiError> {
-    if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
-        let token = value
+    let bearer;
+    let cookie;
+    let presented = if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
+        bearer = value
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthenticated)?;
-        let record = state
-            .store
-            .api_token(&secret_hash(token.trim()))
-            .await?
-            .ok_or_else(ApiError::unauthenticated)?;
-        // Tokens from before expiry existed expire the default interval after they were made.
-        let expires_at = record.expires_at.unwrap_or(
-            record.created_at + Duration::days(i64::from(crate::routes::admin::TOKEN_DAYS_DEFAULT)),
-        );
-        if record.revoked_at.is_some() || now >= expires_at {
-            return Err(ApiError::unauthenticated());
+        Presented::Bearer(bearer)
+    } else {
+        cookie = session_cookie(headers).ok_or_else(ApiError::unauthenticated)?;
+        // A screen refreshing itself is not someone at it.
+        let background = headers
+            .get(BACKGROUND_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"background");
+        Presented::Session {
+            cookie: &cookie,
+            background,
         }
-        let user = live_user(state, record.user_id).await?;
-        if record
-            .last_used_at
-            .is_none_or(|last| now - last > Duration::minutes(1))
-        {
-            state.store.touch_api_token(record.id, now).await?;
-        }
-        return Ok((
-            user,
-            Credential::ApiToken { id: record.id },
-            Some(record.role),
-        ));
-    }
-    let cookie = session_cookie(headers).ok_or_else(ApiError::unauthenticated)?;
-    let token_hash = secret_hash(&cookie);
-    let session = state
-        .store
-        .session(&token_hash)
+    };
+    let known = state
+        .app
+        .authenticate(presented, state.auth_policy.session_idle)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
-    if now >= session.expires_at || now >= session.last_seen_at + state.auth_policy.session_idle {
-        state.store.delete_session(&token_hash).await?;
-        return Err(ApiError::unauthenticated());
-    }
-    let user = live_user(state, session.user_id).await?;
-    // A screen refreshing itself is not someone at it: background refreshes do not keep an
-    // unattended session alive. Writing on every request would double database writes; a
-    // minute's precision is enough.
-    let background = headers
-        .get(BACKGROUND_HEADER)
-        .is_some_and(|v| v.as_bytes() == b"background");
-    if !background && now - session.last_seen_at > Duration::minutes(1) {
-        state.store.touch_session(&token_hash, now).await?;
-    }
-    Ok((
-        user,
-        Credential::Session {
-            token_hash,
-            csrf_token: session.csrf_token,
-        },
-        None,
-    ))
-}
-
-async fn live_user(state: &AppState, id: Uuid) -> Result<seldinger_store::User, ApiError> {
-    let user = state
-        .store
-        .user_by_id(id)
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
-    // A slowed sign-in leaves the user's live sessions and tokens alone: they prove possession,
-    // which a guesser elsewhere does not. Only disabling the account ends them.
-    if user.disabled {
-        return Err(ApiError::unauthenticated());
-    }
-    Ok(user)
+    let token_role = match known.credential {
+        Credential::ApiToken { .. } => Some(known.role),
+        Credential::Session { .. } => None,
+    };
+    Ok((known.user, known.credential, token_role))
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<String> {

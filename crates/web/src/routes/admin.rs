@@ -265,7 +265,7 @@ pub struct TokenCreated {
 }
 
 /// Days a token lives unless asked otherwise, and at most.
-pub const TOKEN_DAYS_DEFAULT: u32 = 90;
+pub use seldinger_app::TOKEN_DAYS_DEFAULT;
 pub const TOKEN_DAYS_MAX: u32 = 365;
 
 /// Creates a token for a user, acting as their role or a narrower one (never wider than the

@@ -149,8 +149,7 @@ impl Viewer {
         permission: Permission,
         here: &'static str,
     ) -> Result<Viewer, Response> {
-        let Ok((user, credential, _)) = authenticate(state, headers, state.clock.now()).await
-        else {
+        let Ok((user, credential, _)) = authenticate(state, headers).await else {
             // A background refresh is told plainly, so the page can say the session timed out.
             if headers.contains_key(crate::auth::BACKGROUND_HEADER) {
                 return Err((

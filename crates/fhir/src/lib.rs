@@ -1,0 +1,201 @@
+//! Seldinger's FHIR R4 (4.0.1) face, under `/fhir/r4`: the IR record as FHIR resources for EHRs,
+//! apps and analytics, with the same users, row scope and audit trail as every other surface.
+//! Like the JSON API, the pages and the DICOM and HL7 interfaces, it calls the application layer
+//! and nothing else: a route parses FHIR into a use case's input and maps its answer back.
+//!
+//! Resources are mapped by hand onto `serde_json` (docs/decisions/0007-fhir-mapping.md): the
+//! tests hold every one to HL7's R4 JSON Schema and an independent FHIR library.
+
+mod allergy;
+mod bundle;
+mod caller;
+mod capability;
+mod error;
+mod patient;
+mod respond;
+mod search;
+
+pub use error::FhirError;
+pub use respond::BASE_PATH;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use caller::Caller;
+use chrono::Duration;
+use search::{Param, Search};
+use seldinger_app::App;
+
+/// A resource type the server supports: what the CapabilityStatement says of it, and what the
+/// router accepts.
+pub struct Resource {
+    pub name: &'static str,
+    pub documentation: &'static str,
+    pub params: &'static [Param],
+    /// Versions are kept (vread, `_history`).
+    pub history: bool,
+}
+
+/// Every resource type served, in the CapabilityStatement's order.
+pub const RESOURCES: &[Resource] = &[patient::RESOURCE, allergy::RESOURCE];
+
+/// What every FHIR handler reaches.
+#[derive(Clone)]
+pub struct FhirState {
+    app: App,
+    /// Sessions idle longer than this are over (the web's sign-in policy).
+    session_idle: Duration,
+    /// Served over TLS: the links given out are https.
+    tls: bool,
+}
+
+/// One request's context: the application and the base its links are built on.
+pub(crate) struct Request {
+    app: App,
+    base: String,
+}
+
+/// The FHIR server, to be nested at [`BASE_PATH`].
+pub fn router(app: App, session_idle: Duration, tls: bool) -> Router {
+    let state = FhirState {
+        app,
+        session_idle,
+        tls,
+    };
+    Router::new()
+        .route("/metadata", get(metadata))
+        .route("/{resource}", get(search_type))
+        .route("/{resource}/{id}", get(read))
+        .route("/{resource}/{id}/_history", get(history))
+        .route("/{resource}/{id}/_history/{version}", get(vread))
+        .fallback(|| async {
+            FhirError::not_supported("no such FHIR interaction here: see /fhir/r4/metadata")
+        })
+        .method_not_allowed_fallback(|| async {
+            FhirError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "not-supported",
+                "this interaction is not supported on this path: see /fhir/r4/metadata",
+            )
+        })
+        .with_state(state)
+}
+
+type Pairs = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+fn request(
+    state: &FhirState,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+) -> Result<Request, FhirError> {
+    let format = pairs
+        .iter()
+        .find(|(k, _)| k == "_format")
+        .map(|(_, v)| v.as_str());
+    respond::negotiate(headers, format)?;
+    Ok(Request {
+        app: state.app.clone(),
+        base: respond::base_url(headers, state.tls),
+    })
+}
+
+fn pairs(query: Pairs) -> Result<Vec<(String, String)>, FhirError> {
+    query
+        .map(|Query(pairs)| pairs)
+        .map_err(|e| FhirError::invalid("query", format!("the query string is malformed: {e}")))
+}
+
+fn supported(name: &str) -> Result<&'static Resource, FhirError> {
+    RESOURCES.iter().find(|r| r.name == name).ok_or_else(|| {
+        let names: Vec<&str> = RESOURCES.iter().map(|r| r.name).collect();
+        FhirError::not_supported(format!(
+            "{name} is not a resource type this server supports; it serves: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+fn supported_with_history(name: &str) -> Result<&'static Resource, FhirError> {
+    let resource = supported(name)?;
+    if !resource.history {
+        return Err(FhirError::not_supported(format!(
+            "{name} keeps no versions of its own here (it changes with the patient's record): read it"
+        )));
+    }
+    Ok(resource)
+}
+
+async fn metadata(
+    State(state): State<FhirState>,
+    headers: HeaderMap,
+    query: Pairs,
+) -> Result<Response, FhirError> {
+    let request = request(&state, &headers, &pairs(query)?)?;
+    Ok(respond::fhir_json(
+        axum::http::StatusCode::OK,
+        &capability::statement(&request.base, state.app.clock.now()),
+    ))
+}
+
+async fn search_type(
+    State(state): State<FhirState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(resource): Path<String>,
+    query: Pairs,
+) -> Result<Response, FhirError> {
+    let pairs = pairs(query)?;
+    let request = request(&state, &headers, &pairs)?;
+    let resource = supported(&resource)?;
+    let search = Search::parse(pairs, resource.params, &headers)?;
+    match resource.name {
+        "Patient" => patient::search(&request, &caller, &search).await,
+        "AllergyIntolerance" => allergy::search(&request, &caller, &search).await,
+        other => Err(FhirError::not_supported(format!("{other} search"))),
+    }
+}
+
+async fn read(
+    State(state): State<FhirState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((resource, id)): Path<(String, String)>,
+    query: Pairs,
+) -> Result<Response, FhirError> {
+    let request = request(&state, &headers, &pairs(query)?)?;
+    match supported(&resource)?.name {
+        "Patient" => patient::read(&request, &caller, &id).await,
+        "AllergyIntolerance" => allergy::read(&request, &caller, &id).await,
+        other => Err(FhirError::not_supported(format!("{other} read"))),
+    }
+}
+
+async fn history(
+    State(state): State<FhirState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((resource, id)): Path<(String, String)>,
+    query: Pairs,
+) -> Result<Response, FhirError> {
+    let request = request(&state, &headers, &pairs(query)?)?;
+    match supported_with_history(&resource)?.name {
+        "Patient" => patient::history(&request, &caller, &id, None).await,
+        other => Err(FhirError::not_supported(format!("{other} history"))),
+    }
+}
+
+async fn vread(
+    State(state): State<FhirState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((resource, id, version)): Path<(String, String, String)>,
+    query: Pairs,
+) -> Result<Response, FhirError> {
+    let request = request(&state, &headers, &pairs(query)?)?;
+    match supported_with_history(&resource)?.name {
+        "Patient" => patient::history(&request, &caller, &id, Some(&version)).await,
+        other => Err(FhirError::not_supported(format!("{other} vread"))),
+    }
+}

@@ -1,0 +1,561 @@
+//! The FHIR R4 server, tried as an EHR integration team would: the demo department in the real
+//! binary, read over `/fhir/r4` with an API token, on both engines. Every resource, Bundle and
+//! OperationOutcome the walk receives is then held to HL7's official R4 JSON Schema (the npm
+//! package's copy, checked by ajv) and parsed by two independent FHIR libraries (fhirclient's
+//! strict R4 models and fhir.resources' R4B models) — not by our own types.
+
+mod common;
+
+use common::{cli, Server};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+/// A FHIR client acting with one user's API token.
+struct Fhir {
+    client: Client,
+    base: String,
+    token: String,
+}
+
+struct Answer {
+    status: StatusCode,
+    etag: Option<String>,
+    content_type: String,
+    body: Value,
+}
+
+impl Fhir {
+    fn new(server: &Server, dir: &Path, database_url: Option<&str>, user: &str) -> Fhir {
+        let printed = cli(&["token", "create", "--user", user], dir, database_url, &[]);
+        let token = printed
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .expect("the token is printed")
+            .to_string();
+        Fhir {
+            client: Client::new(),
+            base: server.base.replace("/api/v1", "/fhir/r4"),
+            token,
+        }
+    }
+
+    /// GETs a path under the base (or an absolute URL, as a Bundle's link gives it).
+    async fn get(&self, path: &str) -> Answer {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.base)
+        };
+        let response = self
+            .client
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("get");
+        answer(response).await
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let etag = header("etag");
+    let content_type = header("content-type").unwrap_or_default();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    Answer {
+        status,
+        etag,
+        content_type,
+        body,
+    }
+}
+
+/// What the walk received, for the independent peers.
+#[derive(Default)]
+struct Received(Vec<Value>);
+
+impl Received {
+    fn keep(&mut self, body: &Value) {
+        self.0.push(body.clone());
+    }
+}
+
+/// An OperationOutcome refusing the request, naming `expression`.
+fn assert_refused(answer: &Answer, status: StatusCode, expression: Option<&str>, what: &str) {
+    assert_eq!(answer.status, status, "{what}: {}", answer.body);
+    assert!(
+        answer.content_type.starts_with("application/fhir+json"),
+        "{what}: {}",
+        answer.content_type
+    );
+    assert_eq!(answer.body["resourceType"], "OperationOutcome", "{what}");
+    assert_eq!(answer.body["issue"][0]["severity"], "error", "{what}");
+    if let Some(expression) = expression {
+        assert_eq!(
+            answer.body["issue"][0]["expression"][0], expression,
+            "{what}: {}",
+            answer.body
+        );
+    }
+}
+
+/// Every page of a search, following the Bundle's next links; checks the total and paging.
+async fn search_all(fhir: &Fhir, query: &str, received: &mut Received) -> Vec<Value> {
+    let mut resources = Vec::new();
+    let mut next = Some(query.to_string());
+    let mut total = None;
+    while let Some(url) = next.take() {
+        let page = fhir.get(&url).await;
+        assert_eq!(page.status, StatusCode::OK, "{url}: {}", page.body);
+        assert_eq!(page.body["type"], "searchset");
+        received.keep(&page.body);
+        total = page.body["total"].as_u64();
+        for entry in page.body["entry"].as_array().into_iter().flatten() {
+            let resource = entry["resource"].clone();
+            assert_eq!(
+                entry["fullUrl"],
+                format!(
+                    "{}/{}/{}",
+                    fhir.base,
+                    resource["resourceType"].as_str().unwrap_or_default(),
+                    resource["id"].as_str().unwrap_or_default()
+                )
+            );
+            resources.push(resource);
+        }
+        next = page.body["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["relation"] == "next")
+            .and_then(|l| l["url"].as_str())
+            .map(str::to_string);
+    }
+    let ids: BTreeSet<&str> = resources.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        resources.len(),
+        "{query}: no resource twice across pages"
+    );
+    assert_eq!(
+        total,
+        Some(resources.len() as u64),
+        "{query}: the total is what the pages hold"
+    );
+    resources
+}
+
+async fn fhir_server(database_url: Option<&str>, engine: &str) {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start_with_database(&["demo"], dir.path(), database_url);
+    let physician = Fhir::new(&server, dir.path(), database_url, "dr.okafor");
+    let mut received = Received::default();
+
+    // The CapabilityStatement is public (clients read it before signing in) and lists Patient.
+    let metadata = answer(
+        Client::new()
+            .get(format!("{}/metadata", physician.base))
+            .send()
+            .await
+            .expect("metadata"),
+    )
+    .await;
+    assert_eq!(metadata.status, StatusCode::OK);
+    assert_eq!(metadata.body["fhirVersion"], "4.0.1");
+    let patient_entry = metadata.body["rest"][0]["resource"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["type"] == "Patient"))
+        .expect("Patient is listed")
+        .clone();
+    for param in ["identifier", "name", "birthdate", "_lastUpdated", "_id"] {
+        assert!(
+            patient_entry["searchParam"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["name"] == param)),
+            "{engine}: the statement lists {param}"
+        );
+    }
+    received.keep(&metadata.body);
+
+    // Every patient, seven a page.
+    let patients = search_all(&physician, "Patient?_count=7", &mut received).await;
+    assert!(patients.len() > 20, "{engine}: the demo's patients");
+    let first = &patients[0];
+    let id = first["id"].as_str().expect("id");
+    let mrn = first["identifier"][0]["value"].as_str().expect("mrn");
+    let system = first["identifier"][0]["system"].as_str().expect("system");
+    assert!(system.starts_with("urn:seldinger:site:"), "{system}");
+
+    // Read: the same resource, its version as the ETag.
+    let read = physician.get(&format!("Patient/{id}")).await;
+    assert_eq!(read.status, StatusCode::OK);
+    let version = read.body["meta"]["versionId"].as_str().expect("versionId");
+    assert_eq!(
+        read.etag.as_deref(),
+        Some(format!("W/\"{version}\"").as_str())
+    );
+    assert_eq!(read.body["identifier"], first["identifier"]);
+    received.keep(&read.body);
+
+    // History: one entry per version, newest first; vread of the first.
+    let history = physician.get(&format!("Patient/{id}/_history")).await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.body);
+    assert_eq!(history.body["type"], "history");
+    let versions: Vec<&str> = history.body["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["resource"]["meta"]["versionId"].as_str())
+        .collect();
+    assert_eq!(versions.first(), Some(&version), "{engine}: newest first");
+    assert_eq!(
+        versions.len().to_string(),
+        version,
+        "{engine}: every version"
+    );
+    received.keep(&history.body);
+    let first_version = physician.get(&format!("Patient/{id}/_history/1")).await;
+    assert_eq!(first_version.status, StatusCode::OK);
+    assert_eq!(first_version.body["meta"]["versionId"], "1");
+    received.keep(&first_version.body);
+
+    // Searches clinicians and integrators use.
+    let by_mrn = search_all(
+        &physician,
+        &format!("Patient?identifier={system}|{mrn}"),
+        &mut received,
+    )
+    .await;
+    assert_eq!(by_mrn.len(), 1, "{engine}: by MRN at its site");
+    assert_eq!(by_mrn[0]["id"], id);
+    let other_namespace = search_all(
+        &physician,
+        &format!("Patient?identifier=urn:other|{mrn}"),
+        &mut received,
+    )
+    .await;
+    assert!(
+        other_namespace.is_empty(),
+        "{engine}: another namespace's {mrn} is not ours"
+    );
+    let family = first["name"][0]["family"].as_str().expect("family");
+    let by_name = search_all(&physician, &format!("Patient?name={family}"), &mut received).await;
+    assert!(by_name.iter().any(|p| p["id"] == id), "{engine}: by name");
+    let born = search_all(
+        &physician,
+        "Patient?birthdate=ge1950&birthdate=lt1960-07",
+        &mut received,
+    )
+    .await;
+    for patient in &born {
+        let date = patient["birthDate"].as_str().unwrap_or_default();
+        assert!(
+            ("1950-01-01".."1960-07-01").contains(&date),
+            "{engine}: {date}"
+        );
+    }
+    let expected = patients
+        .iter()
+        .filter(|p| {
+            ("1950-01-01".."1960-07-01").contains(&p["birthDate"].as_str().unwrap_or_default())
+        })
+        .count();
+    assert_eq!(born.len(), expected, "{engine}: every patient born then");
+    let future = search_all(
+        &physician,
+        "Patient?_lastUpdated=gt2100-01-01",
+        &mut received,
+    )
+    .await;
+    assert!(future.is_empty());
+    let recent = search_all(&physician, "Patient?_lastUpdated=ge2000", &mut received).await;
+    assert_eq!(
+        recent.len(),
+        patients.len(),
+        "{engine}: every record changed since 2000"
+    );
+    let count_only = physician.get("Patient?_count=0").await;
+    assert_eq!(
+        count_only.body["total"].as_u64(),
+        Some(patients.len() as u64)
+    );
+    assert!(count_only.body.get("entry").is_none());
+    let by_id = search_all(&physician, &format!("Patient?_id={id}"), &mut received).await;
+    assert_eq!(by_id.len(), 1);
+
+    // Allergies, each patient's, by reference; one read back by its id.
+    let mut allergies = Vec::new();
+    for patient in &patients {
+        let pid = patient["id"].as_str().unwrap_or_default();
+        let theirs = search_all(
+            &physician,
+            &format!("AllergyIntolerance?patient=Patient/{pid}"),
+            &mut received,
+        )
+        .await;
+        for allergy in &theirs {
+            assert_eq!(allergy["patient"]["reference"], format!("Patient/{pid}"));
+        }
+        allergies.extend(theirs);
+    }
+    assert!(
+        !allergies.is_empty(),
+        "{engine}: the demo records allergies"
+    );
+    assert!(
+        allergies.iter().any(|a| a["category"][0] == "medication"),
+        "{engine}: contrast or drug allergies"
+    );
+    let allergy_id = allergies[0]["id"].as_str().expect("allergy id");
+    let allergy = physician
+        .get(&format!("AllergyIntolerance/{allergy_id}"))
+        .await;
+    assert_eq!(allergy.status, StatusCode::OK);
+    assert_eq!(allergy.body, allergies[0]);
+    received.keep(&allergy.body);
+
+    // Refusals: an OperationOutcome naming what was wrong.
+    for (query, status, expression) in [
+        (
+            "Patient?brithdate=1950",
+            StatusCode::BAD_REQUEST,
+            Some("brithdate"),
+        ),
+        (
+            "Patient?birthdate=1950-13",
+            StatusCode::BAD_REQUEST,
+            Some("birthdate"),
+        ),
+        (
+            "Patient?birthdate=sa1950",
+            StatusCode::BAD_REQUEST,
+            Some("birthdate"),
+        ),
+        (
+            "Patient?_count=100000",
+            StatusCode::BAD_REQUEST,
+            Some("_count"),
+        ),
+        (
+            "Patient?_cursor=not-a-cursor",
+            StatusCode::BAD_REQUEST,
+            Some("_cursor"),
+        ),
+        (
+            "Patient?name:fuzzy=x",
+            StatusCode::BAD_REQUEST,
+            Some("name:fuzzy"),
+        ),
+        (
+            "Patient?_format=xml",
+            StatusCode::NOT_ACCEPTABLE,
+            Some("_format"),
+        ),
+        ("Patient/no-such-patient", StatusCode::NOT_FOUND, None),
+        (
+            "Patient/00000000-0000-4000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        ("Patient/{id}/_history/999", StatusCode::NOT_FOUND, None),
+        ("Spaceship", StatusCode::NOT_FOUND, None),
+        (
+            "AllergyIntolerance",
+            StatusCode::BAD_REQUEST,
+            Some("patient"),
+        ),
+        (
+            "AllergyIntolerance?patient=Practitioner/x",
+            StatusCode::BAD_REQUEST,
+            Some("patient"),
+        ),
+        (
+            "AllergyIntolerance/{id}-0000000000000000",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+        (
+            "AllergyIntolerance/{id}/_history",
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    ] {
+        let query = query.replace("{id}", id);
+        let refused = physician.get(&query).await;
+        assert_refused(&refused, status, expression, &format!("{engine}: {query}"));
+        received.keep(&refused.body);
+    }
+    let lenient = physician
+        .client
+        .get(format!(
+            "{}/Patient?brithdate=1950&_count=1",
+            physician.base
+        ))
+        .bearer_auth(&physician.token)
+        .header("prefer", "handling=lenient")
+        .send()
+        .await
+        .expect("lenient");
+    assert_eq!(
+        lenient.status(),
+        StatusCode::OK,
+        "{engine}: lenient ignores the unknown"
+    );
+    let anonymous = answer(
+        Client::new()
+            .get(format!("{}/Patient", physician.base))
+            .send()
+            .await
+            .expect("anonymous"),
+    )
+    .await;
+    assert_refused(&anonymous, StatusCode::UNAUTHORIZED, None, "anonymous");
+    received.keep(&anonymous.body);
+
+    // The same row scope as every surface: a referring clinician with no patients of their own
+    // finds none and cannot read one; a quality lead is refused patient records.
+    cli(
+        &["user", "add", "dr.bell", "--role", "referring_clinician"],
+        dir.path(),
+        database_url,
+        &[("SELDINGER_NEW_PASSWORD", "a-long-test-password")],
+    );
+    let referrer = Fhir::new(&server, dir.path(), database_url, "dr.bell");
+    let theirs = search_all(&referrer, "Patient", &mut received).await;
+    assert!(
+        theirs.is_empty(),
+        "{engine}: a referrer sees only their own patients"
+    );
+    let outside = referrer.get(&format!("Patient/{id}")).await;
+    assert_refused(
+        &outside,
+        StatusCode::NOT_FOUND,
+        None,
+        "outside the referrer's scope",
+    );
+    let history_outside = referrer.get(&format!("Patient/{id}/_history")).await;
+    assert_refused(
+        &history_outside,
+        StatusCode::NOT_FOUND,
+        None,
+        "history outside scope",
+    );
+    let quality = Fhir::new(&server, dir.path(), database_url, "qa.singh");
+    let refused = quality.get("Patient").await;
+    assert_refused(&refused, StatusCode::FORBIDDEN, None, "quality lead");
+    received.keep(&refused.body);
+
+    // Every read is on the audit trail, as FHIR.
+    let admin = Fhir::new(&server, dir.path(), database_url, "admin");
+    let trail = admin
+        .client
+        .get(format!(
+            "{}/audit?username=dr.okafor&patient_id={id}&limit=500",
+            server.base
+        ))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .expect("audit");
+    let trail: Value = trail.json().await.expect("audit JSON");
+    let actions: BTreeSet<&str> = trail
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in ["fhir-read", "fhir-search", "fhir-history"] {
+        assert!(
+            actions.contains(action),
+            "{engine}: {action} audited: {actions:?}"
+        );
+    }
+
+    held_to_independent_peers(&received, engine);
+}
+
+/// Writes what was received (and each Bundle's resources on their own) for the peers.
+fn held_to_independent_peers(received: &Received, engine: &str) {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    let mut count = 0;
+    for body in &received.0 {
+        writeln!(file, "{body}").expect("write");
+        count += 1;
+        for entry in body["entry"].as_array().into_iter().flatten() {
+            writeln!(file, "{}", entry["resource"]).expect("write");
+            count += 1;
+        }
+    }
+    file.flush().expect("flush");
+    let required = std::env::var("SELDINGER_REQUIRE_FHIR_PEERS").is_ok_and(|v| v == "1");
+    let schema_dir = std::env::var("SELDINGER_FHIR_SCHEMA_DIR").ok();
+    let python = std::env::var("SELDINGER_FHIR_PYTHON").ok();
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
+    match schema_dir {
+        Some(dir) => {
+            let output = Command::new("node")
+                .arg(peers.join("fhir_schema.js"))
+                .arg(file.path())
+                .env("NODE_PATH", dir)
+                .output()
+                .expect("run node");
+            let said = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{engine}: HL7's R4 JSON Schema refuses what the server sent:\n{said}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                said.contains(&format!("checked {count}, failed 0")),
+                "{said}"
+            );
+        }
+        None => assert!(!required, "SELDINGER_FHIR_SCHEMA_DIR is not set"),
+    }
+    match python {
+        Some(python) => {
+            let output = Command::new(python)
+                .arg(peers.join("fhir_parse.py"))
+                .arg(file.path())
+                .output()
+                .expect("run python");
+            let said = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{engine}: an independent FHIR library refuses what the server sent:\n{said}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                said.contains(&format!("checked {count}, failed 0")),
+                "{said}"
+            );
+        }
+        None => assert!(!required, "SELDINGER_FHIR_PYTHON is not set"),
+    }
+}
+
+#[tokio::test]
+async fn the_fhir_server_answers_as_r4_on_sqlite() {
+    fhir_server(None, "SQLite").await;
+}
+
+#[tokio::test]
+async fn the_fhir_server_answers_as_r4_on_postgresql() {
+    let Some(db) = seldinger_store::testing::postgres().await else {
+        return;
+    };
+    fhir_server(Some(&db.url), "PostgreSQL").await;
+}
