@@ -29,6 +29,17 @@ pub struct Linked {
 }
 
 impl App {
+    /// A case and its dose reports in the order received, if `who` may read the case's dose.
+    pub async fn case_dose_reports(
+        &self,
+        who: &Principal,
+        id: CaseId,
+    ) -> Result<(seldinger_domain::Case, Vec<StoredDoseReport>, crate::Opened), AppError> {
+        let (case, opened) = self.open_case(who, Permission::ReadDose, id).await?;
+        let reports = self.store.case_dose_reports(id).await?;
+        Ok((case, reports, opened))
+    }
+
     /// Links (or unlinks) a report by hand: the reason, the case, the versioned link event with
     /// the withdrawal of the follow-up the report no longer calls for on the case it leaves and
     /// the audit row in one commit, then the §5 assessment of the case it joins.

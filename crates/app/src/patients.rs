@@ -3,6 +3,7 @@
 
 use crate::{App, AppError, Audit, Opened, Principal};
 use seldinger_domain::access::{Permission, RowScope};
+use seldinger_domain::clinical::LabResult;
 use seldinger_domain::patient::{Patient, PatientDetails, PatientEvent};
 use seldinger_domain::referral::ReferralDetails;
 use seldinger_domain::{Case, CaseId, EventMeta, PatientId, Referral, ReferralId};
@@ -65,6 +66,18 @@ impl App {
             }
         }
         Ok((versions, opened))
+    }
+
+    /// A patient's current lab results (newest first, each with its entry number), if `who` may
+    /// open the record.
+    pub async fn lab_results_of_patient(
+        &self,
+        who: &Principal,
+        id: PatientId,
+    ) -> Result<(Patient, Vec<(u64, LabResult)>, Opened), AppError> {
+        let (patient, opened) = self.open_patient_record(who, id).await?;
+        let results = self.store.lab_result_entries(id).await?;
+        Ok((patient, results, opened))
     }
 
     /// When each record of a kind (`patient`, `referral`, `case`) last changed, by id: the time

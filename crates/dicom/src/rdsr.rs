@@ -207,6 +207,20 @@ impl DoseReport {
                 .map(GrayMetreSquared),
             fluoroscopy_time: sum(&self.planes, |p| p.total_fluoro_time, |s| s.0).map(Seconds),
             ct_dose_length_product: self.ct.as_ref().and_then(|ct| ct.dlp_total),
+            fluoro_kerma_area_product: sum(
+                &self.planes,
+                |p| p.fluoro_dose_area_product_total,
+                |k| k.0,
+            )
+            .map(GrayMetreSquared),
+            acquisition_kerma_area_product: sum(
+                &self.planes,
+                |p| p.acquisition_dose_area_product_total,
+                |k| k.0,
+            )
+            .map(GrayMetreSquared),
+            radiographic_frames: sum(&self.planes, |p| p.total_radiographic_frames, f64::from)
+                .map(|n| n.round() as u32),
         }
     }
 }

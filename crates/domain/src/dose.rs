@@ -62,6 +62,15 @@ pub struct DoseTotals {
     /// CT dose-length product total (TID 10011), when the report is a CT one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ct_dose_length_product: Option<GrayMetre>,
+    /// The kerma-area product's part from fluoroscopy (DCM 113726) and from acquisitions
+    /// (113727), and the radiographic frames (113731), summed over planes: what the HL7 dose
+    /// summary IG reports beside the total. Absent from reports stored before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fluoro_kerma_area_product: Option<GrayMetreSquared>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acquisition_kerma_area_product: Option<GrayMetreSquared>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radiographic_frames: Option<u32>,
 }
 
 /// One stored report's totals, with what says whether a later report replaces it.
@@ -73,20 +82,28 @@ pub struct ReportTotals {
     pub totals: DoseTotals,
 }
 
+/// Which of a case's reports (in the order received) its totals count: the latest of each study
+/// and device, by position.
+pub fn counted(reports: &[ReportTotals]) -> Vec<usize> {
+    let mut latest: Vec<usize> = Vec::new();
+    for (index, report) in reports.iter().enumerate() {
+        match latest.iter_mut().find(|i| {
+            reports[**i].study_instance_uid == report.study_instance_uid
+                && reports[**i].device == report.device
+        }) {
+            Some(slot) => *slot = index,
+            None => latest.push(index),
+        }
+    }
+    latest
+}
+
 /// A case's totals from its reports, in the order they were received. Systems re-send a study's
 /// report as it grows, so for each study and device only the latest counts; different studies or
 /// devices (a fluoroscopy report and a CT report, say) add up. A report without a measure adds
 /// nothing to it; a measure no report gave stays absent.
 pub fn case_totals(reports: &[ReportTotals]) -> DoseTotals {
-    let mut latest: Vec<&ReportTotals> = Vec::new();
-    for report in reports {
-        match latest.iter_mut().find(|r| {
-            r.study_instance_uid == report.study_instance_uid && r.device == report.device
-        }) {
-            Some(slot) => *slot = report,
-            None => latest.push(report),
-        }
-    }
+    let latest: Vec<&ReportTotals> = counted(reports).into_iter().map(|i| &reports[i]).collect();
     fn sum<T>(
         reports: &[&ReportTotals],
         get: impl Fn(&DoseTotals) -> Option<f64>,
@@ -108,6 +125,21 @@ pub fn case_totals(reports: &[ReportTotals]) -> DoseTotals {
             &latest,
             |t| t.ct_dose_length_product.map(|d| d.0),
             GrayMetre,
+        ),
+        fluoro_kerma_area_product: sum(
+            &latest,
+            |t| t.fluoro_kerma_area_product.map(|k| k.0),
+            GrayMetreSquared,
+        ),
+        acquisition_kerma_area_product: sum(
+            &latest,
+            |t| t.acquisition_kerma_area_product.map(|k| k.0),
+            GrayMetreSquared,
+        ),
+        radiographic_frames: sum(
+            &latest,
+            |t| t.radiographic_frames.map(f64::from),
+            |n| n.round() as u32,
         ),
     }
 }

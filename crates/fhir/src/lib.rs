@@ -11,6 +11,7 @@ mod bundle;
 mod caller;
 mod capability;
 mod error;
+mod observation;
 mod patient;
 mod respond;
 mod search;
@@ -39,7 +40,7 @@ pub struct Resource {
 }
 
 /// Every resource type served, in the CapabilityStatement's order.
-pub const RESOURCES: &[Resource] = &[patient::RESOURCE, allergy::RESOURCE];
+pub const RESOURCES: &[Resource] = &[patient::RESOURCE, allergy::RESOURCE, observation::RESOURCE];
 
 /// What every FHIR handler reaches.
 #[derive(Clone)]
@@ -153,6 +154,7 @@ async fn search_type(
     match resource.name {
         "Patient" => patient::search(&request, &caller, &search).await,
         "AllergyIntolerance" => allergy::search(&request, &caller, &search).await,
+        "Observation" => observation::search(&request, &caller, &search).await,
         other => Err(FhirError::not_supported(format!("{other} search"))),
     }
 }
@@ -168,6 +170,7 @@ async fn read(
     match supported(&resource)?.name {
         "Patient" => patient::read(&request, &caller, &id).await,
         "AllergyIntolerance" => allergy::read(&request, &caller, &id).await,
+        "Observation" => observation::read(&request, &caller, &id).await,
         other => Err(FhirError::not_supported(format!("{other} read"))),
     }
 }

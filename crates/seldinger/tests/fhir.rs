@@ -327,6 +327,166 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
     assert_eq!(allergy.body, allergies[0]);
     received.keep(&allergy.body);
 
+    // Radiation dose: one summary per case after HL7's dose summary IG, its fixed codes and
+    // units, the values the JSON API gives in SI units converted (1 Gy·m² = 10⁷ mGy·cm²).
+    let doses = search_all(
+        &physician,
+        "Observation?code=http://loinc.org|73569-6&_count=3",
+        &mut received,
+    )
+    .await;
+    assert!(
+        !doses.is_empty(),
+        "{engine}: the demo's cases have dose reports"
+    );
+    let ig_units = [
+        ("113725", "mGy"),
+        ("113722", "mGy.cm2"),
+        ("113726", "mGy.cm2"),
+        ("113727", "mGy.cm2"),
+        ("113730", "s"),
+        ("113813", "mGy.cm"),
+    ];
+    for dose in &doses {
+        assert_eq!(dose["code"]["coding"][0]["system"], "http://loinc.org");
+        assert_eq!(dose["code"]["coding"][0]["code"], "73569-6");
+        assert_eq!(dose["category"][0]["coding"][0]["code"], "imaging");
+        assert_eq!(dose["status"], "final");
+        let types: Vec<&str> = dose["identifier"]
+            .as_array()
+            .expect("identifiers")
+            .iter()
+            .filter_map(|i| i["type"]["coding"][0]["code"].as_str())
+            .collect();
+        assert!(
+            types.contains(&"study-instance-uid") && types.contains(&"sop-instance-uid"),
+            "{types:?}"
+        );
+        let components = dose["component"].as_array().expect("components");
+        assert_eq!(components[0]["code"]["coding"][0]["code"], "121058");
+        for component in &components[1..] {
+            let code = component["code"]["coding"][0]["code"]
+                .as_str()
+                .unwrap_or_default();
+            assert_eq!(
+                component["code"]["coding"][0]["system"],
+                "http://dicom.nema.org/resources/ontology/DCM"
+            );
+            if code == "113731" {
+                assert!(component["valueInteger"].is_u64(), "frames are a count");
+                continue;
+            }
+            let unit = ig_units
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, u)| *u)
+                .unwrap_or_else(|| panic!("{engine}: component {code} is not one of the IG's"));
+            assert_eq!(component["valueQuantity"]["code"], unit, "{engine}: {code}");
+            assert_eq!(
+                component["valueQuantity"]["system"],
+                "http://unitsofmeasure.org"
+            );
+        }
+    }
+    let dose = &doses[0];
+    let dose_id = dose["id"].as_str().expect("dose id");
+    let case_id = dose_id
+        .strip_prefix("dose-")
+        .expect("a case's dose summary");
+    let api_dose: Value = physician
+        .client
+        .get(format!("{}/cases/{case_id}/dose", server.base))
+        .bearer_auth(&physician.token)
+        .send()
+        .await
+        .expect("case dose")
+        .json()
+        .await
+        .expect("case dose JSON");
+    let component = |code: &str| {
+        dose["component"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["code"]["coding"][0]["code"] == code))
+            .and_then(|c| c["valueQuantity"]["value"].as_f64())
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+    let kap = api_dose["totals"]["kerma_area_product"]
+        .as_f64()
+        .expect("KAP in Gy·m²");
+    assert!(
+        close(component("113722").expect("DAP"), kap * 1e7),
+        "{engine}: Gy·m² → mGy·cm²"
+    );
+    let rak = api_dose["totals"]["reference_air_kerma"]
+        .as_f64()
+        .expect("Ka,r in Gy");
+    assert!(
+        close(component("113725").expect("Dose (RP)"), rak * 1e3),
+        "{engine}: Gy → mGy"
+    );
+    let read = physician.get(&format!("Observation/{dose_id}")).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(&read.body, dose);
+    received.keep(&read.body);
+    let dosed_patient = dose["subject"]["reference"].as_str().expect("subject");
+    let theirs = search_all(
+        &physician,
+        &format!("Observation?patient={dosed_patient}&_count=2"),
+        &mut received,
+    )
+    .await;
+    assert!(
+        theirs.iter().any(|o| o["id"] == dose_id),
+        "{engine}: the patient's dose is among theirs"
+    );
+    let times: Vec<&str> = theirs
+        .iter()
+        .filter_map(|o| o["effectiveDateTime"].as_str())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "{engine}: newest first: {times:?}"
+    );
+    // Laboratory results: LOINC and UCUM, each patient's.
+    let mut labs = Vec::new();
+    for patient in patients.iter().take(12) {
+        let pid = patient["id"].as_str().unwrap_or_default();
+        labs.extend(
+            search_all(
+                &physician,
+                &format!("Observation?patient=Patient/{pid}&category=laboratory"),
+                &mut received,
+            )
+            .await,
+        );
+    }
+    assert!(!labs.is_empty(), "{engine}: the demo's patients have labs");
+    for lab in &labs {
+        assert_eq!(lab["code"]["coding"][0]["system"], "http://loinc.org");
+        assert_eq!(lab["valueQuantity"]["system"], "http://unitsofmeasure.org");
+    }
+    let lab = &labs[0];
+    let loinc = lab["code"]["coding"][0]["code"].as_str().expect("loinc");
+    let subject = lab["subject"]["reference"].as_str().expect("subject");
+    let same_test = search_all(
+        &physician,
+        &format!("Observation?patient={subject}&code=http://loinc.org|{loinc}"),
+        &mut received,
+    )
+    .await;
+    assert!(same_test
+        .iter()
+        .all(|o| o["code"]["coding"][0]["code"] == loinc));
+    assert!(same_test.iter().any(|o| o["id"] == lab["id"]));
+    let lab_read = physician
+        .get(&format!(
+            "Observation/{}",
+            lab["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(lab_read.status, StatusCode::OK);
+    assert_eq!(&lab_read.body, lab);
+
     // Refusals: an OperationOutcome naming what was wrong.
     for (query, status, expression) in [
         (

@@ -54,6 +54,22 @@ impl Cursor {
         })
     }
 
+    /// A cursor after the row with this sort key and id (for a list paged in memory).
+    pub fn new(key: impl Into<String>, id: impl Into<String>) -> Cursor {
+        Cursor {
+            key: key.into(),
+            id: id.into(),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     pub fn as_text(&self) -> String {
         format!("{}{SEPARATOR}{}", self.key, self.id)
             .bytes()

@@ -578,6 +578,16 @@ fn sum_totals(all: &[DoseTotals]) -> DoseTotals {
         fluoroscopy_time: sum(all.iter().map(|t| t.fluoroscopy_time.map(|s| s.0))).map(Seconds),
         ct_dose_length_product: sum(all.iter().map(|t| t.ct_dose_length_product.map(|d| d.0)))
             .map(GrayMetre),
+        fluoro_kerma_area_product: sum(all
+            .iter()
+            .map(|t| t.fluoro_kerma_area_product.map(|k| k.0)))
+        .map(GrayMetreSquared),
+        acquisition_kerma_area_product: sum(all
+            .iter()
+            .map(|t| t.acquisition_kerma_area_product.map(|k| k.0)))
+        .map(GrayMetreSquared),
+        radiographic_frames: sum(all.iter().map(|t| t.radiographic_frames.map(f64::from)))
+            .map(|n| n.round() as u32),
     }
 }
 
