@@ -9,7 +9,8 @@ use seldinger_domain::performed_step::PerformedStep;
 use seldinger_domain::referral::Referral;
 use seldinger_domain::{CaseId, PatientId};
 use seldinger_store::{
-    CaseFilter, Cursor, DoseReportFilter, Page, PatientFilter, Record, StoredDoseReport,
+    CaseFilter, Cursor, DoseReportFilter, FiledReferral, Page, PatientFilter, Record,
+    ReferralFilter, StoredDoseReport,
 };
 use std::collections::BTreeMap;
 
@@ -60,6 +61,60 @@ impl App {
                 limit,
             )
             .await?)
+    }
+
+    /// A page of the referrals `who` may read that match `filter`, newest first, with who filed
+    /// each and where its case stands.
+    pub async fn find_referrals(
+        &self,
+        who: &Principal,
+        filter: &ReferralFilter,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<FiledReferral>, AppError> {
+        who.require(Permission::ReadReferrals)?;
+        Ok(self
+            .store
+            .find_referrals_page(&who.scope(Permission::ReadReferrals), filter, after, limit)
+            .await?)
+    }
+
+    /// One referral as [`Self::find_referrals`] gives it, if `who` may open it (in scope, or by
+    /// break-glass).
+    pub async fn filed_referral(
+        &self,
+        who: &Principal,
+        id: seldinger_domain::ReferralId,
+    ) -> Result<(FiledReferral, crate::Opened), AppError> {
+        let what = format!("referral {id}");
+        let opened = self
+            .open(
+                who,
+                Permission::ReadReferrals,
+                Record::Referral,
+                &id.to_string(),
+                &what,
+            )
+            .await?;
+        let filter = ReferralFilter {
+            ids: Some(vec![id]),
+            ..ReferralFilter::default()
+        };
+        let found = self
+            .store
+            .find_referrals_page(
+                &seldinger_domain::access::RowScope::Department,
+                &filter,
+                None,
+                1,
+            )
+            .await?;
+        let filed = found
+            .items
+            .into_iter()
+            .next()
+            .ok_or(AppError::NotFound(what))?;
+        Ok((filed, opened))
     }
 
     /// The referrals waiting for `who` to vet them, newest first.

@@ -80,6 +80,11 @@ impl App {
         Ok((patient, results, opened))
     }
 
+    /// Whether a patient with this id is registered (a referral may be filed for any).
+    pub async fn patient_exists(&self, id: PatientId) -> Result<bool, AppError> {
+        Ok(self.store.patient(id).await?.is_some())
+    }
+
     /// When each record of a kind (`patient`, `referral`, `case`) last changed, by id: the time
     /// of its latest event.
     pub async fn last_changed(

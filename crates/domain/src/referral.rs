@@ -108,6 +108,18 @@ impl PlacerOrder {
         })
     }
 
+    /// An order numbered in a namespace that is a URI (a FHIR identifier's system): kept as
+    /// written, since URIs are case-sensitive.
+    pub fn in_namespace(number: &str, system: &str) -> Result<PlacerOrder, String> {
+        let mut order = PlacerOrder::new(number, "")?;
+        let system = system.trim();
+        if system.chars().count() > Self::MAX_CHARS || system.chars().any(char::is_control) {
+            return Err("the identifier's system: 1-199 printable characters".into());
+        }
+        order.authority = system.to_string();
+        Ok(order)
+    }
+
     /// How it is looked up: the authority and the number.
     pub fn key(&self) -> String {
         format!("{}|{}", self.authority, self.number)

@@ -25,6 +25,7 @@ pub const RESOURCE: Resource = Resource {
         documentation: "the patient (Patient/id); required",
     }],
     history: false,
+    create: false,
 };
 
 /// A stable id: the patient's, then a hash of the substance as written (FNV-1a, so the same

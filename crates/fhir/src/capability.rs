@@ -40,6 +40,9 @@ fn resource(resource: &Resource) -> Value {
         interaction.push(json!({"code": "vread"}));
         interaction.push(json!({"code": "history-instance"}));
     }
+    if resource.create {
+        interaction.push(json!({"code": "create"}));
+    }
     let search_param: Vec<Value> = resource
         .params
         .iter()
@@ -59,6 +62,7 @@ fn resource(resource: &Resource) -> Value {
         "interaction": interaction,
         "versioning": if resource.history { "versioned" } else { "no-version" },
         "readHistory": resource.history,
+        "conditionalCreate": resource.create,
         "searchParam": search_param,
     })
 }

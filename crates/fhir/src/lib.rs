@@ -15,6 +15,7 @@ mod observation;
 mod patient;
 mod respond;
 mod search;
+mod service_request;
 
 pub use error::FhirError;
 pub use respond::BASE_PATH;
@@ -37,10 +38,17 @@ pub struct Resource {
     pub params: &'static [Param],
     /// Versions are kept (vread, `_history`).
     pub history: bool,
+    /// May be created (conditionally, with `If-None-Exist` on the identifier).
+    pub create: bool,
 }
 
 /// Every resource type served, in the CapabilityStatement's order.
-pub const RESOURCES: &[Resource] = &[patient::RESOURCE, allergy::RESOURCE, observation::RESOURCE];
+pub const RESOURCES: &[Resource] = &[
+    patient::RESOURCE,
+    allergy::RESOURCE,
+    observation::RESOURCE,
+    service_request::RESOURCE,
+];
 
 /// What every FHIR handler reaches.
 #[derive(Clone)]
@@ -67,7 +75,7 @@ pub fn router(app: App, session_idle: Duration, tls: bool) -> Router {
     };
     Router::new()
         .route("/metadata", get(metadata))
-        .route("/{resource}", get(search_type))
+        .route("/{resource}", get(search_type).post(create))
         .route("/{resource}/{id}", get(read))
         .route("/{resource}/{id}/_history", get(history))
         .route("/{resource}/{id}/_history/{version}", get(vread))
@@ -155,7 +163,58 @@ async fn search_type(
         "Patient" => patient::search(&request, &caller, &search).await,
         "AllergyIntolerance" => allergy::search(&request, &caller, &search).await,
         "Observation" => observation::search(&request, &caller, &search).await,
+        "ServiceRequest" => service_request::search(&request, &caller, &search).await,
         other => Err(FhirError::not_supported(format!("{other} search"))),
+    }
+}
+
+async fn create(
+    State(state): State<FhirState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(resource): Path<String>,
+    query: Pairs,
+    body: axum::body::Bytes,
+) -> Result<Response, FhirError> {
+    let request = request(&state, &headers, &pairs(query)?)?;
+    let resource = supported(&resource)?;
+    if !resource.create {
+        return Err(FhirError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "not-supported",
+            format!(
+                "{} is not created here: see /fhir/r4/metadata",
+                resource.name
+            ),
+        ));
+    }
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    if !matches!(mime, "application/fhir+json" | "application/json") {
+        return Err(FhirError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "not-supported",
+            format!(
+                "send the resource as application/fhir+json (Content-Type was '{content_type}')"
+            ),
+        ));
+    }
+    let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        FhirError::invalid(
+            resource.name,
+            format!(
+                "the body is not JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    match resource.name {
+        "ServiceRequest" => service_request::create(&request, &caller, &headers, &body).await,
+        other => Err(FhirError::not_supported(format!("{other} create"))),
     }
 }
 
@@ -171,6 +230,7 @@ async fn read(
         "Patient" => patient::read(&request, &caller, &id).await,
         "AllergyIntolerance" => allergy::read(&request, &caller, &id).await,
         "Observation" => observation::read(&request, &caller, &id).await,
+        "ServiceRequest" => service_request::read(&request, &caller, &id).await,
         other => Err(FhirError::not_supported(format!("{other} read"))),
     }
 }

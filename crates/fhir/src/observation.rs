@@ -60,6 +60,7 @@ pub const RESOURCE: Resource = Resource {
         },
     ],
     history: false,
+    create: false,
 };
 
 /// Which kinds a search asks for.

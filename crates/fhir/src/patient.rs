@@ -40,6 +40,7 @@ pub const RESOURCE: Resource = Resource {
         },
     ],
     history: true,
+    create: false,
 };
 
 pub fn system_of(site: &str) -> String {

@@ -62,6 +62,35 @@ impl Fhir {
     }
 }
 
+impl Fhir {
+    /// POSTs a resource (as application/fhir+json unless `content_type` says otherwise).
+    async fn create(
+        &self,
+        kind: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (Answer, Option<String>) {
+        let mut request = self
+            .client
+            .post(format!("{}/{kind}", self.base))
+            .bearer_auth(&self.token)
+            .body(body.to_string());
+        if !headers.iter().any(|(name, _)| *name == "content-type") {
+            request = request.header("content-type", "application/fhir+json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("post");
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (answer(response).await, location)
+    }
+}
+
 async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status();
     let header = |name: &str| {
@@ -487,6 +516,308 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
     assert_eq!(lab_read.status, StatusCode::OK);
     assert_eq!(&lab_read.body, lab);
 
+    // Referrals and orders as ServiceRequests.
+    let requests = search_all(&physician, "ServiceRequest?_count=10", &mut received).await;
+    assert!(!requests.is_empty(), "{engine}: the demo's referrals");
+    let request = &requests[0];
+    let request_id = request["id"].as_str().expect("id");
+    let read = physician.get(&format!("ServiceRequest/{request_id}")).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(&read.body, request);
+    let subject = request["subject"]["reference"].as_str().expect("subject");
+    let of_patient = search_all(
+        &physician,
+        &format!("ServiceRequest?patient={subject}"),
+        &mut received,
+    )
+    .await;
+    assert!(of_patient.iter().any(|r| r["id"] == request_id));
+    assert!(of_patient
+        .iter()
+        .all(|r| r["subject"]["reference"] == subject));
+    for status in ["active", "on-hold", "completed", "revoked"] {
+        let found = search_all(
+            &physician,
+            &format!("ServiceRequest?status={status}"),
+            &mut received,
+        )
+        .await;
+        assert!(
+            found.iter().all(|r| r["status"] == status),
+            "{engine}: status={status}"
+        );
+        let expected = requests.len().max(found.len()); // pages of 10 hold every referral
+        assert!(found.len() <= expected);
+    }
+    let by_status: usize = {
+        let mut n = 0;
+        for status in ["active", "on-hold", "completed", "revoked"] {
+            n += search_all(
+                &physician,
+                &format!("ServiceRequest?status={status}"),
+                &mut received,
+            )
+            .await
+            .len();
+        }
+        n
+    };
+    assert_eq!(
+        by_status,
+        requests.len(),
+        "{engine}: every referral has one of the four statuses"
+    );
+    let authored = request["authoredOn"].as_str().expect("authoredOn");
+    let same_day = search_all(
+        &physician,
+        &format!("ServiceRequest?authored={}", &authored[..10]),
+        &mut received,
+    )
+    .await;
+    assert!(
+        same_day.iter().any(|r| r["id"] == request_id),
+        "{engine}: authored on its day"
+    );
+    if let Some(requester) = request["requester"]["reference"].as_str() {
+        let theirs = search_all(
+            &physician,
+            &format!("ServiceRequest?requester={requester}"),
+            &mut received,
+        )
+        .await;
+        assert!(theirs
+            .iter()
+            .all(|r| r["requester"]["reference"] == requester));
+        assert!(theirs.iter().any(|r| r["id"] == request_id));
+    }
+
+    // An EHR files a referral: the same checks and vetting queue as any; a retry does not duplicate.
+    let procedures: Value = physician
+        .client
+        .get(format!("{}/procedures", server.base))
+        .bearer_auth(&physician.token)
+        .send()
+        .await
+        .expect("procedures")
+        .json()
+        .await
+        .expect("procedures JSON");
+    let procedure = procedures["procedures"][0]["id"]
+        .as_str()
+        .expect("a catalogue procedure");
+    let order = serde_json::json!({
+        "resourceType": "ServiceRequest",
+        "identifier": [{"system": "http://ehr.example.org/orders", "value": "ORD-2026-0001"}],
+        "status": "active",
+        "intent": "order",
+        "priority": "urgent",
+        "code": {"coding": [{"system": "urn:seldinger:procedure", "code": procedure}]},
+        "subject": {"reference": format!("Patient/{id}")},
+        "requester": {"display": "Dr A. Synthetic (oncology)"},
+        "reasonCode": [{"text": "Synthetic indication for an EHR order"}],
+        "note": [{"text": "Synthetic clinical question?"}],
+    });
+    let before = physician.get("ServiceRequest?_count=0").await.body["total"]
+        .as_u64()
+        .expect("total");
+    let condition = [(
+        "if-none-exist",
+        "identifier=http%3A%2F%2Fehr.example.org%2Forders%7CORD-2026-0001",
+    )];
+    let (created, location) = physician
+        .create("ServiceRequest", &order.to_string(), &condition)
+        .await;
+    assert_eq!(
+        created.status,
+        StatusCode::CREATED,
+        "{engine}: {}",
+        created.body
+    );
+    let created_id = created.body["id"].as_str().expect("created id").to_string();
+    assert!(
+        location.is_some_and(|l| l.contains(&format!("/ServiceRequest/{created_id}/_history/")))
+    );
+    assert_eq!(created.body["status"], "active");
+    assert_eq!(created.body["priority"], "urgent");
+    assert_eq!(
+        created.body["identifier"][0]["system"],
+        "http://ehr.example.org/orders"
+    );
+    received.keep(&created.body);
+    let (again, _) = physician
+        .create("ServiceRequest", &order.to_string(), &condition)
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "{engine}: the retry finds the first: {}",
+        again.body
+    );
+    assert_eq!(again.body["id"], created_id.as_str());
+    let (duplicate, _) = physician
+        .create("ServiceRequest", &order.to_string(), &[])
+        .await;
+    assert_refused(
+        &duplicate,
+        StatusCode::CONFLICT,
+        Some("ServiceRequest.identifier"),
+        "a duplicate order",
+    );
+    received.keep(&duplicate.body);
+    let after = physician.get("ServiceRequest?_count=0").await.body["total"]
+        .as_u64()
+        .expect("total");
+    assert_eq!(after, before + 1, "{engine}: filed once");
+    let found = search_all(
+        &physician,
+        "ServiceRequest?identifier=http://ehr.example.org/orders|ORD-2026-0001",
+        &mut received,
+    )
+    .await;
+    assert_eq!(found.len(), 1);
+    let queue: Value = physician
+        .client
+        .get(format!(
+            "{}/referrals?awaiting_vetting=true&limit=500",
+            server.base
+        ))
+        .bearer_auth(&physician.token)
+        .send()
+        .await
+        .expect("vetting queue")
+        .json()
+        .await
+        .expect("queue JSON");
+    assert!(
+        queue
+            .as_array()
+            .is_some_and(|q| q.iter().any(|r| r["id"] == created_id.as_str())),
+        "{engine}: the EHR's referral waits for vetting: {queue}"
+    );
+    // Bad input: the path of what was wrong, and nothing filed.
+    let without = |field: &str| {
+        let mut body = order.clone();
+        body.as_object_mut().expect("object").remove(field);
+        body["identifier"][0]["value"] = Value::from(format!("ORD-BAD-{field}"));
+        body.to_string()
+    };
+    let bad_bodies = vec![
+        (
+            order
+                .to_string()
+                .replace("\"ServiceRequest\"", "\"Patient\""),
+            StatusCode::BAD_REQUEST,
+            "resourceType",
+        ),
+        (
+            without("subject"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ServiceRequest.subject",
+        ),
+        (
+            without("requester"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ServiceRequest.requester.display",
+        ),
+        (
+            without("reasonCode"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ServiceRequest.reasonCode",
+        ),
+        (
+            without("status"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ServiceRequest.status",
+        ),
+        (
+            order
+                .to_string()
+                .replacen('{', "{\"bodySite\": [{\"text\": \"liver\"}], ", 1),
+            StatusCode::BAD_REQUEST,
+            "ServiceRequest.bodySite",
+        ),
+        (
+            order.to_string().replace("\"urgent\"", "\"whenever\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ServiceRequest.priority",
+        ),
+        (
+            order
+                .to_string()
+                .replace(
+                    &format!("Patient/{id}"),
+                    "Patient/00000000-0000-4000-8000-000000000000",
+                )
+                .replace("ORD-2026-0001", "ORD-BAD-PATIENT"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ServiceRequest.subject",
+        ),
+        (
+            "{\"resourceType\": ".to_string(),
+            StatusCode::BAD_REQUEST,
+            "ServiceRequest",
+        ),
+    ];
+    for (body, status, path) in bad_bodies {
+        let (refused, _) = physician.create("ServiceRequest", &body, &[]).await;
+        assert_refused(&refused, status, None, &format!("{engine}: {path}"));
+        let paths: Vec<&str> = refused.body["issue"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["expression"][0].as_str())
+            .collect();
+        assert!(
+            paths.contains(&path),
+            "{engine}: names {path}: {}",
+            refused.body
+        );
+        received.keep(&refused.body);
+    }
+    let (mismatch, _) = physician
+        .create(
+            "ServiceRequest",
+            &order.to_string(),
+            &[(
+                "if-none-exist",
+                "identifier=http://ehr.example.org/orders|OTHER",
+            )],
+        )
+        .await;
+    assert_refused(
+        &mismatch,
+        StatusCode::BAD_REQUEST,
+        Some("If-None-Exist"),
+        "condition and identifier differ",
+    );
+    let (wrong_type, _) = physician
+        .create(
+            "ServiceRequest",
+            &order.to_string(),
+            &[("content-type", "text/plain")],
+        )
+        .await;
+    assert_refused(
+        &wrong_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        None,
+        "text/plain",
+    );
+    let (not_creatable, _) = physician.create("Patient", "{}", &[]).await;
+    assert_refused(
+        &not_creatable,
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        "Patient create",
+    );
+    let unchanged = physician.get("ServiceRequest?_count=0").await.body["total"]
+        .as_u64()
+        .expect("total");
+    assert_eq!(
+        unchanged, after,
+        "{engine}: nothing filed by a refused request"
+    );
+
     // Refusals: an OperationOutcome naming what was wrong.
     for (query, status, expression) in [
         (
@@ -613,7 +944,51 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         None,
         "history outside scope",
     );
+    let (theirs_created, _) = referrer
+        .create(
+            "ServiceRequest",
+            &order.to_string().replace("ORD-2026-0001", "ORD-2026-0002"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        theirs_created.status,
+        StatusCode::CREATED,
+        "{engine}: {}",
+        theirs_created.body
+    );
+    let now_theirs = search_all(&referrer, "ServiceRequest", &mut received).await;
+    assert_eq!(
+        now_theirs.len(),
+        1,
+        "{engine}: a referrer sees the referral they filed"
+    );
+    let (theirs_retry, _) = referrer
+        .create(
+            "ServiceRequest",
+            &order.to_string(),
+            &[(
+                "if-none-exist",
+                "identifier=http://ehr.example.org/orders|ORD-2026-0001",
+            )],
+        )
+        .await;
+    assert_refused(
+        &theirs_retry,
+        StatusCode::CONFLICT,
+        None,
+        "another's order is not shown to a referrer",
+    );
     let quality = Fhir::new(&server, dir.path(), database_url, "qa.singh");
+    let (not_theirs, _) = quality
+        .create("ServiceRequest", &order.to_string(), &[])
+        .await;
+    assert_refused(
+        &not_theirs,
+        StatusCode::FORBIDDEN,
+        None,
+        "a quality lead files no referrals",
+    );
     let refused = quality.get("Patient").await;
     assert_refused(&refused, StatusCode::FORBIDDEN, None, "quality lead");
     received.keep(&refused.body);

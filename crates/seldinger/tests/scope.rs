@@ -204,6 +204,11 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                     format!("{base}?code=73569-6&_count=500"),
                     format!("{base}/dose-{}", ids.case),
                 ]),
+                "ServiceRequest" => urls.extend([
+                    format!("{base}?_count=500"),
+                    format!("{base}?patient=Patient/{patient}"),
+                    format!("{base}/{}", ids.referral),
+                ]),
                 other => {
                     panic!("the scope test does not know how to read FHIR {other}; teach every_get")
                 }

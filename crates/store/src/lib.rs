@@ -29,7 +29,9 @@ pub use inbox::{
 pub use outbox::{NewOutboundMessage, OutboundMessage, OutboxCount, OutboxFilter, OutboxStatus};
 pub use page::{Cursor, Page};
 pub use performed_steps::StepMessage;
-pub use records::{CaseFilter, PatientFilter, RecordedEvent, WithCaseEvent};
+pub use records::{
+    CaseFilter, FiledReferral, PatientFilter, RecordedEvent, ReferralFilter, WithCaseEvent,
+};
 pub use scope::Record;
 pub use seldinger_domain::access::RowScope;
 

@@ -166,6 +166,32 @@ pub(crate) fn changed_conditions(
     conditions
 }
 
+/// Which referrals to list: every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ReferralFilter {
+    pub patient_id: Option<PatientId>,
+    /// Only these referrals (an empty list matches none).
+    pub ids: Option<Vec<ReferralId>>,
+    /// Only those whose case is in one of these states (an empty list matches none).
+    pub case_states: Option<Vec<CaseState>>,
+    /// Filed by this user.
+    pub referred_by: Option<String>,
+    /// Received at or after this instant, and before the next.
+    pub received_from: Option<DateTime<Utc>>,
+    pub received_before: Option<DateTime<Utc>>,
+    /// Last changed at or after this instant, and before the next.
+    pub changed_from: Option<DateTime<Utc>>,
+    pub changed_before: Option<DateTime<Utc>>,
+}
+
+/// A referral with who filed it (a user here, when one did) and where its case stands.
+#[derive(Debug, Clone)]
+pub struct FiledReferral {
+    pub referral: Referral,
+    pub referred_by: Option<String>,
+    pub case_state: CaseState,
+}
+
 /// Which cases to list.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
@@ -1020,6 +1046,94 @@ impl Store {
             after,
             limit.clamp(1, 500) as usize,
             decode_all,
+        )
+        .await
+    }
+
+    /// A page of the referrals within `scope` that match `filter`, newest first, each with who
+    /// filed it and where its case stands.
+    pub async fn find_referrals_page(
+        &self,
+        scope: &RowScope,
+        filter: &ReferralFilter,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<FiledReferral>, StoreError> {
+        let mut params = Vec::new();
+        let mut conditions: Vec<String> = condition(scope, Rows::Referrals("r"), &mut params)
+            .into_iter()
+            .collect();
+        if let Some(patient) = filter.patient_id {
+            params.push(patient.to_string());
+            conditions.push(format!("r.patient_id = ${}", params.len()));
+        }
+        if let Some(ids) = &filter.ids {
+            if ids.is_empty() {
+                conditions.push("1 = 0".into());
+            } else {
+                let first = params.len() + 1;
+                params.extend(ids.iter().map(ToString::to_string));
+                let list: Vec<String> = (first..=params.len()).map(|n| format!("${n}")).collect();
+                conditions.push(format!("r.id IN ({})", list.join(", ")));
+            }
+        }
+        if let Some(states) = &filter.case_states {
+            if states.is_empty() {
+                conditions.push("1 = 0".into());
+            } else {
+                let first = params.len() + 1;
+                params.extend(states.iter().map(|s| s.as_str().to_string()));
+                let list: Vec<String> = (first..=params.len()).map(|n| format!("${n}")).collect();
+                conditions.push(format!("c.state IN ({})", list.join(", ")));
+            }
+        }
+        if let Some(by) = &filter.referred_by {
+            params.push(by.clone());
+            conditions.push(format!("r.referred_by = ${}", params.len()));
+        }
+        if let Some(from) = filter.received_from {
+            params.push(ts(from));
+            conditions.push(format!("r.received_at >= ${}", params.len()));
+        }
+        if let Some(before) = filter.received_before {
+            params.push(ts(before));
+            conditions.push(format!("r.received_at < ${}", params.len()));
+        }
+        conditions.extend(changed_conditions(
+            Stream::Referral,
+            "r.id",
+            filter.changed_from,
+            filter.changed_before,
+            &mut params,
+        ));
+        let order = Order {
+            key: "r.received_at",
+            id: "r.id",
+            descending: true,
+            numeric: false,
+        };
+        self.page(
+            PagedQuery {
+                from: "referrals r JOIN cases c ON c.id = r.case_id",
+                columns: "r.data AS data, r.referred_by AS referred_by, c.state AS state",
+                order,
+                conditions,
+                params,
+            },
+            after,
+            limit.clamp(1, 500) as usize,
+            |rows| {
+                rows.iter()
+                    .map(|row| {
+                        let state = text(row, "state")?;
+                        Ok(FiledReferral {
+                            referral: serde_json::from_str(&text(row, "data")?)?,
+                            referred_by: row.try_get::<Option<String>, _>("referred_by")?,
+                            case_state: CaseState::parse(&state).map_err(StoreError::Corrupt)?,
+                        })
+                    })
+                    .collect()
+            },
         )
         .await
     }
