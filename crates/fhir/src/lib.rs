@@ -3,7 +3,7 @@
 //! Like the JSON API, the pages and the DICOM and HL7 interfaces, it calls the application layer
 //! and nothing else: a route parses FHIR into a use case's input and maps its answer back.
 //!
-//! Resources are mapped by hand onto `serde_json` (docs/decisions/0007-fhir-mapping.md): the
+//! Resources are mapped by hand onto `serde_json` (docs/decisions/0008-fhir-mapped-by-hand.md): the
 //! tests hold every one to HL7's R4 JSON Schema and an independent FHIR library.
 
 mod allergy;
