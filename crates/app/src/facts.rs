@@ -44,6 +44,53 @@ impl App {
             .await
     }
 
+    /// Records one lab result sent by another system (a FHIR Observation): on the record's
+    /// current version, retried if someone else changes the record meanwhile. A result whose
+    /// identifier was recorded already is refused as a duplicate. Returns its entry number.
+    pub async fn record_lab_result(
+        &self,
+        who: &Principal,
+        patient_id: PatientId,
+        result: LabResult,
+    ) -> Result<u64, AppError> {
+        let fact = PatientEvent::LabResultRecorded { result };
+        crate::interfaces::retrying(crate::interfaces::lost_race, || async {
+            let patient = self.open_for_clinical_data(who, patient_id).await?;
+            let write = FactWrite {
+                action: "create",
+                resource_type: "lab_result",
+                reason: None,
+            };
+            self.write_fact(who, &patient, patient.version, &fact, write)
+                .await
+        })
+        .await?;
+        let PatientEvent::LabResultRecorded { result } = &fact else {
+            return Err(AppError::NotFound("the recorded result".into()));
+        };
+        // The newest entry that is this result: its number is what a reader names.
+        let entries = self.store.lab_result_entries(patient_id).await?;
+        entries
+            .iter()
+            .filter(|(_, r)| r == result)
+            .map(|(n, _)| *n)
+            .max()
+            .ok_or_else(|| AppError::NotFound("the recorded result".into()))
+    }
+
+    /// The lab result a sender's identifier names, if `who` may open its patient's record.
+    pub async fn lab_result_by_identifier(
+        &self,
+        who: &Principal,
+        identifier: &str,
+    ) -> Result<Option<(PatientId, u64)>, AppError> {
+        let Some((patient, entry)) = self.store.lab_result_by_identifier(identifier).await? else {
+            return Ok(None);
+        };
+        self.open_patient_record(who, patient).await?;
+        Ok(Some((patient, entry)))
+    }
+
     /// Corrects or withdraws one lab or drug entry, with the reason kept in the history.
     pub async fn correct_fact(
         &self,

@@ -46,7 +46,7 @@ pub struct Replayed {
 }
 
 /// Another writer changed the record between this use case's read and its write.
-fn lost_race(error: &StoreError) -> bool {
+pub(crate) fn lost_race(error: &StoreError) -> bool {
     matches!(error, StoreError::Conflict { .. })
 }
 
@@ -61,7 +61,7 @@ fn lost_race_or_registered_meanwhile(error: &StoreError) -> bool {
 /// Runs `attempt` again while it loses a race with another writer (`lost`), at most
 /// [`ATTEMPTS`] times: one patient's messages are applied one at a time, but a person may be
 /// editing the same record.
-async fn retrying<T, Fut>(
+pub(crate) async fn retrying<T, Fut>(
     lost: fn(&StoreError) -> bool,
     mut attempt: impl FnMut() -> Fut,
 ) -> Result<T, AppError>

@@ -171,6 +171,10 @@ pub struct LabResult {
     pub value: f64,
     pub unit: String,
     pub drawn_at: DateTime<Utc>,
+    /// The sender's identifier of the result (`system|value`, a FHIR Observation's), when it
+    /// gave one: the same result sent again is recognised, not recorded twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
 }
 
 impl LabResult {
@@ -187,6 +191,7 @@ impl LabResult {
             value,
             unit: test.ucum_unit().into(),
             drawn_at,
+            identifier: None,
         })
     }
 }

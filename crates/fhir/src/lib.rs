@@ -11,6 +11,7 @@ mod bundle;
 mod caller;
 mod capability;
 mod error;
+mod input;
 mod observation;
 mod patient;
 mod respond;
@@ -214,6 +215,7 @@ async fn create(
     })?;
     match resource.name {
         "ServiceRequest" => service_request::create(&request, &caller, &headers, &body).await,
+        "Observation" => observation::create(&request, &caller, &headers, &body).await,
         other => Err(FhirError::not_supported(format!("{other} create"))),
     }
 }

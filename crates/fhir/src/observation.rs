@@ -36,7 +36,7 @@ const DICOM_IDENTIFIER_TYPE: &str =
 
 pub const RESOURCE: Resource = Resource {
     name: "Observation",
-    documentation: "Laboratory results (LOINC codes, UCUM units) and one radiation dose summary per case after HL7's Radiation Dose Summary IG (LOINC 73569-6, category imaging; components DCM 113725 Dose (RP) Total mGy, 113722 DAP Total mGy.cm2, 113726/113727 fluoro/acquisition DAP mGy.cm2, 113730 fluoro time s, 113731 frames, 113813 CT DLP mGy.cm). Give patient, or search dose summaries (code=73569-6 or category=imaging) over a period.",
+    documentation: "Laboratory results (LOINC codes, UCUM units) and one radiation dose summary per case after HL7's Radiation Dose Summary IG (LOINC 73569-6, category imaging; components DCM 113725 Dose (RP) Total mGy, 113722 DAP Total mGy.cm2, 113726/113727 fluoro/acquisition DAP mGy.cm2, 113730 fluoro time s, 113731 frames, 113813 CT DLP mGy.cm). Create a laboratory result (LOINC code, UCUM unit, conditional on its identifier with If-None-Exist): the same units and rules as any. Give patient, or search dose summaries (code=73569-6 or category=imaging) over a period.",
     params: &[
         Param {
             name: "patient",
@@ -60,7 +60,7 @@ pub const RESOURCE: Resource = Resource {
         },
     ],
     history: false,
-    create: false,
+    create: true,
 };
 
 /// Which kinds a search asks for.
@@ -570,6 +570,328 @@ pub async fn search(
 
 fn span_holds(span: &Span<DateTime<Utc>>, at: DateTime<Utc>) -> bool {
     span.from.is_none_or(|f| at >= f) && span.before.is_none_or(|b| at < b)
+}
+
+/// The elements of a FHIR R4 Observation.
+const DEFINED: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "implicitRules",
+    "language",
+    "text",
+    "contained",
+    "extension",
+    "modifierExtension",
+    "identifier",
+    "basedOn",
+    "partOf",
+    "status",
+    "category",
+    "code",
+    "subject",
+    "focus",
+    "encounter",
+    "effectiveDateTime",
+    "effectivePeriod",
+    "effectiveTiming",
+    "effectiveInstant",
+    "issued",
+    "performer",
+    "valueQuantity",
+    "valueCodeableConcept",
+    "valueString",
+    "valueBoolean",
+    "valueInteger",
+    "valueRange",
+    "valueRatio",
+    "valueSampledData",
+    "valueTime",
+    "valueDateTime",
+    "valuePeriod",
+    "dataAbsentReason",
+    "interpretation",
+    "note",
+    "bodySite",
+    "method",
+    "specimen",
+    "device",
+    "referenceRange",
+    "hasMember",
+    "derivedFrom",
+    "component",
+];
+
+/// What a laboratory result sent here may carry: what Seldinger keeps, and what only says where
+/// it came from (the laboratory's own flags and ranges are not its rules, which stay §-sourced).
+const ACCEPTED: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "text",
+    "identifier",
+    "status",
+    "category",
+    "code",
+    "subject",
+    "effectiveDateTime",
+    "issued",
+    "performer",
+    "valueQuantity",
+    "interpretation",
+    "referenceRange",
+    "specimen",
+    "basedOn",
+    "encounter",
+];
+
+/// Reads a laboratory Observation into a lab result for a patient, every problem at once.
+fn lab_input(body: &Value, now: DateTime<Utc>) -> Result<(PatientId, LabResult), FhirError> {
+    use crate::input::{self, text};
+    use seldinger_domain::clinical::LabResultInput;
+    let fields = input::resource(body, "Observation")?;
+    let mut issues = input::unkept_elements(fields, "Observation", DEFINED, ACCEPTED);
+    let mut problem = |path: &str, code: &'static str, what: String| {
+        issues.push(crate::error::Issue {
+            code,
+            diagnostics: what,
+            expression: Some(format!("Observation.{path}")),
+        })
+    };
+    match text(fields.get("status")) {
+        "final" | "amended" | "corrected" => {}
+        "" => problem("status", "required", "status is required: final".into()),
+        other => problem(
+            "status",
+            "value",
+            format!("'{other}': only a final result is recorded (the safety rules act on it)"),
+        ),
+    }
+    let patient = match text(fields.get("subject").and_then(|s| s.get("reference"))) {
+        "" => {
+            problem(
+                "subject",
+                "required",
+                "subject is required: Patient/id".into(),
+            );
+            None
+        }
+        reference => match reference
+            .strip_prefix("Patient/")
+            .map(str::parse::<PatientId>)
+        {
+            Some(Ok(id)) => Some(id),
+            _ => {
+                problem(
+                    "subject.reference",
+                    "value",
+                    format!("'{reference}' is not a patient here: Patient/id"),
+                );
+                None
+            }
+        },
+    };
+    let loinc = fields
+        .get("code")
+        .and_then(|c| c.get("coding"))
+        .and_then(Value::as_array)
+        .and_then(|codings| {
+            codings
+                .iter()
+                .find(|c| text(c.get("system")) == LOINC)
+                .map(|c| text(c.get("code")).to_string())
+        });
+    if loinc.is_none() {
+        problem(
+            "code",
+            "required",
+            format!(
+                "give the test's LOINC code (system {LOINC}): {}",
+                LabTest::ALL
+                    .iter()
+                    .map(|t| format!("{} {}", t.loinc(), t.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    let quantity = fields.get("valueQuantity");
+    let value = quantity
+        .and_then(|q| q.get("value"))
+        .and_then(Value::as_f64);
+    if quantity.is_none() {
+        problem(
+            "valueQuantity",
+            "required",
+            "the result is required as valueQuantity".into(),
+        );
+    } else if value.is_none() {
+        problem(
+            "valueQuantity.value",
+            "required",
+            "the result's value is required (a number)".into(),
+        );
+    }
+    let unit_system = text(quantity.and_then(|q| q.get("system")));
+    if quantity.is_some() && !unit_system.is_empty() && unit_system != UCUM {
+        problem(
+            "valueQuantity.system",
+            "value",
+            format!("'{unit_system}': units are UCUM ({UCUM})"),
+        );
+    }
+    let unit = match text(quantity.and_then(|q| q.get("code"))) {
+        "" => text(quantity.and_then(|q| q.get("unit"))),
+        code => code,
+    };
+    let drawn_at = match text(fields.get("effectiveDateTime")) {
+        "" => {
+            problem(
+                "effectiveDateTime",
+                "required",
+                "when the specimen was drawn is required (effectiveDateTime): recency rules use it"
+                    .into(),
+            );
+            None
+        }
+        raw => match DateTime::parse_from_rfc3339(raw) {
+            Ok(at) => Some(at.with_timezone(&Utc)),
+            Err(_) => {
+                problem(
+                    "effectiveDateTime",
+                    "value",
+                    format!("'{raw}' is not a date-time with its zone (YYYY-MM-DDThh:mm:ssZ)"),
+                );
+                None
+            }
+        },
+    };
+    let identifier = match input::single_identifier(fields, "Observation") {
+        Ok(identifier) => identifier.map(|(system, value)| format!("{system}|{value}")),
+        Err(issue) => {
+            issues.push(issue);
+            None
+        }
+    };
+    let input = LabResultInput {
+        test: loinc.unwrap_or_default(),
+        value: value.unwrap_or(f64::NAN),
+        unit: unit.to_string(),
+        drawn_at,
+    };
+    let result = if issues.is_empty() {
+        match LabResult::parse(&input, now) {
+            Ok(result) => Some(result),
+            Err(errors) => {
+                for error in errors.0 {
+                    let path = match error.field.as_str() {
+                        "test" => "Observation.code",
+                        "value" => "Observation.valueQuantity.value",
+                        "unit" => "Observation.valueQuantity.code",
+                        "drawn_at" => "Observation.effectiveDateTime",
+                        _ => "Observation",
+                    };
+                    issues.push(crate::error::Issue {
+                        code: "invariant",
+                        diagnostics: format!("{}: {}", error.field, error.detail),
+                        expression: Some(path.into()),
+                    });
+                }
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if !issues.is_empty() {
+        let malformed = issues
+            .iter()
+            .any(|i| i.code == "structure" || i.code == "not-supported");
+        let status = if malformed {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        return Err(FhirError::many(status, issues));
+    }
+    match (patient, result) {
+        (Some(patient), Some(mut result)) => {
+            result.identifier = identifier;
+            Ok((patient, result))
+        }
+        _ => Err(FhirError::internal()),
+    }
+}
+
+/// Records a laboratory result an EHR or laboratory sends; with `If-None-Exist` on its
+/// identifier, one recorded already is answered instead.
+pub async fn create(
+    request: &Request,
+    caller: &Caller,
+    headers: &axum::http::HeaderMap,
+    body: &Value,
+) -> Result<Response, FhirError> {
+    let condition = crate::input::identifier_condition(headers)?
+        .map(|(system, value)| format!("{system}|{value}"));
+    let (patient, result) = lab_input(body, request.app.clock.now())?;
+    if condition.is_some() && condition != result.identifier {
+        return Err(FhirError::invalid(
+            "If-None-Exist",
+            "names a different identifier from the resource's",
+        ));
+    }
+    if let Some(identifier) = &result.identifier {
+        let existing = match request
+            .app
+            .lab_result_by_identifier(caller, identifier)
+            .await
+        {
+            Ok(existing) => existing,
+            Err(seldinger_app::AppError::NotFound(_)) => return Err(FhirError::new(
+                StatusCode::CONFLICT,
+                "duplicate",
+                "a result with this identifier is recorded for a patient outside what you may see",
+            )
+            .at("Observation.identifier")),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some((patient, entry)) = existing {
+            if condition.is_none() {
+                return Err(FhirError::new(
+                    StatusCode::CONFLICT,
+                    "duplicate",
+                    format!("result {identifier} was recorded already (Observation/{}); send If-None-Exist to have it answered instead", lab_id(patient, entry)),
+                )
+                .at("Observation.identifier"));
+            }
+            return read(request, caller, &lab_id(patient, entry)).await;
+        }
+    }
+    let entry = match request.app.record_lab_result(caller, patient, result).await {
+        Ok(entry) => entry,
+        Err(seldinger_app::AppError::Store(seldinger_store::StoreError::Duplicate(what))) => {
+            return Err(FhirError::new(StatusCode::CONFLICT, "duplicate", what)
+                .at("Observation.identifier"))
+        }
+        Err(seldinger_app::AppError::NotFound(_)) => {
+            return Err(FhirError::unprocessable(
+                "Observation.subject",
+                format!("Patient/{patient} is not a patient whose record you may add to"),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let id = lab_id(patient, entry);
+    let mut response = read(request, caller, &id).await?;
+    *response.status_mut() = StatusCode::CREATED;
+    if let Ok(location) =
+        axum::http::HeaderValue::from_str(&format!("{}/Observation/{id}", request.base))
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use crate::bundle::{self, Entry};
 use crate::caller::Caller;
 use crate::error::{FhirError, Issue};
+use crate::input::{self, text};
 use crate::respond::{self, instant};
 use crate::search::{reference_id, token, Kind, Param, Search};
 use crate::{Request, Resource};
@@ -320,6 +321,57 @@ pub async fn search(
     ))
 }
 
+/// The elements of a FHIR R4 ServiceRequest.
+const DEFINED: &[&str] = &[
+    "resourceType",
+    "id",
+    "meta",
+    "implicitRules",
+    "language",
+    "text",
+    "contained",
+    "extension",
+    "modifierExtension",
+    "identifier",
+    "instantiatesCanonical",
+    "instantiatesUri",
+    "basedOn",
+    "replaces",
+    "requisition",
+    "status",
+    "intent",
+    "category",
+    "priority",
+    "doNotPerform",
+    "code",
+    "orderDetail",
+    "quantityQuantity",
+    "quantityRatio",
+    "quantityRange",
+    "subject",
+    "encounter",
+    "occurrenceDateTime",
+    "occurrencePeriod",
+    "occurrenceTiming",
+    "asNeededBoolean",
+    "asNeededCodeableConcept",
+    "authoredOn",
+    "requester",
+    "performerType",
+    "performer",
+    "locationCode",
+    "locationReference",
+    "reasonCode",
+    "reasonReference",
+    "insurance",
+    "supportingInfo",
+    "specimen",
+    "bodySite",
+    "note",
+    "patientInstruction",
+    "relevantHistory",
+];
+
 /// Elements a ServiceRequest may carry here; anything else would be dropped, so it is refused.
 const ACCEPTED: &[&str] = &[
     "resourceType",
@@ -344,7 +396,9 @@ fn referral_input(
     body: &Value,
     catalogue: &ProcedureCatalogue,
 ) -> Result<(PatientId, ReferralDetails), FhirError> {
-    let mut issues: Vec<Issue> = Vec::new();
+    let fields = input::resource(body, "ServiceRequest")?;
+    let mut issues: Vec<Issue> =
+        input::unkept_elements(fields, "ServiceRequest", DEFINED, ACCEPTED);
     let mut problem = |path: &str, code: &'static str, what: String| {
         issues.push(Issue {
             code,
@@ -355,27 +409,6 @@ fn referral_input(
             )),
         })
     };
-    let Some(fields) = body.as_object() else {
-        return Err(FhirError::invalid(
-            "ServiceRequest",
-            "the body must be a JSON object",
-        ));
-    };
-    if fields.get("resourceType").and_then(Value::as_str) != Some("ServiceRequest") {
-        return Err(FhirError::invalid(
-            "resourceType",
-            "this is the ServiceRequest endpoint: the body's resourceType must be ServiceRequest",
-        ));
-    }
-    for name in fields.keys() {
-        if !ACCEPTED.contains(&name.as_str()) {
-            problem(
-                name,
-                "structure",
-                format!("{name} is not an element Seldinger keeps on a referral (it would be lost): it takes {}", ACCEPTED[4..].join(", ")),
-            );
-        }
-    }
     match text(fields.get("status")) {
         "active" => {}
         "" => problem("status", "required", "status is required: active".into()),
@@ -582,7 +615,10 @@ fn referral_input(
         }
     };
     if !issues.is_empty() {
-        let status = if issues.iter().any(|i| i.code == "structure") {
+        let status = if issues
+            .iter()
+            .any(|i| i.code == "structure" || i.code == "not-supported")
+        {
             StatusCode::BAD_REQUEST
         } else {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -598,67 +634,15 @@ fn referral_input(
     }
 }
 
-/// A string element's trimmed text ("" when absent or not a string).
-fn text(value: Option<&Value>) -> &str {
-    value.and_then(Value::as_str).map(str::trim).unwrap_or("")
-}
-
-/// `If-None-Exist: identifier=system|value`: the order number to look for first.
-fn none_exist(header: &str) -> Result<PlacerOrder, FhirError> {
-    let refuse = |why: &str| FhirError::invalid("If-None-Exist", why.to_string());
-    let query = header.trim().trim_start_matches('?');
-    let value = query
-        .strip_prefix("identifier=")
-        .ok_or_else(|| refuse("search by identifier only: identifier=system|value"))?;
-    if value.contains('&') {
-        return Err(refuse("search by identifier only: identifier=system|value"));
-    }
-    let value = percent_decode(value).ok_or_else(|| refuse("malformed percent-encoding"))?;
-    match value.split_once('|') {
-        Some((system, number)) if !system.is_empty() && !number.is_empty() => {
-            placer_of(system, number).map_err(|e| refuse(&e))
-        }
-        _ => Err(refuse(
-            "give the order number with its system: identifier=system|value",
-        )),
-    }
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = text.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 pub async fn create(
     request: &Request,
     caller: &Caller,
     headers: &axum::http::HeaderMap,
     body: &Value,
 ) -> Result<Response, FhirError> {
-    let condition = match headers.get("if-none-exist") {
-        Some(value) => {
-            Some(none_exist(value.to_str().map_err(|_| {
-                FhirError::invalid("If-None-Exist", "not readable text")
-            })?)?)
+    let condition = match input::identifier_condition(headers)? {
+        Some((system, number)) => {
+            Some(placer_of(&system, &number).map_err(|e| FhirError::invalid("If-None-Exist", e))?)
         }
         None => None,
     };

@@ -112,6 +112,12 @@ async fn answer(response: reqwest::Response) -> Answer {
     }
 }
 
+/// How many laboratory results a patient has.
+async fn labs_of(fhir: &Fhir, patient: &str) -> u64 {
+    let url = format!("Observation?patient=Patient/{patient}&category=laboratory&_count=0");
+    fhir.get(&url).await.body["total"].as_u64().expect("total")
+}
+
 /// What the walk received, for the independent peers.
 #[derive(Default)]
 struct Received(Vec<Value>);
@@ -816,6 +822,136 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
     assert_eq!(
         unchanged, after,
         "{engine}: nothing filed by a refused request"
+    );
+
+    // A laboratory result sent over FHIR: the same units and rules as any (creatinine in µmol/L
+    // kept in mg/dL), conditional on its identifier.
+    let labs_before = labs_of(&physician, id).await;
+    let result = serde_json::json!({
+        "resourceType": "Observation",
+        "identifier": [{"system": "http://lab.example.org/results", "value": "RES-2026-0001"}],
+        "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2160-0", "display": "Creatinine"}]},
+        "subject": {"reference": format!("Patient/{id}")},
+        "effectiveDateTime": "2026-01-05T08:30:00Z",
+        "valueQuantity": {"value": 88.4, "unit": "umol/L", "system": "http://unitsofmeasure.org", "code": "umol/L"},
+    });
+    let lab_condition = [(
+        "if-none-exist",
+        "identifier=http://lab.example.org/results|RES-2026-0001",
+    )];
+    let (recorded, _) = physician
+        .create("Observation", &result.to_string(), &lab_condition)
+        .await;
+    assert_eq!(
+        recorded.status,
+        StatusCode::CREATED,
+        "{engine}: {}",
+        recorded.body
+    );
+    assert_eq!(
+        recorded.body["valueQuantity"]["code"], "mg/dL",
+        "{engine}: kept in its canonical unit"
+    );
+    let mg_dl = recorded.body["valueQuantity"]["value"]
+        .as_f64()
+        .expect("value");
+    assert!(
+        (mg_dl - 1.0).abs() < 0.01,
+        "{engine}: 88.4 µmol/L is 1.0 mg/dL, got {mg_dl}"
+    );
+    received.keep(&recorded.body);
+    let (again, _) = physician
+        .create("Observation", &result.to_string(), &lab_condition)
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{engine}: {}", again.body);
+    assert_eq!(again.body["id"], recorded.body["id"]);
+    let (duplicate, _) = physician
+        .create("Observation", &result.to_string(), &[])
+        .await;
+    assert_refused(
+        &duplicate,
+        StatusCode::CONFLICT,
+        Some("Observation.identifier"),
+        "a result twice",
+    );
+    assert_eq!(
+        labs_of(&physician, id).await,
+        labs_before + 1,
+        "{engine}: recorded once"
+    );
+    let change = |from: &str, to: &str| {
+        result
+            .to_string()
+            .replace(from, to)
+            .replace("RES-2026-0001", &format!("RES-BAD-{}", to.len()))
+    };
+    let bad_results = vec![
+        (
+            change("\"code\":\"umol/L\"", "\"code\":\"mmol/mol\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Observation.valueQuantity.code",
+        ),
+        (
+            change("\"2160-0\"", "\"1234-5\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Observation.code",
+        ),
+        (
+            change("\"final\"", "\"preliminary\""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Observation.status",
+        ),
+        (
+            change("\"effectiveDateTime\":\"2026-01-05T08:30:00Z\",", ""),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Observation.effectiveDateTime",
+        ),
+        (
+            change("\"value\":88.4", "\"value\":-3"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Observation.valueQuantity.value",
+        ),
+        (
+            change(
+                "\"status\":",
+                "\"note\":[{\"text\":\"haemolysed\"}],\"status\":",
+            ),
+            StatusCode::BAD_REQUEST,
+            "Observation.note",
+        ),
+        (
+            change("\"status\":", "\"colour\":\"red\",\"status\":"),
+            StatusCode::BAD_REQUEST,
+            "Observation.colour",
+        ),
+        (
+            change(&format!("Patient/{id}"), "Patient/nobody"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Observation.subject.reference",
+        ),
+    ];
+    for (body, status, path) in bad_results {
+        let (refused, _) = physician.create("Observation", &body, &[]).await;
+        assert_refused(&refused, status, None, &format!("{engine}: {path}: {body}"));
+        let paths: Vec<&str> = refused.body["issue"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["expression"][0].as_str())
+            .collect();
+        assert!(
+            paths.contains(&path),
+            "{engine}: names {path}: {}",
+            refused.body
+        );
+        received.keep(&refused.body);
+    }
+    assert_eq!(
+        labs_of(&physician, id).await,
+        labs_before + 1,
+        "{engine}: nothing recorded by a refusal"
     );
 
     // Refusals: an OperationOutcome naming what was wrong.

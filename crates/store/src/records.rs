@@ -782,6 +782,24 @@ impl Store {
         Ok(changed)
     }
 
+    /// The lab result a sender's identifier names (its patient and entry), withdrawn or not.
+    pub async fn lab_result_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> Result<Option<(PatientId, u64)>, StoreError> {
+        let row = sqlx::query("SELECT patient_id, seq FROM lab_results WHERE identifier = $1")
+            .bind(identifier.to_string())
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
+        row.map(|r| {
+            let patient = text(&r, "patient_id")?
+                .parse()
+                .map_err(|e: String| StoreError::Corrupt(e))?;
+            Ok((patient, r.try_get::<i64, _>("seq")?.max(0) as u64))
+        })
+        .transpose()
+    }
+
     /// A patient's entries of a fact table not withdrawn as entered in error, with their numbers.
     async fn current_entries<T: serde::de::DeserializeOwned>(
         &self,
@@ -1387,13 +1405,29 @@ async fn write_fact(
         .bind(medication.drug.clone())
         .bind(ts(meta.at))
         .bind(serde_json::to_string(medication)?),
-        PatientEvent::LabResultRecorded { result } => sqlx::query(
-            "INSERT INTO lab_results (patient_id, test, drawn_at, data) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(patient_id.to_string())
-        .bind(result.test.as_str().to_string())
-        .bind(ts(result.drawn_at))
-        .bind(serde_json::to_string(result)?),
+        PatientEvent::LabResultRecorded { result } => {
+            let inserted = sqlx::query(
+                "INSERT INTO lab_results (patient_id, test, drawn_at, data, identifier) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(patient_id.to_string())
+            .bind(result.test.as_str().to_string())
+            .bind(ts(result.drawn_at))
+            .bind(serde_json::to_string(result)?)
+            .bind(result.identifier.clone())
+            .execute(&mut *tx)
+            .await;
+            return match inserted {
+                Ok(_) => Ok(()),
+                Err(e) if StoreError::is_unique_violation(&e) => {
+                    Err(StoreError::Duplicate(format!(
+                        "lab result {} was recorded already",
+                        result.identifier.as_deref().unwrap_or_default()
+                    )))
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
         PatientEvent::MedicationCorrected { entry, medication } => sqlx::query(
             "UPDATE medications SET drug = $1, data = $2 \
                  WHERE seq = $3 AND patient_id = $4 AND entered_in_error_at IS NULL",
