@@ -31,6 +31,30 @@ impl App {
         Ok(tasks)
     }
 
+    /// One task, if `who` may open it (in scope, or by break-glass).
+    pub async fn follow_up_task(
+        &self,
+        who: &Principal,
+        id: uuid::Uuid,
+    ) -> Result<(FollowUpTask, crate::Opened), AppError> {
+        let what = format!("follow-up task {id}");
+        let task = self
+            .store
+            .follow_up_task(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(what.clone()))?;
+        let opened = self
+            .open(
+                who,
+                Permission::ReadCases,
+                seldinger_store::Record::FollowUpTask,
+                &id.to_string(),
+                &what,
+            )
+            .await?;
+        Ok((task, opened))
+    }
+
     /// A page of the tasks `who` may see that match `filter`, the earliest due first, with the
     /// total. Not audited here: the adapter audits the rows it shows.
     pub async fn follow_up_tasks_page(

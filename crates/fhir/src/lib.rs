@@ -17,6 +17,7 @@ mod patient;
 mod respond;
 mod search;
 mod service_request;
+mod task;
 
 pub use error::FhirError;
 pub use respond::BASE_PATH;
@@ -49,6 +50,7 @@ pub const RESOURCES: &[Resource] = &[
     allergy::RESOURCE,
     observation::RESOURCE,
     service_request::RESOURCE,
+    task::RESOURCE,
 ];
 
 /// What every FHIR handler reaches.
@@ -165,6 +167,7 @@ async fn search_type(
         "AllergyIntolerance" => allergy::search(&request, &caller, &search).await,
         "Observation" => observation::search(&request, &caller, &search).await,
         "ServiceRequest" => service_request::search(&request, &caller, &search).await,
+        "Task" => task::search(&request, &caller, &search).await,
         other => Err(FhirError::not_supported(format!("{other} search"))),
     }
 }
@@ -233,6 +236,7 @@ async fn read(
         "AllergyIntolerance" => allergy::read(&request, &caller, &id).await,
         "Observation" => observation::read(&request, &caller, &id).await,
         "ServiceRequest" => service_request::read(&request, &caller, &id).await,
+        "Task" => task::read(&request, &caller, &id).await,
         other => Err(FhirError::not_supported(format!("{other} read"))),
     }
 }

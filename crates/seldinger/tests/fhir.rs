@@ -954,6 +954,66 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         "{engine}: nothing recorded by a refusal"
     );
 
+    // Follow-up owed, as Tasks.
+    let open_tasks = search_all(
+        &physician,
+        "Task?status=requested,ready&_count=5",
+        &mut received,
+    )
+    .await;
+    assert!(!open_tasks.is_empty(), "{engine}: the demo owes follow-up");
+    for task in &open_tasks {
+        assert!(["requested", "ready"].contains(&task["status"].as_str().unwrap_or_default()));
+        assert_eq!(
+            task["code"]["coding"][0]["system"],
+            "urn:seldinger:follow-up"
+        );
+        assert!(
+            task["restriction"]["period"]["start"].is_string(),
+            "{engine}: its due date"
+        );
+    }
+    let task = &open_tasks[0];
+    let task_read = physician
+        .get(&format!("Task/{}", task["id"].as_str().unwrap_or_default()))
+        .await;
+    assert_eq!(task_read.status, StatusCode::OK);
+    assert_eq!(&task_read.body, task);
+    let owed_by = task["for"]["reference"].as_str().expect("for");
+    let theirs = search_all(
+        &physician,
+        &format!("Task?patient={owed_by}"),
+        &mut received,
+    )
+    .await;
+    assert!(theirs.iter().any(|t| t["id"] == task["id"]));
+    assert!(theirs.iter().all(|t| t["for"]["reference"] == owed_by));
+    let due = &task["restriction"]["period"]["start"]
+        .as_str()
+        .expect("start")[..10];
+    let in_window = search_all(
+        &physician,
+        &format!("Task?period={due}&status=requested,ready"),
+        &mut received,
+    )
+    .await;
+    assert!(
+        in_window.iter().any(|t| t["id"] == task["id"]),
+        "{engine}: due on {due}"
+    );
+    let owner = task["owner"]["display"]
+        .as_str()
+        .expect("owner")
+        .split(", ")
+        .next()
+        .expect("a role")
+        .to_string();
+    let owed = search_all(&physician, &format!("Task?owner={owner}"), &mut received).await;
+    assert!(owed.iter().all(|t| t["owner"]["display"]
+        .as_str()
+        .unwrap_or_default()
+        .contains(&owner)));
+
     // Refusals: an OperationOutcome naming what was wrong.
     for (query, status, expression) in [
         (

@@ -204,6 +204,10 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                     format!("{base}?code=73569-6&_count=500"),
                     format!("{base}/dose-{}", ids.case),
                 ]),
+                "Task" => urls.extend([
+                    format!("{base}?_count=500"),
+                    format!("{base}?patient=Patient/{patient}"),
+                ]),
                 "ServiceRequest" => urls.extend([
                     format!("{base}?_count=500"),
                     format!("{base}?patient=Patient/{patient}"),

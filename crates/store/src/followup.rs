@@ -41,6 +41,11 @@ pub struct FollowUpFilter {
     pub case_id: Option<CaseId>,
     pub patient_id: Option<PatientId>,
     pub kind: Option<FollowUpKind>,
+    /// Only tasks this role owes (one of the task's roles).
+    pub owed_by: Option<seldinger_domain::access::Role>,
+    /// Only tasks whose due window overlaps [from, before).
+    pub due_window_from: Option<DateTime<Utc>>,
+    pub due_window_before: Option<DateTime<Utc>>,
 }
 
 /// Inserts a task with its "created" event on the caller's transaction, unless its case already
@@ -236,6 +241,23 @@ impl Store {
         eq("case_id", filter.case_id.map(|c| c.to_string()));
         eq("patient_id", filter.patient_id.map(|p| p.to_string()));
         eq("kind", filter.kind.map(|k| k.as_str().to_string()));
+        // The roles are a JSON array of names in the row; a quoted name is only ever a whole string.
+        if let Some(role) = filter.owed_by {
+            params.push(format!("%\"{}\"%", role.as_str()));
+            conditions.push(format!("data LIKE ${}", params.len()));
+        }
+        // Due windows that overlap [from, before): one without an end runs on.
+        if let Some(before) = filter.due_window_before {
+            params.push(ts(before));
+            conditions.push(format!("due_from < ${}", params.len()));
+        }
+        if let Some(from) = filter.due_window_from {
+            params.push(ts(from));
+            conditions.push(format!(
+                "(due_until IS NULL OR due_until >= ${})",
+                params.len()
+            ));
+        }
         let order = Order {
             key: "due_from",
             id: "id",
