@@ -80,6 +80,24 @@ impl App {
         Ok((patient, results, opened))
     }
 
+    /// A patient's current drugs (each with its entry number), if `who` may open the record.
+    pub async fn medications_of_patient(
+        &self,
+        who: &Principal,
+        id: PatientId,
+    ) -> Result<
+        (
+            Patient,
+            Vec<(u64, seldinger_domain::clinical::Medication)>,
+            Opened,
+        ),
+        AppError,
+    > {
+        let (patient, opened) = self.open_patient_record(who, id).await?;
+        let drugs = self.store.medication_entries(id).await?;
+        Ok((patient, drugs, opened))
+    }
+
     /// Whether a patient with this id is registered (a referral may be filed for any).
     pub async fn patient_exists(&self, id: PatientId) -> Result<bool, AppError> {
         Ok(self.store.patient(id).await?.is_some())

@@ -2,11 +2,11 @@
 //! with the reaction when known. They live on the patient's record, so they are read within its
 //! scope and change with it; each has a stable id made from the patient and the substance.
 
-use crate::bundle::{self, Entry};
+use crate::bundle::Entry;
 use crate::caller::Caller;
 use crate::error::FhirError;
 use crate::respond::{self, instant};
-use crate::search::{reference_id, Kind, Param, Search};
+use crate::search::{Kind, Param, Search};
 use crate::{Request, Resource};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -121,27 +121,13 @@ pub async fn search(
     caller: &Caller,
     search: &Search,
 ) -> Result<Response, FhirError> {
-    let Some((_, patient)) = search.single("patient")? else {
-        return Err(FhirError::invalid(
-            "patient",
-            "search allergies of one patient: give patient=Patient/id",
-        ));
-    };
-    if search.cursor.is_some() {
-        return Err(FhirError::invalid(
-            "_cursor",
-            "a patient's allergies come in one page",
-        ));
-    }
-    let raw = reference_id("patient", patient, "Patient")?;
-    // A patient who is not there (or not the caller's) has no allergies to show.
-    let found = match raw.parse::<PatientId>() {
-        Ok(id) => match patient_with_allergies(request, caller, id).await {
+    let found = match crate::patient_list::required_patient(search, "allergies")? {
+        Some(id) => match patient_with_allergies(request, caller, id).await {
             Ok(found) => Some(found),
             Err(e) if e.status == StatusCode::NOT_FOUND => None,
             Err(e) => return Err(e),
         },
-        Err(_) => None,
+        None => None,
     };
     let changed = search.last_updated()?;
     let mut entries = Vec::new();
@@ -181,24 +167,5 @@ pub async fn search(
             })
             .collect();
     }
-    let total = entries.len() as u64;
-    if search.count == 0 {
-        entries.clear();
-    } else if entries.len() > search.count as usize {
-        return Err(FhirError::invalid(
-            "_count",
-            format!("this patient has {total} allergies: ask for at least that many"),
-        ));
-    }
-    Ok(respond::fhir_json(
-        StatusCode::OK,
-        &bundle::searchset(
-            &request.base,
-            "AllergyIntolerance",
-            search,
-            entries,
-            None,
-            total,
-        ),
-    ))
+    crate::patient_list::one_page(request, search, "AllergyIntolerance", entries, "allergies")
 }

@@ -12,8 +12,10 @@ mod caller;
 mod capability;
 mod error;
 mod input;
+mod medication;
 mod observation;
 mod patient;
+mod patient_list;
 mod respond;
 mod search;
 mod service_request;
@@ -51,6 +53,7 @@ pub const RESOURCES: &[Resource] = &[
     observation::RESOURCE,
     service_request::RESOURCE,
     task::RESOURCE,
+    medication::RESOURCE,
 ];
 
 /// What every FHIR handler reaches.
@@ -168,6 +171,7 @@ async fn search_type(
         "Observation" => observation::search(&request, &caller, &search).await,
         "ServiceRequest" => service_request::search(&request, &caller, &search).await,
         "Task" => task::search(&request, &caller, &search).await,
+        "MedicationStatement" => medication::search(&request, &caller, &search).await,
         other => Err(FhirError::not_supported(format!("{other} search"))),
     }
 }
@@ -237,6 +241,7 @@ async fn read(
         "Observation" => observation::read(&request, &caller, &id).await,
         "ServiceRequest" => service_request::read(&request, &caller, &id).await,
         "Task" => task::read(&request, &caller, &id).await,
+        "MedicationStatement" => medication::read(&request, &caller, &id).await,
         other => Err(FhirError::not_supported(format!("{other} read"))),
     }
 }

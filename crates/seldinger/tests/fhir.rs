@@ -954,6 +954,31 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         "{engine}: nothing recorded by a refusal"
     );
 
+    // The drugs on the record.
+    let mut drugs = Vec::new();
+    for patient in patients.iter().take(15) {
+        let pid = patient["id"].as_str().unwrap_or_default();
+        drugs.extend(
+            search_all(
+                &physician,
+                &format!("MedicationStatement?patient=Patient/{pid}"),
+                &mut received,
+            )
+            .await,
+        );
+    }
+    assert!(!drugs.is_empty(), "{engine}: the demo records drugs");
+    let drug = &drugs[0];
+    assert!(drug["medicationCodeableConcept"]["text"].is_string());
+    let drug_read = physician
+        .get(&format!(
+            "MedicationStatement/{}",
+            drug["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(drug_read.status, StatusCode::OK);
+    assert_eq!(&drug_read.body, drug);
+
     // Follow-up owed, as Tasks.
     let open_tasks = search_all(
         &physician,

@@ -198,7 +198,9 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                     format!("{base}/{patient}/_history"),
                     format!("{base}/{patient}/_history/1"),
                 ]),
-                "AllergyIntolerance" => urls.push(format!("{base}?patient=Patient/{patient}")),
+                "AllergyIntolerance" | "MedicationStatement" => {
+                    urls.push(format!("{base}?patient=Patient/{patient}"))
+                }
                 "Observation" => urls.extend([
                     format!("{base}?patient=Patient/{patient}&_count=500"),
                     format!("{base}?code=73569-6&_count=500"),
