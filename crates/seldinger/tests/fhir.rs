@@ -1240,7 +1240,74 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         );
     }
 
+    walked_by_an_independent_client(&physician, dosed_patient, dose_id, engine, &mut received)
+        .await;
     held_to_independent_peers(&received, engine);
+}
+
+/// fhirclient walks the record of the patient with a dose summary: finds them by MRN, their
+/// referrals, their dose summaries and their open follow-up; it must find what this test does.
+async fn walked_by_an_independent_client(
+    fhir: &Fhir,
+    patient: &str,
+    dose_id: &str,
+    engine: &str,
+    received: &mut Received,
+) {
+    let Ok(python) = std::env::var("SELDINGER_FHIR_PYTHON") else {
+        let required = std::env::var("SELDINGER_REQUIRE_FHIR_PEERS").is_ok_and(|v| v == "1");
+        assert!(!required, "SELDINGER_FHIR_PYTHON is not set");
+        return;
+    };
+    let record = fhir.get(patient).await.body;
+    let system = record["identifier"][0]["system"].as_str().expect("system");
+    let mrn = record["identifier"][0]["value"].as_str().expect("mrn");
+    let output = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/fhir_walk.py"))
+        .args([&fhir.base, &fhir.token, system, mrn])
+        .output()
+        .expect("run the walk");
+    assert!(
+        output.status.success(),
+        "{engine}: fhirclient's walk failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let walked: Value = serde_json::from_slice(&output.stdout).expect("the walk's JSON");
+    assert_eq!(walked["patient"], record["id"], "{engine}");
+    assert_eq!(walked["family"], record["name"][0]["family"]);
+    let ours = |resources: Vec<Value>| -> Vec<String> {
+        let mut ids: Vec<String> = resources
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let requests =
+        ours(search_all(fhir, &format!("ServiceRequest?patient={patient}"), received).await);
+    assert!(!requests.is_empty());
+    assert_eq!(
+        walked["service_requests"],
+        serde_json::json!(requests),
+        "{engine}"
+    );
+    assert!(
+        walked["doses"][dose_id].is_object(),
+        "{engine}: the walk found {dose_id}: {walked}"
+    );
+    assert!(
+        walked["doses"][dose_id]["113722"].is_number(),
+        "{engine}: with its DAP"
+    );
+    let open = ours(
+        search_all(
+            fhir,
+            &format!("Task?patient={patient}&status=requested,ready"),
+            received,
+        )
+        .await,
+    );
+    assert_eq!(walked["open_tasks"], serde_json::json!(open), "{engine}");
 }
 
 /// Writes what was received (and each Bundle's resources on their own) for the peers.
