@@ -5,6 +5,8 @@
 use crate::{App, AppError};
 use chrono::Duration;
 use seldinger_domain::access::Role;
+use seldinger_domain::smart::SmartScopes;
+use seldinger_domain::PatientId;
 use seldinger_store::User;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -40,6 +42,16 @@ pub struct Authenticated {
     pub user: User,
     pub role: Role,
     pub credential: Credential,
+    /// A token limited to SMART scopes (FHIR only), perhaps bound to one patient.
+    pub limits: Option<TokenLimits>,
+}
+
+/// What a SMART-scoped token may reach, within what its role may.
+#[derive(Debug, Clone)]
+pub struct TokenLimits {
+    pub scopes: SmartScopes,
+    /// `patient/` scopes reach this patient's record only.
+    pub patient: Option<PatientId>,
 }
 
 /// How a token is stored and looked up.
@@ -80,6 +92,24 @@ impl App {
                 let Some(user) = self.live_user(record.user_id).await? else {
                     return Ok(None);
                 };
+                let limits = match &record.scopes {
+                    None => None,
+                    // Stored limits that no longer read are no limits to trust: refused.
+                    Some(text) => match (SmartScopes::parse(text), &record.patient_id) {
+                        (Ok(scopes), None) => Some(TokenLimits {
+                            scopes,
+                            patient: None,
+                        }),
+                        (Ok(scopes), Some(patient)) => match patient.parse() {
+                            Ok(patient) => Some(TokenLimits {
+                                scopes,
+                                patient: Some(patient),
+                            }),
+                            Err(_) => return Ok(None),
+                        },
+                        (Err(_), _) => return Ok(None),
+                    },
+                };
                 // A minute's precision is enough; writing on every request would double writes.
                 if record
                     .last_used_at
@@ -91,6 +121,7 @@ impl App {
                     user,
                     role: record.role,
                     credential: Credential::ApiToken { id: record.id },
+                    limits,
                 }))
             }
             Presented::Session { cookie, background } => {
@@ -116,6 +147,7 @@ impl App {
                         token_hash,
                         csrf_token: session.csrf_token,
                     },
+                    limits: None,
                 }))
             }
         }

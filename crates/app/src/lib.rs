@@ -24,7 +24,8 @@ mod principal;
 mod worklist;
 
 pub use authentication::{
-    constant_time_eq, secret_hash, Authenticated, Credential, Presented, TOKEN_DAYS_DEFAULT,
+    constant_time_eq, secret_hash, Authenticated, Credential, Presented, TokenLimits,
+    TOKEN_DAYS_DEFAULT,
 };
 pub use cases::CaseEventRequest;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};

@@ -23,6 +23,7 @@ pub mod performed_step;
 pub mod procedure_record;
 pub mod referral;
 pub mod safety;
+pub mod smart;
 pub mod validation;
 
 pub use catalogue::{

@@ -7,20 +7,46 @@ use crate::FhirState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
-use seldinger_app::{constant_time_eq, Credential, Presented, Principal};
+use seldinger_app::{constant_time_eq, Credential, Presented, Principal, TokenLimits};
+use seldinger_domain::PatientId;
 use std::net::SocketAddr;
 
 pub const SESSION_COOKIE: &str = "seldinger_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const BREAK_GLASS_HEADER: &str = "x-break-glass-reason";
 
-/// An authenticated caller, as the application layer knows them.
-pub struct Caller(pub Principal);
+/// An authenticated caller, as the application layer knows them, with the SMART scopes their
+/// token is limited to (none: what their role may).
+pub struct Caller {
+    pub principal: Principal,
+    pub limits: Option<TokenLimits>,
+}
 
 impl std::ops::Deref for Caller {
     type Target = Principal;
     fn deref(&self) -> &Principal {
-        &self.0
+        &self.principal
+    }
+}
+
+impl Caller {
+    /// Refuses unless the token's scopes allow reading (or writing) `resource`.
+    pub fn may(&self, resource: &str, write: bool) -> Result<(), FhirError> {
+        match &self.limits {
+            Some(limits) if !limits.scopes.allows(resource, write) => {
+                Err(FhirError::forbidden(format!(
+                    "this token's scopes ({}) do not allow {} {resource}",
+                    limits.scopes.as_str(),
+                    if write { "writing" } else { "reading" }
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The one patient the token is bound to (`patient/` scopes), if any.
+    pub fn bound_patient(&self) -> Option<PatientId> {
+        self.limits.as_ref().and_then(|l| l.patient)
     }
 }
 
@@ -85,14 +111,17 @@ impl FromRequestParts<FhirState> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string())
             .unwrap_or_else(|| "unknown".into());
-        Ok(Caller(Principal {
-            username: known.user.username,
-            role: known.role,
-            client_addr,
-            break_glass_reason,
-            via_message: None,
-            via_claim: None,
-        }))
+        Ok(Caller {
+            principal: Principal {
+                username: known.user.username,
+                role: known.role,
+                client_addr,
+                break_glass_reason,
+                via_message: None,
+                via_claim: None,
+            },
+            limits: known.limits,
+        })
     }
 }
 

@@ -27,7 +27,7 @@ pub fn statement(base: &str, now: DateTime<Utc>) -> Value {
             "documentation": "Searches are strict: an unknown or malformed parameter is refused with an OperationOutcome naming it (send Prefer: handling=lenient to have unknown ones ignored). Pages continue through the Bundle's next link.",
             "security": {
                 "cors": false,
-                "description": "The users of Seldinger: an API token as `Authorization: Bearer …` (made by an administrator, it may act in a narrower role), or the session cookie of a signed-in browser (writes then carry its x-csrf-token header). A referring clinician sees only their own patients, as on every other surface; every read and write is on the audit trail.",
+                "description": "The users of Seldinger: an API token as `Authorization: Bearer …` (made by an administrator, it may act in a narrower role, and be limited to SMART on FHIR scopes such as patient/*.read or user/ServiceRequest.write — SMART App Launch v1, or v2's .cruds letters — and, with patient/ scopes, to one patient's record), or the session cookie of a signed-in browser (writes then carry its x-csrf-token header). A referring clinician sees only their own patients, as on every other surface; every read and write is on the audit trail.",
             },
             "resource": resources,
         }],

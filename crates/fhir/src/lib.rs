@@ -10,6 +10,7 @@ mod allergy;
 mod bundle;
 mod caller;
 mod capability;
+mod compartment;
 mod error;
 mod input;
 mod medication;
@@ -164,8 +165,10 @@ async fn search_type(
     let pairs = pairs(query)?;
     let request = request(&state, &headers, &pairs)?;
     let resource = supported(&resource)?;
+    caller.may(resource.name, false)?;
+    compartment::search_names_patient(&caller, resource.name, &pairs)?;
     let search = Search::parse(pairs, resource.params, &headers)?;
-    match resource.name {
+    let answer = match resource.name {
         "Patient" => patient::search(&request, &caller, &search).await,
         "AllergyIntolerance" => allergy::search(&request, &caller, &search).await,
         "Observation" => observation::search(&request, &caller, &search).await,
@@ -173,7 +176,8 @@ async fn search_type(
         "Task" => task::search(&request, &caller, &search).await,
         "MedicationStatement" => medication::search(&request, &caller, &search).await,
         other => Err(FhirError::not_supported(format!("{other} search"))),
-    }
+    }?;
+    compartment::only_patient(&caller, answer).await
 }
 
 async fn create(
@@ -186,6 +190,7 @@ async fn create(
 ) -> Result<Response, FhirError> {
     let request = request(&state, &headers, &pairs(query)?)?;
     let resource = supported(&resource)?;
+    caller.may(resource.name, true)?;
     if !resource.create {
         return Err(FhirError::new(
             axum::http::StatusCode::METHOD_NOT_ALLOWED,
@@ -220,11 +225,13 @@ async fn create(
             ),
         )
     })?;
-    match resource.name {
+    compartment::body_is_about_patient(&caller, &body)?;
+    let answer = match resource.name {
         "ServiceRequest" => service_request::create(&request, &caller, &headers, &body).await,
         "Observation" => observation::create(&request, &caller, &headers, &body).await,
         other => Err(FhirError::not_supported(format!("{other} create"))),
-    }
+    }?;
+    compartment::only_patient(&caller, answer).await
 }
 
 async fn read(
@@ -235,7 +242,9 @@ async fn read(
     query: Pairs,
 ) -> Result<Response, FhirError> {
     let request = request(&state, &headers, &pairs(query)?)?;
-    match supported(&resource)?.name {
+    let resource = supported(&resource)?;
+    caller.may(resource.name, false)?;
+    let answer = match resource.name {
         "Patient" => patient::read(&request, &caller, &id).await,
         "AllergyIntolerance" => allergy::read(&request, &caller, &id).await,
         "Observation" => observation::read(&request, &caller, &id).await,
@@ -243,7 +252,8 @@ async fn read(
         "Task" => task::read(&request, &caller, &id).await,
         "MedicationStatement" => medication::read(&request, &caller, &id).await,
         other => Err(FhirError::not_supported(format!("{other} read"))),
-    }
+    }?;
+    compartment::only_patient(&caller, answer).await
 }
 
 async fn history(
@@ -254,10 +264,13 @@ async fn history(
     query: Pairs,
 ) -> Result<Response, FhirError> {
     let request = request(&state, &headers, &pairs(query)?)?;
-    match supported_with_history(&resource)?.name {
+    let resource = supported_with_history(&resource)?;
+    caller.may(resource.name, false)?;
+    let answer = match resource.name {
         "Patient" => patient::history(&request, &caller, &id, None).await,
         other => Err(FhirError::not_supported(format!("{other} history"))),
-    }
+    }?;
+    compartment::only_patient(&caller, answer).await
 }
 
 async fn vread(
@@ -268,8 +281,11 @@ async fn vread(
     query: Pairs,
 ) -> Result<Response, FhirError> {
     let request = request(&state, &headers, &pairs(query)?)?;
-    match supported_with_history(&resource)?.name {
+    let resource = supported_with_history(&resource)?;
+    caller.may(resource.name, false)?;
+    let answer = match resource.name {
         "Patient" => patient::history(&request, &caller, &id, Some(&version)).await,
         other => Err(FhirError::not_supported(format!("{other} vread"))),
-    }
+    }?;
+    compartment::only_patient(&caller, answer).await
 }

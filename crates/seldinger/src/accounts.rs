@@ -44,6 +44,13 @@ pub enum TokenCommand {
         /// Days until it expires (1-365; default 90).
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// Limit it to SMART on FHIR scopes (space-separated, e.g. "patient/*.read"): it then
+        /// serves /fhir/r4 only.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// The one patient (id) a token with patient/ scopes may reach.
+        #[arg(long)]
+        patient: Option<String>,
     },
     /// List tokens (never their secrets).
     List,
@@ -148,17 +155,20 @@ pub async fn token(state: &AppState, command: TokenCommand) -> anyhow::Result<()
             role,
             name,
             expires_in_days,
+            scopes,
+            patient,
         } => {
-            let created = seldinger_web::issue_token(
-                state,
-                None,
-                &user,
-                role.as_deref(),
-                &name,
+            let asked = seldinger_web::routes::admin::NewToken {
+                username: user.clone(),
+                role,
+                name,
                 expires_in_days,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                scopes,
+                patient_id: patient,
+            };
+            let created = seldinger_web::issue_token(state, None, &asked)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let until = created
                 .expires_at
                 .map(|t| t.format("%Y-%m-%d").to_string())

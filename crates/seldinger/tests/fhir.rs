@@ -30,7 +30,20 @@ struct Answer {
 
 impl Fhir {
     fn new(server: &Server, dir: &Path, database_url: Option<&str>, user: &str) -> Fhir {
-        let printed = cli(&["token", "create", "--user", user], dir, database_url, &[]);
+        Fhir::limited(server, dir, database_url, user, &[])
+    }
+
+    /// A token made with further `token create` options (`--scopes`, `--patient`).
+    fn limited(
+        server: &Server,
+        dir: &Path,
+        database_url: Option<&str>,
+        user: &str,
+        options: &[&str],
+    ) -> Fhir {
+        let mut args = vec!["token", "create", "--user", user];
+        args.extend_from_slice(options);
+        let printed = cli(&args, dir, database_url, &[]);
         let token = printed
             .lines()
             .map(str::trim)
@@ -1213,6 +1226,145 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
     let refused = quality.get("Patient").await;
     assert_refused(&refused, StatusCode::FORBIDDEN, None, "quality lead");
     received.keep(&refused.body);
+
+    // Tokens limited to SMART scopes: only what both the role and the scopes allow, and with
+    // patient/ scopes only that patient's record; never the JSON API.
+    let other = patients[1]["id"].as_str().expect("another patient");
+    let app = Fhir::limited(
+        &server,
+        dir.path(),
+        database_url,
+        "dr.okafor",
+        &["--scopes", "launch/patient patient/*.read", "--patient", id],
+    );
+    assert_eq!(
+        app.get(&format!("Patient/{id}")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        search_all(&app, &format!("Patient?_id={id}"), &mut received)
+            .await
+            .len(),
+        1
+    );
+    let own = search_all(
+        &app,
+        &format!("Observation?patient=Patient/{id}"),
+        &mut received,
+    )
+    .await;
+    assert!(own
+        .iter()
+        .all(|o| o["subject"]["reference"] == format!("Patient/{id}")));
+    for (query, what) in [
+        (format!("Patient/{other}"), "another patient"),
+        ("Patient".to_string(), "every patient"),
+        (
+            format!("Observation?patient=Patient/{other}"),
+            "another's results",
+        ),
+        ("Observation?code=73569-6".to_string(), "every dose"),
+        (
+            format!("ServiceRequest/{request_id}"),
+            "a referral, unless theirs",
+        ),
+    ] {
+        let refused = app.get(&query).await;
+        if query.starts_with("ServiceRequest/") && subject == format!("Patient/{id}") {
+            continue;
+        }
+        assert_refused(
+            &refused,
+            StatusCode::FORBIDDEN,
+            None,
+            &format!("{engine}: patient-bound token: {what}"),
+        );
+        received.keep(&refused.body);
+    }
+    let (write, _) = app
+        .create(
+            "ServiceRequest",
+            &order.to_string().replace("ORD-2026-0001", "ORD-2026-0009"),
+            &[],
+        )
+        .await;
+    assert_refused(
+        &write,
+        StatusCode::FORBIDDEN,
+        None,
+        "a read-only scope writes nothing",
+    );
+    let api = app
+        .client
+        .get(format!("{}/patients/{id}", server.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(
+        api.status(),
+        StatusCode::FORBIDDEN,
+        "{engine}: a SMART-scoped token opens no JSON API"
+    );
+    let ehr = Fhir::limited(
+        &server,
+        dir.path(),
+        database_url,
+        "dr.okafor",
+        &["--scopes", "user/ServiceRequest.cruds user/Patient.rs"],
+    );
+    assert_eq!(
+        ehr.get(&format!("Patient/{other}")).await.status,
+        StatusCode::OK
+    );
+    let no_labs = ehr.get(&format!("Observation?patient=Patient/{id}")).await;
+    assert_refused(
+        &no_labs,
+        StatusCode::FORBIDDEN,
+        None,
+        "outside the token's scopes",
+    );
+    let (filed, _) = ehr
+        .create(
+            "ServiceRequest",
+            &order.to_string().replace("ORD-2026-0001", "ORD-2026-0010"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        filed.status,
+        StatusCode::CREATED,
+        "{engine}: {}",
+        filed.body
+    );
+    // Limits that do not read are refused when the token is made, naming the field.
+    let admin_api = Fhir::new(&server, dir.path(), database_url, "admin");
+    for (scopes, patient, field) in [
+        ("doctor/*.read", None, "scopes"),
+        ("patient/*.read", None, "patient_id"),
+        ("user/*.read", Some(id), "patient_id"),
+    ] {
+        let made = admin_api
+            .client
+            .post(format!("{}/tokens", server.base))
+            .bearer_auth(&admin_api.token)
+            .json(&serde_json::json!({
+                "username": "dr.okafor", "name": "SMART app", "scopes": scopes, "patient_id": patient,
+            }))
+            .send()
+            .await
+            .expect("token");
+        assert_eq!(
+            made.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{engine}: {scopes}"
+        );
+        let problem: Value = made.json().await.expect("problem");
+        assert!(
+            problem.to_string().contains(field),
+            "{engine}: {scopes}: {problem}"
+        );
+    }
 
     // Every read is on the audit trail, as FHIR.
     let admin = Fhir::new(&server, dir.path(), database_url, "admin");

@@ -87,6 +87,12 @@ pub struct ApiToken {
     /// After this the token is refused. Tokens from before expiry existed carry none here and
     /// expire a default interval after they were made (the web layer's policy).
     pub expires_at: Option<DateTime<Utc>>,
+    /// The SMART on FHIR scopes it is limited to (space-separated); none: what its role may.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
+    /// The one patient it may reach (`patient/` scopes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<String>,
 }
 
 /// One line of the audit log.
@@ -392,8 +398,8 @@ impl Store {
         let mut conn = self.conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         sqlx::query(
-            "INSERT INTO api_tokens (id, token_hash, user_id, role, name, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_tokens (id, token_hash, user_id, role, name, created_at, expires_at, scopes, patient_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(token.id.to_string())
         .bind(token.token_hash.clone())
@@ -402,6 +408,8 @@ impl Store {
         .bind(token.name.clone())
         .bind(ts(token.created_at))
         .bind(token.expires_at.map(ts))
+        .bind(token.scopes.clone())
+        .bind(token.patient_id.clone())
         .execute(&mut *tx)
         .await?;
         insert_audit_all(&mut tx, audit).await?;
@@ -411,7 +419,7 @@ impl Store {
 
     pub async fn api_token(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at, expires_at FROM api_tokens WHERE token_hash = $1",
+            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at, expires_at, scopes, patient_id FROM api_tokens WHERE token_hash = $1",
         )
         .bind(token_hash.to_string())
         .fetch_optional(&mut *self.conn().await?)
@@ -421,7 +429,7 @@ impl Store {
 
     pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at, expires_at FROM api_tokens ORDER BY created_at",
+            "SELECT id, token_hash, user_id, role, name, created_at, revoked_at, last_used_at, expires_at, scopes, patient_id FROM api_tokens ORDER BY created_at",
         )
         .fetch_all(&mut *self.conn().await?)
         .await?;
@@ -580,6 +588,8 @@ fn token_from(r: &AnyRow) -> Result<ApiToken, StoreError> {
         revoked_at: opt_ts(r, "revoked_at")?,
         last_used_at: opt_ts(r, "last_used_at")?,
         expires_at: opt_ts(r, "expires_at")?,
+        scopes: r.try_get("scopes")?,
+        patient_id: r.try_get("patient_id")?,
     })
 }
 

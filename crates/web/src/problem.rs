@@ -167,6 +167,15 @@ impl ApiError {
         )
     }
 
+    pub fn scoped_token() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "This token is limited to SMART scopes",
+            "a token limited to SMART on FHIR scopes serves the FHIR API (/fhir/r4) only",
+        )
+    }
+
     pub fn csrf() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

@@ -272,6 +272,10 @@ pub(crate) async fn authenticate(
         .authenticate(presented, state.auth_policy.session_idle)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
+    if known.limits.is_some() {
+        // Its scopes are FHIR's: on this API they would mean nothing, so it opens nothing here.
+        return Err(ApiError::scoped_token());
+    }
     let token_role = match known.credential {
         Credential::ApiToken { .. } => Some(known.role),
         Credential::Session { .. } => None,

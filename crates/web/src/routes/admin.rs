@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use seldinger_domain::access::Role;
+use seldinger_domain::smart::SmartScopes;
 use seldinger_domain::validation::{required_text, Collector};
 use seldinger_domain::ValidationErrors;
 use seldinger_store::{ApiToken, AuditEntry, AuditFilter};
@@ -251,6 +252,14 @@ pub struct NewToken {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 365)]
     pub expires_in_days: Option<u32>,
+    /// SMART on FHIR scopes to limit it to, space-separated (`patient/*.read
+    /// user/ServiceRequest.write`, or v2's `user/Observation.rs`): such a token serves the FHIR
+    /// API (/fhir/r4) only, and only what both its role and its scopes allow.
+    #[serde(default)]
+    pub scopes: Option<String>,
+    /// The one patient a token with `patient/` scopes may reach (their id).
+    #[serde(default)]
+    pub patient_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -273,11 +282,14 @@ pub const TOKEN_DAYS_MAX: u32 = 365;
 pub async fn issue_token(
     state: &AppState,
     by: Option<&seldinger_app::Principal>,
-    username: &str,
-    role: Option<&str>,
-    name: &str,
-    expires_in_days: Option<u32>,
+    asked: &NewToken,
 ) -> Result<TokenCreated, ApiError> {
+    let (username, role, name, expires_in_days) = (
+        asked.username.as_str(),
+        asked.role.as_deref(),
+        asked.name.as_str(),
+        asked.expires_in_days,
+    );
     let mut c = Collector::new();
     let name = c.take(
         "name",
@@ -294,7 +306,52 @@ pub async fn issue_token(
             format!("{days} is not a number of days from 1 to {TOKEN_DAYS_MAX}"),
         );
     }
+    let scopes = match asked
+        .scopes
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(text) => c.take("scopes", SmartScopes::parse(text)),
+        None => None,
+    };
+    let patient = match asked
+        .patient_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        Some(raw) => c.take(
+            "patient_id",
+            raw.parse::<seldinger_domain::PatientId>()
+                .map_err(|_| format!("'{raw}' is not a patient id")),
+        ),
+        None => None,
+    };
+    match (&scopes, &patient) {
+        (Some(s), None) if s.needs_patient() => c.push(
+            "patient_id",
+            "patient/ scopes reach one patient: name them in patient_id",
+        ),
+        (Some(s), Some(_)) if !s.needs_patient() => c.push(
+            "patient_id",
+            "only a token with patient/ scopes is bound to a patient",
+        ),
+        (None, Some(_)) => c.push(
+            "patient_id",
+            "only a token with patient/ scopes is bound to a patient",
+        ),
+        _ => {}
+    }
     c.finish()?;
+    if let Some(patient) = patient {
+        if state.store.patient(patient).await?.is_none() {
+            return Err(ApiError::invalid(ValidationErrors::single(
+                "patient_id",
+                format!("no patient {patient}"),
+            )));
+        }
+    }
     let user = state
         .store
         .user_by_username(username.trim())
@@ -327,9 +384,17 @@ pub async fn issue_token(
         revoked_at: None,
         last_used_at: None,
         expires_at: Some(now + chrono::Duration::days(i64::from(days))),
+        scopes: scopes.map(|s| s.as_str().to_string()),
+        patient_id: patient.map(|p| p.to_string()),
     };
     // The trail names whom the token acts for, and as what.
-    let what = format!("{} for {} as {}", record.id, user.username, record.role);
+    let mut what = format!("{} for {} as {}", record.id, user.username, record.role);
+    if let Some(scopes) = &record.scopes {
+        what.push_str(&format!(" limited to {scopes}"));
+    }
+    if let Some(patient) = &record.patient_id {
+        what.push_str(&format!(" for patient {patient}"));
+    }
     let audit = admin_entry(state, by, "create", "api_token", what);
     state.store.create_api_token(&record, &[audit]).await?;
     Ok(TokenCreated {
@@ -348,15 +413,7 @@ pub async fn create_token(
     caller: Caller,
     ApiJson(input): ApiJson<NewToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = issue_token(
-        &state,
-        Some(&caller),
-        &input.username,
-        input.role.as_deref(),
-        &input.name,
-        input.expires_in_days,
-    )
-    .await?;
+    let created = issue_token(&state, Some(&caller), &input).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 

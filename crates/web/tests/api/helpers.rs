@@ -125,7 +125,15 @@ async fn spawn_clocked(
             .create_user(role.as_str(), role.as_str(), role, &hash, now(), &[])
             .await
             .expect("user");
-        let token = seldinger_web::issue_token(&state, None, role.as_str(), None, "tests", None)
+        let asked = seldinger_web::routes::admin::NewToken {
+            username: role.as_str().into(),
+            role: None,
+            name: "tests".into(),
+            expires_in_days: None,
+            scopes: None,
+            patient_id: None,
+        };
+        let token = seldinger_web::issue_token(&state, None, &asked)
             .await
             .expect("token");
         tokens.insert(role, token.token);
