@@ -69,8 +69,8 @@ impl App {
         let filter = CaseFilter {
             booked_between: Some(between),
             states: ON_THE_WORKLIST.to_vec(),
-            patient_id: None,
             limit: 500,
+            ..CaseFilter::default()
         };
         let mut cases = self.cases(who, &filter).await?;
         cases.sort_by_key(|c| c.booking.as_ref().map(|b| b.start));

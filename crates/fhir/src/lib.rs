@@ -6,17 +6,22 @@
 //! Resources are mapped by hand onto `serde_json` (docs/decisions/0008-fhir-mapped-by-hand.md): the
 //! tests hold every one to HL7's R4 JSON Schema and an independent FHIR library.
 
+mod adverse_event;
 mod allergy;
+mod appointment;
 mod bundle;
 mod caller;
 mod capability;
+mod case_list;
 mod compartment;
+mod device;
 mod error;
 mod input;
 mod medication;
 mod observation;
 mod patient;
 mod patient_list;
+mod procedure;
 mod respond;
 mod search;
 mod service_request;
@@ -55,6 +60,10 @@ pub const RESOURCES: &[Resource] = &[
     service_request::RESOURCE,
     task::RESOURCE,
     medication::RESOURCE,
+    appointment::RESOURCE,
+    procedure::RESOURCE,
+    device::RESOURCE,
+    adverse_event::RESOURCE,
 ];
 
 /// What every FHIR handler reaches.
@@ -175,6 +184,10 @@ async fn search_type(
         "ServiceRequest" => service_request::search(&request, &caller, &search).await,
         "Task" => task::search(&request, &caller, &search).await,
         "MedicationStatement" => medication::search(&request, &caller, &search).await,
+        "Appointment" => appointment::search(&request, &caller, &search).await,
+        "Procedure" => procedure::search(&request, &caller, &search).await,
+        "Device" => device::search(&request, &caller, &search).await,
+        "AdverseEvent" => adverse_event::search(&request, &caller, &search).await,
         other => Err(FhirError::not_supported(format!("{other} search"))),
     }?;
     compartment::only_patient(&caller, answer).await
@@ -251,6 +264,10 @@ async fn read(
         "ServiceRequest" => service_request::read(&request, &caller, &id).await,
         "Task" => task::read(&request, &caller, &id).await,
         "MedicationStatement" => medication::read(&request, &caller, &id).await,
+        "Appointment" => appointment::read(&request, &caller, &id).await,
+        "Procedure" => procedure::read(&request, &caller, &id).await,
+        "Device" => device::read(&request, &caller, &id).await,
+        "AdverseEvent" => adverse_event::read(&request, &caller, &id).await,
         other => Err(FhirError::not_supported(format!("{other} read"))),
     }?;
     compartment::only_patient(&caller, answer).await

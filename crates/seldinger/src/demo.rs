@@ -656,6 +656,21 @@ impl<'a> Demo<'a> {
                         }
                     };
                     path.extend(walk.into_iter().take(upto));
+                    if upto >= 3 {
+                        // The procedure as done, before it is marked complete: the record,
+                        // the devices it leaves (§7 follows them) and, for drains, a mild
+                        // bleed at the puncture site, so the record has each part to show.
+                        let done = path
+                            .iter()
+                            .position(|(e, ..)| matches!(e, CaseEvent::CompleteProcedure))
+                            .unwrap_or(path.len());
+                        let at = end - Duration::minutes(15);
+                        let record = procedure_record(procedure, start + Duration::minutes(25));
+                        for (offset, event) in record.into_iter().enumerate() {
+                            let when = at + Duration::seconds(offset as i64);
+                            path.insert(done + offset, (event, PHYSICIAN, when, None));
+                        }
+                    }
                     if target == CaseState::Closed {
                         // Closed straight from discharge: nothing to follow up.
                         path.push((CaseEvent::Close, PHYSICIAN, end + Duration::hours(3), None));
@@ -899,4 +914,81 @@ fn clinician_username(name: &str) -> String {
     name.trim_start_matches("Dr ")
         .replace(['.', ' '], "")
         .to_lowercase()
+}
+
+/// What the physician records of a demo procedure: the details, a device for each follow-up that
+/// one calls for, and a mild puncture-site bleed after a drain (synthetic, deterministic).
+fn procedure_record(procedure: &Procedure, complication_at: DateTime<Utc>) -> Vec<CaseEvent> {
+    use seldinger_domain::catalogue::FollowUpKind as K;
+    use seldinger_domain::procedure_record::{
+        Complication, DeviceKind, DeviceLeft, Operator, OperatorRole, ProcedureDetails, SirSeverity,
+    };
+    let guidance = procedure
+        .modalities
+        .first()
+        .copied()
+        .unwrap_or(GuidanceModality::Fluoroscopy);
+    let mut events = vec![CaseEvent::RecordProcedure {
+        details: ProcedureDetails {
+            operators: vec![
+                Operator {
+                    name: PERFORMING_PHYSICIAN.into(),
+                    role: OperatorRole::Primary,
+                },
+                Operator {
+                    name: "K. Tanaka".into(),
+                    role: OperatorRole::Radiographer,
+                },
+            ],
+            guidance,
+            access_site: "right common femoral".into(),
+            contrast_agent: None,
+            contrast_volume_ml: None,
+            findings: format!(
+                "{} completed as planned (synthetic demo record).",
+                procedure.name
+            ),
+            technical_success: Some(true),
+        },
+    }];
+    for kind in &procedure.follow_up {
+        let device = match kind {
+            K::IvcFilterRetrievalReview => {
+                Some((DeviceKind::IvcFilter, "retrievable IVC filter, infrarenal"))
+            }
+            K::NephrostomyExchange => {
+                Some((DeviceKind::Nephrostomy, "8 Fr locking pigtail nephrostomy"))
+            }
+            K::BiliaryDrainExchange => Some((
+                DeviceKind::BiliaryDrain,
+                "8.5 Fr internal-external biliary drain",
+            )),
+            K::GastrostomyExchange => Some((DeviceKind::Gastrostomy, "14 Fr balloon gastrostomy")),
+            K::PortFlush => Some((
+                DeviceKind::Port,
+                "single-lumen chest port, right internal jugular",
+            )),
+            K::DrainReview => Some((DeviceKind::Drain, "10 Fr locking pigtail drain")),
+            _ => None,
+        };
+        if let Some((kind, description)) = device {
+            events.push(CaseEvent::RecordDeviceLeft {
+                device: DeviceLeft {
+                    kind,
+                    description: description.into(),
+                },
+            });
+            if kind == DeviceKind::Drain {
+                events.push(CaseEvent::RecordComplication {
+                    complication: Complication {
+                        description: "minor bleeding at the puncture site, settled with pressure"
+                            .into(),
+                        severity: SirSeverity::Mild,
+                        at: complication_at,
+                    },
+                });
+            }
+        }
+    }
+    events
 }

@@ -436,7 +436,20 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
             );
         }
     }
-    let dose = &doses[0];
+    // The walk's patient: one with a dose summary and a device left in them.
+    let mut dose = &doses[0];
+    for candidate in &doses {
+        let subject = candidate["subject"]["reference"]
+            .as_str()
+            .unwrap_or_default();
+        let devices = physician
+            .get(&format!("Device?patient={subject}&_count=0"))
+            .await;
+        if devices.body["total"].as_u64() > Some(0) {
+            dose = candidate;
+            break;
+        }
+    }
     let dose_id = dose["id"].as_str().expect("dose id");
     let case_id = dose_id
         .strip_prefix("dose-")
@@ -458,20 +471,27 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
             .and_then(|c| c["valueQuantity"]["value"].as_f64())
     };
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
-    let kap = api_dose["totals"]["kerma_area_product"]
-        .as_f64()
-        .expect("KAP in Gy·m²");
-    assert!(
-        close(component("113722").expect("DAP"), kap * 1e7),
-        "{engine}: Gy·m² → mGy·cm²"
-    );
-    let rak = api_dose["totals"]["reference_air_kerma"]
-        .as_f64()
-        .expect("Ka,r in Gy");
-    assert!(
-        close(component("113725").expect("Dose (RP)"), rak * 1e3),
-        "{engine}: Gy → mGy"
-    );
+    // Each measure the JSON API gives in SI units, as the IG's unit (and absent alike).
+    let mut compared = 0;
+    for (si, code, factor) in [
+        ("kerma_area_product", "113722", 1e7),     // Gy·m² → mGy·cm²
+        ("reference_air_kerma", "113725", 1e3),    // Gy → mGy
+        ("ct_dose_length_product", "113813", 1e5), // Gy·m → mGy·cm
+        ("fluoroscopy_time", "113730", 1.0),
+    ] {
+        match (api_dose["totals"][si].as_f64(), component(code)) {
+            (Some(value), Some(shown)) => {
+                assert!(
+                    close(shown, value * factor),
+                    "{engine}: {si} {value} as {code} {shown}"
+                );
+                compared += 1;
+            }
+            (None, None) => {}
+            (value, shown) => panic!("{engine}: {si} is {value:?} but {code} is {shown:?}"),
+        }
+    }
+    assert!(compared > 0, "{engine}: a measure to compare");
     let read = physician.get(&format!("Observation/{dose_id}")).await;
     assert_eq!(read.status, StatusCode::OK);
     assert_eq!(&read.body, dose);
@@ -992,6 +1012,122 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
     assert_eq!(drug_read.status, StatusCode::OK);
     assert_eq!(&drug_read.body, drug);
 
+    // Bookings, procedures, devices and complications from the cases.
+    let today = metadata.body["date"].as_str().expect("date")[..10].to_string();
+    let booked = search_all(
+        &physician,
+        &format!("Appointment?date={today}&_count=5"),
+        &mut received,
+    )
+    .await;
+    assert!(!booked.is_empty(), "{engine}: today's list");
+    for appointment in &booked {
+        assert!(["booked", "arrived", "fulfilled", "cancelled"]
+            .contains(&appointment["status"].as_str().unwrap_or_default()));
+        assert!(appointment["participant"]
+            .as_array()
+            .is_some_and(|p| p.len() >= 2));
+    }
+    let room = booked[0]["participant"][1]["actor"]["display"]
+        .as_str()
+        .expect("room");
+    let in_room = search_all(
+        &physician,
+        &format!("Appointment?date={today}&location=Location/{room}"),
+        &mut received,
+    )
+    .await;
+    assert!(
+        !in_room.is_empty()
+            && in_room
+                .iter()
+                .all(|a| a["participant"][1]["actor"]["display"] == room)
+    );
+    assert!(in_room.len() <= booked.len());
+    let appointment_read = physician
+        .get(&format!(
+            "Appointment/{}",
+            booked[0]["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(&appointment_read.body, &booked[0]);
+    let mut procedures = Vec::new();
+    let mut devices = Vec::new();
+    let mut events = Vec::new();
+    for patient in &patients {
+        let pid = patient["id"].as_str().unwrap_or_default();
+        procedures.extend(
+            search_all(
+                &physician,
+                &format!("Procedure?patient=Patient/{pid}"),
+                &mut received,
+            )
+            .await,
+        );
+        devices.extend(
+            search_all(
+                &physician,
+                &format!("Device?patient=Patient/{pid}"),
+                &mut received,
+            )
+            .await,
+        );
+        events.extend(
+            search_all(
+                &physician,
+                &format!("AdverseEvent?subject=Patient/{pid}"),
+                &mut received,
+            )
+            .await,
+        );
+    }
+    assert!(
+        !procedures.is_empty() && !devices.is_empty() && !events.is_empty(),
+        "{engine}: the demo's procedure records"
+    );
+    for device in &devices {
+        assert_eq!(
+            device["type"]["coding"][0]["system"],
+            "urn:seldinger:device"
+        );
+        assert_eq!(device["status"], "active");
+    }
+    for event in &events {
+        assert!(["serious", "non-serious"].contains(
+            &event["seriousness"]["coding"][0]["code"]
+                .as_str()
+                .unwrap_or_default()
+        ));
+    }
+    for (kind, resource) in [
+        ("Procedure", &procedures[0]),
+        ("Device", &devices[0]),
+        ("AdverseEvent", &events[0]),
+    ] {
+        let read = physician
+            .get(&format!(
+                "{kind}/{}",
+                resource["id"].as_str().unwrap_or_default()
+            ))
+            .await;
+        assert_eq!(read.status, StatusCode::OK, "{engine}: {kind}");
+        assert_eq!(&read.body, resource, "{engine}: {kind} reads as searched");
+    }
+    let filters = search_all(
+        &physician,
+        "Procedure?patient={}"
+            .replace(
+                "{}",
+                procedures[0]["subject"]["reference"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+            .as_str(),
+        &mut received,
+    )
+    .await;
+    assert!(filters.iter().any(|p| p["id"] == procedures[0]["id"]));
+
     // Follow-up owed, as Tasks.
     let open_tasks = search_all(
         &physician,
@@ -1392,8 +1528,7 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         );
     }
 
-    walked_by_an_independent_client(&physician, dosed_patient, dose_id, engine, &mut received)
-        .await;
+    walked_by_an_independent_client(&physician, dosed_patient, dose, engine, &mut received).await;
     held_to_independent_peers(&received, engine);
 }
 
@@ -1402,10 +1537,11 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
 async fn walked_by_an_independent_client(
     fhir: &Fhir,
     patient: &str,
-    dose_id: &str,
+    dose: &Value,
     engine: &str,
     received: &mut Received,
 ) {
+    let dose_id = dose["id"].as_str().expect("dose id");
     let Ok(python) = std::env::var("SELDINGER_FHIR_PYTHON") else {
         let required = std::env::var("SELDINGER_REQUIRE_FHIR_PEERS").is_ok_and(|v| v == "1");
         assert!(!required, "SELDINGER_FHIR_PYTHON is not set");
@@ -1447,8 +1583,34 @@ async fn walked_by_an_independent_client(
         walked["doses"][dose_id].is_object(),
         "{engine}: the walk found {dose_id}: {walked}"
     );
+    let components: serde_json::Map<String, Value> = dose["component"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["code"]["coding"][0]["code"] != "121058")
+        .map(|c| {
+            let value = c["valueQuantity"]["value"].clone();
+            let value = if value.is_null() {
+                c["valueInteger"].clone()
+            } else {
+                value
+            };
+            (
+                c["code"]["coding"][0]["code"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                value,
+            )
+        })
+        .collect();
+    assert_eq!(
+        walked["doses"][dose_id],
+        Value::Object(components),
+        "{engine}: the same dose"
+    );
     assert!(
-        walked["doses"][dose_id]["113722"].is_number(),
+        walked["doses"][dose_id].is_object(),
         "{engine}: with its DAP"
     );
     let open = ours(

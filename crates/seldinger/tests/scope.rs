@@ -198,9 +198,15 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                     format!("{base}/{patient}/_history"),
                     format!("{base}/{patient}/_history/1"),
                 ]),
-                "AllergyIntolerance" | "MedicationStatement" => {
+                "AllergyIntolerance" | "MedicationStatement" | "Procedure" | "Device" => {
                     urls.push(format!("{base}?patient=Patient/{patient}"))
                 }
+                "AdverseEvent" => urls.push(format!("{base}?subject=Patient/{patient}")),
+                "Appointment" => urls.extend([
+                    format!("{base}?_count=500"),
+                    format!("{base}?patient=Patient/{patient}"),
+                    format!("{base}/{}", ids.case),
+                ]),
                 "Observation" => urls.extend([
                     format!("{base}?patient=Patient/{patient}&_count=500"),
                     format!("{base}?code=73569-6&_count=500"),

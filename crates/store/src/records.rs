@@ -200,6 +200,10 @@ pub struct CaseFilter {
     /// Any of these states; empty means all.
     pub states: Vec<CaseState>,
     pub patient_id: Option<PatientId>,
+    /// Booked into this room.
+    pub room: Option<String>,
+    /// Only cases that were booked (a start time given).
+    pub booked_only: bool,
     pub limit: u32,
 }
 
@@ -1204,6 +1208,13 @@ impl Store {
         if let Some(patient) = filter.patient_id {
             params.push(patient.to_string());
             conditions.push(format!("patient_id = ${}", params.len()));
+        }
+        if let Some(room) = &filter.room {
+            params.push(room.clone());
+            conditions.push(format!("room = ${}", params.len()));
+        }
+        if filter.booked_only {
+            conditions.push("scheduled_start IS NOT NULL".into());
         }
         let order = Order {
             key: "CASE WHEN scheduled_start IS NULL THEN '1' || updated_at ELSE '0' || scheduled_start END",

@@ -1,6 +1,7 @@
 """Walks a patient's record on a FHIR server with an independent client, fhirclient (SMART on
 FHIR's Python client and R4 models): reads the CapabilityStatement, finds the patient by MRN,
-then their ServiceRequests, the radiation dose summaries of their cases and their open Tasks,
+then their ServiceRequests, the Procedures done, the radiation dose summaries of their cases,
+the Devices left in them and their open Tasks,
 following every Bundle's next links. Prints what it found as one JSON line.
 
 Usage: python fhir_walk.py BASE TOKEN MRN_SYSTEM MRN
@@ -10,8 +11,10 @@ import sys
 
 from fhirclient import client
 from fhirclient.models.capabilitystatement import CapabilityStatement
+from fhirclient.models.device import Device
 from fhirclient.models.observation import Observation
 from fhirclient.models.patient import Patient
+from fhirclient.models.procedure import Procedure
 from fhirclient.models.servicerequest import ServiceRequest
 from fhirclient.models.task import Task
 
@@ -32,6 +35,10 @@ reference = f"Patient/{patient.id}"
 requests = list(
     ServiceRequest.where(struct={"patient": reference, "_count": "2"}).perform_resources_iter(server)
 )
+procedures = list(
+    Procedure.where(struct={"patient": reference}).perform_resources_iter(server)
+)
+devices = list(Device.where(struct={"patient": reference}).perform_resources_iter(server))
 doses = list(
     Observation.where(
         struct={"patient": reference, "code": "http://loinc.org|73569-6", "_count": "1"}
@@ -59,5 +66,8 @@ print(json.dumps({
         }
         for d in doses
     },
+    "procedures": sorted(p.id for p in procedures),
+    "devices": sorted(d.id for d in devices),
+    "device_types": sorted(d.type.coding[0].code for d in devices),
     "open_tasks": sorted(t.id for t in tasks),
 }))

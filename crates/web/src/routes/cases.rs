@@ -131,6 +131,7 @@ pub async fn list(
         states,
         patient_id,
         limit: q.limit(200, 1000)?,
+        ..CaseFilter::default()
     };
     let page = state
         .list_cases(&caller, &filter, q.cursor()?.as_ref(), "list")

@@ -1,0 +1,173 @@
+//! AdverseEvent: a complication recorded in a case, with its SIR severity (clinical-rules.md §6);
+//! the CIRSE grade joins it when adverse events are recorded on their own (issue 15).
+
+use crate::bundle::Entry;
+use crate::caller::Caller;
+use crate::case_list::{cases_of, open_case};
+use crate::error::FhirError;
+use crate::procedure::listed;
+use crate::respond::{self, instant};
+use crate::search::{token, Kind, Param, Search};
+use crate::{Request, Resource};
+use axum::http::StatusCode;
+use axum::response::Response;
+use seldinger_app::Audit;
+use seldinger_domain::procedure_record::{Complication, SirSeverity};
+use seldinger_domain::Case;
+use serde_json::{json, Value};
+
+const SERIOUSNESS: &str = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness";
+const SEVERITY: &str = "http://terminology.hl7.org/CodeSystem/adverse-event-severity";
+/// SIR adverse event severity (clinical-rules.md §6) as a code system.
+pub const SIR_SYSTEM: &str = "urn:seldinger:sir-severity";
+
+pub const RESOURCE: Resource = Resource {
+    name: "AdverseEvent",
+    documentation: "Complications recorded in a case, with the SIR severity (§6) as seriousness (serious from severe up) and severity. Search by subject.",
+    params: &[
+        Param {
+            name: "subject",
+            kind: Kind::Reference,
+            documentation: "the patient (Patient/id); required",
+        },
+        Param {
+            name: "date",
+            kind: Kind::Date,
+            documentation: "when it happened, with prefixes",
+        },
+        Param {
+            name: "seriousness",
+            kind: Kind::Token,
+            documentation: "serious or non-serious",
+        },
+    ],
+    history: false,
+    create: false,
+};
+
+fn sir(severity: SirSeverity) -> (&'static str, &'static str, bool, &'static str) {
+    // (code, display, serious, FHIR severity)
+    match severity {
+        SirSeverity::Mild => ("mild", "Mild", false, "mild"),
+        SirSeverity::Moderate => ("moderate", "Moderate", false, "moderate"),
+        SirSeverity::Severe => ("severe", "Severe", true, "severe"),
+        SirSeverity::LifeThreatening => (
+            "life_threatening",
+            "Life-threatening or disabling",
+            true,
+            "severe",
+        ),
+        SirSeverity::Death => ("death", "Death", true, "severe"),
+    }
+}
+
+pub fn to_fhir(case: &Case, n: usize, complication: &Complication) -> Value {
+    let (code, display, serious, severity) = sir(complication.severity);
+    json!({
+        "resourceType": "AdverseEvent",
+        "id": format!("ae-{}-{n}", case.id),
+        "meta": {"lastUpdated": instant(case.updated_at)},
+        "actuality": "actual",
+        "event": {"text": complication.description},
+        "subject": {"reference": format!("Patient/{}", case.patient_id)},
+        "date": instant(complication.at),
+        "seriousness": {"coding": [{
+            "system": SERIOUSNESS,
+            "code": if serious { "serious" } else { "non-serious" },
+        }]},
+        "severity": {"coding": [
+            {"system": SEVERITY, "code": severity},
+        ]},
+        "outcome": {"text": format!("SIR {display}")},
+        "extension": [{
+            "url": "https://seldinger.dev/fhir/StructureDefinition/sir-severity",
+            "valueCoding": {"system": SIR_SYSTEM, "code": code, "display": display},
+        }],
+        "suspectEntity": [{"instance": {"reference": format!("Procedure/{}", case.id)}}],
+    })
+}
+
+pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {
+    let what = format!("AdverseEvent/{id}");
+    let (case, n) = listed(id, "ae-").ok_or_else(|| FhirError::not_found(&what))?;
+    let (case, opened) = open_case(request, caller, case, &what).await?;
+    let complication = case
+        .complications
+        .get(n)
+        .ok_or_else(|| FhirError::not_found(&what))?;
+    request
+        .app
+        .audit_reads(
+            caller,
+            vec![Audit::of("fhir-read", "complication", id, case.patient_id).break_glass(&opened)],
+        )
+        .await?;
+    Ok(respond::fhir_json(
+        StatusCode::OK,
+        &to_fhir(&case, n, complication),
+    ))
+}
+
+pub async fn search(
+    request: &Request,
+    caller: &Caller,
+    search: &Search,
+) -> Result<Response, FhirError> {
+    let Some((_, subject)) = search.single("subject")? else {
+        return Err(FhirError::invalid(
+            "subject",
+            "search the adverse events of one patient: give subject=Patient/id",
+        ));
+    };
+    let patient: Option<seldinger_domain::PatientId> =
+        crate::search::reference_id("subject", subject, "Patient")?
+            .parse()
+            .ok();
+    let date = search.instants("date", |day| Some(request.app.time.start_of(day)))?;
+    let serious = match search.single("seriousness")? {
+        None => None,
+        Some((_, value)) => match token(value).code {
+            Some("serious") => Some(true),
+            Some("non-serious") => Some(false),
+            _ => {
+                return Err(FhirError::invalid(
+                    "seriousness",
+                    "give serious or non-serious",
+                ))
+            }
+        },
+    };
+    let ids = search.ids()?;
+    let cases = match patient {
+        Some(patient) => cases_of(request, caller, patient).await?,
+        None => Vec::new(),
+    };
+    let mut entries = Vec::new();
+    let mut audits = Vec::new();
+    for case in &cases {
+        for (n, complication) in case.complications.iter().enumerate() {
+            let resource = to_fhir(case, n, complication);
+            let id = resource["id"].as_str().unwrap_or_default().to_string();
+            let at = complication.at;
+            if !(date.from.is_none_or(|f| at >= f) && date.before.is_none_or(|b| at < b))
+                || serious.is_some_and(|s| s != sir(complication.severity).2)
+                || ids.as_ref().is_some_and(|ids| !ids.contains(&id))
+            {
+                continue;
+            }
+            audits.push(Audit::of(
+                "fhir-search",
+                "complication",
+                id.clone(),
+                case.patient_id,
+            ));
+            entries.push(Entry {
+                resource_type: "AdverseEvent",
+                id,
+                resource,
+            });
+        }
+    }
+    request.app.audit_reads(caller, audits).await?;
+    crate::patient_list::one_page(request, search, "AdverseEvent", entries, "adverse events")
+}

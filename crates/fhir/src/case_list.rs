@@ -1,0 +1,53 @@
+//! What a patient's cases hold (the procedure as done, devices left, complications), read
+//! within the caller's scope: the resources made from them are listed per patient, in memory
+//! (one patient's cases are few), or read by an id that names their case.
+
+use crate::caller::Caller;
+use crate::error::FhirError;
+use crate::Request;
+use axum::http::StatusCode;
+use seldinger_app::Opened;
+use seldinger_domain::access::Permission;
+use seldinger_domain::{Case, CaseId, PatientId};
+use seldinger_store::CaseFilter;
+
+/// Every case of the patient the caller may see.
+pub async fn cases_of(
+    request: &Request,
+    caller: &Caller,
+    patient: PatientId,
+) -> Result<Vec<Case>, FhirError> {
+    let filter = CaseFilter {
+        patient_id: Some(patient),
+        limit: 1000,
+        ..CaseFilter::default()
+    };
+    Ok(request.app.cases(caller, &filter).await?)
+}
+
+/// The case an id names (`<prefix><case>` or `<prefix><case>-<n>`) and the number after it.
+pub fn case_of_id(id: &str, prefix: &str) -> Option<(CaseId, Option<usize>)> {
+    let rest = id.strip_prefix(prefix)?;
+    let (case, n) = match rest.get(36..) {
+        Some("") | None => (rest, None),
+        Some(tail) => (rest.get(..36)?, Some(tail.strip_prefix('-')?.parse().ok()?)),
+    };
+    Some((case.parse().ok()?, n))
+}
+
+/// One case, if the caller may read it (refusals read as "not found": `what`).
+pub async fn open_case(
+    request: &Request,
+    caller: &Caller,
+    case: CaseId,
+    what: &str,
+) -> Result<(Case, Opened), FhirError> {
+    request
+        .app
+        .open_case(caller, Permission::ReadCases, case)
+        .await
+        .map_err(|e| match FhirError::from(e) {
+            e if e.status == StatusCode::NOT_FOUND => FhirError::not_found(what),
+            e => e,
+        })
+}

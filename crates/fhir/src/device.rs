@@ -1,0 +1,164 @@
+//! Device: the devices left in a patient at a procedure (IVC filters, drains, nephrostomy and
+//! biliary catheters, ports, lines, gastrostomies, stents) — each tracked until taken out.
+//! Make, size and position as recorded; the UDI once the device registry holds it (issue 15).
+
+use crate::bundle::Entry;
+use crate::caller::Caller;
+use crate::case_list::{cases_of, open_case};
+use crate::error::FhirError;
+use crate::procedure::listed;
+use crate::respond::{self, instant};
+use crate::search::{token, Kind, Param, Search};
+use crate::{Request, Resource};
+use axum::http::StatusCode;
+use axum::response::Response;
+use seldinger_app::Audit;
+use seldinger_domain::procedure_record::{DeviceKind, DeviceLeft};
+use seldinger_domain::Case;
+use serde_json::{json, Value};
+
+/// Device kinds as a code system.
+pub const DEVICE_SYSTEM: &str = "urn:seldinger:device";
+
+pub const RESOURCE: Resource = Resource {
+    name: "Device",
+    documentation: "Devices left in a patient at a procedure (IVC filter, drain, nephrostomy, biliary drain, port, PICC, central line, gastrostomy, stent), with the description as recorded. Search by patient.",
+    params: &[
+        Param {
+            name: "patient",
+            kind: Kind::Reference,
+            documentation: "the patient (Patient/id); required",
+        },
+        Param {
+            name: "type",
+            kind: Kind::Token,
+            documentation: "urn:seldinger:device|ivc_filter, drain, nephrostomy, …",
+        },
+        Param {
+            name: "status",
+            kind: Kind::Token,
+            documentation: "active (in place)",
+        },
+    ],
+    history: false,
+    create: false,
+};
+
+fn kind_code(kind: DeviceKind) -> String {
+    let debug = format!("{kind:?}");
+    let mut code = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            code.push('_');
+        }
+        code.push(c.to_ascii_lowercase());
+    }
+    code
+}
+
+pub fn to_fhir(case: &Case, n: usize, device: &DeviceLeft) -> Value {
+    let code = kind_code(device.kind);
+    json!({
+        "resourceType": "Device",
+        "id": format!("device-{}-{n}", case.id),
+        "meta": {"lastUpdated": instant(case.updated_at)},
+        "status": "active",
+        "type": {
+            "coding": [{"system": DEVICE_SYSTEM, "code": code}],
+            "text": code.replace('_', " "),
+        },
+        "patient": {"reference": format!("Patient/{}", case.patient_id)},
+        "note": [{"text": device.description}],
+    })
+}
+
+pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {
+    let what = format!("Device/{id}");
+    let (case, n) = listed(id, "device-").ok_or_else(|| FhirError::not_found(&what))?;
+    let (case, opened) = open_case(request, caller, case, &what).await?;
+    let device = case
+        .devices_left
+        .get(n)
+        .ok_or_else(|| FhirError::not_found(&what))?;
+    request
+        .app
+        .audit_reads(
+            caller,
+            vec![Audit::of("fhir-read", "device", id, case.patient_id).break_glass(&opened)],
+        )
+        .await?;
+    Ok(respond::fhir_json(
+        StatusCode::OK,
+        &to_fhir(&case, n, device),
+    ))
+}
+
+pub async fn search(
+    request: &Request,
+    caller: &Caller,
+    search: &Search,
+) -> Result<Response, FhirError> {
+    let patient = crate::patient_list::required_patient(search, "devices")?;
+    let kinds: Option<Vec<String>> = search.single("type")?.map(|(_, v)| {
+        v.split(',')
+            .map(|t| {
+                let t = token(t.trim());
+                match t.system {
+                    Some(system) if system != DEVICE_SYSTEM => String::new(),
+                    _ => t.code.unwrap_or_default().to_string(),
+                }
+            })
+            .collect()
+    });
+    let active_only = match search.single("status")? {
+        None => false,
+        Some((_, "active")) => true,
+        Some((_, "inactive" | "entered-in-error" | "unknown")) => {
+            return crate::patient_list::one_page(request, search, "Device", Vec::new(), "devices")
+        }
+        Some((_, other)) => {
+            return Err(FhirError::invalid(
+                "status",
+                format!(
+                    "'{other}' is not a device status: active, inactive, entered-in-error, unknown"
+                ),
+            ))
+        }
+    };
+    let _ = active_only; // every device recorded here is in place until the registry says otherwise
+    let ids = search.ids()?;
+    let cases = match patient {
+        Some(patient) => cases_of(request, caller, patient).await?,
+        None => Vec::new(),
+    };
+    let mut entries = Vec::new();
+    let mut audits = Vec::new();
+    for case in &cases {
+        for (n, device) in case.devices_left.iter().enumerate() {
+            let resource = to_fhir(case, n, device);
+            let id = resource["id"].as_str().unwrap_or_default().to_string();
+            if kinds
+                .as_ref()
+                .is_some_and(|k| !k.contains(&kind_code(device.kind)))
+            {
+                continue;
+            }
+            if ids.as_ref().is_some_and(|ids| !ids.contains(&id)) {
+                continue;
+            }
+            audits.push(Audit::of(
+                "fhir-search",
+                "device",
+                id.clone(),
+                case.patient_id,
+            ));
+            entries.push(Entry {
+                resource_type: "Device",
+                id,
+                resource,
+            });
+        }
+    }
+    request.app.audit_reads(caller, audits).await?;
+    crate::patient_list::one_page(request, search, "Device", entries, "devices")
+}

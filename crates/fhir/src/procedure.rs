@@ -1,0 +1,208 @@
+//! Procedure: what was done in a case — the procedure (the catalogue's code), when, by whom,
+//! where it went in, the outcome (technical success), the complications and the devices left,
+//! and the referral's indication as its reason.
+
+use crate::bundle::Entry;
+use crate::caller::Caller;
+use crate::case_list::{case_of_id, cases_of, open_case};
+use crate::error::FhirError;
+use crate::respond::{self, instant};
+use crate::search::{token, Kind, Param, Search};
+use crate::service_request::PROCEDURE_SYSTEM;
+use crate::{Request, Resource};
+use axum::http::StatusCode;
+use axum::response::Response;
+use seldinger_app::Audit;
+use seldinger_domain::{Case, ProcedureCatalogue};
+use serde_json::{json, Value};
+
+pub const RESOURCE: Resource = Resource {
+    name: "Procedure",
+    documentation: "The procedure done in a case: code (the catalogue's), performed period, operators, access site, technical success as outcome, complications, devices left (Device), the referral as basedOn. Search by patient.",
+    params: &[
+        Param {
+            name: "patient",
+            kind: Kind::Reference,
+            documentation: "the patient (Patient/id); required",
+        },
+        Param {
+            name: "date",
+            kind: Kind::Date,
+            documentation: "when it started, with prefixes",
+        },
+        Param {
+            name: "code",
+            kind: Kind::Token,
+            documentation: "the catalogue's procedure (urn:seldinger:procedure|id)",
+        },
+    ],
+    history: false,
+    create: false,
+};
+
+/// The Procedure of a case, once it has begun.
+pub fn to_fhir(case: &Case, catalogue: &ProcedureCatalogue) -> Option<Value> {
+    let started = case.procedure_started_at?;
+    let status = if case.procedure_completed_at.is_some() {
+        "completed"
+    } else {
+        "in-progress"
+    };
+    let mut period = json!({"start": instant(started)});
+    if let Some(end) = case.procedure_completed_at {
+        period["end"] = json!(instant(end));
+    }
+    let mut resource = json!({
+        "resourceType": "Procedure",
+        "id": case.id.to_string(),
+        "meta": {"versionId": case.version.to_string(), "lastUpdated": instant(case.updated_at)},
+        "status": status,
+        "subject": {"reference": format!("Patient/{}", case.patient_id)},
+        "basedOn": [{"reference": format!("ServiceRequest/{}", case.referral_id)}],
+        "performedPeriod": period,
+    });
+    let mut code = json!({"text": "interventional radiology procedure"});
+    if let Some(procedure) = case.planned_procedure() {
+        let name = catalogue
+            .get(procedure)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        code = json!({
+            "coding": [{"system": PROCEDURE_SYSTEM, "code": procedure.as_str(), "display": name}],
+            "text": name,
+        });
+    }
+    resource["code"] = code;
+    if let Some(done) = &case.procedure {
+        resource["performer"] = done
+            .operators
+            .iter()
+            .map(|o| json!({"actor": {"display": o.name}, "function": {"text": format!("{:?}", o.role).to_lowercase()}}))
+            .collect();
+        if !done.access_site.is_empty() {
+            resource["bodySite"] = json!([{"text": done.access_site}]);
+        }
+        if let Some(success) = done.technical_success {
+            resource["outcome"] =
+                json!({"text": if success { "technical success" } else { "technical failure" }});
+        }
+        if !done.findings.is_empty() {
+            resource["note"] = json!([{"text": done.findings}]);
+        }
+    }
+    if !case.complications.is_empty() {
+        resource["complication"] = case
+            .complications
+            .iter()
+            .map(|c| json!({"text": c.description}))
+            .collect();
+        resource["complicationDetail"] = (0..case.complications.len())
+            .map(|n| json!({"reference": format!("AdverseEvent/ae-{}-{n}", case.id)}))
+            .collect();
+    }
+    if !case.devices_left.is_empty() {
+        resource["focalDevice"] = (0..case.devices_left.len())
+            .map(|n| {
+                json!({
+                    "action": {"text": "implanted"},
+                    "manipulated": {"reference": format!("Device/device-{}-{n}", case.id)},
+                })
+            })
+            .collect();
+    }
+    Some(resource)
+}
+
+pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {
+    let what = format!("Procedure/{id}");
+    let case = id.parse().map_err(|_| FhirError::not_found(&what))?;
+    let (case, opened) = open_case(request, caller, case, &what).await?;
+    let resource =
+        to_fhir(&case, &request.app.catalogue).ok_or_else(|| FhirError::not_found(&what))?;
+    request
+        .app
+        .audit_reads(
+            caller,
+            vec![Audit::of("fhir-read", "case", case.id, case.patient_id).break_glass(&opened)],
+        )
+        .await?;
+    Ok(respond::resource(
+        StatusCode::OK,
+        &resource,
+        case.version,
+        case.updated_at,
+    ))
+}
+
+pub async fn search(
+    request: &Request,
+    caller: &Caller,
+    search: &Search,
+) -> Result<Response, FhirError> {
+    let patient = crate::patient_list::required_patient(search, "procedures")?;
+    let date = search.instants("date", |day| Some(request.app.time.start_of(day)))?;
+    let codes: Vec<String> = match search.single("code")? {
+        Some((_, value)) => value
+            .split(',')
+            .map(|v| {
+                let t = token(v.trim());
+                match t.system {
+                    Some(system) if system != PROCEDURE_SYSTEM => String::new(),
+                    _ => t.code.unwrap_or_default().to_string(),
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let ids = search.ids()?;
+    let cases = match patient {
+        Some(patient) => cases_of(request, caller, patient).await?,
+        None => Vec::new(),
+    };
+    let mut shown: Vec<(Value, &Case)> = cases
+        .iter()
+        .filter(|c| {
+            ids.as_ref()
+                .is_none_or(|ids| ids.contains(&c.id.to_string()))
+        })
+        .filter(|c| {
+            codes.is_empty()
+                || c.planned_procedure()
+                    .is_some_and(|p| codes.iter().any(|code| code == p.as_str()))
+        })
+        .filter(|c| {
+            c.procedure_started_at.is_some_and(|at| {
+                date.from.is_none_or(|f| at >= f) && date.before.is_none_or(|b| at < b)
+            })
+        })
+        .filter_map(|c| to_fhir(c, &request.app.catalogue).map(|r| (r, c)))
+        .collect();
+    shown.sort_by_key(|(_, case)| std::cmp::Reverse(case.procedure_started_at));
+    request
+        .app
+        .audit_reads(
+            caller,
+            shown
+                .iter()
+                .map(|(_, c)| Audit::of("fhir-search", "case", c.id, c.patient_id))
+                .collect(),
+        )
+        .await?;
+    let entries = shown
+        .into_iter()
+        .map(|(resource, case)| Entry {
+            resource_type: "Procedure",
+            id: case.id.to_string(),
+            resource,
+        })
+        .collect();
+    crate::patient_list::one_page(request, search, "Procedure", entries, "procedures")
+}
+
+/// Reads an id of a resource made from a case's list (`device-<case>-<n>`, `ae-<case>-<n>`).
+pub fn listed(id: &str, prefix: &str) -> Option<(seldinger_domain::CaseId, usize)> {
+    match case_of_id(id, prefix)? {
+        (case, Some(n)) => Some((case, n)),
+        _ => None,
+    }
+}
