@@ -1,7 +1,6 @@
 //! AdverseEvent: a complication recorded in a case, with its SIR severity (clinical-rules.md §6);
 //! the CIRSE grade joins it when adverse events are recorded on their own (issue 15).
 
-use crate::bundle::Entry;
 use crate::caller::Caller;
 use crate::case_list::{cases_of, open_case};
 use crate::error::FhirError;
@@ -142,32 +141,20 @@ pub async fn search(
         Some(patient) => cases_of(request, caller, patient).await?,
         None => Vec::new(),
     };
-    let mut entries = Vec::new();
-    let mut audits = Vec::new();
-    for case in &cases {
-        for (n, complication) in case.complications.iter().enumerate() {
-            let resource = to_fhir(case, n, complication);
-            let id = resource["id"].as_str().unwrap_or_default().to_string();
+    let (entries, audits) = crate::case_list::listed_entries(
+        &cases,
+        |case| &case.complications,
+        to_fhir,
+        |complication: &Complication, id| {
             let at = complication.at;
-            if !(date.from.is_none_or(|f| at >= f) && date.before.is_none_or(|b| at < b))
-                || serious.is_some_and(|s| s != sir(complication.severity).2)
-                || ids.as_ref().is_some_and(|ids| !ids.contains(&id))
-            {
-                continue;
-            }
-            audits.push(Audit::of(
-                "fhir-search",
-                "complication",
-                id.clone(),
-                case.patient_id,
-            ));
-            entries.push(Entry {
-                resource_type: "AdverseEvent",
-                id,
-                resource,
-            });
-        }
-    }
+            date.from.is_none_or(|f| at >= f)
+                && date.before.is_none_or(|b| at < b)
+                && serious.is_none_or(|s| s == sir(complication.severity).2)
+                && ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
+        },
+        "AdverseEvent",
+        "complication",
+    );
     request.app.audit_reads(caller, audits).await?;
     crate::patient_list::one_page(request, search, "AdverseEvent", entries, "adverse events")
 }

@@ -2,11 +2,12 @@
 //! within the caller's scope: the resources made from them are listed per patient, in memory
 //! (one patient's cases are few), or read by an id that names their case.
 
+use crate::bundle::Entry;
 use crate::caller::Caller;
 use crate::error::FhirError;
 use crate::Request;
 use axum::http::StatusCode;
-use seldinger_app::Opened;
+use seldinger_app::{Audit, Opened};
 use seldinger_domain::access::Permission;
 use seldinger_domain::{Case, CaseId, PatientId};
 use seldinger_store::CaseFilter;
@@ -50,4 +51,39 @@ pub async fn open_case(
             e if e.status == StatusCode::NOT_FOUND => FhirError::not_found(what),
             e => e,
         })
+}
+
+/// The resources made from one list of each case (devices left, complications): those `keep`
+/// accepts, as entries, with the audit row of each.
+pub fn listed_entries<T>(
+    cases: &[Case],
+    list: impl Fn(&Case) -> &[T],
+    to_fhir: impl Fn(&Case, usize, &T) -> serde_json::Value,
+    keep: impl Fn(&T, &str) -> bool,
+    resource_type: &'static str,
+    audited_as: &'static str,
+) -> (Vec<Entry>, Vec<Audit<'static>>) {
+    let mut entries = Vec::new();
+    let mut audits = Vec::new();
+    for case in cases {
+        for (n, item) in list(case).iter().enumerate() {
+            let resource = to_fhir(case, n, item);
+            let id = resource["id"].as_str().unwrap_or_default().to_string();
+            if !keep(item, &id) {
+                continue;
+            }
+            audits.push(Audit::of(
+                "fhir-search",
+                audited_as,
+                id.clone(),
+                case.patient_id,
+            ));
+            entries.push(Entry {
+                resource_type,
+                id,
+                resource,
+            });
+        }
+    }
+    (entries, audits)
 }

@@ -32,7 +32,7 @@ pub fn search_names_patient(
         .iter()
         .any(|(name, value)| match (resource, name.as_str()) {
             ("Patient", "_id") => value.trim() == id,
-            (_, "patient") => {
+            (_, "patient" | "subject") => {
                 let value = value.trim();
                 value == id || value.ends_with(&format!("Patient/{id}"))
             }
@@ -88,4 +88,8 @@ fn belongs_to(resource: &Value, patient: PatientId) -> bool {
     ["subject", "patient", "for"]
         .iter()
         .any(|field| resource[*field]["reference"] == reference.as_str())
+        // An Appointment names its patient among its participants.
+        || resource["participant"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["actor"]["reference"] == reference.as_str()))
 }

@@ -2,7 +2,6 @@
 //! biliary catheters, ports, lines, gastrostomies, stents) — each tracked until taken out.
 //! Make, size and position as recorded; the UDI once the device registry holds it (issue 15).
 
-use crate::bundle::Entry;
 use crate::caller::Caller;
 use crate::case_list::{cases_of, open_case};
 use crate::error::FhirError;
@@ -131,34 +130,19 @@ pub async fn search(
         Some(patient) => cases_of(request, caller, patient).await?,
         None => Vec::new(),
     };
-    let mut entries = Vec::new();
-    let mut audits = Vec::new();
-    for case in &cases {
-        for (n, device) in case.devices_left.iter().enumerate() {
-            let resource = to_fhir(case, n, device);
-            let id = resource["id"].as_str().unwrap_or_default().to_string();
-            if kinds
+    let (entries, audits) = crate::case_list::listed_entries(
+        &cases,
+        |case| &case.devices_left,
+        to_fhir,
+        |device, id| {
+            kinds
                 .as_ref()
-                .is_some_and(|k| !k.contains(&kind_code(device.kind)))
-            {
-                continue;
-            }
-            if ids.as_ref().is_some_and(|ids| !ids.contains(&id)) {
-                continue;
-            }
-            audits.push(Audit::of(
-                "fhir-search",
-                "device",
-                id.clone(),
-                case.patient_id,
-            ));
-            entries.push(Entry {
-                resource_type: "Device",
-                id,
-                resource,
-            });
-        }
-    }
+                .is_none_or(|k| k.contains(&kind_code(device.kind)))
+                && ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
+        },
+        "Device",
+        "device",
+    );
     request.app.audit_reads(caller, audits).await?;
     crate::patient_list::one_page(request, search, "Device", entries, "devices")
 }

@@ -664,8 +664,11 @@ impl<'a> Demo<'a> {
                             .iter()
                             .position(|(e, ..)| matches!(e, CaseEvent::CompleteProcedure))
                             .unwrap_or(path.len());
-                        let at = end - Duration::minutes(15);
-                        let record = procedure_record(procedure, start + Duration::minutes(25));
+                        // Between the start (start + 5 min) and the completion (end - 10 min),
+                        // whatever the room time; a complication before it is recorded.
+                        let began = start + Duration::minutes(5);
+                        let at = began + (end - Duration::minutes(10) - began) / 2;
+                        let record = procedure_record(procedure, began + (at - began) / 2);
                         for (offset, event) in record.into_iter().enumerate() {
                             let when = at + Duration::seconds(offset as i64);
                             path.insert(done + offset, (event, PHYSICIAN, when, None));

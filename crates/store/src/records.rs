@@ -137,6 +137,17 @@ pub struct PatientFilter {
     pub changed_before: Option<DateTime<Utc>>,
 }
 
+/// `column IN (…)` over `values`, bound as parameters; no values match nothing.
+pub(crate) fn one_of(column: &str, values: &[impl ToString], params: &mut Vec<String>) -> String {
+    if values.is_empty() {
+        return "1 = 0".into();
+    }
+    let first = params.len() + 1;
+    params.extend(values.iter().map(ToString::to_string));
+    let list: Vec<String> = (first..=params.len()).map(|n| format!("${n}")).collect();
+    format!("{column} IN ({})", list.join(", "))
+}
+
 /// Conditions that a record's latest event falls in [from, before): a record changed at or after
 /// `from` has an event then; one last changed before `before` has none at or after it. Both read
 /// the event log's (stream, time) index.
@@ -707,14 +718,7 @@ impl Store {
             }
         }
         if let Some(ids) = &filter.ids {
-            if ids.is_empty() {
-                conditions.push("1 = 0".into());
-            } else {
-                let first = params.len() + 1;
-                params.extend(ids.iter().map(ToString::to_string));
-                let list: Vec<String> = (first..=params.len()).map(|n| format!("${n}")).collect();
-                conditions.push(format!("id IN ({})", list.join(", ")));
-            }
+            conditions.push(one_of("id", ids, &mut params));
         }
         // ISO dates compare as text.
         if let Some(from) = filter.born_from {
@@ -1090,24 +1094,11 @@ impl Store {
             conditions.push(format!("r.patient_id = ${}", params.len()));
         }
         if let Some(ids) = &filter.ids {
-            if ids.is_empty() {
-                conditions.push("1 = 0".into());
-            } else {
-                let first = params.len() + 1;
-                params.extend(ids.iter().map(ToString::to_string));
-                let list: Vec<String> = (first..=params.len()).map(|n| format!("${n}")).collect();
-                conditions.push(format!("r.id IN ({})", list.join(", ")));
-            }
+            conditions.push(one_of("r.id", ids, &mut params));
         }
         if let Some(states) = &filter.case_states {
-            if states.is_empty() {
-                conditions.push("1 = 0".into());
-            } else {
-                let first = params.len() + 1;
-                params.extend(states.iter().map(|s| s.as_str().to_string()));
-                let list: Vec<String> = (first..=params.len()).map(|n| format!("${n}")).collect();
-                conditions.push(format!("c.state IN ({})", list.join(", ")));
-            }
+            let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+            conditions.push(one_of("c.state", &states, &mut params));
         }
         if let Some(by) = &filter.referred_by {
             params.push(by.clone());
