@@ -22,7 +22,7 @@ pub const SIR_SYSTEM: &str = "urn:seldinger:sir-severity";
 
 pub const RESOURCE: Resource = Resource {
     name: "AdverseEvent",
-    documentation: "Complications recorded in a case, with the SIR severity (§6) as seriousness (serious from severe up) and severity. Search by subject.",
+    documentation: "Complications recorded in a case, with the SIR severity (§6) as an extension and as severity; seriousness where the SIR grade decides it (severe and worse: serious; mild: non-serious; moderate: not said). Search by subject.",
     params: &[
         Param {
             name: "subject",
@@ -44,25 +44,28 @@ pub const RESOURCE: Resource = Resource {
     create: false,
 };
 
-fn sir(severity: SirSeverity) -> (&'static str, &'static str, bool, &'static str) {
-    // (code, display, serious, FHIR severity)
+/// (code, display, serious, FHIR severity) of a SIR grade. Seriousness follows the grade's own
+/// definition (clinical-rules.md §6): severe (ICU, stay > 48 h), life-threatening and death are
+/// serious; mild (no or minimal therapy) is not; moderate may or may not have prolonged the stay,
+/// so it is left unsaid rather than guessed.
+fn sir(severity: SirSeverity) -> (&'static str, &'static str, Option<bool>, &'static str) {
     match severity {
-        SirSeverity::Mild => ("mild", "Mild", false, "mild"),
-        SirSeverity::Moderate => ("moderate", "Moderate", false, "moderate"),
-        SirSeverity::Severe => ("severe", "Severe", true, "severe"),
+        SirSeverity::Mild => ("mild", "Mild", Some(false), "mild"),
+        SirSeverity::Moderate => ("moderate", "Moderate", None, "moderate"),
+        SirSeverity::Severe => ("severe", "Severe", Some(true), "severe"),
         SirSeverity::LifeThreatening => (
             "life_threatening",
             "Life-threatening or disabling",
-            true,
+            Some(true),
             "severe",
         ),
-        SirSeverity::Death => ("death", "Death", true, "severe"),
+        SirSeverity::Death => ("death", "Death", Some(true), "severe"),
     }
 }
 
 pub fn to_fhir(case: &Case, n: usize, complication: &Complication) -> Value {
     let (code, display, serious, severity) = sir(complication.severity);
-    json!({
+    let mut resource = json!({
         "resourceType": "AdverseEvent",
         "id": format!("ae-{}-{n}", case.id),
         "meta": {"lastUpdated": instant(case.updated_at)},
@@ -70,10 +73,6 @@ pub fn to_fhir(case: &Case, n: usize, complication: &Complication) -> Value {
         "event": {"text": complication.description},
         "subject": {"reference": format!("Patient/{}", case.patient_id)},
         "date": instant(complication.at),
-        "seriousness": {"coding": [{
-            "system": SERIOUSNESS,
-            "code": if serious { "serious" } else { "non-serious" },
-        }]},
         "severity": {"coding": [
             {"system": SEVERITY, "code": severity},
         ]},
@@ -83,7 +82,14 @@ pub fn to_fhir(case: &Case, n: usize, complication: &Complication) -> Value {
             "valueCoding": {"system": SIR_SYSTEM, "code": code, "display": display},
         }],
         "suspectEntity": [{"instance": {"reference": format!("Procedure/{}", case.id)}}],
-    })
+    });
+    if let Some(serious) = serious {
+        resource["seriousness"] = json!({"coding": [{
+            "system": SERIOUSNESS,
+            "code": if serious { "serious" } else { "non-serious" },
+        }]});
+    }
+    resource
 }
 
 pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {
@@ -149,7 +155,7 @@ pub async fn search(
             let at = complication.at;
             date.from.is_none_or(|f| at >= f)
                 && date.before.is_none_or(|b| at < b)
-                && serious.is_none_or(|s| s == sir(complication.severity).2)
+                && serious.is_none_or(|s| sir(complication.severity).2 == Some(s))
                 && ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
         },
         "AdverseEvent",

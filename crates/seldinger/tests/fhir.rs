@@ -1093,12 +1093,24 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         assert_eq!(device["status"], "active");
     }
     for event in &events {
-        assert!(["serious", "non-serious"].contains(
-            &event["seriousness"]["coding"][0]["code"]
+        // The demo's bleeds are SIR mild: not serious (§6).
+        assert_eq!(
+            event["seriousness"]["coding"][0]["code"], "non-serious",
+            "{engine}"
+        );
+    }
+    let serious = search_all(
+        &physician,
+        &format!(
+            "AdverseEvent?subject={}&seriousness=serious",
+            events[0]["subject"]["reference"]
                 .as_str()
                 .unwrap_or_default()
-        ));
-    }
+        ),
+        &mut received,
+    )
+    .await;
+    assert!(serious.is_empty(), "{engine}: a mild bleed is not serious");
     for (kind, resource) in [
         ("Procedure", &procedures[0]),
         ("Device", &devices[0]),
@@ -1389,6 +1401,20 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         &mut received,
     )
     .await;
+    for own_list in [
+        "Appointment?patient",
+        "AdverseEvent?subject",
+        "Procedure?patient",
+        "Task?patient",
+    ] {
+        let theirs = app.get(&format!("{own_list}=Patient/{id}")).await;
+        assert_eq!(
+            theirs.status,
+            StatusCode::OK,
+            "{engine}: {own_list}: {}",
+            theirs.body
+        );
+    }
     assert!(own
         .iter()
         .all(|o| o["subject"]["reference"] == format!("Patient/{id}")));
