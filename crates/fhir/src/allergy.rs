@@ -77,13 +77,7 @@ async fn patient_with_allergies(
     id: PatientId,
 ) -> Result<(Patient, DateTime<Utc>, seldinger_app::Opened), FhirError> {
     let (patient, opened) = request.app.open_patient_record(caller, id).await?;
-    let at = request
-        .app
-        .last_changed("patient", &[id])
-        .await?
-        .get(&id.to_string())
-        .copied()
-        .unwrap_or_default();
+    let at = request.patient_changed_at(id).await?.unwrap_or_default();
     Ok((patient, at, opened))
 }
 

@@ -3,7 +3,6 @@
 
 use crate::bundle::{self, Entry};
 use crate::caller::Caller;
-use crate::case_list::open_case;
 use crate::error::FhirError;
 use crate::respond::{self, instant};
 use crate::search::{reference_id, Kind, Param, Search};
@@ -102,24 +101,7 @@ pub fn to_fhir(case: &Case, catalogue: &ProcedureCatalogue) -> Option<Value> {
 }
 
 pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {
-    let what = format!("Appointment/{id}");
-    let case = id.parse().map_err(|_| FhirError::not_found(&what))?;
-    let (case, opened) = open_case(request, caller, case, &what).await?;
-    let resource =
-        to_fhir(&case, &request.app.catalogue).ok_or_else(|| FhirError::not_found(&what))?;
-    request
-        .app
-        .audit_reads(
-            caller,
-            vec![Audit::of("fhir-read", "case", case.id, case.patient_id).break_glass(&opened)],
-        )
-        .await?;
-    Ok(respond::resource(
-        StatusCode::OK,
-        &resource,
-        case.version,
-        case.updated_at,
-    ))
+    crate::case_list::read_case_resource(request, caller, "Appointment", id, to_fhir).await
 }
 
 pub async fn search(

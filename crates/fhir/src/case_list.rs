@@ -53,6 +53,35 @@ pub async fn open_case(
         })
 }
 
+/// One resource made from a whole case (Appointment, Procedure), read by the case's id: within
+/// the caller's scope, audited as a read of the case, with the case's version as its own.
+pub async fn read_case_resource(
+    request: &Request,
+    caller: &Caller,
+    resource_type: &str,
+    id: &str,
+    to_fhir: impl Fn(&Case, &seldinger_domain::ProcedureCatalogue) -> Option<serde_json::Value>,
+) -> Result<axum::response::Response, FhirError> {
+    let what = format!("{resource_type}/{id}");
+    let case = id.parse().map_err(|_| FhirError::not_found(&what))?;
+    let (case, opened) = open_case(request, caller, case, &what).await?;
+    let resource =
+        to_fhir(&case, &request.app.catalogue).ok_or_else(|| FhirError::not_found(&what))?;
+    request
+        .app
+        .audit_reads(
+            caller,
+            vec![Audit::of("fhir-read", "case", case.id, case.patient_id).break_glass(&opened)],
+        )
+        .await?;
+    Ok(crate::respond::resource(
+        StatusCode::OK,
+        &resource,
+        case.version,
+        case.updated_at,
+    ))
+}
+
 /// The resources made from one list of each case (devices left, complications): those `keep`
 /// accepts, as entries, with the audit row of each.
 pub fn listed_entries<T>(

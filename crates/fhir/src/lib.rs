@@ -82,6 +82,18 @@ pub(crate) struct Request {
     base: String,
 }
 
+impl Request {
+    /// When a patient's record last changed (its latest event): the `lastUpdated` of the
+    /// resources that live on it.
+    async fn patient_changed_at(
+        &self,
+        patient: seldinger_domain::PatientId,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, FhirError> {
+        let changed = self.app.last_changed("patient", &[patient]).await?;
+        Ok(changed.get(&patient.to_string()).copied())
+    }
+}
+
 /// The FHIR server, to be nested at [`BASE_PATH`].
 pub fn router(app: App, session_idle: Duration, tls: bool) -> Router {
     let state = FhirState {
@@ -280,14 +292,7 @@ async fn history(
     Path((resource, id)): Path<(String, String)>,
     query: Pairs,
 ) -> Result<Response, FhirError> {
-    let request = request(&state, &headers, &pairs(query)?)?;
-    let resource = supported_with_history(&resource)?;
-    caller.may(resource.name, false)?;
-    let answer = match resource.name {
-        "Patient" => patient::history(&request, &caller, &id, None).await,
-        other => Err(FhirError::not_supported(format!("{other} history"))),
-    }?;
-    compartment::only_patient(&caller, answer).await
+    versions(state, caller, headers, resource, id, None, query).await
 }
 
 async fn vread(
@@ -297,12 +302,25 @@ async fn vread(
     Path((resource, id, version)): Path<(String, String, String)>,
     query: Pairs,
 ) -> Result<Response, FhirError> {
+    versions(state, caller, headers, resource, id, Some(version), query).await
+}
+
+/// A resource's history (`version` none) or one version of it.
+async fn versions(
+    state: FhirState,
+    caller: Caller,
+    headers: HeaderMap,
+    resource: String,
+    id: String,
+    version: Option<String>,
+    query: Pairs,
+) -> Result<Response, FhirError> {
     let request = request(&state, &headers, &pairs(query)?)?;
     let resource = supported_with_history(&resource)?;
     caller.may(resource.name, false)?;
     let answer = match resource.name {
-        "Patient" => patient::history(&request, &caller, &id, Some(&version)).await,
-        other => Err(FhirError::not_supported(format!("{other} vread"))),
+        "Patient" => patient::history(&request, &caller, &id, version.as_deref()).await,
+        other => Err(FhirError::not_supported(format!("{other} history"))),
     }?;
     compartment::only_patient(&caller, answer).await
 }

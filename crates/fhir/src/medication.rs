@@ -71,11 +71,8 @@ async fn drugs_of(
 ) -> Result<(Vec<(u64, Medication)>, DateTime<Utc>, seldinger_app::Opened), FhirError> {
     let (_, drugs, opened) = request.app.medications_of_patient(caller, patient).await?;
     let at = request
-        .app
-        .last_changed("patient", &[patient])
+        .patient_changed_at(patient)
         .await?
-        .get(&patient.to_string())
-        .copied()
         .unwrap_or_default();
     Ok((drugs, at, opened))
 }

@@ -396,10 +396,9 @@ pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Respon
         .iter()
         .find(|(n, _)| *n == entry)
         .ok_or_else(not_found)?;
-    let changed = request.app.last_changed("patient", &[patient]).await?;
-    let at = changed
-        .get(&patient.to_string())
-        .copied()
+    let at = request
+        .patient_changed_at(patient)
+        .await?
         .unwrap_or(result.drawn_at);
     request
         .app
@@ -468,8 +467,7 @@ pub async fn search(
         if let (Some(labs), Some(patient)) = (kinds.labs, patient) {
             match request.app.lab_results_of_patient(caller, patient).await {
                 Ok((_, results, Opened { break_glass_reason })) => {
-                    let changed = request.app.last_changed("patient", &[patient]).await?;
-                    let updated = changed.get(&patient.to_string()).copied();
+                    let updated = request.patient_changed_at(patient).await?;
                     for (entry, result) in results {
                         if labs != LabFilter::All && labs != LabFilter::Test(result.test) {
                             continue;

@@ -98,8 +98,7 @@ fn parse_id(raw: &str) -> Result<PatientId, FhirError> {
 pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {
     let id = parse_id(id)?;
     let (patient, opened) = request.app.open_patient_record(caller, id).await?;
-    let changed = request.app.last_changed("patient", &[id]).await?;
-    let at = changed.get(&id.to_string()).copied().unwrap_or_default();
+    let at = request.patient_changed_at(id).await?.unwrap_or_default();
     request
         .app
         .audit_reads(

@@ -4,13 +4,12 @@
 
 use crate::bundle::Entry;
 use crate::caller::Caller;
-use crate::case_list::{case_of_id, cases_of, open_case};
+use crate::case_list::{case_of_id, cases_of};
 use crate::error::FhirError;
-use crate::respond::{self, instant};
+use crate::respond::instant;
 use crate::search::{token, Kind, Param, Search};
 use crate::service_request::PROCEDURE_SYSTEM;
 use crate::{Request, Resource};
-use axum::http::StatusCode;
 use axum::response::Response;
 use seldinger_app::Audit;
 use seldinger_domain::{Case, ProcedureCatalogue};
@@ -114,24 +113,7 @@ pub fn to_fhir(case: &Case, catalogue: &ProcedureCatalogue) -> Option<Value> {
 }
 
 pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {
-    let what = format!("Procedure/{id}");
-    let case = id.parse().map_err(|_| FhirError::not_found(&what))?;
-    let (case, opened) = open_case(request, caller, case, &what).await?;
-    let resource =
-        to_fhir(&case, &request.app.catalogue).ok_or_else(|| FhirError::not_found(&what))?;
-    request
-        .app
-        .audit_reads(
-            caller,
-            vec![Audit::of("fhir-read", "case", case.id, case.patient_id).break_glass(&opened)],
-        )
-        .await?;
-    Ok(respond::resource(
-        StatusCode::OK,
-        &resource,
-        case.version,
-        case.updated_at,
-    ))
+    crate::case_list::read_case_resource(request, caller, "Procedure", id, to_fhir).await
 }
 
 pub async fn search(

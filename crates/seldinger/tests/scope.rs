@@ -198,9 +198,13 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                     format!("{base}/{patient}/_history"),
                     format!("{base}/{patient}/_history/1"),
                 ]),
-                "AllergyIntolerance" | "MedicationStatement" | "Procedure" | "Device" => {
+                "AllergyIntolerance" | "MedicationStatement" | "Device" => {
                     urls.push(format!("{base}?patient=Patient/{patient}"))
                 }
+                "Procedure" => urls.extend([
+                    format!("{base}?patient=Patient/{patient}"),
+                    format!("{base}/{}", ids.case),
+                ]),
                 "AdverseEvent" => urls.push(format!("{base}?subject=Patient/{patient}")),
                 "Appointment" => urls.extend([
                     format!("{base}?_count=500"),
