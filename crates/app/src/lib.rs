@@ -34,7 +34,7 @@ pub use error::AppError;
 pub use facts::Correction;
 pub use followup::permission_to_complete;
 pub use interfaces::{DetailsOutcome, MessageHandler, Replayed, Shown};
-pub use lists::DoseByCase;
+pub use lists::{DoseByCase, StaffMember};
 pub use mpps::{StepError, StepToReview};
 pub use outbox::{CaseNotice, Notice, Outbound, Route};
 pub use principal::{Audit, Opened, Principal};

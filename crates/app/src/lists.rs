@@ -2,7 +2,7 @@
 //! by the store in the query). Not audited here: an adapter audits the rows it shows.
 
 use crate::{App, AppError, Principal};
-use seldinger_domain::access::Permission;
+use seldinger_domain::access::{Permission, Role};
 use seldinger_domain::lifecycle::Case;
 use seldinger_domain::patient::Patient;
 use seldinger_domain::performed_step::PerformedStep;
@@ -21,6 +21,16 @@ pub struct DoseByCase {
     pub unmatched: Vec<StoredDoseReport>,
     /// What the rooms' systems reported of those cases (their preliminary dose), by case.
     pub steps: std::collections::HashMap<CaseId, Vec<PerformedStep>>,
+}
+
+/// A member of staff, without anything that signs them in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaffMember {
+    pub id: uuid::Uuid,
+    pub display_name: String,
+    pub role: Role,
+    pub active: bool,
+    pub since: chrono::DateTime<chrono::Utc>,
 }
 
 impl App {
@@ -230,6 +240,27 @@ impl App {
                 &patient.to_string(),
             )
             .await?)
+    }
+
+    /// The department's staff as others may know them: the people who hold a clinical or
+    /// departmental role (not administrators or interface accounts), with no credential, sign-in
+    /// or lock state — only what a colleague or an EHR needs to name them.
+    pub async fn staff(&self, who: &Principal) -> Result<Vec<StaffMember>, AppError> {
+        who.require(Permission::ReadReferenceData)?;
+        Ok(self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .filter(|u| !matches!(u.role, Role::Administrator | Role::Interface))
+            .map(|u| StaffMember {
+                id: u.id,
+                display_name: u.display_name,
+                role: u.role,
+                active: !u.disabled,
+                since: u.created_at,
+            })
+            .collect())
     }
 
     /// The cases the reports are linked to, by id (one query).

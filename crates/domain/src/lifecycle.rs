@@ -645,8 +645,12 @@ impl CaseEvent {
                 )
             }
             E::RecordComplication { complication } => format!(
-                "complication ({}, SIR): {}",
+                "complication ({}, SIR{}): {}",
                 words(complication.severity),
+                complication
+                    .cirse_grade
+                    .map(|g| format!("; CIRSE grade {g}"))
+                    .unwrap_or_default(),
                 complication.description
             ),
             E::RecordRecoveryScore { score } => {

@@ -262,6 +262,9 @@ pub enum SirSeverity {
 pub struct Complication {
     pub description: String,
     pub severity: SirSeverity,
+    /// The CIRSE grade, 1-6 (clinical-rules.md §6), where the department grades both ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cirse_grade: Option<u8>,
     pub at: DateTime<Utc>,
 }
 
@@ -269,11 +272,18 @@ impl Complication {
     pub fn check(&self, now: DateTime<Utc>) -> Result<Complication, ValidationErrors> {
         let mut c = Collector::new();
         let description = text(&mut c, "description", &self.description, 2000, true);
+        if self.cirse_grade.is_some_and(|g| !(1..=6).contains(&g)) {
+            c.push(
+                "cirse_grade",
+                "a CIRSE grade from 1 (solved in the same session) to 6 (death), §6".to_string(),
+            );
+        }
         not_future(&mut c, "at", self.at, now);
         c.finish()?;
         Ok(Complication {
             description,
             severity: self.severity,
+            cirse_grade: self.cirse_grade,
             at: self.at,
         })
     }
@@ -408,6 +418,26 @@ mod tests {
                 "contrast_agent"
             ]
         );
+    }
+
+    #[test]
+    fn a_complication_takes_a_cirse_grade_from_one_to_six_or_none() {
+        let graded = |grade: Option<u8>| Complication {
+            description: "puncture-site haematoma".into(),
+            severity: SirSeverity::Mild,
+            cirse_grade: grade,
+            at: now(),
+        };
+        for grade in [None, Some(1), Some(6)] {
+            assert_eq!(graded(grade).check(now()).map(|c| c.cirse_grade), Ok(grade));
+        }
+        for grade in [0, 7] {
+            let errors = graded(Some(grade)).check(now()).expect_err("refused").0;
+            assert_eq!(errors[0].field, "cirse_grade");
+            assert!(errors[0]
+                .detail
+                .contains("1 (solved in the same session) to 6"));
+        }
     }
 
     #[test]

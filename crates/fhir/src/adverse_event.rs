@@ -1,5 +1,5 @@
-//! AdverseEvent: a complication recorded in a case, with its SIR severity (clinical-rules.md §6);
-//! the CIRSE grade joins it when adverse events are recorded on their own (issue 15).
+//! AdverseEvent: a complication recorded in a case, with its SIR severity and, where graded, its
+//! CIRSE grade (clinical-rules.md §6: the department grades both ways).
 
 use crate::caller::Caller;
 use crate::case_list::{cases_of, open_case};
@@ -19,10 +19,23 @@ const SERIOUSNESS: &str = "http://terminology.hl7.org/CodeSystem/adverse-event-s
 const SEVERITY: &str = "http://terminology.hl7.org/CodeSystem/adverse-event-severity";
 /// SIR adverse event severity (clinical-rules.md §6) as a code system.
 pub const SIR_SYSTEM: &str = "urn:seldinger:sir-severity";
+pub const CIRSE_SYSTEM: &str = "urn:seldinger:cirse-grade";
+
+/// What each CIRSE grade means (clinical-rules.md §6).
+fn cirse(grade: u8) -> &'static str {
+    match grade {
+        1 => "Solved in the same session, no sequelae",
+        2 => "Prolonged observation including overnight stay (< 48 h)",
+        3 => "Additional therapy or stay > 48 h, no sequelae",
+        4 => "Permanent mild sequelae",
+        5 => "Permanent severe sequelae",
+        _ => "Death",
+    }
+}
 
 pub const RESOURCE: Resource = Resource {
     name: "AdverseEvent",
-    documentation: "Complications recorded in a case, with the SIR severity (§6) as an extension and as severity; seriousness where the SIR grade decides it (severe and worse: serious; mild: non-serious; moderate: not said). Search by subject.",
+    documentation: "Complications recorded in a case, with the SIR severity (§6) as an extension and as severity, and the CIRSE grade 1-6 (§6) as an extension where graded; seriousness where the SIR grade decides it (severe and worse: serious; mild: non-serious; moderate: not said). Search by subject.",
     params: &[
         Param {
             name: "subject",
@@ -48,7 +61,7 @@ pub const RESOURCE: Resource = Resource {
 /// definition (clinical-rules.md §6): severe (ICU, stay > 48 h), life-threatening and death are
 /// serious; mild (no or minimal therapy) is not; moderate may or may not have prolonged the stay,
 /// so it is left unsaid rather than guessed.
-fn sir(severity: SirSeverity) -> (&'static str, &'static str, Option<bool>, &'static str) {
+pub fn sir(severity: SirSeverity) -> (&'static str, &'static str, Option<bool>, &'static str) {
     match severity {
         SirSeverity::Mild => ("mild", "Mild", Some(false), "mild"),
         SirSeverity::Moderate => ("moderate", "Moderate", None, "moderate"),
@@ -83,6 +96,15 @@ pub fn to_fhir(case: &Case, n: usize, complication: &Complication) -> Value {
         }],
         "suspectEntity": [{"instance": {"reference": format!("Procedure/{}", case.id)}}],
     });
+    if let (Some(grade), Some(extensions)) = (
+        complication.cirse_grade,
+        resource["extension"].as_array_mut(),
+    ) {
+        extensions.push(json!({
+            "url": "https://seldinger.dev/fhir/StructureDefinition/cirse-grade",
+            "valueCoding": {"system": CIRSE_SYSTEM, "code": grade.to_string(), "display": cirse(grade)},
+        }));
+    }
     if let Some(serious) = serious {
         resource["seriousness"] = json!({"coding": [{
             "system": SERIOUSNESS,

@@ -116,3 +116,58 @@ pub fn listed_entries<T>(
     }
     (entries, audits)
 }
+
+/// A search of what was done in one patient's cases (Procedure, DiagnosticReport): the cases
+/// whose procedure began within `date` and that `keep` accepts, made into resources by
+/// `to_fhir`, newest first, each audited as a read of its case, in one page.
+pub async fn search_done(
+    request: &Request,
+    caller: &Caller,
+    search: &crate::search::Search,
+    resource_type: &'static str,
+    what: &str,
+    keep: impl Fn(&Case) -> bool,
+    to_fhir: impl Fn(&Case, &seldinger_domain::ProcedureCatalogue) -> Option<serde_json::Value>,
+) -> Result<axum::response::Response, FhirError> {
+    let patient = crate::patient_list::required_patient(search, what)?;
+    let date = search.instants("date", |day| Some(request.app.time.start_of(day)))?;
+    let ids = search.ids()?;
+    let cases = match patient {
+        Some(patient) => cases_of(request, caller, patient).await?,
+        None => Vec::new(),
+    };
+    let mut shown: Vec<(serde_json::Value, &Case)> = cases
+        .iter()
+        .filter(|c| {
+            ids.as_ref()
+                .is_none_or(|ids| ids.contains(&c.id.to_string()))
+        })
+        .filter(|c| keep(c))
+        .filter(|c| {
+            c.procedure_started_at.is_some_and(|at| {
+                date.from.is_none_or(|f| at >= f) && date.before.is_none_or(|b| at < b)
+            })
+        })
+        .filter_map(|c| to_fhir(c, &request.app.catalogue).map(|r| (r, c)))
+        .collect();
+    shown.sort_by_key(|(_, case)| std::cmp::Reverse(case.procedure_started_at));
+    request
+        .app
+        .audit_reads(
+            caller,
+            shown
+                .iter()
+                .map(|(_, c)| Audit::of("fhir-search", "case", c.id, c.patient_id))
+                .collect(),
+        )
+        .await?;
+    let entries = shown
+        .into_iter()
+        .map(|(resource, case)| Entry {
+            resource_type,
+            id: case.id.to_string(),
+            resource,
+        })
+        .collect();
+    crate::patient_list::one_page(request, search, resource_type, entries, what)
+}

@@ -15,17 +15,20 @@ mod capability;
 mod case_list;
 mod compartment;
 mod device;
+mod diagnostic_report;
 mod error;
 mod input;
 mod medication;
 mod observation;
 mod patient;
 mod patient_list;
+mod practitioner;
 mod procedure;
 mod respond;
 mod search;
 mod service_request;
 mod task;
+mod vital_signs;
 
 pub use error::FhirError;
 pub use respond::BASE_PATH;
@@ -62,8 +65,10 @@ pub const RESOURCES: &[Resource] = &[
     medication::RESOURCE,
     appointment::RESOURCE,
     procedure::RESOURCE,
+    diagnostic_report::RESOURCE,
     device::RESOURCE,
     adverse_event::RESOURCE,
+    practitioner::RESOURCE,
 ];
 
 /// What every FHIR handler reaches.
@@ -198,8 +203,10 @@ async fn search_type(
         "MedicationStatement" => medication::search(&request, &caller, &search).await,
         "Appointment" => appointment::search(&request, &caller, &search).await,
         "Procedure" => procedure::search(&request, &caller, &search).await,
+        "DiagnosticReport" => diagnostic_report::search(&request, &caller, &search).await,
         "Device" => device::search(&request, &caller, &search).await,
         "AdverseEvent" => adverse_event::search(&request, &caller, &search).await,
+        "Practitioner" => practitioner::search(&request, &caller, &search).await,
         other => Err(FhirError::not_supported(format!("{other} search"))),
     }?;
     compartment::only_patient(&caller, answer).await
@@ -278,8 +285,10 @@ async fn read(
         "MedicationStatement" => medication::read(&request, &caller, &id).await,
         "Appointment" => appointment::read(&request, &caller, &id).await,
         "Procedure" => procedure::read(&request, &caller, &id).await,
+        "DiagnosticReport" => diagnostic_report::read(&request, &caller, &id).await,
         "Device" => device::read(&request, &caller, &id).await,
         "AdverseEvent" => adverse_event::read(&request, &caller, &id).await,
+        "Practitioner" => practitioner::read(&request, &caller, &id).await,
         other => Err(FhirError::not_supported(format!("{other} read"))),
     }?;
     compartment::only_patient(&caller, answer).await

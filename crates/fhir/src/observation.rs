@@ -1,4 +1,5 @@
-//! Observation: a patient's laboratory results (LOINC, UCUM) and one radiation dose summary per
+//! Observation: a patient's laboratory results (LOINC, UCUM), their vital signs (`vital_signs`)
+//! and one radiation dose summary per
 //! case, following HL7's "Radiation Dose Summary for Diagnostic Procedures on FHIR" IG: LOINC
 //! 73569-6 with the DICOM (DCM) study totals as components in the IG's units, the Study Instance
 //! UIDs and the dose reports' SOP Instance UIDs as identifiers.
@@ -9,9 +10,11 @@
 
 use crate::bundle::{self, Entry};
 use crate::caller::Caller;
+use crate::case_list::cases_of;
 use crate::error::FhirError;
 use crate::respond::{self, instant};
 use crate::search::{reference_id, token, Kind, Param, Search, Span};
+use crate::vital_signs::{self, Sign};
 use crate::{Request, Resource};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -26,7 +29,7 @@ use serde_json::{json, Value};
 pub const LOINC: &str = "http://loinc.org";
 pub const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 pub const UCUM: &str = "http://unitsofmeasure.org";
-const CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+pub const CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 /// LOINC 73569-6: Radiation exposure and protection information.
 pub const DOSE_SUMMARY_CODE: &str = "73569-6";
 const DOSE_PROFILE: &str =
@@ -36,7 +39,7 @@ const DICOM_IDENTIFIER_TYPE: &str =
 
 pub const RESOURCE: Resource = Resource {
     name: "Observation",
-    documentation: "Laboratory results (LOINC codes, UCUM units) and one radiation dose summary per case after HL7's Radiation Dose Summary IG (LOINC 73569-6, category imaging; components DCM 113725 Dose (RP) Total mGy, 113722 DAP Total mGy.cm2, 113726/113727 fluoro/acquisition DAP mGy.cm2, 113730 fluoro time s, 113731 frames, 113813 CT DLP mGy.cm). Create a laboratory result (LOINC code, UCUM unit, conditional on its identifier with If-None-Exist): the same units and rules as any. Give patient, or search dose summaries (code=73569-6 or category=imaging) over a period.",
+    documentation: "Laboratory results (LOINC codes, UCUM units), vital signs after FHIR's vital-signs profiles (heart rate 8867-4, blood pressure 85354-9 with systolic 8480-6 and diastolic 8462-4, oxygen saturation 2708-6/59408-5, respiratory rate 9279-1; category vital-signs), and one radiation dose summary per case after HL7's Radiation Dose Summary IG (LOINC 73569-6, category imaging; components DCM 113725 Dose (RP) Total mGy, 113722 DAP Total mGy.cm2, 113726/113727 fluoro/acquisition DAP mGy.cm2, 113730 fluoro time s, 113731 frames, 113813 CT DLP mGy.cm). Create a laboratory result (LOINC code, UCUM unit, conditional on its identifier with If-None-Exist): the same units and rules as any. Give patient, or search dose summaries (code=73569-6 or category=imaging) over a period.",
     params: &[
         Param {
             name: "patient",
@@ -46,17 +49,17 @@ pub const RESOURCE: Resource = Resource {
         Param {
             name: "code",
             kind: Kind::Token,
-            documentation: "LOINC code: 73569-6 (dose summary) or a laboratory test's code",
+            documentation: "LOINC code: 73569-6 (dose summary), a laboratory test's or a vital sign's",
         },
         Param {
             name: "category",
             kind: Kind::Token,
-            documentation: "laboratory or imaging (dose summaries)",
+            documentation: "laboratory, vital-signs or imaging (dose summaries)",
         },
         Param {
             name: "date",
             kind: Kind::Date,
-            documentation: "when drawn (labs) or irradiated (dose), with prefixes",
+            documentation: "when drawn (labs), taken (vital signs) or irradiated (dose), with prefixes",
         },
     ],
     history: false,
@@ -67,50 +70,73 @@ pub const RESOURCE: Resource = Resource {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Kinds {
     dose: bool,
-    labs: Option<LabFilter>,
+    labs: Option<Only<LabTest>>,
+    vitals: Option<Only<Sign>>,
 }
 
+/// Every one of a kind, or one test or sign.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum LabFilter {
+enum Only<T> {
     All,
-    Test(LabTest),
+    One(T),
+}
+
+impl<T: PartialEq + Copy> Only<T> {
+    fn admits(self, which: T) -> bool {
+        self == Only::All || self == Only::One(which)
+    }
+
+    /// What is left after also asking for `which` (`None`: nothing can match both).
+    fn and(this: Option<Only<T>>, which: Option<T>) -> Option<Only<T>> {
+        match (this, which) {
+            (Some(Only::All), Some(w)) => Some(Only::One(w)),
+            (Some(Only::One(t)), Some(w)) if t == w => Some(Only::One(t)),
+            _ => None,
+        }
+    }
 }
 
 fn kinds(search: &Search) -> Result<Kinds, FhirError> {
     let mut kinds = Kinds {
         dose: true,
-        labs: Some(LabFilter::All),
+        labs: Some(Only::All),
+        vitals: Some(Only::All),
     };
     for (_, value) in search.values("category") {
         let token = token(value);
         let known = token.system.is_none_or(|s| s == CATEGORY);
-        let (dose, labs) = match (known, token.code) {
-            (true, Some("imaging")) => (true, false),
-            (true, Some("laboratory")) => (false, true),
-            _ => (false, false), // a category Seldinger holds none of
+        let (dose, labs, vitals) = match (known, token.code) {
+            (true, Some("imaging")) => (true, false, false),
+            (true, Some("laboratory")) => (false, true, false),
+            (true, Some("vital-signs")) => (false, false, true),
+            _ => (false, false, false), // a category Seldinger holds none of
         };
         kinds.dose &= dose;
         if !labs {
             kinds.labs = None;
+        }
+        if !vitals {
+            kinds.vitals = None;
         }
     }
     for (_, value) in search.values("code") {
         let token = token(value);
         let loinc = token.system.is_none_or(|s| s == LOINC);
         match token.code {
-            Some(DOSE_SUMMARY_CODE) if loinc => kinds.labs = None,
+            Some(DOSE_SUMMARY_CODE) if loinc => {
+                kinds.labs = None;
+                kinds.vitals = None;
+            }
             Some(code) if loinc => {
                 kinds.dose = false;
                 let test = LabTest::ALL.into_iter().find(|t| t.loinc() == code);
-                kinds.labs = match (kinds.labs, test) {
-                    (Some(LabFilter::All), Some(test)) => Some(LabFilter::Test(test)),
-                    (Some(LabFilter::Test(t)), Some(test)) if t == test => Some(LabFilter::Test(t)),
-                    _ => None,
-                };
+                kinds.labs = Only::and(kinds.labs, test);
+                kinds.vitals = Only::and(kinds.vitals, Sign::of_code(code));
             }
             _ => {
                 kinds.dose = false;
                 kinds.labs = None;
+                kinds.vitals = None;
             }
         }
     }
@@ -383,6 +409,9 @@ pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Respon
             .await?;
         return Ok(respond::fhir_json(StatusCode::OK, &resource));
     }
+    if id.starts_with("vs-") {
+        return vital_signs::read(request, caller, id).await;
+    }
     let rest = id.strip_prefix("lab-").ok_or_else(not_found)?;
     let (patient, entry) = rest.rsplit_once('-').ok_or_else(not_found)?;
     let patient: PatientId = patient.parse().map_err(|_| not_found())?;
@@ -426,7 +455,7 @@ pub async fn search(
     // A day is the department's day, as on every other surface.
     let span: Span<DateTime<Utc>> =
         search.instants("date", |day| Some(request.app.time.start_of(day)))?;
-    if patient.is_none() && kinds.labs.is_some() {
+    if patient.is_none() && (kinds.labs.is_some() || kinds.vitals.is_some()) {
         return Err(FhirError::invalid(
             "patient",
             "give patient=Patient/id; only dose summaries (code=73569-6 or category=imaging) are searched across patients",
@@ -469,7 +498,7 @@ pub async fn search(
                 Ok((_, results, Opened { break_glass_reason })) => {
                     let updated = request.patient_changed_at(patient).await?;
                     for (entry, result) in results {
-                        if labs != LabFilter::All && labs != LabFilter::Test(result.test) {
+                        if !labs.admits(result.test) {
                             continue;
                         }
                         if !span_holds(&span, result.drawn_at) {
@@ -492,6 +521,23 @@ pub async fn search(
                 }
                 Err(seldinger_app::AppError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if let (Some(signs), Some(Some(patient))) = (kinds.vitals, patient) {
+        for case in cases_of(request, caller, patient).await? {
+            for (at, resource) in vital_signs::of_case(&case, |sign| signs.admits(sign)) {
+                if !span_holds(&span, at) {
+                    continue;
+                }
+                found.push(Found {
+                    at,
+                    id: resource["id"].as_str().unwrap_or_default().to_string(),
+                    patient,
+                    resource,
+                    action_on: "vital_signs",
+                    opened: None,
+                });
             }
         }
     }

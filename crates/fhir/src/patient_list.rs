@@ -41,7 +41,7 @@ pub fn one_page(
     } else if entries.len() > search.count as usize {
         return Err(FhirError::invalid(
             "_count",
-            format!("this patient has {total} {what}: ask for at least that many"),
+            format!("{total} {what} match, and come in one page: ask for _count={total} or more"),
         ));
     }
     Ok(respond::fhir_json(

@@ -2,16 +2,14 @@
 //! where it went in, the outcome (technical success), the complications and the devices left,
 //! and the referral's indication as its reason.
 
-use crate::bundle::Entry;
 use crate::caller::Caller;
-use crate::case_list::{case_of_id, cases_of};
+use crate::case_list::case_of_id;
 use crate::error::FhirError;
 use crate::respond::instant;
 use crate::search::{token, Kind, Param, Search};
 use crate::service_request::PROCEDURE_SYSTEM;
 use crate::{Request, Resource};
 use axum::response::Response;
-use seldinger_app::Audit;
 use seldinger_domain::{Case, ProcedureCatalogue};
 use serde_json::{json, Value};
 
@@ -121,8 +119,6 @@ pub async fn search(
     caller: &Caller,
     search: &Search,
 ) -> Result<Response, FhirError> {
-    let patient = crate::patient_list::required_patient(search, "procedures")?;
-    let date = search.instants("date", |day| Some(request.app.time.start_of(day)))?;
     let codes: Vec<String> = match search.single("code")? {
         Some((_, value)) => value
             .split(',')
@@ -136,49 +132,20 @@ pub async fn search(
             .collect(),
         None => Vec::new(),
     };
-    let ids = search.ids()?;
-    let cases = match patient {
-        Some(patient) => cases_of(request, caller, patient).await?,
-        None => Vec::new(),
-    };
-    let mut shown: Vec<(Value, &Case)> = cases
-        .iter()
-        .filter(|c| {
-            ids.as_ref()
-                .is_none_or(|ids| ids.contains(&c.id.to_string()))
-        })
-        .filter(|c| {
+    crate::case_list::search_done(
+        request,
+        caller,
+        search,
+        "Procedure",
+        "procedures",
+        |c: &Case| {
             codes.is_empty()
                 || c.planned_procedure()
                     .is_some_and(|p| codes.iter().any(|code| code == p.as_str()))
-        })
-        .filter(|c| {
-            c.procedure_started_at.is_some_and(|at| {
-                date.from.is_none_or(|f| at >= f) && date.before.is_none_or(|b| at < b)
-            })
-        })
-        .filter_map(|c| to_fhir(c, &request.app.catalogue).map(|r| (r, c)))
-        .collect();
-    shown.sort_by_key(|(_, case)| std::cmp::Reverse(case.procedure_started_at));
-    request
-        .app
-        .audit_reads(
-            caller,
-            shown
-                .iter()
-                .map(|(_, c)| Audit::of("fhir-search", "case", c.id, c.patient_id))
-                .collect(),
-        )
-        .await?;
-    let entries = shown
-        .into_iter()
-        .map(|(resource, case)| Entry {
-            resource_type: "Procedure",
-            id: case.id.to_string(),
-            resource,
-        })
-        .collect();
-    crate::patient_list::one_page(request, search, "Procedure", entries, "procedures")
+        },
+        to_fhir,
+    )
+    .await
 }
 
 /// Reads an id of a resource made from a case's list (`device-<case>-<n>`, `ae-<case>-<n>`).

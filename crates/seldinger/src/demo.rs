@@ -668,7 +668,7 @@ impl<'a> Demo<'a> {
                         // whatever the room time; a complication before it is recorded.
                         let began = start + Duration::minutes(5);
                         let at = began + (end - Duration::minutes(10) - began) / 2;
-                        let record = procedure_record(procedure, began + (at - began) / 2);
+                        let record = procedure_record(procedure, began, began + (at - began) / 2);
                         for (offset, event) in record.into_iter().enumerate() {
                             let when = at + Duration::seconds(offset as i64);
                             path.insert(done + offset, (event, PHYSICIAN, when, None));
@@ -921,10 +921,15 @@ fn clinician_username(name: &str) -> String {
 
 /// What the physician records of a demo procedure: the details, a device for each follow-up that
 /// one calls for, and a mild puncture-site bleed after a drain (synthetic, deterministic).
-fn procedure_record(procedure: &Procedure, complication_at: DateTime<Utc>) -> Vec<CaseEvent> {
+fn procedure_record(
+    procedure: &Procedure,
+    began: DateTime<Utc>,
+    complication_at: DateTime<Utc>,
+) -> Vec<CaseEvent> {
     use seldinger_domain::catalogue::FollowUpKind as K;
     use seldinger_domain::procedure_record::{
-        Complication, DeviceKind, DeviceLeft, Operator, OperatorRole, ProcedureDetails, SirSeverity,
+        Complication, DeviceKind, DeviceLeft, Operator, OperatorRole, Phase, ProcedureDetails,
+        SirSeverity, VitalSigns,
     };
     let guidance = procedure
         .modalities
@@ -954,6 +959,24 @@ fn procedure_record(procedure: &Procedure, complication_at: DateTime<Utc>) -> Ve
             technical_success: Some(true),
         },
     }];
+    // Vital signs at the start and while under way (the second set without a breathing rate,
+    // as a busy room records them).
+    for (at, heart_rate, systolic, diastolic, spo2, respiratory_rate) in [
+        (began, 78, 132, 78, 98, Some(14)),
+        (complication_at, 72, 124, 74, 97, None),
+    ] {
+        events.push(CaseEvent::RecordVitalSigns {
+            vitals: VitalSigns {
+                at,
+                phase: Phase::InRoom,
+                heart_rate: Some(heart_rate),
+                systolic: Some(systolic),
+                diastolic: Some(diastolic),
+                spo2: Some(spo2),
+                respiratory_rate,
+            },
+        });
+    }
     for kind in &procedure.follow_up {
         let device = match kind {
             K::IvcFilterRetrievalReview => {
@@ -987,6 +1010,8 @@ fn procedure_record(procedure: &Procedure, complication_at: DateTime<Utc>) -> Ve
                         description: "minor bleeding at the puncture site, settled with pressure"
                             .into(),
                         severity: SirSeverity::Mild,
+                        // Settled in the same session without sequelae (§6).
+                        cirse_grade: Some(1),
                         at: complication_at,
                     },
                 });

@@ -1098,6 +1098,26 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
             event["seriousness"]["coding"][0]["code"], "non-serious",
             "{engine}"
         );
+        // …and CIRSE grade 1, settled in the same session: both grades, as §6 has them.
+        let graded: Vec<(&str, &str)> = event["extension"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["valueCoding"]["system"].as_str().unwrap_or_default(),
+                    e["valueCoding"]["code"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            graded,
+            [
+                ("urn:seldinger:sir-severity", "mild"),
+                ("urn:seldinger:cirse-grade", "1")
+            ],
+            "{engine}"
+        );
     }
     let serious = search_all(
         &physician,
@@ -1139,6 +1159,206 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
     )
     .await;
     assert!(filters.iter().any(|p| p["id"] == procedures[0]["id"]));
+
+    // The procedure reports (preliminary: nobody signs them until the report is built, issue 15)
+    // and the vital signs taken in the room, after FHIR's vital-signs profiles.
+    let mut reports = Vec::new();
+    let mut vitals = Vec::new();
+    for patient in &patients {
+        let pid = patient["id"].as_str().unwrap_or_default();
+        reports.extend(
+            search_all(
+                &physician,
+                &format!("DiagnosticReport?patient=Patient/{pid}"),
+                &mut received,
+            )
+            .await,
+        );
+        vitals.extend(
+            search_all(
+                &physician,
+                &format!("Observation?patient=Patient/{pid}&category=vital-signs"),
+                &mut received,
+            )
+            .await,
+        );
+    }
+    assert!(
+        !reports.is_empty(),
+        "{engine}: the demo's procedure reports"
+    );
+    for report in &reports {
+        assert!(
+            procedures.iter().any(|p| p["id"] == report["id"]),
+            "{engine}: a report is of a procedure done"
+        );
+        let status = report["status"].as_str().unwrap_or_default();
+        assert!(
+            ["preliminary", "partial"].contains(&status),
+            "{engine}: {status}"
+        );
+        assert_eq!(report["category"][0]["coding"][0]["code"], "RAD");
+        assert_eq!(report["code"]["coding"][0]["code"], "18748-4");
+        let text = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            report["presentedForm"][0]["data"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .expect("presentedForm is base64");
+        let text = String::from_utf8(text).expect("utf-8");
+        for section in [
+            "Procedure: ",
+            "Operators: ",
+            "Access: ",
+            "Findings: ",
+            "Complications: ",
+        ] {
+            assert!(
+                text.contains(section),
+                "{engine}: report lacks {section}: {text}"
+            );
+        }
+        assert_eq!(
+            report["conclusion"].as_str().map(|c| text.contains(c)),
+            Some(true)
+        );
+    }
+    let complete = search_all(
+        &physician,
+        &format!(
+            "DiagnosticReport?{}&status=preliminary",
+            reports[0]["subject"]["reference"]
+                .as_str()
+                .map(|r| format!("patient={r}"))
+                .unwrap_or_default()
+        ),
+        &mut received,
+    )
+    .await;
+    assert!(complete.iter().all(|r| r["status"] == "preliminary"));
+    assert!(!vitals.is_empty(), "{engine}: the demo's vital signs");
+    let ucum = |q: &Value| (q["system"].clone(), q["code"].clone());
+    let mut signs = BTreeSet::new();
+    for observation in &vitals {
+        assert_eq!(
+            observation["category"][0]["coding"][0]["code"], "vital-signs",
+            "{engine}"
+        );
+        let code = observation["code"]["coding"][0]["code"]
+            .as_str()
+            .unwrap_or_default();
+        signs.insert(code.to_string());
+        let profile = observation["meta"]["profile"][0]
+            .as_str()
+            .unwrap_or_default();
+        let mm_hg = (
+            serde_json::json!("http://unitsofmeasure.org"),
+            serde_json::json!("mm[Hg]"),
+        );
+        let per_minute = (
+            serde_json::json!("http://unitsofmeasure.org"),
+            serde_json::json!("/min"),
+        );
+        match code {
+            "85354-9" => {
+                assert_eq!(profile, "http://hl7.org/fhir/StructureDefinition/bp");
+                let parts = observation["component"].as_array().expect("components");
+                assert_eq!(parts[0]["code"]["coding"][0]["code"], "8480-6");
+                assert_eq!(parts[1]["code"]["coding"][0]["code"], "8462-4");
+                for part in parts {
+                    assert_eq!(ucum(&part["valueQuantity"]), mm_hg, "{engine}");
+                }
+                assert!(observation.get("valueQuantity").is_none());
+            }
+            "8867-4" | "9279-1" => {
+                assert_eq!(ucum(&observation["valueQuantity"]), per_minute, "{engine}")
+            }
+            "2708-6" => {
+                assert_eq!(observation["code"]["coding"][1]["code"], "59408-5");
+                assert_eq!(observation["valueQuantity"]["code"], "%");
+            }
+            other => panic!("{engine}: an unexpected vital sign {other}"),
+        }
+    }
+    assert_eq!(signs.len(), 4, "{engine}: every sign the demo records");
+    let subject = vitals[0]["subject"]["reference"]
+        .as_str()
+        .unwrap_or_default();
+    let heart_rates = search_all(
+        &physician,
+        &format!("Observation?patient={subject}&code=http://loinc.org|8867-4"),
+        &mut received,
+    )
+    .await;
+    assert!(
+        !heart_rates.is_empty()
+            && heart_rates
+                .iter()
+                .all(|o| o["code"]["coding"][0]["code"] == "8867-4")
+    );
+    let by_oximetry = search_all(
+        &physician,
+        &format!("Observation?patient={subject}&code=59408-5&category=vital-signs"),
+        &mut received,
+    )
+    .await;
+    assert!(
+        !by_oximetry.is_empty()
+            && by_oximetry
+                .iter()
+                .all(|o| o["code"]["coding"][0]["code"] == "2708-6")
+    );
+    for (kind, resource) in [
+        ("DiagnosticReport", &reports[0]),
+        ("Observation", &vitals[0]),
+    ] {
+        let read = physician
+            .get(&format!(
+                "{kind}/{}",
+                resource["id"].as_str().unwrap_or_default()
+            ))
+            .await;
+        assert_eq!(read.status, StatusCode::OK, "{engine}: {kind}");
+        assert_eq!(&read.body, resource, "{engine}: {kind} reads as searched");
+    }
+
+    // Staff as Practitioners: names and roles, never how they sign in.
+    let staff = search_all(&physician, "Practitioner?_count=500", &mut received).await;
+    assert!(!staff.is_empty(), "{engine}: the department's staff");
+    for member in &staff {
+        let text = member.to_string();
+        for secret in ["password", "username", "admin", "locked", "failed"] {
+            assert!(!text.contains(secret), "{engine}: {secret} in {text}");
+        }
+        assert_eq!(
+            member["qualification"][0]["code"]["coding"][0]["system"],
+            "urn:seldinger:role"
+        );
+    }
+    let named = search_all(
+        &physician,
+        &format!(
+            "Practitioner?name={}",
+            staff[0]["name"][0]["text"]
+                .as_str()
+                .and_then(|n| n.split_whitespace().last())
+                .unwrap_or_default()
+        ),
+        &mut received,
+    )
+    .await;
+    assert!(named.iter().any(|m| m["id"] == staff[0]["id"]));
+    let read = physician
+        .get(&format!(
+            "Practitioner/{}",
+            staff[0]["id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(
+        &read.body, &staff[0],
+        "{engine}: Practitioner reads as searched"
+    );
 
     // Follow-up owed, as Tasks.
     let open_tasks = search_all(
@@ -1654,13 +1874,27 @@ async fn walked_by_an_independent_client(
 fn held_to_independent_peers(received: &Received, engine: &str) {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     let mut count = 0;
+    let mut types = BTreeSet::new();
     for body in &received.0 {
         writeln!(file, "{body}").expect("write");
         count += 1;
         for entry in body["entry"].as_array().into_iter().flatten() {
             writeln!(file, "{}", entry["resource"]).expect("write");
+            types.insert(
+                entry["resource"]["resourceType"]
+                    .to_string()
+                    .replace('"', ""),
+            );
             count += 1;
         }
+    }
+    // Every type the server serves reaches the peers: a new one must be searched here too.
+    for resource in seldinger_fhir::RESOURCES {
+        assert!(
+            types.contains(resource.name),
+            "{engine}: no {} was held to the peers; search one in fhir_server",
+            resource.name
+        );
     }
     file.flush().expect("flush");
     let required = std::env::var("SELDINGER_REQUIRE_FHIR_PEERS").is_ok_and(|v| v == "1");

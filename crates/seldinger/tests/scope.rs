@@ -201,10 +201,12 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 "AllergyIntolerance" | "MedicationStatement" | "Device" => {
                     urls.push(format!("{base}?patient=Patient/{patient}"))
                 }
-                "Procedure" => urls.extend([
+                "Procedure" | "DiagnosticReport" => urls.extend([
                     format!("{base}?patient=Patient/{patient}"),
                     format!("{base}/{}", ids.case),
                 ]),
+                // Staff, not patients: nothing of a patient may show in it.
+                "Practitioner" => urls.push(format!("{base}?_count=500")),
                 "AdverseEvent" => urls.push(format!("{base}?subject=Patient/{patient}")),
                 "Appointment" => urls.extend([
                     format!("{base}?_count=500"),
@@ -214,7 +216,9 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 "Observation" => urls.extend([
                     format!("{base}?patient=Patient/{patient}&_count=500"),
                     format!("{base}?code=73569-6&_count=500"),
+                    format!("{base}?patient=Patient/{patient}&category=vital-signs&_count=500"),
                     format!("{base}/dose-{}", ids.case),
+                    format!("{base}/vs-{}-0-hr", ids.case),
                 ]),
                 "Task" => urls.extend([
                     format!("{base}?_count=500"),

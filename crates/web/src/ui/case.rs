@@ -110,6 +110,15 @@ const DEVICE_KINDS: &[&str] = &[
     "other",
 ];
 const SEVERITIES: &[&str] = &["mild", "moderate", "severe", "life_threatening", "death"];
+/// CIRSE grades (clinical-rules.md §6), as the form offers them.
+const CIRSE_GRADES: &[(&str, &str)] = &[
+    ("1", "1 — solved in the same session, no sequelae"),
+    ("2", "2 — prolonged observation or overnight stay (< 48 h)"),
+    ("3", "3 — additional therapy or stay > 48 h, no sequelae"),
+    ("4", "4 — permanent mild sequelae"),
+    ("5", "5 — permanent severe sequelae"),
+    ("6", "6 — death"),
+];
 
 pub struct Action {
     pub event: &'static str,
@@ -194,6 +203,7 @@ struct CasePage<'a> {
     modalities: Vec<&'static str>,
     device_kinds: Vec<&'static str>,
     severities: Vec<&'static str>,
+    cirse_grades: &'static [(&'static str, &'static str)],
     aldrete_items: &'static [(&'static str, &'static str)],
     /// "form.field" → message for a refused form.
     errors: HashMap<String, String>,
@@ -855,6 +865,9 @@ async fn show(
                 cells: vec![
                     when(&state.time, c.at),
                     words(&c.severity),
+                    c.cirse_grade
+                        .map(|g| format!("CIRSE {g}"))
+                        .unwrap_or_else(|| "CIRSE not graded".to_string()),
                     c.description.clone(),
                 ],
             })
@@ -863,6 +876,7 @@ async fn show(
         modalities: GuidanceModality::CHOICES.iter().map(|(n, _)| *n).collect(),
         device_kinds: DEVICE_KINDS.to_vec(),
         severities: SEVERITIES.to_vec(),
+        cirse_grades: CIRSE_GRADES,
         aldrete_items: ALDRETE_ITEMS,
         nav: &viewer.nav,
         username: viewer.username(),
@@ -1235,6 +1249,11 @@ fn request_from(
                         "severity": get("severity"),
                         "at": at("at")?.unwrap_or(now).to_rfc3339(),
                     });
+                    if let Some(grade) = number::<u8>(&get("cirse_grade"))
+                        .map_err(|e| ("complication.cirse_grade".to_string(), e))?
+                    {
+                        body["complication"]["cirse_grade"] = json!(grade);
+                    }
                 }
                 "record_recovery_score" => {
                     let mut score = json!({ "at": now.to_rfc3339() });
