@@ -6,8 +6,8 @@ use seldinger_domain::access::Permission;
 use seldinger_domain::lifecycle::{Case, CaseEvent, EventKind, StudyIdentity};
 use seldinger_domain::safety::Checklist;
 use seldinger_domain::validation::optional_text;
-use seldinger_domain::{CaseId, EventMeta, ValidationErrors};
-use seldinger_store::{CaseFilter, Cursor, Page, Record, WithCaseEvent};
+use seldinger_domain::{Actor, CaseId, EventMeta, ValidationErrors};
+use seldinger_store::{CaseFilter, Cursor, Page, Record, RecordedEvent, StoreError, WithCaseEvent};
 
 /// A proposed lifecycle event, based on the version of the case its author read.
 #[derive(Debug, Clone)]
@@ -39,6 +39,70 @@ impl App {
             .open(who, permission, Record::Case, &id.to_string(), &what)
             .await?;
         Ok((case, opened))
+    }
+
+    /// Every version of a case, oldest first, each with the event that made it, rebuilt from
+    /// the event log, if `who` may see the case (as [`Self::open_case`]). Not audited: the caller
+    /// audits what it shows.
+    pub async fn case_versions(
+        &self,
+        who: &Principal,
+        id: CaseId,
+    ) -> Result<(Vec<(Case, RecordedEvent)>, Opened), AppError> {
+        let (_, opened) = self.open_case(who, Permission::ReadCases, id).await?;
+        let corrupt =
+            |what: String| AppError::from(StoreError::Corrupt(format!("case {id}: {what}")));
+        let mut versions: Vec<(Case, RecordedEvent)> = Vec::new();
+        for recorded in self.store.case_history(id).await? {
+            let meta = EventMeta {
+                actor: Actor::parse(&recorded.actor).map_err(corrupt)?,
+                at: recorded.at,
+                reason: recorded.reason.clone(),
+            };
+            let mut case = match versions.last() {
+                Some((case, _)) => case.clone(),
+                None => {
+                    let event: CaseEvent = serde_json::from_value(recorded.payload.clone())
+                        .map_err(|e| corrupt(e.to_string()))?;
+                    let case =
+                        Case::replay(id, [(&event, &meta)]).map_err(|e| corrupt(e.to_string()))?;
+                    versions.push((case, recorded));
+                    continue;
+                }
+            };
+            // Besides its lifecycle events, a case's stream holds the changes made to it from
+            // outside: an order changed by its placer, and a move to the surviving patient.
+            match recorded.kind.as_str() {
+                "order_changed" => {
+                    #[derive(serde::Deserialize)]
+                    struct OrderChanged {
+                        requested_procedure: Option<seldinger_domain::ProcedureId>,
+                        urgency: seldinger_domain::Urgency,
+                    }
+                    let changed: OrderChanged = serde_json::from_value(recorded.payload.clone())
+                        .map_err(|e| corrupt(e.to_string()))?;
+                    case.requested_procedure = changed.requested_procedure;
+                    case.urgency = changed.urgency;
+                }
+                "patient_merged" => {
+                    let to = recorded.payload["to"]
+                        .as_str()
+                        .and_then(|to| to.parse().ok())
+                        .ok_or_else(|| corrupt("a merge names no patient".into()))?;
+                    case.patient_id = to;
+                }
+                _ => {
+                    let event: CaseEvent = serde_json::from_value(recorded.payload.clone())
+                        .map_err(|e| corrupt(e.to_string()))?;
+                    case.apply(&event, &meta)
+                        .map_err(|e| corrupt(e.to_string()))?;
+                }
+            }
+            case.version = recorded.version;
+            case.updated_at = recorded.at;
+            versions.push((case, recorded));
+        }
+        Ok((versions, opened))
     }
 
     /// Reads one case and audits the read as `action`.

@@ -41,7 +41,7 @@ pub const RESOURCE: Resource = Resource {
             documentation: "booked, arrived, fulfilled, cancelled",
         },
     ],
-    history: false,
+    history: true,
     create: false,
 };
 

@@ -73,18 +73,21 @@ pub struct Version {
     pub at: DateTime<Utc>,
 }
 
-/// A resource's history, newest version first (as FHIR orders it).
+/// A resource's history, newest version first (as FHIR orders it). The oldest version is the
+/// resource's creation (for one made from a case, the case's version when it first existed).
 pub fn history(base: &str, resource_type: &str, id: &str, mut versions: Vec<Version>) -> Value {
     versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+    let first = versions.last().map(|v| v.version);
     let entry: Vec<Value> = versions
         .into_iter()
         .map(|v| {
-            let (method, status) = if v.version == 1 {
+            let created = Some(v.version) == first;
+            let (method, status) = if created {
                 ("POST", "201 Created")
             } else {
                 ("PUT", "200 OK")
             };
-            let url = if v.version == 1 {
+            let url = if created {
                 resource_type.to_string()
             } else {
                 format!("{resource_type}/{id}")

@@ -171,3 +171,71 @@ pub async fn search_done(
         .collect();
     crate::patient_list::one_page(request, search, resource_type, entries, what)
 }
+
+/// The history of a resource made from a whole case (Appointment, Procedure, DiagnosticReport):
+/// the case's versions from its event log, those in which the resource existed, or one of them
+/// (`version`). Audited as a history read of the case.
+pub async fn case_resource_versions(
+    request: &Request,
+    caller: &Caller,
+    resource_type: &str,
+    id: &str,
+    version: Option<&str>,
+    to_fhir: impl Fn(&Case, &seldinger_domain::ProcedureCatalogue) -> Option<serde_json::Value>,
+) -> Result<axum::response::Response, FhirError> {
+    let what = format!("{resource_type}/{id}");
+    let case: CaseId = id.parse().map_err(|_| FhirError::not_found(&what))?;
+    let (versions, opened) =
+        request
+            .app
+            .case_versions(caller, case)
+            .await
+            .map_err(|e| match FhirError::from(e) {
+                e if e.status == StatusCode::NOT_FOUND => FhirError::not_found(&what),
+                e => e,
+            })?;
+    let Some((current, _)) = versions.last() else {
+        return Err(FhirError::not_found(&what));
+    };
+    request
+        .app
+        .audit_reads(
+            caller,
+            vec![
+                Audit::of("fhir-history", "case", current.id, current.patient_id)
+                    .break_glass(&opened),
+            ],
+        )
+        .await?;
+    let existed: Vec<crate::bundle::Version> = versions
+        .iter()
+        .filter_map(|(case, event)| {
+            to_fhir(case, &request.app.catalogue).map(|resource| crate::bundle::Version {
+                resource,
+                version: case.version,
+                at: event.at,
+            })
+        })
+        .collect();
+    match version {
+        Some(wanted) => {
+            let missing = || FhirError::not_found(format!("{what}/_history/{wanted}"));
+            let wanted: u64 = wanted.parse().map_err(|_| missing())?;
+            let found = existed
+                .into_iter()
+                .find(|v| v.version == wanted)
+                .ok_or_else(missing)?;
+            Ok(crate::respond::resource(
+                StatusCode::OK,
+                &found.resource,
+                found.version,
+                found.at,
+            ))
+        }
+        None if existed.is_empty() => Err(FhirError::not_found(&what)),
+        None => Ok(crate::respond::fhir_json(
+            StatusCode::OK,
+            &crate::bundle::history(&request.base, resource_type, id, existed),
+        )),
+    }
+}

@@ -36,7 +36,7 @@ pub const RESOURCE: Resource = Resource {
             documentation: "partial (under way) or preliminary (complete, unsigned)",
         },
     ],
-    history: false,
+    history: true,
     create: false,
 };
 

@@ -163,7 +163,7 @@ fn supported_with_history(name: &str) -> Result<&'static Resource, FhirError> {
     let resource = supported(name)?;
     if !resource.history {
         return Err(FhirError::not_supported(format!(
-            "{name} keeps no versions of its own here (it changes with the patient's record): read it"
+            "{name}'s history is not served here: read it (its meta.versionId, where given, is its record's version)"
         )));
     }
     Ok(resource)
@@ -329,6 +329,22 @@ async fn versions(
     caller.may(resource.name, false)?;
     let answer = match resource.name {
         "Patient" => patient::history(&request, &caller, &id, version.as_deref()).await,
+        "Appointment" | "Procedure" | "DiagnosticReport" => {
+            let to_fhir = match resource.name {
+                "Appointment" => appointment::to_fhir,
+                "Procedure" => procedure::to_fhir,
+                _ => diagnostic_report::to_fhir,
+            };
+            case_list::case_resource_versions(
+                &request,
+                &caller,
+                resource.name,
+                &id,
+                version.as_deref(),
+                to_fhir,
+            )
+            .await
+        }
         other => Err(FhirError::not_supported(format!("{other} history"))),
     }?;
     compartment::only_patient(&caller, answer).await

@@ -33,7 +33,7 @@ pub const RESOURCE: Resource = Resource {
             documentation: "the catalogue's procedure (urn:seldinger:procedure|id)",
         },
     ],
-    history: false,
+    history: true,
     create: false,
 };
 

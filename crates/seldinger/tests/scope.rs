@@ -204,6 +204,7 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 "Procedure" | "DiagnosticReport" => urls.extend([
                     format!("{base}?patient=Patient/{patient}"),
                     format!("{base}/{}", ids.case),
+                    format!("{base}/{}/_history", ids.case),
                 ]),
                 // Staff, not patients: nothing of a patient may show in it.
                 "Practitioner" => urls.push(format!("{base}?_count=500")),
@@ -212,6 +213,7 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                     format!("{base}?_count=500"),
                     format!("{base}?patient=Patient/{patient}"),
                     format!("{base}/{}", ids.case),
+                    format!("{base}/{}/_history", ids.case),
                 ]),
                 "Observation" => urls.extend([
                     format!("{base}?patient=Patient/{patient}&_count=500"),
