@@ -54,16 +54,19 @@ pub fn searchset(
     if !entries.is_empty() {
         bundle["entry"] = entries
             .into_iter()
-            .map(|e| {
-                json!({
-                    "fullUrl": format!("{base}/{}/{}", e.resource_type, e.id),
-                    "resource": e.resource,
-                    "search": {"mode": "match"},
-                })
-            })
+            .map(|e| search_entry(base, e, "match"))
             .collect();
     }
     bundle
+}
+
+/// A searchset's entry: a match, or a resource a match refers to (`include`).
+pub fn search_entry(base: &str, entry: Entry, mode: &str) -> Value {
+    json!({
+        "fullUrl": format!("{base}/{}/{}", entry.resource_type, entry.id),
+        "resource": entry.resource,
+        "search": {"mode": mode},
+    })
 }
 
 /// A version of a resource, for its history.

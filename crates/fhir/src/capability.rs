@@ -55,7 +55,7 @@ fn resource(resource: &Resource) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut statement = json!({
         "type": resource.name,
         "profile": format!("http://hl7.org/fhir/StructureDefinition/{}", resource.name),
         "documentation": resource.documentation,
@@ -64,5 +64,10 @@ fn resource(resource: &Resource) -> Value {
         "readHistory": resource.history,
         "conditionalCreate": resource.create,
         "searchParam": search_param,
-    })
+    });
+    let includes = crate::include::offered(resource);
+    if !includes.is_empty() {
+        statement["searchInclude"] = json!(includes);
+    }
+    statement
 }

@@ -17,6 +17,7 @@ mod compartment;
 mod device;
 mod diagnostic_report;
 mod error;
+mod include;
 mod input;
 mod medication;
 mod observation;
@@ -193,7 +194,12 @@ async fn search_type(
     let resource = supported(&resource)?;
     caller.may(resource.name, false)?;
     compartment::search_names_patient(&caller, resource.name, &pairs)?;
-    let search = Search::parse(pairs, resource.params, &headers)?;
+    let search = Search::parse(
+        pairs,
+        resource.params,
+        &include::offered(resource),
+        &headers,
+    )?;
     let answer = match resource.name {
         "Patient" => patient::search(&request, &caller, &search).await,
         "AllergyIntolerance" => allergy::search(&request, &caller, &search).await,
@@ -209,6 +215,11 @@ async fn search_type(
         "Practitioner" => practitioner::search(&request, &caller, &search).await,
         other => Err(FhirError::not_supported(format!("{other} search"))),
     }?;
+    let answer = if search.includes.is_empty() {
+        answer
+    } else {
+        include::patients(&request, &caller, answer).await?
+    };
     compartment::only_patient(&caller, answer).await
 }
 

@@ -234,3 +234,48 @@ pub async fn history(
         &bundle::history(&request.base, "Patient", &id.to_string(), versions),
     ))
 }
+
+/// The patients of `ids` the caller may see, as resources, each read audited (`_include`): one
+/// query, within the caller's scope.
+pub async fn included(
+    request: &Request,
+    caller: &Caller,
+    ids: Vec<PatientId>,
+) -> Result<Vec<Entry>, FhirError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let filter = PatientFilter {
+        ids: Some(ids.clone()),
+        ..PatientFilter::default()
+    };
+    let limit = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+    let patients = request
+        .app
+        .find_patients(caller, &filter, None, limit)
+        .await?
+        .items;
+    let shown: Vec<PatientId> = patients.iter().map(|p| p.id).collect();
+    let changed = request.app.last_changed("patient", &shown).await?;
+    request
+        .app
+        .audit_reads(
+            caller,
+            shown
+                .iter()
+                .map(|id| Audit::of("fhir-search", "patient", id, id))
+                .collect(),
+        )
+        .await?;
+    Ok(patients
+        .iter()
+        .map(|p| Entry {
+            resource_type: "Patient",
+            id: p.id.to_string(),
+            resource: to_fhir(
+                p,
+                changed.get(&p.id.to_string()).copied().unwrap_or_default(),
+            ),
+        })
+        .collect())
+}

@@ -69,6 +69,8 @@ pub struct Search {
     pub cursor: Option<Cursor>,
     /// The applied parameters (without `_cursor`), for the Bundle's links.
     pub applied: Vec<(String, String)>,
+    /// `_include`s asked for (each one the resource offers).
+    pub includes: Vec<String>,
 }
 
 impl Search {
@@ -76,6 +78,7 @@ impl Search {
     pub fn parse(
         pairs: Vec<(String, String)>,
         params: &[Param],
+        includes: &[String],
         headers: &HeaderMap,
     ) -> Result<Search, FhirError> {
         let lenient = headers
@@ -90,6 +93,7 @@ impl Search {
             total: true,
             cursor: None,
             applied: Vec::new(),
+            includes: Vec::new(),
         };
         for (key, value) in pairs {
             if value.chars().any(char::is_control) {
@@ -102,6 +106,31 @@ impl Search {
                 Some((name, modifier)) => (name.to_string(), Some(modifier.to_string())),
                 None => (key.clone(), None),
             };
+            if name == "_include" {
+                if modifier.is_some() {
+                    return Err(FhirError::invalid(
+                        key,
+                        "includes are not iterated here: give _include without a modifier",
+                    ));
+                }
+                let value = value.trim().to_string();
+                if !includes.contains(&value) {
+                    return Err(FhirError::invalid(
+                        "_include",
+                        if includes.is_empty() {
+                            "this resource offers no _include here".to_string()
+                        } else {
+                            format!(
+                                "'{value}' is not offered here; give {}",
+                                includes.join(" or ")
+                            )
+                        },
+                    ));
+                }
+                search.applied.push((key, value.clone()));
+                search.includes.push(value);
+                continue;
+            }
             if CONTROL.contains(&name.as_str()) {
                 if modifier.is_some() {
                     return Err(FhirError::invalid(key, "takes no modifier"));
@@ -153,7 +182,7 @@ impl Search {
                 return Err(FhirError::invalid(
                     key,
                     format!(
-                        "not a search parameter of this resource here; it takes: {} (and _count, _total)",
+                        "not a search parameter of this resource here; it takes: {} (and _count, _total, _include)",
                         known.join(", ")
                     ),
                 ));
@@ -443,6 +472,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             &params,
+            &["Observation:patient".to_string()],
             &HeaderMap::new(),
         )
     }

@@ -1367,6 +1367,91 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         .await;
     assert_eq!(no_version.status, StatusCode::NOT_FOUND, "{engine}");
 
+    // `_include`: the patient of each match in the same page, marked include, beside the
+    // matches (which alone are counted); as the CapabilityStatement offers.
+    let offered: Vec<&Value> = metadata.body["rest"][0]["resource"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("searchInclude").is_some())
+        .collect();
+    assert!(offered.iter().any(|r| r["type"] == "ServiceRequest"
+        && r["searchInclude"] == serde_json::json!(["ServiceRequest:patient"])));
+    assert!(offered.iter().all(|r| r["type"] != "Patient"));
+    for query in [
+        "Observation?code=73569-6&_count=20&_include=Observation:patient".to_string(),
+        format!(
+            "Procedure?{}&_include=Procedure:patient",
+            subject.replace("Patient/", "patient=Patient/")
+        ),
+        format!(
+            "AdverseEvent?subject={}&_include=AdverseEvent:subject",
+            events[0]["subject"]["reference"]
+                .as_str()
+                .unwrap_or_default()
+        ),
+        format!("Appointment?date={today}&_count=10&_include=Appointment:patient"),
+    ] {
+        let page = physician.get(&query).await;
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "{engine}: {query}: {}",
+            page.body
+        );
+        received.keep(&page.body);
+        let entries = page.body["entry"].as_array().expect("entries");
+        let (matches, included): (Vec<&Value>, Vec<&Value>) =
+            entries.iter().partition(|e| e["search"]["mode"] == "match");
+        assert_eq!(
+            page.body["total"]
+                .as_u64()
+                .map(|t| t >= matches.len() as u64),
+            Some(true)
+        );
+        assert!(
+            !matches.is_empty() && !included.is_empty(),
+            "{engine}: {query}"
+        );
+        let wanted: BTreeSet<String> = matches
+            .iter()
+            .flat_map(|m| {
+                let r = &m["resource"];
+                ["subject", "patient"]
+                    .iter()
+                    .filter_map(|f| r[*f]["reference"].as_str())
+                    .chain(
+                        r["participant"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|p| p["actor"]["reference"].as_str()),
+                    )
+                    .filter(|r| r.starts_with("Patient/"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let got: BTreeSet<String> = included
+            .iter()
+            .map(|e| {
+                assert_eq!(e["search"]["mode"], "include");
+                assert_eq!(e["resource"]["resourceType"], "Patient");
+                format!(
+                    "Patient/{}",
+                    e["resource"]["id"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(got, wanted, "{engine}: {query}: each match's patient, once");
+        assert!(
+            page.body["link"][0]["url"]
+                .as_str()
+                .is_some_and(|u| u.contains("_include=")),
+            "{engine}: the self link keeps the include"
+        );
+    }
+
     // Staff as Practitioners: names and roles, never how they sign in.
     let staff = search_all(&physician, "Practitioner?_count=500", &mut received).await;
     assert!(!staff.is_empty(), "{engine}: the department's staff");
@@ -1500,6 +1585,21 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
             "Patient?_format=xml",
             StatusCode::NOT_ACCEPTABLE,
             Some("_format"),
+        ),
+        (
+            "Patient?_include=Patient:organization",
+            StatusCode::BAD_REQUEST,
+            Some("_include"),
+        ),
+        (
+            "Procedure?patient=Patient/{id}&_include=Procedure:performer",
+            StatusCode::BAD_REQUEST,
+            Some("_include"),
+        ),
+        (
+            "Procedure?patient=Patient/{id}&_include:iterate=Procedure:patient",
+            StatusCode::BAD_REQUEST,
+            Some("_include:iterate"),
         ),
         ("Patient/no-such-patient", StatusCode::NOT_FOUND, None),
         (

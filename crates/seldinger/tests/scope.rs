@@ -218,6 +218,7 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 "Observation" => urls.extend([
                     format!("{base}?patient=Patient/{patient}&_count=500"),
                     format!("{base}?code=73569-6&_count=500"),
+                    format!("{base}?code=73569-6&_count=500&_include=Observation:patient"),
                     format!("{base}?patient=Patient/{patient}&category=vital-signs&_count=500"),
                     format!("{base}/dose-{}", ids.case),
                     format!("{base}/vs-{}-0-hr", ids.case),
@@ -228,6 +229,7 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 ]),
                 "ServiceRequest" => urls.extend([
                     format!("{base}?_count=500"),
+                    format!("{base}?_count=500&_include=ServiceRequest:patient"),
                     format!("{base}?patient=Patient/{patient}"),
                     format!("{base}/{}", ids.referral),
                 ]),
