@@ -69,6 +69,17 @@ impl Sign {
         }
     }
 
+    /// What a clinician calls it.
+    fn text(self) -> &'static str {
+        match self {
+            Sign::HeartRate => "Heart rate",
+            Sign::BloodPressure => "Blood pressure",
+            Sign::OxygenSaturation => "Oxygen saturation (pulse oximetry)",
+            Sign::RespiratoryRate => "Respiratory rate",
+        }
+    }
+
+    /// LOINC's display name.
     fn display(self) -> &'static str {
         match self {
             Sign::HeartRate => "Heart rate",
@@ -144,7 +155,7 @@ pub fn to_fhir(case: &Case, n: usize, set: &VitalSigns, sign: Sign) -> Option<Va
             ]);
         }
     }
-    resource["code"] = json!({"coding": codings, "text": sign.display()});
+    resource["code"] = json!({"coding": codings, "text": sign.text()});
     Some(resource)
 }
 
