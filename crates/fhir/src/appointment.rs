@@ -10,7 +10,6 @@ use crate::{Request, Resource};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use seldinger_app::Audit;
 use seldinger_domain::lifecycle::CaseState;
 use seldinger_domain::{Case, ProcedureCatalogue};
 use seldinger_store::CaseFilter;
@@ -191,16 +190,7 @@ pub async fn search(
             .filter_map(|c| to_fhir(c, &request.app.catalogue).map(|r| (r, c)))
             .collect()
     };
-    request
-        .app
-        .audit_reads(
-            caller,
-            shown
-                .iter()
-                .map(|(_, c)| Audit::of("fhir-search", "case", c.id, c.patient_id))
-                .collect(),
-        )
-        .await?;
+    crate::case_list::audit_cases_shown(request, caller, shown.iter().map(|(_, c)| *c)).await?;
     let exact = ids.is_none();
     let entries = shown
         .into_iter()

@@ -151,16 +151,7 @@ pub async fn search_done(
         .filter_map(|c| to_fhir(c, &request.app.catalogue).map(|r| (r, c)))
         .collect();
     shown.sort_by_key(|(_, case)| std::cmp::Reverse(case.procedure_started_at));
-    request
-        .app
-        .audit_reads(
-            caller,
-            shown
-                .iter()
-                .map(|(_, c)| Audit::of("fhir-search", "case", c.id, c.patient_id))
-                .collect(),
-        )
-        .await?;
+    audit_cases_shown(request, caller, shown.iter().map(|(_, c)| *c)).await?;
     let entries = shown
         .into_iter()
         .map(|(resource, case)| Entry {
@@ -238,4 +229,22 @@ pub async fn case_resource_versions(
             &crate::bundle::history(&request.base, resource_type, id, existed),
         )),
     }
+}
+
+/// Audits the cases a search shows, one row each.
+pub async fn audit_cases_shown<'a>(
+    request: &Request,
+    caller: &Caller,
+    cases: impl Iterator<Item = &'a Case>,
+) -> Result<(), FhirError> {
+    request
+        .app
+        .audit_reads(
+            caller,
+            cases
+                .map(|c| Audit::of("fhir-search", "case", c.id, c.patient_id))
+                .collect(),
+        )
+        .await?;
+    Ok(())
 }

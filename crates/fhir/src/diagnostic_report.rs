@@ -9,7 +9,7 @@
 use crate::caller::Caller;
 use crate::error::FhirError;
 use crate::respond::instant;
-use crate::search::{token, Kind, Param, Search};
+use crate::search::{Kind, Param, Search};
 use crate::{Request, Resource};
 use axum::response::Response;
 use base64::Engine;
@@ -184,13 +184,7 @@ pub async fn search(
     caller: &Caller,
     search: &Search,
 ) -> Result<Response, FhirError> {
-    let statuses: Vec<String> = match search.single("status")? {
-        Some((_, value)) => value
-            .split(',')
-            .map(|s| token(s.trim()).code.unwrap_or_default().to_string())
-            .collect(),
-        None => Vec::new(),
-    };
+    let statuses = search.codes("status", None)?;
     crate::case_list::search_done(
         request,
         caller,

@@ -158,28 +158,7 @@ pub async fn search(
     } else {
         page.items
     };
-    let ids: Vec<PatientId> = patients.iter().map(|p| p.id).collect();
-    let changed = request.app.last_changed("patient", &ids).await?;
-    request
-        .app
-        .audit_reads(
-            caller,
-            ids.iter()
-                .map(|id| Audit::of("fhir-search", "patient", id, id))
-                .collect(),
-        )
-        .await?;
-    let entries = patients
-        .iter()
-        .map(|p| Entry {
-            resource_type: "Patient",
-            id: p.id.to_string(),
-            resource: to_fhir(
-                p,
-                changed.get(&p.id.to_string()).copied().unwrap_or_default(),
-            ),
-        })
-        .collect();
+    let entries = shown(request, caller, &patients).await?;
     let next = if search.count == 0 {
         None
     } else {
@@ -255,14 +234,22 @@ pub async fn included(
         .find_patients(caller, &filter, None, limit)
         .await?
         .items;
-    let shown: Vec<PatientId> = patients.iter().map(|p| p.id).collect();
-    let changed = request.app.last_changed("patient", &shown).await?;
+    shown(request, caller, &patients).await
+}
+
+/// Patients found by a search, as its entries, each read audited.
+async fn shown(
+    request: &Request,
+    caller: &Caller,
+    patients: &[Patient],
+) -> Result<Vec<Entry>, FhirError> {
+    let ids: Vec<PatientId> = patients.iter().map(|p| p.id).collect();
+    let changed = request.app.last_changed("patient", &ids).await?;
     request
         .app
         .audit_reads(
             caller,
-            shown
-                .iter()
+            ids.iter()
                 .map(|id| Audit::of("fhir-search", "patient", id, id))
                 .collect(),
         )

@@ -6,7 +6,7 @@ use crate::caller::Caller;
 use crate::case_list::case_of_id;
 use crate::error::FhirError;
 use crate::respond::instant;
-use crate::search::{token, Kind, Param, Search};
+use crate::search::{Kind, Param, Search};
 use crate::service_request::PROCEDURE_SYSTEM;
 use crate::{Request, Resource};
 use axum::response::Response;
@@ -119,19 +119,7 @@ pub async fn search(
     caller: &Caller,
     search: &Search,
 ) -> Result<Response, FhirError> {
-    let codes: Vec<String> = match search.single("code")? {
-        Some((_, value)) => value
-            .split(',')
-            .map(|v| {
-                let t = token(v.trim());
-                match t.system {
-                    Some(system) if system != PROCEDURE_SYSTEM => String::new(),
-                    _ => t.code.unwrap_or_default().to_string(),
-                }
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let codes = search.codes("code", Some(PROCEDURE_SYSTEM))?;
     crate::case_list::search_done(
         request,
         caller,

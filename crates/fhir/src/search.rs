@@ -245,6 +245,24 @@ impl Search {
         Ok(first)
     }
 
+    /// The codes of a token parameter given once with a comma-separated choice (any of them); a
+    /// code in a system other than `system` (when one is kept) matches nothing, so reads as "".
+    pub fn codes(&self, name: &str, system: Option<&str>) -> Result<Vec<String>, FhirError> {
+        Ok(match self.single(name)? {
+            Some((_, value)) => value
+                .split(',')
+                .map(|v| {
+                    let t = token(v.trim());
+                    match (t.system, system) {
+                        (Some(given), Some(kept)) if given != kept => String::new(),
+                        _ => t.code.unwrap_or_default().to_string(),
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        })
+    }
+
     /// The `_id` values (any of them), if given.
     pub fn ids(&self) -> Result<Option<Vec<String>>, FhirError> {
         Ok(self
