@@ -24,6 +24,7 @@ pub mod procedure_record;
 pub mod referral;
 pub mod safety;
 pub mod smart;
+pub mod udi;
 pub mod validation;
 
 pub use catalogue::{

@@ -639,9 +639,14 @@ impl CaseEvent {
             }
             E::RecordDeviceLeft { device } => {
                 format!(
-                    "device left: {}, {}",
+                    "device left: {}, {}{}",
                     words(device.kind),
-                    device.description
+                    device.description,
+                    device
+                        .udi
+                        .as_ref()
+                        .map(|u| format!(" ({})", u.summary()))
+                        .unwrap_or_default()
                 )
             }
             E::RecordComplication { complication } => format!(
@@ -1156,7 +1161,7 @@ impl Case {
             }),
             CaseEvent::RecordDeviceLeft { device } => Ok(CaseEvent::RecordDeviceLeft {
                 device: device
-                    .check()
+                    .check(meta.at)
                     .map_err(|e| TransitionError::Invalid(nest("event.device", e)))?,
             }),
             CaseEvent::RecordComplication { complication } => Ok(CaseEvent::RecordComplication {

@@ -7,6 +7,7 @@
 
 use crate::catalogue::GuidanceModality;
 use crate::safety::reference::{Evidence, SafetyReference, ThresholdId};
+use crate::udi::Udi;
 use crate::validation::{Collector, FieldError};
 use crate::ValidationErrors;
 use chrono::{DateTime, Utc};
@@ -231,16 +232,40 @@ pub struct DeviceLeft {
     pub kind: DeviceKind,
     /// Make, size, position.
     pub description: String,
+    /// The device's UDI label as scanned or typed (GS1 or HIBCC), read into `udi` when recorded.
+    #[serde(default, skip_serializing)]
+    pub udi_label: Option<String>,
+    /// The label, read: device identifier, lot, serial, expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udi: Option<Udi>,
 }
 
 impl DeviceLeft {
-    pub fn check(&self) -> Result<DeviceLeft, ValidationErrors> {
+    /// `now` places a label's two-digit years (GS1's rule for the century).
+    pub fn check(&self, now: DateTime<Utc>) -> Result<DeviceLeft, ValidationErrors> {
         let mut c = Collector::new();
         let description = text(&mut c, "description", &self.description, 200, true);
+        // What was scanned now, or a label read before (always read again, never taken on trust).
+        let label = self
+            .udi_label
+            .as_deref()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .or_else(|| self.udi.as_ref().map(|u| u.carrier.clone()));
+        let udi = label.and_then(|label| match crate::udi::parse(&label, now.date_naive()) {
+            Ok(udi) => Some(udi),
+            Err(reason) => {
+                c.push("udi_label", reason);
+                None
+            }
+        });
         c.finish()?;
         Ok(DeviceLeft {
             kind: self.kind,
             description,
+            udi_label: None,
+            udi,
         })
     }
 }
@@ -418,6 +443,36 @@ mod tests {
                 "contrast_agent"
             ]
         );
+    }
+
+    #[test]
+    fn a_device_label_is_read_when_recorded_or_refused_with_its_reason() {
+        let device = |label: Option<&str>| DeviceLeft {
+            kind: DeviceKind::IvcFilter,
+            description: "retrievable IVC filter, infrarenal".into(),
+            udi_label: label.map(str::to_string),
+            udi: None,
+        };
+        let read = device(Some("(01)09506000134352(17)300630(10)L7(21)F1"))
+            .check(now())
+            .expect("a good label");
+        let udi = read.udi.clone().expect("read");
+        assert_eq!(udi.device_identifier, "09506000134352");
+        assert_eq!(udi.lot.as_deref(), Some("L7"));
+        assert_eq!(read.udi_label, None, "kept as read, not as typed");
+        assert_eq!(device(None).check(now()).map(|d| d.udi), Ok(None));
+        assert_eq!(device(Some("  ")).check(now()).map(|d| d.udi), Ok(None));
+        let refused = device(Some("(01)09506000134353"))
+            .check(now())
+            .expect_err("bad");
+        assert_eq!(refused.0[0].field, "udi_label");
+        assert!(refused.0[0].detail.contains("check digit"));
+        // A label read before is read again from its carrier, never taken on trust.
+        let mut forged = read.clone();
+        if let Some(udi) = forged.udi.as_mut() {
+            udi.lot = Some("OTHER".into());
+        }
+        assert_eq!(forged.check(now()).map(|d| d.udi), Ok(Some(udi)));
     }
 
     #[test]

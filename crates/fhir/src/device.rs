@@ -1,6 +1,6 @@
 //! Device: the devices left in a patient at a procedure (IVC filters, drains, nephrostomy and
 //! biliary catheters, ports, lines, gastrostomies, stents) — each tracked until taken out.
-//! Make, size and position as recorded; the UDI once the device registry holds it (issue 15).
+//! Make, size and position as recorded, and the UDI read from the device's label where scanned.
 
 use crate::caller::Caller;
 use crate::case_list::{cases_of, open_case};
@@ -21,7 +21,7 @@ pub const DEVICE_SYSTEM: &str = "urn:seldinger:device";
 
 pub const RESOURCE: Resource = Resource {
     name: "Device",
-    documentation: "Devices left in a patient at a procedure (IVC filter, drain, nephrostomy, biliary drain, port, PICC, central line, gastrostomy, stent), with the description as recorded. Search by patient.",
+    documentation: "Devices left in a patient at a procedure (IVC filter, drain, nephrostomy, biliary drain, port, PICC, central line, gastrostomy, stent), with the description as recorded and, where the label was scanned, its UDI (GS1 or HIBCC: udiCarrier, lot, serial, expiry). Search by patient.",
     params: &[
         Param {
             name: "patient",
@@ -57,7 +57,7 @@ fn kind_code(kind: DeviceKind) -> String {
 
 pub fn to_fhir(case: &Case, n: usize, device: &DeviceLeft) -> Value {
     let code = kind_code(device.kind);
-    json!({
+    let mut resource = json!({
         "resourceType": "Device",
         "id": format!("device-{}-{n}", case.id),
         "meta": {"lastUpdated": instant(case.updated_at)},
@@ -68,7 +68,26 @@ pub fn to_fhir(case: &Case, n: usize, device: &DeviceLeft) -> Value {
         },
         "patient": {"reference": format!("Patient/{}", case.patient_id)},
         "note": [{"text": device.description}],
-    })
+    });
+    if let Some(udi) = &device.udi {
+        resource["udiCarrier"] = json!([{
+            "deviceIdentifier": udi.device_identifier,
+            "issuer": udi.issuer.uri(),
+            "carrierHRF": udi.carrier,
+        }]);
+        let optional = [
+            ("lotNumber", udi.lot.clone()),
+            ("serialNumber", udi.serial.clone()),
+            ("expirationDate", udi.expiry.map(|d| d.to_string())),
+            ("manufactureDate", udi.manufactured.map(|d| d.to_string())),
+        ];
+        for (field, value) in optional {
+            if let Some(value) = value {
+                resource[field] = json!(value);
+            }
+        }
+    }
+    resource
 }
 
 pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {

@@ -1002,6 +1002,15 @@ fn procedure_record(
                 device: DeviceLeft {
                     kind,
                     description: description.into(),
+                    // Scanned labels, synthetic: GS1's own example GTIN, a made-up HIBC labeler.
+                    udi_label: match kind {
+                        DeviceKind::IvcFilter => {
+                            Some("(01)09506000134352(17)300630(10)DEMO-IVC-7(21)F000412".into())
+                        }
+                        DeviceKind::Port => Some("+A999PORT8F1/$$3310331PL20268".into()),
+                        _ => None,
+                    },
+                    udi: None,
                 },
             });
             if kind == DeviceKind::Drain {

@@ -1092,6 +1092,46 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         );
         assert_eq!(device["status"], "active");
     }
+    // The demo's IVC filters carry a scanned GS1 label: its UDI as FHIR has it.
+    // The demo scans its IVC filters' GS1 labels and its ports' HIBCC ones: the UDI as FHIR has it.
+    let mut labelled = 0;
+    for device in &devices {
+        let expected = match device["type"]["coding"][0]["code"].as_str() {
+            Some("ivc_filter") => (
+                "09506000134352",
+                "http://hl7.org/fhir/NamingSystem/gs1-di",
+                "(01)09506000134352(17)300630(10)DEMO-IVC-7(21)F000412",
+                Some("F000412"),
+                "DEMO-IVC-7",
+                "2030-06-30",
+            ),
+            Some("port") => (
+                "A999PORT8F1",
+                "http://hl7.org/fhir/NamingSystem/hibcc-dI",
+                "+A999PORT8F1/$$3310331PL20268",
+                None,
+                "PL2026",
+                "2031-03-31",
+            ),
+            _ => continue,
+        };
+        labelled += 1;
+        let (identifier, issuer, carrier, serial, lot, expiry) = expected;
+        let udi = &device["udiCarrier"][0];
+        assert_eq!(udi["deviceIdentifier"], identifier, "{engine}");
+        assert_eq!(udi["issuer"], issuer, "{engine}");
+        assert_eq!(udi["carrierHRF"], carrier, "{engine}");
+        assert_eq!(device["serialNumber"].as_str(), serial, "{engine}");
+        assert_eq!(device["lotNumber"], lot, "{engine}");
+        assert_eq!(device["expirationDate"], expiry, "{engine}");
+    }
+    assert!(labelled > 0, "{engine}: the demo's labelled devices");
+    for device in devices.iter().filter(|d| d.get("udiCarrier").is_none()) {
+        assert!(
+            device.get("lotNumber").is_none(),
+            "{engine}: no label, no lot"
+        );
+    }
     for event in &events {
         // The demo's bleeds are SIR mild: not serious (§6).
         assert_eq!(

@@ -855,7 +855,14 @@ async fn show(
             .devices_left
             .iter()
             .map(|d| Row {
-                cells: vec![words(&d.kind), d.description.clone()],
+                cells: vec![
+                    words(&d.kind),
+                    d.description.clone(),
+                    d.udi
+                        .as_ref()
+                        .map(|u| u.summary())
+                        .unwrap_or_else(|| "no UDI recorded".to_string()),
+                ],
             })
             .collect(),
         complications: case
@@ -1240,8 +1247,11 @@ fn request_from(
                     body["vitals"] = vitals;
                 }
                 "record_device_left" => {
-                    body["device"] =
-                        json!({"kind": get("kind"), "description": get("description")});
+                    body["device"] = json!({
+                        "kind": get("kind"),
+                        "description": get("description"),
+                        "udi_label": get("udi_label"),
+                    });
                 }
                 "record_complication" => {
                     body["complication"] = json!({
