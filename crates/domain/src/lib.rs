@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod clinical;
 pub mod department;
 pub mod department_time;
+pub mod device_registry;
 pub mod discharge;
 pub mod dose;
 pub mod dose_link;
