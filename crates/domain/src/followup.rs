@@ -29,10 +29,13 @@ pub enum FollowUpKind {
     PostTaceImaging,
     ClinicReview,
     DrainReview,
+    /// Every case: how the patient is 30 days after the procedure, and any adverse event since
+    /// (§6: one within 30 days is attributed to the procedure).
+    OutcomeCheck,
 }
 
 impl FollowUpKind {
-    pub const ALL: [FollowUpKind; 11] = [
+    pub const ALL: [FollowUpKind; 12] = [
         FollowUpKind::DoseSkinCheck,
         FollowUpKind::PhysicistDoseReview,
         FollowUpKind::IvcFilterRetrievalReview,
@@ -44,6 +47,7 @@ impl FollowUpKind {
         FollowUpKind::PostTaceImaging,
         FollowUpKind::ClinicReview,
         FollowUpKind::DrainReview,
+        FollowUpKind::OutcomeCheck,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +63,7 @@ impl FollowUpKind {
             FollowUpKind::PostTaceImaging => "post_tace_imaging",
             FollowUpKind::ClinicReview => "clinic_review",
             FollowUpKind::DrainReview => "drain_review",
+            FollowUpKind::OutcomeCheck => "outcome_check",
         }
     }
 
@@ -80,6 +85,7 @@ impl FollowUpKind {
         match self {
             FollowUpKind::DoseSkinCheck => vec![Role::IrPhysician, Role::IrNurse],
             FollowUpKind::PhysicistDoseReview => vec![Role::MedicalPhysicist],
+            FollowUpKind::OutcomeCheck => vec![Role::IrPhysician, Role::IrNurse],
             // Someone books it; a clinician does it.
             _ => vec![Role::IrPhysician, Role::IrNurse, Role::Scheduler],
         }
@@ -460,14 +466,53 @@ pub fn follow_ups_of_event(
     if !matches!(event, crate::lifecycle::CaseEvent::Discharge) {
         return Vec::new();
     }
-    after
+    let mut ids = ids;
+    let mut tasks: Vec<FollowUpTask> = after
         .vetting
         .as_ref()
         .and_then(|v| catalogue.get(&v.procedure_id))
         .map(|procedure| {
-            procedure_follow_ups(after.id, after.patient_id, procedure, at, reference, ids)
+            procedure_follow_ups(
+                after.id,
+                after.patient_id,
+                procedure,
+                at,
+                reference,
+                &mut ids,
+            )
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    tasks.push(outcome_check(after, at, reference, ids()));
+    tasks
+}
+
+/// Every case's outcome check (§6): due when the attribution window after the procedure ends.
+pub(crate) fn outcome_check(
+    case: &crate::lifecycle::Case,
+    discharged_at: DateTime<Utc>,
+    reference: &crate::safety::SafetyReference,
+    id: Uuid,
+) -> FollowUpTask {
+    let procedure = case.procedure_started_at.unwrap_or(discharged_at);
+    let threshold = reference.threshold(crate::safety::ThresholdId::OutcomeCheckAfterDays);
+    FollowUpTask {
+        id,
+        case_id: case.id,
+        patient_id: case.patient_id,
+        kind: FollowUpKind::OutcomeCheck,
+        due_from: after(procedure, threshold),
+        due_until: None,
+        instructions: format!(
+            "Outcome check {} days after the procedure: contact the patient or review the record, and record any adverse event since (with its SIR severity and CIRSE grade); one within this window is attributed to the procedure unless a physician records otherwise.",
+            threshold.value.round()
+        ),
+        roles: FollowUpKind::OutcomeCheck.roles(),
+        citation: "clinical-rules.md §6".into(),
+        created_at: discharged_at,
+        completed: None,
+        withdrawn: None,
+        version: 1,
+    }
 }
 
 #[cfg(test)]

@@ -92,6 +92,17 @@ const RADIOGRAPHER: &str = "rad.tanaka";
 const SCHEDULER: &str = "sched.moreau";
 
 /// Today's list per room, in slot order: the state each booked case has reached.
+/// The device-leaving procedure each room does first (fitting its primary guidance).
+fn showcase_procedure(room: &str) -> Option<&'static str> {
+    match room {
+        "angio-1" => Some("ivc-filter-placement"),
+        "angio-2" => Some("biliary-drainage"),
+        "ct-1" => Some("abscess-drainage-deep"),
+        "us-1" => Some("port-placement"),
+        _ => None,
+    }
+}
+
 fn day_plan() -> Vec<(&'static str, Vec<CaseState>)> {
     use CaseState::*;
     vec![
@@ -245,8 +256,31 @@ pub async fn seed(
             .find(|r| r.id.as_str() == room_id)
             .context("planned room exists")?;
         let mut slot = day_start + Duration::hours(8);
+        // Each room's first case done today leaves a device, so the record shows every part
+        // (a device with its UDI label, its §7 follow-up, a drain's complication).
+        let mut showcase = showcase_procedure(room_id);
         for target in states {
-            let procedure = demo.procedure_for(room)?;
+            let done = matches!(
+                target,
+                CaseState::ProcedureComplete
+                    | CaseState::InRecovery
+                    | CaseState::Discharged
+                    | CaseState::FollowUp
+                    | CaseState::Closed
+            );
+            let chosen = showcase.filter(|_| done).and_then(|id| {
+                demo.catalogue
+                    .procedures
+                    .iter()
+                    .find(|p| p.id.as_str() == id)
+            });
+            let procedure = match chosen {
+                Some(procedure) => {
+                    showcase = None;
+                    procedure
+                }
+                None => demo.procedure_for(room)?,
+            };
             let minutes = procedure.room_minutes;
             demo.case(procedure, target, Some((room.id.clone(), slot)))
                 .await?;

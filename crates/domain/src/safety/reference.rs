@@ -215,10 +215,11 @@ pub enum ThresholdId {
     FollowupPostAblationImagingMonths,
     FollowupPostTaceImagingFromWeeks,
     FollowupPostTaceImagingUntilWeeks,
+    OutcomeCheckAfterDays,
 }
 
 impl ThresholdId {
-    pub const ALL: [ThresholdId; 54] = [
+    pub const ALL: [ThresholdId; 55] = [
         ThresholdId::InrLowRiskPassMax,
         ThresholdId::InrLowRiskBlockAbove,
         ThresholdId::InrHighRiskPassMax,
@@ -273,6 +274,7 @@ impl ThresholdId {
         ThresholdId::FollowupPostAblationImagingMonths,
         ThresholdId::FollowupPostTaceImagingFromWeeks,
         ThresholdId::FollowupPostTaceImagingUntilWeeks,
+        ThresholdId::OutcomeCheckAfterDays,
     ];
 
     /// The UCUM-style unit the engine reads this threshold in. A reference row in another unit
@@ -321,7 +323,8 @@ impl ThresholdId {
             T::DoseSkinCheckFromDays
             | T::DoseSkinCheckUntilDays
             | T::FollowupIvcFilterRetrievalFromDays
-            | T::FollowupIvcFilterRetrievalUntilDays => "d",
+            | T::FollowupIvcFilterRetrievalUntilDays
+            | T::OutcomeCheckAfterDays => "d",
             T::FollowupNephrostomyExchangeFromWeeks
             | T::FollowupNephrostomyExchangeUntilWeeks
             | T::FollowupBiliaryDrainExchangeFromWeeks
@@ -433,6 +436,7 @@ impl ThresholdId {
             ThresholdId::FollowupPostTaceImagingUntilWeeks => {
                 "followup.post_tace_imaging.until_weeks"
             }
+            ThresholdId::OutcomeCheckAfterDays => "outcome.check.after_days",
         }
     }
 }

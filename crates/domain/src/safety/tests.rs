@@ -878,6 +878,7 @@ fn every_threshold_is_exercised() {
     dose_levels_review_skin_check_and_notifications_follow_the_table();
     aldrete_discharge_criteria_follow_the_table();
     device_and_treatment_follow_up_windows_follow_the_table();
+    every_case_gets_its_outcome_check_when_the_attribution_window_ends();
     the_arterial_inr_rows_pass_below_their_limit_and_block_at_it();
     a_sheath_above_seven_french_makes_an_arterial_procedure_high_risk();
     let untested: Vec<&str> = EXERCISED.with(|e| {
@@ -1071,6 +1072,32 @@ fn device_and_treatment_follow_up_windows_follow_the_table() {
         );
         assert_eq!(tasks[0].citation, "clinical-rules.md §7");
     }
+}
+
+fn every_case_gets_its_outcome_check_when_the_attribution_window_ends() {
+    use crate::followup::{outcome_check, FollowUpKind};
+    use uuid::Uuid;
+    let meta = crate::EventMeta {
+        actor: crate::Actor::parse("dr.okafor").expect("actor"),
+        at: start(),
+        reason: None,
+    };
+    let (mut case, _) = crate::Case::open(
+        crate::CaseId(Uuid::from_u128(1)),
+        crate::PatientId(Uuid::from_u128(2)),
+        crate::ReferralId(Uuid::from_u128(3)),
+        crate::Urgency::Routine,
+        None,
+        &meta,
+    );
+    case.procedure_started_at = Some(start());
+    let discharged = start() + Duration::hours(4);
+    let task = outcome_check(&case, discharged, reference(), Uuid::from_u128(4));
+    assert_eq!(task.kind, FollowUpKind::OutcomeCheck);
+    // Counted from the procedure, not the discharge; no end: it stays owed until done.
+    let window = Duration::days(value(ThresholdId::OutcomeCheckAfterDays) as i64);
+    assert_eq!((task.due_from, task.due_until), (start() + window, None));
+    assert_eq!(task.citation, "clinical-rules.md §6");
 }
 
 #[test]
