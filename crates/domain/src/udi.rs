@@ -409,6 +409,9 @@ fn parse_hibcc(text: &str, today: NaiveDate) -> Result<Udi, String> {
     // Two symbols (primary, then secondary with its link character), or one.
     let symbols: Vec<&str> = text.split_whitespace().collect();
     for symbol in &symbols {
+        if !symbol.starts_with('+') {
+            return Err(format!("'{symbol}': every HIBC symbol begins with '+'"));
+        }
         if let Some(c) = symbol.chars().find(|c| !HIBC_CHARACTERS.contains(*c)) {
             return Err(format!(
                 "'{c}' is not an HIBC character (0-9, A-Z, - . space $ / + %)"
@@ -615,6 +618,22 @@ fn yyyymmdd(value: &str, what: &str) -> Result<NaiveDate, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Whatever a scanner or a keyboard sends: an answer, never a panic.
+        #[test]
+        fn any_text_is_read_or_refused(text in "\\PC{0,80}") {
+            let _ = parse(&text, today());
+        }
+
+        #[test]
+        fn label_shaped_text_is_read_or_refused(
+            text in "(\\]d2)?[0-9()\u{1d}A-Z+$/%. -]{0,60}"
+        ) {
+            let _ = parse(&text, today());
+        }
+    }
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 12, 2).expect("date")
