@@ -123,20 +123,15 @@ impl TrackedDevice {
             }
         };
         let decided = match event {
-            DeviceEvent::Removed { at, in_case, note } => {
+            DeviceEvent::Removed { at, in_case, note }
+            | DeviceEvent::Exchanged { at, in_case, note } => {
                 when(*at);
-                DeviceEvent::Removed {
-                    at: *at,
-                    in_case: *in_case,
-                    note: required(&mut c, "note", note),
-                }
-            }
-            DeviceEvent::Exchanged { at, in_case, note } => {
-                when(*at);
-                DeviceEvent::Exchanged {
-                    at: *at,
-                    in_case: *in_case,
-                    note: required(&mut c, "note", note),
+                let note = required(&mut c, "note", note);
+                let (at, in_case) = (*at, *in_case);
+                if matches!(event, DeviceEvent::Removed { .. }) {
+                    DeviceEvent::Removed { at, in_case, note }
+                } else {
+                    DeviceEvent::Exchanged { at, in_case, note }
                 }
             }
             DeviceEvent::DeclaredPermanent { reason } => DeviceEvent::DeclaredPermanent {

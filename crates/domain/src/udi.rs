@@ -139,6 +139,7 @@ const fn ai(
 }
 
 /// The AIs found on device labels (GS1 General Specifications figure 3.2-1).
+#[rustfmt::skip]
 const AIS: &[Ai] = &[
     ai("01", "GTIN", true, 14, Content::Numeric),
     ai("02", "GTIN of contained items", true, 14, Content::Numeric),
@@ -150,50 +151,14 @@ const AIS: &[Ai] = &[
     ai("17", "expiry date", true, 6, Content::Numeric),
     ai("20", "internal product variant", true, 2, Content::Numeric),
     ai("21", "serial number", false, 20, Content::Alphanumeric),
-    ai(
-        "22",
-        "consumer product variant",
-        false,
-        20,
-        Content::Alphanumeric,
-    ),
+    ai("22", "consumer product variant", false, 20, Content::Alphanumeric),
     ai("30", "count of items", false, 8, Content::Numeric),
     ai("37", "count of trade items", false, 8, Content::Numeric),
-    ai(
-        "235",
-        "third-party serialised extension",
-        false,
-        28,
-        Content::Alphanumeric,
-    ),
-    ai(
-        "240",
-        "additional product identification",
-        false,
-        30,
-        Content::Alphanumeric,
-    ),
-    ai(
-        "241",
-        "customer part number",
-        false,
-        30,
-        Content::Alphanumeric,
-    ),
-    ai(
-        "250",
-        "secondary serial number",
-        false,
-        30,
-        Content::Alphanumeric,
-    ),
-    ai(
-        "251",
-        "reference to source entity",
-        false,
-        30,
-        Content::Alphanumeric,
-    ),
+    ai("235", "third-party serialised extension", false, 28, Content::Alphanumeric),
+    ai("240", "additional product identification", false, 30, Content::Alphanumeric),
+    ai("241", "customer part number", false, 30, Content::Alphanumeric),
+    ai("250", "secondary serial number", false, 30, Content::Alphanumeric),
+    ai("251", "reference to source entity", false, 30, Content::Alphanumeric),
     ai("7003", "expiry date and time", true, 10, Content::Numeric),
     ai("8012", "software version", false, 20, Content::Alphanumeric),
 ];
