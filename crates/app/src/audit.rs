@@ -15,6 +15,7 @@ const PATIENT_BOUND: &[&str] = &[
     "lab_result",
     "medication",
     "follow_up_task",
+    "device",
     "case_dose",
     "patient_dose",
 ];

@@ -11,6 +11,7 @@ mod audit;
 mod authentication;
 mod cases;
 mod clock;
+mod devices;
 mod dose;
 mod error;
 mod facts;
@@ -29,6 +30,7 @@ pub use authentication::{
 };
 pub use cases::CaseEventRequest;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
+pub use devices::{DeviceStanding, DEVICES_AT_MOST};
 pub use dose::{LinkChange, Linked};
 pub use error::AppError;
 pub use facts::Correction;

@@ -126,10 +126,13 @@ pub enum Permission {
     /// Report what an imaging system performed (DICOM MPPS): the step, and the end of the
     /// procedure it implies for a case already in the room.
     RecordPerformedSteps,
+    /// Decide that a device stays in the patient for good, with the reason: an IR physician's
+    /// decision (clinical-rules.md §7), which ends its tracking.
+    DeclareDevicesPermanent,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 23] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
@@ -152,6 +155,7 @@ impl Permission {
         Permission::ManageInterfaces,
         Permission::MergePatients,
         Permission::RecordPerformedSteps,
+        Permission::DeclareDevicesPermanent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -178,6 +182,7 @@ impl Permission {
             Permission::ManageInterfaces => "manage_interfaces",
             Permission::MergePatients => "merge_patients",
             Permission::RecordPerformedSteps => "record_performed_steps",
+            Permission::DeclareDevicesPermanent => "declare_devices_permanent",
         }
     }
 

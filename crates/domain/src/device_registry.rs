@@ -25,6 +25,18 @@ impl DeviceRef {
     pub fn stream_id(&self) -> String {
         format!("{}-{}", self.case_id, self.index)
     }
+
+    /// Reads a stream id back (`<case uuid>-<n>`); None for anything else.
+    pub fn parse(text: &str) -> Option<DeviceRef> {
+        let (case, index) = text.trim().rsplit_once('-')?;
+        if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) || index.len() > 4 {
+            return None;
+        }
+        Some(DeviceRef {
+            case_id: CaseId(uuid::Uuid::parse_str(case).ok()?),
+            index: index.parse().ok()?,
+        })
+    }
 }
 
 /// What happened to a device after it was placed.
@@ -50,8 +62,28 @@ pub enum DeviceEvent {
     DeclaredPermanent { reason: String },
 }
 
+impl DeviceEvent {
+    /// The event's kind as the event log names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeviceEvent::Removed { .. } => "removed",
+            DeviceEvent::Exchanged { .. } => "exchanged",
+            DeviceEvent::DeclaredPermanent { .. } => "declared_permanent",
+        }
+    }
+
+    /// One line for a history: what happened and the words given.
+    pub fn summary(&self) -> String {
+        match self {
+            DeviceEvent::Removed { note, .. } => format!("removed: {note}"),
+            DeviceEvent::Exchanged { note, .. } => format!("exchanged: {note}"),
+            DeviceEvent::DeclaredPermanent { reason } => format!("declared permanent: {reason}"),
+        }
+    }
+}
+
 /// Where a device's life stands.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum LifeState {
     InPlace,
@@ -60,8 +92,22 @@ pub enum LifeState {
     Permanent { reason: String },
 }
 
+impl LifeState {
+    /// Its name, as the registry's `life` column and the API's filter hold it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LifeState::InPlace => "in_place",
+            LifeState::Removed { .. } => "removed",
+            LifeState::Exchanged { .. } => "exchanged",
+            LifeState::Permanent { .. } => "permanent",
+        }
+    }
+
+    pub const NAMES: [&'static str; 4] = ["in_place", "removed", "exchanged", "permanent"];
+}
+
 /// A tracked device: what was placed, where, when, and what has happened since.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackedDevice {
     pub device: DeviceRef,
     pub patient_id: PatientId,
@@ -107,10 +153,8 @@ impl TrackedDevice {
                 format!(
                     "this device is no longer in place ({}): correct that record instead",
                     match &self.state {
-                        LifeState::Removed { .. } => "removed",
-                        LifeState::Exchanged { .. } => "exchanged",
                         LifeState::Permanent { .. } => "declared permanent",
-                        LifeState::InPlace => "in place",
+                        other => other.as_str(),
                     }
                 ),
             );
@@ -195,16 +239,27 @@ pub enum Plan {
         due_until: Option<DateTime<Utc>>,
         overdue: bool,
     },
+    /// Its case has not been discharged yet: its §7 follow-up is made at discharge.
+    AtDischarge,
     /// In place with no follow-up open and no decision: flagged.
     NoPlan,
 }
 
-/// The plan of a device, given the follow-up tasks of the case that placed it.
-pub fn plan(device: &TrackedDevice, case_tasks: &[FollowUpTask], now: DateTime<Utc>) -> Plan {
+/// The plan of a device, given the follow-up tasks of the case that placed it and whether that
+/// case has been discharged (the follow-up is made then).
+pub fn plan(
+    device: &TrackedDevice,
+    case_tasks: &[FollowUpTask],
+    discharged: bool,
+    now: DateTime<Utc>,
+) -> Plan {
     match &device.state {
         LifeState::Removed { .. } | LifeState::Exchanged { .. } => return Plan::Ended,
         LifeState::Permanent { .. } => return Plan::Permanent,
         LifeState::InPlace => {}
+    }
+    if !discharged {
+        return Plan::AtDischarge;
     }
     let owed = follow_up_of(device.placed.kind).and_then(|kind| {
         case_tasks
@@ -226,6 +281,39 @@ pub fn plan(device: &TrackedDevice, case_tasks: &[FollowUpTask], now: DateTime<U
         },
         None => Plan::NoPlan,
     }
+}
+
+/// The follow-up tasks a device's event settles: once no device of its kind from its case is left
+/// in place, the case's open task for that kind is done — with what was done as its note — so a
+/// retrieved filter is not left overdue on the follow-up list. `others` are the case's other
+/// devices; `by` and `at` are the event's.
+pub fn tasks_settled_by(
+    device: &TrackedDevice,
+    event: &DeviceEvent,
+    others: &[TrackedDevice],
+    case_tasks: &[FollowUpTask],
+    by: &str,
+    at: DateTime<Utc>,
+) -> Vec<FollowUpTask> {
+    let Some(kind) = follow_up_of(device.placed.kind) else {
+        return Vec::new();
+    };
+    let another_in_place = others.iter().any(|o| {
+        o.device != device.device
+            && o.device.case_id == device.device.case_id
+            && o.placed.kind == device.placed.kind
+            && o.in_place()
+    });
+    if another_in_place {
+        return Vec::new();
+    }
+    let note = format!("{} {}", device.placed.kind.label(), event.summary());
+    case_tasks
+        .iter()
+        .filter(|t| t.kind == kind && t.case_id == device.device.case_id)
+        .filter(|t| t.completed.is_none() && t.withdrawn.is_none())
+        .filter_map(|t| t.complete(by, at, &note).ok())
+        .collect()
 }
 
 /// A proportion with its 95% Wilson score interval (Wilson 1927; z = 1.96), the interval the
@@ -283,15 +371,14 @@ pub struct FilterMeasures {
     pub lost_to_follow_up: Rate,
 }
 
-/// Counts the filters among `devices` placed in `[from, until)`; each with its case's tasks.
+/// Counts the filters among `devices` placed in `[from, until)`, each with its [`plan`] now.
 pub fn filter_measures(
-    devices: &[(TrackedDevice, Vec<FollowUpTask>)],
+    devices: &[(&TrackedDevice, &Plan)],
     from: DateTime<Utc>,
     until: DateTime<Utc>,
-    now: DateTime<Utc>,
 ) -> FilterMeasures {
     let (mut placed, mut retrieved, mut permanent, mut overdue) = (0, 0, 0, 0);
-    for (device, tasks) in devices {
+    for (device, plan) in devices {
         if device.placed.kind != DeviceKind::IvcFilter
             || device.placed_at < from
             || device.placed_at >= until
@@ -299,14 +386,14 @@ pub fn filter_measures(
             continue;
         }
         placed += 1;
-        match plan(device, tasks, now) {
+        match plan {
             Plan::Ended => retrieved += 1,
             Plan::Permanent => permanent += 1,
             Plan::FollowUp { overdue: true, .. } => overdue += 1,
             // No task left and still in place: nobody is following it (§7 counts it against the
             // department).
             Plan::NoPlan => overdue += 1,
-            Plan::FollowUp { .. } => {}
+            Plan::FollowUp { .. } | Plan::AtDischarge => {}
         }
     }
     FilterMeasures {
@@ -384,7 +471,7 @@ mod tests {
         let device = filter(case);
         let tasks = vec![review(case)];
         assert_eq!(
-            plan(&device, &tasks, at(10)),
+            plan(&device, &tasks, true, at(10)),
             Plan::FollowUp {
                 due_from: at(29),
                 due_until: Some(at(54)),
@@ -392,7 +479,7 @@ mod tests {
             }
         );
         assert!(matches!(
-            plan(&device, &tasks, at(60)),
+            plan(&device, &tasks, true, at(60)),
             Plan::FollowUp { overdue: true, .. }
         ));
         // The review closed but the filter still in: no plan any more.
@@ -402,8 +489,10 @@ mod tests {
             at: at(30),
             note: "PE risk persists; review again".into(),
         });
-        assert_eq!(plan(&device, &[done], at(31)), Plan::NoPlan);
-        assert_eq!(plan(&device, &[], at(1)), Plan::NoPlan);
+        assert_eq!(plan(&device, &[done], true, at(31)), Plan::NoPlan);
+        assert_eq!(plan(&device, &[], true, at(1)), Plan::NoPlan);
+        // Before discharge the follow-up is yet to be made: not flagged.
+        assert_eq!(plan(&device, &[], false, at(1)), Plan::AtDischarge);
     }
 
     #[test]
@@ -439,9 +528,38 @@ mod tests {
         let decided = device.decide(&removal, at(41)).expect("removal");
         device.apply(&decided);
         assert_eq!(device.state, LifeState::Removed { at: at(40) });
-        assert_eq!(plan(&device, &[review(case)], at(41)), Plan::Ended);
+        assert_eq!(plan(&device, &[review(case)], true, at(41)), Plan::Ended);
         let again = device.decide(&removal, at(42)).expect_err("twice").0;
         assert!(again[0].detail.contains("no longer in place"));
+    }
+
+    #[test]
+    fn taking_the_last_device_of_a_kind_out_settles_its_follow_up() {
+        let case = case_id(4);
+        let device = filter(case);
+        let removal = DeviceEvent::Removed {
+            at: at(40),
+            in_case: None,
+            note: "retrieved intact".into(),
+        };
+        let settled =
+            tasks_settled_by(&device, &removal, &[], &[review(case)], "dr.okafor", at(40));
+        assert_eq!(settled.len(), 1);
+        let done = settled[0].completed.as_ref().expect("completed");
+        assert_eq!(done.note, "IVC filter removed: retrieved intact");
+        assert_eq!(settled[0].version, 2);
+        // A second filter of the same case still in: its review stays open.
+        let mut second = filter(case);
+        second.device.index = 1;
+        assert!(tasks_settled_by(
+            &device,
+            &removal,
+            &[second],
+            &[review(case)],
+            "dr.okafor",
+            at(40)
+        )
+        .is_empty());
     }
 
     #[test]
@@ -489,7 +607,13 @@ mod tests {
             };
             devices.push((device, tasks));
         }
-        let measures = filter_measures(&devices, at(-1), at(1), at(60));
+        let plans: Vec<Plan> = devices
+            .iter()
+            .map(|(d, tasks)| plan(d, tasks, true, at(60)))
+            .collect();
+        let devices: Vec<(&TrackedDevice, &Plan)> =
+            devices.iter().map(|(d, _)| d).zip(plans.iter()).collect();
+        let measures = filter_measures(&devices, at(-1), at(1));
         assert_eq!(
             (
                 measures.placed,
@@ -501,6 +625,6 @@ mod tests {
         );
         assert_eq!(measures.retrieval_or_plan.numerator, 2);
         assert_eq!(measures.lost_to_follow_up.numerator, 2);
-        assert_eq!(filter_measures(&devices, at(1), at(2), at(60)).placed, 0);
+        assert_eq!(filter_measures(&devices, at(1), at(2)).placed, 0);
     }
 }

@@ -524,6 +524,9 @@ pub struct MergeSummary {
     pub lab_results: u64,
     pub medications: u64,
     pub follow_up_tasks: u64,
+    /// Devices in the registry (merges before it existed moved none).
+    #[serde(default)]
+    pub devices: u64,
 }
 
 impl PatientEvent {

@@ -225,6 +225,53 @@ pub enum DeviceKind {
     Other,
 }
 
+impl DeviceKind {
+    pub const ALL: [DeviceKind; 10] = [
+        DeviceKind::Drain,
+        DeviceKind::Nephrostomy,
+        DeviceKind::BiliaryDrain,
+        DeviceKind::IvcFilter,
+        DeviceKind::Port,
+        DeviceKind::Picc,
+        DeviceKind::CentralLine,
+        DeviceKind::Gastrostomy,
+        DeviceKind::Stent,
+        DeviceKind::Other,
+    ];
+
+    /// Its name as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Drain => "drain",
+            DeviceKind::Nephrostomy => "nephrostomy",
+            DeviceKind::BiliaryDrain => "biliary_drain",
+            DeviceKind::IvcFilter => "ivc_filter",
+            DeviceKind::Port => "port",
+            DeviceKind::Picc => "picc",
+            DeviceKind::CentralLine => "central_line",
+            DeviceKind::Gastrostomy => "gastrostomy",
+            DeviceKind::Stent => "stent",
+            DeviceKind::Other => "other",
+        }
+    }
+
+    /// In words, for pages ("IVC filter").
+    pub fn label(self) -> &'static str {
+        match self {
+            DeviceKind::Drain => "drain",
+            DeviceKind::Nephrostomy => "nephrostomy",
+            DeviceKind::BiliaryDrain => "biliary drain",
+            DeviceKind::IvcFilter => "IVC filter",
+            DeviceKind::Port => "port",
+            DeviceKind::Picc => "PICC",
+            DeviceKind::CentralLine => "central line",
+            DeviceKind::Gastrostomy => "gastrostomy",
+            DeviceKind::Stent => "stent",
+            DeviceKind::Other => "other device",
+        }
+    }
+}
+
 /// A device left in the patient: what follow-up it needs comes from §7.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -443,6 +490,16 @@ mod tests {
                 "contrast_agent"
             ]
         );
+    }
+
+    #[test]
+    fn device_kind_names_are_their_serialised_names() {
+        for kind in DeviceKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).expect("kind"),
+                serde_json::Value::from(kind.as_str())
+            );
+        }
     }
 
     #[test]

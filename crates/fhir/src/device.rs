@@ -12,9 +12,11 @@ use crate::{Request, Resource};
 use axum::http::StatusCode;
 use axum::response::Response;
 use seldinger_app::Audit;
+use seldinger_domain::device_registry::LifeState;
 use seldinger_domain::procedure_record::{DeviceKind, DeviceLeft};
 use seldinger_domain::Case;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// Device kinds as a code system.
 pub const DEVICE_SYSTEM: &str = "urn:seldinger:device";
@@ -36,7 +38,7 @@ pub const RESOURCE: Resource = Resource {
         Param {
             name: "status",
             kind: Kind::Token,
-            documentation: "active (in place)",
+            documentation: "active (in the patient: in place or declared permanent) or inactive (removed or exchanged, as the device registry records)",
         },
     ],
     history: false,
@@ -55,13 +57,44 @@ fn kind_code(kind: DeviceKind) -> String {
     code
 }
 
-pub fn to_fhir(case: &Case, n: usize, device: &DeviceLeft) -> Value {
+/// FHIR's status of a device in the registry: in the patient (in place, or staying for good) is
+/// active; taken out (removed, exchanged) is inactive.
+fn status_of(life: Option<&LifeState>) -> &'static str {
+    match life {
+        Some(LifeState::Removed { .. } | LifeState::Exchanged { .. }) => "inactive",
+        _ => "active",
+    }
+}
+
+/// The registry's life states of the devices `filter` names (one patient's, one case's), by FHIR
+/// id: one query. The caller's scope was applied to the cases they come with.
+async fn life_states(
+    request: &Request,
+    filter: seldinger_store::DeviceFilter,
+) -> Result<HashMap<String, LifeState>, FhirError> {
+    let devices = request
+        .app
+        .store
+        .devices(
+            &seldinger_domain::access::RowScope::Department,
+            &filter,
+            seldinger_app::DEVICES_AT_MOST,
+        )
+        .await
+        .map_err(seldinger_app::AppError::from)?;
+    Ok(devices
+        .into_iter()
+        .map(|d| (format!("device-{}", d.device.stream_id()), d.state))
+        .collect())
+}
+
+pub fn to_fhir(case: &Case, n: usize, device: &DeviceLeft, life: Option<&LifeState>) -> Value {
     let code = kind_code(device.kind);
     let mut resource = json!({
         "resourceType": "Device",
         "id": format!("device-{}-{n}", case.id),
         "meta": {"lastUpdated": instant(case.updated_at)},
-        "status": "active",
+        "status": status_of(life),
         "type": {
             "coding": [{"system": DEVICE_SYSTEM, "code": code}],
             "text": code.replace('_', " "),
@@ -98,6 +131,14 @@ pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Respon
         .devices_left
         .get(n)
         .ok_or_else(|| FhirError::not_found(&what))?;
+    let states = life_states(
+        request,
+        seldinger_store::DeviceFilter {
+            case_id: Some(case.id),
+            ..Default::default()
+        },
+    )
+    .await?;
     request
         .app
         .audit_reads(
@@ -107,7 +148,7 @@ pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Respon
         .await?;
     Ok(respond::fhir_json(
         StatusCode::OK,
-        &to_fhir(&case, n, device),
+        &to_fhir(&case, n, device, states.get(id)),
     ))
 }
 
@@ -128,10 +169,10 @@ pub async fn search(
             })
             .collect()
     });
-    let active_only = match search.single("status")? {
-        None => false,
-        Some((_, "active")) => true,
-        Some((_, "inactive" | "entered-in-error" | "unknown")) => {
+    let status = match search.single("status")? {
+        None => None,
+        Some((_, wanted @ ("active" | "inactive"))) => Some(wanted.to_string()),
+        Some((_, "entered-in-error" | "unknown")) => {
             return crate::patient_list::one_page(request, search, "Device", Vec::new(), "devices")
         }
         Some((_, other)) => {
@@ -143,21 +184,43 @@ pub async fn search(
             ))
         }
     };
-    let _ = active_only; // every device recorded here is in place until the registry says otherwise
     let ids = search.ids()?;
     let cases = match patient {
         Some(patient) => cases_of(request, caller, patient).await?,
         None => Vec::new(),
     };
+    let states = match patient {
+        Some(patient) => {
+            life_states(
+                request,
+                seldinger_store::DeviceFilter {
+                    patient_id: Some(patient),
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        None => HashMap::new(),
+    };
     let (entries, audits) = crate::case_list::listed_entries(
         &cases,
         |case| &case.devices_left,
-        to_fhir,
+        |case, n, device| {
+            to_fhir(
+                case,
+                n,
+                device,
+                states.get(&format!("device-{}-{n}", case.id)),
+            )
+        },
         |device, id| {
             kinds
                 .as_ref()
                 .is_none_or(|k| k.contains(&kind_code(device.kind)))
                 && ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
+                && status
+                    .as_deref()
+                    .is_none_or(|wanted| status_of(states.get(id)) == wanted)
         },
         "Device",
         "device",

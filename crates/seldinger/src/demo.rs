@@ -291,6 +291,7 @@ pub async fn seed(
         let procedure = demo.any_procedure();
         demo.case(procedure, target, None).await?;
     }
+    demo.filter_history(&rooms).await?;
     Ok(Summary {
         patients: demo.patients,
         cases: demo.cases,
@@ -298,7 +299,122 @@ pub async fn seed(
     })
 }
 
+/// What became of a demo IVC filter placed in the past (the registry and the tracker's rows).
+#[derive(Clone, Copy)]
+enum FilterFate {
+    /// Its retrieval review not yet due.
+    InWindow,
+    /// Reviewed, kept for now, and no new plan made: flagged "no plan" (§7).
+    ReviewedStillIn,
+    /// Past its window, never reviewed: overdue, lost to follow-up.
+    Overdue,
+    /// Retrieved this many days after placement.
+    Retrieved(i64),
+    Permanent,
+}
+
+/// Filters placed this many days before the demo's day, and what became of each.
+const FILTER_HISTORY: &[(i64, FilterFate)] = &[
+    (12, FilterFate::InWindow),
+    (78, FilterFate::ReviewedStillIn),
+    (96, FilterFate::Overdue),
+    (130, FilterFate::Retrieved(41)),
+    (170, FilterFate::Retrieved(52)),
+    (210, FilterFate::Permanent),
+];
+
 impl<'a> Demo<'a> {
+    /// Retrievable IVC filters placed over the past months in angio-1, so the registry and the
+    /// IVC filter tracker show every standing: in window, overdue, no plan, retrieved,
+    /// permanent. Their life events go through the same domain decisions and store writes as
+    /// the application's.
+    async fn filter_history(&mut self, rooms: &[Room]) -> anyhow::Result<()> {
+        use seldinger_domain::device_registry::{tasks_settled_by, DeviceEvent, DeviceRef};
+        let room = rooms
+            .iter()
+            .find(|r| r.id.as_str() == "angio-1")
+            .context("angio-1 exists")?;
+        let procedure = self
+            .catalogue
+            .procedures
+            .iter()
+            .find(|p| p.id.as_str() == "ivc-filter-placement")
+            .context("the catalogue has IVC filter placement")?;
+        for (days_ago, fate) in FILTER_HISTORY {
+            let start = self.day_start - Duration::days(*days_ago) + Duration::hours(9);
+            let case = self
+                .case(
+                    procedure,
+                    CaseState::FollowUp,
+                    Some((room.id.clone(), start)),
+                )
+                .await?;
+            let device_ref = DeviceRef {
+                case_id: case.id,
+                index: 0,
+            };
+            let device = self
+                .store
+                .device(device_ref)
+                .await?
+                .context("the filter is registered")?;
+            let tasks = self.store.follow_up_tasks_of_cases(&[case.id]).await?;
+            let placed = device.placed_at;
+            let event = match fate {
+                FilterFate::InWindow | FilterFate::Overdue => continue,
+                FilterFate::ReviewedStillIn => {
+                    let review = tasks
+                        .iter()
+                        .find(|t| {
+                            t.kind
+                                == seldinger_domain::followup::FollowUpKind::IvcFilterRetrievalReview
+                        })
+                        .context("the filter has its review")?;
+                    let at = placed + Duration::days(35);
+                    let done = review
+                        .complete(
+                            PHYSICIAN,
+                            at,
+                            "Filter still needed while anticoagulation is on hold; to be reviewed again.",
+                        )
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    self.store
+                        .complete_follow_up_task(&done, review.version, &self.meta(PHYSICIAN, at, None), &[])
+                        .await?;
+                    continue;
+                }
+                FilterFate::Retrieved(after) => DeviceEvent::Removed {
+                    at: placed + Duration::days(*after),
+                    in_case: None,
+                    note: "retrieved intact with a snare via the right internal jugular vein".into(),
+                },
+                FilterFate::Permanent => DeviceEvent::DeclaredPermanent {
+                    reason: "lasting contraindication to anticoagulation; discussed with the patient and haematology".into(),
+                },
+            };
+            let at = match &event {
+                DeviceEvent::Removed { at, .. } => *at,
+                _ => placed + Duration::days(60),
+            };
+            let decided = device
+                .decide(&event, at)
+                .map_err(|e| anyhow::anyhow!("demo device event: {e}"))?;
+            let mut after = device.clone();
+            after.apply(&decided);
+            let settled = tasks_settled_by(&device, &decided, &[], &tasks, PHYSICIAN, at);
+            self.store
+                .record_device_event(
+                    &after,
+                    &decided,
+                    &settled,
+                    &self.meta(PHYSICIAN, at, None),
+                    &[],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     fn id(&mut self) -> Uuid {
         uuid::Builder::from_random_bytes(self.rng.gen()).into_uuid()
     }
@@ -474,7 +590,7 @@ impl<'a> Demo<'a> {
         procedure: &Procedure,
         target: CaseState,
         booking: Option<(RoomId, DateTime<Utc>)>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Case> {
         self.cases += 1;
         let patient_id = self.patient(procedure).await?;
         let (clinician, service) = *CLINICIANS.choose(&mut self.rng).unwrap_or(&CLINICIANS[0]);
@@ -772,7 +888,7 @@ impl<'a> Demo<'a> {
                 self.early_imaging += 1;
             }
         }
-        Ok(())
+        Ok(case)
     }
 
     /// A performed procedure step (DICOM MPPS) from the case's room's imaging system, as the

@@ -1090,8 +1090,30 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
             device["type"]["coding"][0]["system"],
             "urn:seldinger:device"
         );
-        assert_eq!(device["status"], "active");
     }
+    // Status from the device registry: the demo's retrieved filters are inactive, the rest in
+    // the patient (in place or declared permanent) active; `status=` searches by it.
+    let inactive: Vec<&Value> = devices
+        .iter()
+        .filter(|d| d["status"] == "inactive")
+        .collect();
+    assert!(
+        !inactive.is_empty() && devices.iter().any(|d| d["status"] == "active"),
+        "{engine}: the demo has devices in and out"
+    );
+    assert!(devices
+        .iter()
+        .all(|d| d["status"] == "active" || d["status"] == "inactive"));
+    let out = &inactive[0];
+    let patient = out["patient"]["reference"].as_str().expect("patient");
+    let found = search_all(
+        &physician,
+        &format!("Device?patient={patient}&status=inactive"),
+        &mut received,
+    )
+    .await;
+    assert!(found.iter().all(|d| d["status"] == "inactive"));
+    assert!(found.iter().any(|d| d["id"] == out["id"]), "{engine}");
     // The demo's IVC filters carry a scanned GS1 label: its UDI as FHIR has it.
     // The demo scans its IVC filters' GS1 labels and its ports' HIBCC ones: the UDI as FHIR has it.
     let mut labelled = 0;

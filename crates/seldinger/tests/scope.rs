@@ -165,6 +165,7 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 .replace("/cases/{id}", &format!("/cases/{}", ids.case))
                 .replace("/referrals/{id}", &format!("/referrals/{}", ids.referral))
                 .replace("{sop_instance_uid}", &ids.dose_report)
+                .replace("/devices/{id}", &format!("/devices/{}", ids.device))
                 // No HL7 message in the demo: the one-message surfaces answer "not found".
                 .replace("/hl7/messages/{id}", "/hl7/messages/no-such-message")
                 .replace("/hl7/outbox/{id}", "/hl7/outbox/no-such-message")
@@ -250,6 +251,7 @@ struct Ids {
     case: String,
     referral: String,
     dose_report: String,
+    device: String,
 }
 
 /// Requests each URL, and the next page of every paged list (its `Link rel="next"`), and checks
@@ -354,11 +356,17 @@ async fn every_surface_keeps_to_the_viewers_scope(database_url: Option<&str>, en
         .iter()
         .find(|c| c["patient_id"] != anand_patient && c["patient_id"] != bell_patient)
         .expect("a demo case");
+    let devices = physician.get_json(&format!("{api}/devices")).await;
+    let device = devices[0]["id"]
+        .as_str()
+        .expect("the demo has devices in place")
+        .to_string();
     let foreign = Ids {
         patient: demo_case["patient_id"].as_str().expect("id").to_string(),
         case: demo_case["id"].as_str().expect("id").to_string(),
         referral: demo_case["referral_id"].as_str().expect("id").to_string(),
         dose_report: dose_report.clone(),
+        device,
     };
     let own_ids = |patient: &str, case: &str| {
         let referral = cases
@@ -371,6 +379,8 @@ async fn every_surface_keeps_to_the_viewers_scope(database_url: Option<&str>, en
             case: case.to_string(),
             referral,
             dose_report: dose_report.clone(),
+            // A case of their own has no device: the one-device surfaces answer "not found".
+            device: format!("{case}-0"),
         }
     };
     let today = chrono::Utc::now().date_naive().to_string();

@@ -7,6 +7,7 @@
 //! the projection's `WHERE version = expected`, and is refused, never merged.
 
 mod access;
+mod devices;
 mod dose;
 mod error;
 mod followup;
@@ -20,6 +21,7 @@ mod scope;
 pub mod testing;
 
 pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
+pub use devices::DeviceFilter;
 pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};
 pub use error::StoreError;
 pub use followup::{FollowUpFilter, Standing};

@@ -48,6 +48,7 @@ pub(crate) enum Stream {
     Case,
     DoseReport,
     FollowUpTask,
+    Device,
 }
 
 impl Stream {
@@ -58,6 +59,7 @@ impl Stream {
             Stream::Case => "case",
             Stream::DoseReport => "dose_report",
             Stream::FollowUpTask => "follow_up_task",
+            Stream::Device => "device",
         }
     }
 }
@@ -519,6 +521,8 @@ impl Store {
                 &payload,
             )
             .await?,
+            devices: move_stream_rows(&mut tx, Stream::Device, "devices", from, to, meta, &payload)
+                .await?,
             lab_results: move_facts(&mut tx, "lab_results", from, to).await?,
             medications: move_facts(&mut tx, "medications", from, to).await?,
         };
@@ -1308,6 +1312,21 @@ impl Store {
         }
         for task in follow_ups {
             crate::followup::insert_follow_up_task(&mut tx, task, meta).await?;
+        }
+        // The placement is the case's event; the registry tracks the device from this commit.
+        if let (CaseEvent::RecordDeviceLeft { .. }, Some(placed)) =
+            (event, after.devices_left.last())
+        {
+            let device = seldinger_domain::device_registry::TrackedDevice::placed(
+                seldinger_domain::device_registry::DeviceRef {
+                    case_id: after.id,
+                    index: after.devices_left.len() - 1,
+                },
+                after.patient_id,
+                placed.clone(),
+                after.procedure_started_at.unwrap_or(meta.at),
+            );
+            crate::devices::insert_device(&mut tx, &device).await?;
         }
         crate::outbox::insert_owed(&mut tx, owed).await?;
         crate::access::insert_audit_all(&mut tx, audit).await?;

@@ -56,6 +56,7 @@ pub enum Record {
     PatientRecord,
     FollowUpTask,
     DoseReport,
+    Device,
 }
 
 impl Store {
@@ -72,6 +73,7 @@ impl Store {
             Record::PatientIdentity => ("patients", "id", Rows::PatientIdentity("t")),
             Record::PatientRecord => ("patients", "id", Rows::PatientRecord("t")),
             Record::FollowUpTask => ("follow_up_tasks", "id", Rows::OfCase("t.case_id")),
+            Record::Device => ("devices", "id", Rows::OfCase("t.case_id")),
             Record::DoseReport => (
                 "dose_reports",
                 "sop_instance_uid",

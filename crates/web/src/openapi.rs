@@ -47,6 +47,10 @@ use utoipa::OpenApi;
         routes::dose::case_dose,
         routes::dose::patient_dose,
         routes::dose::statistics,
+        routes::devices::list,
+        routes::devices::ivc_filters,
+        routes::devices::get,
+        routes::devices::record_event,
         routes::followup::list,
         routes::followup::complete,
         routes::admin::users,
@@ -68,7 +72,7 @@ use utoipa::OpenApi;
     modifiers(&BearerAuth),
     tags(
         (name = "system"), (name = "session"), (name = "catalogue"), (name = "patients"), (name = "referrals"),
-        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "administration"),
+        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "devices"), (name = "administration"),
         (name = "interfaces")
     )
 )]
@@ -243,6 +247,10 @@ fn query_schema(path: &str, parameter: &serde_json::Value) -> Option<serde_json:
             "enum": ["open", "due", "overdue", "done", "withdrawn", "all"]}),
         "state" => json!({"type": "string",
             "enum": CaseState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()}),
+        "kind" if path.starts_with("/api/v1/devices") => json!({"type": "string",
+            "enum": seldinger_domain::procedure_record::DeviceKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}),
+        "life" => json!({"type": "string",
+            "enum": seldinger_domain::device_registry::LifeState::NAMES}),
         "kind" => json!({"type": "string",
             "enum": FollowUpKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()}),
         "role" => json!({"type": "string",

@@ -103,6 +103,16 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         Requires(P::ManageDose),
     ),
     ("GET", "/api/v1/dose/statistics", Requires(P::ReadDose)),
+    ("GET", "/api/v1/devices", Requires(P::ReadCases)),
+    ("GET", "/api/v1/devices/ivc-filters", Requires(P::ReadCases)),
+    ("GET", "/api/v1/devices/{id}", Requires(P::ReadCases)),
+    // Removal and exchange are clinical records, a permanent decision an IR physician's: the
+    // handler checks which once it reads the event.
+    (
+        "POST",
+        "/api/v1/devices/{id}/events",
+        Requires(P::ReadCases),
+    ),
     ("GET", "/api/v1/follow-up-tasks", Requires(P::ReadCases)),
     // Who may close a task depends on its kind; the handler checks once the task is read.
     (

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod cases;
 pub(crate) mod catalogue;
+pub mod devices;
 pub mod dose;
 pub mod followup;
 pub mod interfaces;
@@ -68,6 +69,10 @@ pub fn api() -> Router<AppState> {
         .route("/dose/reports/{sop_instance_uid}", get(dose::report))
         .route("/dose/reports/{sop_instance_uid}/link", post(dose::link))
         .route("/dose/statistics", get(dose::statistics))
+        .route("/devices", get(devices::list))
+        .route("/devices/ivc-filters", get(devices::ivc_filters))
+        .route("/devices/{id}", get(devices::get))
+        .route("/devices/{id}/events", post(devices::record_event))
         .route("/follow-up-tasks", get(followup::list))
         .route("/follow-up-tasks/{id}/complete", post(followup::complete))
         .route("/users", get(admin::users).post(admin::add_user))

@@ -96,19 +96,7 @@ fn chart(vitals: &[seldinger_domain::procedure_record::VitalSigns]) -> Option<Ch
     })
 }
 
-/// The choices of the device and complication forms, as the domain names them (serde).
-const DEVICE_KINDS: &[&str] = &[
-    "drain",
-    "nephrostomy",
-    "biliary_drain",
-    "ivc_filter",
-    "port",
-    "picc",
-    "central_line",
-    "gastrostomy",
-    "stent",
-    "other",
-];
+/// The choices of the complication form, as the domain names them (serde).
 const SEVERITIES: &[&str] = &["mild", "moderate", "severe", "life_threatening", "death"];
 /// CIRSE grades (clinical-rules.md §6), as the form offers them.
 const CIRSE_GRADES: &[(&str, &str)] = &[
@@ -145,6 +133,8 @@ struct CasePage<'a> {
     weight: String,
     allergies: Vec<String>,
     alerts: Vec<String>,
+    /// The patient's devices still in place (any case the viewer may see), with their plan.
+    devices_in_place: Vec<(String, &'static str)>,
     state: String,
     state_key: &'static str,
     procedure: String,
@@ -285,6 +275,35 @@ fn local_input(time: &DepartmentTime, at: DateTime<Utc>) -> String {
     time.format(at, pattern)
 }
 
+/// A device's plan in a few words, and the banner's class for it (flagged when overdue or none).
+fn plan_words(
+    state: &AppState,
+    plan: &seldinger_domain::device_registry::Plan,
+) -> (String, &'static str) {
+    use seldinger_domain::device_registry::Plan;
+    match plan {
+        Plan::Ended => ("taken out".into(), ""),
+        Plan::Permanent => ("declared permanent".into(), ""),
+        Plan::FollowUp {
+            due_from,
+            due_until,
+            overdue,
+        } => (
+            format!(
+                "follow-up {} {}{}",
+                if *overdue { "OVERDUE, was due" } else { "due" },
+                state.time.format(*due_from, "%Y-%m-%d"),
+                due_until
+                    .map(|u| format!(" to {}", state.time.format(u, "%Y-%m-%d")))
+                    .unwrap_or_default()
+            ),
+            if *overdue { "alert" } else { "" },
+        ),
+        Plan::AtDischarge => ("follow-up made at discharge".into(), ""),
+        Plan::NoPlan => ("NO PLAN".into(), "alert"),
+    }
+}
+
 /// Lifecycle events that need nothing but a click.
 const SIMPLE_EVENTS: &[(&str, &str)] = &[
     ("check_in", "Check in"),
@@ -413,6 +432,39 @@ async fn show(
     let shows_record = state
         .sees_patient_record(&viewer.caller, case.patient_id)
         .await?;
+    // The device registry's view of this patient: the banner's devices in place, and where each
+    // of this case's devices stands.
+    let registry = state
+        .device_registry(
+            &viewer.caller,
+            &seldinger_store::DeviceFilter {
+                patient_id: Some(case.patient_id),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let devices_in_place = registry
+        .iter()
+        .filter(|s| s.device.in_place())
+        .map(|s| {
+            let (plan, class) = plan_words(state, &s.plan);
+            (
+                format!(
+                    "{} ({} days{}{})",
+                    s.device.placed.kind.label(),
+                    s.days_since_placement,
+                    if plan.is_empty() { "" } else { ", " },
+                    plan
+                ),
+                class,
+            )
+        })
+        .collect::<Vec<_>>();
+    let device_standing = |index: usize| {
+        registry
+            .iter()
+            .find(|s| s.device.device.case_id == case.id && s.device.device.index == index)
+    };
     let medications = if shows_record {
         state.store.medication_entries(case.patient_id).await?
     } else {
@@ -854,7 +906,8 @@ async fn show(
         devices: case
             .devices_left
             .iter()
-            .map(|d| Row {
+            .enumerate()
+            .map(|(index, d)| Row {
                 cells: vec![
                     words(&d.kind),
                     d.description.clone(),
@@ -862,9 +915,21 @@ async fn show(
                         .as_ref()
                         .map(|u| u.summary())
                         .unwrap_or_else(|| "no UDI recorded".to_string()),
+                    device_standing(index)
+                        .map(|s| {
+                            let (plan, _) = plan_words(state, &s.plan);
+                            match &s.device.state {
+                                seldinger_domain::device_registry::LifeState::InPlace => {
+                                    format!("in place; {plan}")
+                                }
+                                _ => plan,
+                            }
+                        })
+                        .unwrap_or_default(),
                 ],
             })
             .collect(),
+        devices_in_place,
         complications: case
             .complications
             .iter()
@@ -881,7 +946,10 @@ async fn show(
             .collect(),
         recovery,
         modalities: GuidanceModality::CHOICES.iter().map(|(n, _)| *n).collect(),
-        device_kinds: DEVICE_KINDS.to_vec(),
+        device_kinds: seldinger_domain::procedure_record::DeviceKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect(),
         severities: SEVERITIES.to_vec(),
         cirse_grades: CIRSE_GRADES,
         aldrete_items: ALDRETE_ITEMS,
@@ -1036,7 +1104,7 @@ pub const ALDRETE_ITEMS: &[(&str, &str)] = &[
 ];
 
 /// `datetime-local` input (no zone) read on the department's wall clock.
-fn instant(time: &DepartmentTime, value: &str) -> Result<Option<DateTime<Utc>>, String> {
+pub(crate) fn instant(time: &DepartmentTime, value: &str) -> Result<Option<DateTime<Utc>>, String> {
     let value = value.trim();
     if value.is_empty() {
         return Ok(None);

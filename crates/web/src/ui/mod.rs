@@ -6,6 +6,7 @@
 
 pub(crate) mod board;
 mod case;
+mod devices;
 mod dose;
 mod imaging;
 mod interfaces;
@@ -69,6 +70,11 @@ pub const PAGES: &[PageRoute] = &[
         post(lists::complete)
     }),
     page("/recovery", &["GET"], || get(lists::recovery)),
+    page("/devices", &["GET"], || get(devices::registry)),
+    page("/devices/ivc-filters", &["GET"], || {
+        get(devices::ivc_filters)
+    }),
+    page("/devices/{id}/do", &["POST"], || post(devices::act)),
     page("/dose", &["GET"], || get(dose::page)),
     page("/imaging", &["GET"], || get(imaging::review)),
     page("/dose/reports/{sop}/link", &["POST"], || post(dose::link)),
@@ -110,6 +116,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/vetting", "Vetting", Permission::VetCases),
     ("/recovery", "Recovery", Permission::ReadCases),
     ("/follow-up", "Follow-up", Permission::ReadCases),
+    ("/devices", "Devices", Permission::ReadCases),
     ("/dose", "Dose", Permission::ReadDose),
     ("/imaging", "Imaging", Permission::RunProcedures),
     ("/interfaces/hl7", "HL7 inbox", Permission::ManageInterfaces),
