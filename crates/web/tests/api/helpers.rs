@@ -324,3 +324,50 @@ pub fn ids_of(list: &Value) -> Vec<&str> {
         .filter_map(|r| r["id"].as_str())
         .collect()
 }
+
+pub const FILTER_LABEL: &str = "(01)09506000134352(17)300630(10)LOT-API(21)SN-API-1";
+
+/// A patient referred for an IVC filter, walked into the room, the filter recorded, and (if
+/// `discharge`) out through recovery: the case id and the device id.
+pub async fn filter_placed(app: &TestApp, mrn: &str, discharge: bool) -> (String, String) {
+    let case_id = app.new_case(mrn).await;
+    let time_out = json!({
+        "completed_at": "2026-11-24T07:00:00Z", "team_introduced": true, "patient_identity_confirmed": true,
+        "procedure_and_site_confirmed": true, "consent_confirmed": true, "imaging_available": true,
+        "equipment_available": true
+    });
+    let mut steps = vec![
+        json!({"type": "accept", "procedure_id": "ivc-filter-placement", "modality": "ultrasound",
+               "sedation": "local", "priority": "routine"}),
+        json!({"type": "schedule", "room": "us-1", "start": "2026-11-24T09:00:00Z"}),
+        json!({"type": "check_in"}),
+        json!({"type": "override_safety_blocks",
+               "rules": ["assessment", "coagulation.inr", "coagulation.platelets", "consent"]}),
+        json!({"type": "start_procedure", "time_out": time_out}),
+        json!({"type": "record_device_left", "device": {"kind": "ivc_filter",
+               "description": "retrievable IVC filter, infrarenal", "udi_label": FILTER_LABEL}}),
+    ];
+    if discharge {
+        steps.extend([
+            json!({"type": "complete_procedure"}),
+            json!({"type": "admit_to_recovery"}),
+            json!({"type": "discharge", "reason": "walked for the device test"}),
+        ]);
+    }
+    for (n, mut event) in steps.into_iter().enumerate() {
+        let reason = event
+            .as_object_mut()
+            .and_then(|e| e.remove("reason"))
+            .and_then(|r| r.as_str().map(str::to_string))
+            .or_else(|| {
+                (event["type"] == "override_safety_blocks")
+                    .then(|| "device walk: the safety data is another test's".to_string())
+            });
+        let response = app
+            .transition(&case_id, n as u64 + 1, event, reason.as_deref())
+            .await;
+        expect_status(response, StatusCode::OK, &app.engine).await;
+    }
+    let device_id = format!("{case_id}-0");
+    (case_id, device_id)
+}

@@ -3,6 +3,7 @@
 
 mod access;
 mod cases;
+mod devices;
 mod dose;
 mod helpers;
 mod pages;

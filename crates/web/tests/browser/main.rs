@@ -9,7 +9,7 @@
 mod helpers;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use helpers::{spawn_app, TestApp, PASSWORD};
+use helpers::{filter_placed, spawn_app, TestApp, PASSWORD};
 use reqwest::Method;
 use seldinger_domain::access::Role;
 use serde_json::json;
@@ -1084,6 +1084,8 @@ async fn pages_are_readable_keyboard_reachable_and_fit_a_tablet() {
         "/vetting".into(),
         format!("/cases/{case_id}"),
         "/follow-up".into(),
+        "/devices".into(),
+        "/devices/ivc-filters".into(),
     ] {
         browser
             .goto(&format!("{}{path}", site(&app)))
@@ -1286,5 +1288,80 @@ async fn an_administrator_reads_a_refused_outbound_message_and_sends_it_again() 
     let outcome = text(&browser, "#outcome").await;
     assert!(outcome.contains("Back in the queue"), "{outcome}");
     assert!(text(&browser, "#status").await.starts_with("pending"));
+    browser.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_nurse_records_a_filter_retrieval_from_the_registry_and_the_banner_and_tracker_follow() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let (case_id, device) = filter_placed(&app, "UI-DEV-1", true).await;
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::IrNurse).await;
+    // The case's banner lists the filter in place, with its plan.
+    browser
+        .goto(&format!("{}/cases/{case_id}", site(&app)))
+        .await
+        .expect("case page");
+    let banner = text(&browser, "#devices-in-place").await;
+    assert!(
+        banner.contains("IVC filter") && banner.contains("follow-up due"),
+        "{banner}"
+    );
+    // The registry: the filter's row with its follow-up owed.
+    click(&browser, "#devices-in-place a").await;
+    let row = format!("#device-{device}");
+    let shown = text(&browser, &row).await;
+    assert!(shown.contains("follow-up owed"), "{shown}");
+    assert!(shown.contains("lot LOT-API"), "{shown}");
+    screenshot(&browser, "devices").await;
+    // A nurse may record a removal, not a permanent decision.
+    assert!(browser
+        .find(Locator::Css(&format!("{row} form.device-permanent")))
+        .await
+        .is_err());
+    click(&browser, &format!("{row} details summary")).await;
+    // Without saying what was done: refused beside the row, nothing recorded.
+    click(&browser, &format!("{row} form.device-out button")).await;
+    let refused = text(&browser, &format!("#device-{device}-error")).await;
+    assert!(refused.contains("note"), "{refused}");
+    fill(
+        &browser,
+        &format!("note-{device}"),
+        "Retrieved intact with a snare via the right internal jugular vein",
+    )
+    .await;
+    click(&browser, &format!("{row} form.device-out button")).await;
+    eventually(&browser, "main", |page| {
+        page.contains("No device") || !page.contains("retrievable IVC filter, infrarenal")
+    })
+    .await;
+    // Out of the list of devices in place; in the ended list as removed.
+    browser
+        .goto(&format!("{}/devices?show=ended", site(&app)))
+        .await
+        .expect("ended");
+    let ended = text(&browser, &row).await;
+    assert!(ended.contains("removed"), "{ended}");
+    // The banner no longer lists it; the tracker counts the retrieval.
+    browser
+        .goto(&format!("{}/cases/{case_id}", site(&app)))
+        .await
+        .expect("case page");
+    text(&browser, "main h1").await;
+    assert!(browser
+        .find(Locator::Css("#devices-in-place"))
+        .await
+        .is_err());
+    browser
+        .goto(&format!(
+            "{}/devices/ivc-filters?from=2026-11-01&until=2026-11-30",
+            site(&app)
+        ))
+        .await
+        .expect("tracker");
+    let measures = text(&browser, "#measures").await;
+    assert!(measures.contains("1/1 = 100%"), "{measures}");
+    screenshot(&browser, "ivc-filter-tracker").await;
     browser.close().await.expect("close");
 }
