@@ -16,6 +16,7 @@ const PATIENT_BOUND: &[&str] = &[
     "medication",
     "follow_up_task",
     "device",
+    "adverse_event",
     "case_dose",
     "patient_dose",
 ];

@@ -7,6 +7,7 @@
 //! Row scope is decided here once per call ([`Principal::scope`]) and applied by the store in the
 //! query itself, so a list never loads a row its reader may not see.
 
+mod adverse_events;
 mod audit;
 mod authentication;
 mod cases;
@@ -24,6 +25,7 @@ mod patients;
 mod principal;
 mod worklist;
 
+pub use adverse_events::{AdverseEventStanding, ADVERSE_EVENTS_AT_MOST};
 pub use authentication::{
     constant_time_eq, secret_hash, Authenticated, Credential, Presented, TokenLimits,
     TOKEN_DAYS_DEFAULT,

@@ -129,10 +129,15 @@ pub enum Permission {
     /// Decide that a device stays in the patient for good, with the reason: an IR physician's
     /// decision (clinical-rules.md §7), which ends its tracking.
     DeclareDevicesPermanent,
+    /// Report an adverse event of a procedure, at any time after it began, and correct or
+    /// withdraw such a report with a reason (clinical-rules.md §6).
+    ReportAdverseEvents,
+    /// Record whether an adverse event is the procedure's: a physician's word (§6).
+    AttributeAdverseEvents,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 23] = [
+    pub const ALL: [Permission; 25] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
@@ -156,6 +161,8 @@ impl Permission {
         Permission::MergePatients,
         Permission::RecordPerformedSteps,
         Permission::DeclareDevicesPermanent,
+        Permission::ReportAdverseEvents,
+        Permission::AttributeAdverseEvents,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -183,6 +190,8 @@ impl Permission {
             Permission::MergePatients => "merge_patients",
             Permission::RecordPerformedSteps => "record_performed_steps",
             Permission::DeclareDevicesPermanent => "declare_devices_permanent",
+            Permission::ReportAdverseEvents => "report_adverse_events",
+            Permission::AttributeAdverseEvents => "attribute_adverse_events",
         }
     }
 
@@ -288,11 +297,17 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             | P::CancelCases
             | P::RunProcedures
             | P::CloseCases
-            | P::ReadDose,
+            | P::ReadDose
+            | P::ReportAdverseEvents,
         ) => department,
         (
             R::Radiographer,
-            P::ReadPatients | P::ReadReferrals | P::ReadCases | P::RunProcedures | P::ReadDose,
+            P::ReadPatients
+            | P::ReadReferrals
+            | P::ReadCases
+            | P::RunProcedures
+            | P::ReadDose
+            | P::ReportAdverseEvents,
         ) => department,
         (
             R::Scheduler,
@@ -306,9 +321,11 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             | P::CancelCases,
         ) => department,
         (R::ReferringClinician, P::RegisterPatients | P::CreateReferrals) => department,
-        (R::ReferringClinician, P::ReadPatients | P::ReadReferrals | P::ReadCases) => {
-            Some(Scope::OwnReferrals)
-        }
+        // A referrer often hears of a complication first: of their own patients' procedures.
+        (
+            R::ReferringClinician,
+            P::ReadPatients | P::ReadReferrals | P::ReadCases | P::ReportAdverseEvents,
+        ) => Some(Scope::OwnReferrals),
         (R::MedicalPhysicist, P::ReadPatients | P::ReadCases | P::ReadDose | P::ManageDose) => {
             department
         }

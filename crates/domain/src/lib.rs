@@ -5,6 +5,7 @@
 //! DICOM and HL7 crates depend on this one, never the reverse.
 
 pub mod access;
+pub mod adverse_event;
 pub mod assessment;
 pub mod catalogue;
 pub mod clinical;

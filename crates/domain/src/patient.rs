@@ -527,6 +527,8 @@ pub struct MergeSummary {
     /// Devices in the registry (merges before it existed moved none).
     #[serde(default)]
     pub devices: u64,
+    #[serde(default)]
+    pub adverse_events: u64,
 }
 
 impl PatientEvent {

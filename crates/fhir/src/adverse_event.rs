@@ -4,16 +4,18 @@
 use crate::caller::Caller;
 use crate::case_list::{cases_of, open_case};
 use crate::error::FhirError;
-use crate::procedure::listed;
 use crate::respond::{self, instant};
 use crate::search::{token, Kind, Param, Search};
 use crate::{Request, Resource};
 use axum::http::StatusCode;
 use axum::response::Response;
 use seldinger_app::Audit;
-use seldinger_domain::procedure_record::{Complication, SirSeverity};
-use seldinger_domain::Case;
+use seldinger_domain::adverse_event::AdverseEvent;
+use seldinger_domain::procedure_record::SirSeverity;
+use seldinger_domain::CaseId;
+use seldinger_store::AdverseEventFilter;
 use serde_json::{json, Value};
+use std::collections::HashSet;
 
 const SERIOUSNESS: &str = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness";
 const SEVERITY: &str = "http://terminology.hl7.org/CodeSystem/adverse-event-severity";
@@ -35,7 +37,7 @@ fn cirse(grade: u8) -> &'static str {
 
 pub const RESOURCE: Resource = Resource {
     name: "AdverseEvent",
-    documentation: "Complications recorded in a case, with the SIR severity (§6) as an extension and as severity, and the CIRSE grade 1-6 (§6) as an extension where graded; seriousness where the SIR grade decides it (severe and worse: serious; mild: non-serious; moderate: not said). Search by subject.",
+    documentation: "Adverse events of a procedure (clinical-rules.md §6): recorded in its record or reported later, with onset, outcome (FHIR adverse-event-outcome), treatment (extension), whether it is attributed to the procedure (suspectEntity.causality), and the SIR severity (§6) as an extension and as severity, and the CIRSE grade 1-6 (§6) as an extension where graded; seriousness where the SIR grade decides it (severe and worse: serious; mild: non-serious; moderate: not said). Search by subject.",
     params: &[
         Param {
             name: "subject",
@@ -76,34 +78,54 @@ pub fn sir(severity: SirSeverity) -> (&'static str, &'static str, Option<bool>, 
     }
 }
 
-pub fn to_fhir(case: &Case, n: usize, complication: &Complication) -> Value {
-    let (code, display, serious, severity) = sir(complication.severity);
+const OUTCOME: &str = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome";
+
+/// An adverse event of the registry as FHIR's AdverseEvent; `attributed`: the procedure's (§6).
+pub fn to_fhir(event: &AdverseEvent, attributed: bool) -> Value {
+    let d = &event.details;
+    let (code, display, serious, severity) = sir(d.severity);
     let mut resource = json!({
         "resourceType": "AdverseEvent",
-        "id": format!("ae-{}-{n}", case.id),
-        "meta": {"lastUpdated": instant(case.updated_at)},
+        "id": format!("ae-{}", event.id),
+        "meta": {
+            "versionId": event.version.to_string(),
+            "lastUpdated": instant(event.reported_at),
+        },
         "actuality": "actual",
-        "event": {"text": complication.description},
-        "subject": {"reference": format!("Patient/{}", case.patient_id)},
-        "date": instant(complication.at),
+        "event": {"text": d.description},
+        "subject": {"reference": format!("Patient/{}", event.patient_id)},
+        "date": instant(d.onset),
+        "recordedDate": instant(event.reported_at),
         "severity": {"coding": [
             {"system": SEVERITY, "code": severity},
         ]},
-        "outcome": {"text": format!("SIR {display}")},
+        "outcome": {"coding": [{"system": OUTCOME, "code": d.outcome.fhir_code()}]},
         "extension": [{
             "url": "https://seldinger.dev/fhir/StructureDefinition/sir-severity",
             "valueCoding": {"system": SIR_SYSTEM, "code": code, "display": display},
         }],
-        "suspectEntity": [{"instance": {"reference": format!("Procedure/{}", case.id)}}],
+        "suspectEntity": [{
+            "instance": {"reference": format!("Procedure/{}", event.case_id)},
+            "causality": [{"assessment": {"text": if attributed {
+                "attributed to the procedure (clinical-rules.md §6)"
+            } else {
+                "not attributed to the procedure (clinical-rules.md §6)"
+            }}}],
+        }],
     });
-    if let (Some(grade), Some(extensions)) = (
-        complication.cirse_grade,
-        resource["extension"].as_array_mut(),
-    ) {
-        extensions.push(json!({
-            "url": "https://seldinger.dev/fhir/StructureDefinition/cirse-grade",
-            "valueCoding": {"system": CIRSE_SYSTEM, "code": grade.to_string(), "display": cirse(grade)},
-        }));
+    if let Some(extensions) = resource["extension"].as_array_mut() {
+        if let Some(grade) = d.cirse_grade {
+            extensions.push(json!({
+                "url": "https://seldinger.dev/fhir/StructureDefinition/cirse-grade",
+                "valueCoding": {"system": CIRSE_SYSTEM, "code": grade.to_string(), "display": cirse(grade)},
+            }));
+        }
+        if !d.treatment.is_empty() {
+            extensions.push(json!({
+                "url": "https://seldinger.dev/fhir/StructureDefinition/treatment",
+                "valueString": d.treatment,
+            }));
+        }
     }
     if let Some(serious) = serious {
         resource["seriousness"] = json!({"coding": [{
@@ -114,24 +136,48 @@ pub fn to_fhir(case: &Case, n: usize, complication: &Complication) -> Value {
     resource
 }
 
+/// The case an AdverseEvent id names (`ae-<case>-<n>` or `ae-<case>-r<k>`), and the event's id.
+fn event_id(id: &str) -> Option<(CaseId, &str)> {
+    let rest = id.strip_prefix("ae-")?;
+    let case = rest.get(..36)?.parse().ok()?;
+    rest.get(36..)?.strip_prefix('-')?;
+    Some((case, rest))
+}
+
 pub async fn read(request: &Request, caller: &Caller, id: &str) -> Result<Response, FhirError> {
     let what = format!("AdverseEvent/{id}");
-    let (case, n) = listed(id, "ae-").ok_or_else(|| FhirError::not_found(&what))?;
-    let (case, opened) = open_case(request, caller, case, &what).await?;
-    let complication = case
-        .complications
-        .get(n)
+    let (case, event_id) = event_id(id).ok_or_else(|| FhirError::not_found(&what))?;
+    let (_, opened) = open_case(request, caller, case, &what).await?;
+    let event = request
+        .app
+        .store
+        .adverse_event(event_id)
+        .await
+        .map_err(seldinger_app::AppError::from)?
+        .filter(|e| e.case_id == case && e.counts())
+        .ok_or_else(|| FhirError::not_found(&what))?;
+    let standing = request
+        .app
+        .adverse_event_standings(vec![event])
+        .await?
+        .pop()
         .ok_or_else(|| FhirError::not_found(&what))?;
     request
         .app
         .audit_reads(
             caller,
-            vec![Audit::of("fhir-read", "complication", id, case.patient_id).break_glass(&opened)],
+            vec![Audit::of(
+                "fhir-read",
+                "adverse_event",
+                event_id,
+                standing.event.patient_id,
+            )
+            .break_glass(&opened)],
         )
         .await?;
     Ok(respond::fhir_json(
         StatusCode::OK,
-        &to_fhir(&case, n, complication),
+        &to_fhir(&standing.event, standing.attributed),
     ))
 }
 
@@ -165,24 +211,60 @@ pub async fn search(
         },
     };
     let ids = search.ids()?;
-    let cases = match patient {
-        Some(patient) => cases_of(request, caller, patient).await?,
-        None => Vec::new(),
+    // The caller's scope is the patient's cases they may see; their events follow.
+    let cases: HashSet<CaseId> = match patient {
+        Some(patient) => cases_of(request, caller, patient)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect(),
+        None => HashSet::new(),
     };
-    let (entries, audits) = crate::case_list::listed_entries(
-        &cases,
-        |case| &case.complications,
-        to_fhir,
-        |complication: &Complication, id| {
-            let at = complication.at;
-            date.from.is_none_or(|f| at >= f)
-                && date.before.is_none_or(|b| at < b)
-                && serious.is_none_or(|s| sir(complication.severity).2 == Some(s))
-                && ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
-        },
-        "AdverseEvent",
-        "complication",
-    );
+    let events = match patient {
+        Some(patient) if !cases.is_empty() => request
+            .app
+            .store
+            .adverse_events(
+                &seldinger_domain::access::RowScope::Department,
+                &AdverseEventFilter {
+                    patient_id: Some(patient),
+                    onset_from: date.from,
+                    onset_before: date.before,
+                    counted_only: true,
+                    ..Default::default()
+                },
+                seldinger_app::ADVERSE_EVENTS_AT_MOST,
+            )
+            .await
+            .map_err(seldinger_app::AppError::from)?,
+        _ => Vec::new(),
+    };
+    let events = events
+        .into_iter()
+        .filter(|e| cases.contains(&e.case_id))
+        .filter(|e| serious.is_none_or(|s| sir(e.details.severity).2 == Some(s)))
+        .filter(|e| {
+            ids.as_ref()
+                .is_none_or(|ids| ids.iter().any(|i| *i == format!("ae-{}", e.id)))
+        })
+        .collect();
+    let standings = request.app.adverse_event_standings(events).await?;
+    let mut entries = Vec::new();
+    let mut audits = Vec::new();
+    for s in standings {
+        let resource = to_fhir(&s.event, s.attributed);
+        audits.push(Audit::of(
+            "fhir-search",
+            "adverse_event",
+            s.event.id.clone(),
+            s.event.patient_id,
+        ));
+        entries.push(crate::bundle::Entry {
+            resource_type: "AdverseEvent",
+            id: format!("ae-{}", s.event.id),
+            resource,
+        });
+    }
     request.app.audit_reads(caller, audits).await?;
     crate::patient_list::one_page(request, search, "AdverseEvent", entries, "adverse events")
 }

@@ -360,6 +360,7 @@ impl<'a> Demo<'a> {
                 .context("the filter is registered")?;
             let tasks = self.store.follow_up_tasks_of_cases(&[case.id]).await?;
             let placed = device.placed_at;
+            self.later_adverse_event(&case, *fate).await?;
             let event = match fate {
                 FilterFate::InWindow | FilterFate::Overdue => continue,
                 FilterFate::ReviewedStillIn => {
@@ -410,6 +411,69 @@ impl<'a> Demo<'a> {
                     &self.meta(PHYSICIAN, at, None),
                     &[],
                 )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adverse events reported after discharge (§6), so the record shows more than the room's
+    /// mild bleeds: a moderate groin haematoma within the window, and a severe complication found
+    /// at a retrieval after it, which a physician attributes to the placement.
+    async fn later_adverse_event(&mut self, case: &Case, fate: FilterFate) -> anyhow::Result<()> {
+        use seldinger_domain::adverse_event::{
+            AdverseEvent, AdverseEventChange, AdverseEventDetails, Detected, Outcome,
+        };
+        use seldinger_domain::procedure_record::SirSeverity;
+        let started = case.procedure_started_at.context("the procedure began")?;
+        let details = match fate {
+            FilterFate::ReviewedStillIn => AdverseEventDetails {
+                onset: started + Duration::hours(20),
+                detected: Detected::AfterDischarge,
+                description: "haematoma at the jugular access site, observed overnight on the ward"
+                    .into(),
+                severity: SirSeverity::Moderate,
+                cirse_grade: Some(2),
+                treatment: "manual compression; overnight observation".into(),
+                outcome: Outcome::Resolved,
+            },
+            FilterFate::Retrieved(after) if after > 45 => AdverseEventDetails {
+                onset: started + Duration::days(after),
+                detected: Detected::AfterDischarge,
+                description:
+                    "filter tilted with a strut through the caval wall, found at retrieval".into(),
+                severity: SirSeverity::Severe,
+                cirse_grade: Some(3),
+                treatment: "retrieved by an advanced technique under general anaesthesia".into(),
+                outcome: Outcome::Resolved,
+            },
+            _ => return Ok(()),
+        };
+        let reported_at = details.onset + Duration::hours(4);
+        let event = AdverseEvent {
+            id: format!("{}-r1", case.id),
+            case_id: case.id,
+            patient_id: case.patient_id,
+            details,
+            attribution: None,
+            reported_by: NURSE.into(),
+            reported_at,
+            entered_in_error: None,
+            version: 1,
+        };
+        self.store
+            .report_adverse_event(&event, &self.meta(NURSE, reported_at, None), &[])
+            .await?;
+        if event.details.severity == SirSeverity::Severe {
+            // Past the 30-day window, so the physician says whose it is.
+            let change = AdverseEventChange::AttributionDecided {
+                attributed: true,
+                reason: "a complication of the filter placed at this procedure".into(),
+            };
+            let at = reported_at + Duration::hours(20);
+            let mut after = event.clone();
+            after.apply(&change, PHYSICIAN, at);
+            self.store
+                .change_adverse_event(&after, &change, &self.meta(PHYSICIAN, at, None), &[])
                 .await?;
         }
         Ok(())

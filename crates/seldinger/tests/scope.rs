@@ -166,6 +166,10 @@ fn every_get(origin: &str, foreign: &Ids, own: Option<&Ids>, today: &str) -> Vec
                 .replace("/referrals/{id}", &format!("/referrals/{}", ids.referral))
                 .replace("{sop_instance_uid}", &ids.dose_report)
                 .replace("/devices/{id}", &format!("/devices/{}", ids.device))
+                .replace(
+                    "/adverse-events/{id}",
+                    &format!("/adverse-events/{}", ids.adverse_event),
+                )
                 // No HL7 message in the demo: the one-message surfaces answer "not found".
                 .replace("/hl7/messages/{id}", "/hl7/messages/no-such-message")
                 .replace("/hl7/outbox/{id}", "/hl7/outbox/no-such-message")
@@ -252,6 +256,7 @@ struct Ids {
     referral: String,
     dose_report: String,
     device: String,
+    adverse_event: String,
 }
 
 /// Requests each URL, and the next page of every paged list (its `Link rel="next"`), and checks
@@ -361,12 +366,18 @@ async fn every_surface_keeps_to_the_viewers_scope(database_url: Option<&str>, en
         .as_str()
         .expect("the demo has devices in place")
         .to_string();
+    let events = physician.get_json(&format!("{api}/adverse-events")).await;
+    let adverse_event = events[0]["id"]
+        .as_str()
+        .expect("the demo has adverse events")
+        .to_string();
     let foreign = Ids {
         patient: demo_case["patient_id"].as_str().expect("id").to_string(),
         case: demo_case["id"].as_str().expect("id").to_string(),
         referral: demo_case["referral_id"].as_str().expect("id").to_string(),
         dose_report: dose_report.clone(),
         device,
+        adverse_event,
     };
     let own_ids = |patient: &str, case: &str| {
         let referral = cases
@@ -381,6 +392,7 @@ async fn every_surface_keeps_to_the_viewers_scope(database_url: Option<&str>, en
             dose_report: dose_report.clone(),
             // A case of their own has no device: the one-device surfaces answer "not found".
             device: format!("{case}-0"),
+            adverse_event: format!("{case}-r1"),
         }
     };
     let today = chrono::Utc::now().date_naive().to_string();

@@ -7,6 +7,7 @@
 //! the projection's `WHERE version = expected`, and is refused, never merged.
 
 mod access;
+mod adverse_events;
 mod devices;
 mod dose;
 mod error;
@@ -21,6 +22,7 @@ mod scope;
 pub mod testing;
 
 pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
+pub use adverse_events::AdverseEventFilter;
 pub use devices::DeviceFilter;
 pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};
 pub use error::StoreError;

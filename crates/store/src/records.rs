@@ -49,6 +49,7 @@ pub(crate) enum Stream {
     DoseReport,
     FollowUpTask,
     Device,
+    AdverseEvent,
 }
 
 impl Stream {
@@ -60,6 +61,7 @@ impl Stream {
             Stream::DoseReport => "dose_report",
             Stream::FollowUpTask => "follow_up_task",
             Stream::Device => "device",
+            Stream::AdverseEvent => "adverse_event",
         }
     }
 }
@@ -523,6 +525,16 @@ impl Store {
             .await?,
             devices: move_stream_rows(&mut tx, Stream::Device, "devices", from, to, meta, &payload)
                 .await?,
+            adverse_events: move_stream_rows(
+                &mut tx,
+                Stream::AdverseEvent,
+                "adverse_events",
+                from,
+                to,
+                meta,
+                &payload,
+            )
+            .await?,
             lab_results: move_facts(&mut tx, "lab_results", from, to).await?,
             medications: move_facts(&mut tx, "medications", from, to).await?,
         };
@@ -1327,6 +1339,22 @@ impl Store {
                 after.procedure_started_at.unwrap_or(meta.at),
             );
             crate::devices::insert_device(&mut tx, &device).await?;
+        }
+        // A complication in the record is an adverse event from this commit on (§6).
+        if let (CaseEvent::RecordComplication { .. }, Some(complication)) =
+            (event, after.complications.last())
+        {
+            use seldinger_domain::adverse_event::{detected_in_record, AdverseEvent};
+            let recorded = AdverseEvent::from_record(
+                after.id,
+                after.patient_id,
+                after.complications.len() - 1,
+                complication,
+                detected_in_record(complication.at, after.procedure_completed_at),
+                meta.actor.as_str(),
+                meta.at,
+            );
+            crate::adverse_events::insert_adverse_event(&mut tx, &recorded).await?;
         }
         crate::outbox::insert_owed(&mut tx, owed).await?;
         crate::access::insert_audit_all(&mut tx, audit).await?;

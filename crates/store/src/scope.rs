@@ -57,6 +57,7 @@ pub enum Record {
     FollowUpTask,
     DoseReport,
     Device,
+    AdverseEvent,
 }
 
 impl Store {
@@ -74,6 +75,7 @@ impl Store {
             Record::PatientRecord => ("patients", "id", Rows::PatientRecord("t")),
             Record::FollowUpTask => ("follow_up_tasks", "id", Rows::OfCase("t.case_id")),
             Record::Device => ("devices", "id", Rows::OfCase("t.case_id")),
+            Record::AdverseEvent => ("adverse_events", "id", Rows::OfCase("t.case_id")),
             Record::DoseReport => (
                 "dose_reports",
                 "sop_instance_uid",

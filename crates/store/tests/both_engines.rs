@@ -1639,3 +1639,100 @@ async fn devices_recorded_before_the_registry_are_backfilled_as_the_application_
         assert_eq!(listed.len(), 1, "the backfilled placed_at compares as text");
     }
 }
+
+#[tokio::test]
+async fn complications_are_adverse_events_backfilled_as_recorded_and_changed_only_on_their_version()
+{
+    use seldinger_domain::adverse_event::{AdverseEventChange, Detected};
+    use seldinger_domain::procedure_record::{Complication, DeviceKind, SirSeverity};
+    for db in engines().await {
+        let store = &db.store;
+        let start = now() - Duration::days(3);
+        let case = case_with_device(store, "AE-1", DeviceKind::Drain, start).await;
+        let complication = Complication {
+            description: "minor bleeding at the puncture site".into(),
+            severity: SirSeverity::Mild,
+            cirse_grade: Some(1),
+            at: start + Duration::minutes(30),
+        };
+        let case = records::step(
+            store,
+            &case,
+            CaseEvent::RecordComplication { complication },
+            start + Duration::minutes(31),
+        )
+        .await
+        .expect("recorded");
+        let id = format!("{}-0", case.id);
+        let recorded = store
+            .adverse_event(&id)
+            .await
+            .expect("read")
+            .expect("there");
+        assert_eq!(
+            recorded.details.detected,
+            Detected::InRoom,
+            "{}",
+            label(&db)
+        );
+        assert_eq!(recorded.reported_by, "test.nurse");
+        store
+            .execute_raw_for_tests(&format!(
+                "DELETE FROM adverse_events WHERE case_id = '{}'",
+                case.id
+            ))
+            .await
+            .expect("cleared");
+        let migration = match db.engine() {
+            seldinger_store::Engine::Sqlite => {
+                include_str!("../migrations/sqlite/0020_adverse_events.sql")
+            }
+            seldinger_store::Engine::Postgres => {
+                include_str!("../migrations/postgres/0020_adverse_events.sql")
+            }
+        };
+        let backfill = &migration[migration
+            .find("INSERT INTO adverse_events")
+            .expect("backfill")..];
+        store
+            .execute_raw_for_tests(backfill)
+            .await
+            .expect("backfill runs");
+        let backfilled = store
+            .adverse_event(&id)
+            .await
+            .expect("read")
+            .expect("backfilled");
+        assert_eq!(backfilled, recorded, "{}", label(&db));
+
+        let change = AdverseEventChange::EnteredInError {
+            reason: "recorded on the wrong case".into(),
+        };
+        let mut after = recorded.clone();
+        after.apply(&change, "dr.test", now());
+        let mut stale = after.clone();
+        stale.version = 7;
+        assert!(matches!(
+            store
+                .change_adverse_event(&stale, &change, &meta(None), &[])
+                .await,
+            Err(StoreError::Conflict { .. })
+        ));
+        store
+            .change_adverse_event(&after, &change, &meta(None), &[])
+            .await
+            .expect("withdrawn");
+        let counted = seldinger_store::AdverseEventFilter {
+            case_id: Some(case.id),
+            counted_only: true,
+            ..Default::default()
+        };
+        assert!(store
+            .adverse_events(&seldinger_store::RowScope::Department, &counted, 10)
+            .await
+            .expect("list")
+            .is_empty());
+        let history = store.adverse_event_history(&id).await.expect("history");
+        assert_eq!(history[0].kind, "entered_in_error");
+    }
+}

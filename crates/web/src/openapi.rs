@@ -47,6 +47,10 @@ use utoipa::OpenApi;
         routes::dose::case_dose,
         routes::dose::patient_dose,
         routes::dose::statistics,
+        routes::adverse_events::list,
+        routes::adverse_events::get,
+        routes::adverse_events::report,
+        routes::adverse_events::change,
         routes::devices::list,
         routes::devices::ivc_filters,
         routes::devices::get,
@@ -72,7 +76,7 @@ use utoipa::OpenApi;
     modifiers(&BearerAuth),
     tags(
         (name = "system"), (name = "session"), (name = "catalogue"), (name = "patients"), (name = "referrals"),
-        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "devices"), (name = "administration"),
+        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "devices"), (name = "adverse-events"), (name = "administration"),
         (name = "interfaces")
     )
 )]

@@ -103,6 +103,19 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         Requires(P::ManageDose),
     ),
     ("GET", "/api/v1/dose/statistics", Requires(P::ReadDose)),
+    ("GET", "/api/v1/adverse-events", Requires(P::ReadCases)),
+    ("GET", "/api/v1/adverse-events/{id}", Requires(P::ReadCases)),
+    // Attribution is an IR physician's, the rest a reporter's: checked once the change is read.
+    (
+        "POST",
+        "/api/v1/adverse-events/{id}/changes",
+        Requires(P::ReadCases),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/adverse-events",
+        Requires(P::ReportAdverseEvents),
+    ),
     ("GET", "/api/v1/devices", Requires(P::ReadCases)),
     ("GET", "/api/v1/devices/ivc-filters", Requires(P::ReadCases)),
     ("GET", "/api/v1/devices/{id}", Requires(P::ReadCases)),

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, one module per resource.
 
 pub mod admin;
+pub mod adverse_events;
 pub mod cases;
 pub(crate) mod catalogue;
 pub mod devices;
@@ -69,6 +70,10 @@ pub fn api() -> Router<AppState> {
         .route("/dose/reports/{sop_instance_uid}", get(dose::report))
         .route("/dose/reports/{sop_instance_uid}/link", post(dose::link))
         .route("/dose/statistics", get(dose::statistics))
+        .route("/adverse-events", get(adverse_events::list))
+        .route("/adverse-events/{id}", get(adverse_events::get))
+        .route("/adverse-events/{id}/changes", post(adverse_events::change))
+        .route("/cases/{id}/adverse-events", post(adverse_events::report))
         .route("/devices", get(devices::list))
         .route("/devices/ivc-filters", get(devices::ivc_filters))
         .route("/devices/{id}", get(devices::get))

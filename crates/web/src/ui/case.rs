@@ -189,6 +189,14 @@ struct CasePage<'a> {
     chart: Option<Chart>,
     devices: Vec<Row>,
     complications: Vec<Row>,
+    /// The case's adverse events (§6) from the registry, with their forms.
+    adverse_events: Vec<AdverseEventRow>,
+    /// The procedure has begun: adverse events may be reported.
+    procedure_begun: bool,
+    can_report_adverse: bool,
+    can_attribute_adverse: bool,
+    detected_choices: Vec<&'static str>,
+    outcome_choices: Vec<&'static str>,
     recovery: Option<(bool, String)>,
     modalities: Vec<&'static str>,
     device_kinds: Vec<&'static str>,
@@ -247,6 +255,27 @@ impl CasePage<'_> {
     }
 }
 
+/// An adverse event on the case page, with what its correction form starts from.
+pub struct AdverseEventRow {
+    pub id: String,
+    pub version: u64,
+    pub cells: Vec<String>,
+    /// Withdrawn as entered in error: by whom and why.
+    pub withdrawn: Option<String>,
+    values: HashMap<&'static str, String>,
+}
+
+impl AdverseEventRow {
+    /// Where a row form's field errors and kept input live: "form:id.field".
+    pub fn key(&self, form: &str, field: &str) -> String {
+        format!("{form}:{}.{field}", self.id)
+    }
+
+    pub fn recorded(&self, field: &str) -> String {
+        self.values.get(field).cloned().unwrap_or_default()
+    }
+}
+
 /// A lab or drug on the record, with what its correction form starts from.
 pub struct EntryRow {
     pub entry: u64,
@@ -273,6 +302,65 @@ fn local_input(time: &DepartmentTime, at: DateTime<Utc>) -> String {
         _ => "%Y-%m-%dT%H:%M:%S%.3f",
     };
     time.format(at, pattern)
+}
+
+fn adverse_event_row(state: &AppState, s: &seldinger_app::AdverseEventStanding) -> AdverseEventRow {
+    let e = &s.event;
+    let d = &e.details;
+    let attribution = match (&e.attribution, s.attributed) {
+        (Some(decision), _) => format!(
+            "{} by {}: {}",
+            if decision.attributed {
+                "attributed"
+            } else {
+                "not attributed"
+            },
+            decision.by,
+            decision.reason
+        ),
+        (None, true) => "attributed (within 30 days, §6)".to_string(),
+        (None, false) => "not attributed (after 30 days, §6)".to_string(),
+    };
+    let mut values = HashMap::new();
+    values.insert("onset", local_input(&state.time, d.onset));
+    values.insert("detected", d.detected.as_str().to_string());
+    values.insert("description", d.description.clone());
+    values.insert("severity", words(&d.severity).replace(' ', "_"));
+    values.insert(
+        "cirse_grade",
+        d.cirse_grade.map(|g| g.to_string()).unwrap_or_default(),
+    );
+    values.insert("treatment", d.treatment.clone());
+    values.insert("outcome", d.outcome.as_str().to_string());
+    AdverseEventRow {
+        id: e.id.clone(),
+        version: e.version,
+        cells: vec![
+            when(&state.time, d.onset),
+            d.detected.as_str().replace('_', " "),
+            d.description.clone(),
+            format!(
+                "SIR {}; {}",
+                words(&d.severity),
+                d.cirse_grade
+                    .map(|g| format!("CIRSE {g}"))
+                    .unwrap_or_else(|| "CIRSE not graded".to_string())
+            ),
+            if d.treatment.is_empty() {
+                "—".to_string()
+            } else {
+                d.treatment.clone()
+            },
+            d.outcome.as_str().replace('_', " "),
+            attribution,
+            format!("{}, {}", e.reported_by, when(&state.time, e.reported_at)),
+        ],
+        withdrawn: e
+            .entered_in_error
+            .as_ref()
+            .map(|w| format!("entered in error — {}: {}", w.by, w.reason)),
+        values,
+    }
 }
 
 /// A device's plan in a few words, and the banner's class for it (flagged when overdue or none).
@@ -460,6 +548,22 @@ async fn show(
             )
         })
         .collect::<Vec<_>>();
+    let adverse_events = if case.procedure_started_at.is_some() {
+        state
+            .adverse_events(
+                &viewer.caller,
+                &seldinger_store::AdverseEventFilter {
+                    case_id: Some(case.id),
+                    ..Default::default()
+                },
+            )
+            .await?
+            .iter()
+            .map(|s| adverse_event_row(state, s))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let device_standing = |index: usize| {
         registry
             .iter()
@@ -944,6 +1048,18 @@ async fn show(
                 ],
             })
             .collect(),
+        adverse_events,
+        procedure_begun: case.procedure_started_at.is_some(),
+        can_report_adverse: can(Permission::ReportAdverseEvents),
+        can_attribute_adverse: can(Permission::AttributeAdverseEvents),
+        detected_choices: seldinger_domain::adverse_event::Detected::ALL
+            .iter()
+            .map(|d| d.as_str())
+            .collect(),
+        outcome_choices: seldinger_domain::adverse_event::Outcome::ALL
+            .iter()
+            .map(|o| o.as_str())
+            .collect(),
         recovery,
         modalities: GuidanceModality::CHOICES.iter().map(|(n, _)| *n).collect(),
         device_kinds: seldinger_domain::procedure_record::DeviceKind::ALL
@@ -1125,6 +1241,10 @@ enum Request {
     },
     Lab(u64, LabResultInput),
     Medication(u64, MedicationInput),
+    /// An adverse event reported (JSON as the API takes it).
+    ReportAdverseEvent(serde_json::Value),
+    /// A change to one: its id, the version read, and the change as the API takes it.
+    ChangeAdverseEvent(String, serde_json::Value),
     /// A lab or drug entry corrected or withdrawn.
     Correction {
         patient_version: u64,
@@ -1138,6 +1258,42 @@ enum Request {
 enum Change {
     Lab(Option<LabResultInput>),
     Medication(Option<MedicationInput>),
+}
+
+/// An adverse event as the report and correct forms send it, in the API's shape (a blank onset:
+/// now; a blank CIRSE grade: not given, for the rules to name).
+fn adverse_event_input(
+    get: &dyn Fn(&str) -> String,
+    kind: &str,
+    time: &DepartmentTime,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, (String, String)> {
+    let onset = instant(time, &get("onset"))
+        .map_err(|e| (format!("{kind}.onset"), e))?
+        .unwrap_or(now);
+    let cirse = get("cirse_grade");
+    let cirse_grade = if cirse.is_empty() {
+        serde_json::Value::Null
+    } else {
+        cirse
+            .parse::<u8>()
+            .map_err(|_| {
+                (
+                    format!("{kind}.cirse_grade"),
+                    "choose a grade from 1 to 6".to_string(),
+                )
+            })?
+            .into()
+    };
+    Ok(json!({
+        "onset": onset.to_rfc3339(),
+        "detected": get("detected"),
+        "description": get("description"),
+        "severity": get("severity"),
+        "cirse_grade": cirse_grade,
+        "treatment": get("treatment"),
+        "outcome": get("outcome"),
+    }))
 }
 
 /// A lab as the add and correct forms send it.
@@ -1207,6 +1363,27 @@ fn request_from(
             version("patient_version")?,
             medication_input(&get, &kind, time)?,
         )),
+        "report_adverse_event" => Ok(Request::ReportAdverseEvent(adverse_event_input(
+            &get, &kind, time, now,
+        )?)),
+        "correct_adverse_event" | "attribute_adverse_event" | "withdraw_adverse_event" => {
+            let mut body = serde_json::json!({
+                "expected_version": version("expected_version")?,
+                "reason": get("reason"),
+            });
+            match kind.as_str() {
+                "correct_adverse_event" => {
+                    body["type"] = "corrected".into();
+                    body["details"] = adverse_event_input(&get, &kind, time, now)?;
+                }
+                "attribute_adverse_event" => {
+                    body["type"] = "attribution_decided".into();
+                    body["attributed"] = (get("attributed") == "true").into();
+                }
+                _ => body["type"] = "entered_in_error".into(),
+            }
+            Ok(Request::ChangeAdverseEvent(get("entry"), body))
+        }
         "correct_lab" | "withdraw_lab" | "correct_medication" | "withdraw_medication" => {
             let entry = get("entry").parse::<u64>().map_err(|_| {
                 (
@@ -1394,7 +1571,8 @@ pub async fn act(
                     let field = e
                         .field
                         .trim_start_matches("event.")
-                        .trim_start_matches("time_out.");
+                        .trim_start_matches("time_out.")
+                        .trim_start_matches("details.");
                     let key = if field.contains('.') {
                         field.to_string()
                     } else {
@@ -1444,6 +1622,28 @@ async fn perform(
                 reason,
             };
             state.apply_case_event(&viewer.caller, request).await?;
+        }
+        Request::ReportAdverseEvent(body) => {
+            let input: crate::routes::adverse_events::AdverseEventInput =
+                serde_json::from_value(body)
+                    .map_err(|e| ApiError::bad_request("form", e.to_string()))?;
+            state
+                .report_adverse_event(&viewer.caller, parse_case_id(case_id)?, &input.details())
+                .await?;
+        }
+        Request::ChangeAdverseEvent(id, body) => {
+            let request: crate::routes::adverse_events::AdverseEventChangeRequest =
+                serde_json::from_value(body)
+                    .map_err(|e| ApiError::bad_request("form", e.to_string()))?;
+            let version = request.expected_version;
+            let change = request.change()?;
+            // The event must be this case's: a form cannot reach another case's from here.
+            if !id.starts_with(case_id) {
+                return Err(ApiError::not_found(format!("adverse event {id}")));
+            }
+            state
+                .change_adverse_event(&viewer.caller, &id, version, &change)
+                .await?;
         }
         Request::Lab(version, input) => {
             viewer.caller.require(Permission::RecordClinicalData)?;

@@ -2,6 +2,7 @@
 //! database per test, on SQLite and on PostgreSQL.
 
 mod access;
+mod adverse_events;
 mod cases;
 mod devices;
 mod dose;
