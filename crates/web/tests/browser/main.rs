@@ -1365,3 +1365,92 @@ async fn a_nurse_records_a_filter_retrieval_from_the_registry_and_the_banner_and
     screenshot(&browser, "ivc-filter-tracker").await;
     browser.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn a_nurse_reports_an_adverse_event_after_discharge_and_a_physician_attributes_it() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let (case_id, _) = filter_placed(&app, "UI-AE-1", true).await;
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::IrNurse).await;
+    browser
+        .goto(&format!("{}/cases/{case_id}", site(&app)))
+        .await
+        .expect("case page");
+    text(&browser, "#adverse-events h2").await;
+    fill(
+        &browser,
+        "report-description",
+        "haematoma at the jugular access site",
+    )
+    .await;
+    choose(&browser, "#report-severity", "moderate").await;
+    choose(&browser, "#report-outcome", "resolved").await;
+    // Graded one way only: refused beside the CIRSE grade, what was typed kept.
+    click(&browser, "#report-adverse-event button").await;
+    let refused = text(&browser, "#report-adverse-event").await;
+    assert!(refused.contains("CIRSE"), "{refused}");
+    let kept = browser
+        .find(Locator::Id("report-description"))
+        .await
+        .expect("field")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(
+        kept.as_deref(),
+        Some("haematoma at the jugular access site")
+    );
+    choose(&browser, "#report-cirse", "2").await;
+    click(&browser, "#report-adverse-event button").await;
+    let row = format!("#ae-{case_id}-r1");
+    let reported = text(&browser, &row).await;
+    assert!(
+        reported.contains("SIR moderate; CIRSE 2")
+            && reported.contains("attributed (within 30 days"),
+        "{reported}"
+    );
+    // A nurse cannot decide attribution; a physician can, with a reason.
+    assert!(browser
+        .find(Locator::Css("form.ae-attribute"))
+        .await
+        .is_err());
+    browser.delete_all_cookies().await.expect("sign out");
+    sign_in(&browser, &app, Role::IrPhysician).await;
+    browser
+        .goto(&format!("{}/cases/{case_id}", site(&app)))
+        .await
+        .expect("case page");
+    click(&browser, "#adverse-events details summary").await;
+    choose(&browser, "form.ae-attribute select", "false").await;
+    fill(
+        &browser,
+        &format!("ae-attribution-reason-{case_id}-r1"),
+        "bruising from a later cannula on the ward",
+    )
+    .await;
+    click(&browser, "form.ae-attribute button").await;
+    let decided = eventually(&browser, &row, |t| t.contains("not attributed by")).await;
+    assert!(
+        decided.contains("bruising from a later cannula"),
+        "{decided}"
+    );
+    // The section itself: it sits below the fold (the sticky banner set aside for the picture).
+    browser
+        .execute(
+            "document.getElementById('banner').style.position = 'static';",
+            vec![],
+        )
+        .await
+        .expect("script");
+    let png = browser
+        .find(Locator::Id("adverse-events"))
+        .await
+        .expect("section")
+        .screenshot()
+        .await
+        .expect("screenshot");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::write(dir.join("adverse-events.png"), png).expect("write screenshot");
+    browser.close().await.expect("close");
+}
