@@ -17,6 +17,7 @@ const PATIENT_BOUND: &[&str] = &[
     "follow_up_task",
     "device",
     "adverse_event",
+    "procedure_report",
     "case_dose",
     "patient_dose",
 ];

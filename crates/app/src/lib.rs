@@ -23,6 +23,7 @@ mod mpps;
 mod outbox;
 mod patients;
 mod principal;
+mod reports;
 mod worklist;
 
 pub use adverse_events::{AdverseEventStanding, ADVERSE_EVENTS_AT_MOST};
@@ -42,6 +43,7 @@ pub use lists::{DoseByCase, StaffMember};
 pub use mpps::{StepError, StepToReview};
 pub use outbox::{CaseNotice, Notice, Outbound, Route};
 pub use principal::{Audit, Opened, Principal};
+pub use reports::{ReportRequest, ReportView};
 pub use worklist::{WorklistEntry, WorklistRead, ON_THE_WORKLIST};
 
 use seldinger_domain::discharge::DischargeTexts;

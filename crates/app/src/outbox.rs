@@ -30,16 +30,22 @@ pub enum Notice {
     Report,
     /// The procedure record changed after the report went out.
     ReportCorrected,
+    /// The structured report signed by the IR physician: final.
+    ReportSigned,
+    /// An addendum to a signed report: the report again, with its addenda.
+    ReportAddendum,
 }
 
 impl Notice {
-    pub const ALL: [Notice; 6] = [
+    pub const ALL: [Notice; 8] = [
         Notice::Booked,
         Notice::Rescheduled,
         Notice::Cancelled,
         Notice::Declined,
         Notice::Report,
         Notice::ReportCorrected,
+        Notice::ReportSigned,
+        Notice::ReportAddendum,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +56,8 @@ impl Notice {
             Notice::Declined => "declined",
             Notice::Report => "report",
             Notice::ReportCorrected => "report_corrected",
+            Notice::ReportSigned => "report_signed",
+            Notice::ReportAddendum => "report_addendum",
         }
     }
 
@@ -141,9 +149,9 @@ impl App {
         reason: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Vec<NewOutboundMessage>, AppError> {
-        let Some(outbound) = &self.outbound else {
+        if self.outbound.is_none() {
             return Ok(Vec::new());
-        };
+        }
         // Most events (vital signs, drugs, scores) tell no one: decided before any read.
         if Notice::of(before, event, after, true).is_none() {
             return Ok(Vec::new());
@@ -153,6 +161,26 @@ impl App {
             .as_ref()
             .is_some_and(|r| r.details.placer_order.is_some());
         let Some(notice) = Notice::of(before, event, after, from_order) else {
+            return Ok(Vec::new());
+        };
+        self.owed_notice(after, notice, referral, by, reason, at, None)
+            .await
+    }
+
+    /// The messages a notice about `after` owes the destinations that take it, with the record
+    /// as it is then; `report` gives the report's lines (else the record's, for a report).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn owed_notice(
+        &self,
+        after: &Case,
+        notice: Notice,
+        referral: Option<Referral>,
+        by: &str,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+        report: Option<Vec<String>>,
+    ) -> Result<Vec<NewOutboundMessage>, AppError> {
+        let Some(outbound) = &self.outbound else {
             return Ok(Vec::new());
         };
         let routes: Vec<&Route> = outbound
@@ -183,8 +211,9 @@ impl App {
                 .find(|r| r.id == booking.room),
             None => None,
         };
-        let report = match notice {
-            Notice::Report | Notice::ReportCorrected => after.report_lines(
+        let report = match (notice, report) {
+            (_, Some(lines)) => lines,
+            (Notice::Report | Notice::ReportCorrected, None) => after.report_lines(
                 procedure.as_ref().map_or("", |(_, name)| name.as_str()),
                 &self.time,
             ),

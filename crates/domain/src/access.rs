@@ -134,10 +134,12 @@ pub enum Permission {
     ReportAdverseEvents,
     /// Record whether an adverse event is the procedure's: a physician's word (§6).
     AttributeAdverseEvents,
+    /// Write, sign and add to the procedure report: the IR physician's.
+    SignReports,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 25] = [
+    pub const ALL: [Permission; 26] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
@@ -163,6 +165,7 @@ impl Permission {
         Permission::DeclareDevicesPermanent,
         Permission::ReportAdverseEvents,
         Permission::AttributeAdverseEvents,
+        Permission::SignReports,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +195,7 @@ impl Permission {
             Permission::DeclareDevicesPermanent => "declare_devices_permanent",
             Permission::ReportAdverseEvents => "report_adverse_events",
             Permission::AttributeAdverseEvents => "attribute_adverse_events",
+            Permission::SignReports => "sign_reports",
         }
     }
 

@@ -24,6 +24,7 @@ pub mod patient;
 pub mod performed_step;
 pub mod procedure_record;
 pub mod referral;
+pub mod report;
 pub mod safety;
 pub mod smart;
 pub mod udi;

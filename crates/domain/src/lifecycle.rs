@@ -496,7 +496,7 @@ pub enum CaseEvent {
 }
 
 /// An enum's name as words ("IvcFilter" → "ivc filter"), for history lines.
-fn words<T: std::fmt::Debug>(value: T) -> String {
+pub(crate) fn words<T: std::fmt::Debug>(value: T) -> String {
     let name = format!("{value:?}");
     let mut out = String::new();
     for (i, c) in name.chars().enumerate() {

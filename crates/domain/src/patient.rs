@@ -529,6 +529,8 @@ pub struct MergeSummary {
     pub devices: u64,
     #[serde(default)]
     pub adverse_events: u64,
+    #[serde(default)]
+    pub procedure_reports: u64,
 }
 
 impl PatientEvent {

@@ -340,11 +340,13 @@ async fn versions(
     caller.may(resource.name, false)?;
     let answer = match resource.name {
         "Patient" => patient::history(&request, &caller, &id, version.as_deref()).await,
-        "Appointment" | "Procedure" | "DiagnosticReport" => {
+        "DiagnosticReport" => {
+            diagnostic_report::history(&request, &caller, &id, version.as_deref()).await
+        }
+        "Appointment" | "Procedure" => {
             let to_fhir = match resource.name {
                 "Appointment" => appointment::to_fhir,
-                "Procedure" => procedure::to_fhir,
-                _ => diagnostic_report::to_fhir,
+                _ => procedure::to_fhir,
             };
             case_list::case_resource_versions(
                 &request,

@@ -82,7 +82,9 @@ pub fn render(notice: &CaseNotice, cx: &Context<'_>) -> Rendered {
         ))
     };
     match (cx.destination.style, notice.notice) {
-        (_, N::Report | N::ReportCorrected) => report(notice, cx),
+        (_, N::Report | N::ReportCorrected | N::ReportSigned | N::ReportAddendum) => {
+            report(notice, cx)
+        }
         (S::Siu, N::Booked) => siu(notice, cx, "S12"),
         (S::Siu, N::Rescheduled) => siu(notice, cx, "S13"),
         (S::Siu | S::Omi | S::Orm, N::Cancelled) if notice.case.booking.is_none() => never_booked(),
@@ -362,7 +364,10 @@ fn order_status(notice: &CaseNotice, cx: &Context<'_>) -> Rendered {
         Notice::Booked | Notice::Rescheduled => ("SC", "SC"),
         Notice::Cancelled => ("OC", "CA"),
         Notice::Declined => ("UA", "CA"),
-        Notice::Report | Notice::ReportCorrected => return report(notice, cx),
+        Notice::Report
+        | Notice::ReportCorrected
+        | Notice::ReportSigned
+        | Notice::ReportAddendum => return report(notice, cx),
     };
     let mut b = Builder::new();
     cx.header(&mut b, "ORR", "O02", "ORR_O02");
@@ -412,16 +417,18 @@ fn procedure_scheduled(notice: &CaseNotice, cx: &Context<'_>) -> Rendered {
     message(b, "OMI^O23^OMI_O23".into())
 }
 
-/// ORU^R01: the procedure as recorded, one TX observation per line (LOINC 28570-0), final or
-/// corrected.
+/// ORU^R01: the procedure report, one TX observation per line (LOINC 28570-0). Result status
+/// (HL7 table 0123): the record at completion is preliminary (P) until the IR physician signs
+/// it; the signed report is final (F); an addendum, or a record changed after it went out, is a
+/// correction (C).
 fn report(notice: &CaseNotice, cx: &Context<'_>) -> Rendered {
     if notice.report.is_empty() {
         return Rendered::Skip("the procedure has no record to report".into());
     }
-    let result_status = if notice.notice == Notice::ReportCorrected {
-        "C"
-    } else {
-        "F"
+    let result_status = match notice.notice {
+        Notice::ReportSigned => "F",
+        Notice::ReportCorrected | Notice::ReportAddendum => "C",
+        _ => "P",
     };
     let mut b = Builder::new();
     cx.header(&mut b, "ORU", "R01", "ORU_R01");

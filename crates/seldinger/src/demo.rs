@@ -361,6 +361,7 @@ impl<'a> Demo<'a> {
             let tasks = self.store.follow_up_tasks_of_cases(&[case.id]).await?;
             let placed = device.placed_at;
             self.later_adverse_event(&case, *fate).await?;
+            self.signed_report(&case, *fate).await?;
             let event = match fate {
                 FilterFate::InWindow | FilterFate::Overdue => continue,
                 FilterFate::ReviewedStillIn => {
@@ -475,6 +476,75 @@ impl<'a> Demo<'a> {
             self.store
                 .change_adverse_event(&after, &change, &self.meta(PHYSICIAN, at, None), &[])
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// The IR physician's report of a past filter placement, signed the day after (all but the
+    /// newest, left a draft to sign); the one whose filter was found tilted at retrieval gets an
+    /// addendum. Through the application's own use case, on a clock set to then.
+    async fn signed_report(&mut self, case: &Case, fate: FilterFate) -> anyhow::Result<()> {
+        use seldinger_app::{App, FixedClock, Principal, ReportRequest};
+        use seldinger_domain::report::ReportText;
+        if matches!(fate, FilterFate::InWindow) {
+            return Ok(());
+        }
+        let done = case
+            .procedure_completed_at
+            .context("the procedure is complete")?;
+        let physician = Principal {
+            username: PHYSICIAN.into(),
+            role: seldinger_domain::access::Role::IrPhysician,
+            client_addr: "demo".into(),
+            break_glass_reason: None,
+            via_message: None,
+            via_claim: None,
+        };
+        let at = |t: DateTime<Utc>| {
+            App::new(
+                self.store.clone(),
+                self.catalogue.clone(),
+                self.reference.clone(),
+                std::sync::Arc::new(FixedClock(t)),
+            )
+        };
+        let text = ReportText {
+            technique: "Ultrasound-guided venous access; cavogram: \
+                        patent infrarenal IVC, single renal veins."
+                .into(),
+            findings: "Retrievable filter deployed infrarenally with its apex at L2; no tilt on \
+                       the completion image."
+                .into(),
+            impression: "Successful placement of a retrievable infrarenal IVC filter. Retrieval \
+                         to be considered between day 29 and day 54 once the PE risk has passed \
+                         (clinical-rules.md §7)."
+                .into(),
+            plan: "Filter clinic review for retrieval; anticoagulation as soon as safe.".into(),
+        };
+        let signed_at = done + Duration::hours(20);
+        at(signed_at)
+            .change_procedure_report(&physician, case.id, 0, ReportRequest::Sign(text))
+            .await
+            .map_err(|e| anyhow::anyhow!("demo report: {e}"))?;
+        if let FilterFate::Retrieved(after) = fate {
+            if after > 45 {
+                let added = done + Duration::days(after) + Duration::hours(6);
+                at(added)
+                    .change_procedure_report(
+                        &physician,
+                        case.id,
+                        1,
+                        ReportRequest::Addendum {
+                            reason: "complication found at retrieval".into(),
+                            text: "At retrieval on day 52 the filter was tilted with a strut \
+                                   through the caval wall; retrieved by an advanced technique \
+                                   under general anaesthesia (see the adverse event)."
+                                .into(),
+                        },
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("demo addendum: {e}"))?;
+            }
         }
         Ok(())
     }

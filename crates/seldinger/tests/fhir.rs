@@ -1281,6 +1281,12 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         !reports.is_empty(),
         "{engine}: the demo's procedure reports"
     );
+    for status in ["final", "amended", "preliminary"] {
+        assert!(
+            reports.iter().any(|r| r["status"] == status),
+            "{engine}: the demo has a {status} report"
+        );
+    }
     for report in &reports {
         assert!(
             procedures.iter().any(|p| p["id"] == report["id"]),
@@ -1288,7 +1294,7 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         );
         let status = report["status"].as_str().unwrap_or_default();
         assert!(
-            ["preliminary", "partial"].contains(&status),
+            ["preliminary", "partial", "final", "amended"].contains(&status),
             "{engine}: {status}"
         );
         assert_eq!(report["category"][0]["coding"][0]["code"], "RAD");
@@ -1301,17 +1307,34 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         )
         .expect("presentedForm is base64");
         let text = String::from_utf8(text).expect("utf-8");
-        for section in [
-            "Procedure: ",
-            "Operators: ",
-            "Access: ",
-            "Findings: ",
-            "Complications: ",
-        ] {
+        // Unsigned: the record's text; signed: the structured report as signed, with its
+        // signature (and addenda when amended).
+        let sections: &[&str] = if matches!(status, "final" | "amended") {
+            &[
+                "PROCEDURE\n",
+                "ACCESS AND TECHNIQUE\n",
+                "FINDINGS\n",
+                "COMPLICATIONS\n",
+                "IMPRESSION\n",
+                "Signed by ",
+            ]
+        } else {
+            &[
+                "Procedure: ",
+                "Operators: ",
+                "Access: ",
+                "Findings: ",
+                "Complications: ",
+            ]
+        };
+        for section in sections {
             assert!(
                 text.contains(section),
                 "{engine}: report lacks {section}: {text}"
             );
+        }
+        if status == "amended" {
+            assert!(text.contains("ADDENDUM by "), "{engine}: {text}");
         }
         assert_eq!(
             report["conclusion"].as_str().map(|c| text.contains(c)),

@@ -874,7 +874,8 @@ facility = "GENHOSP"
     assert_eq!(orders[0]["obr18"], accession.as_str());
     let report = orders[3];
     assert_eq!(report["orc3"], format!("{reported}^SELDINGER"));
-    assert_eq!(report["obr25"], "F");
+    // Preliminary until the IR physician signs the structured report (then F).
+    assert_eq!(report["obr25"], "P");
     let lines: Vec<&str> = report["obx5"]
         .as_array()
         .expect("OBX")

@@ -17,6 +17,7 @@ mod outbox;
 mod page;
 mod performed_steps;
 mod records;
+mod reports;
 mod scope;
 #[cfg(feature = "test-support")]
 pub mod testing;

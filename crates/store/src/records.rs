@@ -50,6 +50,7 @@ pub(crate) enum Stream {
     FollowUpTask,
     Device,
     AdverseEvent,
+    ProcedureReport,
 }
 
 impl Stream {
@@ -62,6 +63,7 @@ impl Stream {
             Stream::FollowUpTask => "follow_up_task",
             Stream::Device => "device",
             Stream::AdverseEvent => "adverse_event",
+            Stream::ProcedureReport => "procedure_report",
         }
     }
 }
@@ -529,6 +531,16 @@ impl Store {
                 &mut tx,
                 Stream::AdverseEvent,
                 "adverse_events",
+                from,
+                to,
+                meta,
+                &payload,
+            )
+            .await?,
+            procedure_reports: move_stream_rows(
+                &mut tx,
+                Stream::ProcedureReport,
+                "procedure_reports",
                 from,
                 to,
                 meta,

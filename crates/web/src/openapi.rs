@@ -47,6 +47,8 @@ use utoipa::OpenApi;
         routes::dose::case_dose,
         routes::dose::patient_dose,
         routes::dose::statistics,
+        routes::reports::get,
+        routes::reports::change,
         routes::adverse_events::list,
         routes::adverse_events::get,
         routes::adverse_events::report,

@@ -116,6 +116,12 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         "/api/v1/cases/{id}/adverse-events",
         Requires(P::ReportAdverseEvents),
     ),
+    ("GET", "/api/v1/cases/{id}/report", Requires(P::ReadCases)),
+    (
+        "POST",
+        "/api/v1/cases/{id}/report",
+        Requires(P::SignReports),
+    ),
     ("GET", "/api/v1/devices", Requires(P::ReadCases)),
     ("GET", "/api/v1/devices/ivc-filters", Requires(P::ReadCases)),
     ("GET", "/api/v1/devices/{id}", Requires(P::ReadCases)),

@@ -10,6 +10,7 @@ pub mod followup;
 pub mod interfaces;
 pub(crate) mod patients;
 pub(crate) mod referrals;
+pub mod reports;
 pub(crate) mod safety;
 pub(crate) mod system;
 
@@ -74,6 +75,10 @@ pub fn api() -> Router<AppState> {
         .route("/adverse-events/{id}", get(adverse_events::get))
         .route("/adverse-events/{id}/changes", post(adverse_events::change))
         .route("/cases/{id}/adverse-events", post(adverse_events::report))
+        .route(
+            "/cases/{id}/report",
+            get(reports::get).post(reports::change),
+        )
         .route("/devices", get(devices::list))
         .route("/devices/ivc-filters", get(devices::ivc_filters))
         .route("/devices/{id}", get(devices::get))

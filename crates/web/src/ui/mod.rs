@@ -11,6 +11,7 @@ mod dose;
 mod imaging;
 mod interfaces;
 mod lists;
+mod report;
 mod vetting;
 
 use crate::auth::credentials::constant_time_eq;
@@ -62,6 +63,9 @@ pub const PAGES: &[PageRoute] = &[
     page("/board/lanes", &["GET"], || get(board::lanes)),
     page("/cases/{id}", &["GET"], || get(case::page)),
     page("/cases/{id}/do", &["POST"], || post(case::act)),
+    page("/cases/{id}/report", &["GET", "POST"], || {
+        get(report::page).post(report::act)
+    }),
     page("/cases/{id}/discharge-instructions", &["GET"], || {
         get(case::discharge_sheet)
     }),

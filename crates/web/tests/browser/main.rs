@@ -1454,3 +1454,71 @@ async fn a_nurse_reports_an_adverse_event_after_discharge_and_a_physician_attrib
     std::fs::write(dir.join("adverse-events.png"), png).expect("write screenshot");
     browser.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn a_physician_writes_signs_and_adds_to_the_procedure_report() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let (case_id, _) = filter_placed(&app, "UI-REP-1", true).await;
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::IrPhysician).await;
+    browser
+        .goto(&format!("{}/cases/{case_id}", site(&app)))
+        .await
+        .expect("case page");
+    click(&browser, "#procedure-report").await;
+    let status = text(&browser, "#report-status").await;
+    assert!(status.contains("draft"), "{status}");
+    fill(
+        &browser,
+        "report-findings",
+        "Filter infrarenal, apex at L2.",
+    )
+    .await;
+    // Signing without the impression: refused beside it, the words kept.
+    click(&browser, "#sign-report").await;
+    let refused = text(&browser, "#report-impression-error").await;
+    assert!(refused.contains("required"), "{refused}");
+    let kept = browser
+        .find(Locator::Id("report-findings"))
+        .await
+        .expect("findings")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(kept.as_deref(), Some("Filter infrarenal, apex at L2."));
+    fill(
+        &browser,
+        "report-impression",
+        "Successful retrievable IVC filter placement.",
+    )
+    .await;
+    click(&browser, "#sign-report").await;
+    let signed = eventually(&browser, "#report-status", |t| t.contains("signed")).await;
+    assert!(signed.contains("final"), "{signed}");
+    let main = text(&browser, "main").await;
+    assert!(main.contains("Successful retrievable IVC filter placement."));
+    assert!(main.contains("Signed by ir_physician"));
+    // Locked: no draft form, an addendum form instead.
+    assert!(browser.find(Locator::Id("report-draft")).await.is_err());
+    fill(
+        &browser,
+        "addendum-text",
+        "Dose report received after signing.",
+    )
+    .await;
+    click(&browser, "#add-addendum").await;
+    let refused = text(&browser, "#report-reason-error").await;
+    assert!(refused.contains("required"), "{refused}");
+    fill(&browser, "addendum-reason", "late dose report").await;
+    click(&browser, "#add-addendum").await;
+    let amended = eventually(&browser, "#report-status", |t| t.contains("addenda")).await;
+    assert!(amended.contains("final, with addenda"), "{amended}");
+    let main = text(&browser, "main").await;
+    assert!(
+        main.contains("Dose report received after signing."),
+        "{main}"
+    );
+    screenshot(&browser, "procedure-report").await;
+    browser.close().await.expect("close");
+}
