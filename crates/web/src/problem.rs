@@ -82,6 +82,12 @@ impl ApiError {
     }
 
     /// Well-formed input that breaks a rule; every offending field is listed.
+    /// One field breaks a rule of the body (a field that belongs to another kind of change, one
+    /// required by the kind given): 422, as the schema alone cannot say it.
+    pub fn invalid_field(field: &str, detail: impl Into<String>) -> Self {
+        Self::invalid(ValidationErrors::single(field, detail))
+    }
+
     pub fn invalid(errors: ValidationErrors) -> Self {
         let mut e = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,

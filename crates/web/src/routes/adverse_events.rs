@@ -163,6 +163,16 @@ pub async fn report(
     Ok((StatusCode::CREATED, Json(reported.into())))
 }
 
+/// Which change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AdverseEventChangeType {
+    Corrected,
+    /// IR physicians.
+    AttributionDecided,
+    EnteredInError,
+}
+
 /// A change to an adverse event, based on the version the client read.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -172,7 +182,7 @@ pub struct AdverseEventChangeRequest {
     /// corrected (with `details`), attribution_decided (with `attributed`; IR physicians) or
     /// entered_in_error.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: AdverseEventChangeType,
     /// Why (required for every change).
     pub reason: String,
     #[serde(default)]
@@ -184,9 +194,9 @@ pub struct AdverseEventChangeRequest {
 impl AdverseEventChangeRequest {
     pub fn change(self) -> Result<AdverseEventChange, ApiError> {
         let reason = self.reason;
-        let not_for = |field: &str, given: bool, kind: &str| {
+        let not_for = |field: &str, given: bool, kind: &str| -> Result<(), ApiError> {
             if given {
-                Err(ApiError::bad_request(
+                Err(ApiError::invalid_field(
                     field,
                     format!("does not belong to a '{kind}' change"),
                 ))
@@ -194,33 +204,29 @@ impl AdverseEventChangeRequest {
                 Ok(())
             }
         };
-        match self.kind.as_str() {
-            "corrected" => {
+        match self.kind {
+            AdverseEventChangeType::Corrected => {
                 not_for("attributed", self.attributed.is_some(), "corrected")?;
                 let details = self.details.ok_or_else(|| {
-                    ApiError::bad_request("details", "required: the event as it should read")
+                    ApiError::invalid_field("details", "required: the event as it should read")
                 })?;
                 Ok(AdverseEventChange::Corrected {
                     details: details.details(),
                     reason,
                 })
             }
-            "attribution_decided" => {
+            AdverseEventChangeType::AttributionDecided => {
                 not_for("details", self.details.is_some(), "attribution_decided")?;
                 let attributed = self.attributed.ok_or_else(|| {
-                    ApiError::bad_request("attributed", "required: true or false")
+                    ApiError::invalid_field("attributed", "required: true or false")
                 })?;
                 Ok(AdverseEventChange::AttributionDecided { attributed, reason })
             }
-            "entered_in_error" => {
+            AdverseEventChangeType::EnteredInError => {
                 not_for("details", self.details.is_some(), "entered_in_error")?;
                 not_for("attributed", self.attributed.is_some(), "entered_in_error")?;
                 Ok(AdverseEventChange::EnteredInError { reason })
             }
-            other => Err(ApiError::bad_request(
-                "type",
-                format!("'{other}' is not corrected, attribution_decided or entered_in_error"),
-            )),
         }
     }
 }

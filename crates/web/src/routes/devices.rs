@@ -162,15 +162,46 @@ pub async fn get(
     }))
 }
 
+/// What happened to a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceEventType {
+    Removed,
+    Exchanged,
+    /// An IR physician's decision.
+    DeclaredPermanent,
+}
+
+impl DeviceEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceEventType::Removed => "removed",
+            DeviceEventType::Exchanged => "exchanged",
+            DeviceEventType::DeclaredPermanent => "declared_permanent",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<DeviceEventType, ApiError> {
+        match value {
+            "removed" => Ok(DeviceEventType::Removed),
+            "exchanged" => Ok(DeviceEventType::Exchanged),
+            "declared_permanent" => Ok(DeviceEventType::DeclaredPermanent),
+            other => Err(ApiError::bad_request(
+                "type",
+                format!("'{other}' is not removed, exchanged or declared_permanent"),
+            )),
+        }
+    }
+}
+
 /// What happened to a device, based on the version the client read.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceEventRequest {
     #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
-    /// removed, exchanged or declared_permanent (an IR physician's decision).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: DeviceEventType,
     /// When it was taken out (removed, exchanged); default now. Not before placement, not future.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
@@ -191,9 +222,9 @@ impl DeviceEventRequest {
     pub fn event(&self, now: DateTime<Utc>) -> Result<DeviceEvent, ApiError> {
         let not_for = |field: &str, given: bool| {
             if given {
-                Err(ApiError::bad_request(
+                Err(ApiError::invalid_field(
                     field,
-                    format!("does not belong to a '{}' event", self.kind),
+                    format!("does not belong to a '{}' event", self.kind.as_str()),
                 ))
             } else {
                 Ok(())
@@ -206,21 +237,21 @@ impl DeviceEventRequest {
             .filter(|c| !c.is_empty())
             .map(|c| {
                 c.parse::<CaseId>()
-                    .map_err(|e| ApiError::bad_request("in_case", e))
+                    .map_err(|e| ApiError::invalid_field("in_case", e))
             })
             .transpose()?;
         let note = self.note.clone().unwrap_or_default();
-        match self.kind.as_str() {
-            "removed" | "exchanged" => {
+        match self.kind {
+            DeviceEventType::Removed | DeviceEventType::Exchanged => {
                 not_for("reason", self.reason.is_some())?;
                 let at = self.at.unwrap_or(now);
-                Ok(if self.kind == "removed" {
+                Ok(if self.kind == DeviceEventType::Removed {
                     DeviceEvent::Removed { at, in_case, note }
                 } else {
                     DeviceEvent::Exchanged { at, in_case, note }
                 })
             }
-            "declared_permanent" => {
+            DeviceEventType::DeclaredPermanent => {
                 not_for("at", self.at.is_some())?;
                 not_for("in_case", in_case.is_some())?;
                 not_for("note", self.note.is_some())?;
@@ -228,10 +259,6 @@ impl DeviceEventRequest {
                     reason: self.reason.clone().unwrap_or_default(),
                 })
             }
-            other => Err(ApiError::bad_request(
-                "type",
-                format!("'{other}' is not removed, exchanged or declared_permanent"),
-            )),
         }
     }
 }

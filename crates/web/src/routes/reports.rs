@@ -24,8 +24,7 @@ pub struct ReportRecord {
     pub report: serde_json::Value,
     /// The sections as they read: the signed ones once signed, else generated from the record
     /// with the draft's words.
-    #[schema(value_type = Object)]
-    pub sections: serde_json::Value,
+    pub sections: Vec<seldinger_domain::report::Section>,
     /// The whole report as text, with the signature and addenda.
     pub text: String,
     pub history: Vec<RecordedEvent>,
@@ -38,7 +37,7 @@ pub(crate) fn record(view: ReportView, history: Vec<RecordedEvent>) -> ReportRec
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
         report: serde_json::to_value(&view.report).unwrap_or_default(),
-        sections: serde_json::to_value(&view.sections).unwrap_or_default(),
+        sections: view.sections,
         text: view.text,
         history,
     }
@@ -58,15 +57,46 @@ pub async fn get(
     Ok(Json(record(view, history)))
 }
 
+/// What is asked of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportAction {
+    SaveDraft,
+    /// Needs the impression and a complete procedure.
+    Sign,
+    /// After signing: `reason` and `text`.
+    Addendum,
+}
+
+impl ReportAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportAction::SaveDraft => "save_draft",
+            ReportAction::Sign => "sign",
+            ReportAction::Addendum => "addendum",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<ReportAction, ApiError> {
+        match value {
+            "save_draft" => Ok(ReportAction::SaveDraft),
+            "sign" => Ok(ReportAction::Sign),
+            "addendum" => Ok(ReportAction::Addendum),
+            other => Err(ApiError::bad_request(
+                "action",
+                format!("'{other}' is not save_draft, sign or addendum"),
+            )),
+        }
+    }
+}
+
 /// A change to the report, based on the version read (0 before anything was saved).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportChangeRequest {
     #[serde(deserialize_with = "crate::json::whole_number")]
     pub expected_version: u64,
-    /// save_draft, sign (needs the impression and a complete procedure) or addendum (after
-    /// signing: `reason` and `text`).
-    pub action: String,
+    pub action: ReportAction,
     #[serde(default)]
     pub technique: Option<String>,
     #[serde(default)]
@@ -86,16 +116,16 @@ impl ReportChangeRequest {
         let words = |v: Option<String>| v.unwrap_or_default();
         let refuse = |field: &str, given: bool| {
             if given {
-                Err(ApiError::bad_request(
+                Err(ApiError::invalid_field(
                     field,
-                    format!("does not belong to '{}'", self.action),
+                    format!("does not belong to '{}'", self.action.as_str()),
                 ))
             } else {
                 Ok(())
             }
         };
-        match self.action.as_str() {
-            "save_draft" | "sign" => {
+        match self.action {
+            ReportAction::SaveDraft | ReportAction::Sign => {
                 refuse("reason", self.reason.is_some())?;
                 refuse("text", self.text.is_some())?;
                 let text = ReportText {
@@ -104,13 +134,13 @@ impl ReportChangeRequest {
                     impression: words(self.impression),
                     plan: words(self.plan),
                 };
-                Ok(if self.action == "sign" {
+                Ok(if self.action == ReportAction::Sign {
                     ReportRequest::Sign(text)
                 } else {
                     ReportRequest::SaveDraft(text)
                 })
             }
-            "addendum" => {
+            ReportAction::Addendum => {
                 for (field, given) in [
                     ("technique", self.technique.is_some()),
                     ("findings", self.findings.is_some()),
@@ -124,10 +154,6 @@ impl ReportChangeRequest {
                     text: words(self.text),
                 })
             }
-            other => Err(ApiError::bad_request(
-                "action",
-                format!("'{other}' is not save_draft, sign or addendum"),
-            )),
         }
     }
 }

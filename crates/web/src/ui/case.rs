@@ -1571,8 +1571,14 @@ pub async fn act(
                     let field = e
                         .field
                         .trim_start_matches("event.")
-                        .trim_start_matches("time_out.")
-                        .trim_start_matches("details.");
+                        .trim_start_matches("time_out.");
+                    // An adverse event's correction names its fields under `details.`; the
+                    // row's form shows them as its own.
+                    let field = if kind.starts_with("correct_adverse_event") {
+                        field.trim_start_matches("details.")
+                    } else {
+                        field
+                    };
                     let key = if field.contains('.') {
                         field.to_string()
                     } else {

@@ -443,7 +443,7 @@ pub async fn act(
         let permanent = form.form == "declared_permanent";
         let request = DeviceEventRequest {
             expected_version: form.expected_version,
-            kind: form.form.clone(),
+            kind: crate::routes::devices::DeviceEventType::parse(&form.form)?,
             at: if permanent { None } else { at },
             in_case: None,
             note: (!permanent).then(|| form.note.clone()),

@@ -185,13 +185,14 @@ pub async fn act(
     let get = |k: &str| form.get(k).cloned();
     let action = get("action").unwrap_or_default();
     let drafting = action != "addendum";
+    let action = crate::routes::reports::ReportAction::parse(&action);
     let result = async {
         let case_id = parse_case_id(&id)?;
         let request = ReportChangeRequest {
             expected_version: get("expected_version")
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| ApiError::bad_request("expected_version", "reload the page"))?,
-            action: action.clone(),
+            action: action?,
             technique: get("technique").filter(|_| drafting),
             findings: get("findings").filter(|_| drafting),
             impression: get("impression").filter(|_| drafting),

@@ -64,12 +64,12 @@ async fn a_device_is_tracked_until_taken_out_by_a_role_that_may_and_never_twice(
         for (body, status, field) in [
             (
                 json!({"expected_version": 0, "type": "lost"}),
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "type",
             ),
             (
                 json!({"expected_version": 0, "type": "removed", "note": "out", "reason": "x"}),
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "reason",
             ),
             (
@@ -86,7 +86,7 @@ async fn a_device_is_tracked_until_taken_out_by_a_role_that_may_and_never_twice(
             (
                 json!({"expected_version": 0, "type": "removed", "note": "out",
                        "in_case": "not-a-case"}),
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "in_case",
             ),
             (

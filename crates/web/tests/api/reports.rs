@@ -148,7 +148,7 @@ async fn a_report_is_drafted_signed_locked_and_added_to_only_with_a_reason() {
                 "reason": "x", "text": "y", "impression": "z"}),
             )
             .await,
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             engine,
         )
         .await;
