@@ -104,13 +104,14 @@ impl App {
         id: &str,
     ) -> Result<(AdverseEventStanding, Vec<RecordedEvent>), AppError> {
         let what = format!("adverse event {id}");
-        let event = self
-            .store
-            .adverse_event(id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(what.clone()))?;
-        let opened = self
-            .open(who, Permission::ReadCases, Record::AdverseEvent, id, &what)
+        let (event, opened) = self
+            .opened(
+                who,
+                self.store.adverse_event(id).await?,
+                Record::AdverseEvent,
+                id,
+                &what,
+            )
             .await?;
         let history = self.store.adverse_event_history(id).await?;
         let standing = self
@@ -139,15 +140,10 @@ impl App {
     ) -> Result<AdverseEventStanding, AppError> {
         who.require(Permission::ReportAdverseEvents)?;
         let what = format!("case {case_id}");
-        let case = self
-            .store
-            .case(case_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(what.clone()))?;
-        let opened = self
-            .open(
+        let (case, opened) = self
+            .opened(
                 who,
-                Permission::ReadCases,
+                self.store.case(case_id).await?,
                 Record::Case,
                 &case_id.to_string(),
                 &what,
@@ -213,13 +209,14 @@ impl App {
         change: &AdverseEventChange,
     ) -> Result<AdverseEventStanding, AppError> {
         let what = format!("adverse event {id}");
-        let event = self
-            .store
-            .adverse_event(id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(what.clone()))?;
-        let opened = self
-            .open(who, Permission::ReadCases, Record::AdverseEvent, id, &what)
+        let (event, opened) = self
+            .opened(
+                who,
+                self.store.adverse_event(id).await?,
+                Record::AdverseEvent,
+                id,
+                &what,
+            )
             .await?;
         who.require(match change {
             AdverseEventChange::AttributionDecided { .. } => Permission::AttributeAdverseEvents,

@@ -72,15 +72,10 @@ impl App {
         device: DeviceRef,
     ) -> Result<(DeviceStanding, Vec<seldinger_store::RecordedEvent>), AppError> {
         let what = format!("device {}", device.stream_id());
-        let found = self
-            .store
-            .device(device)
-            .await?
-            .ok_or_else(|| AppError::NotFound(what.clone()))?;
-        let opened = self
-            .open(
+        let (found, opened) = self
+            .opened(
                 who,
-                Permission::ReadCases,
+                self.store.device(device).await?,
                 Record::Device,
                 &device.stream_id(),
                 &what,
@@ -115,15 +110,10 @@ impl App {
         event: &DeviceEvent,
     ) -> Result<DeviceStanding, AppError> {
         let what = format!("device {}", device.stream_id());
-        let found = self
-            .store
-            .device(device)
-            .await?
-            .ok_or_else(|| AppError::NotFound(what.clone()))?;
-        let opened = self
-            .open(
+        let (found, opened) = self
+            .opened(
                 who,
-                Permission::ReadCases,
+                self.store.device(device).await?,
                 Record::Device,
                 &device.stream_id(),
                 &what,

@@ -143,6 +143,23 @@ impl App {
         }
     }
 
+    /// A record read from the store, opened for `who` under read_cases (in scope, or by
+    /// break-glass); absent or out of reach, it is "not found" either way.
+    pub(crate) async fn opened<T>(
+        &self,
+        who: &Principal,
+        found: Option<T>,
+        record: Record,
+        id: &str,
+        what: &str,
+    ) -> Result<(T, Opened), AppError> {
+        let found = found.ok_or_else(|| AppError::NotFound(what.to_string()))?;
+        let opened = self
+            .open(who, Permission::ReadCases, record, id, what)
+            .await?;
+        Ok((found, opened))
+    }
+
     /// Records reads in the audit log, in one commit. Called before the data is returned: if the
     /// trail cannot be written, nothing is shown.
     pub async fn audit_reads(

@@ -35,6 +35,13 @@ pub enum ReportRequest {
 }
 
 impl App {
+    fn procedure_name(&self, case: &Case) -> String {
+        case.planned_procedure()
+            .and_then(|id| self.catalogue.get(id))
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| "Procedure".to_string())
+    }
+
     /// The sections of `case`'s report with `text`, from the record as it is now.
     async fn report_sections(
         &self,
@@ -42,11 +49,7 @@ impl App {
         text: &ReportText,
     ) -> Result<(Vec<Section>, String), AppError> {
         let referral = self.store.referral(case.referral_id).await?;
-        let procedure_name = case
-            .planned_procedure()
-            .and_then(|id| self.catalogue.get(id))
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| "Procedure".to_string());
+        let procedure_name = self.procedure_name(case);
         let reports = self.store.case_dose_reports(case.id).await?;
         let totals = (!reports.is_empty()).then(|| {
             case_totals(
@@ -100,11 +103,11 @@ impl App {
         Ok((sections(&facts, text), procedure_name))
     }
 
+    /// The report as it reads: once signed, as signed (nothing of the record is read again).
     async fn view_of(&self, case: &Case, report: ProcedureReport) -> Result<ReportView, AppError> {
-        let (generated, procedure_name) = self.report_sections(case, &report.text).await?;
-        let sections = match &report.signed {
-            Some(signed) => signed.sections.clone(),
-            None => generated,
+        let (sections, procedure_name) = match &report.signed {
+            Some(signed) => (signed.sections.clone(), self.procedure_name(case)),
+            None => self.report_sections(case, &report.text).await?,
         };
         Ok(ReportView {
             status: report.status(),
@@ -122,15 +125,10 @@ impl App {
         case_id: CaseId,
     ) -> Result<(ReportView, Vec<RecordedEvent>), AppError> {
         let what = format!("case {case_id}");
-        let case = self
-            .store
-            .case(case_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(what.clone()))?;
-        let opened = self
-            .open(
+        let (case, opened) = self
+            .opened(
                 who,
-                Permission::ReadCases,
+                self.store.case(case_id).await?,
                 Record::Case,
                 &case_id.to_string(),
                 &what,
@@ -171,15 +169,10 @@ impl App {
     ) -> Result<ReportView, AppError> {
         who.require(Permission::SignReports)?;
         let what = format!("case {case_id}");
-        let case = self
-            .store
-            .case(case_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(what.clone()))?;
-        let opened = self
-            .open(
+        let (case, opened) = self
+            .opened(
                 who,
-                Permission::ReadCases,
+                self.store.case(case_id).await?,
                 Record::Case,
                 &case_id.to_string(),
                 &what,
