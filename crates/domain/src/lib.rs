@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod patient;
 pub mod performed_step;
 pub mod procedure_record;
+pub mod quality;
 pub mod referral;
 pub mod report;
 pub mod safety;
