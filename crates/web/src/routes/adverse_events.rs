@@ -62,20 +62,8 @@ pub async fn list(
 ) -> Result<Json<Vec<AdverseEventView>>, ApiError> {
     let q = QueryParams::new(pairs, &["case_id", "patient_id", "from", "until"])?;
     let mut filter = AdverseEventFilter {
-        case_id: q
-            .one("case_id")
-            .map(|id| {
-                id.parse()
-                    .map_err(|e: String| ApiError::bad_request("case_id", e))
-            })
-            .transpose()?,
-        patient_id: q
-            .one("patient_id")
-            .map(|id| {
-                id.parse()
-                    .map_err(|e: String| ApiError::bad_request("patient_id", e))
-            })
-            .transpose()?,
+        case_id: q.id("case_id")?,
+        patient_id: q.id("patient_id")?,
         ..Default::default()
     };
     if q.one("from").is_some() || q.one("until").is_some() {

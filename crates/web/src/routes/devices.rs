@@ -118,20 +118,8 @@ pub async fn list(
     let filter = DeviceFilter {
         life,
         kind: q.one("kind").map(|k| parse_kind(&k)).transpose()?,
-        patient_id: q
-            .one("patient_id")
-            .map(|id| {
-                id.parse()
-                    .map_err(|e: String| ApiError::bad_request("patient_id", e))
-            })
-            .transpose()?,
-        case_id: q
-            .one("case_id")
-            .map(|id| {
-                id.parse()
-                    .map_err(|e: String| ApiError::bad_request("case_id", e))
-            })
-            .transpose()?,
+        patient_id: q.id("patient_id")?,
+        case_id: q.id("case_id")?,
         ..Default::default()
     };
     let standings = state.device_registry(&caller, &filter).await?;

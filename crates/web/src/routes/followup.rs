@@ -81,13 +81,7 @@ pub async fn list(
             .one("kind")
             .map(|k| FollowUpKind::parse(&k).map_err(|e| ApiError::bad_request("kind", e)))
             .transpose()?,
-        case_id: q
-            .one("case_id")
-            .map(|id| {
-                id.parse()
-                    .map_err(|e: String| ApiError::bad_request("case_id", e))
-            })
-            .transpose()?,
+        case_id: q.id("case_id")?,
         ..Default::default()
     };
     let page = state

@@ -144,6 +144,20 @@ impl QueryParams {
         Ok(QueryParams(pairs))
     }
 
+    /// The id given for `name` (a case's, a patient's), read by its type; a malformed one is a
+    /// 400 naming the parameter.
+    pub fn id<T: std::str::FromStr<Err = String>>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, ApiError> {
+        self.one(name)
+            .map(|id| {
+                id.parse()
+                    .map_err(|e: String| ApiError::bad_request(name, e))
+            })
+            .transpose()
+    }
+
     /// Every value given for `name` (repeated or comma-separated), trimmed, blanks dropped.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
