@@ -30,7 +30,7 @@ pub const ADVERSE_EVENTS_AT_MOST: usize = 5000;
 
 impl App {
     /// The attribution window (§6): the outcome check's reference row, the same 30 days.
-    fn attribution_window(&self) -> Duration {
+    pub(crate) fn attribution_window(&self) -> Duration {
         let days = self
             .safety
             .threshold(ThresholdId::OutcomeCheckAfterDays)

@@ -230,7 +230,7 @@ impl App {
 
     /// Each device with its plan now and the people around it: its case's tasks, case, referral
     /// and patient, each table read once.
-    async fn standings(
+    pub(crate) async fn standings(
         &self,
         devices: Vec<TrackedDevice>,
     ) -> Result<Vec<DeviceStanding>, AppError> {

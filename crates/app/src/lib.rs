@@ -23,6 +23,7 @@ mod mpps;
 mod outbox;
 mod patients;
 mod principal;
+mod quality;
 mod reports;
 mod worklist;
 
@@ -43,6 +44,7 @@ pub use lists::{DoseByCase, StaffMember};
 pub use mpps::{StepError, StepToReview};
 pub use outbox::{CaseNotice, Notice, Outbound, Route};
 pub use principal::{Audit, Opened, Principal};
+pub use quality::{JudgedRate, MmCase, MonthQuality, ProcedureQuality, QualityDashboard};
 pub use reports::{ReportRequest, ReportView};
 pub use worklist::{WorklistEntry, WorklistRead, ON_THE_WORKLIST};
 
@@ -64,6 +66,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// The department's diagnostic reference levels (clinical-rules.md §5: none shipped).
     pub dose_levels: Arc<ReferenceLevels>,
+    /// The department's thresholds on its quality measures (clinical-rules.md §6: none shipped).
+    pub quality_thresholds: Arc<seldinger_domain::quality::Thresholds>,
     /// Plain-language discharge texts (department policy; the shipped ones unless replaced).
     pub discharge_texts: Option<Arc<DischargeTexts>>,
     /// The department's wall clock: its days and the times shown.
@@ -95,6 +99,7 @@ impl App {
             safety: Arc::new(safety),
             clock,
             dose_levels: Arc::default(),
+            quality_thresholds: Arc::default(),
             discharge_texts: None,
             time: DepartmentTime::default(),
             messages: None,

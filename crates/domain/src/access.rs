@@ -136,10 +136,13 @@ pub enum Permission {
     AttributeAdverseEvents,
     /// Write, sign and add to the procedure report: the IR physician's.
     SignReports,
+    /// Add the M&M meeting's discussion and actions to a case with a moderate or worse adverse
+    /// event (§6): IR physicians and the quality lead who runs the meeting.
+    RecordMmNotes,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 26] = [
+    pub const ALL: [Permission; 27] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
@@ -166,6 +169,7 @@ impl Permission {
         Permission::ReportAdverseEvents,
         Permission::AttributeAdverseEvents,
         Permission::SignReports,
+        Permission::RecordMmNotes,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -196,6 +200,7 @@ impl Permission {
             Permission::ReportAdverseEvents => "report_adverse_events",
             Permission::AttributeAdverseEvents => "attribute_adverse_events",
             Permission::SignReports => "sign_reports",
+            Permission::RecordMmNotes => "record_mm_notes",
         }
     }
 
@@ -282,7 +287,6 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             R::IrPhysician,
             P::ManageUsers
             | P::ReadAudit
-            | P::ReadDeidentifiedOutcomes
             | P::ManageInterfaces
             | P::MergePatients
             | P::RecordPerformedSteps,
@@ -333,7 +337,9 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
         (R::MedicalPhysicist, P::ReadPatients | P::ReadCases | P::ReadDose | P::ManageDose) => {
             department
         }
-        (R::QualityLead, P::ReadDeidentifiedOutcomes | P::ReadAudit) => department,
+        (R::QualityLead, P::ReadDeidentifiedOutcomes | P::ReadAudit | P::RecordMmNotes) => {
+            department
+        }
         (R::Administrator, P::ManageUsers | P::ReadAudit | P::ManageInterfaces) => department,
         // What the hospital's systems send: patients, their labs, orders and their cancellation.
         (

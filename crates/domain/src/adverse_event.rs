@@ -81,6 +81,78 @@ impl Outcome {
     }
 }
 
+/// What kind of event it was, coded so the §6 published measures can be counted (early
+/// peristomal infection after gastrostomy; nephrostomy dislodgement) rather than read out of free
+/// text. Optional: events recorded before it was asked for, or that fit none, have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventCategory {
+    Bleeding,
+    /// Infection, including at a stoma or catheter exit site.
+    Infection,
+    /// A catheter, tube or drain out of place.
+    Dislodgement,
+    /// A catheter, tube, drain or line blocked.
+    Occlusion,
+    Thromboembolism,
+    OrganInjury,
+    ContrastReaction,
+    /// Sedation or anaesthesia related.
+    Sedation,
+    Pain,
+    Other,
+}
+
+impl EventCategory {
+    pub const ALL: [EventCategory; 10] = [
+        EventCategory::Bleeding,
+        EventCategory::Infection,
+        EventCategory::Dislodgement,
+        EventCategory::Occlusion,
+        EventCategory::Thromboembolism,
+        EventCategory::OrganInjury,
+        EventCategory::ContrastReaction,
+        EventCategory::Sedation,
+        EventCategory::Pain,
+        EventCategory::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventCategory::Bleeding => "bleeding",
+            EventCategory::Infection => "infection",
+            EventCategory::Dislodgement => "dislodgement",
+            EventCategory::Occlusion => "occlusion",
+            EventCategory::Thromboembolism => "thromboembolism",
+            EventCategory::OrganInjury => "organ_injury",
+            EventCategory::ContrastReaction => "contrast_reaction",
+            EventCategory::Sedation => "sedation",
+            EventCategory::Pain => "pain",
+            EventCategory::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventCategory> {
+        EventCategory::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EventCategory::Bleeding => "bleeding / haematoma",
+            EventCategory::Infection => "infection",
+            EventCategory::Dislodgement => "device dislodged",
+            EventCategory::Occlusion => "device blocked",
+            EventCategory::Thromboembolism => "thrombosis / embolism",
+            EventCategory::OrganInjury => "organ or vessel injury",
+            EventCategory::ContrastReaction => "contrast reaction",
+            EventCategory::Sedation => "sedation / anaesthesia",
+            EventCategory::Pain => "pain",
+            EventCategory::Other => "other",
+        }
+    }
+}
+
 /// What is known of the event: reported, then corrected as a whole with a reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -88,6 +160,9 @@ pub struct AdverseEventDetails {
     pub onset: DateTime<Utc>,
     pub detected: Detected,
     pub description: String,
+    /// Its kind, coded (for the §6 published measures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<EventCategory>,
     pub severity: SirSeverity,
     /// 1-6 (§6); events recorded before CIRSE grading was asked for may lack it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +340,7 @@ impl AdverseEvent {
                 onset: complication.at,
                 detected,
                 description: complication.description.clone(),
+                category: None,
                 severity: complication.severity,
                 cirse_grade: complication.cirse_grade,
                 treatment: String::new(),
@@ -406,6 +482,7 @@ mod tests {
             onset: at(day),
             detected: Detected::AfterDischarge,
             description: "cholangitis after biliary drainage".into(),
+            category: Some(EventCategory::Infection),
             severity: SirSeverity::Moderate,
             cirse_grade: Some(2),
             treatment: "IV antibiotics, overnight stay".into(),

@@ -4,6 +4,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use seldinger_domain::discharge::DischargeTexts;
 use seldinger_domain::dose_stats::ReferenceLevels;
+use seldinger_domain::quality::Thresholds;
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::{DepartmentTime, ProcedureCatalogue};
 use seldinger_store::{redact, Engine, Store};
@@ -16,6 +17,7 @@ const SHIPPED_CATALOGUE: &str = include_str!("../../../catalog/procedures.toml")
 const SHIPPED_SAFETY: &str = include_str!("../../../catalog/safety-thresholds.toml");
 /// Empty by design (clinical-rules.md §5): a template for the department's physicist.
 const SHIPPED_DOSE_LEVELS: &str = include_str!("../../../catalog/dose-reference-levels.toml");
+const SHIPPED_QUALITY_THRESHOLDS: &str = include_str!("../../../catalog/quality-thresholds.toml");
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
@@ -81,6 +83,10 @@ pub struct ServeArgs {
     /// catalog/dose-reference-levels.toml); none are shipped (clinical-rules.md §5).
     #[arg(long, env = "SELDINGER_DOSE_REFERENCE_LEVELS")]
     pub dose_reference_levels: Option<PathBuf>,
+    /// The department's thresholds on its quality measures (TOML, see
+    /// catalog/quality-thresholds.toml); none are shipped (clinical-rules.md §6).
+    #[arg(long, env = "SELDINGER_QUALITY_THRESHOLDS")]
+    pub quality_thresholds: Option<PathBuf>,
     /// The department's discharge instruction texts (TOML like catalog/discharge-instructions.toml).
     #[arg(long, env = "SELDINGER_DISCHARGE_INSTRUCTIONS")]
     pub discharge_instructions: Option<PathBuf>,
@@ -219,6 +225,7 @@ pub struct Settings {
     pub catalogue: ProcedureCatalogue,
     pub safety: SafetyReference,
     pub dose_levels: ReferenceLevels,
+    pub quality_thresholds: Thresholds,
     /// The department's discharge texts, when they replace the shipped ones.
     pub discharge_texts: Option<DischargeTexts>,
     /// The department's threshold file, when it replaces the shipped one.
@@ -285,6 +292,33 @@ impl Settings {
             None => ReferenceLevels::parse(
                 SHIPPED_DOSE_LEVELS,
                 "catalog/dose-reference-levels.toml (shipped)",
+            )
+            .map_err(anyhow::Error::msg)?,
+        };
+        let quality_thresholds = match &args.quality_thresholds {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read quality thresholds {}", path.display())
+                })?;
+                let thresholds = Thresholds::parse(&text, &path.display().to_string())
+                    .map_err(anyhow::Error::msg)?;
+                for t in &thresholds.thresholds {
+                    if let Some(procedure) = &t.procedure {
+                        if catalogue.get(procedure).is_none() {
+                            anyhow::bail!(
+                                "{}: procedure '{}' is not in the catalogue",
+                                path.display(),
+                                procedure.as_str()
+                            );
+                        }
+                    }
+                }
+                tracing::info!(file = %path.display(), thresholds = thresholds.thresholds.len(), "quality thresholds loaded");
+                thresholds
+            }
+            None => Thresholds::parse(
+                SHIPPED_QUALITY_THRESHOLDS,
+                "catalog/quality-thresholds.toml (shipped)",
             )
             .map_err(anyhow::Error::msg)?,
         };
@@ -400,6 +434,7 @@ impl Settings {
             catalogue,
             safety,
             dose_levels,
+            quality_thresholds,
             discharge_texts,
             dose_units,
             safety_override: args.safety_thresholds.clone(),
@@ -428,6 +463,7 @@ impl Settings {
                 ..Hl7Args::default()
             },
             dose_reference_levels: None,
+            quality_thresholds: None,
             discharge_instructions: None,
             dose_units: None,
             time_zone: DepartmentTime::default(),

@@ -292,6 +292,7 @@ pub async fn seed(
         demo.case(procedure, target, None).await?;
     }
     demo.filter_history(&rooms).await?;
+    demo.past_year(&rooms).await?;
     Ok(Summary {
         patients: demo.patients,
         cases: demo.cases,
@@ -323,7 +324,132 @@ const FILTER_HISTORY: &[(i64, FilterFate)] = &[
     (210, FilterFate::Permanent),
 ];
 
+/// Past placements whose adverse events the §6 published measures count: (procedure, days
+/// before the demo's day, the event found after it if any: days after, kind, SIR severity, CIRSE).
+type LaterEvent = (i64, &'static str, &'static str, u8);
+const MEASURED_HISTORY: &[(&str, i64, Option<LaterEvent>)] = &[
+    ("nephrostomy", 150, None),
+    ("nephrostomy", 118, Some((9, "dislodgement", "moderate", 2))),
+    ("nephrostomy", 64, None),
+    ("nephrostomy", 33, None),
+    ("gastrostomy", 140, None),
+    ("gastrostomy", 101, Some((6, "infection", "mild", 1))),
+    ("gastrostomy", 47, None),
+];
+
 impl<'a> Demo<'a> {
+    /// A year of the department's past work, so the quality dashboard has months to show:
+    /// a case every few days in each room, and nephrostomies and gastrostomies with the events
+    /// the §6 published measures count (one dislodged within 30 days, one peristomal infection),
+    /// and the M&M meeting's note on the severe event of the IVC filter history.
+    async fn past_year(&mut self, rooms: &[Room]) -> anyhow::Result<()> {
+        use seldinger_domain::adverse_event::{
+            AdverseEvent, AdverseEventDetails, Detected, EventCategory, Outcome,
+        };
+        use seldinger_domain::procedure_record::SirSeverity;
+        for days_ago in (16..=360).step_by(4) {
+            let room = &rooms[(days_ago as usize / 4) % rooms.len()];
+            let procedure = self.procedure_for(room)?;
+            let start = self.day_start - Duration::days(days_ago) + Duration::hours(10);
+            self.case(procedure, CaseState::Closed, Some((room.id.clone(), start)))
+                .await?;
+        }
+        for (id, days_ago, later) in MEASURED_HISTORY {
+            let procedure = self
+                .catalogue
+                .procedures
+                .iter()
+                .find(|p| p.id.as_str() == *id)
+                .context("the catalogue has the measured placements")?;
+            let room = rooms
+                .iter()
+                .find(|r| r.modalities.first() == procedure.modalities.first())
+                .unwrap_or(&rooms[0]);
+            let start = self.day_start - Duration::days(*days_ago) + Duration::hours(11);
+            let case = self
+                .case(
+                    procedure,
+                    CaseState::FollowUp,
+                    Some((room.id.clone(), start)),
+                )
+                .await?;
+            let Some((after, kind, severity, cirse)) = later else {
+                continue;
+            };
+            let started = case.procedure_started_at.context("the procedure began")?;
+            let onset = started + Duration::days(*after);
+            let (description, treatment) = if *kind == "dislodgement" {
+                (
+                    "nephrostomy tube found withdrawn into the flank tissues",
+                    "replaced through the same tract under fluoroscopy",
+                )
+            } else {
+                (
+                    "erythema and discharge around the gastrostomy site",
+                    "oral antibiotics from the ward; settled",
+                )
+            };
+            let event = AdverseEvent {
+                id: format!("{}-r1", case.id),
+                case_id: case.id,
+                patient_id: case.patient_id,
+                details: AdverseEventDetails {
+                    onset,
+                    detected: Detected::AfterDischarge,
+                    description: description.into(),
+                    category: EventCategory::parse(kind),
+                    severity: if *severity == "moderate" {
+                        SirSeverity::Moderate
+                    } else {
+                        SirSeverity::Mild
+                    },
+                    cirse_grade: Some(*cirse),
+                    treatment: treatment.into(),
+                    outcome: Outcome::Resolved,
+                },
+                attribution: None,
+                reported_by: NURSE.into(),
+                reported_at: onset + Duration::hours(3),
+                entered_in_error: None,
+                version: 1,
+            };
+            self.store
+                .report_adverse_event(&event, &self.meta(NURSE, event.reported_at, None), &[])
+                .await?;
+        }
+        self.mm_note().await
+    }
+
+    /// The M&M meeting discussed the filter found tilted at retrieval.
+    async fn mm_note(&mut self) -> anyhow::Result<()> {
+        use seldinger_domain::mm::{MmNoteAdded, MmReview};
+        use seldinger_domain::procedure_record::SirSeverity;
+        let severe = self
+            .store
+            .adverse_events(
+                &seldinger_domain::access::RowScope::Department,
+                &seldinger_store::AdverseEventFilter::default(),
+                1000,
+            )
+            .await?
+            .into_iter()
+            .find(|e| e.details.severity == SirSeverity::Severe)
+            .context("the filter history has its severe event")?;
+        let at = severe.reported_at + Duration::days(10);
+        let note = MmNoteAdded {
+            meeting_on: at.date_naive(),
+            discussion: "Filter left beyond its retrieval window after a missed review; tilt and strut penetration made retrieval complex.".into(),
+            actions: "Retrieval reviews booked at placement; the IVC filter tracker checked at the weekly IR meeting.".into(),
+        };
+        let (after, decided) = MmReview::new(severe.case_id, severe.patient_id)
+            .add_note(&note, PHYSICIAN, at, at.date_naive())
+            .map_err(|e| anyhow::anyhow!("demo M&M note: {e}"))?;
+        self.store
+            .add_mm_note(&after, &decided, &self.meta(PHYSICIAN, at, None), &[])
+            .await?;
+        Ok(())
+    }
+
     /// Retrievable IVC filters placed over the past months in angio-1, so the registry and the
     /// IVC filter tracker show every standing: in window, overdue, no plan, retrieved,
     /// permanent. Their life events go through the same domain decisions and store writes as
@@ -422,7 +548,7 @@ impl<'a> Demo<'a> {
     /// at a retrieval after it, which a physician attributes to the placement.
     async fn later_adverse_event(&mut self, case: &Case, fate: FilterFate) -> anyhow::Result<()> {
         use seldinger_domain::adverse_event::{
-            AdverseEvent, AdverseEventChange, AdverseEventDetails, Detected, Outcome,
+            AdverseEvent, AdverseEventChange, AdverseEventDetails, Detected, EventCategory, Outcome,
         };
         use seldinger_domain::procedure_record::SirSeverity;
         let started = case.procedure_started_at.context("the procedure began")?;
@@ -432,6 +558,7 @@ impl<'a> Demo<'a> {
                 detected: Detected::AfterDischarge,
                 description: "haematoma at the jugular access site, observed overnight on the ward"
                     .into(),
+                category: Some(EventCategory::Bleeding),
                 severity: SirSeverity::Moderate,
                 cirse_grade: Some(2),
                 treatment: "manual compression; overnight observation".into(),
@@ -442,6 +569,7 @@ impl<'a> Demo<'a> {
                 detected: Detected::AfterDischarge,
                 description:
                     "filter tilted with a strut through the caval wall, found at retrieval".into(),
+                category: Some(EventCategory::OrganInjury),
                 severity: SirSeverity::Severe,
                 cirse_grade: Some(3),
                 treatment: "retrieved by an advanced technique under general anaesthesia".into(),

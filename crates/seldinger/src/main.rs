@@ -3,6 +3,7 @@
 mod accounts;
 mod config;
 mod demo;
+mod export;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -50,6 +51,11 @@ enum Command {
     Hl7 {
         #[command(subcommand)]
         command: Hl7Command,
+    },
+    /// De-identified exports for registries and audit.
+    Export {
+        #[command(subcommand)]
+        command: export::ExportCommand,
     },
     /// Manage API tokens for scripts and interfaces: create, list, revoke.
     Token {
@@ -183,6 +189,7 @@ async fn main() -> anyhow::Result<()> {
             app.time = time_zone;
             hl7_import(seldinger_hl7::Interface::new(app, interface), &files).await
         }
+        Command::Export { command } => export::run(command).await,
         Command::Token { storage, command } => {
             let settings = Settings::from_storage_args(&storage)?;
             let store = settings.open_store(false).await?;
@@ -228,6 +235,7 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         policy,
     )
     .with_dose_levels(settings.dose_levels)
+    .with_quality_thresholds(settings.quality_thresholds)
     .with_time_zone(settings.time_zone);
     let state = match settings.discharge_texts {
         Some(texts) => state.with_discharge_texts(texts),

@@ -211,24 +211,6 @@ impl Store {
         &self,
         cases: &[CaseId],
     ) -> Result<Vec<FollowUpTask>, StoreError> {
-        let mut ids: Vec<String> = cases.iter().map(ToString::to_string).collect();
-        ids.sort();
-        ids.dedup();
-        let mut found = Vec::new();
-        for chunk in ids.chunks(crate::records::IDS_PER_QUERY) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-            let sql = format!(
-                "SELECT data FROM follow_up_tasks WHERE case_id IN ({})",
-                marks.join(", ")
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id.clone());
-            }
-            for row in query.fetch_all(&mut *self.conn().await?).await? {
-                found.push(serde_json::from_str(&text(&row, "data")?)?);
-            }
-        }
-        Ok(found)
+        self.rows_with("follow_up_tasks", "case_id", cases).await
     }
 }

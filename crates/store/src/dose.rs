@@ -125,11 +125,11 @@ struct LinkEvent<'a> {
     unmatched_reason: Option<&'a str>,
 }
 
-const REPORT_COLUMNS: &str = "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
+pub(crate) const REPORT_COLUMNS: &str = "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
      received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, data, \
      (SELECT patient_id FROM cases WHERE cases.id = dose_reports.case_id) AS case_patient_id";
 
-fn stored_report(row: &AnyRow) -> Result<StoredDoseReport, StoreError> {
+pub(crate) fn stored_report(row: &AnyRow) -> Result<StoredDoseReport, StoreError> {
     let optional = |column: &str| row.try_get::<Option<String>, _>(column);
     let case_id = optional("case_id")?
         .map(|id| id.parse().map_err(StoreError::Corrupt))

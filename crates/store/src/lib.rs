@@ -16,6 +16,7 @@ mod inbox;
 mod outbox;
 mod page;
 mod performed_steps;
+mod quality;
 mod records;
 mod reports;
 mod scope;

@@ -51,6 +51,7 @@ pub(crate) enum Stream {
     Device,
     AdverseEvent,
     ProcedureReport,
+    MmReview,
 }
 
 impl Stream {
@@ -64,6 +65,7 @@ impl Stream {
             Stream::Device => "device",
             Stream::AdverseEvent => "adverse_event",
             Stream::ProcedureReport => "procedure_report",
+            Stream::MmReview => "mm_review",
         }
     }
 }
@@ -245,14 +247,25 @@ impl Store {
         table: &'static str,
         ids: &[impl ToString],
     ) -> Result<Vec<T>, StoreError> {
-        let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        ids.sort();
-        ids.dedup();
-        let mut found = Vec::with_capacity(ids.len());
+        self.rows_with(table, "id", ids).await
+    }
+
+    /// The projection rows of `table` whose `column` is one of `values`, decoded, in a few
+    /// queries rather than one each (a page's or a period's facts).
+    pub(crate) async fn rows_with<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        values: &[impl ToString],
+    ) -> Result<Vec<T>, StoreError> {
+        let mut values: Vec<String> = values.iter().map(ToString::to_string).collect();
+        values.sort();
+        values.dedup();
+        let mut found = Vec::with_capacity(values.len());
         let mut conn = self.conn().await?;
-        for chunk in ids.chunks(IDS_PER_QUERY) {
+        for chunk in values.chunks(IDS_PER_QUERY) {
             let sql = format!(
-                "SELECT data FROM {table} WHERE id IN ({})",
+                "SELECT data FROM {table} WHERE {column} IN ({})",
                 placeholders(chunk.len())
             );
             let rows = fetch_with_text_params(&mut conn, &sql, chunk).await?;
@@ -1303,8 +1316,8 @@ impl Store {
         let booking = after.booking.as_ref();
         let result = sqlx::query(
             "UPDATE cases SET state = $1, room = $2, scheduled_start = $3, updated_at = $4, \
-             version = $5, data = $6, accession_number = $9, study_instance_uid = $10 \
-             WHERE id = $7 AND version = $8",
+             version = $5, data = $6, accession_number = $9, study_instance_uid = $10, \
+             procedure_started_at = $11 WHERE id = $7 AND version = $8",
         )
         .bind(after.state.as_str().to_string())
         .bind(booking.map(|b| b.room.as_str().to_string()))
@@ -1316,6 +1329,7 @@ impl Store {
         .bind(expected_version as i64)
         .bind(after.accession_number.clone())
         .bind(after.study_instance_uid.clone())
+        .bind(after.procedure_started_at.map(ts))
         .execute(&mut *tx)
         .await;
         let result = match result {

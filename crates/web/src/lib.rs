@@ -98,6 +98,15 @@ impl AppState {
         self
     }
 
+    /// Uses the department's thresholds on its quality measures.
+    pub fn with_quality_thresholds(
+        mut self,
+        thresholds: seldinger_domain::quality::Thresholds,
+    ) -> Self {
+        self.app.quality_thresholds = Arc::new(thresholds);
+        self
+    }
+
     /// Uses the department's diagnostic reference levels.
     pub fn with_dose_levels(mut self, levels: ReferenceLevels) -> Self {
         self.app.dose_levels = Arc::new(levels);

@@ -53,6 +53,10 @@ use utoipa::OpenApi;
         routes::adverse_events::get,
         routes::adverse_events::report,
         routes::adverse_events::change,
+        routes::quality::get,
+        routes::quality::mm,
+        routes::quality::add_mm_note,
+        routes::quality::registry_export,
         routes::devices::list,
         routes::devices::ivc_filters,
         routes::devices::get,
@@ -78,7 +82,7 @@ use utoipa::OpenApi;
     modifiers(&BearerAuth),
     tags(
         (name = "system"), (name = "session"), (name = "catalogue"), (name = "patients"), (name = "referrals"),
-        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "devices"), (name = "adverse-events"), (name = "administration"),
+        (name = "cases"), (name = "safety"), (name = "dose"), (name = "follow-up"), (name = "devices"), (name = "adverse-events"), (name = "quality"), (name = "administration"),
         (name = "interfaces")
     )
 )]
@@ -213,7 +217,13 @@ fn build_document() -> serde_json::Value {
             for (code, response) in responses.iter_mut() {
                 if code.starts_with('4') || code.starts_with('5') {
                     response["content"] = problem.clone();
-                } else if code == "200" && takes_format {
+                } else if code == "200"
+                    && takes_format
+                    && response
+                        .get("content")
+                        .and_then(|c| c.get("text/csv"))
+                        .is_none()
+                {
                     let json_content = response
                         .get("content")
                         .and_then(|c| c.get("application/json"))
@@ -243,7 +253,12 @@ fn query_schema(path: &str, parameter: &serde_json::Value) -> Option<serde_json:
     let day =
         json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"});
     Some(match parameter["name"].as_str()? {
+        "format" if path == "/api/v1/quality/registry-export" => {
+            json!({"type": "string", "enum": ["json", "csv", "fhir"]})
+        }
         "format" => json!({"type": "string", "enum": ["json", "csv"]}),
+        "table" => json!({"type": "string", "enum": seldinger_domain::registry::TABLES}),
+        "dates" => json!({"type": "string", "enum": ["exact", "shifted"]}),
         "date" | "until" => day,
         "from" | "to" if path == "/api/v1/audit" => {
             json!({"anyOf": [day, {"type": "string", "format": "date-time"}]})

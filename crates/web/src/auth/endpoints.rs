@@ -132,6 +132,26 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
         "/api/v1/devices/{id}/events",
         Requires(P::ReadCases),
     ),
+    (
+        "GET",
+        "/api/v1/quality",
+        Requires(P::ReadDeidentifiedOutcomes),
+    ),
+    (
+        "GET",
+        "/api/v1/quality/mm",
+        Requires(P::ReadDeidentifiedOutcomes),
+    ),
+    (
+        "GET",
+        "/api/v1/quality/registry-export",
+        Requires(P::ReadDeidentifiedOutcomes),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/{id}/mm-notes",
+        Requires(P::RecordMmNotes),
+    ),
     ("GET", "/api/v1/follow-up-tasks", Requires(P::ReadCases)),
     // Who may close a task depends on its kind; the handler checks once the task is read.
     (

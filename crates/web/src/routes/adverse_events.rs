@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use seldinger_app::AdverseEventStanding;
-use seldinger_domain::adverse_event::{AdverseEventChange, AdverseEventDetails, Detected, Outcome};
+use seldinger_domain::adverse_event::{
+    AdverseEventChange, AdverseEventDetails, Detected, EventCategory, Outcome,
+};
 use seldinger_domain::procedure_record::SirSeverity;
 use seldinger_store::{AdverseEventFilter, RecordedEvent};
 use serde::{Deserialize, Serialize};
@@ -110,6 +112,10 @@ pub struct AdverseEventInput {
     pub onset: DateTime<Utc>,
     pub detected: Detected,
     pub description: String,
+    /// Its kind, coded (the §6 published measures count infections after gastrostomy and
+    /// dislodged nephrostomies by it).
+    #[serde(default)]
+    pub category: Option<EventCategory>,
     pub severity: SirSeverity,
     /// 1-6 (§6).
     pub cirse_grade: Option<u8>,
@@ -125,6 +131,7 @@ impl AdverseEventInput {
             onset: self.onset,
             detected: self.detected,
             description: self.description,
+            category: self.category,
             severity: self.severity,
             cirse_grade: self.cirse_grade,
             treatment: self.treatment,

@@ -9,6 +9,7 @@ pub mod dose;
 pub mod followup;
 pub mod interfaces;
 pub(crate) mod patients;
+pub mod quality;
 pub(crate) mod referrals;
 pub mod reports;
 pub(crate) mod safety;
@@ -83,6 +84,10 @@ pub fn api() -> Router<AppState> {
         .route("/devices/ivc-filters", get(devices::ivc_filters))
         .route("/devices/{id}", get(devices::get))
         .route("/devices/{id}/events", post(devices::record_event))
+        .route("/quality", get(quality::get))
+        .route("/quality/mm", get(quality::mm))
+        .route("/quality/registry-export", get(quality::registry_export))
+        .route("/cases/{id}/mm-notes", post(quality::add_mm_note))
         .route("/follow-up-tasks", get(followup::list))
         .route("/follow-up-tasks/{id}/complete", post(followup::complete))
         .route("/users", get(admin::users).post(admin::add_user))

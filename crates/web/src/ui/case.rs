@@ -197,6 +197,8 @@ struct CasePage<'a> {
     can_attribute_adverse: bool,
     detected_choices: Vec<&'static str>,
     outcome_choices: Vec<&'static str>,
+    /// Adverse event kinds, coded (value, label).
+    category_choices: Vec<(&'static str, &'static str)>,
     recovery: Option<(bool, String)>,
     modalities: Vec<&'static str>,
     device_kinds: Vec<&'static str>,
@@ -325,6 +327,12 @@ fn adverse_event_row(state: &AppState, s: &seldinger_app::AdverseEventStanding) 
     values.insert("onset", local_input(&state.time, d.onset));
     values.insert("detected", d.detected.as_str().to_string());
     values.insert("description", d.description.clone());
+    values.insert(
+        "category",
+        d.category
+            .map(|c| c.as_str().to_string())
+            .unwrap_or_default(),
+    );
     values.insert("severity", words(&d.severity).replace(' ', "_"));
     values.insert(
         "cirse_grade",
@@ -338,7 +346,10 @@ fn adverse_event_row(state: &AppState, s: &seldinger_app::AdverseEventStanding) 
         cells: vec![
             when(&state.time, d.onset),
             d.detected.as_str().replace('_', " "),
-            d.description.clone(),
+            match d.category {
+                Some(category) => format!("{} ({})", d.description, category.label()),
+                None => d.description.clone(),
+            },
             format!(
                 "SIR {}; {}",
                 words(&d.severity),
@@ -1056,6 +1067,10 @@ async fn show(
             .iter()
             .map(|d| d.as_str())
             .collect(),
+        category_choices: seldinger_domain::adverse_event::EventCategory::ALL
+            .into_iter()
+            .map(|c| (c.as_str(), c.label()))
+            .collect(),
         outcome_choices: seldinger_domain::adverse_event::Outcome::ALL
             .iter()
             .map(|o| o.as_str())
@@ -1289,6 +1304,7 @@ fn adverse_event_input(
         "onset": onset.to_rfc3339(),
         "detected": get("detected"),
         "description": get("description"),
+        "category": Some(get("category")).filter(|c| !c.is_empty()),
         "severity": get("severity"),
         "cirse_grade": cirse_grade,
         "treatment": get("treatment"),

@@ -11,6 +11,7 @@ mod dose;
 mod imaging;
 mod interfaces;
 mod lists;
+mod quality;
 mod report;
 mod vetting;
 
@@ -80,6 +81,11 @@ pub const PAGES: &[PageRoute] = &[
     }),
     page("/devices/{id}/do", &["POST"], || post(devices::act)),
     page("/dose", &["GET"], || get(dose::page)),
+    page("/quality", &["GET"], || get(quality::dashboard)),
+    page("/quality/mm", &["GET"], || get(quality::mm)),
+    page("/quality/mm/{case_id}/notes", &["POST"], || {
+        post(quality::add_note)
+    }),
     page("/imaging", &["GET"], || get(imaging::review)),
     page("/dose/reports/{sop}/link", &["POST"], || post(dose::link)),
     page("/vetting", &["GET"], || get(vetting::page)),
@@ -122,6 +128,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/follow-up", "Follow-up", Permission::ReadCases),
     ("/devices", "Devices", Permission::ReadCases),
     ("/dose", "Dose", Permission::ReadDose),
+    ("/quality", "Quality", Permission::ReadDeidentifiedOutcomes),
     ("/imaging", "Imaging", Permission::RunProcedures),
     ("/interfaces/hl7", "HL7 inbox", Permission::ManageInterfaces),
     (
