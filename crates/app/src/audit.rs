@@ -18,6 +18,8 @@ const PATIENT_BOUND: &[&str] = &[
     "device",
     "adverse_event",
     "procedure_report",
+    "mm_review",
+    "mm_review_deidentified",
     "case_dose",
     "patient_dose",
 ];
@@ -57,10 +59,12 @@ impl App {
         };
         let deidentified = who.role == Role::QualityLead;
         for entry in &mut page.items {
+            // Any record read about a patient is theirs: its id is as telling as theirs.
+            let bound = entry.patient_id.is_some()
+                || PATIENT_BOUND.contains(&entry.resource_type.as_str())
+                || entry.resource_type == "dose_report";
             entry.patient_id = entry.patient_id.as_deref().map(|id| pseudonym("pt", id));
-            if PATIENT_BOUND.contains(&entry.resource_type.as_str())
-                || entry.resource_type == "dose_report"
-            {
+            if bound {
                 entry.resource_id = entry.resource_id.as_deref().map(|id| pseudonym("rec", id));
             }
             if deidentified {

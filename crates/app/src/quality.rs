@@ -85,6 +85,11 @@ pub struct QualityDashboard {
 #[derive(Debug, Clone, Serialize)]
 pub struct MmCase {
     pub case_id: CaseId,
+    /// The case's keyed pseudonym, as the registry export names it (`C-…`): how a role that
+    /// reads de-identified outcomes refers to it.
+    pub reference: String,
+    /// Each event's pseudonym (`E-…`), in the order of `events`.
+    pub event_references: Vec<String>,
     pub procedure: Option<String>,
     pub procedure_name: String,
     pub procedure_started_at: Option<DateTime<Utc>>,
@@ -365,10 +370,17 @@ impl App {
                 .map(|p| (p.id, p))
                 .collect()
         };
+        let key = self
+            .store
+            .deployment_secret("registry_pseudonym_key")
+            .await?;
+        let names = Pseudonymiser::new(key.as_bytes(), DateMode::Exact, &self.time);
         let mut list: Vec<MmCase> = Vec::new();
         for standing in standings {
             let case_id = standing.event.case_id;
             if let Some(row) = list.iter_mut().find(|r| r.case_id == case_id) {
+                row.event_references
+                    .push(names.adverse_event(&standing.event.id));
                 row.events.push(standing);
                 continue;
             }
@@ -379,6 +391,8 @@ impl App {
             let procedure = case.planned_procedure();
             list.push(MmCase {
                 case_id,
+                reference: names.case(case_id),
+                event_references: vec![names.adverse_event(&standing.event.id)],
                 procedure: procedure.map(|p| p.as_str().to_string()),
                 procedure_name: procedure
                     .and_then(|p| self.catalogue.get(p))

@@ -137,7 +137,7 @@ pub enum Permission {
     /// Write, sign and add to the procedure report: the IR physician's.
     SignReports,
     /// Add the M&M meeting's discussion and actions to a case with a moderate or worse adverse
-    /// event (§6): IR physicians and the quality lead who runs the meeting.
+    /// event (§6): IR physicians, who hold the meeting on identified cases.
     RecordMmNotes,
 }
 
@@ -337,9 +337,7 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
         (R::MedicalPhysicist, P::ReadPatients | P::ReadCases | P::ReadDose | P::ManageDose) => {
             department
         }
-        (R::QualityLead, P::ReadDeidentifiedOutcomes | P::ReadAudit | P::RecordMmNotes) => {
-            department
-        }
+        (R::QualityLead, P::ReadDeidentifiedOutcomes | P::ReadAudit) => department,
         (R::Administrator, P::ManageUsers | P::ReadAudit | P::ManageInterfaces) => department,
         // What the hospital's systems send: patients, their labs, orders and their cancellation.
         (

@@ -2150,51 +2150,7 @@ fn held_to_independent_peers(received: &Received, engine: &str) {
         );
     }
     file.flush().expect("flush");
-    let required = std::env::var("SELDINGER_REQUIRE_FHIR_PEERS").is_ok_and(|v| v == "1");
-    let schema_dir = std::env::var("SELDINGER_FHIR_SCHEMA_DIR").ok();
-    let python = std::env::var("SELDINGER_FHIR_PYTHON").ok();
-    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
-    match schema_dir {
-        Some(dir) => {
-            let output = Command::new("node")
-                .arg(peers.join("fhir_schema.js"))
-                .arg(file.path())
-                .env("NODE_PATH", dir)
-                .output()
-                .expect("run node");
-            let said = String::from_utf8_lossy(&output.stdout);
-            assert!(
-                output.status.success(),
-                "{engine}: HL7's R4 JSON Schema refuses what the server sent:\n{said}{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            assert!(
-                said.contains(&format!("checked {count}, failed 0")),
-                "{said}"
-            );
-        }
-        None => assert!(!required, "SELDINGER_FHIR_SCHEMA_DIR is not set"),
-    }
-    match python {
-        Some(python) => {
-            let output = Command::new(python)
-                .arg(peers.join("fhir_parse.py"))
-                .arg(file.path())
-                .output()
-                .expect("run python");
-            let said = String::from_utf8_lossy(&output.stdout);
-            assert!(
-                output.status.success(),
-                "{engine}: an independent FHIR library refuses what the server sent:\n{said}{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            assert!(
-                said.contains(&format!("checked {count}, failed 0")),
-                "{said}"
-            );
-        }
-        None => assert!(!required, "SELDINGER_FHIR_PYTHON is not set"),
-    }
+    common::held_to_fhir_peers(file.path(), count, engine);
 }
 
 #[tokio::test]

@@ -137,3 +137,54 @@ pub fn cli(
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Holds the FHIR JSON in `file` (one resource or Bundle per line, `count` in all) to HL7's R4
+/// JSON Schema (ajv) and to an independent FHIR library (fhir.resources), when installed; the
+/// test suite's install step puts both in place and requires them.
+pub fn held_to_fhir_peers(file: &Path, count: usize, engine: &str) {
+    let required = std::env::var("SELDINGER_REQUIRE_FHIR_PEERS").is_ok_and(|v| v == "1");
+    let schema_dir = std::env::var("SELDINGER_FHIR_SCHEMA_DIR").ok();
+    let python = std::env::var("SELDINGER_FHIR_PYTHON").ok();
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
+    match schema_dir {
+        Some(dir) => {
+            let output = Command::new("node")
+                .arg(peers.join("fhir_schema.js"))
+                .arg(file)
+                .env("NODE_PATH", dir)
+                .output()
+                .expect("run node");
+            let said = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{engine}: HL7's R4 JSON Schema refuses what the server sent:\n{said}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                said.contains(&format!("checked {count}, failed 0")),
+                "{said}"
+            );
+        }
+        None => assert!(!required, "SELDINGER_FHIR_SCHEMA_DIR is not set"),
+    }
+    match python {
+        Some(python) => {
+            let output = Command::new(python)
+                .arg(peers.join("fhir_parse.py"))
+                .arg(file)
+                .output()
+                .expect("run python");
+            let said = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                output.status.success(),
+                "{engine}: an independent FHIR library refuses what the server sent:\n{said}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                said.contains(&format!("checked {count}, failed 0")),
+                "{said}"
+            );
+        }
+        None => assert!(!required, "SELDINGER_FHIR_PYTHON is not set"),
+    }
+}

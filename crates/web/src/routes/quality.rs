@@ -196,13 +196,17 @@ pub struct MmList {
     pub cases: Vec<serde_json::Value>,
 }
 
-/// A case as the list shows it: without the patient's internal id for a role that reads
-/// de-identified outcomes (no name, no MRN, no id to look the patient up by).
+/// A case as the list shows it. For a role that reads de-identified outcomes: no name, no MRN,
+/// and no internal id of the patient, the case or its events to look them up by — the case and
+/// its events by their keyed pseudonyms (`reference`, `event_references`), as the registry
+/// export names them.
 fn listed(case: &MmCase) -> serde_json::Value {
     fn strip(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
-                map.remove("patient_id");
+                for key in ["patient_id", "case_id", "id"] {
+                    map.remove(key);
+                }
                 map.values_mut().for_each(strip);
             }
             serde_json::Value::Array(items) => items.iter_mut().for_each(strip),

@@ -358,6 +358,7 @@ pub async fn dashboard(
 
 /// A case on the M&M list as the page shows it.
 pub struct MmRow {
+    /// The case's id for a role that reads identified cases; else its keyed pseudonym.
     pub case_id: String,
     /// The patient (identified roles) or the case's short reference (the quality lead).
     pub who: String,
@@ -415,11 +416,14 @@ async fn mm_page(
     let rows = list
         .iter()
         .map(|c| MmRow {
-            case_id: c.case_id.to_string(),
+            case_id: match c.patient_name {
+                Some(_) => c.case_id.to_string(),
+                None => c.reference.clone(),
+            },
             identified: c.patient_name.is_some(),
             who: match (&c.patient_name, &c.mrn) {
                 (Some(name), Some(mrn)) => format!("{name} ({mrn})"),
-                _ => format!("case {}", &c.case_id.to_string()[..8]),
+                _ => format!("case {}", c.reference),
             },
             procedure: c.procedure_name.clone(),
             performed: c.procedure_started_at.map(when).unwrap_or_default(),

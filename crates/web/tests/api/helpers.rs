@@ -78,11 +78,41 @@ async fn spawn(
     spawn_clocked(db, policy, time, Arc::new(FixedClock(now()))).await
 }
 
+/// One running app per engine, with the department's quality thresholds from `toml`.
+pub async fn spawn_apps_with_thresholds(toml: &str) -> Vec<TestApp> {
+    let thresholds =
+        seldinger_domain::quality::Thresholds::parse(toml, "test thresholds").expect("thresholds");
+    let mut apps = Vec::new();
+    for db in testing::engines().await {
+        apps.push(
+            spawn_configured(
+                db,
+                AuthPolicy::default(),
+                seldinger_domain::DepartmentTime::default(),
+                Arc::new(FixedClock(now())),
+                thresholds.clone(),
+            )
+            .await,
+        );
+    }
+    apps
+}
+
 async fn spawn_clocked(
     db: TestDatabase,
     policy: AuthPolicy,
     time: seldinger_domain::DepartmentTime,
     clock: Arc<dyn seldinger_web::Clock>,
+) -> TestApp {
+    spawn_configured(db, policy, time, clock, Default::default()).await
+}
+
+async fn spawn_configured(
+    db: TestDatabase,
+    policy: AuthPolicy,
+    time: seldinger_domain::DepartmentTime,
+    clock: Arc<dyn seldinger_web::Clock>,
+    thresholds: seldinger_domain::quality::Thresholds,
 ) -> TestApp {
     let catalogue = ProcedureCatalogue::parse(
         include_str!("../../../../catalog/procedures.toml"),
@@ -117,7 +147,8 @@ async fn spawn_clocked(
         clock,
         policy,
     )
-    .with_time_zone(time);
+    .with_time_zone(time)
+    .with_quality_thresholds(thresholds);
     let hash = seldinger_web::auth::credentials::hash_password(PASSWORD).expect("hash");
     let mut tokens = HashMap::new();
     for role in Role::ALL {

@@ -9,6 +9,7 @@ mod dose;
 mod helpers;
 mod pages;
 mod patients;
+mod quality;
 mod reports;
 mod safety;
 mod system;
