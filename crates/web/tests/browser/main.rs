@@ -1086,6 +1086,8 @@ async fn pages_are_readable_keyboard_reachable_and_fit_a_tablet() {
         "/follow-up".into(),
         "/devices".into(),
         "/devices/ivc-filters".into(),
+        "/quality".into(),
+        "/quality/mm".into(),
     ] {
         browser
             .goto(&format!("{}{path}", site(&app)))
@@ -1520,5 +1522,120 @@ async fn a_physician_writes_signs_and_adds_to_the_procedure_report() {
         "{main}"
     );
     screenshot(&browser, "procedure-report").await;
+    browser.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn a_quality_lead_reads_the_dashboard_and_a_physician_records_the_mm_meeting() {
+    let driver = start_driver().await;
+    let app = spawn_app(seldinger_store::testing::sqlite().await).await;
+    let (case_id, _) = filter_placed(&app, "UI-QA-1", true).await;
+    let reported = app
+        .request_as(
+            Role::IrNurse,
+            Method::POST,
+            &format!("/cases/{case_id}/adverse-events"),
+        )
+        .json(
+            &json!({"onset": "2026-11-24T07:30:00Z", "detected": "after_discharge",
+            "description": "haematoma at the jugular access site", "category": "bleeding",
+            "severity": "moderate", "cirse_grade": 2, "treatment": "compression",
+            "outcome": "resolved"}),
+        )
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(reported.status(), 201);
+    let browser = browser(&driver).await;
+    sign_in(&browser, &app, Role::QualityLead).await;
+    let period = "from=2026-11-01&until=2026-11-30";
+    browser
+        .goto(&format!("{}/quality?{period}", site(&app)))
+        .await
+        .expect("dashboard");
+    let department = text(&browser, "#department").await;
+    assert!(
+        department.contains("1 procedure(s)") && department.contains("1/1 = 100%"),
+        "{department}"
+    );
+    assert!(!department.contains("Testperson"), "counts only");
+    let charts = browser
+        .find_all(Locator::Css("#trends svg"))
+        .await
+        .expect("charts");
+    assert_eq!(
+        charts.len(),
+        4,
+        "volume, adverse events, documentation, follow-up"
+    );
+    // The export downloads with the page's own session.
+    let csv = browser
+        .execute_async(
+            "fetch('/api/v1/quality/registry-export?from=2026-11-01&until=2026-11-30&format=csv&table=adverse_events')\
+             .then(function (r) { return r.text(); }).then(arguments[0]);",
+            vec![],
+        )
+        .await
+        .expect("export");
+    let csv = csv.as_str().unwrap_or_default();
+    assert!(csv.contains(",bleeding,moderate,2,"), "{csv}");
+    assert!(!csv.contains("UI-QA-1") && !csv.contains(&case_id), "{csv}");
+    screenshot(&browser, "quality").await;
+    // The quality lead's M&M list: the case by pseudonym, no note form.
+    browser
+        .goto(&format!("{}/quality/mm?{period}", site(&app)))
+        .await
+        .expect("M&M");
+    let listed = text(&browser, "main").await;
+    assert!(
+        listed.contains("case C-") && !listed.contains("Testperson"),
+        "{listed}"
+    );
+    assert!(browser.find(Locator::Css("form.row-form")).await.is_err());
+
+    browser.delete_all_cookies().await.expect("sign out");
+    sign_in(&browser, &app, Role::IrPhysician).await;
+    browser
+        .goto(&format!("{}/quality/mm?{period}", site(&app)))
+        .await
+        .expect("M&M");
+    let case = text(&browser, &format!("#mm-{case_id}")).await;
+    assert!(
+        case.contains("Testperson, Robin") && case.contains("Not yet discussed"),
+        "{case}"
+    );
+    fill(
+        &browser,
+        &format!("mm-actions-{case_id}"),
+        "ultrasound-guided access for every jugular puncture",
+    )
+    .await;
+    click(&browser, &format!("#mm-{case_id} button")).await;
+    let refused = text(&browser, &format!("#mm-error-{case_id}")).await;
+    assert!(refused.contains("discussion"), "{refused}");
+    let kept = browser
+        .find(Locator::Id(&format!("mm-actions-{case_id}")))
+        .await
+        .expect("field")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(
+        kept.as_deref(),
+        Some("ultrasound-guided access for every jugular puncture")
+    );
+    fill(
+        &browser,
+        &format!("mm-discussion-{case_id}"),
+        "haematoma after a landmark-guided jugular access",
+    )
+    .await;
+    click(&browser, &format!("#mm-{case_id} button")).await;
+    let noted = eventually(&browser, &format!("#mm-{case_id} table.mm-notes"), |t| {
+        t.contains("landmark-guided")
+    })
+    .await;
+    assert!(noted.contains("every jugular puncture"), "{noted}");
+    screenshot(&browser, "mm").await;
     browser.close().await.expect("close");
 }
