@@ -321,8 +321,9 @@ impl ExportRequest {
                 ))
             }
         };
+        // Each value is well formed on its own; together they ask for nothing: 422, not 400.
         if table.is_some() && !matches!(format, ExportFormat::Csv(_)) {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::invalid_field(
                 "table",
                 "a table is chosen for format=csv only",
             ));
@@ -391,7 +392,8 @@ pub(crate) async fn export_response(
         ("dates" = Option<String>, Query, description = "shifted (default: each patient's dates moved back by the same 1-52 weeks) or exact")),
     responses((status = 200, description = "the de-identified export: no name, MRN, address, birth date or free text; keyed pseudonyms",
             content((Object = "application/json"), (String = "text/csv"), (Object = "application/fhir+json"))),
-        (status = 400, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem)))]
+        (status = 400, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem),
+        (status = 422, description = "a table asked for a form other than csv", body = crate::problem::Problem)))]
 pub async fn registry_export(
     State(state): State<AppState>,
     caller: Caller,

@@ -13,6 +13,7 @@ mod interfaces;
 mod lists;
 mod quality;
 mod report;
+mod report_pdf;
 mod vetting;
 
 use crate::auth::credentials::constant_time_eq;
@@ -67,6 +68,7 @@ pub const PAGES: &[PageRoute] = &[
     page("/cases/{id}/report", &["GET", "POST"], || {
         get(report::page).post(report::act)
     }),
+    page("/cases/{id}/report.pdf", &["GET"], || get(report::pdf)),
     page("/cases/{id}/discharge-instructions", &["GET"], || {
         get(case::discharge_sheet)
     }),

@@ -1,5 +1,5 @@
-//! The procedure report page: printable (the browser prints it or saves it as PDF), its status
-//! in view; for the IR physician the draft's free text and the signature, then addenda.
+//! The procedure report page: printable, and as a PDF from the server, its status in view; for
+//! the IR physician the draft's free text and the signature, then addenda.
 
 use super::{api_error_page, render, Viewer};
 use crate::problem::ApiError;
@@ -161,6 +161,76 @@ pub async fn page(
     show(&state, &viewer, &id, StatusCode::OK, Refused::default())
         .await
         .unwrap_or_else(api_error_page)
+}
+
+/// The report as a PDF (`/cases/{id}/report.pdf`): read like the page (scope, audit), the text
+/// as signed and sent.
+pub async fn pdf(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Path(id): Path<String>,
+) -> Response {
+    let viewer =
+        match Viewer::require(&state, &headers, &extensions, Permission::ReadCases, "").await {
+            Ok(v) => v,
+            Err(page) => return page,
+        };
+    let result: Result<Response, ApiError> = async {
+        let case_id = parse_case_id(&id)?;
+        let (view, _) = state.procedure_report(&viewer.caller, case_id).await?;
+        let case = state
+            .store
+            .case(case_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("case {case_id}")))?;
+        let patient = state.store.patient(case.patient_id).await?;
+        let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
+        let birth_date = patient
+            .as_ref()
+            .map(|p| p.details.birth_date.to_string())
+            .unwrap_or_default();
+        let accession = case.accession_number.clone().unwrap_or_default();
+        let printed = format!(
+            "{} ({})",
+            state.time.format(state.clock.now(), "%Y-%m-%d %H:%M"),
+            state.time.name()
+        );
+        let heading = super::report_pdf::PdfHeading {
+            procedure: &view.procedure_name,
+            patient: &patient_name,
+            mrn: &mrn,
+            birth_date: &birth_date,
+            accession: &accession,
+            case_id: &id,
+            status: match view.status {
+                ReportStatus::Draft => "DRAFT - NOT SIGNED",
+                ReportStatus::Final => "FINAL",
+                ReportStatus::Amended => "FINAL, WITH ADDENDA",
+            },
+            printed: &printed,
+        };
+        let bytes = super::report_pdf::report_pdf(&heading, &view.text).map_err(|e| {
+            tracing::error!(case = %case_id, error = %e, "procedure report PDF");
+            ApiError::internal()
+        })?;
+        Ok((
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "application/pdf".to_string(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("inline; filename=\"procedure-report-{case_id}.pdf\""),
+                ),
+            ],
+            bytes,
+        )
+            .into_response())
+    }
+    .await;
+    result.unwrap_or_else(api_error_page)
 }
 
 pub async fn act(

@@ -408,3 +408,92 @@ async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_r
         assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{}", app.engine);
     }
 }
+
+/// The signed report as a PDF: read by poppler's `pdftotext` (an independent reader) when the
+/// suite installed it, else checked for its PDF header only.
+#[tokio::test]
+async fn the_signed_report_downloads_as_a_pdf_an_independent_reader_can_read() {
+    for app in spawn_apps().await {
+        let engine = &app.engine;
+        let (case_id, _) = crate::helpers::filter_placed(&app, "PDF-1", true).await;
+        let path = format!("/cases/{case_id}/report");
+        for (version, body) in [
+            (
+                0,
+                serde_json::json!({"action": "sign", "findings": "Filter infrarenal, apex at L2.",
+                    "impression": "Retrievable IVC filter placed; retrieval review booked."}),
+            ),
+            (
+                1,
+                serde_json::json!({"action": "addendum", "reason": "dose report arrived after signing",
+                    "text": "Dose as reported by the room."}),
+            ),
+        ] {
+            let mut body = body;
+            body["expected_version"] = serde_json::json!(version);
+            let answer = app
+                .request_as(
+                    seldinger_domain::access::Role::IrPhysician,
+                    reqwest::Method::POST,
+                    &path,
+                )
+                .json(&body)
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(answer.status(), StatusCode::OK, "{engine}");
+        }
+        let client = signed_in(&app, "ir_nurse").await;
+        let answer = client
+            .get(format!("{}/cases/{case_id}/report.pdf", site(&app)))
+            .send()
+            .await
+            .expect("pdf");
+        assert_eq!(answer.status(), StatusCode::OK, "{engine}");
+        assert_eq!(
+            answer
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/pdf")
+        );
+        let bytes = answer.bytes().await.expect("bytes");
+        assert!(bytes.starts_with(b"%PDF-"), "{engine}");
+        // Outside the caller's scope it reads like a case that does not exist.
+        let referrer = signed_in(&app, "referring_clinician").await;
+        let refused = referrer
+            .get(format!("{}/cases/{case_id}/report.pdf", site(&app)))
+            .send()
+            .await
+            .expect("pdf");
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{engine}");
+
+        let required = std::env::var("SELDINGER_REQUIRE_PDF_READER").is_ok_and(|v| v == "1");
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), &bytes).expect("write");
+        match std::process::Command::new("pdftotext")
+            .arg("-layout")
+            .arg(file.path())
+            .arg("-")
+            .output()
+        {
+            Ok(out) => {
+                assert!(out.status.success(), "{engine}: pdftotext refuses the PDF");
+                let text = String::from_utf8_lossy(&out.stdout);
+                for wanted in [
+                    "Procedure report: IVC filter placement",
+                    "Testperson, Robin",
+                    "MRN PDF-1",
+                    "Status: FINAL, WITH ADDENDA",
+                    "IMPRESSION",
+                    "Retrievable IVC filter placed; retrieval review booked.",
+                    "ADDENDUM by ir_physician",
+                    "Dose as reported by the room.",
+                ] {
+                    assert!(text.contains(wanted), "{engine}: {wanted} not in\n{text}");
+                }
+            }
+            Err(e) => assert!(!required, "pdftotext: {e}"),
+        }
+    }
+}

@@ -405,15 +405,23 @@ async fn the_registry_export_is_de_identified_in_every_form_and_links_patients_b
             }
         }
 
-        for (query, field) in [
-            ("&format=csv&table=patients", "table"),
-            ("&format=fhir&table=devices", "table"),
-            ("&format=xml", "format"),
-            ("&dates=fuzzy", "dates"),
+        for (query, status, field) in [
+            (
+                "&format=csv&table=patients",
+                StatusCode::BAD_REQUEST,
+                "table",
+            ),
+            (
+                "&format=fhir&table=devices",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "table",
+            ),
+            ("&format=xml", StatusCode::BAD_REQUEST, "format"),
+            ("&dates=fuzzy", StatusCode::BAD_REQUEST, "dates"),
         ] {
             let problem = expect_status(
                 get_as(&app, Role::QualityLead, &format!("{base}{query}")).await,
-                StatusCode::BAD_REQUEST,
+                status,
                 engine,
             )
             .await;
