@@ -2,6 +2,7 @@
 
 use crate::{App, AppError, Audit, Principal};
 use seldinger_domain::access::Permission;
+use seldinger_domain::followup::OutcomeFinding;
 use seldinger_domain::followup::{FollowUpKind, FollowUpTask};
 use seldinger_domain::EventMeta;
 use seldinger_store::{Cursor, FollowUpFilter, Page, Record};
@@ -71,13 +72,15 @@ impl App {
     }
 
     /// Closes a task as `who`: scope, the permission its kind needs, the version check, a
-    /// required note, then the event and its audit row in one commit.
+    /// required note (and for the 30-day outcome check its finding: an adverse event found must
+    /// be on the case first), then the event and its audit row in one commit.
     pub async fn complete_follow_up_task(
         &self,
         who: &Principal,
         id: Uuid,
         expected_version: u64,
         note: &str,
+        finding: Option<OutcomeFinding>,
     ) -> Result<FollowUpTask, AppError> {
         let what = format!("follow-up task {id}");
         let task = self
@@ -100,8 +103,21 @@ impl App {
         }
         let now = self.clock.now();
         let done = task
-            .complete(&who.username, now, note)
-            .map_err(|e| AppError::invalid("note", e))?;
+            .complete_with(&who.username, now, note, finding)
+            .map_err(|(field, e)| AppError::invalid(field, e))?;
+        if finding == Some(OutcomeFinding::AdverseEventReported)
+            && !self
+                .store
+                .adverse_events_of_cases(&[task.case_id])
+                .await?
+                .iter()
+                .any(|e| e.counts())
+        {
+            return Err(AppError::invalid(
+                "finding",
+                "no adverse event is on the case: report it on the case first (§6), then close the check",
+            ));
+        }
         let meta = EventMeta {
             actor: who.actor()?,
             at: now,

@@ -118,16 +118,32 @@ fn next_month(date: NaiveDate) -> NaiveDate {
         .unwrap_or(first)
 }
 
-/// A case with what the measures read of it.
+/// A case with what the measures read of it: its counted adverse events, its dose follow-up
+/// (§5) and its outcome check (§6) among its tasks.
 fn facts<'a>(
     case: &'a Case,
     events_of: &HashMap<CaseId, Vec<&'a AdverseEvent>>,
-    dose_tasks_of: &HashMap<CaseId, Vec<&'a FollowUpTask>>,
+    tasks_of: &HashMap<CaseId, Vec<&'a FollowUpTask>>,
 ) -> CaseFacts<'a> {
+    let tasks = tasks_of
+        .get(&case.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let of_kind = |kinds: &[FollowUpKind]| {
+        tasks
+            .iter()
+            .copied()
+            .filter(|t| kinds.contains(&t.kind))
+            .collect()
+    };
     CaseFacts {
         case,
         adverse_events: events_of.get(&case.id).cloned().unwrap_or_default(),
-        dose_tasks: dose_tasks_of.get(&case.id).cloned().unwrap_or_default(),
+        dose_tasks: of_kind(&[
+            FollowUpKind::DoseSkinCheck,
+            FollowUpKind::PhysicistDoseReview,
+        ]),
+        outcome_checks: of_kind(&[FollowUpKind::OutcomeCheck]),
     }
 }
 
@@ -193,16 +209,11 @@ impl App {
         for e in events.iter().filter(|e| e.counts()) {
             events_of.entry(e.case_id).or_default().push(e);
         }
-        let mut dose_tasks_of: HashMap<CaseId, Vec<&FollowUpTask>> = HashMap::new();
-        for t in tasks.iter().filter(|t| {
-            matches!(
-                t.kind,
-                FollowUpKind::DoseSkinCheck | FollowUpKind::PhysicistDoseReview
-            )
-        }) {
-            dose_tasks_of.entry(t.case_id).or_default().push(t);
+        let mut tasks_of: HashMap<CaseId, Vec<&FollowUpTask>> = HashMap::new();
+        for t in &tasks {
+            tasks_of.entry(t.case_id).or_default().push(t);
         }
-        let facts_of = |case| facts(case, &events_of, &dose_tasks_of);
+        let facts_of = |case| facts(case, &events_of, &tasks_of);
         let all: Vec<CaseFacts> = cases.iter().map(facts_of).collect();
 
         // IVC filters placed in the period, each with its plan now.

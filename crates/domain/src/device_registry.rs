@@ -488,6 +488,7 @@ mod tests {
             by: "dr.okafor".into(),
             at: at(30),
             note: "PE risk persists; review again".into(),
+            finding: None,
         });
         assert_eq!(plan(&device, &[done], true, at(31)), Plan::NoPlan);
         assert_eq!(plan(&device, &[], true, at(1)), Plan::NoPlan);

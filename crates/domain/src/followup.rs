@@ -98,6 +98,51 @@ pub struct Completion {
     pub by: String,
     pub at: DateTime<Utc>,
     pub note: String,
+    /// The 30-day outcome check's finding (§6), coded; other tasks have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<OutcomeFinding>,
+}
+
+/// What the 30-day outcome check found (clinical-rules.md §6), so the department knows for how
+/// many of its cases the outcome is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeFinding {
+    /// Reached (patient, ward, referrer or record): no adverse event since the procedure.
+    NoAdverseEvent,
+    /// An adverse event since the procedure, reported on the case.
+    AdverseEventReported,
+    /// Not reached: the outcome stays unknown.
+    NotReached,
+}
+
+impl OutcomeFinding {
+    pub const ALL: [OutcomeFinding; 3] = [
+        OutcomeFinding::NoAdverseEvent,
+        OutcomeFinding::AdverseEventReported,
+        OutcomeFinding::NotReached,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeFinding::NoAdverseEvent => "no_adverse_event",
+            OutcomeFinding::AdverseEventReported => "adverse_event_reported",
+            OutcomeFinding::NotReached => "not_reached",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OutcomeFinding> {
+        OutcomeFinding::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            OutcomeFinding::NoAdverseEvent => "reached: no adverse event",
+            OutcomeFinding::AdverseEventReported => "adverse event (reported on the case)",
+            OutcomeFinding::NotReached => "not reached: outcome unknown",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,19 +223,51 @@ impl FollowUpTask {
 
     /// Closes the task. The note says what was found or done; it is required.
     pub fn complete(&self, by: &str, at: DateTime<Utc>, note: &str) -> Result<Self, String> {
+        self.complete_with(by, at, note, None).map_err(|(_, e)| e)
+    }
+
+    /// Closes the task with what was found: the outcome check with its coded finding (§6,
+    /// required), any other task without one. A refusal names its field (`note`, `finding`).
+    pub fn complete_with(
+        &self,
+        by: &str,
+        at: DateTime<Utc>,
+        note: &str,
+        finding: Option<OutcomeFinding>,
+    ) -> Result<Self, (&'static str, String)> {
         if self.completed.is_some() {
-            return Err("the task is already done".into());
+            return Err(("note", "the task is already done".into()));
         }
         if let Some(w) = &self.withdrawn {
-            return Err(format!("the task was withdrawn by {}: {}", w.by, w.note));
+            return Err((
+                "note",
+                format!("the task was withdrawn by {}: {}", w.by, w.note),
+            ));
         }
-        let note = crate::validation::optional_text(Some(note), crate::validation::LONG_TEXT)?
-            .ok_or("say what was found or done")?;
+        match (self.kind, finding) {
+            (FollowUpKind::OutcomeCheck, None) => {
+                return Err((
+                    "finding",
+                    "required for the 30-day outcome check (§6): no_adverse_event, adverse_event_reported or not_reached".into(),
+                ))
+            }
+            (FollowUpKind::OutcomeCheck, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err((
+                    "finding",
+                    "only the 30-day outcome check takes a finding".into(),
+                ))
+            }
+        }
+        let note = crate::validation::optional_text(Some(note), crate::validation::LONG_TEXT)
+            .map_err(|e| ("note", e))?
+            .ok_or(("note", "say what was found or done".to_string()))?;
         Ok(FollowUpTask {
             completed: Some(Completion {
                 by: by.to_string(),
                 at,
                 note,
+                finding,
             }),
             version: self.version + 1,
             ..self.clone()
@@ -206,6 +283,7 @@ impl FollowUpTask {
             withdrawn: Some(Completion {
                 by: by.to_string(),
                 at,
+                finding: None,
                 note: why.trim().to_string(),
             }),
             version: self.version + 1,

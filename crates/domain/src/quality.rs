@@ -20,6 +20,8 @@ pub struct CaseFacts<'a> {
     pub adverse_events: Vec<&'a AdverseEvent>,
     /// Its dose follow-up tasks (§5 skin checks, physicist reviews), if the dose called for any.
     pub dose_tasks: Vec<&'a FollowUpTask>,
+    /// Its 30-day outcome check (§6), once discharge set it.
+    pub outcome_checks: Vec<&'a FollowUpTask>,
 }
 
 /// The measures over a set of cases.
@@ -47,6 +49,9 @@ pub struct Measures {
     pub safety_overrides: u32,
     /// Dose follow-up done / owed and due by now (§5).
     pub high_dose_follow_up: Rate,
+    /// 30-day outcome checks that reached the patient (a finding other than "not reached") /
+    /// those due by now (§6): how many outcomes the department knows.
+    pub outcome_known: Rate,
     /// §6 published measure: nephrostomy placements with an attributed adverse event coded
     /// "dislodgement" (within the §6 window: the tube replaced or lost within 30 days).
     pub nephrostomy_dislodged: Rate,
@@ -97,6 +102,7 @@ pub fn measures(cases: &[CaseFacts<'_>], window: Duration, now: DateTime<Utc>) -
     let (mut any, mut mild, mut moderate, mut severe, mut deaths) = (0, 0, 0, 0, 0);
     let (mut consent, mut time_out, mut overrides) = (0, 0, 0);
     let (mut dose_owed, mut dose_done) = (0, 0);
+    let (mut checks_due, mut checks_known) = (0, 0);
     let (mut nephrostomies, mut dislodged, mut gastrostomies, mut infected) = (0, 0, 0, 0);
     for facts in cases {
         let case = facts.case;
@@ -137,8 +143,20 @@ pub fn measures(cases: &[CaseFacts<'_>], window: Duration, now: DateTime<Utc>) -
         consent += u32::from(case.consent.is_some());
         time_out += u32::from(case.time_out.is_some());
         overrides += u32::from(!case.safety_overrides.is_empty());
+        for task in &facts.outcome_checks {
+            // Owed once due; one done early counts as done.
+            if task.withdrawn.is_some() || (task.completed.is_none() && task.due_from > now) {
+                continue;
+            }
+            checks_due += 1;
+            checks_known += u32::from(task.completed.as_ref().is_some_and(|c| {
+                c.finding
+                    .is_some_and(|f| f != crate::followup::OutcomeFinding::NotReached)
+            }));
+        }
         for task in &facts.dose_tasks {
-            if task.withdrawn.is_some() || task.due_from > now {
+            // Owed once due; one done early counts as done.
+            if task.withdrawn.is_some() || (task.completed.is_none() && task.due_from > now) {
                 continue;
             }
             dose_owed += 1;
@@ -157,6 +175,7 @@ pub fn measures(cases: &[CaseFacts<'_>], window: Duration, now: DateTime<Utc>) -
         time_out_completed: Rate::of(time_out, volume),
         safety_overrides: overrides,
         high_dose_follow_up: Rate::of(dose_done, dose_owed),
+        outcome_known: Rate::of(checks_known, checks_due),
         nephrostomy_dislodged: Rate::of(dislodged, nephrostomies),
         gastrostomy_infection: Rate::of(infected, gastrostomies),
     }
@@ -176,13 +195,14 @@ pub enum Measure {
     ConsentDocumented,
     TimeOutCompleted,
     HighDoseFollowUp,
+    OutcomeKnown,
     NephrostomyDislodged,
     GastrostomyInfection,
     IvcRetrievalOrPlan,
 }
 
 impl Measure {
-    pub const ALL: [Measure; 12] = [
+    pub const ALL: [Measure; 13] = [
         Measure::TechnicalSuccess,
         Measure::AdverseEvents,
         Measure::Mild,
@@ -192,6 +212,7 @@ impl Measure {
         Measure::ConsentDocumented,
         Measure::TimeOutCompleted,
         Measure::HighDoseFollowUp,
+        Measure::OutcomeKnown,
         Measure::NephrostomyDislodged,
         Measure::GastrostomyInfection,
         Measure::IvcRetrievalOrPlan,
@@ -208,6 +229,7 @@ impl Measure {
             Measure::ConsentDocumented => "consent_documented",
             Measure::TimeOutCompleted => "time_out_completed",
             Measure::HighDoseFollowUp => "high_dose_follow_up",
+            Measure::OutcomeKnown => "outcome_known",
             Measure::NephrostomyDislodged => "nephrostomy_dislodged",
             Measure::GastrostomyInfection => "gastrostomy_infection",
             Measure::IvcRetrievalOrPlan => "ivc_retrieval_or_plan",
@@ -226,6 +248,7 @@ impl Measure {
             Measure::ConsentDocumented => "Consent documented",
             Measure::TimeOutCompleted => "Time-out completed",
             Measure::HighDoseFollowUp => "High-dose follow-up done (§5)",
+            Measure::OutcomeKnown => "30-day outcome known (§6)",
             Measure::NephrostomyDislodged => "Nephrostomy dislodged within 30 days (§6)",
             Measure::GastrostomyInfection => "Early peristomal infection after gastrostomy (§6)",
             Measure::IvcRetrievalOrPlan => "IVC filter retrieved or declared permanent (§6, §7)",
@@ -240,6 +263,7 @@ impl Measure {
                 | Measure::ConsentDocumented
                 | Measure::TimeOutCompleted
                 | Measure::HighDoseFollowUp
+                | Measure::OutcomeKnown
                 | Measure::IvcRetrievalOrPlan
         )
     }
@@ -256,6 +280,7 @@ impl Measure {
             Measure::ConsentDocumented => m.consent_documented,
             Measure::TimeOutCompleted => m.time_out_completed,
             Measure::HighDoseFollowUp => m.high_dose_follow_up,
+            Measure::OutcomeKnown => m.outcome_known,
             Measure::NephrostomyDislodged => m.nephrostomy_dislodged,
             Measure::GastrostomyInfection => m.gastrostomy_infection,
             Measure::IvcRetrievalOrPlan => return None,
@@ -449,21 +474,25 @@ mod tests {
                 case: &cases[0],
                 adverse_events: a.iter().collect(),
                 dose_tasks: vec![],
+                outcome_checks: vec![],
             },
             CaseFacts {
                 case: &cases[1],
                 adverse_events: late.iter().collect(),
                 dose_tasks: vec![],
+                outcome_checks: vec![],
             },
             CaseFacts {
                 case: &cases[2],
                 adverse_events: moderate.iter().collect(),
                 dose_tasks: vec![],
+                outcome_checks: vec![],
             },
             CaseFacts {
                 case: &cases[3],
                 adverse_events: vec![],
                 dose_tasks: vec![],
+                outcome_checks: vec![],
             },
         ];
         let m = measures(&facts, Duration::days(30), at(60));
@@ -499,6 +528,7 @@ mod tests {
                 by: "nurse".into(),
                 at: at(due + 1),
                 note: "skin intact".into(),
+                finding: None,
             }),
             withdrawn: None,
             version: 1,
@@ -508,6 +538,7 @@ mod tests {
             case: &c,
             adverse_events: vec![],
             dose_tasks: vec![&done, &owed, &later],
+            outcome_checks: vec![],
         }];
         let m = measures(&facts, Duration::days(30), at(30));
         assert_eq!(
@@ -538,11 +569,13 @@ mod tests {
                 case: &nephrostomy,
                 adverse_events: out.iter().collect(),
                 dose_tasks: vec![],
+                outcome_checks: vec![],
             },
             CaseFacts {
                 case: &gastrostomy,
                 adverse_events: bleed.iter().collect(),
                 dose_tasks: vec![],
+                outcome_checks: vec![],
             },
         ];
         let m = measures(&facts, Duration::days(30), at(40));

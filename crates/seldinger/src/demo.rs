@@ -14,6 +14,7 @@ use seldinger_domain::catalogue::{GuidanceModality, Procedure, ProcedureCatalogu
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
 use seldinger_domain::dose::{Gray, GrayMetre, GrayMetreSquared, Seconds};
 use seldinger_domain::dose_link::LinkBasis;
+use seldinger_domain::followup::OutcomeFinding;
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, StudyIdentity, TimeOut};
 use seldinger_domain::patient::{AllergyInput, PatientDetails, PatientInput};
 use seldinger_domain::performed_step::{
@@ -351,8 +352,19 @@ impl<'a> Demo<'a> {
             let room = &rooms[(days_ago as usize / 4) % rooms.len()];
             let procedure = self.procedure_for(room)?;
             let start = self.day_start - Duration::days(days_ago) + Duration::hours(10);
-            self.case(procedure, CaseState::Closed, Some((room.id.clone(), start)))
+            let case = self
+                .case(procedure, CaseState::Closed, Some((room.id.clone(), start)))
                 .await?;
+            // Most outcomes are known a month on; some patients are not reached, a few checks
+            // are still owed (§6).
+            let finding = match self.rng.gen_range(0..20) {
+                0 => Some(OutcomeFinding::NotReached),
+                1 | 2 => None,
+                _ => Some(OutcomeFinding::NoAdverseEvent),
+            };
+            if let Some(finding) = finding {
+                self.outcome_check(&case, finding).await?;
+            }
         }
         for (id, days_ago, later) in MEASURED_HISTORY {
             let procedure = self
@@ -416,8 +428,41 @@ impl<'a> Demo<'a> {
             self.store
                 .report_adverse_event(&event, &self.meta(NURSE, event.reported_at, None), &[])
                 .await?;
+            self.outcome_check(&case, OutcomeFinding::AdverseEventReported)
+                .await?;
         }
         self.mm_note().await
+    }
+
+    /// The case's 30-day outcome check closed by the nurse a few days into its window.
+    async fn outcome_check(&mut self, case: &Case, finding: OutcomeFinding) -> anyhow::Result<()> {
+        let tasks = self.store.follow_up_tasks_of_cases(&[case.id]).await?;
+        let Some(check) = tasks
+            .iter()
+            .find(|t| t.kind == seldinger_domain::followup::FollowUpKind::OutcomeCheck)
+        else {
+            return Ok(());
+        };
+        let at = check.due_from + Duration::days(3);
+        if at > self.day_start {
+            return Ok(());
+        }
+        let note = match finding {
+            OutcomeFinding::NoAdverseEvent => {
+                "Telephoned: well, back to usual activity, no problem since the procedure."
+            }
+            OutcomeFinding::AdverseEventReported => {
+                "Telephoned: the event reported on the case has settled."
+            }
+            OutcomeFinding::NotReached => "Three calls unanswered; letter sent to the GP.",
+        };
+        let done = check
+            .complete_with(NURSE, at, note, Some(finding))
+            .map_err(|(_, e)| anyhow::anyhow!("demo outcome check: {e}"))?;
+        self.store
+            .complete_follow_up_task(&done, check.version, &self.meta(NURSE, at, None), &[])
+            .await?;
+        Ok(())
     }
 
     /// The M&M meeting discussed the filter found tilted at retrieval.

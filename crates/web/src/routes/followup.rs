@@ -123,13 +123,17 @@ pub struct CompleteRequest {
     pub expected_version: u64,
     /// What was found or done (required).
     pub note: String,
+    /// The 30-day outcome check's finding (§6; required for it, refused for any other task).
+    #[serde(default)]
+    pub finding: Option<seldinger_domain::followup::OutcomeFinding>,
 }
 
 #[utoipa::path(post, path = "/api/v1/follow-up-tasks/{id}/complete", tag = "follow-up", request_body = CompleteRequest,
     params(("id" = String, Path, description = "task id (UUID)")),
     responses((status = 200, body = FollowUpView), (status = 400, body = crate::problem::Problem),
         (status = 403, body = crate::problem::Problem), (status = 404, body = crate::problem::Problem),
-        (status = 409, description = "stale version", body = crate::problem::Problem)))]
+        (status = 409, description = "stale version", body = crate::problem::Problem),
+        (status = 422, description = "which field and why (no note, an outcome check without its finding, an adverse event found but none on the case)", body = crate::problem::Problem)))]
 pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
@@ -142,6 +146,7 @@ pub async fn complete(
         &id,
         request.expected_version,
         &request.note,
+        request.finding,
     )
     .await?;
     Ok(Json(view(&state, done).await?))
@@ -154,9 +159,10 @@ pub(crate) async fn complete_task(
     raw_id: &str,
     expected_version: u64,
     note: &str,
+    finding: Option<seldinger_domain::followup::OutcomeFinding>,
 ) -> Result<FollowUpTask, ApiError> {
     let id: Uuid = path_id("follow-up task", raw_id)?;
     Ok(state
-        .complete_follow_up_task(caller, id, expected_version, note)
+        .complete_follow_up_task(caller, id, expected_version, note, finding)
         .await?)
 }

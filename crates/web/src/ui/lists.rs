@@ -30,6 +30,8 @@ pub struct TaskRow {
     pub window: String,
     pub instructions: String,
     pub can_complete: bool,
+    /// The 30-day outcome check: its form asks for the coded finding (§6).
+    pub outcome_check: bool,
     pub error: String,
 }
 
@@ -128,6 +130,7 @@ async fn follow_up_page(
             ),
             instructions: task.instructions.clone(),
             can_complete: grant(viewer.caller.role, permission_to_complete(task.kind)).is_some(),
+            outcome_check: task.kind == seldinger_domain::followup::FollowUpKind::OutcomeCheck,
             error,
         });
         shown.push(Audit::of(
@@ -181,6 +184,9 @@ pub struct CompleteForm {
     csrf_token: String,
     expected_version: u64,
     note: String,
+    /// The outcome check's finding (its form only).
+    #[serde(default)]
+    finding: String,
     #[serde(default)]
     show: String,
 }
@@ -218,6 +224,7 @@ pub async fn complete(
         &id,
         form.expected_version,
         &form.note,
+        seldinger_domain::followup::OutcomeFinding::parse(&form.finding),
     )
     .await
     {

@@ -435,3 +435,104 @@ async fn the_registry_export_is_de_identified_in_every_form_and_links_patients_b
         .await;
     }
 }
+
+/// Closes a task as a nurse on the version read.
+async fn complete(app: &TestApp, task: &Value, mut body: Value) -> reqwest::Response {
+    let id = task["id"].as_str().unwrap_or_default().to_string();
+    body["expected_version"] = task["version"].clone();
+    post_as(
+        app,
+        Role::IrNurse,
+        &format!("/follow-up-tasks/{id}/complete"),
+        body,
+    )
+    .await
+}
+
+/// The task of `kind` of a case, as the follow-up list gives it.
+async fn task_of(app: &TestApp, case_id: &str, kind: &str) -> Value {
+    let tasks = expect_status(
+        app.get(&format!(
+            "/follow-up-tasks?status=all&kind={kind}&case_id={case_id}"
+        ))
+        .await,
+        StatusCode::OK,
+        &app.engine,
+    )
+    .await;
+    tasks[0].clone()
+}
+
+#[tokio::test]
+async fn the_outcome_check_closes_with_a_coded_finding_the_dashboard_counts() {
+    for app in spawn_apps_with_thresholds("").await {
+        let engine = &app.engine;
+        let eventful = case_with_moderate_event(&app, "QA-API-5").await;
+        let (quiet, _) = filter_placed(&app, "QA-API-6", true).await;
+        let check = task_of(&app, &quiet, "outcome_check").await;
+        let review = task_of(&app, &quiet, "ivc_filter_retrieval_review").await;
+        for (task, body) in [
+            // The check needs its finding; no other task takes one.
+            (&check, json!({"note": "telephoned, well"})),
+            (
+                &review,
+                json!({"note": "reviewed", "finding": "no_adverse_event"}),
+            ),
+            // An adverse event found must be on the case first.
+            (
+                &check,
+                json!({"note": "bruising", "finding": "adverse_event_reported"}),
+            ),
+        ] {
+            let problem = expect_status(
+                complete(&app, task, body).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                engine,
+            )
+            .await;
+            assert!(field_named(&problem, "finding"), "{engine}: {problem}");
+        }
+        let done = expect_status(
+            complete(
+                &app,
+                &check,
+                json!({"note": "telephoned: well, no problem since", "finding": "no_adverse_event"}),
+            )
+            .await,
+            StatusCode::OK,
+            engine,
+        )
+        .await;
+        assert_eq!(done["completed"]["finding"], "no_adverse_event", "{done}");
+        let check = task_of(&app, &eventful, "outcome_check").await;
+        expect_status(
+            complete(
+                &app,
+                &check,
+                json!({"note": "three calls unanswered", "finding": "not_reached"}),
+            )
+            .await,
+            StatusCode::OK,
+            engine,
+        )
+        .await;
+        // Known for one of the two checks closed (the other patient was not reached).
+        let view = expect_status(
+            get_as(
+                &app,
+                Role::QualityLead,
+                "/quality?from=2026-11-01&until=2026-11-30",
+            )
+            .await,
+            StatusCode::OK,
+            engine,
+        )
+        .await;
+        let known = rate(&view["measures"]["department"]["rates"], "outcome_known");
+        assert_eq!(
+            (known["numerator"].as_u64(), known["denominator"].as_u64()),
+            (Some(1), Some(2)),
+            "{engine}: {known}"
+        );
+    }
+}
