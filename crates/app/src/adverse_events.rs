@@ -1,7 +1,7 @@
 //! Adverse events (clinical-rules.md §6): listed within scope, reported at any time after the
 //! procedure began, corrected, attributed or withdrawn with a reason — each an audited event.
 
-use crate::{App, AppError, Audit, Principal};
+use crate::{keyed, App, AppError, Audit, Principal};
 use chrono::Duration;
 use seldinger_domain::access::Permission;
 use seldinger_domain::adverse_event::{
@@ -71,13 +71,7 @@ impl App {
         events: Vec<AdverseEvent>,
     ) -> Result<Vec<AdverseEventStanding>, AppError> {
         let ids: Vec<CaseId> = events.iter().map(|e| e.case_id).collect();
-        let cases: HashMap<_, _> = self
-            .store
-            .cases_by_id(&ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
+        let cases: HashMap<_, _> = keyed(self.store.cases_by_id(&ids).await?, |c| c.id);
         let window = self.attribution_window();
         Ok(events
             .into_iter()

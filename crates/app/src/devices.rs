@@ -1,7 +1,7 @@
 //! The device registry (clinical-rules.md §7): devices in and out of patients, each with its plan,
 //! and their life after placement — removed, exchanged, or declared permanent by an IR physician.
 
-use crate::{App, AppError, Audit, Principal};
+use crate::{keyed, App, AppError, Audit, Principal};
 use chrono::{DateTime, Utc};
 use seldinger_domain::access::{Permission, RowScope};
 use seldinger_domain::device_registry::{
@@ -237,29 +237,13 @@ impl App {
         let now = self.clock.now();
         let tasks = self.tasks_of(&devices).await?;
         let case_ids: Vec<_> = devices.iter().map(|d| d.device.case_id).collect();
-        let cases: HashMap<_, _> = self
-            .store
-            .cases_by_id(&case_ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
+        let cases: HashMap<_, _> = keyed(self.store.cases_by_id(&case_ids).await?, |c| c.id);
         let referral_ids: Vec<_> = cases.values().map(|c| c.referral_id).collect();
-        let referrals: HashMap<_, _> = self
-            .store
-            .referrals_by_id(&referral_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+        let referrals: HashMap<_, _> =
+            keyed(self.store.referrals_by_id(&referral_ids).await?, |r| r.id);
         let patient_ids: Vec<_> = devices.iter().map(|d| d.patient_id).collect();
-        let patients: HashMap<_, _> = self
-            .store
-            .patients_by_id(&patient_ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+        let patients: HashMap<_, _> =
+            keyed(self.store.patients_by_id(&patient_ids).await?, |p| p.id);
         Ok(devices
             .into_iter()
             .map(|device| {

@@ -78,6 +78,27 @@ pub struct App {
     pub outbound: Option<Outbound>,
 }
 
+/// Records by a key (their id, their case's id): the facts of a list read once per table, then
+/// looked up per row.
+pub(crate) fn keyed<K: std::hash::Hash + Eq, T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> K,
+) -> std::collections::HashMap<K, T> {
+    items.into_iter().map(|item| (key(&item), item)).collect()
+}
+
+/// Records grouped by a key (their case): each group in the order given.
+pub(crate) fn grouped<K: std::hash::Hash + Eq, T>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> K,
+) -> std::collections::HashMap<K, Vec<T>> {
+    let mut groups = std::collections::HashMap::<K, Vec<T>>::new();
+    for item in items {
+        groups.entry(key(&item)).or_default().push(item);
+    }
+    groups
+}
+
 impl App {
     /// The same application with every change made in `batch`, which the caller commits.
     pub fn in_batch(&self, batch: &seldinger_store::Batch) -> App {

@@ -3,7 +3,7 @@
 //! list — cases with a moderate or worse adverse event, with the meeting's notes kept.
 
 use crate::adverse_events::AdverseEventStanding;
-use crate::{App, AppError, Audit, Principal};
+use crate::{grouped, keyed, App, AppError, Audit, Principal};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use seldinger_domain::access::{Permission, RowScope};
 use seldinger_domain::adverse_event::AdverseEvent;
@@ -205,14 +205,8 @@ impl App {
         let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
         let events = self.store.adverse_events_of_cases(&ids).await?;
         let tasks = self.store.follow_up_tasks_of_cases(&ids).await?;
-        let mut events_of: HashMap<CaseId, Vec<&AdverseEvent>> = HashMap::new();
-        for e in events.iter().filter(|e| e.counts()) {
-            events_of.entry(e.case_id).or_default().push(e);
-        }
-        let mut tasks_of: HashMap<CaseId, Vec<&FollowUpTask>> = HashMap::new();
-        for t in &tasks {
-            tasks_of.entry(t.case_id).or_default().push(t);
-        }
+        let events_of = grouped(events.iter().filter(|e| e.counts()), |e| e.case_id);
+        let tasks_of = grouped(&tasks, |t| t.case_id);
         let facts_of = |case| facts(case, &events_of, &tasks_of);
         let all: Vec<CaseFacts> = cases.iter().map(facts_of).collect();
 
@@ -356,20 +350,12 @@ impl App {
         let standings = self.adverse_event_standings(events).await?;
         let mut case_ids: Vec<CaseId> = standings.iter().map(|s| s.event.case_id).collect();
         case_ids.dedup();
-        let cases: HashMap<CaseId, Case> = self
-            .store
-            .cases_by_id(&case_ids)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-        let reviews: HashMap<CaseId, MmReview> = self
-            .store
-            .mm_reviews_of_cases(&case_ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.case_id, r))
-            .collect();
+        let cases: HashMap<CaseId, Case> =
+            keyed(self.store.cases_by_id(&case_ids).await?, |c| c.id);
+        let reviews: HashMap<CaseId, MmReview> =
+            keyed(self.store.mm_reviews_of_cases(&case_ids).await?, |r| {
+                r.case_id
+            });
         let patients: HashMap<_, _> = if identified == RowScope::Nothing {
             HashMap::new()
         } else {
@@ -387,9 +373,11 @@ impl App {
             .await?;
         let names = Pseudonymiser::new(key.as_bytes(), DateMode::Exact, &self.time);
         let mut list: Vec<MmCase> = Vec::new();
+        // Each case's row in `list`, as its events come in onset order.
+        let mut at: HashMap<CaseId, usize> = HashMap::new();
         for standing in standings {
             let case_id = standing.event.case_id;
-            if let Some(row) = list.iter_mut().find(|r| r.case_id == case_id) {
+            if let Some(row) = at.get(&case_id).map(|&i| &mut list[i]) {
                 row.event_references
                     .push(names.adverse_event(&standing.event.id));
                 row.events.push(standing);
@@ -400,6 +388,7 @@ impl App {
             };
             let patient = patients.get(&case.patient_id);
             let procedure = case.planned_procedure();
+            at.insert(case_id, list.len());
             list.push(MmCase {
                 case_id,
                 reference: names.case(case_id),
@@ -525,33 +514,19 @@ impl App {
             .await?;
         let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
         let patient_ids: Vec<_> = cases.iter().map(|c| c.patient_id).collect();
-        let patients: HashMap<_, _> = self
-            .store
-            .patients_by_id(&patient_ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+        let patients: HashMap<_, _> =
+            keyed(self.store.patients_by_id(&patient_ids).await?, |p| p.id);
         let events = self.store.adverse_events_of_cases(&ids).await?;
         let devices = self.store.devices_of_cases(&ids).await?;
         let reports = self.store.dose_reports_of_cases(&ids).await?;
-        let mut events_of: HashMap<CaseId, Vec<&AdverseEvent>> = HashMap::new();
-        for e in &events {
-            events_of.entry(e.case_id).or_default().push(e);
-        }
-        let mut devices_of: HashMap<CaseId, Vec<_>> = HashMap::new();
-        for d in &devices {
-            devices_of.entry(d.device.case_id).or_default().push(d);
-        }
-        let mut totals_of: HashMap<CaseId, Vec<_>> = HashMap::new();
-        for report in &reports {
-            if let Some(case_id) = report.case_id {
-                totals_of
-                    .entry(case_id)
-                    .or_default()
-                    .push(report.report_totals());
-            }
-        }
+        let events_of = grouped(&events, |e| e.case_id);
+        let devices_of = grouped(&devices, |d| d.device.case_id);
+        let totals_of = grouped(
+            reports
+                .iter()
+                .filter_map(|r| Some((r.case_id?, r.report_totals()))),
+            |(case_id, _)| *case_id,
+        );
         let records: Vec<CaseRecord> = cases
             .iter()
             .filter_map(|case| {
@@ -566,7 +541,13 @@ impl App {
                         .unwrap_or_default(),
                     events: events_of.get(&case.id).cloned().unwrap_or_default(),
                     devices: devices_of.get(&case.id).cloned().unwrap_or_default(),
-                    dose: totals_of.get(&case.id).map(|t| case_totals(t)),
+                    dose: totals_of.get(&case.id).map(|t| {
+                        case_totals(
+                            &t.iter()
+                                .map(|(_, totals)| totals.clone())
+                                .collect::<Vec<_>>(),
+                        )
+                    }),
                 })
             })
             .collect();

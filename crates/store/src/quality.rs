@@ -3,7 +3,7 @@
 //! notes), each table read once per few hundred cases; and the M&M record's writes.
 
 use crate::dose::{stored_report, REPORT_COLUMNS};
-use crate::records::{append_event, placeholders, version_of, Stream, IDS_PER_QUERY};
+use crate::records::{placeholders, write_versioned, Stream, VersionedRow, IDS_PER_QUERY};
 use crate::scope::{condition, Rows};
 use crate::{
     fetch_with_text_params, text, ts, AuditEntry, RecordedEvent, Store, StoreError,
@@ -103,60 +103,24 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let id = after.case_id.to_string();
-        let expected = after.version.saturating_sub(1);
+        let row = VersionedRow {
+            stream: Stream::MmReview,
+            table: "mm_reviews",
+            id: &id,
+            patient_id: after.patient_id.to_string(),
+            version: after.version,
+            data: serde_json::to_string(after)?,
+            status: None,
+        };
         let mut conn = self.conn().await?;
         let mut tx = self.begin(&mut conn).await?;
-        let appended = append_event(
-            &mut tx,
-            Stream::MmReview,
-            &id,
-            after.version,
-            "note_added",
-            meta,
-            note,
-        )
-        .await;
-        let written =
-            match appended {
-                Err(StoreError::Conflict { .. }) => false,
-                Err(other) => return Err(other),
-                Ok(()) if expected == 0 => {
-                    sqlx::query(
-                        "INSERT INTO mm_reviews (id, patient_id, version, data) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(id.clone())
-                    .bind(after.patient_id.to_string())
-                    .bind(after.version as i64)
-                    .bind(serde_json::to_string(after)?)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                        == 1
-                }
-                Ok(()) => sqlx::query(
-                    "UPDATE mm_reviews SET version = $1, data = $2 WHERE id = $3 AND version = $4",
-                )
-                .bind(after.version as i64)
-                .bind(serde_json::to_string(after)?)
-                .bind(id.clone())
-                .bind(expected as i64)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1,
-            };
-        if !written {
+        if !write_versioned(&mut tx, &row, "note_added", meta, note).await? {
             tx.rollback().await?;
             drop(conn);
-            let row = sqlx::query("SELECT version FROM mm_reviews WHERE id = $1")
-                .bind(id.clone())
-                .fetch_optional(&mut *self.conn().await?)
-                .await?;
             return Err(StoreError::Conflict {
                 what: format!("M&M record of case {id}"),
-                expected,
-                current: row.map(|r| version_of(&r)).transpose()?.unwrap_or_default(),
+                expected: after.version.saturating_sub(1),
+                current: self.current_version("mm_reviews", &id).await?,
             });
         }
         crate::access::insert_audit_all(&mut tx, audit).await?;

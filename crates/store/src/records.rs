@@ -70,6 +70,65 @@ impl Stream {
     }
 }
 
+/// One record kept as its event stream and a versioned row (`id`, `patient_id`, `version`,
+/// `data`, and `status` where the table has one), as the procedure report and the M&M record are.
+pub(crate) struct VersionedRow<'a> {
+    pub stream: Stream,
+    pub table: &'static str,
+    pub id: &'a str,
+    pub patient_id: String,
+    /// The version the change makes (the row was at the one before; 1: no row yet).
+    pub version: u64,
+    pub data: String,
+    pub status: Option<String>,
+}
+
+/// Appends the change's event and writes the row at its new version, on the caller's
+/// transaction: false when another writer got there first (the caller rolls back and says so).
+pub(crate) async fn write_versioned(
+    conn: &mut AnyConnection,
+    row: &VersionedRow<'_>,
+    kind: &str,
+    meta: &EventMeta,
+    payload: &impl Serialize,
+) -> Result<bool, StoreError> {
+    match append_event(conn, row.stream, row.id, row.version, kind, meta, payload).await {
+        Err(StoreError::Conflict { .. }) => return Ok(false),
+        other => other?,
+    }
+    let (status_column, status_value) = match &row.status {
+        Some(_) => (", status", ", $5"),
+        None => ("", ""),
+    };
+    let sql = if row.version == 1 {
+        format!(
+            "INSERT INTO {} (id, patient_id, version, data{status_column}) \
+             VALUES ($1, $2, $3, $4{status_value}) ON CONFLICT (id) DO NOTHING",
+            row.table
+        )
+    } else {
+        let set_status = if row.status.is_some() {
+            ", status = $5"
+        } else {
+            ""
+        };
+        format!(
+            "UPDATE {} SET patient_id = $2, version = $3, data = $4{set_status} \
+             WHERE id = $1 AND version = $3 - 1",
+            row.table
+        )
+    };
+    let mut query = sqlx::query(&sql)
+        .bind(row.id.to_string())
+        .bind(row.patient_id.clone())
+        .bind(row.version as i64)
+        .bind(row.data.clone());
+    if let Some(status) = &row.status {
+        query = query.bind(status.clone());
+    }
+    Ok(query.execute(&mut *conn).await?.rows_affected() == 1)
+}
+
 /// Appends one event as version `version` of its stream. A taken version means another writer
 /// got there first: that is a conflict, not an error to retry silently.
 pub(crate) async fn append_event(
@@ -1388,7 +1447,11 @@ impl Store {
         Ok(())
     }
 
-    async fn current_version(&self, table: &'static str, id: &str) -> Result<u64, StoreError> {
+    pub(crate) async fn current_version(
+        &self,
+        table: &'static str,
+        id: &str,
+    ) -> Result<u64, StoreError> {
         let row = sqlx::query(&format!("SELECT version FROM {table} WHERE id = $1"))
             .bind(id.to_string())
             .fetch_optional(&mut *self.conn().await?)

@@ -1,7 +1,7 @@
 //! Procedure reports: one per case, each change an event of the `procedure_report` stream,
 //! written with its audit rows and the messages it owes (the signed report to the hospital).
 
-use crate::records::{append_event, version_of, Stream};
+use crate::records::{write_versioned, Stream, VersionedRow};
 use crate::{text, AuditEntry, NewOutboundMessage, RecordedEvent, Store, StoreError};
 use seldinger_domain::report::{ProcedureReport, ReportChange};
 use seldinger_domain::{CaseId, EventMeta};
@@ -38,64 +38,24 @@ impl Store {
         owed: &[NewOutboundMessage],
     ) -> Result<(), StoreError> {
         let id = after.case_id.to_string();
-        let expected = after.version.saturating_sub(1);
+        let row = VersionedRow {
+            stream: Stream::ProcedureReport,
+            table: "procedure_reports",
+            id: &id,
+            patient_id: after.patient_id.to_string(),
+            version: after.version,
+            data: serde_json::to_string(after)?,
+            status: Some(status_name(after)),
+        };
         let mut conn = self.conn().await?;
         let mut tx = self.begin(&mut conn).await?;
-        let appended = append_event(
-            &mut tx,
-            Stream::ProcedureReport,
-            &id,
-            after.version,
-            change.kind(),
-            meta,
-            change,
-        )
-        .await;
-        let written = match appended {
-            Err(StoreError::Conflict { .. }) => false,
-            Err(other) => return Err(other),
-            Ok(()) if expected == 0 => {
-                sqlx::query(
-                    "INSERT INTO procedure_reports (id, patient_id, status, version, data) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(id.clone())
-                .bind(after.patient_id.to_string())
-                .bind(status_name(after))
-                .bind(after.version as i64)
-                .bind(serde_json::to_string(after)?)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1
-            }
-            Ok(()) => {
-                sqlx::query(
-                    "UPDATE procedure_reports SET status = $1, version = $2, data = $3 \
-                     WHERE id = $4 AND version = $5",
-                )
-                .bind(status_name(after))
-                .bind(after.version as i64)
-                .bind(serde_json::to_string(after)?)
-                .bind(id.clone())
-                .bind(expected as i64)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1
-            }
-        };
-        if !written {
+        if !write_versioned(&mut tx, &row, change.kind(), meta, change).await? {
             tx.rollback().await?;
             drop(conn);
-            let row = sqlx::query("SELECT version FROM procedure_reports WHERE id = $1")
-                .bind(id.clone())
-                .fetch_optional(&mut *self.conn().await?)
-                .await?;
             return Err(StoreError::Conflict {
                 what: format!("procedure report of case {id}"),
-                expected,
-                current: row.map(|r| version_of(&r)).transpose()?.unwrap_or_default(),
+                expected: after.version.saturating_sub(1),
+                current: self.current_version("procedure_reports", &id).await?,
             });
         }
         crate::outbox::insert_owed(&mut tx, owed).await?;

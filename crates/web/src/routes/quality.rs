@@ -64,35 +64,30 @@ fn rate_cells(rate: &Rate) -> Vec<String> {
     ]
 }
 
+/// A count (not a rate) as a line of the CSV: the rate's columns left empty.
+fn count_row(month: &str, scope: &str, measure: &str, count: u32) -> Vec<String> {
+    let mut row = vec![
+        month.to_string(),
+        scope.to_string(),
+        measure.to_string(),
+        count.to_string(),
+    ];
+    row.resize(10, String::new());
+    row
+}
+
 /// Every figure of the dashboard, one per line: the department's, each procedure's, each month's.
 pub(crate) fn dashboard_csv(view: &QualityDashboard, period: &Period) -> Response {
     let mut rows = Vec::new();
     for p in std::iter::once(&view.department).chain(&view.procedures) {
         let scope = p.procedure.clone().unwrap_or_else(|| "all".to_string());
-        rows.push(vec![
-            "period".to_string(),
-            scope.clone(),
-            "volume".to_string(),
-            p.volume.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
-        rows.push(vec![
-            "period".to_string(),
-            scope.clone(),
-            "safety_overrides".to_string(),
-            p.safety_overrides.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
+        rows.push(count_row("period", &scope, "volume", p.volume));
+        rows.push(count_row(
+            "period",
+            &scope,
+            "safety_overrides",
+            p.safety_overrides,
+        ));
         for j in &p.rates {
             let mut row = vec![
                 "period".to_string(),
@@ -128,18 +123,7 @@ pub(crate) fn dashboard_csv(view: &QualityDashboard, period: &Period) -> Respons
             }
         }
         push("ivc_retrieval_or_plan", &m.ivc_retrieval_or_plan);
-        rows.push(vec![
-            m.month.clone(),
-            "all".to_string(),
-            "volume".to_string(),
-            measures.volume.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
+        rows.push(count_row(&m.month, "all", "volume", measures.volume));
     }
     csv_response(
         &format!("quality-{}-{}.csv", period.from, period.until),
