@@ -36,6 +36,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database is not answering (down, unreachable, or every connection busy past the
+    /// pool's wait): the request may be tried again later; nothing was written.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+
     pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
         matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
     }

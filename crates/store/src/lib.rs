@@ -97,6 +97,9 @@ pub struct Store {
     batch: Option<BatchTransaction>,
     /// In a batch: set when a write in it did not commit (see [`Tx`]).
     spoiled: Arc<AtomicBool>,
+    /// Set when PostgreSQL was last found unreachable, cleared when a connection is had again:
+    /// while set, a request waits only briefly for one, so an outage is answered at once.
+    unreachable: Arc<AtomicBool>,
 }
 
 type BatchTransaction = Arc<tokio::sync::Mutex<Option<sqlx::Transaction<'static, sqlx::Any>>>>;
@@ -242,6 +245,13 @@ impl Batch {
     }
 }
 
+/// How long a request waits for a PostgreSQL connection before the store says the database is
+/// unavailable.
+pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The same wait once the database was found unreachable, until it answers again.
+const POOL_WAIT_WHILE_UNREACHABLE: std::time::Duration = std::time::Duration::from_millis(300);
+
 impl Store {
     /// Connects to `url` (`sqlite://PATH?mode=rwc` or `postgres://…`). Does not migrate.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
@@ -263,7 +273,11 @@ impl Store {
                         Ok(())
                     })
                 }),
-            Engine::Postgres => AnyPoolOptions::new().max_connections(16),
+            // A request waits at most this long for a connection: with the server gone it is
+            // answered "unavailable, retry" in seconds rather than hanging on the pool.
+            Engine::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(POOL_WAIT),
         };
         let pool = options
             .connect(url)
@@ -277,6 +291,7 @@ impl Store {
             engine,
             batch: None,
             spoiled: Arc::default(),
+            unreachable: Arc::default(),
         })
     }
 
@@ -313,7 +328,9 @@ impl Store {
 
     /// Whether the database answers (health checks).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.conn().await?)
+            .await?;
         Ok(())
     }
 
@@ -330,6 +347,7 @@ impl Store {
                 engine: self.engine,
                 batch: Some(Arc::new(tokio::sync::Mutex::new(Some(tx)))),
                 spoiled: Arc::default(),
+                unreachable: self.unreachable.clone(),
             },
         })
     }
@@ -359,6 +377,23 @@ impl Store {
     /// The connection the next operation runs on.
     pub(crate) async fn conn(&self) -> Result<Conn, StoreError> {
         match &self.batch {
+            None if self.engine == Engine::Postgres => {
+                let wait = if self.unreachable.load(Ordering::Relaxed) {
+                    POOL_WAIT_WHILE_UNREACHABLE
+                } else {
+                    POOL_WAIT
+                };
+                let acquired = tokio::time::timeout(wait, self.pool.acquire())
+                    .await
+                    .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+                    .map_err(StoreError::from);
+                match &acquired {
+                    Ok(_) => self.unreachable.store(false, Ordering::Relaxed),
+                    Err(e) if e.is_unavailable() => self.unreachable.store(true, Ordering::Relaxed),
+                    Err(_) => {}
+                }
+                Ok(Conn::Pooled(acquired?))
+            }
             None => Ok(Conn::Pooled(self.pool.acquire().await?)),
             Some(batch) => {
                 tokio::sync::OwnedMutexGuard::try_map(batch.clone().lock_owned().await, |tx| {

@@ -19,6 +19,17 @@ impl TestDatabase {
     pub fn engine(&self) -> Engine {
         self.store.engine()
     }
+
+    /// The same (migrated) database reached at `url` instead: through a proxy a test can cut.
+    pub async fn reached_at(&self, url: &str) -> TestDatabase {
+        TestDatabase {
+            store: Store::connect(url)
+                .await
+                .expect("connect at the other address"),
+            url: url.to_string(),
+            _dir: None,
+        }
+    }
 }
 
 pub async fn sqlite() -> TestDatabase {

@@ -13,6 +13,8 @@ use utoipa::OpenApi;
     ),
     paths(
         routes::system::health,
+        routes::system::live,
+        routes::system::ready,
         routes::system::openapi,
         crate::auth::login::sign_in,
         crate::auth::login::current,

@@ -35,6 +35,9 @@ pub struct Problem {
     /// For a method the path does not have: the ones it has (the `Allow` header).
     #[serde(skip)]
     pub allow: Option<String>,
+    /// Seconds to wait before trying again (the `Retry-After` header), when the refusal passes.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -53,6 +56,7 @@ impl ApiError {
             blocking_rules: None,
             current_version: None,
             allow: None,
+            retry_after: None,
         }))
     }
 
@@ -303,6 +307,17 @@ impl From<StoreError> for ApiError {
                 detail,
             ),
             StoreError::NotFound(what) => ApiError::not_found(what),
+            unavailable if unavailable.is_unavailable() => {
+                tracing::warn!(error = %unavailable, "database unavailable");
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database-unavailable",
+                    "The database is not answering",
+                    "nothing was read or written; try again shortly",
+                );
+                e.0.retry_after = Some(5);
+                e
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 Self::internal()
@@ -329,6 +344,11 @@ impl IntoResponse for ApiError {
             .and_then(|a| header::HeaderValue::from_str(a).ok())
         {
             response.headers_mut().insert(header::ALLOW, allow);
+        }
+        if let Some(seconds) = self.0.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
         }
         response
     }

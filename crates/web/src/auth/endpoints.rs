@@ -18,6 +18,8 @@ use Rule::{Public, Requires, SignedIn};
 
 pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
     ("GET", "/api/v1/health", Public),
+    ("GET", "/api/v1/health/live", Public),
+    ("GET", "/api/v1/health/ready", Public),
     ("GET", "/api/v1/openapi.json", Public),
     ("POST", "/api/v1/session", Public),
     ("GET", "/api/v1/session", SignedIn),

@@ -26,6 +26,8 @@ use axum::Router;
 pub fn api() -> Router<AppState> {
     Router::new()
         .route("/health", get(system::health))
+        .route("/health/live", get(system::live))
+        .route("/health/ready", get(system::ready))
         .route("/openapi.json", get(system::openapi))
         .route(
             "/session",
