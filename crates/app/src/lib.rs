@@ -10,6 +10,7 @@
 mod adverse_events;
 mod audit;
 mod authentication;
+mod board;
 mod cases;
 mod clock;
 mod devices;
@@ -32,6 +33,7 @@ pub use authentication::{
     constant_time_eq, secret_hash, Authenticated, Credential, Presented, TokenLimits,
     TOKEN_DAYS_DEFAULT,
 };
+pub use board::{BoardCase, BoardDay, BOARD_ADD_ON_AT_MOST, BOARD_BOOKED_AT_MOST};
 pub use cases::CaseEventRequest;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use devices::{DeviceStanding, DEVICES_AT_MOST};

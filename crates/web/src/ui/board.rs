@@ -5,7 +5,6 @@
 //! (and audits) nothing new.
 
 use super::{api_error_page, render, NavItem, Viewer};
-use crate::auth::Audit;
 use crate::problem::ApiError;
 use crate::AppState;
 use askama::Template;
@@ -13,14 +12,13 @@ use axum::extract::{Query, State};
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
+use seldinger_app::BoardCase;
 use seldinger_domain::access::Permission;
-use seldinger_domain::lifecycle::{Case, CaseState};
+use seldinger_domain::lifecycle::CaseState;
 use seldinger_domain::performed_step::{PerformedStep, StepStatus};
 use seldinger_domain::safety::ItemStatus;
 use seldinger_domain::Urgency;
-use seldinger_store::CaseFilter;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 pub struct Card {
     pub case_id: String,
@@ -46,9 +44,6 @@ pub struct Lane {
     /// Cases in this lane not shown as cards (the lane holds at most a page): said, never dropped.
     pub more: u64,
 }
-
-/// Cards an add-on lane shows before it says how many more wait.
-const ADD_ON_CARDS: u32 = 100;
 
 #[derive(Template)]
 #[template(path = "board_lanes.html")]
@@ -118,15 +113,11 @@ fn imaging_of(state: &AppState, steps: &[PerformedStep]) -> Option<(&'static str
         })
 }
 
-async fn card(
-    state: &AppState,
-    case: &Case,
-    on: NaiveDate,
-    steps: &[PerformedStep],
-) -> Result<Card, ApiError> {
-    let patient = state.store.patient(case.patient_id).await?;
-    let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
-    let age = patient
+fn card(state: &AppState, on: NaiveDate, shown: &BoardCase) -> Card {
+    let case = &shown.case;
+    let (patient_name, mrn) = crate::routes::patient_label(shown.patient.as_ref());
+    let age = shown
+        .patient
         .as_ref()
         .map(|p| p.details.age_on(on))
         .unwrap_or_default();
@@ -135,8 +126,7 @@ async fn card(
         .and_then(|id| state.catalogue.get(id))
         .map(|p| p.name.clone())
         .unwrap_or_else(|| "procedure not chosen".into());
-    let readiness = if case.state.is_pre_procedure() && case.vetting.is_some() {
-        let checklist = state.checklist_of(case).await?;
+    let readiness = shown.checklist.as_ref().map(|checklist| {
         let overridden: Vec<&str> = case
             .safety_overrides
             .iter()
@@ -152,7 +142,7 @@ async fn card(
         };
         let (blocked, missing) = (open(ItemStatus::Block), open(ItemStatus::MissingData));
         // Blocks and missing data both stop the start (clinical-rules.md §8): the card says which.
-        Some(if !blocked.is_empty() {
+        if !blocked.is_empty() {
             ("blocked", format!("Blocked: {}", blocked.join("; ")))
         } else if !missing.is_empty() {
             ("blocked", format!("Missing: {}", missing.join("; ")))
@@ -164,11 +154,9 @@ async fn card(
                 }
                 ItemStatus::ActionNeeded => ("action", "Action needed".to_string()),
             }
-        })
-    } else {
-        None
-    };
-    Ok(Card {
+        }
+    });
+    Card {
         case_id: case.id.to_string(),
         time: case
             .booking
@@ -188,112 +176,49 @@ async fn card(
                 .map(|v| v.priority)
                 .unwrap_or(case.urgency),
         ),
-        imaging: imaging_of(state, steps),
-    })
+        imaging: imaging_of(state, &shown.steps),
+    }
 }
 
-/// The day's lanes and the cases shown, for the audit trail.
+/// The day's lanes, read (and audited) through the board use case.
 async fn collect_lanes(
     state: &AppState,
     viewer: &Viewer,
     on: NaiveDate,
-) -> Result<(Vec<Lane>, Vec<Case>), ApiError> {
-    let rooms = state.store.rooms().await?;
-    let booked = state
-        .cases_page(
-            &viewer.caller,
-            &CaseFilter {
-                booked_between: Some(state.time.day(on)),
-                limit: 1000,
-                ..Default::default()
-            },
-            None,
-        )
-        .await?;
-    let booked_more = booked.total.saturating_sub(booked.items.len() as u64);
-    let booked = booked.items;
-    let add_on_page = state
-        .cases_page(
-            &viewer.caller,
-            &CaseFilter {
-                states: vec![CaseState::Vetted],
-                limit: ADD_ON_CARDS,
-                ..Default::default()
-            },
-            None,
-        )
-        .await?;
-    let add_on_more = add_on_page
-        .total
-        .saturating_sub(add_on_page.items.len() as u64);
-    let mut add_on = add_on_page.items;
-    add_on.sort_by_key(|c| (c.vetting.as_ref().map(|v| v.priority), c.opened_at));
-    // The day's performed steps in one read, not one per card.
-    let ids: Vec<_> = booked.iter().map(|c| c.id).collect();
-    let steps = state.store.performed_steps_of_cases(&ids).await?;
-    let steps_of = |case: &Case| steps.get(&case.id).map(Vec::as_slice).unwrap_or(&[]);
-    let mut lanes = Vec::new();
-    for room in &rooms {
-        let mut cards = Vec::new();
-        for case in booked
-            .iter()
-            .filter(|c| c.booking.as_ref().is_some_and(|b| b.room == room.id))
-        {
-            cards.push(card(state, case, on, steps_of(case)).await?);
-        }
-        lanes.push(Lane {
+) -> Result<Vec<Lane>, ApiError> {
+    let day = state.board(&viewer.caller, on).await?;
+    let mut lanes: Vec<Lane> = day
+        .rooms
+        .iter()
+        .map(|room| Lane {
             id: room.id.as_str().to_string(),
             name: room.name.clone(),
-            cards,
+            cards: day
+                .booked
+                .iter()
+                .filter(|c| c.case.booking.as_ref().is_some_and(|b| b.room == room.id))
+                .map(|c| card(state, on, c))
+                .collect(),
             more: 0,
-        });
-    }
-    let mut cards = Vec::new();
-    for case in &add_on {
-        cards.push(card(state, case, on, &[]).await?);
-    }
+        })
+        .collect();
     lanes.push(Lane {
         id: "add-on".into(),
         name: "Add-on: vetted, not booked".into(),
-        cards,
-        more: add_on_more,
+        cards: day.add_on.iter().map(|c| card(state, on, c)).collect(),
+        more: day.add_on_more,
     });
-    if booked_more > 0 {
+    if day.booked_more > 0 {
         // More bookings on one day than a page holds: said on the first lane, not dropped.
         if let Some(first) = lanes.first_mut() {
-            first.more = booked_more;
+            first.more = day.booked_more;
         }
     }
-    let shown = booked.into_iter().chain(add_on).collect();
-    Ok((lanes, shown))
+    Ok(lanes)
 }
 
 fn parse_day(state: &AppState, raw: Option<String>) -> Result<NaiveDate, ApiError> {
     crate::routes::parse_date("date", raw, state.today())
-}
-
-async fn audit_shown(state: &AppState, viewer: &Viewer, shown: &[Case]) -> Result<(), ApiError> {
-    state
-        .audit_all(
-            &viewer.caller,
-            shown
-                .iter()
-                .map(|c| Audit::of("read_board", "case", c.id, c.patient_id))
-                .collect(),
-        )
-        .await
-}
-
-fn etag_of(html: &str) -> String {
-    let digest = Sha256::digest(html.as_bytes());
-    format!(
-        "\"{}\"",
-        digest
-            .iter()
-            .take(12)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
 }
 
 pub async fn page(
@@ -316,29 +241,32 @@ pub async fn page(
     };
     let result = async {
         let on = parse_day(&state, query.date)?;
-        let (lanes, shown) = collect_lanes(&state, &viewer, on).await?;
+        // Taken before the read: a change while the board is built moves the stamp, so the
+        // next refresh fetches it rather than keeping a board older than its tag.
+        let etag = state.board_stamp(&viewer.caller, on).await?;
+        let lanes = collect_lanes(&state, &viewer, on).await?;
         let lanes_html = LanesFragment { lanes: &lanes }
             .render()
             .map_err(|_| ApiError::internal())?;
-        audit_shown(&state, &viewer, &shown).await?;
-        Ok::<_, ApiError>((on, lanes_html))
+        Ok::<_, ApiError>((on, lanes_html, etag))
     }
     .await;
     match result {
-        Ok((on, lanes_html)) => render(&BoardPage {
+        Ok((on, lanes_html, etag)) => render(&BoardPage {
             nav: &viewer.nav,
             username: viewer.username(),
             role: viewer.role(),
             csrf_token: &viewer.csrf_token,
             date: on.to_string(),
-            etag: etag_of(&lanes_html),
+            etag,
             lanes_html,
         }),
         Err(e) => api_error_page(e),
     }
 }
 
-/// The lanes alone, for the refresh script; 304 when nothing changed.
+/// The lanes alone, for the refresh script; 304 when nothing changed, decided from the board's
+/// stamp alone (one indexed read), without building or auditing the board.
 pub async fn lanes_fragment(
     state: &AppState,
     viewer: &Viewer,
@@ -346,11 +274,7 @@ pub async fn lanes_fragment(
     raw_date: Option<String>,
 ) -> Result<Response, ApiError> {
     let on = parse_day(state, raw_date)?;
-    let (lanes, shown) = collect_lanes(state, viewer, on).await?;
-    let html = LanesFragment { lanes: &lanes }
-        .render()
-        .map_err(|_| ApiError::internal())?;
-    let etag = etag_of(&html);
+    let etag = state.board_stamp(&viewer.caller, on).await?;
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -358,7 +282,10 @@ pub async fn lanes_fragment(
     if unchanged {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
-    audit_shown(state, viewer, &shown).await?;
+    let lanes = collect_lanes(state, viewer, on).await?;
+    let html = LanesFragment { lanes: &lanes }
+        .render()
+        .map_err(|_| ApiError::internal())?;
     Ok((
         [
             (header::ETAG, etag),

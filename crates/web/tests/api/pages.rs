@@ -1,7 +1,8 @@
 //! The web UI's sign-in, through a real HTTP client with a cookie jar.
 
 use crate::helpers::{spawn_apps, TestApp, PASSWORD};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use seldinger_domain::access::Role;
 
 fn site(app: &TestApp) -> String {
     app.base.trim_end_matches("/api/v1").to_string()
@@ -495,5 +496,124 @@ async fn the_signed_report_downloads_as_a_pdf_an_independent_reader_can_read() {
             }
             Err(e) => assert!(!required, "pdftotext: {e}"),
         }
+    }
+}
+
+#[tokio::test]
+async fn the_boards_refresh_is_unchanged_from_its_stamp_until_something_it_shows_changes() {
+    for db in seldinger_store::testing::engines().await {
+        let clock = std::sync::Arc::new(seldinger_web::ManualClock::new(crate::helpers::now()));
+        let app = crate::helpers::spawn_app_with_clock(
+            db,
+            seldinger_web::AuthPolicy::default(),
+            clock.clone(),
+        )
+        .await;
+        let patient = app.patient("ETAG-1").await;
+        let patient_id = patient["id"].as_str().expect("id").to_string();
+        let case_id = app.referral(&patient_id).await["case"]["id"]
+            .as_str()
+            .expect("case")
+            .to_string();
+        crate::helpers::expect_status(
+            app.transition(&case_id, 1, crate::helpers::accept_event(), None)
+                .await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let booking = serde_json::json!({"type": "schedule", "room": "us-1", "start": "2026-11-24T13:00:00Z"});
+        crate::helpers::expect_status(
+            app.transition(&case_id, 2, booking, None).await,
+            StatusCode::OK,
+            &app.engine,
+        )
+        .await;
+        let nurse = signed_in(&app, "ir_nurse").await;
+        let lanes = format!("{}/board/lanes?date=2026-11-24", site(&app));
+        let refresh = |etag: Option<String>| {
+            let mut request = nurse.get(&lanes);
+            if let Some(etag) = etag {
+                request = request.header("if-none-match", etag);
+            }
+            async move {
+                let response = request.send().await.expect("refresh");
+                let status = response.status();
+                let etag = response
+                    .headers()
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                (status, etag, response.text().await.unwrap_or_default())
+            }
+        };
+        let board_reads = || async {
+            let audit = app
+                .request_as(Role::Administrator, Method::GET, "/audit?username=ir_nurse")
+                .send()
+                .await
+                .expect("audit");
+            crate::helpers::expect_status(audit, StatusCode::OK, &app.engine)
+                .await
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter(|e| e["action"] == "read_board")
+                .count()
+        };
+
+        // (Signing in lands the nurse on the board: counted from here.)
+        let before = board_reads().await;
+        let (status, first, html) = refresh(None).await;
+        assert_eq!(status, StatusCode::OK, "{}", app.engine);
+        assert!(html.contains(&case_id), "{}: {html}", app.engine);
+        let reads = board_reads().await;
+        assert_eq!(
+            reads,
+            before + 1,
+            "{}: the card shown is audited",
+            app.engine
+        );
+        // Unchanged: 304 with the same tag, nothing rebuilt and nothing new audited.
+        let (status, again, html) = refresh(Some(first.clone())).await;
+        assert_eq!(status, StatusCode::NOT_MODIFIED, "{}", app.engine);
+        assert_eq!(again, first);
+        assert!(html.is_empty());
+        assert_eq!(board_reads().await, reads, "{}", app.engine);
+
+        // A lab on the patient's record is a change the card may show (its readiness).
+        let lab = serde_json::json!({"expected_version": 1, "test": "inr", "value": 1.1,
+                                     "unit": "{INR}", "drawn_at": "2026-11-24T06:00:00Z"});
+        crate::helpers::expect_status(
+            app.post(&format!("/patients/{patient_id}/lab-results"), &lab)
+                .await,
+            StatusCode::CREATED,
+            &app.engine,
+        )
+        .await;
+        let (status, after_lab, html) = refresh(Some(first.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{}: a change is sent", app.engine);
+        assert_ne!(after_lab, first);
+        assert!(html.contains(&case_id));
+        assert_eq!(board_reads().await, reads + 1, "{}", app.engine);
+        assert_eq!(
+            refresh(Some(after_lab.clone())).await.0,
+            StatusCode::NOT_MODIFIED
+        );
+        // Time-based rules (a lab's age) move with the minute: so does the tag.
+        clock.advance(chrono::Duration::minutes(1));
+        let (status, next_minute, _) = refresh(Some(after_lab.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{}", app.engine);
+        assert_ne!(next_minute, after_lab);
+        // Another reader's tag is their own (their scope): a physician's differs.
+        let physician = signed_in(&app, "ir_physician").await;
+        let theirs = physician
+            .get(&lanes)
+            .header("if-none-match", next_minute.clone())
+            .send()
+            .await
+            .expect("refresh");
+        assert_eq!(theirs.status(), StatusCode::OK, "{}", app.engine);
     }
 }
