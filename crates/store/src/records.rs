@@ -864,23 +864,45 @@ impl Store {
         stream: &str,
         ids: &[impl ToString],
     ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        self.latest_event_at(stream, None, ids).await
+    }
+
+    /// When each record of `stream` named last had an event of `kind` (the latest, by id), as
+    /// [`Store::last_changed`]: a list's arrival times in one query per chunk, not a history each.
+    pub async fn last_event_of_kind(
+        &self,
+        stream: &str,
+        kind: &str,
+        ids: &[impl ToString],
+    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        self.latest_event_at(stream, Some(kind), ids).await
+    }
+
+    async fn latest_event_at(
+        &self,
+        stream: &str,
+        kind: Option<&str>,
+        ids: &[impl ToString],
+    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
         let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         ids.sort();
         ids.dedup();
         let mut changed = HashMap::with_capacity(ids.len());
         let mut conn = self.conn().await?;
-        for chunk in ids.chunks(IDS_PER_QUERY - 1) {
+        let fixed: Vec<String> = std::iter::once(stream.to_string())
+            .chain(kind.map(str::to_string))
+            .collect();
+        for chunk in ids.chunks(IDS_PER_QUERY - fixed.len()) {
             let sql = format!(
                 "SELECT stream_id, MAX(occurred_at) AS at FROM events \
-                 WHERE stream_type = $1 AND stream_id IN ({}) GROUP BY stream_id",
-                (2..chunk.len() + 2)
+                 WHERE stream_type = $1 {} AND stream_id IN ({}) GROUP BY stream_id",
+                if kind.is_some() { "AND kind = $2" } else { "" },
+                (fixed.len() + 1..chunk.len() + fixed.len() + 1)
                     .map(|n| format!("${n}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let params: Vec<String> = std::iter::once(stream.to_string())
-                .chain(chunk.iter().cloned())
-                .collect();
+            let params: Vec<String> = fixed.iter().cloned().chain(chunk.iter().cloned()).collect();
             for row in fetch_with_text_params(&mut conn, &sql, &params).await? {
                 let id: String = row.try_get("stream_id")?;
                 let at: String = row.try_get("at")?;

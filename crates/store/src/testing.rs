@@ -314,3 +314,79 @@ pub mod records {
         step(store, &case, schedule, start).await.expect("schedule")
     }
 }
+
+/// A TCP proxy between the server and PostgreSQL that the test cuts (every connection dropped,
+/// new ones refused) and restores on the same port: the database "gone" without stopping the
+/// PostgreSQL server other tests share.
+pub struct CuttableProxy {
+    addr: std::net::SocketAddr,
+    target: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl CuttableProxy {
+    /// A proxy before this PostgreSQL database, and the database's URL through it.
+    pub async fn before(db: &TestDatabase) -> (CuttableProxy, String) {
+        let rest = db.url.split_once("://").map_or("", |(_, rest)| rest);
+        let at = rest.rsplit_once('@').map_or(rest, |(_, at)| at);
+        let host_port = at.split(['/', '?']).next().unwrap_or_default();
+        let target = if host_port.contains(':') {
+            host_port.to_string()
+        } else {
+            format!("{host_port}:5432")
+        };
+        let proxy = CuttableProxy::start(target).await;
+        // Only the address after any credentials is replaced.
+        let at_start = db.url.len() - at.len();
+        let proxied = format!(
+            "{}{}",
+            &db.url[..at_start],
+            at.replacen(host_port, &proxy.addr.to_string(), 1)
+        );
+        (proxy, proxied)
+    }
+
+    async fn start(target: String) -> CuttableProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let mut proxy = CuttableProxy {
+            addr: listener.local_addr().expect("address"),
+            target,
+            tasks: Default::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let (target, tasks) = (self.target.clone(), self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().expect("tasks").push(pipe);
+            }
+        });
+        self.tasks.lock().expect("tasks").push(accept);
+    }
+
+    /// Drops every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        for task in self.tasks.lock().expect("tasks").drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Takes connections again, on the same port.
+    pub async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("the proxy's port again");
+        self.serve(listener);
+    }
+}

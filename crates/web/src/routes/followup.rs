@@ -1,7 +1,7 @@
 //! Follow-up tasks: work owed to patients after their procedure (today: dose skin checks and
 //! physicist dose reviews), listed by when they are due and closed with a note.
 
-use super::{path_id, patient_label, QueryParams};
+use super::{path_id, QueryParams};
 use crate::auth::{Audit, Caller};
 use crate::json::ApiJson;
 use crate::problem::ApiError;
@@ -24,15 +24,22 @@ pub struct FollowUpView {
     pub mrn: String,
 }
 
-async fn view(state: &AppState, task: FollowUpTask) -> Result<FollowUpView, ApiError> {
-    let patient = state.store.patient(task.patient_id).await?;
-    let (patient_name, mrn) = patient_label(patient.as_ref());
-    Ok(FollowUpView {
-        status: task.status(state.clock.now()),
-        patient_name,
-        mrn,
-        task,
-    })
+/// The tasks as views, their patients read in one query.
+async fn views(state: &AppState, tasks: Vec<FollowUpTask>) -> Result<Vec<FollowUpView>, ApiError> {
+    let labels = crate::routes::patient_labels(state, tasks.iter().map(|t| t.patient_id)).await?;
+    let now = state.clock.now();
+    Ok(tasks
+        .into_iter()
+        .map(|task| {
+            let (patient_name, mrn) = labels.get(&task.patient_id).cloned().unwrap_or_default();
+            FollowUpView {
+                status: task.status(now),
+                patient_name,
+                mrn,
+                task,
+            }
+        })
+        .collect())
 }
 
 pub(crate) use seldinger_app::permission_to_complete;
@@ -92,10 +99,7 @@ pub async fn list(
             q.limit(200, 1000)? as usize,
         )
         .await?;
-    let mut views = Vec::with_capacity(page.items.len());
-    for task in page.items {
-        views.push(view(&state, task).await?);
-    }
+    let views = views(&state, page.items).await?;
     state
         .audit_all(
             &caller,
@@ -149,7 +153,8 @@ pub async fn complete(
         request.finding,
     )
     .await?;
-    Ok(Json(view(&state, done).await?))
+    let mut done = views(&state, vec![done]).await?;
+    done.pop().map(Json).ok_or_else(ApiError::internal)
 }
 
 /// Closes a task as the caller, as the API and the follow-up page both do.

@@ -343,6 +343,22 @@ pub(crate) fn parse_date(
 }
 
 /// A patient's name as lists show it ("Family, Given") and MRN; blank when the record is missing.
+/// The name and MRN of each of these patients, read in one query (a list's rows, not one
+/// read per row); a patient not found has none.
+pub(crate) async fn patient_labels(
+    state: &AppState,
+    ids: impl IntoIterator<Item = seldinger_domain::PatientId>,
+) -> Result<std::collections::HashMap<seldinger_domain::PatientId, (String, String)>, ApiError> {
+    let ids: Vec<_> = ids.into_iter().collect();
+    Ok(state
+        .store
+        .patients_by_id(&ids)
+        .await?
+        .iter()
+        .map(|p| (p.id, patient_label(Some(p))))
+        .collect())
+}
+
 pub(crate) fn patient_label(patient: Option<&seldinger_domain::Patient>) -> (String, String) {
     patient.map_or_else(Default::default, |p| {
         (

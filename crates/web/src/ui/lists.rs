@@ -100,9 +100,10 @@ async fn follow_up_page(
         .map(|k| (k.as_str().replace('_', " "), Vec::new()))
         .collect();
     let mut shown = Vec::new();
+    let labels =
+        crate::routes::patient_labels(state, page.items.iter().map(|t| t.patient_id)).await?;
     for task in page.items {
-        let patient = state.store.patient(task.patient_id).await?;
-        let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
+        let (patient_name, mrn) = labels.get(&task.patient_id).cloned().unwrap_or_default();
         let index = FollowUpKind::ALL
             .iter()
             .position(|k| *k == task.kind)
@@ -301,16 +302,19 @@ pub async fn recovery(
         let cases = page.items;
         let now = state.clock.now();
         let mut rows = Vec::new();
+        let labels =
+            crate::routes::patient_labels(&state, cases.iter().map(|c| c.patient_id)).await?;
+        let ids: Vec<_> = cases.iter().map(|c| c.id).collect();
+        let admitted = state
+            .store
+            .last_event_of_kind("case", "admit_to_recovery", &ids)
+            .await?;
         for case in &cases {
-            let patient = state.store.patient(case.patient_id).await?;
-            let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
+            let (patient_name, mrn) = labels.get(&case.patient_id).cloned().unwrap_or_default();
             // Arrival in recovery is the admit event; until then, the end of the procedure.
-            let history = state.store.case_history(case.id).await?;
-            let arrived = history
-                .iter()
-                .rev()
-                .find(|e| e.kind == "admit_to_recovery")
-                .map(|e| e.at)
+            let arrived = admitted
+                .get(&case.id.to_string())
+                .copied()
                 .or(case.procedure_completed_at)
                 .unwrap_or(case.updated_at);
             rows.push(RecoveryRow {

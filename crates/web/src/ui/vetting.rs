@@ -166,12 +166,28 @@ async fn queue(
     let referrals = page.items;
     let today = state.today();
     let mut cards = Vec::new();
+    let patient_ids: Vec<_> = referrals.iter().map(|r| r.patient_id).collect();
+    let patients: std::collections::HashMap<_, _> = state
+        .store
+        .patients_by_id(&patient_ids)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let case_ids: Vec<_> = referrals.iter().map(|r| r.case_id).collect();
+    let mut cases: std::collections::HashMap<_, _> = state
+        .store
+        .cases_by_id(&case_ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
     for referral in &referrals {
-        let Some(case) = state.store.case(referral.case_id).await? else {
+        let Some(case) = cases.remove(&referral.case_id) else {
             continue;
         };
-        let patient = state.store.patient(referral.patient_id).await?;
-        let (patient_name, mrn) = crate::routes::patient_label(patient.as_ref());
+        let patient = patients.get(&referral.patient_id);
+        let (patient_name, mrn) = crate::routes::patient_label(patient);
         let d = &referral.details;
         let defaults = DecisionForm {
             procedure_id: d

@@ -107,79 +107,12 @@ async fn dates_at_the_calendars_ends_are_refused_not_a_panic() {
     }
 }
 
-/// A TCP proxy between the server and PostgreSQL that the test cuts (every connection dropped,
-/// new ones refused) and restores on the same port: the database "gone" without stopping the
-/// PostgreSQL server other tests share.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    target: String,
-    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let mut proxy = Proxy {
-            addr: listener.local_addr().expect("address"),
-            target,
-            tasks: Default::default(),
-        };
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let (target, tasks) = (self.target.clone(), self.tasks.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                let pipe = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tasks.lock().expect("tasks").push(pipe);
-            }
-        });
-        self.tasks.lock().expect("tasks").push(accept);
-    }
-
-    fn cut(&self) {
-        for task in self.tasks.lock().expect("tasks").drain(..) {
-            task.abort();
-        }
-    }
-
-    async fn restore(&mut self) {
-        let listener = tokio::net::TcpListener::bind(self.addr)
-            .await
-            .expect("the proxy's port again");
-        self.serve(listener);
-    }
-}
-
 #[tokio::test]
 async fn with_postgresql_gone_requests_answer_503_with_retry_after_and_service_resumes() {
     let Some(db) = seldinger_store::testing::postgres().await else {
         return;
     };
-    let url = reqwest::Url::parse(&db.url).expect("database URL");
-    let target = format!(
-        "{}:{}",
-        url.host_str().expect("host"),
-        url.port().unwrap_or(5432)
-    );
-    let mut proxy = Proxy::start(target.clone()).await;
-    let proxied = db
-        .url
-        .replacen(&target, &proxy.addr.to_string(), 1)
-        .replacen(
-            &format!("{}/", url.host_str().expect("host")),
-            &format!("{}/", proxy.addr),
-            1,
-        );
+    let (mut proxy, proxied) = seldinger_store::testing::CuttableProxy::before(&db).await;
     let app = crate::helpers::spawn_app(db.reached_at(&proxied).await).await;
     expect_status(app.get("/health").await, StatusCode::OK, "before").await;
 
