@@ -390,3 +390,42 @@ impl CuttableProxy {
         self.serve(listener);
     }
 }
+
+/// Where a record's projection and its events disagree (a half-written change): each row whose
+/// version is not its stream's latest, and each stream with events but no row. Empty when whole.
+pub async fn projections_out_of_step(store: &Store) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut conn = store.conn().await.expect("connection");
+    for (table, stream) in [
+        ("patients", "patient"),
+        ("referrals", "referral"),
+        ("cases", "case"),
+        ("follow_up_tasks", "follow_up_task"),
+    ] {
+        let behind = format!(
+            "SELECT t.id AS id FROM {table} t WHERE t.version <> \
+             (SELECT MAX(e.stream_version) FROM events e \
+              WHERE e.stream_type = '{stream}' AND e.stream_id = t.id) \
+             OR NOT EXISTS (SELECT 1 FROM events e \
+              WHERE e.stream_type = '{stream}' AND e.stream_id = t.id)"
+        );
+        let orphaned = format!(
+            "SELECT DISTINCT e.stream_id AS id FROM events e WHERE e.stream_type = '{stream}' \
+             AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = e.stream_id)"
+        );
+        for (sql, what) in [
+            (behind, "row not at its latest event"),
+            (orphaned, "events without a row"),
+        ] {
+            for row in sqlx::query(&sql)
+                .fetch_all(&mut *conn)
+                .await
+                .expect("integrity query")
+            {
+                let id: String = sqlx::Row::try_get(&row, "id").expect("id");
+                found.push(format!("{table} {id}: {what}"));
+            }
+        }
+    }
+    found
+}
