@@ -110,9 +110,18 @@ pub async fn serve(listener: TcpListener, config: ScpConfig, app: App) -> std::i
         let (socket, peer) = listener.accept().await?;
         let (config, app) = (config.clone(), app.clone());
         tokio::spawn(async move {
-            if let Err(error) = association(socket, &config, &app).await {
-                tracing::warn!(%peer, %error, "DICOM association ended with an error");
-            }
+            let open = metrics::gauge!("seldinger_dicom_associations_open");
+            open.increment(1.0);
+            let outcome = match association(socket, &config, &app).await {
+                Ok(()) => "completed",
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "DICOM association ended with an error");
+                    "error"
+                }
+            };
+            open.decrement(1.0);
+            metrics::counter!("seldinger_dicom_associations_total", "outcome" => outcome)
+                .increment(1);
         });
     }
 }
@@ -511,6 +520,17 @@ fn read_identifier(bytes: &[u8], transfer_syntax: &str) -> Result<InMemDicomObje
 }
 
 fn status_for(
+    outcome: &Result<Ingested, seldinger_store::StoreError>,
+    sop: &str,
+    peer: &std::net::SocketAddr,
+) -> u16 {
+    let status = dose_store_status(outcome, sop, peer);
+    metrics::counter!("seldinger_dicom_dose_reports_total", "status" => format!("{status:04X}"))
+        .increment(1);
+    status
+}
+
+fn dose_store_status(
     outcome: &Result<Ingested, seldinger_store::StoreError>,
     sop: &str,
     peer: &std::net::SocketAddr,

@@ -165,6 +165,8 @@ pub async fn serve(
         let _ = socket.set_nodelay(true);
         let (appliers, config, acceptor) = (appliers.clone(), config.clone(), acceptor.clone());
         tokio::spawn(async move {
+            let open = metrics::gauge!("seldinger_hl7_connections_open");
+            open.increment(1.0);
             let result = match acceptor {
                 Some(acceptor) => {
                     match tokio::time::timeout(config.read_timeout, acceptor.accept(socket)).await {
@@ -175,9 +177,15 @@ pub async fn serve(
                 }
                 None => connection(socket, address, &config, &appliers).await,
             };
-            if let Err(error) = result {
-                tracing::warn!(peer = %address, %error, "MLLP connection ended with an error");
-            }
+            open.decrement(1.0);
+            let outcome = match result {
+                Ok(()) => "completed",
+                Err(error) => {
+                    tracing::warn!(peer = %address, %error, "MLLP connection ended with an error");
+                    "error"
+                }
+            };
+            metrics::counter!("seldinger_hl7_connections_total", "outcome" => outcome).increment(1);
             drop(permit);
         });
     }
@@ -212,6 +220,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     .await
             }
         };
+        metrics::counter!("seldinger_hl7_messages_total", "ack" => answer.code).increment(1);
         write_frame(&mut writer, &answer.ack).await?;
     }
 }

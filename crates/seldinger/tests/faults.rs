@@ -90,6 +90,26 @@ async fn with_postgresql_gone_the_listeners_refuse_rather_than_acknowledge_and_r
     };
     let (mut proxy, proxied) = seldinger_store::testing::CuttableProxy::before(&db).await;
     let dir = tempfile::tempdir().expect("data dir");
+    // The administrator's monitoring token, for the metrics.
+    let password = [("SELDINGER_NEW_PASSWORD", "a-long-test-password")];
+    let (path, url) = (dir.path().to_path_buf(), proxied.clone());
+    let token = tokio::task::spawn_blocking(move || {
+        common::cli(
+            &["user", "add", "monitor", "--role", "administrator"],
+            &path,
+            Some(&url),
+            &password,
+        );
+        common::cli(
+            &["token", "create", "--user", "monitor"],
+            &path,
+            Some(&url),
+            &[],
+        )
+    })
+    .await
+    .expect("token");
+    let token = token.lines().last().expect("token").trim().to_string();
     let (hl7, dicom) = (free_port(), free_port());
     let config = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -204,6 +224,27 @@ async fn with_postgresql_gone_the_listeners_refuse_rather_than_acknowledge_and_r
         .await
         .expect("read")
         .is_some());
+    // The metrics name what happened: the refused and the taken sends, the 503s, by route.
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.expect("text");
+    for expected in [
+        "seldinger_hl7_messages_total{ack=\"AR\"} 1",
+        "seldinger_hl7_messages_total{ack=\"AA\"} 1",
+        "seldinger_dicom_dose_reports_total{status=\"A700\"} 1",
+        "seldinger_dicom_dose_reports_total{status=\"0000\"} 1",
+        "seldinger_dicom_associations_total{outcome=\"completed\"} 2",
+        "seldinger_hl7_dead_letters 0",
+        "route=\"/api/v1/health/ready\",status=\"503\"",
+        "seldinger_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/health/ready\"",
+    ] {
+        assert!(metrics.contains(expected), "{expected} not in:\n{metrics}");
+    }
     tokio::task::spawn_blocking(move || server.terminate())
         .await
         .expect("stopped");

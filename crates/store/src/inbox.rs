@@ -460,3 +460,47 @@ impl Store {
         .await
     }
 }
+
+/// How many messages wait on each side of the HL7 interface, for monitoring: the outbox's owed
+/// (pending) and refused-by-the-receiver (rejected) per destination, and the inbox's dead
+/// letters (failed: content wrong, until replayed) and messages received but not finished.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueDepths {
+    /// (destination, status, count), pending and rejected only.
+    pub outbox: Vec<(String, String, i64)>,
+    /// (status, count): failed and received.
+    pub inbox: Vec<(String, i64)>,
+}
+
+impl Store {
+    /// The interface's queue depths (see [`QueueDepths`]): counts over the status indexes of
+    /// the rows that still wait, not a scan of every message ever handled.
+    pub async fn queue_depths(&self) -> Result<QueueDepths, StoreError> {
+        let mut conn = self.conn().await?;
+        let outbox = sqlx::query(
+            "SELECT destination, status, COUNT(*) AS n FROM hl7_outbox \
+             WHERE status IN ('pending', 'rejected') GROUP BY destination, status",
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                text(row, "destination")?,
+                text(row, "status")?,
+                row.try_get("n")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let inbox = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM hl7_messages \
+             WHERE status IN ('failed', 'received') GROUP BY status",
+        )
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| Ok((text(row, "status")?, row.try_get("n")?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(QueueDepths { outbox, inbox })
+    }
+}

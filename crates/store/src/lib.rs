@@ -30,7 +30,8 @@ pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};
 pub use error::StoreError;
 pub use followup::{FollowUpFilter, Standing};
 pub use inbox::{
-    Claim, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Receipt,
+    Claim, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, QueueDepths,
+    Receipt,
 };
 pub use outbox::{NewOutboundMessage, OutboundMessage, OutboxCount, OutboxFilter, OutboxStatus};
 pub use page::{Cursor, Page};

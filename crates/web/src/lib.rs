@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod json;
+pub mod metrics;
 mod openapi;
 mod pages;
 mod problem;
@@ -116,6 +117,8 @@ impl AppState {
 
 /// The whole application as a router, ready to serve or to test.
 pub fn app(state: AppState) -> Router {
+    // Installed before the first request and the listeners' first association, so they count.
+    metrics::handle();
     let api = routes::api().route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::gate,
@@ -125,6 +128,8 @@ pub fn app(state: AppState) -> Router {
         router = router.nest_service(path, mounted);
     }
     router
+        // Innermost, so the route matched is known and the time is the handler's and the gate's.
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::map_response_with_state(
             state.auth_policy.secure_cookies,

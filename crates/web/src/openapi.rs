@@ -16,6 +16,7 @@ use utoipa::OpenApi;
         routes::system::live,
         routes::system::ready,
         routes::system::openapi,
+        crate::metrics::scrape,
         crate::auth::login::sign_in,
         crate::auth::login::current,
         crate::auth::login::sign_out,

@@ -29,6 +29,7 @@ pub fn api() -> Router<AppState> {
         .route("/health/live", get(system::live))
         .route("/health/ready", get(system::ready))
         .route("/openapi.json", get(system::openapi))
+        .route("/metrics", get(crate::metrics::scrape))
         .route(
             "/session",
             post(login::sign_in)

@@ -1,5 +1,6 @@
 use crate::helpers::{expect_status, spawn_apps};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use seldinger_domain::access::Role;
 
 #[tokio::test]
 async fn health_names_the_engine_and_catalogue() {
@@ -160,4 +161,43 @@ async fn with_postgresql_gone_requests_answer_503_with_retry_after_and_service_r
         "after",
     )
     .await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_pattern_for_the_administrator_only() {
+    let app = crate::helpers::spawn_app(seldinger_store::testing::sqlite().await).await;
+    let patient = app.patient("METRIC-1").await;
+    let id = patient["id"].as_str().expect("id").to_string();
+    expect_status(
+        app.get(&format!("/patients/{id}")).await,
+        StatusCode::OK,
+        "read",
+    )
+    .await;
+    let refused = app
+        .request_as(Role::IrNurse, Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let scraped = app
+        .request_as(Role::Administrator, Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")));
+    let text = scraped.text().await.expect("text");
+    // By the route's pattern: the id read is not in it, nor the MRN.
+    assert!(
+        text.contains(r#"route="/api/v1/patients/{id}",status="200""#),
+        "{text}"
+    );
+    assert!(text.contains("seldinger_http_request_duration_seconds_bucket"));
+    assert!(text.contains("seldinger_hl7_dead_letters 0"));
+    assert!(!text.contains(&id) && !text.contains("METRIC-1"));
 }
