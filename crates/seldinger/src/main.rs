@@ -35,6 +35,15 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate(config::StorageArgs),
+    /// Copy the embedded SQLite database, while Seldinger serves, into a new checked file
+    /// (PostgreSQL: pg_basebackup and WAL archiving, see docs/deploy.md).
+    Backup {
+        #[command(flatten)]
+        storage: config::StorageArgs,
+        /// The file to write; never overwritten.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Manage users: add, list, disable, enable, reset-password.
     User {
         #[command(flatten)]
@@ -138,6 +147,18 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::from_storage_args(&args)?;
             settings.open_store(false).await?;
             tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Backup { storage, out } => {
+            let store = Settings::from_storage_args(&storage)?
+                .open_store(false)
+                .await?;
+            store.backup_to(&out).await?;
+            let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or_default();
+            println!(
+                "backed up to {} ({bytes} bytes, integrity checked)",
+                out.display()
+            );
             Ok(())
         }
         Command::User { storage, command } => {

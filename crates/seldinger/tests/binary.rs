@@ -277,6 +277,60 @@ fn migrate_creates_the_database_and_can_run_again() {
 }
 
 #[tokio::test]
+async fn backup_copies_the_serving_sqlite_database_into_a_checked_file_never_overwriting() {
+    let dir = tempfile::tempdir().expect("dir");
+    let token = nurse_token(dir.path(), None);
+    let server = Server::start(&["serve"], dir.path());
+    let client = ::reqwest::Client::new();
+    let registered = client
+        .post(format!("{}/patients", server.base))
+        .bearer_auth(&token)
+        .json(
+            &serde_json::json!({"site": "MAIN", "mrn": "BACKUP-1", "family_name": "Copy",
+            "given_name": "Kept", "birth_date": "1970-01-01", "sex": "male"}),
+        )
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    // While the server runs.
+    let out = dir.path().join("backups").join("seldinger-backup.db");
+    std::fs::create_dir_all(out.parent().expect("folder")).expect("folder");
+    let said = cli(
+        &["backup", "--out", &out.display().to_string()],
+        dir.path(),
+        None,
+        &[],
+    );
+    assert!(said.contains("integrity checked"), "{said}");
+    let copy = seldinger_store::Store::connect(&format!("sqlite://{}?mode=rw", out.display()))
+        .await
+        .expect("the copy opens");
+    let site = seldinger_domain::patient::SiteCode::parse("MAIN").expect("site");
+    let mrn = seldinger_domain::patient::Mrn::parse("BACKUP-1").expect("mrn");
+    assert!(copy
+        .patient_by_mrn(&site, &mrn)
+        .await
+        .expect("read")
+        .is_some());
+    assert_eq!(copy.count_users().await.expect("users"), 1);
+    // A second backup to the same file is refused, the first left as it was.
+    let before = std::fs::metadata(&out).expect("file").len();
+    let again = Command::new(BIN)
+        .args(["backup", "--out"])
+        .arg(&out)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+    assert_eq!(std::fs::metadata(&out).expect("file").len(), before);
+    server.terminate();
+}
+
+#[tokio::test]
 async fn serves_on_postgresql_when_database_url_is_set() {
     let Some(db) = seldinger_store::testing::postgres().await else {
         return;

@@ -335,6 +335,60 @@ impl Store {
         Ok(())
     }
 
+    /// Copies the embedded SQLite database, while it serves, into a new file at `to` (one
+    /// consistent snapshot: SQLite's `VACUUM INTO`), written beside it first and renamed only
+    /// once the copy passes SQLite's integrity check, so a file at `to` is always whole.
+    /// PostgreSQL is backed up with its own tools (docs/deploy.md): refused here.
+    pub async fn backup_to(&self, to: &Path) -> Result<(), StoreError> {
+        if self.engine != Engine::Sqlite {
+            return Err(StoreError::Corrupt(
+                "PostgreSQL is backed up with pg_basebackup and WAL archiving (docs/deploy.md), not by Seldinger".into(),
+            ));
+        }
+        if to.exists() {
+            return Err(StoreError::Corrupt(format!(
+                "{} exists already: a backup never overwrites a file",
+                to.display()
+            )));
+        }
+        let partial = to.with_extension("partial");
+        let _ = std::fs::remove_file(&partial);
+        let mut conn = self.conn().await?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(partial.display().to_string())
+            .execute(&mut *conn)
+            .await?;
+        // Checked through this connection, attached: opening it as a store would turn it to WAL.
+        sqlx::query("ATTACH DATABASE $1 AS backup_copy")
+            .bind(partial.display().to_string())
+            .execute(&mut *conn)
+            .await?;
+        let verdict: Result<String, StoreError> = async {
+            Ok(sqlx::query("PRAGMA backup_copy.integrity_check")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?)
+        }
+        .await;
+        sqlx::query("DETACH DATABASE backup_copy")
+            .execute(&mut *conn)
+            .await?;
+        let verdict = verdict?;
+        if verdict != "ok" {
+            let _ = std::fs::remove_file(&partial);
+            return Err(StoreError::Corrupt(format!(
+                "the copy failed SQLite's integrity check: {verdict}"
+            )));
+        }
+        std::fs::rename(&partial, to).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "renaming the checked copy to {}: {e}",
+                to.display()
+            ))
+        })?;
+        Ok(())
+    }
+
     /// The department's change sequence (migration 0023): it moves with every committed event,
     /// performed step or room, so a polling screen compares it instead of rebuilding itself.
     pub async fn change_sequence(&self) -> Result<i64, StoreError> {
