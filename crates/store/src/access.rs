@@ -147,6 +147,14 @@ impl AuditEntry {
     }
 }
 
+/// Consecutive failed sign-ins for one (account, address), and until when the next must wait.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignInStrikes {
+    pub failures: u32,
+    pub last_failure: DateTime<Utc>,
+    pub wait_until: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub username: Option<String>,
@@ -317,6 +325,102 @@ impl Store {
         Ok(row
             .try_get::<i64, _>("failed_logins")?
             .clamp(0, i64::from(u32::MAX)) as u32)
+    }
+
+    /// Counts one sign-in attempt from `addr` in its one-minute window (a new window once the
+    /// last began a minute or more ago), in one statement so nodes sharing the database count
+    /// together: the attempts in the window, this one included.
+    pub async fn count_sign_in_attempt(
+        &self,
+        addr: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let expired = ts(now - chrono::Duration::minutes(1));
+        let mut conn = self.conn().await?;
+        let row = sqlx::query(
+            "INSERT INTO sign_in_windows (client_addr, window_start, attempts) VALUES ($1, $2, 1) \
+             ON CONFLICT (client_addr) DO UPDATE SET \
+               attempts = CASE WHEN sign_in_windows.window_start <= $3 THEN 1 \
+                               ELSE sign_in_windows.attempts + 1 END, \
+               window_start = CASE WHEN sign_in_windows.window_start <= $3 THEN $2 \
+                                   ELSE sign_in_windows.window_start END \
+             RETURNING attempts",
+        )
+        .bind(addr.to_string())
+        .bind(ts(now))
+        .bind(expired.clone())
+        .fetch_one(&mut *conn)
+        .await?;
+        let attempts: i64 = row.try_get("attempts")?;
+        if attempts == 1 {
+            // A new window: windows of other addresses that ran out are no longer needed.
+            sqlx::query("DELETE FROM sign_in_windows WHERE window_start <= $1")
+                .bind(expired)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(attempts.clamp(0, i64::from(u32::MAX)) as u32)
+    }
+
+    /// The failed-sign-in strikes of (account, address), if any.
+    pub async fn sign_in_strikes(
+        &self,
+        username: &str,
+        addr: &str,
+    ) -> Result<Option<SignInStrikes>, StoreError> {
+        let row = sqlx::query(
+            "SELECT failures, last_failure, wait_until FROM sign_in_strikes \
+             WHERE username = $1 AND client_addr = $2",
+        )
+        .bind(username.to_string())
+        .bind(addr.to_string())
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        row.map(|row| {
+            let wait_until: Option<String> = row.try_get("wait_until")?;
+            Ok(SignInStrikes {
+                failures: row
+                    .try_get::<i64, _>("failures")?
+                    .clamp(0, i64::from(u32::MAX)) as u32,
+                last_failure: parse_ts(&text(&row, "last_failure")?)?,
+                wait_until: wait_until.as_deref().map(parse_ts).transpose()?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Keeps the strikes of (account, address) as they now stand; `None` clears them.
+    pub async fn put_sign_in_strikes(
+        &self,
+        username: &str,
+        addr: &str,
+        strikes: Option<&SignInStrikes>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        match strikes {
+            None => {
+                sqlx::query("DELETE FROM sign_in_strikes WHERE username = $1 AND client_addr = $2")
+                    .bind(username.to_string())
+                    .bind(addr.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Some(strikes) => {
+                sqlx::query(
+                    "INSERT INTO sign_in_strikes (username, client_addr, failures, last_failure, wait_until) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username, client_addr) DO UPDATE SET \
+                     failures = $3, last_failure = $4, wait_until = $5",
+                )
+                .bind(username.to_string())
+                .bind(addr.to_string())
+                .bind(i64::from(strikes.failures))
+                .bind(ts(strikes.last_failure))
+                .bind(strikes.wait_until.map(ts))
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn record_login_success(&self, user_id: Uuid) -> Result<(), StoreError> {

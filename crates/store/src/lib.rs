@@ -23,7 +23,7 @@ mod scope;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use access::{ApiToken, AuditEntry, AuditFilter, Session, User};
+pub use access::{ApiToken, AuditEntry, AuditFilter, Session, SignInStrikes, User};
 pub use adverse_events::AdverseEventFilter;
 pub use devices::DeviceFilter;
 pub use dose::{DoseReportFilter, NewDoseReport, StoredDoseReport};

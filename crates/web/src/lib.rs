@@ -41,8 +41,6 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub app: App,
     pub auth_policy: Arc<AuthPolicy>,
-    pub login_limiter: Arc<auth::login::LoginLimiter>,
-    pub login_throttle: Arc<auth::login::LoginThrottle>,
     /// Other faces served beside the API and pages (the FHIR server), each at its path, under
     /// the same security headers.
     pub mounts: Vec<(&'static str, Router)>,
@@ -75,8 +73,6 @@ impl AppState {
         AppState {
             app,
             auth_policy: Arc::new(auth_policy),
-            login_limiter: Arc::default(),
-            login_throttle: Arc::default(),
             mounts: Vec::new(),
         }
     }

@@ -12,7 +12,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use seldinger_domain::access::Role;
-use seldinger_store::Session;
+use seldinger_store::{Session, SignInStrikes};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -86,10 +86,8 @@ pub async fn password_sign_in(
     addr: &str,
 ) -> Result<SignedIn, ApiError> {
     let now = state.clock.now();
-    if !state
-        .login_limiter
-        .allow(addr, now, state.auth_policy.login_attempts_per_minute)
-    {
+    let attempts = state.store.count_sign_in_attempt(addr, now).await?;
+    if attempts > state.auth_policy.login_attempts_per_minute {
         state
             .audit_anonymous(UNCHECKED_USERNAME, "login_rate_limited", addr, "denied")
             .await?;
@@ -97,8 +95,12 @@ pub async fn password_sign_in(
     }
     // Guessing is slowed per account and address, for real and unknown names alike, before any
     // password is checked; nobody else's guesses lock a user out.
-    let key = (username.trim().to_lowercase(), addr.to_string());
-    if let Some(until) = state.login_throttle.wait_until(&key, now) {
+    let account = username.trim().to_lowercase();
+    let strikes = state.store.sign_in_strikes(&account, addr).await?;
+    if let Some(until) = strikes
+        .and_then(|s| s.wait_until)
+        .filter(|until| *until > now)
+    {
         state
             .audit_anonymous(UNCHECKED_USERNAME, "login_throttled", addr, "denied")
             .await?;
@@ -116,7 +118,11 @@ pub async fn password_sign_in(
     let user = match user {
         Some(user) if password_ok && !user.disabled => user,
         other => {
-            state.login_throttle.failed(key, now, &state.auth_policy);
+            let next = strike(strikes, now, &state.auth_policy);
+            state
+                .store
+                .put_sign_in_strikes(&account, addr, Some(&next))
+                .await?;
             let name = match &other {
                 Some(user) => {
                     state.store.record_login_failure(user.id).await?;
@@ -133,7 +139,12 @@ pub async fn password_sign_in(
             return Err(ApiError::sign_in_failed());
         }
     };
-    state.login_throttle.succeeded(&key);
+    if strikes.is_some() {
+        state
+            .store
+            .put_sign_in_strikes(&account, addr, None)
+            .await?;
+    }
     state.store.record_login_success(user.id).await?;
     let token = new_secret();
     let session = Session {
@@ -214,103 +225,75 @@ pub async fn sign_out(
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]))
 }
 
-/// Slows guessing per (account, address) with growing delays, in memory: after
-/// `lockout_after` consecutive failures the next attempt waits `throttle_base`, doubling with
-/// each further failure up to `lockout_for`. A success clears it; so does a quiet period of
-/// `lockout_for` after the last failure or the last wait (the count restarts once a delay has
-/// run out unused, so one wrong password now and then never keeps anyone out).
-/// Nothing here touches the account itself: its sessions and tokens go on working, and a guesser
-/// on another address is slowed on their own.
-#[derive(Default)]
-pub struct LoginThrottle {
-    strikes: std::sync::Mutex<std::collections::HashMap<(String, String), Strikes>>,
-}
-
-struct Strikes {
-    failures: u32,
-    last_failure: DateTime<Utc>,
-    wait_until: Option<DateTime<Utc>>,
-}
-
-impl LoginThrottle {
-    /// When the next attempt for this (account, address) may be made, if not now.
-    pub fn wait_until(&self, key: &(String, String), now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let strikes = self.strikes.lock().ok()?;
-        strikes
-            .get(key)
-            .and_then(|s| s.wait_until)
-            .filter(|until| *until > now)
+/// Slows guessing per (account, address) with growing delays: the strikes after one more
+/// failure. After `lockout_after` consecutive failures the next attempt waits `throttle_base`,
+/// doubling with each further failure up to `lockout_for`. A success clears them (the caller);
+/// so does a quiet period of `lockout_for` after the last failure or the last wait (the count
+/// restarts once a delay has run out unused, so one wrong password now and then never keeps
+/// anyone out). Nothing here touches the account itself: its sessions and tokens go on
+/// working, and a guesser on another address is slowed on their own. Kept in the database
+/// (migration 0024), so every node behind a proxy counts the same guesses.
+pub fn strike(
+    previous: Option<SignInStrikes>,
+    now: DateTime<Utc>,
+    policy: &super::AuthPolicy,
+) -> SignInStrikes {
+    let mut entry = previous.unwrap_or(SignInStrikes {
+        failures: 0,
+        last_failure: now,
+        wait_until: None,
+    });
+    // A quiet period after the last failure, or after the last wait ran out, starts anew.
+    let quiet_since = entry
+        .wait_until
+        .map_or(entry.last_failure, |w| w.max(entry.last_failure));
+    if now - quiet_since >= policy.lockout_for {
+        entry.failures = 0;
+        entry.wait_until = None;
     }
-
-    pub fn failed(&self, key: (String, String), now: DateTime<Utc>, policy: &super::AuthPolicy) {
-        let Ok(mut strikes) = self.strikes.lock() else {
-            return;
-        };
-        if strikes.len() > 100_000 {
-            strikes.retain(|_, s| now - s.last_failure < policy.lockout_for);
-        }
-        let entry = strikes.entry(key).or_insert(Strikes {
-            failures: 0,
-            last_failure: now,
-            wait_until: None,
-        });
-        // A quiet period after the last failure, or after the last wait ran out, starts anew.
-        let quiet_since = entry
-            .wait_until
-            .map_or(entry.last_failure, |w| w.max(entry.last_failure));
-        if now - quiet_since >= policy.lockout_for {
-            entry.failures = 0;
-            entry.wait_until = None;
-        }
-        entry.failures = entry.failures.saturating_add(1);
-        entry.last_failure = now;
-        if entry.failures >= policy.lockout_after {
-            let doublings = (entry.failures - policy.lockout_after).min(20);
-            let delay = policy.throttle_base * 2i32.pow(doublings);
-            entry.wait_until = Some(now + delay.min(policy.lockout_for));
-        }
+    entry.failures = entry.failures.saturating_add(1);
+    entry.last_failure = now;
+    if entry.failures >= policy.lockout_after {
+        let doublings = (entry.failures - policy.lockout_after).min(20);
+        let delay = policy.throttle_base * 2i32.pow(doublings);
+        entry.wait_until = Some(now + delay.min(policy.lockout_for));
     }
-
-    pub fn succeeded(&self, key: &(String, String)) {
-        if let Ok(mut strikes) = self.strikes.lock() {
-            strikes.remove(key);
-        }
-    }
-}
-
-/// Counts sign-in attempts per client address in a one-minute window (in memory: a restart
-/// forgets).
-#[derive(Default)]
-pub struct LoginLimiter {
-    windows: std::sync::Mutex<std::collections::HashMap<String, (DateTime<Utc>, u32)>>,
-}
-
-impl LoginLimiter {
-    pub fn allow(&self, addr: &str, now: DateTime<Utc>, per_minute: u32) -> bool {
-        let Ok(mut windows) = self.windows.lock() else {
-            return false;
-        };
-        if windows.len() > 10_000 {
-            windows.retain(|_, (start, _)| now - *start < chrono::Duration::minutes(1));
-        }
-        let entry = windows.entry(addr.to_string()).or_insert((now, 0));
-        if now - entry.0 >= chrono::Duration::minutes(1) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= per_minute
-    }
+    entry
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{Duration, TimeZone};
+    use std::collections::HashMap;
+
+    /// The strikes as the database keeps them, per (account, address).
+    #[derive(Default)]
+    struct Throttle(std::cell::RefCell<HashMap<(String, String), SignInStrikes>>);
+
+    impl Throttle {
+        fn failed(&self, key: (String, String), now: DateTime<Utc>, policy: &crate::AuthPolicy) {
+            let previous = self.0.borrow().get(&key).copied();
+            self.0
+                .borrow_mut()
+                .insert(key, strike(previous, now, policy));
+        }
+        fn wait_until(&self, key: &(String, String), now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+            self.0
+                .borrow()
+                .get(key)
+                .and_then(|s| s.wait_until)
+                .filter(|until| *until > now)
+        }
+        fn succeeded(&self, key: &(String, String)) {
+            self.0.borrow_mut().remove(key);
+        }
+    }
 
     #[test]
     fn delays_grow_from_the_fifth_failure_are_capped_and_end_after_a_quiet_period() {
         let policy = crate::AuthPolicy::default();
-        let throttle = LoginThrottle::default();
+        let throttle = Throttle::default();
         let key = ("scheduler".to_string(), "10.0.0.7".to_string());
         let t0 = Utc
             .with_ymd_and_hms(2026, 12, 1, 8, 0, 0)

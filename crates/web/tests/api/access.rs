@@ -822,6 +822,77 @@ async fn sign_in_attempts_are_limited_per_address() {
 }
 
 #[tokio::test]
+async fn two_nodes_on_one_database_share_sign_in_limits_sessions_and_board_tags() {
+    let policy = seldinger_web::AuthPolicy {
+        login_attempts_per_minute: 3,
+        ..Default::default()
+    };
+    for db in seldinger_store::testing::engines().await {
+        let a = spawn_app_with(db, policy.clone()).await;
+        let b_base = a.another_node(policy.clone()).await;
+        let site = |base: &str| base.trim_end_matches("/api/v1").to_string();
+        let attempt = |base: String, password: &'static str| async move {
+            let client = reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client");
+            let answer = client
+                .post(format!("{base}/session"))
+                .json(&json!({"username": "ir_nurse", "password": password}))
+                .send()
+                .await
+                .expect("sign in");
+            (client, answer.status())
+        };
+        // A session opened on one node is good on the other.
+        let (nurse, status) = attempt(a.base.clone(), PASSWORD).await;
+        assert_eq!(status, StatusCode::CREATED, "{}", a.engine);
+        let on_b = nurse
+            .get(format!("{b_base}/session"))
+            .send()
+            .await
+            .expect("session");
+        assert_eq!(
+            on_b.status(),
+            StatusCode::OK,
+            "{}: session on node B",
+            a.engine
+        );
+        // The board's tag is the department's, not a process's: B answers A's tag with 304.
+        let lanes = nurse
+            .get(format!("{}/board/lanes", site(&a.base)))
+            .send()
+            .await
+            .expect("lanes");
+        let tag = lanes
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .expect("etag")
+            .to_string();
+        let again = nurse
+            .get(format!("{}/board/lanes", site(&b_base)))
+            .header("if-none-match", tag)
+            .send()
+            .await
+            .expect("lanes");
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{}", a.engine);
+        // Sign-in attempts from one address are counted together: 3 a minute across both.
+        let (_, status) = attempt(b_base.clone(), "wrong-password-1").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", a.engine);
+        let (_, status) = attempt(a.base.clone(), "wrong-password-2").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{}", a.engine);
+        let (_, status) = attempt(b_base.clone(), PASSWORD).await;
+        assert_eq!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}: the fourth attempt, on the other node",
+            a.engine
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_method_a_path_does_not_have_answers_405_naming_the_ones_it_has() {
     let app = spawn_app(seldinger_store::testing::sqlite().await).await;
     let patient = app.patient("METHODS-1").await;

@@ -190,6 +190,33 @@ async fn spawn_configured(
 }
 
 impl TestApp {
+    /// A second node on this app's database (as behind a load balancer): its own process state,
+    /// the same store. Returns its API base.
+    pub async fn another_node(&self, policy: AuthPolicy) -> String {
+        let catalogue = ProcedureCatalogue::parse(
+            include_str!("../../../../catalog/procedures.toml"),
+            "procedures.toml",
+        )
+        .expect("catalogue");
+        let state = AppState::new(
+            self._db.store.clone(),
+            catalogue,
+            crate::helpers::safety_reference(),
+            Arc::new(FixedClock(now())),
+            policy,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}/api/v1", listener.local_addr().expect("address"));
+        tokio::spawn(seldinger_web::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        base
+    }
+
     /// A request acting as `role` (by its bearer token).
     pub fn request_as(
         &self,
