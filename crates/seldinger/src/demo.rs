@@ -216,7 +216,8 @@ fn rooms() -> Vec<Room> {
 }
 
 struct Demo<'a> {
-    store: &'a Store,
+    /// The store written to: the database's, or a batch's while history is generated.
+    store: Store,
     catalogue: &'a ProcedureCatalogue,
     rng: ChaCha8Rng,
     day_start: DateTime<Utc>,
@@ -226,6 +227,8 @@ struct Demo<'a> {
     dose_reports: usize,
     /// Cases checked in whose imaging already began (one, for the imaging review list).
     early_imaging: usize,
+    /// The next case's patient, when it is one already known (a patient comes back).
+    returning: Option<PatientId>,
 }
 
 pub async fn seed(
@@ -237,7 +240,8 @@ pub async fn seed(
 ) -> anyhow::Result<Summary> {
     let day_start = Utc.from_utc_datetime(&today.and_hms_opt(0, 0, 0).context("midnight")?);
     let mut demo = Demo {
-        store,
+        store: store.clone(),
+        returning: None,
         catalogue,
         reference,
         dose_reports: 0,
@@ -297,6 +301,134 @@ pub async fn seed(
     Ok(Summary {
         patients: demo.patients,
         cases: demo.cases,
+        dose_reports: demo.dose_reports,
+    })
+}
+
+/// Cases a weekday of the generated history holds across the rooms, and a weekend day (the
+/// emergencies): 5 × 56 + 2 × 6 = 292 a week, about 15,200 a year.
+const HISTORY_WEEKDAY_CASES: usize = 56;
+const HISTORY_WEEKEND_CASES: usize = 6;
+/// Cases written per transaction while generating history (one flush each, not one per event).
+const HISTORY_CASES_PER_BATCH: usize = 250;
+/// The history's patients are numbered from here (their MRNs follow the number).
+const HISTORY_FIRST_PATIENT: usize = 1_000_000;
+
+/// Adds `days` of a large department's past work before the demo's own last year, through
+/// the same event and projection writes as the application (the demo's, in batches of
+/// [`HISTORY_CASES_PER_BATCH`] cases per transaction): about 15,000 cases a year over every
+/// room and procedure type, mostly done and closed, some cancelled or declined; a third of
+/// them for a patient who came before; each new patient with drugs and labs; dose reports,
+/// devices and follow-up tasks as the demo's cases have them; and the reads of each case in
+/// the audit trail. Deterministic for a seed. `progress(done, total)` is told after each batch.
+pub async fn history(
+    store: &Store,
+    catalogue: &ProcedureCatalogue,
+    reference: &SafetyReference,
+    seed: u64,
+    today: NaiveDate,
+    days: u32,
+    progress: &mut dyn FnMut(usize, usize),
+) -> anyhow::Result<Summary> {
+    let mut demo = Demo {
+        store: store.clone(),
+        returning: None,
+        catalogue,
+        reference,
+        dose_reports: 0,
+        early_imaging: 0,
+        // Another stream than the demo's own, so its ids never meet the history's.
+        rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5e1d_1a9e_0000_0016),
+        day_start: Utc.from_utc_datetime(&today.and_hms_opt(0, 0, 0).context("midnight")?),
+        // Counted from here so the history's MRNs never meet the demo's own.
+        patients: HISTORY_FIRST_PATIENT,
+        cases: 0,
+    };
+    let rooms = rooms();
+    // The demo's own year covers the last 360 days; history runs before it.
+    let last = today - Duration::days(366);
+    let first = today - Duration::days(366 + i64::from(days));
+    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let per_day = |day: &NaiveDate| match chrono::Datelike::weekday(day) {
+        chrono::Weekday::Sat | chrono::Weekday::Sun => HISTORY_WEEKEND_CASES,
+        _ => HISTORY_WEEKDAY_CASES,
+    };
+    let total: usize = days.iter().map(per_day).sum();
+    let mut known: Vec<PatientId> = Vec::new();
+    let mut done = 0;
+    let mut batch: Option<seldinger_store::Batch> = None;
+    let mut audits = Vec::new();
+    for day in &days {
+        demo.day_start = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).context("midnight")?);
+        let mut slots: Vec<DateTime<Utc>> = vec![demo.day_start + Duration::hours(8); rooms.len()];
+        for n in 0..per_day(day) {
+            if batch.is_none() {
+                let opened = store.begin_batch().await?;
+                demo.store = opened.store().clone();
+                batch = Some(opened);
+            }
+            let index = n % rooms.len();
+            let room = &rooms[index];
+            let procedure = demo.procedure_for(room)?;
+            let target = match demo.rng.gen_range(0..100) {
+                0..=2 => CaseState::Cancelled,
+                3..=4 => CaseState::Declined,
+                5..=11 => CaseState::FollowUp,
+                _ => CaseState::Closed,
+            };
+            if !known.is_empty() && demo.rng.gen_bool(0.33) {
+                demo.returning = Some(known[demo.rng.gen_range(0..known.len())]);
+            }
+            let booking = (target != CaseState::Declined).then(|| (room.id.clone(), slots[index]));
+            slots[index] += Duration::minutes(i64::from(procedure.room_minutes) + 15);
+            let case = demo.case(procedure, target, booking).await?;
+            if demo.returning.take().is_none() && !known.contains(&case.patient_id) {
+                known.push(case.patient_id);
+            }
+            // Who read the case, as the trail keeps it: its board card, its page, its checklist.
+            let read_at = case.updated_at;
+            for (username, role, action) in [
+                ("nurse.lindqvist", "ir_nurse", "read_board"),
+                ("dr.okafor", "ir_physician", "read"),
+                ("nurse.lindqvist", "ir_nurse", "read_checklist"),
+            ] {
+                audits.push(seldinger_store::AuditEntry {
+                    seq: 0,
+                    at: read_at,
+                    username: username.into(),
+                    role: role.into(),
+                    action: action.into(),
+                    resource_type: "case".into(),
+                    resource_id: Some(case.id.to_string()),
+                    patient_id: Some(case.patient_id.to_string()),
+                    client_addr: "10.20.0.14".into(),
+                    outcome: "allowed".into(),
+                    break_glass_reason: None,
+                    via_message: None,
+                    via_claim: None,
+                });
+            }
+            done += 1;
+            if done % HISTORY_CASES_PER_BATCH == 0 {
+                demo.store.append_audit_batch(&audits).await?;
+                audits.clear();
+                if let Some(full) = batch.take() {
+                    full.commit().await?;
+                }
+                progress(done, total);
+            }
+        }
+    }
+    if !audits.is_empty() {
+        demo.store.append_audit_batch(&audits).await?;
+    }
+    if let Some(last) = batch.take() {
+        last.commit().await?;
+    }
+    progress(done, total);
+    Ok(Summary {
+        patients: demo.patients - HISTORY_FIRST_PATIENT,
+        cases: done,
         dose_reports: demo.dose_reports,
     })
 }
@@ -760,6 +892,9 @@ impl<'a> Demo<'a> {
     }
 
     async fn patient(&mut self, procedure: &Procedure) -> anyhow::Result<PatientId> {
+        if let Some(known) = self.returning.take() {
+            return Ok(known);
+        }
         self.patients += 1;
         let female = self.rng.gen_bool(0.5);
         let given = if female { GIVEN_FEMALE } else { GIVEN_MALE };
@@ -1349,7 +1484,7 @@ impl<'a> Demo<'a> {
             missing: vec!["Irradiation Event X-Ray Data (113706): synthetic demo report".into()],
         };
         let ingest = seldinger_dicom::ingest::Ingest {
-            store: self.store,
+            store: &self.store,
             reference: self.reference,
         };
         ingest

@@ -32,6 +32,23 @@ enum Command {
         /// The same seed and day give the same department.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Years of a large department's past work to add before the demo's own year
+        /// (about 15,000 cases a year; see `generate`).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=30))]
+        years: u32,
+    },
+    /// Build a large department into an empty database, to serve or to measure: the demo's
+    /// department and `--years` of past work (about 15,000 cases a year), deterministically.
+    Generate {
+        #[command(flatten)]
+        storage: config::StorageArgs,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=30))]
+        years: u32,
+        /// Days of history instead of years (for tests: a short history, the same path).
+        #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..=11000))]
+        history_days: Option<u32>,
     },
     /// Apply database migrations and exit.
     Migrate(config::StorageArgs),
@@ -123,14 +140,11 @@ async fn main() -> anyhow::Result<()> {
             accounts::ensure_first_administrator(&store).await?;
             run(settings, store).await
         }
-        Command::Demo { serve, seed } => {
+        Command::Demo { serve, seed, years } => {
             let settings = Settings::for_demo(&serve.with_default_data_dir("data/demo"))?;
             let store = settings.open_store(true).await?;
             let today = chrono::Utc::now().date_naive();
-            let summary = demo::seed(&store, &settings.catalogue, &settings.safety, seed, today)
-                .await
-                .context("seeding the demo department")?;
-            accounts::create_demo_users(&store).await?;
+            let summary = generate(&store, &settings, seed, today, years * 365).await?;
             tracing::info!(seed, %today, patients = summary.patients, cases = summary.cases, dose_reports = summary.dose_reports, "demo department ready");
             println!(
                 "Demo users (password '{}'): {}",
@@ -142,6 +156,33 @@ async fn main() -> anyhow::Result<()> {
                     .join(", ")
             );
             run(settings, store).await
+        }
+        Command::Generate {
+            storage,
+            seed,
+            years,
+            history_days,
+        } => {
+            let settings = Settings::from_storage_args(&storage)?;
+            let store = settings.open_store(false).await?;
+            if store.has_patients().await? {
+                anyhow::bail!(
+                    "the database already holds patients: generate builds only into an empty one"
+                );
+            }
+            let today = chrono::Utc::now().date_naive();
+            let started = std::time::Instant::now();
+            let days = history_days.unwrap_or(years * 365);
+            let summary = generate(&store, &settings, seed, today, days).await?;
+            println!(
+                "generated {} cases of {} patients ({} dose reports) in {:.0?}; demo users' password '{}'",
+                summary.cases,
+                summary.patients,
+                summary.dose_reports,
+                started.elapsed(),
+                accounts::DEMO_PASSWORD
+            );
+            Ok(())
         }
         Command::Migrate(args) => {
             let settings = Settings::from_storage_args(&args)?;
@@ -224,6 +265,51 @@ async fn main() -> anyhow::Result<()> {
             accounts::token(&state, command).await
         }
     }
+}
+
+/// The demo department of `today`, `days` of history before its own year, and its users.
+async fn generate(
+    store: &seldinger_store::Store,
+    settings: &Settings,
+    seed: u64,
+    today: chrono::NaiveDate,
+    days: u32,
+) -> anyhow::Result<demo::Summary> {
+    let mut summary = demo::seed(store, &settings.catalogue, &settings.safety, seed, today)
+        .await
+        .context("seeding the demo department")?;
+    if days > 0 {
+        let started = std::time::Instant::now();
+        let mut shown = |done: usize, total: usize| {
+            use std::io::Write;
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+            let left = (total.saturating_sub(done)) as f64 / rate.max(0.001);
+            let filled = done * 30 / total.max(1);
+            eprint!(
+                "\r[{}{}] {done}/{total} cases, {rate:.0}/s, about {left:.0} s left   ",
+                "#".repeat(filled),
+                "-".repeat(30 - filled)
+            );
+            let _ = std::io::stderr().flush();
+        };
+        let history = demo::history(
+            store,
+            &settings.catalogue,
+            &settings.safety,
+            seed,
+            today,
+            days,
+            &mut shown,
+        )
+        .await
+        .context("generating the department's history")?;
+        eprintln!();
+        summary.cases += history.cases;
+        summary.patients += history.patients;
+        summary.dose_reports += history.dose_reports;
+    }
+    accounts::create_demo_users(store).await?;
+    Ok(summary)
 }
 
 async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Result<()> {

@@ -707,3 +707,90 @@ async fn serve_accepts_dose_reports_over_dicom() {
         .is_some_and(|s| s.starts_with("C-STORE from ANGIO1")));
     server.terminate();
 }
+
+/// `generate` on both engines: a short history through the same path as ten years — the same
+/// department for the same seed, every record's projection in step with its events, the
+/// history's cases over the procedure types and states, audit rows for them, and a database
+/// that already holds patients refused.
+#[tokio::test]
+async fn generate_builds_the_same_whole_department_for_a_seed_on_both_engines() {
+    let mut engines: Vec<Option<seldinger_store::testing::TestDatabase>> = vec![None];
+    if let Some(db) = seldinger_store::testing::postgres().await {
+        engines.push(Some(db));
+    }
+    for db in engines {
+        let url = db.as_ref().map(|d| d.url.clone());
+        let dir = tempfile::tempdir().expect("dir");
+        let said = cli(
+            &["generate", "--seed", "7", "--history-days", "3"],
+            dir.path(),
+            url.as_deref(),
+            &[],
+        );
+        assert!(said.contains("generated"), "{said}");
+        let store = match &db {
+            Some(db) => db.store.clone(),
+            None => seldinger_store::Store::connect(&format!(
+                "sqlite://{}?mode=rw",
+                dir.path().join("seldinger.db").display()
+            ))
+            .await
+            .expect("open"),
+        };
+        let broken = seldinger_store::testing::projections_out_of_step(&store).await;
+        assert!(broken.is_empty(), "{url:?}: {broken:?}");
+        let cases = store
+            .cases(
+                &seldinger_domain::access::RowScope::Department,
+                &seldinger_store::CaseFilter {
+                    limit: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("cases");
+        // Three days of history (one weekend at most) beside the demo's own 141 cases.
+        assert!(cases.len() > 141 + 100, "{}", cases.len());
+        let states: std::collections::BTreeSet<&str> =
+            cases.iter().map(|c| c.state.as_str()).collect();
+        for state in ["cancelled", "declined", "follow_up"] {
+            assert!(states.contains(state), "{state} in {states:?}");
+        }
+        let audited = store
+            .audit_page(
+                &seldinger_store::AuditFilter {
+                    username: Some("dr.okafor".into()),
+                    ..Default::default()
+                },
+                None,
+                10,
+            )
+            .await
+            .expect("audit");
+        assert!(audited.total > 100, "{}", audited.total);
+        // The same seed on the same day: the same department (SQLite, a second directory).
+        if db.is_none() {
+            let again = tempfile::tempdir().expect("dir");
+            let said_again = cli(
+                &["generate", "--seed", "7", "--history-days", "3"],
+                again.path(),
+                None,
+                &[],
+            );
+            let counts = |s: &str| s.split(" in ").next().unwrap_or_default().to_string();
+            assert_eq!(counts(&said), counts(&said_again));
+        }
+        // A database with patients is not generated into.
+        let mut refused = Command::new(BIN);
+        refused
+            .args(["generate", "--history-days", "1", "--data-dir"])
+            .arg(dir.path());
+        match &url {
+            Some(url) => refused.env("DATABASE_URL", url),
+            None => refused.env_remove("DATABASE_URL"),
+        };
+        let refused = refused.output().expect("run");
+        assert!(!refused.status.success());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds patients"));
+    }
+}

@@ -311,10 +311,15 @@ impl Store {
         keys: &ReportKeys,
     ) -> Result<Vec<CaseCandidate>, StoreError> {
         let rows = sqlx::query(
+            // Each way of matching is its own indexed lookup: an OR across the join would read
+            // every case of the department for every report.
             "SELECT c.data AS data, p.mrn AS mrn FROM cases c JOIN patients p ON p.id = c.patient_id \
-             WHERE c.accession_number = $1 OR p.mrn = $2 OR c.study_instance_uid = $3 \
-                OR c.id IN (SELECT case_id FROM dose_reports WHERE study_instance_uid = $3 AND case_id IS NOT NULL) \
-                OR c.id IN (SELECT case_id FROM performed_steps WHERE study_instance_uid = $3 AND case_id IS NOT NULL)",
+             WHERE c.id IN ( \
+                SELECT id FROM cases WHERE accession_number = $1 \
+                UNION SELECT pc.id FROM patients pp JOIN cases pc ON pc.patient_id = pp.id WHERE pp.mrn = $2 \
+                UNION SELECT id FROM cases WHERE study_instance_uid = $3 \
+                UNION SELECT case_id FROM dose_reports WHERE study_instance_uid = $3 AND case_id IS NOT NULL \
+                UNION SELECT case_id FROM performed_steps WHERE study_instance_uid = $3 AND case_id IS NOT NULL)",
         )
         .bind(keys.accession_number.clone().unwrap_or_default())
         .bind(keys.patient_id.clone().unwrap_or_default())
