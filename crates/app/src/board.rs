@@ -10,7 +10,7 @@ use seldinger_domain::department::Room;
 use seldinger_domain::lifecycle::{Case, CaseState};
 use seldinger_domain::patient::Patient;
 use seldinger_domain::performed_step::PerformedStep;
-use seldinger_domain::safety::{Checklist, PatientFacts};
+use seldinger_domain::safety::Checklist;
 use seldinger_store::CaseFilter;
 use sha2::{Digest, Sha256};
 
@@ -151,13 +151,7 @@ impl App {
                 let patient = patients.get(&case.patient_id).cloned();
                 let checklist = match &patient {
                     Some(patient) if with_checklist(&case) => {
-                        let facts = PatientFacts {
-                            details: &patient.details,
-                            medications: medications
-                                .get(&case.patient_id)
-                                .map_or(&[][..], Vec::as_slice),
-                            labs: labs.get(&case.patient_id).map_or(&[][..], Vec::as_slice),
-                        };
+                        let facts = crate::facts_from(patient, &medications, &labs);
                         Some(self.checklist_with(&case, &facts))
                     }
                     _ => None,

@@ -89,6 +89,26 @@ pub(crate) fn keyed<K: std::hash::Hash + Eq, T>(
     items.into_iter().map(|item| (key(&item), item)).collect()
 }
 
+/// A patient's facts for the safety checklist from drugs and labs read for a whole list, one
+/// query per table (borrowed, not taken: a patient may have two cases on the list).
+pub(crate) fn facts_from<'a>(
+    patient: &'a seldinger_domain::patient::Patient,
+    medications: &'a std::collections::HashMap<
+        seldinger_domain::PatientId,
+        Vec<seldinger_domain::clinical::Medication>,
+    >,
+    labs: &'a std::collections::HashMap<
+        seldinger_domain::PatientId,
+        Vec<seldinger_domain::clinical::LabResult>,
+    >,
+) -> seldinger_domain::safety::PatientFacts<'a> {
+    seldinger_domain::safety::PatientFacts {
+        details: &patient.details,
+        medications: medications.get(&patient.id).map_or(&[][..], Vec::as_slice),
+        labs: labs.get(&patient.id).map_or(&[][..], Vec::as_slice),
+    }
+}
+
 /// Records grouped by a key (their case): each group in the order given.
 pub(crate) fn grouped<K: std::hash::Hash + Eq, T>(
     items: impl IntoIterator<Item = T>,

@@ -10,7 +10,7 @@ use seldinger_domain::access::Permission;
 use seldinger_domain::catalogue::Procedure;
 use seldinger_domain::lifecycle::{Case, CaseState};
 use seldinger_domain::patient::Patient;
-use seldinger_domain::safety::{Checklist, ItemStatus, PatientFacts};
+use seldinger_domain::safety::{Checklist, ItemStatus};
 use seldinger_domain::{DicomModality, Equipment, PatientId, ReferralId, Room};
 use seldinger_store::CaseFilter;
 use std::collections::HashMap;
@@ -139,14 +139,7 @@ impl App {
                 .and_then(|id| self.catalogue.get(id))
                 .cloned();
             let alerts = if read.alerts {
-                let facts = PatientFacts {
-                    details: &patient.details,
-                    // Borrowed, not taken: a patient may have two cases on the day.
-                    medications: medications
-                        .get(&case.patient_id)
-                        .map_or(&[][..], Vec::as_slice),
-                    labs: labs.get(&case.patient_id).map_or(&[][..], Vec::as_slice),
-                };
+                let facts = crate::facts_from(patient, &medications, &labs);
                 alerts_of(&self.checklist_with(&case, &facts))
             } else {
                 Vec::new()

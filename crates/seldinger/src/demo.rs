@@ -239,18 +239,7 @@ pub async fn seed(
     today: NaiveDate,
 ) -> anyhow::Result<Summary> {
     let day_start = Utc.from_utc_datetime(&today.and_hms_opt(0, 0, 0).context("midnight")?);
-    let mut demo = Demo {
-        store: store.clone(),
-        returning: None,
-        catalogue,
-        reference,
-        dose_reports: 0,
-        early_imaging: 0,
-        rng: ChaCha8Rng::seed_from_u64(seed),
-        day_start,
-        patients: 0,
-        cases: 0,
-    };
+    let mut demo = Demo::new(store, catalogue, reference, seed, day_start, 0);
     for (i, room) in rooms().iter().enumerate() {
         store.put_room(room, i as i64).await?;
     }
@@ -330,20 +319,16 @@ pub async fn history(
     days: u32,
     progress: &mut dyn FnMut(usize, usize),
 ) -> anyhow::Result<Summary> {
-    let mut demo = Demo {
-        store: store.clone(),
-        returning: None,
+    // Another random stream than the demo's own, so its ids never meet the history's, and
+    // patients counted from HISTORY_FIRST_PATIENT so its MRNs never do either.
+    let mut demo = Demo::new(
+        store,
         catalogue,
         reference,
-        dose_reports: 0,
-        early_imaging: 0,
-        // Another stream than the demo's own, so its ids never meet the history's.
-        rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5e1d_1a9e_0000_0016),
-        day_start: Utc.from_utc_datetime(&today.and_hms_opt(0, 0, 0).context("midnight")?),
-        // Counted from here so the history's MRNs never meet the demo's own.
-        patients: HISTORY_FIRST_PATIENT,
-        cases: 0,
-    };
+        seed ^ 0x5e1d_1a9e_0000_0016,
+        Utc.from_utc_datetime(&today.and_hms_opt(0, 0, 0).context("midnight")?),
+        HISTORY_FIRST_PATIENT,
+    );
     let rooms = rooms();
     // The demo's own year covers the last 360 days; history runs before it.
     let last = today - Duration::days(366);
@@ -471,6 +456,28 @@ const MEASURED_HISTORY: &[(&str, i64, Option<LaterEvent>)] = &[
 ];
 
 impl<'a> Demo<'a> {
+    fn new(
+        store: &Store,
+        catalogue: &'a ProcedureCatalogue,
+        reference: &'a SafetyReference,
+        seed: u64,
+        day_start: DateTime<Utc>,
+        patients: usize,
+    ) -> Demo<'a> {
+        Demo {
+            store: store.clone(),
+            returning: None,
+            catalogue,
+            reference,
+            dose_reports: 0,
+            early_imaging: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            day_start,
+            patients,
+            cases: 0,
+        }
+    }
+
     /// A year of the department's past work, so the quality dashboard has months to show:
     /// a case every few days in each room, and nephrostomies and gastrostomies with the events
     /// the §6 published measures count (one dislodged within 30 days, one peristomal infection),

@@ -554,10 +554,7 @@ async fn killed_at_random_under_api_dicom_and_hl7_writes_every_acknowledged_writ
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             tokio::time::sleep(Duration::from_micros(rng.gen_range(0..20_000))).await;
-            let _ = Command::new("kill")
-                .args(["-KILL", &server.id().to_string()])
-                .status();
-            let _ = server.wait();
+            common::kill9(&mut server);
             server = tokio::task::spawn_blocking(start.clone())
                 .await
                 .expect("restarted");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_port, BIN};
+use common::{free_port, kill9, BIN};
 use rand::{Rng, SeedableRng};
 use seldinger_domain::patient::{Mrn, SiteCode};
 use seldinger_hl7::mllp::{self, Frame};
@@ -138,13 +138,6 @@ async fn send_all(port: u16, messages: &[(String, Vec<u8>)], progress: Arc<Atomi
         }
     }
     Sent { codes, resent }
-}
-
-fn kill9(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
 }
 
 async fn check_applied_once(store: &Store, messages: usize, label: &str) {

@@ -15,6 +15,14 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Kills the process as a power cut or the OOM killer would: no chance to finish anything.
+pub fn kill9(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
 pub struct Server {
     pub child: Child,
     pub base: String,

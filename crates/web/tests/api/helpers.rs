@@ -114,11 +114,7 @@ async fn spawn_configured(
     clock: Arc<dyn seldinger_web::Clock>,
     thresholds: seldinger_domain::quality::Thresholds,
 ) -> TestApp {
-    let catalogue = ProcedureCatalogue::parse(
-        include_str!("../../../../catalog/procedures.toml"),
-        "procedures.toml",
-    )
-    .expect("catalogue");
+    let catalogue = shipped_catalogue();
     let rooms = [
         (
             "angio-1",
@@ -193,14 +189,9 @@ impl TestApp {
     /// A second node on this app's database (as behind a load balancer): its own process state,
     /// the same store. Returns its API base.
     pub async fn another_node(&self, policy: AuthPolicy) -> String {
-        let catalogue = ProcedureCatalogue::parse(
-            include_str!("../../../../catalog/procedures.toml"),
-            "procedures.toml",
-        )
-        .expect("catalogue");
         let state = AppState::new(
             self._db.store.clone(),
-            catalogue,
+            shipped_catalogue(),
             crate::helpers::safety_reference(),
             Arc::new(FixedClock(now())),
             policy,
@@ -215,6 +206,31 @@ impl TestApp {
             std::future::pending(),
         ));
         base
+    }
+
+    /// A patient referred, accepted and booked in `room` at `start` (RFC 3339, UTC): the
+    /// patient's id and the case's.
+    pub async fn booked_case(&self, mrn: &str, room: &str, start: &str) -> (String, String) {
+        let patient = self.patient(mrn).await;
+        let patient_id = patient["id"].as_str().expect("id").to_string();
+        let case_id = self.referral(&patient_id).await["case"]["id"]
+            .as_str()
+            .expect("case")
+            .to_string();
+        expect_status(
+            self.transition(&case_id, 1, accept_event(), None).await,
+            StatusCode::OK,
+            &self.engine,
+        )
+        .await;
+        let booking = json!({"type": "schedule", "room": room, "start": start});
+        expect_status(
+            self.transition(&case_id, 2, booking, None).await,
+            StatusCode::OK,
+            &self.engine,
+        )
+        .await;
+        (patient_id, case_id)
     }
 
     /// A request acting as `role` (by its bearer token).
@@ -363,6 +379,15 @@ pub async fn expect_status(response: Response, status: StatusCode, engine: &str)
 
 pub fn accept_event() -> Value {
     json!({"type": "accept", "procedure_id": "biopsy-liver", "modality": "ultrasound", "sedation": "local", "priority": "routine"})
+}
+
+/// The shipped procedure catalogue.
+pub fn shipped_catalogue() -> ProcedureCatalogue {
+    ProcedureCatalogue::parse(
+        include_str!("../../../../catalog/procedures.toml"),
+        "procedures.toml",
+    )
+    .expect("catalogue")
 }
 
 /// The shipped safety thresholds.

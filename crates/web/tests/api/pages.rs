@@ -163,27 +163,10 @@ async fn the_department_day_and_the_times_on_its_pages_are_in_its_time_zone() {
     for db in seldinger_store::testing::engines().await {
         // 13 hours ahead of UTC in November: the test clock's 07:30 UTC is 20:30 there.
         let app = crate::helpers::spawn_app_in(db, "Pacific/Auckland").await;
-        let patient = app.patient("TZ-1").await;
-        let patient_id = patient["id"].as_str().expect("id").to_string();
-        let case_id = app.referral(&patient_id).await["case"]["id"]
-            .as_str()
-            .expect("case")
-            .to_string();
-        crate::helpers::expect_status(
-            app.transition(&case_id, 1, crate::helpers::accept_event(), None)
-                .await,
-            StatusCode::OK,
-            &app.engine,
-        )
-        .await;
         // 09:00 on the 25th in Auckland is 20:00 on the 24th in UTC.
-        let booking = serde_json::json!({"type": "schedule", "room": "us-1", "start": "2026-11-24T20:00:00Z"});
-        crate::helpers::expect_status(
-            app.transition(&case_id, 2, booking, None).await,
-            StatusCode::OK,
-            &app.engine,
-        )
-        .await;
+        let (patient_id, case_id) = app
+            .booked_case("TZ-1", "us-1", "2026-11-24T20:00:00Z")
+            .await;
         let listed = |body: &serde_json::Value| {
             body.as_array()
                 .expect("list")
@@ -509,26 +492,9 @@ async fn the_boards_refresh_is_unchanged_from_its_stamp_until_something_it_shows
             clock.clone(),
         )
         .await;
-        let patient = app.patient("ETAG-1").await;
-        let patient_id = patient["id"].as_str().expect("id").to_string();
-        let case_id = app.referral(&patient_id).await["case"]["id"]
-            .as_str()
-            .expect("case")
-            .to_string();
-        crate::helpers::expect_status(
-            app.transition(&case_id, 1, crate::helpers::accept_event(), None)
-                .await,
-            StatusCode::OK,
-            &app.engine,
-        )
-        .await;
-        let booking = serde_json::json!({"type": "schedule", "room": "us-1", "start": "2026-11-24T13:00:00Z"});
-        crate::helpers::expect_status(
-            app.transition(&case_id, 2, booking, None).await,
-            StatusCode::OK,
-            &app.engine,
-        )
-        .await;
+        let (patient_id, case_id) = app
+            .booked_case("ETAG-1", "us-1", "2026-11-24T13:00:00Z")
+            .await;
         let nurse = signed_in(&app, "ir_nurse").await;
         let lanes = format!("{}/board/lanes?date=2026-11-24", site(&app));
         let refresh = |etag: Option<String>| {
