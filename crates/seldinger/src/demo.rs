@@ -361,13 +361,14 @@ pub async fn history(
                 5..=11 => CaseState::FollowUp,
                 _ => CaseState::Closed,
             };
-            if !known.is_empty() && demo.rng.gen_bool(0.33) {
+            let returns = !known.is_empty() && demo.rng.gen_bool(0.33);
+            if returns {
                 demo.returning = Some(known[demo.rng.gen_range(0..known.len())]);
             }
             let booking = (target != CaseState::Declined).then(|| (room.id.clone(), slots[index]));
             slots[index] += Duration::minutes(i64::from(procedure.room_minutes) + 15);
             let case = demo.case(procedure, target, booking).await?;
-            if demo.returning.take().is_none() && !known.contains(&case.patient_id) {
+            if !returns {
                 known.push(case.patient_id);
             }
             // Who read the case, as the trail keeps it: its board card, its page, its checklist.

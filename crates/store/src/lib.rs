@@ -341,12 +341,12 @@ impl Store {
     /// PostgreSQL is backed up with its own tools (docs/deploy.md): refused here.
     pub async fn backup_to(&self, to: &Path) -> Result<(), StoreError> {
         if self.engine != Engine::Sqlite {
-            return Err(StoreError::Corrupt(
+            return Err(StoreError::Config(
                 "PostgreSQL is backed up with pg_basebackup and WAL archiving (docs/deploy.md), not by Seldinger".into(),
             ));
         }
         if to.exists() {
-            return Err(StoreError::Corrupt(format!(
+            return Err(StoreError::Config(format!(
                 "{} exists already: a backup never overwrites a file",
                 to.display()
             )));
