@@ -83,22 +83,23 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn command(data: &std::path::Path) -> Command {
+/// `seldinger SUBCOMMAND…` on the data directory.
+fn command(data: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
+        .args(args)
         .arg("--data-dir")
         .arg(data)
         .env("RUST_LOG", "error")
-        .env("SELDINGER_NO_DICOM", "1")
-        .env("SELDINGER_NO_HL7", "1");
+        .env("SELDINGER_NO_DICOM", "true")
+        .env("SELDINGER_NO_HL7", "true");
     command
 }
 
 /// Starts the server and waits until it is ready: the process and the time it took.
 fn start(data: &std::path::Path, port: u16) -> (Child, Duration) {
     let started = Instant::now();
-    let child = command(data)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let child = command(data, &["serve", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -174,8 +175,7 @@ async fn main() {
                 "SELDINGER_BENCH_DATA unset: generating one year in {}",
                 generated.path().display()
             );
-            let status = command(generated.path())
-                .args(["generate", "--years", "1"])
+            let status = command(generated.path(), &["generate", "--years", "1"])
                 .status()
                 .expect("generate");
             assert!(status.success());
