@@ -165,15 +165,7 @@ async fn spawn_configured(
             .expect("token");
         tokens.insert(role, token.token);
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}/api/v1", listener.local_addr().expect("address"));
-    tokio::spawn(seldinger_web::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
+    let base = serve(state).await;
     let engine = format!("{:?}", db.engine());
     TestApp {
         base,
@@ -183,6 +175,20 @@ async fn spawn_configured(
         role: Role::IrPhysician,
         _db: db,
     }
+}
+
+/// Serves `state` on a free loopback port until the test ends: its API base.
+async fn serve(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}/api/v1", listener.local_addr().expect("address"));
+    tokio::spawn(seldinger_web::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    base
 }
 
 impl TestApp {
@@ -196,16 +202,7 @@ impl TestApp {
             Arc::new(FixedClock(now())),
             policy,
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}/api/v1", listener.local_addr().expect("address"));
-        tokio::spawn(seldinger_web::serve(
-            listener,
-            state,
-            std::future::pending(),
-        ));
-        base
+        serve(state).await
     }
 
     /// A patient referred, accepted and booked in `room` at `start` (RFC 3339, UTC): the
