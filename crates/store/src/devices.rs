@@ -111,11 +111,7 @@ impl Store {
             },
             limit.min(10_000)
         );
-        let mut query = sqlx::query(&sql);
-        for p in params {
-            query = query.bind(p);
-        }
-        let rows = query.fetch_all(&mut *self.conn().await?).await?;
+        let rows = crate::fetch_with_text_params(&mut *self.conn().await?, &sql, &params).await?;
         rows.iter()
             .map(|r| Ok(serde_json::from_str(&text(r, "data")?)?))
             .collect()

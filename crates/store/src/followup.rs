@@ -211,9 +211,16 @@ impl Store {
             params.push(ts(standing.now));
             let now = format!("${}", params.len());
             let open = "closed_as IS NULL";
+            // Due and overdue together are every open task due from before now: one range of
+            // the open-due index, where the two alternatives would read each row's window.
+            let due_or_overdue = standing.statuses.contains(&TaskStatus::Due)
+                && standing.statuses.contains(&TaskStatus::Overdue);
             let alternatives: Vec<String> = standing
                 .statuses
                 .iter()
+                .filter(|status| {
+                    !(due_or_overdue && matches!(status, TaskStatus::Due | TaskStatus::Overdue))
+                })
                 .map(|status| match status {
                     TaskStatus::NotYetDue => format!("({open} AND due_from > {now})"),
                     TaskStatus::Due => format!(
@@ -225,6 +232,7 @@ impl Store {
                     TaskStatus::Done => "closed_as = 'done'".to_string(),
                     TaskStatus::Withdrawn => "closed_as = 'withdrawn'".to_string(),
                 })
+                .chain(due_or_overdue.then(|| format!("({open} AND due_from <= {now})")))
                 .collect();
             conditions.push(if alternatives.is_empty() {
                 "1 = 0".to_string()

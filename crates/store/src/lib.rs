@@ -495,6 +495,8 @@ pub(crate) async fn fetch_with_text_params(
     sql: &str,
     params: &[String],
 ) -> Result<Vec<AnyRow>, StoreError> {
+    #[cfg(feature = "test-support")]
+    testing::record_statement(sql, params);
     let mut query = sqlx::query(sql);
     for p in params {
         query = query.bind(p.clone());

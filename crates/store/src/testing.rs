@@ -429,3 +429,75 @@ pub async fn projections_out_of_step(store: &Store) -> Vec<String> {
     }
     found
 }
+
+/// A statement a list ran, with the values bound to it, for its query plan.
+#[derive(Debug, Clone)]
+pub struct RecordedStatement {
+    pub sql: String,
+    pub params: Vec<String>,
+}
+
+static RECORDED: std::sync::Mutex<Option<Vec<RecordedStatement>>> = std::sync::Mutex::new(None);
+
+/// From now on, the lists' statements (paged and capped) are kept for [`recorded_statements`].
+/// Process-wide: a test that records runs alone in its binary.
+pub fn record_statements() {
+    *RECORDED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+}
+
+/// The statements kept since [`record_statements`]; recording stops.
+pub fn recorded_statements() -> Vec<RecordedStatement> {
+    RECORDED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default()
+}
+
+pub(crate) fn record_statement(sql: &str, params: &[String]) {
+    if let Some(kept) = RECORDED.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        kept.push(RecordedStatement {
+            sql: sql.to_string(),
+            params: params.to_vec(),
+        });
+    }
+}
+
+/// How the engine would run `statement`, a line per plan step. On PostgreSQL sequential scans
+/// are priced out first (`enable_seqscan = off`), so a `Seq Scan` left in the plan means no
+/// index can serve the statement — whatever the table's size, which a test database cannot have.
+pub async fn query_plan(store: &Store, statement: &RecordedStatement) -> Vec<String> {
+    use sqlx::Row;
+    let mut conn = store.conn().await.expect("connection");
+    let explain = match store.engine() {
+        Engine::Sqlite => format!("EXPLAIN QUERY PLAN {}", statement.sql),
+        Engine::Postgres => {
+            sqlx::query("SET enable_seqscan = off")
+                .execute(&mut *conn)
+                .await
+                .expect("price out sequential scans");
+            format!("EXPLAIN {}", statement.sql)
+        }
+    };
+    let mut query = sqlx::query(&explain);
+    for p in &statement.params {
+        query = query.bind(p.clone());
+    }
+    let rows = query
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("explain {}: {e}", statement.sql));
+    if store.engine() == Engine::Postgres {
+        sqlx::query("RESET enable_seqscan")
+            .execute(&mut *conn)
+            .await
+            .expect("reset");
+    }
+    rows.iter()
+        .map(|row| match store.engine() {
+            Engine::Sqlite => row.try_get::<String, _>("detail"),
+            Engine::Postgres => row.try_get::<String, _>(0),
+        })
+        .collect::<Result<_, _>>()
+        .expect("plan text")
+}
