@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 
 pub struct ApiJson<T>(pub T);
 
+/// The largest body a request may carry: axum's default limit, which the server keeps.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
@@ -41,7 +44,13 @@ async fn read_json<S: Send + Sync>(
     let operation = documented_operation(&req);
     let bytes = Bytes::from_request(req, state)
         .await
-        .map_err(|e| ApiError::bad_request("body", e.body_text()))?;
+        .map_err(|e| match e.status() {
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::payload_too_large(format!(
+                "the body is over the limit of {} bytes",
+                BODY_LIMIT
+            )),
+            _ => ApiError::bad_request("body", e.body_text()),
+        })?;
     let body = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("body", clean_serde_message(&e.to_string())))?;
     Ok((body, operation))

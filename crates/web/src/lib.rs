@@ -125,6 +125,7 @@ pub fn app(state: AppState) -> Router {
     }
     router
         // Innermost, so the route matched is known and the time is the handler's and the gate's.
+        .layer(axum::extract::DefaultBodyLimit::max(json::BODY_LIMIT))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::map_response(security_headers))
         .layer(axum::middleware::map_response_with_state(

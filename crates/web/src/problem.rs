@@ -85,6 +85,16 @@ impl ApiError {
         )
     }
 
+    /// A body over the server's limit, refused before it is read (RFC 9110 §15.5.14).
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Body too large",
+            detail,
+        )
+    }
+
     /// Well-formed input that breaks a rule; every offending field is listed.
     /// One field breaks a rule of the body (a field that belongs to another kind of change, one
     /// required by the kind given): 422, as the schema alone cannot say it.

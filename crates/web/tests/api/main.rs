@@ -7,6 +7,7 @@ mod cases;
 mod devices;
 mod dose;
 mod helpers;
+mod malformed;
 mod pages;
 mod patients;
 mod quality;

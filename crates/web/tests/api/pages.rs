@@ -4,11 +4,11 @@ use crate::helpers::{spawn_apps, TestApp, PASSWORD};
 use reqwest::{Method, StatusCode};
 use seldinger_domain::access::Role;
 
-fn site(app: &TestApp) -> String {
+pub(crate) fn site(app: &TestApp) -> String {
     app.base.trim_end_matches("/api/v1").to_string()
 }
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .build()
@@ -16,7 +16,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// The hidden CSRF field's value in a page.
-fn csrf_field(html: &str) -> String {
+pub(crate) fn csrf_field(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
     html.split_once(marker)
         .and_then(|(_, rest)| rest.split('"').next())
@@ -134,7 +134,7 @@ async fn the_form_refuses_a_missing_token_and_a_wrong_password_keeping_the_escap
 }
 
 /// A cookie-jar client signed in through the form as `user`.
-async fn signed_in(app: &TestApp, user: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, user: &str) -> reqwest::Client {
     let client = browser();
     let form = client
         .get(format!("{}/login", site(app)))
