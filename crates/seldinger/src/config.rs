@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
     #[arg(long, env = "SELDINGER_ALLOW_PLAIN_HTTP")]
     pub allow_plain_http: bool,
+    /// The reverse proxies in front of this node, by address (comma-separated): requests from
+    /// them are the client's named in X-Forwarded-For, for sign-in limits and the audit trail.
+    #[arg(long, env = "SELDINGER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, env = "SELDINGER_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -216,6 +220,7 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub listen: SocketAddr,
     pub allow_plain_http: bool,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Certificate chain and key, both PEM, when serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The DICOM listener's address and AE title, unless turned off.
@@ -428,6 +433,7 @@ impl Settings {
             database_url: args.storage.database_url.clone().filter(|u| !u.is_empty()),
             listen: args.listen,
             allow_plain_http: args.allow_plain_http,
+            trusted_proxies: args.trusted_proxies.clone(),
             tls: args.tls_cert.clone().zip(args.tls_key.clone()),
             dicom,
             hl7,
@@ -448,6 +454,7 @@ impl Settings {
             listen: ([127, 0, 0, 1], 0).into(),
             catalog: None,
             allow_plain_http: false,
+            trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,
             safety_thresholds: None,

@@ -332,6 +332,7 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
     let address = listener.local_addr()?;
     let policy = seldinger_web::AuthPolicy {
         secure_cookies: settings.tls.is_some(),
+        trusted_proxies: settings.trusted_proxies.clone(),
         ..Default::default()
     };
     let state = seldinger_web::AppState::new(

@@ -3,7 +3,8 @@
 //! proxy from several clients at once; one node is killed (`kill -9`) while they run. Every write
 //! the proxy acknowledged is then readable through the proxy (the other node), on each node
 //! directly, and on the replica; none is there twice; a session signed in through one node is
-//! good on the other, and the board's tag from one is the other's too.
+//! good on the other, the board's tag from one is the other's too, and sign-in limits count
+//! each client (named by the proxy's X-Forwarded-For) on both nodes together.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -160,6 +161,36 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
         304,
         "node B knows node A's session and tag"
     );
+
+    // Sign-in limits count each client, not the proxy, whichever node answers: a guesser at
+    // 127.0.0.2 is slowed after five wrong passwords for one account (the default), while the
+    // same account tried from 127.0.0.3 through the same proxy is not.
+    let from = |last: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client")
+    };
+    let guess = |client: reqwest::Client| {
+        let proxy = proxy.clone();
+        async move {
+            client
+                .post(format!("{proxy}/session"))
+                .json(&serde_json::json!({"username": "nurse.lindqvist", "password": "guess"}))
+                .send()
+                .await
+                .expect("a guess")
+                .status()
+                .as_u16()
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(guess(from(2)).await);
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "from 127.0.0.2");
+    assert_eq!(guess(from(3)).await, 401, "127.0.0.3 is another client");
 
     // Four clients register patients through the proxy; node A is killed partway.
     let acknowledged = Arc::new(tokio::sync::Mutex::new(Vec::<(String, String)>::new()));

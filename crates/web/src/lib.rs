@@ -137,6 +137,11 @@ pub fn app(state: AppState) -> Router {
             answer_panic,
         ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Outermost: every layer and handler sees the client, not the proxy.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::forwarded_client,
+        ))
         .with_state(state)
 }
 

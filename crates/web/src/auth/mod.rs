@@ -45,6 +45,9 @@ pub struct AuthPolicy {
     pub login_attempts_per_minute: u32,
     /// Mark cookies `Secure` (true whenever served over TLS).
     pub secure_cookies: bool,
+    /// The reverse proxies in front (their addresses): a request from one is the client's named
+    /// in `X-Forwarded-For`, so sign-in limits and the audit trail see people, not the proxy.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for AuthPolicy {
@@ -57,6 +60,7 @@ impl Default for AuthPolicy {
             lockout_for: Duration::minutes(15),
             login_attempts_per_minute: 20,
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -130,10 +134,51 @@ impl AppState {
 }
 
 pub fn client_addr(extensions: &axum::http::Extensions) -> String {
+    if let Some(ClientAddr(forwarded)) = extensions.get::<ClientAddr>() {
+        return forwarded.to_string();
+    }
     extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The client's address as a trusted proxy forwarded it.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr(std::net::IpAddr);
+
+/// Behind trusted proxies, the client is the last address in `X-Forwarded-For` that is not one
+/// of them (each proxy appends the address it was reached from; what a client wrote itself
+/// comes before and is not believed). From anyone else the header is ignored.
+pub async fn forwarded_client(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let trusted = &state.auth_policy.trusted_proxies;
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer.filter(|p| trusted.contains(p)) {
+        let hops: Vec<std::net::IpAddr> = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        let client = hops
+            .iter()
+            .rev()
+            .find(|hop| !trusted.contains(hop))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer);
+        request.extensions_mut().insert(ClientAddr(client));
+    }
+    next.run(request).await
 }
 
 /// The one gate every API request passes: finds the endpoint's rule, authenticates, checks the

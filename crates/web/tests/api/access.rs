@@ -229,6 +229,27 @@ async fn sign_in_from(
 }
 
 #[tokio::test]
+async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
+    for app in spawn_apps().await {
+        // No proxy is trusted here: a guesser naming a new address in each X-Forwarded-For is
+        // still one address, and slowed after five.
+        let client = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for n in 0..6 {
+            let answer = client
+                .post(format!("{}/session", app.base))
+                .header("x-forwarded-for", format!("10.9.8.{n}"))
+                .json(&json!({"username": "scheduler", "password": "wrong-password-000"}))
+                .send()
+                .await
+                .expect("request");
+            statuses.push(answer.status().as_u16());
+        }
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "{}", app.engine);
+    }
+}
+
+#[tokio::test]
 async fn guessing_is_slowed_per_account_and_address_without_locking_the_user_out() {
     for app in spawn_apps().await {
         const GUESSER: [u8; 4] = [127, 0, 0, 7];
