@@ -353,15 +353,20 @@ pub fn patient_body(mrn: &str) -> Value {
     })
 }
 
-/// Asserts the status, returning the JSON body; on mismatch shows the body.
-pub async fn expect_status(response: Response, status: StatusCode, engine: &str) -> Value {
-    let actual = response.status();
-    let content_type = response
+/// The response's media type as sent (empty when none).
+pub fn content_type(response: &Response) -> String {
+    response
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_string();
+        .to_string()
+}
+
+/// Asserts the status, returning the JSON body; on mismatch shows the body.
+pub async fn expect_status(response: Response, status: StatusCode, engine: &str) -> Value {
+    let actual = response.status();
+    let content_type = content_type(&response);
     let body: Value = response.json().await.unwrap_or(Value::Null);
     assert_eq!(actual, status, "{engine}: body {body}");
     if !status.is_success() {

@@ -6,7 +6,7 @@
 //! document, and the server answers its health check after each run. A body over the limit is
 //! refused without being read into memory.
 
-use crate::helpers::{spawn_apps, TestApp};
+use crate::helpers::{content_type, spawn_apps, TestApp};
 use crate::pages::{csrf_field, signed_in, site};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -80,22 +80,26 @@ fn body(names: Vec<String>) -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// Query pairs: the operation's own parameter names and others, with awkward values; or a raw
-/// query that is not well-formed.
-fn query(names: Vec<String>) -> impl Strategy<Value = String> {
+/// `name=value` pairs, URL-encoded: the given names (mostly) and others, with awkward values;
+/// or a raw string (`raw`, a pattern) that is not well-formed. Query strings and form bodies.
+fn encoded_pairs(
+    names: Vec<String>,
+    at_most: usize,
+    raw: &'static str,
+) -> impl Strategy<Value = String> {
     let pair = (
         prop_oneof![3 => prop::sample::select(names), 1 => "[a-z_]{1,10}"],
         text(),
     );
     prop_oneof![
-        4 => prop::collection::vec(pair, 0..5).prop_map(|pairs| {
+        4 => prop::collection::vec(pair, 0..at_most).prop_map(|pairs| {
             pairs
                 .iter()
                 .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
                 .collect::<Vec<_>>()
                 .join("&")
         }),
-        1 => "[%&=a-z0-9+;]{0,40}",
+        1 => raw,
     ]
 }
 
@@ -221,12 +225,7 @@ const ROLES: [Role; 4] = [
 /// Why a response is wrong, if it is.
 async fn judge(response: reqwest::Response, api: bool, what: &str) -> Result<(), TestCaseError> {
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let content_type = content_type(&response);
     prop_assert!(
         !status.is_server_error(),
         "{what}: {status}: {}",
@@ -338,7 +337,11 @@ async fn generated_json_bodies_and_query_strings_never_get_a_server_error() {
                 } else {
                     names
                 };
-                (Just(path), prop::sample::select(&ROLES[..]), query(names))
+                (
+                    Just(path),
+                    prop::sample::select(&ROLES[..]),
+                    encoded_pairs(names, 5, "[%&=a-z0-9+;]{0,40}"),
+                )
             })
         };
         run(300, strategy, move |(path, role, query)| {
@@ -412,26 +415,11 @@ async fn generated_form_bodies_never_get_a_server_error() {
         let site = site(&app);
         let csrf = token.clone();
         let strategy = move || {
-            let field = (
-                prop_oneof![
-                    3 => prop::sample::select(FORM_FIELDS).prop_map(String::from),
-                    1 => "[a-z_]{1,10}",
-                ],
-                text(),
-            );
+            let fields = FORM_FIELDS.iter().map(|f| f.to_string()).collect();
             (
                 prop::sample::select(forms),
                 prop::option::weighted(0.85, Just(csrf)),
-                prop_oneof![
-                    4 => prop::collection::vec(field, 0..8).prop_map(|pairs| {
-                        pairs
-                            .iter()
-                            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-                            .collect::<Vec<_>>()
-                            .join("&")
-                    }),
-                    1 => "[%&=a-z0-9+]{0,60}",
-                ],
+                encoded_pairs(fields, 8, "[%&=a-z0-9+]{0,60}"),
             )
         };
         let browser = physician.clone();
