@@ -6,26 +6,9 @@
 
 mod common;
 
-use common::{cli, Server};
+use common::{cli, signed_in, Server};
 use serde_json::Value;
 use std::io::Write;
-
-const DEMO_PASSWORD: &str = "seldinger-demo";
-
-async fn signed_in(base: &str, user: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("client");
-    let answer = client
-        .post(format!("{base}/session"))
-        .json(&serde_json::json!({"username": user, "password": DEMO_PASSWORD}))
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(answer.status(), 201);
-    client
-}
 
 /// What would identify a demo patient: names, MRN, birth date in the forms registries write it,
 /// and the ids of the patient and their cases.

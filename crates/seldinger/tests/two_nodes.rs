@@ -6,14 +6,14 @@
 //! good on the other, the board's tag from one is the other's too, and sign-in limits count
 //! each client (named by the proxy's X-Forwarded-For) on both nodes together.
 
+mod common;
+
+use common::{signed_in, BIN};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_seldinger");
-const PASSWORD: &str = "seldinger-demo";
 
 /// The arrangement, stopped when the test ends (passed or not).
 struct Arrangement {
@@ -21,10 +21,13 @@ struct Arrangement {
     settings: BTreeMap<String, String>,
 }
 
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/two-nodes")
+}
+
 impl Arrangement {
     fn start(dir: &Path) -> Arrangement {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/two-nodes");
-        let output = Command::new(&script)
+        let output = Command::new(script())
             .args(["start"])
             .arg(dir)
             .env("SELDINGER_BIN", BIN)
@@ -57,8 +60,7 @@ impl Arrangement {
 
 impl Drop for Arrangement {
     fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/two-nodes");
-        let _ = Command::new(script).arg("stop").arg(&self.dir).status();
+        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
     }
 }
 
@@ -76,29 +78,6 @@ fn token(primary: &str, user: &str) -> String {
         .expect("the token")
         .trim()
         .to_string()
-}
-
-async fn sign_in(client: &reqwest::Client, base: &str) -> (String, String) {
-    let answer = client
-        .post(format!("{base}/session"))
-        .json(&serde_json::json!({"username": "nurse.lindqvist", "password": PASSWORD}))
-        .send()
-        .await
-        .expect("sign in");
-    assert!(answer.status().is_success(), "sign in: {}", answer.status());
-    let cookie = answer
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let body: serde_json::Value = answer.json().await.expect("session");
-    (
-        cookie,
-        body["csrf_token"].as_str().unwrap_or_default().to_string(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -134,11 +113,11 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
         .expect("client");
 
     // A session signed in on one node is good on the other; the board's tag too.
-    let (cookie, _) = sign_in(&http, &nodes[0]).await;
+    // Signed in on node A; the jar sends its cookie to node B too (same host, another port).
+    let nurse = signed_in(&nodes[0], "nurse.lindqvist").await;
     let site = |base: &str| base.trim_end_matches("/api/v1").to_string();
-    let board = http
+    let board = nurse
         .get(format!("{}/board/lanes", site(&nodes[0])))
-        .header("cookie", &cookie)
         .send()
         .await
         .expect("board on A");
@@ -149,9 +128,8 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
         .and_then(|v| v.to_str().ok())
         .expect("the board's tag")
         .to_string();
-    let refresh = http
+    let refresh = nurse
         .get(format!("{}/board/lanes", site(&nodes[1])))
-        .header("cookie", &cookie)
         .header("if-none-match", &tag)
         .send()
         .await

@@ -7,6 +7,25 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_seldinger");
+pub const DEMO_PASSWORD: &str = "seldinger-demo";
+
+/// A client signed in as a demo user at `base` (…/api/v1), its session in a cookie jar: good
+/// for every node on the same host.
+pub async fn signed_in(base: &str, user: &str) -> ::reqwest::Client {
+    let client = ::reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    let answer = client
+        .post(format!("{base}/session"))
+        .json(&serde_json::json!({"username": user, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(answer.status(), 201, "{user} signs in at {base}");
+    client
+}
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

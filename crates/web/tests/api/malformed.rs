@@ -274,8 +274,7 @@ async fn department(app: &TestApp) -> Ids {
     let case_record: Value = case_record.json().await.expect("case");
     let referral = case_record["referral_id"]
         .as_str()
-        .or_else(|| case_record["referral"]["id"].as_str())
-        .unwrap_or_default()
+        .expect("the case names its referral")
         .to_string();
     Ids {
         patient,
