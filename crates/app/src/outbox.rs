@@ -271,6 +271,30 @@ impl App {
         Ok(self.store.outbox_pending(destination, limit).await?)
     }
 
+    /// Takes or renews the lease to send `destination`'s messages until `until` (see
+    /// `Store::outbox_lease_hold`); false while another sender holds it.
+    pub async fn hold_sending_lease(
+        &self,
+        destination: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
+        Ok(self
+            .store
+            .outbox_lease_hold(destination, holder, now, until)
+            .await?)
+    }
+
+    /// Gives the lease up (nothing left to send).
+    pub async fn release_sending_lease(
+        &self,
+        destination: &str,
+        holder: &str,
+    ) -> Result<(), AppError> {
+        Ok(self.store.outbox_lease_release(destination, holder).await?)
+    }
+
     /// Keeps a message's HL7 text before its first try; returns the text to send (an earlier
     /// rendering stands, so every try carries the same control id).
     pub async fn keep_rendered(

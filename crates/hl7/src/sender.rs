@@ -6,6 +6,13 @@
 //! time up to a limit, then goes on from the same message; a restart goes on from the table.
 //! An AE or AR is the receiver's refusal: the message is kept as rejected, with the answer, for
 //! the administrator to send again, and the queue goes on.
+//!
+//! With several nodes on one database each runs a sender per destination, and only the one
+//! holding the destination's lease (a row in the database, renewed before each message and
+//! given up when the queue is empty) sends: each message goes out from one node, in order. A
+//! node that dies mid-send hands on when its lease lapses (`SenderConfig::lease`); were it
+//! only stalled past that, the other node would send the same rendering, whose control id the
+//! receiver's duplicate check knows.
 
 use crate::config::{Destination, InterfaceConfig};
 use crate::message::Received;
@@ -33,6 +40,13 @@ pub struct SenderConfig {
     pub poll: Duration,
     /// The largest ACK read.
     pub max_ack_bytes: usize,
+    /// How long a sender's hold on its destination lasts unless renewed (before each message
+    /// and each wait). Longer than one exchange can take (connecting plus waiting for the ACK),
+    /// so a holder's lease cannot lapse mid-send; a node that dies hands on after at most this.
+    pub lease: Duration,
+    /// Who holds the lease: the node's name, the same after its restart, so a node killed while
+    /// sending takes its destinations back at once instead of waiting out its own lease.
+    pub node: String,
 }
 
 impl Default for SenderConfig {
@@ -44,6 +58,8 @@ impl Default for SenderConfig {
             max_backoff: Duration::from_secs(300),
             poll: Duration::from_secs(5),
             max_ack_bytes: 1 << 20,
+            lease: Duration::from_secs(80),
+            node: format!("pid {}", std::process::id()),
         }
     }
 }
@@ -126,7 +142,29 @@ pub async fn run(
     };
     let mut backoff = settings.min_backoff;
     let mut connection: Option<Connection> = None;
+    // With two nodes on one database, only the holder of the destination's lease sends.
+    let holder = settings.node.clone();
+    let lease = Lease {
+        app: &app,
+        destination: &destination.name,
+        holder: &holder,
+        length: settings.lease,
+    };
     loop {
+        match lease.hold(Duration::ZERO).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another sender has the destination; it finds what this node's changes owe.
+                connection = None;
+                let _ = tokio::time::timeout(settings.poll, wake.notified()).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(destination = %destination.name, error = %e, "holding the destination");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        }
         let owed = match app.owed_messages(&destination.name, 100).await {
             Ok(owed) => owed,
             Err(e) => {
@@ -136,13 +174,22 @@ pub async fn run(
             }
         };
         if owed.is_empty() {
-            // Drop an idle connection rather than hold it open for the next change.
+            // Drop an idle connection rather than hold it open for the next change, and the
+            // lease, so the node whose change owes the next message sends it at once.
             connection = None;
+            if let Err(e) = app.release_sending_lease(&destination.name, &holder).await {
+                tracing::warn!(destination = %destination.name, error = %e, "releasing the destination");
+            }
             let _ = tokio::time::timeout(settings.poll, wake.notified()).await;
             continue;
         }
         let mut stalled = None;
-        for message in &owed {
+        for (index, message) in owed.iter().enumerate() {
+            // Held through the previous message: renewed, or given up if another sender took it.
+            if index > 0 && !matches!(lease.hold(Duration::ZERO).await, Ok(true)) {
+                connection = None;
+                break;
+            }
             match send_one(
                 &app,
                 &config,
@@ -169,9 +216,32 @@ pub async fn run(
             if let Err(e) = app.retry_outbound(&id, &error, next).await {
                 tracing::warn!(destination = %destination.name, error = %e, "recording a retry");
             }
+            // Kept through the wait, so another node does not try at once and undo the backoff.
+            let _ = lease.hold(backoff).await;
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(settings.max_backoff);
         }
+    }
+}
+
+/// A sender's hold on its destination.
+struct Lease<'a> {
+    app: &'a App,
+    destination: &'a str,
+    holder: &'a str,
+    length: Duration,
+}
+
+impl Lease<'_> {
+    /// Takes or renews the lease for its length beyond `extra`; false while another holds it.
+    async fn hold(&self, extra: Duration) -> Result<bool, seldinger_app::AppError> {
+        let now = chrono::Utc::now();
+        let until = now
+            + chrono::Duration::from_std(self.length + extra)
+                .unwrap_or(chrono::Duration::seconds(80));
+        self.app
+            .hold_sending_lease(self.destination, self.holder, now, until)
+            .await
     }
 }
 

@@ -353,7 +353,11 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
     let hl7 = match settings.hl7 {
         Some(hl7) => {
             let wakes = outbound(&mut state.app, &hl7.interface);
-            let (task, interface) = start_hl7(hl7, state.app.clone(), wakes).await?;
+            // This node's name as the HL7 senders' lease holder: the same after a restart
+            // (so a node killed while sending takes its destinations back at once), another
+            // for each node (host and HTTP address).
+            let node = format!("{} {address}", config::host_name());
+            let (task, interface) = start_hl7(hl7, state.app.clone(), wakes, node).await?;
             // The inbox page's "replay" goes through the same interface (whose App has no
             // message handler of its own: no cycle).
             state.app.messages = Some(interface);
@@ -436,6 +440,7 @@ async fn start_hl7(
     hl7: config::Hl7Settings,
     app: seldinger_app::App,
     wakes: Vec<Arc<tokio::sync::Notify>>,
+    node: String,
 ) -> anyhow::Result<(tokio::task::JoinHandle<()>, Arc<seldinger_hl7::Interface>)> {
     let listener = tokio::net::TcpListener::bind(hl7.listen)
         .await
@@ -461,7 +466,10 @@ async fn start_hl7(
             destination.clone(),
             tls,
             wake,
-            seldinger_hl7::sender::SenderConfig::default(),
+            seldinger_hl7::sender::SenderConfig {
+                node: node.clone(),
+                ..seldinger_hl7::sender::SenderConfig::default()
+            },
         ));
     }
     let interface = Arc::new(seldinger_hl7::Interface::new(app, hl7.interface));

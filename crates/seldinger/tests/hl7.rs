@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_port, kill9, BIN};
+use common::{free_port, kill9, received, receiver, Killed, BIN};
 use rand::{Rng, SeedableRng};
 use seldinger_domain::patient::{Mrn, SiteCode};
 use seldinger_hl7::mllp::{self, Frame};
@@ -539,45 +539,6 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
     kill9(&mut server);
 }
 
-/// python-hl7's asyncio MLLP server (tests/peers/hl7_receiver.py) on `port`: every message it
-/// receives, parsed by python-hl7, is a JSON line in `log`; `options` as the script takes them
-/// (`--refuse TRIGGER…` answers those with AE; `--tls CERT KEY [--client-ca CA]`).
-fn receiver(port: u16, log: &Path, options: &[&str]) -> Child {
-    let python = match std::env::var("SELDINGER_MLLP_SEND") {
-        Ok(path) if !path.is_empty() => Path::new(&path).with_file_name("python"),
-        _ => "python3".into(),
-    };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/hl7_receiver.py");
-    let mut command = Command::new(python);
-    command
-        .arg(script)
-        .arg(log)
-        .args(["--port", &port.to_string()]);
-    command.args(options);
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the python-hl7 receiver (scripts/test installs python-hl7)");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")),
-        &mut line,
-    )
-    .expect("the receiver's port");
-    assert_eq!(line.trim(), port.to_string(), "the receiver listens");
-    child
-}
-
-/// What the receiver got, in arrival order.
-fn received(log: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
 async fn json(request: ::reqwest::RequestBuilder) -> serde_json::Value {
     let response = request.send().await.expect("request");
     let status = response.status();
@@ -954,15 +915,6 @@ facility = "GENHOSP"
 }
 
 /// A child process killed when the test ends, passed or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A destination over mutual TLS (python-hl7's server on Python's ssl, requiring a client
 /// certificate from the hospital CA) gets the booking; one without a client certificate is
 /// refused at the handshake, and its message waits in the outbox with the reason.

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{signed_in, BIN};
+use common::{free_port, received, receiver, signed_in, Killed, BIN};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,11 +26,13 @@ fn script() -> PathBuf {
 }
 
 impl Arrangement {
-    fn start(dir: &Path) -> Arrangement {
+    /// Starts it with `node_args` given to both nodes' `serve`.
+    fn start(dir: &Path, node_args: &str) -> Arrangement {
         let output = Command::new(script())
             .args(["start"])
             .arg(dir)
             .env("SELDINGER_BIN", BIN)
+            .env("SELDINGER_NODE_ARGS", node_args)
             .env_remove("DATABASE_URL")
             .output()
             .expect("run scripts/two-nodes");
@@ -80,6 +82,58 @@ fn token(primary: &str, user: &str) -> String {
         .to_string()
 }
 
+/// One HL7 message over MLLP to `address` (host:port); the acknowledgement's code (MSA-1).
+async fn send_hl7(address: &str, message: &str) -> String {
+    use seldinger_hl7::mllp::{read_frame, write_frame, Frame};
+    let stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect to an HL7 listener");
+    let mut stream = tokio::io::BufReader::new(stream);
+    write_frame(stream.get_mut(), message.as_bytes())
+        .await
+        .expect("send");
+    let answer = read_frame(
+        &mut stream,
+        1 << 20,
+        Duration::from_secs(20),
+        Duration::from_secs(20),
+    )
+    .await;
+    let Ok(Frame::Message(ack)) = answer else {
+        panic!("no acknowledgement from {address}");
+    };
+    let text = String::from_utf8_lossy(&ack).to_string();
+    text.split("MSA|")
+        .nth(1)
+        .map(|rest| rest.chars().take(2).collect())
+        .unwrap_or(text)
+}
+
+/// The outbox sequence number in a control id Seldinger gave (`SD{seq}-…`).
+fn outbox_seq(control_id: &str) -> i64 {
+    control_id
+        .strip_prefix("SD")
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or_else(|| panic!("{control_id} is not a control id Seldinger gives"))
+}
+
+/// Waits until the receiver has `count` messages (and a moment more, for any duplicate to
+/// arrive), then returns them.
+async fn receiver_has(log: &Path, count: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while received(log).len() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the receiver has {} of {count} messages",
+            received(log).len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    received(log)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_killed() {
     if std::env::var("SELDINGER_TEST_POSTGRES_URL").is_err()
@@ -89,9 +143,26 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
         return;
     }
     let dir = tempfile::tempdir().expect("temporary directory");
+    // Both nodes send bookings to one scheduling system: python-hl7's MLLP receiver.
+    let log = dir.path().join("received.jsonl");
+    let rx = free_port();
+    let _receiver = Killed(receiver(rx, &log, &[]));
+    let interface = dir.path().join("interface.toml");
+    std::fs::write(
+        &interface,
+        format!(
+            "{}\n[[destinations]]\nname = \"ris\"\nstyle = \"siu\"\napplication = \"RIS\"\n",
+            seldinger_hl7::DEMO_INTERFACE
+        ),
+    )
+    .expect("interface file");
+    let node_args = format!(
+        "--hl7-config {} --hl7-destination ris=127.0.0.1:{rx}",
+        interface.display()
+    );
     let arrangement = tokio::task::spawn_blocking({
         let dir = dir.path().join("two-nodes");
-        move || Arrangement::start(&dir)
+        move || Arrangement::start(&dir, &node_args)
     })
     .await
     .expect("started");
@@ -169,6 +240,156 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "from 127.0.0.2");
     assert_eq!(guess(from(3)).await, 401, "127.0.0.3 is another client");
+
+    // The listeners: one HL7 message sent to both nodes at once is applied once (the inbox
+    // knows its control id whichever node stored it first); one dose report stored through
+    // both nodes' DICOM listeners is kept once. Each sender hears it was taken.
+    let adt = "MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A04|TWO-ADT-1|P|2.5.1\r\
+               PID|1||TWOHL7^^^GENHOSP^MR||Twonode^Hal||19700101|M\r";
+    let (a, b) = tokio::join!(
+        send_hl7(arrangement.get("NODE_A_HL7"), adt),
+        send_hl7(arrangement.get("NODE_B_HL7"), adt)
+    );
+    assert_eq!((a.as_str(), b.as_str()), ("AA", "AA"), "both nodes take it");
+    let rdsr = {
+        use seldinger_dicom::fixtures::{plane, report, write};
+        write(
+            dir.path(),
+            "two.dcm",
+            report(
+                "1.2.840.10008.5.1.4.1.1.88.67",
+                "2.25.26001",
+                vec![plane(("0.01", "Gy.m2"), ("0.2", "Gy"), ("100", "s"))],
+            ),
+        )
+    };
+    let stores = ["NODE_A_DICOM", "NODE_B_DICOM"].map(|node| {
+        let (host, port) = arrangement
+            .get(node)
+            .split_once(':')
+            .map(|(h, p)| (h.to_string(), p.to_string()))
+            .expect("host:port");
+        let rdsr = rdsr.clone();
+        tokio::task::spawn_blocking(move || {
+            let said = Command::new("storescu")
+                .args(["-v", "-aet", "ANGIO1", "-aec", "SELDINGER", &host, &port])
+                .arg(&rdsr)
+                .output()
+                .expect("storescu (dcmtk; scripts/test installs it)");
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&said.stdout),
+                String::from_utf8_lossy(&said.stderr)
+            )
+        })
+    });
+    for store in stores {
+        let said = store.await.expect("storescu");
+        assert!(said.contains("Received Store Response (Success)"), "{said}");
+    }
+    let primary_db = sqlx::PgPool::connect(&primary).await.expect("the primary");
+    let count = |sql: &'static str| {
+        let primary_db = primary_db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&primary_db)
+                .await
+                .expect(sql)
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM patients WHERE mrn = 'TWOHL7'").await,
+        1,
+        "the patient registered once"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'TWO-ADT-1'").await,
+        1,
+        "the message kept once"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM dose_reports WHERE sop_instance_uid = '2.25.26001'").await,
+        1,
+        "the dose report kept once"
+    );
+
+    // Bookings made on both nodes reach the scheduling system once each and in the order they
+    // were made: only the sender holding the destination's lease sends.
+    let scheduler = tokio::task::spawn_blocking({
+        let primary = primary.clone();
+        move || token(&primary, "sched.moreau")
+    })
+    .await
+    .expect("token");
+    // Vetted cases are booked, scheduled ones moved: each owes the scheduling system a message.
+    let mut vetted = Vec::new();
+    for state in ["vetted", "scheduled"] {
+        let cases: serde_json::Value = http
+            .get(format!("{}/cases?state={state}&limit=6", nodes[0]))
+            .bearer_auth(&scheduler)
+            .send()
+            .await
+            .expect("cases")
+            .json()
+            .await
+            .expect("a list");
+        vetted.extend(cases.as_array().expect("a list").iter().cloned());
+    }
+    assert!(
+        vetted.len() >= 8,
+        "the demo has cases to book: {}",
+        vetted.len()
+    );
+    let (now_booked, after_kill) = vetted.split_at(vetted.len() - 2);
+    let book = |base: String, case: serde_json::Value, hour: usize| {
+        let (http, scheduler) = (http.clone(), scheduler.clone());
+        async move {
+            let answer = http
+                .post(format!(
+                    "{base}/cases/{}/transitions",
+                    case["id"].as_str().expect("id")
+                ))
+                .bearer_auth(&scheduler)
+                .json(&serde_json::json!({"expected_version": case["version"],
+                    "reason": "list moved",
+                    "event": {"type": "schedule", "room": "angio-1",
+                        "start": format!("2027-01-05T{:02}:00:00Z", 7 + hour)}}))
+                .send()
+                .await
+                .expect("book");
+            let status = answer.status();
+            assert_eq!(status, 200, "{}", answer.text().await.unwrap_or_default());
+        }
+    };
+    // All at once, half through each node: both nodes' senders are woken together.
+    let mut bookings = Vec::new();
+    for (i, case) in now_booked.iter().enumerate() {
+        bookings.push(tokio::spawn(book(nodes[i % 2].clone(), case.clone(), i)));
+    }
+    for booking in bookings {
+        booking.await.expect("booked");
+    }
+    let got = receiver_has(&log, now_booked.len()).await;
+    let order: Vec<i64> = got
+        .iter()
+        .map(|m| outbox_seq(m["control_id"].as_str().expect("control id")))
+        .collect();
+    assert_eq!(got.len(), now_booked.len(), "each booking once: {order:?}");
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "in the order made: {order:?}"
+    );
+    assert!(
+        got.iter().all(|m| ["SIU^S12^", "SIU^S13^"]
+            .iter()
+            .any(|t| m["type"].as_str().unwrap_or_default().starts_with(t))),
+        "{got:?}"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM hl7_outbox WHERE status = 'sent' AND attempts = 1").await,
+        now_booked.len() as i64,
+        "each sent by one try of one node"
+    );
 
     // Four clients register patients through the proxy; node A is killed partway.
     let acknowledged = Arc::new(tokio::sync::Mutex::new(Vec::<(String, String)>::new()));
@@ -266,6 +487,20 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
         .send()
         .await
         .is_err());
+
+    // Bookings made after node A died go out from node B (node A held no lease: it had
+    // nothing to send when it was killed).
+    for (i, case) in after_kill.iter().enumerate() {
+        book(proxy.clone(), case.clone(), now_booked.len() + i).await;
+    }
+    let got = receiver_has(&log, vetted.len()).await;
+    let order: Vec<i64> = got
+        .iter()
+        .map(|m| outbox_seq(m["control_id"].as_str().expect("control id")))
+        .collect();
+    assert_eq!(got.len(), vetted.len(), "each booking once: {order:?}");
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    primary_db.close().await;
 
     // And on the replica, which applied each write before the primary acknowledged it.
     let replica = sqlx::PgPool::connect(arrangement.get("REPLICA_URL"))

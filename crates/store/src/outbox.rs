@@ -170,6 +170,48 @@ impl Store {
         rows.iter().map(outbound).collect()
     }
 
+    /// Takes or renews `destination`'s sending lease for `holder` until `until`: granted when no
+    /// one holds it, `holder` already does, or the holder's lease ran out by `now`. One statement,
+    /// so two nodes asking at once cannot both be granted (PostgreSQL re-checks the condition on
+    /// the row it locked; SQLite has one writer).
+    pub async fn outbox_lease_hold(
+        &self,
+        destination: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let granted = sqlx::query(
+            "INSERT INTO hl7_sender_leases (destination, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (destination) DO UPDATE \
+             SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE hl7_sender_leases.holder = excluded.holder \
+             OR hl7_sender_leases.expires_at <= $4",
+        )
+        .bind(destination.to_string())
+        .bind(holder.to_string())
+        .bind(ts(until))
+        .bind(ts(now))
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(granted.rows_affected() == 1)
+    }
+
+    /// Gives up `destination`'s lease if `holder` has it (its queue is empty), so the next
+    /// change's own node can send at once.
+    pub async fn outbox_lease_release(
+        &self,
+        destination: &str,
+        holder: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM hl7_sender_leases WHERE destination = $1 AND holder = $2")
+            .bind(destination.to_string())
+            .bind(holder.to_string())
+            .execute(&mut *self.conn().await?)
+            .await?;
+        Ok(())
+    }
+
     /// Keeps the HL7 text of an owed message before its first try; rendered once, so a retry
     /// sends the same control id. Returns the text kept (an earlier rendering stands).
     pub async fn outbox_rendered(

@@ -1190,6 +1190,75 @@ fn owed(destination: &str, case: &Case, trigger: &str) -> seldinger_store::NewOu
     }
 }
 
+/// One sender at a time holds a destination: a second is refused while the lease runs, takes
+/// it once it has lapsed (the holder died), and the old holder then cannot renew it; giving it
+/// up frees it at once, and only its holder can give it up. Many senders asking at once: one
+/// is granted.
+#[tokio::test]
+async fn one_sender_at_a_time_holds_a_destination() {
+    for db in engines().await {
+        let store = &db.store;
+        let at = now();
+        let until = at + Duration::seconds(80);
+        let hold = |holder: &'static str, at: DateTime<Utc>| async move {
+            store
+                .outbox_lease_hold("ris", holder, at, at + Duration::seconds(80))
+                .await
+                .expect("lease")
+        };
+        assert!(hold("node-a", at).await, "{}: free", label(&db));
+        assert!(!hold("node-b", at).await, "{}: held by A", label(&db));
+        assert!(
+            hold("node-a", at + Duration::seconds(30)).await,
+            "{}: A renews",
+            label(&db)
+        );
+        // A's renewal ran to at + 110 s; B waits it out.
+        assert!(!hold("node-b", until).await, "{}: renewed", label(&db));
+        assert!(
+            store
+                .outbox_lease_hold("pacs", "node-b", at, until)
+                .await
+                .expect("lease"),
+            "{}: another destination is its own",
+            label(&db)
+        );
+        let lapsed = at + Duration::seconds(110);
+        assert!(hold("node-b", lapsed).await, "{}: lapsed", label(&db));
+        assert!(!hold("node-a", lapsed).await, "{}: A lost it", label(&db));
+        store
+            .outbox_lease_release("ris", "node-a")
+            .await
+            .expect("release");
+        assert!(
+            !hold("node-a", lapsed).await,
+            "{}: only the holder gives it up",
+            label(&db)
+        );
+        store
+            .outbox_lease_release("ris", "node-b")
+            .await
+            .expect("release");
+        assert!(hold("node-a", lapsed).await, "{}: given up", label(&db));
+
+        // Eight senders ask for a free destination at the same moment: one is granted.
+        let asks = (0..8).map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .outbox_lease_hold("orders", &format!("sender-{n}"), at, until)
+                    .await
+                    .expect("lease")
+            })
+        });
+        let mut granted = 0;
+        for ask in asks.collect::<Vec<_>>() {
+            granted += usize::from(ask.await.expect("asked"));
+        }
+        assert_eq!(granted, 1, "{}", label(&db));
+    }
+}
+
 /// The outbox rows a case event owes are written in its commit (none when the event is
 /// refused), come back per destination in the order owed, keep their first rendering, and end
 /// sent, rejected (sent again on request, rendered anew) or skipped.

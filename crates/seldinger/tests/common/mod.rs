@@ -215,3 +215,52 @@ pub fn held_to_fhir_peers(file: &Path, count: usize, engine: &str) {
         None => assert!(!required, "SELDINGER_FHIR_PYTHON is not set"),
     }
 }
+
+/// python-hl7's asyncio MLLP server (tests/peers/hl7_receiver.py) on `port`: every message it
+/// receives, parsed by python-hl7, is a JSON line in `log`; `options` as the script takes them
+/// (`--refuse TRIGGER…` answers those with AE; `--tls CERT KEY [--client-ca CA]`).
+pub fn receiver(port: u16, log: &Path, options: &[&str]) -> Child {
+    let python = match std::env::var("SELDINGER_MLLP_SEND") {
+        Ok(path) if !path.is_empty() => Path::new(&path).with_file_name("python"),
+        _ => "python3".into(),
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/hl7_receiver.py");
+    let mut command = Command::new(python);
+    command
+        .arg(script)
+        .arg(log)
+        .args(["--port", &port.to_string()]);
+    command.args(options);
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the python-hl7 receiver (scripts/test installs python-hl7)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")),
+        &mut line,
+    )
+    .expect("the receiver's port");
+    assert_eq!(line.trim(), port.to_string(), "the receiver listens");
+    child
+}
+
+/// What the receiver got, in arrival order.
+pub fn received(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// A peer process stopped when the test ends, passed or not.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

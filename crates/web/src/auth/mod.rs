@@ -161,24 +161,50 @@ pub async fn forwarded_client(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if let Some(peer) = peer.filter(|p| trusted.contains(p)) {
-        let hops: Vec<std::net::IpAddr> = request
+        let hops: Vec<&str> = request
             .headers()
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|hop| hop.trim().parse().ok())
             .collect();
-        let client = hops
-            .iter()
-            .rev()
-            .find(|hop| !trusted.contains(hop))
-            .or(hops.first())
-            .copied()
-            .unwrap_or(peer);
+        let client = forwarded_for(peer, trusted, &hops);
         request.extensions_mut().insert(ClientAddr(client));
     }
     next.run(request).await
+}
+
+/// The client a trusted `peer` forwards, from the `X-Forwarded-For` entries in order: walking
+/// back from the right past trusted proxies, the first other address. An entry that is not an
+/// address (with or without a port) ends the walk: what lies left of it was not written by a
+/// proxy we know, so the nearest trusted hop stands.
+fn forwarded_for(
+    peer: std::net::IpAddr,
+    trusted: &[std::net::IpAddr],
+    hops: &[&str],
+) -> std::net::IpAddr {
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let hop = hop.trim();
+        let address = hop
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()))
+            .or_else(|_| {
+                hop.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+            });
+        match address {
+            Ok(address) => {
+                client = address;
+                if !trusted.contains(&address) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// The one gate every API request passes: finds the endpoint's rule, authenticates, checks the
@@ -342,4 +368,45 @@ pub(crate) fn cookie_value(headers: &HeaderMap, cookie_name: &str) -> Option<Str
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == cookie_name)
         .map(|(_, value)| value.to_string())
+}
+
+#[cfg(test)]
+mod forwarded_tests {
+    use super::forwarded_for;
+    use std::net::IpAddr;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("address")
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_address_no_trusted_proxy_wrote() {
+        let proxy = ip("10.0.0.1");
+        let trusted = [proxy, ip("10.0.0.2")];
+        let client = |hops: &[&str]| forwarded_for(proxy, &trusted, hops);
+        assert_eq!(client(&["203.0.113.7"]), ip("203.0.113.7"));
+        // What the client wrote itself, left of the real hop, is not believed.
+        assert_eq!(client(&["198.51.100.1", "203.0.113.7"]), ip("203.0.113.7"));
+        assert_eq!(
+            client(&["198.51.100.1", "203.0.113.7", "10.0.0.2"]),
+            ip("203.0.113.7")
+        );
+        // Proxies that append address:port, IPv4 or IPv6.
+        assert_eq!(
+            client(&["198.51.100.1", "203.0.113.7:51234"]),
+            ip("203.0.113.7")
+        );
+        assert_eq!(client(&["[2001:db8::7]:443"]), ip("2001:db8::7"));
+        assert_eq!(client(&["[2001:db8::7]"]), ip("2001:db8::7"));
+        // An entry that is no address ends the walk: nothing left of it is believed.
+        assert_eq!(client(&["198.51.100.1", "unknown"]), proxy);
+        assert_eq!(
+            client(&["198.51.100.1", "_hidden", "10.0.0.2"]),
+            ip("10.0.0.2")
+        );
+        assert_eq!(client(&["198.51.100.1", ""]), proxy);
+        // No header, or only trusted proxies: the nearest of them.
+        assert_eq!(client(&[]), proxy);
+        assert_eq!(client(&["10.0.0.2"]), ip("10.0.0.2"));
+    }
 }
