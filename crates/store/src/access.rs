@@ -183,7 +183,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<User, StoreError> {
         let id = Uuid::new_v4();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let result = sqlx::query(
             "INSERT INTO users (id, username, display_name, role, password_hash, disabled, failed_logins, password_changed_at, created_at) \
@@ -252,7 +252,7 @@ impl Store {
             .user_by_username(username)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
             .bind(i64::from(disabled))
@@ -292,7 +292,7 @@ impl Store {
             .user_by_username(username)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user {username}")))?;
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, failed_logins = 0, locked_until = NULL WHERE id = $3",
@@ -479,7 +479,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
             .bind(ts(at))
             .bind(token_hash.to_string())
-            .execute(&mut *self.conn().await?)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }
@@ -499,7 +499,7 @@ impl Store {
         token: &ApiToken,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, token_hash, user_id, role, name, created_at, expires_at, scopes, patient_id) \
@@ -544,7 +544,7 @@ impl Store {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(ts(at))
             .bind(id.to_string())
-            .execute(&mut *self.conn().await?)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }
@@ -556,7 +556,7 @@ impl Store {
         at: DateTime<Utc>,
         audit: &[AuditEntry],
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let result = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
@@ -596,7 +596,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         if entries.len() <= AUDIT_ROWS_PER_STATEMENT {
             // A single statement is atomic on its own: no BEGIN and COMMIT round trips.
             return insert_audit_rows(&mut conn, entries).await;

@@ -109,7 +109,7 @@ impl Store {
         meta: &EventMeta,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         if !insert_adverse_event(&mut tx, event).await? {
             tx.rollback().await?;
@@ -144,7 +144,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let expected = after.version.saturating_sub(1);
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let appended = append_event(
             &mut tx,

@@ -130,7 +130,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let id = after.device.stream_id();
         let expected = after.version.saturating_sub(1);
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let appended = append_event(
             &mut tx,

@@ -395,7 +395,7 @@ impl Store {
         } else {
             "unmatched"
         };
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let append = append_event(
             &mut tx,

@@ -158,7 +158,7 @@ impl Store {
     ) -> Result<Vec<FollowUpTask>, StoreError> {
         let mut added = Vec::new();
         for task in tasks {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let mut tx = self.begin(&mut conn).await?;
             if insert_follow_up_task(&mut tx, task, meta).await? {
                 tx.commit().await?;
@@ -301,7 +301,7 @@ impl Store {
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
         if after.version == expected_version + 1 {
-            let mut conn = self.conn().await?;
+            let mut conn = self.write_conn().await?;
             let mut tx = self.begin(&mut conn).await?;
             match update_follow_up_task(&mut tx, after, "completed", &after.completed, meta).await {
                 Ok(()) => {

@@ -101,7 +101,14 @@ pub struct Store {
     /// Set when PostgreSQL was last found unreachable, cleared when a connection is had again:
     /// while set, a request waits only briefly for one, so an outage is answered at once.
     unreachable: Arc<AtomicBool>,
+    /// SQLite has one writer at a time: this process's writers take turns here before they take
+    /// a connection, rather than each holding one of the few while SQLite's busy handler sleeps
+    /// (which left readers, health checks included, waiting for a connection).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// How long a write waits for its turn on SQLite: as long as SQLite's own busy timeout.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 type BatchTransaction = Arc<tokio::sync::Mutex<Option<sqlx::Transaction<'static, sqlx::Any>>>>;
 
@@ -117,6 +124,11 @@ impl std::fmt::Debug for Store {
 /// The connection an operation runs on: one from the pool, or the batch's transaction.
 pub(crate) enum Conn {
     Pooled(PoolConnection<sqlx::Any>),
+    /// SQLite, for a write: taken once this process's turn to write came (see `write_conn`).
+    Writer {
+        conn: PoolConnection<sqlx::Any>,
+        _turn: tokio::sync::OwnedMutexGuard<()>,
+    },
     Batch(OwnedMappedMutexGuard<Option<sqlx::Transaction<'static, sqlx::Any>>, AnyConnection>),
 }
 
@@ -124,7 +136,7 @@ impl std::ops::Deref for Conn {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
         match self {
-            Conn::Pooled(c) => c,
+            Conn::Pooled(c) | Conn::Writer { conn: c, .. } => c,
             Conn::Batch(c) => c,
         }
     }
@@ -133,7 +145,7 @@ impl std::ops::Deref for Conn {
 impl std::ops::DerefMut for Conn {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match self {
-            Conn::Pooled(c) => c,
+            Conn::Pooled(c) | Conn::Writer { conn: c, .. } => c,
             Conn::Batch(c) => c,
         }
     }
@@ -293,6 +305,7 @@ impl Store {
             batch: None,
             spoiled: Arc::default(),
             unreachable: Arc::default(),
+            writer: Arc::default(),
         })
     }
 
@@ -412,6 +425,7 @@ impl Store {
                 batch: Some(Arc::new(tokio::sync::Mutex::new(Some(tx)))),
                 spoiled: Arc::default(),
                 unreachable: self.unreachable.clone(),
+                writer: self.writer.clone(),
             },
         })
     }
@@ -439,6 +453,21 @@ impl Store {
     }
 
     /// The connection the next operation runs on.
+    /// A connection for a write. On SQLite outside a batch, taken after this process's earlier
+    /// writes are done (writes wait their turn without holding a connection); else `conn`.
+    pub(crate) async fn write_conn(&self) -> Result<Conn, StoreError> {
+        if self.engine != Engine::Sqlite || self.batch.is_some() {
+            return self.conn().await;
+        }
+        let turn = tokio::time::timeout(WRITER_WAIT, self.writer.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))?;
+        Ok(Conn::Writer {
+            conn: self.pool.acquire().await?,
+            _turn: turn,
+        })
+    }
+
     pub(crate) async fn conn(&self) -> Result<Conn, StoreError> {
         match &self.batch {
             None if self.engine == Engine::Postgres => {

@@ -108,7 +108,7 @@ impl Store {
         meta: &EventMeta,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let data = serde_json::to_string(step)?;
         let case_id = step.case_id.map(|c| c.to_string());

@@ -112,7 +112,7 @@ impl Store {
             data: serde_json::to_string(after)?,
             status: None,
         };
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         if !write_versioned(&mut tx, &row, "note_added", meta, note).await? {
             tx.rollback().await?;

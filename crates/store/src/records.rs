@@ -338,7 +338,7 @@ impl Store {
     /// Adds or replaces a room (department configuration, not a clinical record).
     pub async fn put_room(&self, room: &Room, sort_order: i64) -> Result<(), StoreError> {
         let data = serde_json::to_string(room)?;
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         sqlx::query("DELETE FROM rooms WHERE id = $1")
             .bind(room.id.as_str().to_string())
@@ -374,7 +374,7 @@ impl Store {
         let event = PatientEvent::Registered { details };
         let patient = Patient::replay(id, [&event])
             .ok_or_else(|| StoreError::Corrupt("registration".into()))?;
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let inserted = sqlx::query(
             "INSERT INTO patients (id, site, mrn, name_search, birth_date, version, data, registered_by) \
@@ -448,7 +448,7 @@ impl Store {
             version: expected_version + 1,
             merged_into: current.merged_into,
         };
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         append_patient_event(&mut tx, current, expected_version, &event, meta).await?;
         let result = sqlx::query(
@@ -491,7 +491,7 @@ impl Store {
         meta: &EventMeta,
         audit: &[AuditEntry],
     ) -> Result<(Referral, Case), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let mut changed = referral.clone();
         changed.details = details.clone();
@@ -571,7 +571,7 @@ impl Store {
     ) -> Result<Patient, StoreError> {
         let (to, from) = (survivor.id.to_string(), merged.id.to_string());
         let payload = serde_json::json!({"from": from, "to": to});
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let (from, to) = (from.as_str(), to.as_str());
         let moved = seldinger_domain::patient::MergeSummary {
@@ -727,7 +727,7 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("patient {patient_id}")))?;
         let mut updated = current.clone();
         updated.version = expected_version + events.len() as u64;
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let mut at_version = current.clone();
         for event in events {
@@ -1072,7 +1072,7 @@ impl Store {
         referred_by: &str,
         audit: &[AuditEntry],
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let placer = referral.details.placer_order.as_ref().map(|p| p.key());
         let inserted = sqlx::query(
@@ -1374,7 +1374,7 @@ impl Store {
             audit,
         } = with;
         let id = after.id.to_string();
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         let append = append_event(
             &mut tx,

@@ -47,7 +47,7 @@ impl Store {
             data: serde_json::to_string(after)?,
             status: Some(status_name(after)),
         };
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let mut tx = self.begin(&mut conn).await?;
         if !write_versioned(&mut tx, &row, change.kind(), meta, change).await? {
             tx.rollback().await?;
