@@ -13,6 +13,7 @@ use seldinger_domain::performed_step::PerformedStep;
 use seldinger_domain::safety::Checklist;
 use seldinger_store::CaseFilter;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// Cases booked on one day the board shows before it says how many more there are.
 pub const BOARD_BOOKED_AT_MOST: u32 = 1000;
@@ -41,11 +42,79 @@ pub struct BoardDay {
     pub add_on_more: u64,
 }
 
+/// Boards lately built, by what each was built from (see [`App::board`]).
+#[derive(Default)]
+pub struct BoardCache(std::sync::Mutex<std::collections::VecDeque<(String, Arc<BoardDay>)>>);
+
+/// Boards kept: a department's screens show a day or two, in a few scopes.
+const BOARDS_KEPT: usize = 16;
+
+impl BoardCache {
+    fn get(&self, key: &str) -> Option<Arc<BoardDay>> {
+        let kept = self.0.lock().ok()?;
+        kept.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, day)| day.clone())
+    }
+
+    fn keep(&self, key: String, day: Arc<BoardDay>) {
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.len() >= BOARDS_KEPT {
+                kept.pop_front();
+            }
+            kept.push_back((key, day));
+        }
+    }
+}
+
 impl App {
     /// The board of `on` as `who` may see it, its cards audited (`read_board`, one row per case
-    /// shown, one write).
-    pub async fn board(&self, who: &Principal, on: NaiveDate) -> Result<BoardDay, AppError> {
+    /// shown, one write) on every view. Built once for what it is built from — the department's
+    /// change sequence, the minute, the day, the safety reference and the viewer's role and row
+    /// scope, as the board's stamp — and kept: the screens polling an unchanged department cost
+    /// one indexed read and the audit write each, not the cards' reads and checklists again.
+    pub async fn board(&self, who: &Principal, on: NaiveDate) -> Result<Arc<BoardDay>, AppError> {
         who.require(Permission::ReadCases)?;
+        // A break-glass view is built afresh, as is one whose key cannot be read.
+        let key = match who.break_glass_reason {
+            Some(_) => None,
+            None => Some(self.board_key(who, on).await?),
+        };
+        let kept = key.as_deref().and_then(|key| self.board_cache.get(key));
+        let day = match kept {
+            Some(day) => day,
+            None => {
+                let day = Arc::new(self.build_board(who, on).await?);
+                if let Some(key) = key {
+                    self.board_cache.keep(key, day.clone());
+                }
+                day
+            }
+        };
+        let audits = day
+            .booked
+            .iter()
+            .chain(&day.add_on)
+            .map(|c| Audit::of("read_board", "case", c.case.id, c.case.patient_id))
+            .collect();
+        self.audit_reads(who, audits).await?;
+        Ok(day)
+    }
+
+    /// What a board is built from. The sequence is read before the build: a change during it
+    /// is in the board or in the next key, never lost.
+    async fn board_key(&self, who: &Principal, on: NaiveDate) -> Result<String, AppError> {
+        let sequence = self.store.change_sequence().await?;
+        let minute = self.clock.now().timestamp().div_euclid(60);
+        Ok(format!(
+            "{sequence}|{minute}|{on}|{}|{}|{:?}",
+            self.safety.version,
+            who.role.as_str(),
+            who.scope(Permission::ReadCases),
+        ))
+    }
+
+    async fn build_board(&self, who: &Principal, on: NaiveDate) -> Result<BoardDay, AppError> {
         let rooms = self.store.rooms().await?;
         let booked = self
             .cases_page(
@@ -77,12 +146,6 @@ impl App {
             .board_cases(booked.items, true, shows_checklist)
             .await?;
         let add_on = self.board_cases(add_on, false, shows_checklist).await?;
-        let audits = booked
-            .iter()
-            .chain(&add_on)
-            .map(|c| Audit::of("read_board", "case", c.case.id, c.case.patient_id))
-            .collect();
-        self.audit_reads(who, audits).await?;
         Ok(BoardDay {
             rooms,
             booked,

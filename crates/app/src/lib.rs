@@ -78,6 +78,8 @@ pub struct App {
     pub messages: Option<Arc<dyn MessageHandler>>,
     /// The destinations owed messages when cases change (the HL7 outbox), when configured.
     pub outbound: Option<Outbound>,
+    /// Boards lately built (shared by the app's clones).
+    pub board_cache: Arc<board::BoardCache>,
 }
 
 /// Records by a key (their id, their case's id): the facts of a list read once per table, then
@@ -147,6 +149,7 @@ impl App {
             time: DepartmentTime::default(),
             messages: None,
             outbound: None,
+            board_cache: Arc::default(),
         }
     }
 

@@ -547,6 +547,14 @@ async fn the_boards_refresh_is_unchanged_from_its_stamp_until_something_it_shows
         assert_eq!(again, first);
         assert!(html.is_empty());
         assert_eq!(board_reads().await, reads, "{}", app.engine);
+        // Fetched whole again, unchanged: the same board (kept, not rebuilt), audited again.
+        let (status, same, first_html) = refresh(None).await;
+        assert_eq!((status, same), (StatusCode::OK, first.clone()));
+        let reads = board_reads().await;
+        assert_eq!(reads, before + 2, "{}: every view is audited", app.engine);
+        let (_, _, again_html) = refresh(None).await;
+        assert_eq!(again_html, first_html, "{}", app.engine);
+        let reads = board_reads().await;
 
         // A lab on the patient's record is a change the card may show (its readiness).
         let lab = serde_json::json!({"expected_version": 1, "test": "inr", "value": 1.1,
@@ -562,6 +570,7 @@ async fn the_boards_refresh_is_unchanged_from_its_stamp_until_something_it_shows
         assert_eq!(status, StatusCode::OK, "{}: a change is sent", app.engine);
         assert_ne!(after_lab, first);
         assert!(html.contains(&case_id));
+        assert_ne!(html, first_html, "{}: built anew with the lab", app.engine);
         assert_eq!(board_reads().await, reads + 1, "{}", app.engine);
         assert_eq!(
             refresh(Some(after_lab.clone())).await.0,
