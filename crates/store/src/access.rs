@@ -590,12 +590,58 @@ impl Store {
         self.append_audit_batch(std::slice::from_ref(entry)).await
     }
 
-    /// Appends entries atomically (a list shown to a user is one commit, not one per row): one
-    /// statement when they fit in one, else one transaction.
+    /// Appends entries atomically (a list shown to a user is one commit, not one per row) and
+    /// returns once they are committed. Entries appended at the same moment by other requests
+    /// share the commit (group commit): one writer leads, writing everything waiting in one
+    /// transaction, and the rest wait for it; so a hundred screens reading at once cost a few
+    /// commits, not a hundred queued one behind another. In a batch, written in its transaction.
     pub async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
         }
+        if self.batch.is_some() {
+            return self.write_audit_rows(entries).await;
+        }
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.audit_group
+            .waiting
+            .lock()
+            .map_err(|_| StoreError::Config("the audit queue is unusable".into()))?
+            .push((entries.to_vec(), done));
+        let turn = self.audit_group.leader.clone().lock_owned().await;
+        let group = self
+            .audit_group
+            .waiting
+            .lock()
+            .map(|mut waiting| std::mem::take(&mut *waiting))
+            .unwrap_or_default();
+        if !group.is_empty() {
+            // Written by a task of its own: a leader whose request is dropped (its client gone)
+            // does not take the others' entries with it.
+            let store = self.clone();
+            tokio::spawn(async move {
+                let _turn = turn;
+                let all: Vec<AuditEntry> = group.iter().flat_map(|(e, _)| e.clone()).collect();
+                let written = store.write_audit_rows(&all).await;
+                for (_, done) in group {
+                    let _ = done.send(match &written {
+                        Ok(()) => Ok(()),
+                        Err(e) if e.is_unavailable() => Err(sqlx::Error::PoolTimedOut.into()),
+                        Err(e) => Err(sqlx::Error::Protocol(format!(
+                            "writing the audit trail: {e}"
+                        ))
+                        .into()),
+                    });
+                }
+            });
+        }
+        outcome
+            .await
+            .map_err(|_| StoreError::Config("the audit write was abandoned".into()))?
+    }
+
+    /// Writes entries in one statement when they fit in one, else in one transaction.
+    async fn write_audit_rows(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         let mut conn = self.write_conn().await?;
         if entries.len() <= AUDIT_ROWS_PER_STATEMENT {
             // A single statement is atomic on its own: no BEGIN and COMMIT round trips.

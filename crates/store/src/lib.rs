@@ -105,6 +105,21 @@ pub struct Store {
     /// a connection, rather than each holding one of the few while SQLite's busy handler sleeps
     /// (which left readers, health checks included, waiting for a connection).
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Audit entries waiting to be committed together (see `append_audit_batch`).
+    audit_group: Arc<AuditGroup>,
+}
+
+/// Audit entries appended at the same moment, and the turn to lead their commit.
+#[derive(Default)]
+pub(crate) struct AuditGroup {
+    #[allow(clippy::type_complexity)]
+    pub(crate) waiting: std::sync::Mutex<
+        Vec<(
+            Vec<AuditEntry>,
+            tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+        )>,
+    >,
+    pub(crate) leader: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How long a write waits for its turn on SQLite: as long as SQLite's own busy timeout.
@@ -306,6 +321,7 @@ impl Store {
             spoiled: Arc::default(),
             unreachable: Arc::default(),
             writer: Arc::default(),
+            audit_group: Arc::default(),
         })
     }
 
@@ -426,6 +442,7 @@ impl Store {
                 spoiled: Arc::default(),
                 unreachable: self.unreachable.clone(),
                 writer: self.writer.clone(),
+                audit_group: self.audit_group.clone(),
             },
         })
     }

@@ -1022,6 +1022,65 @@ async fn a_list_s_audit_rows_are_one_commit_however_many() {
     }
 }
 
+/// Sixty readers append their audit rows at the same moment: they share commits (group
+/// commit), and each returns only once its own rows are committed, each row there once, each
+/// reader's rows together and in its order.
+#[tokio::test]
+async fn audit_rows_appended_at_once_share_commits_and_each_is_kept_once() {
+    for db in engines().await {
+        let store = &db.store;
+        let readers = (0..60).map(|reader| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let entries: Vec<_> = (0..5)
+                    .map(|n| seldinger_store::AuditEntry {
+                        seq: 0,
+                        at: now(),
+                        username: format!("reader-{reader}"),
+                        role: "ir_nurse".into(),
+                        action: "read_board".into(),
+                        resource_type: "case".into(),
+                        resource_id: Some(format!("case-{n}")),
+                        patient_id: None,
+                        client_addr: "127.0.0.1".into(),
+                        outcome: "allowed".into(),
+                        break_glass_reason: None,
+                        via_message: None,
+                        via_claim: None,
+                    })
+                    .collect();
+                store.append_audit_batch(&entries).await.expect("audit");
+                // Returned: committed, so readable at once.
+                let filter = seldinger_store::AuditFilter {
+                    username: Some(format!("reader-{reader}")),
+                    ..Default::default()
+                };
+                store.audit_page(&filter, None, 100).await.expect("page")
+            })
+        });
+        for reader in readers.collect::<Vec<_>>() {
+            let page = reader.await.expect("reader");
+            let ids: Vec<_> = page
+                .items
+                .iter()
+                .map(|e| e.resource_id.clone().unwrap_or_default())
+                .collect();
+            assert_eq!(
+                ids,
+                (0..5).map(|n| format!("case-{n}")).collect::<Vec<_>>(),
+                "{}",
+                label(&db)
+            );
+            let seqs: Vec<_> = page.items.iter().map(|e| e.seq).collect();
+            assert!(
+                seqs.windows(2).all(|w| w[1] == w[0] + 1),
+                "{}: one reader's rows are written together: {seqs:?}",
+                label(&db)
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_change_whose_audit_row_cannot_be_written_is_not_made() {
     for db in engines().await {
