@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, Server};
+use common::{free_port, send_hl7, Server};
 use seldinger_domain::patient::{Mrn, SiteCode};
 use seldinger_hl7::mllp::{self, Frame};
 use std::path::Path;
@@ -13,34 +13,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ADT: &str = "MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A04|GONE-1|P|2.5.1\rPID|1||G0001^^^GENHOSP^MR||Gone^Gail||19700101|F\r";
-
-/// The acknowledgement code (MSA-1) and text of one HL7 message sent over MLLP.
-async fn send_hl7(port: u16, message: &str) -> (String, String) {
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect to the HL7 listener");
-    let mut stream = tokio::io::BufReader::new(stream);
-    mllp::write_frame(stream.get_mut(), message.as_bytes())
-        .await
-        .expect("send");
-    let answer = mllp::read_frame(
-        &mut stream,
-        1 << 20,
-        Duration::from_secs(30),
-        Duration::from_secs(30),
-    )
-    .await;
-    let Ok(Frame::Message(ack)) = answer else {
-        panic!("no acknowledgement");
-    };
-    let text = String::from_utf8_lossy(&ack).to_string();
-    let code = text
-        .split("MSA|")
-        .nth(1)
-        .map(|rest| rest.chars().take(2).collect::<String>())
-        .unwrap_or_default();
-    (code, text)
-}
 
 /// Sends one file with DCMTK's storescu (an independent SCU) and returns what it said.
 fn store_scu(port: u16, file: &Path) -> String {
@@ -158,7 +130,7 @@ async fn with_postgresql_gone_the_listeners_refuse_rather_than_acknowledge_and_r
     .expect("probes");
     assert_eq!((ready, live), (503, 200));
     // HL7: refused with AR, to be sent again; nothing kept.
-    let (code, text) = send_hl7(hl7, ADT).await;
+    let (code, text) = send_hl7(("127.0.0.1", hl7), ADT).await;
     assert_eq!(code, "AR", "{text}");
     assert!(text.contains("send it again"), "{text}");
     // DICOM: the C-STORE is answered with a failure, not success.
@@ -206,7 +178,7 @@ async fn with_postgresql_gone_the_listeners_refuse_rather_than_acknowledge_and_r
         .expect("read")
         .is_none());
     // The senders send again: taken now, once each.
-    let (code, text) = send_hl7(hl7, ADT).await;
+    let (code, text) = send_hl7(("127.0.0.1", hl7), ADT).await;
     assert_eq!(code, "AA", "{text}");
     let said = tokio::task::spawn_blocking(move || store_scu(dicom, &file))
         .await

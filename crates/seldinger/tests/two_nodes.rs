@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{free_port, received, receiver, signed_in, Killed, BIN};
+use common::{free_port, received, receiver, send_hl7, signed_in, Killed, BIN};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -82,33 +82,6 @@ fn token(primary: &str, user: &str) -> String {
         .to_string()
 }
 
-/// One HL7 message over MLLP to `address` (host:port); the acknowledgement's code (MSA-1).
-async fn send_hl7(address: &str, message: &str) -> String {
-    use seldinger_hl7::mllp::{read_frame, write_frame, Frame};
-    let stream = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connect to an HL7 listener");
-    let mut stream = tokio::io::BufReader::new(stream);
-    write_frame(stream.get_mut(), message.as_bytes())
-        .await
-        .expect("send");
-    let answer = read_frame(
-        &mut stream,
-        1 << 20,
-        Duration::from_secs(20),
-        Duration::from_secs(20),
-    )
-    .await;
-    let Ok(Frame::Message(ack)) = answer else {
-        panic!("no acknowledgement from {address}");
-    };
-    let text = String::from_utf8_lossy(&ack).to_string();
-    text.split("MSA|")
-        .nth(1)
-        .map(|rest| rest.chars().take(2).collect())
-        .unwrap_or(text)
-}
-
 /// The outbox sequence number in a control id Seldinger gave (`SD{seq}-…`).
 fn outbox_seq(control_id: &str) -> i64 {
     control_id
@@ -119,8 +92,8 @@ fn outbox_seq(control_id: &str) -> i64 {
 }
 
 /// Waits until the receiver has `count` messages (and a moment more, for any duplicate to
-/// arrive), then returns them.
-async fn receiver_has(log: &Path, count: usize) -> Vec<serde_json::Value> {
+/// arrive), checks it has each once and in the order owed (outbox sequence), and returns them.
+async fn received_once_in_order(log: &Path, count: usize) -> Vec<serde_json::Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
     while received(log).len() < count {
         assert!(
@@ -131,7 +104,17 @@ async fn receiver_has(log: &Path, count: usize) -> Vec<serde_json::Value> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    received(log)
+    let got = received(log);
+    let order: Vec<i64> = got
+        .iter()
+        .map(|m| outbox_seq(m["control_id"].as_str().expect("control id")))
+        .collect();
+    assert_eq!(got.len(), count, "each message once: {order:?}");
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "in the order owed: {order:?}"
+    );
+    got
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -250,7 +233,11 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
         send_hl7(arrangement.get("NODE_A_HL7"), adt),
         send_hl7(arrangement.get("NODE_B_HL7"), adt)
     );
-    assert_eq!((a.as_str(), b.as_str()), ("AA", "AA"), "both nodes take it");
+    assert_eq!(
+        (a.0.as_str(), b.0.as_str()),
+        ("AA", "AA"),
+        "both nodes take it"
+    );
     let rdsr = {
         use seldinger_dicom::fixtures::{plane, report, write};
         write(
@@ -369,16 +356,7 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
     for booking in bookings {
         booking.await.expect("booked");
     }
-    let got = receiver_has(&log, now_booked.len()).await;
-    let order: Vec<i64> = got
-        .iter()
-        .map(|m| outbox_seq(m["control_id"].as_str().expect("control id")))
-        .collect();
-    assert_eq!(got.len(), now_booked.len(), "each booking once: {order:?}");
-    assert!(
-        order.windows(2).all(|w| w[0] < w[1]),
-        "in the order made: {order:?}"
-    );
+    let got = received_once_in_order(&log, now_booked.len()).await;
     assert!(
         got.iter().all(|m| ["SIU^S12^", "SIU^S13^"]
             .iter()
@@ -493,13 +471,7 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
     for (i, case) in after_kill.iter().enumerate() {
         book(proxy.clone(), case.clone(), now_booked.len() + i).await;
     }
-    let got = receiver_has(&log, vetted.len()).await;
-    let order: Vec<i64> = got
-        .iter()
-        .map(|m| outbox_seq(m["control_id"].as_str().expect("control id")))
-        .collect();
-    assert_eq!(got.len(), vetted.len(), "each booking once: {order:?}");
-    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    received_once_in_order(&log, vetted.len()).await;
     primary_db.close().await;
 
     // And on the replica, which applied each write before the primary acknowledged it.

@@ -264,3 +264,31 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// The acknowledgement code (MSA-1) and text of one HL7 message sent over MLLP.
+pub async fn send_hl7(address: impl tokio::net::ToSocketAddrs, message: &str) -> (String, String) {
+    let stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect to the HL7 listener");
+    let mut stream = tokio::io::BufReader::new(stream);
+    seldinger_hl7::mllp::write_frame(stream.get_mut(), message.as_bytes())
+        .await
+        .expect("send");
+    let answer = seldinger_hl7::mllp::read_frame(
+        &mut stream,
+        1 << 20,
+        Duration::from_secs(30),
+        Duration::from_secs(30),
+    )
+    .await;
+    let Ok(seldinger_hl7::mllp::Frame::Message(ack)) = answer else {
+        panic!("no acknowledgement");
+    };
+    let text = String::from_utf8_lossy(&ack).to_string();
+    let code = text
+        .split("MSA|")
+        .nth(1)
+        .map(|rest| rest.chars().take(2).collect::<String>())
+        .unwrap_or_default();
+    (code, text)
+}
