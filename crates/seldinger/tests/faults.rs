@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, send_hl7, Server};
+use common::{free_port, send_hl7, store_scu, Server};
 use seldinger_domain::patient::{Mrn, SiteCode};
 use seldinger_hl7::mllp::{self, Frame};
 use std::path::Path;
@@ -13,21 +13,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ADT: &str = "MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261130090000||ADT^A04|GONE-1|P|2.5.1\rPID|1||G0001^^^GENHOSP^MR||Gone^Gail||19700101|F\r";
-
-/// Sends one file with DCMTK's storescu (an independent SCU) and returns what it said.
-fn store_scu(port: u16, file: &Path) -> String {
-    let sent = Command::new("storescu")
-        .args(["-v", "-aet", "ANGIO1", "-aec", "SELDINGER", "127.0.0.1"])
-        .arg(port.to_string())
-        .arg(file)
-        .output()
-        .expect("storescu (dcmtk; scripts/test installs it)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&sent.stdout),
-        String::from_utf8_lossy(&sent.stderr)
-    )
-}
 
 fn status(base: &str, path: &str) -> u16 {
     let url = format!("{base}{path}");
@@ -136,7 +121,7 @@ async fn with_postgresql_gone_the_listeners_refuse_rather_than_acknowledge_and_r
     // DICOM: the C-STORE is answered with a failure, not success.
     let said = tokio::task::spawn_blocking({
         let file = file.clone();
-        move || store_scu(dicom, &file)
+        move || store_scu("127.0.0.1", dicom, &file)
     })
     .await
     .expect("storescu");
@@ -180,7 +165,7 @@ async fn with_postgresql_gone_the_listeners_refuse_rather_than_acknowledge_and_r
     // The senders send again: taken now, once each.
     let (code, text) = send_hl7(("127.0.0.1", hl7), ADT).await;
     assert_eq!(code, "AA", "{text}");
-    let said = tokio::task::spawn_blocking(move || store_scu(dicom, &file))
+    let said = tokio::task::spawn_blocking(move || store_scu("127.0.0.1", dicom, &file))
         .await
         .expect("storescu");
     assert!(said.contains("Received Store Response (Success)"), "{said}");
@@ -389,7 +374,7 @@ async fn dicom_writer(port: u16, files: Vec<(String, std::path::PathBuf)>, acks:
         loop {
             let said = tokio::task::spawn_blocking({
                 let file = file.clone();
-                move || store_scu(port, &file)
+                move || store_scu("127.0.0.1", port, &file)
             })
             .await
             .expect("storescu");

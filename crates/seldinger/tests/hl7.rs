@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_port, kill9, received, receiver, Killed, BIN};
+use common::{ack_code, free_port, kill9, received, receiver, Killed, BIN};
 use rand::{Rng, SeedableRng};
 use seldinger_domain::patient::{Mrn, SiteCode};
 use seldinger_hl7::mllp::{self, Frame};
@@ -116,11 +116,7 @@ async fn send_all(port: u16, messages: &[(String, Vec<u8>)], progress: Arc<Atomi
         match answer {
             Ok(Frame::Message(ack)) => {
                 let text = String::from_utf8_lossy(&ack).to_string();
-                let code = text
-                    .split("MSA|")
-                    .nth(1)
-                    .map(|rest| rest.chars().take(2).collect::<String>())
-                    .unwrap_or_default();
+                let code = ack_code(&text);
                 if code == "AR" && text.contains("send it again") {
                     // The database was not there: retry, as a sender does.
                     tokio::time::sleep(Duration::from_millis(50)).await;

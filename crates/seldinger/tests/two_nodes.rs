@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{free_port, received, receiver, send_hl7, signed_in, Killed, BIN};
+use common::{free_port, received, receiver, send_hl7, signed_in, store_scu, Killed, BIN};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -254,21 +254,10 @@ async fn two_nodes_behind_a_proxy_keep_every_acknowledged_write_when_one_is_kill
         let (host, port) = arrangement
             .get(node)
             .split_once(':')
-            .map(|(h, p)| (h.to_string(), p.to_string()))
+            .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
             .expect("host:port");
         let rdsr = rdsr.clone();
-        tokio::task::spawn_blocking(move || {
-            let said = Command::new("storescu")
-                .args(["-v", "-aet", "ANGIO1", "-aec", "SELDINGER", &host, &port])
-                .arg(&rdsr)
-                .output()
-                .expect("storescu (dcmtk; scripts/test installs it)");
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&said.stdout),
-                String::from_utf8_lossy(&said.stderr)
-            )
-        })
+        tokio::task::spawn_blocking(move || store_scu(&host, port, &rdsr))
     });
     for store in stores {
         let said = store.await.expect("storescu");

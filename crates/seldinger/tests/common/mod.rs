@@ -285,10 +285,28 @@ pub async fn send_hl7(address: impl tokio::net::ToSocketAddrs, message: &str) ->
         panic!("no acknowledgement");
     };
     let text = String::from_utf8_lossy(&ack).to_string();
-    let code = text
-        .split("MSA|")
+    (ack_code(&text), text)
+}
+
+/// MSA-1 of an acknowledgement's text ('' when it has none).
+pub fn ack_code(text: &str) -> String {
+    text.split("MSA|")
         .nth(1)
         .map(|rest| rest.chars().take(2).collect::<String>())
-        .unwrap_or_default();
-    (code, text)
+        .unwrap_or_default()
+}
+
+/// Sends one file with DCMTK's storescu (an independent SCU) and returns what it said.
+pub fn store_scu(host: &str, port: u16, file: &Path) -> String {
+    let sent = Command::new("storescu")
+        .args(["-v", "-aet", "ANGIO1", "-aec", "SELDINGER", host])
+        .arg(port.to_string())
+        .arg(file)
+        .output()
+        .expect("storescu (dcmtk; scripts/test installs it)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&sent.stdout),
+        String::from_utf8_lossy(&sent.stderr)
+    )
 }
