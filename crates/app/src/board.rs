@@ -67,26 +67,39 @@ impl BoardCache {
     }
 }
 
+/// A board view's entity tag and what its board is built from, from one read of the
+/// department's change sequence (see [`App::board_stamp`]).
+pub struct BoardStamp {
+    /// Quoted, as an HTTP entity tag: it names the viewer, a kept board need not.
+    pub etag: String,
+    /// The change sequence, minute, day, safety reference and the viewer's role and row scope.
+    key: String,
+}
+
 impl App {
     /// The board of `on` as `who` may see it, its cards audited (`read_board`, one row per case
-    /// shown, one write) on every view. Built once for what it is built from — the department's
-    /// change sequence, the minute, the day, the safety reference and the viewer's role and row
-    /// scope, as the board's stamp — and kept: the screens polling an unchanged department cost
+    /// shown, one write) on every view. Built once for what it is built from — the stamp's key:
+    /// the department's change sequence, the minute, the day, the safety reference and the
+    /// viewer's role and row scope — and kept: the screens polling an unchanged department cost
     /// one indexed read and the audit write each, not the cards' reads and checklists again.
-    pub async fn board(&self, who: &Principal, on: NaiveDate) -> Result<Arc<BoardDay>, AppError> {
+    /// The stamp is read before the build: a change during it is in the board or in the next
+    /// stamp, never lost.
+    pub async fn board(
+        &self,
+        who: &Principal,
+        on: NaiveDate,
+        stamp: &BoardStamp,
+    ) -> Result<Arc<BoardDay>, AppError> {
         who.require(Permission::ReadCases)?;
-        // A break-glass view is built afresh, as is one whose key cannot be read.
-        let key = match who.break_glass_reason {
-            Some(_) => None,
-            None => Some(self.board_key(who, on).await?),
-        };
-        let kept = key.as_deref().and_then(|key| self.board_cache.get(key));
+        // A break-glass view is built afresh.
+        let key = who.break_glass_reason.is_none().then_some(&stamp.key);
+        let kept = key.and_then(|key| self.board_cache.get(key));
         let day = match kept {
             Some(day) => day,
             None => {
                 let day = Arc::new(self.build_board(who, on).await?);
                 if let Some(key) = key {
-                    self.board_cache.keep(key, day.clone());
+                    self.board_cache.keep(key.clone(), day.clone());
                 }
                 day
             }
@@ -99,19 +112,6 @@ impl App {
             .collect();
         self.audit_reads(who, audits).await?;
         Ok(day)
-    }
-
-    /// What a board is built from. The sequence is read before the build: a change during it
-    /// is in the board or in the next key, never lost.
-    async fn board_key(&self, who: &Principal, on: NaiveDate) -> Result<String, AppError> {
-        let sequence = self.store.change_sequence().await?;
-        let minute = self.clock.now().timestamp().div_euclid(60);
-        Ok(format!(
-            "{sequence}|{minute}|{on}|{}|{}|{:?}",
-            self.safety.version,
-            who.role.as_str(),
-            who.scope(Permission::ReadCases),
-        ))
     }
 
     async fn build_board(&self, who: &Principal, on: NaiveDate) -> Result<BoardDay, AppError> {
@@ -233,8 +233,12 @@ impl App {
     /// What a polling board compares to learn it is unchanged, from one indexed read: the
     /// department's change sequence, the safety reference's version, the minute (rules that
     /// depend on time, such as a lab's age, move with it), the day shown and who looks (their
-    /// scope). Quoted, as an HTTP entity tag.
-    pub async fn board_stamp(&self, who: &Principal, on: NaiveDate) -> Result<String, AppError> {
+    /// scope); with the key its board is kept under.
+    pub async fn board_stamp(
+        &self,
+        who: &Principal,
+        on: NaiveDate,
+    ) -> Result<BoardStamp, AppError> {
         who.require(Permission::ReadCases)?;
         let sequence = self.store.change_sequence().await?;
         let minute = self.clock.now().timestamp().div_euclid(60);
@@ -246,14 +250,21 @@ impl App {
             env!("CARGO_PKG_VERSION"),
         );
         let digest = Sha256::digest(seed.as_bytes());
-        Ok(format!(
+        let etag = format!(
             "\"b{sequence}-{}\"",
             digest
                 .iter()
                 .take(8)
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
-        ))
+        );
+        let key = format!(
+            "{sequence}|{minute}|{on}|{}|{}|{:?}",
+            self.safety.version,
+            who.role.as_str(),
+            who.scope(Permission::ReadCases),
+        );
+        Ok(BoardStamp { etag, key })
     }
 }
 

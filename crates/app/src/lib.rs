@@ -33,7 +33,7 @@ pub use authentication::{
     constant_time_eq, secret_hash, Authenticated, Credential, Presented, TokenLimits,
     TOKEN_DAYS_DEFAULT,
 };
-pub use board::{BoardCase, BoardDay, BOARD_ADD_ON_AT_MOST, BOARD_BOOKED_AT_MOST};
+pub use board::{BoardCase, BoardDay, BoardStamp, BOARD_ADD_ON_AT_MOST, BOARD_BOOKED_AT_MOST};
 pub use cases::CaseEventRequest;
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use devices::{DeviceStanding, DEVICES_AT_MOST};

@@ -603,18 +603,21 @@ impl Store {
             return self.write_audit_rows(entries).await;
         }
         let (done, outcome) = tokio::sync::oneshot::channel();
+        // The list is only pushed to and taken from, so one left poisoned by a panic elsewhere
+        // is still whole: recovered, never read as empty (which would leave waiters unwritten).
         self.audit_group
             .waiting
             .lock()
-            .map_err(|_| StoreError::Config("the audit queue is unusable".into()))?
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((entries.to_vec(), done));
         let turn = self.audit_group.leader.clone().lock_owned().await;
-        let group = self
-            .audit_group
-            .waiting
-            .lock()
-            .map(|mut waiting| std::mem::take(&mut *waiting))
-            .unwrap_or_default();
+        let group = std::mem::take(
+            &mut *self
+                .audit_group
+                .waiting
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         if !group.is_empty() {
             // Written by a task of its own: a leader whose request is dropped (its client gone)
             // does not take the others' entries with it.
@@ -809,4 +812,54 @@ async fn insert_audit_rows(
     }
     query.execute(&mut *conn).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditEntry;
+
+    fn entry(n: usize) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            at: chrono::Utc::now(),
+            username: "nurse.test".into(),
+            role: "ir_nurse".into(),
+            action: "read".into(),
+            resource_type: "case".into(),
+            resource_id: Some(format!("case-{n}")),
+            patient_id: None,
+            client_addr: "127.0.0.1".into(),
+            outcome: "allowed".into(),
+            break_glass_reason: None,
+            via_message: None,
+            via_claim: None,
+        }
+    }
+
+    /// A panic while the waiting list was held must not lose later entries nor leave their
+    /// requests waiting for ever.
+    #[tokio::test]
+    async fn a_poisoned_audit_queue_still_writes_and_answers() {
+        let db = crate::testing::sqlite().await;
+        let group = db.store.audit_group.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = group.waiting.lock();
+            panic!("poisoning the audit queue on purpose");
+        })
+        .join();
+        assert!(db.store.audit_group.waiting.is_poisoned());
+        let written = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            db.store.append_audit_batch(&[entry(1), entry(2)]),
+        )
+        .await;
+        assert!(matches!(written, Ok(Ok(()))), "{written:?}");
+        let page = db
+            .store
+            .audit_page(&Default::default(), None, 10)
+            .await
+            .expect("audit page");
+        let shown: Vec<_> = page.items.iter().map(|e| e.resource_id.clone()).collect();
+        assert_eq!(shown, [Some("case-1".into()), Some("case-2".into())]);
+    }
 }

@@ -185,8 +185,9 @@ async fn collect_lanes(
     state: &AppState,
     viewer: &Viewer,
     on: NaiveDate,
+    stamp: &seldinger_app::BoardStamp,
 ) -> Result<Vec<Lane>, ApiError> {
-    let day = state.board(&viewer.caller, on).await?;
+    let day = state.board(&viewer.caller, on, stamp).await?;
     let mut lanes: Vec<Lane> = day
         .rooms
         .iter()
@@ -243,12 +244,12 @@ pub async fn page(
         let on = parse_day(&state, query.date)?;
         // Taken before the read: a change while the board is built moves the stamp, so the
         // next refresh fetches it rather than keeping a board older than its tag.
-        let etag = state.board_stamp(&viewer.caller, on).await?;
-        let lanes = collect_lanes(&state, &viewer, on).await?;
+        let stamp = state.board_stamp(&viewer.caller, on).await?;
+        let lanes = collect_lanes(&state, &viewer, on, &stamp).await?;
         let lanes_html = LanesFragment { lanes: &lanes }
             .render()
             .map_err(|_| ApiError::internal())?;
-        Ok::<_, ApiError>((on, lanes_html, etag))
+        Ok::<_, ApiError>((on, lanes_html, stamp.etag))
     }
     .await;
     match result {
@@ -274,21 +275,21 @@ pub async fn lanes_fragment(
     raw_date: Option<String>,
 ) -> Result<Response, ApiError> {
     let on = parse_day(state, raw_date)?;
-    let etag = state.board_stamp(&viewer.caller, on).await?;
+    let stamp = state.board_stamp(&viewer.caller, on).await?;
     let unchanged = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        == Some(etag.as_str());
+        == Some(stamp.etag.as_str());
     if unchanged {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, stamp.etag)]).into_response());
     }
-    let lanes = collect_lanes(state, viewer, on).await?;
+    let lanes = collect_lanes(state, viewer, on, &stamp).await?;
     let html = LanesFragment { lanes: &lanes }
         .render()
         .map_err(|_| ApiError::internal())?;
     Ok((
         [
-            (header::ETAG, etag),
+            (header::ETAG, stamp.etag),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],
         axum::response::Html(html),
