@@ -91,6 +91,7 @@ const PERFORMING_PHYSICIAN: &str = "Dr N. Okafor";
 const NURSE: &str = "nurse.lindqvist";
 const RADIOGRAPHER: &str = "rad.tanaka";
 const SCHEDULER: &str = "sched.moreau";
+const PHYSICIST: &str = "phys.mendez";
 
 /// Today's list per room, in slot order: the state each booked case has reached.
 /// The device-leaving procedure each room does first (fitting its primary guidance).
@@ -339,6 +340,8 @@ pub async fn history(
         _ => HISTORY_WEEKDAY_CASES,
     };
     let total: usize = days.iter().map(per_day).sum();
+    // What the history's cases led to is done by the demo's day, never after it.
+    let now = demo.day_start;
     let mut known: Vec<PatientId> = Vec::new();
     let mut done = 0;
     let mut batch: Option<seldinger_store::Batch> = None;
@@ -368,6 +371,7 @@ pub async fn history(
             let booking = (target != CaseState::Declined).then(|| (room.id.clone(), slots[index]));
             slots[index] += Duration::minutes(i64::from(procedure.room_minutes) + 15);
             let case = demo.case(procedure, target, booking).await?;
+            demo.settle_history(&case, now).await?;
             if !returns {
                 known.push(case.patient_id);
             }
@@ -602,6 +606,100 @@ impl<'a> Demo<'a> {
         self.store
             .complete_follow_up_task(&done, check.version, &self.meta(NURSE, at, None), &[])
             .await?;
+        Ok(())
+    }
+
+    /// What a department did after a past case, by `until`: each device it left taken out
+    /// (settling its follow-up as the application does), and the rest of its follow-up done
+    /// a few days into its window — but for about one in a hundred of each, lost to follow-up
+    /// and still open, as the follow-up list and the device tracker should find them.
+    async fn settle_history(&mut self, case: &Case, until: DateTime<Utc>) -> anyhow::Result<()> {
+        use seldinger_domain::device_registry::{tasks_settled_by, DeviceEvent};
+        use seldinger_domain::followup::FollowUpKind;
+        if !matches!(case.state, CaseState::FollowUp | CaseState::Closed) {
+            return Ok(());
+        }
+        let mut tasks = self.store.follow_up_tasks_of_cases(&[case.id]).await?;
+        let mut devices = self
+            .store
+            .devices(
+                &seldinger_domain::access::RowScope::Department,
+                &seldinger_store::DeviceFilter {
+                    case_id: Some(case.id),
+                    ..Default::default()
+                },
+                100,
+            )
+            .await?;
+        for index in 0..devices.len() {
+            if !devices[index].in_place() || self.rng.gen_range(0..100) == 0 {
+                continue;
+            }
+            let device = devices[index].clone();
+            let at = device.placed_at + Duration::days(self.rng.gen_range(14..=300));
+            if at > until {
+                continue;
+            }
+            let event = DeviceEvent::Removed {
+                at,
+                in_case: None,
+                note: "removed at the end of treatment (synthetic history)".into(),
+            };
+            let decided = device
+                .decide(&event, at)
+                .map_err(|e| anyhow::anyhow!("history device event: {e}"))?;
+            let mut after = device.clone();
+            after.apply(&decided);
+            let settled = tasks_settled_by(&device, &decided, &devices, &tasks, PHYSICIAN, at);
+            self.store
+                .record_device_event(
+                    &after,
+                    &decided,
+                    &settled,
+                    &self.meta(PHYSICIAN, at, None),
+                    &[],
+                )
+                .await?;
+            for done in settled {
+                if let Some(task) = tasks.iter_mut().find(|t| t.id == done.id) {
+                    *task = done;
+                }
+            }
+            devices[index] = after;
+        }
+        for task in &tasks {
+            if task.completed.is_some()
+                || task.withdrawn.is_some()
+                || self.rng.gen_range(0..100) == 0
+            {
+                continue;
+            }
+            let at = task.due_from + Duration::days(self.rng.gen_range(0..=5));
+            if at > until {
+                continue;
+            }
+            let (note, finding) = match task.kind {
+                FollowUpKind::OutcomeCheck if self.rng.gen_range(0..20) == 0 => (
+                    "Three calls unanswered; letter sent to the GP.",
+                    Some(OutcomeFinding::NotReached),
+                ),
+                FollowUpKind::OutcomeCheck => (
+                    "Telephoned: well, no problem since the procedure.",
+                    Some(OutcomeFinding::NoAdverseEvent),
+                ),
+                _ => ("Done as planned (synthetic history).", None),
+            };
+            let by = match task.kind {
+                FollowUpKind::PhysicistDoseReview => PHYSICIST,
+                _ => NURSE,
+            };
+            let done = task
+                .complete_with(by, at, note, finding)
+                .map_err(|(_, e)| anyhow::anyhow!("history follow-up: {e}"))?;
+            self.store
+                .complete_follow_up_task(&done, task.version, &self.meta(by, at, None), &[])
+                .await?;
+        }
         Ok(())
     }
 
