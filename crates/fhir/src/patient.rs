@@ -31,7 +31,7 @@ pub const RESOURCE: Resource = Resource {
         Param {
             name: "name",
             kind: Kind::String,
-            documentation: "each word contained in the family or given names, case-insensitive",
+            documentation: "each word the start of a word of the family or given names (FHIR's default string match), case-insensitive",
         },
         Param {
             name: "birthdate",

@@ -190,7 +190,8 @@ pub struct PatientFilter {
     /// Exact MRN (any site unless `site` is given).
     pub mrn: Option<String>,
     pub site: Option<String>,
-    /// Words of the family or given names, each contained, case-insensitive.
+    /// Words, each the start of a word of the family or given names (FHIR string search's
+    /// default), case-insensitive.
     pub name: Option<String>,
     /// Only these patients (an empty list matches none).
     pub ids: Option<Vec<PatientId>>,
@@ -396,6 +397,7 @@ impl Store {
             }
             other => other?,
         };
+        keep_name_words(&mut tx, id, &patient.details).await?;
         append_event(
             &mut tx,
             Stream::Patient,
@@ -475,6 +477,7 @@ impl Store {
             }
             Ok(_) => {}
         }
+        keep_name_words(&mut tx, id, &updated.details).await?;
         crate::access::insert_audit_all(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(updated)
@@ -812,9 +815,16 @@ impl Store {
             conditions.push(format!("site = ${}", params.len()));
         }
         if let Some(name) = &filter.name {
-            for word in name.split_whitespace() {
-                params.push(format!("%{}%", escape_like(&word.to_lowercase())));
-                conditions.push(format!("name_search LIKE ${} ESCAPE '\\'", params.len()));
+            // Each word typed starts a word of the name: a range of the words' index (binary
+            // order on both engines, so every word with this start lies in it).
+            for word in name_words(&name.to_lowercase()) {
+                params.push(word.to_string());
+                params.push(format!("{word}{}", char::MAX));
+                conditions.push(format!(
+                    "id IN (SELECT patient_id FROM patient_name_words WHERE word >= ${} AND word < ${})",
+                    params.len() - 1,
+                    params.len()
+                ));
             }
         }
         if let Some(ids) = &filter.ids {
@@ -1758,10 +1768,43 @@ fn name_search(details: &PatientDetails) -> String {
     format!("{} {}", details.name.family, details.name.given_names()).to_lowercase()
 }
 
-fn escape_like(term: &str) -> String {
-    term.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+/// The words of a name as the search finds them: split at spaces and hyphens, so
+/// "smith-jones" is found by "jones" too.
+fn name_words(name: &str) -> std::collections::BTreeSet<&str> {
+    name.split(|c: char| c.is_whitespace() || c == '-')
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Keeps the index of a patient's name words in step with the name, in the caller's
+/// transaction.
+async fn keep_name_words(
+    conn: &mut sqlx::AnyConnection,
+    id: PatientId,
+    details: &PatientDetails,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM patient_name_words WHERE patient_id = $1")
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    let name = name_search(details);
+    let words = name_words(&name);
+    if words.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..words.len())
+        .map(|n| format!("(${}, ${})", 2 * n + 1, 2 * n + 2))
+        .collect();
+    let sql = format!(
+        "INSERT INTO patient_name_words (word, patient_id) VALUES {}",
+        values.join(", ")
+    );
+    let mut insert = sqlx::query(&sql);
+    for word in words {
+        insert = insert.bind(word.to_string()).bind(id.to_string());
+    }
+    insert.execute(&mut *conn).await?;
+    Ok(())
 }
 
 impl Store {

@@ -143,6 +143,34 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
                 .is_empty(),
             "LIKE wildcards are literal"
         );
+        // Found by the start of any word of the name, hyphenated parts too, never by the
+        // middle of one; a renamed patient by the new name only.
+        register(store, "A102", "Nguyen").await;
+        register(store, "A103", "Ng").await;
+        let double = register(store, "A104", "Smith-Jones").await;
+        let found = |name: &'static str| async move {
+            let mut families: Vec<String> = store
+                .search_patients(&seldinger_store::RowScope::Department, None, Some(name), 10)
+                .await
+                .expect("search")
+                .into_iter()
+                .map(|p| p.details.name.family)
+                .collect();
+            families.sort();
+            families
+        };
+        assert_eq!(found("NG").await, ["Ng", "Nguyen"], "{}", label(&db));
+        assert_eq!(found("jon").await, ["Smith-Jones"], "{}", label(&db));
+        assert_eq!(found("smith-j").await, ["Smith-Jones"], "{}", label(&db));
+        assert!(found("ith").await.is_empty(), "{}", label(&db));
+        let renamed =
+            PatientDetails::parse(&patient_input("A104", "Fairweather"), now()).expect("valid");
+        store
+            .update_patient(double, 1, renamed, &meta(None), &[])
+            .await
+            .expect("renamed");
+        assert!(found("smith").await.is_empty(), "{}", label(&db));
+        assert_eq!(found("fair sam").await, ["Fairweather"], "{}", label(&db));
         assert_eq!(store.patient_history(id).await.expect("history").len(), 1);
     }
 }

@@ -103,7 +103,7 @@ pub async fn register(
 
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
     params(("mrn" = Option<String>, Query, description = "exact MRN, any site (neither mrn nor name: every patient the caller may see, page by page)"),
-        ("name" = Option<String>, Query, description = "words of the family or given name, case-insensitive"),
+        ("name" = Option<String>, Query, description = "words, each the start of a word of the family or given names (\"ng\" finds Ng and Nguyen), case-insensitive"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 50"),
         ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
     responses((status = 200, body = Vec<Patient>, description = "one page, by name",
