@@ -126,14 +126,14 @@ impl App {
             }
             Presented::Session { cookie, background } => {
                 let token_hash = secret_hash(cookie);
-                let Some(session) = self.store.session(&token_hash).await? else {
+                let Some((session, user)) = self.store.session_and_user(&token_hash).await? else {
                     return Ok(None);
                 };
                 if now >= session.expires_at || now >= session.last_seen_at + session_idle {
                     self.store.delete_session(&token_hash).await?;
                     return Ok(None);
                 }
-                let Some(user) = self.live_user(session.user_id).await? else {
+                let Some(user) = user.filter(|user| !user.disabled) else {
                     return Ok(None);
                 };
                 if !background && now - session.last_seen_at > Duration::minutes(1) {

@@ -60,6 +60,18 @@ fn user_from(row: &AnyRow) -> Result<User, StoreError> {
     })
 }
 
+fn session_from(r: &AnyRow, created_at: &str) -> Result<Session, StoreError> {
+    Ok(Session {
+        token_hash: text(r, "token_hash")?,
+        user_id: uuid_of(r, "user_id")?,
+        csrf_token: text(r, "csrf_token")?,
+        created_at: parse_ts(&text(r, created_at)?)?,
+        last_seen_at: parse_ts(&text(r, "last_seen_at")?)?,
+        expires_at: parse_ts(&text(r, "expires_at")?)?,
+        client_addr: text(r, "client_addr")?,
+    })
+}
+
 /// A live session, by the hash of its cookie value.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -457,18 +469,35 @@ impl Store {
         .bind(token_hash.to_string())
         .fetch_optional(&mut *self.conn().await?)
         .await?;
-        row.map(|r| {
-            Ok(Session {
-                token_hash: text(&r, "token_hash")?,
-                user_id: uuid_of(&r, "user_id")?,
-                csrf_token: text(&r, "csrf_token")?,
-                created_at: parse_ts(&text(&r, "created_at")?)?,
-                last_seen_at: parse_ts(&text(&r, "last_seen_at")?)?,
-                expires_at: parse_ts(&text(&r, "expires_at")?)?,
-                client_addr: text(&r, "client_addr")?,
-            })
-        })
-        .transpose()
+        row.map(|r| session_from(&r, "created_at")).transpose()
+    }
+
+    /// A session and its user (none if the user is gone), in one read: every signed-in
+    /// request asks for both.
+    pub async fn session_and_user(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(Session, Option<User>)>, StoreError> {
+        let user_columns: Vec<String> =
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+        let row = sqlx::query(&format!(
+            "SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at AS session_created_at, \
+             s.last_seen_at, s.expires_at, s.client_addr, {} \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+            user_columns.join(", ")
+        ))
+        .bind(token_hash.to_string())
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let session = session_from(&row, "session_created_at")?;
+        let user = match row.try_get::<Option<String>, _>("username")? {
+            Some(_) => Some(user_from(&row)?),
+            None => None,
+        };
+        Ok(Some((session, user)))
     }
 
     pub async fn touch_session(

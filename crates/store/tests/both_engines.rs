@@ -1883,3 +1883,72 @@ async fn complications_are_adverse_events_backfilled_as_recorded_and_changed_onl
         assert_eq!(history[0].kind, "entered_in_error");
     }
 }
+
+/// Every signed-in request reads its session and user together: the same as read apart, the
+/// session's own times (not the user's, the columns share a name).
+#[tokio::test]
+async fn a_session_is_read_with_its_user_in_one_read() {
+    for db in engines().await {
+        let store = &db.store;
+        let created = now() - Duration::days(30);
+        let user = store
+            .create_user(
+                "nurse.session",
+                "N. Session",
+                seldinger_domain::access::Role::IrNurse,
+                "not-a-real-hash",
+                created,
+                &[],
+            )
+            .await
+            .expect("user");
+        let session = seldinger_store::Session {
+            token_hash: "hash-of-a-cookie".into(),
+            user_id: user.id,
+            csrf_token: "csrf".into(),
+            created_at: now(),
+            last_seen_at: now(),
+            expires_at: now() + Duration::hours(8),
+            client_addr: "127.0.0.1".into(),
+        };
+        store.create_session(&session).await.expect("session");
+        let (read, with) = store
+            .session_and_user("hash-of-a-cookie")
+            .await
+            .expect("read")
+            .expect("found");
+        let apart = store
+            .session("hash-of-a-cookie")
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(
+            (
+                read.user_id,
+                read.created_at,
+                read.expires_at,
+                read.csrf_token
+            ),
+            (
+                apart.user_id,
+                apart.created_at,
+                apart.expires_at,
+                apart.csrf_token
+            ),
+            "{}",
+            label(&db)
+        );
+        let with = with.expect("the user");
+        assert_eq!(
+            (with.id, with.username, with.role, with.created_at),
+            (user.id, user.username, user.role, user.created_at),
+            "{}",
+            label(&db)
+        );
+        assert!(store
+            .session_and_user("no-such-hash")
+            .await
+            .expect("read")
+            .is_none());
+    }
+}
