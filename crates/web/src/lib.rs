@@ -44,6 +44,8 @@ pub struct AppState {
     /// Other faces served beside the API and pages (the FHIR server), each at its path, under
     /// the same security headers.
     pub mounts: Vec<(&'static str, Router)>,
+    /// The board's lanes as last rendered, by the kept board they show (see `ui::board`).
+    pub(crate) rendered_lanes: Arc<ui::board::RenderedLanes>,
 }
 
 /// Handlers read the department's state (store, catalogue, clock…) through the application layer.
@@ -74,6 +76,7 @@ impl AppState {
             app,
             auth_policy: Arc::new(auth_policy),
             mounts: Vec::new(),
+            rendered_lanes: Default::default(),
         }
     }
 

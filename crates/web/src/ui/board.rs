@@ -12,13 +12,15 @@ use axum::extract::{Query, State};
 use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use seldinger_app::BoardCase;
+use seldinger_app::{BoardCase, BoardDay};
 use seldinger_domain::access::Permission;
 use seldinger_domain::lifecycle::CaseState;
 use seldinger_domain::performed_step::{PerformedStep, StepStatus};
 use seldinger_domain::safety::ItemStatus;
 use seldinger_domain::Urgency;
 use serde::Deserialize;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 pub struct Card {
     pub case_id: String,
@@ -59,7 +61,7 @@ struct BoardPage<'a> {
     role: &'a str,
     csrf_token: &'a str,
     date: String,
-    lanes_html: String,
+    lanes_html: Arc<str>,
     etag: String,
 }
 
@@ -180,14 +182,53 @@ fn card(state: &AppState, on: NaiveDate, shown: &BoardCase) -> Card {
     }
 }
 
-/// The day's lanes, read (and audited) through the board use case.
-async fn collect_lanes(
+/// Lanes rendered lately, with the board they show: a board the application layer kept is
+/// the same board (the same `Arc`), and its lanes read the same, so they are rendered once.
+#[derive(Default)]
+pub struct RenderedLanes(Mutex<VecDeque<RenderedBoard>>);
+
+/// A kept board, the day it shows and its lanes' HTML.
+type RenderedBoard = (Arc<BoardDay>, NaiveDate, Arc<str>);
+
+/// Rendered lanes kept: as many as the boards the application layer keeps.
+const LANES_KEPT: usize = 16;
+
+/// The day's lanes as HTML, read (and audited) through the board use case; rendered once for
+/// each board kept.
+async fn lanes_html(
     state: &AppState,
     viewer: &Viewer,
     on: NaiveDate,
     stamp: &seldinger_app::BoardStamp,
-) -> Result<Vec<Lane>, ApiError> {
+) -> Result<Arc<str>, ApiError> {
     let day = state.board(&viewer.caller, on, stamp).await?;
+    let kept = state.rendered_lanes.0.lock().ok().and_then(|kept| {
+        kept.iter()
+            .find(|(board, day_shown, _)| Arc::ptr_eq(board, &day) && *day_shown == on)
+            .map(|(_, _, html)| html.clone())
+    });
+    if let Some(html) = kept {
+        return Ok(html);
+    }
+    let lanes = collect_lanes(state, on, &day);
+    let html: Arc<str> = LanesFragment { lanes: &lanes }
+        .render()
+        .map_err(|_| ApiError::internal())?
+        .into();
+    // A break-glass board is built afresh each time: not worth a place.
+    if viewer.caller.break_glass_reason.is_none() {
+        if let Ok(mut kept) = state.rendered_lanes.0.lock() {
+            if kept.len() >= LANES_KEPT {
+                kept.pop_front();
+            }
+            kept.push_back((day, on, html.clone()));
+        }
+    }
+    Ok(html)
+}
+
+/// The day's lanes: one per room, then the add-on lane.
+fn collect_lanes(state: &AppState, on: NaiveDate, day: &BoardDay) -> Vec<Lane> {
     let mut lanes: Vec<Lane> = day
         .rooms
         .iter()
@@ -215,7 +256,7 @@ async fn collect_lanes(
             first.more = day.booked_more;
         }
     }
-    Ok(lanes)
+    lanes
 }
 
 fn parse_day(state: &AppState, raw: Option<String>) -> Result<NaiveDate, ApiError> {
@@ -245,22 +286,19 @@ pub async fn page(
         // Taken before the read: a change while the board is built moves the stamp, so the
         // next refresh fetches it rather than keeping a board older than its tag.
         let stamp = state.board_stamp(&viewer.caller, on).await?;
-        let lanes = collect_lanes(&state, &viewer, on, &stamp).await?;
-        let lanes_html = LanesFragment { lanes: &lanes }
-            .render()
-            .map_err(|_| ApiError::internal())?;
-        Ok::<_, ApiError>((on, lanes_html, stamp.etag))
+        let lanes = lanes_html(&state, &viewer, on, &stamp).await?;
+        Ok::<_, ApiError>((on, lanes, stamp.etag))
     }
     .await;
     match result {
-        Ok((on, lanes_html, etag)) => render(&BoardPage {
+        Ok((on, lanes, etag)) => render(&BoardPage {
             nav: &viewer.nav,
             username: viewer.username(),
             role: viewer.role(),
             csrf_token: &viewer.csrf_token,
             date: on.to_string(),
             etag,
-            lanes_html,
+            lanes_html: lanes,
         }),
         Err(e) => api_error_page(e),
     }
@@ -283,16 +321,13 @@ pub async fn lanes_fragment(
     if unchanged {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, stamp.etag)]).into_response());
     }
-    let lanes = collect_lanes(state, viewer, on, &stamp).await?;
-    let html = LanesFragment { lanes: &lanes }
-        .render()
-        .map_err(|_| ApiError::internal())?;
+    let html = lanes_html(state, viewer, on, &stamp).await?;
     Ok((
         [
             (header::ETAG, stamp.etag),
             (header::CACHE_CONTROL, "no-store".to_string()),
         ],
-        axum::response::Html(html),
+        axum::response::Html(html.to_string()),
     )
         .into_response())
 }
