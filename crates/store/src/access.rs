@@ -631,7 +631,7 @@ impl Store {
         if self.batch.is_some() {
             return self.write_audit_rows(entries).await;
         }
-        let (done, outcome) = tokio::sync::oneshot::channel();
+        let (done, mut outcome) = tokio::sync::oneshot::channel();
         // The list is only pushed to and taken from, so one left poisoned by a panic elsewhere
         // is still whole: recovered, never read as empty (which would leave waiters unwritten).
         self.audit_group
@@ -639,7 +639,18 @@ impl Store {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((entries.to_vec(), done));
-        let turn = self.audit_group.leader.clone().lock_owned().await;
+        // Either a leader writes our entries with its group (we return when it has committed),
+        // or we get the turn and lead. Waiting on both at once matters when busy: a waiter
+        // whose entries were written leaves the queue at once instead of taking the turn only
+        // to find nothing to write, one waiter after another.
+        let turn = tokio::select! {
+            biased;
+            written = &mut outcome => {
+                return written
+                    .map_err(|_| StoreError::Config("the audit write was abandoned".into()))?;
+            }
+            turn = self.audit_group.leader.clone().lock_owned() => turn,
+        };
         let group = std::mem::take(
             &mut *self
                 .audit_group
