@@ -12,9 +12,10 @@ use seldinger_domain::assessment::{Consent, PreAssessment, Setting};
 use seldinger_domain::catalogue::{AccessRoute, SheathFrench, VascularAccess};
 use seldinger_domain::catalogue::{GuidanceModality, Procedure, ProcedureCatalogue};
 use seldinger_domain::clinical::{LabResult, LabTest, Medication};
+use seldinger_domain::device_registry::{tasks_settled_by, DeviceEvent, TrackedDevice};
 use seldinger_domain::dose::{Gray, GrayMetre, GrayMetreSquared, Seconds};
 use seldinger_domain::dose_link::LinkBasis;
-use seldinger_domain::followup::OutcomeFinding;
+use seldinger_domain::followup::{FollowUpTask, OutcomeFinding};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState, StudyIdentity, TimeOut};
 use seldinger_domain::patient::{AllergyInput, PatientDetails, PatientInput};
 use seldinger_domain::performed_step::{
@@ -614,7 +615,6 @@ impl<'a> Demo<'a> {
     /// a few days into its window — but for about one in a hundred of each, lost to follow-up
     /// and still open, as the follow-up list and the device tracker should find them.
     async fn settle_history(&mut self, case: &Case, until: DateTime<Utc>) -> anyhow::Result<()> {
-        use seldinger_domain::device_registry::{tasks_settled_by, DeviceEvent};
         use seldinger_domain::followup::FollowUpKind;
         if !matches!(case.state, CaseState::FollowUp | CaseState::Closed) {
             return Ok(());
@@ -645,20 +645,8 @@ impl<'a> Demo<'a> {
                 in_case: None,
                 note: "removed at the end of treatment (synthetic history)".into(),
             };
-            let decided = device
-                .decide(&event, at)
-                .map_err(|e| anyhow::anyhow!("history device event: {e}"))?;
-            let mut after = device.clone();
-            after.apply(&decided);
-            let settled = tasks_settled_by(&device, &decided, &devices, &tasks, PHYSICIAN, at);
-            self.store
-                .record_device_event(
-                    &after,
-                    &decided,
-                    &settled,
-                    &self.meta(PHYSICIAN, at, None),
-                    &[],
-                )
+            let (after, settled) = self
+                .device_event(&device, &event, at, &devices, &tasks)
                 .await?;
             for done in settled {
                 if let Some(task) = tasks.iter_mut().find(|t| t.id == done.id) {
@@ -738,7 +726,7 @@ impl<'a> Demo<'a> {
     /// permanent. Their life events go through the same domain decisions and store writes as
     /// the application's.
     async fn filter_history(&mut self, rooms: &[Room]) -> anyhow::Result<()> {
-        use seldinger_domain::device_registry::{tasks_settled_by, DeviceEvent, DeviceRef};
+        use seldinger_domain::device_registry::DeviceRef;
         let room = rooms
             .iter()
             .find(|r| r.id.as_str() == "angio-1")
@@ -807,23 +795,38 @@ impl<'a> Demo<'a> {
                 DeviceEvent::Removed { at, .. } => *at,
                 _ => placed + Duration::days(60),
             };
-            let decided = device
-                .decide(&event, at)
-                .map_err(|e| anyhow::anyhow!("demo device event: {e}"))?;
-            let mut after = device.clone();
-            after.apply(&decided);
-            let settled = tasks_settled_by(&device, &decided, &[], &tasks, PHYSICIAN, at);
-            self.store
-                .record_device_event(
-                    &after,
-                    &decided,
-                    &settled,
-                    &self.meta(PHYSICIAN, at, None),
-                    &[],
-                )
-                .await?;
+            self.device_event(&device, &event, at, &[], &tasks).await?;
         }
         Ok(())
+    }
+
+    /// A device's life event as the application records it: decided by the domain, with the
+    /// follow-up tasks of the case it settles (`others`: the case's other devices). Returns the
+    /// device after it and the tasks it closed.
+    async fn device_event(
+        &mut self,
+        device: &TrackedDevice,
+        event: &DeviceEvent,
+        at: DateTime<Utc>,
+        others: &[TrackedDevice],
+        tasks: &[FollowUpTask],
+    ) -> anyhow::Result<(TrackedDevice, Vec<FollowUpTask>)> {
+        let decided = device
+            .decide(event, at)
+            .map_err(|e| anyhow::anyhow!("demo device event: {e}"))?;
+        let mut after = device.clone();
+        after.apply(&decided);
+        let settled = tasks_settled_by(device, &decided, others, tasks, PHYSICIAN, at);
+        self.store
+            .record_device_event(
+                &after,
+                &decided,
+                &settled,
+                &self.meta(PHYSICIAN, at, None),
+                &[],
+            )
+            .await?;
+        Ok((after, settled))
     }
 
     /// Adverse events reported after discharge (§6), so the record shows more than the room's

@@ -856,25 +856,7 @@ async fn insert_audit_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::AuditEntry;
-
-    fn entry(n: usize) -> AuditEntry {
-        AuditEntry {
-            seq: 0,
-            at: chrono::Utc::now(),
-            username: "nurse.test".into(),
-            role: "ir_nurse".into(),
-            action: "read".into(),
-            resource_type: "case".into(),
-            resource_id: Some(format!("case-{n}")),
-            patient_id: None,
-            client_addr: "127.0.0.1".into(),
-            outcome: "allowed".into(),
-            break_glass_reason: None,
-            via_message: None,
-            via_claim: None,
-        }
-    }
+    use crate::testing::records::case_read;
 
     /// A panic while the waiting list was held must not lose later entries nor leave their
     /// requests waiting for ever.
@@ -890,7 +872,10 @@ mod tests {
         assert!(db.store.audit_group.waiting.is_poisoned());
         let written = tokio::time::timeout(
             std::time::Duration::from_secs(30),
-            db.store.append_audit_batch(&[entry(1), entry(2)]),
+            db.store.append_audit_batch(&[
+                case_read("nurse.test", "read", 1),
+                case_read("nurse.test", "read", 2),
+            ]),
         )
         .await;
         assert!(matches!(written, Ok(Ok(()))), "{written:?}");

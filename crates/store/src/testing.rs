@@ -313,6 +313,25 @@ pub mod records {
         };
         step(store, &case, schedule, start).await.expect("schedule")
     }
+
+    /// An audit row of `username` reading case number `n` (`case-{n}`), as a nurse.
+    pub fn case_read(username: &str, action: &str, n: usize) -> crate::AuditEntry {
+        crate::AuditEntry {
+            seq: 0,
+            at: Utc::now(),
+            username: username.into(),
+            role: "ir_nurse".into(),
+            action: action.into(),
+            resource_type: "case".into(),
+            resource_id: Some(format!("case-{n}")),
+            patient_id: None,
+            client_addr: "127.0.0.1".into(),
+            outcome: "allowed".into(),
+            break_glass_reason: None,
+            via_message: None,
+            via_claim: None,
+        }
+    }
 }
 
 /// A TCP proxy between the server and PostgreSQL that the test cuts (every connection dropped,

@@ -1010,30 +1010,11 @@ async fn a_list_reads_each_fact_table_once_for_all_its_patients_as_one_read_sees
     }
 }
 
-/// An audit row of `username` reading case `case-{n}` as a nurse.
-fn case_read(username: &str, action: &str, n: usize) -> seldinger_store::AuditEntry {
-    seldinger_store::AuditEntry {
-        seq: 0,
-        at: now(),
-        username: username.into(),
-        role: "ir_nurse".into(),
-        action: action.into(),
-        resource_type: "case".into(),
-        resource_id: Some(format!("case-{n}")),
-        patient_id: None,
-        client_addr: "127.0.0.1".into(),
-        outcome: "allowed".into(),
-        break_glass_reason: None,
-        via_message: None,
-        via_claim: None,
-    }
-}
-
 #[tokio::test]
 async fn a_list_s_audit_rows_are_one_commit_however_many() {
     for db in engines().await {
         let store = &db.store;
-        let entry = |n: usize| case_read("lister", "read", n);
+        let entry = |n: usize| records::case_read("lister", "read", n);
         // One statement's worth, more than one, and none.
         for count in [3, 401, 0] {
             let entries: Vec<_> = (0..count).map(entry).collect();
@@ -1066,7 +1047,7 @@ async fn audit_rows_appended_at_once_share_commits_and_each_is_kept_once() {
             let store = store.clone();
             tokio::spawn(async move {
                 let entries: Vec<_> = (0..5)
-                    .map(|n| case_read(&format!("reader-{reader}"), "read_board", n))
+                    .map(|n| records::case_read(&format!("reader-{reader}"), "read_board", n))
                     .collect();
                 store.append_audit_batch(&entries).await.expect("audit");
                 // Returned: committed, so readable at once.
