@@ -4,7 +4,7 @@
 use crate::{App, AppError, Principal};
 use seldinger_domain::access::{Permission, Role};
 use seldinger_domain::lifecycle::Case;
-use seldinger_domain::patient::Patient;
+use seldinger_domain::patient::{name_words, Patient};
 use seldinger_domain::performed_step::PerformedStep;
 use seldinger_domain::referral::Referral;
 use seldinger_domain::{CaseId, PatientId};
@@ -166,6 +166,16 @@ impl App {
         limit: u32,
     ) -> Result<Page<Patient>, AppError> {
         who.require(Permission::ReadPatients)?;
+        if let Some(name) = &filter.name {
+            if name_words(name).is_empty() {
+                return Err(AppError::bad_request(
+                    "name",
+                    format!(
+                        "'{name}' holds no word to look for: give letters or digits (spaces and hyphens only separate words)"
+                    ),
+                ));
+            }
+        }
         Ok(self
             .store
             .search_patients_page(&who.scope(Permission::ReadPatients), filter, after, limit)

@@ -95,6 +95,15 @@ impl PersonName {
     }
 }
 
+/// The words of a name as patient search reads them: split at whitespace and hyphens, so
+/// "smith-jones" is found by "jones" too. Text with no word (blank, or only hyphens) searches
+/// for nothing: callers refuse it rather than read it as "everyone".
+pub fn name_words(name: &str) -> std::collections::BTreeSet<&str> {
+    name.split(|c: char| c.is_whitespace() || c == '-')
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 /// Administrative sex, as FHIR `AdministrativeGender`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -305,20 +305,28 @@ const HISTORY_CASES_PER_BATCH: usize = 250;
 /// The history's patients are numbered from here (their MRNs follow the number).
 const HISTORY_FIRST_PATIENT: usize = 1_000_000;
 
-/// Adds `days` of a large department's past work before the demo's own last year, through
+/// Days of history, and how many days before today it ends (1: yesterday).
+#[derive(Clone, Copy)]
+pub struct HistorySpan {
+    pub days: u32,
+    pub ends_days_ago: u32,
+}
+
+/// Adds `span` of a large department's past work, through
 /// the same event and projection writes as the application (the demo's, in batches of
 /// [`HISTORY_CASES_PER_BATCH`] cases per transaction): about 15,000 cases a year over every
 /// room and procedure type, mostly done and closed, some cancelled or declined; a third of
 /// them for a patient who came before; each new patient with drugs and labs; dose reports,
 /// devices and follow-up tasks as the demo's cases have them; and the reads of each case in
-/// the audit trail. Deterministic for a seed. `progress(done, total)` is told after each batch.
+/// the audit trail. What is due after today stays open, as in any department. Deterministic for
+/// a seed. `progress(done, total)` is told after each batch.
 pub async fn history(
     store: &Store,
     catalogue: &ProcedureCatalogue,
     reference: &SafetyReference,
     seed: u64,
     today: NaiveDate,
-    days: u32,
+    span: HistorySpan,
     progress: &mut dyn FnMut(usize, usize),
 ) -> anyhow::Result<Summary> {
     // Another random stream than the demo's own, so its ids never meet the history's, and
@@ -332,9 +340,10 @@ pub async fn history(
         HISTORY_FIRST_PATIENT,
     );
     let rooms = rooms();
-    // The demo's own year covers the last 360 days; history runs before it.
-    let last = today - Duration::days(366);
-    let first = today - Duration::days(366 + i64::from(days));
+    // History runs up to `ends_days_ago` (yesterday, for a department whose last year is as
+    // busy as the others), beside the demo's own year of showcase cases.
+    let last = today - Duration::days(i64::from(span.ends_days_ago.max(1)));
+    let first = last - Duration::days(i64::from(span.days.max(1)) - 1);
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
     let per_day = |day: &NaiveDate| match chrono::Datelike::weekday(day) {
         chrono::Weekday::Sat | chrono::Weekday::Sun => HISTORY_WEEKEND_CASES,

@@ -32,7 +32,7 @@ enum Command {
         /// The same seed and day give the same department.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Years of a large department's past work to add before the demo's own year
+        /// Years of a large department's past work, up to yesterday, beside the demo's own
         /// (about 15,000 cases a year; see `generate`).
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=30))]
         years: u32,
@@ -49,6 +49,10 @@ enum Command {
         /// Days of history instead of years (for tests: a short history, the same path).
         #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..=11000))]
         history_days: Option<u32>,
+        /// The history ends this many days before today (for tests: a short history old
+        /// enough to be settled).
+        #[arg(long, hide = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=11000))]
+        history_ends_days_ago: u32,
     },
     /// Apply database migrations and exit.
     Migrate(config::StorageArgs),
@@ -144,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::for_demo(&serve.with_default_data_dir("data/demo"))?;
             let store = settings.open_store(true).await?;
             let today = chrono::Utc::now().date_naive();
-            let summary = generate(&store, &settings, seed, today, years * 365).await?;
+            let summary = generate(&store, &settings, seed, today, years * 365, 1).await?;
             tracing::info!(seed, %today, patients = summary.patients, cases = summary.cases, dose_reports = summary.dose_reports, "demo department ready");
             println!(
                 "Demo users (password '{}'): {}",
@@ -162,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
             seed,
             years,
             history_days,
+            history_ends_days_ago,
         } => {
             let settings = Settings::from_storage_args(&storage)?;
             let store = settings.open_store(false).await?;
@@ -173,7 +178,8 @@ async fn main() -> anyhow::Result<()> {
             let today = chrono::Utc::now().date_naive();
             let started = std::time::Instant::now();
             let days = history_days.unwrap_or(years * 365);
-            let summary = generate(&store, &settings, seed, today, days).await?;
+            let summary =
+                generate(&store, &settings, seed, today, days, history_ends_days_ago).await?;
             println!(
                 "generated {} cases of {} patients ({} dose reports) in {:.0?}; demo users' password '{}'",
                 summary.cases,
@@ -267,13 +273,14 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The demo department of `today`, `days` of history before its own year, and its users.
+/// The demo department of `today`, `days` of history ending `ends_days_ago`, and its users.
 async fn generate(
     store: &seldinger_store::Store,
     settings: &Settings,
     seed: u64,
     today: chrono::NaiveDate,
     days: u32,
+    ends_days_ago: u32,
 ) -> anyhow::Result<demo::Summary> {
     let mut summary = demo::seed(store, &settings.catalogue, &settings.safety, seed, today)
         .await
@@ -298,7 +305,10 @@ async fn generate(
             &settings.safety,
             seed,
             today,
-            days,
+            demo::HistorySpan {
+                days,
+                ends_days_ago,
+            },
             &mut shown,
         )
         .await

@@ -708,6 +708,18 @@ async fn serve_accepts_dose_reports_over_dicom() {
     server.terminate();
 }
 
+/// Three days of history, a little more than a year ago: old enough that a department has
+/// settled its follow-up.
+const GENERATE_OLD_HISTORY: [&str; 7] = [
+    "generate",
+    "--seed",
+    "7",
+    "--history-days",
+    "3",
+    "--history-ends-days-ago",
+    "400",
+];
+
 /// `generate` on both engines: a short history through the same path as ten years — the same
 /// department for the same seed, every record's projection in step with its events, the
 /// history's cases over the procedure types and states, audit rows for them, and a database
@@ -718,15 +730,12 @@ async fn generate_builds_the_same_whole_department_for_a_seed_on_both_engines() 
     if let Some(db) = seldinger_store::testing::postgres().await {
         engines.push(Some(db));
     }
+    // Each engine's cases, as (id, state, opened): the same seed must give the same department.
+    let mut departments: Vec<Vec<String>> = Vec::new();
     for db in engines {
         let url = db.as_ref().map(|d| d.url.clone());
         let dir = tempfile::tempdir().expect("dir");
-        let said = cli(
-            &["generate", "--seed", "7", "--history-days", "3"],
-            dir.path(),
-            url.as_deref(),
-            &[],
-        );
+        let said = cli(&GENERATE_OLD_HISTORY, dir.path(), url.as_deref(), &[]);
         assert!(said.contains("generated"), "{said}");
         let store = match &db {
             Some(db) => db.store.clone(),
@@ -751,6 +760,12 @@ async fn generate_builds_the_same_whole_department_for_a_seed_on_both_engines() 
             .expect("cases");
         // Three days of history (one weekend at most) beside the demo's own 141 cases.
         assert!(cases.len() > 141 + 100, "{}", cases.len());
+        let mut department: Vec<String> = cases
+            .iter()
+            .map(|c| format!("{} {} {}", c.id, c.state.as_str(), c.opened_at.to_rfc3339()))
+            .collect();
+        department.sort();
+        departments.push(department);
         let states: std::collections::BTreeSet<&str> =
             cases.iter().map(|c| c.state.as_str()).collect();
         for state in ["cancelled", "declined", "follow_up"] {
@@ -809,12 +824,7 @@ async fn generate_builds_the_same_whole_department_for_a_seed_on_both_engines() 
         // The same seed on the same day: the same department (SQLite, a second directory).
         if db.is_none() {
             let again = tempfile::tempdir().expect("dir");
-            let said_again = cli(
-                &["generate", "--seed", "7", "--history-days", "3"],
-                again.path(),
-                None,
-                &[],
-            );
+            let said_again = cli(&GENERATE_OLD_HISTORY, again.path(), None, &[]);
             let counts = |s: &str| s.split(" in ").next().unwrap_or_default().to_string();
             assert_eq!(counts(&said), counts(&said_again));
         }
@@ -830,5 +840,19 @@ async fn generate_builds_the_same_whole_department_for_a_seed_on_both_engines() 
         let refused = refused.output().expect("run");
         assert!(!refused.status.success());
         assert!(String::from_utf8_lossy(&refused.stderr).contains("already holds patients"));
+    }
+    if let [sqlite, postgres] = departments.as_slice() {
+        let differ: Vec<_> = sqlite
+            .iter()
+            .zip(postgres)
+            .filter(|(a, b)| a != b)
+            .take(3)
+            .collect();
+        assert!(
+            sqlite.len() == postgres.len() && differ.is_empty(),
+            "one seed, two departments: {} cases on SQLite, {} on PostgreSQL; first differences {differ:?}",
+            sqlite.len(),
+            postgres.len()
+        );
     }
 }

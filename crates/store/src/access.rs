@@ -43,6 +43,17 @@ pub struct User {
 const USER_COLUMNS: &str =
     "id, username, display_name, role, password_hash, disabled, failed_logins, locked_until, password_changed_at, created_at";
 
+/// A session and its user's columns in one read, built once: every signed-in request runs it.
+static SESSION_AND_USER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let user_columns: Vec<String> = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
+    format!(
+        "SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at AS session_created_at, \
+         s.last_seen_at, s.expires_at, s.client_addr, {} \
+         FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
+        user_columns.join(", ")
+    )
+});
+
 fn user_from(row: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: uuid_of(row, "id")?,
@@ -478,17 +489,10 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<(Session, Option<User>)>, StoreError> {
-        let user_columns: Vec<String> =
-            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect();
-        let row = sqlx::query(&format!(
-            "SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at AS session_created_at, \
-             s.last_seen_at, s.expires_at, s.client_addr, {} \
-             FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1",
-            user_columns.join(", ")
-        ))
-        .bind(token_hash.to_string())
-        .fetch_optional(&mut *self.conn().await?)
-        .await?;
+        let row = sqlx::query(&SESSION_AND_USER)
+            .bind(token_hash.to_string())
+            .fetch_optional(&mut *self.conn().await?)
+            .await?;
         let Some(row) = row else {
             return Ok(None);
         };

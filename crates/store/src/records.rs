@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use seldinger_domain::access::RowScope;
 use seldinger_domain::clinical::{LabResult, Medication};
 use seldinger_domain::lifecycle::{Case, CaseEvent, CaseState};
-use seldinger_domain::patient::{Mrn, Patient, PatientDetails, PatientEvent, SiteCode};
+use seldinger_domain::patient::{name_words, Mrn, Patient, PatientDetails, PatientEvent, SiteCode};
 use seldinger_domain::{CaseId, EventMeta, PatientId, Referral, ReferralId, Room};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -817,7 +817,13 @@ impl Store {
         if let Some(name) = &filter.name {
             // Each word typed starts a word of the name: a range of the words' index (binary
             // order on both engines, so every word with this start lies in it).
-            for word in name_words(&name.to_lowercase()) {
+            let lowered = name.to_lowercase();
+            let words = name_words(&lowered);
+            if words.is_empty() {
+                // No word to look for finds no one (the application refuses it first).
+                conditions.push("1 = 0".to_string());
+            }
+            for word in words {
                 params.push(word.to_string());
                 params.push(format!("{word}{}", char::MAX));
                 conditions.push(format!(
@@ -1766,14 +1772,6 @@ fn duplicate_mrn(details: &PatientDetails) -> StoreError {
 
 fn name_search(details: &PatientDetails) -> String {
     format!("{} {}", details.name.family, details.name.given_names()).to_lowercase()
-}
-
-/// The words of a name as the search finds them: split at spaces and hyphens, so
-/// "smith-jones" is found by "jones" too.
-fn name_words(name: &str) -> std::collections::BTreeSet<&str> {
-    name.split(|c: char| c.is_whitespace() || c == '-')
-        .filter(|w| !w.is_empty())
-        .collect()
 }
 
 /// Keeps the index of a patient's name words in step with the name, in the caller's

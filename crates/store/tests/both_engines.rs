@@ -143,6 +143,22 @@ async fn patients_register_search_and_refuse_a_duplicate_mrn() {
                 .is_empty(),
             "LIKE wildcards are literal"
         );
+        for nothing in ["-", " ", " - "] {
+            assert!(
+                store
+                    .search_patients(
+                        &seldinger_store::RowScope::Department,
+                        None,
+                        Some(nothing),
+                        10
+                    )
+                    .await
+                    .expect("search")
+                    .is_empty(),
+                "{}: '{nothing}' holds no word and finds no one",
+                label(&db)
+            );
+        }
         // Found by the start of any word of the name, hyphenated parts too, never by the
         // middle of one; a renamed patient by the new name only.
         register(store, "A102", "Nguyen").await;

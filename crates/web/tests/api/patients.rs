@@ -46,6 +46,16 @@ async fn register_read_and_search_a_patient() {
         )
         .await;
         assert_eq!(by_name.as_array().map(Vec::len), Some(1));
+        // A name of separators only holds no word: refused, not read as "every patient".
+        for nothing in ["-", "%20", "-%20-"] {
+            let problem = expect_status(
+                app.get(&format!("/patients?name={nothing}")).await,
+                StatusCode::BAD_REQUEST,
+                &app.engine,
+            )
+            .await;
+            assert_eq!(problem["errors"][0]["field"], "name", "{}", app.engine);
+        }
         let history = expect_status(
             app.get(&format!("/patients/{id}/history")).await,
             StatusCode::OK,
