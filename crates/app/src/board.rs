@@ -42,30 +42,9 @@ pub struct BoardDay {
     pub add_on_more: u64,
 }
 
-/// Boards lately built, by what each was built from (see [`App::board`]).
-#[derive(Default)]
-pub struct BoardCache(std::sync::Mutex<std::collections::VecDeque<(String, Arc<BoardDay>)>>);
-
-/// Boards kept: a department's screens show a day or two, in a few scopes.
-const BOARDS_KEPT: usize = 16;
-
-impl BoardCache {
-    fn get(&self, key: &str) -> Option<Arc<BoardDay>> {
-        let kept = self.0.lock().ok()?;
-        kept.iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, day)| day.clone())
-    }
-
-    fn keep(&self, key: String, day: Arc<BoardDay>) {
-        if let Ok(mut kept) = self.0.lock() {
-            if kept.len() >= BOARDS_KEPT {
-                kept.pop_front();
-            }
-            kept.push_back((key, day));
-        }
-    }
-}
+/// Boards lately built, by what each was built from (see [`App::board`]): a department's
+/// screens show a day or two, in a few scopes.
+pub type BoardCache = crate::kept::Kept<BoardDay, 16>;
 
 /// A board view's entity tag and what its board is built from, from one read of the
 /// department's change sequence (see [`App::board_stamp`]).
@@ -93,16 +72,13 @@ impl App {
         who.require(Permission::ReadCases)?;
         // A break-glass view is built afresh.
         let key = who.break_glass_reason.is_none().then_some(&stamp.key);
-        let kept = key.and_then(|key| self.board_cache.get(key));
-        let day = match kept {
-            Some(day) => day,
-            None => {
-                let day = Arc::new(self.build_board(who, on).await?);
-                if let Some(key) = key {
-                    self.board_cache.keep(key.clone(), day.clone());
-                }
-                day
+        let day = match key {
+            Some(key) => {
+                self.board_cache
+                    .get_or_build(key.clone(), || self.build_board(who, on))
+                    .await?
             }
+            None => Arc::new(self.build_board(who, on).await?),
         };
         let audits = day
             .booked

@@ -19,6 +19,7 @@ mod error;
 mod facts;
 mod followup;
 mod interfaces;
+mod kept;
 mod lists;
 mod mpps;
 mod outbox;
@@ -80,6 +81,8 @@ pub struct App {
     pub outbound: Option<Outbound>,
     /// Boards lately built (shared by the app's clones).
     pub board_cache: Arc<board::BoardCache>,
+    /// Periods' dose by case lately read (shared by the app's clones).
+    pub dose_cache: Arc<lists::DoseCache>,
 }
 
 /// Records by a key (their id, their case's id): the facts of a list read once per table, then
@@ -150,6 +153,7 @@ impl App {
             messages: None,
             outbound: None,
             board_cache: Arc::default(),
+            dose_cache: Arc::default(),
         }
     }
 

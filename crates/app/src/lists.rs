@@ -13,15 +13,22 @@ use seldinger_store::{
     ReferralFilter, StoredDoseReport,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A period's dose reports as the physicist reads them: per case (each case's reports in the
 /// order received, so the latest of a study is last), and those linked to no case `who` may see.
+/// Each report with its totals, not its extraction (`extracted` is null).
 pub struct DoseByCase {
     pub cases: Vec<(Case, Vec<StoredDoseReport>)>,
     pub unmatched: Vec<StoredDoseReport>,
     /// What the rooms' systems reported of those cases (their preliminary dose), by case.
     pub steps: std::collections::HashMap<CaseId, Vec<PerformedStep>>,
 }
+
+/// Periods' dose by case lately read, by the department's change sequence, the reader's scope
+/// and the period: the statistics, the dose page and each case's comparison with its peers
+/// read one year of reports, so an unchanged department is read once, not per request.
+pub type DoseCache = crate::kept::Kept<DoseByCase, 4>;
 
 /// A member of staff, without anything that signs them in.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,14 +203,35 @@ impl App {
     }
 
     /// Every dose report `who` may read that matches `filter` (`filter.limit` a page's size),
-    /// grouped by their case.
+    /// grouped by their case; kept while the department is unchanged ([`DoseCache`]).
     pub async fn dose_by_case(
+        &self,
+        who: &Principal,
+        filter: &DoseReportFilter,
+    ) -> Result<Arc<DoseByCase>, AppError> {
+        // Read before the reports: a change while they are read moves it, so what is kept
+        // under it is never newer than its key says.
+        let sequence = self.store.change_sequence().await?;
+        let key = format!(
+            "{sequence}|{:?}|{filter:?}",
+            who.scope(Permission::ReadDose)
+        );
+        self.dose_cache
+            .get_or_build(key, || self.read_dose_by_case(who, filter))
+            .await
+    }
+
+    async fn read_dose_by_case(
         &self,
         who: &Principal,
         filter: &DoseReportFilter,
     ) -> Result<DoseByCase, AppError> {
         // Every report of the period, page by page: statistics over a cut-off list would be
-        // wrong without a word.
+        // wrong without a word. Their totals only: a year holds thousands, each with its events.
+        let filter = &DoseReportFilter {
+            totals_only: true,
+            ..filter.clone()
+        };
         let reports =
             every_page(
                 |after| async move { self.dose_reports_page(who, filter, after.as_ref()).await },

@@ -635,6 +635,14 @@ impl Store {
         if self.batch.is_some() {
             return self.write_audit_rows(entries).await;
         }
+        let asked = std::time::Instant::now();
+        let result = self.append_audit_in_group(entries).await;
+        metrics::histogram!("seldinger_audit_wait_seconds").record(asked.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The group commit of `append_audit_batch`.
+    async fn append_audit_in_group(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         let (done, mut outcome) = tokio::sync::oneshot::channel();
         // The list is only pushed to and taken from, so one left poisoned by a panic elsewhere
         // is still whole: recovered, never read as empty (which would leave waiters unwritten).
@@ -669,7 +677,11 @@ impl Store {
             tokio::spawn(async move {
                 let _turn = turn;
                 let all: Vec<AuditEntry> = group.iter().flat_map(|(e, _)| e.clone()).collect();
+                let started = std::time::Instant::now();
                 let written = store.write_audit_rows(&all).await;
+                metrics::histogram!("seldinger_audit_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("seldinger_audit_group_requests").record(group.len() as f64);
                 for (_, done) in group {
                     let _ = done.send(match &written {
                         Ok(()) => Ok(()),

@@ -112,6 +112,9 @@ pub struct DoseReportFilter {
     pub from: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub limit: u32,
+    /// Leave each report's extraction (`extracted`, its every irradiation event) unread: sums
+    /// and statistics over a year's thousands of reports need only their totals.
+    pub totals_only: bool,
 }
 
 /// What the event log records for a link change.
@@ -127,6 +130,11 @@ struct LinkEvent<'a> {
 
 pub(crate) const REPORT_COLUMNS: &str = "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
      received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, data, \
+     (SELECT patient_id FROM cases WHERE cases.id = dose_reports.case_id) AS case_patient_id";
+
+/// [`REPORT_COLUMNS`] without the extraction (see [`DoseReportFilter::totals_only`]).
+const REPORT_TOTALS_COLUMNS: &str = "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
+     received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, 'null' AS data, \
      (SELECT patient_id FROM cases WHERE cases.id = dose_reports.case_id) AS case_patient_id";
 
 pub(crate) fn stored_report(row: &AnyRow) -> Result<StoredDoseReport, StoreError> {
@@ -277,7 +285,11 @@ impl Store {
         self.page(
             PagedQuery {
                 from: "dose_reports",
-                columns: REPORT_COLUMNS,
+                columns: if filter.totals_only {
+                    REPORT_TOTALS_COLUMNS
+                } else {
+                    REPORT_COLUMNS
+                },
                 order,
                 conditions,
                 params,

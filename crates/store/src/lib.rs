@@ -94,6 +94,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// The connections writes use, apart from the readers' pool, so a write never queues for
+    /// a connection behind a hundred reads (every audited page view is a write): SQLite's one
+    /// writer, a few on PostgreSQL.
+    writer_pool: AnyPool,
     engine: Engine,
     batch: Option<BatchTransaction>,
     /// In a batch: set when a write in it did not commit (see [`Tx`]).
@@ -277,6 +281,9 @@ impl Batch {
 /// unavailable.
 pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// PostgreSQL connections for writes, beside the readers' 16.
+const POSTGRES_WRITERS: u32 = 4;
+
 /// The same wait once the database was found unreachable, until it answers again.
 const POOL_WAIT_WHILE_UNREACHABLE: std::time::Duration = std::time::Duration::from_millis(300);
 
@@ -285,10 +292,9 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url)?;
-        let options = match engine {
-            // SQLite allows one writer at a time; a few connections serve concurrent readers.
-            Engine::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
+        let sqlite = |connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // WAL for concurrent readers; synchronous=FULL so an acknowledged commit
@@ -300,7 +306,11 @@ impl Store {
                         .await?;
                         Ok(())
                     })
-                }),
+                })
+        };
+        let options = match engine {
+            // SQLite allows one writer at a time; a few connections serve concurrent readers.
+            Engine::Sqlite => sqlite(8),
             // A request waits at most this long for a connection: with the server gone it is
             // answered "unavailable, retry" in seconds rather than hanging on the pool.
             Engine::Postgres => AnyPoolOptions::new()
@@ -314,8 +324,24 @@ impl Store {
                 url: redact(url),
                 source: e,
             })?;
+        // Writes have connections of their own (every audited page view writes): SQLite's one
+        // writer, a few on PostgreSQL.
+        let writer_options = match engine {
+            Engine::Sqlite => sqlite(1),
+            Engine::Postgres => AnyPoolOptions::new()
+                .max_connections(POSTGRES_WRITERS)
+                .acquire_timeout(POOL_WAIT),
+        };
+        let writer_pool = writer_options
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Connect {
+                url: redact(url),
+                source: e,
+            })?;
         Ok(Store {
             pool,
+            writer_pool,
             engine,
             batch: None,
             spoiled: Arc::default(),
@@ -353,6 +379,7 @@ impl Store {
 
     /// Waits for in-flight queries, then closes every connection (graceful shutdown).
     pub async fn close(&self) {
+        self.writer_pool.close().await;
         self.pool.close().await;
     }
 
@@ -437,6 +464,7 @@ impl Store {
         Ok(Batch {
             store: Store {
                 pool: self.pool.clone(),
+                writer_pool: self.writer_pool.clone(),
                 engine: self.engine,
                 batch: Some(Arc::new(tokio::sync::Mutex::new(Some(tx)))),
                 spoiled: Arc::default(),
@@ -469,40 +497,36 @@ impl Store {
         })
     }
 
-    /// The connection the next operation runs on.
-    /// A connection for a write. On SQLite outside a batch, taken after this process's earlier
-    /// writes are done (writes wait their turn without holding a connection); else `conn`.
+    /// A connection for a write, from the writers' own pool outside a batch (so a write never
+    /// queues behind reads); on SQLite also taken after this process's earlier writes are done
+    /// (writes wait their turn without holding a connection). In a batch, the batch's.
     pub(crate) async fn write_conn(&self) -> Result<Conn, StoreError> {
-        if self.engine != Engine::Sqlite || self.batch.is_some() {
+        if self.batch.is_some() {
             return self.conn().await;
         }
-        let turn = tokio::time::timeout(WRITER_WAIT, self.writer.clone().lock_owned())
-            .await
-            .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))?;
-        Ok(Conn::Writer {
-            conn: self.pool.acquire().await?,
-            _turn: turn,
-        })
+        let waited = std::time::Instant::now();
+        let conn = match self.engine {
+            Engine::Postgres => Conn::Pooled(self.postgres_connection(&self.writer_pool).await?),
+            Engine::Sqlite => {
+                let turn = tokio::time::timeout(WRITER_WAIT, self.writer.clone().lock_owned())
+                    .await
+                    .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))?;
+                Conn::Writer {
+                    conn: self.writer_pool.acquire().await?,
+                    _turn: turn,
+                }
+            }
+        };
+        metrics::histogram!("seldinger_db_writer_wait_seconds")
+            .record(waited.elapsed().as_secs_f64());
+        Ok(conn)
     }
 
+    /// The connection the next operation runs on.
     pub(crate) async fn conn(&self) -> Result<Conn, StoreError> {
         match &self.batch {
             None if self.engine == Engine::Postgres => {
-                let wait = if self.unreachable.load(Ordering::Relaxed) {
-                    POOL_WAIT_WHILE_UNREACHABLE
-                } else {
-                    POOL_WAIT
-                };
-                let acquired = tokio::time::timeout(wait, self.pool.acquire())
-                    .await
-                    .unwrap_or(Err(sqlx::Error::PoolTimedOut))
-                    .map_err(StoreError::from);
-                match &acquired {
-                    Ok(_) => self.unreachable.store(false, Ordering::Relaxed),
-                    Err(e) if e.is_unavailable() => self.unreachable.store(true, Ordering::Relaxed),
-                    Err(_) => {}
-                }
-                Ok(Conn::Pooled(acquired?))
+                Ok(Conn::Pooled(self.postgres_connection(&self.pool).await?))
             }
             None => Ok(Conn::Pooled(self.pool.acquire().await?)),
             Some(batch) => {
@@ -513,6 +537,28 @@ impl Store {
                 .map_err(|_| StoreError::Config("the batch was already finished".into()))
             }
         }
+    }
+
+    /// A PostgreSQL connection from `pool`, waiting briefly once the server was found gone.
+    async fn postgres_connection(
+        &self,
+        pool: &AnyPool,
+    ) -> Result<PoolConnection<sqlx::Any>, StoreError> {
+        let wait = if self.unreachable.load(Ordering::Relaxed) {
+            POOL_WAIT_WHILE_UNREACHABLE
+        } else {
+            POOL_WAIT
+        };
+        let acquired = tokio::time::timeout(wait, pool.acquire())
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+            .map_err(StoreError::from);
+        match &acquired {
+            Ok(_) => self.unreachable.store(false, Ordering::Relaxed),
+            Err(e) if e.is_unavailable() => self.unreachable.store(true, Ordering::Relaxed),
+            Err(_) => {}
+        }
+        acquired
     }
 }
 

@@ -55,7 +55,7 @@ pub async fn track(request: Request, next: Next) -> Response {
 }
 
 #[utoipa::path(get, path = "/api/v1/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text exposition format: requests, latencies, listener associations, HL7 queue depths and dead letters"),
+    responses((status = 200, description = "Prometheus text exposition format: requests, latencies, listener associations, HL7 queue depths and dead letters, audit commit waits"),
         (status = 503, body = crate::problem::Problem)))]
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let handle = handle();

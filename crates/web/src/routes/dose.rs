@@ -204,6 +204,7 @@ pub async fn reports(
         from: from.map(|d| state.time.start_of(d)),
         until: until.map(|d| state.time.start_of(d + Days::new(1))),
         limit: q.limit(500, 10_000)?,
+        totals_only: false,
     };
     let page = state
         .dose_reports_page(&caller, &filter, q.cursor()?.as_ref())
@@ -412,10 +413,10 @@ pub async fn case_dose(
         from: today - Days::new(DEFAULT_PERIOD_DAYS),
         until: today,
     };
-    let units = state
+    let kept = state
         .dose_by_case(&caller, &last_year.filter(&state.time))
-        .await?
-        .cases;
+        .await?;
+    let units = &kept.cases;
     let peers: Vec<DoseTotals> = units
         .iter()
         .filter(|(c, _)| procedure.is_some() && c.planned_procedure() == procedure.as_ref())
@@ -613,7 +614,8 @@ pub async fn patient_dose(
         patient_id: Some(id),
         ..period.filter(&state.time)
     };
-    let units = state.dose_by_case(&caller, &filter).await?.cases;
+    let kept = state.dose_by_case(&caller, &filter).await?;
+    let units = &kept.cases;
     let cases: Vec<CaseDoseLine> = units
         .iter()
         .map(|(case, reports)| CaseDoseLine {
@@ -770,16 +772,17 @@ pub async fn statistics(
     let csv = q.wants_csv()?;
     let by = GroupBy::parse(q.one("by"))?;
     let period = Period::parse(&q, state.today())?;
+    let kept = state
+        .dose_by_case(&caller, &period.filter(&state.time))
+        .await?;
     let seldinger_app::DoseByCase {
         cases: units,
         unmatched,
         ..
-    } = state
-        .dose_by_case(&caller, &period.filter(&state.time))
-        .await?;
+    } = &*kept;
     // Each unit: its group key and totals. A case counts once (per device when by device).
     let mut keyed: Vec<(String, DoseTotals)> = Vec::new();
-    for (case, reports) in &units {
+    for (case, reports) in units {
         match by {
             GroupBy::Procedure => keyed.push((
                 case.planned_procedure()
@@ -814,7 +817,7 @@ pub async fn statistics(
         }
     }
     if by == GroupBy::Device {
-        for r in &unmatched {
+        for r in unmatched {
             keyed.push((device_key(&r.device), totals_of(std::slice::from_ref(r))));
         }
     }

@@ -172,10 +172,10 @@ async fn show(
             });
         }
     }
-    let units = by_case.cases;
+    let units = &by_case.cases;
     let mut by_procedure: BTreeMap<String, Vec<(String, seldinger_domain::dose::DoseTotals)>> =
         BTreeMap::new();
-    for (case, reports) in &units {
+    for (case, reports) in units {
         let Some(procedure) = case.planned_procedure() else {
             continue;
         };

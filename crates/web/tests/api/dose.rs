@@ -170,6 +170,24 @@ async fn dose_reports_are_linked_summarised_resolved_by_hand_and_exported() {
         assert_eq!(dose["comparisons"][0]["measure"], "kerma_area_product");
         assert_eq!(dose["comparisons"][0]["local"]["n"], 1);
 
+        // The year's statistics, read now and kept while nothing changes.
+        let kar_median = |stats: &Value| {
+            stats["groups"][0]["measures"]
+                .as_array()
+                .and_then(|m| m.iter().find(|m| m["measure"] == "reference_air_kerma"))
+                .and_then(|m| m["distribution"]["median"].as_f64())
+        };
+        let year = || async {
+            expect_status(
+                get_as(&app, Role::MedicalPhysicist, "/dose/statistics").await,
+                StatusCode::OK,
+                &engine,
+            )
+            .await
+        };
+        assert_eq!(kar_median(&year().await), Some(6.2), "{engine}");
+        assert_eq!(kar_median(&year().await), Some(6.2), "{engine}: kept");
+
         // The physicist links the queued report by hand; a stale second attempt is refused.
         let link = |version: u64, reason: &str| json!({"expected_version": version, "case_id": case_id, "reason": reason});
         let path = "/dose/reports/2.25.3002/link";
@@ -199,6 +217,9 @@ async fn dose_reports_are_linked_summarised_resolved_by_hand_and_exported() {
         )
         .await;
         assert_eq!(linked["link_basis"], "manual", "{linked}");
+        // The link changed the department: the year's statistics are read again, not kept.
+        let again = kar_median(&year().await).expect("median");
+        assert!((again - 7.0).abs() < 1e-9, "{engine}: {again}");
         assert_eq!(linked["link_history"].as_array().map(Vec::len), Some(2));
         expect_status(
             post_as(&app, Role::MedicalPhysicist, path, &link(1, "again")).await,
