@@ -203,12 +203,16 @@ impl App {
     }
 
     /// Every dose report `who` may read that matches `filter` (`filter.limit` a page's size),
-    /// grouped by their case; kept while the department is unchanged ([`DoseCache`]).
+    /// grouped by their case; a period's kept while the department is unchanged ([`DoseCache`]).
     pub async fn dose_by_case(
         &self,
         who: &Principal,
         filter: &DoseReportFilter,
     ) -> Result<Arc<DoseByCase>, AppError> {
+        if filter.patient_id.is_some() || filter.case_id.is_some() {
+            // One patient's or case's few reports: read, not kept in the place of a year's.
+            return Ok(Arc::new(self.read_dose_by_case(who, filter).await?));
+        }
         // Read before the reports: a change while they are read moves it, so what is kept
         // under it is never newer than its key says.
         let sequence = self.store.change_sequence().await?;

@@ -128,14 +128,22 @@ struct LinkEvent<'a> {
     unmatched_reason: Option<&'a str>,
 }
 
-pub(crate) const REPORT_COLUMNS: &str = "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
-     received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, data, \
-     (SELECT patient_id FROM cases WHERE cases.id = dose_reports.case_id) AS case_patient_id";
+/// A stored report's columns, its extraction read as `$data`.
+macro_rules! report_columns {
+    ($data:literal) => {
+        concat!(
+            "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
+             received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, ",
+            $data,
+            ", (SELECT patient_id FROM cases WHERE cases.id = dose_reports.case_id) AS case_patient_id"
+        )
+    };
+}
+
+pub(crate) const REPORT_COLUMNS: &str = report_columns!("data");
 
 /// [`REPORT_COLUMNS`] without the extraction (see [`DoseReportFilter::totals_only`]).
-const REPORT_TOTALS_COLUMNS: &str = "sop_instance_uid, study_instance_uid, accession_number, patient_id, performed_at, \
-     received_at, source, device, operator, case_id, link_basis, unmatched_reason, link_version, totals, 'null' AS data, \
-     (SELECT patient_id FROM cases WHERE cases.id = dose_reports.case_id) AS case_patient_id";
+const REPORT_TOTALS_COLUMNS: &str = report_columns!("'null' AS data");
 
 pub(crate) fn stored_report(row: &AnyRow) -> Result<StoredDoseReport, StoreError> {
     let optional = |column: &str| row.try_get::<Option<String>, _>(column);

@@ -308,37 +308,25 @@ impl Store {
                     })
                 })
         };
-        let options = match engine {
-            // SQLite allows one writer at a time; a few connections serve concurrent readers.
-            Engine::Sqlite => sqlite(8),
-            // A request waits at most this long for a connection: with the server gone it is
-            // answered "unavailable, retry" in seconds rather than hanging on the pool.
-            Engine::Postgres => AnyPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(POOL_WAIT),
-        };
-        let pool = options
-            .connect(url)
-            .await
-            .map_err(|e| StoreError::Connect {
+        // A request waits at most POOL_WAIT for a PostgreSQL connection: with the server gone
+        // it is answered "unavailable, retry" in seconds rather than hanging on the pool.
+        let open = async |on_sqlite: u32, on_postgres: u32| {
+            let options = match engine {
+                Engine::Sqlite => sqlite(on_sqlite),
+                Engine::Postgres => AnyPoolOptions::new()
+                    .max_connections(on_postgres)
+                    .acquire_timeout(POOL_WAIT),
+            };
+            options.connect(url).await.map_err(|e| StoreError::Connect {
                 url: redact(url),
                 source: e,
-            })?;
+            })
+        };
+        // SQLite allows one writer at a time; a few connections serve concurrent readers.
+        let pool = open(8, 16).await?;
         // Writes have connections of their own (every audited page view writes): SQLite's one
         // writer, a few on PostgreSQL.
-        let writer_options = match engine {
-            Engine::Sqlite => sqlite(1),
-            Engine::Postgres => AnyPoolOptions::new()
-                .max_connections(POSTGRES_WRITERS)
-                .acquire_timeout(POOL_WAIT),
-        };
-        let writer_pool = writer_options
-            .connect(url)
-            .await
-            .map_err(|e| StoreError::Connect {
-                url: redact(url),
-                source: e,
-            })?;
+        let writer_pool = open(1, POSTGRES_WRITERS).await?;
         Ok(Store {
             pool,
             writer_pool,
