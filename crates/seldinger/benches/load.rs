@@ -199,9 +199,11 @@ async fn main() {
         nurse: sign_in(&http, &base, "nurse.lindqvist").await,
         physicist: sign_in(&http, &base, "phys.mendez").await,
     });
-    // The day's cases (for case pages) and the names to search for.
+    // Today's cases, for the case pages: what a department opens (checklists, drugs and labs),
+    // not the first ten-year-old cases a list gives.
+    let day = chrono::Utc::now().date_naive();
     let today: serde_json::Value = http
-        .get(format!("{base}/api/v1/cases?limit=200"))
+        .get(format!("{base}/api/v1/cases?date={day}&limit=200"))
         .header("cookie", &sessions.physician)
         .send()
         .await
