@@ -312,6 +312,16 @@ pub struct HistorySpan {
     pub ends_days_ago: u32,
 }
 
+impl HistorySpan {
+    /// `days` of history ending yesterday: a department whose last year is as busy as the others.
+    pub fn up_to_yesterday(days: u32) -> Self {
+        HistorySpan {
+            days,
+            ends_days_ago: 1,
+        }
+    }
+}
+
 /// Adds `span` of a large department's past work, through
 /// the same event and projection writes as the application (the demo's, in batches of
 /// [`HISTORY_CASES_PER_BATCH`] cases per transaction): about 15,000 cases a year over every

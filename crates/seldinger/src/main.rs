@@ -148,7 +148,8 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::for_demo(&serve.with_default_data_dir("data/demo"))?;
             let store = settings.open_store(true).await?;
             let today = chrono::Utc::now().date_naive();
-            let summary = generate(&store, &settings, seed, today, years * 365, 1).await?;
+            let history = demo::HistorySpan::up_to_yesterday(years * 365);
+            let summary = generate(&store, &settings, seed, today, history).await?;
             tracing::info!(seed, %today, patients = summary.patients, cases = summary.cases, dose_reports = summary.dose_reports, "demo department ready");
             println!(
                 "Demo users (password '{}'): {}",
@@ -177,9 +178,11 @@ async fn main() -> anyhow::Result<()> {
             }
             let today = chrono::Utc::now().date_naive();
             let started = std::time::Instant::now();
-            let days = history_days.unwrap_or(years * 365);
-            let summary =
-                generate(&store, &settings, seed, today, days, history_ends_days_ago).await?;
+            let history = demo::HistorySpan {
+                days: history_days.unwrap_or(years * 365),
+                ends_days_ago: history_ends_days_ago,
+            };
+            let summary = generate(&store, &settings, seed, today, history).await?;
             println!(
                 "generated {} cases of {} patients ({} dose reports) in {:.0?}; demo users' password '{}'",
                 summary.cases,
@@ -273,19 +276,18 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The demo department of `today`, `days` of history ending `ends_days_ago`, and its users.
+/// The demo department of `today`, its `history` (none if no days), and its users.
 async fn generate(
     store: &seldinger_store::Store,
     settings: &Settings,
     seed: u64,
     today: chrono::NaiveDate,
-    days: u32,
-    ends_days_ago: u32,
+    history: demo::HistorySpan,
 ) -> anyhow::Result<demo::Summary> {
     let mut summary = demo::seed(store, &settings.catalogue, &settings.safety, seed, today)
         .await
         .context("seeding the demo department")?;
-    if days > 0 {
+    if history.days > 0 {
         let started = std::time::Instant::now();
         let mut shown = |done: usize, total: usize| {
             use std::io::Write;
@@ -299,24 +301,21 @@ async fn generate(
             );
             let _ = std::io::stderr().flush();
         };
-        let history = demo::history(
+        let past = demo::history(
             store,
             &settings.catalogue,
             &settings.safety,
             seed,
             today,
-            demo::HistorySpan {
-                days,
-                ends_days_ago,
-            },
+            history,
             &mut shown,
         )
         .await
         .context("generating the department's history")?;
         eprintln!();
-        summary.cases += history.cases;
-        summary.patients += history.patients;
-        summary.dose_reports += history.dose_reports;
+        summary.cases += past.cases;
+        summary.patients += past.patients;
+        summary.dose_reports += past.dose_reports;
     }
     accounts::create_demo_users(store).await?;
     Ok(summary)
