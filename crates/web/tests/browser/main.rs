@@ -1496,8 +1496,9 @@ async fn a_physician_writes_signs_and_adds_to_the_procedure_report() {
     )
     .await;
     click(&browser, "#sign-report").await;
-    let signed = eventually(&browser, "#report-status", |t| t.contains("signed")).await;
-    assert!(signed.contains("final"), "{signed}");
+    // "draft — not signed" holds "signed" too: wait for the final status itself.
+    let signed = eventually(&browser, "#report-status", |t| t.contains("final")).await;
+    assert!(signed.contains("final — signed"), "{signed}");
     let main = text(&browser, "main").await;
     assert!(main.contains("Successful retrievable IVC filter placement."));
     assert!(main.contains("Signed by ir_physician"));
