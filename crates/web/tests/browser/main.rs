@@ -1390,7 +1390,8 @@ async fn a_nurse_reports_an_adverse_event_after_discharge_and_a_physician_attrib
     choose(&browser, "#report-outcome", "resolved").await;
     // Graded one way only: refused beside the CIRSE grade, what was typed kept.
     click(&browser, "#report-adverse-event button").await;
-    let refused = text(&browser, "#report-adverse-event").await;
+    // The form's labels name CIRSE too: read the refusal beside the field, once it is there.
+    let refused = text(&browser, "#report-adverse-event .field-error").await;
     assert!(refused.contains("CIRSE"), "{refused}");
     let kept = browser
         .find(Locator::Id("report-description"))
