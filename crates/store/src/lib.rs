@@ -513,10 +513,17 @@ impl Store {
     /// The connection the next operation runs on.
     pub(crate) async fn conn(&self) -> Result<Conn, StoreError> {
         match &self.batch {
-            None if self.engine == Engine::Postgres => {
-                Ok(Conn::Pooled(self.postgres_connection(&self.pool).await?))
+            None => {
+                let waited = std::time::Instant::now();
+                let conn = match self.engine {
+                    Engine::Postgres => self.postgres_connection(&self.pool).await?,
+                    Engine::Sqlite => self.pool.acquire().await?,
+                };
+                // Under load a read's cost is mostly this wait, once per read a request makes.
+                metrics::histogram!("seldinger_db_reader_wait_seconds")
+                    .record(waited.elapsed().as_secs_f64());
+                Ok(Conn::Pooled(conn))
             }
-            None => Ok(Conn::Pooled(self.pool.acquire().await?)),
             Some(batch) => {
                 tokio::sync::OwnedMutexGuard::try_map(batch.clone().lock_owned().await, |tx| {
                     tx.as_deref_mut()

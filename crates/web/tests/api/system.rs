@@ -199,5 +199,10 @@ async fn metrics_count_requests_by_route_pattern_for_the_administrator_only() {
     );
     assert!(text.contains("seldinger_http_request_duration_seconds_bucket"));
     assert!(text.contains("seldinger_hl7_dead_letters 0"));
+    // Each read's wait for a connection (the read above took one).
+    assert!(
+        text.contains("seldinger_db_reader_wait_seconds_count"),
+        "{text}"
+    );
     assert!(!text.contains(&id) && !text.contains("METRIC-1"));
 }
