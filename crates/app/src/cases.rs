@@ -168,8 +168,8 @@ impl App {
     }
 
     /// The checklist from facts a caller has read already (a list reads a table once for all
-    /// its patients), at the clock's now.
-    pub(crate) fn checklist_with(
+    /// its patients; a case page shows the same drugs and labs), at the clock's now.
+    pub fn checklist_with(
         &self,
         case: &Case,
         facts: &seldinger_domain::safety::PatientFacts<'_>,

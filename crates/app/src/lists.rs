@@ -2,12 +2,12 @@
 //! by the store in the query). Not audited here: an adapter audits the rows it shows.
 
 use crate::{App, AppError, Principal};
-use seldinger_domain::access::{Permission, Role};
+use seldinger_domain::access::{Permission, Role, RowScope};
 use seldinger_domain::lifecycle::Case;
 use seldinger_domain::patient::{name_words, Patient};
 use seldinger_domain::performed_step::PerformedStep;
 use seldinger_domain::referral::Referral;
-use seldinger_domain::{CaseId, PatientId};
+use seldinger_domain::CaseId;
 use seldinger_store::{
     CaseFilter, Cursor, DoseReportFilter, FiledReferral, Page, PatientFilter, Record,
     ReferralFilter, StoredDoseReport,
@@ -267,21 +267,24 @@ impl App {
         })
     }
 
-    /// Whether `who` may see the whole record of a patient (labs, drugs, history) without
+    /// Whether `who` may see the whole record of `patient` (labs, drugs, history) without
     /// break-glass: a referring clinician only for patients they registered (docs/roles.md).
+    /// The patient read already: the department's staff need no read to know.
     pub async fn sees_patient_record(
         &self,
         who: &Principal,
-        patient: PatientId,
+        patient: &Patient,
     ) -> Result<bool, AppError> {
-        Ok(self
-            .store
-            .in_scope(
-                &who.scope(Permission::ReadPatients),
-                Record::PatientRecord,
-                &patient.to_string(),
-            )
-            .await?)
+        let scope = who.scope(Permission::ReadPatients);
+        Ok(match scope {
+            RowScope::Department => true,
+            RowScope::Nothing => false,
+            RowScope::ReferredBy(_) => {
+                self.store
+                    .in_scope(&scope, Record::PatientRecord, &patient.id.to_string())
+                    .await?
+            }
+        })
     }
 
     /// The department's staff as others may know them: the people who hold a clinical or

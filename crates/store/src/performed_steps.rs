@@ -65,6 +65,9 @@ impl Store {
         ids.sort();
         ids.dedup();
         let mut found: HashMap<CaseId, Vec<PerformedStep>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.conn().await?;
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let sql = format!(

@@ -69,6 +69,9 @@ impl Store {
         ids.sort();
         ids.dedup();
         let mut found = Vec::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.conn().await?;
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let sql = format!(

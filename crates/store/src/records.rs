@@ -321,6 +321,10 @@ impl Store {
         let mut values: Vec<String> = values.iter().map(ToString::to_string).collect();
         values.sort();
         values.dedup();
+        if values.is_empty() {
+            // Nothing to read: no wait for a connection either.
+            return Ok(Vec::new());
+        }
         let mut found = Vec::with_capacity(values.len());
         let mut conn = self.conn().await?;
         for chunk in values.chunks(IDS_PER_QUERY) {
@@ -904,6 +908,9 @@ impl Store {
         ids.sort();
         ids.dedup();
         let mut changed = HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(changed);
+        }
         let mut conn = self.conn().await?;
         let fixed: Vec<String> = std::iter::once(stream.to_string())
             .chain(kind.map(str::to_string))
@@ -981,6 +988,9 @@ impl Store {
         ids.dedup();
         let mut found: HashMap<PatientId, Vec<T>> =
             patient_ids.iter().map(|id| (*id, Vec::new())).collect();
+        if ids.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.conn().await?;
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let sql = format!(

@@ -471,12 +471,33 @@ async fn show(
         .into_iter()
         .filter(|a| a.event != "discharge" || discharge_unmet.is_empty())
         .collect();
+    // The labs, drugs and their history belong to the patient's record: a referring clinician
+    // sees it only for a patient they registered (docs/roles.md); the checklist still says what
+    // the rules found.
+    let shows_record = state.sees_patient_record(&viewer.caller, &patient).await?;
     // The checklist guides the way to the room; after it, the history keeps what was decided.
-    let checklist = if case.vetting.is_some() && case.state.is_pre_procedure() {
-        Some(state.checklist_of(&case).await?)
+    let needs_checklist = case.vetting.is_some() && case.state.is_pre_procedure();
+    // Read once for the checklist and the record's tables both.
+    let (medication_entries, lab_entries) = if shows_record || needs_checklist {
+        (
+            state.store.medication_entries(case.patient_id).await?,
+            state.store.lab_result_entries(case.patient_id).await?,
+        )
     } else {
-        None
+        (Vec::new(), Vec::new())
     };
+    let checklist = needs_checklist.then(|| {
+        let medications: Vec<_> = medication_entries.iter().map(|(_, m)| m.clone()).collect();
+        let labs: Vec<_> = lab_entries.iter().map(|(_, l)| l.clone()).collect();
+        state.checklist_with(
+            &case,
+            &seldinger_domain::safety::PatientFacts {
+                details: &patient.details,
+                medications: &medications,
+                labs: &labs,
+            },
+        )
+    });
     let overridden: Vec<String> = case
         .safety_overrides
         .iter()
@@ -525,12 +546,6 @@ async fn show(
                 .collect::<Vec<_>>()
         })
         .unwrap_or_default();
-    // The labs, drugs and their history belong to the patient's record: a referring clinician
-    // sees it only for a patient they registered (docs/roles.md); the checklist still says what
-    // the rules found.
-    let shows_record = state
-        .sees_patient_record(&viewer.caller, case.patient_id)
-        .await?;
     // The device registry's view of this patient: the banner's devices in place, and where each
     // of this case's devices stands.
     let registry = state
@@ -581,7 +596,7 @@ async fn show(
             .find(|s| s.device.device.case_id == case.id && s.device.device.index == index)
     };
     let medications = if shows_record {
-        state.store.medication_entries(case.patient_id).await?
+        medication_entries
     } else {
         Vec::new()
     }
@@ -623,7 +638,7 @@ async fn show(
     })
     .collect();
     let labs = if shows_record {
-        state.store.lab_result_entries(case.patient_id).await?
+        lab_entries
     } else {
         Vec::new()
     }
@@ -846,13 +861,19 @@ async fn show(
         .collect();
     changes.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     let history = changes.into_iter().map(|(_, row)| row).collect();
-    let rooms = state
-        .store
-        .rooms()
-        .await?
-        .into_iter()
-        .map(|r| (r.id.as_str().to_string(), r.name))
-        .collect();
+    let can_schedule = allowed.contains(&"schedule") && can(Permission::ScheduleCases);
+    // The rooms are for the booking form only.
+    let rooms = if can_schedule {
+        state
+            .store
+            .rooms()
+            .await?
+            .into_iter()
+            .map(|r| (r.id.as_str().to_string(), r.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut alerts = Vec::new();
     if let Some(p) = &d.pregnancy {
         alerts.push(format!("Pregnancy: {}", words(p)));
@@ -1141,7 +1162,7 @@ async fn show(
         referral,
         actions,
         discharge_unmet,
-        can_schedule: allowed.contains(&"schedule") && can(Permission::ScheduleCases),
+        can_schedule,
         can_vet: allowed.contains(&"accept") && can(Permission::VetCases),
         can_start: allowed.contains(&"start_procedure") && can(Permission::RunProcedures),
         can_cancel: allowed.contains(&"cancel") && can(Permission::CancelCases),

@@ -465,6 +465,35 @@ async fn a_referral_is_not_a_key_to_the_rest_of_the_record() {
         // Their referral and its case are theirs...
         let own = get(format!("/cases/{own_case}")).await.expect("request");
         expect_status(own, StatusCode::OK, &app.engine).await;
+        // The case's page too, without the record's labs and drugs; the physician's has them.
+        let page = |user: &'static str| {
+            let (app, own_case) = (&app, &own_case);
+            async move {
+                crate::pages::signed_in(app, user)
+                    .await
+                    .get(format!("{}/cases/{own_case}", crate::pages::site(app)))
+                    .send()
+                    .await
+                    .expect("page")
+                    .text()
+                    .await
+                    .expect("html")
+            }
+        };
+        let referrer_page = page("referring_clinician").await;
+        assert!(
+            referrer_page.contains("which your role sees only for patients you registered")
+                && !referrer_page.contains("{INR}"),
+            "{}: {referrer_page}",
+            app.engine
+        );
+        let physician_page = page("ir_physician").await;
+        assert!(
+            physician_page.contains("{INR}")
+                && !physician_page.contains("which your role sees only"),
+            "{}: {physician_page}",
+            app.engine
+        );
         // ...the rest of the record is not: its details with labs and drugs, its history, the
         // earlier case, and the list of the patient's cases shows only their own.
         for path in [
