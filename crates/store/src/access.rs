@@ -343,7 +343,7 @@ impl Store {
             "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
         )
         .bind(user_id.to_string())
-        .fetch_one(&mut *self.conn().await?)
+        .fetch_one(&mut *self.write_conn().await?)
         .await?;
         Ok(row
             .try_get::<i64, _>("failed_logins")?
@@ -359,7 +359,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
         let expired = ts(now - chrono::Duration::minutes(1));
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         let row = sqlx::query(
             "INSERT INTO sign_in_windows (client_addr, window_start, attempts) VALUES ($1, $2, 1) \
              ON CONFLICT (client_addr) DO UPDATE SET \
@@ -419,7 +419,7 @@ impl Store {
         addr: &str,
         strikes: Option<&SignInStrikes>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         match strikes {
             None => {
                 sqlx::query("DELETE FROM sign_in_strikes WHERE username = $1 AND client_addr = $2")
@@ -449,7 +449,7 @@ impl Store {
     pub async fn record_login_success(&self, user_id: Uuid) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(user_id.to_string())
-            .execute(&mut *self.conn().await?)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }
@@ -468,7 +468,7 @@ impl Store {
         .bind(ts(session.last_seen_at))
         .bind(ts(session.expires_at))
         .bind(session.client_addr.clone())
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -520,7 +520,7 @@ impl Store {
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash.to_string())
-            .execute(&mut *self.conn().await?)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }

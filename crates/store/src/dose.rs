@@ -214,7 +214,7 @@ impl Store {
         .bind(serde_json::to_string(&report.totals)?)
         .bind("not yet linked".to_string())
         .bind(report.operator.clone())
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -540,7 +540,7 @@ impl Store {
             .bind(source.to_string())
             .bind(reason.to_string())
             .bind(bytes.map(<[u8]>::to_vec))
-            .execute(&mut *self.conn().await?)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }

@@ -313,7 +313,7 @@ impl Store {
         new: &NewInboundMessage,
         finish: &Finish,
     ) -> Result<Option<InboundMessage>, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.write_conn().await?;
         if insert(&mut conn, new, finish, true).await? == 1 {
             return Ok(None);
         }
@@ -343,7 +343,7 @@ impl Store {
         .bind(new.content_sha256.clone())
         .bind(new.raw.clone())
         .bind(new.patient_key.clone())
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         if inserted.rows_affected() == 1 {
             let stored = self
@@ -363,7 +363,7 @@ impl Store {
         if earlier.status == InboxStatus::Received {
             sqlx::query("UPDATE hl7_messages SET attempts = attempts + 1 WHERE id = $1")
                 .bind(earlier.arrived.id.clone())
-                .execute(&mut *self.conn().await?)
+                .execute(&mut *self.write_conn().await?)
                 .await?;
         }
         Ok(Receipt::Again(earlier))
@@ -392,7 +392,7 @@ impl Store {
         if finish.status != InboxStatus::Applied {
             query = query.bind(finish.status.as_str().to_string());
         }
-        query.execute(&mut *self.conn().await?).await?;
+        query.execute(&mut *self.write_conn().await?).await?;
         Ok(())
     }
 
@@ -400,7 +400,7 @@ impl Store {
     pub async fn count_message_attempt(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE hl7_messages SET attempts = attempts + 1 WHERE id = $1")
             .bind(id.to_string())
-            .execute(&mut *self.conn().await?)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }

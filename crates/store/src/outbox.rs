@@ -192,7 +192,7 @@ impl Store {
         .bind(holder.to_string())
         .bind(ts(until))
         .bind(ts(now))
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(granted.rows_affected() == 1)
     }
@@ -207,7 +207,7 @@ impl Store {
         sqlx::query("DELETE FROM hl7_sender_leases WHERE destination = $1 AND holder = $2")
             .bind(destination.to_string())
             .bind(holder.to_string())
-            .execute(&mut *self.conn().await?)
+            .execute(&mut *self.write_conn().await?)
             .await?;
         Ok(())
     }
@@ -226,7 +226,7 @@ impl Store {
         .bind(control_id.to_string())
         .bind(message.to_string())
         .bind(id.to_string())
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         if kept_now.rows_affected() == 1 {
             return Ok((control_id.to_string(), message.to_string()));
@@ -263,7 +263,7 @@ impl Store {
         .bind(ts(at))
         .bind(i64::from(status != OutboxStatus::Skipped))
         .bind(id.to_string())
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -283,7 +283,7 @@ impl Store {
         .bind(error.to_string())
         .bind(ts(next))
         .bind(id.to_string())
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -299,7 +299,7 @@ impl Store {
         )
         .bind(ts(at))
         .bind(id.to_string())
-        .execute(&mut *self.conn().await?)
+        .execute(&mut *self.write_conn().await?)
         .await?;
         Ok(changed.rows_affected() == 1)
     }
