@@ -1538,6 +1538,57 @@ async fn messages_owed_by_an_event_are_kept_with_it_and_sent_in_order() {
 }
 
 #[tokio::test]
+async fn writes_waiting_for_the_database_leave_the_readers_free() {
+    for db in engines().await {
+        let store = &db.store;
+        let patient = register(store, "W100", "Reader").await;
+        let user = store
+            .create_user(
+                "nurse.waiting",
+                "N. Waiting",
+                seldinger_domain::access::Role::IrNurse,
+                "not-a-real-hash",
+                now(),
+                &[],
+            )
+            .await
+            .expect("user");
+        // A long write holds SQLite's one writer (on PostgreSQL it locks nothing they need).
+        let batch = store.begin_batch().await.expect("batch");
+        register(batch.store(), "W101", "Holding").await;
+        // More sign-ins than there are reader connections, all waiting to write.
+        let sign_ins: Vec<_> = (0..12)
+            .map(|n| {
+                let store = store.clone();
+                let session = seldinger_store::Session {
+                    token_hash: format!("waiting-{n}"),
+                    user_id: user.id,
+                    csrf_token: "csrf".into(),
+                    created_at: now(),
+                    last_seen_at: now(),
+                    expires_at: now() + Duration::hours(8),
+                    client_addr: "127.0.0.1".into(),
+                };
+                tokio::spawn(async move { store.create_session(&session).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // A read still has a connection: the waiting writes hold none of the readers'.
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), store.patient(patient))
+            .await
+            .unwrap_or_else(|_| panic!("{:?}: the read waited behind the writes", db.engine()));
+        assert!(read.expect("read").is_some());
+        batch.commit().await.expect("commit");
+        for sign_in in sign_ins {
+            sign_in
+                .await
+                .expect("task")
+                .expect("signed in once the writer is free");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_batch_commits_once_and_a_change_refused_in_it_rolls_it_all_back() {
     for db in engines().await {
         let store = &db.store;
