@@ -1537,22 +1537,40 @@ async fn messages_owed_by_an_event_are_kept_with_it_and_sent_in_order() {
     }
 }
 
+/// A nurse's account, created at `created`.
+async fn nurse(store: &Store, username: &str, created: DateTime<Utc>) -> seldinger_store::User {
+    store
+        .create_user(
+            username,
+            "N. Nurse",
+            seldinger_domain::access::Role::IrNurse,
+            "not-a-real-hash",
+            created,
+            &[],
+        )
+        .await
+        .expect("user")
+}
+
+/// An eight-hour session of `user`'s, by the hash of its cookie.
+fn session_of(user: &seldinger_store::User, token_hash: &str) -> seldinger_store::Session {
+    seldinger_store::Session {
+        token_hash: token_hash.into(),
+        user_id: user.id,
+        csrf_token: "csrf".into(),
+        created_at: now(),
+        last_seen_at: now(),
+        expires_at: now() + Duration::hours(8),
+        client_addr: "127.0.0.1".into(),
+    }
+}
+
 #[tokio::test]
 async fn writes_waiting_for_the_database_leave_the_readers_free() {
     for db in engines().await {
         let store = &db.store;
         let patient = register(store, "W100", "Reader").await;
-        let user = store
-            .create_user(
-                "nurse.waiting",
-                "N. Waiting",
-                seldinger_domain::access::Role::IrNurse,
-                "not-a-real-hash",
-                now(),
-                &[],
-            )
-            .await
-            .expect("user");
+        let user = nurse(store, "nurse.waiting", now()).await;
         // A long write holds SQLite's one writer (on PostgreSQL it locks nothing they need).
         let batch = store.begin_batch().await.expect("batch");
         register(batch.store(), "W101", "Holding").await;
@@ -1560,15 +1578,7 @@ async fn writes_waiting_for_the_database_leave_the_readers_free() {
         let sign_ins: Vec<_> = (0..12)
             .map(|n| {
                 let store = store.clone();
-                let session = seldinger_store::Session {
-                    token_hash: format!("waiting-{n}"),
-                    user_id: user.id,
-                    csrf_token: "csrf".into(),
-                    created_at: now(),
-                    last_seen_at: now(),
-                    expires_at: now() + Duration::hours(8),
-                    client_addr: "127.0.0.1".into(),
-                };
+                let session = session_of(&user, &format!("waiting-{n}"));
                 tokio::spawn(async move { store.create_session(&session).await })
             })
             .collect();
@@ -1938,27 +1948,8 @@ async fn complications_are_adverse_events_backfilled_as_recorded_and_changed_onl
 async fn a_session_is_read_with_its_user_in_one_read() {
     for db in engines().await {
         let store = &db.store;
-        let created = now() - Duration::days(30);
-        let user = store
-            .create_user(
-                "nurse.session",
-                "N. Session",
-                seldinger_domain::access::Role::IrNurse,
-                "not-a-real-hash",
-                created,
-                &[],
-            )
-            .await
-            .expect("user");
-        let session = seldinger_store::Session {
-            token_hash: "hash-of-a-cookie".into(),
-            user_id: user.id,
-            csrf_token: "csrf".into(),
-            created_at: now(),
-            last_seen_at: now(),
-            expires_at: now() + Duration::hours(8),
-            client_addr: "127.0.0.1".into(),
-        };
+        let user = nurse(store, "nurse.session", now() - Duration::days(30)).await;
+        let session = session_of(&user, "hash-of-a-cookie");
         store.create_session(&session).await.expect("session");
         let (read, with) = store
             .session_and_user("hash-of-a-cookie")
