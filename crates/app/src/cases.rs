@@ -157,19 +157,33 @@ impl App {
         case: &Case,
         patient: &seldinger_domain::patient::Patient,
     ) -> Result<Checklist, AppError> {
-        let medications = self.store.medications(case.patient_id).await?;
-        let labs = self.store.lab_results(case.patient_id).await?;
+        let medications = self.store.medication_entries(case.patient_id).await?;
+        let labs = self.store.lab_result_entries(case.patient_id).await?;
+        Ok(self.checklist_from_entries(case, patient, &medications, &labs))
+    }
+
+    /// As [`App::checklist_for`], from the patient's current drugs and labs with their entry
+    /// numbers, which a caller read already to show them (the case page).
+    pub fn checklist_from_entries(
+        &self,
+        case: &Case,
+        patient: &seldinger_domain::patient::Patient,
+        medications: &[(u64, seldinger_domain::clinical::Medication)],
+        labs: &[(u64, seldinger_domain::clinical::LabResult)],
+    ) -> Checklist {
+        let medications: Vec<_> = medications.iter().map(|(_, m)| m.clone()).collect();
+        let labs: Vec<_> = labs.iter().map(|(_, l)| l.clone()).collect();
         let facts = seldinger_domain::safety::PatientFacts {
             details: &patient.details,
             medications: &medications,
             labs: &labs,
         };
-        Ok(self.checklist_with(case, &facts))
+        self.checklist_with(case, &facts)
     }
 
     /// The checklist from facts a caller has read already (a list reads a table once for all
-    /// its patients; a case page shows the same drugs and labs), at the clock's now.
-    pub fn checklist_with(
+    /// its patients), at the clock's now.
+    pub(crate) fn checklist_with(
         &self,
         case: &Case,
         facts: &seldinger_domain::safety::PatientFacts<'_>,

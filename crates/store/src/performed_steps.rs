@@ -2,7 +2,7 @@
 //! step's current state beside it, in one transaction with whatever the step did to its case.
 
 use crate::access::AuditEntry;
-use crate::records::{placeholders, version_of, IDS_PER_QUERY};
+use crate::records::version_of;
 use crate::{text, ts, Store, StoreError};
 use seldinger_domain::event::EventMeta;
 use seldinger_domain::ids::CaseId;
@@ -61,27 +61,25 @@ impl Store {
         &self,
         case_ids: &[CaseId],
     ) -> Result<HashMap<CaseId, Vec<PerformedStep>>, StoreError> {
-        let mut ids: Vec<String> = case_ids.iter().map(CaseId::to_string).collect();
-        ids.sort();
-        ids.dedup();
         let mut found: HashMap<CaseId, Vec<PerformedStep>> = HashMap::new();
-        if ids.is_empty() {
-            return Ok(found);
-        }
-        let mut conn = self.conn().await?;
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT version, data FROM performed_steps WHERE case_id IN ({}) \
-                 ORDER BY started_at, sop_instance_uid",
-                placeholders(chunk.len())
-            );
-            for row in crate::fetch_with_text_params(&mut conn, &sql, chunk).await? {
-                let step = step_of(&row)?;
+        self.each_row_for_ids(
+            case_ids,
+            &[],
+            |list| {
+                format!(
+                    "SELECT version, data FROM performed_steps WHERE case_id IN ({list}) \
+                     ORDER BY started_at, sop_instance_uid"
+                )
+            },
+            |row| {
+                let step = step_of(row)?;
                 if let Some(case) = step.case_id {
                     found.entry(case).or_default().push(step);
                 }
-            }
-        }
+                Ok(())
+            },
+        )
+        .await?;
         Ok(found)
     }
 

@@ -3,7 +3,7 @@
 //! notes), each table read once per few hundred cases; and the M&M record's writes.
 
 use crate::dose::{stored_report, REPORT_COLUMNS};
-use crate::records::{placeholders, write_versioned, Stream, VersionedRow, IDS_PER_QUERY};
+use crate::records::{write_versioned, Stream, VersionedRow};
 use crate::scope::{condition, Rows};
 use crate::{
     fetch_with_text_params, text, ts, AuditEntry, RecordedEvent, Store, StoreError,
@@ -65,25 +65,22 @@ impl Store {
         &self,
         cases: &[CaseId],
     ) -> Result<Vec<StoredDoseReport>, StoreError> {
-        let mut ids: Vec<String> = cases.iter().map(ToString::to_string).collect();
-        ids.sort();
-        ids.dedup();
         let mut found = Vec::new();
-        if ids.is_empty() {
-            return Ok(found);
-        }
-        let mut conn = self.conn().await?;
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT {REPORT_COLUMNS} FROM dose_reports WHERE case_id IN ({}) \
-                 ORDER BY received_at, sop_instance_uid",
-                placeholders(chunk.len())
-            );
-            let rows = fetch_with_text_params(&mut conn, &sql, chunk).await?;
-            for row in &rows {
+        self.each_row_for_ids(
+            cases,
+            &[],
+            |list| {
+                format!(
+                    "SELECT {REPORT_COLUMNS} FROM dose_reports WHERE case_id IN ({list}) \
+                     ORDER BY received_at, sop_instance_uid"
+                )
+            },
+            |row| {
                 found.push(stored_report(row)?);
-            }
-        }
+                Ok(())
+            },
+        )
+        .await?;
         Ok(found)
     }
 

@@ -23,15 +23,7 @@ fn decode_all<T: serde::de::DeserializeOwned>(rows: &[AnyRow]) -> Result<Vec<T>,
 }
 
 /// Ids bound in one `IN (…)`: well under both engines' limits on bound parameters.
-pub(crate) const IDS_PER_QUERY: usize = 500;
-
-/// `$1, $2, … $n`.
-pub(crate) fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+const IDS_PER_QUERY: usize = 500;
 
 fn without_entries<T>(entries: Vec<(u64, T)>) -> Vec<T> {
     entries.into_iter().map(|(_, item)| item).collect()
@@ -318,24 +310,49 @@ impl Store {
         column: &'static str,
         values: &[impl ToString],
     ) -> Result<Vec<T>, StoreError> {
-        let mut values: Vec<String> = values.iter().map(ToString::to_string).collect();
-        values.sort();
-        values.dedup();
-        if values.is_empty() {
-            // Nothing to read: no wait for a connection either.
-            return Ok(Vec::new());
-        }
         let mut found = Vec::with_capacity(values.len());
-        let mut conn = self.conn().await?;
-        for chunk in values.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT data FROM {table} WHERE {column} IN ({})",
-                placeholders(chunk.len())
-            );
-            let rows = fetch_with_text_params(&mut conn, &sql, chunk).await?;
-            found.extend(decode_all::<T>(&rows)?);
-        }
+        self.each_row_for_ids(
+            values,
+            &[],
+            |list| format!("SELECT data FROM {table} WHERE {column} IN ({list})"),
+            |row| {
+                found.push(serde_json::from_str(&text(row, "data")?)?);
+                Ok(())
+            },
+        )
+        .await?;
         Ok(found)
+    }
+
+    /// Runs the statement `sql` builds for a list of placeholders (numbered after `fixed`'s
+    /// parameters) once per few hundred of `ids` (each once, in order) on one connection, and
+    /// hands each row to `each`: a list's facts in a few queries, not one per row. No ids: no
+    /// statement, and no wait for a connection either.
+    pub(crate) async fn each_row_for_ids(
+        &self,
+        ids: &[impl ToString],
+        fixed: &[String],
+        sql: impl Fn(&str) -> String,
+        mut each: impl FnMut(&AnyRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn().await?;
+        for chunk in ids.chunks(IDS_PER_QUERY - fixed.len()) {
+            let list = (fixed.len() + 1..=fixed.len() + chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let params: Vec<String> = fixed.iter().chain(chunk).cloned().collect();
+            for row in &fetch_with_text_params(&mut conn, &sql(&list), &params).await? {
+                each(row)?;
+            }
+        }
+        Ok(())
     }
 
     // ----- rooms -----
@@ -904,34 +921,28 @@ impl Store {
         kind: Option<&str>,
         ids: &[impl ToString],
     ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
-        let mut ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        ids.sort();
-        ids.dedup();
         let mut changed = HashMap::with_capacity(ids.len());
-        if ids.is_empty() {
-            return Ok(changed);
-        }
-        let mut conn = self.conn().await?;
         let fixed: Vec<String> = std::iter::once(stream.to_string())
             .chain(kind.map(str::to_string))
             .collect();
-        for chunk in ids.chunks(IDS_PER_QUERY - fixed.len()) {
-            let sql = format!(
-                "SELECT stream_id, MAX(occurred_at) AS at FROM events \
-                 WHERE stream_type = $1 {} AND stream_id IN ({}) GROUP BY stream_id",
-                if kind.is_some() { "AND kind = $2" } else { "" },
-                (fixed.len() + 1..chunk.len() + fixed.len() + 1)
-                    .map(|n| format!("${n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let params: Vec<String> = fixed.iter().cloned().chain(chunk.iter().cloned()).collect();
-            for row in fetch_with_text_params(&mut conn, &sql, &params).await? {
+        self.each_row_for_ids(
+            ids,
+            &fixed,
+            |list| {
+                format!(
+                    "SELECT stream_id, MAX(occurred_at) AS at FROM events \
+                     WHERE stream_type = $1 {} AND stream_id IN ({list}) GROUP BY stream_id",
+                    if kind.is_some() { "AND kind = $2" } else { "" },
+                )
+            },
+            |row| {
                 let id: String = row.try_get("stream_id")?;
                 let at: String = row.try_get("at")?;
                 changed.insert(id, parse_ts(&at)?);
-            }
-        }
+                Ok(())
+            },
+        )
+        .await?;
         Ok(changed)
     }
 
@@ -983,29 +994,27 @@ impl Store {
         patient_ids: &[PatientId],
         order: &'static str,
     ) -> Result<HashMap<PatientId, Vec<T>>, StoreError> {
-        let mut ids: Vec<String> = patient_ids.iter().map(PatientId::to_string).collect();
-        ids.sort();
-        ids.dedup();
         let mut found: HashMap<PatientId, Vec<T>> =
             patient_ids.iter().map(|id| (*id, Vec::new())).collect();
-        if ids.is_empty() {
-            return Ok(found);
-        }
-        let mut conn = self.conn().await?;
-        for chunk in ids.chunks(IDS_PER_QUERY) {
-            let sql = format!(
-                "SELECT patient_id, data FROM {table} \
-                 WHERE patient_id IN ({}) AND entered_in_error_at IS NULL ORDER BY {order}",
-                placeholders(chunk.len())
-            );
-            for row in fetch_with_text_params(&mut conn, &sql, chunk).await? {
-                let patient = PatientId(crate::access::uuid_of(&row, "patient_id")?);
+        self.each_row_for_ids(
+            patient_ids,
+            &[],
+            |list| {
+                format!(
+                    "SELECT patient_id, data FROM {table} \
+                     WHERE patient_id IN ({list}) AND entered_in_error_at IS NULL ORDER BY {order}"
+                )
+            },
+            |row| {
+                let patient = PatientId(crate::access::uuid_of(row, "patient_id")?);
                 found
                     .entry(patient)
                     .or_default()
-                    .push(serde_json::from_str(&text(&row, "data")?)?);
-            }
-        }
+                    .push(serde_json::from_str(&text(row, "data")?)?);
+                Ok(())
+            },
+        )
+        .await?;
         Ok(found)
     }
 

@@ -486,18 +486,8 @@ async fn show(
     } else {
         (Vec::new(), Vec::new())
     };
-    let checklist = needs_checklist.then(|| {
-        let medications: Vec<_> = medication_entries.iter().map(|(_, m)| m.clone()).collect();
-        let labs: Vec<_> = lab_entries.iter().map(|(_, l)| l.clone()).collect();
-        state.checklist_with(
-            &case,
-            &seldinger_domain::safety::PatientFacts {
-                details: &patient.details,
-                medications: &medications,
-                labs: &labs,
-            },
-        )
-    });
+    let checklist = needs_checklist
+        .then(|| state.checklist_from_entries(&case, &patient, &medication_entries, &lab_entries));
     let overridden: Vec<String> = case
         .safety_overrides
         .iter()
