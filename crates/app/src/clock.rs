@@ -43,3 +43,27 @@ impl Clock for ManualClock {
         self.0.lock().map(|t| *t).unwrap_or_default()
     }
 }
+
+/// A clock that starts at a chosen instant and runs at the machine's pace from there: the demo
+/// and the binary's tests set the day they run on (`--clock`), so no answer depends on the day
+/// CI happens to run.
+pub struct StartedClock {
+    start: DateTime<Utc>,
+    since: std::time::Instant,
+}
+
+impl StartedClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        StartedClock {
+            start,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for StartedClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = chrono::Duration::from_std(self.since.elapsed()).unwrap_or_default();
+        self.start + elapsed
+    }
+}

@@ -36,7 +36,7 @@ pub use authentication::{
 };
 pub use board::{BoardCase, BoardDay, BoardStamp, BOARD_ADD_ON_AT_MOST, BOARD_BOOKED_AT_MOST};
 pub use cases::CaseEventRequest;
-pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
+pub use clock::{Clock, FixedClock, ManualClock, StartedClock, SystemClock};
 pub use devices::{DeviceStanding, DEVICES_AT_MOST};
 pub use dose::{LinkChange, Linked};
 pub use error::AppError;

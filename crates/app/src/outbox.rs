@@ -404,6 +404,12 @@ mod tests {
         Actor, CaseId, EventMeta, GuidanceModality, PatientId, ReferralId, RoomId, Urgency,
     };
 
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0)
+            .single()
+            .expect("valid")
+    }
+
     fn case() -> Case {
         let meta = EventMeta {
             actor: Actor::parse("dr.test").expect("actor"),
@@ -455,7 +461,7 @@ mod tests {
     }
 
     fn completed(mut case: Case) -> Case {
-        case.procedure_completed_at = Some(Utc::now());
+        case.procedure_completed_at = Some(at());
         case
     }
 
@@ -463,7 +469,7 @@ mod tests {
     fn which_changes_other_systems_are_told_of() {
         let schedule = CaseEvent::Schedule {
             room: RoomId::parse("angio-1").expect("room"),
-            start: Utc::now(),
+            start: at(),
             duration_minutes: None,
             study: None,
             performing_physician: None,

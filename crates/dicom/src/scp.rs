@@ -340,7 +340,12 @@ where
             };
             let source = format!("C-STORE from {} at {peer}", self.calling);
             let outcome = ingest
-                .dataset(&request.data, transfer_syntax, &source, chrono::Utc::now())
+                .dataset(
+                    &request.data,
+                    transfer_syntax,
+                    &source,
+                    self.app.clock.now(),
+                )
                 .await;
             status_for(&outcome, &command.sop_instance_uid, &peer)
         };

@@ -210,7 +210,7 @@ pub async fn run(
         }
         if let Some((id, error)) = stalled {
             connection = None;
-            let next = chrono::Utc::now()
+            let next = app.clock.now()
                 + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::seconds(1));
             tracing::warn!(destination = %destination.name, %error, wait = ?backoff, "no answer");
             if let Err(e) = app.retry_outbound(&id, &error, next).await {
@@ -235,7 +235,7 @@ struct Lease<'a> {
 impl Lease<'_> {
     /// Takes or renews the lease for its length beyond `extra`; false while another holds it.
     async fn hold(&self, extra: Duration) -> Result<bool, seldinger_app::AppError> {
-        let now = chrono::Utc::now();
+        let now = self.app.clock.now();
         let until = now
             + chrono::Duration::from_std(self.length + extra)
                 .unwrap_or(chrono::Duration::seconds(80));
@@ -285,7 +285,7 @@ async fn send_one(
                 config,
                 destination,
                 control_id: &control_id,
-                now: chrono::Utc::now(),
+                now: app.clock.now(),
                 time: &app.time,
             };
             match render(&notice, &cx) {

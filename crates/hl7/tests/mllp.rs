@@ -300,7 +300,7 @@ async fn a_message_cut_short_by_a_crash_is_applied_exactly_once_when_sent_again(
                 id: uuid::Uuid::new_v4().to_string(),
                 sender: Some("PAS^GENHOSP".into()),
                 control_id: Some(format!("CRASH{pass}-3")),
-                received_at: chrono::Utc::now(),
+                received_at: seldinger_store::testing::test_now(),
                 peer: "127.0.0.1:1".into(),
                 message_type: "ADT^A04".into(),
                 version: "2.5.1".into(),
@@ -350,7 +350,7 @@ async fn orders_open_referrals_and_cancellations_cancel_them() {
                 "Dr P. Anand",
                 seldinger_domain::access::Role::ReferringClinician,
                 "not-a-real-hash",
-                chrono::Utc::now(),
+                seldinger_store::testing::test_now(),
                 &[],
             )
             .await

@@ -59,7 +59,12 @@ fn read_and_map(bytes: &[u8]) {
     if let Ok(received) = Received::read(bytes) {
         let config = config();
         let _ = adt::read(&received, "A08", &config, &time);
-        let _ = oru::read(&received, &config, &time, chrono::Utc::now());
+        let _ = oru::read(
+            &received,
+            &config,
+            &time,
+            seldinger_store::testing::test_now(),
+        );
     }
     let _ = seldinger_hl7::batch::split(bytes);
 }

@@ -78,11 +78,11 @@ fn new_password() -> anyhow::Result<(String, bool)> {
 
 /// The audit row of a change made from the command line (or at first start), committed with it.
 fn system_audit(action: &str, resource_type: &str, id: &str) -> seldinger_store::AuditEntry {
-    seldinger_store::AuditEntry::system(chrono::Utc::now(), action, resource_type, Some(id.into()))
+    seldinger_store::AuditEntry::system(crate::clock::now(), action, resource_type, Some(id.into()))
 }
 
 pub async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     match command {
         UserCommand::Add {
             username,
@@ -192,7 +192,7 @@ pub async fn token(state: &AppState, command: TokenCommand) -> anyhow::Result<()
             let audit = system_audit("revoke", "api_token", &id.to_string());
             if !state
                 .store
-                .revoke_api_token(id, chrono::Utc::now(), &[audit])
+                .revoke_api_token(id, crate::clock::now(), &[audit])
                 .await?
             {
                 bail!("no live token {id}");
@@ -222,7 +222,7 @@ pub async fn ensure_first_administrator(store: &Store) -> anyhow::Result<()> {
             "Administrator",
             Role::Administrator,
             &hash,
-            chrono::Utc::now(),
+            crate::clock::now(),
             &[system_audit("create", "user", "admin")],
         )
         .await
@@ -258,7 +258,7 @@ pub async fn create_demo_users(store: &Store) -> anyhow::Result<()> {
     let hash = hash_password(DEMO_PASSWORD).map_err(anyhow::Error::msg)?;
     for (username, display, role) in DEMO_USERS {
         store
-            .create_user(username, display, *role, &hash, chrono::Utc::now(), &[])
+            .create_user(username, display, *role, &hash, crate::clock::now(), &[])
             .await?;
     }
     Ok(())

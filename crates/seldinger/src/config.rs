@@ -499,7 +499,7 @@ impl Settings {
             // clinical-rules.md: every threshold override is audited.
             store
                 .append_audit(&seldinger_store::AuditEntry::system(
-                    chrono::Utc::now(),
+                    crate::clock::now(),
                     format!("safety_thresholds_override version {}", self.safety.version),
                     "configuration",
                     Some(path.display().to_string()),
@@ -529,7 +529,11 @@ pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // On stderr: a command's output on stdout (`dose inspect --json`, `generate`'s summary) stays
+    // its own.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("SELDINGER_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {

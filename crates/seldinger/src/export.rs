@@ -6,12 +6,11 @@ use crate::config::{Settings, StorageArgs};
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use clap::{Subcommand, ValueEnum};
-use seldinger_app::{App, Principal, SystemClock};
+use seldinger_app::{App, Principal};
 use seldinger_domain::access::Role;
 use seldinger_domain::registry::{DateMode, TABLES};
 use seldinger_domain::DepartmentTime;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -75,7 +74,7 @@ pub async fn run(command: ExportCommand) -> anyhow::Result<()> {
         store,
         settings.catalogue,
         settings.safety,
-        Arc::new(SystemClock),
+        crate::clock::shared(),
     );
     app.time = time_zone;
     let who = Principal {

@@ -1,6 +1,7 @@
 //! `seldinger`: run the IR department service, the demo department, or the migrations.
 
 mod accounts;
+mod clock;
 mod config;
 mod demo;
 mod export;
@@ -17,6 +18,10 @@ use std::sync::Arc;
     about = "Seldinger: an interventional radiology service, end to end"
 )]
 struct Cli {
+    /// Start the clock at this instant (RFC 3339, e.g. 2026-12-05T23:50:00Z) and run it from
+    /// there: for demos and tests that must not depend on the day they run. Never in production.
+    #[arg(long, global = true, env = "SELDINGER_CLOCK", value_parser = clock::parse)]
+    clock: Option<chrono::DateTime<chrono::Utc>>,
     #[command(subcommand)]
     command: Command,
 }
@@ -137,7 +142,9 @@ enum DoseCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     config::init_logging();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    clock::start(cli.clock);
+    match cli.command {
         Command::Serve(args) => {
             let settings = Settings::from_args(&args)?;
             let store = settings.open_store(false).await?;
@@ -147,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo { serve, seed, years } => {
             let settings = Settings::for_demo(&serve.with_default_data_dir("data/demo"))?;
             let store = settings.open_store(true).await?;
-            let today = chrono::Utc::now().date_naive();
+            let today = clock::now().date_naive();
             let history = demo::HistorySpan::up_to_yesterday(years * 365);
             let summary = generate(&store, &settings, seed, today, history).await?;
             tracing::info!(seed, %today, patients = summary.patients, cases = summary.cases, dose_reports = summary.dose_reports, "demo department ready");
@@ -176,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
                     "the database already holds patients: generate builds only into an empty one"
                 );
             }
-            let today = chrono::Utc::now().date_naive();
+            let today = clock::now().date_naive();
             let started = std::time::Instant::now();
             let history = demo::HistorySpan {
                 days: history_days.unwrap_or(years * 365),
@@ -255,7 +262,7 @@ async fn main() -> anyhow::Result<()> {
                 store,
                 settings.catalogue,
                 settings.safety,
-                Arc::new(seldinger_app::SystemClock),
+                clock::shared(),
             );
             app.time = time_zone;
             hl7_import(seldinger_hl7::Interface::new(app, interface), &files).await
@@ -268,7 +275,7 @@ async fn main() -> anyhow::Result<()> {
                 store,
                 settings.catalogue,
                 settings.safety,
-                Arc::new(seldinger_web::SystemClock),
+                clock::shared(),
                 seldinger_web::AuthPolicy::default(),
             );
             accounts::token(&state, command).await
@@ -348,7 +355,7 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
         store,
         settings.catalogue,
         settings.safety,
-        Arc::new(seldinger_web::SystemClock),
+        clock::shared(),
         policy,
     )
     .with_dose_levels(settings.dose_levels)
@@ -593,7 +600,7 @@ fn dose_inspect(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
-        .unwrap_or_else(chrono::Utc::now);
+        .unwrap_or_else(clock::now);
     let assessment = seldinger_domain::dose::assess(&totals, end, &reference);
     if json {
         let out =
@@ -695,7 +702,7 @@ async fn dose_import(
     let (mut stored, mut linked, mut tasks, mut already, mut quarantined) = (0, 0, 0, 0, 0);
     for file in &files {
         let source = file.display().to_string();
-        let now = chrono::Utc::now();
+        let now = clock::now();
         let outcome = match read_capped(file) {
             Ok(bytes) => ingest.file_bytes(&bytes, &source, now).await?,
             Err(reason) => {

@@ -227,7 +227,7 @@ fn start_on(dir: &Path, database_url: Option<&str>, ports: (u16, u16, u16)) -> s
         env!("CARGO_MANIFEST_DIR"),
         "/../../catalog/hl7-interface.toml"
     );
-    let mut command = Command::new(common::BIN);
+    let mut command = common::seldinger();
     match database_url {
         Some(url) => command.env("DATABASE_URL", url),
         None => command.env_remove("DATABASE_URL"),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{ack_code, free_port, kill9, received, receiver, Killed, BIN};
+use common::{ack_code, free_port, kill9, received, receiver, Killed};
 use rand::{Rng, SeedableRng};
 use seldinger_domain::patient::{Mrn, SiteCode};
 use seldinger_hl7::mllp::{self, Frame};
@@ -50,7 +50,7 @@ fn start(data_dir: &Path, database_url: Option<&str>, hl7_port: u16) -> Child {
         env!("CARGO_MANIFEST_DIR"),
         "/../../catalog/hl7-interface.toml"
     );
-    let mut command = Command::new(BIN);
+    let mut command = common::seldinger();
     match database_url {
         Some(url) => command.env("DATABASE_URL", url),
         None => command.env_remove("DATABASE_URL"),
@@ -359,7 +359,7 @@ fn mllp_over_mutual_tls_answers_only_senders_with_a_certificate() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../catalog/hl7-interface.toml"
     );
-    let mut server = Command::new(BIN)
+    let mut server = common::seldinger()
         .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
         .args(["--hl7-listen", &format!("127.0.0.1:{port}")])
         .args(["--hl7-config", config])
@@ -436,7 +436,7 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
     let dir = tempfile::tempdir().expect("temporary directory");
     let hl7_port = free_port();
     let http_port = free_port();
-    let mut server = Command::new(BIN)
+    let mut server = common::seldinger()
         .args(["demo", "--listen", &format!("127.0.0.1:{http_port}")])
         .args(["--hl7-listen", &format!("127.0.0.1:{hl7_port}")])
         .arg("--data-dir")
@@ -589,7 +589,7 @@ facility = "GENHOSP"
     let http_port = free_port();
     // The demo builds its department afresh; the restart serves the same database as it was.
     let start = |mode: &str| {
-        let mut command = Command::new(BIN);
+        let mut command = common::seldinger();
         command
             .args([mode, "--listen", &format!("127.0.0.1:{http_port}")])
             .args(["--hl7-listen", "127.0.0.1:0", "--hl7-config"])
@@ -947,7 +947,7 @@ async fn bookings_go_over_mutual_tls_and_not_to_a_destination_without_its_certif
     .expect("interface file");
     let http_port = free_port();
     let mut server = Killed(
-        Command::new(BIN)
+        common::seldinger()
             .args(["demo", "--listen", &format!("127.0.0.1:{http_port}")])
             .args(["--hl7-listen", "127.0.0.1:0", "--hl7-config"])
             .arg(&interface)

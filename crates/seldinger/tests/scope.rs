@@ -395,7 +395,7 @@ async fn every_surface_keeps_to_the_viewers_scope(database_url: Option<&str>, en
             adverse_event: format!("{case}-r1"),
         }
     };
-    let today = chrono::Utc::now().date_naive().to_string();
+    let today = common::test_today().to_string();
     let not = |keep: &str| -> Vec<&Patient> { everyone.iter().filter(|p| p.id != keep).collect() };
 
     // Each referring clinician: nobody's patient but their own.

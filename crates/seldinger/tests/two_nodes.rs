@@ -32,6 +32,7 @@ impl Arrangement {
             .args(["start"])
             .arg(dir)
             .env("SELDINGER_BIN", BIN)
+            .env("SELDINGER_CLOCK", common::test_now().to_rfc3339())
             .env("SELDINGER_NODE_ARGS", node_args)
             .env_remove("DATABASE_URL")
             .output()
@@ -67,7 +68,7 @@ impl Drop for Arrangement {
 }
 
 fn token(primary: &str, user: &str) -> String {
-    let output = Command::new(BIN)
+    let output = common::seldinger()
         .args(["token", "create", "--user", user])
         .env("DATABASE_URL", primary)
         .env("RUST_LOG", "warn")

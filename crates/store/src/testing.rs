@@ -318,7 +318,7 @@ pub mod records {
     pub fn case_read(username: &str, action: &str, n: usize) -> crate::AuditEntry {
         crate::AuditEntry {
             seq: 0,
-            at: Utc::now(),
+            at: crate::testing::test_clock(),
             username: username.into(),
             role: "ir_nurse".into(),
             action: action.into(),
@@ -519,4 +519,28 @@ pub async fn query_plan(store: &Store, statement: &RecordedStatement) -> Vec<Str
         })
         .collect::<Result<_, _>>()
         .expect("plan text")
+}
+
+/// The instant the tests that run the real binary or the real listeners start their clock at:
+/// `SELDINGER_TEST_CLOCK` (RFC 3339) if set — to run the suite as on a Saturday, a Monday or at
+/// 23:50 UTC — else a fixed working Wednesday morning, so no answer depends on the day CI runs.
+pub fn test_clock() -> chrono::DateTime<chrono::Utc> {
+    const DEFAULT: &str = "2026-11-25T09:30:00Z";
+    let text = std::env::var("SELDINGER_TEST_CLOCK")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT.to_string());
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .unwrap_or_else(|e| panic!("SELDINGER_TEST_CLOCK '{text}' is not an RFC 3339 instant: {e}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// The tests' clock now: [`test_clock`] when the test process first asked, running on at the
+/// machine's pace. A server a test starts is given this (`SELDINGER_CLOCK`), so the test, its
+/// servers and a second node started later all agree on the time.
+pub fn test_now() -> chrono::DateTime<chrono::Utc> {
+    static STARTED: std::sync::OnceLock<(chrono::DateTime<chrono::Utc>, std::time::Instant)> =
+        std::sync::OnceLock::new();
+    let (start, since) = STARTED.get_or_init(|| (test_clock(), std::time::Instant::now()));
+    *start + chrono::Duration::from_std(since.elapsed()).unwrap_or_default()
 }

@@ -17,7 +17,7 @@ pub use auth::AuthPolicy;
 pub use openapi::ApiDoc;
 pub use problem::ApiError;
 pub use routes::admin::{issue_token, parse_username};
-pub use seldinger_app::{App, Clock, FixedClock, ManualClock, SystemClock};
+pub use seldinger_app::{App, Clock, FixedClock, ManualClock, StartedClock, SystemClock};
 pub use ui::{PageRoute, PAGES};
 
 use axum::http::{header, HeaderValue};

@@ -2,12 +2,12 @@
 //! serving an application in the department's time zone, and the Python peer's interpreter.
 #![allow(dead_code)] // each test binary uses its own part
 
-use seldinger_app::{App, SystemClock};
+use seldinger_app::{App, StartedClock};
 use seldinger_dicom::scp::{serve, ScpConfig};
 use seldinger_domain::catalogue::GuidanceModality;
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::{AeTitle, DepartmentTime, DicomModality, Equipment, Room, RoomId, RoomKind};
-use seldinger_store::testing::records;
+use seldinger_store::testing::{self, records};
 use seldinger_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub fn app(store: &Store) -> App {
         store.clone(),
         records::catalogue(),
         reference,
-        Arc::new(SystemClock),
+        Arc::new(StartedClock::new(testing::test_now())),
     );
     app.time = DepartmentTime::parse("Europe/London").expect("zone");
     app

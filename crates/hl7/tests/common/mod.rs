@@ -2,7 +2,7 @@
 //! shipped catalogue and thresholds, and the interface with the demo interface file.
 #![allow(dead_code)] // each test binary uses its own part
 
-use seldinger_app::{App, SystemClock};
+use seldinger_app::{App, StartedClock};
 use seldinger_domain::safety::SafetyReference;
 use seldinger_domain::DepartmentTime;
 use seldinger_hl7::{Interface, InterfaceConfig, DEMO_INTERFACE};
@@ -20,7 +20,7 @@ pub fn app(store: Store) -> App {
         store,
         testing::records::catalogue(),
         safety,
-        Arc::new(SystemClock),
+        Arc::new(StartedClock::new(testing::test_now())),
     );
     app.time = DepartmentTime::parse("Europe/London").expect("zone");
     app

@@ -27,6 +27,24 @@ pub async fn signed_in(base: &str, user: &str) -> ::reqwest::Client {
     client
 }
 
+/// A `seldinger` command on the tests' clock (`SELDINGER_CLOCK`: the time the test believes it
+/// is), so what it answers never depends on the day or hour the suite runs.
+pub fn seldinger() -> Command {
+    let mut command = Command::new(BIN);
+    command.env("SELDINGER_CLOCK", test_now().to_rfc3339());
+    command
+}
+
+/// The tests' clock now (see `seldinger_store::testing::test_clock`).
+pub fn test_now() -> chrono::DateTime<chrono::Utc> {
+    seldinger_store::testing::test_now()
+}
+
+/// The department's day by the tests' clock (the demo's and the servers' today; UTC).
+pub fn test_today() -> chrono::NaiveDate {
+    test_now().date_naive()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -59,7 +77,7 @@ impl Server {
     ) -> Server {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let mut command = Command::new(BIN);
+        let mut command = seldinger();
         // Each server's DICOM listener on a free port, so tests run side by side.
         command.env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0");
         command.env("SELDINGER_HL7_LISTEN", "127.0.0.1:0");
@@ -140,7 +158,7 @@ pub fn cli(
     database_url: Option<&str>,
     env: &[(&str, &str)],
 ) -> String {
-    let mut command = Command::new(BIN);
+    let mut command = seldinger();
     // Each server's DICOM listener on a free port, so tests run side by side.
     command.env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0");
     command.env("SELDINGER_HL7_LISTEN", "127.0.0.1:0");
