@@ -11,7 +11,8 @@ use seldinger_domain::patient::{DetailsPatch, Mrn, Patient, SiteCode};
 use seldinger_domain::referral::{PlacerOrder, Referral, ReferralDetails};
 use seldinger_domain::{EventMeta, PatientId};
 use seldinger_store::{
-    Cursor, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Page, StoreError,
+    Cursor, Finish, InboundMessage, InboxFilter, InboxStatus, NewInboundMessage, Page,
+    RefusedArrival, RefusedArrivals, StoreError,
 };
 
 /// How many times a write that lost a race with another writer is tried.
@@ -426,6 +427,31 @@ impl App {
         finish: &Finish,
     ) -> Result<Option<InboundMessage>, AppError> {
         Ok(self.store.record_message(new, finish).await?)
+    }
+
+    /// Counts a message refused before its sender was established (it claims nothing in the
+    /// inbox and is never replayed; its head is kept for the interface analyst).
+    pub async fn note_refused_arrival(&self, arrival: &RefusedArrival) -> Result<(), AppError> {
+        Ok(self.store.note_refused_arrival(arrival).await?)
+    }
+
+    /// Who was refused before being established as a sender, most recent first. Their heads may
+    /// name patients: the view is audited.
+    pub async fn refused_arrivals(
+        &self,
+        who: &Principal,
+        limit: usize,
+    ) -> Result<Vec<RefusedArrivals>, AppError> {
+        who.require(Permission::ManageInterfaces)?;
+        let list = self.store.refused_arrivals(limit).await?;
+        if !list.is_empty() {
+            let note = Audit {
+                resource_id: None,
+                ..message_note("read_refused_arrivals", "")
+            };
+            self.audit_reads(who, vec![note]).await?;
+        }
+        Ok(list)
     }
 
     /// Stores how a received message ended and what it was answered.

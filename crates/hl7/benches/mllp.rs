@@ -86,10 +86,7 @@ fn fsync_rate(dir: &Path, seconds: f64) -> f64 {
 async fn listener(store: Store, patients: usize) -> u16 {
     let interface = common::interface(store);
     // The patients exist before the clock starts: A08s update them.
-    let peer = seldinger_hl7::Peer {
-        label: "bench".into(),
-        ip: None,
-    };
+    let peer = seldinger_hl7::Peer::file("bench");
     for p in 0..patients {
         let answer = interface
             .receive(&a08(p, &format!("setup-{p}"), 0), &peer)

@@ -2,6 +2,7 @@
 //! codes map to Seldinger's (identifier authorities to sites, local laboratory codes to tests).
 //! Nothing is guessed: a code not in the file is a dead letter naming the line to add.
 
+use crate::trust::{CertificateBinding, MessageGrant};
 use seldinger_app::Notice;
 use seldinger_domain::clinical::LabTest;
 use seldinger_domain::patient::SiteCode;
@@ -11,18 +12,78 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// One system allowed to send, named as its messages name it (MSH-3.1 and MSH-4.1).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One system allowed to send, named as its messages name it (MSH-3.1 and MSH-4.1), with where
+/// it connects from, the certificate it presents, and what it may send.
+#[derive(Debug, Clone)]
 pub struct Sender {
     pub application: String,
     pub facility: String,
     /// Addresses it connects from; none listed: any address (a batch file has none).
-    #[serde(default)]
     pub addresses: Vec<IpAddr>,
+    /// The message types it may send (PAS: ADT; laboratory: ORU^R01; order entry: ORM, OMG,
+    /// OMI). Nothing is granted by default.
+    pub messages: Vec<MessageGrant>,
+    /// May it merge patients (ADT^A40)? Only a sender trusted with the master patient index.
+    pub merge: bool,
+    /// Over mutual TLS: the certificate it must present.
+    pub certificate: Option<CertificateBinding>,
     /// What it is, for people reading the inbox.
-    #[serde(default)]
     pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SenderEntry {
+    application: String,
+    facility: String,
+    #[serde(default)]
+    addresses: Vec<IpAddr>,
+    #[serde(default)]
+    messages: Vec<String>,
+    #[serde(default)]
+    merge: bool,
+    #[serde(default)]
+    certificate: Option<CertificateBinding>,
+    #[serde(default)]
+    description: String,
+}
+
+impl SenderEntry {
+    fn check(self, at: &str) -> Result<Sender, String> {
+        if self.application.trim().is_empty() {
+            return Err(format!("{at}.application is empty"));
+        }
+        if self.messages.is_empty() {
+            return Err(format!(
+                "{at}.messages: list what {} may send (e.g. [\"ADT\"] for a PAS, [\"ORU^R01\"] for a laboratory, [\"ORM\", \"OMG\", \"OMI\"] for order entry); nothing is granted by default",
+                self.application
+            ));
+        }
+        let messages = self
+            .messages
+            .iter()
+            .map(|m| MessageGrant::parse(m).map_err(|e| format!("{at}.messages: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.merge && !messages.iter().any(|g| g.code == "ADT") {
+            return Err(format!(
+                "{at}.merge: a sender that merges patients sends ADT: add \"ADT\" to its messages"
+            ));
+        }
+        if let Some(binding) = &self.certificate {
+            binding
+                .check()
+                .map_err(|e| format!("{at}.certificate: {e}"))?;
+        }
+        Ok(Sender {
+            application: self.application.trim().to_string(),
+            facility: self.facility.trim().to_string(),
+            addresses: self.addresses,
+            messages,
+            merge: self.merge,
+            certificate: self.certificate,
+            description: self.description,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,7 +97,7 @@ struct File {
     #[serde(default = "default_processing_ids")]
     processing_ids: Vec<String>,
     #[serde(default)]
-    senders: Vec<Sender>,
+    senders: Vec<SenderEntry>,
     /// Assigning authority (PID-3, CX-4.1) → site code.
     #[serde(default)]
     identifiers: BTreeMap<String, String>,
@@ -234,10 +295,20 @@ impl InterfaceConfig {
                 .map_err(|e| format!("{source}: services.{code}: {e}"))?;
             services.insert(code.to_ascii_uppercase(), found);
         }
-        for (i, s) in file.senders.iter().enumerate() {
-            if s.application.trim().is_empty() {
-                return Err(format!("{source}: senders[{i}].application is empty"));
+        let mut senders: Vec<Sender> = Vec::new();
+        for (i, entry) in file.senders.into_iter().enumerate() {
+            let at = format!("{source}: senders[{i}]");
+            let sender = entry.check(&at)?;
+            if senders.iter().any(|s| {
+                s.application.eq_ignore_ascii_case(&sender.application)
+                    && s.facility.eq_ignore_ascii_case(&sender.facility)
+            }) {
+                return Err(format!(
+                    "{at}: {}^{} is listed twice",
+                    sender.application, sender.facility
+                ));
             }
+            senders.push(sender);
         }
         let mut destinations: Vec<Destination> = Vec::new();
         for (i, entry) in file.destinations.into_iter().enumerate() {
@@ -301,7 +372,7 @@ impl InterfaceConfig {
             receiving_application: file.receiving_application,
             receiving_facility: file.receiving_facility,
             processing_ids: file.processing_ids,
-            senders: file.senders,
+            senders,
             identifiers,
             results,
             orders: file.orders,
@@ -385,6 +456,31 @@ impl InterfaceConfig {
             s.application.eq_ignore_ascii_case(application.trim())
                 && s.facility.eq_ignore_ascii_case(facility.trim())
         })
+    }
+
+    /// Every address some sender connects from; none when a sender may connect from any.
+    pub fn sender_addresses(&self) -> Option<Vec<IpAddr>> {
+        if self.senders.iter().any(|s| s.addresses.is_empty()) {
+            return None;
+        }
+        let mut all: Vec<IpAddr> = self
+            .senders
+            .iter()
+            .flat_map(|s| s.addresses.iter().copied())
+            .collect();
+        all.sort();
+        all.dedup();
+        Some(all)
+    }
+
+    /// Senders with no certificate bound (refused when the listener asks for client
+    /// certificates: any certificate of the hospital's CA could speak as them).
+    pub fn senders_without_certificate(&self) -> Vec<String> {
+        self.senders
+            .iter()
+            .filter(|s| s.certificate.is_none())
+            .map(|s| format!("{}^{}", s.application, s.facility))
+            .collect()
     }
 
     /// The site whose MRNs `authority` issues.

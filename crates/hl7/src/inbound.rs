@@ -7,16 +7,18 @@
 
 use crate::ack::{self, Header};
 use crate::charset::{msh18_of, Charset};
-use crate::config::InterfaceConfig;
+use crate::config::{InterfaceConfig, Sender};
 use crate::fields::patient_identity;
 use crate::message::{Location, Received};
 use crate::problem::{Disposition, ErrorCode, Problem};
+use crate::trust::{PeerCertificate, Unestablished, UnestablishedKind};
 use crate::{adt, orders, oru};
 use seldinger_app::{App, AppError, MessageHandler, Principal, Replayed, Shown};
 use seldinger_domain::access::Role;
 use seldinger_domain::patient::{Mrn, SiteCode};
 use seldinger_store::{
-    Batch, Claim, Engine, Finish, InboundMessage, InboxStatus, NewInboundMessage, StoreError,
+    Batch, Claim, Engine, Finish, InboundMessage, InboxStatus, NewInboundMessage, RefusedArrival,
+    StoreError, REFUSED_HEAD_BYTES,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -30,6 +32,29 @@ pub struct Peer {
     pub label: String,
     /// The address a sender's allowed addresses are checked against; none for a file.
     pub ip: Option<IpAddr>,
+    /// The certificate it presented over mutual TLS.
+    pub certificate: Option<PeerCertificate>,
+}
+
+impl Peer {
+    /// A connection from `address` (with the certificate it presented, over mutual TLS).
+    pub fn connected(address: std::net::SocketAddr, certificate: Option<PeerCertificate>) -> Peer {
+        Peer {
+            label: address.to_string(),
+            // An IPv4 peer of a listener on [::] arrives as ::ffff:a.b.c.d.
+            ip: Some(address.ip().to_canonical()),
+            certificate,
+        }
+    }
+
+    /// A batch file an administrator imports: no address to check.
+    pub fn file(name: &str) -> Peer {
+        Peer {
+            label: format!("file:{name}"),
+            ip: None,
+            certificate: None,
+        }
+    }
 }
 
 /// What a message was answered.
@@ -39,10 +64,14 @@ pub struct Answer {
     pub ack: Vec<u8>,
     /// AA, AE or AR.
     pub code: &'static str,
-    /// The inbox id it is kept under (none when even that failed).
+    /// The inbox id it is kept under (none when even that failed, or the sender was not
+    /// established).
     pub message_id: Option<String>,
     /// The reason, when not accepted.
     pub reason: Option<String>,
+    /// Whether the sender was established (listed, from its address, with its certificate): a
+    /// connection that has established none is held to the short first-message timeout.
+    pub established: bool,
 }
 
 /// The HL7 interface: the department's interface file and the application it applies to.
@@ -122,8 +151,19 @@ impl Interface {
         let now = self.app.clock.now();
         let parsed = Received::read(raw);
         let (header, charset) = header_and_charset(raw, &parsed);
-        let sender = (!header.sending_application.is_empty())
-            .then(|| format!("{}^{}", header.sending_application, header.sending_facility));
+        // Who is talking, before anything is looked up, kept or claimed: a message whose sender
+        // is not established takes no (sender, MSH-10) key and is never replayable.
+        if let Err(why) = self.establish(&header, peer) {
+            return self
+                .refuse_unestablished(raw, &header, charset, peer, why)
+                .await;
+        }
+        let peer_certificate = peer.certificate.as_ref().map(PeerCertificate::to_stored);
+        // As the message names itself: the key a copy sent again is found by.
+        let sender = Some(format!(
+            "{}^{}",
+            header.sending_application, header.sending_facility
+        ));
         let control_id = (!header.control_id.is_empty()).then(|| header.control_id.clone());
         let patient_key = parsed
             .as_ref()
@@ -142,6 +182,7 @@ impl Interface {
             content_sha256: digest.clone(),
             raw: raw.to_vec(),
             patient_key: patient_key.clone(),
+            peer_certificate,
         };
         // Arrived before? Answered as then; kept but never finished (an earlier version kept
         // messages before applying them): finished now. In a batch the inbox's unique key finds
@@ -193,7 +234,7 @@ impl Interface {
         let accepted = self.ack_text(&header, &Disposition::Accepted, charset);
         let disposition = match (parsed, refusal) {
             (_, Some(problem)) | (Err(problem), None) => Disposition::Rejected(problem),
-            (Ok(received), None) => match self.check(&header, peer) {
+            (Ok(received), None) => match self.check(&header) {
                 Err(problem) => Disposition::Rejected(problem),
                 Ok(()) => {
                     let queue = self.queues.of(patient_key.as_deref());
@@ -257,6 +298,7 @@ impl Interface {
             ack: charset.encode(&text),
             code,
             message_id: Some(earlier.arrived.id),
+            established: true,
             reason: earlier
                 .error_reason
                 .map(|reason| match earlier.error_location {
@@ -298,14 +340,12 @@ impl Interface {
         }
     }
 
-    /// Replays a stored message (from the dead-letter list) through the same path: the answer
-    /// is stored, not sent (the sender had its answer). The sender must be listed; where it
-    /// connected from is not checked again.
+    /// Replays a stored message (from the dead-letter list) through the same path and every
+    /// check, as it arrived: its sender is established again from the address it came from and
+    /// the certificate it presented, against today's interface file. A message refused for who
+    /// sent it is never replayed as that sender. The answer is stored, not sent (the sender had
+    /// its answer).
     pub async fn replay(&self, message: &InboundMessage, by: &str) -> Result<Replayed, AppError> {
-        self.app
-            .store
-            .count_message_attempt(&message.arrived.id)
-            .await?;
         let raw = &message.arrived.raw;
         let parsed = Received::read(raw);
         let header = match &parsed {
@@ -313,14 +353,58 @@ impl Interface {
             Err(_) => lossy_header(raw),
         };
         let charset = parsed.as_ref().map(|r| r.charset).unwrap_or(Charset::Utf8);
+        // Kept by an earlier version, which refused unknown senders and addresses into the
+        // inbox: who sent it was never established.
+        if message.status == InboxStatus::Refused
+            && message.error_location.as_deref() == Some("MSH-3")
+        {
+            return Err(AppError::invalid(
+                "message",
+                format!(
+                    "message {} was refused for who sent it ({}): it is never replayed as that sender",
+                    message.arrived.id,
+                    message.error_reason.as_deref().unwrap_or("sender not established")
+                ),
+            ));
+        }
+        let arrived = Peer {
+            label: message.arrived.peer.clone(),
+            ip: message
+                .arrived
+                .peer
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|a| a.ip()),
+            certificate: message
+                .arrived
+                .peer_certificate
+                .as_deref()
+                .and_then(PeerCertificate::from_stored),
+        };
+        if let Err(why) = self.establish(&header, &arrived) {
+            return Err(AppError::invalid(
+                "message",
+                format!(
+                    "message {} cannot be replayed as {}^{}: {}",
+                    message.arrived.id,
+                    header.sending_application,
+                    header.sending_facility,
+                    why.detail
+                ),
+            ));
+        }
+        self.app
+            .store
+            .count_message_attempt(&message.arrived.id)
+            .await?;
         let peer = Peer {
             label: format!("replay by {by} of {}", message.arrived.peer),
-            ip: None,
+            ..arrived
         };
         let accepted = self.ack_text(&header, &Disposition::Accepted, charset);
         let disposition = match parsed {
             Err(problem) => Disposition::Rejected(problem),
-            Ok(received) => match self.check(&header, &peer) {
+            Ok(received) => match self.check(&header) {
                 Err(problem) => Disposition::Rejected(problem),
                 Ok(()) => {
                     let key = message.arrived.patient_key.clone();
@@ -354,33 +438,135 @@ impl Interface {
         })
     }
 
-    /// Whether the sender is listed (and from this address), then the message itself.
-    fn check(&self, header: &Header, peer: &Peer) -> Result<(), Problem> {
-        let at = Some(Location::new("MSH", 3));
+    /// Establishes who sent a message: a listed sender (MSH-3^MSH-4), from one of its addresses,
+    /// with the certificate bound to it. A batch file (no address) is an administrator's import:
+    /// its senders need only be listed.
+    fn establish(&self, header: &Header, peer: &Peer) -> Result<&Sender, Unestablished> {
+        if header.sending_application.is_empty() {
+            return Err(Unestablished {
+                kind: UnestablishedKind::Unreadable,
+                told: "no message header (MSH-3) to read the sender from".into(),
+                detail: format!("from {}: no readable MSH-3", peer.label),
+            });
+        }
         let named = format!("{}^{}", header.sending_application, header.sending_facility);
         let Some(sender) = self
             .config
             .sender(&header.sending_application, &header.sending_facility)
         else {
-            return Err(Problem::new(
-                ErrorCode::TableValueNotFound,
-                at,
-                format!("sender {named} (MSH-3^MSH-4) is not on this department's list of systems; add it under [[senders]] in the interface file"),
-            ));
+            return Err(Unestablished {
+                kind: UnestablishedKind::UnknownSender,
+                told: format!("sender {named} (MSH-3^MSH-4) is not on this department's list of systems"),
+                detail: format!("sender {named} (MSH-3^MSH-4) is not listed under [[senders]] in the interface file; it came from {}", peer.label),
+            });
         };
-        if let Some(ip) = peer.ip {
-            if !sender.addresses.is_empty() && !sender.addresses.contains(&ip) {
-                return Err(Problem::new(
-                    ErrorCode::TableValueNotFound,
-                    at,
-                    format!(
-                        "sender {named} may send only from {:?}; this came from {ip}",
-                        sender.addresses
+        let Some(ip) = peer.ip else {
+            return Ok(sender);
+        };
+        if !sender.addresses.is_empty() && !sender.addresses.contains(&ip) {
+            return Err(Unestablished {
+                kind: UnestablishedKind::Address,
+                told: format!("sender {named} may not send from this address"),
+                detail: format!(
+                    "sender {named} may send only from {}; this came from {}",
+                    sender
+                        .addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    peer.label
+                ),
+            });
+        }
+        if let Some(binding) = &sender.certificate {
+            let presented = peer.certificate.as_ref();
+            if !presented.is_some_and(|c| binding.matches(c)) {
+                return Err(Unestablished {
+                    kind: UnestablishedKind::Certificate,
+                    told: format!("sender {named} must present its own certificate"),
+                    detail: format!(
+                        "sender {named} must present the certificate bound to it in the interface file; {} presented {}",
+                        peer.label,
+                        presented.map_or_else(|| "none".to_string(), PeerCertificate::label)
                     ),
-                ));
+                });
             }
         }
-        self.check_message(header)
+        Ok(sender)
+    }
+
+    /// Refuses a message whose sender was not established: counted with its head (capped) for
+    /// the interface analyst, never kept in the inbox, and the peer told only what it got wrong.
+    async fn refuse_unestablished(
+        &self,
+        raw: &[u8],
+        header: &Header,
+        charset: Charset,
+        peer: &Peer,
+        why: Unestablished,
+    ) -> Answer {
+        let kind = why.kind.as_str();
+        metrics::counter!("seldinger_hl7_unestablished_total", "kind" => kind).increment(1);
+        tracing::warn!(peer = %peer.label, kind, detail = %why.detail, "HL7 message refused: sender not established");
+        let arrival = RefusedArrival {
+            peer_address: peer
+                .ip
+                .map_or_else(|| peer.label.clone(), |ip| ip.to_string()),
+            kind: kind.to_string(),
+            claimed_sender: format!("{}^{}", header.sending_application, header.sending_facility)
+                .trim_matches('^')
+                .to_string(),
+            reason: why.detail.clone(),
+            last_peer: peer.label.clone(),
+            head: raw[..raw.len().min(REFUSED_HEAD_BYTES)].to_vec(),
+            at: self.app.clock.now(),
+        };
+        if let Err(error) = self.app.note_refused_arrival(&arrival).await {
+            tracing::warn!(%error, "a refused arrival was not counted");
+        }
+        let problem = Problem::new(
+            ErrorCode::TableValueNotFound,
+            Some(Location::new("MSH", 3)),
+            why.told,
+        );
+        let disposition = Disposition::Rejected(problem);
+        Answer {
+            ack: charset.encode(&self.ack_text(header, &disposition, charset)),
+            code: disposition.code(),
+            message_id: None,
+            reason: disposition.problem().map(|p| p.to_string()),
+            established: false,
+        }
+    }
+
+    /// The message itself, from an established sender: this interface reads it, and the sender
+    /// may send it.
+    fn check(&self, header: &Header) -> Result<(), Problem> {
+        self.check_message(header)?;
+        let sender = self
+            .config
+            .sender(&header.sending_application, &header.sending_facility);
+        let (code, trigger) = (header.message_code.as_str(), header.trigger.as_str());
+        match sender {
+            Some(sender) if sender.may_send(code, trigger) => Ok(()),
+            Some(sender) => Err(Problem::new(
+                ErrorCode::UnsupportedMessageType,
+                Some(Location::new("MSH", 9)),
+                format!(
+                    "{}^{} may not send {code}^{trigger}: the interface file grants it {}",
+                    sender.application,
+                    sender.facility,
+                    sender.grants()
+                ),
+            )),
+            // Established a moment ago; the file does not change while running.
+            None => Err(Problem::new(
+                ErrorCode::TableValueNotFound,
+                Some(Location::new("MSH", 3)),
+                "sender not established",
+            )),
+        }
     }
 
     /// MSH-10, MSH-11, MSH-12 and MSH-9 as this interface reads them.
@@ -624,6 +810,7 @@ impl Interface {
             code: disposition.code(),
             message_id: Some(id.to_string()),
             reason: problem.map(|p| p.to_string()),
+            established: true,
         }
     }
 
@@ -646,6 +833,8 @@ impl Interface {
             code: disposition.code(),
             message_id: None,
             reason: Some("not stored: the database did not answer".to_string()),
+            // Not known, and no reason to hold a sender to the short timeout for it.
+            established: true,
         }
     }
 

@@ -3,7 +3,8 @@
 //! through the application layer ([`inbound`]): ADT keeps patients' details ([`adt`]), ORU^R01
 //! files laboratory results ([`oru`]). Every message is answered with an original-mode
 //! acknowledgement ([`ack`]) only once its outcome is stored. The department's interface file
-//! ([`config`]) lists who may send and maps their codes.
+//! ([`config`]) lists who may send and maps their codes; [`trust`] establishes who is talking
+//! (header, address, certificate) and what each sender may send.
 
 pub mod ack;
 pub mod adt;
@@ -20,6 +21,7 @@ pub mod oru;
 pub mod outbound;
 pub mod problem;
 pub mod sender;
+pub mod trust;
 
 pub use config::InterfaceConfig;
 pub use inbound::{Answer, Interface, Peer};

@@ -5,7 +5,8 @@
 
 use crate::applier::Appliers;
 use crate::inbound::{Interface, Peer};
-use std::net::SocketAddr;
+use crate::trust::PeerCertificate;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -25,8 +26,13 @@ pub struct ListenerConfig {
     pub idle_timeout: Duration,
     /// A message whose bytes stop arriving for this long is abandoned and the connection closed.
     pub read_timeout: Duration,
-    /// Connections served at once; more wait to be accepted.
+    /// Connections served at once; one more is closed as it is accepted.
     pub max_connections: usize,
+    /// Connections served at once from one address: one host cannot take every slot.
+    pub max_connections_per_address: usize,
+    /// A connection that has not yet sent a message from an established sender (listed, from
+    /// its address, with its certificate) is closed after this long without one.
+    pub first_message_timeout: Duration,
     /// MLLP over TLS (and mutual TLS when the configuration verifies clients).
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -38,6 +44,8 @@ impl Default for ListenerConfig {
             idle_timeout: Duration::from_secs(600),
             read_timeout: Duration::from_secs(30),
             max_connections: 256,
+            max_connections_per_address: 32,
+            first_message_timeout: Duration::from_secs(10),
             tls: None,
         }
     }
@@ -145,37 +153,66 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
     writer.flush().await
 }
 
-/// Serves connections from `listener` until the task is dropped.
+/// Serves connections from `listener` until the task is dropped. A connection from an address
+/// no sender lists is closed as it is accepted, as is one over the listener's or its address's
+/// limit (a sender connects again later); nothing is read from them.
 pub async fn serve(
     listener: TcpListener,
     config: ListenerConfig,
     interface: Arc<Interface>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let per_address = PerAddress::default();
+    let allowed = interface.config().sender_addresses();
     let acceptor = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let config = Arc::new(config);
     let appliers = Appliers::start(interface);
     loop {
-        let permit = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| std::io::Error::other("listener closed"))?;
         let (socket, address) = listener.accept().await?;
+        let ip = address.ip().to_canonical();
+        let refused = |reason: &'static str| {
+            metrics::counter!("seldinger_hl7_connections_refused_total", "reason" => reason)
+                .increment(1);
+            tracing::warn!(peer = %address, reason, "MLLP connection closed at accept");
+        };
+        if allowed.as_ref().is_some_and(|a| !a.contains(&ip)) {
+            refused("address");
+            continue;
+        }
+        let Some(held) = per_address.take(ip, config.max_connections_per_address) else {
+            refused("per_address_limit");
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            refused("listener_limit");
+            continue;
+        };
         let _ = socket.set_nodelay(true);
         let (appliers, config, acceptor) = (appliers.clone(), config.clone(), acceptor.clone());
         tokio::spawn(async move {
             let open = metrics::gauge!("seldinger_hl7_connections_open");
             open.increment(1.0);
+            let handshake = config.first_message_timeout.min(config.read_timeout);
             let result = match acceptor {
                 Some(acceptor) => {
-                    match tokio::time::timeout(config.read_timeout, acceptor.accept(socket)).await {
-                        Ok(Ok(stream)) => connection(stream, address, &config, &appliers).await,
+                    match tokio::time::timeout(handshake, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => {
+                            let certificate = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .map(|der| PeerCertificate::read(der.as_ref()));
+                            let peer = Peer::connected(address, certificate);
+                            connection(stream, peer, &config, &appliers).await
+                        }
                         Ok(Err(e)) => Err(e),
                         Err(_) => Err(timed_out("TLS handshake")),
                     }
                 }
-                None => connection(socket, address, &config, &appliers).await,
+                None => {
+                    connection(socket, Peer::connected(address, None), &config, &appliers).await
+                }
             };
             open.decrement(1.0);
             let outcome = match result {
@@ -186,28 +223,68 @@ pub async fn serve(
                 }
             };
             metrics::counter!("seldinger_hl7_connections_total", "outcome" => outcome).increment(1);
-            drop(permit);
+            drop((permit, held));
         });
+    }
+}
+
+/// Connections open per address.
+#[derive(Clone, Default)]
+struct PerAddress(Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>);
+
+/// One open connection of an address; given back when dropped.
+struct Held {
+    counts: PerAddress,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn take(&self, ip: IpAddr, most: usize) -> Option<Held> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let open = counts.entry(ip).or_insert(0);
+        if *open >= most.max(1) {
+            return None;
+        }
+        *open += 1;
+        Some(Held {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = counts.get_mut(&self.ip) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                counts.remove(&self.ip);
+            }
+        }
     }
 }
 
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
-    address: SocketAddr,
+    peer: Peer,
     config: &ListenerConfig,
     appliers: &Appliers,
 ) -> std::io::Result<()> {
     let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
-    let peer = Peer {
-        label: address.to_string(),
-        ip: Some(address.ip()),
-    };
+    // Until a message's sender is established, the connection has the short timeout.
+    let mut established = false;
     loop {
+        let waiting = if established {
+            config.idle_timeout
+        } else {
+            config.first_message_timeout
+        };
         let frame = read_frame(
             &mut reader,
             config.max_message_bytes,
-            config.idle_timeout,
+            waiting,
             config.read_timeout,
         )
         .await?;
@@ -220,6 +297,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     .await
             }
         };
+        established |= answer.established;
         metrics::counter!("seldinger_hl7_messages_total", "ack" => answer.code).increment(1);
         write_frame(&mut writer, &answer.ack).await?;
     }

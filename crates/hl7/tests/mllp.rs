@@ -170,7 +170,9 @@ async fn a_day_of_adt_and_laboratory_messages_from_python_hl7() {
         );
         assert!(history.iter().all(|e| e.actor.starts_with("hl7:")));
 
-        // Every message is kept; the three refused or failed are the dead letters.
+        // Every message of a listed sender is kept; its refused or failed are the dead letters.
+        // The pharmacy is not a listed sender: its message is only counted, with its head, and
+        // claims nothing in the inbox.
         let dead = store
             .inbound_messages_page(
                 &InboxFilter {
@@ -181,15 +183,20 @@ async fn a_day_of_adt_and_laboratory_messages_from_python_hl7() {
             )
             .await
             .unwrap();
-        assert_eq!(dead.total, 3, "{engine:?}");
+        assert_eq!(dead.total, 2, "{engine:?}");
         let all = store
             .inbound_messages_page(&InboxFilter::default(), None)
             .await
             .unwrap();
         assert_eq!(
-            all.total, 7,
+            all.total, 6,
             "the repeat is the same message, not a new one"
         );
+        let refused = store.refused_arrivals(10).await.unwrap();
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].latest.kind, "unknown_sender");
+        assert_eq!(refused[0].latest.claimed_sender, "PHARMACY^GENHOSP");
+        assert_eq!(refused[0].latest.peer_address, "127.0.0.1");
         let failed = dead
             .items
             .iter()
@@ -236,10 +243,7 @@ async fn a_message_cut_short_by_a_crash_is_applied_exactly_once_when_sent_again(
         // Alone (a batch file, a replay) and through the listener's writers (in batches).
         let appliers = seldinger_hl7::applier::Appliers::start(interface.clone());
         for (pass, batched) in [(0, false), (1, true)] {
-            let peer = Peer {
-                label: "127.0.0.1:1".into(),
-                ip: Some([127, 0, 0, 1].into()),
-            };
+            let peer = Peer::connected(([127, 0, 0, 1], 1).into(), None);
             let send = |raw: String| {
                 let (interface, appliers, peer) =
                     (interface.clone(), appliers.clone(), peer.clone());
@@ -307,6 +311,7 @@ async fn a_message_cut_short_by_a_crash_is_applied_exactly_once_when_sent_again(
                 content_sha256: seldinger_hl7::inbound::content_digest(late.as_bytes()),
                 raw: late.clone().into_bytes(),
                 patient_key: None,
+                peer_certificate: None,
             };
             assert!(matches!(
                 db.store.receive_message(&new).await.unwrap(),

@@ -69,17 +69,16 @@ fn read_and_map(bytes: &[u8]) {
     let _ = seldinger_hl7::batch::split(bytes);
 }
 
-/// Every mangled message through the whole path gets an acknowledgement, and is kept.
+/// Every mangled message through the whole path gets an acknowledgement, and is kept (or, with
+/// no sender to establish, counted).
 #[tokio::test]
 async fn every_mangled_message_is_answered_and_kept() {
     let db = testing::sqlite().await;
     let interface = Interface::new(app(db.store.clone()), config());
-    let peer = Peer {
-        label: "127.0.0.1:9".into(),
-        ip: Some([127, 0, 0, 1].into()),
-    };
+    let peer = Peer::connected(([127, 0, 0, 1], 9).into(), None);
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let strategy = mangled();
+    let mut unestablished = 0i64;
     for _ in 0..300 {
         let bytes = strategy.new_tree(&mut runner).expect("a case").current();
         let answer = interface.receive(&bytes, &peer).await;
@@ -90,8 +89,26 @@ async fn every_mangled_message_is_answered_and_kept() {
         );
         let ack = hl7kit::Message::parse_lossy(&answer.ack).expect("an ACK that parses");
         assert_eq!(ack.get("MSA-1"), Some(answer.code));
-        assert!(answer.message_id.is_some(), "kept: {:?}", answer.reason);
+        // Kept in the inbox; or, when no sender could be established from it, counted among
+        // the refused arrivals with its head (it claims nothing in the inbox).
+        assert!(
+            answer.message_id.is_some() || !answer.established,
+            "kept: {:?}",
+            answer.reason
+        );
+        if !answer.established {
+            unestablished += 1;
+        }
     }
+    let counted: i64 = db
+        .store
+        .refused_arrivals(100)
+        .await
+        .expect("refused arrivals")
+        .iter()
+        .map(|r| r.arrivals)
+        .sum();
+    assert_eq!(counted, unestablished);
 }
 
 #[tokio::test]

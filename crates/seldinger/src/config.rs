@@ -118,7 +118,7 @@ pub struct Hl7Args {
     pub hl7_listen: Option<SocketAddr>,
     /// The department's interface file (TOML like catalog/hl7-interface.toml): which systems may
     /// send, from where, and how their codes map. `serve` without one refuses every message
-    /// (each kept, as a dead letter); `demo` uses the shipped demo file.
+    /// (no sender listed: every connection is closed as it is accepted); `demo` uses the shipped demo file.
     #[arg(long, env = "SELDINGER_HL7_CONFIG")]
     pub hl7_config: Option<PathBuf>,
     /// MLLP over TLS: the listener's certificate chain (PEM); with --hl7-tls-key.
@@ -133,6 +133,18 @@ pub struct Hl7Args {
     /// The largest message accepted, in bytes; a larger one is refused (AR) and kept truncated.
     #[arg(long, env = "SELDINGER_HL7_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub hl7_max_message_bytes: usize,
+    /// Connections one address may hold open at once (an integration engine sending every
+    /// feed from one host needs one per channel); more are closed as they are accepted.
+    #[arg(
+        long,
+        env = "SELDINGER_HL7_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 32
+    )]
+    pub hl7_max_connections_per_address: usize,
+    /// Seconds a connection may stay open before a message from an established sender arrives
+    /// (listed, from its address, with its certificate); then it is closed.
+    #[arg(long, env = "SELDINGER_HL7_FIRST_MESSAGE_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub hl7_first_message_timeout: u64,
     /// A system told of bookings, cancellations and reports over MLLP, as NAME=host:port
     /// (repeat for several). A name the interface file lists keeps the style it gives there
     /// (siu, order_status, omi, orm); another is sent SIU^S12/S13/S15.
@@ -393,6 +405,15 @@ impl Settings {
                     _ => None,
                 };
                 let mut interface = args.hl7.interface(demo)?;
+                // Mutual TLS proves only that a certificate chains to the hospital's CA; which
+                // sender it may speak as is the interface file's to say, for every sender.
+                let unbound = interface.senders_without_certificate();
+                if args.hl7.hl7_tls_client_ca.is_some() && !unbound.is_empty() {
+                    bail!(
+                        "the HL7 listener asks senders for certificates (--hl7-tls-client-ca), but the interface file binds none to {}: any certificate of that CA could speak as them. Give each sender certificate = {{ subject = \"…\" }} (or dns_name, or sha256)",
+                        unbound.join(", ")
+                    );
+                }
                 for spec in &args.hl7.hl7_destinations {
                     interface
                         .address_destination(spec)
@@ -417,6 +438,10 @@ impl Settings {
                     interface,
                     listener: seldinger_hl7::mllp::ListenerConfig {
                         max_message_bytes: args.hl7.hl7_max_message_bytes,
+                        max_connections_per_address: args.hl7.hl7_max_connections_per_address,
+                        first_message_timeout: std::time::Duration::from_secs(
+                            args.hl7.hl7_first_message_timeout,
+                        ),
                         tls,
                         ..Default::default()
                     },

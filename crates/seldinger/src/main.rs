@@ -465,10 +465,18 @@ async fn start_hl7(
         })?;
     let address = listener.local_addr()?;
     if hl7.interface.senders.is_empty() {
-        tracing::warn!(%address, "HL7 listener has no interface file (--hl7-config): every message is refused (AR) and kept as a dead letter until the department lists its systems");
+        tracing::warn!(%address, "HL7 listener has no interface file (--hl7-config): every connection is closed as it is accepted until the department lists its systems");
     }
     if !address.ip().is_loopback() && hl7.listener.tls.is_none() {
         tracing::warn!(%address, "HL7 listener on the network without TLS: messages cross it in clear; give --hl7-tls-cert and --hl7-tls-key");
+    }
+    for sender in hl7
+        .interface
+        .senders
+        .iter()
+        .filter(|s| s.addresses.is_empty())
+    {
+        tracing::warn!(sender = %format!("{}^{}", sender.application, sender.facility), "HL7 sender with no addresses listed: it may connect from any address, and the listener cannot close strangers' connections at accept");
     }
     tracing::info!(%address, senders = hl7.interface.senders.len(), tls = hl7.listener.tls.is_some(), "HL7 v2 MLLP listener");
     let config = Arc::new(hl7.interface.clone());
@@ -524,10 +532,7 @@ async fn hl7_import(
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut problems = Vec::new();
     for (file, messages) in batches {
-        let peer = seldinger_hl7::Peer {
-            label: format!("file:{}", file.display()),
-            ip: None,
-        };
+        let peer = seldinger_hl7::Peer::file(&file.display().to_string());
         for (n, message) in messages.iter().enumerate() {
             let answer = interface.receive(message, &peer).await;
             *counts.entry(answer.code).or_default() += 1;

@@ -279,8 +279,9 @@ async fn killed_at_random_while_messages_stream_every_message_is_applied_exactly
     }
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a sender's client certificate, as PEM files.
-fn certificates(dir: &Path) -> [std::path::PathBuf; 5] {
+/// A CA, a server certificate for 127.0.0.1, the PAS's client certificate and the
+/// laboratory's, as PEM files.
+fn certificates(dir: &Path) -> [std::path::PathBuf; 7] {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
         KeyUsagePurpose,
@@ -308,12 +309,18 @@ fn certificates(dir: &Path) -> [std::path::PathBuf; 5] {
         vec!["pas.hospital.example".into()],
         ExtendedKeyUsagePurpose::ClientAuth,
     );
+    let (lab_cert, lab_key) = leaf(
+        vec!["lab.hospital.example".into()],
+        ExtendedKeyUsagePurpose::ClientAuth,
+    );
     [
         ("ca.pem", ca.pem()),
         ("server.pem", server_cert),
         ("server.key", server_key),
         ("client.pem", client_cert),
         ("client.key", client_key),
+        ("lab.pem", lab_cert),
+        ("lab.key", lab_key),
     ]
     .map(|(name, pem)| {
         let path = dir.join(name);
@@ -350,31 +357,64 @@ except Exception as error:
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Mutual TLS: only a sender with a certificate of the hospital's CA is answered, and only as
+/// the sender its certificate is bound to — the laboratory's certificate cannot speak as the
+/// PAS. A listener asking for certificates does not start while any sender has none bound.
 #[test]
-fn mllp_over_mutual_tls_answers_only_senders_with_a_certificate() {
+fn mllp_over_mutual_tls_answers_only_senders_with_their_own_certificate() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let [ca, server_cert, server_key, client_cert, client_key] = certificates(dir.path());
+    let [ca, server_cert, server_key, client_cert, client_key, lab_cert, lab_key] =
+        certificates(dir.path());
     let port = free_port();
-    let config = concat!(
+    let serve = |config: &Path| {
+        let mut command = common::seldinger();
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["--hl7-listen", &format!("127.0.0.1:{port}")])
+            .arg("--hl7-config")
+            .arg(config)
+            .arg("--hl7-tls-cert")
+            .arg(&server_cert)
+            .arg("--hl7-tls-key")
+            .arg(&server_key)
+            .arg("--hl7-tls-client-ca")
+            .arg(&ca)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("DATABASE_URL")
+            .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
+            .env("SELDINGER_ADMIN_PASSWORD", "first-admin-password")
+            .env("RUST_LOG", "error");
+        command
+    };
+    // The demo file binds no certificate to its senders: refused at start, naming them.
+    let unbound = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../catalog/hl7-interface.toml"
+    ));
+    let refused = serve(unbound).output().expect("run");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("binds none to PAS^GENHOSP, LAB^GENHOSP, ORDERS^GENHOSP"),
+        "{said}"
     );
-    let mut server = common::seldinger()
-        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
-        .args(["--hl7-listen", &format!("127.0.0.1:{port}")])
-        .args(["--hl7-config", config])
-        .arg("--hl7-tls-cert")
-        .arg(&server_cert)
-        .arg("--hl7-tls-key")
-        .arg(&server_key)
-        .arg("--hl7-tls-client-ca")
-        .arg(&ca)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("DATABASE_URL")
-        .env("SELDINGER_DICOM_LISTEN", "127.0.0.1:0")
-        .env("SELDINGER_ADMIN_PASSWORD", "first-admin-password")
-        .env("RUST_LOG", "error")
+    let bound = dir.path().join("interface.toml");
+    let with_bindings = seldinger_hl7::DEMO_INTERFACE
+        .replace(
+            "merge = true\n",
+            "merge = true\ncertificate = { dns_name = \"pas.hospital.example\" }\n",
+        )
+        .replace(
+            "messages = [\"ORU^R01\"]\n",
+            "messages = [\"ORU^R01\"]\ncertificate = { dns_name = \"lab.hospital.example\" }\n",
+        )
+        .replace(
+            "messages = [\"ORM\", \"OMG\", \"OMI\"]\n",
+            "messages = [\"ORM\", \"OMG\", \"OMI\"]\ncertificate = { dns_name = \"orders.hospital.example\" }\n",
+        );
+    std::fs::write(&bound, with_bindings).expect("write the interface file");
+    let mut server = serve(&bound)
         .stdout(Stdio::null())
         .spawn()
         .expect("start seldinger");
@@ -383,6 +423,14 @@ fn mllp_over_mutual_tls_answers_only_senders_with_a_certificate() {
         assert!(Instant::now() < deadline, "the HL7 listener did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The laboratory's certificate speaking as the PAS, with the PAS's control id.
+    let as_pas = python_tls_send(port, &ca, Some((&lab_cert, &lab_key)));
+    assert!(as_pas.contains("MSA|AR|TLS-1"), "{as_pas}");
+    assert!(
+        as_pas.contains("must present its own certificate"),
+        "{as_pas}"
+    );
+    // The PAS's own TLS-1 is then applied, not taken for a copy.
     let with_certificate = python_tls_send(port, &ca, Some((&client_cert, &client_key)));
     assert!(
         with_certificate.contains("MSA|AA|TLS-1"),
@@ -454,13 +502,14 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
         std::thread::sleep(Duration::from_millis(100));
     }
     let bad = b"MSH|^~\\&|PAS|GENHOSP|SELDINGER|IR|20261201120000||ADT^A08^ADT_A01|DEAD-1|P|2.5.1\rPID|1||Z1^^^ELSEWHERE^MR||Letter^Dee||19700101|F\r".to_vec();
+    let stranger = b"MSH|^~\\&|PHARMACY|GENHOSP|SELDINGER|IR|20261201120000||ADT^A08^ADT_A01|RX-9|P|2.5.1\rPID|1||Z2^^^GENHOSP^MR||Rx^Ray||19700101|F\r".to_vec();
     let sent = send_all(
         hl7_port,
-        &[("DEAD-1".into(), bad)],
+        &[("DEAD-1".into(), bad), ("RX-9".into(), stranger)],
         Arc::new(AtomicUsize::new(0)),
     )
     .await;
-    assert_eq!(sent.codes, ["AE"]);
+    assert_eq!(sent.codes, ["AE", "AR"]);
 
     let (admin, csrf) = sign_in(&base, "admin").await;
     let dead: serde_json::Value = admin
@@ -505,6 +554,22 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
     assert!(
         page.contains("<mark title=\"PID-3.4\">ELSEWHERE</mark>"),
         "{page}"
+    );
+    // The inbox holds the listed sender's dead letter; the pharmacy, not a listed sender, is
+    // only counted below it, by address, with what it claimed.
+    let inbox = admin
+        .get(format!("http://127.0.0.1:{http_port}/interfaces/hl7"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert_eq!(dead.as_array().map(Vec::len), Some(1), "{dead}");
+    let strangers = inbox.split("id=\"strangers\"").nth(1).unwrap_or_default();
+    assert!(
+        strangers.contains("sender not listed") && strangers.contains("PHARMACY^GENHOSP"),
+        "{inbox}"
     );
     // Replay: still unmapped, so it fails again and says why; an applied message is not replayed.
     let replayed: serde_json::Value = admin
@@ -917,7 +982,7 @@ facility = "GENHOSP"
 #[tokio::test]
 async fn bookings_go_over_mutual_tls_and_not_to_a_destination_without_its_certificate() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let [ca, server_cert, server_key, client_cert, client_key] = certificates(dir.path());
+    let [ca, server_cert, server_key, client_cert, client_key, _, _] = certificates(dir.path());
     let log = dir.path().join("received.jsonl");
     let rx = free_port();
     let path = |p: &Path| p.display().to_string();

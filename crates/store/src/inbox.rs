@@ -75,6 +75,9 @@ pub struct NewInboundMessage {
     pub raw: Vec<u8>,
     /// The patient the message is about (`SITE/MRN`), when known: per-patient order and search.
     pub patient_key: Option<String>,
+    /// The certificate the sender presented over mutual TLS, as the interface wrote it down
+    /// (its fingerprint, subject and names): a replay checks it against the sender's binding.
+    pub peer_certificate: Option<String>,
 }
 
 /// A received message with its outcome.
@@ -160,7 +163,7 @@ pub struct InboxFilter {
 
 const COLUMNS: &str = "id, sender, control_id, received_at, peer, message_type, version, \
     content_sha256, raw, patient_key, status, ack, error_code, error_location, error_reason, \
-    finished_at, attempts";
+    finished_at, attempts, peer_certificate";
 
 fn message(row: &AnyRow) -> Result<InboundMessage, StoreError> {
     let finished: Option<String> = row.try_get("finished_at")?;
@@ -176,6 +179,7 @@ fn message(row: &AnyRow) -> Result<InboundMessage, StoreError> {
             content_sha256: text(row, "content_sha256")?,
             raw: row.try_get("raw")?,
             patient_key: row.try_get("patient_key")?,
+            peer_certificate: row.try_get("peer_certificate")?,
         },
         status: InboxStatus::parse(&text(row, "status")?).map_err(StoreError::Corrupt)?,
         ack: row.try_get("ack")?,
@@ -256,8 +260,8 @@ async fn insert(
     let sql = format!(
         "INSERT INTO hl7_messages (id, sender, control_id, received_at, peer, message_type, \
          version, content_sha256, raw, patient_key, status, ack, error_code, error_location, \
-         error_reason, finished_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16){}",
+         error_reason, finished_at, peer_certificate) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17){}",
         if quietly {
             " ON CONFLICT (sender, control_id) DO NOTHING"
         } else {
@@ -281,6 +285,7 @@ async fn insert(
         .bind(finish.error_location.clone())
         .bind(finish.error_reason.clone())
         .bind(ts(finish.at))
+        .bind(new.peer_certificate.clone())
         .execute(&mut *conn)
         .await?;
     Ok(result.rows_affected())
@@ -329,8 +334,8 @@ impl Store {
     pub async fn receive_message(&self, new: &NewInboundMessage) -> Result<Receipt, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO hl7_messages (id, sender, control_id, received_at, peer, message_type, \
-             version, content_sha256, raw, patient_key, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received') \
+             version, content_sha256, raw, patient_key, status, peer_certificate) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'received', $11) \
              ON CONFLICT (sender, control_id) DO NOTHING",
         )
         .bind(new.id.clone())
@@ -343,6 +348,7 @@ impl Store {
         .bind(new.content_sha256.clone())
         .bind(new.raw.clone())
         .bind(new.patient_key.clone())
+        .bind(new.peer_certificate.clone())
         .execute(&mut *self.write_conn().await?)
         .await?;
         if inserted.rows_affected() == 1 {

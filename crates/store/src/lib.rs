@@ -18,6 +18,7 @@ mod page;
 mod performed_steps;
 mod quality;
 mod records;
+mod refused_arrivals;
 mod reports;
 mod scope;
 #[cfg(feature = "test-support")]
@@ -39,6 +40,7 @@ pub use performed_steps::StepMessage;
 pub use records::{
     CaseFilter, FiledReferral, PatientFilter, RecordedEvent, ReferralFilter, WithCaseEvent,
 };
+pub use refused_arrivals::{RefusedArrival, RefusedArrivals, REFUSED_HEAD_BYTES};
 pub use scope::Record;
 pub use seldinger_domain::access::RowScope;
 

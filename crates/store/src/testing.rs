@@ -523,9 +523,9 @@ pub async fn query_plan(store: &Store, statement: &RecordedStatement) -> Vec<Str
 
 /// The instant the tests that run the real binary or the real listeners start their clock at:
 /// `SELDINGER_TEST_CLOCK` (RFC 3339) if set — to run the suite as on a Saturday, a Monday or at
-/// 23:50 UTC — else a fixed working Wednesday morning, so no answer depends on the day CI runs.
+/// 23:50 UTC — else a fixed working Thursday morning (after the HL7 fixtures' result times), so no answer depends on the day CI runs.
 pub fn test_clock() -> chrono::DateTime<chrono::Utc> {
-    const DEFAULT: &str = "2026-11-25T09:30:00Z";
+    const DEFAULT: &str = "2026-12-03T09:30:00Z";
     let text = std::env::var("SELDINGER_TEST_CLOCK")
         .ok()
         .filter(|t| !t.trim().is_empty())

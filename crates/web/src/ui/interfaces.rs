@@ -48,11 +48,34 @@ struct InboxPage<'a> {
     rows: Vec<Row>,
     more: u64,
     rows_at_most: usize,
+    strangers: Vec<StrangerRow>,
 }
 
 struct Row {
     message: InboundMessageView,
     received: String,
+}
+
+/// An address's messages refused before their sender was established (not in the inbox).
+struct StrangerRow {
+    address: String,
+    kind: &'static str,
+    claimed: String,
+    reason: String,
+    arrivals: i64,
+    first: String,
+    last: String,
+    head: String,
+}
+
+fn kind_label(kind: &str) -> &'static str {
+    match kind {
+        "unreadable" => "no readable header",
+        "unknown_sender" => "sender not listed",
+        "address" => "not the sender's address",
+        "certificate" => "not the sender's certificate",
+        _ => "refused",
+    }
 }
 
 #[derive(Deserialize)]
@@ -96,7 +119,26 @@ pub async fn inbox(
                 .format(m.arrived.received_at, "%Y-%m-%d %H:%M:%S"),
         })
         .collect::<Vec<_>>();
+    let strangers = match state.app.refused_arrivals(&viewer.caller, ROWS).await {
+        Ok(list) => list,
+        Err(e) => return api_error_page(e.into()),
+    };
+    let at = |t| state.time.format(t, "%Y-%m-%d %H:%M:%S");
+    let strangers = strangers
+        .iter()
+        .map(|r| StrangerRow {
+            address: r.latest.peer_address.clone(),
+            kind: kind_label(&r.latest.kind),
+            claimed: r.latest.claimed_sender.clone(),
+            reason: r.latest.reason.clone(),
+            arrivals: r.arrivals,
+            first: at(r.first_at),
+            last: at(r.latest.at),
+            head: String::from_utf8_lossy(&r.latest.head).replace('\r', "\n"),
+        })
+        .collect();
     render(&InboxPage {
+        strangers,
         nav: &viewer.nav,
         username: viewer.username(),
         role: viewer.role(),

@@ -1191,6 +1191,7 @@ async fn an_administrator_reads_a_dead_letter_in_the_hl7_inbox() {
         content_sha256: "0".repeat(64),
         raw,
         patient_key: None,
+        peer_certificate: None,
     };
     store.receive_message(&new).await.expect("kept");
     store
