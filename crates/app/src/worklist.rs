@@ -6,7 +6,7 @@
 
 use crate::{App, AppError, Audit, Principal};
 use chrono::{DateTime, Utc};
-use seldinger_domain::access::Permission;
+use seldinger_domain::access::{Permission, Role};
 use seldinger_domain::catalogue::Procedure;
 use seldinger_domain::lifecycle::{Case, CaseState};
 use seldinger_domain::patient::Patient;
@@ -47,6 +47,10 @@ pub struct WorklistRead<'a> {
     pub alerts: bool,
     /// Fill each entry's requesting clinician (a read per case).
     pub requester: bool,
+    /// The asking system's AE title: only the steps that name it are read — its room's, of its
+    /// modality — and an AE title no room lists reads none. A system (the interface role) must
+    /// name itself; `None` (every step) is for the department's own views.
+    pub asking_station: Option<&'a str>,
 }
 
 /// Cases on the worklist: booked and not yet begun. Once in the room, a case's step has
@@ -65,6 +69,12 @@ impl App {
     ) -> Result<Vec<T>, AppError> {
         let (between, stations) = (read.between, read.stations);
         who.require(Permission::ReadPatients)?;
+        if who.role == Role::Interface && read.asking_station.is_none() {
+            return Err(AppError::invalid(
+                "station",
+                "a system reading the worklist names its AE title: it reads only its own steps",
+            ));
+        }
         let rooms = self.store.rooms().await?;
         let filter = CaseFilter {
             booked_between: Some(between),
@@ -85,11 +95,10 @@ impl App {
                 let steps: Vec<Step> = steps_of(room)
                     .into_iter()
                     .filter(|(_, systems)| {
-                        stations.is_none_or(|named| {
-                            systems
-                                .iter()
-                                .any(|e| named.iter().any(|t| t == e.ae_title.as_str()))
-                        })
+                        let names =
+                            |title: &str| systems.iter().any(|e| e.ae_title.as_str() == title);
+                        read.asking_station.is_none_or(names)
+                            && stations.is_none_or(|named| named.iter().any(|t| names(t)))
                     })
                     .collect();
                 (!steps.is_empty()).then_some((case, room, steps))

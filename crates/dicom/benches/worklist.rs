@@ -202,7 +202,12 @@ async fn run(db: testing::TestDatabase, cases: usize, queries: usize) {
     let port = common::listener(store).await;
     // The same day's items for wlmscpfs, as findscu fetches them whole from Seldinger.
     let work = tempfile::tempdir().expect("dir");
-    let items = common::fetch_items(port, work.path(), Some(("ANGIO1", "20310610")));
+    let items = common::fetch_items(
+        port,
+        work.path(),
+        Some(("ANGIO1", "20310610")),
+        &["ANGIO1".to_string()],
+    );
     let reference = common::Wlmscpfs::serving(&items, work.path()).await;
 
     let (p50, p99, matches) = timings(port, queries).await;

@@ -40,8 +40,14 @@ pub struct Refused {
     pub offending: Vec<Tag>,
 }
 
-/// Answers a worklist query for `who` (the calling modality).
-pub async fn find(app: &App, who: &Principal, query: &InMemDicomObject) -> Result<Found, Refused> {
+/// Answers a worklist query for `who`, the calling modality whose AE title is `calling`: only
+/// the steps it may perform (its room's, of its modality) are read.
+pub async fn find(
+    app: &App,
+    who: &Principal,
+    calling: &str,
+    query: &InMemDicomObject,
+) -> Result<Found, Refused> {
     let unsupported = worklist::check_query(query).map_err(|BadKey(why)| Refused {
         status: IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
         offending: offending_tag(&why).into_iter().collect(),
@@ -59,6 +65,7 @@ pub async fn find(app: &App, who: &Principal, query: &InMemDicomObject) -> Resul
         stations: stations.as_deref(),
         alerts: asks(tags::MEDICAL_ALERTS),
         requester: asks(tags::REFERRING_PHYSICIAN_NAME) || asks(tags::REQUESTING_PHYSICIAN),
+        asking_station: Some(calling),
     };
     let identifiers = app
         .worklist(who, &read, |entry| {

@@ -383,7 +383,7 @@ where
             })
         } else {
             match read_identifier(&request.data, transfer_syntax) {
-                Ok(query) => find::find(self.app, &self.who, &query).await,
+                Ok(query) => find::find(self.app, &self.who, &self.calling, &query).await,
                 Err(why) => Err(find::Refused {
                     status: find::UNABLE_TO_PROCESS,
                     comment: why,

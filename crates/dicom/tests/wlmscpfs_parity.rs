@@ -77,11 +77,16 @@ fn dump2dcm(dump: &Path, file: &Path) {
 
 /// findscu -W against `port` with the query file, extracting responses to `out`.
 async fn findscu(port: u16, called: &str, query: &Path, out: &Path) -> String {
+    findscu_as(port, "ANGIO1", called, query, out).await
+}
+
+/// The same, calling as `calling`.
+async fn findscu_as(port: u16, calling: &str, called: &str, query: &Path, out: &Path) -> String {
     std::fs::create_dir_all(out).expect("dir");
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new("findscu")
-            .args(["-W", "-aet", "ANGIO1", "-aec", called, "-X", "-od"])
+            .args(["-W", "-aet", calling, "-aec", called, "-X", "-od"])
             .arg(out)
             .arg("127.0.0.1")
             .arg(port.to_string())
@@ -161,6 +166,53 @@ fn answers(dir: &Path, left_out: &[dicom_core::Tag]) -> Vec<String> {
     all
 }
 
+/// Seldinger's answers to `query` as each of `stations` asks it — each sees only the steps that
+/// name it, so stations that between them name every step once ask for the whole worklist,
+/// which wlmscpfs serves to any caller — and what findscu said.
+async fn ours_as_stations(
+    port: u16,
+    stations: &[String],
+    query: &Path,
+    out: &Path,
+    left_out: &[dicom_core::Tag],
+) -> (Vec<String>, String) {
+    let (mut all, mut log) = (Vec::new(), String::new());
+    for station in stations {
+        let dir = out.join(station);
+        log += &findscu_as(port, station, AE_TITLE, query, &dir).await;
+        all.extend(answers(&dir, left_out));
+    }
+    all.sort();
+    (all, log)
+}
+
+/// Stations that between them name each item exactly once (a step may name several stations,
+/// and a station stand in several rooms).
+fn covering_once(items: &[OffisItem]) -> Vec<String> {
+    let mut covered = vec![false; items.len()];
+    let mut stations = Vec::new();
+    for (n, item) in items.iter().enumerate() {
+        if covered[n] {
+            continue;
+        }
+        let naming = |station: &String| -> Vec<usize> {
+            (0..items.len())
+                .filter(|&i| items[i].stations.contains(station))
+                .collect()
+        };
+        let station = item
+            .stations
+            .iter()
+            .find(|s| naming(s).iter().all(|&i| !covered[i]))
+            .expect("a station naming only items not yet covered");
+        for i in naming(station) {
+            covered[i] = true;
+        }
+        stations.push(station.clone());
+    }
+    stations
+}
+
 /// The queries a department's modalities send, beyond dcmtk's examples.
 const DEPARTMENT_QUERIES: &[(&str, &str)] = &[
     (
@@ -202,7 +254,8 @@ async fn seldinger_and_wlmscpfs_answer_the_same_queries_alike() {
         let work = tempfile::tempdir().expect("dir");
 
         // Seldinger's items, fetched whole by findscu, become wlmscpfs's worklist files.
-        let items = common::fetch_items(port, work.path(), None);
+        let stations = ["ANGIO1", "CTIR1", "USIR1"].map(String::from);
+        let items = common::fetch_items(port, work.path(), None, &stations);
         assert_eq!(items.len(), 6, "{engine}");
         let reference = common::Wlmscpfs::serving(&items, work.path()).await;
         let reference_port = reference.port;
@@ -234,9 +287,9 @@ async fn seldinger_and_wlmscpfs_answer_the_same_queries_alike() {
         for (name, query) in &queries {
             let ours = work.path().join("ours").join(name);
             let theirs = work.path().join("theirs").join(name);
-            let our_log = findscu(port, AE_TITLE, query, &ours).await;
+            let (ours, our_log) = ours_as_stations(port, &stations, query, &ours, &[]).await;
             let their_log = findscu(reference_port, AE_TITLE, query, &theirs).await;
-            let (ours, theirs) = (answers(&ours, &[]), answers(&theirs, &[]));
+            let theirs = answers(&theirs, &[]);
             assert_eq!(
                 ours, theirs,
                 "{engine}: query {name}: Seldinger (left) and wlmscpfs (right) differ\nSeldinger: {our_log}\nwlmscpfs: {their_log}"
@@ -579,6 +632,7 @@ async fn dcmtk_s_example_items_loaded_into_seldinger_are_found_as_wlmscpfs_finds
         let app = common::app(store);
         load_offis(store, &app, &items).await;
         let port = listener(store).await;
+        let stations = covering_once(&items);
         let mut matched = 0;
         for dump in &queries {
             let name = dump
@@ -589,10 +643,10 @@ async fn dcmtk_s_example_items_loaded_into_seldinger_are_found_as_wlmscpfs_finds
             dump2dcm(dump, &query);
             let ours = work.path().join(&engine).join("ours").join(&name);
             let theirs = work.path().join(&engine).join("theirs").join(&name);
-            let our_log = findscu(port, AE_TITLE, &query, &ours).await;
-            let their_log = findscu(reference.port, AE_TITLE, &query, &theirs).await;
             let own: Vec<dicom_core::Tag> = SELDINGERS_OWN.iter().map(|(tag, _)| *tag).collect();
-            let (ours, theirs) = (answers(&ours, &own), answers(&theirs, &own));
+            let (ours, our_log) = ours_as_stations(port, &stations, &query, &ours, &own).await;
+            let their_log = findscu(reference.port, AE_TITLE, &query, &theirs).await;
+            let theirs = answers(&theirs, &own);
             assert_eq!(
                 ours, theirs,
                 "{engine}: example query {name}: Seldinger (left) and wlmscpfs (right) differ\nSeldinger: {our_log}\nwlmscpfs: {their_log}"
@@ -601,8 +655,11 @@ async fn dcmtk_s_example_items_loaded_into_seldinger_are_found_as_wlmscpfs_finds
         }
         // A patient's allergies, kept once, include what each of their items names.
         let all = work.path().join(&engine).join("ours").join("wlistqry1");
-        let responses = response_files(&all);
-        assert_eq!(responses.len(), items.len(), "{engine}");
+        let responses: Vec<PathBuf> = stations
+            .iter()
+            .flat_map(|station| response_files(&all.join(station)))
+            .collect();
+        let mut accessions = Vec::new();
         for file in responses {
             let response = open_file(&file).expect("response");
             let accession = response
@@ -620,6 +677,7 @@ async fn dcmtk_s_example_items_loaded_into_seldinger_are_found_as_wlmscpfs_finds
                 .iter()
                 .find(|i| i.accession == accession)
                 .expect("an example's accession");
+            accessions.push(accession.clone());
             for allergy in &item.allergies {
                 assert!(
                     held.contains(allergy),
@@ -627,6 +685,13 @@ async fn dcmtk_s_example_items_loaded_into_seldinger_are_found_as_wlmscpfs_finds
                 );
             }
         }
+        accessions.sort();
+        accessions.dedup();
+        assert_eq!(
+            accessions.len(),
+            items.len(),
+            "{engine}: every item, by its stations"
+        );
         // Every item is found by the universal queries, some by the time range: not a
         // comparison of two empty answers.
         assert!(

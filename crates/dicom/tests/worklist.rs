@@ -46,6 +46,17 @@ fn modality() -> Principal {
     }
 }
 
+/// The department's own view of the worklist (a person: every room's steps).
+fn department() -> Principal {
+    Principal {
+        username: "rad.test".into(),
+        role: Role::Radiographer,
+        ..modality()
+    }
+}
+
+/// A read of `between`; with `stations`, as the first of them asks (a system reads only the
+/// steps that name it).
 fn read(
     between: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
     stations: Option<&[String]>,
@@ -55,6 +66,7 @@ fn read(
         stations,
         alerts: true,
         requester: true,
+        asking_station: stations.and_then(|s| s.first()).map(String::as_str),
     }
 }
 
@@ -84,7 +96,11 @@ async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
         let time = app.time;
         let day = time.day(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
         let entries = app
-            .worklist(&modality(), &read(day, None), |e| Some(e.clone()))
+            .worklist(
+                &modality(),
+                &read(day, Some(&["ANGIO1".to_string()])),
+                |e| Some(e.clone()),
+            )
             .await
             .expect("worklist");
         assert_eq!(entries.len(), 1, "{:?}", db.engine());
@@ -131,6 +147,18 @@ async fn booked_cases_in_rooms_with_systems_are_their_rooms_worklist() {
             .expect("audit");
         assert!(audit.items.iter().any(|e| e.resource_type == "worklist"));
 
+        // A system that does not say which it is reads nothing; one no room lists, nothing.
+        let unnamed = app
+            .worklist(&modality(), &read(day, None), |e| Some(e.clone()))
+            .await;
+        assert!(unnamed.is_err(), "{:?}", db.engine());
+        let stranger = app
+            .worklist(&modality(), &read(day, Some(&["EVIL".to_string()])), |e| {
+                Some(e.clone())
+            })
+            .await
+            .expect("worklist");
+        assert!(stranger.is_empty());
         // Another station's AE title: nothing.
         let others = app
             .worklist(&modality(), &read(day, Some(&["CTIR1".to_string()])), |e| {
@@ -173,7 +201,7 @@ async fn a_room_s_systems_of_one_modality_share_one_step_and_another_modality_ha
                 .collect()
         };
         let all = steps(
-            app.worklist(&modality(), &read(day, None), |e| Some(e.clone()))
+            app.worklist(&department(), &read(day, None), |e| Some(e.clone()))
                 .await
                 .expect("worklist"),
         );
@@ -296,7 +324,7 @@ async fn a_patient_with_two_cases_on_the_day_has_the_same_alerts_on_both() {
             .time
             .day(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).expect("date"));
         let entries = app
-            .worklist(&modality(), &read(day, None), |e| Some(e.clone()))
+            .worklist(&department(), &read(day, None), |e| Some(e.clone()))
             .await
             .expect("worklist");
         let alerts_of = |mrn: &str| -> Vec<Vec<String>> {

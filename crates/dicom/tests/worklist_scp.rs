@@ -57,9 +57,20 @@ async fn findscu(port: u16, dir: &Path, args: &[&str]) -> (Output, String) {
 
 /// As [`findscu`], sending the queries in `files` (dcmtk reads them after the port).
 async fn findscu_files(port: u16, dir: &Path, args: &[&str], files: &[String]) -> (Output, String) {
+    findscu_as(port, "ANGIO1", dir, args, files).await
+}
+
+/// As [`findscu_files`], calling as `calling` (a station reads only its own steps).
+async fn findscu_as(
+    port: u16,
+    calling: &str,
+    dir: &Path,
+    args: &[&str],
+    files: &[String],
+) -> (Output, String) {
     let mut command = tokio::process::Command::new("findscu");
     command
-        .args(["-v", "-aet", "ANGIO1", "-aec", AE_TITLE, "-X", "-od"])
+        .args(["-v", "-aet", calling, "-aec", AE_TITLE, "-X", "-od"])
         .arg(dir)
         .args(args)
         .arg("127.0.0.1")
@@ -250,15 +261,19 @@ async fn findscu_pulls_its_rooms_day_in_the_character_set_it_asks_for() {
             "{engine}: the name travels in Latin-1"
         );
 
-        // Any station, any date: every booked case, each once.
-        let dir = tempfile::tempdir().expect("dir");
-        let (_, log) = findscu(
-            port,
-            dir.path(),
-            &["-W", "-k", "0010,0020", "-k", "0040,0100[0].0040,0001"],
-        )
-        .await;
-        assert_eq!(responses(dir.path()).len(), 4, "{engine}: {log}");
+        // Any station, any date: a station reads its room's booked cases, each once, and no
+        // other room's; an AE title no room lists reads none (AE EVIL read every scheduled
+        // patient once).
+        let keys = ["-W", "-k", "0010,0020", "-k", "0040,0100[0].0040,0001"];
+        for (calling, booked) in [("ANGIO1", 3), ("CTIR1", 1), ("EVIL", 0)] {
+            let dir = tempfile::tempdir().expect("dir");
+            let (_, log) = findscu_as(port, calling, dir.path(), &keys, &[]).await;
+            assert_eq!(
+                responses(dir.path()).len(),
+                booked,
+                "{engine}: {calling}: {log}"
+            );
+        }
     }
 }
 
@@ -494,8 +509,9 @@ async fn a_moved_case_moves_on_the_list_keeping_its_study_and_a_cancelled_one_le
             let dir = dir.to_path_buf();
             async move {
                 std::fs::create_dir_all(&dir).expect("dir");
-                let (_, log) = findscu(
+                let (_, log) = findscu_as(
                     port,
+                    station,
                     &dir,
                     &[
                         "-W",
@@ -508,6 +524,7 @@ async fn a_moved_case_moves_on_the_list_keeping_its_study_and_a_cancelled_one_le
                         "-k",
                         "0040,0100[0].0040,0002=20310610",
                     ],
+                    &[],
                 )
                 .await;
                 let ids: Vec<(String, String)> = responses(&dir)

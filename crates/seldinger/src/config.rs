@@ -384,6 +384,18 @@ impl Settings {
                 ),
                 _ => None,
             };
+            // As HTTP refuses plain text off loopback: a listener on the network must be able
+            // to tell who is calling (the worklist holds names, MRNs, allergies and pregnancy).
+            if !args.dicom_listen.ip().is_loopback()
+                && args.dicom_allowed_callers.is_empty()
+                && args.dicom_tls_client_ca.is_none()
+            {
+                bail!(
+                    "refusing to start the DICOM listener on {} (not loopback) with no way to tell who is calling: any host could read the worklist and send dose reports. \
+                     List the department's modalities with --dicom-allowed-callers, or require their certificates with --dicom-tls-client-ca (with --dicom-tls-cert and --dicom-tls-key), or listen on 127.0.0.1, or --no-dicom",
+                    args.dicom_listen
+                );
+            }
             Some(DicomSettings {
                 listen: args.dicom_listen,
                 ae_title: args.dicom_ae_title.clone(),

@@ -572,9 +572,6 @@ async fn start_dicom(
             format!("cannot listen for DICOM on {address} (is another listener using it? try --dicom-listen or --no-dicom)")
         })?;
     let address = listener.local_addr()?;
-    if !address.ip().is_loopback() && dicom.allowed_callers.is_empty() {
-        tracing::warn!(%address, "DICOM listener on the network: any caller addressing {ae_title} is accepted; list the department's modalities with --dicom-allowed-callers");
-    }
     tracing::info!(%address, %ae_title, allowed_callers = ?dicom.allowed_callers, tls = dicom.tls.is_some(), "DICOM listener: dose reports (C-STORE), Modality Worklist (C-FIND)");
     let config = seldinger_dicom::scp::ScpConfig {
         ae_title: ae_title.to_string(),

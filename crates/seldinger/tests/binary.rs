@@ -470,6 +470,53 @@ fn plain_http_off_loopback_is_refused() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("refusing to serve plain HTTP"));
 }
 
+/// A DICOM listener on the network must tell who is calling (allowed AE titles or client
+/// certificates), as HTTP must be encrypted: else it does not start.
+#[test]
+fn a_dicom_listener_off_loopback_with_no_way_to_tell_callers_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let start = |extra: &[&str]| {
+        common::seldinger()
+            .env("SELDINGER_HL7_LISTEN", "127.0.0.1:0")
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--dicom-listen",
+                "0.0.0.0:0",
+            ])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("DATABASE_URL")
+            .env("SELDINGER_ADMIN_PASSWORD", "first-admin-password")
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("run")
+    };
+    let refused = start(&[]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("refusing to start the DICOM listener")
+            && said.contains("--dicom-allowed-callers"),
+        "{said}"
+    );
+    // With the callers listed, it is not refused for that (the port is then the next check:
+    // a malformed catalogue path stops it before it would serve).
+    let listed = start(&[
+        "--dicom-allowed-callers",
+        "ANGIO1",
+        "--catalog",
+        "/nonexistent.toml",
+    ]);
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        !said.contains("refusing to start the DICOM listener"),
+        "{said}"
+    );
+}
+
 #[test]
 fn users_are_managed_from_the_command_line() {
     let dir = tempfile::tempdir().expect("dir");

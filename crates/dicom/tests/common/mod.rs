@@ -159,33 +159,41 @@ pub fn fetch_items(
     port: u16,
     work: &std::path::Path,
     step: Option<(&str, &str)>,
+    stations: &[String],
 ) -> Vec<std::path::PathBuf> {
     let dump = work.join("all.dump");
     std::fs::write(&dump, all_keys_query(step)).expect("dump");
     let query = work.join("all.dcm");
     dcmtk("dump2dcm", &[dump.as_os_str(), query.as_os_str()]);
-    let fetched = work.join("fetched");
-    std::fs::create_dir_all(&fetched).expect("dir");
     let port = port.to_string();
-    dcmtk(
-        "findscu",
-        &[
-            "-W".as_ref(),
-            "-aec".as_ref(),
-            AE_TITLE.as_ref(),
-            "-X".as_ref(),
-            "-od".as_ref(),
-            fetched.as_os_str(),
-            "127.0.0.1".as_ref(),
-            port.as_ref(),
-            query.as_os_str(),
-        ],
-    );
-    let mut items: Vec<std::path::PathBuf> = std::fs::read_dir(&fetched)
-        .expect("fetched")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    items.sort();
+    let mut items: Vec<std::path::PathBuf> = Vec::new();
+    // Each station reads only its own steps: the whole list is every station's.
+    for station in stations {
+        let fetched = work.join("fetched").join(station);
+        std::fs::create_dir_all(&fetched).expect("dir");
+        dcmtk(
+            "findscu",
+            &[
+                "-W".as_ref(),
+                "-aet".as_ref(),
+                station.as_ref(),
+                "-aec".as_ref(),
+                AE_TITLE.as_ref(),
+                "-X".as_ref(),
+                "-od".as_ref(),
+                fetched.as_os_str(),
+                "127.0.0.1".as_ref(),
+                port.as_ref(),
+                query.as_os_str(),
+            ],
+        );
+        let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(&fetched)
+            .expect("fetched")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        found.sort();
+        items.extend(found);
+    }
     items
 }
 
