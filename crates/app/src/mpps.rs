@@ -16,6 +16,7 @@ use seldinger_domain::lifecycle::CaseEvent;
 use seldinger_domain::performed_step::{
     effect_on_case, CaseEffect, PerformedStep, StepRefusal, StepReport, StepStatus,
 };
+use seldinger_domain::station_outside_room;
 use seldinger_store::{StepMessage, StoreError};
 
 /// A step on the review list, with what Seldinger knows of its case.
@@ -160,7 +161,20 @@ impl App {
                     s.sop_instance_uid != step.sop_instance_uid
                         && s.status == StepStatus::InProgress
                 });
-            match effect_on_case(&step, case.state, others_in_progress) {
+            // A station speaks only for its own room: another room's system (or a forged
+            // one) never moves the case.
+            let rooms = self.store.rooms().await?;
+            let room = case
+                .booking
+                .as_ref()
+                .and_then(|b| rooms.iter().find(|r| r.id == b.room));
+            // The association's calling AE title, not what the step's data claims.
+            let station = who.dicom_station().unwrap_or(&step.station_ae_title);
+            let effect = match station_outside_room(room, station) {
+                Some(why) => CaseEffect::Review(why),
+                None => effect_on_case(&step, case.state, others_in_progress),
+            };
+            match effect {
                 CaseEffect::Nothing => {}
                 CaseEffect::CompleteProcedure => complete = Some(case),
                 CaseEffect::Review(why) => step.review = Some(why),

@@ -25,6 +25,15 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The imaging system this is, when a DICOM association's calling AE title (the DICOM
+    /// adapter names its principal `dicom:<calling AE title>`): what it says may change only its
+    /// own room's cases.
+    pub fn dicom_station(&self) -> Option<&str> {
+        (self.role == Role::Interface)
+            .then(|| self.username.strip_prefix("dicom:"))
+            .flatten()
+    }
+
     /// The rows this principal may see under `permission`; the store applies it in the query.
     pub fn scope(&self, permission: Permission) -> RowScope {
         RowScope::of(self.role, &self.username, permission)

@@ -108,6 +108,7 @@ async fn ingest_all(files: &[PathBuf], bytes: u64, reference: &SafetyReference) 
     let ingest = Ingest {
         store: &db.store,
         reference,
+        station: None,
     };
     let now = Utc
         .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)

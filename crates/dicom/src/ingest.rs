@@ -65,6 +65,10 @@ pub fn new_dose_report(
 pub struct Ingest<'a> {
     pub store: &'a Store,
     pub reference: &'a SafetyReference,
+    /// The imaging system sending (the association's calling AE title); none for a file an
+    /// administrator imports. A report from a system not of its case's room, or that would
+    /// replace what another system reported for the case, waits for the physicist.
+    pub station: Option<&'a str>,
 }
 
 impl Ingest<'_> {
@@ -153,7 +157,10 @@ impl Ingest<'_> {
             at: now,
             reason: None,
         };
-        let link = self.store.link_dose_report(sop, &meta).await?;
+        let link = self
+            .store
+            .link_dose_report(sop, &meta, self.station)
+            .await?;
         let tasks = match &link {
             Some(LinkOutcome::Linked { case_id, .. }) => self
                 .store

@@ -337,6 +337,7 @@ where
             let ingest = Ingest {
                 store: &self.app.store,
                 reference: &self.app.safety,
+                station: Some(&self.calling),
             };
             let source = format!("C-STORE from {} at {peer}", self.calling);
             let outcome = ingest

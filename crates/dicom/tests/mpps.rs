@@ -68,6 +68,68 @@ fn scheduled(case: &Case) -> serde_json::Value {
     })
 }
 
+/// A station speaks only for its own room: the CT's system (or anything calling itself so)
+/// reporting a completed step for a case in the angio suite, with the case's own worklist
+/// identifiers, does not end its procedure; the step waits on the review list saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_from_another_rooms_system_never_moves_the_case() {
+    let Some(python) = pynetdicom() else {
+        return;
+    };
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        store
+            .put_room(&room("angio-1", "ANGIO1", DicomModality::Xa), 0)
+            .await
+            .expect("room");
+        store
+            .put_room(&room("ct-1", "CTIR1", DicomModality::Ct), 1)
+            .await
+            .expect("room");
+        let case = booked(store, "MPX1", at(8, 0)).await;
+        let case = in_room(store, &case, at(8, 5)).await;
+        let port = listener(store).await;
+        let operations = json!([
+            {"op": "create", "uid": "1.2.826.0.1.3680043.10.1.70", "scheduled": scheduled(&case),
+             "attrs": {"PatientID": "MPX1", "PerformedProcedureStepStartDate": "20310610",
+                       "PerformedProcedureStepStartTime": "091000"}},
+            {"op": "set", "uid": "1.2.826.0.1.3680043.10.1.70",
+             "attrs": {"PerformedProcedureStepStatus": "COMPLETED",
+                       "PerformedProcedureStepEndDate": "20310610",
+                       "PerformedProcedureStepEndTime": "095500"}}
+        ]);
+        let answers = common::peer_as(
+            &python,
+            "mpps_scu.py",
+            port,
+            "CTIR1",
+            &[&operations.to_string()],
+        )
+        .await;
+        assert_eq!(
+            answers[0]["status"].as_u64(),
+            Some(0),
+            "{engine}: {answers}"
+        );
+        assert_eq!(
+            case_state(store, &case).await,
+            CaseState::InRoom,
+            "{engine}: not moved"
+        );
+        let review = store.performed_steps_to_review(50).await.expect("review");
+        let step = review
+            .iter()
+            .find(|s| s.sop_instance_uid == "1.2.826.0.1.3680043.10.1.70")
+            .expect("on the review list");
+        let why = step.review.as_deref().unwrap_or_default();
+        assert!(
+            why.contains("CTIR1") && why.contains("not an imaging system of"),
+            "{engine}: {why}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steps_from_the_rooms_system_move_and_flag_cases_with_the_standards_statuses() {
     let Some(python) = pynetdicom() else {
@@ -308,6 +370,7 @@ async fn dose_report(
     Ingest {
         store,
         reference: &reference,
+        station: None,
     }
     .report(&parsed, "test", at(12, 0))
     .await

@@ -4,11 +4,12 @@
 mod common;
 
 use chrono::{DateTime, TimeZone, Utc};
-use common::app;
+use common::{app, room};
 use dicom_dictionary_std::uids;
 use seldinger_dicom::fixtures::{container, ct_content, event, num, plane, report, write};
 use seldinger_dicom::scp::{serve, ScpConfig};
 use seldinger_domain::followup::FollowUpKind;
+use seldinger_domain::DicomModality;
 use seldinger_store::testing::{engines, records};
 use seldinger_store::{DoseReportFilter, FollowUpFilter};
 use std::path::{Path, PathBuf};
@@ -35,9 +36,20 @@ async fn send(port: u16, called_ae: &str, files: &[PathBuf]) -> Output {
 }
 
 async fn send_with(port: u16, called_ae: &str, options: &[&str], files: &[PathBuf]) -> Output {
+    send_as(port, "ANGIO1", called_ae, options, files).await
+}
+
+/// As [`send_with`], calling as `calling`.
+async fn send_as(
+    port: u16,
+    calling: &str,
+    called_ae: &str,
+    options: &[&str],
+    files: &[PathBuf],
+) -> Output {
     let mut command = tokio::process::Command::new(storescu());
     command
-        .args(["-aet", "ANGIO1", "-aec", called_ae, "--no-halt", "-v"])
+        .args(["-aet", calling, "-aec", called_ae, "--no-halt", "-v"])
         .args(options)
         .arg("127.0.0.1")
         .arg(port.to_string())
@@ -130,6 +142,10 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
         let store = &db.store;
         let engine = format!("{:?}", db.engine());
         // The fixtures' patient, booked in the room when their study started (09:15).
+        store
+            .put_room(&room("angio-1", "ANGIO1", DicomModality::Xa), 0)
+            .await
+            .expect("room");
         let case = records::booked_case(store, "SDM100037", "angio-1", at(9, 0), 60).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -236,6 +252,71 @@ async fn storescu_reports_are_stored_once_linked_and_alerted_and_the_rest_quaran
         assert!(log.contains("Association Rejected"), "{engine}: {log}");
 
         server.abort();
+    }
+}
+
+/// A station speaks only for its own room: a dose report for the angio suite's case sent by the
+/// CT's system is stored (the sender is told so) but waits for the physicist; and one from the
+/// suite's second system that would replace what the first reported for the case (same study,
+/// same device, a far lower dose: a forged copy) waits too. The case's dose stays as reported.
+#[tokio::test]
+async fn a_dose_report_from_a_station_not_of_the_cases_room_waits_for_the_physicist() {
+    for db in engines().await {
+        let store = &db.store;
+        let engine = format!("{:?}", db.engine());
+        let mut suite = room("angio-1", "ANGIO1", DicomModality::Xa);
+        suite.equipment.push(seldinger_domain::Equipment {
+            ae_title: seldinger_domain::AeTitle::parse("ANGIO1B").expect("title"),
+            modality: DicomModality::Xa,
+        });
+        store.put_room(&suite, 0).await.expect("room");
+        store
+            .put_room(&room("ct-1", "CTIR1", DicomModality::Ct), 1)
+            .await
+            .expect("room");
+        let case = records::booked_case(store, "SDM100037", "angio-1", at(9, 0), 60).await;
+        let port = listener_for(store, &[], None).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let real = fixtures(dir.path()).remove(0);
+        let forged = |sop: &str| {
+            write(
+                dir.path(),
+                &format!("{sop}.dcm"),
+                report(
+                    uids::X_RAY_RADIATION_DOSE_SR_STORAGE,
+                    sop,
+                    vec![plane(("0.00001", "Gy.m2"), ("0.001", "Gy"), ("1", "s"))],
+                ),
+            )
+        };
+        let sent = send_as(port, "ANGIO1", AE_TITLE, &[], &[real]).await;
+        assert!(sent.status.success(), "{engine}");
+        for (calling, sop, why) in [
+            ("CTIR1", "2.25.9101", "not an imaging system of"),
+            ("ANGIO1B", "2.25.9102", "would replace the dose ANGIO1 sent"),
+        ] {
+            let file = forged(sop);
+            let sent = send_as(port, calling, AE_TITLE, &[], &[file]).await;
+            let log = String::from_utf8_lossy(&sent.stderr).to_string()
+                + &String::from_utf8_lossy(&sent.stdout);
+            assert!(
+                log.contains("Received Store Response (Success)"),
+                "{engine}: {log}"
+            );
+            let held = store.dose_report(sop).await.expect("read").expect("stored");
+            assert_eq!(held.case_id, None, "{engine}: {calling}");
+            let reason = held.unmatched_reason.unwrap_or_default();
+            assert!(
+                reason.contains(why) && reason.contains("held for the physicist"),
+                "{engine}: {reason}"
+            );
+        }
+        let counted = store.case_dose_reports(case.id).await.expect("reports");
+        assert_eq!(counted.len(), 1, "{engine}");
+        assert!(counted[0]
+            .totals
+            .reference_air_kerma
+            .is_some_and(|g| (g.0 - 6.2).abs() < 1e-9));
     }
 }
 

@@ -29,6 +29,30 @@ pub struct Room {
     pub equipment: Vec<Equipment>,
 }
 
+impl Room {
+    /// Whether the imaging system with this AE title stands in this room.
+    pub fn has_station(&self, ae_title: &str) -> bool {
+        self.equipment
+            .iter()
+            .any(|e| e.ae_title.as_str() == ae_title.trim())
+    }
+}
+
+/// Why what an imaging system sent about a case booked in `room` (none: not booked) may not
+/// change it: the system is not one of that room's. A station speaks only for its own room.
+pub fn station_outside_room(room: Option<&Room>, station: &str) -> Option<String> {
+    match room {
+        Some(room) if room.has_station(station) => None,
+        Some(room) => Some(format!(
+            "sent by {station}, which is not an imaging system of {} where the case is booked: the case was not changed",
+            room.name
+        )),
+        None => Some(format!(
+            "sent by {station} for a case not booked in a room: the case was not changed"
+        )),
+    }
+}
+
 /// One imaging system in a room, as DICOM knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

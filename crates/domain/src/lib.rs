@@ -37,7 +37,7 @@ pub mod validation;
 pub use catalogue::{
     BleedingRisk, GuidanceModality, Procedure, ProcedureCatalogue, ProcedureId, Sedation,
 };
-pub use department::{AeTitle, DicomModality, Equipment, Room, RoomKind};
+pub use department::{station_outside_room, AeTitle, DicomModality, Equipment, Room, RoomKind};
 pub use department_time::DepartmentTime;
 pub use event::{Actor, EventMeta};
 pub use ids::{CaseId, PatientId, ReferralId, RoomId};

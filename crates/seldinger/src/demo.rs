@@ -1618,6 +1618,7 @@ impl<'a> Demo<'a> {
         let ingest = seldinger_dicom::ingest::Ingest {
             store: &self.store,
             reference: self.reference,
+            station: None,
         };
         ingest
             .report(&report, "demo", done + Duration::minutes(5))

@@ -696,6 +696,7 @@ async fn dose_import(
     let ingest = Ingest {
         store,
         reference: &reference,
+        station: None,
     };
     let bar = indicatif::ProgressBar::new(files.len() as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {

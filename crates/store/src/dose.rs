@@ -488,6 +488,7 @@ impl Store {
         &self,
         sop: &str,
         meta: &EventMeta,
+        station: Option<&str>,
     ) -> Result<Option<LinkOutcome>, StoreError> {
         let Some(report) = self.dose_report(sop).await? else {
             return Err(StoreError::NotFound(format!("dose report {sop}")));
@@ -508,7 +509,12 @@ impl Store {
             ..keys
         };
         let candidates = self.dose_link_candidates(&keys).await?;
-        let outcome = seldinger_domain::dose_link::match_report(&keys, &candidates);
+        let mut outcome = seldinger_domain::dose_link::match_report(&keys, &candidates);
+        if let (LinkOutcome::Linked { case_id, .. }, Some(station)) = (&outcome, station) {
+            if let Some(reason) = self.held_for_physicist(*case_id, station, &report).await? {
+                outcome = LinkOutcome::Unmatched { reason };
+            }
+        }
         if let LinkOutcome::Unmatched { reason } = &outcome {
             if report.unmatched_reason.as_deref() == Some(reason.as_str()) {
                 return Ok(Some(outcome));
@@ -517,6 +523,39 @@ impl Store {
         self.record_dose_link(sop, report.link_version, &outcome, meta, &[], &[])
             .await?;
         Ok(Some(outcome))
+    }
+
+    /// Why a report an imaging system sent for `case_id` waits for the physicist instead of
+    /// counting: the system is not one of the room the case is booked in, or the report would
+    /// replace (same study and device) what another system sent for the case.
+    async fn held_for_physicist(
+        &self,
+        case_id: CaseId,
+        station: &str,
+        report: &StoredDoseReport,
+    ) -> Result<Option<String>, StoreError> {
+        let held = |why: String| Ok(Some(format!("{why}; held for the physicist")));
+        let case = self.case(case_id).await?;
+        let rooms = self.rooms().await?;
+        let room = case
+            .as_ref()
+            .and_then(|c| c.booking.as_ref())
+            .and_then(|b| rooms.iter().find(|r| r.id == b.room));
+        if let Some(why) = seldinger_domain::station_outside_room(room, station) {
+            return held(why);
+        }
+        for earlier in self.case_dose_reports(case_id).await? {
+            let replaced = earlier.study_instance_uid == report.study_instance_uid
+                && earlier.device == report.device;
+            let from = sending_station(&earlier.source);
+            if replaced && from.is_some_and(|from| from != station) {
+                return held(format!(
+                    "it would replace the dose {} sent for this case with one sent by {station}",
+                    from.unwrap_or_default()
+                ));
+            }
+        }
+        Ok(None)
     }
 
     /// Link history of a report, oldest first.
@@ -554,4 +593,11 @@ impl Store {
             .map(|r| Ok((text(r, "source")?, text(r, "reason")?)))
             .collect()
     }
+}
+
+/// The station a report came from over DICOM (`C-STORE from ANGIO1 at …`); none for a file.
+fn sending_station(source: &str) -> Option<&str> {
+    source
+        .strip_prefix("C-STORE from ")
+        .and_then(|rest| rest.split(" at ").next())
 }

@@ -674,7 +674,7 @@ async fn dose_reports_link_by_room_time_then_study_and_the_rest_wait_in_the_queu
                 .await
                 .expect("store");
             store
-                .link_dose_report(&report.sop_instance_uid, &m)
+                .link_dose_report(&report.sop_instance_uid, &m, None)
                 .await
                 .expect("link");
         }
@@ -770,7 +770,7 @@ async fn a_substantial_dose_creates_its_follow_up_tasks_once_and_they_close_once
                 .store_dose_report(&dose_report(sop, "2.25.70", "HIGH1", "091500", kar), now())
                 .await
                 .expect("store");
-            store.link_dose_report(sop, &m).await.expect("link");
+            store.link_dose_report(sop, &m, None).await.expect("link");
         }
         let (assessment, added) = store
             .assess_case_dose(case.id, &reference, &m)
@@ -895,7 +895,7 @@ async fn an_accession_number_links_first_and_belongs_to_one_case() {
             .await
             .expect("store");
         store
-            .link_dose_report("2.25.801", &meta(None))
+            .link_dose_report("2.25.801", &meta(None), None)
             .await
             .expect("link");
         let stored = store

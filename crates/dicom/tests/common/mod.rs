@@ -94,13 +94,24 @@ pub fn pynetdicom() -> Option<String> {
 
 /// Runs a peer script from `tests/peers` with `args` after the port and AE titles; its JSON.
 pub async fn peer(python: &str, script: &str, port: u16, args: &[&str]) -> serde_json::Value {
+    peer_as(python, script, port, "ANGIO1", args).await
+}
+
+/// As [`peer`], calling as `calling`.
+pub async fn peer_as(
+    python: &str,
+    script: &str,
+    port: u16,
+    calling: &str,
+    args: &[&str],
+) -> serde_json::Value {
     let script = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new(python)
             .arg(script)
             .arg(port.to_string())
-            .args([AE_TITLE, "ANGIO1"])
+            .args([AE_TITLE, calling])
             .args(args)
             .output(),
     )

@@ -64,6 +64,7 @@ pub(crate) async fn ingest(app: &TestApp, sop: &str, patient_id: &str, kar: &str
     Ingest {
         store: &app._db.store,
         reference: &reference,
+        station: None,
     }
     .report(&parsed, "test", now())
     .await

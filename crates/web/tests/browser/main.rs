@@ -699,6 +699,7 @@ async fn ingest_high_dose_report(app: &TestApp, mrn: &str) {
     seldinger_dicom::ingest::Ingest {
         store: &app._db.store,
         reference: &reference,
+        station: None,
     }
     .report(&parsed, "test", helpers::now())
     .await
@@ -925,6 +926,7 @@ async fn ingest_report(
     seldinger_dicom::ingest::Ingest {
         store: &app._db.store,
         reference: &reference,
+        station: None,
     }
     .report(&parsed, "test", helpers::now())
     .await
