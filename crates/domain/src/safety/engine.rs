@@ -141,13 +141,17 @@ impl Rules<'_> {
                 .is_some_and(|s| s.french() > limit.value)
     }
 
-    // §1.2 (v2) the planned access route and sheath, for procedures that reach the arteries.
-    fn access_plan(&self) -> Option<ChecklistItem> {
-        let reaches_arteries = matches!(
+    /// The procedure may reach the arteries (the catalogue's vascular access).
+    fn reaches_arteries(&self) -> bool {
+        matches!(
             self.input.procedure.vascular_access,
             VascularAccess::Arterial | VascularAccess::Varies
-        );
-        if !reaches_arteries && !self.arterial() {
+        )
+    }
+
+    // §1.2 (v2) the planned access route and sheath, for procedures that reach the arteries.
+    fn access_plan(&self) -> Option<ChecklistItem> {
+        if !self.reaches_arteries() && !self.arterial() {
             return None;
         }
         let limit = self.t(T::SheathArterialHighRiskAbove);
@@ -291,6 +295,9 @@ impl Rules<'_> {
         if !self.high_risk() && self.arterial() {
             return Some(self.arterial_inr(lab));
         }
+        if !self.high_risk() && self.reaches_arteries() && self.input.access_route.is_none() {
+            return Some(self.unrouted_arterial_inr(lab));
+        }
         let class = if self.high_risk() { "high" } else { "low" };
         Some(if lab.value <= pass_max.value {
             item.pass(format!(
@@ -313,6 +320,45 @@ impl Rules<'_> {
                 vec![act(Role::IrPhysician, format!("Correct INR to {} or below, then repeat", pass_max.value), Some(self.input.planned_start))],
             )
         })
+    }
+
+    /// §1.2 (v3 clarification) a low bleeding-risk procedure that reaches the arteries with no
+    /// access route recorded: its INR passes only below the lowest arterial limit (femoral 1.8),
+    /// where every arterial row would pass; from there the route decides, so it is missing data
+    /// — never a pass on the non-arterial row.
+    fn unrouted_arterial_inr(&self, lab: &LabResult) -> ChecklistItem {
+        let femoral = self.t(T::InrArterialFemoralPassBelow);
+        let radial = self.t(T::InrArterialRadialPassBelow);
+        let lowest = if femoral.value <= radial.value {
+            femoral
+        } else {
+            radial
+        };
+        let item = Item::new(
+            "coagulation.inr",
+            "INR for the procedure's bleeding risk",
+            "clinical-rules.md §1.2",
+        )
+        .using(&[femoral, radial]);
+        if lab.value < lowest.value {
+            item.pass(format!(
+                "INR {} is below {}: it passes whatever the arterial access (route not yet recorded).",
+                lab.value, lowest.value
+            ))
+        } else {
+            item.status(
+                ItemStatus::MissingData,
+                format!(
+                    "Missing data: access route. INR {} passes for radial access (below {}) but not femoral (below {}); record the planned route.",
+                    lab.value, radial.value, femoral.value
+                ),
+                vec![act(
+                    Role::IrPhysician,
+                    "Record the planned access route and sheath size",
+                    Some(self.input.planned_start),
+                )],
+            )
+        }
     }
 
     /// §1.2 (v2) the arterial row of a low bleeding-risk procedure: femoral passes below 1.8,

@@ -1285,6 +1285,37 @@ fn the_arterial_inr_rows_pass_below_their_limit_and_block_at_it() {
 }
 
 #[test]
+fn an_unrouted_low_risk_arterial_inr_passes_only_where_every_arterial_row_passes() {
+    // clinical-rules.md §1.2 (v3 clarification): below 1.8 every arterial row passes; from 1.8
+    // the route decides, so the INR item is missing data too — never "pass: at or below 2".
+    let femoral = value(ThresholdId::InrArterialFemoralPassBelow);
+    for (inr, expected) in [
+        (femoral - EPS, Pass),
+        (femoral, MissingData),
+        (1.9, MissingData),
+        (2.0, MissingData),
+    ] {
+        let mut s = Scenario::new("diagnostic-angiography");
+        s.modality = GuidanceModality::Fluoroscopy;
+        s.patient = patient("male", "1950-01-01");
+        let c = s.with_lab(LabTest::Inr, inr).run();
+        let item = c.item("coagulation.inr").expect("inr");
+        assert_eq!(item.status, expected, "INR {inr}: {}", item.reason);
+        if expected == MissingData {
+            assert!(
+                item.reason.starts_with("Missing data: access route"),
+                "{}",
+                item.reason
+            );
+            assert_eq!(item.actions[0].role, crate::access::Role::IrPhysician);
+        }
+    }
+    // A procedure that never reaches the arteries keeps the ordinary low-risk row.
+    let s = Scenario::new("paracentesis").with_lab(LabTest::Inr, 1.9);
+    assert_eq!(s.status("coagulation.inr"), Pass);
+}
+
+#[test]
 fn a_low_risk_arterial_procedure_without_an_access_route_is_missing_data() {
     let mut s = Scenario::new("diagnostic-angiography");
     s.modality = GuidanceModality::Fluoroscopy;
