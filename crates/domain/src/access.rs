@@ -23,10 +23,13 @@ pub enum Role {
     /// A hospital system sending HL7 v2 (patient administration, order entry, laboratory): a
     /// service account, never a person at a screen.
     Interface,
+    /// The monitoring system (Prometheus): reads the metrics and nothing else — a stolen
+    /// monitoring token reads no patient, message or user.
+    Monitoring,
 }
 
 impl Role {
-    pub const ALL: [Role; 9] = [
+    pub const ALL: [Role; 10] = [
         Role::IrPhysician,
         Role::IrNurse,
         Role::Radiographer,
@@ -36,6 +39,7 @@ impl Role {
         Role::QualityLead,
         Role::Administrator,
         Role::Interface,
+        Role::Monitoring,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Role {
             Role::QualityLead => "quality_lead",
             Role::Administrator => "administrator",
             Role::Interface => "interface",
+            Role::Monitoring => "monitoring",
         }
     }
 
@@ -139,10 +144,12 @@ pub enum Permission {
     /// Add the M&M meeting's discussion and actions to a case with a moderate or worse adverse
     /// event (§6): IR physicians, who hold the meeting on identified cases.
     RecordMmNotes,
+    /// The operational metrics (`/api/v1/metrics`): counts and latencies, no patient data.
+    ReadMetrics,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 27] = [
+    pub const ALL: [Permission; 28] = [
         Permission::ReadReferenceData,
         Permission::ReadPatients,
         Permission::RegisterPatients,
@@ -170,6 +177,7 @@ impl Permission {
         Permission::AttributeAdverseEvents,
         Permission::SignReports,
         Permission::RecordMmNotes,
+        Permission::ReadMetrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -201,6 +209,7 @@ impl Permission {
             Permission::AttributeAdverseEvents => "attribute_adverse_events",
             Permission::SignReports => "sign_reports",
             Permission::RecordMmNotes => "record_mm_notes",
+            Permission::ReadMetrics => "read_metrics",
         }
     }
 
@@ -282,6 +291,9 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
     use Role as R;
     let department = Some(Scope::Department);
     match (role, permission) {
+        // The metrics, and nothing else: not even reference data.
+        (R::Monitoring, P::ReadMetrics) => department,
+        (R::Monitoring, _) => None,
         (_, P::ReadReferenceData) => department,
         (
             R::IrPhysician,
@@ -289,7 +301,8 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             | P::ReadAudit
             | P::ManageInterfaces
             | P::MergePatients
-            | P::RecordPerformedSteps,
+            | P::RecordPerformedSteps
+            | P::ReadMetrics,
         ) => None,
         (R::IrPhysician, _) => department,
         (
@@ -338,7 +351,10 @@ pub fn grant(role: Role, permission: Permission) -> Option<Scope> {
             department
         }
         (R::QualityLead, P::ReadDeidentifiedOutcomes | P::ReadAudit) => department,
-        (R::Administrator, P::ManageUsers | P::ReadAudit | P::ManageInterfaces) => department,
+        (
+            R::Administrator,
+            P::ManageUsers | P::ReadAudit | P::ManageInterfaces | P::ReadMetrics,
+        ) => department,
         // What the hospital's systems send: patients, their labs, orders and their cancellation.
         (
             R::Interface,

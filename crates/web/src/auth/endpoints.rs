@@ -23,7 +23,7 @@ pub const ENDPOINTS: &[(&str, &str, Rule)] = &[
     ("GET", "/api/v1/openapi.json", Public),
     // How the interfaces stand (queue depths, dead letters): for the administrator's monitoring
     // token; no patient data, only counts and route patterns.
-    ("GET", "/api/v1/metrics", Requires(P::ManageInterfaces)),
+    ("GET", "/api/v1/metrics", Requires(P::ReadMetrics)),
     ("POST", "/api/v1/session", Public),
     ("GET", "/api/v1/session", SignedIn),
     ("DELETE", "/api/v1/session", SignedIn),

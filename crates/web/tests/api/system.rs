@@ -164,7 +164,7 @@ async fn with_postgresql_gone_requests_answer_503_with_retry_after_and_service_r
 }
 
 #[tokio::test]
-async fn metrics_count_requests_by_route_pattern_for_the_administrator_only() {
+async fn metrics_count_requests_by_route_pattern_for_monitoring_and_administrators_only() {
     let app = crate::helpers::spawn_app(seldinger_store::testing::sqlite().await).await;
     let patient = app.patient("METRIC-1").await;
     let id = patient["id"].as_str().expect("id").to_string();
@@ -180,8 +180,35 @@ async fn metrics_count_requests_by_route_pattern_for_the_administrator_only() {
         .await
         .expect("request");
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let scraped = app
+    // A made-up method is counted, as `other`: it adds no series of its own.
+    let brewed = app
+        .request_as(
+            Role::Monitoring,
+            Method::from_bytes(b"BREW").expect("method"),
+            "/metrics",
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_ne!(brewed.status(), StatusCode::OK);
+    // The monitoring account reads the metrics and nothing else (a stolen Prometheus token
+    // opens no patient, message, user or reference data).
+    for path in ["/patients", "/rooms", "/hl7/messages", "/users", "/audit"] {
+        let refused = app
+            .request_as(Role::Monitoring, Method::GET, path)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let by_administrator = app
         .request_as(Role::Administrator, Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(by_administrator.status(), StatusCode::OK);
+    let scraped = app
+        .request_as(Role::Monitoring, Method::GET, "/metrics")
         .send()
         .await
         .expect("request");
@@ -205,4 +232,6 @@ async fn metrics_count_requests_by_route_pattern_for_the_administrator_only() {
         "{text}"
     );
     assert!(!text.contains(&id) && !text.contains("METRIC-1"));
+    assert!(text.contains(r#"method="other""#), "{text}");
+    assert!(!text.contains("BREW"), "{text}");
 }
