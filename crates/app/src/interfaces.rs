@@ -93,6 +93,25 @@ fn message_note<'a>(action: &'a str, id: &str) -> Audit<'a> {
     }
 }
 
+/// An order message acts only on an order of the patient it names: a change or cancellation
+/// naming another patient (a mistyped order number, a misrouted message) changes nothing, and
+/// says so without naming whose order it is.
+fn same_patient(referral: &Referral, patient: PatientId) -> Result<(), AppError> {
+    if referral.patient_id == patient {
+        return Ok(());
+    }
+    let number = referral
+        .details
+        .placer_order
+        .as_ref()
+        .map(|p| p.number.clone())
+        .unwrap_or_default();
+    Err(AppError::invalid(
+        "order",
+        format!("order {number} is not this patient's order: the message's patient (PID-3) and the order do not match; nothing was changed"),
+    ))
+}
+
 /// What an ADT message did to the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DetailsOutcome {
@@ -261,10 +280,12 @@ impl App {
     pub async fn cancel_order(
         &self,
         who: &Principal,
+        patient: PatientId,
         placer: &PlacerOrder,
         reason: &str,
     ) -> Result<Case, AppError> {
         let referral = self.filed_order(who, placer).await?;
+        same_patient(&referral, patient)?;
         retrying(lost_race, || async {
             let (case, _) = self
                 .open_case(who, Permission::ReadCases, referral.case_id)
@@ -290,6 +311,7 @@ impl App {
     pub async fn change_order(
         &self,
         who: &Principal,
+        patient: PatientId,
         details: ReferralDetails,
     ) -> Result<(Referral, Case), AppError> {
         who.require(Permission::CreateReferrals)?;
@@ -299,6 +321,7 @@ impl App {
             .ok_or_else(|| AppError::invalid("placer_order", "an order needs its number"))?;
         retrying(lost_race, || async {
             let referral = self.filed_order(who, &placer).await?;
+            same_patient(&referral, patient)?;
             let (case, _) = self
                 .open_case(who, Permission::ReadCases, referral.case_id)
                 .await?;

@@ -698,12 +698,14 @@ impl Interface {
                                     .await
                                     .map(|_| ())
                             }
-                            orders::OrderRequest::Change { details } => {
-                                self.app.change_order(&who, details).await.map(|_| ())
-                            }
+                            orders::OrderRequest::Change { details } => self
+                                .app
+                                .change_order(&who, patient.id, details)
+                                .await
+                                .map(|_| ()),
                             orders::OrderRequest::Cancel { placer, reason } => self
                                 .app
-                                .cancel_order(&who, &placer, &reason)
+                                .cancel_order(&who, patient.id, &placer, &reason)
                                 .await
                                 .map(|_| ()),
                         }

@@ -40,6 +40,9 @@ messages = ["ORM", "OMG", "OMI", "ADT"]
 
 [identifiers]
 GENHOSP = "MAIN"
+
+[orders]
+"IR-NEPH" = "nephrostomy"
 "#;
 
 const PAS: [u8; 4] = [127, 0, 0, 1];
@@ -389,4 +392,72 @@ async fn strangers_crowds_and_silent_connections_are_closed_while_senders_are_se
     let (code, _, _) =
         common::exchange(&mut pas, adt("A08", "PAS-0302", "M9300", "").as_bytes()).await;
     assert_eq!(code, "AA");
+}
+
+/// A change (XO) or cancellation (CA) acts only on an order of the patient the message names:
+/// one naming another patient — a mistyped order number, a misrouted message — is refused (AE)
+/// and the order's case stays as it was (a CA for one patient cancelled another's case once).
+#[tokio::test]
+async fn order_changes_and_cancellations_act_only_for_the_orders_own_patient() {
+    for db in testing::engines().await {
+        let engine = db.engine();
+        let interface = interface(&db);
+        let address = listen(interface.clone(), ListenerConfig::default()).await;
+        let mut pas = connect_from(PAS, address).await;
+        for (control, mrn) in [("PAS-0400", "M9401"), ("PAS-0401", "M9402")] {
+            let (code, _, _) =
+                common::exchange(&mut pas, adt("A04", control, mrn, "").as_bytes()).await;
+            assert_eq!(code, "AA", "{engine:?}");
+        }
+        let order = |control: &str, mrn: &str, control_code: &str, rest: &str| {
+            format!("MSH|^~\\&|ORDERS|GENHOSP|SELDINGER|IR|20261201090000||OMG^O19^OMG_O19|{control}|P|2.5.1\rPID|1||{mrn}^^^GENHOSP^MR||Trust^Tara||19700101|F\rORC|{control_code}|PO-9401^ORDERS||||||||||||||PTREF^Patient declined\r{rest}")
+        };
+        let request =
+            "OBR|1|PO-9401^ORDERS||IR-NEPH^Nephrostomy left^L|||||||||Obstructed left kidney\r";
+        let mut orders = connect_from(PAS, address).await;
+        let (code, _, ack) = common::exchange(
+            &mut orders,
+            order("ORD-0400", "M9401", "NW", request).as_bytes(),
+        )
+        .await;
+        assert_eq!(code, "AA", "{engine:?}: {}", String::from_utf8_lossy(&ack));
+        let referral = db
+            .store
+            .referral_by_placer_order("ORDERS|PO-9401")
+            .await
+            .expect("read")
+            .expect("filed");
+        let case_before = db
+            .store
+            .case(referral.case_id)
+            .await
+            .expect("read")
+            .expect("case");
+        for (control, kind, rest) in [("ORD-0401", "XO", request), ("ORD-0402", "CA", "")] {
+            let (code, _, ack) =
+                common::exchange(&mut orders, order(control, "M9402", kind, rest).as_bytes()).await;
+            let ack = String::from_utf8_lossy(&ack).into_owned();
+            assert_eq!(code, "AE", "{engine:?}: {kind}: {ack}");
+            assert!(ack.contains("not this patient"), "{ack}");
+            assert!(
+                !ack.contains("M9401"),
+                "the other patient is not named: {ack}"
+            );
+        }
+        let case_after = db
+            .store
+            .case(referral.case_id)
+            .await
+            .expect("read")
+            .expect("case");
+        assert_eq!(case_after.state, case_before.state, "{engine:?}");
+        assert_eq!(
+            case_after.version, case_before.version,
+            "{engine:?}: unchanged"
+        );
+        // The order's own patient may cancel it.
+        let (code, _, _) =
+            common::exchange(&mut orders, order("ORD-0403", "M9401", "CA", "").as_bytes()).await;
+        assert_eq!(code, "AA", "{engine:?}");
+    }
 }
