@@ -83,6 +83,10 @@ pub struct App {
     pub board_cache: Arc<board::BoardCache>,
     /// Periods' dose by case lately read (shared by the app's clones).
     pub dose_cache: Arc<lists::DoseCache>,
+    /// The placer-order namespaces the hospital's order systems own (from the HL7 interface
+    /// file): a referral filed here — by a person or a FHIR client — cannot take an order number
+    /// in them, or the real order would be refused as a duplicate and lost.
+    pub order_namespaces: Arc<Vec<String>>,
 }
 
 /// Records by a key (their id, their case's id): the facts of a list read once per table, then
@@ -154,6 +158,7 @@ impl App {
             outbound: None,
             board_cache: Arc::default(),
             dose_cache: Arc::default(),
+            order_namespaces: Arc::default(),
         }
     }
 

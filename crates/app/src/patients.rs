@@ -220,6 +220,21 @@ impl App {
         patient_id: PatientId,
         details: ReferralDetails,
     ) -> Result<(Referral, Case), AppError> {
+        if let Some(placer) = &details.placer_order {
+            if self
+                .order_namespaces
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&placer.authority))
+            {
+                return Err(AppError::invalid(
+                    "placer_order",
+                    format!(
+                        "order numbers of {} are issued by the hospital's order system, which sends its orders over HL7: a referral filed here cannot take one (give it the referring system's own identifier)",
+                        placer.authority
+                    ),
+                ));
+            }
+        }
         self.file_referral_for(who, patient_id, details, None).await
     }
 

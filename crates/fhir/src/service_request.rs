@@ -658,6 +658,21 @@ pub async fn create(
     // The order filed already (a retry): answered with it, nothing filed again.
     if let Some(placer) = &details.placer_order {
         if let Some(existing) = request.app.order(caller, placer).await? {
+            // Named only to a caller who may see it: an identifier is not a key to others'
+            // referrals.
+            let unseen = || {
+                FhirError::new(
+                    StatusCode::CONFLICT,
+                    "duplicate",
+                    "an order with this identifier was filed already, by someone whose referrals you do not see",
+                )
+                .at("ServiceRequest.identifier")
+            };
+            let (filed, _) = request
+                .app
+                .filed_referral(caller, existing.id)
+                .await
+                .map_err(|_| unseen())?;
             if condition.is_none() {
                 return Err(FhirError::new(
                     StatusCode::CONFLICT,
@@ -666,18 +681,6 @@ pub async fn create(
                 )
                 .at("ServiceRequest.identifier"));
             }
-            let (filed, _) = request
-                .app
-                .filed_referral(caller, existing.id)
-                .await
-                .map_err(|_| {
-                    FhirError::new(
-                        StatusCode::CONFLICT,
-                        "duplicate",
-                        "an order with this identifier was filed by someone whose referrals you do not see",
-                    )
-                    .at("ServiceRequest.identifier")
-                })?;
             let mut shown = with_times(request, std::slice::from_ref(&filed)).await?;
             let (resource, _, patient) = shown.remove(0);
             request
@@ -707,6 +710,15 @@ pub async fn create(
         Err(AppError::Store(seldinger_store::StoreError::Duplicate(what))) => {
             return Err(FhirError::new(StatusCode::CONFLICT, "duplicate", what)
                 .at("ServiceRequest.identifier"))
+        }
+        // A namespace the hospital's order system owns.
+        Err(AppError::Invalid(errors)) if errors.0.iter().any(|e| e.field == "placer_order") => {
+            return Err(FhirError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "business-rule",
+                errors.to_string(),
+            )
+            .at("ServiceRequest.identifier"))
         }
         Err(e) => return Err(e.into()),
     };

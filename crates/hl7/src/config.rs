@@ -27,6 +27,9 @@ pub struct Sender {
     pub merge: bool,
     /// Over mutual TLS: the certificate it must present.
     pub certificate: Option<CertificateBinding>,
+    /// An order sender's placer-order namespaces (ORC-2.2): no one else may file an order
+    /// number in them. Default: its application name (MSH-3).
+    pub placer_namespaces: Vec<String>,
     /// What it is, for people reading the inbox.
     pub description: String,
 }
@@ -44,6 +47,8 @@ struct SenderEntry {
     merge: bool,
     #[serde(default)]
     certificate: Option<CertificateBinding>,
+    #[serde(default)]
+    placer_namespaces: Vec<String>,
     #[serde(default)]
     description: String,
 }
@@ -81,6 +86,12 @@ impl SenderEntry {
             messages,
             merge: self.merge,
             certificate: self.certificate,
+            placer_namespaces: self
+                .placer_namespaces
+                .iter()
+                .map(|n| n.trim().to_ascii_uppercase())
+                .filter(|n| !n.is_empty())
+                .collect(),
             description: self.description,
         })
     }
@@ -471,6 +482,30 @@ impl InterfaceConfig {
         all.sort();
         all.dedup();
         Some(all)
+    }
+
+    /// The placer-order namespaces the order senders own: each order sender's own list, else
+    /// its application name.
+    pub fn order_namespaces(&self) -> Vec<String> {
+        let mut namespaces: Vec<String> = self
+            .senders
+            .iter()
+            .filter(|s| {
+                s.messages
+                    .iter()
+                    .any(|g| ["ORM", "OMG", "OMI"].contains(&g.code.as_str()))
+            })
+            .flat_map(|s| {
+                if s.placer_namespaces.is_empty() {
+                    vec![s.application.to_ascii_uppercase()]
+                } else {
+                    s.placer_namespaces.clone()
+                }
+            })
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
     }
 
     /// Senders with no certificate bound (refused when the listener asks for client

@@ -368,6 +368,7 @@ async fn run(settings: Settings, store: seldinger_store::Store) -> anyhow::Resul
     let mut state = state;
     let hl7 = match settings.hl7 {
         Some(hl7) => {
+            state.app.order_namespaces = Arc::new(hl7.interface.order_namespaces());
             let wakes = outbound(&mut state.app, &hl7.interface);
             // This node's name as the HL7 senders' lease holder: the same after a restart
             // (so a node killed while sending takes its destinations back at once), another

@@ -1834,6 +1834,45 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         None,
         "another's order is not shown to a referrer",
     );
+    // The order system's own namespace (ORDERS sends its orders over HL7): a FHIR client
+    // cannot take its next number, so the real order is not refused as a duplicate later.
+    let (in_orders_namespace, _) = referrer
+        .create(
+            "ServiceRequest",
+            &order
+                .to_string()
+                .replace(
+                    "http://ehr.example.org/orders",
+                    "urn:seldinger:placer:ORDERS",
+                )
+                .replace("ORD-2026-0001", "PO-77001"),
+            &[],
+        )
+        .await;
+    assert_refused(
+        &in_orders_namespace,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some("ServiceRequest.identifier"),
+        "the order system's namespace",
+    );
+    received.keep(&in_orders_namespace.body);
+    // A referrer filing an order number someone else used, without If-None-Exist: told it
+    // exists, never which resource it is.
+    let (theirs_duplicate, _) = referrer
+        .create("ServiceRequest", &order.to_string(), &[])
+        .await;
+    assert_refused(
+        &theirs_duplicate,
+        StatusCode::CONFLICT,
+        Some("ServiceRequest.identifier"),
+        "another's order number",
+    );
+    assert!(
+        !theirs_duplicate.body.to_string().contains(&created_id),
+        "{engine}: {}",
+        theirs_duplicate.body
+    );
+    received.keep(&theirs_duplicate.body);
     let quality = Fhir::new(&server, dir.path(), database_url, "qa.singh");
     let (not_theirs, _) = quality
         .create("ServiceRequest", &order.to_string(), &[])
