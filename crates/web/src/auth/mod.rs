@@ -268,21 +268,14 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
         let attempted = format!("{} {path}", request.method());
         state
             .store
-            .append_audit(&AuditEntry {
-                seq: 0,
-                at: now,
-                username: user.username.clone(),
-                role: role.as_str().to_string(),
-                action: attempted,
-                resource_type: "endpoint".into(),
-                resource_id: None,
-                patient_id: None,
-                client_addr: client_addr(request.extensions()),
-                outcome: "denied".into(),
-                break_glass_reason: None,
-                via_message: None,
-                via_claim: None,
-            })
+            .append_audit(&refusal_entry(
+                now,
+                &user.username,
+                role,
+                attempted,
+                "endpoint",
+                client_addr(request.extensions()),
+            ))
             .await?;
         return Err(ApiError::forbidden(role, permission));
     }
@@ -312,6 +305,33 @@ async fn admit(state: &AppState, request: &mut Request) -> Result<(), ApiError> 
     };
     request.extensions_mut().insert(caller);
     Ok(())
+}
+
+/// The audit row of a refusal for the caller's role: a pattern of them is what a reviewer looks
+/// for, whether the door was an endpoint or a page.
+pub(crate) fn refusal_entry(
+    at: chrono::DateTime<chrono::Utc>,
+    username: &str,
+    role: Role,
+    attempted: String,
+    resource_type: &str,
+    client_addr: String,
+) -> AuditEntry {
+    AuditEntry {
+        seq: 0,
+        at,
+        username: username.to_string(),
+        role: role.as_str().to_string(),
+        action: attempted,
+        resource_type: resource_type.into(),
+        resource_id: None,
+        patient_id: None,
+        client_addr,
+        outcome: "denied".into(),
+        break_glass_reason: None,
+        via_message: None,
+        via_claim: None,
+    }
 }
 
 /// The user behind a bearer token or session cookie, if it is live. A token may carry a

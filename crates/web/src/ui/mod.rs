@@ -186,6 +186,19 @@ impl Viewer {
         };
         let csrf_token = csrf_token.clone();
         if grant(user.role, permission).is_none() {
+            // Audited as an API refusal is: the trail shows who tried which page.
+            let entry = crate::auth::refusal_entry(
+                state.clock.now(),
+                &user.username,
+                user.role,
+                format!("GET {here}"),
+                "page",
+                client_addr(extensions),
+            );
+            if let Err(error) = state.store.append_audit(&entry).await {
+                tracing::error!(%error, "a page refusal was not audited");
+                return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+            }
             return Err(error_page(
                 StatusCode::FORBIDDEN,
                 "Not available to your role",

@@ -390,6 +390,28 @@ async fn the_imaging_review_list_and_the_case_page_show_what_the_rooms_systems_r
             .await
             .expect("get");
         assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{}", app.engine);
+        // A page refused is on the trail as an endpoint refused is.
+        let trail = app
+            .request_as(
+                seldinger_domain::access::Role::Administrator,
+                reqwest::Method::GET,
+                "/audit?username=scheduler",
+            )
+            .send()
+            .await
+            .expect("audit")
+            .json::<serde_json::Value>()
+            .await
+            .expect("json");
+        let refusals = trail
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter(|r| r["outcome"] == "denied" && r["resource_type"] == "page")
+                    .count()
+            })
+            .unwrap_or_default();
+        assert_eq!(refusals, 1, "{}: {trail}", app.engine);
     }
 }
 
