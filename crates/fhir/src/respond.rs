@@ -88,6 +88,17 @@ pub fn base_url(headers: &HeaderMap, tls: bool) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
         })
         .unwrap_or("localhost");
-    let scheme = if tls { "https" } else { "http" };
+    // Behind a TLS-terminating proxy the web layer keeps X-Forwarded-Proto only from a trusted
+    // proxy (--trusted-proxies), so the links a client follows stay on HTTPS.
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    let scheme = if tls || forwarded_https {
+        "https"
+    } else {
+        "http"
+    };
     format!("{scheme}://{host}{BASE_PATH}")
 }

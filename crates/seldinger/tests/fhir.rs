@@ -2204,3 +2204,56 @@ async fn the_fhir_server_answers_as_r4_on_postgresql() {
     };
     fhir_server(Some(&db.url), "PostgreSQL").await;
 }
+
+/// Behind the documented TLS-terminating proxy (trusted with --trusted-proxies): the links a
+/// FHIR client follows stay on https, and the audit trail names the client, not the proxy.
+#[tokio::test]
+async fn behind_a_trusted_proxy_fhir_links_are_https_and_the_audit_names_the_client() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(&["demo", "--trusted-proxies", "127.0.0.1"], dir.path());
+    let physician = Fhir::new(&server, dir.path(), None, "dr.okafor");
+    let page = answer(
+        physician
+            .client
+            .get(format!("{}/Patient?_count=2", physician.base))
+            .bearer_auth(&physician.token)
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-for", "10.20.30.40")
+            .send()
+            .await
+            .expect("search"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let links: Vec<&str> = page.body["link"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter_map(|l| l["url"].as_str())
+        .collect();
+    assert!(
+        !links.is_empty() && links.iter().all(|l| l.starts_with("https://")),
+        "{links:?}"
+    );
+    let admin = Fhir::new(&server, dir.path(), None, "admin");
+    let trail: Value = admin
+        .client
+        .get(format!("{}/audit?username=dr.okafor&limit=50", server.base))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    let searches: Vec<&Value> = trail
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["action"] == "fhir-search")
+        .collect();
+    assert!(
+        !searches.is_empty() && searches.iter().all(|r| r["client_addr"] == "10.20.30.40"),
+        "{trail}"
+    );
+}

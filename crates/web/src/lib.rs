@@ -131,7 +131,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(json::BODY_LIMIT))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::middleware::map_response_with_state(
+        .layer(axum::middleware::from_fn_with_state(
             state.auth_policy.secure_cookies,
             strict_transport,
         ))
@@ -160,11 +160,15 @@ fn answer_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::respons
 }
 
 /// Served over TLS, browsers are told to come back only over TLS (HSTS, a year).
+/// HSTS under TLS, or when a trusted TLS-terminating proxy says the client came over HTTPS.
 async fn strict_transport(
     axum::extract::State(tls): axum::extract::State<bool>,
-    mut response: axum::response::Response,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if tls {
+    let https = tls || auth::forwarded_https(request.headers());
+    let mut response = next.run(request).await;
+    if https {
         response.headers_mut().insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),

@@ -93,6 +93,7 @@ pub(crate) async fn login_submit(
         &form.username,
         &form.password,
         &client_addr(&extensions),
+        crate::auth::forwarded_https(&headers),
     )
     .await
     {

@@ -45,6 +45,7 @@ pub struct SessionInfo {
 pub async fn sign_in(
     State(state): State<AppState>,
     extensions: Extensions,
+    headers: axum::http::HeaderMap,
     ApiJson(credentials): ApiJson<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
     let signed_in = password_sign_in(
@@ -52,6 +53,7 @@ pub async fn sign_in(
         &credentials.username,
         &credentials.password,
         &client_addr(&extensions),
+        super::forwarded_https(&headers),
     )
     .await?;
     let info = SessionInfo {
@@ -78,12 +80,14 @@ pub struct SignedIn {
 }
 
 /// Checks a password with rate limit, lock-out and audit, and opens a session. Shared by the
-/// JSON endpoint and the sign-in page; every failure reads the same.
+/// JSON endpoint and the sign-in page; every failure reads the same. `via_https`: the client
+/// came through a trusted TLS-terminating proxy (the cookie is then `Secure` as under TLS).
 pub async fn password_sign_in(
     state: &AppState,
     username: &str,
     password: &str,
     addr: &str,
+    via_https: bool,
 ) -> Result<SignedIn, ApiError> {
     let now = state.clock.now();
     let attempts = state.store.count_sign_in_attempt(addr, now).await?;
@@ -161,7 +165,7 @@ pub async fn password_sign_in(
         .audit_anonymous(&user.username, "login", addr, "allowed")
         .await?;
     let max_age = state.auth_policy.session_absolute.num_seconds();
-    let secure = if state.auth_policy.secure_cookies {
+    let secure = if state.auth_policy.secure_cookies || via_https {
         "; Secure"
     } else {
         ""

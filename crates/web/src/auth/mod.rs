@@ -160,18 +160,39 @@ pub async fn forwarded_client(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if let Some(peer) = peer.filter(|p| trusted.contains(p)) {
-        let hops: Vec<&str> = request
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .collect();
-        let client = forwarded_for(peer, trusted, &hops);
-        request.extensions_mut().insert(ClientAddr(client));
+    match peer.filter(|p| trusted.contains(p)) {
+        Some(peer) => {
+            let hops: Vec<&str> = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .collect();
+            let client = forwarded_for(peer, trusted, &hops);
+            request.extensions_mut().insert(ClientAddr(client));
+            // Every adapter behind this layer (the FHIR server among them) reads the client
+            // from the connection: it is the client now, not the proxy.
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(SocketAddr::new(client, 0)));
+        }
+        // Only a trusted proxy says the client came over HTTPS; anyone else's word is dropped.
+        None => {
+            request.headers_mut().remove("x-forwarded-proto");
+        }
     }
     next.run(request).await
+}
+
+/// Whether the client reached us over HTTPS through a trusted, TLS-terminating proxy
+/// (`X-Forwarded-Proto: https`; [`forwarded_client`] drops the header from anyone else).
+pub fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// The client a trusted `peer` forwards, from the `X-Forwarded-For` entries in order: walking

@@ -249,6 +249,47 @@ async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
     }
 }
 
+/// Behind the documented TLS-terminating proxy (trusted with --trusted-proxies), a client that
+/// came over HTTPS gets a `Secure` session cookie and HSTS, as under TLS; anyone else saying
+/// `X-Forwarded-Proto: https` is not believed.
+#[tokio::test]
+async fn https_through_a_trusted_proxy_gets_a_secure_cookie_and_hsts_and_no_one_else_does() {
+    for trusted in [true, false] {
+        let policy = seldinger_web::AuthPolicy {
+            trusted_proxies: if trusted {
+                vec![[127, 0, 0, 1].into()]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        };
+        let app =
+            crate::helpers::spawn_app_with(seldinger_store::testing::sqlite().await, policy).await;
+        let answer = reqwest::Client::new()
+            .post(format!("{}/session", app.base))
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-for", "10.20.30.40")
+            .json(&json!({"username": "scheduler", "password": PASSWORD}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        let cookie = answer
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let hsts = answer.headers().get("strict-transport-security").is_some();
+        assert_eq!(
+            cookie.contains("; Secure"),
+            trusted,
+            "trusted {trusted}: {cookie}"
+        );
+        assert_eq!(hsts, trusted, "trusted {trusted}");
+    }
+}
+
 #[tokio::test]
 async fn guessing_is_slowed_per_account_and_address_without_locking_the_user_out() {
     for app in spawn_apps().await {
