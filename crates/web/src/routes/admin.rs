@@ -362,6 +362,21 @@ pub async fn issue_token(
                 format!("no user '{username}'"),
             ))
         })?;
+    // Through the API an administrator mints tokens for service accounts and for themselves: a
+    // token made for a clinician would have its reads audited as the clinician's. (The command
+    // line, the server's operator, may make any.)
+    if let Some(by) = by {
+        let service_account = matches!(user.role, Role::Interface | Role::Monitoring);
+        if !service_account && user.username != by.username {
+            return Err(ApiError::invalid(ValidationErrors::single(
+                "username",
+                format!(
+                    "'{}' is a person ({}): an administrator mints tokens for service accounts (roles interface, monitoring) and for themselves, so that every read is audited as the one who made it",
+                    user.username, user.role
+                ),
+            )));
+        }
+    }
     let role = role.unwrap_or(user.role);
     if !role.is_within(user.role) {
         return Err(ApiError::invalid(ValidationErrors::single(

@@ -735,7 +735,7 @@ async fn revoked_tokens_and_disabled_users_are_shut_out() {
     let app = spawn_app(seldinger_store::testing::sqlite().await).await;
     let created = app
         .request_as(Role::Administrator, Method::POST, "/tokens")
-        .json(&json!({"username": "radiographer", "name": "modality bridge"}))
+        .json(&json!({"username": "interface", "name": "order system bridge"}))
         .send()
         .await
         .expect("request");
@@ -1061,13 +1061,19 @@ async fn a_token_is_never_wider_than_its_user_and_expires() {
         .expect("request");
     let problem = expect_status(wider, StatusCode::UNPROCESSABLE_ENTITY, &app.engine).await;
     assert_eq!(problem["errors"][0]["field"], "role", "{problem}");
-    // A physician's token narrowed to a radiographer's is fine, and says until when.
-    let narrower = mint(json!({"username": "ir_physician", "role": "radiographer",
-                               "name": "modality bridge", "expires_in_days": 30}))
+    // Nor a clinician's: its reads would be audited as the clinician's.
+    let for_a_person = mint(json!({"username": "ir_physician", "name": "x"}))
+        .await
+        .expect("request");
+    let problem = expect_status(for_a_person, StatusCode::UNPROCESSABLE_ENTITY, &app.engine).await;
+    assert_eq!(problem["errors"][0]["field"], "username", "{problem}");
+    // Their own token narrowed to the monitoring role's is fine, and says until when.
+    let narrower = mint(json!({"username": "administrator", "role": "monitoring",
+                               "name": "Prometheus", "expires_in_days": 30}))
     .await
     .expect("request");
     let created = expect_status(narrower, StatusCode::CREATED, &app.engine).await;
-    assert_eq!(created["role"], "radiographer");
+    assert_eq!(created["role"], "monitoring");
     assert_eq!(created["expires_at"], "2026-12-24T07:30:00Z", "{created}");
     let bad_days = mint(json!({"username": "ir_physician", "name": "x", "expires_in_days": 366}))
         .await
@@ -1092,7 +1098,7 @@ async fn a_token_is_never_wider_than_its_user_and_expires() {
             .any(|r| r["resource_type"] == "api_token"
                 && r["resource_id"]
                     .as_str()
-                    .is_some_and(|id| id.ends_with("for ir_physician as radiographer"))),
+                    .is_some_and(|id| id.ends_with("for administrator as monitoring"))),
         "{trail}"
     );
     // Used until it expires, refused after.
