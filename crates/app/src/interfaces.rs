@@ -491,14 +491,54 @@ impl App {
         after: Option<&Cursor>,
     ) -> Result<Page<InboundMessage>, AppError> {
         who.require(Permission::ManageInterfaces)?;
-        let page = self.store.inbound_messages_page(filter, after).await?;
-        let notes = page
-            .items
-            .iter()
-            .map(|m| message_note("read", &m.arrived.id))
-            .collect();
+        // People read the dead letters, which need them; what was applied is the interfaces'
+        // record (each change it made is audited as the sender's), not a list to browse.
+        let asked = filter.statuses.clone().unwrap_or_default();
+        if let Some(other) = asked.iter().find(|s| !s.is_dead_letter()) {
+            return Err(AppError::invalid(
+                "status",
+                format!(
+                    "'{}': people read the dead letters (failed, refused); applied messages are read one at a time, by id",
+                    other.as_str()
+                ),
+            ));
+        }
+        let filter = InboxFilter {
+            statuses: Some(if asked.is_empty() {
+                vec![InboxStatus::Failed, InboxStatus::Refused]
+            } else {
+                asked
+            }),
+            ..filter.clone()
+        };
+        let page = self.store.inbound_messages_page(&filter, after).await?;
+        let mut notes = Vec::with_capacity(page.items.len());
+        for message in &page.items {
+            notes.push(self.message_note_of(message).await?);
+        }
         self.audit_reads(who, notes).await?;
         Ok(page)
+    }
+
+    /// The audit line of a person's look at a message: against its patient, when it names one
+    /// registered here.
+    async fn message_note_of(&self, message: &InboundMessage) -> Result<Audit<'static>, AppError> {
+        let mut note = message_note("read", &message.arrived.id);
+        if let Some((site, mrn)) = message
+            .arrived
+            .patient_key
+            .as_deref()
+            .and_then(|key| key.split_once('/'))
+        {
+            if let (Ok(site), Ok(mrn)) = (SiteCode::parse(site), Mrn::parse(mrn)) {
+                note.patient_id = self
+                    .store
+                    .patient_by_mrn(&site, &mrn)
+                    .await?
+                    .map(|p| p.id.to_string());
+            }
+        }
+        Ok(note)
     }
 
     /// One received message, as it arrived, with its outcome and (when the interface runs) as
@@ -514,8 +554,8 @@ impl App {
             .inbound_message(id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("message {id}")))?;
-        self.audit_reads(who, vec![message_note("read", &message.arrived.id)])
-            .await?;
+        let note = self.message_note_of(&message).await?;
+        self.audit_reads(who, vec![note]).await?;
         let shown = self.messages.as_ref().map(|m| m.show(&message));
         Ok((message, shown))
     }

@@ -120,14 +120,19 @@ impl App {
             who,
             shown
                 .iter()
-                .filter_map(|s| {
-                    let case = s.case.as_ref()?;
-                    Some(Audit::of(
+                // A step not yet anyone's case still names a patient (as the modality knows
+                // them): its read is on the trail too.
+                .map(|s| match s.case.as_ref() {
+                    Some(case) => Audit::of(
                         "read",
                         "performed_step",
                         &s.step.sop_instance_uid,
                         case.patient_id,
-                    ))
+                    ),
+                    None => Audit {
+                        patient_id: None,
+                        ..Audit::of("read", "performed_step", &s.step.sop_instance_uid, "")
+                    },
                 })
                 .collect(),
         )

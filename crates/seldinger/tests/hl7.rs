@@ -586,6 +586,13 @@ async fn a_dead_letter_is_listed_with_its_field_marked_and_only_administrators_s
         .as_str()
         .unwrap_or_default()
         .contains("ELSEWHERE"));
+    // The list is the dead letters: what was applied is read one at a time, by id.
+    let applied = admin
+        .get(format!("{base}/hl7/messages?status=applied"))
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(applied.status(), 422);
     // Nobody else reads the inbox: it holds the hospital's words as sent.
     for name in ["dr.okafor", "nurse.lindqvist", "qa.singh", "dr.anand"] {
         let (user, _) = sign_in(&base, name).await;

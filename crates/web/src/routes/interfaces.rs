@@ -115,14 +115,15 @@ pub(crate) fn statuses(words: &[String]) -> Result<Option<Vec<InboxStatus>>, Api
 
 #[utoipa::path(get, path = "/api/v1/hl7/messages", tag = "interfaces",
     params(
-        ("status" = Option<String>, Query, pattern = r"^ *(received|applied|failed|refused|dead) *(, *(received|applied|failed|refused|dead) *)*$",
-            description = "received, applied, failed, refused, or dead (failed and refused); comma-separated"),
+        ("status" = Option<String>, Query, pattern = r"^ *(failed|refused|dead) *(, *(failed|refused|dead) *)*$",
+            description = "failed, refused, or dead (both; the default), comma-separated: people read the dead letters, applied messages one at a time by id"),
         ("sender" = Option<String>, Query, description = "MSH-3^MSH-4, e.g. LAB^GENHOSP"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1-1000, default 100"),
         ("cursor" = Option<String>, Query, description = "the next page: as given in the previous page's Link header")),
     responses((status = 200, body = Vec<InboundMessageView>, description = "one page, newest first",
             headers(("X-Total-Count" = u64, description = "messages the filter matches in all"), ("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
-        (status = 400, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem)))]
+        (status = 400, body = crate::problem::Problem), (status = 403, body = crate::problem::Problem),
+        (status = 422, body = crate::problem::Problem, description = "a status other than the dead letters' (applied, received)")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

@@ -44,7 +44,6 @@ struct InboxPage<'a> {
     role: &'a str,
     csrf_token: &'a str,
     zone: &'static str,
-    show: String,
     rows: Vec<Row>,
     more: u64,
     rows_at_most: usize,
@@ -87,21 +86,13 @@ pub async fn inbox(
     State(state): State<AppState>,
     headers: HeaderMap,
     extensions: Extensions,
-    Query(query): Query<ShowQuery>,
 ) -> Response {
     let viewer = match inbox_viewer(&state, &headers, &extensions).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let show = match query.show.as_deref() {
-        Some("all") => "all",
-        _ => "dead",
-    };
     let filter = InboxFilter {
-        statuses: match statuses(&[show.to_string()]) {
-            Ok(s) if show == "dead" => s,
-            _ => None,
-        },
+        statuses: statuses(&["dead".to_string()]).unwrap_or_default(),
         sender: None,
         limit: ROWS,
     };
@@ -144,7 +135,6 @@ pub async fn inbox(
         role: viewer.role(),
         csrf_token: &viewer.csrf_token,
         zone: state.time.name(),
-        show: show.to_string(),
         more: page.total.saturating_sub(rows.len() as u64),
         rows,
         rows_at_most: ROWS,
