@@ -446,6 +446,42 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `username` has signed in successfully from `addr` before.
+    pub async fn known_sign_in_address(
+        &self,
+        username: &str,
+        addr: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM sign_in_known_addresses WHERE username = $1 AND client_addr = $2",
+        )
+        .bind(username.to_string())
+        .bind(addr.to_string())
+        .fetch_optional(&mut *self.conn().await?)
+        .await?
+        .is_some())
+    }
+
+    /// Remembers a successful sign-in of `username` from `addr`.
+    pub async fn remember_sign_in_address(
+        &self,
+        username: &str,
+        addr: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sign_in_known_addresses (username, client_addr, last_signed_in) \
+             VALUES ($1, $2, $3) ON CONFLICT (username, client_addr) DO UPDATE SET \
+             last_signed_in = $3",
+        )
+        .bind(username.to_string())
+        .bind(addr.to_string())
+        .bind(ts(at))
+        .execute(&mut *self.write_conn().await?)
+        .await?;
+        Ok(())
+    }
+
     pub async fn record_login_success(&self, user_id: Uuid) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
             .bind(user_id.to_string())

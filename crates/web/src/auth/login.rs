@@ -79,6 +79,9 @@ pub struct SignedIn {
     pub set_cookie: String,
 }
 
+/// The strikes row of an account from every address together (no address is written so).
+const ACCOUNT_WIDE: &str = "*";
+
 /// Checks a password with rate limit, lock-out and audit, and opens a session. Shared by the
 /// JSON endpoint and the sign-in page; every failure reads the same. `via_https`: the client
 /// came through a trusted TLS-terminating proxy (the cookie is then `Secure` as under TLS).
@@ -110,6 +113,26 @@ pub async fn password_sign_in(
             .await?;
         return Err(ApiError::too_many_attempts_until(until, now));
     }
+    // Guessing spread over many addresses: the account's strikes from every address together
+    // slow it from addresses it has never signed in from; the user's own stay open.
+    let everywhere = state.store.sign_in_strikes(&account, ACCOUNT_WIDE).await?;
+    if let Some(until) = everywhere
+        .as_ref()
+        .and_then(|s| s.wait_until)
+        .filter(|until| *until > now)
+    {
+        if !state.store.known_sign_in_address(&account, addr).await? {
+            state
+                .audit_anonymous(
+                    UNCHECKED_USERNAME,
+                    "login_throttled_account",
+                    addr,
+                    "denied",
+                )
+                .await?;
+            return Err(ApiError::too_many_attempts_until(until, now));
+        }
+    }
     let user = state.store.user_by_username(username.trim()).await?;
     // The password is always checked once, so a real, disabled or unknown user answers alike.
     let password_ok = match &user {
@@ -126,6 +149,15 @@ pub async fn password_sign_in(
             state
                 .store
                 .put_sign_in_strikes(&account, addr, Some(&next))
+                .await?;
+            let account_policy = super::AuthPolicy {
+                lockout_after: state.auth_policy.account_lockout_after,
+                ..(*state.auth_policy).clone()
+            };
+            let next = strike(everywhere, now, &account_policy);
+            state
+                .store
+                .put_sign_in_strikes(&account, ACCOUNT_WIDE, Some(&next))
                 .await?;
             let name = match &other {
                 Some(user) => {
@@ -150,6 +182,10 @@ pub async fn password_sign_in(
             .await?;
     }
     state.store.record_login_success(user.id).await?;
+    state
+        .store
+        .remember_sign_in_address(&account, addr, now)
+        .await?;
     let token = new_secret();
     let session = Session {
         token_hash: secret_hash(&token),

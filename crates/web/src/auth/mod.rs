@@ -43,6 +43,10 @@ pub struct AuthPolicy {
     pub lockout_for: Duration,
     /// Sign-in attempts allowed from one address per minute.
     pub login_attempts_per_minute: u32,
+    /// Failed sign-ins for one account from all addresses together before its sign-in is slowed
+    /// from addresses it has never signed in from (guessing spread over many addresses); its
+    /// known addresses and its sessions are not affected.
+    pub account_lockout_after: u32,
     /// Mark cookies `Secure` (true whenever served over TLS).
     pub secure_cookies: bool,
     /// The reverse proxies in front (their addresses): a request from one is the client's named
@@ -59,6 +63,7 @@ impl Default for AuthPolicy {
             throttle_base: Duration::seconds(30),
             lockout_for: Duration::minutes(15),
             login_attempts_per_minute: 20,
+            account_lockout_after: 20,
             secure_cookies: false,
             trusted_proxies: Vec::new(),
         }

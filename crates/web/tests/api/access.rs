@@ -249,6 +249,50 @@ async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
     }
 }
 
+/// Guessing one account's password from many addresses, one try each, never meets the
+/// per-address limit: the account's failures from every address together then slow its sign-in
+/// from any address it has never signed in from, while the user's own workstation signs in and
+/// their token goes on working.
+#[tokio::test]
+async fn guessing_spread_over_many_addresses_is_bounded_per_account() {
+    for db in seldinger_store::testing::engines().await {
+        let policy = seldinger_web::AuthPolicy {
+            account_lockout_after: 6,
+            ..Default::default()
+        };
+        let app = crate::helpers::spawn_app_with(db, policy).await;
+        const WORKSTATION: [u8; 4] = [127, 0, 0, 1];
+        let response = sign_in_from(&app, WORKSTATION, "scheduler", PASSWORD).await;
+        expect_status(response, StatusCode::CREATED, &app.engine).await;
+        for n in 0..6u8 {
+            let response =
+                sign_in_from(&app, [127, 0, 1, n], "scheduler", "wrong-password-000").await;
+            expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
+        }
+        // A new address, even with the right password, waits.
+        let response = sign_in_from(&app, [127, 0, 2, 1], "scheduler", PASSWORD).await;
+        let slowed = expect_status(response, StatusCode::TOO_MANY_REQUESTS, &app.engine).await;
+        assert!(
+            slowed["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("wait")),
+            "{slowed}"
+        );
+        // The user's own workstation signs in; their token still works.
+        let response = sign_in_from(&app, WORKSTATION, "scheduler", PASSWORD).await;
+        expect_status(response, StatusCode::CREATED, &app.engine).await;
+        let token = app
+            .request_as(Role::Scheduler, Method::GET, "/session")
+            .send()
+            .await
+            .expect("request");
+        expect_status(token, StatusCode::OK, &app.engine).await;
+        // Another account is not slowed by it.
+        let response = sign_in_from(&app, [127, 0, 2, 1], "ir_nurse", PASSWORD).await;
+        expect_status(response, StatusCode::CREATED, &app.engine).await;
+    }
+}
+
 /// Behind the documented TLS-terminating proxy (trusted with --trusted-proxies), a client that
 /// came over HTTPS gets a `Secure` session cookie and HSTS, as under TLS; anyone else saying
 /// `X-Forwarded-Proto: https` is not believed.
