@@ -35,6 +35,10 @@ const NON_RESOURCE: &[&str] = &[
     "online_access",
 ];
 
+/// Seldinger's own scope (not SMART's): an app token limited to SMART scopes may open a record
+/// outside its user's scope with a break-glass reason only when granted this.
+pub const BREAK_GLASS_SCOPE: &str = "seldinger/break-glass";
+
 /// The scopes a token is limited to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmartScopes {
@@ -49,7 +53,7 @@ impl SmartScopes {
         let mut words = Vec::new();
         for word in text.split_whitespace() {
             words.push(word);
-            if NON_RESOURCE.contains(&word) {
+            if NON_RESOURCE.contains(&word) || word == BREAK_GLASS_SCOPE {
                 continue;
             }
             scopes.push(parse_one(word)?);
@@ -65,6 +69,11 @@ impl SmartScopes {
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// Whether the token was granted [`BREAK_GLASS_SCOPE`].
+    pub fn allows_break_glass(&self) -> bool {
+        self.text.split_whitespace().any(|w| w == BREAK_GLASS_SCOPE)
     }
 
     /// Whether a scope grants reading (or, with `write`, creating or changing) `resource`.

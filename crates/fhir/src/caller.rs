@@ -106,6 +106,17 @@ impl FromRequestParts<FhirState> for Caller {
                 Some(reason.to_string())
             }
         };
+        // An app limited to SMART scopes breaks glass only when granted it: its user's reason is
+        // not the app's to give.
+        if let (Some(_), Some(limits)) = (&break_glass_reason, &known.limits) {
+            if !limits.scopes.allows_break_glass() {
+                return Err(FhirError::forbidden(format!(
+                    "this token is limited to the scopes {} without {}: it cannot open records outside its user's scope",
+                    limits.scopes.as_str(),
+                    seldinger_domain::smart::BREAK_GLASS_SCOPE
+                )));
+            }
+        }
         let client_addr = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -1998,6 +1998,34 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
         None,
         "outside the token's scopes",
     );
+    // An app's token breaks glass only when granted seldinger/break-glass.
+    let glass = |fhir: &Fhir| {
+        fhir.client
+            .get(format!("{}/Patient/{other}", fhir.base))
+            .bearer_auth(&fhir.token)
+            .header(
+                "x-break-glass-reason",
+                "Synthetic emergency: patient arrested in CT",
+            )
+            .send()
+    };
+    let refused = answer(glass(&ehr).await.expect("break glass")).await;
+    assert_refused(
+        &refused,
+        StatusCode::FORBIDDEN,
+        None,
+        "an app token without the break-glass scope",
+    );
+    received.keep(&refused.body);
+    let granted = Fhir::limited(
+        &server,
+        dir.path(),
+        database_url,
+        "dr.okafor",
+        &["--scopes", "user/Patient.rs seldinger/break-glass"],
+    );
+    let opened = answer(glass(&granted).await.expect("break glass")).await;
+    assert_eq!(opened.status, StatusCode::OK, "{engine}: {}", opened.body);
     let (filed, _) = ehr
         .create(
             "ServiceRequest",
