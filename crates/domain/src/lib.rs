@@ -9,6 +9,7 @@ pub mod adverse_event;
 pub mod assessment;
 pub mod catalogue;
 pub mod clinical;
+pub mod csv;
 pub mod department;
 pub mod department_time;
 pub mod device_registry;

@@ -419,12 +419,10 @@ pub const DICTIONARY: &[Column] = &[
 pub const TABLES: [&str; 4] = ["procedures", "devices", "adverse_events", "dictionary"];
 
 /// One CSV field, quoted when it needs to be (RFC 4180).
+/// Quoted and formula-guarded as every CSV download is (a free-text or coded value beginning
+/// with = must not run in the analyst's spreadsheet).
 fn field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_string()
-    }
+    crate::csv::field(value)
 }
 
 fn opt<T: ToString>(value: &Option<T>) -> String {
@@ -589,6 +587,11 @@ mod tests {
             "90+"
         );
         assert_eq!(field("a, \"b\""), "\"a, \"\"b\"\"\"");
+        assert_eq!(
+            field("=HYPERLINK(\"x\")"),
+            "\"'=HYPERLINK(\"\"x\"\")\"",
+            "the formula guard"
+        );
         let every = DICTIONARY
             .iter()
             .filter(|c| c.table == "procedures")

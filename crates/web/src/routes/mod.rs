@@ -275,19 +275,9 @@ fn with_cursor(uri: &axum::http::Uri, cursor: &str) -> String {
     format!("{}?{query}cursor={cursor}", uri.path())
 }
 
-/// RFC 4180 quoting, and a leading quote for text a spreadsheet would run as a formula (OWASP's
-/// list: = + - @, and a leading tab or carriage return).
+/// RFC 4180 quoting and the formula guard, as every CSV download writes a field.
 pub(crate) fn csv_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
+    seldinger_domain::csv::field(value)
 }
 
 /// A CSV download: a header line, then one line per row (CRLF, as RFC 4180 has it). Numbers go
