@@ -46,6 +46,14 @@ async fn in_room(store: &Store, case: &Case, when: DateTime<Utc>) -> Case {
         .expect("in room")
 }
 
+/// The angio suite, its system ANGIO1.
+async fn angio_suite(store: &Store) {
+    store
+        .put_room(&room("angio-1", "ANGIO1", DicomModality::Xa), 0)
+        .await
+        .expect("room");
+}
+
 async fn booked(store: &Store, mrn: &str, start: DateTime<Utc>) -> Case {
     let patient = records::patient_named(store, mrn, "Synthetic", start).await;
     records::booked_case_for(store, patient, "angio-1", start, 60).await
@@ -79,10 +87,7 @@ async fn a_step_from_another_rooms_system_never_moves_the_case() {
     for db in engines().await {
         let store = &db.store;
         let engine = format!("{:?}", db.engine());
-        store
-            .put_room(&room("angio-1", "ANGIO1", DicomModality::Xa), 0)
-            .await
-            .expect("room");
+        angio_suite(store).await;
         store
             .put_room(&room("ct-1", "CTIR1", DicomModality::Ct), 1)
             .await
@@ -138,10 +143,7 @@ async fn steps_from_the_rooms_system_move_and_flag_cases_with_the_standards_stat
     for db in engines().await {
         let store = &db.store;
         let engine = format!("{:?}", db.engine());
-        store
-            .put_room(&room("angio-1", "ANGIO1", DicomModality::Xa), 0)
-            .await
-            .expect("room");
+        angio_suite(store).await;
         // A: in the room (time-out done); B: checked in only; C: in the room, done as an
         // emergency on the modality without the worklist.
         let a = booked(store, "MPA1", at(8, 0)).await;

@@ -228,6 +228,31 @@ async fn sign_in_from(
         .expect("request")
 }
 
+/// The scheduler's right password from `slowed_from` waits (the problem says `wait`); from
+/// `own` it signs in, and their token goes on working. The problem.
+async fn slowed_there_not_at_the_users_own(
+    app: &TestApp,
+    slowed_from: [u8; 4],
+    own: [u8; 4],
+    wait: &str,
+) -> serde_json::Value {
+    let response = sign_in_from(app, slowed_from, "scheduler", PASSWORD).await;
+    let slowed = expect_status(response, StatusCode::TOO_MANY_REQUESTS, &app.engine).await;
+    assert!(
+        slowed["detail"].as_str().is_some_and(|d| d.contains(wait)),
+        "{slowed}"
+    );
+    let response = sign_in_from(app, own, "scheduler", PASSWORD).await;
+    expect_status(response, StatusCode::CREATED, &app.engine).await;
+    let token = app
+        .request_as(Role::Scheduler, Method::GET, "/session")
+        .send()
+        .await
+        .expect("request");
+    expect_status(token, StatusCode::OK, &app.engine).await;
+    slowed
+}
+
 #[tokio::test]
 async fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
     for app in spawn_apps().await {
@@ -269,24 +294,9 @@ async fn guessing_spread_over_many_addresses_is_bounded_per_account() {
                 sign_in_from(&app, [127, 0, 1, n], "scheduler", "wrong-password-000").await;
             expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
         }
-        // A new address, even with the right password, waits.
-        let response = sign_in_from(&app, [127, 0, 2, 1], "scheduler", PASSWORD).await;
-        let slowed = expect_status(response, StatusCode::TOO_MANY_REQUESTS, &app.engine).await;
-        assert!(
-            slowed["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("wait")),
-            "{slowed}"
-        );
-        // The user's own workstation signs in; their token still works.
-        let response = sign_in_from(&app, WORKSTATION, "scheduler", PASSWORD).await;
-        expect_status(response, StatusCode::CREATED, &app.engine).await;
-        let token = app
-            .request_as(Role::Scheduler, Method::GET, "/session")
-            .send()
-            .await
-            .expect("request");
-        expect_status(token, StatusCode::OK, &app.engine).await;
+        // A new address, even with the right password, waits; the user's own workstation
+        // signs in, and their token still works.
+        slowed_there_not_at_the_users_own(&app, [127, 0, 2, 1], WORKSTATION, "wait").await;
         // Another account is not slowed by it.
         let response = sign_in_from(&app, [127, 0, 2, 1], "ir_nurse", PASSWORD).await;
         expect_status(response, StatusCode::CREATED, &app.engine).await;
@@ -344,24 +354,10 @@ async fn guessing_is_slowed_per_account_and_address_without_locking_the_user_out
             let problem = expect_status(response, StatusCode::UNAUTHORIZED, &app.engine).await;
             assert_eq!(problem["type"], "urn:seldinger:problem:sign-in-failed");
         }
-        // From the guesser's address, even the right password now waits, with how long.
-        let response = sign_in_from(&app, GUESSER, "scheduler", PASSWORD).await;
-        let slowed = expect_status(response, StatusCode::TOO_MANY_REQUESTS, &app.engine).await;
-        assert!(
-            slowed["detail"]
-                .as_str()
-                .is_some_and(|d| d.contains("wait 30 s")),
-            "{slowed}"
-        );
-        // The user, elsewhere, signs in; their token goes on working (nothing was revoked).
-        let response = sign_in_from(&app, NURSE_STATION, "scheduler", PASSWORD).await;
-        expect_status(response, StatusCode::CREATED, &app.engine).await;
-        let token = app
-            .request_as(Role::Scheduler, Method::GET, "/session")
-            .send()
-            .await
-            .expect("request");
-        expect_status(token, StatusCode::OK, &app.engine).await;
+        // From the guesser's address, even the right password now waits, with how long; the
+        // user, elsewhere, signs in, and their token goes on working (nothing was revoked).
+        let slowed =
+            slowed_there_not_at_the_users_own(&app, GUESSER, NURSE_STATION, "wait 30 s").await;
         // An unknown user is answered exactly alike, slowed after the same count.
         for _ in 0..5 {
             let response = sign_in_from(&app, GUESSER, "no-such-user", PASSWORD).await;
