@@ -12,7 +12,7 @@ use seldinger_store::{
     CaseFilter, Cursor, DoseReportFilter, FiledReferral, Page, PatientFilter, Record,
     ReferralFilter, StoredDoseReport,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A period's dose reports as the physicist reads them: per case (each case's reports in the
@@ -297,7 +297,7 @@ impl App {
             .users()
             .await?
             .into_iter()
-            .filter(|u| !matches!(u.role, Role::Administrator | Role::Interface))
+            .filter(|u| is_staff(u.role))
             .map(|u| StaffMember {
                 id: u.id,
                 display_name: u.display_name,
@@ -305,6 +305,19 @@ impl App {
                 active: !u.disabled,
                 since: u.created_at,
             })
+            .collect())
+    }
+
+    /// The department's staff by sign-in name → their Practitioner id: references name people by
+    /// id, never by what signs them in.
+    pub async fn staff_ids(&self) -> Result<HashMap<String, uuid::Uuid>, AppError> {
+        Ok(self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .filter(|u| is_staff(u.role))
+            .map(|u| (u.username, u.id))
             .collect())
     }
 
@@ -340,4 +353,13 @@ where
             None => return Ok(rows),
         }
     }
+}
+
+/// People of the department, as the Practitioner resource shows them (not the administrators,
+/// nor the systems' service accounts).
+fn is_staff(role: Role) -> bool {
+    !matches!(
+        role,
+        Role::Administrator | Role::Interface | Role::Monitoring
+    )
 }

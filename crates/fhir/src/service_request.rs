@@ -50,7 +50,7 @@ pub const RESOURCE: Resource = Resource {
         Param {
             name: "requester",
             kind: Kind::Reference,
-            documentation: "the user who filed it (Practitioner/username)",
+            documentation: "the member of staff who filed it (Practitioner/id)",
         },
         Param {
             name: "identifier",
@@ -98,7 +98,13 @@ fn placer_of(system: &str, value: &str) -> Result<PlacerOrder, String> {
     }
 }
 
-pub fn to_fhir(filed: &FiledReferral, catalogue: &ProcedureCatalogue, at: DateTime<Utc>) -> Value {
+/// As FHIR: `requester` is the referrer's Practitioner id when they are one of the staff.
+pub fn to_fhir(
+    filed: &FiledReferral,
+    catalogue: &ProcedureCatalogue,
+    at: DateTime<Utc>,
+    requester_id: Option<uuid::Uuid>,
+) -> Value {
     let referral = &filed.referral;
     let details = &referral.details;
     let priority = match details.urgency {
@@ -121,8 +127,8 @@ pub fn to_fhir(filed: &FiledReferral, catalogue: &ProcedureCatalogue, at: DateTi
         code.insert("text".into(), json!(text));
     }
     let mut requester = json!({"display": details.requesting_clinician});
-    if let Some(by) = &filed.referred_by {
-        requester["reference"] = json!(format!("Practitioner/{by}"));
+    if let Some(id) = requester_id {
+        requester["reference"] = json!(format!("Practitioner/{id}"));
     }
     let mut resource = json!({
         "resourceType": "ServiceRequest",
@@ -164,6 +170,7 @@ async fn with_times(
 ) -> Result<Vec<(Value, String, PatientId)>, FhirError> {
     let ids: Vec<ReferralId> = filed.iter().map(|f| f.referral.id).collect();
     let changed = request.app.last_changed("referral", &ids).await?;
+    let staff = request.app.staff_ids().await?;
     Ok(filed
         .iter()
         .map(|f| {
@@ -171,8 +178,9 @@ async fn with_times(
                 .get(&f.referral.id.to_string())
                 .copied()
                 .unwrap_or(f.referral.received_at);
+            let requester = f.referred_by.as_ref().and_then(|by| staff.get(by)).copied();
             (
-                to_fhir(f, &request.app.catalogue, at),
+                to_fhir(f, &request.app.catalogue, at, requester),
                 f.referral.id.to_string(),
                 f.referral.patient_id,
             )
@@ -240,7 +248,18 @@ pub async fn search(
         filter.case_states = Some(states);
     }
     if let Some((_, value)) = search.single("requester")? {
-        filter.referred_by = Some(reference_id("requester", value, "Practitioner")?.to_string());
+        let id = reference_id("requester", value, "Practitioner")?.to_string();
+        // By the Practitioner's id; an id of no one matches nothing.
+        let staff = request.app.staff_ids().await?;
+        filter.referred_by = Some(
+            staff
+                .iter()
+                .find(|(_, member)| member.to_string() == id)
+                .map_or_else(
+                    || format!("no practitioner {id}"),
+                    |(username, _)| username.clone(),
+                ),
+        );
     }
     let authored = search.instants("authored", |day| Some(request.app.time.start_of(day)))?;
     filter.received_from = authored.from;

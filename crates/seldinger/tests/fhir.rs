@@ -678,6 +678,27 @@ async fn fhir_server(database_url: Option<&str>, engine: &str) {
     );
     assert_eq!(created.body["status"], "active");
     assert_eq!(created.body["priority"], "urgent");
+    // Who filed it is referenced by their Practitioner id (never their sign-in name), and the
+    // reference resolves; a search by it finds it.
+    let reference = created.body["requester"]["reference"]
+        .as_str()
+        .expect("the filer referenced")
+        .to_string();
+    let practitioner_id = reference.strip_prefix("Practitioner/").unwrap_or_default();
+    assert!(
+        practitioner_id.parse::<uuid::Uuid>().is_ok(),
+        "{engine}: {reference}"
+    );
+    let practitioner = physician.get(&reference).await;
+    assert_eq!(practitioner.status, StatusCode::OK, "{engine}: {reference}");
+    assert_eq!(practitioner.body["id"], practitioner_id);
+    let by_filer = search_all(
+        &physician,
+        &format!("ServiceRequest?requester={reference}"),
+        &mut received,
+    )
+    .await;
+    assert!(by_filer.iter().any(|r| r["id"] == created.body["id"]));
     assert_eq!(
         created.body["identifier"][0]["system"],
         "http://ehr.example.org/orders"
