@@ -278,10 +278,44 @@ async fn steps_from_the_rooms_system_move_and_flag_cases_with_the_standards_stat
         assert!(c_steps[0].sop_instance_uid.starts_with("2.25."), "{engine}");
         assert_eq!(case_state(store, &c).await, CaseState::InRoom);
 
-        // Nobody's step waits for a person.
+        // Nobody's step waits for a person; a person's look at it is on the trail too (it names
+        // a patient as the modality knows them).
         assert!(review
             .iter()
             .any(|s| s.sop_instance_uid == "1.2.826.0.1.3680043.10.1.5" && s.case_id.is_none()));
+        let radiographer = seldinger_app::Principal {
+            username: "rad.test".into(),
+            role: seldinger_domain::access::Role::Radiographer,
+            client_addr: "127.0.0.1".into(),
+            break_glass_reason: None,
+            via_message: None,
+            via_claim: None,
+        };
+        let shown = common::app(store)
+            .performed_steps_to_review(&radiographer, 50)
+            .await
+            .expect("review list");
+        assert!(shown.iter().any(|s| s.case.is_none()), "{engine}");
+        let trail = store
+            .audit_page(
+                &seldinger_store::AuditFilter {
+                    username: Some("rad.test".into()),
+                    ..Default::default()
+                },
+                None,
+                100,
+            )
+            .await
+            .expect("audit");
+        assert!(
+            trail
+                .items
+                .iter()
+                .any(|e| e.resource_type == "performed_step"
+                    && e.resource_id.as_deref() == Some("1.2.826.0.1.3680043.10.1.5")
+                    && e.patient_id.is_none()),
+            "{engine}: the unlinked step's read is audited"
+        );
 
         // Dose reports. A's, with the booked study and no accession number: linked by study.
         let linked = |outcome: Ingested| match outcome {

@@ -461,3 +461,61 @@ async fn order_changes_and_cancellations_act_only_for_the_orders_own_patient() {
         assert_eq!(code, "AA", "{engine:?}");
     }
 }
+
+/// People read the dead letters, not every message: the list refuses applied ones, and each
+/// read is audited against the patient the message names when they are registered here.
+#[tokio::test]
+async fn the_inbox_lists_dead_letters_and_each_read_is_audited_against_its_patient() {
+    for db in testing::engines().await {
+        let engine = db.engine();
+        let interface = interface(&db);
+        let address = listen(interface.clone(), ListenerConfig::default()).await;
+        let mut pas = connect_from(PAS, address).await;
+        let (code, _, _) =
+            common::exchange(&mut pas, adt("A04", "PAS-0500", "M9500", "").as_bytes()).await;
+        assert_eq!(code, "AA", "{engine:?}");
+        // A result in a unit no rule reads: a dead letter about a registered patient.
+        let result = "MSH|^~\\&|LAB|GENHOSP|SELDINGER|IR|20261201100000||ORU^R01^ORU_R01|LAB-0500|P|2.5.1\rPID|1||M9500^^^GENHOSP^MR||Trust^Tara||19700101|F\rOBR|1|PL-1|FL-1|COAG|||20261201093000+0000\rOBX|1|NM|6301-6^INR^LN||1.2|furlongs|||||F\r";
+        let mut lab = connect_from(LAB_HOST, address).await;
+        let (code, _, ack) = common::exchange(&mut lab, result.as_bytes()).await;
+        assert_eq!(code, "AE", "{engine:?}: {}", String::from_utf8_lossy(&ack));
+        let app = common::app(db.store.clone());
+        let admin = seldinger_app::Principal {
+            username: "admin".into(),
+            role: seldinger_domain::access::Role::Administrator,
+            client_addr: "127.0.0.1".into(),
+            break_glass_reason: None,
+            via_message: None,
+            via_claim: None,
+        };
+        let applied = InboxFilter {
+            statuses: Some(vec![InboxStatus::Applied]),
+            ..Default::default()
+        };
+        assert!(app.inbox_page(&admin, &applied, None).await.is_err());
+        let page = app
+            .inbox_page(&admin, &InboxFilter::default(), None)
+            .await
+            .expect("dead letters");
+        assert_eq!(page.items.len(), 1, "{engine:?}: only the dead letter");
+        let patient = patient(&db, "M9500").await;
+        let trail = db
+            .store
+            .audit_page(
+                &seldinger_store::AuditFilter {
+                    username: Some("admin".into()),
+                    ..Default::default()
+                },
+                None,
+                20,
+            )
+            .await
+            .expect("audit");
+        assert!(
+            trail.items.iter().any(|e| e.resource_type == "hl7_message"
+                && e.patient_id.as_deref() == Some(patient.id.to_string().as_str())),
+            "{engine:?}: {:?}",
+            trail.items
+        );
+    }
+}
