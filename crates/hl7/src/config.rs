@@ -82,7 +82,9 @@ impl SenderEntry {
         Ok(Sender {
             application: self.application.trim().to_string(),
             facility: self.facility.trim().to_string(),
-            addresses: self.addresses,
+            // As a connection's address is compared: an IPv4 address written IPv4-mapped is
+            // the IPv4 address.
+            addresses: self.addresses.iter().map(IpAddr::to_canonical).collect(),
             messages,
             merge: self.merge,
             certificate: self.certificate,

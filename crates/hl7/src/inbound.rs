@@ -47,6 +47,20 @@ impl Peer {
         }
     }
 
+    /// Where a stored message came from, as it was written down on arrival (`10.1.2.3:40112`
+    /// or `file:…`): the same address — canonical, as [`Peer::connected`] made it — so that a
+    /// replay is checked as the arrival was.
+    pub fn arrived(label: &str, certificate: Option<PeerCertificate>) -> Peer {
+        match label.parse::<std::net::SocketAddr>() {
+            Ok(address) => Peer::connected(address, certificate),
+            Err(_) => Peer {
+                label: label.to_string(),
+                ip: None,
+                certificate,
+            },
+        }
+    }
+
     /// A batch file an administrator imports: no address to check.
     pub fn file(name: &str) -> Peer {
         Peer {
@@ -367,20 +381,14 @@ impl Interface {
                 ),
             ));
         }
-        let arrived = Peer {
-            label: message.arrived.peer.clone(),
-            ip: message
-                .arrived
-                .peer
-                .parse::<std::net::SocketAddr>()
-                .ok()
-                .map(|a| a.ip()),
-            certificate: message
+        let arrived = Peer::arrived(
+            &message.arrived.peer,
+            message
                 .arrived
                 .peer_certificate
                 .as_deref()
                 .and_then(PeerCertificate::from_stored),
-        };
+        );
         if let Err(why) = self.establish(&header, &arrived) {
             return Err(AppError::invalid(
                 "message",
@@ -1055,5 +1063,22 @@ impl PatientQueues {
         let queue = Arc::new(tokio::sync::Mutex::new(()));
         queues.insert(patient.to_string(), Arc::downgrade(&queue));
         Some(queue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Peer;
+
+    #[test]
+    fn a_stored_peer_is_checked_with_the_address_it_arrived_from() {
+        // An IPv4 sender of a listener on [::] is written down as ::ffff:a.b.c.d; replayed, it
+        // is the IPv4 address its sender entry lists, as on arrival.
+        let mapped = Peer::arrived("[::ffff:127.0.0.2]:40000", None);
+        assert_eq!(mapped.ip, Some([127, 0, 0, 2].into()));
+        assert_eq!(mapped.label, "[::ffff:127.0.0.2]:40000");
+        let file = Peer::arrived("file:adt-batch.hl7", None);
+        assert_eq!(file.ip, None);
+        assert_eq!(file.label, "file:adt-batch.hl7");
     }
 }
