@@ -167,11 +167,14 @@ impl Interface {
         let (header, charset) = header_and_charset(raw, &parsed);
         // Who is talking, before anything is looked up, kept or claimed: a message whose sender
         // is not established takes no (sender, MSH-10) key and is never replayable.
-        if let Err(why) = self.establish(&header, peer) {
-            return self
-                .refuse_unestablished(raw, &header, charset, peer, why)
-                .await;
-        }
+        let sender_entry = match self.establish(&header, peer) {
+            Ok(sender) => sender,
+            Err(why) => {
+                return self
+                    .refuse_unestablished(raw, &header, charset, peer, why)
+                    .await
+            }
+        };
         let peer_certificate = peer.certificate.as_ref().map(PeerCertificate::to_stored);
         // As the message names itself: the key a copy sent again is found by.
         let sender = Some(format!(
@@ -248,7 +251,7 @@ impl Interface {
         let accepted = self.ack_text(&header, &Disposition::Accepted, charset);
         let disposition = match (parsed, refusal) {
             (_, Some(problem)) | (Err(problem), None) => Disposition::Rejected(problem),
-            (Ok(received), None) => match self.check(&header) {
+            (Ok(received), None) => match self.check(&header, sender_entry) {
                 Err(problem) => Disposition::Rejected(problem),
                 Ok(()) => {
                     let queue = self.queues.of(patient_key.as_deref());
@@ -389,18 +392,21 @@ impl Interface {
                 .as_deref()
                 .and_then(PeerCertificate::from_stored),
         );
-        if let Err(why) = self.establish(&header, &arrived) {
-            return Err(AppError::invalid(
-                "message",
-                format!(
-                    "message {} cannot be replayed as {}^{}: {}",
-                    message.arrived.id,
-                    header.sending_application,
-                    header.sending_facility,
-                    why.detail
-                ),
-            ));
-        }
+        let sender = match self.establish(&header, &arrived) {
+            Ok(sender) => sender,
+            Err(why) => {
+                return Err(AppError::invalid(
+                    "message",
+                    format!(
+                        "message {} cannot be replayed as {}^{}: {}",
+                        message.arrived.id,
+                        header.sending_application,
+                        header.sending_facility,
+                        why.detail
+                    ),
+                ))
+            }
+        };
         self.app
             .store
             .count_message_attempt(&message.arrived.id)
@@ -412,7 +418,7 @@ impl Interface {
         let accepted = self.ack_text(&header, &Disposition::Accepted, charset);
         let disposition = match parsed {
             Err(problem) => Disposition::Rejected(problem),
-            Ok(received) => match self.check(&header) {
+            Ok(received) => match self.check(&header, sender) {
                 Err(problem) => Disposition::Rejected(problem),
                 Ok(()) => {
                     let key = message.arrived.patient_key.clone();
@@ -548,33 +554,24 @@ impl Interface {
         }
     }
 
-    /// The message itself, from an established sender: this interface reads it, and the sender
+    /// The message itself, from its established sender: this interface reads it, and the sender
     /// may send it.
-    fn check(&self, header: &Header) -> Result<(), Problem> {
+    fn check(&self, header: &Header, sender: &Sender) -> Result<(), Problem> {
         self.check_message(header)?;
-        let sender = self
-            .config
-            .sender(&header.sending_application, &header.sending_facility);
         let (code, trigger) = (header.message_code.as_str(), header.trigger.as_str());
-        match sender {
-            Some(sender) if sender.may_send(code, trigger) => Ok(()),
-            Some(sender) => Err(Problem::new(
-                ErrorCode::UnsupportedMessageType,
-                Some(Location::new("MSH", 9)),
-                format!(
-                    "{}^{} may not send {code}^{trigger}: the interface file grants it {}",
-                    sender.application,
-                    sender.facility,
-                    sender.grants()
-                ),
-            )),
-            // Established a moment ago; the file does not change while running.
-            None => Err(Problem::new(
-                ErrorCode::TableValueNotFound,
-                Some(Location::new("MSH", 3)),
-                "sender not established",
-            )),
+        if sender.may_send(code, trigger) {
+            return Ok(());
         }
+        Err(Problem::new(
+            ErrorCode::UnsupportedMessageType,
+            Some(Location::new("MSH", 9)),
+            format!(
+                "{}^{} may not send {code}^{trigger}: the interface file grants it {}",
+                sender.application,
+                sender.facility,
+                sender.grants()
+            ),
+        ))
     }
 
     /// MSH-10, MSH-11, MSH-12 and MSH-9 as this interface reads them.
