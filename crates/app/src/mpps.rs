@@ -169,13 +169,9 @@ impl App {
             // A station speaks only for its own room: another room's system (or a forged
             // one) never moves the case.
             let rooms = self.store.rooms().await?;
-            let room = case
-                .booking
-                .as_ref()
-                .and_then(|b| rooms.iter().find(|r| r.id == b.room));
             // The association's calling AE title, not what the step's data claims.
             let station = who.dicom_station().unwrap_or(&step.station_ae_title);
-            let effect = match station_outside_room(room, station) {
+            let effect = match station_outside_room(&case, &rooms, station) {
                 Some(why) => CaseEffect::Review(why),
                 None => effect_on_case(&step, case.state, others_in_progress),
             };

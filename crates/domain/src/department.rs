@@ -38,9 +38,18 @@ impl Room {
     }
 }
 
-/// Why what an imaging system sent about a case booked in `room` (none: not booked) may not
-/// change it: the system is not one of that room's. A station speaks only for its own room.
-pub fn station_outside_room(room: Option<&Room>, station: &str) -> Option<String> {
+/// Why what an imaging system sent about `case` may not change it: the system is not one of the
+/// room the case is booked in (of `rooms`), or the case is booked in none. A station speaks only
+/// for its own room.
+pub fn station_outside_room(
+    case: &crate::lifecycle::Case,
+    rooms: &[Room],
+    station: &str,
+) -> Option<String> {
+    let room = case
+        .booking
+        .as_ref()
+        .and_then(|b| rooms.iter().find(|r| r.id == b.room));
     match room {
         Some(room) if room.has_station(station) => None,
         Some(room) => Some(format!(

@@ -535,24 +535,23 @@ impl Store {
         report: &StoredDoseReport,
     ) -> Result<Option<String>, StoreError> {
         let held = |why: String| Ok(Some(format!("{why}; held for the physicist")));
-        let case = self.case(case_id).await?;
+        let Some(case) = self.case(case_id).await? else {
+            return held(format!("sent by {station} for a case that cannot be read"));
+        };
         let rooms = self.rooms().await?;
-        let room = case
-            .as_ref()
-            .and_then(|c| c.booking.as_ref())
-            .and_then(|b| rooms.iter().find(|r| r.id == b.room));
-        if let Some(why) = seldinger_domain::station_outside_room(room, station) {
+        if let Some(why) = seldinger_domain::station_outside_room(&case, &rooms, station) {
             return held(why);
         }
         for earlier in self.case_dose_reports(case_id).await? {
             let replaced = earlier.study_instance_uid == report.study_instance_uid
                 && earlier.device == report.device;
-            let from = sending_station(&earlier.source);
-            if replaced && from.is_some_and(|from| from != station) {
-                return held(format!(
-                    "it would replace the dose {} sent for this case with one sent by {station}",
-                    from.unwrap_or_default()
-                ));
+            match sending_station(&earlier.source) {
+                Some(from) if replaced && from != station => {
+                    return held(format!(
+                        "it would replace the dose {from} sent for this case with one sent by {station}"
+                    ))
+                }
+                _ => {}
             }
         }
         Ok(None)
