@@ -512,32 +512,42 @@ impl App {
             ..filter.clone()
         };
         let page = self.store.inbound_messages_page(&filter, after).await?;
+        // A patient's messages share one look-up (a dead letter is often one of several).
+        let mut patients = std::collections::HashMap::new();
         let mut notes = Vec::with_capacity(page.items.len());
         for message in &page.items {
-            notes.push(self.message_note_of(message).await?);
+            notes.push(self.message_note_of(message, &mut patients).await?);
         }
         self.audit_reads(who, notes).await?;
         Ok(page)
     }
 
     /// The audit line of a person's look at a message: against its patient, when it names one
-    /// registered here.
-    async fn message_note_of(&self, message: &InboundMessage) -> Result<Audit<'static>, AppError> {
+    /// registered here (`known`: the patients of messages noted before, by their key).
+    async fn message_note_of(
+        &self,
+        message: &InboundMessage,
+        known: &mut std::collections::HashMap<String, Option<String>>,
+    ) -> Result<Audit<'static>, AppError> {
         let mut note = message_note("read", &message.arrived.id);
-        if let Some((site, mrn)) = message
-            .arrived
-            .patient_key
-            .as_deref()
-            .and_then(|key| key.split_once('/'))
-        {
-            if let (Ok(site), Ok(mrn)) = (SiteCode::parse(site), Mrn::parse(mrn)) {
-                note.patient_id = self
-                    .store
-                    .patient_by_mrn(&site, &mrn)
-                    .await?
-                    .map(|p| p.id.to_string());
-            }
+        let Some(key) = message.arrived.patient_key.as_deref() else {
+            return Ok(note);
+        };
+        if !known.contains_key(key) {
+            let patient = match key.split_once('/') {
+                Some((site, mrn)) => match (SiteCode::parse(site), Mrn::parse(mrn)) {
+                    (Ok(site), Ok(mrn)) => self
+                        .store
+                        .patient_by_mrn(&site, &mrn)
+                        .await?
+                        .map(|p| p.id.to_string()),
+                    _ => None,
+                },
+                None => None,
+            };
+            known.insert(key.to_string(), patient);
         }
+        note.patient_id = known.get(key).cloned().flatten();
         Ok(note)
     }
 
@@ -554,7 +564,9 @@ impl App {
             .inbound_message(id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("message {id}")))?;
-        let note = self.message_note_of(&message).await?;
+        let note = self
+            .message_note_of(&message, &mut Default::default())
+            .await?;
         self.audit_reads(who, vec![note]).await?;
         let shown = self.messages.as_ref().map(|m| m.show(&message));
         Ok((message, shown))

@@ -293,11 +293,9 @@ impl App {
     pub async fn staff(&self, who: &Principal) -> Result<Vec<StaffMember>, AppError> {
         who.require(Permission::ReadReferenceData)?;
         Ok(self
-            .store
-            .users()
+            .staff_users()
             .await?
             .into_iter()
-            .filter(|u| is_staff(u.role))
             .map(|u| StaffMember {
                 id: u.id,
                 display_name: u.display_name,
@@ -312,13 +310,24 @@ impl App {
     /// id, never by what signs them in.
     pub async fn staff_ids(&self) -> Result<HashMap<String, uuid::Uuid>, AppError> {
         Ok(self
-            .store
-            .users()
+            .staff_users()
             .await?
             .into_iter()
-            .filter(|u| is_staff(u.role))
             .map(|u| (u.username, u.id))
             .collect())
+    }
+
+    /// People of the department, as the Practitioner resource shows them (not the
+    /// administrators, nor the systems' service accounts).
+    async fn staff_users(&self) -> Result<Vec<seldinger_store::User>, AppError> {
+        let mut users = self.store.users().await?;
+        users.retain(|u| {
+            !matches!(
+                u.role,
+                Role::Administrator | Role::Interface | Role::Monitoring
+            )
+        });
+        Ok(users)
     }
 
     /// The cases the reports are linked to, by id (one query).
@@ -353,13 +362,4 @@ where
             None => return Ok(rows),
         }
     }
-}
-
-/// People of the department, as the Practitioner resource shows them (not the administrators,
-/// nor the systems' service accounts).
-fn is_staff(role: Role) -> bool {
-    !matches!(
-        role,
-        Role::Administrator | Role::Interface | Role::Monitoring
-    )
 }

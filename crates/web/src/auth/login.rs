@@ -150,11 +150,12 @@ pub async fn password_sign_in(
                 .store
                 .put_sign_in_strikes(&account, addr, Some(&next))
                 .await?;
-            let account_policy = super::AuthPolicy {
-                lockout_after: state.auth_policy.account_lockout_after,
-                ..(*state.auth_policy).clone()
-            };
-            let next = strike(everywhere, now, &account_policy);
+            let next = strike_after(
+                everywhere,
+                now,
+                &state.auth_policy,
+                state.auth_policy.account_lockout_after,
+            );
             state
                 .store
                 .put_sign_in_strikes(&account, ACCOUNT_WIDE, Some(&next))
@@ -278,6 +279,17 @@ pub fn strike(
     now: DateTime<Utc>,
     policy: &super::AuthPolicy,
 ) -> SignInStrikes {
+    strike_after(previous, now, policy, policy.lockout_after)
+}
+
+/// As [`strike`], slowing from the `after`-th failure (the account-wide row counts to its own
+/// number, `account_lockout_after`).
+fn strike_after(
+    previous: Option<SignInStrikes>,
+    now: DateTime<Utc>,
+    policy: &super::AuthPolicy,
+    after: u32,
+) -> SignInStrikes {
     let mut entry = previous.unwrap_or(SignInStrikes {
         failures: 0,
         last_failure: now,
@@ -293,8 +305,8 @@ pub fn strike(
     }
     entry.failures = entry.failures.saturating_add(1);
     entry.last_failure = now;
-    if entry.failures >= policy.lockout_after {
-        let doublings = (entry.failures - policy.lockout_after).min(20);
+    if entry.failures >= after {
+        let doublings = (entry.failures - after).min(20);
         let delay = policy.throttle_base * 2i32.pow(doublings);
         entry.wait_until = Some(now + delay.min(policy.lockout_for));
     }

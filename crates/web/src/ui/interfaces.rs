@@ -5,7 +5,7 @@
 
 use super::{api_error_page, render, NavItem, Viewer};
 use crate::routes::interfaces::{
-    detail, outbound_detail, outbox_filter, statuses, InboundMessageView, OutboundMessageView,
+    detail, outbound_detail, outbox_filter, InboundMessageView, OutboundMessageView,
 };
 use crate::AppState;
 use askama::Template;
@@ -92,7 +92,8 @@ pub async fn inbox(
         Err(page) => return page,
     };
     let filter = InboxFilter {
-        statuses: statuses(&["dead".to_string()]).unwrap_or_default(),
+        // The application lists the dead letters when no status is named.
+        statuses: None,
         sender: None,
         limit: ROWS,
     };
